@@ -1,0 +1,116 @@
+/* capture/: cameras and microphones, stamped on one clock.
+ *
+ * A source (camera) or mic runs its own thread that opens the device, reads,
+ * decodes and stamps every frame or audio block on the program timeline
+ * (lb_clock_now() - epoch_us).  A source is a small state machine
+ * (connecting -> live -> lost -> reconnecting) that never stops the daemon:
+ * a failing device is retried with backoff and, while it is away, the
+ * frame synchroniser hands out a "no signal" slate so the program and the
+ * resource-mode track never have a gap.
+ *
+ * Threads: lb_source_* and lb_mic_* may be called from any one consumer
+ * thread (the program thread) plus the stats getters from any thread.
+ *
+ * Realtime vs offline (lb_capture_params.offline):
+ *  - realtime: sources pace themselves (devices, or files/synthetic paced on
+ *    lb_clock); the consumer never waits, it takes the latest frame;
+ *  - offline: file and synthetic sources run as fast as the consumer takes
+ *    their frames and the consumer blocks until a source has passed the
+ *    requested time, so every run gives the same frames and decisions. */
+#ifndef LB_CAPTURE_H
+#define LB_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libavcodec/codec_par.h>
+#include <libavutil/frame.h>
+
+#include "lb_config.h"
+#include "lb_media.h"
+#include "lb_queue.h"
+
+typedef struct lb_capture_params {
+    int offline;
+    int64_t epoch_us;       /* lb_clock time of program time 0 */
+    int fps_num, fps_den;   /* the program's rate: the pace of synthetic sources */
+} lb_capture_params;
+
+typedef struct lb_source lb_source;
+typedef struct lb_mic lb_mic;
+
+typedef struct lb_source_stats {
+    lb_source_state state;
+    int width, height;
+    uint64_t frames;          /* decoded */
+    uint64_t dropped;         /* produced but never shown (consumer too slow) */
+    uint64_t reconnects;
+    int64_t lost_at_us;       /* program time of the last loss, -1 if none */
+    char kind[16];
+    char last_error[256];
+} lb_source_stats;
+
+typedef struct lb_mic_stats {
+    lb_source_state state;
+    uint64_t samples;
+    uint64_t xruns;
+    uint64_t reconnects;
+    double level_dbfs;        /* RMS of the last 100 ms, -120 for silence */
+    double drift_ppm;         /* device clock vs lb_clock, measured */
+    char kind[16];
+    char last_error[256];
+} lb_mic_stats;
+
+/* The option tables, for --help and the API. */
+extern const lb_option lb_source_options[];
+extern const lb_option lb_mic_options[];
+
+/* Reads and checks [source.NAME] without touching any device.  Returns 0 or
+ * AVERROR(EINVAL) with a config-style message in err. */
+int lb_source_create(lb_source **s, const lb_config_section *sec,
+                     const lb_capture_params *params, char *err, size_t err_size);
+/* Starts the thread; a device that cannot be opened is not an error here,
+ * it shows as state lost/reconnecting and last_error. */
+int lb_source_start(lb_source *s);
+/* Asks the thread to stop and joins it. Idempotent. */
+void lb_source_stop(lb_source *s);
+void lb_source_free(lb_source **s);
+
+const char *lb_source_name(const lb_source *s);
+lb_role lb_source_role(const lb_source *s);
+void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
+
+/* Frame synchroniser.  Puts into dst (unreferenced by the caller before) a
+ * new reference to the newest frame whose pts <= t_us, repeating or
+ * dropping frames as the rates require.  While the source is lost, dst is a
+ * "no signal" slate with the source's name and the time it was lost.
+ * Returns 0, or AVERROR(EAGAIN) if the source has never delivered a frame
+ * (the caller chooses what to show), or AVERROR_EOF when a file without
+ * loop has ended and its last frame was already handed out for t_us. */
+int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
+
+/* Compressed passthrough for resource mode.  When the source receives
+ * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the
+ * program timeline, stream_index = LB_STREAM_ISO_VIDEO) to q, which the
+ * caller owns.  codecpar is NULL until the source is live with a
+ * compressed stream; it stays valid until lb_source_free(). */
+void lb_source_set_packet_queue(lb_source *s, lb_queue *q);
+const AVCodecParameters *lb_source_codecpar(lb_source *s);
+
+int lb_mic_create(lb_mic **m, const lb_config_section *sec,
+                  const lb_capture_params *params, char *err, size_t err_size);
+int lb_mic_start(lb_mic *m);
+void lb_mic_stop(lb_mic *m);
+void lb_mic_free(lb_mic **m);
+const char *lb_mic_name(const lb_mic *m);
+lb_role lb_mic_role(const lb_mic *m);
+void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats);
+
+/* Reads nb_samples mono float samples at 48 kHz for the program time that
+ * starts at sample index first_sample (= t * 48000).  Reads must be
+ * consecutive.  Offline, waits until the mic has produced them; realtime,
+ * what has not arrived is silence.  Returns nb_samples, or AVERROR_EOF when
+ * an offline file mic has ended (dst is then silence). */
+int lb_mic_read(lb_mic *m, int64_t first_sample, float *dst, int nb_samples);
+
+#endif

@@ -1,0 +1,24 @@
+/* The one clock of luobo.
+ *
+ * Every frame, audio block and packet is stamped on CLOCK_MONOTONIC in
+ * microseconds when it is captured.  Wall-clock time is used only for file
+ * names, lesson.json and HLS PROGRAM-DATE-TIME. */
+#ifndef LB_CLOCK_H
+#define LB_CLOCK_H
+
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC, microseconds. Thread-safe. */
+int64_t lb_clock_now(void);
+
+/* Sleep until lb_clock_now() >= deadline_us (absolute, restarts on EINTR). */
+void lb_clock_sleep_until(int64_t deadline_us);
+
+/* Wall clock (CLOCK_REALTIME) in microseconds since the Unix epoch. */
+int64_t lb_clock_wall_us(void);
+
+/* Formats wall time as ISO 8601 with the local offset, e.g.
+ * "2026-11-28T23:47:21+00:00". Returns buf. */
+char *lb_clock_iso8601(int64_t wall_us, char *buf, int size);
+
+#endif

@@ -1,0 +1,427 @@
+/* Design note: inih calls us once per key; it does not tell the line, so the
+ * reader callback counts the lines it hands to inih, which is the line the
+ * handler is called for (multi-line values are off in luobo's files: a value
+ * continued on an indented line is reported on its first line). */
+#include "lb_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+#include <libavutil/error.h>
+
+typedef struct entry {
+    char *key, *value;
+    int line;
+    int used;
+} entry;
+
+struct lb_config_section {
+    const lb_config *cfg;
+    char *name, *kind, *instance;
+    int line;
+    int used;
+    entry *entries;
+    int nb_entries;
+};
+
+struct lb_config {
+    char *file_name;
+    lb_config_section **sections;
+    int nb_sections;
+};
+
+typedef struct parse_state {
+    lb_config *cfg;
+    int line;
+    const char *text;   /* string reader position */
+    FILE *file;
+    char *err;
+    size_t err_size;
+    int failed;
+    char last_section[256];
+    int header_line;    /* line of the latest [section] header */
+} parse_state;
+
+static char *read_line(char *str, int num, void *stream)
+{
+    parse_state *ps = stream;
+    char *got = NULL;
+    if (ps->file) {
+        got = fgets(str, num, ps->file);
+    } else if (ps->text && *ps->text) {
+        const char *nl = strchr(ps->text, '\n');
+        size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
+        if (len > (size_t)num - 1)
+            len = (size_t)num - 1;
+        memcpy(str, ps->text, len);
+        str[len] = 0;
+        ps->text += len;
+        got = str;
+    }
+    if (got) {
+        ps->line++;
+        const char *p = got;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '[')
+            ps->header_line = ps->line;
+    }
+    return got;
+}
+
+static lb_config_section *add_section(lb_config *cfg, const char *name, int line)
+{
+    lb_config_section **grown = realloc(cfg->sections, sizeof *grown * (size_t)(cfg->nb_sections + 1));
+    if (!grown)
+        return NULL;
+    cfg->sections = grown;
+    lb_config_section *sec = calloc(1, sizeof *sec);
+    if (!sec)
+        return NULL;
+    sec->cfg = cfg;
+    sec->name = strdup(name);
+    sec->line = line;
+    const char *dot = strchr(name, '.');
+    sec->kind = dot ? strndup(name, (size_t)(dot - name)) : strdup(name);
+    sec->instance = strdup(dot ? dot + 1 : "");
+    if (!sec->name || !sec->kind || !sec->instance) {
+        free(sec->name); free(sec->kind); free(sec->instance); free(sec);
+        return NULL;
+    }
+    cfg->sections[cfg->nb_sections++] = sec;
+    return sec;
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    parse_state *ps = user;
+    lb_config *cfg = ps->cfg;
+    if (!*section) {
+        snprintf(ps->err, ps->err_size, "%s:%d: key '%s' outside of any [section]",
+                 cfg->file_name, ps->line, key);
+        ps->failed = 1;
+        return 0;
+    }
+    lb_config_section *sec = (lb_config_section *)lb_config_find(cfg, section);
+    if (sec && strcmp(ps->last_section, section)) {
+        snprintf(ps->err, ps->err_size, "%s:%d: section [%s] appears twice (first at line %d)",
+                 cfg->file_name, ps->line, section, sec->line);
+        ps->failed = 1;
+        return 0;
+    }
+    if (!sec) {
+        if (!(sec = add_section(cfg, section, ps->header_line ? ps->header_line : ps->line)))
+            goto nomem;
+    }
+    snprintf(ps->last_section, sizeof ps->last_section, "%s", section);
+    for (int i = 0; i < sec->nb_entries; i++) {
+        if (!strcmp(sec->entries[i].key, key)) {
+            snprintf(ps->err, ps->err_size, "%s:%d: %s: %s: set twice (first at line %d)",
+                     cfg->file_name, ps->line, section, key, sec->entries[i].line);
+            ps->failed = 1;
+            return 0;
+        }
+    }
+    entry *grown = realloc(sec->entries, sizeof *grown * (size_t)(sec->nb_entries + 1));
+    if (!grown)
+        goto nomem;
+    sec->entries = grown;
+    entry *e = &sec->entries[sec->nb_entries];
+    *e = (entry){ .key = strdup(key), .value = strdup(value), .line = ps->line };
+    if (!e->key || !e->value) {
+        free(e->key); free(e->value);
+        goto nomem;
+    }
+    sec->nb_entries++;
+    return 1;
+nomem:
+    snprintf(ps->err, ps->err_size, "%s: out of memory", cfg->file_name);
+    ps->failed = 1;
+    return 0;
+}
+
+static int parse(lb_config **out, parse_state *ps, const char *name)
+{
+    lb_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->file_name = strdup(name))) {
+        free(cfg);
+        snprintf(ps->err, ps->err_size, "%s: out of memory", name);
+        return AVERROR(ENOMEM);
+    }
+    ps->cfg = cfg;
+    int rc = ini_parse_stream(read_line, ps, on_key, ps);
+    if (ps->failed) {
+        lb_config_free(&cfg);
+        return AVERROR(EINVAL);
+    }
+    if (rc != 0) {
+        if (rc > 0)
+            snprintf(ps->err, ps->err_size, "%s:%d: syntax error (expected [section] or key = value)",
+                     name, rc);
+        else
+            snprintf(ps->err, ps->err_size, "%s: cannot be read", name);
+        lb_config_free(&cfg);
+        return AVERROR(EINVAL);
+    }
+    *out = cfg;
+    return 0;
+}
+
+int lb_config_load_file(lb_config **cfg, const char *path, char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int e = errno;
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(e));
+        return AVERROR(e);
+    }
+    parse_state ps = { .file = f, .err = err, .err_size = err_size };
+    int ret = parse(cfg, &ps, path);
+    fclose(f);
+    return ret;
+}
+
+int lb_config_load_string(lb_config **cfg, const char *name, const char *text,
+                          char *err, size_t err_size)
+{
+    parse_state ps = { .text = text, .err = err, .err_size = err_size };
+    return parse(cfg, &ps, name);
+}
+
+void lb_config_free(lb_config **pcfg)
+{
+    lb_config *cfg = pcfg ? *pcfg : NULL;
+    if (!cfg)
+        return;
+    for (int i = 0; i < cfg->nb_sections; i++) {
+        lb_config_section *sec = cfg->sections[i];
+        for (int j = 0; j < sec->nb_entries; j++) {
+            free(sec->entries[j].key);
+            free(sec->entries[j].value);
+        }
+        free(sec->entries);
+        free(sec->name); free(sec->kind); free(sec->instance);
+        free(sec);
+    }
+    free(cfg->sections);
+    free(cfg->file_name);
+    free(cfg);
+    *pcfg = NULL;
+}
+
+const char *lb_config_file_name(const lb_config *cfg) { return cfg->file_name; }
+int lb_config_nb_sections(const lb_config *cfg) { return cfg ? cfg->nb_sections : 0; }
+const lb_config_section *lb_config_section_at(const lb_config *cfg, int i) { return cfg->sections[i]; }
+
+const lb_config_section *lb_config_find(const lb_config *cfg, const char *name)
+{
+    for (int i = 0; cfg && i < cfg->nb_sections; i++)
+        if (!strcmp(cfg->sections[i]->name, name))
+            return cfg->sections[i];
+    return NULL;
+}
+
+const char *lb_config_section_name(const lb_config_section *sec) { return sec->name; }
+const char *lb_config_section_kind(const lb_config_section *sec) { return sec->kind; }
+const char *lb_config_section_instance(const lb_config_section *sec) { return sec->instance; }
+int lb_config_section_line(const lb_config_section *sec) { return sec->line; }
+
+static entry *find_entry(const lb_config_section *sec, const char *key)
+{
+    for (int i = 0; sec && i < sec->nb_entries; i++)
+        if (!strcmp(sec->entries[i].key, key))
+            return &sec->entries[i];
+    return NULL;
+}
+
+const char *lb_config_get(const lb_config_section *sec, const char *key)
+{
+    entry *e = find_entry(sec, key);
+    if (!e)
+        return NULL;
+    e->used = 1;
+    return e->value;
+}
+
+int lb_config_key_line(const lb_config_section *sec, const char *key)
+{
+    entry *e = find_entry(sec, key);
+    return e ? e->line : sec ? sec->line : 0;
+}
+
+void lb_config_error(const lb_config_section *sec, const char *key, char *err,
+                     size_t err_size, const char *fmt, ...)
+{
+    int n;
+    if (sec)
+        n = snprintf(err, err_size, "%s:%d: %s: ", sec->cfg->file_name,
+                     lb_config_key_line(sec, key), sec->name);
+    else
+        n = snprintf(err, err_size, "(defaults): ");
+    if (n < 0 || (size_t)n >= err_size)
+        return;
+    if (key) {
+        int k = snprintf(err + n, err_size - (size_t)n, "%s: ", key);
+        if (k < 0 || (size_t)(n + k) >= err_size)
+            return;
+        n += k;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "0", "false", "no", "off" };
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i])) { *out = 1; return 0; }
+        if (!strcasecmp(s, no[i]))  { *out = 0; return 0; }
+    }
+    return -1;
+}
+
+static void list_choices(const lb_option_choice *c, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (; c && c->name && n < size; c++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", c->name);
+}
+
+static int set_value(const lb_config_section *sec, const lb_option *o, const char *value,
+                     void *dst, char *err, size_t err_size)
+{
+    char *p = (char *)dst + o->offset;
+    char *end;
+    int bounded = o->min != o->max;
+    switch (o->type) {
+    case LB_OPT_INT: {
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (!*value || *end || errno) {
+            lb_config_error(sec, o->name, err, err_size, "'%s' is not a whole number", value);
+            return AVERROR(EINVAL);
+        }
+        if (bounded && (v < o->min || v > o->max)) {
+            lb_config_error(sec, o->name, err, err_size, "%ld is out of range [%g, %g]",
+                            v, o->min, o->max);
+            return AVERROR(EINVAL);
+        }
+        *(int *)p = (int)v;
+        return 0;
+    }
+    case LB_OPT_DOUBLE: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (!*value || *end || errno || !isfinite(v)) {
+            lb_config_error(sec, o->name, err, err_size, "'%s' is not a number", value);
+            return AVERROR(EINVAL);
+        }
+        if (bounded && (v < o->min || v > o->max)) {
+            lb_config_error(sec, o->name, err, err_size, "%g is out of range [%g, %g]",
+                            v, o->min, o->max);
+            return AVERROR(EINVAL);
+        }
+        *(double *)p = v;
+        return 0;
+    }
+    case LB_OPT_BOOL:
+        if (parse_bool(value, (int *)p) < 0) {
+            lb_config_error(sec, o->name, err, err_size,
+                            "'%s' is not a boolean (expected true or false)", value);
+            return AVERROR(EINVAL);
+        }
+        return 0;
+    case LB_OPT_STRING:
+        if (strlen(value) >= o->size) {
+            lb_config_error(sec, o->name, err, err_size, "value is longer than %zu characters",
+                            o->size - 1);
+            return AVERROR(EINVAL);
+        }
+        memcpy(p, value, strlen(value) + 1);
+        return 0;
+    case LB_OPT_ENUM:
+        for (const lb_option_choice *c = o->choices; c && c->name; c++) {
+            if (!strcasecmp(c->name, value)) {
+                *(int *)p = c->value;
+                return 0;
+            }
+        }
+        {
+            char list[256];
+            list_choices(o->choices, list, sizeof list);
+            lb_config_error(sec, o->name, err, err_size, "unknown value '%s' (expected %s)",
+                            value, list);
+        }
+        return AVERROR(EINVAL);
+    default:
+        lb_config_error(sec, o->name, err, err_size, "option has no type");
+        return AVERROR(EINVAL);
+    }
+}
+
+int lb_config_apply(const lb_config_section *sec, const lb_option *opts, void *dst,
+                    char *err, size_t err_size)
+{
+    if (sec)
+        ((lb_config_section *)sec)->used = 1;
+    for (const lb_option *o = opts; o->name; o++) {
+        int ret;
+        if (o->type == LB_OPT_STRING)
+            ((char *)dst + o->offset)[0] = 0;
+        else if (o->type == LB_OPT_DOUBLE)
+            *(double *)((char *)dst + o->offset) = 0;
+        else
+            *(int *)((char *)dst + o->offset) = 0;
+        if (o->def && *o->def && (ret = set_value(NULL, o, o->def, dst, err, err_size)) < 0)
+            return ret;
+        const char *value = lb_config_get(sec, o->name);
+        if (value && (ret = set_value(sec, o, value, dst, err, err_size)) < 0)
+            return ret;
+    }
+    return 0;
+}
+
+int lb_config_check_unused(const lb_config *cfg, char *err, size_t err_size)
+{
+    for (int i = 0; cfg && i < cfg->nb_sections; i++) {
+        const lb_config_section *sec = cfg->sections[i];
+        if (!sec->used) {
+            snprintf(err, err_size, "%s:%d: unknown section [%s]", cfg->file_name, sec->line,
+                     sec->name);
+            return AVERROR(EINVAL);
+        }
+        for (int j = 0; j < sec->nb_entries; j++) {
+            if (!sec->entries[j].used) {
+                snprintf(err, err_size, "%s:%d: %s: unknown key '%s'", cfg->file_name,
+                         sec->entries[j].line, sec->name, sec->entries[j].key);
+                return AVERROR(EINVAL);
+            }
+        }
+    }
+    return 0;
+}
+
+void lb_options_print(FILE *f, const char *section, const lb_option *opts)
+{
+    static const char *const type_names[] = { "?", "int", "number", "bool", "text", "choice" };
+    fprintf(f, "  [%s]\n", section);
+    for (const lb_option *o = opts; o->name; o++) {
+        char range[300] = "";
+        if (o->type == LB_OPT_ENUM)
+            list_choices(o->choices, range, sizeof range);
+        else if (o->min != o->max)
+            snprintf(range, sizeof range, "%g..%g", o->min, o->max);
+        fprintf(f, "    %-16s %-6s %-12s %s%s%s%s\n", o->name, type_names[o->type],
+                o->def && *o->def ? o->def : "-", o->help ? o->help : "",
+                *range ? " (" : "", range, *range ? ")" : "");
+    }
+}

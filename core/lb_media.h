@@ -1,0 +1,55 @@
+/* Types every stage shares: roles, source states, and the conventions for
+ * media passed between stages.
+ *
+ * Conventions:
+ *  - frames are AVFrame, packets AVPacket, passed by reference; a stage
+ *    that sends a frame or packet gives its reference away on success and
+ *    keeps it on failure;
+ *  - every pts/dts between stages is in microseconds (AV_TIME_BASE_Q) on
+ *    the program timeline, which starts at 0 when a recording starts
+ *    (before that, at daemon start);
+ *  - video is planar YUV 4:2:0 (AV_PIX_FMT_YUV420P), BT.709 limited range;
+ *  - audio between stages is mono float (AV_SAMPLE_FMT_FLT) at 48 kHz. */
+#ifndef LB_MEDIA_H
+#define LB_MEDIA_H
+
+#include <stdint.h>
+
+#define LB_AUDIO_RATE 48000
+#define LB_TIME_BASE_US 1000000
+
+typedef enum lb_role {
+    LB_ROLE_INVALID = 0,
+    LB_ROLE_TEACHER,
+    LB_ROLE_STUDENTS,
+    LB_ROLE_BOARD,
+    LB_ROLE_SCREEN,
+    LB_ROLE_WIDE,
+    LB_ROLE_COUNT,
+} lb_role;
+
+const char *lb_role_name(lb_role role);
+
+typedef enum lb_source_state {
+    LB_SOURCE_INVALID = 0,
+    LB_SOURCE_CONNECTING,
+    LB_SOURCE_LIVE,
+    LB_SOURCE_LOST,
+    LB_SOURCE_RECONNECTING,
+    LB_SOURCE_ENDED,          /* a file source without loop reached its end */
+    LB_SOURCE_FAILED,         /* bad settings: will not retry */
+} lb_source_state;
+
+const char *lb_source_state_name(lb_source_state state);
+
+/* What kind of elementary stream a packet belongs to, carried in
+ * AVPacket.stream_index between encoder/capture and streamer. */
+typedef enum lb_stream_kind {
+    LB_STREAM_INVALID = 0,
+    LB_STREAM_PROGRAM_VIDEO,
+    LB_STREAM_PROGRAM_AUDIO,
+    LB_STREAM_RENDITION_VIDEO,
+    LB_STREAM_ISO_VIDEO,
+} lb_stream_kind;
+
+#endif

@@ -1,0 +1,174 @@
+#include "lb_thread.h"
+#include "lb_clock.h"
+#include "lb_log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+
+typedef struct start_ctx {
+    void *(*fn)(void *);
+    void *arg;
+    char name[16];
+} start_ctx;
+
+static void *trampoline(void *opaque)
+{
+    start_ctx ctx = *(start_ctx *)opaque;
+    free(opaque);
+    pthread_setname_np(pthread_self(), ctx.name);
+    return ctx.fn(ctx.arg);
+}
+
+int lb_thread_start(lb_thread *t, const char *name, void *(*fn)(void *), void *arg)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    start_ctx *ctx = malloc(sizeof *ctx);
+    if (!ctx)
+        return AVERROR(ENOMEM);
+    ctx->fn = fn;
+    ctx->arg = arg;
+    memcpy(ctx->name, t->name, sizeof ctx->name);
+    int rc = pthread_create(&t->tid, NULL, trampoline, ctx);
+    if (rc) {
+        free(ctx);
+        LB_LOGE("thread", "cannot start %s: %s", name, strerror(rc));
+        return AVERROR(rc);
+    }
+    t->started = 1;
+    return 0;
+}
+
+void lb_thread_join(lb_thread *t)
+{
+    if (!t || !t->started)
+        return;
+    pthread_join(t->tid, NULL);
+    t->started = 0;
+}
+
+int64_t lb_thread_cpu_us(const lb_thread *t)
+{
+    clockid_t cid;
+    struct timespec ts;
+    if (!t->started || pthread_getcpuclockid(t->tid, &cid) || clock_gettime(cid, &ts))
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t shutdown_cond;
+static atomic_int shutdown_flag;
+static void (*shutdown_hook)(void *);
+static void *shutdown_hook_opaque;
+static lb_thread signal_thread;
+static sigset_t signal_set;
+static int initialised;
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+
+static void init_cond(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&shutdown_cond, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void *signal_loop(void *unused)
+{
+    for (int count = 0;;) {
+        int sig;
+        if (sigwait(&signal_set, &sig))
+            continue;
+        if (sig == SIGUSR2)                 /* lb_shutdown_uninit's wake-up */
+            return NULL;
+        if (++count > 1) {
+            LB_LOGE("luobo", "second %s: exiting without finishing", strsignal(sig));
+            _exit(1);
+        }
+        char why[64];
+        snprintf(why, sizeof why, "received %s", strsignal(sig));
+        lb_shutdown_request(why);
+    }
+}
+
+int lb_shutdown_init(void)
+{
+    if (initialised)
+        return 0;
+    pthread_once(&cond_once, init_cond);
+    sigemptyset(&signal_set);
+    sigaddset(&signal_set, SIGINT);
+    sigaddset(&signal_set, SIGTERM);
+    sigaddset(&signal_set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &signal_set, NULL);
+    signal(SIGPIPE, SIG_IGN);     /* a closed socket is an error code, not a death */
+    int ret = lb_thread_start(&signal_thread, "lb-signals", signal_loop, NULL);
+    if (ret < 0)
+        return ret;
+    initialised = 1;
+    return 0;
+}
+
+void lb_shutdown_uninit(void)
+{
+    if (!initialised)
+        return;
+    pthread_kill(signal_thread.tid, SIGUSR2);
+    lb_thread_join(&signal_thread);
+    initialised = 0;
+}
+
+void lb_shutdown_set_hook(void (*hook)(void *), void *opaque)
+{
+    pthread_mutex_lock(&shutdown_lock);
+    shutdown_hook = hook;
+    shutdown_hook_opaque = opaque;
+    pthread_mutex_unlock(&shutdown_lock);
+}
+
+void lb_shutdown_request(const char *reason)
+{
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&shutdown_lock);
+    int first = !atomic_exchange(&shutdown_flag, 1);
+    void (*hook)(void *) = shutdown_hook;
+    void *opaque = shutdown_hook_opaque;
+    pthread_cond_broadcast(&shutdown_cond);
+    pthread_mutex_unlock(&shutdown_lock);
+    if (first) {
+        LB_LOGI("luobo", "shutting down: %s", reason ? reason : "requested");
+        if (hook)
+            hook(opaque);
+    }
+}
+
+int lb_shutdown_requested(void)
+{
+    return atomic_load(&shutdown_flag);
+}
+
+int lb_shutdown_wait(int64_t timeout_us)
+{
+    int64_t deadline = lb_clock_now() + timeout_us;
+    struct timespec ts = { deadline / 1000000, (deadline % 1000000) * 1000 };
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&shutdown_lock);
+    while (!atomic_load(&shutdown_flag)) {
+        if (timeout_us < 0)
+            pthread_cond_wait(&shutdown_cond, &shutdown_lock);
+        else if (pthread_cond_timedwait(&shutdown_cond, &shutdown_lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&shutdown_lock);
+    return atomic_load(&shutdown_flag);
+}

@@ -1,0 +1,39 @@
+/* Named threads and the process-wide shutdown.
+ *
+ * lb_shutdown_init() must run in main() before any thread starts: it blocks
+ * SIGINT and SIGTERM in the calling thread, so every thread inherits the
+ * mask, and a dedicated "lb-signals" thread takes them with sigwait().  The
+ * first signal requests a clean shutdown (recordings are finalised); a
+ * second one exits at once with status 1. */
+#ifndef LB_THREAD_H
+#define LB_THREAD_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct lb_thread {
+    pthread_t tid;
+    int started;
+    char name[16];          /* as shown by top -H and gdb (15 chars max) */
+} lb_thread;
+
+/* Starts fn(arg) in a thread named name.  Returns 0 or a negative AVERROR. */
+int lb_thread_start(lb_thread *t, const char *name, void *(*fn)(void *), void *arg);
+/* Joins if started; idempotent. */
+void lb_thread_join(lb_thread *t);
+/* CPU time consumed so far by a started thread, microseconds (-1 if unknown). */
+int64_t lb_thread_cpu_us(const lb_thread *t);
+
+int lb_shutdown_init(void);
+/* Stops the signal thread (for tests and the end of main). */
+void lb_shutdown_uninit(void);
+/* Any thread may ask; the first reason is kept and logged. */
+void lb_shutdown_request(const char *reason);
+int lb_shutdown_requested(void);
+/* Waits up to timeout_us (< 0: for ever) for a request; returns 1 if one came. */
+int lb_shutdown_wait(int64_t timeout_us);
+/* Called (once, from the requesting thread) when shutdown is requested, so
+ * that loops blocked elsewhere (an event loop, a queue) can be woken. */
+void lb_shutdown_set_hook(void (*hook)(void *opaque), void *opaque);
+
+#endif

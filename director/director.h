@@ -1,0 +1,96 @@
+/* director/: which sources are on the air, and the program picture.
+ *
+ * The director looks at the sources (small luma copies, about 10 Hz) and at
+ * the microphones, applies the rules of [director] and decides a shot: a
+ * layout and the sources in it, with a reason.  The compositor turns a shot
+ * and the sources' frames into the program frame.  An operator may take over
+ * (manual mode) at any time.
+ *
+ * Threads: lb_director_update and lb_compositor_* run on the program thread;
+ * lb_director_set_mode may be called from any thread. */
+#ifndef LB_DIRECTOR_H
+#define LB_DIRECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libavutil/frame.h>
+
+#include "lb_config.h"
+#include "lb_media.h"
+
+#define LB_MAX_SOURCES 16
+#define LB_MAX_MICS 8
+
+typedef enum lb_layout {
+    LB_LAYOUT_INVALID = 0,
+    LB_LAYOUT_SINGLE,
+    LB_LAYOUT_PIP,
+    LB_LAYOUT_SBS,
+} lb_layout;
+
+const char *lb_layout_name(lb_layout layout);
+lb_layout lb_layout_from_name(const char *name);
+
+typedef enum lb_director_mode {
+    LB_DIRECTOR_INVALID = 0,
+    LB_DIRECTOR_AUTO,
+    LB_DIRECTOR_MANUAL,
+} lb_director_mode;
+
+typedef struct lb_shot {
+    lb_layout layout;
+    int nb_sources;
+    int sources[2];              /* indices into the source list, main first */
+    char name[32];               /* the shot's name: usually the main role */
+    char reason[256];
+} lb_shot;
+
+/* What the director knows about the hall, fixed at start. */
+typedef struct lb_director_setup {
+    int nb_sources;
+    const char *source_names[LB_MAX_SOURCES];
+    lb_role source_roles[LB_MAX_SOURCES];
+    int nb_mics;
+    const char *mic_names[LB_MAX_MICS];
+    lb_role mic_roles[LB_MAX_MICS];
+    int width, height;           /* program picture */
+    int fps_num, fps_den;
+} lb_director_setup;
+
+typedef struct lb_director lb_director;
+
+extern const lb_option lb_director_options[];
+
+int lb_director_create(lb_director **d, const lb_config_section *sec,
+                       const lb_director_setup *setup, char *err, size_t err_size);
+void lb_director_free(lb_director **d);
+
+/* Called once per program frame at program time t_us with the newest frame
+ * of each source (NULL where there is none) and each mic's level of the
+ * last frame in dBFS.  Fills *shot with the shot to show now and returns 1
+ * when it differs from the previous one (a decision to log), else 0. */
+int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
+                       const double *mic_dbfs, lb_shot *shot);
+
+/* Operator override: manual with a shot by role or source name and a
+ * layout, or back to auto.  Returns 0 or AVERROR(EINVAL) with err. */
+int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot,
+                         lb_layout layout, char *err, size_t err_size);
+lb_director_mode lb_director_get_mode(lb_director *d);
+
+/* The compositor: program frames from a shot. */
+typedef struct lb_compositor lb_compositor;
+int lb_compositor_create(lb_compositor **c, const lb_director_setup *setup,
+                         const lb_config_section *sec, char *err, size_t err_size);
+/* Composes into dst, a YUV420P frame of the program size allocated by the
+ * caller (writable).  Sources missing from frames[] are drawn black. */
+int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames,
+                          AVFrame *dst);
+void lb_compositor_free(lb_compositor **c);
+
+/* One decision as a director.jsonl line (no newline), into buf. */
+int lb_shot_to_json(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup,
+                    char *buf, size_t size);
+
+#endif

@@ -1,0 +1,89 @@
+/* encoder/: the program's one encode, and the audio.
+ *
+ * Video goes through libx264's own API (its own threads), audio through
+ * libavcodec's AAC-LC encoder at 48 kHz.  Encoded packets are handed to a
+ * sink; the sink takes the packet's reference.  pts/dts are microseconds on
+ * the program timeline; stream_index carries an lb_stream_kind.
+ *
+ * An encoder is used by one thread at a time. */
+#ifndef LB_ENCODER_H
+#define LB_ENCODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libavcodec/codec_par.h>
+#include <libavcodec/packet.h>
+#include <libavutil/frame.h>
+
+#include "lb_config.h"
+
+typedef enum lb_rate_control {
+    LB_RC_INVALID = 0,
+    LB_RC_CBR,
+    LB_RC_VBR,
+    LB_RC_CRF,
+} lb_rate_control;
+
+/* [encoder] */
+typedef struct lb_encoder_settings {
+    char preset[32];
+    char tune[32];
+    char profile[16];
+    char level[8];               /* "" = let x264 choose */
+    int rate_control;            /* lb_rate_control */
+    int bitrate_kbps;
+    int maxrate_kbps;            /* 0 = bitrate (CBR) or 1.5 x bitrate (VBR) */
+    int bufsize_kbits;           /* 0 = 2 x maxrate */
+    int crf;
+    double keyint_s;             /* key frame every N seconds: the HLS segment length */
+    int threads;                 /* 0 = x264's choice */
+    int zerolatency;
+    int audio_bitrate_kbps;
+} lb_encoder_settings;
+
+extern const lb_option lb_encoder_options[];
+
+typedef int (*lb_packet_sink)(void *opaque, AVPacket *pkt);
+
+typedef struct lb_video_encoder lb_video_encoder;
+typedef struct lb_audio_encoder lb_audio_encoder;
+
+typedef struct lb_video_encoder_params {
+    const lb_encoder_settings *settings;
+    int width, height;
+    int fps_num, fps_den;
+    int stream_index;            /* lb_stream_kind given to every packet */
+    const char *name;            /* for logs: "program", "720p" */
+} lb_video_encoder_params;
+
+/* Opens x264 with the settings; every value x264 would reject is reported
+ * in err before any frame is encoded. */
+int lb_video_encoder_open(lb_video_encoder **e, const lb_video_encoder_params *p,
+                          char *err, size_t err_size);
+/* Encodes one YUV420P frame (pts in us; x264 copies it, the caller keeps
+ * its reference), or flushes with frame == NULL.  force_idr starts a new
+ * GOP at this frame (a recording starting).  Every packet produced goes to
+ * sink.  Returns 0 or a negative AVERROR. */
+int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int force_idr,
+                            lb_packet_sink sink, void *opaque);
+/* Codec parameters with SPS/PPS as extradata (valid from open to close). */
+const AVCodecParameters *lb_video_encoder_codecpar(const lb_video_encoder *e);
+void lb_video_encoder_close(lb_video_encoder **e);
+
+int lb_audio_encoder_open(lb_audio_encoder **e, int bitrate_kbps, char *err, size_t err_size);
+/* Takes mono float samples at 48 kHz, any count; the first sample of this
+ * call is at pts_us.  Packets (1024 samples each) go to sink; NULL samples
+ * flushes. */
+int lb_audio_encoder_encode(lb_audio_encoder *e, const float *samples, int nb_samples,
+                            int64_t pts_us, lb_packet_sink sink, void *opaque);
+const AVCodecParameters *lb_audio_encoder_codecpar(const lb_audio_encoder *e);
+void lb_audio_encoder_close(lb_audio_encoder **e);
+
+/* Checks the settings against the program size and rate without opening
+ * anything, for --check-config: 0 or AVERROR(EINVAL) with the reason. */
+int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
+                     int width, int height, int fps_num, int fps_den,
+                     char *err, size_t err_size);
+
+#endif

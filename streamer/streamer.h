@@ -1,0 +1,119 @@
+/* streamer/: where a lesson leaves the box.
+ *
+ * Outputs (archive, hls, srt, upload) are vtables behind one interface, each
+ * running on its own thread behind its own bounded queue: the archive's
+ * queue blocks (a recording is never lossy), network outputs drop the oldest
+ * GOP when they fall behind and mark the gap.  lb_streamer_send() hands a
+ * reference of each packet to every output.
+ *
+ * Packets arrive with pts/dts in microseconds on the program timeline and
+ * stream_index set to the index of their lb_stream_desc in the table given
+ * at start.
+ *
+ * The lesson (recording folder, lesson.json, director.jsonl) is also here:
+ * it is the archive's metadata. */
+#ifndef LB_STREAMER_H
+#define LB_STREAMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libavcodec/codec_par.h>
+#include <libavcodec/packet.h>
+
+#include "lb_config.h"
+#include "lb_media.h"
+
+typedef struct lb_stream_desc {
+    lb_stream_kind kind;
+    const char *name;                 /* "program", "audio", "720p", source name */
+    const AVCodecParameters *par;     /* valid for the streamer's whole run */
+} lb_stream_desc;
+
+typedef struct lb_output_stats {
+    char name[64];
+    char kind[16];
+    char state[16];                   /* "idle", "connecting", "live", "lost", ... */
+    uint64_t packets, bytes;
+    uint64_t dropped;                 /* packets dropped by the queue */
+    uint64_t reconnects;
+    double rtt_ms, loss_pct, send_kbps; /* SRT; 0 where not applicable */
+    char last_error[256];
+} lb_output_stats;
+
+/* Every output kind implements this; core allocates priv (priv_size bytes,
+ * zeroed) and calls close even when open failed. */
+typedef struct lb_output_ops {
+    const char *kind;
+    size_t priv_size;
+    /* Validates the section (no I/O). */
+    int  (*configure)(void *priv, const lb_config_section *sec, char *err, size_t err_size);
+    /* Opens with the stream table; dir is the lesson folder for per-lesson
+     * outputs, NULL for live ones. */
+    int  (*open)(void *priv, const lb_stream_desc *streams, int nb_streams, const char *dir);
+    int  (*write)(void *priv, const AVPacket *pkt);    /* 0 or negative AVERROR */
+    void (*stats)(void *priv, lb_output_stats *out);
+    void (*close)(void *priv);
+} lb_output_ops;
+
+/* ---- the lesson: a recording folder ---- */
+
+typedef struct lb_lesson lb_lesson;
+
+typedef struct lb_lesson_info {
+    char title[128];
+    char teacher[64];
+    char course[64];
+} lb_lesson_info;
+
+typedef struct lb_lesson_source {
+    const char *name;
+    lb_role role;
+    const char *file;     /* relative to the lesson folder, e.g. "iso/teacher.mp4" */
+} lb_lesson_source;
+
+/* Creates DATA_DIR/<YYYYMMDD-HHMMSS-slug>/ with iso/ and writes lesson.json
+ * with status "recording". */
+int lb_lesson_create(lb_lesson **l, const char *data_dir, const lb_lesson_info *info,
+                     const lb_lesson_source *sources, int nb_sources,
+                     char *err, size_t err_size);
+const char *lb_lesson_dir(const lb_lesson *l);
+const char *lb_lesson_id(const lb_lesson *l);
+/* Appends one line to director.jsonl (flushed). */
+int lb_lesson_log_decision(lb_lesson *l, const char *json_line);
+/* Adds a chapter at program time t_s (seconds from the lesson start). */
+int lb_lesson_add_chapter(lb_lesson *l, double t_s, const char *title);
+/* Writes lesson.json with status complete (or interrupted) and the
+ * duration, then frees.  Accepts NULL. */
+void lb_lesson_finish(lb_lesson **l, double duration_s, int complete);
+
+/* On start-up: every lesson under data_dir still marked "recording" (a crash
+ * or power loss) gets its duration from its program.mp4 and is marked
+ * "interrupted".  Returns how many were repaired. */
+int lb_lesson_repair_all(const char *data_dir);
+
+/* ---- the streamer: outputs of the daemon ---- */
+
+typedef struct lb_streamer lb_streamer;
+
+/* Reads every [output.NAME] section of cfg (no I/O).  An archive output is
+ * always present, even when the config names none. */
+int lb_streamer_create(lb_streamer **st, const lb_config *cfg, char *err, size_t err_size);
+void lb_streamer_free(lb_streamer **st);
+
+/* Live outputs (hls, srt) start with the program and run until stop. */
+int lb_streamer_start_live(lb_streamer *st, const lb_stream_desc *streams, int nb_streams);
+/* Per-lesson outputs (archive, and upload when the lesson ends) start on a
+ * recording.  The archive begins at the first video key frame it is sent,
+ * and rebases the lesson to start at 0. */
+int lb_streamer_start_recording(lb_streamer *st, const char *lesson_dir);
+/* Drains and finalises the archive. Returns 0 or the archive's first error. */
+int lb_streamer_stop_recording(lb_streamer *st);
+/* Gives a reference of pkt to every running output; the caller keeps pkt. */
+int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
+void lb_streamer_stop_live(lb_streamer *st);
+
+int lb_streamer_nb_outputs(lb_streamer *st);
+void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats);
+
+#endif
