@@ -1,0 +1,474 @@
+/* Design note: the source framework.
+ *
+ * One thread per source runs the state machine around the kind's ops:
+ *   connecting -> live -> (error) lost -> reconnecting (backoff 0.5 s ... 5 s)
+ * and pushes decoded frames, stamped on the program timeline, into a small
+ * queue.  The consumer (the program thread) takes the newest frame at or
+ * before the time it composes; frames it skips are counted as dropped.
+ *
+ * Offline, the queue blocks the producer and the consumer waits until the
+ * source has produced a frame past the requested time: the same frames are
+ * chosen on every run.  Realtime, the queue drops the oldest frame and the
+ * consumer never waits.
+ *
+ * Media time from the ops is mapped onto the program timeline: paced kinds
+ * (files, synthetic) are slept until their time comes, live kinds (devices,
+ * network) are stamped on arrival.  After a reconnect the mapping is made
+ * anew, so timestamps never go backwards. */
+#include "capture_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/imgutils.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+#include "lb_thread.h"
+
+static const lb_option_choice kind_choices[] = {
+    { "synthetic", LB_KIND_SYNTHETIC },
+    { "url", LB_KIND_URL },
+    { "v4l2", LB_KIND_V4L2 },
+    { NULL, 0 },
+};
+
+static const lb_option_choice mic_kind_choices[] = {
+    { "synthetic", LB_KIND_SYNTHETIC },
+    { "url", LB_KIND_URL },
+    { "alsa", LB_KIND_ALSA },
+    { NULL, 0 },
+};
+
+static const lb_option_choice role_choices[] = {
+    { "teacher", LB_ROLE_TEACHER },
+    { "students", LB_ROLE_STUDENTS },
+    { "board", LB_ROLE_BOARD },
+    { "screen", LB_ROLE_SCREEN },
+    { "wide", LB_ROLE_WIDE },
+    { NULL, 0 },
+};
+
+#define OFF(x) offsetof(lb_source_settings, x)
+#define STR(x) OFF(x), sizeof(((lb_source_settings *)0)->x)
+
+const lb_option lb_source_options[] = {
+    { "type", LB_OPT_ENUM, OFF(type), 0, NULL, 0, 0, kind_choices, "kind of camera" },
+    { "role", LB_OPT_ENUM, OFF(role), 0, "wide", 0, 0, role_choices, "what the camera shows" },
+    { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "v4l2: /dev/videoN" },
+    { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: rtsp://, srt://, rtmp://, http://, or a file" },
+    { "pattern", LB_OPT_STRING, STR(pattern), NULL, 0, 0, NULL, "synthetic: teacher, students, board, screen, bars (default: the role)" },
+    { "graph", LB_OPT_STRING, STR(graph), NULL, 0, 0, NULL, "synthetic: a lavfi graph instead of the pattern" },
+    { "format", LB_OPT_STRING, STR(format), NULL, 0, 0, NULL, "v4l2: mjpeg, yuyv, nv12, h264" },
+    { "transport", LB_OPT_STRING, STR(transport), "tcp", 0, 0, NULL, "rtsp: tcp or udp" },
+    { "width", LB_OPT_INT, OFF(width), 0, "0", 0, 7680, NULL, "requested width (0: the source's)" },
+    { "height", LB_OPT_INT, OFF(height), 0, "0", 0, 4320, NULL, "requested height (0: the source's)" },
+    { "fps", LB_OPT_INT, OFF(fps), 0, "0", 0, 240, NULL, "requested rate (0: the program's)" },
+    { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
+    { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
+    { NULL },
+};
+
+const lb_option lb_mic_options[] = {
+    { "type", LB_OPT_ENUM, OFF(type), 0, NULL, 0, 0, mic_kind_choices, "kind of microphone" },
+    { "role", LB_OPT_ENUM, OFF(role), 0, "teacher", 0, 0, role_choices, "whose voice it carries" },
+    { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "alsa: PCM name, e.g. hw:1,0" },
+    { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: an audio file or a URL's audio" },
+    { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
+    { "channels", LB_OPT_INT, OFF(channels), 0, "1", 1, 32, NULL, "alsa: channels to capture (mixed to mono)" },
+    { "rate", LB_OPT_INT, OFF(rate), 0, "48000", 8000, 192000, NULL, "alsa: capture rate (resampled to 48 kHz)" },
+    { "period_ms", LB_OPT_INT, OFF(period_ms), 0, "10", 1, 200, NULL, "alsa: period length" },
+    { "gain_db", LB_OPT_DOUBLE, OFF(gain_db), 0, "0", -60, 40, NULL, "gain before the mixer" },
+    { "mute", LB_OPT_BOOL, OFF(mute), 0, "false", 0, 0, NULL, "muted in the program" },
+    { "frequency_hz", LB_OPT_DOUBLE, OFF(frequency_hz), 0, "440", 20, 20000, NULL, "synthetic: tone" },
+    { "drift_ppm", LB_OPT_DOUBLE, OFF(drift_ppm), 0, "0", -10000, 10000, NULL, "synthetic: clock error to simulate" },
+    { "speaks", LB_OPT_STRING, STR(speaks), "0-60", 0, 0, NULL, "synthetic: talking spans in each minute, e.g. 0-20,40-50" },
+    { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
+    { NULL },
+};
+
+#define MAX_BACKOFF_US 5000000
+#define QUEUE_DEPTH_REALTIME 4
+#define QUEUE_DEPTH_OFFLINE 3
+
+struct lb_source {
+    char name[64];
+    char log_name[80];
+    lb_source_settings settings;
+    lb_capture_params params;
+    const lb_source_ops *ops;
+    void *priv;
+    lb_source_ctx ctx;
+    atomic_int stop;
+    lb_thread thread;
+    lb_queue *frames;
+    lb_queue *packets;              /* not owned */
+
+    /* consumer side (program thread only) */
+    AVFrame *shown;                 /* newest frame due */
+    AVFrame *pending;               /* next frame, not due yet */
+    int shown_handed_out;
+    AVFrame *slate;
+    int64_t slate_second;
+    int ended;
+
+    pthread_mutex_t lock;           /* stats */
+    lb_source_stats stats;
+};
+
+static void free_frame(void *item)
+{
+    AVFrame *f = item;
+    av_frame_free(&f);
+}
+
+static const lb_source_ops *source_ops_for(int kind)
+{
+    switch (kind) {
+    case LB_KIND_SYNTHETIC: return &lb_source_synthetic;
+    default:                return NULL;
+    }
+}
+
+static int valid_name(const char *name)
+{
+    if (!*name || strlen(name) > 32)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+int lb_source_create(lb_source **ps, const lb_config_section *sec,
+                     const lb_capture_params *params, char *err, size_t err_size)
+{
+    int ret;
+    lb_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return AVERROR(ENOMEM);
+    pthread_mutex_init(&s->lock, NULL);
+    snprintf(s->name, sizeof s->name, "%s", lb_config_section_instance(sec));
+    snprintf(s->log_name, sizeof s->log_name, "capture:%s", s->name);
+    s->params = *params;
+    s->stats.lost_at_us = -1;
+    if (!valid_name(s->name)) {
+        lb_config_error(sec, NULL, err, err_size,
+                        "source names are 1-32 letters, digits, '-' or '_'");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    if ((ret = lb_config_apply(sec, lb_source_options, &s->settings, err, err_size)) < 0)
+        goto fail;
+    if (!s->settings.type) {
+        lb_config_error(sec, "type", err, err_size, "missing (expected synthetic, url or v4l2)");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    s->ops = source_ops_for(s->settings.type);
+    if (!s->ops) {
+        lb_config_error(sec, "type", err, err_size, "this build cannot capture from '%s' yet",
+                        lb_config_get(sec, "type"));
+        ret = AVERROR(ENOSYS);
+        goto fail;
+    }
+    snprintf(s->stats.kind, sizeof s->stats.kind, "%s", s->ops->kind);
+    s->ctx = (lb_source_ctx){ .name = s->log_name, .settings = &s->settings,
+                              .params = &s->params, .stop = &s->stop };
+    if (!(s->priv = calloc(1, s->ops->priv_size ? s->ops->priv_size : 1))) {
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    if (s->ops->configure && (ret = s->ops->configure(s->priv, &s->ctx, sec, err, err_size)) < 0)
+        goto fail;
+    lb_queue_params qp = {
+        .name = s->log_name,
+        .capacity = params->offline ? QUEUE_DEPTH_OFFLINE : QUEUE_DEPTH_REALTIME,
+        .policy = params->offline ? LB_QUEUE_BLOCK : LB_QUEUE_DROP_OLDEST,
+        .free_item = free_frame,
+    };
+    if (!(s->frames = lb_queue_alloc(&qp))) {
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    s->stats.state = LB_SOURCE_CONNECTING;
+    *ps = s;
+    return 0;
+fail:
+    lb_source_free(&s);
+    return ret;
+}
+
+static void set_state(lb_source *s, lb_source_state state, const char *error)
+{
+    pthread_mutex_lock(&s->lock);
+    lb_source_state old = s->stats.state;
+    s->stats.state = state;
+    if (error && *error)
+        snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s", error);
+    if (state == LB_SOURCE_LOST)
+        s->stats.lost_at_us = lb_clock_now() - s->params.epoch_us;
+    if (state == LB_SOURCE_RECONNECTING)
+        s->stats.reconnects++;
+    pthread_mutex_unlock(&s->lock);
+    if (old != state)
+        lb_log(state == LB_SOURCE_LOST || state == LB_SOURCE_FAILED ? LB_LOG_WARN : LB_LOG_INFO,
+               s->log_name, "%s%s%s", lb_source_state_name(state), error && *error ? ": " : "",
+               error ? error : "");
+}
+
+/* Sleeps up to us in small steps so that stop is honoured. */
+static void nap(lb_source *s, int64_t us)
+{
+    int64_t end = lb_clock_now() + us;
+    while (!atomic_load(&s->stop) && lb_clock_now() < end)
+        lb_clock_sleep_until(FFMIN(end, lb_clock_now() + 100000));
+}
+
+static void *source_thread(void *arg)
+{
+    lb_source *s = arg;
+    int64_t backoff = 500000;
+    int64_t program_origin = 0;     /* program time of the first frame of this connection */
+    int64_t last_pts = -1;
+    int64_t frame_us = av_rescale(1000000, s->params.fps_den, s->params.fps_num);
+    AVFrame *frame = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    char err[256];
+
+    while (frame && pkt && !atomic_load(&s->stop)) {
+        err[0] = 0;
+        int ret = s->ops->open(s->priv, &s->ctx, err, sizeof err);
+        if (ret < 0) {
+            s->ops->close(s->priv);
+            if (ret == AVERROR(EINVAL)) {
+                set_state(s, LB_SOURCE_FAILED, *err ? err : av_err2str(ret));
+                break;
+            }
+            set_state(s, LB_SOURCE_LOST, *err ? err : av_err2str(ret));
+            nap(s, backoff);
+            backoff = FFMIN(backoff * 2, MAX_BACKOFF_US);
+            set_state(s, LB_SOURCE_RECONNECTING, NULL);
+            continue;
+        }
+        int64_t media_origin = AV_NOPTS_VALUE;
+        int64_t wall_origin = lb_clock_now();
+        /* a new connection continues the timeline where the last one stopped */
+        program_origin = last_pts < 0 ? 0 : last_pts + frame_us;
+        if (!s->params.offline && !s->ops->live)
+            program_origin = FFMAX(program_origin, wall_origin - s->params.epoch_us);
+        int got_first = 0;
+        for (;;) {
+            if (atomic_load(&s->stop)) {
+                ret = 0;
+                break;
+            }
+            ret = s->ops->read(s->priv, &s->ctx, frame, pkt, err, sizeof err);
+            if (pkt->size) {
+                if (s->packets) {
+                    /* compressed passthrough stamped like the frames */
+                    int64_t t = s->ops->live ? lb_clock_now() - s->params.epoch_us : pkt->pts;
+                    pkt->pts = pkt->dts = t;
+                    pkt->stream_index = LB_STREAM_ISO_VIDEO;
+                    AVPacket *copy = av_packet_clone(pkt);
+                    if (copy && lb_queue_push(s->packets, copy, 0) < 0)
+                        av_packet_free(&copy);
+                }
+                av_packet_unref(pkt);
+            }
+            if (ret == AVERROR(EAGAIN))
+                continue;
+            if (ret < 0)
+                break;
+            if (!got_first) {
+                got_first = 1;
+                backoff = 500000;
+                set_state(s, LB_SOURCE_LIVE, NULL);
+            }
+            int64_t pts;
+            if (s->ops->live) {
+                pts = lb_clock_now() - s->params.epoch_us;
+            } else {
+                if (media_origin == AV_NOPTS_VALUE)
+                    media_origin = frame->pts;
+                pts = program_origin + frame->pts - media_origin;
+                if (!s->params.offline)
+                    lb_clock_sleep_until(s->params.epoch_us + pts);
+            }
+            if (pts <= last_pts)    /* never backwards, never twice */
+                pts = last_pts + 1;
+            last_pts = pts;
+            frame->pts = pts;
+            pthread_mutex_lock(&s->lock);
+            s->stats.frames++;
+            s->stats.width = frame->width;
+            s->stats.height = frame->height;
+            pthread_mutex_unlock(&s->lock);
+            AVFrame *out = av_frame_clone(frame);
+            av_frame_unref(frame);
+            if (!out || lb_queue_push(s->frames, out, -1) < 0) {
+                av_frame_free(&out);
+                if (lb_queue_is_closed(s->frames)) {
+                    ret = 0;
+                    break;
+                }
+            }
+        }
+        s->ops->close(s->priv);
+        av_frame_unref(frame);
+        if (atomic_load(&s->stop))
+            break;
+        if (ret == AVERROR_EOF) {
+            set_state(s, LB_SOURCE_ENDED, "end of file");
+            break;
+        }
+        set_state(s, LB_SOURCE_LOST, *err ? err : av_err2str(ret));
+        nap(s, backoff);
+        backoff = FFMIN(backoff * 2, MAX_BACKOFF_US);
+        if (!atomic_load(&s->stop))
+            set_state(s, LB_SOURCE_RECONNECTING, NULL);
+    }
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    /* wake a consumer waiting offline: no more frames will come */
+    lb_queue_close(s->frames);
+    return NULL;
+}
+
+int lb_source_start(lb_source *s)
+{
+    char tname[16];
+    snprintf(tname, sizeof tname, "cap-%s", s->name);
+    return lb_thread_start(&s->thread, tname, source_thread, s);
+}
+
+void lb_source_stop(lb_source *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop, 1);
+    if (s->frames)
+        lb_queue_close(s->frames);
+    lb_thread_join(&s->thread);
+}
+
+void lb_source_free(lb_source **ps)
+{
+    lb_source *s = ps ? *ps : NULL;
+    if (!s)
+        return;
+    lb_source_stop(s);
+    lb_queue_free(&s->frames);
+    av_frame_free(&s->shown);
+    av_frame_free(&s->pending);
+    av_frame_free(&s->slate);
+    free(s->priv);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    *ps = NULL;
+}
+
+const char *lb_source_name(const lb_source *s) { return s->name; }
+lb_role lb_source_role(const lb_source *s) { return (lb_role)s->settings.role; }
+
+void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
+{
+    lb_queue_stats q;
+    lb_queue_get_stats(s->frames, &q);
+    pthread_mutex_lock(&s->lock);
+    *stats = s->stats;
+    pthread_mutex_unlock(&s->lock);
+    stats->dropped += q.dropped;
+}
+
+void lb_source_set_packet_queue(lb_source *s, lb_queue *q) { s->packets = q; }
+
+const AVCodecParameters *lb_source_codecpar(lb_source *s)
+{
+    return s->ops->codecpar ? s->ops->codecpar(s->priv) : NULL;
+}
+
+/* A grey "no signal" card with the source's name and when it was lost,
+ * redrawn once a second (the text changes no faster). */
+static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
+{
+    int64_t second = t_us / 1000000;
+    if (s->slate && s->slate_second == second && s->slate->width == width)
+        return s->slate;
+    lb_source_stats st;
+    lb_source_get_stats(s, &st);
+    int64_t lost = st.lost_at_us >= 0 ? st.lost_at_us / 1000000 : second;
+    char desc[1024], err[256];
+    snprintf(desc, sizeof desc,
+             "color=c=0x303030:s=%dx%d:r=1:d=1,"
+             "drawtext=fontfile=" LB_FONT_FILE ":fontcolor=white:fontsize=h/12:"
+             "x=(w-tw)/2:y=h/2-th*1.5:text='%s  NO SIGNAL',"
+             "drawtext=fontfile=" LB_FONT_FILE ":fontcolor=0xbbbbbb:fontsize=h/20:"
+             "x=(w-tw)/2:y=h/2+th:text='%s since %02d\\\\:%02d\\\\:%02d (%lld s)'",
+             width, height, s->name, lb_source_state_name(st.state),
+             (int)(lost / 3600), (int)(lost / 60 % 60), (int)(lost % 60),
+             (long long)(second - lost));
+    lb_lavfi *g = NULL;
+    AVFrame *f = av_frame_alloc();
+    if (!f || lb_lavfi_open(&g, desc, 0, err, sizeof err) < 0 || lb_lavfi_read(g, f) < 0) {
+        av_frame_free(&f);
+        lb_lavfi_close(&g);
+        return s->slate;
+    }
+    lb_lavfi_close(&g);
+    av_frame_free(&s->slate);
+    s->slate = f;
+    s->slate_second = second;
+    return f;
+}
+
+int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
+{
+    for (;;) {
+        if (!s->pending) {
+            void *item;
+            int ret = lb_queue_pop(s->frames, &item, s->params.offline ? -1 : 0);
+            if (ret == AVERROR_EOF)
+                s->ended = 1;
+            if (ret < 0)
+                break;
+            s->pending = item;
+        }
+        if (s->pending->pts > t_us)
+            break;              /* not due yet: the shown frame still holds */
+        if (s->shown && !s->shown_handed_out) {
+            pthread_mutex_lock(&s->lock);
+            s->stats.dropped++;
+            pthread_mutex_unlock(&s->lock);
+        }
+        av_frame_free(&s->shown);
+        s->shown = s->pending;
+        s->pending = NULL;
+        s->shown_handed_out = 0;
+    }
+
+    lb_source_state state;
+    int width, height;
+    pthread_mutex_lock(&s->lock);
+    state = s->stats.state;
+    width = s->stats.width ? s->stats.width : s->settings.width ? s->settings.width : 1280;
+    height = s->stats.height ? s->stats.height : s->settings.height ? s->settings.height : 720;
+    pthread_mutex_unlock(&s->lock);
+
+    int live_frame = s->shown && (state == LB_SOURCE_LIVE || state == LB_SOURCE_ENDED ||
+                                  s->params.offline);
+    AVFrame *src = live_frame ? s->shown : slate_frame(s, t_us, width, height);
+    if (!src)
+        return AVERROR(EAGAIN);
+    int ret = av_frame_ref(dst, src);
+    if (ret < 0)
+        return ret;
+    if (src == s->shown)
+        s->shown_handed_out = 1;
+    else
+        dst->pts = t_us;
+    return s->ended && !s->pending ? AVERROR_EOF : 0;
+}

@@ -1,0 +1,2 @@
+/* placeholder so the library is not empty */
+int lb_encoder_placeholder_;
