@@ -1,0 +1,369 @@
+/* Design note: the program's video encode, through libx264's own API.
+ *
+ * One encode feeds every output, so the bitstream suits them all: Annex B
+ * with SPS/PPS repeated before every IDR (MPEG-TS for SRT and HLS needs them
+ * in band; the MP4 muxer turns Annex B into avcC), a fixed GOP of keyint_s
+ * seconds with scene-cut off so that every HLS segment starts with an IDR
+ * and renditions line up, and BT.709 limited-range VUI.  x264 runs its own
+ * threads; with zerolatency it uses sliced threads and no lookahead, so a
+ * frame comes out of the call that took it in. */
+#include "encoder.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <x264.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/avutil.h>
+#include <libavutil/mathematics.h>
+
+#include "lb_log.h"
+
+static const lb_option_choice rc_choices[] = {
+    { "cbr", LB_RC_CBR }, { "vbr", LB_RC_VBR }, { "crf", LB_RC_CRF }, { NULL, 0 },
+};
+
+#define OFF(x) offsetof(lb_encoder_settings, x)
+#define STR(x) OFF(x), sizeof(((lb_encoder_settings *)0)->x)
+
+const lb_option lb_encoder_options[] = {
+    { "preset", LB_OPT_STRING, STR(preset), "veryfast", 0, 0, NULL, "x264 preset, ultrafast ... veryslow" },
+    { "tune", LB_OPT_STRING, STR(tune), NULL, 0, 0, NULL, "x264 tune: film, animation, grain, stillimage, psnr, ssim, fastdecode" },
+    { "profile", LB_OPT_STRING, STR(profile), "high", 0, 0, NULL, "H.264 profile: baseline, main, high" },
+    { "level", LB_OPT_STRING, STR(level), NULL, 0, 0, NULL, "H.264 level, e.g. 4.1 (empty: x264 chooses)" },
+    { "rate_control", LB_OPT_ENUM, OFF(rate_control), 0, "cbr", 0, 0, rc_choices, "cbr, vbr (with VBV) or crf" },
+    { "bitrate_kbps", LB_OPT_INT, OFF(bitrate_kbps), 0, "4000", 100, 100000, NULL, "program video bitrate" },
+    { "maxrate_kbps", LB_OPT_INT, OFF(maxrate_kbps), 0, "0", 0, 200000, NULL, "VBV max rate (0: bitrate for cbr, 1.5 x for vbr)" },
+    { "bufsize_kbits", LB_OPT_INT, OFF(bufsize_kbits), 0, "0", 0, 400000, NULL, "VBV buffer (0: 2 x max rate)" },
+    { "crf", LB_OPT_INT, OFF(crf), 0, "23", 0, 51, NULL, "quality for crf" },
+    { "keyint_s", LB_OPT_DOUBLE, OFF(keyint_s), 0, "2", 0.5, 10, NULL, "seconds between IDR frames (= HLS segment length)" },
+    { "threads", LB_OPT_INT, OFF(threads), 0, "0", 0, 64, NULL, "x264 threads (0: automatic)" },
+    { "zerolatency", LB_OPT_BOOL, OFF(zerolatency), 0, "true", 0, 0, NULL, "no lookahead, no B-frames: for live" },
+    { "audio_bitrate_kbps", LB_OPT_INT, OFF(audio_bitrate_kbps), 0, "128", 32, 512, NULL, "AAC-LC bitrate" },
+    { NULL },
+};
+
+struct lb_video_encoder {
+    x264_t *x264;
+    x264_picture_t pic_in;
+    AVCodecParameters *par;
+    int stream_index;
+    char log_name[64];
+    int64_t frames_in;
+};
+
+static int in_list(const char *const *names, const char *value)
+{
+    for (; *names; names++)
+        if (!strcmp(*names, value))
+            return 1;
+    return 0;
+}
+
+static void list(const char *const *names, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (; *names && n < size; names++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", *names);
+}
+
+static int parse_level(const char *level)
+{
+    if (!*level)
+        return -1;
+    char *end;
+    double v = strtod(level, &end);
+    if (*end || v <= 0)
+        return 0;
+    return (int)(v * 10 + 0.5);
+}
+
+int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
+                     int width, int height, int fps_num, int fps_den,
+                     char *err, size_t err_size)
+{
+    char names[256];
+    if (!in_list(x264_preset_names, s->preset)) {
+        list(x264_preset_names, names, sizeof names);
+        lb_config_error(sec, "preset", err, err_size, "unknown value '%s' (expected %s)", s->preset, names);
+        return AVERROR(EINVAL);
+    }
+    if (*s->tune && (!in_list(x264_tune_names, s->tune) || !strcmp(s->tune, "zerolatency"))) {
+        lb_config_error(sec, "tune", err, err_size,
+                        "unknown value '%s' (expected film, animation, grain, stillimage, psnr, ssim, "
+                        "fastdecode; zerolatency has its own key)", s->tune);
+        return AVERROR(EINVAL);
+    }
+    if (!in_list(x264_profile_names, s->profile) || strstr(s->profile, "10") || strstr(s->profile, "4")) {
+        lb_config_error(sec, "profile", err, err_size, "unknown value '%s' (expected baseline, main, high)",
+                        s->profile);
+        return AVERROR(EINVAL);
+    }
+    if (width <= 0 || height <= 0 || width % 2 || height % 2) {
+        lb_config_error(NULL, NULL, err, err_size, "program size %dx%d: width and height must be even",
+                        width, height);
+        return AVERROR(EINVAL);
+    }
+    int level = parse_level(s->level);
+    if (level == 0) {
+        lb_config_error(sec, "level", err, err_size, "'%s' is not an H.264 level like 3.1 or 4.1", s->level);
+        return AVERROR(EINVAL);
+    }
+    if (level > 0) {
+        const x264_level_t *l = x264_levels;
+        while (l->level_idc && l->level_idc != level)
+            l++;
+        if (!l->level_idc) {
+            lb_config_error(sec, "level", err, err_size, "'%s' is not an H.264 level", s->level);
+            return AVERROR(EINVAL);
+        }
+        int64_t mbs = (int64_t)((width + 15) / 16) * ((height + 15) / 16);
+        int64_t mbps = mbs * fps_num / fps_den;
+        int maxrate = s->maxrate_kbps ? s->maxrate_kbps : s->bitrate_kbps;
+        /* High profile may use 1.25 x the level's rate (H.264 table A-1) */
+        int64_t level_rate = l->bitrate * (!strcmp(s->profile, "high") ? 5 : 4) / 4;
+        if (mbs > l->frame_size || mbps > l->mbps) {
+            lb_config_error(sec, "level", err, err_size,
+                            "%s is too low for %dx%d at %.2f fps (%lld macroblocks/s, level allows %d)",
+                            s->level, width, height, (double)fps_num / fps_den, (long long)mbps, l->mbps);
+            return AVERROR(EINVAL);
+        }
+        if (s->rate_control != LB_RC_CRF && maxrate > level_rate) {
+            lb_config_error(sec, "level", err, err_size, "%s allows at most %lld kbit/s, not %d",
+                            s->level, (long long)level_rate, maxrate);
+            return AVERROR(EINVAL);
+        }
+    }
+    if (s->rate_control == LB_RC_CBR && s->maxrate_kbps && s->maxrate_kbps != s->bitrate_kbps) {
+        lb_config_error(sec, "maxrate_kbps", err, err_size,
+                        "with rate_control = cbr the max rate is the bitrate (%d); use vbr for a different one",
+                        s->bitrate_kbps);
+        return AVERROR(EINVAL);
+    }
+    if (s->rate_control == LB_RC_VBR && s->maxrate_kbps && s->maxrate_kbps < s->bitrate_kbps) {
+        lb_config_error(sec, "maxrate_kbps", err, err_size, "%d is below bitrate_kbps %d",
+                        s->maxrate_kbps, s->bitrate_kbps);
+        return AVERROR(EINVAL);
+    }
+    return 0;
+}
+
+static void x264_log(void *opaque, int level, const char *fmt, va_list ap)
+{
+    lb_log_level l = level <= X264_LOG_ERROR ? LB_LOG_ERROR : level <= X264_LOG_WARNING ? LB_LOG_WARN
+                                                                                         : LB_LOG_DEBUG;
+    lb_logv(l, opaque, fmt, ap);
+}
+
+static int fill_codecpar(lb_video_encoder *e, const x264_param_t *p)
+{
+    x264_nal_t *nals;
+    int nb_nals;
+    int size = x264_encoder_headers(e->x264, &nals, &nb_nals);
+    if (size <= 0)
+        return AVERROR_EXTERNAL;
+    AVCodecParameters *par = e->par;
+    par->codec_type = AVMEDIA_TYPE_VIDEO;
+    par->codec_id = AV_CODEC_ID_H264;
+    par->width = p->i_width;
+    par->height = p->i_height;
+    par->format = AV_PIX_FMT_YUV420P;
+    par->color_primaries = AVCOL_PRI_BT709;
+    par->color_trc = AVCOL_TRC_BT709;
+    par->color_space = AVCOL_SPC_BT709;
+    par->color_range = AVCOL_RANGE_MPEG;
+    par->sample_aspect_ratio = (AVRational){ 1, 1 };
+    par->bit_rate = (int64_t)p->rc.i_bitrate * 1000;
+    /* SPS and PPS only: the SEI x264 adds is not codec configuration */
+    int extra = 0;
+    for (int i = 0; i < nb_nals; i++)
+        if (nals[i].i_type != NAL_SEI)
+            extra += nals[i].i_payload;
+    par->extradata = av_mallocz((size_t)extra + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!par->extradata)
+        return AVERROR(ENOMEM);
+    for (int i = 0; i < nb_nals; i++) {
+        if (nals[i].i_type == NAL_SEI)
+            continue;
+        memcpy(par->extradata + par->extradata_size, nals[i].p_payload, (size_t)nals[i].i_payload);
+        par->extradata_size += nals[i].i_payload;
+    }
+    return 0;
+}
+
+int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *vp,
+                          char *err, size_t err_size)
+{
+    const lb_encoder_settings *s = vp->settings;
+    x264_param_t p;
+    int ret = lb_encoder_check(s, NULL, vp->width, vp->height, vp->fps_num, vp->fps_den, err, err_size);
+    if (ret < 0)
+        return ret;
+    lb_video_encoder *e = av_mallocz(sizeof *e);
+    if (!e || !(e->par = avcodec_parameters_alloc())) {
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    snprintf(e->log_name, sizeof e->log_name, "encoder:%s", vp->name ? vp->name : "program");
+    e->stream_index = vp->stream_index;
+
+    char tune[64];
+    snprintf(tune, sizeof tune, "%s%s%s", s->tune, *s->tune && s->zerolatency ? "," : "",
+             s->zerolatency ? "zerolatency" : "");
+    if (x264_param_default_preset(&p, s->preset, *tune ? tune : NULL) < 0) {
+        snprintf(err, err_size, "encoder: x264 rejects preset '%s' with tune '%s'", s->preset, tune);
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    p.pf_log = x264_log;
+    p.p_log_private = e->log_name;
+    p.i_log_level = X264_LOG_WARNING;
+    p.i_threads = s->threads ? s->threads : X264_THREADS_AUTO;
+    p.i_width = vp->width;
+    p.i_height = vp->height;
+    p.i_csp = X264_CSP_I420;
+    p.i_fps_num = (uint32_t)vp->fps_num;
+    p.i_fps_den = (uint32_t)vp->fps_den;
+    /* timestamps pass through in microseconds; rate control uses the fps */
+    p.i_timebase_num = 1;
+    p.i_timebase_den = 1000000;
+    p.b_vfr_input = 0;
+    int keyint = (int)(s->keyint_s * vp->fps_num / vp->fps_den + 0.5);
+    p.i_keyint_max = keyint;
+    p.i_keyint_min = keyint;
+    p.i_scenecut_threshold = 0;
+    p.b_repeat_headers = 1;
+    p.b_annexb = 1;
+    p.b_aud = 0;
+    p.vui.i_colorprim = 1;      /* BT.709 */
+    p.vui.i_transfer = 1;
+    p.vui.i_colmatrix = 1;
+    p.vui.b_fullrange = 0;
+    p.vui.i_sar_width = 1;
+    p.vui.i_sar_height = 1;
+    int maxrate = s->maxrate_kbps ? s->maxrate_kbps
+                : s->rate_control == LB_RC_VBR ? s->bitrate_kbps * 3 / 2 : s->bitrate_kbps;
+    switch (s->rate_control) {
+    case LB_RC_CRF:
+        p.rc.i_rc_method = X264_RC_CRF;
+        p.rc.f_rf_constant = (float)s->crf;
+        if (s->maxrate_kbps) {
+            p.rc.i_vbv_max_bitrate = s->maxrate_kbps;
+            p.rc.i_vbv_buffer_size = s->bufsize_kbits ? s->bufsize_kbits : 2 * s->maxrate_kbps;
+        }
+        break;
+    default:
+        p.rc.i_rc_method = X264_RC_ABR;
+        p.rc.i_bitrate = s->bitrate_kbps;
+        p.rc.i_vbv_max_bitrate = maxrate;
+        p.rc.i_vbv_buffer_size = s->bufsize_kbits ? s->bufsize_kbits : 2 * maxrate;
+        break;
+    }
+    if (s->rate_control == LB_RC_CBR)
+        p.rc.b_filler = 0;      /* CBR as in broadcast VBV sense; no stuffing bytes */
+    int level = parse_level(s->level);
+    if (level > 0)
+        p.i_level_idc = level;
+    if (x264_param_apply_profile(&p, s->profile) < 0) {
+        snprintf(err, err_size, "encoder: x264 rejects profile '%s' for these settings", s->profile);
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    if (!(e->x264 = x264_encoder_open(&p))) {
+        snprintf(err, err_size, "encoder: x264 refused the settings (see the log above)");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    x264_encoder_parameters(e->x264, &p);
+    if ((ret = fill_codecpar(e, &p)) < 0) {
+        snprintf(err, err_size, "encoder: no SPS/PPS from x264");
+        goto fail;
+    }
+    e->par->profile = !strcmp(s->profile, "baseline") ? FF_PROFILE_H264_BASELINE
+                    : !strcmp(s->profile, "main") ? FF_PROFILE_H264_MAIN : FF_PROFILE_H264_HIGH;
+    e->par->level = p.i_level_idc;
+    x264_picture_init(&e->pic_in);
+    e->pic_in.img.i_csp = X264_CSP_I420;
+    e->pic_in.img.i_plane = 3;
+    LB_LOGI(e->log_name, "x264 %s%s%s, %dx%d, %s %d kbit/s, IDR every %d frames, %d threads",
+            s->preset, *tune ? "/" : "", tune, vp->width, vp->height,
+            s->rate_control == LB_RC_CRF ? "crf" : s->rate_control == LB_RC_VBR ? "vbr" : "cbr",
+            s->rate_control == LB_RC_CRF ? s->crf : s->bitrate_kbps, keyint, p.i_threads);
+    *pe = e;
+    return 0;
+fail:
+    lb_video_encoder_close(&e);
+    return ret;
+}
+
+static int emit(lb_video_encoder *e, x264_nal_t *nals, int nb_nals, int size,
+                const x264_picture_t *out, lb_packet_sink sink, void *opaque)
+{
+    if (size <= 0)
+        return 0;
+    AVPacket *pkt = av_packet_alloc();
+    if (!pkt || av_new_packet(pkt, size) < 0) {
+        av_packet_free(&pkt);
+        return AVERROR(ENOMEM);
+    }
+    /* x264 lays its NALs out back to back in one buffer */
+    memcpy(pkt->data, nals[0].p_payload, (size_t)size);
+    pkt->pts = out->i_pts;
+    pkt->dts = out->i_dts;
+    pkt->duration = 0;
+    pkt->stream_index = e->stream_index;
+    if (out->b_keyframe)
+        pkt->flags |= AV_PKT_FLAG_KEY;
+    int ret = sink(opaque, pkt);
+    av_packet_free(&pkt);
+    return ret;
+}
+
+int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int force_idr,
+                            lb_packet_sink sink, void *opaque)
+{
+    x264_nal_t *nals;
+    int nb_nals, ret;
+    x264_picture_t out;
+    if (frame) {
+        for (int i = 0; i < 3; i++) {
+            e->pic_in.img.plane[i] = frame->data[i];
+            e->pic_in.img.i_stride[i] = frame->linesize[i];
+        }
+        e->pic_in.i_pts = frame->pts;
+        e->pic_in.i_type = force_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
+        int size = x264_encoder_encode(e->x264, &nals, &nb_nals, &e->pic_in, &out);
+        if (size < 0)
+            return AVERROR_EXTERNAL;
+        e->frames_in++;
+        return emit(e, nals, nb_nals, size, &out, sink, opaque);
+    }
+    while (x264_encoder_delayed_frames(e->x264) > 0) {
+        int size = x264_encoder_encode(e->x264, &nals, &nb_nals, NULL, &out);
+        if (size < 0)
+            return AVERROR_EXTERNAL;
+        if ((ret = emit(e, nals, nb_nals, size, &out, sink, opaque)) < 0)
+            return ret;
+    }
+    return 0;
+}
+
+const AVCodecParameters *lb_video_encoder_codecpar(const lb_video_encoder *e)
+{
+    return e->par;
+}
+
+void lb_video_encoder_close(lb_video_encoder **pe)
+{
+    lb_video_encoder *e = pe ? *pe : NULL;
+    if (!e)
+        return;
+    if (e->x264)
+        x264_encoder_close(e->x264);
+    avcodec_parameters_free(&e->par);
+    av_freep(pe);
+}
