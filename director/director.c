@@ -165,6 +165,11 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
     return 0;
 }
 
+int lb_director_next_chapter(lb_director *d, char *title, size_t size)
+{
+    return 0;
+}
+
 lb_director_mode lb_director_get_mode(lb_director *d)
 {
     pthread_mutex_lock(&d->lock);

@@ -73,6 +73,10 @@ void lb_director_free(lb_director **d);
 int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
                        const double *mic_dbfs, lb_shot *shot);
 
+/* A chapter-worthy event (a new slide) since the last call: returns 1 and
+ * fills title, else 0.  Called on the program thread after update. */
+int lb_director_next_chapter(lb_director *d, char *title, size_t size);
+
 /* Operator override: manual with a shot by role or source name and a
  * layout, or back to auto.  Returns 0 or AVERROR(EINVAL) with err. */
 int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot,
