@@ -54,6 +54,20 @@ typedef struct lb_output_ops {
     int  (*write)(void *priv, const AVPacket *pkt);    /* 0 or negative AVERROR */
     void (*stats)(void *priv, lb_output_stats *out);
     void (*close)(void *priv);
+
+    /* Added by the streamer (all optional, zero = not used): */
+    unsigned stream_kinds;            /* bit (1u << lb_stream_kind) per kind of
+                                       * stream the output takes; 0 = none */
+    int per_lesson;                   /* opened by start_recording with the
+                                       * lesson folder, closed by stop_recording */
+    /* Called from a control thread while the output thread may be blocked
+     * in write (a connect, a backoff): makes it return soon. */
+    void (*interrupt)(void *priv);
+    /* The output's queue dropped packets before the next write: the output
+     * should mark a discontinuity (the next packet starts a GOP). */
+    void (*gap)(void *priv);
+    /* A lesson folder was finalised (stop_recording): e.g. upload it. */
+    void (*lesson_done)(void *priv, const char *lesson_dir);
 } lb_output_ops;
 
 /* ---- the lesson: a recording folder ---- */
@@ -101,7 +115,9 @@ typedef struct lb_streamer lb_streamer;
 int lb_streamer_create(lb_streamer **st, const lb_config *cfg, char *err, size_t err_size);
 void lb_streamer_free(lb_streamer **st);
 
-/* Live outputs (hls, srt) start with the program and run until stop. */
+/* Live outputs (hls, srt) start with the program and run until stop.  The
+ * stream table (copied; par must stay valid until lb_streamer_free) is also
+ * the one the archive uses, so start_live comes before start_recording. */
 int lb_streamer_start_live(lb_streamer *st, const lb_stream_desc *streams, int nb_streams);
 /* Per-lesson outputs (archive, and upload when the lesson ends) start on a
  * recording.  The archive begins at the first video key frame it is sent,

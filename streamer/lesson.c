@@ -1,0 +1,416 @@
+/* The lesson: a recording folder with lesson.json and director.jsonl.
+ *
+ * lesson.json is always replaced atomically (temp file, fsync, rename), so a
+ * crash leaves either the old or the new version, never a torn one.  The
+ * status "recording" in it is what lb_lesson_repair_all() looks for after a
+ * crash. */
+#include "streamer_priv.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+
+typedef struct chapter {
+    double t_s;
+    char *title;
+} chapter;
+
+typedef struct source {
+    char *name;
+    lb_role role;
+    char *file;
+} source;
+
+struct lb_lesson {
+    char dir[PATH_MAX];
+    char id[128];
+    lb_lesson_info info;
+    int64_t started_wall_us;
+    source *sources;
+    int nb_sources;
+    chapter *chapters;
+    int nb_chapters;
+    FILE *decisions;
+    pthread_mutex_t lock;
+};
+
+static void make_slug(const char *title, char *slug, size_t size)
+{
+    size_t n = 0;
+    int dash = 0;
+    for (const unsigned char *p = (const unsigned char *)title; *p && n + 1 < size && n < 40; p++) {
+        if (isalnum(*p) && *p < 128) {
+            if (dash && n)
+                slug[n++] = '-';
+            dash = 0;
+            if (n + 1 < size)
+                slug[n++] = (char)tolower(*p);
+        } else {
+            dash = 1;
+        }
+    }
+    slug[n] = 0;
+    if (!n)
+        snprintf(slug, size, "lesson");
+}
+
+static cJSON *lesson_json(const lb_lesson *l, const char *status, double duration_s,
+                          int64_t ended_wall_us)
+{
+    char buf[64];
+    cJSON *root = cJSON_CreateObject(), *arr;
+    if (!root)
+        return NULL;
+    cJSON_AddStringToObject(root, "id", l->id);
+    cJSON_AddStringToObject(root, "title", l->info.title);
+    cJSON_AddStringToObject(root, "teacher", l->info.teacher);
+    cJSON_AddStringToObject(root, "course", l->info.course);
+    cJSON_AddStringToObject(root, "started_at", lb_clock_iso8601(l->started_wall_us, buf, sizeof buf));
+    if (ended_wall_us > 0)
+        cJSON_AddStringToObject(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
+    else
+        cJSON_AddNullToObject(root, "ended_at");
+    cJSON_AddNumberToObject(root, "duration_s", duration_s);
+    if ((arr = cJSON_AddArrayToObject(root, "sources"))) {
+        for (int i = 0; i < l->nb_sources; i++) {
+            cJSON *s = cJSON_CreateObject();
+            if (!s)
+                continue;
+            cJSON_AddStringToObject(s, "name", l->sources[i].name);
+            cJSON_AddStringToObject(s, "role", lb_role_name(l->sources[i].role));
+            cJSON_AddStringToObject(s, "file", l->sources[i].file);
+            cJSON_AddItemToArray(arr, s);
+        }
+    }
+    if ((arr = cJSON_AddArrayToObject(root, "chapters"))) {
+        for (int i = 0; i < l->nb_chapters; i++) {
+            cJSON *c = cJSON_CreateObject();
+            if (!c)
+                continue;
+            cJSON_AddNumberToObject(c, "t", l->chapters[i].t_s);
+            cJSON_AddStringToObject(c, "title", l->chapters[i].title);
+            cJSON_AddItemToArray(arr, c);
+        }
+    }
+    cJSON_AddStringToObject(root, "status", status);
+    return root;
+}
+
+static int write_json(const char *dir, cJSON *root)
+{
+    char path[PATH_MAX];
+    if (!root)
+        return AVERROR(ENOMEM);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return AVERROR(ENOMEM);
+    snprintf(path, sizeof path, "%s/lesson.json", dir);
+    size_t len = strlen(text);
+    text[len] = '\n';                     /* the NUL becomes the final newline */
+    int ret = lb_write_file_atomic(path, text, len + 1);
+    cJSON_free(text);
+    if (ret < 0)
+        LB_LOGE("lesson", "%s: cannot write: %s", path, av_err2str(ret));
+    return ret;
+}
+
+static int write_lesson(const lb_lesson *l, const char *status, double duration_s,
+                        int64_t ended_wall_us)
+{
+    return write_json(l->dir, lesson_json(l, status, duration_s, ended_wall_us));
+}
+
+static void lesson_free(lb_lesson *l)
+{
+    if (!l)
+        return;
+    for (int i = 0; i < l->nb_sources; i++) {
+        free(l->sources[i].name);
+        free(l->sources[i].file);
+    }
+    free(l->sources);
+    for (int i = 0; i < l->nb_chapters; i++)
+        free(l->chapters[i].title);
+    free(l->chapters);
+    if (l->decisions)
+        fclose(l->decisions);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return AVERROR(errno);
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return AVERROR(errno);
+    return 0;
+}
+
+int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info *info,
+                     const lb_lesson_source *sources, int nb_sources,
+                     char *err, size_t err_size)
+{
+    int ret;
+    char slug[64], stamp[32], path[PATH_MAX];
+    lb_lesson *l = calloc(1, sizeof *l);
+    *pl = NULL;
+    if (!l) {
+        snprintf(err, err_size, "lesson: out of memory");
+        return AVERROR(ENOMEM);
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    if (info)
+        l->info = *info;
+    l->started_wall_us = lb_clock_wall_us();
+    time_t secs = (time_t)(l->started_wall_us / 1000000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    make_slug(l->info.title, slug, sizeof slug);
+
+    if ((ret = mkdir_p(data_dir)) < 0) {
+        snprintf(err, err_size, "%s: cannot create: %s", data_dir, av_err2str(ret));
+        goto fail;
+    }
+    /* Two lessons started within the same second with the same title get
+     * a counter rather than sharing a folder. */
+    for (int n = 1;; n++) {
+        if (n == 1)
+            snprintf(l->id, sizeof l->id, "%s-%s", stamp, slug);
+        else
+            snprintf(l->id, sizeof l->id, "%s-%s-%d", stamp, slug, n);
+        if ((size_t)snprintf(l->dir, sizeof l->dir, "%s/%s", data_dir, l->id) >= sizeof l->dir) {
+            snprintf(err, err_size, "%s: path too long", data_dir);
+            ret = AVERROR(ENAMETOOLONG);
+            goto fail;
+        }
+        if (mkdir(l->dir, 0755) == 0)
+            break;
+        if (errno != EEXIST || n > 100) {
+            ret = AVERROR(errno);
+            snprintf(err, err_size, "%s: cannot create: %s", l->dir, av_err2str(ret));
+            goto fail;
+        }
+    }
+    snprintf(path, sizeof path, "%s/iso", l->dir);
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
+        goto fail;
+    }
+    if (nb_sources > 0 && !(l->sources = calloc((size_t)nb_sources, sizeof *l->sources))) {
+        ret = AVERROR(ENOMEM);
+        goto nomem;
+    }
+    for (int i = 0; i < nb_sources; i++) {
+        source *s = &l->sources[i];
+        s->role = sources[i].role;
+        s->name = strdup(sources[i].name ? sources[i].name : "");
+        s->file = strdup(sources[i].file ? sources[i].file : "");
+        l->nb_sources++;
+        if (!s->name || !s->file) {
+            ret = AVERROR(ENOMEM);
+            goto nomem;
+        }
+    }
+    snprintf(path, sizeof path, "%s/director.jsonl", l->dir);
+    if (!(l->decisions = fopen(path, "ae"))) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
+        goto fail;
+    }
+    if ((ret = write_lesson(l, "recording", 0, 0)) < 0) {
+        snprintf(err, err_size, "%s/lesson.json: cannot write: %s", l->dir, av_err2str(ret));
+        goto fail;
+    }
+    LB_LOGI("lesson", "%s: recording", l->dir);
+    *pl = l;
+    return 0;
+nomem:
+    snprintf(err, err_size, "lesson: out of memory");
+fail:
+    lesson_free(l);
+    return ret;
+}
+
+const char *lb_lesson_dir(const lb_lesson *l) { return l->dir; }
+const char *lb_lesson_id(const lb_lesson *l) { return l->id; }
+
+int lb_lesson_log_decision(lb_lesson *l, const char *json_line)
+{
+    int ret = 0;
+    size_t len = strlen(json_line);
+    while (len && (json_line[len - 1] == '\n' || json_line[len - 1] == '\r'))
+        len--;
+    pthread_mutex_lock(&l->lock);
+    if (fwrite(json_line, 1, len, l->decisions) != len || fputc('\n', l->decisions) == EOF ||
+        fflush(l->decisions) == EOF)
+        ret = AVERROR(errno ? errno : EIO);
+    pthread_mutex_unlock(&l->lock);
+    return ret;
+}
+
+int lb_lesson_add_chapter(lb_lesson *l, double t_s, const char *title)
+{
+    int ret;
+    pthread_mutex_lock(&l->lock);
+    chapter *grown = realloc(l->chapters, sizeof *grown * (size_t)(l->nb_chapters + 1));
+    if (!grown) {
+        ret = AVERROR(ENOMEM);
+        goto out;
+    }
+    l->chapters = grown;
+    if (!(grown[l->nb_chapters].title = strdup(title ? title : ""))) {
+        ret = AVERROR(ENOMEM);
+        goto out;
+    }
+    grown[l->nb_chapters++].t_s = t_s;
+    ret = write_lesson(l, "recording", 0, 0);
+out:
+    pthread_mutex_unlock(&l->lock);
+    return ret;
+}
+
+void lb_lesson_finish(lb_lesson **pl, double duration_s, int complete)
+{
+    lb_lesson *l = pl ? *pl : NULL;
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->lock);
+    if (l->decisions) {
+        fflush(l->decisions);
+        fsync(fileno(l->decisions));
+    }
+    write_lesson(l, complete ? "complete" : "interrupted", duration_s, lb_clock_wall_us());
+    pthread_mutex_unlock(&l->lock);
+    LB_LOGI("lesson", "%s: %s, %.1f s", l->dir, complete ? "complete" : "interrupted", duration_s);
+    lesson_free(l);
+    *pl = NULL;
+}
+
+static cJSON *read_json(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            if (cap > (16u << 20))
+                break;
+            char *g = realloc(buf, cap);
+            if (!g)
+                break;
+            buf = g;
+        }
+        size_t n = fread(buf + len, 1, 4096, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    fclose(f);
+    cJSON *root = NULL;
+    if (buf) {
+        buf[len] = 0;
+        root = cJSON_Parse(buf);
+    }
+    free(buf);
+    return root;
+}
+
+static void set_number(cJSON *root, const char *key, double v)
+{
+    cJSON *n = cJSON_CreateNumber(v);
+    if (n && !cJSON_ReplaceItemInObject(root, key, n) && !cJSON_AddItemToObject(root, key, n))
+        cJSON_Delete(n);
+}
+
+static void set_string(cJSON *root, const char *key, const char *v)
+{
+    cJSON *n = cJSON_CreateString(v);
+    if (n && !cJSON_ReplaceItemInObject(root, key, n) && !cJSON_AddItemToObject(root, key, n))
+        cJSON_Delete(n);
+}
+
+/* Repairs one lesson folder; 1 if it was repaired. */
+static int repair_one(const char *dir)
+{
+    char path[PATH_MAX], buf[64];
+    snprintf(path, sizeof path, "%s/lesson.json", dir);
+    cJSON *root = read_json(path);
+    if (!root)
+        return 0;
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    if (!cJSON_IsString(status) || strcmp(status->valuestring, "recording")) {
+        cJSON_Delete(root);
+        return 0;
+    }
+    double duration_s = 0;
+    snprintf(path, sizeof path, "%s/program.mp4", dir);
+    struct stat stp;
+    int have_program = stat(path, &stp) == 0;
+    int64_t ended_wall_us = have_program ? (int64_t)stp.st_mtim.tv_sec * 1000000 +
+                                           stp.st_mtim.tv_nsec / 1000
+                                         : lb_clock_wall_us();
+    if (have_program) {
+        int ret = lb_media_probe_duration(path, &duration_s);
+        if (ret < 0)
+            LB_LOGW("lesson", "%s: cannot read: %s", path, av_err2str(ret));
+    }
+    set_number(root, "duration_s", duration_s);
+    set_string(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
+    set_string(root, "status", "interrupted");
+    int ret = write_json(dir, root);
+    if (ret < 0)
+        return 0;
+    LB_LOGW("lesson", "%s: was left recording (crash or power loss): marked interrupted, %.1f s",
+            dir, duration_s);
+    return 1;
+}
+
+int lb_lesson_repair_all(const char *data_dir)
+{
+    DIR *d = opendir(data_dir);
+    int repaired = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char dir[PATH_MAX];
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", data_dir, e->d_name) >= sizeof dir)
+            continue;
+        struct stat stt;
+        if (stat(dir, &stt) < 0 || !S_ISDIR(stt.st_mode))
+            continue;
+        repaired += repair_one(dir);
+    }
+    closedir(d);
+    return repaired;
+}

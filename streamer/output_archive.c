@@ -1,0 +1,538 @@
+/* Design note: the archive output, the one that must never lose a lesson.
+ *
+ * program.mp4 (program video + program audio) and iso/<name>.mp4 (one per
+ * LB_STREAM_ISO_VIDEO stream) are written by libavformat as fragmented MP4
+ * (empty moov, a fragment at least every fragment_ms) through our own
+ * AVIOContext on a plain fd: each fragment reaches the page cache when the
+ * muxer emits it (AVFMT_FLAG_FLUSH_PACKETS), so a kill -9 loses at most the
+ * fragment being built, and the fd is fdatasync'ed about once a second so a
+ * power cut loses little more.  Errors of write(2) (ENOSPC) surface as
+ * muxer errors.
+ *
+ * The lesson starts at the first program-video key frame after start; its
+ * pts becomes 0 for every file (audio before it is dropped; each ISO file
+ * starts at its own first key frame at or after it, on the same timeline).
+ *
+ * At the end the trailers are written, then each file is rewritten into a
+ * regular MP4 with the moov in front (fast start) when there is room; a
+ * failed rewrite keeps the fragmented file, which plays as well.
+ *
+ * The disk guard: open refuses below min_free_mb; while recording, below
+ * stop_free_mb the files are finalised at once (trailers, no rewrite) and
+ * the rest of the lesson is discarded with an error in the stats, so the
+ * disk never fills up under a half-written file. */
+#include "streamer_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavutil/dict.h>
+#include <libavutil/mathematics.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+
+typedef struct archive_settings {
+    int min_free_mb;
+    int stop_free_mb;
+    int fragment_ms;
+    int faststart;
+    int iso;
+} archive_settings;
+
+static const lb_option archive_options[] = {
+    { "min_free_mb", LB_OPT_INT, offsetof(archive_settings, min_free_mb), 0, "500", 0, 1 << 30,
+      NULL, "a recording does not start with less free space than this (MB)" },
+    { "stop_free_mb", LB_OPT_INT, offsetof(archive_settings, stop_free_mb), 0, "100", 0, 1 << 30,
+      NULL, "a recording stops cleanly, with an alert, when free space falls below this (MB)" },
+    { "fragment_ms", LB_OPT_INT, offsetof(archive_settings, fragment_ms), 0, "1000", 100, 1000,
+      NULL, "longest MP4 fragment while recording: what a crash can lose (ms)" },
+    { "faststart", LB_OPT_BOOL, offsetof(archive_settings, faststart), 0, "true", 0, 0, NULL,
+      "rewrite the files as regular fast-start MP4 when the lesson ends" },
+    { "iso", LB_OPT_BOOL, offsetof(archive_settings, iso), 0, "true", 0, 0, NULL,
+      "record every camera to iso/<name>.mp4 (resource mode)" },
+    { NULL },
+};
+
+#define MAX_STREAMS 32
+#define SYNC_INTERVAL_US 1000000
+#define DISK_CHECK_US 500000
+#define MAX_PENDING 512          /* audio held until the first key frame: > 5 s */
+
+typedef struct mux {
+    char path[PATH_MAX];
+    int fd;
+    AVFormatContext *fc;
+    int header;                  /* header written: trailer owed */
+    int started;                 /* got its first key frame */
+    int out_index[MAX_STREAMS];  /* table index -> stream of fc, -1 */
+    AVPacket *held[MAX_STREAMS]; /* per output stream: written when the next
+                                  * one gives its duration */
+    int64_t written, synced;     /* bytes through the fd */
+    int64_t last_sync_us;
+    int write_error;
+} mux;
+
+typedef struct archive {
+    archive_settings set;
+    const lb_stream_desc *streams;
+    int nb_streams;
+    char dir[PATH_MAX];
+    mux *muxes[MAX_STREAMS + 1];
+    int nb_muxes;
+    mux *by_stream[MAX_STREAMS];
+    int started;
+    int64_t start_us;
+    int64_t last_disk_check_us;
+    int finalised;               /* disk guard fired: no more writes */
+    int64_t end_us;              /* latest packet end on the lesson timeline */
+    AVPacket *pending[MAX_PENDING];
+    int nb_pending;
+
+    pthread_mutex_t lock;        /* guards what stats() reads */
+    int lock_init;
+    char state[16];
+    char last_error[256];
+} archive;
+
+static void set_state(archive *a, const char *state, const char *error)
+{
+    pthread_mutex_lock(&a->lock);
+    snprintf(a->state, sizeof a->state, "%s", state);
+    if (error)
+        snprintf(a->last_error, sizeof a->last_error, "%s", error);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static int archive_configure(void *priv, const lb_config_section *sec, char *err, size_t err_size)
+{
+    archive *a = priv;
+    int ret = lb_config_apply(sec, archive_options, &a->set, err, err_size);
+    if (ret < 0)
+        return ret;
+    if (a->set.stop_free_mb > a->set.min_free_mb) {
+        lb_config_error(sec, "stop_free_mb", err, err_size, "must not exceed min_free_mb (%d)",
+                        a->set.min_free_mb);
+        return AVERROR(EINVAL);
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    a->lock_init = 1;
+    snprintf(a->state, sizeof a->state, "idle");
+    return 0;
+}
+
+static int fd_write(void *opaque, uint8_t *buf, int size)
+{
+    mux *m = opaque;
+    int left = size;
+    while (left > 0) {
+        ssize_t n = write(m->fd, buf, (size_t)left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            m->write_error = errno;
+            return AVERROR(errno);
+        }
+        buf += n;
+        left -= (int)n;
+    }
+    m->written += size;
+    return size;
+}
+
+static int64_t fd_seek(void *opaque, int64_t offset, int whence)
+{
+    mux *m = opaque;
+    if (whence == AVSEEK_SIZE) {
+        struct stat st;
+        return fstat(m->fd, &st) < 0 ? AVERROR(errno) : st.st_size;
+    }
+    off_t r = lseek(m->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
+    return r < 0 ? AVERROR(errno) : r;
+}
+
+static void mux_free(mux **pm)
+{
+    mux *m = *pm;
+    if (!m)
+        return;
+    for (int i = 0; i < MAX_STREAMS; i++)
+        av_packet_free(&m->held[i]);
+    if (m->fc) {
+        if (m->fc->pb) {
+            av_freep(&m->fc->pb->buffer);
+            avio_context_free(&m->fc->pb);
+        }
+        avformat_free_context(m->fc);
+    }
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m);
+    *pm = NULL;
+}
+
+/* Creates the file and the muxer; the header waits for the first packet
+ * (so that the file appears only for streams that deliver). */
+static int mux_open(archive *a, mux **pm, const char *path, const int *table_index, int nb)
+{
+    int ret;
+    mux *m = calloc(1, sizeof *m);
+    uint8_t *buf = NULL;
+    if (!m)
+        return AVERROR(ENOMEM);
+    m->fd = -1;
+    for (int i = 0; i < MAX_STREAMS; i++)
+        m->out_index[i] = -1;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    if ((ret = avformat_alloc_output_context2(&m->fc, NULL, "mp4", path)) < 0)
+        goto fail;
+    for (int i = 0; i < nb; i++) {
+        const lb_stream_desc *sd = &a->streams[table_index[i]];
+        AVStream *s = avformat_new_stream(m->fc, NULL);
+        if (!s) {
+            ret = AVERROR(ENOMEM);
+            goto fail;
+        }
+        if ((ret = avcodec_parameters_copy(s->codecpar, sd->par)) < 0)
+            goto fail;
+        s->codecpar->codec_tag = 0;
+        s->time_base = sd->par->codec_type == AVMEDIA_TYPE_AUDIO && sd->par->sample_rate > 0
+                           ? (AVRational){ 1, sd->par->sample_rate }
+                           : (AVRational){ 1, 90000 };
+        m->out_index[table_index[i]] = s->index;
+    }
+    if ((m->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    if (!(buf = av_malloc(65536))) {
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    if (!(m->fc->pb = avio_alloc_context(buf, 65536, 1, m, NULL, fd_write, fd_seek))) {
+        av_free(buf);
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    /* Each packet is flushed: a fragment reaches the file when the muxer
+     * closes it, not when a 64 KiB buffer fills. */
+    m->fc->flags |= AVFMT_FLAG_FLUSH_PACKETS;
+    *pm = m;
+    return 0;
+fail:
+    LB_LOGE("archive", "%s: cannot create: %s", path, av_err2str(ret));
+    mux_free(&m);
+    return ret;
+}
+
+static int mux_write_header(archive *a, mux *m)
+{
+    AVDictionary *opts = NULL;
+    char frag[32];
+    snprintf(frag, sizeof frag, "%d", a->set.fragment_ms * 1000);
+    av_dict_set(&opts, "movflags", "+delay_moov+default_base_moof+frag_keyframe", 0);
+    av_dict_set(&opts, "frag_duration", frag, 0);
+    int ret = avformat_write_header(m->fc, &opts);
+    av_dict_free(&opts);
+    if (ret < 0)
+        return ret;
+    m->header = 1;
+    return 0;
+}
+
+/* Writes the trailer and closes the fd (fsynced); 0 or the first error. */
+static int mux_finish(mux *m)
+{
+    int ret = 0;
+    if (m->header) {
+        m->header = 0;
+        for (int i = 0; i < MAX_STREAMS; i++) {
+            if (m->held[i] && ret >= 0)
+                ret = av_write_frame(m->fc, m->held[i]);
+            av_packet_free(&m->held[i]);
+        }
+        int r = av_write_trailer(m->fc);
+        if (ret >= 0)
+            ret = r;
+        avio_flush(m->fc->pb);
+        if (ret >= 0 && m->fc->pb->error < 0)
+            ret = m->fc->pb->error;
+    }
+    if (m->fd >= 0) {
+        if (fsync(m->fd) < 0 && ret >= 0)
+            ret = AVERROR(errno);
+        if (close(m->fd) < 0 && ret >= 0)
+            ret = AVERROR(errno);
+        m->fd = -1;
+    }
+    return ret;
+}
+
+static void archive_close(void *priv);
+
+static int archive_open(void *priv, const lb_stream_desc *streams, int nb_streams, const char *dir)
+{
+    archive *a = priv;
+    char path[PATH_MAX], msg[256];
+    int idx[MAX_STREAMS], n = 0, ret;
+
+    a->streams = streams;
+    a->nb_streams = nb_streams < MAX_STREAMS ? nb_streams : MAX_STREAMS;
+    a->started = a->finalised = 0;
+    a->end_us = 0;
+    a->last_disk_check_us = 0;
+    snprintf(a->dir, sizeof a->dir, "%s", dir ? dir : ".");
+    pthread_mutex_lock(&a->lock);
+    a->last_error[0] = 0;
+    pthread_mutex_unlock(&a->lock);
+
+    int64_t free_b = lb_free_bytes(a->dir);
+    if (free_b >= 0 && free_b < (int64_t)a->set.min_free_mb << 20) {
+        snprintf(msg, sizeof msg, "only %lld MB free in %s, %d MB needed to start a recording",
+                 (long long)(free_b >> 20), a->dir, a->set.min_free_mb);
+        LB_LOGE("archive", "%s", msg);
+        set_state(a, "refused", msg);
+        return AVERROR(ENOSPC);
+    }
+
+    for (int i = 0; i < a->nb_streams; i++)
+        if (streams[i].kind == LB_STREAM_PROGRAM_VIDEO || streams[i].kind == LB_STREAM_PROGRAM_AUDIO)
+            idx[n++] = i;
+    snprintf(path, sizeof path, "%s/program.mp4", a->dir);
+    if ((ret = mux_open(a, &a->muxes[a->nb_muxes], path, idx, n)) < 0)
+        goto fail;
+    mux *program = a->muxes[a->nb_muxes++];
+    for (int i = 0; i < n; i++)
+        a->by_stream[idx[i]] = program;
+
+    for (int i = 0; a->set.iso && i < a->nb_streams; i++) {
+        if (streams[i].kind != LB_STREAM_ISO_VIDEO)
+            continue;
+        snprintf(path, sizeof path, "%s/iso", a->dir);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/iso/%s.mp4", a->dir, streams[i].name);
+        if ((ret = mux_open(a, &a->muxes[a->nb_muxes], path, &i, 1)) < 0)
+            goto fail;
+        a->by_stream[i] = a->muxes[a->nb_muxes++];
+    }
+    set_state(a, "waiting", NULL);
+    return 0;
+fail:
+    snprintf(msg, sizeof msg, "cannot create %s: %s", path, av_err2str(ret));
+    set_state(a, "failed", msg);
+    return ret;
+}
+
+/* Stops writing and finalises every file (no rewrite): the disk guard. */
+static void finalise_now(archive *a, const char *why)
+{
+    for (int i = 0; i < a->nb_muxes; i++)
+        mux_finish(a->muxes[i]);
+    a->finalised = 1;
+    LB_LOGE("archive", "%s: recording stopped: %s", a->dir, why);
+    set_state(a, "disk-full", why);
+}
+
+static int check_disk(archive *a, int64_t now)
+{
+    if (now - a->last_disk_check_us < DISK_CHECK_US)
+        return 0;
+    a->last_disk_check_us = now;
+    int64_t free_b = lb_free_bytes(a->dir);
+    if (free_b >= 0 && free_b < (int64_t)a->set.stop_free_mb << 20) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "disk almost full: %lld MB left in %s (stop_free_mb = %d)",
+                 (long long)(free_b >> 20), a->dir, a->set.stop_free_mb);
+        finalise_now(a, msg);
+        return AVERROR(ENOSPC);
+    }
+    return 0;
+}
+
+/* Writes one packet of the lesson (already started) to its file. */
+static int write_packet(archive *a, const AVPacket *in)
+{
+    int si = in->stream_index, ret;
+    const lb_stream_desc *sd = &a->streams[si];
+    mux *m = a->by_stream[si];
+    if (a->finalised || in->pts < a->start_us)
+        return 0;                         /* audio (or an ISO frame) from before the start */
+    if (!m->header) {
+        /* program.mp4 opens with the program's key frame; an ISO file with
+         * its own first key frame. */
+        if (sd->par->codec_type == AVMEDIA_TYPE_VIDEO && !(in->flags & AV_PKT_FLAG_KEY))
+            return 0;
+        if (sd->kind == LB_STREAM_PROGRAM_AUDIO)
+            return 0;                     /* not before the program's video */
+        if ((ret = mux_write_header(a, m)) < 0)
+            goto fail;
+    }
+    AVPacket *pkt = av_packet_clone(in);
+    if (!pkt)
+        return AVERROR(ENOMEM);
+    AVStream *os = m->fc->streams[m->out_index[si]];
+    pkt->pts -= a->start_us;
+    if (pkt->dts != AV_NOPTS_VALUE)
+        pkt->dts -= a->start_us;
+    int64_t end = pkt->pts + (pkt->duration > 0 ? pkt->duration : 0);
+    if (end > a->end_us)
+        a->end_us = end;
+    av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, os->time_base);
+    pkt->stream_index = os->index;
+    pkt->opaque = NULL;
+    /* Encoders leave video durations at 0; the muxer would have to guess
+     * the last one of every fragment.  Holding one packet per stream gives
+     * it the real one. */
+    AVPacket *prev = m->held[os->index];
+    m->held[os->index] = pkt;
+    ret = 0;
+    if (prev) {
+        if (prev->duration <= 0 && pkt->dts != AV_NOPTS_VALUE && prev->dts != AV_NOPTS_VALUE &&
+            pkt->dts > prev->dts)
+            prev->duration = pkt->dts - prev->dts;
+        ret = av_write_frame(m->fc, prev);
+        av_packet_free(&prev);
+    }
+    if (ret < 0)
+        goto fail;
+
+    int64_t now = lb_clock_now();
+    if (m->written != m->synced && now - m->last_sync_us >= SYNC_INTERVAL_US) {
+        /* A power cut then loses about a second, not the page cache. */
+        fdatasync(m->fd);
+        m->synced = m->written;
+        m->last_sync_us = now;
+    }
+    check_disk(a, now);                   /* finalises cleanly: not a write error */
+    return 0;
+fail:
+    {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: %s", m->path, av_err2str(ret));
+        if (m->write_error == ENOSPC || m->write_error == EDQUOT) {
+            /* The guard was too late (another writer filled the disk):
+             * close what can be closed. */
+            finalise_now(a, msg);
+            return 0;
+        }
+        LB_LOGE("archive", "%s", msg);
+        set_state(a, "failed", msg);
+    }
+    return ret;
+}
+
+static void drop_pending(archive *a)
+{
+    for (int i = 0; i < a->nb_pending; i++)
+        av_packet_free(&a->pending[i]);
+    a->nb_pending = 0;
+}
+
+static int archive_write(void *priv, const AVPacket *in)
+{
+    archive *a = priv;
+    int si = in->stream_index, ret;
+    if (si < 0 || si >= a->nb_streams || !a->by_stream[si] || in->pts == AV_NOPTS_VALUE)
+        return 0;
+    const lb_stream_desc *sd = &a->streams[si];
+    if (!a->started) {
+        if (sd->kind == LB_STREAM_PROGRAM_AUDIO) {
+            /* The video encoder's delay makes the key frame arrive after
+             * the audio of the same instant: hold the recent audio. */
+            if (a->nb_pending == MAX_PENDING) {
+                av_packet_free(&a->pending[0]);
+                memmove(a->pending, a->pending + 1, sizeof *a->pending * (MAX_PENDING - 1));
+                a->nb_pending--;
+            }
+            if (!(a->pending[a->nb_pending] = av_packet_clone(in)))
+                return AVERROR(ENOMEM);
+            a->nb_pending++;
+            return 0;
+        }
+        if (sd->kind != LB_STREAM_PROGRAM_VIDEO || !(in->flags & AV_PKT_FLAG_KEY))
+            return 0;
+        a->started = 1;
+        a->start_us = in->pts;
+        set_state(a, "recording", NULL);
+        LB_LOGI("archive", "%s: lesson starts at program time %.3f s", a->dir, in->pts / 1e6);
+        ret = write_packet(a, in);
+        for (int i = 0; ret >= 0 && i < a->nb_pending; i++)
+            ret = write_packet(a, a->pending[i]);
+        drop_pending(a);
+        return ret;
+    }
+    return write_packet(a, in);
+}
+
+static void archive_stats(void *priv, lb_output_stats *out)
+{
+    archive *a = priv;
+    if (!a->lock_init)
+        return;
+    pthread_mutex_lock(&a->lock);
+    snprintf(out->state, sizeof out->state, "%s", a->state);
+    snprintf(out->last_error, sizeof out->last_error, "%s", a->last_error);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void archive_close(void *priv)
+{
+    archive *a = priv;
+    int failed = 0;
+    if (a->nb_muxes)
+        set_state(a, "finalising", NULL);
+    for (int i = 0; i < a->nb_muxes; i++) {
+        mux *m = a->muxes[i];
+        int had_header = m->header;
+        int ret = mux_finish(m);
+        if (ret < 0) {
+            LB_LOGE("archive", "%s: cannot finish: %s", m->path, av_err2str(ret));
+            failed = 1;
+        }
+        if (!had_header && !a->finalised) {
+            /* Never got a packet: leave no empty file behind. */
+            if (m->written == 0)
+                unlink(m->path);
+        } else if (ret >= 0 && a->set.faststart && !a->finalised) {
+            struct stat st;
+            int64_t free_b = lb_free_bytes(a->dir);
+            /* The rewrite needs a second copy; never let it fill the disk. */
+            if (stat(m->path, &st) == 0 &&
+                (free_b < 0 || free_b - (int64_t)st.st_size > (int64_t)a->set.stop_free_mb << 20))
+                lb_mp4_faststart(m->path);
+            else
+                LB_LOGW("archive", "%s: not enough room for the fast-start rewrite; kept fragmented",
+                        m->path);
+        }
+        mux_free(&a->muxes[i]);
+    }
+    a->nb_muxes = 0;
+    drop_pending(a);
+    memset(a->by_stream, 0, sizeof a->by_stream);
+    if (a->lock_init) {
+        pthread_mutex_lock(&a->lock);
+        if (!a->finalised && strcmp(a->state, "refused") && strcmp(a->state, "failed"))
+            snprintf(a->state, sizeof a->state, failed ? "failed" : "idle");
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
+const lb_output_ops lb_output_archive = {
+    .kind = "archive",
+    .priv_size = sizeof(archive),
+    .configure = archive_configure,
+    .open = archive_open,
+    .write = archive_write,
+    .stats = archive_stats,
+    .close = archive_close,
+    .stream_kinds = KIND_BIT(LB_STREAM_PROGRAM_VIDEO) | KIND_BIT(LB_STREAM_PROGRAM_AUDIO) |
+                    KIND_BIT(LB_STREAM_ISO_VIDEO),
+    .per_lesson = 1,
+};

@@ -1,0 +1,38 @@
+/* Private to streamer/: the output kinds and helpers they share. */
+#ifndef LB_STREAMER_PRIV_H
+#define LB_STREAMER_PRIV_H
+
+#include <stdint.h>
+
+#include <libavformat/avformat.h>
+
+#include "streamer.h"
+
+extern const lb_output_ops lb_output_archive;
+extern const lb_output_ops lb_output_hls;
+extern const lb_output_ops lb_output_srt;
+extern const lb_output_ops lb_output_upload;
+
+#define KIND_BIT(k) (1u << (unsigned)(k))
+
+/* Remuxes a (fragmented) MP4 into a regular MP4 with the moov in front:
+ * written to "<path>.faststart.tmp", fsynced and renamed over path.  On any
+ * failure path is left untouched.  A torn last fragment (a crash) ends the
+ * copy without failing it. */
+int lb_mp4_faststart(const char *path);
+
+/* Real duration of a media file from its packets (the last video packet's
+ * end minus the first's start; audio when there is no video), seconds;
+ * negative AVERROR when it cannot be opened. */
+int lb_media_probe_duration(const char *path, double *duration_s);
+
+/* Writes data to path atomically: temp file, fsync, rename, fsync folder. */
+int lb_write_file_atomic(const char *path, const void *data, size_t size);
+
+/* fsyncs a folder (after a rename into it). */
+void lb_fsync_dir(const char *dir);
+
+/* Free space of the file system holding path, bytes (-1 when unknown). */
+int64_t lb_free_bytes(const char *path);
+
+#endif

@@ -1,0 +1,239 @@
+/* File helpers of the streamer: atomic writes, free space, and the two MP4
+ * post-processing steps (probe the real duration, rewrite to fast start). */
+#include "streamer_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <libavutil/avstring.h>
+#include <libavutil/dict.h>
+
+#include "lb_log.h"
+
+void lb_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static void parent_dir(const char *path, char *dir, size_t size)
+{
+    snprintf(dir, size, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, size, ".");
+}
+
+int lb_write_file_atomic(const char *path, const void *data, size_t size)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int ret = 0, fd;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return AVERROR(ENAMETOOLONG);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return AVERROR(errno);
+    const char *p = data;
+    size_t left = size;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ret = AVERROR(errno);
+            goto fail;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    parent_dir(path, dir, sizeof dir);
+    lb_fsync_dir(dir);
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return ret;
+}
+
+int64_t lb_free_bytes(const char *path)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) < 0)
+        return -1;
+    return (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+}
+
+int lb_media_probe_duration(const char *path, double *duration_s)
+{
+    AVFormatContext *ic = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    int ret;
+    *duration_s = 0;
+    if (!pkt)
+        return AVERROR(ENOMEM);
+    if ((ret = avformat_open_input(&ic, path, NULL, NULL)) < 0)
+        goto out;
+    if ((ret = avformat_find_stream_info(ic, NULL)) < 0)
+        goto out;
+    int si = av_find_best_stream(ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (si < 0)
+        si = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+    if (si < 0) {
+        ret = AVERROR_STREAM_NOT_FOUND;
+        goto out;
+    }
+    /* A crashed recording has no index to trust: read every packet (the
+     * headers are what costs; this runs once, at start-up). */
+    int64_t first = AV_NOPTS_VALUE, end = AV_NOPTS_VALUE;
+    AVRational tb = ic->streams[si]->time_base;
+    while (av_read_frame(ic, pkt) >= 0) {
+        if (pkt->stream_index == si && pkt->pts != AV_NOPTS_VALUE) {
+            int64_t e = pkt->pts + pkt->duration;
+            if (first == AV_NOPTS_VALUE || pkt->pts < first)
+                first = pkt->pts;
+            if (end == AV_NOPTS_VALUE || e > end)
+                end = e;
+        }
+        av_packet_unref(pkt);
+    }
+    ret = 0;
+    if (first != AV_NOPTS_VALUE)
+        *duration_s = (double)(end - first) * av_q2d(tb);
+out:
+    av_packet_free(&pkt);
+    avformat_close_input(&ic);
+    return ret;
+}
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return AVERROR(errno);
+    int ret = fsync(fd) < 0 ? AVERROR(errno) : 0;
+    close(fd);
+    return ret;
+}
+
+int lb_mp4_faststart(const char *path)
+{
+    AVFormatContext *ic = NULL, *oc = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVDictionary *opts = NULL;
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int ret, header = 0;
+    int64_t *last_dts = NULL;
+
+    if (!pkt)
+        return AVERROR(ENOMEM);
+    if (snprintf(tmp, sizeof tmp, "%s.faststart.tmp", path) >= (int)sizeof tmp) {
+        ret = AVERROR(ENAMETOOLONG);
+        goto fail;
+    }
+    if ((ret = avformat_open_input(&ic, path, NULL, NULL)) < 0)
+        goto fail;
+    if ((ret = avformat_find_stream_info(ic, NULL)) < 0)
+        goto fail;
+    if ((ret = avformat_alloc_output_context2(&oc, NULL, "mp4", tmp)) < 0)
+        goto fail;
+    if (!(last_dts = av_calloc(ic->nb_streams, sizeof *last_dts))) {
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    for (unsigned i = 0; i < ic->nb_streams; i++) {
+        AVStream *os = avformat_new_stream(oc, NULL);
+        if (!os) {
+            ret = AVERROR(ENOMEM);
+            goto fail;
+        }
+        if ((ret = avcodec_parameters_copy(os->codecpar, ic->streams[i]->codecpar)) < 0)
+            goto fail;
+        os->codecpar->codec_tag = 0;
+        os->time_base = ic->streams[i]->time_base;
+        last_dts[i] = AV_NOPTS_VALUE;
+    }
+    if ((ret = avio_open(&oc->pb, tmp, AVIO_FLAG_WRITE)) < 0)
+        goto fail;
+    av_dict_set(&opts, "movflags", "+faststart", 0);
+    if ((ret = avformat_write_header(oc, &opts)) < 0)
+        goto fail;
+    header = 1;
+    for (;;) {
+        ret = av_read_frame(ic, pkt);
+        if (ret == AVERROR_EOF)
+            break;
+        if (ret < 0) {
+            /* A crashed file ends in a torn fragment: keep what came before. */
+            LB_LOGW("archive", "%s: read stopped early: %s", path, av_err2str(ret));
+            break;
+        }
+        unsigned si = (unsigned)pkt->stream_index;
+        if (si >= ic->nb_streams || (last_dts[si] != AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE &&
+                                     pkt->dts <= last_dts[si])) {
+            av_packet_unref(pkt);
+            continue;
+        }
+        last_dts[si] = pkt->dts;
+        av_packet_rescale_ts(pkt, ic->streams[si]->time_base, oc->streams[si]->time_base);
+        pkt->pos = -1;
+        if ((ret = av_interleaved_write_frame(oc, pkt)) < 0)
+            goto fail;
+    }
+    header = 0;
+    if ((ret = av_write_trailer(oc)) < 0)
+        goto fail;
+    if ((ret = avio_closep(&oc->pb)) < 0)
+        goto fail;
+    if ((ret = fsync_path(tmp)) < 0)
+        goto fail;
+    if (rename(tmp, path) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    parent_dir(path, dir, sizeof dir);
+    lb_fsync_dir(dir);
+    ret = 0;
+    goto out;
+fail:
+    LB_LOGW("archive", "%s: fast-start rewrite failed (%s); the fragmented file is kept",
+            path, av_err2str(ret));
+    if (header)
+        av_write_trailer(oc);
+    if (oc)
+        avio_closep(&oc->pb);
+    unlink(tmp);
+out:
+    av_dict_free(&opts);
+    av_free(last_dts);
+    av_packet_free(&pkt);
+    if (oc)
+        avformat_free_context(oc);
+    avformat_close_input(&ic);
+    return ret;
+}

@@ -1,0 +1,339 @@
+/* Drives lb_streamer with synthetic packets for the tests.
+ *
+ *   streamer_tool archive DATA_DIR SECONDS [bframes]
+ *       pre-roll 1.3 s, then a lesson of SECONDS through the archive;
+ *       prints key=value lines for the checking script.
+ *   streamer_tool writer DATA_DIR
+ *       a paced (real-time) recording that runs until it is killed; writes
+ *       the program time of the last video packet it sent to DATA_DIR/progress.
+ *   streamer_tool repair DATA_DIR
+ *   streamer_tool live CONFIG SECONDS [paced]
+ *       live outputs only (srt, hls) from CONFIG for SECONDS of media.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+#include "streamer.h"
+#include "synth.h"
+
+enum { S_VIDEO, S_AUDIO, S_ISO, S_NB };
+
+typedef struct tool {
+    lb_config *cfg;
+    lb_streamer *st;
+    synth *syn;
+    lb_stream_desc streams[S_NB];
+    int64_t sent[S_NB];
+} tool;
+
+static int die(const char *what, int ret)
+{
+    fprintf(stderr, "streamer_tool: %s: %s\n", what, av_err2str(ret));
+    return 1;
+}
+
+static int tool_open(tool *t, const char *config_path, int bframes)
+{
+    char err[LB_CONFIG_ERR_SIZE] = "";
+    int ret;
+    if (config_path)
+        ret = lb_config_load_file(&t->cfg, config_path, err, sizeof err);
+    else
+        ret = lb_config_load_string(&t->cfg, "test.ini", "", err, sizeof err);
+    if (ret < 0) {
+        fprintf(stderr, "%s\n", err);
+        return ret;
+    }
+    if ((ret = lb_streamer_create(&t->st, t->cfg, err, sizeof err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return ret;
+    }
+    if ((ret = lb_config_check_unused(t->cfg, err, sizeof err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return ret;
+    }
+    synth_params sp = { .width = 320, .height = 240, .fps = 25, .keyint = 25, .bframes = bframes };
+    if ((ret = synth_open(&t->syn, &sp)) < 0)
+        return ret;
+    t->streams[S_VIDEO] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", synth_video_par(t->syn) };
+    t->streams[S_AUDIO] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", synth_audio_par(t->syn) };
+    t->streams[S_ISO] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO, "teacher", synth_video_par(t->syn) };
+    return lb_streamer_start_live(t->st, t->streams, S_NB);
+}
+
+static void tool_close(tool *t)
+{
+    lb_streamer_free(&t->st);
+    synth_close(&t->syn);
+    lb_config_free(&t->cfg);
+}
+
+/* Sends the next synthetic packet (and its ISO copy); returns its pts. */
+static int send_next(tool *t, AVPacket **out)
+{
+    AVPacket *pkt;
+    int ret = synth_next(t->syn, &pkt);
+    if (ret < 0)
+        return ret;
+    if ((ret = lb_streamer_send(t->st, pkt)) < 0)
+        goto out;
+    t->sent[pkt->stream_index]++;
+    if (pkt->stream_index == S_VIDEO) {
+        pkt->stream_index = S_ISO;
+        ret = lb_streamer_send(t->st, pkt);
+        pkt->stream_index = S_VIDEO;
+    }
+out:
+    if (ret < 0 || !out)
+        av_packet_free(&pkt);
+    else
+        *out = pkt;
+    return ret;
+}
+
+static int archive_index(lb_streamer *st)
+{
+    for (int i = 0; i < lb_streamer_nb_outputs(st); i++) {
+        lb_output_stats s;
+        lb_streamer_get_stats(st, i, &s);
+        if (!strcmp(s.kind, "archive"))
+            return i;
+    }
+    return -1;
+}
+
+static int count_boxes(const char *path, const char *type)
+{
+    FILE *f = fopen(path, "rb");
+    int n = 0;
+    if (!f)
+        return -1;
+    /* walks the top-level boxes */
+    for (;;) {
+        unsigned char h[16];
+        if (fread(h, 1, 8, f) != 8)
+            break;
+        uint64_t size = (uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 8 | h[3];
+        long hdr = 8;
+        if (size == 1) {
+            if (fread(h + 8, 1, 8, f) != 8)
+                break;
+            size = 0;
+            for (int i = 8; i < 16; i++)
+                size = size << 8 | h[i];
+            hdr = 16;
+        }
+        if (!memcmp(h + 4, type, 4))
+            n++;
+        if (size < (uint64_t)hdr || fseek(f, (long)(size - (uint64_t)hdr), SEEK_CUR) < 0)
+            break;
+    }
+    fclose(f);
+    return n;
+}
+
+static int run_archive(const char *data_dir, double seconds, int bframes)
+{
+    tool t = { 0 };
+    lb_lesson *lesson = NULL;
+    char err[512];
+    int ret, rc = 1;
+    if ((ret = tool_open(&t, getenv("STREAMER_CONFIG"), bframes)) < 0) {
+        rc = die("open", ret);
+        goto out;
+    }
+    lb_lesson_info info = { .title = "Test lesson: archive", .teacher = "T. Eacher", .course = "Physics" };
+    lb_lesson_source src = { "teacher", LB_ROLE_TEACHER, "iso/teacher.mp4" };
+    if ((ret = lb_lesson_create(&lesson, data_dir, &info, &src, 1, err, sizeof err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    AVPacket *pkt;
+    int64_t start_us = -1, last_video_us = 0, midway_checked = 0;
+    int64_t expected_frames = 0, expected_iso = 0;
+    int recording = 0;
+    for (;;) {
+        if ((ret = send_next(&t, &pkt)) < 0) {
+            rc = die("send", ret);
+            goto out;
+        }
+        if (pkt->stream_index == S_VIDEO) {
+            last_video_us = pkt->pts;
+            if (recording && start_us < 0 && (pkt->flags & AV_PKT_FLAG_KEY))
+                start_us = pkt->pts;
+            if (start_us >= 0) {
+                expected_frames++;
+                expected_iso++;
+            }
+        }
+        int64_t pts = pkt->pts;
+        int index = pkt->stream_index;
+        av_packet_free(&pkt);
+        if (!recording && index == S_VIDEO && pts >= 1300000) {
+            if ((ret = lb_streamer_start_recording(t.st, lb_lesson_dir(lesson))) < 0) {
+                rc = die("start_recording", ret);
+                goto out;
+            }
+            recording = 1;
+        }
+        if (start_us >= 0 && !midway_checked && last_video_us - start_us >= (int64_t)(seconds * 5e5)) {
+            /* Wait for the archive to take everything sent so far, then
+             * look at the file as a crash would leave it. */
+            int ai = archive_index(t.st);
+            lb_output_stats s;
+            for (int i = 0; i < 1000; i++) {
+                lb_streamer_get_stats(t.st, ai, &s);
+                if (s.packets >= (uint64_t)(t.sent[S_VIDEO] * 2 + t.sent[S_AUDIO]) - 200)
+                    break;
+                usleep(10000);
+            }
+            char path[4200];
+            snprintf(path, sizeof path, "%s/program.mp4", lb_lesson_dir(lesson));
+            printf("moof_while_recording=%d\n", count_boxes(path, "moof"));
+            midway_checked = 1;
+            lb_lesson_add_chapter(lesson, (double)(last_video_us - start_us) / 1e6, "Second half");
+        }
+        if (start_us >= 0 && index == S_VIDEO && pts - start_us >= (int64_t)(seconds * 1e6) - 40000)
+            break;
+    }
+    lb_lesson_add_chapter(lesson, 0, "Start");
+    lb_lesson_log_decision(lesson, "{\"t\": 0.0, \"shot\": \"teacher\", \"layout\": \"single\", "
+                                   "\"sources\": [\"teacher\"], \"reason\": \"test\"}");
+    lb_lesson_log_decision(lesson, "{\"t\": 1.0, \"shot\": \"teacher\", \"layout\": \"single\", "
+                                   "\"sources\": [\"teacher\"], \"reason\": \"test\"}\n");
+    ret = lb_streamer_stop_recording(t.st);
+    if (ret < 0) {
+        rc = die("stop_recording", ret);
+        goto out;
+    }
+    printf("lesson_dir=%s\n", lb_lesson_dir(lesson));
+    printf("expected_video_frames=%lld\n", (long long)expected_frames);
+    printf("expected_iso_frames=%lld\n", (long long)expected_iso);
+    printf("duration_s=%.3f\n", (double)(last_video_us + 40000 - start_us) / 1e6);
+    lb_lesson_finish(&lesson, (double)(last_video_us + 40000 - start_us) / 1e6, 1);
+    rc = 0;
+out:
+    lb_lesson_finish(&lesson, 0, 0);
+    tool_close(&t);
+    return rc;
+}
+
+static int run_writer(const char *data_dir)
+{
+    tool t = { 0 };
+    lb_lesson *lesson = NULL;
+    char err[512], path[4200];
+    int ret, rc = 1, fd = -1;
+    if ((ret = tool_open(&t, getenv("STREAMER_CONFIG"), 0)) < 0) {
+        rc = die("open", ret);
+        goto out;
+    }
+    lb_lesson_info info = { .title = "Killed lesson" };
+    lb_lesson_source src = { "teacher", LB_ROLE_TEACHER, "iso/teacher.mp4" };
+    if ((ret = lb_lesson_create(&lesson, data_dir, &info, &src, 1, err, sizeof err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    if ((ret = lb_streamer_start_recording(t.st, lb_lesson_dir(lesson))) < 0) {
+        rc = die("start_recording", ret);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/progress", data_dir);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+        goto out;
+    int64_t t0 = lb_clock_now();
+    for (;;) {
+        AVPacket *pkt;
+        if ((ret = send_next(&t, &pkt)) < 0) {
+            rc = die("send", ret);
+            goto out;
+        }
+        int64_t pts = pkt->pts;
+        int video = pkt->stream_index == S_VIDEO;
+        av_packet_free(&pkt);
+        if (video) {
+            char line[64];
+            int n = snprintf(line, sizeof line, "%.3f\n", (double)pts / 1e6);
+            if (pwrite(fd, line, (size_t)n, 0) < 0)
+                goto out;
+            lb_clock_sleep_until(t0 + pts);
+            if (pts > 120000000)
+                break;
+        }
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    lb_lesson_finish(&lesson, 0, 0);
+    tool_close(&t);
+    return rc;
+}
+
+static int run_live(const char *config, double seconds, int paced)
+{
+    tool t = { 0 };
+    int ret, rc = 1;
+    if ((ret = tool_open(&t, config, 0)) < 0) {
+        rc = die("open", ret);
+        goto out;
+    }
+    int64_t t0 = lb_clock_now(), frames = 0;
+    for (;;) {
+        AVPacket *pkt;
+        if ((ret = send_next(&t, &pkt)) < 0) {
+            rc = die("send", ret);
+            goto out;
+        }
+        int64_t pts = pkt->pts;
+        int video = pkt->stream_index == S_VIDEO;
+        av_packet_free(&pkt);
+        if (video) {
+            frames++;
+            if (paced)
+                lb_clock_sleep_until(t0 + pts);
+            if (pts >= (int64_t)(seconds * 1e6) - 20000)
+                break;
+        }
+    }
+    printf("sent_video_frames=%lld\n", (long long)frames);
+    lb_streamer_stop_live(t.st);
+    for (int i = 0; i < lb_streamer_nb_outputs(t.st); i++) {
+        lb_output_stats s;
+        lb_streamer_get_stats(t.st, i, &s);
+        printf("output=%s kind=%s state=%s packets=%llu dropped=%llu reconnects=%llu "
+               "rtt_ms=%.1f error=%s\n", s.name, s.kind, s.state, (unsigned long long)s.packets,
+               (unsigned long long)s.dropped, (unsigned long long)s.reconnects, s.rtt_ms,
+               s.last_error);
+    }
+    fflush(stdout);
+    rc = 0;
+out:
+    tool_close(&t);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    lb_log_route_av();
+    if (argc >= 4 && !strcmp(argv[1], "archive"))
+        return run_archive(argv[2], atof(argv[3]), argc >= 5 && !strcmp(argv[4], "bframes"));
+    if (argc >= 3 && !strcmp(argv[1], "writer"))
+        return run_writer(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "repair")) {
+        printf("repaired=%d\n", lb_lesson_repair_all(argv[2]));
+        return 0;
+    }
+    if (argc >= 4 && !strcmp(argv[1], "live"))
+        return run_live(argv[2], atof(argv[3]), argc >= 5 && !strcmp(argv[4], "paced"));
+    fprintf(stderr, "usage: streamer_tool archive DIR SECONDS [bframes] | writer DIR | repair DIR"
+                    " | live CONFIG SECONDS [paced]\n");
+    return 2;
+}

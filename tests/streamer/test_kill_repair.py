@@ -1,0 +1,67 @@
+"""kill -9 in the middle of a paced recording: program.mp4 and the ISO file
+decode to within 1.5 s of the last packet sent; lb_lesson_repair_all marks
+the lesson interrupted with the real duration."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from testlib import TOOL, check, decode_errors, ffprobe_json, run_tool, scratch
+
+data = scratch("kill")
+writer = subprocess.Popen([TOOL, "writer", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+progress = os.path.join(data, "progress")
+
+
+def sent():
+    try:
+        with open(progress) as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
+deadline = time.monotonic() + 60
+while sent() < 4.5 and writer.poll() is None and time.monotonic() < deadline:
+    time.sleep(0.05)
+check(writer.poll() is None, "writer still running at 4.5 s of media")
+writer.send_signal(signal.SIGKILL)
+writer.wait()
+last = sent()
+print("last packet sent at", last)
+
+lessons = [d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d))]
+check(len(lessons) == 1, "one lesson folder")
+lesson = os.path.join(data, lessons[0])
+with open(os.path.join(lesson, "lesson.json")) as f:
+    check(json.load(f)["status"] == "recording", "status is still recording after the kill")
+
+
+def decoded_end(path):
+    frames = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")["frames"]
+    return len(frames), max(float(f["pts_time"]) for f in frames) + 0.04
+
+
+for name in ("program.mp4", "iso/teacher.mp4"):
+    path = os.path.join(lesson, name)
+    n, end = decoded_end(path)
+    print(name, "decodes", n, "frames up to", end)
+    check(end >= last - 1.5, f"{name} decodes to within 1.5 s of the kill ({end:.2f} vs {last:.2f})")
+    err = decode_errors(path)
+    check(not err,
+          f"{name} decodes ({err[:200]})")
+
+kv = run_tool("repair", data)
+check(kv["repaired"] == "1", "repair_all repaired one lesson")
+with open(os.path.join(lesson, "lesson.json")) as f:
+    lj = json.load(f)
+check(lj["status"] == "interrupted", "status interrupted")
+n, end = decoded_end(os.path.join(lesson, "program.mp4"))
+check(abs(lj["duration_s"] - end) < 0.1, f"duration_s {lj['duration_s']} is the real one ({end:.2f})")
+check(lj["ended_at"] is not None, "ended_at set")
+kv = run_tool("repair", data)
+check(kv["repaired"] == "0", "a second repair finds nothing")
+print("PASS")
