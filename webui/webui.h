@@ -15,6 +15,30 @@
 
 #include "lb_config.h"
 
+/* What the UI reads (the scripts in webui/www/); unknown members are ignored and
+ * missing ones shown as "-":
+ *
+ * status (GET /api/v1/status, and the "status" member of status events):
+ *   { "recording": { "active", "id", "title", "teacher", "course",
+ *                    "started_at", "elapsed_s" },
+ *     "director":  { "mode": "auto"|"manual", "shot", "layout",
+ *                    "sources": [names on the program, main first], "reason" },
+ *     "sources":   [ { "name", "role", "kind", "state", "width", "height",
+ *                      "frames", "dropped", "reconnects", "last_error" } ],
+ *     "mics":      [ { "name", "role", "kind", "state", "level_dbfs" } ],
+ *     "outputs":   [ { "name", "kind", "state", "packets", "bytes", "dropped",
+ *                      "reconnects", "rtt_ms", "loss_pct", "send_kbps",
+ *                      "last_error" } ],
+ *     "disk":      { "free_bytes", "total_bytes" } }   (added when absent)
+ *
+ * events published with lb_webui_publish(), one JSON object each:
+ *   {"type":"status","status":{...}}                       about 1 Hz
+ *   {"type":"meters","program":dBFS,"mics":{"name":dBFS}}  about 10 Hz
+ *   {"type":"tally","program":[names],"preview":[names]}   on change
+ *   {"type":"decision", ...one director.jsonl line}         on change
+ * A public viewer (no login) gets only status events reduced to
+ * recording.{active,title,teacher,course,elapsed_s}. */
+
 typedef struct lb_recording_request {
     int start;                    /* 1 start, 0 stop */
     char title[128];
@@ -53,7 +77,13 @@ typedef struct lb_webui_params {
     void *opaque;
 } lb_webui_params;
 
+/* [auth]: admin_password_hash, public_viewer, metrics_public, users_file,
+ * session_idle_s, login_max_failures, login_window_s, tls_cert, tls_key. */
 extern const lb_option lb_auth_options[];
+/* The [general] keys the webui reads itself: http_port (default 8080; 0 =
+ * any free port, see lb_webui_port()) and http_address (default: every
+ * interface).  lb_webui_create() applies them, which marks them used. */
+extern const lb_option lb_webui_general_options[];
 
 /* Validates [auth] (no I/O). */
 int lb_webui_create(lb_webui **w, const lb_webui_params *p, char *err, size_t err_size);

@@ -1,0 +1,861 @@
+/* Design note: the JSON API.
+ *
+ * Every route states the least role it needs, per method, in one table, so
+ * that the permission model can be read in one place.  The checks run in a
+ * fixed order: route (404), method (405), identity (401), role (403), CSRF
+ * token for a state change made with a session cookie (403), body (400),
+ * then the handler.  Errors are always {"error": "..."}.
+ *
+ * Recordings are read straight from DATA_DIR/<id>/lesson.json: the folder is
+ * the truth, so lessons copied in from elsewhere show up too. */
+#include "webui_priv.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+#include <libavutil/mem.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+
+#define MAX_LESSON_JSON (1 << 20)
+
+typedef void (*handler_fn)(lb_webui *w, webui_conn *c, const char *arg, cJSON *body);
+
+typedef struct route {
+    const char *prefix;            /* path, or prefix when it ends with '/' */
+    webui_role get, post, patch, del;   /* least role; NONE: method not allowed */
+    handler_fn handler;
+    int anonymous_ok;              /* handler decides (login, setup, session) */
+} route;
+
+/* ---- helpers ---- */
+
+static const char *json_string(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A string member that must fit size; absent is "".  0, or -1 after a 400. */
+static int take_string(webui_conn *c, const cJSON *body, const char *key, char *dst, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+    dst[0] = 0;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v)) {
+        webui_respond_error(c, 400, "'%s' must be a string", key);
+        return -1;
+    }
+    if (strlen(v->valuestring) >= size) {
+        webui_respond_error(c, 400, "'%s' is longer than %zu bytes", key, size - 1);
+        return -1;
+    }
+    snprintf(dst, size, "%s", v->valuestring);
+    return 0;
+}
+
+static int status_for_error(int err)
+{
+    if (err == AVERROR(EINVAL))
+        return 400;
+    if (err == AVERROR(ENOENT))
+        return 404;
+    if (err == AVERROR(EBUSY) || err == AVERROR(EEXIST) || err == AVERROR(EALREADY))
+        return 409;
+    if (err == AVERROR(EPERM) || err == AVERROR(EACCES))
+        return 403;
+    if (err == AVERROR(ENOSPC))
+        return 507;
+    return 500;
+}
+
+static cJSON *read_json_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    cJSON *json = NULL;
+    long len;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) < 0 || (len = ftell(f)) < 0 || len > MAX_LESSON_JSON ||
+        fseek(f, 0, SEEK_SET) < 0)
+        goto fail;
+    if (!(text = malloc((size_t)len + 1)) || fread(text, 1, (size_t)len, f) != (size_t)len)
+        goto fail;
+    text[len] = 0;
+    json = cJSON_Parse(text);
+fail:
+    free(text);
+    fclose(f);
+    return json;
+}
+
+/* Writes next to path and renames over it: readers see old or new. */
+static int write_json_file(const char *path, const cJSON *json)
+{
+    char tmp[PATH_MAX + 8];
+    char *text = cJSON_Print(json);
+    int fd = -1, ret = AVERROR(ENOMEM);
+
+    if (!text)
+        goto fail;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    size_t len = strlen(text);
+    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+        ret = AVERROR(EIO);
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    ret = 0;
+fail:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    free(text);
+    return ret;
+}
+
+/* ---- status ---- */
+
+static void add_disk(lb_webui *w, cJSON *status)
+{
+    struct statvfs vfs;
+    if (cJSON_GetObjectItemCaseSensitive(status, "disk") || statvfs(w->data_dir, &vfs) < 0)
+        return;
+    cJSON *disk = cJSON_AddObjectToObject(status, "disk");
+    cJSON_AddNumberToObject(disk, "free_bytes", (double)vfs.f_bavail * (double)vfs.f_frsize);
+    cJSON_AddNumberToObject(disk, "total_bytes", (double)vfs.f_blocks * (double)vfs.f_frsize);
+}
+
+cJSON *webui_status_json(lb_webui *w, int lite)
+{
+    cJSON *full = w->ops->status ? w->ops->status(w->opaque) : NULL;
+    if (!full)
+        full = cJSON_CreateObject();
+    if (!lite) {
+        int clients = 0;
+        for (webui_conn *c = w->ws_clients; c; c = c->ws_next)
+            clients++;
+        add_disk(w, full);
+        cJSON *webui = cJSON_AddObjectToObject(full, "webui");
+        cJSON_AddNumberToObject(webui, "ws_clients", clients);
+        cJSON_AddBoolToObject(webui, "tls", w->tls);
+        return full;
+    }
+    cJSON *out = cJSON_CreateObject(), *r = cJSON_AddObjectToObject(out, "recording");
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(full, "recording");
+    static const char *const keep[] = { "active", "title", "course", "teacher", "elapsed_s" };
+    for (size_t i = 0; rec && i < sizeof keep / sizeof keep[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
+        if (v)
+            cJSON_AddItemToObject(r, keep[i], cJSON_Duplicate(v, 1));
+    }
+    cJSON_Delete(full);
+    return out;
+}
+
+static void h_status(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    if (!c->who.role && !w->auth_settings.public_viewer) {
+        webui_respond_error(c, 401, "login required");
+        return;
+    }
+    webui_respond_json(c, 200, webui_status_json(w, !c->who.role));
+}
+
+/* ---- session, setup, login ---- */
+
+static void set_session_cookie(lb_webui *w, webui_conn *c, const char *sid, int max_age)
+{
+    webui_add_header(c, "Set-Cookie", "%s=%s; HttpOnly; SameSite=Strict; Path=/%s%s",
+                     WEBUI_SESSION_COOKIE, sid, w->tls ? "; Secure" : "",
+                     max_age == 0 ? "; Max-Age=0" : "");
+}
+
+static cJSON *who_json(const webui_principal *who)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", who->user);
+    cJSON_AddStringToObject(o, "role", webui_role_name(who->role));
+    if (who->csrf[0])
+        cJSON_AddStringToObject(o, "csrf", who->csrf);
+    return o;
+}
+
+static void h_session(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    cJSON *o = c->who.role ? who_json(&c->who) : cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "authenticated", !!c->who.role);
+    cJSON_AddBoolToObject(o, "setup_required", webui_auth_needs_setup(w->auth));
+    cJSON_AddBoolToObject(o, "public_viewer", w->auth_settings.public_viewer);
+    webui_respond_json(c, 200, o);
+}
+
+static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char user[64], password[260], err[256] = "";
+    webui_principal who;
+    int ret;
+
+    if (!webui_auth_needs_setup(w->auth)) {
+        webui_respond_error(c, 403, "setup is done: an administrator exists");
+        return;
+    }
+    if (take_string(c, body, "user", user, sizeof user) < 0 ||
+        take_string(c, body, "password", password, sizeof password) < 0)
+        return;
+    if (!user[0])
+        snprintf(user, sizeof user, "admin");
+    if ((ret = webui_auth_setup(w->auth, user, password, err, sizeof err)) < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err);
+        return;
+    }
+    LB_LOGI("webui", "first run: administrator '%s' set from %s", user, c->ip);
+    if (webui_auth_login(w->auth, c->ip, user, password, &who) < 0) {
+        webui_respond_error(c, 500, "administrator created, but login failed");
+        return;
+    }
+    explicit_bzero(password, sizeof password);
+    set_session_cookie(w, c, who.session_id, -1);
+    webui_respond_json(c, 201, who_json(&who));
+}
+
+static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char user[64], password[260];
+    webui_principal who;
+    int ret;
+
+    if (take_string(c, body, "user", user, sizeof user) < 0 ||
+        take_string(c, body, "password", password, sizeof password) < 0)
+        return;
+    if (!user[0] || !password[0]) {
+        webui_respond_error(c, 400, "'user' and 'password' are required");
+        return;
+    }
+    ret = webui_auth_login(w->auth, c->ip, user, password, &who);
+    explicit_bzero(password, sizeof password);
+    if (ret == AVERROR(EAGAIN)) {
+        webui_add_header(c, "Retry-After", "%d", w->auth_settings.login_window_s);
+        webui_respond_error(c, 429, "too many failed logins; wait and try again");
+        return;
+    }
+    if (ret < 0) {
+        webui_respond_error(c, 401, "wrong user name or password");
+        return;
+    }
+    set_session_cookie(w, c, who.session_id, -1);
+    webui_respond_json(c, 200, who_json(&who));
+}
+
+static void h_logout(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    if (c->who.via == WEBUI_VIA_SESSION)
+        webui_auth_logout(w->auth, c->who.session_id);
+    set_session_cookie(w, c, "", 0);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 1);
+    webui_respond_json(c, 200, o);
+}
+
+static void h_password(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char old[260], password[260], err[256] = "";
+    int ret;
+    if (c->who.via != WEBUI_VIA_SESSION) {
+        webui_respond_error(c, 403, "only a logged-in user changes their password");
+        return;
+    }
+    if (take_string(c, body, "old", old, sizeof old) < 0 ||
+        take_string(c, body, "password", password, sizeof password) < 0)
+        return;
+    if (!webui_auth_check_password(w->auth, c->who.user, old)) {
+        webui_respond_error(c, 403, "the current password is wrong");
+        return;
+    }
+    if ((ret = webui_auth_user_password(w->auth, c->who.user, password, err, sizeof err)) < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 1);
+    webui_respond_json(c, 200, o);
+}
+
+/* ---- users and API tokens (admin) ---- */
+
+static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char user[64], password[260], role[16], err[256] = "";
+    int ret;
+
+    if (c->method == WEBUI_GET && !*arg) {
+        webui_respond_json(c, 200, webui_auth_users_json(w->auth));
+        return;
+    }
+    if (c->method == WEBUI_POST && !*arg) {
+        if (take_string(c, body, "user", user, sizeof user) < 0 ||
+            take_string(c, body, "password", password, sizeof password) < 0 ||
+            take_string(c, body, "role", role, sizeof role) < 0)
+            return;
+        ret = webui_auth_user_add(w->auth, user, password, webui_role_from_name(role), err,
+                                  sizeof err);
+        if (ret < 0) {
+            webui_respond_error(c, status_for_error(ret), "%s", err);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "user", user);
+        cJSON_AddStringToObject(o, "role", role);
+        webui_respond_json(c, 201, o);
+        return;
+    }
+    if (c->method == WEBUI_DELETE && *arg) {
+        if ((ret = webui_auth_user_delete(w->auth, arg, err, sizeof err)) < 0) {
+            webui_respond_error(c, status_for_error(ret), "%s", err);
+            return;
+        }
+        webui_respond(c, 204, "application/json", NULL, 0);
+        return;
+    }
+    if (c->method == WEBUI_PATCH && *arg) {
+        if (take_string(c, body, "password", password, sizeof password) < 0)
+            return;
+        if ((ret = webui_auth_user_password(w->auth, arg, password, err, sizeof err)) < 0) {
+            webui_respond_error(c, status_for_error(ret), "%s", err);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "ok", 1);
+        webui_respond_json(c, 200, o);
+        return;
+    }
+    webui_respond_error(c, 405, "method not allowed");
+}
+
+static void h_tokens(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char name[64], role[16], token[128], err[256] = "";
+    int ret;
+
+    if (c->method == WEBUI_GET && !*arg) {
+        webui_respond_json(c, 200, webui_auth_tokens_json(w->auth));
+        return;
+    }
+    if (c->method == WEBUI_POST && !*arg) {
+        if (take_string(c, body, "name", name, sizeof name) < 0 ||
+            take_string(c, body, "role", role, sizeof role) < 0)
+            return;
+        ret = webui_auth_token_create(w->auth, name, webui_role_from_name(role), token,
+                                      sizeof token, err, sizeof err);
+        if (ret < 0) {
+            webui_respond_error(c, status_for_error(ret), "%s", err);
+            return;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "token", token);
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddStringToObject(o, "role", role);
+        explicit_bzero(token, sizeof token);
+        webui_respond_json(c, 201, o);
+        return;
+    }
+    if (c->method == WEBUI_DELETE && *arg) {
+        if ((ret = webui_auth_token_delete(w->auth, arg, err, sizeof err)) < 0) {
+            webui_respond_error(c, status_for_error(ret), "%s", err);
+            return;
+        }
+        webui_respond(c, 204, "application/json", NULL, 0);
+        return;
+    }
+    webui_respond_error(c, 405, "method not allowed");
+}
+
+/* ---- recording, director, sources ---- */
+
+static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    lb_recording_request req;
+    char action[16], err[256] = "";
+    int ret;
+
+    memset(&req, 0, sizeof req);
+    if (take_string(c, body, "action", action, sizeof action) < 0 ||
+        take_string(c, body, "title", req.title, sizeof req.title) < 0 ||
+        take_string(c, body, "teacher", req.teacher, sizeof req.teacher) < 0 ||
+        take_string(c, body, "course", req.course, sizeof req.course) < 0)
+        return;
+    if (!strcmp(action, "start"))
+        req.start = 1;
+    else if (strcmp(action, "stop")) {
+        webui_respond_error(c, 400, "'action' must be \"start\" or \"stop\"");
+        return;
+    }
+    if (!w->ops->recording) {
+        webui_respond_error(c, 501, "recording is not available");
+        return;
+    }
+    if ((ret = w->ops->recording(w->opaque, &req, err, sizeof err)) < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "recording failed");
+        return;
+    }
+    LB_LOGI("webui", "%s: recording %s", c->who.user, req.start ? "start" : "stop");
+    webui_respond_json(c, 200, webui_status_json(w, 0));
+}
+
+static void h_director(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char mode[16], shot[64], layout[16], err[256] = "";
+    int ret;
+
+    if (take_string(c, body, "mode", mode, sizeof mode) < 0 ||
+        take_string(c, body, "shot", shot, sizeof shot) < 0 ||
+        take_string(c, body, "layout", layout, sizeof layout) < 0)
+        return;
+    if (!mode[0])
+        snprintf(mode, sizeof mode, "%s", shot[0] || layout[0] ? "manual" : "");
+    if (strcmp(mode, "auto") && strcmp(mode, "manual")) {
+        webui_respond_error(c, 400, "'mode' must be \"auto\" or \"manual\"");
+        return;
+    }
+    if (layout[0] && strcmp(layout, "single") && strcmp(layout, "pip") && strcmp(layout, "sbs")) {
+        webui_respond_error(c, 400, "'layout' must be \"single\", \"pip\" or \"sbs\"");
+        return;
+    }
+    if (!w->ops->director) {
+        webui_respond_error(c, 501, "the director is not available");
+        return;
+    }
+    ret = w->ops->director(w->opaque, mode, shot[0] ? shot : NULL, layout[0] ? layout : NULL,
+                           err, sizeof err);
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "director refused");
+        return;
+    }
+    cJSON *status = webui_status_json(w, 0);
+    cJSON *dir = cJSON_DetachItemFromObjectCaseSensitive(status, "director");
+    cJSON_Delete(status);
+    webui_respond_json(c, 200, dir ? dir : cJSON_CreateObject());
+}
+
+static void h_sources(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    if (!*arg) {
+        cJSON *s = w->ops->sources ? w->ops->sources(w->opaque) : NULL;
+        webui_respond_json(c, 200, s ? s : cJSON_CreateArray());
+        return;
+    }
+    /* <name>/snapshot.jpg */
+    char name[96];
+    const char *slash = strchr(arg, '/');
+    size_t len = slash ? (size_t)(slash - arg) : 0;
+    if (!slash || strcmp(slash, "/snapshot.jpg") || len == 0 || len >= sizeof name) {
+        webui_respond_error(c, 404, "not found");
+        return;
+    }
+    memcpy(name, arg, len);
+    name[len] = 0;
+    uint8_t *jpeg = NULL;
+    size_t size = 0;
+    if (!webui_path_is_safe(name) || !w->ops->snapshot ||
+        w->ops->snapshot(w->opaque, name, &jpeg, &size) < 0 || !jpeg) {
+        av_free(jpeg);
+        webui_respond_error(c, 404, "no picture from '%s'", name);
+        return;
+    }
+    char *copy = malloc(size ? size : 1);
+    if (!copy) {
+        av_free(jpeg);
+        webui_respond_error(c, 500, "out of memory");
+        return;
+    }
+    memcpy(copy, jpeg, size);
+    av_free(jpeg);
+    webui_add_header(c, "Cache-Control", "no-store");
+    webui_respond(c, 200, "image/jpeg", copy, size);
+}
+
+static void h_metrics(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char *text = w->ops->metrics ? w->ops->metrics(w->opaque) : NULL;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    int clients = 0;
+
+    for (webui_conn *k = w->ws_clients; k; k = k->ws_next)
+        clients++;
+    if (!f) {
+        free(text);
+        webui_respond_error(c, 500, "out of memory");
+        return;
+    }
+    if (text)
+        fputs(text, f);
+    free(text);
+    pthread_mutex_lock(&w->lock);
+    uint64_t ring_dropped = w->ring_dropped;
+    pthread_mutex_unlock(&w->lock);
+    fprintf(f,
+            "# HELP luobo_webui_requests_total HTTP requests handled by the web UI.\n"
+            "# TYPE luobo_webui_requests_total counter\n"
+            "luobo_webui_requests_total %llu\n"
+            "# HELP luobo_webui_ws_clients Connected event WebSocket clients.\n"
+            "# TYPE luobo_webui_ws_clients gauge\n"
+            "luobo_webui_ws_clients %d\n"
+            "# HELP luobo_webui_ws_events_sent_total Events written to WebSocket clients.\n"
+            "# TYPE luobo_webui_ws_events_sent_total counter\n"
+            "luobo_webui_ws_events_sent_total %llu\n"
+            "# HELP luobo_webui_ws_events_dropped_total Events dropped for slow WebSocket clients.\n"
+            "# TYPE luobo_webui_ws_events_dropped_total counter\n"
+            "luobo_webui_ws_events_dropped_total %llu\n"
+            "# HELP luobo_webui_publish_dropped_total Events dropped before the loop took them.\n"
+            "# TYPE luobo_webui_publish_dropped_total counter\n"
+            "luobo_webui_publish_dropped_total %llu\n",
+            (unsigned long long)w->requests, clients, (unsigned long long)w->ws_events_sent,
+            (unsigned long long)w->ws_events_dropped, (unsigned long long)ring_dropped);
+    fclose(f);
+    webui_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", out, len);
+}
+
+/* ---- recordings ---- */
+
+static int lesson_path(lb_webui *w, const char *id, const char *file, char *out, size_t size)
+{
+    if (!webui_path_is_safe(id) || strchr(id, '/'))
+        return -1;
+    return snprintf(out, size, "%s/%s%s%s", w->data_dir, id, file ? "/" : "", file ? file : "") <
+                   (int)size ? 0 : -1;
+}
+
+static void add_file(cJSON *files, const char *dir, const char *rel)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/%s", dir, rel) >= (int)sizeof path ||
+        stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", rel);
+    cJSON_AddNumberToObject(o, "size", (double)st.st_size);
+    cJSON_AddItemToArray(files, o);
+}
+
+static void add_folder_files(cJSON *files, const char *dir, const char *sub)
+{
+    char path[PATH_MAX], rel[PATH_MAX];
+    struct dirent **names = NULL;
+    int n;
+    if (snprintf(path, sizeof path, "%s/%s", dir, sub) >= (int)sizeof path ||
+        (n = scandir(path, &names, NULL, alphasort)) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (names[i]->d_name[0] != '.' &&
+            snprintf(rel, sizeof rel, "%s/%s", sub, names[i]->d_name) < (int)sizeof rel)
+            add_file(files, dir, rel);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* lesson.json plus what is on disk; NULL when the folder is no lesson. */
+static cJSON *lesson_json(lb_webui *w, const char *id, int with_files)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    cJSON *lesson;
+
+    if (lesson_path(w, id, NULL, dir, sizeof dir) < 0 ||
+        lesson_path(w, id, "lesson.json", path, sizeof path) < 0 ||
+        !(lesson = read_json_file(path)))
+        return NULL;
+    if (!cJSON_IsObject(lesson)) {
+        cJSON_Delete(lesson);
+        return NULL;
+    }
+    /* The folder name is the id the URLs use, whatever the file says. */
+    cJSON_DeleteItemFromObjectCaseSensitive(lesson, "id");
+    cJSON_AddStringToObject(lesson, "id", id);
+    snprintf(path, sizeof path, "%s/program.mp4", dir);
+    cJSON_AddBoolToObject(lesson, "has_program", access(path, R_OK) == 0);
+    if (with_files) {
+        cJSON *files = cJSON_AddArrayToObject(lesson, "files");
+        add_file(files, dir, "program.mp4");
+        add_file(files, dir, "director.jsonl");
+        add_folder_files(files, dir, "iso");
+        add_folder_files(files, dir, "audio");
+    }
+    return lesson;
+}
+
+static int by_start_desc(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const char *sx = json_string(x, "started_at"), *sy = json_string(y, "started_at");
+    int r = strcmp(sy ? sy : "", sx ? sx : "");
+    return r ? r : strcmp(json_string(y, "id"), json_string(x, "id"));
+}
+
+static void list_recordings(lb_webui *w, webui_conn *c)
+{
+    struct dirent **names = NULL;
+    cJSON **items = NULL, *arr = cJSON_CreateArray();
+    int n = scandir(w->data_dir, &names, NULL, alphasort), nb = 0;
+
+    if (n > 0)
+        items = calloc((size_t)n, sizeof *items);
+    for (int i = 0; i < n; i++) {
+        cJSON *lesson = NULL;
+        if (items && names[i]->d_name[0] != '.')
+            lesson = lesson_json(w, names[i]->d_name, 1);
+        if (lesson)
+            items[nb++] = lesson;
+        free(names[i]);
+    }
+    free(names);
+    if (nb)
+        qsort(items, (size_t)nb, sizeof *items, by_start_desc);
+    for (int i = 0; i < nb; i++)
+        cJSON_AddItemToArray(arr, items[i]);
+    free(items);
+    webui_respond_json(c, 200, arr);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path) < 0 ? -1 : 0;
+}
+
+static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
+{
+    char dir[PATH_MAX], path[PATH_MAX], real_data[PATH_MAX], real_dir[PATH_MAX];
+    cJSON *lesson;
+
+    if (!*id) {
+        if (c->method != WEBUI_GET) {
+            webui_respond_error(c, 405, "method not allowed");
+            return;
+        }
+        list_recordings(w, c);
+        return;
+    }
+    if (strchr(id, '/') || !(lesson = lesson_json(w, id, 1))) {
+        webui_respond_error(c, 404, "no recording '%s'", id);
+        return;
+    }
+    const char *status = json_string(lesson, "status");
+    int busy = status && !strcmp(status, "recording");
+
+    if (c->method == WEBUI_GET) {
+        webui_respond_json(c, 200, lesson);
+        return;
+    }
+    if (busy) {
+        cJSON_Delete(lesson);
+        webui_respond_error(c, 409, "'%s' is being recorded", id);
+        return;
+    }
+    if (c->method == WEBUI_DELETE) {
+        cJSON_Delete(lesson);
+        if (lesson_path(w, id, NULL, dir, sizeof dir) < 0 || !realpath(w->data_dir, real_data) ||
+            !realpath(dir, real_dir) || strncmp(real_dir, real_data, strlen(real_data)) ||
+            real_dir[strlen(real_data)] != '/' || strchr(real_dir + strlen(real_data) + 1, '/')) {
+            webui_respond_error(c, 404, "no recording '%s'", id);
+            return;
+        }
+        /* FTW_PHYS: a symlink inside a lesson is removed, never followed. */
+        if (nftw(real_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0) {
+            webui_respond_error(c, 500, "cannot delete '%s': %s", id, strerror(errno));
+            return;
+        }
+        LB_LOGI("webui", "%s deleted recording %s", c->who.user, id);
+        webui_respond(c, 204, "application/json", NULL, 0);
+        return;
+    }
+    /* PATCH or POST: edit the metadata. */
+    static const struct { const char *key; size_t size; } editable[] = {
+        { "title", 128 }, { "teacher", 64 }, { "course", 64 },
+    };
+    char value[128];
+    int changed = 0;
+    for (size_t i = 0; i < sizeof editable / sizeof editable[0]; i++) {
+        if (!cJSON_GetObjectItemCaseSensitive(body, editable[i].key))
+            continue;
+        if (take_string(c, body, editable[i].key, value, editable[i].size) < 0) {
+            cJSON_Delete(lesson);
+            return;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(lesson, editable[i].key);
+        cJSON_AddStringToObject(lesson, editable[i].key, value);
+        changed = 1;
+    }
+    if (!changed) {
+        cJSON_Delete(lesson);
+        webui_respond_error(c, 400, "nothing to change (title, teacher, course)");
+        return;
+    }
+    /* Write back the file's own fields only, not what lesson_json added. */
+    cJSON_DeleteItemFromObjectCaseSensitive(lesson, "files");
+    cJSON_DeleteItemFromObjectCaseSensitive(lesson, "has_program");
+    int ret = lesson_path(w, id, "lesson.json", path, sizeof path) < 0
+                  ? AVERROR(EINVAL) : write_json_file(path, lesson);
+    cJSON_Delete(lesson);
+    if (ret < 0) {
+        webui_respond_error(c, 500, "cannot write lesson.json: %s", av_err2str(ret));
+        return;
+    }
+    webui_respond_json(c, 200, lesson_json(w, id, 1));
+}
+
+/* ---- routing ---- */
+
+#define NO WEBUI_ROLE_NONE
+#define VIEWER WEBUI_ROLE_VIEWER
+#define TEACHER WEBUI_ROLE_TEACHER
+#define OPERATOR WEBUI_ROLE_OPERATOR
+#define ADMIN WEBUI_ROLE_ADMIN
+
+static const route routes[] = {
+    /* prefix                    GET       POST      PATCH     DELETE */
+    { "/api/v1/session",         VIEWER,   NO,       NO,       NO,    h_session, 1 },
+    { "/api/v1/setup",           NO,       VIEWER,   NO,       NO,    h_setup, 1 },
+    { "/api/v1/login",           NO,       VIEWER,   NO,       NO,    h_login, 1 },
+    { "/api/v1/logout",          NO,       VIEWER,   NO,       NO,    h_logout, 1 },
+    { "/api/v1/password",        NO,       VIEWER,   NO,       NO,    h_password, 0 },
+    { "/api/v1/status",          VIEWER,   NO,       NO,       NO,    h_status, 1 },
+    { "/api/v1/recording",       NO,       TEACHER,  NO,       NO,    h_recording, 0 },
+    { "/api/v1/director",        NO,       OPERATOR, NO,       NO,    h_director, 0 },
+    { "/api/v1/sources",         OPERATOR, NO,       NO,       NO,    h_sources, 0 },
+    { "/api/v1/sources/",        OPERATOR, NO,       NO,       NO,    h_sources, 0 },
+    { "/api/v1/recordings",      OPERATOR, NO,       NO,       NO,    h_recordings, 0 },
+    { "/api/v1/recordings/",     OPERATOR, OPERATOR, OPERATOR, ADMIN, h_recordings, 0 },
+    { "/api/v1/users",           ADMIN,    ADMIN,    NO,       NO,    h_users, 0 },
+    { "/api/v1/users/",          NO,       NO,       ADMIN,    ADMIN, h_users, 0 },
+    { "/api/v1/tokens",          ADMIN,    ADMIN,    NO,       NO,    h_tokens, 0 },
+    { "/api/v1/tokens/",         NO,       NO,       NO,       ADMIN, h_tokens, 0 },
+    { "/metrics",                OPERATOR, NO,       NO,       NO,    h_metrics, 0 },
+};
+
+static const route *find_route(const char *path, const char **arg)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const route *r = &routes[i];
+        size_t len = strlen(r->prefix);
+        if (r->prefix[len - 1] == '/') {
+            if (!strncmp(path, r->prefix, len) && path[len]) {
+                *arg = path + len;
+                return r;
+            }
+        } else if (!strcmp(path, r->prefix)) {
+            *arg = "";
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static webui_role role_needed(const route *r, webui_method m)
+{
+    switch (m) {
+    case WEBUI_GET:
+    case WEBUI_HEAD:   return r->get;
+    case WEBUI_POST:   return r->post ? r->post : r->patch;   /* POST may edit */
+    case WEBUI_PATCH:  return r->patch;
+    case WEBUI_DELETE: return r->del;
+    default:           return WEBUI_ROLE_NONE;
+    }
+}
+
+static void allow_header(webui_conn *c, const route *r)
+{
+    char allow[64] = "";
+    if (r->get)
+        strcat(allow, "GET, HEAD, ");
+    if (r->post || r->patch)
+        strcat(allow, "POST, ");
+    if (r->patch)
+        strcat(allow, "PATCH, ");
+    if (r->del)
+        strcat(allow, "DELETE, ");
+    size_t len = strlen(allow);
+    if (len >= 2)
+        allow[len - 2] = 0;
+    webui_add_header(c, "Allow", "%s", allow);
+}
+
+void webui_api_handle(lb_webui *w, webui_conn *c)
+{
+    const char *arg = "";
+    const route *r = find_route(c->path, &arg);
+    cJSON *body = NULL;
+
+    if (!r) {
+        webui_respond_error(c, 404, "no such API: %s", c->path);
+        return;
+    }
+    webui_role need = role_needed(r, c->method);
+    if (!need) {
+        allow_header(c, r);
+        webui_respond_error(c, 405, "method not allowed");
+        return;
+    }
+    if (r->handler == h_metrics && w->auth_settings.metrics_public)
+        need = WEBUI_ROLE_NONE;
+    if (!r->anonymous_ok && need && !c->who.role) {
+        webui_respond_error(c, 401, "login required");
+        return;
+    }
+    if (!r->anonymous_ok && c->who.role < need) {
+        webui_respond_error(c, 403, "%s may not do this (needs %s)", webui_role_name(c->who.role),
+                            webui_role_name(need));
+        return;
+    }
+    int changes_state = c->method != WEBUI_GET && c->method != WEBUI_HEAD;
+    /* A session rides on a cookie the browser sends by itself, so a state
+     * change must also prove it comes from our page.  Login and setup create
+     * the session, so they have none yet. */
+    if (changes_state && c->who.via == WEBUI_VIA_SESSION && r->handler != h_login &&
+        r->handler != h_setup &&
+        (!c->csrf_header[0] || strcmp(c->csrf_header, c->who.csrf))) {
+        webui_respond_error(c, 403, "missing or wrong X-CSRF-Token");
+        return;
+    }
+    if (changes_state && c->body_len) {
+        const char *end = NULL;
+        body = cJSON_ParseWithLengthOpts(c->body, c->body_len, &end, 0);
+        if (!body || !cJSON_IsObject(body)) {
+            size_t at = end && end >= c->body ? (size_t)(end - c->body) : 0;
+            if (body)
+                webui_respond_error(c, 400, "the body must be a JSON object");
+            else
+                webui_respond_error(c, 400, "malformed JSON at byte %zu", at);
+            cJSON_Delete(body);
+            return;
+        }
+    }
+    if (!body)
+        body = cJSON_CreateObject();
+    r->handler(w, c, arg, body);
+    cJSON_Delete(body);
+}

@@ -1,0 +1,516 @@
+/* Design note: one libwebsockets protocol serves everything.
+ *
+ * A request is read in LWS_CALLBACK_HTTP (headers: method, path, cookie,
+ * tokens, Range are copied out at once, because lws may drop its header
+ * buffer later), then its body, if any, arrives in LWS_CALLBACK_HTTP_BODY
+ * (at most WEBUI_MAX_BODY; Content-Length is required, larger is 413 and
+ * the connection is closed rather than reading what we will not use).  The
+ * handler then fills the response into the connection: a status, headers
+ * and either a memory body or an open file with a byte range.  Nothing is
+ * written from the handler: the response goes out from
+ * LWS_CALLBACK_HTTP_WRITEABLE one WEBUI_CHUNK at a time, asking for the next
+ * writable callback only after the kernel took the previous chunk, so a
+ * slow client holds one file descriptor and no memory, and never the loop.
+ *
+ * The WebSocket /api/v1/events is an upgrade of the same protocol (lws
+ * gives it fresh per-session data); see events.c. */
+#include "webui_priv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lb_log.h"
+
+/* ---- responses ---- */
+
+void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    if (c->nb_headers >= WEBUI_MAX_HEADERS)
+        return;
+    webui_header *h = &c->headers[c->nb_headers++];
+    snprintf(h->name, sizeof h->name, "%s", name);
+    va_start(ap, fmt);
+    vsnprintf(h->value, sizeof h->value, fmt, ap);
+    va_end(ap);
+}
+
+void webui_respond(webui_conn *c, int status, const char *mime, char *body, size_t len)
+{
+    free(c->resp);
+    c->status = status;
+    snprintf(c->mime, sizeof c->mime, "%s", mime);
+    c->resp = body;
+    c->resp_len = len;
+    c->resp_off = 0;
+    c->content_len_total = (int64_t)len;
+    c->responding = 1;
+}
+
+void webui_respond_json(webui_conn *c, int status, cJSON *json)
+{
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!text) {
+        static const char oom[] = "{\"error\":\"out of memory\"}";
+        text = strdup(oom);
+        status = 500;
+    }
+    webui_respond(c, status, "application/json", text, text ? strlen(text) : 0);
+}
+
+void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg);
+    webui_respond_json(c, status, o);
+}
+
+static void conn_reset(webui_conn *c)
+{
+    free(c->body);
+    free(c->resp);
+    if (c->fd > 0)
+        close(c->fd);
+    struct lws *wsi = c->wsi;
+    memset(c, 0, sizeof *c);
+    c->wsi = wsi;
+}
+
+/* ---- files: static UI, /live/, /recordings/ ---- */
+
+static void serve_file(lb_webui *w, webui_conn *c, const char *root, const char *rel,
+                       const char *cache_control, int ranges)
+{
+    int64_t size = 0, first = 0, last = 0;
+    int fd;
+
+    if (c->method != WEBUI_GET && c->method != WEBUI_HEAD) {
+        webui_add_header(c, "Allow", "GET, HEAD");
+        webui_respond_error(c, 405, "method not allowed");
+        return;
+    }
+    if (!root[0] || (fd = webui_open_confined(root, rel, &size)) < 0) {
+        webui_respond_error(c, 404, "not found");
+        return;
+    }
+    webui_range_result rr = ranges ? webui_parse_range(c->range, size, &first, &last)
+                                   : WEBUI_RANGE_NONE;
+    if (rr == WEBUI_RANGE_UNSATISFIABLE) {
+        close(fd);
+        webui_add_header(c, "Content-Range", "bytes */%lld", (long long)size);
+        webui_respond_error(c, 416, "range not satisfiable");
+        return;
+    }
+    if (rr == WEBUI_RANGE_NONE) {
+        first = 0;
+        last = size - 1;
+    }
+    webui_respond(c, rr == WEBUI_RANGE_OK ? 206 : 200, webui_mime_type(rel), NULL, 0);
+    c->fd = fd;
+    c->file_off = first;
+    c->file_left = last - first + 1;
+    c->content_len_total = c->file_left;
+    if (ranges)
+        webui_add_header(c, "Accept-Ranges", "bytes");
+    if (rr == WEBUI_RANGE_OK)
+        webui_add_header(c, "Content-Range", "bytes %lld-%lld/%lld", (long long)first,
+                         (long long)last, (long long)size);
+    if (cache_control)
+        webui_add_header(c, "Cache-Control", "%s", cache_control);
+    (void)w;
+}
+
+static int role_allows(const webui_principal *who, webui_role need)
+{
+    return who->role >= need;
+}
+
+static void route_files(lb_webui *w, webui_conn *c)
+{
+    const char *path = c->path;
+
+    if (!strncmp(path, "/live/", 6)) {
+        if (!w->auth_settings.public_viewer && !role_allows(&c->who, WEBUI_ROLE_VIEWER)) {
+            webui_respond_error(c, 401, "login required");
+            return;
+        }
+        /* Playlists change every segment; segments never change. */
+        const char *cc = strstr(path, ".m3u8") ? "no-cache, no-store" : "max-age=60";
+        serve_file(w, c, w->live_dir, path + 6, cc, 1);
+        return;
+    }
+    if (!strncmp(path, "/recordings/", 12)) {
+        if (!role_allows(&c->who, WEBUI_ROLE_OPERATOR)) {
+            webui_respond_error(c, c->who.role ? 403 : 401, c->who.role ? "forbidden"
+                                                                        : "login required");
+            return;
+        }
+        /* Only files inside a lesson folder, never the data folder itself. */
+        if (!strchr(path + 12, '/')) {
+            webui_respond_error(c, 404, "not found");
+            return;
+        }
+        serve_file(w, c, w->data_dir, path + 12, "private, max-age=300", 1);
+        return;
+    }
+    const char *rel = path + 1;
+    if (!*rel)
+        rel = "index.html";
+    serve_file(w, c, w->www_dir, rel, "no-cache", 0);
+    if (c->status == 200 && strstr(rel, ".html"))
+        webui_add_header(c, "Content-Security-Policy",
+                         "default-src 'self'; img-src 'self' data: blob:; "
+                         "media-src 'self' blob:; worker-src 'self' blob:; "
+                         "connect-src 'self' ws: wss:; object-src 'none'; "
+                         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+}
+
+static void dispatch(lb_webui *w, webui_conn *c)
+{
+    if (c->dispatched)
+        return;
+    c->dispatched = 1;
+    w->requests++;
+    if (c->body_too_large)
+        webui_respond_error(c, 413, "request body larger than %d bytes", WEBUI_MAX_BODY);
+    else if (!strncmp(c->path, "/api/", 5) || !strcmp(c->path, "/metrics"))
+        webui_api_handle(w, c);
+    else
+        route_files(w, c);
+    if (!c->responding)
+        webui_respond_error(c, 500, "no response");
+    lws_callback_on_writable(c->wsi);
+}
+
+/* ---- reading a request ---- */
+
+static webui_method method_of(struct lws *wsi)
+{
+    static const struct { enum lws_token_indexes tok; webui_method m; } map[] = {
+        { WSI_TOKEN_GET_URI, WEBUI_GET },       { WSI_TOKEN_POST_URI, WEBUI_POST },
+        { WSI_TOKEN_HEAD_URI, WEBUI_HEAD },     { WSI_TOKEN_PUT_URI, WEBUI_PUT },
+        { WSI_TOKEN_PATCH_URI, WEBUI_PATCH },   { WSI_TOKEN_DELETE_URI, WEBUI_DELETE },
+        { WSI_TOKEN_OPTIONS_URI, WEBUI_OPTIONS },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (lws_hdr_total_length(wsi, map[i].tok))
+            return map[i].m;
+    return WEBUI_METHOD_INVALID;
+}
+
+/* Copies header h into buf; empty when absent or too long to be honest. */
+static void copy_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int size)
+{
+    buf[0] = 0;
+    if (lws_hdr_total_length(wsi, h) >= size || lws_hdr_copy(wsi, buf, size, h) < 0)
+        buf[0] = 0;
+}
+
+static void cookie_value(const char *cookies, const char *name, char *out, size_t out_size)
+{
+    size_t nlen = strlen(name);
+    const char *p = cookies;
+    out[0] = 0;
+    while (p && *p) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        if (!strncmp(p, name, nlen) && p[nlen] == '=') {
+            const char *v = p + nlen + 1, *end = strchr(v, ';');
+            size_t len = end ? (size_t)(end - v) : strlen(v);
+            if (len < out_size) {
+                memcpy(out, v, len);
+                out[len] = 0;
+            }
+            return;
+        }
+        p = strchr(p, ';');
+    }
+}
+
+/* Session cookie or bearer token; leaves who empty when neither is valid. */
+static void identify(lb_webui *w, struct lws *wsi, webui_principal *who)
+{
+    char buf[2048], sid[128];
+
+    memset(who, 0, sizeof *who);
+    copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf);
+    if (!strncasecmp(buf, "Bearer ", 7)) {
+        webui_auth_token(w->auth, buf + 7, who);
+        return;          /* a bad token is not silently replaced by a cookie */
+    }
+    copy_header(wsi, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf);
+    cookie_value(buf, WEBUI_SESSION_COOKIE, sid, sizeof sid);
+    if (sid[0])
+        webui_auth_session(w->auth, sid, who);
+}
+
+static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
+{
+    char num[32];
+
+    conn_reset(c);
+    c->wsi = wsi;
+    c->content_length = -1;
+    c->method = method_of(wsi);
+    if (!uri || strlen(uri) >= sizeof c->path) {
+        c->close_after = 1;
+        webui_respond_error(c, 414, "URI too long");
+        c->dispatched = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    snprintf(c->path, sizeof c->path, "%s", uri);
+    lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
+    copy_header(wsi, WSI_TOKEN_HTTP_RANGE, c->range, sizeof c->range);
+    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof c->content_type);
+    if (lws_hdr_custom_copy(wsi, c->csrf_header, sizeof c->csrf_header, "x-csrf-token:", 13) < 0)
+        c->csrf_header[0] = 0;
+    identify(w, wsi, &c->who);
+    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, num, sizeof num);
+    if (num[0]) {
+        char *end;
+        long long v = strtoll(num, &end, 10);
+        c->content_length = (*end || v < 0) ? WEBUI_MAX_BODY + 1 : v;
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
+        /* lws 4.1 does not decode chunked request bodies for us. */
+        c->close_after = 1;
+        webui_respond_error(c, 411, "Content-Length required");
+        c->dispatched = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if ((c->method == WEBUI_POST || c->method == WEBUI_PUT || c->method == WEBUI_PATCH) &&
+        c->content_length < 0) {
+        c->close_after = 1;        /* lws would wait for a body that has no end */
+        webui_respond_error(c, 411, "Content-Length required");
+        c->dispatched = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (c->content_length > WEBUI_MAX_BODY) {
+        c->close_after = 1;        /* do not read what we will refuse */
+        c->body_too_large = 1;
+        dispatch(w, c);
+        return 0;
+    }
+    /* lws delivers BODY_COMPLETION for a body, and for a POST with an
+     * explicit zero length; everything else is complete now. */
+    if (c->content_length > 0 || (c->method == WEBUI_POST && c->content_length == 0))
+        return 0;
+    dispatch(w, c);
+    return 0;
+}
+
+static int on_body(webui_conn *c, const void *in, size_t len)
+{
+    if (c->dispatched || c->body_too_large)
+        return 0;
+    if (c->body_len + len > WEBUI_MAX_BODY) {
+        c->body_too_large = 1;
+        c->close_after = 1;
+        return 0;
+    }
+    char *grown = realloc(c->body, c->body_len + len + 1);
+    if (!grown)
+        return -1;
+    c->body = grown;
+    if (len)
+        memcpy(c->body + c->body_len, in, len);
+    c->body_len += len;
+    c->body[c->body_len] = 0;
+    return 0;
+}
+
+/* ---- writing a response ---- */
+
+static int write_headers(lb_webui *w, webui_conn *c)
+{
+    unsigned char *start = w->wbuf + LWS_PRE, *p = start, *end = w->wbuf + sizeof w->wbuf - 1;
+    struct lws *wsi = c->wsi;
+
+    if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->mime,
+                                    (lws_filepos_t)c->content_len_total, &p, end))
+        return -1;
+    static const struct { const char *name, *value; } always[] = {
+        { "x-content-type-options:", "nosniff" },
+        { "referrer-policy:", "no-referrer" },
+        { "x-frame-options:", "DENY" },
+    };
+    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)always[i].name,
+                                        (const unsigned char *)always[i].value,
+                                        (int)strlen(always[i].value), &p, end))
+            return -1;
+    for (int i = 0; i < c->nb_headers; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s:", c->headers[i].name);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                        (const unsigned char *)c->headers[i].value,
+                                        (int)strlen(c->headers[i].value), &p, end))
+            return -1;
+    }
+    if (!strncmp(c->path, "/api/", 5) &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    if (c->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                     5, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    c->headers_sent = 1;
+    return 0;
+}
+
+/* Returns 1 when the whole body is out. */
+static int write_body_chunk(lb_webui *w, webui_conn *c)
+{
+    unsigned char *buf = w->wbuf + LWS_PRE;
+    size_t n = 0;
+
+    if (c->head_only || c->method == WEBUI_HEAD)
+        return 1;
+    if (c->resp) {
+        n = c->resp_len - c->resp_off;
+        if (n > WEBUI_CHUNK)
+            n = WEBUI_CHUNK;
+        memcpy(buf, c->resp + c->resp_off, n);
+        c->resp_off += n;
+    } else if (c->fd > 0 && c->file_left > 0) {
+        size_t want = c->file_left > WEBUI_CHUNK ? WEBUI_CHUNK : (size_t)c->file_left;
+        ssize_t got = pread(c->fd, buf, want, c->file_off);
+        if (got <= 0) {
+            /* The file shrank under us (a recording was deleted): we promised
+             * a length we cannot keep, so the connection must end. */
+            LB_LOGW("webui", "%s: read failed, closing the connection", c->path);
+            return -1;
+        }
+        n = (size_t)got;
+        c->file_off += got;
+        c->file_left -= got;
+    }
+    int done = c->resp ? c->resp_off >= c->resp_len : c->file_left <= 0;
+    if (n && lws_write(c->wsi, buf, n, done ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    return done;
+}
+
+static int on_writeable(lb_webui *w, webui_conn *c)
+{
+    if (!c->responding)
+        return 0;
+    if (!c->headers_sent) {
+        if (write_headers(w, c) < 0)
+            return -1;
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    int done = write_body_chunk(w, c);
+    if (done < 0)
+        return -1;
+    if (!done) {
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    int close_after = c->close_after;
+    conn_reset(c);
+    if (close_after)
+        return -1;
+    return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+}
+
+/* ---- the events WebSocket: who may upgrade ---- */
+
+/* Refuses cross-site WebSocket hijacking: a browser always sends Origin,
+ * and it must name this host.  Non-browser clients send none. */
+static int origin_ok(struct lws *wsi)
+{
+    char origin[256], host[256];
+    copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    if (!origin[0])
+        return 1;
+    copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    const char *o = strstr(origin, "://");
+    return o && host[0] && !strcmp(o + 3, host);
+}
+
+static int ws_filter(lb_webui *w, webui_conn *c, struct lws *wsi)
+{
+    char uri[64];
+    copy_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
+    if (strcmp(uri, "/api/v1/events") || !origin_ok(wsi))
+        return -1;
+    memset(c, 0, sizeof *c);
+    c->wsi = wsi;
+    c->is_ws = 1;
+    identify(w, wsi, &c->who);
+    if (!c->who.role) {
+        if (!w->auth_settings.public_viewer)
+            return -1;
+        c->ws_lite = 1;
+    }
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    lb_webui *w = ctx ? lws_context_user(ctx) : NULL;
+    webui_conn *c = user;
+
+    if (!w)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        webui_events_drain(w);
+        break;
+    case LWS_CALLBACK_HTTP:
+        return on_http(w, c, wsi, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(c, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        dispatch(w, c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return c ? on_writeable(w, c) : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c && !c->is_ws)
+            conn_reset(c);
+        break;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return ws_filter(w, c, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        return webui_events_attach(w, c);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return webui_events_write(w, c);
+    case LWS_CALLBACK_RECEIVE:
+        break;                      /* the socket only speaks; input is ignored */
+    case LWS_CALLBACK_CLOSED:
+        if (c && c->is_ws)
+            webui_events_detach(w, c);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+const struct lws_protocols webui_protocols[] = {
+    { "luobo", callback, sizeof(webui_conn), 4096, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 },
+};

@@ -1,0 +1,249 @@
+/* The webui's life: options, the libwebsockets context, its thread, and the
+ * publish ring that other threads use to reach it. */
+#include "webui_priv.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libavutil/error.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+
+#ifndef LUOBO_WWW_DIR
+#define LUOBO_WWW_DIR "webui/www"
+#endif
+
+#define AUTH_OFF(field) offsetof(webui_auth_settings, field)
+#define AUTH_SIZE(field) sizeof(((webui_auth_settings *)0)->field)
+
+const lb_option lb_auth_options[] = {
+    { "admin_password_hash", LB_OPT_STRING, AUTH_OFF(admin_password_hash),
+      AUTH_SIZE(admin_password_hash), NULL, 0, 0, NULL,
+      "crypt(5) hash of user 'admin' (mkpasswd -m yescrypt); empty: set it in the browser on first visit" },
+    { "public_viewer", LB_OPT_BOOL, AUTH_OFF(public_viewer), 0, "false", 0, 0, NULL,
+      "the viewer page, /live/ and a reduced status work without login" },
+    { "metrics_public", LB_OPT_BOOL, AUTH_OFF(metrics_public), 0, "false", 0, 0, NULL,
+      "/metrics without login (otherwise an operator session or API token)" },
+    { "users_file", LB_OPT_STRING, AUTH_OFF(users_file), AUTH_SIZE(users_file), NULL, 0, 0, NULL,
+      "users and API tokens (default DATA_DIR/.luobo-auth.json)" },
+    { "session_idle_s", LB_OPT_INT, AUTH_OFF(session_idle_s), 0, "43200", 60, 2592000, NULL,
+      "a session unused this long ends" },
+    { "login_max_failures", LB_OPT_INT, AUTH_OFF(login_max_failures), 0, "5", 1, 1000, NULL,
+      "failed logins from one address before it must wait" },
+    { "login_window_s", LB_OPT_INT, AUTH_OFF(login_window_s), 0, "60", 1, 86400, NULL,
+      "the window in which failed logins are counted" },
+    { "tls_cert", LB_OPT_STRING, AUTH_OFF(tls_cert), AUTH_SIZE(tls_cert), NULL, 0, 0, NULL,
+      "PEM certificate (chain): serve HTTPS and WSS only" },
+    { "tls_key", LB_OPT_STRING, AUTH_OFF(tls_key), AUTH_SIZE(tls_key), NULL, 0, 0, NULL,
+      "PEM private key of tls_cert" },
+    { NULL },
+};
+
+#define HTTP_OFF(field) offsetof(webui_http_settings, field)
+
+/* The [general] keys the webui reads; applying them marks them used, so the
+ * daemon's table may list them too or not. */
+const lb_option lb_webui_general_options[] = {
+    { "http_port", LB_OPT_INT, HTTP_OFF(http_port), 0, "8080", 0, 65535, NULL,
+      "port of the web UI and API (0: any free port)" },
+    { "http_address", LB_OPT_STRING, HTTP_OFF(http_address),
+      sizeof(((webui_http_settings *)0)->http_address), NULL, 0, 0, NULL,
+      "address to listen on (default: every interface)" },
+    { NULL },
+};
+
+static void lws_log_to_lb(int level, const char *line)
+{
+    char msg[512];
+    size_t len;
+    snprintf(msg, sizeof msg, "%s", line);
+    len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        msg[--len] = 0;
+    lb_log(level & LLL_ERR ? LB_LOG_ERROR : LB_LOG_WARN, "webui:lws", "%s", msg);
+}
+
+int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t err_size)
+{
+    const lb_config_section *auth_sec = p->cfg ? lb_config_find(p->cfg, "auth") : NULL;
+    const lb_config_section *general = p->cfg ? lb_config_find(p->cfg, "general") : NULL;
+    lb_webui *w = calloc(1, sizeof *w);
+    int ret;
+
+    if (!w)
+        return AVERROR(ENOMEM);
+    pthread_mutex_init(&w->lock, NULL);
+    if ((ret = lb_config_apply(auth_sec, lb_auth_options, &w->auth_settings, err, err_size)) < 0 ||
+        (ret = lb_config_apply(general, lb_webui_general_options, &w->http, err, err_size)) < 0)
+        goto fail;
+    if (!!w->auth_settings.tls_cert[0] != !!w->auth_settings.tls_key[0]) {
+        lb_config_error(auth_sec, w->auth_settings.tls_cert[0] ? "tls_key" : "tls_cert", err,
+                        err_size, "tls_cert and tls_key go together");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    if (!p->data_dir || !*p->data_dir || !p->ops) {
+        snprintf(err, err_size, "webui: data_dir and ops are required");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    snprintf(w->data_dir, sizeof w->data_dir, "%s", p->data_dir);
+    snprintf(w->www_dir, sizeof w->www_dir, "%s", p->www_dir ? p->www_dir : LUOBO_WWW_DIR);
+    snprintf(w->live_dir, sizeof w->live_dir, "%s", p->live_dir ? p->live_dir : "");
+    snprintf(w->bind_address, sizeof w->bind_address, "%s", w->http.http_address);
+    w->ops = p->ops;
+    w->opaque = p->opaque;
+    w->tls = !!w->auth_settings.tls_cert[0];
+    if ((ret = webui_auth_create(&w->auth, &w->auth_settings, w->data_dir, err, err_size)) < 0) {
+        if (auth_sec) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", err);
+            lb_config_error(auth_sec, "admin_password_hash", err, err_size, "%s", msg);
+        }
+        goto fail;
+    }
+    *pw = w;
+    return 0;
+fail:
+    lb_webui_free(&w);
+    return ret;
+}
+
+static void *loop(void *arg)
+{
+    lb_webui *w = arg;
+    while (!atomic_load(&w->stop))
+        if (lws_service(w->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+int lb_webui_start(lb_webui *w, char *err, size_t err_size)
+{
+    struct lws_context_creation_info info;
+    struct lws_context *ctx;
+    int ret;
+
+    if (w->ctx) {
+        snprintf(err, err_size, "webui: already started");
+        return AVERROR(EINVAL);
+    }
+    if (mkdir(w->data_dir, 0755) < 0 && errno != EEXIST) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "webui: cannot create %s: %s", w->data_dir, strerror(errno));
+        return ret;
+    }
+    if ((ret = webui_auth_load(w->auth, err, err_size)) < 0)
+        return ret;
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_lb);
+    memset(&info, 0, sizeof info);
+    info.port = w->http.http_port;
+    info.iface = w->bind_address[0] ? w->bind_address : NULL;
+    info.protocols = webui_protocols;
+    info.user = w;
+    info.max_http_header_data = 8192;        /* larger request headers are refused */
+    info.max_http_header_pool = 64;
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 30;
+    info.alpn = "http/1.1";                  /* our WebSocket and body code is h1 */
+    if (w->tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = w->auth_settings.tls_cert;
+        info.ssl_private_key_filepath = w->auth_settings.tls_key;
+    }
+    if (!(ctx = lws_create_context(&info))) {
+        snprintf(err, err_size, "webui: cannot listen on %s:%d%s",
+                 info.iface ? info.iface : "*", info.port,
+                 w->tls ? " (or bad tls_cert/tls_key)" : "");
+        return AVERROR(EADDRINUSE);
+    }
+    struct lws_vhost *vh = lws_get_vhost_by_name(ctx, "default");
+    w->port = vh ? lws_get_vhost_listen_port(vh) : w->http.http_port;
+    pthread_mutex_lock(&w->lock);
+    w->ctx = ctx;
+    pthread_mutex_unlock(&w->lock);
+    w->started_us = lb_clock_now();
+    atomic_store(&w->stop, 0);
+    if ((ret = lb_thread_start(&w->thread, "lb-webui", loop, w)) < 0) {
+        snprintf(err, err_size, "webui: cannot start its thread");
+        lb_webui_stop(w);
+        return ret;
+    }
+    LB_LOGI("webui", "listening on %s://%s:%d/%s", w->tls ? "https" : "http",
+            info.iface ? info.iface : "*", w->port,
+            webui_auth_needs_setup(w->auth) ? " (first run: open it to set the admin password)" : "");
+    return 0;
+}
+
+void lb_webui_publish(lb_webui *w, const char *json)
+{
+    char *copy;
+    if (!w || !json || !(copy = strdup(json)))
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (!w->ctx) {
+        pthread_mutex_unlock(&w->lock);
+        free(copy);
+        return;
+    }
+    if (w->ring_count == WEBUI_PUBLISH_RING) {
+        free(w->ring[w->ring_head]);
+        w->ring[w->ring_head] = NULL;
+        w->ring_head = (w->ring_head + 1) % WEBUI_PUBLISH_RING;
+        w->ring_count--;
+        w->ring_dropped++;
+    }
+    w->ring[(w->ring_head + w->ring_count) % WEBUI_PUBLISH_RING] = copy;
+    w->ring_count++;
+    /* Under the lock, so that stop cannot destroy the context meanwhile. */
+    lws_cancel_service(w->ctx);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void lb_webui_stop(lb_webui *w)
+{
+    struct lws_context *ctx;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    ctx = w->ctx;
+    atomic_store(&w->stop, 1);
+    if (ctx)
+        lws_cancel_service(ctx);
+    pthread_mutex_unlock(&w->lock);
+    if (!ctx)
+        return;
+    lb_thread_join(&w->thread);
+    pthread_mutex_lock(&w->lock);
+    w->ctx = NULL;
+    pthread_mutex_unlock(&w->lock);
+    /* Closing connections calls back into http.c and events.c with w still
+     * valid; the loop thread is gone, so this thread may call lws now. */
+    lws_context_destroy(ctx);
+    w->ws_clients = NULL;
+}
+
+void lb_webui_free(lb_webui **pw)
+{
+    lb_webui *w = pw ? *pw : NULL;
+    if (!w)
+        return;
+    lb_webui_stop(w);
+    for (int i = 0; i < WEBUI_PUBLISH_RING; i++)
+        free(w->ring[i]);
+    webui_auth_free(&w->auth);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    *pw = NULL;
+}
+
+int lb_webui_port(const lb_webui *w)
+{
+    return w ? w->port : -1;
+}

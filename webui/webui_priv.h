@@ -1,0 +1,241 @@
+/* Private to webui/: what the server, the API, the auth store and the
+ * event fan-out share.  Everything here runs on the webui thread except
+ * where a comment says otherwise. */
+#ifndef LB_WEBUI_PRIV_H
+#define LB_WEBUI_PRIV_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+
+#include "lb_thread.h"
+#include "webui.h"
+
+#define WEBUI_MAX_BODY       (64 * 1024)   /* request bodies; more is 413 */
+#define WEBUI_MAX_PATH       1024
+#define WEBUI_CHUNK          (32 * 1024)   /* one write of a streamed body */
+#define WEBUI_PUBLISH_RING   256           /* events waiting for the loop */
+#define WEBUI_CLIENT_BACKLOG 64            /* events waiting per WebSocket client */
+#define WEBUI_MAX_HEADERS    8             /* extra response headers */
+#define WEBUI_SESSION_COOKIE "luobo_session"
+
+extern const struct lws_protocols webui_protocols[];
+
+/* Roles are ranked: each may do what the ones below it may. */
+typedef enum webui_role {
+    WEBUI_ROLE_NONE = 0,
+    WEBUI_ROLE_VIEWER,
+    WEBUI_ROLE_TEACHER,
+    WEBUI_ROLE_OPERATOR,
+    WEBUI_ROLE_ADMIN,
+} webui_role;
+
+const char *webui_role_name(webui_role role);
+webui_role webui_role_from_name(const char *name);
+
+typedef enum webui_auth_via {
+    WEBUI_VIA_NONE = 0,
+    WEBUI_VIA_SESSION,    /* cookie: state changes also need the CSRF token */
+    WEBUI_VIA_TOKEN,      /* Authorization: Bearer: no cookie, so no CSRF risk */
+} webui_auth_via;
+
+/* Who sent a request. */
+typedef struct webui_principal {
+    webui_role role;
+    webui_auth_via via;
+    char user[64];
+    char session_id[48];
+    char csrf[48];
+} webui_principal;
+
+/* [auth]: see lb_auth_options. */
+typedef struct webui_auth_settings {
+    char admin_password_hash[256];
+    int public_viewer;
+    int metrics_public;
+    char users_file[PATH_MAX];
+    int session_idle_s;
+    int login_max_failures;
+    int login_window_s;
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+} webui_auth_settings;
+
+/* [general] keys the webui reads. */
+typedef struct webui_http_settings {
+    int http_port;
+    char http_address[64];
+} webui_http_settings;
+
+/* ---- auth.c: users, sessions, API tokens, login rate limit ---- */
+
+typedef struct webui_auth webui_auth;
+
+int webui_auth_create(webui_auth **a, const webui_auth_settings *s, const char *data_dir,
+                      char *err, size_t err_size);
+/* Reads the users file, if any.  Returns 0 or AVERROR with err. */
+int webui_auth_load(webui_auth *a, char *err, size_t err_size);
+void webui_auth_free(webui_auth **a);
+
+/* 1 while no admin exists: the UI then asks for the first password. */
+int webui_auth_needs_setup(const webui_auth *a);
+/* Creates the first admin; AVERROR(EEXIST) when one exists already. */
+int webui_auth_setup(webui_auth *a, const char *user, const char *password, char *err, size_t err_size);
+/* 0 and a new session in *who; AVERROR(EACCES) for a wrong name or
+ * password; AVERROR(EAGAIN) while ip is rate-limited. */
+int webui_auth_login(webui_auth *a, const char *ip, const char *user, const char *password,
+                     webui_principal *who);
+void webui_auth_logout(webui_auth *a, const char *session_id);
+/* Fills who from a session cookie value or a bearer token; 0 if found. */
+int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *who);
+int webui_auth_token(webui_auth *a, const char *token, webui_principal *who);
+
+cJSON *webui_auth_users_json(const webui_auth *a);
+int webui_auth_user_add(webui_auth *a, const char *user, const char *password, webui_role role,
+                        char *err, size_t err_size);
+int webui_auth_user_delete(webui_auth *a, const char *user, char *err, size_t err_size);
+int webui_auth_user_password(webui_auth *a, const char *user, const char *password,
+                             char *err, size_t err_size);
+int webui_auth_check_password(webui_auth *a, const char *user, const char *password);
+cJSON *webui_auth_tokens_json(const webui_auth *a);
+/* The secret is written to token (shown once, never stored). */
+int webui_auth_token_create(webui_auth *a, const char *name, webui_role role, char *token,
+                            size_t token_size, char *err, size_t err_size);
+int webui_auth_token_delete(webui_auth *a, const char *id, char *err, size_t err_size);
+
+/* ---- files.c: names from requests, MIME types, Range ---- */
+
+/* 1 if rel (a decoded URL path below a root, no leading slash) is made of
+ * plain names only: no "..", no hidden names, no '%', '\\' or controls. */
+int webui_path_is_safe(const char *rel);
+/* Resolves root/rel and checks it stays inside root (symlinks included)
+ * and is a regular file; opens it.  Returns the fd, or -1 (404). */
+int webui_open_confined(const char *root, const char *rel, int64_t *size);
+const char *webui_mime_type(const char *name);
+
+typedef enum webui_range_result {
+    WEBUI_RANGE_NONE = 0,        /* no Range header: whole file, 200 */
+    WEBUI_RANGE_OK,              /* 206 with [first, last] */
+    WEBUI_RANGE_UNSATISFIABLE,   /* 416 */
+} webui_range_result;
+webui_range_result webui_parse_range(const char *header, int64_t size, int64_t *first,
+                                     int64_t *last);
+
+/* ---- http.c / api.c: one request ---- */
+
+typedef enum webui_method {
+    WEBUI_METHOD_INVALID = 0,
+    WEBUI_GET,
+    WEBUI_HEAD,
+    WEBUI_POST,
+    WEBUI_PUT,
+    WEBUI_PATCH,
+    WEBUI_DELETE,
+    WEBUI_OPTIONS,
+} webui_method;
+
+typedef struct webui_header {
+    char name[40];
+    char value[512];
+} webui_header;
+
+typedef struct webui_event webui_event;
+
+/* Per-connection state (lws per-session data; zeroed by lws). */
+typedef struct webui_conn {
+    struct lws *wsi;
+    int is_ws;
+
+    /* request */
+    webui_method method;
+    char path[WEBUI_MAX_PATH];
+    char ip[64];
+    char range[128];
+    char csrf_header[64];
+    char content_type[96];
+    webui_principal who;
+    int64_t content_length;           /* -1: none given */
+    char *body;
+    size_t body_len;
+    int body_too_large;
+    int dispatched;
+
+    /* response */
+    int status;
+    char mime[96];
+    webui_header headers[WEBUI_MAX_HEADERS];
+    int nb_headers;
+    char *resp;                       /* memory body, or NULL */
+    size_t resp_len, resp_off;
+    int fd;                           /* file body when > 0 (0 is never ours) */
+    int64_t file_off, file_left;
+    int64_t content_len_total;
+    int head_only;
+    int headers_sent;
+    int responding;
+    int close_after;
+
+    /* WebSocket /api/v1/events */
+    struct webui_conn *ws_next;
+    int ws_lite;                      /* public viewer: status-lite only */
+    webui_event *backlog[WEBUI_CLIENT_BACKLOG];
+    int backlog_head, backlog_count;
+    uint64_t ws_dropped;
+} webui_conn;
+
+struct lb_webui {
+    webui_auth_settings auth_settings;
+    webui_http_settings http;
+    char data_dir[PATH_MAX];
+    char www_dir[PATH_MAX];
+    char live_dir[PATH_MAX];          /* "" when none */
+    char bind_address[64];
+    const lb_control_ops *ops;
+    void *opaque;
+    webui_auth *auth;
+
+    struct lws_context *ctx;
+    lb_thread thread;
+    atomic_int stop;
+    int port;
+    int tls;
+    int64_t started_us;
+
+    /* lb_webui_publish(): any thread, under lock */
+    pthread_mutex_t lock;
+    char *ring[WEBUI_PUBLISH_RING];
+    int ring_head, ring_count;
+    uint64_t ring_dropped;
+
+    /* webui thread only */
+    webui_conn *ws_clients;
+    uint64_t requests, ws_events_sent, ws_events_dropped;
+    unsigned char wbuf[LWS_PRE + WEBUI_CHUNK];     /* one header block or body chunk */
+};
+
+/* Response helpers (http.c). */
+void webui_respond(webui_conn *c, int status, const char *mime, char *body, size_t len);
+void webui_respond_json(webui_conn *c, int status, cJSON *json);   /* takes json */
+void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* api.c: /api/v1/... and /metrics, once the body is complete. */
+void webui_api_handle(lb_webui *w, webui_conn *c);
+/* The status as the events socket and GET /api/v1/status show it;
+ * lite for the public viewer. */
+cJSON *webui_status_json(lb_webui *w, int lite);
+
+/* events.c */
+void webui_events_drain(lb_webui *w);              /* the publish ring to clients */
+int webui_events_attach(lb_webui *w, webui_conn *c);
+void webui_events_detach(lb_webui *w, webui_conn *c);
+int webui_events_write(lb_webui *w, webui_conn *c);  /* one event; <0 closes */
+
+#endif
