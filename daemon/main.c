@@ -1,2 +1,157 @@
+/* luobo: the lecture recording and streaming daemon.
+ *
+ * Exit codes (the command-line contract): 0 ok, 1 runtime failure,
+ * 2 bad usage or config. */
+#include <getopt.h>
 #include <stdio.h>
-int main(void) { puts("luobo: under construction"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "daemon.h"
+#include "director.h"
+#include "encoder.h"
+#include "lb_log.h"
+#include "lb_thread.h"
+#include "webui.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: luobo [options]\n"
+        "Records and live-streams lessons from the cameras and microphones of a hall.\n"
+        "With no --config, runs the built-in demo classroom (synthetic cameras and\n"
+        "microphones) and serves the web UI on http://localhost:8080.\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE      read the hall's configuration from FILE (INI)\n"
+        "  -r, --record           start recording at once\n"
+        "  -d, --duration SECONDS stop cleanly after this much program time and exit 0\n"
+        "  -o, --offline          run file and synthetic sources as fast as possible\n"
+        "  -t, --title TEXT       title of the lesson started by --record\n"
+        "      --check-config     validate the configuration and exit\n"
+        "      --print-demo-config print the demo classroom's configuration\n"
+        "  -v, --verbose          log at debug level\n"
+        "  -h, --help             show this help and the configuration keys\n"
+        "  -V, --version          show the version\n"
+        "\n"
+        "Exit status: 0 ok, 1 runtime failure, 2 bad usage or configuration.\n"
+        "\n"
+        "Configuration keys (type, default, meaning):\n");
+    lb_options_print(f, "general", lb_general_options);
+    lb_options_print(f, "source.NAME", lb_source_options);
+    lb_options_print(f, "mic.NAME", lb_mic_options);
+    lb_options_print(f, "director", lb_director_options);
+    lb_options_print(f, "encoder", lb_encoder_options);
+    lb_options_print(f, "auth", lb_auth_options);
+    fprintf(f, "  [output.NAME]  type = archive | hls | srt | upload, see README.md\n");
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CHECK = 256, OPT_PRINT_DEMO };
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "record", no_argument, NULL, 'r' },
+        { "duration", required_argument, NULL, 'd' },
+        { "offline", no_argument, NULL, 'o' },
+        { "title", required_argument, NULL, 't' },
+        { "check-config", no_argument, NULL, OPT_CHECK },
+        { "print-demo-config", no_argument, NULL, OPT_PRINT_DEMO },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL;
+    lb_pipeline_params params = { 0 };
+    int check_only = 0, verbose = 0;
+    int opt;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":c:rd:ot:vhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'r': params.record = 1; break;
+        case 'o': params.offline = 1; break;
+        case 't': params.title = optarg; break;
+        case 'v': verbose = 1; break;
+        case 'd': {
+            char *end;
+            params.duration_s = strtod(optarg, &end);
+            if (*end || !(params.duration_s > 0) || params.duration_s > 7 * 24 * 3600) {
+                fprintf(stderr, "luobo: --duration: '%s' is not a number of seconds > 0\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case OPT_CHECK: check_only = 1; break;
+        case OPT_PRINT_DEMO: fputs(lb_demo_config, stdout); return EXIT_OK;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("luobo %s\n", LUOBO_VERSION); return EXIT_OK;
+        case ':':
+            fprintf(stderr, "luobo: %s needs a value (see luobo --help)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "luobo: unknown option '%s' (see luobo --help)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "luobo: unexpected argument '%s' (see luobo --help)\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+
+    lb_log_route_av();
+    if (verbose)
+        lb_log_set_level(LB_LOG_DEBUG);
+
+    char err[LB_CONFIG_ERR_SIZE];
+    lb_config *cfg = NULL;
+    int ret = config_path ? lb_config_load_file(&cfg, config_path, err, sizeof err)
+                          : lb_config_load_string(&cfg, "<demo classroom>", lb_demo_config, err, sizeof err);
+    if (ret < 0) {
+        fprintf(stderr, "luobo: %s\n", err);
+        return EXIT_USAGE;
+    }
+    params.cfg = cfg;
+    lb_pipeline *pipeline = NULL;
+    if ((ret = lb_pipeline_create(&pipeline, &params, err, sizeof err)) < 0) {
+        fprintf(stderr, "luobo: %s\n", err);
+        lb_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    if (verbose)
+        lb_log_set_level(LB_LOG_DEBUG);
+    if (check_only) {
+        printf("%s: configuration is valid\n", config_path ? config_path : "<demo classroom>");
+        lb_pipeline_free(&pipeline);
+        lb_config_free(&cfg);
+        return EXIT_OK;
+    }
+
+    int status = EXIT_OK;
+    if (lb_shutdown_init() < 0) {
+        fprintf(stderr, "luobo: cannot set up signal handling\n");
+        status = EXIT_RUNTIME;
+        goto end;
+    }
+    if ((ret = lb_pipeline_start(pipeline, err, sizeof err)) < 0) {
+        LB_LOGE("luobo", "cannot start: %s", err);
+        status = EXIT_RUNTIME;
+        goto end;
+    }
+    if (!config_path && lb_pipeline_general(pipeline)->http_port)
+        LB_LOGI("luobo", "demo classroom running: open http://localhost:%d/ (Ctrl-C stops)",
+                lb_pipeline_general(pipeline)->http_port);
+    lb_pipeline_wait(pipeline);
+    if (lb_pipeline_stop(pipeline) < 0)
+        status = EXIT_RUNTIME;
+end:
+    lb_pipeline_free(&pipeline);
+    lb_shutdown_uninit();
+    lb_config_free(&cfg);
+    return status;
+}

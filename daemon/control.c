@@ -1,0 +1,336 @@
+/* The daemon's side of the web UI: lb_control_ops over the pipeline.
+ * Called on the webui thread; everything it reads is either immutable after
+ * start or taken under the pipeline's lock, and nothing here blocks on the
+ * media threads. */
+#include "pipeline_priv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include <libavcodec/avcodec.h>
+#include <libswscale/swscale.h>
+
+#include "lb_log.h"
+
+static cJSON *sources_json(lb_pipeline *p)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", lb_source_name(p->sources[i]));
+        cJSON_AddStringToObject(o, "role", lb_role_name(lb_source_role(p->sources[i])));
+        cJSON_AddStringToObject(o, "kind", st.kind);
+        cJSON_AddStringToObject(o, "state", lb_source_state_name(st.state));
+        cJSON_AddNumberToObject(o, "width", st.width);
+        cJSON_AddNumberToObject(o, "height", st.height);
+        cJSON_AddNumberToObject(o, "frames", (double)st.frames);
+        cJSON_AddNumberToObject(o, "dropped", (double)st.dropped);
+        cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
+        cJSON_AddStringToObject(o, "last_error", st.last_error);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static cJSON *ctl_sources(void *opaque)
+{
+    return sources_json(opaque);
+}
+
+static cJSON *ctl_status(void *opaque)
+{
+    lb_pipeline *p = opaque;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", LUOBO_VERSION);
+
+    pthread_mutex_lock(&p->lock);
+    cJSON *rec = cJSON_AddObjectToObject(root, "recording");
+    int active = p->rec_state == REC_RECORDING || p->rec_state == REC_STARTING;
+    cJSON_AddBoolToObject(rec, "active", active);
+    cJSON_AddStringToObject(rec, "id", p->lesson ? lb_lesson_id(p->lesson) : "");
+    cJSON_AddStringToObject(rec, "title", active ? p->pending_info.title : "");
+    cJSON_AddStringToObject(rec, "teacher", active ? p->pending_info.teacher : "");
+    cJSON_AddStringToObject(rec, "course", active ? p->pending_info.course : "");
+    cJSON_AddNumberToObject(rec, "elapsed_s",
+                            p->rec_state == REC_RECORDING ? (double)p->rec_frames * p->fps_den / p->fps_num : 0);
+    cJSON_AddStringToObject(rec, "last_error", p->last_error);
+
+    cJSON *dir = cJSON_AddObjectToObject(root, "director");
+    cJSON_AddStringToObject(dir, "mode", lb_director_get_mode(p->director) == LB_DIRECTOR_MANUAL ? "manual" : "auto");
+    cJSON_AddStringToObject(dir, "shot", p->shot.name);
+    cJSON_AddStringToObject(dir, "layout", lb_layout_name(p->shot.layout));
+    cJSON *on_air = cJSON_AddArrayToObject(dir, "sources");
+    for (int i = 0; i < p->shot.nb_sources; i++)
+        cJSON_AddItemToArray(on_air, cJSON_CreateString(p->setup.source_names[p->shot.sources[i]]));
+    cJSON_AddStringToObject(dir, "reason", p->shot.reason);
+
+    cJSON *program = cJSON_AddObjectToObject(root, "program");
+    cJSON_AddNumberToObject(program, "width", p->general.width);
+    cJSON_AddNumberToObject(program, "height", p->general.height);
+    cJSON_AddNumberToObject(program, "fps", (double)p->fps_num / p->fps_den);
+    cJSON_AddNumberToObject(program, "time_s", (double)p->program_time_us / 1000000);
+    cJSON_AddNumberToObject(program, "frames", (double)p->frames_composed);
+    cJSON_AddNumberToObject(program, "late_frames", (double)p->frames_late);
+    cJSON_AddNumberToObject(program, "audio_dbfs", p->program_dbfs);
+    double levels[LB_MAX_MICS];
+    memcpy(levels, p->mic_dbfs, sizeof levels);
+    pthread_mutex_unlock(&p->lock);
+
+    cJSON_AddItemToObject(root, "sources", sources_json(p));
+    cJSON *mics = cJSON_AddArrayToObject(root, "mics");
+    for (int m = 0; m < p->nb_mics; m++) {
+        lb_mic_stats st;
+        lb_mic_get_stats(p->mics[m], &st);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", lb_mic_name(p->mics[m]));
+        cJSON_AddStringToObject(o, "role", lb_role_name(lb_mic_role(p->mics[m])));
+        cJSON_AddStringToObject(o, "kind", st.kind);
+        cJSON_AddStringToObject(o, "state", lb_source_state_name(st.state));
+        cJSON_AddNumberToObject(o, "level_dbfs", levels[m]);
+        cJSON_AddNumberToObject(o, "xruns", (double)st.xruns);
+        cJSON_AddStringToObject(o, "last_error", st.last_error);
+        cJSON_AddItemToArray(mics, o);
+    }
+    cJSON *outs = cJSON_AddArrayToObject(root, "outputs");
+    for (int i = 0; i < lb_streamer_nb_outputs(p->streamer); i++) {
+        lb_output_stats st;
+        lb_streamer_get_stats(p->streamer, i, &st);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", st.name);
+        cJSON_AddStringToObject(o, "kind", st.kind);
+        cJSON_AddStringToObject(o, "state", st.state);
+        cJSON_AddNumberToObject(o, "packets", (double)st.packets);
+        cJSON_AddNumberToObject(o, "bytes", (double)st.bytes);
+        cJSON_AddNumberToObject(o, "dropped", (double)st.dropped);
+        cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
+        cJSON_AddNumberToObject(o, "rtt_ms", st.rtt_ms);
+        cJSON_AddNumberToObject(o, "loss_pct", st.loss_pct);
+        cJSON_AddNumberToObject(o, "send_kbps", st.send_kbps);
+        cJSON_AddStringToObject(o, "last_error", st.last_error);
+        cJSON_AddItemToArray(outs, o);
+    }
+    struct statvfs vfs;
+    cJSON *disk = cJSON_AddObjectToObject(root, "disk");
+    if (statvfs(p->general.data_dir, &vfs) == 0) {
+        cJSON_AddNumberToObject(disk, "free_bytes", (double)vfs.f_bavail * vfs.f_frsize);
+        cJSON_AddNumberToObject(disk, "total_bytes", (double)vfs.f_blocks * vfs.f_frsize);
+    }
+    return root;
+}
+
+static int ctl_recording(void *opaque, const lb_recording_request *req, char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    int ret = 0;
+    pthread_mutex_lock(&p->lock);
+    if (req->start) {
+        if (p->rec_state != REC_IDLE) {
+            snprintf(err, err_size, "a recording is already running");
+            ret = AVERROR(EBUSY);
+        } else {
+            lb_lesson_info *info = &p->pending_info;
+            snprintf(info->title, sizeof info->title, "%s", *req->title ? req->title : "Lesson");
+            snprintf(info->teacher, sizeof info->teacher, "%s", req->teacher);
+            snprintf(info->course, sizeof info->course, "%s", req->course);
+            p->rec_state = REC_STARTING;
+        }
+    } else {
+        if (p->rec_state != REC_RECORDING && p->rec_state != REC_STARTING) {
+            snprintf(err, err_size, "no recording is running");
+            ret = AVERROR(EINVAL);
+        } else {
+            p->rec_state = p->rec_state == REC_STARTING ? REC_IDLE : REC_STOPPING;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ret;
+}
+
+static int ctl_director(void *opaque, const char *mode, const char *shot, const char *layout,
+                        char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    lb_director_mode m = !mode ? LB_DIRECTOR_MANUAL
+                       : !strcmp(mode, "auto") ? LB_DIRECTOR_AUTO
+                       : !strcmp(mode, "manual") ? LB_DIRECTOR_MANUAL : LB_DIRECTOR_INVALID;
+    if (!m) {
+        snprintf(err, err_size, "mode must be \"auto\" or \"manual\"");
+        return AVERROR(EINVAL);
+    }
+    lb_layout l = layout && *layout ? lb_layout_from_name(layout) : LB_LAYOUT_SINGLE;
+    if (!l) {
+        snprintf(err, err_size, "layout must be \"single\", \"pip\" or \"sbs\"");
+        return AVERROR(EINVAL);
+    }
+    return lb_director_set_mode(p->director, m, shot, l, err, err_size);
+}
+
+/* A 320-pixel-wide JPEG of a source's latest frame (or the program's). */
+static int ctl_snapshot(void *opaque, const char *source, uint8_t **jpeg, size_t *size)
+{
+    lb_pipeline *p = opaque;
+    AVFrame *src = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (!strcmp(source, "program")) {
+        src = p->latest_program ? av_frame_clone(p->latest_program) : NULL;
+    } else {
+        for (int i = 0; i < p->nb_sources; i++)
+            if (!strcmp(lb_source_name(p->sources[i]), source))
+                src = p->latest[i] ? av_frame_clone(p->latest[i]) : NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!src)
+        return AVERROR(ENOENT);
+
+    int ret;
+    int w = 320, h = ((320 * src->height / src->width) + 1) & ~1;
+    AVFrame *small = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    AVCodecContext *ctx = NULL;
+    struct SwsContext *sws = NULL;
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    if (!small || !pkt || !codec || !(ctx = avcodec_alloc_context3(codec))) {
+        ret = AVERROR(ENOMEM);
+        goto end;
+    }
+    small->format = AV_PIX_FMT_YUVJ420P;
+    small->width = w;
+    small->height = h;
+    if ((ret = av_frame_get_buffer(small, 0)) < 0)
+        goto end;
+    sws = sws_getContext(src->width, src->height, src->format, w, h, AV_PIX_FMT_YUVJ420P,
+                         SWS_BILINEAR, NULL, NULL, NULL);
+    if (!sws) {
+        ret = AVERROR(EINVAL);
+        goto end;
+    }
+    sws_scale(sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+              small->data, small->linesize);
+    ctx->width = w;
+    ctx->height = h;
+    ctx->pix_fmt = AV_PIX_FMT_YUVJ420P;
+    ctx->time_base = (AVRational){ 1, 1 };
+    ctx->flags |= AV_CODEC_FLAG_QSCALE;
+    ctx->global_quality = FF_QP2LAMBDA * 5;
+    if ((ret = avcodec_open2(ctx, codec, NULL)) < 0 ||
+        (ret = avcodec_send_frame(ctx, small)) < 0 ||
+        (ret = avcodec_receive_packet(ctx, pkt)) < 0)
+        goto end;
+    if (!(*jpeg = av_malloc((size_t)pkt->size))) {
+        ret = AVERROR(ENOMEM);
+        goto end;
+    }
+    memcpy(*jpeg, pkt->data, (size_t)pkt->size);
+    *size = (size_t)pkt->size;
+    ret = 0;
+end:
+    sws_freeContext(sws);
+    avcodec_free_context(&ctx);
+    av_packet_free(&pkt);
+    av_frame_free(&small);
+    av_frame_free(&src);
+    return ret;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (*buf && *len + (size_t)n < *cap) {
+            *len += (size_t)n;
+            return;
+        }
+        size_t ncap = (*cap + (size_t)n + 1) * 2;
+        char *grown = realloc(*buf, ncap);
+        if (!grown)
+            return;
+        *buf = grown;
+        *cap = ncap;
+    }
+}
+
+static char *ctl_metrics(void *opaque)
+{
+    lb_pipeline *p = opaque;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    append(&buf, &len, &cap, "# HELP luobo_source_frames_total Frames decoded per source.\n"
+                             "# TYPE luobo_source_frames_total counter\n");
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        append(&buf, &len, &cap, "luobo_source_frames_total{source=\"%s\"} %llu\n",
+               lb_source_name(p->sources[i]), (unsigned long long)st.frames);
+    }
+    append(&buf, &len, &cap, "# TYPE luobo_source_dropped_total counter\n");
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        append(&buf, &len, &cap, "luobo_source_dropped_total{source=\"%s\"} %llu\n",
+               lb_source_name(p->sources[i]), (unsigned long long)st.dropped);
+    }
+    append(&buf, &len, &cap, "# TYPE luobo_source_up gauge\n");
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        append(&buf, &len, &cap, "luobo_source_up{source=\"%s\",state=\"%s\"} %d\n",
+               lb_source_name(p->sources[i]), lb_source_state_name(st.state),
+               st.state == LB_SOURCE_LIVE);
+        append(&buf, &len, &cap, "luobo_source_reconnects_total{source=\"%s\"} %llu\n",
+               lb_source_name(p->sources[i]), (unsigned long long)st.reconnects);
+    }
+    append(&buf, &len, &cap, "# TYPE luobo_mic_xruns_total counter\n");
+    for (int m = 0; m < p->nb_mics; m++) {
+        lb_mic_stats st;
+        lb_mic_get_stats(p->mics[m], &st);
+        append(&buf, &len, &cap, "luobo_mic_xruns_total{mic=\"%s\"} %llu\n",
+               lb_mic_name(p->mics[m]), (unsigned long long)st.xruns);
+        append(&buf, &len, &cap, "luobo_mic_level_dbfs{mic=\"%s\"} %.1f\n",
+               lb_mic_name(p->mics[m]), st.level_dbfs);
+    }
+    append(&buf, &len, &cap, "# TYPE luobo_output_bytes_total counter\n");
+    for (int i = 0; i < lb_streamer_nb_outputs(p->streamer); i++) {
+        lb_output_stats st;
+        lb_streamer_get_stats(p->streamer, i, &st);
+        append(&buf, &len, &cap, "luobo_output_bytes_total{output=\"%s\",kind=\"%s\"} %llu\n",
+               st.name, st.kind, (unsigned long long)st.bytes);
+        append(&buf, &len, &cap, "luobo_output_dropped_total{output=\"%s\",kind=\"%s\"} %llu\n",
+               st.name, st.kind, (unsigned long long)st.dropped);
+        if (!strcmp(st.kind, "srt"))
+            append(&buf, &len, &cap, "luobo_srt_rtt_ms{output=\"%s\"} %.1f\n"
+                                     "luobo_srt_loss_percent{output=\"%s\"} %.2f\n",
+                   st.name, st.rtt_ms, st.name, st.loss_pct);
+    }
+    pthread_mutex_lock(&p->lock);
+    append(&buf, &len, &cap, "# TYPE luobo_program_frames_total counter\n"
+                             "luobo_program_frames_total %llu\n"
+                             "# TYPE luobo_program_late_frames_total counter\n"
+                             "luobo_program_late_frames_total %llu\n"
+                             "# TYPE luobo_recording gauge\nluobo_recording %d\n",
+           (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
+           p->rec_state == REC_RECORDING);
+    pthread_mutex_unlock(&p->lock);
+    return buf;
+}
+
+const lb_control_ops lb_pipeline_control_ops = {
+    .status = ctl_status,
+    .sources = ctl_sources,
+    .recording = ctl_recording,
+    .director = ctl_director,
+    .snapshot = ctl_snapshot,
+    .metrics = ctl_metrics,
+};

@@ -1,0 +1,55 @@
+/* The daemon: wires the modules from the config and owns the program's
+ * threads.  Private to daemon/. */
+#ifndef LB_DAEMON_H
+#define LB_DAEMON_H
+
+#include <stdint.h>
+
+#include "lb_config.h"
+#include "webui.h"
+
+extern const char lb_demo_config[];
+
+/* [general] */
+typedef struct lb_general_settings {
+    char data_dir[512];
+    char live_dir[512];
+    int http_port;
+    int width, height;
+    int fps;
+    char log_level[16];
+    int sync_delay_ms;
+    char www_dir[512];
+} lb_general_settings;
+
+extern const lb_option lb_general_options[];
+
+typedef struct lb_pipeline lb_pipeline;
+
+typedef struct lb_pipeline_params {
+    const lb_config *cfg;
+    int offline;
+    int record;               /* start a recording at program time 0 */
+    double duration_s;        /* stop after this much program time; 0: until asked */
+    const char *title;
+} lb_pipeline_params;
+
+/* Reads and checks every section (no I/O): the whole of --check-config. */
+int lb_pipeline_create(lb_pipeline **p, const lb_pipeline_params *params,
+                       char *err, size_t err_size);
+/* Starts capture, encoding, live outputs and the web UI. */
+int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size);
+/* Blocks until the duration has passed, shutdown was requested or the
+ * offline sources ended. */
+void lb_pipeline_wait(lb_pipeline *p);
+/* Stops everything, finishing a recording in progress.  Returns 0, or a
+ * negative AVERROR if a recording could not be finalised. */
+int lb_pipeline_stop(lb_pipeline *p);
+void lb_pipeline_free(lb_pipeline **p);
+
+const lb_general_settings *lb_pipeline_general(const lb_pipeline *p);
+
+/* For the web UI (daemon/control.c). */
+extern const lb_control_ops lb_pipeline_control_ops;
+
+#endif

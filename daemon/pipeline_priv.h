@@ -1,0 +1,74 @@
+/* The pipeline's state, shared by daemon/pipeline.c and daemon/control.c. */
+#ifndef LB_PIPELINE_PRIV_H
+#define LB_PIPELINE_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "capture.h"
+#include "daemon.h"
+#include "director.h"
+#include "encoder.h"
+#include "lb_queue.h"
+#include "lb_thread.h"
+#include "streamer.h"
+#include "webui.h"
+
+#define MAX_STREAMS 4
+
+typedef enum recording_state {
+    REC_INVALID = 0,
+    REC_IDLE,
+    REC_STARTING,           /* asked; the program thread will start it */
+    REC_RECORDING,
+    REC_STOPPING,
+} recording_state;
+
+struct lb_pipeline {
+    lb_pipeline_params params;
+    lb_general_settings general;
+    lb_encoder_settings encoder;
+    lb_capture_params capture;
+    int fps_num, fps_den;
+
+    lb_source *sources[LB_MAX_SOURCES];
+    int nb_sources;
+    lb_mic *mics[LB_MAX_MICS];
+    int nb_mics;
+    lb_director_setup setup;
+    lb_director *director;
+    lb_compositor *compositor;
+    lb_video_encoder *venc;
+    lb_audio_encoder *aenc;
+    lb_streamer *streamer;
+    lb_webui *webui;
+    lb_stream_desc streams[MAX_STREAMS];
+    int nb_streams;
+
+    lb_queue *to_encoder;           /* program frames + audio, BLOCK */
+    lb_thread program_thread, encoder_thread, status_thread;
+    atomic_int stop;
+    atomic_int finished;            /* duration reached or sources ended */
+    int started;
+
+    /* recording: written by the control/API threads under lock, acted on by
+     * the program and encoder threads */
+    pthread_mutex_t lock;
+    recording_state rec_state;
+    lb_lesson_info pending_info;
+    lb_lesson *lesson;
+    int64_t rec_start_us;           /* program time of the recording's first frame */
+    int64_t rec_frames;
+    char last_error[256];
+
+    /* latest frames for snapshots and the current shot, under lock */
+    AVFrame *latest[LB_MAX_SOURCES];
+    AVFrame *latest_program;
+    lb_shot shot;
+    double mic_dbfs[LB_MAX_MICS];
+    double program_dbfs;
+    int64_t program_time_us;
+    uint64_t frames_composed, frames_late;
+};
+
+#endif
