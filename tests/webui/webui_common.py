@@ -1,0 +1,213 @@
+"""Helpers for the webui tests: start webui_testd, talk to it with curl."""
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TESTD = os.environ.get("WEBUI_TESTD")
+SRC = os.environ.get("LUOBO_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+failures = []
+
+
+def check(cond, what):
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what)
+        failures.append(what)
+    return cond
+
+
+def finish():
+    if failures:
+        print("%d check(s) failed:" % len(failures))
+        for f in failures:
+            print("  " + f)
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
+
+
+class Server:
+    """webui_testd in a temporary folder; config is the INI text."""
+
+    def __init__(self, config="", www=None, live=None, fixture=None, data=None):
+        self.tmp = tempfile.mkdtemp(prefix="webui-test-")
+        self.data = data or os.path.join(self.tmp, "data")
+        os.makedirs(self.data, exist_ok=True)
+        self.www = www
+        self.live = live
+        self.port_file = os.path.join(self.tmp, "port")
+        cfg = os.path.join(self.tmp, "luobo.ini")
+        with open(cfg, "w") as f:
+            f.write("[general]\nhttp_port = 0\nhttp_address = 127.0.0.1\n" + config)
+        args = [TESTD, "--data", self.data, "--config", cfg, "--port-file", self.port_file]
+        if www:
+            args += ["--www", www]
+        if live:
+            args += ["--live", live]
+        if fixture:
+            args += ["--fixture", fixture]
+        self.log = open(os.path.join(self.tmp, "testd.log"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = None
+        # Wait for the port file (or the process to die); bounded, not timed.
+        for _ in range(400):
+            if os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    self.port = int(f.read().strip())
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.base = "http://127.0.0.1:%d" % (self.port or 0)
+
+    @staticmethod
+    def scratch():
+        return tempfile.mkdtemp(prefix="webui-scratch-")
+
+    def alive(self):
+        return self.port is not None and self.proc.poll() is None
+
+    def log_text(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(os.path.join(self.tmp, "testd.log")) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.log.close()
+        return code
+
+    def cleanup(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode())
+        except ValueError:
+            return None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+def curl(url, method=None, data=None, jar=None, headers=(), extra=(), save_cookies=None):
+    """One request with curl; returns Resp (status 0 if no HTTP answer)."""
+    tmp = tempfile.mkdtemp(prefix="curl-")
+    hfile, bfile = os.path.join(tmp, "h"), os.path.join(tmp, "b")
+    args = ["curl", "-s", "--path-as-is", "-o", bfile, "-D", hfile, "-w", "%{http_code}",
+            "--max-time", "30"]
+    if method:
+        args += ["-X", method]
+    if data is not None:
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data)
+        dfile = os.path.join(tmp, "d")
+        with open(dfile, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        args += ["--data-binary", "@" + dfile, "-H", "Content-Type: application/json"]
+    if jar:
+        args += ["-b", jar]
+    if save_cookies:
+        args += ["-c", save_cookies]
+    for h in headers:
+        args += ["-H", h]
+    args += list(extra)
+    args.append(url)
+    out = subprocess.run(args, capture_output=True, text=True)
+    status = int(out.stdout.strip() or "0")
+    hdrs = {}
+    if os.path.exists(hfile):
+        with open(hfile, "rb") as f:
+            for line in f.read().decode("latin-1").splitlines():
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    hdrs[k.strip().lower()] = v.strip()
+    body = b""
+    if os.path.exists(bfile):
+        with open(bfile, "rb") as f:
+            body = f.read()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return Resp(status, hdrs, body)
+
+
+def login(server, user, password, jar):
+    r = curl(server.base + "/api/v1/login", "POST", {"user": user, "password": password},
+             save_cookies=jar)
+    j = r.json() or {}
+    return r, j.get("csrf")
+
+
+def ws_connect(port, path="/api/v1/events", cookie=None, origin=None):
+    """A minimal RFC 6455 client.  Returns (socket, status line)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    key = base64.b64encode(os.urandom(16)).decode()
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+           % (path, port, key))
+    if cookie:
+        req += "Cookie: %s\r\n" % cookie
+    if origin:
+        req += "Origin: %s\r\n" % origin
+    s.sendall((req + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    return s, line
+
+
+def ws_recv(s):
+    """One text frame's payload as str (server frames are not masked)."""
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = s.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+    b0, b1 = exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(exact(2), "big")
+    elif n == 127:
+        n = int.from_bytes(exact(8), "big")
+    payload = exact(n)
+    if (b0 & 0x0F) == 8:
+        raise EOFError
+    return payload.decode()
+
+
+def cookie_of(jar, name="luobo_session"):
+    with open(jar) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 7 and parts[5] == name:
+                return "%s=%s" % (name, parts[6])
+    return None
