@@ -43,7 +43,6 @@ typedef struct parse_state {
     char *err;
     size_t err_size;
     int failed;
-    char last_section[256];
     int header_line;    /* line of the latest [section] header */
 } parse_state;
 
@@ -108,7 +107,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
         return 0;
     }
     lb_config_section *sec = (lb_config_section *)lb_config_find(cfg, section);
-    if (sec && strcmp(ps->last_section, section)) {
+    if (sec && ps->header_line && ps->header_line != sec->line) {
         snprintf(ps->err, ps->err_size, "%s:%d: section [%s] appears twice (first at line %d)",
                  cfg->file_name, ps->line, section, sec->line);
         ps->failed = 1;
@@ -118,7 +117,6 @@ static int on_key(void *user, const char *section, const char *key, const char *
         if (!(sec = add_section(cfg, section, ps->header_line ? ps->header_line : ps->line)))
             goto nomem;
     }
-    snprintf(ps->last_section, sizeof ps->last_section, "%s", section);
     for (int i = 0; i < sec->nb_entries; i++) {
         if (!strcmp(sec->entries[i].key, key)) {
             snprintf(ps->err, ps->err_size, "%s:%d: %s: %s: set twice (first at line %d)",

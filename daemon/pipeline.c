@@ -412,8 +412,6 @@ static void *program_thread(void *arg)
             }
             if (has_chapter)
                 lb_lesson_add_chapter(p->lesson, t_lesson, chapter);
-            if (total_frames >= 0 && n == total_frames - 1)
-                ;   /* the end of the run finishes it after the encoder flush */
         }
         if (p->rec_state == REC_STOPPING) {
             it->stop_recording = 1;

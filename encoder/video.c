@@ -51,6 +51,7 @@ struct lb_video_encoder {
     x264_picture_t pic_in;
     AVCodecParameters *par;
     int stream_index;
+    int64_t frame_duration_us;
     char log_name[64];
     int64_t frames_in;
 };
@@ -210,6 +211,7 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
     }
     snprintf(e->log_name, sizeof e->log_name, "encoder:%s", vp->name ? vp->name : "program");
     e->stream_index = vp->stream_index;
+    e->frame_duration_us = av_rescale(1000000, vp->fps_den, vp->fps_num);
 
     char tune[64];
     snprintf(tune, sizeof tune, "%s%s%s", s->tune, *s->tune && s->zerolatency ? "," : "",
@@ -314,7 +316,7 @@ static int emit(lb_video_encoder *e, x264_nal_t *nals, int nb_nals, int size,
     memcpy(pkt->data, nals[0].p_payload, (size_t)size);
     pkt->pts = out->i_pts;
     pkt->dts = out->i_dts;
-    pkt->duration = 0;
+    pkt->duration = e->frame_duration_us;
     pkt->stream_index = e->stream_index;
     if (out->b_keyframe)
         pkt->flags |= AV_PKT_FLAG_KEY;

@@ -50,8 +50,7 @@ def test_check_config():
             p = run_luobo(["--config", path, "--check-config"], check_rc=2)
             one_line_error(p, message)
             check("bad.ini:" in p.stderr, "error does not name the file: %r" % p.stderr)
-        path = write_config(tmp, demo_config(os.path.join(tmp, "d"), extra="[encoder]\nlevel = 3.0\n",
-                                             replace={"[encoder]\n": "[encoderx]\n"}), "bad.ini")
+        path = write_config(tmp, demo_config(os.path.join(tmp, "d"), replace={"[encoder]\n": "[encoderx]\n"}), "bad.ini")
         one_line_error(run_luobo(["--config", path, "--check-config"], check_rc=2), "unknown section [encoderx]")
         path = write_config(tmp, demo_config(os.path.join(tmp, "d"), replace={"keyint_s = 2": "keyint_s = 2\nlevel = 3.0"}), "bad.ini")
         one_line_error(run_luobo(["--config", path, "--check-config"], check_rc=2), "level: 3.0 is too low for 1920x1080")
