@@ -176,7 +176,12 @@ static void *output_thread(void *arg)
     uint64_t seen_drops = 0;
     for (;;) {
         AVPacket *pkt;
-        if (lb_queue_pop(o->queue, (void **)&pkt, -1) < 0)
+        int r = lb_queue_pop(o->queue, (void **)&pkt, o->ops->idle ? 100000 : -1);
+        if (r == AVERROR(EAGAIN)) {
+            o->ops->idle(o->priv);
+            continue;
+        }
+        if (r < 0)
             break;                                   /* closed and drained */
         lb_queue_stats qs;
         lb_queue_get_stats(o->queue, &qs);

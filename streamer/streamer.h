@@ -68,6 +68,9 @@ typedef struct lb_output_ops {
     void (*gap)(void *priv);
     /* A lesson folder was finalised (stop_recording): e.g. upload it. */
     void (*lesson_done)(void *priv, const char *lesson_dir);
+    /* Called on the output's thread when no packet came for ~100 ms
+     * (connect, keep-alive, housekeeping). */
+    void (*idle)(void *priv);
 } lb_output_ops;
 
 /* ---- the lesson: a recording folder ---- */

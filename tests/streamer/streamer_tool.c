@@ -284,6 +284,22 @@ static int run_live(const char *config, double seconds, int paced)
         rc = die("open", ret);
         goto out;
     }
+    if (getenv("WAIT_LIVE")) {
+        /* Caller outputs: start sending once connected, so that the
+         * receiver gets every frame (the test counts them). */
+        for (int tries = 0; tries < 1500; tries++) {
+            int waiting = 0;
+            for (int i = 0; i < lb_streamer_nb_outputs(t.st); i++) {
+                lb_output_stats s;
+                lb_streamer_get_stats(t.st, i, &s);
+                if (strcmp(s.kind, "archive") && strcmp(s.state, "live"))
+                    waiting++;
+            }
+            if (!waiting)
+                break;
+            usleep(10000);
+        }
+    }
     int64_t t0 = lb_clock_now(), frames = 0;
     for (;;) {
         AVPacket *pkt;
