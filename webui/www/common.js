@@ -1,0 +1,259 @@
+/* luobo web UI: what every page shares (language, API calls with the CSRF
+ * token, the events socket, live video, formatting). Plain ES2017. */
+'use strict';
+
+const LB = (() => {
+  const zh = (navigator.language || 'en').toLowerCase().startsWith('zh');
+  const STR = {
+    en: {
+      brand_sub: 'lecture recorder',
+      nav_teacher: 'Record', nav_console: 'Console', nav_recordings: 'Recordings',
+      nav_viewer: 'Live', nav_admin: 'Users', logout: 'Log out',
+      login_title: 'Sign in', login_user: 'User name', login_password: 'Password',
+      login_button: 'Sign in', login_failed: 'Wrong user name or password',
+      login_limited: 'Too many attempts. Wait a minute and try again.',
+      setup_title: 'Welcome to luobo',
+      setup_text: 'No administrator exists yet. Choose the administrator password (at least 8 characters).',
+      setup_password2: 'Repeat the password', setup_button: 'Set password',
+      setup_mismatch: 'The passwords differ', watch_live: 'Watch the live lesson',
+      record: 'Record', stop: 'Stop', recording_now: 'RECORDING',
+      ready: 'Ready to record', starting: 'Starting…', stopping: 'Stopping…',
+      title: 'Title', teacher: 'Teacher', course: 'Course', preview: 'Live preview',
+      confirm_stop: 'Stop the recording?',
+      multiview: 'Cameras', program: 'Program', meters: 'Audio', director: 'Director',
+      auto: 'Auto', manual: 'Manual', layout: 'Layout', shot: 'Shot',
+      single: 'Single', pip: 'Picture in picture', sbs: 'Side by side',
+      sources: 'Sources', outputs: 'Outputs', disk: 'Disk', free: 'free', of: 'of',
+      name: 'Name', role: 'Role', state: 'State', resolution: 'Size', frames: 'Frames',
+      dropped: 'Dropped', reconnects: 'Reconnects', last_error: 'Last error',
+      kind: 'Kind', bitrate: 'Rate', rtt: 'RTT', loss: 'Loss',
+      date: 'Date', duration: 'Duration', status: 'Status', upload: 'Upload',
+      actions: '', play: 'Play', download: 'Download', edit: 'Edit', del: 'Delete',
+      save: 'Save', cancel: 'Cancel', confirm_delete: 'Delete this recording for good?',
+      no_recordings: 'No recordings yet.', choose_file: 'File',
+      live_now: 'Live', offline: 'Not live', reason: 'Reason',
+      users: 'Users', tokens: 'API tokens', add_user: 'Add user', add_token: 'New token',
+      token_shown_once: 'Copy this token now; it is not shown again:',
+      recording_since: 'Recording', not_recording: 'Not recording', reconnecting: 'Reconnecting…',
+    },
+    zh: {
+      brand_sub: '课堂录播',
+      nav_teacher: '录制', nav_console: '导播台', nav_recordings: '录像', nav_viewer: '直播',
+      nav_admin: '用户', logout: '退出',
+      login_title: '登录', login_user: '用户名', login_password: '密码', login_button: '登录',
+      login_failed: '用户名或密码错误', login_limited: '尝试次数过多，请稍候一分钟再试。',
+      setup_title: '欢迎使用 luobo',
+      setup_text: '尚未设置管理员。请设置管理员密码（至少 8 个字符）。',
+      setup_password2: '再次输入密码', setup_button: '设置密码', setup_mismatch: '两次输入的密码不一致',
+      watch_live: '观看直播',
+      record: '录制', stop: '停止', recording_now: '正在录制', ready: '准备录制',
+      starting: '正在开始…', stopping: '正在停止…',
+      title: '标题', teacher: '教师', course: '课程', preview: '直播预览',
+      confirm_stop: '确定停止录制？',
+      multiview: '机位', program: '节目', meters: '音频', director: '导播',
+      auto: '自动', manual: '手动', layout: '布局', shot: '镜头',
+      single: '单画面', pip: '画中画', sbs: '并排',
+      sources: '信号源', outputs: '输出', disk: '磁盘', free: '可用', of: '共',
+      name: '名称', role: '角色', state: '状态', resolution: '分辨率', frames: '帧数',
+      dropped: '丢弃', reconnects: '重连', last_error: '最近错误',
+      kind: '类型', bitrate: '码率', rtt: '往返时延', loss: '丢包',
+      date: '日期', duration: '时长', status: '状态', upload: '上传',
+      actions: '', play: '播放', download: '下载', edit: '编辑', del: '删除',
+      save: '保存', cancel: '取消', confirm_delete: '确定永久删除这个录像？',
+      no_recordings: '还没有录像。', choose_file: '文件',
+      live_now: '直播中', offline: '未直播', reason: '原因',
+      users: '用户', tokens: 'API 令牌', add_user: '添加用户', add_token: '新建令牌',
+      token_shown_once: '请立即复制此令牌，之后不再显示：',
+      recording_since: '录制中', not_recording: '未在录制', reconnecting: '正在重连…',
+    },
+  };
+  const lang = zh ? 'zh' : 'en';
+  document.documentElement.lang = zh ? 'zh-CN' : 'en';
+  const t = (key) => (STR[lang][key] !== undefined ? STR[lang][key] : STR.en[key] || key);
+
+  function applyI18n(root) {
+    (root || document).querySelectorAll('[data-i18n]').forEach((el) => {
+      el.textContent = t(el.dataset.i18n);
+    });
+    (root || document).querySelectorAll('[data-i18n-placeholder]').forEach((el) => {
+      el.placeholder = t(el.dataset.i18nPlaceholder);
+    });
+  }
+
+  let session = null;
+
+  async function api(path, opts) {
+    opts = opts || {};
+    const headers = {};
+    const init = { method: opts.method || 'GET', headers, credentials: 'same-origin' };
+    if (opts.body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(opts.body);
+    }
+    if (init.method !== 'GET' && session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      return { status: 0, data: { error: String(e) } };
+    }
+    let data = null;
+    const text = await res.text();
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: text }; }
+    return { status: res.status, data };
+  }
+
+  const RANK = { viewer: 1, teacher: 2, operator: 3, admin: 4 };
+  const allows = (role, need) => (RANK[role] || 0) >= (RANK[need] || 0);
+
+  function homeFor(role) {
+    if (allows(role, 'operator')) return '/console.html';
+    if (role === 'teacher') return '/teacher.html';
+    return '/viewer.html';
+  }
+
+  async function loadSession() {
+    const r = await api('/api/v1/session');
+    session = r.status === 200 ? r.data : null;
+    return session;
+  }
+
+  /* Resolves with the session, or sends the browser to the login page. */
+  async function requireSession(need) {
+    const s = await loadSession();
+    if (!s || !s.authenticated) {
+      location.href = '/index.html?next=' + encodeURIComponent(location.pathname);
+      return new Promise(() => {});
+    }
+    if (need && !allows(s.role, need)) {
+      location.href = homeFor(s.role);
+      return new Promise(() => {});
+    }
+    renderHeader(s);
+    return s;
+  }
+
+  function renderHeader(s) {
+    const nav = document.querySelector('header.top nav');
+    if (!nav) return;
+    const links = [];
+    if (s && s.authenticated) {
+      if (allows(s.role, 'teacher')) links.push(['/teacher.html', 'nav_teacher']);
+      if (allows(s.role, 'operator')) links.push(['/console.html', 'nav_console']);
+      if (allows(s.role, 'operator')) links.push(['/recordings.html', 'nav_recordings']);
+      links.push(['/viewer.html', 'nav_viewer']);
+      if (allows(s.role, 'admin')) links.push(['/admin.html', 'nav_admin']);
+    }
+    nav.textContent = '';
+    for (const [href, key] of links) {
+      const a = document.createElement('a');
+      a.href = href;
+      a.textContent = t(key);
+      if (location.pathname === href) a.className = 'here';
+      nav.appendChild(a);
+    }
+    const who = document.querySelector('header.top .who');
+    if (who) {
+      who.textContent = '';
+      if (s && s.authenticated) {
+        who.append(s.user + ' · ' + s.role + ' · ');
+        const out = document.createElement('a');
+        out.href = '#';
+        out.id = 'logout';
+        out.textContent = t('logout');
+        out.addEventListener('click', async (e) => {
+          e.preventDefault();
+          await api('/api/v1/logout', { method: 'POST', body: {} });
+          location.href = '/index.html';
+        });
+        who.appendChild(out);
+      }
+    }
+  }
+
+  /* The events socket, reconnecting with backoff; onEvent gets objects. */
+  function events(onEvent, onState) {
+    let backoff = 500;
+    let ws = null;
+    function open() {
+      const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      ws = new WebSocket(proto + '//' + location.host + '/api/v1/events');
+      ws.onopen = () => { backoff = 500; if (onState) onState(true); };
+      ws.onmessage = (m) => {
+        let ev;
+        try { ev = JSON.parse(m.data); } catch (e) { return; }
+        onEvent(ev);
+      };
+      ws.onclose = () => {
+        if (onState) onState(false);
+        setTimeout(open, backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      };
+    }
+    open();
+    return () => ws;
+  }
+
+  /* The status object inside a status event, whatever the envelope. */
+  const statusOf = (ev) => ev.status || ev.data || ev;
+
+  /* Plays an HLS URL: hls.js where MSE exists, native HLS otherwise. */
+  function attachHls(video, url) {
+    if (video._hls) { video._hls.destroy(); video._hls = null; }
+    if (window.Hls && window.Hls.isSupported()) {
+      const hls = new window.Hls({ liveSyncDurationCount: 2, enableWorker: true, lowLatencyMode: false });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      hls.on(window.Hls.Events.ERROR, (ev, data) => {
+        if (!data.fatal) return;
+        // The playlist appears when the pipeline starts: retry quietly.
+        setTimeout(() => attachHls(video, url), 2000);
+      });
+      video._hls = hls;
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = url;
+    }
+    video.play().catch(() => {});
+  }
+
+  function fmtDuration(s) {
+    s = Math.max(0, Math.floor(Number(s) || 0));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    const two = (n) => String(n).padStart(2, '0');
+    return two(h) + ':' + two(m) + ':' + two(sec);
+  }
+
+  function fmtBytes(n) {
+    n = Number(n) || 0;
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : n) + ' ' + units[i];
+  }
+
+  function fmtDate(iso) {
+    if (!iso) return '–';
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toLocaleString(zh ? 'zh-CN' : undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  /* Small DOM helper: el('td', {className: 'x'}, 'text', child...) */
+  function el(tag, props, ...kids) {
+    const e = document.createElement(tag);
+    if (props) for (const [k, v] of Object.entries(props)) {
+      if (k === 'dataset') Object.assign(e.dataset, v);
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e[k] = v;
+    }
+    for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+    return e;
+  }
+
+  const dash = (v) => (v === undefined || v === null || v === '' ? '–' : String(v));
+
+  applyI18n();
+  return { lang, t, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
+           attachHls, fmtDuration, fmtBytes, fmtDate, el, dash, allows, homeFor,
+           get session() { return session; } };
+})();

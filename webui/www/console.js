@@ -1,0 +1,177 @@
+/* The operator's console: multiview with tally, program, meters, director. */
+'use strict';
+(async () => {
+  await LB.requireSession('operator');
+  const { el, t, dash } = LB;
+  const tiles = new Map();          // source name -> {tile, img}
+  const meters = new Map();         // name -> {fill, peak, value, peakDb, peakAt}
+  let status = null;
+  let program = [];
+  let recording = false;
+
+  const pct = (db) => Math.max(0, Math.min(100, (Number(db) + 60) / 60 * 100));
+
+  function meter(name) {
+    if (meters.has(name)) return meters.get(name);
+    const fill = el('div', { className: 'fill' });
+    const peak = el('div', { className: 'peak' });
+    const value = el('span', { className: 'muted' }, '–');
+    const row = el('div', { className: 'meter' }, el('span', {}, name),
+      el('div', { className: 'bar' }, fill, peak), value);
+    row.dataset.name = name;
+    document.getElementById('meters').appendChild(row);
+    const m = { fill, peak, value, peakDb: -120, peakAt: 0 };
+    meters.set(name, m);
+    return m;
+  }
+
+  function setMeter(name, db) {
+    const m = meter(name);
+    const now = performance.now();
+    db = Number(db);
+    // Peak hold: keep the highest level 1.5 s, then let it fall.
+    if (db >= m.peakDb || now - m.peakAt > 1500) { m.peakDb = db; m.peakAt = now; }
+    m.fill.style.width = pct(db) + '%';
+    m.peak.style.left = 'calc(' + pct(m.peakDb) + '% - 2px)';
+    m.value.textContent = db <= -119 ? '-∞' : db.toFixed(0) + ' dB';
+  }
+
+  function tile(src) {
+    if (tiles.has(src.name)) return tiles.get(src.name);
+    const img = el('img', { alt: src.name });
+    const stateBadge = el('span', { className: 'badge' });
+    const node = el('div', { className: 'tile', title: src.name },
+      el('span', { className: 'tally' }, 'PGM'), img,
+      el('div', { className: 'label' }, el('span', {}, src.name + (src.role && src.role !== src.name ? ' · ' + src.role : '')), stateBadge));
+    node.dataset.source = src.name;
+    node.addEventListener('click', () => take(src.name));
+    document.getElementById('multiview').appendChild(node);
+    const entry = { tile: node, img, stateBadge, loading: false };
+    tiles.set(src.name, entry);
+    return entry;
+  }
+
+  // Snapshots ~1 Hz, one request per tile at a time so a slow link never piles up.
+  function refreshSnapshots() {
+    for (const [name, entry] of tiles) {
+      if (entry.loading) continue;
+      entry.loading = true;
+      const next = new Image();
+      next.onload = () => { entry.img.src = next.src; entry.loading = false; };
+      next.onerror = () => { entry.loading = false; };
+      next.src = '/api/v1/sources/' + encodeURIComponent(name) + '/snapshot.jpg?t=' + Date.now();
+    }
+  }
+  setInterval(refreshSnapshots, 1000);
+
+  function setTally(names) {
+    program = names || [];
+    for (const [name, entry] of tiles) entry.tile.classList.toggle('program', program.includes(name));
+  }
+
+  function renderTables(s) {
+    const stb = document.querySelector('#sources tbody');
+    stb.textContent = '';
+    for (const src of s.sources || []) {
+      stb.appendChild(el('tr', {}, el('td', {}, src.name), el('td', {}, dash(src.role)),
+        el('td', {}, el('span', { className: 'badge ' + (src.state || '') }, dash(src.state))),
+        el('td', { className: 'hide-narrow' }, src.width ? src.width + '×' + src.height : '–'),
+        el('td', { className: 'hide-narrow' }, dash(src.frames)), el('td', {}, dash(src.dropped)),
+        el('td', {}, dash(src.reconnects)), el('td', { className: 'muted' }, dash(src.last_error))));
+    }
+    const otb = document.querySelector('#outputs tbody');
+    otb.textContent = '';
+    for (const o of s.outputs || []) {
+      otb.appendChild(el('tr', {}, el('td', {}, o.name), el('td', {}, dash(o.kind)),
+        el('td', {}, el('span', { className: 'badge ' + (o.state || '') }, dash(o.state))),
+        el('td', {}, o.send_kbps ? Math.round(o.send_kbps) + ' kb/s' : '–'),
+        el('td', {}, o.rtt_ms ? Number(o.rtt_ms).toFixed(1) + ' ms' : '–'),
+        el('td', {}, o.kind === 'srt' ? Number(o.loss_pct || 0).toFixed(2) + ' %' : '–'),
+        el('td', {}, dash(o.dropped)), el('td', { className: 'muted' }, dash(o.last_error))));
+    }
+  }
+
+  function renderDirector(d) {
+    d = d || {};
+    document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b.dataset.mode === d.mode));
+    document.querySelectorAll('#layouts button').forEach((b) => b.classList.toggle('on', b.dataset.layout === d.layout));
+    document.querySelectorAll('#shots button').forEach((b) => b.classList.toggle('on', (d.sources || [])[0] === b.dataset.shot));
+    document.getElementById('reason').textContent = dash(d.reason);
+    document.body.dataset.mode = d.mode || '';
+  }
+
+  function render(s) {
+    status = s;
+    const shots = document.getElementById('shots');
+    for (const src of s.sources || []) {
+      const entry = tile(src);
+      entry.stateBadge.className = 'badge ' + (src.state || '');
+      entry.stateBadge.textContent = dash(src.state);
+      if (!shots.querySelector('[data-shot="' + CSS.escape(src.name) + '"]')) {
+        const b = el('button', { type: 'button', onclick: () => take(src.name) }, src.name);
+        b.dataset.shot = src.name;
+        shots.appendChild(b);
+      }
+    }
+    if (s.director) { renderDirector(s.director); setTally(s.director.sources); }
+    for (const m of s.mics || []) meter(m.name);
+    renderTables(s);
+    const rec = s.recording || {};
+    recording = !!rec.active;
+    document.body.classList.toggle('recording', recording);
+    document.getElementById('rec-button').textContent = t(recording ? 'stop' : 'record');
+    document.getElementById('rec-state').textContent = recording ? (rec.title || '') + ' · ' + LB.fmtDuration(rec.elapsed_s) : t('not_recording');
+    document.getElementById('rec-time').textContent = recording ? LB.fmtDuration(rec.elapsed_s) : '';
+    if (s.disk && s.disk.total_bytes) {
+      document.getElementById('disk-text').textContent = LB.fmtBytes(s.disk.free_bytes) + ' ' + t('free') + ' ' + t('of') + ' ' + LB.fmtBytes(s.disk.total_bytes);
+      document.getElementById('disk-fill').style.width = (100 - s.disk.free_bytes / s.disk.total_bytes * 100).toFixed(1) + '%';
+    }
+  }
+
+  async function director(body) {
+    const r = await LB.api('/api/v1/director', { method: 'POST', body });
+    const err = document.getElementById('error');
+    if (r.status !== 200) { err.textContent = (r.data && r.data.error) || ('HTTP ' + r.status); return; }
+    err.textContent = '';
+    renderDirector(r.data);
+    setTally(r.data.sources);
+  }
+
+  function take(name) {
+    const layout = (status && status.director && status.director.layout) || 'single';
+    director({ mode: 'manual', shot: name, layout });
+  }
+
+  document.querySelectorAll('#modes button').forEach((b) => b.addEventListener('click', () => {
+    const d = (status && status.director) || {};
+    director(b.dataset.mode === 'auto' ? { mode: 'auto' } : { mode: 'manual', shot: (d.sources || [])[0] || d.shot, layout: d.layout });
+  }));
+  document.querySelectorAll('#layouts button').forEach((b) => b.addEventListener('click', () => {
+    const d = (status && status.director) || {};
+    director({ mode: 'manual', shot: (d.sources || [])[0] || d.shot, layout: b.dataset.layout });
+  }));
+  document.getElementById('rec-button').addEventListener('click', async () => {
+    if (recording && !confirm(t('confirm_stop'))) return;
+    const r = await LB.api('/api/v1/recording', { method: 'POST', body: { action: recording ? 'stop' : 'start' } });
+    if (r.status === 200) render(r.data);
+    else document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+  });
+
+  const st = await LB.api('/api/v1/status');
+  if (st.status === 200) render(st.data);
+  refreshSnapshots();
+  LB.events((ev) => {
+    if (ev.type === 'status') render(LB.statusOf(ev));
+    else if (ev.type === 'meters') {
+      if (ev.program !== undefined) setMeter(t('program'), ev.program);
+      const mics = ev.mics || {};
+      if (Array.isArray(mics)) mics.forEach((m) => setMeter(m.name, m.level_dbfs));
+      else for (const [name, db] of Object.entries(mics)) setMeter(name, db);
+    } else if (ev.type === 'tally') setTally(ev.program);
+    else if (ev.type === 'decision') {
+      setTally(ev.sources);
+      document.getElementById('reason').textContent = dash(ev.reason);
+    }
+  });
+  LB.attachHls(document.getElementById('program'), '/live/program.m3u8');
+})();

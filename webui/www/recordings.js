@@ -1,0 +1,90 @@
+/* Finished lessons: play (program or any camera), download, edit, delete. */
+'use strict';
+(async () => {
+  const s = await LB.requireSession('operator');
+  const { el, t, dash } = LB;
+  const isAdmin = LB.allows(s.role, 'admin');
+  const enc = (p) => p.split('/').map(encodeURIComponent).join('/');
+
+  function play(rec, path) {
+    const files = (rec.files || []).filter((f) => /\.(mp4|m4a)$/.test(f.path));
+    if (!files.length) return;
+    const player = document.getElementById('player');
+    const select = document.getElementById('file');
+    const video = document.getElementById('video');
+    player.classList.remove('hidden');
+    document.getElementById('player-title').textContent = rec.title || rec.id;
+    select.textContent = '';
+    for (const f of files) select.appendChild(el('option', { value: f.path }, f.path + ' · ' + LB.fmtBytes(f.size)));
+    select.value = path || files[0].path;
+    const load = () => {
+      video.src = '/recordings/' + encodeURIComponent(rec.id) + '/' + enc(select.value);
+      video.play().catch(() => {});
+    };
+    select.onchange = load;
+    load();
+    player.scrollIntoView({ behavior: 'smooth' });
+  }
+
+  function edit(rec) {
+    const dlg = document.getElementById('edit');
+    document.getElementById('e-title').value = rec.title || '';
+    document.getElementById('e-teacher').value = rec.teacher || '';
+    document.getElementById('e-course').value = rec.course || '';
+    document.getElementById('edit-error').textContent = '';
+    dlg.onclose = async () => {
+      if (dlg.returnValue !== 'save') return;
+      const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id), { method: 'PATCH', body: {
+        title: document.getElementById('e-title').value, teacher: document.getElementById('e-teacher').value,
+        course: document.getElementById('e-course').value } });
+      if (r.status !== 200) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+      load();
+    };
+    dlg.showModal();
+  }
+
+  async function remove(rec) {
+    if (!confirm(t('confirm_delete') + '\n\n' + (rec.title || rec.id))) return;
+    const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id), { method: 'DELETE' });
+    if (r.status !== 204) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    load();
+  }
+
+  function uploadState(rec) {
+    const u = rec.upload;
+    if (!u) return '–';
+    if (typeof u === 'string') return u;
+    return u.state || u.status || '–';
+  }
+
+  async function load() {
+    const r = await LB.api('/api/v1/recordings');
+    const tbody = document.querySelector('#list tbody');
+    tbody.textContent = '';
+    if (r.status !== 200) {
+      document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+      return;
+    }
+    document.getElementById('empty').classList.toggle('hidden', r.data.length > 0);
+    for (const rec of r.data) {
+      const main = (rec.files || []).find((f) => f.path === 'program.mp4') || (rec.files || [])[0];
+      const actions = el('div', { className: 'actions' });
+      if (main) {
+        actions.append(el('button', { type: 'button', className: 'play', onclick: () => play(rec) }, t('play')));
+        actions.append(el('a', { className: 'button', href: '/recordings/' + encodeURIComponent(rec.id) + '/' + enc(main.path), download: rec.id + '-' + main.path.replace(/\//g, '-') }, t('download')));
+      }
+      if (rec.status !== 'recording') {
+        actions.append(el('button', { type: 'button', onclick: () => edit(rec) }, t('edit')));
+        if (isAdmin) actions.append(el('button', { type: 'button', className: 'danger', onclick: () => remove(rec) }, t('del')));
+      }
+      const row = el('tr', {}, el('td', {}, dash(rec.title)), el('td', {}, dash(rec.teacher)),
+        el('td', {}, dash(rec.course)), el('td', {}, LB.fmtDate(rec.started_at)),
+        el('td', {}, LB.fmtDuration(rec.duration_s)),
+        el('td', {}, el('span', { className: 'badge ' + (rec.status || '') }, dash(rec.status))),
+        el('td', { className: 'hide-narrow' }, uploadState(rec)), el('td', {}, actions));
+      row.dataset.id = rec.id;
+      tbody.appendChild(row);
+    }
+  }
+  load();
+})();
