@@ -1,0 +1,177 @@
+// The web UI in a real browser: playwright-core driving Debian's Chromium.
+// Env: BASE (http://127.0.0.1:port), SHOTS (screenshot folder), PROFILE
+// (a fresh user-data-dir), LIVE (1 when a live HLS stream is running).
+'use strict';
+const { chromium } = require('playwright-core');
+const path = require('path');
+
+const BASE = process.env.BASE;
+const SHOTS = process.env.SHOTS;
+const PASSWORD = 'first run pw 1';
+const failures = [];
+
+function check(cond, what) {
+  console.log((cond ? 'ok   ' : 'FAIL ') + what);
+  if (!cond) failures.push(what);
+  return cond;
+}
+
+async function step(what, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    check(false, what + ': ' + String(e).split('\n')[0]);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
+}
+
+(async () => {
+  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1366, height: 900 },
+    locale: 'en-US',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--autoplay-policy=no-user-gesture-required'],
+  });
+  const page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.on('dialog', (d) => d.accept());
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  await step('first run: set the admin password', async () => {
+    await page.goto(BASE + '/');
+    await page.waitForSelector('#setup:not(.hidden)');
+    await shot(page, 'first-run');
+    await page.fill('#setup-password', PASSWORD);
+    await page.fill('#setup-password2', PASSWORD);
+    await page.click('#setup-button');
+    await page.waitForURL(/console\.html/);
+    check(true, 'first run: admin password set, console opened');
+  });
+
+  await step('log out and log in', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login:not(.hidden)');
+    await page.fill('#user', 'admin');
+    await page.fill('#password', 'wrong password');
+    await page.click('#login-button');
+    await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0);
+    check(true, 'login: a wrong password shows an error');
+    await page.fill('#password', PASSWORD);
+    await shot(page, 'login');
+    await page.click('#login-button');
+    await page.waitForURL(/console\.html/);
+    check(true, 'login: admin reaches the console');
+  });
+
+  await step('console: tally follows the director in manual mode', async () => {
+    await page.waitForFunction(() => document.querySelectorAll('#multiview .tile').length >= 2);
+    await page.waitForFunction(() => document.querySelector('#multiview .tile.program'));
+    const before = await page.$eval('#multiview .tile.program', (e) => e.dataset.source);
+    check(!!before, 'console: a camera has tally (' + before + ')');
+    const other = await page.$$eval('#multiview .tile', (ts, b) =>
+      ts.map((t) => t.dataset.source).find((n) => n !== b), before);
+    await page.click('#modes button[data-mode="manual"]');
+    await page.waitForFunction(() => document.querySelector('#modes button[data-mode="manual"]').classList.contains('on'));
+    await page.click('#shots button[data-shot="' + other + '"]');
+    await page.waitForFunction((o) => {
+      const t = document.querySelector('#multiview .tile[data-source="' + o + '"]');
+      return t && t.classList.contains('program');
+    }, other);
+    const now = await page.$$eval('#multiview .tile.program', (ts) => ts.map((t) => t.dataset.source));
+    check(now[0] === other && !now.includes(before), 'console: tally moved from ' + before + ' to ' + other);
+    // thumbnails arrived
+    await page.waitForFunction(() => [...document.querySelectorAll('#multiview img')].every((i) => i.naturalWidth > 0));
+    check(true, 'console: every camera shows a snapshot');
+    await page.waitForFunction(() => document.querySelectorAll('#meters .meter').length >= 2);
+    check(true, 'console: audio meters move');
+    await page.click('#layouts button[data-layout="pip"]');
+    await page.waitForFunction(() => document.querySelector('#layouts button[data-layout="pip"]').classList.contains('on'));
+    await shot(page, 'console');
+    await page.click('#modes button[data-mode="auto"]');
+    await page.waitForFunction(() => document.querySelector('#modes button[data-mode="auto"]').classList.contains('on'));
+    check(true, 'console: back to auto');
+  });
+
+  const title = 'Optics ' + Date.now();
+  await step('teacher: record, timer runs, stop', async () => {
+    await page.goto(BASE + '/teacher.html');
+    await page.waitForSelector('#record');
+    await page.fill('#title', title);
+    await page.fill('#course', 'Physics');
+    await page.fill('#teacher', 'Ms Li');
+    await page.click('#record');
+    await page.waitForFunction(() => document.body.classList.contains('recording'));
+    check(true, 'teacher: the page turns red while recording');
+    await page.waitForFunction(() => Number(document.getElementById('timer').dataset.seconds) >= 3,
+                               null, { timeout: 60000 });
+    check(true, 'teacher: the timer runs');
+    await shot(page, 'teacher');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'teacher-phone');
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.click('#record');
+    await page.waitForFunction(() => !document.body.classList.contains('recording'), null, { timeout: 60000 });
+    check(true, 'teacher: stop');
+  });
+
+  await step('recordings: the lesson is listed and plays', async () => {
+    await page.goto(BASE + '/recordings.html');
+    const row = page.locator('#list tbody tr', { hasText: title });
+    await row.first().waitFor({ timeout: 60000 });
+    check(true, 'recordings: the new lesson is listed');
+    const status = await row.first().locator('.badge').textContent();
+    check(status === 'complete', 'recordings: status complete (' + status + ')');
+    await row.first().locator('button.play').click();
+    await page.waitForFunction(() => document.getElementById('video').currentTime > 1.0, null,
+                               { timeout: 60000 });
+    check(true, 'recordings: the program plays (currentTime advances)');
+    const seekable = await page.$eval('#video', (v) => { v.currentTime = 0.5; return v.seekable.length; });
+    check(seekable > 0, 'recordings: the video is seekable (Range)');
+    await shot(page, 'recordings');
+  });
+
+  if (process.env.LIVE === '1') {
+    await step('viewer: the live program plays through hls.js', async () => {
+      await page.goto(BASE + '/viewer.html');
+      const hls = await page.evaluate(() => !!(window.Hls && window.Hls.isSupported()));
+      check(hls, 'viewer: hls.js is loaded and supported');
+      await page.waitForFunction(() => document.getElementById('video').currentTime > 1.0, null,
+                                 { timeout: 60000 });
+      const t1 = await page.$eval('#video', (v) => v.currentTime);
+      await page.waitForFunction((t) => document.getElementById('video').currentTime > t + 1.0, t1,
+                                 { timeout: 60000 });
+      check(true, 'viewer: live currentTime advances');
+      await shot(page, 'viewer');
+    });
+  }
+
+  await step('language: Chinese browsers get Chinese', async () => {
+    const p2 = await context.newPage();
+    await p2.addInitScript(() => Object.defineProperty(navigator, 'language', { get: () => 'zh-CN' }));
+    await p2.context().clearCookies();
+    await p2.goto(BASE + '/index.html');
+    await p2.waitForSelector('#login:not(.hidden)');
+    const h = await p2.textContent('#login h1');
+    check(h === '登录', 'language: zh-CN shows 登录 (' + h + ')');
+    await shot(p2, 'login-zh');
+    await p2.close();
+  });
+
+  check(consoleErrors.length === 0, 'no script errors' + (consoleErrors.length ? ': ' + consoleErrors.join('; ') : ''));
+  await context.close();
+  if (failures.length) {
+    console.log(failures.length + ' check(s) failed');
+    process.exit(1);
+  }
+  console.log('all checks passed');
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
