@@ -122,11 +122,16 @@ async function shot(page, name) {
   });
 
   await step('recordings: the lesson is listed and plays', async () => {
-    await page.goto(BASE + '/recordings.html');
     const row = page.locator('#list tbody tr', { hasText: title });
-    await row.first().waitFor({ timeout: 60000 });
-    check(true, 'recordings: the new lesson is listed');
-    const status = await row.first().locator('.badge').textContent();
+    let status = '';
+    // The daemon finalises the file after stop (fast start): reload until done.
+    for (let i = 0; i < 120 && status !== 'complete'; i++) {
+      if (i) await page.waitForTimeout(500);
+      await page.goto(BASE + '/recordings.html');
+      await page.waitForSelector('#list tbody tr, #empty:not(.hidden)');
+      if (await row.count()) status = await row.first().locator('.badge').textContent();
+    }
+    check(await row.count() > 0, 'recordings: the new lesson is listed');
     check(status === 'complete', 'recordings: status complete (' + status + ')');
     await row.first().locator('button.play').click();
     await page.waitForFunction(() => document.getElementById('video').currentTime > 1.0, null,
