@@ -356,6 +356,21 @@ static void publish_tally(fake *f)
     lb_webui_publish(f->webui, text);
 }
 
+static void publish_burst(fake *f)
+{
+    char text[4200];
+    char pad[4001];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(text, sizeof text, "{\"type\":\"burst\",\"n\":%d,\"pad\":\"%s\"}", i, pad);
+        lb_webui_publish(f->webui, text);
+        if (i % 100 == 99)
+            lb_clock_sleep_until(lb_clock_now() + 2000);   /* let the loop take them */
+    }
+    lb_webui_publish(f->webui, "{\"type\":\"burst_end\"}");
+}
+
 /* Publishes like the daemon: meters at 10 Hz, status at 1 Hz. */
 static void *publisher(void *arg)
 {
@@ -419,6 +434,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -441,7 +457,9 @@ int main(int argc, char **argv)
     }
     if (lb_thread_start(&pub, "testd-publish", publisher, &f) < 0)
         goto end;
-    sigwait(&set, &sig);
+    /* SIGUSR1: a burst of large events, to overrun slow WebSocket clients. */
+    while (!sigwait(&set, &sig) && sig == SIGUSR1)
+        publish_burst(&f);
     ret = 0;
 end:
     if (err[0])

@@ -13,7 +13,7 @@
 
   function meter(name) {
     if (meters.has(name)) return meters.get(name);
-    const fill = el('div', { className: 'fill' });
+    const fill = el('div', { className: 'cover' });
     const peak = el('div', { className: 'peak' });
     const value = el('span', { className: 'muted' }, '–');
     const row = el('div', { className: 'meter' }, el('span', {}, name),
@@ -31,7 +31,7 @@
     db = Number(db);
     // Peak hold: keep the highest level 1.5 s, then let it fall.
     if (db >= m.peakDb || now - m.peakAt > 1500) { m.peakDb = db; m.peakAt = now; }
-    m.fill.style.width = pct(db) + '%';
+    m.fill.style.width = (100 - pct(db)) + '%';
     m.peak.style.left = 'calc(' + pct(m.peakDb) + '% - 2px)';
     m.value.textContent = db <= -119 ? '-∞' : db.toFixed(0) + ' dB';
   }
@@ -63,6 +63,12 @@
     }
   }
   setInterval(refreshSnapshots, 1000);
+
+  // Until the live stream plays, the program preview shows program snapshots.
+  const programVideo = document.getElementById('program');
+  setInterval(() => {
+    if (programVideo.readyState < 2) programVideo.poster = '/api/v1/sources/program/snapshot.jpg?t=' + Date.now();
+  }, 1000);
 
   function setTally(names) {
     program = names || [];
