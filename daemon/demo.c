@@ -45,6 +45,11 @@ const char lb_demo_config[] =
     "preset = veryfast\n"
     "bitrate_kbps = 4000\n"
     "keyint_s = 2\n"
+    "# resource mode: every camera also recorded on its own, small and cheap\n"
+    "iso_width = 640\n"
+    "iso_height = 360\n"
+    "iso_bitrate_kbps = 800\n"
+    "iso_preset = ultrafast\n"
     "\n"
     "[director]\n"
     "mode = auto\n";

@@ -23,7 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <libswscale/swscale.h>
 
 #include <libavutil/imgutils.h>
 #include <libavutil/mathematics.h>
@@ -50,14 +54,34 @@ const lb_option lb_general_options[] = {
 /* An item of the encoder queue: one program frame, the audio of its
  * period, and recording commands that take effect at this frame. */
 typedef struct program_item {
+    int64_t seq;                /* frame number since the program started */
     AVFrame *video;
     float *audio;
     int nb_audio;
     int64_t audio_pts_us;
-    int start_recording;
+    int start_recording;        /* the archive was started for this frame */
     int stop_recording;
-    char lesson_dir[1024];
 } program_item;
+
+typedef struct worker_item {
+    AVFrame *frame;
+    int force_idr;
+} worker_item;
+
+static void free_worker_item(void *opaque)
+{
+    worker_item *it = opaque;
+    if (it) {
+        av_frame_free(&it->frame);
+        free(it);
+    }
+}
+
+static void free_packet_item(void *opaque)
+{
+    AVPacket *pkt = opaque;
+    av_packet_free(&pkt);
+}
 
 static void free_item(void *opaque)
 {
@@ -86,6 +110,8 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     if (!p)
         return AVERROR(ENOMEM);
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->workers_lock, NULL);
+    pthread_cond_init(&p->workers_cond, NULL);
     p->params = *params;
     p->rec_state = REC_IDLE;
 
@@ -185,17 +211,38 @@ fail:
 
 /* ---- the encoder thread ---- */
 
-static int to_streamer(void *opaque, AVPacket *pkt)
+static int program_video_sink(void *opaque, AVPacket *pkt)
 {
     lb_pipeline *p = opaque;
-    /* encoders tag packets with their kind; the streamer wants table indices */
-    for (int i = 0; i < p->nb_streams; i++) {
-        if ((int)p->streams[i].kind == pkt->stream_index) {
-            pkt->stream_index = i;
-            return lb_streamer_send(p->streamer, pkt);
-        }
+    pkt->stream_index = 0;
+    return lb_streamer_send(p->streamer, pkt);
+}
+
+static int program_audio_sink(void *opaque, AVPacket *pkt)
+{
+    lb_pipeline *p = opaque;
+    pkt->stream_index = 1;
+    return lb_streamer_send(p->streamer, pkt);
+}
+
+static int worker_sink(void *opaque, AVPacket *pkt)
+{
+    encode_worker *w = opaque;
+    pkt->stream_index = w->stream;
+    return lb_streamer_send(w->p->streamer, pkt);
+}
+
+/* Waits until every ISO encode has finished the frames up to seq, so the
+ * camera recordings end with the program. */
+static void wait_for_isos(lb_pipeline *p, int64_t seq)
+{
+    pthread_mutex_lock(&p->workers_lock);
+    for (int i = 0; i < p->nb_workers; i++) {
+        encode_worker *w = &p->workers[i];
+        while (w->source >= 0 && w->done <= seq && !lb_queue_is_closed(w->queue))
+            pthread_cond_wait(&p->workers_cond, &p->workers_lock);
     }
-    return 0;
+    pthread_mutex_unlock(&p->workers_lock);
 }
 
 static void finish_recording(lb_pipeline *p, int complete)
@@ -218,36 +265,115 @@ static void *encoder_thread(void *arg)
 {
     lb_pipeline *p = arg;
     int recording = 0;
+    int64_t last_seq = -1;
     for (;;) {
         void *item_ptr;
         if (lb_queue_pop(p->to_encoder, &item_ptr, -1) < 0)
             break;
         program_item *it = item_ptr;
         int ret = 0;
-        if (it->start_recording) {
-            if (lb_streamer_start_recording(p->streamer, it->lesson_dir) < 0) {
-                LB_LOGE("pipeline", "cannot start the archive in %s", it->lesson_dir);
-            } else {
-                recording = 1;
-            }
-        }
+        if (it->start_recording)
+            recording = 1;
         if (it->audio && (ret = lb_audio_encoder_encode(p->aenc, it->audio, it->nb_audio,
-                                                        it->audio_pts_us, to_streamer, p)) < 0)
+                                                        it->audio_pts_us, program_audio_sink, p)) < 0)
             LB_LOGE("pipeline", "audio encoding failed: %s", av_err2str(ret));
         if (it->video && (ret = lb_video_encoder_encode(p->venc, it->video, it->start_recording,
-                                                        to_streamer, p)) < 0)
+                                                        program_video_sink, p)) < 0)
             LB_LOGE("pipeline", "video encoding failed: %s", av_err2str(ret));
+        last_seq = it->seq;
         if (it->stop_recording && recording) {
+            wait_for_isos(p, it->seq);
             finish_recording(p, 1);
             recording = 0;
         }
         free_item(it);
     }
     /* end of the program: the encoders' last packets belong to the recording */
-    lb_video_encoder_encode(p->venc, NULL, 0, to_streamer, p);
-    lb_audio_encoder_encode(p->aenc, NULL, 0, 0, to_streamer, p);
-    if (recording)
+    lb_video_encoder_encode(p->venc, NULL, 0, program_video_sink, p);
+    lb_audio_encoder_encode(p->aenc, NULL, 0, 0, program_audio_sink, p);
+    if (recording) {
+        for (int i = 0; i < p->nb_workers; i++)
+            lb_queue_close(p->workers[i].queue);
+        for (int i = 0; i < p->nb_workers; i++)
+            lb_thread_join(&p->workers[i].thread);
+        (void)last_seq;
         finish_recording(p, 1);
+    }
+    return NULL;
+}
+
+/* A rendition or ISO encode: scale to its size (letterboxed to keep the
+ * picture's shape) and encode. */
+static void *worker_thread(void *arg)
+{
+    encode_worker *w = arg;
+    for (;;) {
+        void *item_ptr;
+        if (lb_queue_pop(w->queue, &item_ptr, -1) < 0)
+            break;
+        worker_item *it = item_ptr;
+        AVFrame *src = it->frame;
+        AVFrame *dst = av_frame_alloc();
+        int ret = AVERROR(ENOMEM);
+        if (dst) {
+            dst->format = AV_PIX_FMT_YUV420P;
+            dst->width = w->width;
+            dst->height = w->height;
+            ret = av_frame_get_buffer(dst, 0);
+        }
+        if (ret >= 0) {
+            int fw = w->width, fh = w->height;
+            if ((int64_t)src->width * w->height > (int64_t)src->height * w->width)
+                fh = (int)((int64_t)w->width * src->height / src->width) & ~1;
+            else
+                fw = (int)((int64_t)w->height * src->width / src->height) & ~1;
+            int x = ((w->width - fw) / 2) & ~1, y = ((w->height - fh) / 2) & ~1;
+            if (fw != w->width || fh != w->height) {
+                for (int pl = 0; pl < 3; pl++)
+                    memset(dst->data[pl], pl ? 128 : 16,
+                           (size_t)dst->linesize[pl] * (size_t)(pl ? w->height / 2 : w->height));
+            }
+            w->sws = sws_getCachedContext(w->sws, src->width, src->height, src->format, fw, fh,
+                                          AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+            if (w->sws) {
+                uint8_t *planes[4];
+                for (int pl = 0; pl < 3; pl++)
+                    planes[pl] = dst->data[pl] + (y >> (pl ? 1 : 0)) * dst->linesize[pl] + (x >> (pl ? 1 : 0));
+                sws_scale(w->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+                          planes, dst->linesize);
+                dst->pts = src->pts;
+                ret = lb_video_encoder_encode(w->enc, dst, it->force_idr, worker_sink, w);
+            }
+        }
+        if (ret < 0)
+            LB_LOGE("pipeline", "%s: encoding failed: %s", w->name, av_err2str(ret));
+        av_frame_free(&dst);
+        free_worker_item(it);
+        pthread_mutex_lock(&w->p->workers_lock);
+        w->done++;
+        pthread_cond_broadcast(&w->p->workers_cond);
+        pthread_mutex_unlock(&w->p->workers_lock);
+    }
+    lb_video_encoder_encode(w->enc, NULL, 0, worker_sink, w);
+    pthread_mutex_lock(&w->p->workers_lock);
+    pthread_cond_broadcast(&w->p->workers_cond);
+    pthread_mutex_unlock(&w->p->workers_lock);
+    return NULL;
+}
+
+/* Resource mode by stream copy: the camera's packets as they came. */
+static void *copy_thread(void *arg)
+{
+    copy_worker *c = arg;
+    for (;;) {
+        void *item;
+        if (lb_queue_pop(c->queue, &item, -1) < 0)
+            break;
+        AVPacket *pkt = item;
+        pkt->stream_index = c->stream;
+        lb_streamer_send(c->p->streamer, pkt);
+        av_packet_free(&pkt);
+    }
     return NULL;
 }
 
@@ -270,57 +396,84 @@ static AVFrame *new_program_frame(lb_pipeline *p)
     return f;
 }
 
-static double dbfs(const float *s, int n)
+static void fill_black_frame(AVFrame *f)
 {
-    double e = 0;
-    for (int i = 0; i < n; i++)
-        e += (double)s[i] * s[i];
-    return n ? fmax(-120, 10 * log10(e / n + 1e-12)) : -120;
+    for (int pl = 0; pl < 3; pl++)
+        memset(f->data[pl], pl ? 128 : 16, (size_t)f->linesize[pl] * (size_t)(pl ? f->height / 2 : f->height));
 }
 
-/* Handles a start request at this tick; lock held. */
-static void begin_recording(lb_pipeline *p, program_item *it, int64_t t_us)
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* A lesson whose archive could not start holds nothing: remove its folder. */
+static void discard_lesson(lb_lesson **lesson)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", lb_lesson_dir(*lesson));
+    lb_lesson_finish(lesson, 0, 0);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Starts the lesson and the archive at this tick.  Called on the program
+ * thread, before any encoder is given this tick's frame, so that every
+ * packet of the lesson reaches the archive. */
+static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info)
 {
     char err[512];
     lb_lesson_source srcs[LB_MAX_SOURCES];
-    for (int i = 0; i < p->nb_sources; i++)
+    char files[LB_MAX_SOURCES][96];
+    for (int i = 0; i < p->nb_sources; i++) {
+        snprintf(files[i], sizeof files[i], "iso/%s.mp4", lb_source_name(p->sources[i]));
         srcs[i] = (lb_lesson_source){ .name = lb_source_name(p->sources[i]),
-                                      .role = lb_source_role(p->sources[i]), .file = NULL };
-    int ret = lb_lesson_create(&p->lesson, p->general.data_dir, &p->pending_info, srcs,
-                               p->nb_sources, err, sizeof err);
+                                      .role = lb_source_role(p->sources[i]),
+                                      .file = p->encoder.iso || lb_source_codecpar(p->sources[i]) ? files[i] : NULL };
+    }
+    lb_lesson *lesson = NULL;
+    int ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, p->nb_sources, err, sizeof err);
+    if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {
+        snprintf(err, sizeof err, "the archive cannot start in %s: %s", lb_lesson_dir(lesson),
+                 ret == AVERROR(ENOSPC) ? "not enough free disk space" : av_err2str(ret));
+        discard_lesson(&lesson);
+    }
+    pthread_mutex_lock(&p->lock);
     if (ret < 0) {
         LB_LOGE("pipeline", "cannot start a recording: %s", err);
         snprintf(p->last_error, sizeof p->last_error, "%s", err);
         p->rec_state = REC_IDLE;
-        return;
+    } else {
+        p->lesson = lesson;
+        p->rec_state = REC_RECORDING;
+        p->rec_start_us = t_us;
+        p->rec_frames = 0;
+        p->last_error[0] = 0;
+        LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
+        /* the first decision of a lesson is logged even if the shot holds */
+        char line[1024];
+        if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
+            lb_lesson_log_decision(p->lesson, line);
     }
-    snprintf(it->lesson_dir, sizeof it->lesson_dir, "%s", lb_lesson_dir(p->lesson));
-    it->start_recording = 1;
-    p->rec_state = REC_RECORDING;
-    p->rec_start_us = t_us;
-    p->rec_frames = 0;
-    p->last_error[0] = 0;
-    LB_LOGI("pipeline", "recording %s started", lb_lesson_id(p->lesson));
-    /* the first decision of a lesson is logged even if the shot holds */
-    char line[1024];
-    if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
-        lb_lesson_log_decision(p->lesson, line);
+    pthread_mutex_unlock(&p->lock);
+    return ret;
 }
 
 static void *program_thread(void *arg)
 {
     lb_pipeline *p = arg;
     AVFrame *frames[LB_MAX_SOURCES] = { 0 };
-    float *mic_buf = NULL, *mix = NULL;
+    float *mic_bufs[LB_MAX_MICS] = { 0 }, *mix = NULL;
     int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2;
     int64_t duration_us = (int64_t)(p->params.duration_s * 1000000 + 0.5);
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
     int64_t audio_pos = 0;          /* next sample index of the program audio */
     int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
 
-    if (!(mic_buf = malloc(sizeof(float) * (size_t)max_samples)) ||
-        !(mix = malloc(sizeof(float) * (size_t)max_samples)))
+    if (!(mix = malloc(sizeof(float) * (size_t)max_samples)))
         goto end;
+    for (int m = 0; m < p->nb_mics; m++)
+        if (!(mic_bufs[m] = malloc(sizeof(float) * (size_t)max_samples)))
+            goto end;
     for (int i = 0; i < p->nb_sources; i++)
         if (!(frames[i] = av_frame_alloc()))
             goto end;
@@ -354,15 +507,12 @@ static void *program_thread(void *arg)
         int64_t first = audio_pos;
         int nb = (int)(av_rescale(t_next, LB_AUDIO_RATE, 1000000) - first);
         double levels[LB_MAX_MICS];
-        memset(mix, 0, sizeof(float) * (size_t)nb);
-        for (int m = 0; m < p->nb_mics; m++) {
-            lb_mic_read(p->mics[m], first, mic_buf, nb);
-            levels[m] = dbfs(mic_buf, nb);
-            for (int i = 0; i < nb; i++)
-                mix[i] += mic_buf[i];
-        }
-        for (int i = 0; i < nb; i++)           /* keep the sum inside full scale */
-            mix[i] = fmaxf(-1.0f, fminf(1.0f, mix[i]));
+        lb_mixer_levels mixed = { 0 };
+        for (int m = 0; m < p->nb_mics; m++)
+            lb_mic_read(p->mics[m], first, mic_bufs[m], nb);
+        lb_mixer_process(p->mixer, (const float *const *)mic_bufs, nb, mix, &mixed);
+        for (int m = 0; m < p->nb_mics; m++)
+            levels[m] = mixed.in_dbfs[m];
         audio_pos += nb;
 
         AVFrame *valid[LB_MAX_SOURCES];
@@ -393,15 +543,22 @@ static void *program_thread(void *arg)
         p->frames_composed++;
         for (int m = 0; m < p->nb_mics; m++)
             p->mic_dbfs[m] = levels[m];
-        p->program_dbfs = dbfs(mix, nb);
+        p->mix_levels = mixed;
+        p->program_dbfs = mixed.out_dbfs;
         for (int i = 0; i < p->nb_sources; i++) {
             av_frame_free(&p->latest[i]);
             p->latest[i] = valid[i] ? av_frame_clone(valid[i]) : NULL;
         }
         av_frame_free(&p->latest_program);
         p->latest_program = av_frame_clone(out);
-        if (p->rec_state == REC_STARTING)
-            begin_recording(p, it, t);
+        recording_state state = p->rec_state;
+        lb_lesson_info info = p->pending_info;
+        pthread_mutex_unlock(&p->lock);
+
+        if (state == REC_STARTING && begin_recording(p, t, &info) >= 0)
+            it->start_recording = 1;
+
+        pthread_mutex_lock(&p->lock);
         if (p->rec_state == REC_RECORDING) {
             p->rec_frames++;
             double t_lesson = (double)(t - p->rec_start_us) / 1000000;
@@ -415,10 +572,32 @@ static void *program_thread(void *arg)
         }
         if (p->rec_state == REC_STOPPING) {
             it->stop_recording = 1;
-            p->rec_state = REC_IDLE;     /* the encoder thread finishes the lesson */
+            p->rec_state = REC_FINISHING;    /* the encoder thread finishes the lesson */
         }
         pthread_mutex_unlock(&p->lock);
 
+        /* renditions take the program frame, ISO encodes their camera's */
+        for (int i = 0; i < p->nb_workers; i++) {
+            encode_worker *w = &p->workers[i];
+            AVFrame *src = w->source < 0 ? out : valid[w->source];
+            worker_item *wi = calloc(1, sizeof *wi);
+            if (!wi || !src || !(wi->frame = av_frame_clone(src))) {
+                /* an ISO camera with no picture at all yet: black at its size */
+                if (wi && !wi->frame && (wi->frame = new_program_frame(p))) {
+                    fill_black_frame(wi->frame);
+                }
+                if (!wi || !wi->frame) {
+                    free_worker_item(wi);
+                    continue;
+                }
+            }
+            wi->frame->pts = t;
+            wi->force_idr = it->start_recording;
+            if (lb_queue_push(w->queue, wi, -1) < 0)
+                free_worker_item(wi);
+        }
+
+        it->seq = n;
         it->video = out;
         if (lb_queue_push(p->to_encoder, it, -1) < 0) {
             free_item(it);
@@ -428,7 +607,8 @@ static void *program_thread(void *arg)
 end:
     for (int i = 0; i < p->nb_sources; i++)
         av_frame_free(&frames[i]);
-    free(mic_buf);
+    for (int m = 0; m < p->nb_mics; m++)
+        free(mic_bufs[m]);
     free(mix);
     lb_queue_close(p->to_encoder);
     atomic_store(&p->finished, 1);
@@ -445,8 +625,11 @@ static void *status_thread(void *arg)
         lb_clock_sleep_until(lb_clock_now() + 100000);
         pthread_mutex_lock(&p->lock);
         char meters[512];
-        size_t n = (size_t)snprintf(meters, sizeof meters, "{\"type\":\"meters\",\"program\":%.1f,\"mics\":{",
-                                    p->program_dbfs);
+        size_t n = (size_t)snprintf(meters, sizeof meters,
+                                    "{\"type\":\"meters\",\"program\":%.1f,\"program_peak\":%.1f,"
+                                    "\"agc_gain_db\":%.1f,\"mics\":{",
+                                    p->mix_levels.out_dbfs, p->mix_levels.out_peak_dbfs,
+                                    p->mix_levels.gain_db);
         for (int m = 0; m < p->nb_mics && n < sizeof meters; m++)
             n += (size_t)snprintf(meters + n, sizeof meters - n, "%s\"%s\":%.1f", m ? "," : "",
                                   lb_mic_name(p->mics[m]), p->mic_dbfs[m]);
@@ -485,13 +668,80 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     if ((ret = lb_video_encoder_open(&p->venc, &(lb_video_encoder_params){
              .settings = &p->encoder, .width = p->general.width, .height = p->general.height,
              .fps_num = p->fps_num, .fps_den = p->fps_den,
-             .stream_index = LB_STREAM_PROGRAM_VIDEO, .name = "program" }, err, err_size)) < 0)
+             .stream_index = 0, .name = "program" }, err, err_size)) < 0)
         return ret;
-    if ((ret = lb_audio_encoder_open(&p->aenc, p->encoder.audio_bitrate_kbps, err, err_size)) < 0)
+    if ((ret = lb_audio_encoder_open(&p->aenc, p->encoder.audio_bitrate_kbps, err, err_size)) < 0 ||
+        (ret = lb_mixer_create(&p->mixer, &p->encoder, p->nb_mics)) < 0)
         return ret;
     p->streams[0] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", lb_video_encoder_codecpar(p->venc) };
     p->streams[1] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", lb_audio_encoder_codecpar(p->aenc) };
     p->nb_streams = 2;
+
+    lb_rendition ladder[LB_MAX_RENDITIONS];
+    int nb_renditions = 0;
+    if ((ret = lb_encoder_renditions(&p->encoder, NULL, ladder, &nb_renditions, err, err_size)) < 0)
+        return ret;
+    for (int i = 0; i < nb_renditions; i++) {
+        encode_worker *w = &p->workers[p->nb_workers];
+        snprintf(w->name, sizeof w->name, "%dp", ladder[i].height);
+        lb_encoder_settings rs = p->encoder;
+        rs.bitrate_kbps = ladder[i].bitrate_kbps;
+        rs.maxrate_kbps = rs.bufsize_kbits = 0;
+        rs.level[0] = 0;
+        *w = (encode_worker){ .p = p, .source = -1, .width = ladder[i].width, .height = ladder[i].height,
+                              .stream = p->nb_streams };
+        snprintf(w->name, sizeof w->name, "%dp", ladder[i].height);
+        if ((ret = lb_video_encoder_open(&w->enc, &(lb_video_encoder_params){
+                 .settings = &rs, .width = w->width, .height = w->height, .fps_num = p->fps_num,
+                 .fps_den = p->fps_den, .stream_index = w->stream, .name = w->name }, err, err_size)) < 0)
+            return ret;
+        p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_RENDITION_VIDEO, w->name,
+                                                        lb_video_encoder_codecpar(w->enc) };
+        p->nb_workers++;
+    }
+
+    /* resource mode: compressed cameras are copied, raw ones encoded */
+    for (int i = 0; i < p->nb_sources; i++) {
+        const AVCodecParameters *par = lb_source_codecpar(p->sources[i]);
+        if (par) {
+            copy_worker *c = &p->copiers[p->nb_copiers];
+            *c = (copy_worker){ .p = p, .source = i, .stream = p->nb_streams };
+            lb_queue_params cq = { .name = lb_source_name(p->sources[i]), .capacity = 512,
+                                   .policy = LB_QUEUE_BLOCK, .free_item = free_packet_item };
+            if (!(c->queue = lb_queue_alloc(&cq)) || !(c->par = avcodec_parameters_alloc()) ||
+                avcodec_parameters_copy(c->par, par) < 0)
+                return AVERROR(ENOMEM);
+            lb_source_set_packet_queue(p->sources[i], c->queue);
+            p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO,
+                                                            lb_source_name(p->sources[i]), c->par };
+            p->nb_copiers++;
+        } else if (p->encoder.iso) {
+            encode_worker *w = &p->workers[p->nb_workers];
+            lb_encoder_settings is = p->encoder;
+            snprintf(is.preset, sizeof is.preset, "%s", p->encoder.iso_preset);
+            is.bitrate_kbps = p->encoder.iso_bitrate_kbps;
+            is.maxrate_kbps = is.bufsize_kbits = 0;
+            is.level[0] = 0;
+            *w = (encode_worker){ .p = p, .source = i, .width = p->encoder.iso_width,
+                                  .height = p->encoder.iso_height, .stream = p->nb_streams };
+            snprintf(w->name, sizeof w->name, "iso:%s", lb_source_name(p->sources[i]));
+            if ((ret = lb_video_encoder_open(&w->enc, &(lb_video_encoder_params){
+                     .settings = &is, .width = w->width, .height = w->height, .fps_num = p->fps_num,
+                     .fps_den = p->fps_den, .stream_index = w->stream, .name = w->name }, err, err_size)) < 0)
+                return ret;
+            p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO,
+                                                            lb_source_name(p->sources[i]),
+                                                            lb_video_encoder_codecpar(w->enc) };
+            p->nb_workers++;
+        }
+    }
+    for (int i = 0; i < p->nb_workers; i++) {
+        encode_worker *w = &p->workers[i];
+        lb_queue_params wq = { .name = w->name, .capacity = 4, .policy = LB_QUEUE_BLOCK,
+                               .free_item = free_worker_item };
+        if (!(w->queue = lb_queue_alloc(&wq)))
+            return AVERROR(ENOMEM);
+    }
 
     lb_queue_params qp = { .name = "program->encoder", .capacity = 8, .policy = LB_QUEUE_BLOCK,
                            .free_item = free_item };
@@ -517,6 +767,15 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         p->rec_state = REC_STARTING;
         pthread_mutex_unlock(&p->lock);
     }
+    for (int i = 0; i < p->nb_workers; i++) {
+        char tname[16];
+        snprintf(tname, sizeof tname, "enc-%s", p->workers[i].name);
+        if ((ret = lb_thread_start(&p->workers[i].thread, tname, worker_thread, &p->workers[i])) < 0)
+            return ret;
+    }
+    for (int i = 0; i < p->nb_copiers; i++)
+        if ((ret = lb_thread_start(&p->copiers[i].thread, "iso-copy", copy_thread, &p->copiers[i])) < 0)
+            return ret;
     if ((ret = lb_thread_start(&p->encoder_thread, "lb-encode", encoder_thread, p)) < 0 ||
         (ret = lb_thread_start(&p->program_thread, "lb-program", program_thread, p)) < 0)
         return ret;
@@ -531,22 +790,63 @@ void lb_pipeline_wait(lb_pipeline *p)
     lb_shutdown_wait(-1);
 }
 
+/* What an operator reads after a run: drops, reconnects, late frames. */
+static void log_summary(lb_pipeline *p)
+{
+    LB_LOGI("summary", "program: %llu frames composed, %llu late",
+            (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late);
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        LB_LOGI("summary", "source %s: %s, %llu frames, %llu dropped, %llu reconnects%s%s",
+                lb_source_name(p->sources[i]), lb_source_state_name(st.state),
+                (unsigned long long)st.frames, (unsigned long long)st.dropped,
+                (unsigned long long)st.reconnects, *st.last_error ? ", last error: " : "", st.last_error);
+    }
+    for (int m = 0; m < p->nb_mics; m++) {
+        lb_mic_stats st;
+        lb_mic_get_stats(p->mics[m], &st);
+        LB_LOGI("summary", "mic %s: %s, %llu xruns, %llu reconnects", lb_mic_name(p->mics[m]),
+                lb_source_state_name(st.state), (unsigned long long)st.xruns,
+                (unsigned long long)st.reconnects);
+    }
+    for (int i = 0; i < lb_streamer_nb_outputs(p->streamer); i++) {
+        lb_output_stats st;
+        lb_streamer_get_stats(p->streamer, i, &st);
+        LB_LOGI("summary", "output %s (%s): %s, %llu packets, %llu dropped, %llu reconnects",
+                st.name, st.kind, st.state, (unsigned long long)st.packets,
+                (unsigned long long)st.dropped, (unsigned long long)st.reconnects);
+    }
+}
+
 int lb_pipeline_stop(lb_pipeline *p)
 {
+    if (!p->started)
+        return 0;
+    p->started = 0;
     atomic_store(&p->stop, 1);
     lb_thread_join(&p->program_thread);
     if (p->to_encoder)
         lb_queue_close(p->to_encoder);
     lb_thread_join(&p->encoder_thread);
+    for (int i = 0; i < p->nb_workers; i++) {
+        lb_queue_close(p->workers[i].queue);
+        lb_thread_join(&p->workers[i].thread);
+    }
     lb_thread_join(&p->status_thread);
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_stop(p->sources[i]);
+    for (int i = 0; i < p->nb_copiers; i++) {
+        lb_queue_close(p->copiers[i].queue);
+        lb_thread_join(&p->copiers[i].thread);
+    }
     for (int i = 0; i < p->nb_mics; i++)
         lb_mic_stop(p->mics[i]);
     if (p->streamer)
         lb_streamer_stop_live(p->streamer);
     if (p->webui && p->general.http_port)
         lb_webui_stop(p->webui);
+    log_summary(p);
     return 0;
 }
 
@@ -555,13 +855,27 @@ void lb_pipeline_free(lb_pipeline **pp)
     lb_pipeline *p = pp ? *pp : NULL;
     if (!p)
         return;
-    if (p->started)
-        lb_pipeline_stop(p);
+    lb_pipeline_stop(p);
     lb_webui_free(&p->webui);
     lb_streamer_free(&p->streamer);
     lb_queue_free(&p->to_encoder);
     lb_video_encoder_close(&p->venc);
     lb_audio_encoder_close(&p->aenc);
+    lb_mixer_free(&p->mixer);
+    for (int i = 0; i < p->nb_workers; i++) {
+        lb_video_encoder_close(&p->workers[i].enc);
+        sws_freeContext(p->workers[i].sws);
+        lb_queue_free(&p->workers[i].queue);
+    }
+    for (int i = 0; i < p->nb_sources; i++)
+        if (p->sources[i])
+            lb_source_set_packet_queue(p->sources[i], NULL);
+    for (int i = 0; i < p->nb_copiers; i++) {
+        lb_queue_free(&p->copiers[i].queue);
+        avcodec_parameters_free(&p->copiers[i].par);
+    }
+    pthread_cond_destroy(&p->workers_cond);
+    pthread_mutex_destroy(&p->workers_lock);
     lb_compositor_free(&p->compositor);
     lb_director_free(&p->director);
     for (int i = 0; i < p->nb_sources; i++) {

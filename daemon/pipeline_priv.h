@@ -14,14 +14,42 @@
 #include "streamer.h"
 #include "webui.h"
 
-#define MAX_STREAMS 4
+#define MAX_STREAMS (2 + LB_MAX_RENDITIONS + LB_MAX_SOURCES)
+#define MAX_WORKERS (LB_MAX_RENDITIONS + LB_MAX_SOURCES)
+
+/* A video encode beside the program's: a rendition of the program, or a
+ * raw camera for resource mode.  Own thread, own x264, fed by the program
+ * thread every frame. */
+typedef struct encode_worker {
+    struct lb_pipeline *p;
+    char name[48];
+    int stream;                     /* index in the stream table */
+    int source;                     /* ISO: the camera; -1 for a rendition */
+    int width, height;
+    lb_video_encoder *enc;
+    struct SwsContext *sws;
+    lb_queue *queue;
+    lb_thread thread;
+    int64_t done;                   /* frames finished, under workers_lock */
+} encode_worker;
+
+/* Resource mode by stream copy: a compressed camera's own packets. */
+typedef struct copy_worker {
+    struct lb_pipeline *p;
+    int stream;
+    int source;
+    lb_queue *queue;
+    lb_thread thread;
+    AVCodecParameters *par;
+} copy_worker;
 
 typedef enum recording_state {
     REC_INVALID = 0,
     REC_IDLE,
     REC_STARTING,           /* asked; the program thread will start it */
     REC_RECORDING,
-    REC_STOPPING,
+    REC_STOPPING,           /* asked; the program thread marks the last frame */
+    REC_FINISHING,          /* the encoder thread is finishing the lesson */
 } recording_state;
 
 struct lb_pipeline {
@@ -44,6 +72,13 @@ struct lb_pipeline {
     lb_webui *webui;
     lb_stream_desc streams[MAX_STREAMS];
     int nb_streams;
+    lb_mixer *mixer;
+    encode_worker workers[MAX_WORKERS];
+    int nb_workers;
+    copy_worker copiers[LB_MAX_SOURCES];
+    int nb_copiers;
+    pthread_mutex_t workers_lock;
+    pthread_cond_t workers_cond;
 
     lb_queue *to_encoder;           /* program frames + audio, BLOCK */
     lb_thread program_thread, encoder_thread, status_thread;
@@ -66,6 +101,7 @@ struct lb_pipeline {
     AVFrame *latest_program;
     lb_shot shot;
     double mic_dbfs[LB_MAX_MICS];
+    lb_mixer_levels mix_levels;
     double program_dbfs;
     int64_t program_time_us;
     uint64_t frames_composed, frames_late;

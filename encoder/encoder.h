@@ -40,7 +40,30 @@ typedef struct lb_encoder_settings {
     int threads;                 /* 0 = x264's choice */
     int zerolatency;
     int audio_bitrate_kbps;
+    char renditions[256];        /* "1280x720:2500,640x360:800" */
+    int iso;                     /* resource mode: encode raw cameras */
+    int iso_width, iso_height;
+    int iso_bitrate_kbps;
+    char iso_preset[32];
+    /* the program audio mixer */
+    int agc;
+    double agc_target_dbfs;
+    double agc_max_gain_db;
+    double limiter_dbfs;
+    double gate_dbfs;            /* below this a mic is muted; -120 = off */
 } lb_encoder_settings;
+
+/* A rendition of the ladder. */
+typedef struct lb_rendition {
+    int width, height;
+    int bitrate_kbps;
+} lb_rendition;
+
+#define LB_MAX_RENDITIONS 4
+
+/* Parses settings->renditions; 0 or AVERROR(EINVAL) with a config error. */
+int lb_encoder_renditions(const lb_encoder_settings *s, const lb_config_section *sec,
+                          lb_rendition *out, int *nb, char *err, size_t err_size);
 
 extern const lb_option lb_encoder_options[];
 
@@ -85,5 +108,27 @@ void lb_audio_encoder_close(lb_audio_encoder **e);
 int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
                      int width, int height, int fps_num, int fps_den,
                      char *err, size_t err_size);
+
+/* ---- the program audio mixer ----
+ *
+ * Mixes the mics (each already gained and muted by capture) into the
+ * program's mono track: a per-mic noise gate, automatic gain toward a target
+ * loudness (slow, so speech keeps its dynamics, and never raising silence),
+ * and a peak limiter so that shouting does not clip.  Deterministic: the same
+ * input gives the same output. */
+typedef struct lb_mixer lb_mixer;
+
+typedef struct lb_mixer_levels {
+    double in_dbfs[8];           /* RMS of each input over the block */
+    double out_dbfs;             /* RMS of the mix */
+    double out_peak_dbfs;
+    double gain_db;              /* current automatic gain */
+} lb_mixer_levels;
+
+int lb_mixer_create(lb_mixer **m, const lb_encoder_settings *s, int nb_inputs);
+/* inputs[i] has n samples; out receives n samples. */
+void lb_mixer_process(lb_mixer *m, const float *const *inputs, int n, float *out,
+                      lb_mixer_levels *levels);
+void lb_mixer_free(lb_mixer **m);
 
 #endif

@@ -43,6 +43,17 @@ const lb_option lb_encoder_options[] = {
     { "threads", LB_OPT_INT, OFF(threads), 0, "0", 0, 64, NULL, "x264 threads (0: automatic)" },
     { "zerolatency", LB_OPT_BOOL, OFF(zerolatency), 0, "true", 0, 0, NULL, "no lookahead, no B-frames: for live" },
     { "audio_bitrate_kbps", LB_OPT_INT, OFF(audio_bitrate_kbps), 0, "128", 32, 512, NULL, "AAC-LC bitrate" },
+    { "renditions", LB_OPT_STRING, STR(renditions), NULL, 0, 0, NULL, "lower HLS renditions, e.g. 1280x720:2500,640x360:800" },
+    { "iso", LB_OPT_BOOL, OFF(iso), 0, "true", 0, 0, NULL, "resource mode: encode each raw camera to iso/<name>.mp4" },
+    { "iso_width", LB_OPT_INT, OFF(iso_width), 0, "1280", 160, 3840, NULL, "size of encoded camera recordings" },
+    { "iso_height", LB_OPT_INT, OFF(iso_height), 0, "720", 90, 2160, NULL, "size of encoded camera recordings" },
+    { "iso_bitrate_kbps", LB_OPT_INT, OFF(iso_bitrate_kbps), 0, "2500", 100, 50000, NULL, "bitrate of encoded camera recordings" },
+    { "iso_preset", LB_OPT_STRING, STR(iso_preset), "veryfast", 0, 0, NULL, "x264 preset of encoded camera recordings" },
+    { "agc", LB_OPT_BOOL, OFF(agc), 0, "true", 0, 0, NULL, "automatic gain toward agc_target_dbfs" },
+    { "agc_target_dbfs", LB_OPT_DOUBLE, OFF(agc_target_dbfs), 0, "-20", -40, -6, NULL, "program loudness (RMS) the gain aims at" },
+    { "agc_max_gain_db", LB_OPT_DOUBLE, OFF(agc_max_gain_db), 0, "20", 0, 40, NULL, "most the automatic gain may add" },
+    { "limiter_dbfs", LB_OPT_DOUBLE, OFF(limiter_dbfs), 0, "-1", -20, 0, NULL, "peak ceiling of the program audio" },
+    { "gate_dbfs", LB_OPT_DOUBLE, OFF(gate_dbfs), 0, "-120", -120, -20, NULL, "mute a mic below this level (-120: off)" },
     { NULL },
 };
 
@@ -139,6 +150,21 @@ int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
             return AVERROR(EINVAL);
         }
     }
+    if (!in_list(x264_preset_names, s->iso_preset)) {
+        list(x264_preset_names, names, sizeof names);
+        lb_config_error(sec, "iso_preset", err, err_size, "unknown value '%s' (expected %s)", s->iso_preset, names);
+        return AVERROR(EINVAL);
+    }
+    if (s->iso_width % 2 || s->iso_height % 2) {
+        lb_config_error(sec, "iso_width", err, err_size, "camera recording size %dx%d must be even",
+                        s->iso_width, s->iso_height);
+        return AVERROR(EINVAL);
+    }
+    lb_rendition ladder[LB_MAX_RENDITIONS];
+    int nb;
+    int ret = lb_encoder_renditions(s, sec, ladder, &nb, err, err_size);
+    if (ret < 0)
+        return ret;
     if (s->rate_control == LB_RC_CBR && s->maxrate_kbps && s->maxrate_kbps != s->bitrate_kbps) {
         lb_config_error(sec, "maxrate_kbps", err, err_size,
                         "with rate_control = cbr the max rate is the bitrate (%d); use vbr for a different one",
@@ -149,6 +175,39 @@ int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
         lb_config_error(sec, "maxrate_kbps", err, err_size, "%d is below bitrate_kbps %d",
                         s->maxrate_kbps, s->bitrate_kbps);
         return AVERROR(EINVAL);
+    }
+    return 0;
+}
+
+int lb_encoder_renditions(const lb_encoder_settings *s, const lb_config_section *sec,
+                          lb_rendition *out, int *nb, char *err, size_t err_size)
+{
+    *nb = 0;
+    const char *p = s->renditions;
+    while (*p) {
+        lb_rendition r;
+        int used = 0;
+        if (sscanf(p, "%dx%d:%d%n", &r.width, &r.height, &r.bitrate_kbps, &used) != 3 ||
+            (p[used] && p[used] != ',')) {
+            lb_config_error(sec, "renditions", err, err_size,
+                            "'%s' is not a list like 1280x720:2500,640x360:800", s->renditions);
+            return AVERROR(EINVAL);
+        }
+        if (r.width < 160 || r.height < 90 || r.width % 2 || r.height % 2 ||
+            r.bitrate_kbps < 100 || r.bitrate_kbps > 50000) {
+            lb_config_error(sec, "renditions", err, err_size,
+                            "%dx%d:%d: sizes must be even and at least 160x90, bitrates 100-50000 kbit/s",
+                            r.width, r.height, r.bitrate_kbps);
+            return AVERROR(EINVAL);
+        }
+        if (*nb == LB_MAX_RENDITIONS) {
+            lb_config_error(sec, "renditions", err, err_size, "at most %d renditions", LB_MAX_RENDITIONS);
+            return AVERROR(EINVAL);
+        }
+        out[(*nb)++] = r;
+        p += used;
+        if (*p == ',')
+            p++;
     }
     return 0;
 }
