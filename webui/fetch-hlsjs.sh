@@ -5,7 +5,12 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/www/vendor/hls.min.js"
-work=${1:-$(mktemp -d)}
+if [ -n "${1:-}" ]; then
+  work=$1
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 mkdir -p "$work" "$here/www/vendor"
 if ! command -v npm >/dev/null 2>&1; then
   echo "fetch-hlsjs: npm not found; /vendor/hls.min.js will be missing" >&2

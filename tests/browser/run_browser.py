@@ -18,6 +18,9 @@ SRC = os.environ.get("LUOBO_SRC", os.path.join(HERE, "..", ".."))
 
 
 def npm_install():
+    # scripts/dev.sh installs next to package.json; otherwise into the build tree.
+    if os.path.exists(os.path.join(HERE, "node_modules", "playwright-core")):
+        return HERE
     node_dir = os.path.join(BUILD, "tests", "browser-node")
     os.makedirs(node_dir, exist_ok=True)
     shutil.copy(os.path.join(HERE, "package.json"), node_dir)
