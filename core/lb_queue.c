@@ -170,6 +170,8 @@ void *lb_queue_peek(lb_queue *q)
 
 void lb_queue_close(lb_queue *q)
 {
+    if (!q)
+        return;
     pthread_mutex_lock(&q->lock);
     q->closed = 1;
     pthread_cond_broadcast(&q->not_empty);

@@ -60,7 +60,7 @@ int lb_queue_pop(lb_queue *q, void **item, int64_t timeout_us);
 /* Looks at the head without taking it; NULL when empty. The pointer is
  * valid only while no other thread pops. */
 void *lb_queue_peek(lb_queue *q);
-void lb_queue_close(lb_queue *q);
+void lb_queue_close(lb_queue *q);          /* accepts NULL */
 int lb_queue_is_closed(lb_queue *q);
 void lb_queue_get_stats(lb_queue *q, lb_queue_stats *stats);
 

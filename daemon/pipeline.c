@@ -657,6 +657,8 @@ static void *status_thread(void *arg)
 int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
 {
     int ret;
+    /* from here on, stop() joins and closes whatever was started */
+    p->started = 1;
     if (mkdir(p->general.data_dir, 0755) < 0 && errno != EEXIST) {
         snprintf(err, err_size, "data_dir %s: %s", p->general.data_dir, strerror(errno));
         return AVERROR(errno);
@@ -781,7 +783,6 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         return ret;
     if (p->general.http_port && (ret = lb_thread_start(&p->status_thread, "lb-status", status_thread, p)) < 0)
         return ret;
-    p->started = 1;
     return 0;
 }
 
@@ -846,7 +847,8 @@ int lb_pipeline_stop(lb_pipeline *p)
         lb_streamer_stop_live(p->streamer);
     if (p->webui && p->general.http_port)
         lb_webui_stop(p->webui);
-    log_summary(p);
+    if (p->streamer)
+        log_summary(p);
     return 0;
 }
 
