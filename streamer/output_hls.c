@@ -1,33 +1,866 @@
-/* The hls output: not written yet. */
+/* Design note: the HLS output, our own segmenter.
+ *
+ * One variant per video stream the output takes (the program, and each
+ * LB_STREAM_RENDITION_VIDEO), each muxed with the program audio into
+ * MPEG-TS segments by libavformat's mpegts muxer, one muxer per segment so
+ * that every segment opens with PAT/PMT and an IDR (with SPS/PPS).  A
+ * segment is cut at the first key frame at least segment_s after the
+ * segment's start.  Files are written under a temporary name and renamed,
+ * so the web server only ever sees whole segments and playlists.
+ *
+ * program.m3u8 is the media playlist when there is one variant, else the
+ * master playlist over program-<variant>.m3u8.  Sequence numbers start from
+ * the wall clock at open (so they keep growing across restarts); a
+ * restart, a gap left by GOPs the queue dropped, or a jump of the
+ * timestamps starts a segment with EXT-X-DISCONTINUITY.
+ *
+ * Pushing to an HTTP origin (url) runs on its own thread and reconciles
+ * the origin with the local window: PUT every segment of the window not
+ * yet there, then the playlists (never a playlist naming a segment the
+ * origin lacks), DELETE what left the window.  A dead origin only makes
+ * that thread retry with backoff; segments that leave the window before it
+ * comes back are skipped. */
 #include "streamer_priv.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libavutil/time.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+#include "lb_thread.h"
+
+#define MAX_VARIANTS 8
+#define MAX_WINDOW 64
+#define TS_OFFSET_US 10000000      /* keeps TS timestamps positive (B-frames at 0) */
+
+typedef struct hls_settings {
+    char dir[1024];
+    char name[64];
+    char url[1024];
+    double segment_s;
+    int list_size;
+    int keep_segments;
+    int push_timeout_ms;
+} hls_settings;
+
+static const lb_option hls_options[] = {
+    { "dir", LB_OPT_STRING, offsetof(hls_settings, dir), sizeof(((hls_settings *)0)->dir), NULL, 0, 0,
+      NULL, "local folder of the live playlist and segments (default DATA_DIR/.live); "
+            "the web UI serves it at /live/" },
+    { "name", LB_OPT_STRING, offsetof(hls_settings, name), sizeof(((hls_settings *)0)->name),
+      "program", 0, 0, NULL, "playlist name: NAME.m3u8" },
+    { "url", LB_OPT_STRING, offsetof(hls_settings, url), sizeof(((hls_settings *)0)->url), NULL, 0, 0,
+      NULL, "HTTP origin to push to with PUT and DELETE (http://host:port/path/); empty: local only" },
+    { "segment_s", LB_OPT_DOUBLE, offsetof(hls_settings, segment_s), 0, "2", 0.5, 30, NULL,
+      "segment length, seconds (cut at the next key frame)" },
+    { "list_size", LB_OPT_INT, offsetof(hls_settings, list_size), 0, "6", 2, 48, NULL,
+      "segments in the live playlist" },
+    { "keep_segments", LB_OPT_INT, offsetof(hls_settings, keep_segments), 0, "3", 0, 16, NULL,
+      "segments kept after they leave the playlist, for slow players" },
+    { "push_timeout_ms", LB_OPT_INT, offsetof(hls_settings, push_timeout_ms), 0, "5000", 500, 60000,
+      NULL, "longest HTTP request to the origin (ms)" },
+    { NULL },
+};
+
+typedef struct segment {
+    int64_t seq;
+    double duration_s;
+    int64_t pdt_wall_us;
+    int discontinuity;
+    int pushed;                  /* on the origin */
+} segment;
+
+typedef struct variant {
+    char name[64];               /* "program" or program-<rendition> */
+    int video_index;             /* table index */
+    const AVCodecParameters *vpar;
+    AVFormatContext *ts;         /* the open segment, NULL between */
+    char tmp_path[PATH_MAX];
+    int ts_video, ts_audio;      /* streams of ts */
+    int64_t seg_start_us;
+    int64_t last_pts_us;         /* end of the latest video frame */
+    int64_t frame_us;            /* video frame duration, measured */
+    int64_t prev_pts_us;
+    int pending_discontinuity;   /* the next segment starts one */
+    int cur_discontinuity;       /* the open segment starts one */
+    segment window[MAX_WINDOW];  /* local files, oldest first; the playlist is
+                                  * the last list_size of them */
+    int nb_window;
+    int64_t expired[MAX_WINDOW]; /* pushed segments to DELETE from the origin */
+    int nb_expired;
+    int64_t next_seq;
+    int64_t discontinuity_seq;
+    int target_s;
+} variant;
+
+typedef struct hls {
+    hls_settings set;
+    const lb_stream_desc *streams;
+    int nb_streams;
+    int audio_index;
+    variant vars[MAX_VARIANTS];
+    int nb_vars;
+    int64_t wall_base_us;        /* wall clock at program time 0, for PROGRAM-DATE-TIME */
+    int have_wall_base;
+    int64_t max_audio_us;
+
+    /* push */
+    lb_thread push_thread;
+    pthread_cond_t push_cond;
+    atomic_int stop;
+    int push_dirty;
+    int push_final;              /* closing: one last pass then exit */
+    CURL *curl;
+    int pushing;
+    int runs;                    /* opens so far: a reopen is a discontinuity */
+
+    pthread_mutex_t lock;        /* window, push state, stats */
+    int lock_init;
+    char state[16];
+    char last_error[256];
+    uint64_t push_failures, reconnects;
+    int origin_down;
+} hls;
+
+void lb_hls_set_default_dir(void *priv, const char *dir)
+{
+    hls *h = priv;
+    if (!*h->set.dir)
+        snprintf(h->set.dir, sizeof h->set.dir, "%s", dir);
+}
+
+const char *lb_hls_dir(void *priv)
+{
+    return ((hls *)priv)->set.dir;
+}
+
+static void set_state(hls *h, const char *state, const char *error)
+{
+    pthread_mutex_lock(&h->lock);
+    if (state)
+        snprintf(h->state, sizeof h->state, "%s", state);
+    if (error)
+        snprintf(h->last_error, sizeof h->last_error, "%s", error);
+    pthread_mutex_unlock(&h->lock);
+}
 
 static int hls_configure(void *priv, const lb_config_section *sec, char *err, size_t err_size)
 {
-    lb_config_error(sec, "type", err, err_size, "hls outputs are not available in this build");
-    return AVERROR(ENOSYS);
+    hls *h = priv;
+    int ret = lb_config_apply(sec, hls_options, &h->set, err, err_size);
+    if (ret < 0)
+        return ret;
+    if (!*h->set.name || strchr(h->set.name, '/')) {
+        lb_config_error(sec, "name", err, err_size, "must be a plain file name");
+        return AVERROR(EINVAL);
+    }
+    size_t ul = strlen(h->set.url);
+    if (ul && strncmp(h->set.url, "http://", 7) && strncmp(h->set.url, "https://", 8)) {
+        lb_config_error(sec, "url", err, err_size, "'%s' is not an http:// or https:// URL",
+                        h->set.url);
+        return AVERROR(EINVAL);
+    }
+    if (ul && h->set.url[ul - 1] != '/') {
+        if (ul + 1 >= sizeof h->set.url) {
+            lb_config_error(sec, "url", err, err_size, "too long");
+            return AVERROR(EINVAL);
+        }
+        h->set.url[ul] = '/';             /* a folder on the origin */
+        h->set.url[ul + 1] = 0;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->push_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    h->lock_init = 1;
+    snprintf(h->state, sizeof h->state, "idle");
+    return 0;
 }
+
+/* Rename-only replacement: live files need atomicity, not durability. */
+static int write_replace(const char *path, const char *text)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return AVERROR(errno);
+    size_t len = strlen(text);
+    int ok = fwrite(text, 1, len, f) == len;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) < 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return AVERROR(e);
+    }
+    return 0;
+}
+
+static void segment_name(const hls *h, const variant *v, int64_t seq, char *buf, size_t size)
+{
+    (void)h;
+    snprintf(buf, size, "%s-%lld.ts", v->name, (long long)seq);
+}
+
+static void playlist_name(const hls *h, const variant *v, char *buf, size_t size)
+{
+    if (h->nb_vars == 1)
+        snprintf(buf, size, "%s.m3u8", h->set.name);
+    else
+        snprintf(buf, size, "%s.m3u8", v->name);
+}
+
+/* The media playlist of a variant; lock held. */
+static char *media_playlist(const hls *h, const variant *v, int endlist)
+{
+    size_t cap = 1024 + (size_t)v->nb_window * 256, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    int first = v->nb_window - h->set.list_size;
+    if (first < 0)
+        first = 0;
+    int64_t disc_seq = v->discontinuity_seq;
+    /* discontinuities that left the playlist count in DISCONTINUITY-SEQUENCE */
+    for (int i = 0; i < first; i++)
+        disc_seq += v->window[i].discontinuity;
+    n += (size_t)snprintf(buf + n, cap - n,
+                          "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n"
+                          "#EXT-X-MEDIA-SEQUENCE:%lld\n#EXT-X-DISCONTINUITY-SEQUENCE:%lld\n",
+                          v->target_s, (long long)(v->nb_window ? v->window[first].seq : v->next_seq),
+                          (long long)disc_seq);
+    for (int i = first; i < v->nb_window; i++) {
+        const segment *s = &v->window[i];
+        char name[128], date[64];
+        time_t secs = (time_t)(s->pdt_wall_us / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        segment_name(h, v, s->seq, name, sizeof name);
+        n += (size_t)snprintf(buf + n, cap - n, "%s#EXT-X-PROGRAM-DATE-TIME:%s.%03dZ\n#EXTINF:%.3f,\n%s\n",
+                              s->discontinuity ? "#EXT-X-DISCONTINUITY\n" : "", date,
+                              (int)(s->pdt_wall_us / 1000 % 1000), s->duration_s, name);
+    }
+    if (endlist)
+        snprintf(buf + n, cap - n, "#EXT-X-ENDLIST\n");
+    return buf;
+}
+
+/* "avc1.64001f" from the SPS in the extradata (Annex B or avcC). */
+static void avc_codec_string(const AVCodecParameters *par, char *buf, size_t size)
+{
+    const uint8_t *e = par->extradata;
+    int n = par->extradata_size;
+    snprintf(buf, size, "avc1.640028");
+    if (!e || n < 4)
+        return;
+    if (e[0] == 1) {
+        snprintf(buf, size, "avc1.%02x%02x%02x", e[1], e[2], e[3]);
+        return;
+    }
+    for (int i = 0; i + 4 < n; i++) {
+        if (e[i] == 0 && e[i + 1] == 0 && e[i + 2] == 1 && (e[i + 3] & 0x1f) == 7 && i + 6 < n) {
+            snprintf(buf, size, "avc1.%02x%02x%02x", e[i + 4], e[i + 5], e[i + 6]);
+            return;
+        }
+    }
+}
+
+static char *master_playlist(const hls *h)
+{
+    size_t cap = 256 + (size_t)h->nb_vars * 512, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    const AVCodecParameters *apar = h->audio_index >= 0 ? h->streams[h->audio_index].par : NULL;
+    n += (size_t)snprintf(buf + n, cap - n, "#EXTM3U\n#EXT-X-VERSION:3\n");
+    for (int i = 0; i < h->nb_vars; i++) {
+        const variant *v = &h->vars[i];
+        char codecs[64], name[128];
+        avc_codec_string(v->vpar, codecs, sizeof codecs);
+        int64_t bw = v->vpar->bit_rate > 0 ? v->vpar->bit_rate
+                                           : (int64_t)v->vpar->width * v->vpar->height * 4;
+        if (apar)
+            bw += apar->bit_rate > 0 ? apar->bit_rate : 128000;
+        bw = bw * 11 / 10;                   /* TS overhead */
+        playlist_name(h, v, name, sizeof name);
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "#EXT-X-STREAM-INF:BANDWIDTH=%lld,RESOLUTION=%dx%d,CODECS=\"%s%s\"\n%s\n",
+                              (long long)bw, v->vpar->width, v->vpar->height, codecs,
+                              apar ? ",mp4a.40.2" : "", name);
+    }
+    return buf;
+}
+
+static int write_playlists(hls *h, int endlist)
+{
+    char path[PATH_MAX], name[128];
+    int ret = 0;
+    pthread_mutex_lock(&h->lock);
+    for (int i = 0; i < h->nb_vars; i++) {
+        char *text = media_playlist(h, &h->vars[i], endlist);
+        playlist_name(h, &h->vars[i], name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+        int r = text ? write_replace(path, text) : AVERROR(ENOMEM);
+        free(text);
+        if (r < 0 && ret == 0)
+            ret = r;
+    }
+    h->push_dirty = 1;
+    pthread_cond_signal(&h->push_cond);
+    pthread_mutex_unlock(&h->lock);
+    if (ret < 0) {
+        LB_LOGE("hls", "%s: cannot write the playlist: %s", h->set.dir, av_err2str(ret));
+        set_state(h, "failed", "cannot write the playlist");
+    }
+    return ret;
+}
+
+static int write_master(hls *h)
+{
+    char path[PATH_MAX];
+    if (h->nb_vars < 2)
+        return 0;
+    char *text = master_playlist(h);
+    if (!text)
+        return AVERROR(ENOMEM);
+    snprintf(path, sizeof path, "%s/%s.m3u8", h->set.dir, h->set.name);
+    int ret = write_replace(path, text);
+    free(text);
+    return ret;
+}
+
+/* ---- segments ---- */
+
+static void close_segment(hls *h, variant *v, int64_t end_us)
+{
+    char path[PATH_MAX], name[128];
+    if (!v->ts)
+        return;
+    av_write_trailer(v->ts);
+    int err = v->ts->pb ? v->ts->pb->error : 0;
+    avio_closep(&v->ts->pb);
+    avformat_free_context(v->ts);
+    v->ts = NULL;
+    int64_t seq = v->next_seq++;
+    segment_name(h, v, seq, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    if (err < 0 || rename(v->tmp_path, path) < 0) {
+        LB_LOGE("hls", "%s: cannot write: %s", path, err < 0 ? av_err2str(err) : strerror(errno));
+        unlink(v->tmp_path);
+        v->pending_discontinuity = 1;            /* a segment is missing */
+        return;
+    }
+    double dur = (double)(end_us - v->seg_start_us) / 1e6;
+    if (dur < 0.001)
+        dur = 0.001;
+    pthread_mutex_lock(&h->lock);
+    segment *s = &v->window[v->nb_window++];
+    *s = (segment){ .seq = seq, .duration_s = dur,
+                    .pdt_wall_us = h->wall_base_us + v->seg_start_us,
+                    .discontinuity = v->cur_discontinuity };
+    if ((int)ceil(dur - 0.001) > v->target_s)
+        v->target_s = (int)ceil(dur - 0.001);     /* only ever grows */
+    /* Segments past the playlist and the kept ones go, locally now and on
+     * the origin with the push thread's next pass. */
+    int limit = h->set.list_size + h->set.keep_segments;
+    while (v->nb_window > limit) {
+        segment *old = &v->window[0];
+        if (old->discontinuity)
+            v->discontinuity_seq++;
+        segment_name(h, v, old->seq, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+        unlink(path);
+        if (old->pushed) {
+            if (v->nb_expired == MAX_WINDOW) {   /* origin gone for long: forget the oldest */
+                memmove(v->expired, v->expired + 1, sizeof *v->expired * (MAX_WINDOW - 1));
+                v->nb_expired--;
+            }
+            v->expired[v->nb_expired++] = old->seq;
+        }
+        memmove(v->window, v->window + 1, sizeof *v->window * (size_t)(v->nb_window - 1));
+        v->nb_window--;
+    }
+    pthread_mutex_unlock(&h->lock);
+    write_playlists(h, 0);
+}
+
+static int open_segment(hls *h, variant *v, int64_t start_us)
+{
+    int ret;
+    AVDictionary *opts = NULL;
+    snprintf(v->tmp_path, sizeof v->tmp_path, "%s/%s.ts.tmp", h->set.dir, v->name);
+    if ((ret = avformat_alloc_output_context2(&v->ts, NULL, "mpegts", v->tmp_path)) < 0)
+        return ret;
+    AVStream *vs = avformat_new_stream(v->ts, NULL);
+    if (!vs) {
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    if ((ret = avcodec_parameters_copy(vs->codecpar, v->vpar)) < 0)
+        goto fail;
+    vs->codecpar->codec_tag = 0;
+    vs->time_base = (AVRational){ 1, 90000 };
+    v->ts_video = vs->index;
+    v->ts_audio = -1;
+    if (h->audio_index >= 0) {
+        AVStream *as = avformat_new_stream(v->ts, NULL);
+        if (!as) {
+            ret = AVERROR(ENOMEM);
+            goto fail;
+        }
+        if ((ret = avcodec_parameters_copy(as->codecpar, h->streams[h->audio_index].par)) < 0)
+            goto fail;
+        as->codecpar->codec_tag = 0;
+        as->time_base = (AVRational){ 1, 90000 };
+        v->ts_audio = as->index;
+    }
+    if ((ret = avio_open(&v->ts->pb, v->tmp_path, AVIO_FLAG_WRITE)) < 0)
+        goto fail;
+    /* The same timeline in every segment: no per-muxer shifting. */
+    av_dict_set(&opts, "mpegts_copyts", "1", 0);
+    av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
+    if ((ret = avformat_write_header(v->ts, &opts)) < 0)
+        goto fail;
+    av_dict_free(&opts);
+    v->seg_start_us = start_us;
+    v->cur_discontinuity = v->pending_discontinuity;
+    v->pending_discontinuity = 0;
+    return 0;
+fail:
+    av_dict_free(&opts);
+    if (v->ts)
+        avio_closep(&v->ts->pb);
+    avformat_free_context(v->ts);
+    v->ts = NULL;
+    unlink(v->tmp_path);
+    LB_LOGE("hls", "%s: cannot open a segment: %s", h->set.dir, av_err2str(ret));
+    return ret;
+}
+
+static int mux(variant *v, int ts_index, const AVPacket *in)
+{
+    AVPacket *pkt = av_packet_clone(in);
+    if (!pkt)
+        return AVERROR(ENOMEM);
+    pkt->pts += TS_OFFSET_US;
+    if (pkt->dts != AV_NOPTS_VALUE)
+        pkt->dts += TS_OFFSET_US;
+    AVStream *st = v->ts->streams[ts_index];
+    av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, st->time_base);
+    pkt->stream_index = ts_index;
+    pkt->opaque = NULL;
+    int ret = av_write_frame(v->ts, pkt);
+    av_packet_free(&pkt);
+    return ret;
+}
+
+/* Deletes our files left in dir by an earlier run. */
+static void clean_dir(hls *h)
+{
+    DIR *d = opendir(h->set.dir);
+    if (!d)
+        return;
+    size_t nl = strlen(h->set.name);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        int ours = !strncmp(e->d_name, h->set.name, nl) &&
+                   ((l > 3 && !strcmp(e->d_name + l - 3, ".ts")) ||
+                    (l > 5 && !strcmp(e->d_name + l - 5, ".m3u8")) ||
+                    (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")));
+        if (ours) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", h->set.dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return AVERROR(errno);
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return AVERROR(errno);
+    return 0;
+}
+
+/* ---- push ---- */
+
+static size_t discard_body(char *ptr, size_t size, size_t n, void *opaque)
+{
+    return size * n;
+}
+
+/* One request; 0 on 2xx (and on 404 for DELETE). */
+static int http_request(hls *h, const char *method, const char *name, const char *local_path)
+{
+    char url[2048], err[CURL_ERROR_SIZE] = "";
+    FILE *f = NULL;
+    int ret = 0;
+    snprintf(url, sizeof url, "%s%s", h->set.url, name);
+    CURL *c = h->curl;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->set.push_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    if (!strcmp(method, "PUT")) {
+        struct stat st;
+        if (!(f = fopen(local_path, "rbe")) || fstat(fileno(f), &st) < 0) {
+            if (f)
+                fclose(f);
+            return 1;                       /* gone locally: nothing to push */
+        }
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, f);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    }
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (f)
+        fclose(f);
+    if (cc != CURLE_OK) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s %s: %s", method, url, *err ? err : curl_easy_strerror(cc));
+        set_state(h, NULL, msg);
+        ret = AVERROR(EIO);
+    } else if (status / 100 != 2 && !(status == 404 && strcmp(method, "PUT"))) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s %s: HTTP %ld", method, url, status);
+        set_state(h, NULL, msg);
+        ret = AVERROR(EIO);
+    }
+    return ret;
+}
+
+/* One reconciliation of the origin with the local window. */
+static int push_pass(hls *h)
+{
+    char name[128], path[PATH_MAX];
+    int ret;
+    for (int vi = 0; vi < h->nb_vars; vi++) {
+        variant *v = &h->vars[vi];
+        for (;;) {
+            /* the oldest segment of the playlist not on the origin yet */
+            int64_t seq = -1;
+            pthread_mutex_lock(&h->lock);
+            int first = v->nb_window - h->set.list_size;
+            for (int i = first < 0 ? 0 : first; i < v->nb_window; i++) {
+                if (!v->window[i].pushed) {
+                    seq = v->window[i].seq;
+                    break;
+                }
+            }
+            pthread_mutex_unlock(&h->lock);
+            if (seq < 0)
+                break;
+            segment_name(h, v, seq, name, sizeof name);
+            snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+            if ((ret = http_request(h, "PUT", name, path)) < 0)
+                return ret;
+            /* pushed, or (ret 1) gone locally meanwhile: either way done */
+            pthread_mutex_lock(&h->lock);
+            for (int i = 0; i < v->nb_window; i++)
+                if (v->window[i].seq == seq)
+                    v->window[i].pushed = 1;
+            pthread_mutex_unlock(&h->lock);
+        }
+    }
+    /* playlists after their segments */
+    for (int vi = 0; vi < h->nb_vars; vi++) {
+        playlist_name(h, &h->vars[vi], name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+        if ((ret = http_request(h, "PUT", name, path)) < 0)
+            return ret;
+    }
+    if (h->nb_vars > 1) {
+        snprintf(name, sizeof name, "%s.m3u8", h->set.name);
+        snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+        if ((ret = http_request(h, "PUT", name, path)) < 0)
+            return ret;
+    }
+    /* then what left the window */
+    for (int vi = 0; vi < h->nb_vars; vi++) {
+        variant *v = &h->vars[vi];
+        for (;;) {
+            int64_t seq = -1;
+            pthread_mutex_lock(&h->lock);
+            if (v->nb_expired)
+                seq = v->expired[0];
+            pthread_mutex_unlock(&h->lock);
+            if (seq < 0)
+                break;
+            segment_name(h, v, seq, name, sizeof name);
+            if ((ret = http_request(h, "DELETE", name, NULL)) < 0)
+                return ret;
+            pthread_mutex_lock(&h->lock);
+            if (v->nb_expired && v->expired[0] == seq) {
+                memmove(v->expired, v->expired + 1, sizeof *v->expired * (size_t)(v->nb_expired - 1));
+                v->nb_expired--;
+            }
+            pthread_mutex_unlock(&h->lock);
+        }
+    }
+    return 0;
+}
+
+static void *push_loop(void *arg)
+{
+    hls *h = arg;
+    int backoff_ms = 0;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        int64_t deadline = lb_clock_now() + (backoff_ms ? backoff_ms * 1000LL : 1000000);
+        while (!h->push_final && (backoff_ms || !h->push_dirty)) {
+            struct timespec ts = { deadline / 1000000, (deadline % 1000000) * 1000 };
+            if (pthread_cond_timedwait(&h->push_cond, &h->lock, &ts) == ETIMEDOUT)
+                break;
+        }
+        int final = h->push_final;
+        h->push_dirty = 0;
+        pthread_mutex_unlock(&h->lock);
+
+        int ret = push_pass(h);
+        pthread_mutex_lock(&h->lock);
+        if (ret < 0) {
+            h->push_failures++;
+            if (!h->origin_down)
+                LB_LOGW("hls", "origin %s: %s; retrying", h->set.url, h->last_error);
+            h->origin_down = 1;
+            snprintf(h->state, sizeof h->state, "lost");
+            backoff_ms = backoff_ms ? backoff_ms * 2 : 500;
+            if (backoff_ms > 5000)
+                backoff_ms = 5000;
+        } else {
+            if (h->origin_down) {
+                h->reconnects++;
+                LB_LOGI("hls", "origin %s: pushing again", h->set.url);
+            }
+            h->origin_down = 0;
+            backoff_ms = 0;
+            snprintf(h->state, sizeof h->state, "live");
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (final || atomic_load(&h->stop))
+            break;
+    }
+    return NULL;
+}
+
+/* ---- the output ---- */
 
 static int hls_open(void *priv, const lb_stream_desc *streams, int nb_streams, const char *dir)
 {
-    return AVERROR(ENOSYS);
+    hls *h = priv;
+    int ret;
+    h->streams = streams;
+    h->nb_streams = nb_streams;
+    h->audio_index = -1;
+    h->nb_vars = 0;
+    h->have_wall_base = 0;
+    h->push_final = 0;
+    h->push_dirty = 0;
+    atomic_store(&h->stop, 0);
+    if (!*h->set.dir)
+        snprintf(h->set.dir, sizeof h->set.dir, "live");
+    for (int i = 0; i < nb_streams; i++) {
+        const lb_stream_desc *sd = &streams[i];
+        if (sd->kind == LB_STREAM_PROGRAM_AUDIO && h->audio_index < 0)
+            h->audio_index = i;
+        if ((sd->kind == LB_STREAM_PROGRAM_VIDEO || sd->kind == LB_STREAM_RENDITION_VIDEO) &&
+            h->nb_vars < MAX_VARIANTS) {
+            variant *v = &h->vars[h->nb_vars++];
+            memset(v, 0, sizeof *v);
+            v->video_index = i;
+            v->vpar = sd->par;
+            if (sd->kind == LB_STREAM_PROGRAM_VIDEO)
+                snprintf(v->name, sizeof v->name, "%s", h->set.name);
+            else
+                snprintf(v->name, sizeof v->name, "%s-%s", h->set.name, sd->name);
+            /* sequence numbers keep growing across restarts */
+            v->next_seq = lb_clock_wall_us() / 1000000;
+            v->target_s = (int)ceil(h->set.segment_s);
+            v->pending_discontinuity = h->runs > 0;
+        }
+    }
+    if (h->nb_vars > 1) {
+        /* the program variant gets its own playlist name besides the master */
+        for (int i = 0; i < h->nb_vars; i++)
+            if (!strcmp(h->vars[i].name, h->set.name))
+                snprintf(h->vars[i].name, sizeof h->vars[i].name, "%s-main", h->set.name);
+    }
+    if (!h->nb_vars) {
+        set_state(h, "failed", "no video stream");
+        return AVERROR(EINVAL);
+    }
+    if ((ret = mkdir_p(h->set.dir)) < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot create %s: %s", h->set.dir, av_err2str(ret));
+        set_state(h, "failed", msg);
+        LB_LOGE("hls", "%s", msg);
+        return ret;
+    }
+    clean_dir(h);
+    h->runs++;
+    if ((ret = write_master(h)) < 0)
+        return ret;
+    if (*h->set.url) {
+        if (!(h->curl = curl_easy_init()))
+            return AVERROR(ENOMEM);
+        if ((ret = lb_thread_start(&h->push_thread, "lb-hls-push", push_loop, h)) < 0)
+            return ret;
+        h->pushing = 1;
+    }
+    set_state(h, "waiting", "");
+    LB_LOGI("hls", "live playlist %s/%s.m3u8 (%d variant%s, %.1f s segments)%s%s", h->set.dir,
+            h->set.name, h->nb_vars, h->nb_vars > 1 ? "s" : "", h->set.segment_s,
+            *h->set.url ? ", pushed to " : "", h->set.url);
+    return 0;
 }
 
 static int hls_write(void *priv, const AVPacket *pkt)
 {
+    hls *h = priv;
+    int si = pkt->stream_index, ret;
+    if (si < 0 || si >= h->nb_streams || pkt->pts == AV_NOPTS_VALUE)
+        return 0;
+    if (si == h->audio_index) {
+        for (int i = 0; i < h->nb_vars; i++) {
+            variant *v = &h->vars[i];
+            if (v->ts && pkt->pts >= v->seg_start_us - 500000 &&
+                (ret = mux(v, v->ts_audio, pkt)) < 0)
+                LB_LOGW("hls", "%s: audio packet skipped: %s", v->name, av_err2str(ret));
+        }
+        return 0;
+    }
+    for (int i = 0; i < h->nb_vars; i++) {
+        variant *v = &h->vars[i];
+        if (v->video_index != si)
+            continue;
+        int key = pkt->flags & AV_PKT_FLAG_KEY;
+        /* a jump of the timeline (backwards, or a hole) is a discontinuity */
+        if (v->ts && (pkt->pts < v->last_pts_us - 1000000 ||
+                      pkt->pts > v->last_pts_us + (int64_t)(h->set.segment_s * 3e6) + 1000000)) {
+            /* the segment ends where the old timeline did; the new one
+             * starts at the next key frame */
+            close_segment(h, v, v->last_pts_us);
+            v->pending_discontinuity = 1;
+        }
+        if (!h->have_wall_base || v->pending_discontinuity) {
+            h->wall_base_us = lb_clock_wall_us() - pkt->pts;
+            h->have_wall_base = 1;
+        }
+        if (key && (!v->ts || v->pending_discontinuity ||
+                    pkt->pts - v->seg_start_us >= (int64_t)(h->set.segment_s * 1e6) - 1000)) {
+            close_segment(h, v, v->pending_discontinuity ? v->last_pts_us : pkt->pts);
+            if (open_segment(h, v, pkt->pts) < 0)
+                continue;
+            set_state(h, h->pushing ? NULL : "live", NULL);
+        }
+        if (!v->ts)
+            continue;                        /* waiting for a key frame */
+        if (pkt->duration > 0)
+            v->frame_us = pkt->duration;
+        else if (v->prev_pts_us && pkt->pts - v->prev_pts_us > 0 && pkt->pts - v->prev_pts_us < 200000)
+            v->frame_us = pkt->pts - v->prev_pts_us;
+        v->prev_pts_us = pkt->pts;
+        int64_t end = pkt->pts + (v->frame_us > 0 ? v->frame_us : 40000);
+        if (end > v->last_pts_us || v->cur_discontinuity)
+            v->last_pts_us = end;
+        if ((ret = mux(v, v->ts_video, pkt)) < 0)
+            LB_LOGW("hls", "%s: video packet skipped: %s", v->name, av_err2str(ret));
+    }
     return 0;
+}
+
+static void hls_gap(void *priv)
+{
+    hls *h = priv;
+    for (int i = 0; i < h->nb_vars; i++)
+        h->vars[i].pending_discontinuity = 1;
+}
+
+static void hls_stats(void *priv, lb_output_stats *out)
+{
+    hls *h = priv;
+    if (!h->lock_init)
+        return;
+    pthread_mutex_lock(&h->lock);
+    snprintf(out->state, sizeof out->state, "%s", h->state);
+    snprintf(out->last_error, sizeof out->last_error, "%s", h->last_error);
+    out->reconnects = h->reconnects;
+    pthread_mutex_unlock(&h->lock);
 }
 
 static void hls_close(void *priv)
 {
+    hls *h = priv;
+    for (int i = 0; i < h->nb_vars; i++)
+        close_segment(h, &h->vars[i], h->vars[i].last_pts_us);
+    if (h->nb_vars)
+        write_playlists(h, 1);
+    if (h->pushing) {
+        /* one last pass so the origin ends with the final playlist, unless
+         * the origin is down (then the stop must not wait for it) */
+        pthread_mutex_lock(&h->lock);
+        h->push_final = 1;
+        if (h->origin_down)
+            atomic_store(&h->stop, 1);
+        pthread_cond_signal(&h->push_cond);
+        pthread_mutex_unlock(&h->lock);
+        lb_thread_join(&h->push_thread);
+        h->pushing = 0;
+    }
+    if (h->curl)
+        curl_easy_cleanup(h->curl);
+    h->curl = NULL;
+    h->nb_vars = 0;
+    if (h->lock_init)
+        set_state(h, "idle", NULL);
 }
 
 const lb_output_ops lb_output_hls = {
     .kind = "hls",
-    .priv_size = 1,
+    .priv_size = sizeof(hls),
     .configure = hls_configure,
     .open = hls_open,
     .write = hls_write,
+    .stats = hls_stats,
     .close = hls_close,
+    .stream_kinds = KIND_BIT(LB_STREAM_PROGRAM_VIDEO) | KIND_BIT(LB_STREAM_PROGRAM_AUDIO) |
+                    KIND_BIT(LB_STREAM_RENDITION_VIDEO),
+    .gap = hls_gap,
 };

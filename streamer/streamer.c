@@ -153,6 +153,13 @@ int lb_streamer_create(lb_streamer **pst, const lb_config *cfg, char *err, size_
         if ((ret = add_output(st, output_kinds[cs.type - 1], sec, lb_config_section_instance(sec),
                               cs.queue_packets, err, err_size)) < 0)
             goto fail;
+        if (cs.type == KIND_HLS) {
+            /* live files default to a hidden folder of the data folder */
+            const char *data_dir = lb_config_get(lb_config_find(cfg, "general"), "data_dir");
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s/.live", data_dir && *data_dir ? data_dir : "recordings");
+            lb_hls_set_default_dir(st->outputs[st->nb_outputs - 1].priv, dir);
+        }
     }
     if (!have_archive) {
         common_settings cs;
@@ -424,6 +431,14 @@ int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
     }
     pthread_rwlock_unlock(&st->run_lock);
     return ret;
+}
+
+const char *lb_streamer_live_dir(const lb_streamer *st)
+{
+    for (int i = 0; st && i < st->nb_outputs; i++)
+        if (st->outputs[i].ops == &lb_output_hls)
+            return lb_hls_dir(st->outputs[i].priv);
+    return NULL;
 }
 
 int lb_streamer_nb_outputs(lb_streamer *st)

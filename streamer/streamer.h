@@ -132,6 +132,11 @@ int lb_streamer_stop_recording(lb_streamer *st);
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
 void lb_streamer_stop_live(lb_streamer *st);
 
+/* The local folder of the first HLS output (its playlist is NAME.m3u8,
+ * "program.m3u8" by default), for the web server's /live/; NULL when there
+ * is no HLS output.  Valid until lb_streamer_free; any thread. */
+const char *lb_streamer_live_dir(const lb_streamer *st);
+
 int lb_streamer_nb_outputs(lb_streamer *st);
 void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats);
 

@@ -13,6 +13,11 @@ extern const lb_output_ops lb_output_hls;
 extern const lb_output_ops lb_output_srt;
 extern const lb_output_ops lb_output_upload;
 
+/* HLS: the default local folder (DATA_DIR/.live) when the section names
+ * none; the folder in use. */
+void lb_hls_set_default_dir(void *priv, const char *dir);
+const char *lb_hls_dir(void *priv);
+
 #define KIND_BIT(k) (1u << (unsigned)(k))
 
 /* Remuxes a (fragmented) MP4 into a regular MP4 with the moov in front:

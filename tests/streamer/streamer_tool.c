@@ -22,14 +22,16 @@
 #include "streamer.h"
 #include "synth.h"
 
-enum { S_VIDEO, S_AUDIO, S_ISO, S_NB };
+enum { S_VIDEO, S_AUDIO, S_ISO, S_RENDITION, S_NB };
 
 typedef struct tool {
     lb_config *cfg;
     lb_streamer *st;
     synth *syn;
     lb_stream_desc streams[S_NB];
+    int nb_streams;
     int64_t sent[S_NB];
+    int64_t jump_at_us;       /* JUMP_AT_S: timestamps jump 60 s forward there */
 } tool;
 
 static int die(const char *what, int ret)
@@ -64,7 +66,15 @@ static int tool_open(tool *t, const char *config_path, int bframes)
     t->streams[S_VIDEO] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", synth_video_par(t->syn) };
     t->streams[S_AUDIO] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", synth_audio_par(t->syn) };
     t->streams[S_ISO] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO, "teacher", synth_video_par(t->syn) };
-    return lb_streamer_start_live(t->st, t->streams, S_NB);
+    t->nb_streams = 3;
+    if (getenv("RENDITION")) {
+        /* the same packets as a second variant: enough for the playlists */
+        t->streams[S_RENDITION] = (lb_stream_desc){ LB_STREAM_RENDITION_VIDEO, "low",
+                                                    synth_video_par(t->syn) };
+        t->nb_streams = 4;
+    }
+    t->jump_at_us = getenv("JUMP_AT_S") ? (int64_t)(atof(getenv("JUMP_AT_S")) * 1e6) : -1;
+    return lb_streamer_start_live(t->st, t->streams, t->nb_streams);
 }
 
 static void tool_close(tool *t)
@@ -81,12 +91,20 @@ static int send_next(tool *t, AVPacket **out)
     int ret = synth_next(t->syn, &pkt);
     if (ret < 0)
         return ret;
+    if (t->jump_at_us >= 0 && pkt->pts >= t->jump_at_us) {
+        pkt->pts += 60000000;
+        pkt->dts += 60000000;
+    }
     if ((ret = lb_streamer_send(t->st, pkt)) < 0)
         goto out;
     t->sent[pkt->stream_index]++;
     if (pkt->stream_index == S_VIDEO) {
         pkt->stream_index = S_ISO;
         ret = lb_streamer_send(t->st, pkt);
+        if (ret >= 0 && t->nb_streams > S_RENDITION) {
+            pkt->stream_index = S_RENDITION;
+            ret = lb_streamer_send(t->st, pkt);
+        }
         pkt->stream_index = S_VIDEO;
     }
 out:
@@ -313,10 +331,11 @@ static int run_live(const char *config, double seconds, int paced)
         if (video) {
             frames++;
             if (paced)
-                lb_clock_sleep_until(t0 + pts);
-            if (pts >= (int64_t)(seconds * 1e6) - 20000)
+                lb_clock_sleep_until(t0 + frames * 40000);
+            if (frames >= (int64_t)(seconds * 25 + 0.5))
                 break;
         }
+        (void)pts;
     }
     printf("sent_video_frames=%lld\n", (long long)frames);
     lb_streamer_stop_live(t.st);
