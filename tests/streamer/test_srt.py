@@ -64,7 +64,7 @@ def finish(p):
     return kv, outputs
 
 
-def check_ts(name, min_frames, exact=None):
+def check_ts(name, min_frames, exact=None, clean=True):
     path = os.path.join(work, name + ".ts")
     check(os.path.getsize(path) > 0, f"{name} received data")
     streams = stream_info(path)
@@ -78,8 +78,9 @@ def check_ts(name, min_frames, exact=None):
     frames = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "frame=key_frame",
                           "-read_intervals", "%+#1")["frames"]
     check(frames and frames[0]["key_frame"] == 1, f"{name}: starts with a key frame")
-    err = decode_errors(path)
-    check(not err, f"{name}: decodes without errors {err[:300]}")
+    if clean:
+        err = decode_errors(path)
+        check(not err, f"{name}: decodes without errors {err[:300]}")
 
 
 if mode == "caller":
@@ -128,7 +129,7 @@ elif mode == "reconnect":
     time.sleep(0.5)
     stop(r)
     check(int(outs[0]["reconnects"]) >= 1, f"reconnected ({outs[0]['reconnects']})")
-    check_ts("before", 75)
+    check_ts("before", 75, clean=False)     # killed mid-packet: its tail is torn
     check_ts("after", 150)
 else:
     fail("mode?")
