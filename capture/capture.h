@@ -45,6 +45,8 @@ typedef struct lb_source_stats {
     uint64_t frames;          /* decoded */
     uint64_t dropped;         /* produced but never shown (consumer too slow) */
     uint64_t reconnects;
+    uint64_t packets;         /* passthrough packets handed to the queue */
+    uint64_t packets_dropped; /* passthrough packets the queue refused */
     int64_t lost_at_us;       /* program time of the last loss, -1 if none */
     char kind[16];
     char last_error[256];
@@ -83,10 +85,14 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
 /* Frame synchroniser.  Puts into dst (unreferenced by the caller before) a
  * new reference to the newest frame whose pts <= t_us, repeating or
  * dropping frames as the rates require.  While the source is lost, dst is a
- * "no signal" slate with the source's name and the time it was lost.
- * Returns 0, or AVERROR(EAGAIN) if the source has never delivered a frame
- * (the caller chooses what to show), or AVERROR_EOF when a file without
- * loop has ended and its last frame was already handed out for t_us. */
+ * "no signal" slate with the source's name and the time it was lost; so is
+ * it before the source's first frame (connecting).  Returns 0, or
+ * AVERROR(EAGAIN) if there is nothing to show (the slate could not be
+ * drawn: the caller chooses what to show), or AVERROR_EOF when a file without
+ * loop has ended and its last frame was already handed out for t_us.
+ * A slate carries the metadata LB_SLATE_METADATA = "1" (frame->metadata),
+ * so analysis can tell it from a picture. */
+#define LB_SLATE_METADATA "luobo.slate"
 int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
 /* Compressed passthrough for resource mode.  When the source receives

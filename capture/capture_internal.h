@@ -7,6 +7,7 @@
 
 #include <libavcodec/packet.h>
 #include <libavfilter/avfilter.h>
+#include <libavutil/avutil.h>
 #include <libavutil/frame.h>
 
 #include "capture.h"
@@ -26,6 +27,8 @@ typedef struct lb_source_settings {
     int fps;                  /* requested rate; 0 = program rate */
     int loop;                 /* files */
     int timeout_ms;           /* network read timeout */
+    int threads;              /* decoding threads */
+    int retry_max_ms;         /* longest wait between two attempts to (re)open */
     /* mics */
     int channels, rate, period_ms;
     double gain_db;
@@ -33,6 +36,7 @@ typedef struct lb_source_settings {
     double frequency_hz;      /* synthetic mic tone */
     double drift_ppm;         /* synthetic mic: run the clock this fast (tests) */
     char speaks[128];         /* synthetic mic: "start-end,start-end" seconds within a minute */
+    int pace;                 /* alsa: pace reads on lb_clock (PCMs without a clock) */
 } lb_source_settings;
 
 typedef enum lb_source_kind {
@@ -57,41 +61,117 @@ typedef struct lb_source_ops {
     /* Checks the settings; no I/O. */
     int (*configure)(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
                      char *err, size_t err_size);
-    /* Opens the device or connects.  Errors are retried by the framework. */
+    /* Opens the device or connects.  Errors are retried by the framework,
+     * except AVERROR(EINVAL): a setting that can never work (the source is
+     * then FAILED, with err as its last error). */
     int (*open)(void *priv, const lb_source_ctx *ctx, char *err, size_t err_size);
-    /* Blocks for the next frame.  Fills frame (YUV420P) with pts in us of
-     * media time (monotonic from open, any origin) and/or pkt with a
-     * compressed packet (same time base).  Returns 0 for a frame,
-     * AVERROR(EAGAIN) if only pkt was filled or nothing yet, AVERROR_EOF at
-     * the end of a file, another error when the source is lost. */
+    /* Blocks for the next frame; returns within about 100 ms of *ctx->stop
+     * being set.  Fills frame (YUV420P) and/or pkt with a compressed packet.
+     * Times are in us: paced kinds give media time (monotonic from open,
+     * any origin); live kinds give the lb_clock time of capture (device
+     * timestamps mapped onto lb_clock), or AV_NOPTS_VALUE to be stamped on
+     * arrival.  pkt->pts/dts are on the same clock as frame->pts.  Returns
+     * 0 for a frame, AVERROR(EAGAIN) if only pkt was filled or nothing yet,
+     * AVERROR_EOF at the end of a file, another error when the source is
+     * lost. */
     int (*read)(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVPacket *pkt,
                 char *err, size_t err_size);
     /* Always called after open, even a failed one. */
     void (*close)(void *priv);
-    /* Codec parameters of the compressed stream, or NULL (optional). */
+    /* Codec parameters of the compressed stream, or NULL (optional).  Once
+     * non-NULL, the pointer and its contents stay valid and unchanged until
+     * the source is freed. */
     const AVCodecParameters *(*codecpar)(void *priv);
     /* 1 when frames arrive in real time by themselves (devices, network):
      * the framework stamps them on arrival instead of pacing them. */
     int live;
+    /* Optional: overrides live for kinds that can be either (a url is a
+     * file or a network stream); called after configure. */
+    int (*is_live)(void *priv);
+    /* Optional: frees what configure allocated (after the last close). */
+    void (*uninit)(void *priv);
 } lb_source_ops;
+
+/* One block of mono float samples at 48 kHz from a mic kind. */
+typedef struct lb_mic_block {
+    float *samples;           /* in: room for max_samples */
+    int max_samples;          /* in */
+    int nb_samples;           /* out */
+    /* out: the time of the first sample on the kind's own clock, or
+     * AV_NOPTS_VALUE when it has none (files, exact synthetic tones: their
+     * samples are consecutive by definition).  Live kinds give lb_clock
+     * time; paced kinds with a simulated clock give us from open.  When set,
+     * the framework measures the drift between the kind's sample rate and
+     * that clock and corrects it by resampling. */
+    int64_t capture_us;
+    /* out: samples were lost before this block (an xrun, a gap in the
+     * stream): the framework places the block anew instead of slewing. */
+    int discontinuity;
+} lb_mic_block;
 
 typedef struct lb_mic_ops {
     const char *kind;
     size_t priv_size;
     int (*configure)(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
                      char *err, size_t err_size);
+    /* As lb_source_ops.open: AVERROR(EINVAL) is final (FAILED). */
     int (*open)(void *priv, const lb_source_ctx *ctx, char *err, size_t err_size);
-    /* Blocks for the next block of mono float samples at 48 kHz; sets
-     * *nb_samples and *capture_us (lb_clock time of the first sample when
-     * live, else ignored).  Returns 0, AVERROR_EOF or an error (lost). */
-    int (*read)(void *priv, const lb_source_ctx *ctx, float *samples, int max_samples,
-                int *nb_samples, int64_t *capture_us, char *err, size_t err_size);
+    /* Blocks for the next block (returns within about 100 ms of *ctx->stop
+     * being set).  Returns 0, AVERROR_EOF or an error (lost). */
+    int (*read)(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
+                char *err, size_t err_size);
     void (*close)(void *priv);
     int live;
+    int (*is_live)(void *priv);
+    void (*uninit)(void *priv);
 } lb_mic_ops;
 
 extern const lb_source_ops lb_source_synthetic;
+extern const lb_source_ops lb_source_url;
+extern const lb_source_ops lb_source_v4l2;
 extern const lb_mic_ops lb_mic_synthetic;
+extern const lb_mic_ops lb_mic_url;
+extern const lb_mic_ops lb_mic_alsa;
+
+/* libavformat input with a deadline on every blocking call (demux.c). */
+typedef struct lb_demux lb_demux;
+typedef struct lb_demux_params {
+    const char *url;
+    const char *transport;          /* rtsp: "tcp" or "udp" */
+    int timeout_ms;                 /* no data for this long: ETIMEDOUT */
+    enum AVMediaType type;          /* the stream to read */
+    atomic_int *stop;
+} lb_demux_params;
+/* 1 for network streams (which run in real time by themselves). */
+int lb_url_is_live(const char *url);
+/* Errors: AVERROR(EINVAL) when retrying cannot help (a file that is not
+ * media), ETIMEDOUT, or what libavformat said; err says it in words. */
+int lb_demux_open(lb_demux **d, const lb_demux_params *p, char *err, size_t err_size);
+/* The next packet of the stream.  AVERROR_EOF at the end of a file; the end
+ * of a network stream is an error (ECONNRESET). */
+int lb_demux_read(lb_demux *d, AVPacket *pkt, char *err, size_t err_size);
+struct AVStream *lb_demux_stream(const lb_demux *d);
+int lb_demux_live(const lb_demux *d);
+int lb_demux_rewind(lb_demux *d);
+void lb_demux_close(lb_demux **d);
+
+/* Maps a network stream's timestamps onto lb_clock.  The offset follows
+ * the earliest arrival (arrival - media time, at its minimum, is the
+ * transport's fixed latency); it creeps up slowly when packets keep coming
+ * later (the sender's clock is slower than ours) and re-anchors on a jump
+ * of the stream's timestamps.  Network jitter thus never reaches the
+ * stamps. */
+typedef struct lb_ts_map {
+    int64_t offset_us;
+    int anchored;
+} lb_ts_map;
+/* Feeds one arrival (media time of a packet in decode order) and returns
+ * its lb_clock time. */
+int64_t lb_ts_map_update(lb_ts_map *m, int64_t media_us, int64_t arrival_us);
+static inline int64_t lb_ts_map_apply(const lb_ts_map *m, int64_t media_us)
+{
+    return media_us + m->offset_us;
+}
 
 /* A lavfi graph with one output (video or audio) read frame by frame. */
 typedef struct lb_lavfi lb_lavfi;

@@ -7,6 +7,19 @@
  * placed by their capture time and then kept consecutive, re-placed only
  * when they stray by more than RESYNC_US (a device that stalled).
  *
+ * Clock drift.  A kind that has a clock of its own (an ALSA card, a
+ * camera's audio, a simulated device) stamps its blocks; a card's crystal
+ * is never exactly 48 kHz on lb_clock, and over an hour 100 ppm is 360 ms.
+ * Such blocks go through a 48 kHz -> 48 kHz libswresample context whose
+ * compensation is set by a phase-locked loop: the phase error is where a
+ * block lands in the ring minus where its stamp says it belongs; a PI
+ * controller (critically damped, about 10 s) turns it into a rate
+ * correction, so the error settles to zero for any constant drift and the
+ * integral term is the measured drift (stats.drift_ppm).  Timestamp jitter
+ * is averaged out by a 1 s low-pass filter before the loop.  A lost block
+ * (xrun, a hole in a stream) or an error beyond RESYNC_US places the next
+ * block by its stamp at once instead of slewing.
+ *
  * The consumer reads consecutive windows.  Offline it waits until the mic
  * has written them and the producer waits for room: nothing is lost and runs
  * repeat.  Realtime nobody waits: samples not there yet are silence. */
@@ -19,6 +32,7 @@
 #include <string.h>
 
 #include <libavutil/mathematics.h>
+#include <libswresample/swresample.h>
 
 #include "lb_clock.h"
 #include "lb_log.h"
@@ -27,7 +41,23 @@
 #define RING_SAMPLES (LB_AUDIO_RATE * 4)
 #define BLOCK_MAX 4800
 #define RESYNC_US 200000
-#define MAX_BACKOFF_US 5000000
+#define FIRST_BACKOFF_US 250000
+/* the drift loop: see the design note */
+#define LOOP_KP 0.2              /* 1/s */
+#define LOOP_KI 0.01             /* 1/s^2 */
+#define LOOP_FILTER_S 1.0
+#define MAX_CORRECTION 0.01      /* 1%: far beyond any real crystal */
+#define COMP_DISTANCE 480000     /* compensation in 1/480000 steps: 2 ppm */
+
+/* The drift-correcting resampler of a clocked kind. */
+typedef struct drift_loop {
+    SwrContext *swr;
+    int placed;
+    int64_t next_index;     /* where the next corrected sample goes */
+    int64_t clock_origin;   /* paced kinds: their clock's 0 on the program timeline */
+    double phase_s;         /* filtered phase error */
+    double integral;        /* the measured drift */
+} drift_loop;
 
 struct lb_mic {
     char name[64];
@@ -46,13 +76,17 @@ struct lb_mic {
     int64_t write_index;    /* absolute index of the next sample written */
     int64_t read_index;     /* absolute index the consumer reads next */
     int ended;
+    int live;
     lb_mic_stats stats;
+    drift_loop drift;       /* mic thread only */
 };
 
 static const lb_mic_ops *mic_ops_for(int kind)
 {
     switch (kind) {
     case LB_KIND_SYNTHETIC: return &lb_mic_synthetic;
+    case LB_KIND_URL:       return &lb_mic_url;
+    case LB_KIND_ALSA:      return &lb_mic_alsa;
     default:                return NULL;
     }
 }
@@ -97,6 +131,7 @@ int lb_mic_create(lb_mic **pm, const lb_config_section *sec, const lb_capture_pa
     }
     if (m->ops->configure && (ret = m->ops->configure(m->priv, &m->ctx, sec, err, err_size)) < 0)
         goto fail;
+    m->live = m->ops->is_live ? m->ops->is_live(m->priv) : m->ops->live;
     m->stats.state = LB_SOURCE_CONNECTING;
     *pm = m;
     return 0;
@@ -144,22 +179,79 @@ static void ring_write(lb_mic *m, int64_t at, const float *samples, int n)
     pthread_cond_broadcast(&m->cond);
 }
 
+/* Sleeps up to us in small steps so that stop is honoured. */
+static void nap(lb_mic *m, int64_t us)
+{
+    int64_t end = lb_clock_now() + us;
+    while (!atomic_load(&m->stop) && lb_clock_now() < end)
+        lb_clock_sleep_until(FFMIN(end, lb_clock_now() + 100000));
+}
+
+/* Runs a stamped block through the drift loop.  t_us is the program time
+ * of its first sample.  Returns the number of corrected samples in out and
+ * their index in *at, or an error. */
+static int drift_correct(lb_mic *m, int64_t t_us, int discontinuity, const float *in, int n,
+                         float *out, int out_size, int64_t *at)
+{
+    drift_loop *d = &m->drift;
+    int ret;
+    if (!d->swr) {
+        AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+        if ((ret = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_FLT, LB_AUDIO_RATE,
+                                       &mono, AV_SAMPLE_FMT_FLT, LB_AUDIO_RATE, 0, NULL)) < 0 ||
+            (ret = swr_init(d->swr)) < 0)
+            return ret;
+    }
+    double expected = (double)t_us * LB_AUDIO_RATE / 1e6;
+    int64_t delay = swr_get_delay(d->swr, LB_AUDIO_RATE);
+    double phase = (double)(d->next_index + delay) - expected;
+    if (!d->placed || discontinuity || fabs(phase) > (double)RESYNC_US * LB_AUDIO_RATE / 1e6) {
+        if (d->placed)
+            lb_log(discontinuity ? LB_LOG_DEBUG : LB_LOG_WARN, m->log_name,
+                   "audio placed anew (off by %.1f ms)", phase * 1000 / LB_AUDIO_RATE);
+        d->next_index = llrint(expected) - delay;
+        d->placed = 1;
+        d->phase_s = 0;
+        phase = 0;
+    }
+    double dt = (double)n / LB_AUDIO_RATE;
+    d->phase_s += (phase / LB_AUDIO_RATE - d->phase_s) * FFMIN(1.0, dt / LOOP_FILTER_S);
+    d->integral = av_clipd(d->integral + LOOP_KI * d->phase_s * dt, -MAX_CORRECTION, MAX_CORRECTION);
+    double c = av_clipd(-(LOOP_KP * d->phase_s + d->integral), -MAX_CORRECTION, MAX_CORRECTION);
+    if ((ret = swr_set_compensation(d->swr, (int)lrint(c * COMP_DISTANCE), COMP_DISTANCE)) < 0)
+        return ret;
+    uint8_t *o[1] = { (uint8_t *)out };
+    const uint8_t *i[1] = { (const uint8_t *)in };
+    if ((ret = swr_convert(d->swr, o, out_size, i, n)) < 0)
+        return ret;
+    *at = d->next_index;
+    d->next_index += ret;
+    return ret;
+}
+
 static void *mic_thread(void *arg)
 {
     lb_mic *m = arg;
     float *block = malloc(sizeof(float) * BLOCK_MAX);
-    int64_t backoff = 500000;
+    float *corrected = malloc(sizeof(float) * BLOCK_MAX * 2);
+    int64_t backoff = FIRST_BACKOFF_US;
     double gain = pow(10, m->settings.gain_db / 20);
     char err[256];
 
-    while (block && !atomic_load(&m->stop)) {
+    while (block && corrected && !atomic_load(&m->stop)) {
         err[0] = 0;
         int ret = m->ops->open(m->priv, &m->ctx, err, sizeof err);
         if (ret < 0) {
             m->ops->close(m->priv);
+            if (atomic_load(&m->stop))
+                break;
+            if (ret == AVERROR(EINVAL)) {
+                set_state(m, LB_SOURCE_FAILED, *err ? err : av_err2str(ret));
+                break;
+            }
             set_state(m, LB_SOURCE_LOST, *err ? err : av_err2str(ret));
-            lb_clock_sleep_until(lb_clock_now() + backoff);
-            backoff = FFMIN(backoff * 2, MAX_BACKOFF_US);
+            nap(m, backoff);
+            backoff = FFMIN(backoff * 2, (int64_t)m->settings.retry_max_ms * 1000);
             set_state(m, LB_SOURCE_RECONNECTING, NULL);
             continue;
         }
@@ -168,42 +260,64 @@ static void *mic_thread(void *arg)
             : FFMAX(m->write_index, av_rescale(lb_clock_now() - m->params.epoch_us, LB_AUDIO_RATE, 1000000));
         int64_t produced = 0;
         int got_first = 0;
+        m->drift.placed = 0;
+        m->drift.clock_origin = AV_NOPTS_VALUE;
         while (!atomic_load(&m->stop)) {
-            int n = 0;
-            int64_t capture_us = 0;
-            ret = m->ops->read(m->priv, &m->ctx, block, BLOCK_MAX, &n, &capture_us, err, sizeof err);
+            lb_mic_block blk = { .samples = block, .max_samples = BLOCK_MAX,
+                                 .capture_us = AV_NOPTS_VALUE };
+            ret = m->ops->read(m->priv, &m->ctx, &blk, err, sizeof err);
             if (ret < 0)
                 break;
             if (!got_first) {
                 got_first = 1;
-                backoff = 500000;
+                backoff = FIRST_BACKOFF_US;
                 set_state(m, LB_SOURCE_LIVE, NULL);
             }
+            int n = blk.nb_samples;
             double energy = 0;
             for (int i = 0; i < n; i++)
                 energy += (double)block[i] * block[i];
             if (gain != 1)
                 for (int i = 0; i < n; i++)
                     block[i] *= (float)gain;
+            const float *out = block;
             int64_t at;
-            if (m->ops->live) {
-                int64_t placed = av_rescale(capture_us - m->params.epoch_us, LB_AUDIO_RATE, 1000000);
-                at = m->write_index;
-                if (!produced || llabs(placed - at) > (int64_t)RESYNC_US * LB_AUDIO_RATE / 1000000)
-                    at = placed;
+            if (blk.capture_us != AV_NOPTS_VALUE) {
+                int64_t t;
+                if (m->live) {
+                    t = blk.capture_us - m->params.epoch_us;
+                } else {
+                    if (m->drift.clock_origin == AV_NOPTS_VALUE)
+                        m->drift.clock_origin = av_rescale(origin_index, 1000000, LB_AUDIO_RATE) -
+                                                blk.capture_us;
+                    t = m->drift.clock_origin + blk.capture_us;
+                }
+                ret = drift_correct(m, t, blk.discontinuity, block, n, corrected,
+                                    BLOCK_MAX * 2, &at);
+                if (ret < 0) {
+                    snprintf(err, sizeof err, "drift correction: %s", av_err2str(ret));
+                    break;
+                }
+                out = corrected;
+                n = ret;
+            } else if (m->live) {
+                /* a live kind without stamps: placed on arrival */
+                at = av_rescale(lb_clock_now() - m->params.epoch_us, LB_AUDIO_RATE, 1000000) - n;
+                if (produced && llabs(at - m->write_index) <= (int64_t)RESYNC_US * LB_AUDIO_RATE / 1000000)
+                    at = m->write_index;
             } else {
                 at = origin_index + produced;
-                if (!m->params.offline)
-                    lb_clock_sleep_until(m->params.epoch_us +
-                                         av_rescale(at, 1000000, LB_AUDIO_RATE));
             }
+            if (!m->live && !m->params.offline)
+                lb_clock_sleep_until(m->params.epoch_us + av_rescale(at, 1000000, LB_AUDIO_RATE));
             produced += n;
             pthread_mutex_lock(&m->lock);
-            while (m->params.offline && !atomic_load(&m->stop) &&
+            while (m->params.offline && !m->live && !atomic_load(&m->stop) &&
                    at + n - m->read_index > RING_SAMPLES)
                 pthread_cond_wait(&m->cond, &m->lock);
-            ring_write(m, at, block, n);
-            m->stats.level_dbfs = n ? 10 * log10(energy / n + 1e-12) : -120;
+            ring_write(m, at, out, n);
+            m->stats.level_dbfs = n ? 10 * log10(energy / FFMAX(blk.nb_samples, 1) + 1e-12) : -120;
+            m->stats.drift_ppm = m->drift.integral * 1e6;
             pthread_mutex_unlock(&m->lock);
         }
         m->ops->close(m->priv);
@@ -213,12 +327,17 @@ static void *mic_thread(void *arg)
             set_state(m, LB_SOURCE_ENDED, "end of file");
             break;
         }
+        if (ret == AVERROR(EINVAL)) {
+            set_state(m, LB_SOURCE_FAILED, *err ? err : av_err2str(ret));
+            break;
+        }
         set_state(m, LB_SOURCE_LOST, *err ? err : av_err2str(ret));
-        lb_clock_sleep_until(lb_clock_now() + backoff);
-        backoff = FFMIN(backoff * 2, MAX_BACKOFF_US);
+        nap(m, backoff);
+        backoff = FFMIN(backoff * 2, (int64_t)m->settings.retry_max_ms * 1000);
         set_state(m, LB_SOURCE_RECONNECTING, NULL);
     }
     free(block);
+    free(corrected);
     pthread_mutex_lock(&m->lock);
     m->ended = 1;
     pthread_cond_broadcast(&m->cond);
@@ -250,6 +369,9 @@ void lb_mic_free(lb_mic **pm)
     if (!m)
         return;
     lb_mic_stop(m);
+    swr_free(&m->drift.swr);
+    if (m->priv && m->ops && m->ops->uninit)
+        m->ops->uninit(m->priv);
     free(m->ring);
     free(m->priv);
     pthread_mutex_destroy(&m->lock);
@@ -271,7 +393,7 @@ void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats)
 int lb_mic_read(lb_mic *m, int64_t first, float *dst, int n)
 {
     pthread_mutex_lock(&m->lock);
-    while (m->params.offline && !m->ended && m->write_index < first + n)
+    while (m->params.offline && !m->live && !m->ended && m->write_index < first + n)
         pthread_cond_wait(&m->cond, &m->lock);
     int ended = m->ended && m->write_index < first + n;
     for (int i = 0; i < n; i++) {

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavutil/dict.h>
 #include <libavutil/imgutils.h>
 
 #include "lb_clock.h"
@@ -68,6 +69,8 @@ const lb_option lb_source_options[] = {
     { "fps", LB_OPT_INT, OFF(fps), 0, "0", 0, 240, NULL, "requested rate (0: the program's)" },
     { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
+    { "threads", LB_OPT_INT, OFF(threads), 0, "2", 1, 16, NULL, "url, v4l2: decoding threads" },
+    { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reconnect" },
     { NULL },
 };
 
@@ -86,10 +89,19 @@ const lb_option lb_mic_options[] = {
     { "drift_ppm", LB_OPT_DOUBLE, OFF(drift_ppm), 0, "0", -10000, 10000, NULL, "synthetic: clock error to simulate" },
     { "speaks", LB_OPT_STRING, STR(speaks), "0-60", 0, 0, NULL, "synthetic: talking spans in each minute, e.g. 0-20,40-50" },
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
+    { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reopen" },
+    { "pace", LB_OPT_BOOL, OFF(pace), 0, "false", 0, 0, NULL, "alsa: pace reads on the system clock (PCMs without a clock, e.g. the file plugin)" },
     { NULL },
 };
 
-#define MAX_BACKOFF_US 5000000
+/* The first retry comes soon (most losses are a camera's brief hiccup),
+ * later ones double up to retry_max_ms: with the default of 1 s a camera
+ * that returns is live again within about 1 s plus its connection time. */
+#define FIRST_BACKOFF_US 250000
+/* A frame stamped this little after the tick is taken for it: media time
+ * rounded to microseconds (1/30 s is 33333.3 us) must not make a source at
+ * the program's rate miss every third tick. */
+#define DUE_SLACK_US 1000
 #define QUEUE_DEPTH_REALTIME 4
 #define QUEUE_DEPTH_OFFLINE 3
 
@@ -105,6 +117,8 @@ struct lb_source {
     lb_thread thread;
     lb_queue *frames;
     lb_queue *packets;              /* not owned */
+    int live;                       /* stamped on arrival, never waited for */
+    int blocking;                   /* offline and paced: the consumer waits */
 
     /* consumer side (program thread only) */
     AVFrame *shown;                 /* newest frame due */
@@ -128,6 +142,8 @@ static const lb_source_ops *source_ops_for(int kind)
 {
     switch (kind) {
     case LB_KIND_SYNTHETIC: return &lb_source_synthetic;
+    case LB_KIND_URL:       return &lb_source_url;
+    case LB_KIND_V4L2:      return &lb_source_v4l2;
     default:                return NULL;
     }
 }
@@ -184,10 +200,14 @@ int lb_source_create(lb_source **ps, const lb_config_section *sec,
     }
     if (s->ops->configure && (ret = s->ops->configure(s->priv, &s->ctx, sec, err, err_size)) < 0)
         goto fail;
+    s->live = s->ops->is_live ? s->ops->is_live(s->priv) : s->ops->live;
+    /* a camera does not wait for an offline run: it is stamped on arrival
+     * and shown like in realtime */
+    s->blocking = params->offline && !s->live;
     lb_queue_params qp = {
         .name = s->log_name,
-        .capacity = params->offline ? QUEUE_DEPTH_OFFLINE : QUEUE_DEPTH_REALTIME,
-        .policy = params->offline ? LB_QUEUE_BLOCK : LB_QUEUE_DROP_OLDEST,
+        .capacity = s->blocking ? QUEUE_DEPTH_OFFLINE : QUEUE_DEPTH_REALTIME,
+        .policy = s->blocking ? LB_QUEUE_BLOCK : LB_QUEUE_DROP_OLDEST,
         .free_item = free_frame,
     };
     if (!(s->frames = lb_queue_alloc(&qp))) {
@@ -228,12 +248,70 @@ static void nap(lb_source *s, int64_t us)
         lb_clock_sleep_until(FFMIN(end, lb_clock_now() + 100000));
 }
 
+/* Waits before the next attempt; the wait doubles up to retry_max_ms. */
+static void retry_wait(lb_source *s, int64_t *backoff)
+{
+    nap(s, *backoff);
+    *backoff = FFMIN(*backoff * 2, (int64_t)s->settings.retry_max_ms * 1000);
+    if (!atomic_load(&s->stop))
+        set_state(s, LB_SOURCE_RECONNECTING, NULL);
+}
+
+/* Per connection: how media time becomes program time. */
+typedef struct timeline {
+    int64_t program_origin;     /* program time of media_origin (paced kinds) */
+    int64_t media_origin;
+} timeline;
+
+static int64_t program_time(lb_source *s, timeline *tl, int64_t t)
+{
+    if (s->live)
+        return t == AV_NOPTS_VALUE ? lb_clock_now() - s->params.epoch_us : t - s->params.epoch_us;
+    if (tl->media_origin == AV_NOPTS_VALUE)
+        tl->media_origin = t;
+    return tl->program_origin + t - tl->media_origin;
+}
+
+/* Stamps a passthrough packet like the frames and hands a reference on;
+ * dts stays strictly increasing across reconnections, as muxers require. */
+static void push_packet(lb_source *s, timeline *tl, AVPacket *pkt, int64_t *last_dts)
+{
+    if (!s->live && pkt->dts == AV_NOPTS_VALUE)
+        pkt->dts = pkt->pts;
+    if (!s->live && pkt->dts == AV_NOPTS_VALUE) {
+        /* a file packet without time: we cannot place it */
+        pthread_mutex_lock(&s->lock);
+        s->stats.packets_dropped++;
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    int64_t dts = program_time(s, tl, pkt->dts);
+    int64_t pts = pkt->pts == AV_NOPTS_VALUE ? dts : program_time(s, tl, pkt->pts);
+    if (*last_dts != AV_NOPTS_VALUE && dts <= *last_dts)
+        dts = *last_dts + 1;
+    pkt->dts = dts;
+    pkt->pts = FFMAX(pts, dts);
+    pkt->time_base = AV_TIME_BASE_Q;
+    pkt->stream_index = LB_STREAM_ISO_VIDEO;
+    *last_dts = dts;
+    AVPacket *copy = av_packet_clone(pkt);
+    int ok = copy && lb_queue_push(s->packets, copy, s->blocking ? -1 : 0) >= 0;
+    if (!ok)
+        av_packet_free(&copy);
+    pthread_mutex_lock(&s->lock);
+    if (ok)
+        s->stats.packets++;
+    else
+        s->stats.packets_dropped++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void *source_thread(void *arg)
 {
     lb_source *s = arg;
-    int64_t backoff = 500000;
-    int64_t program_origin = 0;     /* program time of the first frame of this connection */
+    int64_t backoff = FIRST_BACKOFF_US;
     int64_t last_pts = -1;
+    int64_t last_dts = AV_NOPTS_VALUE;
     int64_t frame_us = av_rescale(1000000, s->params.fps_den, s->params.fps_num);
     AVFrame *frame = av_frame_alloc();
     AVPacket *pkt = av_packet_alloc();
@@ -244,22 +322,21 @@ static void *source_thread(void *arg)
         int ret = s->ops->open(s->priv, &s->ctx, err, sizeof err);
         if (ret < 0) {
             s->ops->close(s->priv);
+            if (atomic_load(&s->stop))
+                break;
             if (ret == AVERROR(EINVAL)) {
                 set_state(s, LB_SOURCE_FAILED, *err ? err : av_err2str(ret));
                 break;
             }
             set_state(s, LB_SOURCE_LOST, *err ? err : av_err2str(ret));
-            nap(s, backoff);
-            backoff = FFMIN(backoff * 2, MAX_BACKOFF_US);
-            set_state(s, LB_SOURCE_RECONNECTING, NULL);
+            retry_wait(s, &backoff);
             continue;
         }
-        int64_t media_origin = AV_NOPTS_VALUE;
-        int64_t wall_origin = lb_clock_now();
         /* a new connection continues the timeline where the last one stopped */
-        program_origin = last_pts < 0 ? 0 : last_pts + frame_us;
-        if (!s->params.offline && !s->ops->live)
-            program_origin = FFMAX(program_origin, wall_origin - s->params.epoch_us);
+        timeline tl = { .program_origin = last_pts < 0 ? 0 : last_pts + frame_us,
+                        .media_origin = AV_NOPTS_VALUE };
+        if (!s->params.offline && !s->live)
+            tl.program_origin = FFMAX(tl.program_origin, lb_clock_now() - s->params.epoch_us);
         int got_first = 0;
         for (;;) {
             if (atomic_load(&s->stop)) {
@@ -268,15 +345,8 @@ static void *source_thread(void *arg)
             }
             ret = s->ops->read(s->priv, &s->ctx, frame, pkt, err, sizeof err);
             if (pkt->size) {
-                if (s->packets) {
-                    /* compressed passthrough stamped like the frames */
-                    int64_t t = s->ops->live ? lb_clock_now() - s->params.epoch_us : pkt->pts;
-                    pkt->pts = pkt->dts = t;
-                    pkt->stream_index = LB_STREAM_ISO_VIDEO;
-                    AVPacket *copy = av_packet_clone(pkt);
-                    if (copy && lb_queue_push(s->packets, copy, 0) < 0)
-                        av_packet_free(&copy);
-                }
+                if (s->packets)
+                    push_packet(s, &tl, pkt, &last_dts);
                 av_packet_unref(pkt);
             }
             if (ret == AVERROR(EAGAIN))
@@ -285,19 +355,13 @@ static void *source_thread(void *arg)
                 break;
             if (!got_first) {
                 got_first = 1;
-                backoff = 500000;
+                backoff = FIRST_BACKOFF_US;
                 set_state(s, LB_SOURCE_LIVE, NULL);
             }
-            int64_t pts;
-            if (s->ops->live) {
-                pts = lb_clock_now() - s->params.epoch_us;
-            } else {
-                if (media_origin == AV_NOPTS_VALUE)
-                    media_origin = frame->pts;
-                pts = program_origin + frame->pts - media_origin;
-                if (!s->params.offline)
-                    lb_clock_sleep_until(s->params.epoch_us + pts);
-            }
+            int64_t pts = !s->live && frame->pts == AV_NOPTS_VALUE ? last_pts + frame_us
+                                                                   : program_time(s, &tl, frame->pts);
+            if (!s->live && !s->params.offline)
+                lb_clock_sleep_until(s->params.epoch_us + pts);
             if (pts <= last_pts)    /* never backwards, never twice */
                 pts = last_pts + 1;
             last_pts = pts;
@@ -325,11 +389,12 @@ static void *source_thread(void *arg)
             set_state(s, LB_SOURCE_ENDED, "end of file");
             break;
         }
+        if (ret == AVERROR(EINVAL)) {
+            set_state(s, LB_SOURCE_FAILED, *err ? err : av_err2str(ret));
+            break;
+        }
         set_state(s, LB_SOURCE_LOST, *err ? err : av_err2str(ret));
-        nap(s, backoff);
-        backoff = FFMIN(backoff * 2, MAX_BACKOFF_US);
-        if (!atomic_load(&s->stop))
-            set_state(s, LB_SOURCE_RECONNECTING, NULL);
+        retry_wait(s, &backoff);
     }
     av_frame_free(&frame);
     av_packet_free(&pkt);
@@ -365,6 +430,8 @@ void lb_source_free(lb_source **ps)
     av_frame_free(&s->shown);
     av_frame_free(&s->pending);
     av_frame_free(&s->slate);
+    if (s->priv && s->ops && s->ops->uninit)
+        s->ops->uninit(s->priv);
     free(s->priv);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -401,16 +468,20 @@ static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
     lb_source_stats st;
     lb_source_get_stats(s, &st);
     int64_t lost = st.lost_at_us >= 0 ? st.lost_at_us / 1000000 : second;
-    char desc[1024], err[256];
+    char title[160], line[160], title_esc[512], line_esc[512];
+    snprintf(title, sizeof title, "%s  NO SIGNAL", s->name);
+    snprintf(line, sizeof line, "%s since %02d:%02d:%02d (%lld s)", lb_source_state_name(st.state),
+             (int)(lost / 3600), (int)(lost / 60 % 60), (int)(lost % 60), (long long)(second - lost));
+    lb_lavfi_escape_text(title, title_esc, sizeof title_esc);
+    lb_lavfi_escape_text(line, line_esc, sizeof line_esc);
+    char desc[2048], err[256];
     snprintf(desc, sizeof desc,
              "color=c=0x303030:s=%dx%d:r=1:d=1,"
              "drawtext=fontfile=" LB_FONT_FILE ":fontcolor=white:fontsize=h/12:"
-             "x=(w-tw)/2:y=h/2-th*1.5:text='%s  NO SIGNAL',"
+             "x=(w-tw)/2:y=h/2-th*1.5:text=%s,"
              "drawtext=fontfile=" LB_FONT_FILE ":fontcolor=0xbbbbbb:fontsize=h/20:"
-             "x=(w-tw)/2:y=h/2+th:text='%s since %02d\\\\:%02d\\\\:%02d (%lld s)'",
-             width, height, s->name, lb_source_state_name(st.state),
-             (int)(lost / 3600), (int)(lost / 60 % 60), (int)(lost % 60),
-             (long long)(second - lost));
+             "x=(w-tw)/2:y=h/2+th:text=%s",
+             width, height, title_esc, line_esc);
     lb_lavfi *g = NULL;
     AVFrame *f = av_frame_alloc();
     if (!f || lb_lavfi_open(&g, desc, 0, err, sizeof err) < 0 || lb_lavfi_read(g, f) < 0) {
@@ -419,6 +490,8 @@ static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
         return s->slate;
     }
     lb_lavfi_close(&g);
+    /* tells the director's analysis and the tests that this is no picture */
+    av_dict_set(&f->metadata, LB_SLATE_METADATA, "1", 0);
     av_frame_free(&s->slate);
     s->slate = f;
     s->slate_second = second;
@@ -430,14 +503,14 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     for (;;) {
         if (!s->pending) {
             void *item;
-            int ret = lb_queue_pop(s->frames, &item, s->params.offline ? -1 : 0);
+            int ret = lb_queue_pop(s->frames, &item, s->blocking ? -1 : 0);
             if (ret == AVERROR_EOF)
                 s->ended = 1;
             if (ret < 0)
                 break;
             s->pending = item;
         }
-        if (s->pending->pts > t_us)
+        if (s->pending->pts > t_us + DUE_SLACK_US)
             break;              /* not due yet: the shown frame still holds */
         if (s->shown && !s->shown_handed_out) {
             pthread_mutex_lock(&s->lock);
@@ -459,7 +532,7 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     pthread_mutex_unlock(&s->lock);
 
     int live_frame = s->shown && (state == LB_SOURCE_LIVE || state == LB_SOURCE_ENDED ||
-                                  s->params.offline);
+                                  s->blocking);
     AVFrame *src = live_frame ? s->shown : slate_frame(s, t_us, width, height);
     if (!src)
         return AVERROR(EAGAIN);

@@ -10,11 +10,13 @@
  * exactly. */
 #include "capture_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libavutil/mathematics.h>
+#include <libswresample/swresample.h>
 
 typedef struct synthetic_video {
     char desc[4096];
@@ -155,7 +157,17 @@ typedef struct synthetic_mic {
     char desc[2048];
     lb_lavfi *graph;
     AVFrame *frame;
+    /* drift_ppm != 0: a device whose crystal runs that much fast.  The room
+     * (the lavfi graph) is in true time; the device samples it at
+     * 48 kHz x (1 + drift), which a constant swr compensation does, and
+     * stamps every block with its true time, as an ALSA card is stamped on
+     * lb_clock. */
+    double drift;
+    SwrContext *swr;
+    int64_t device_samples;
 } synthetic_mic;
+
+#define DRIFT_DISTANCE 480000
 
 static int mic_configure(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
                          char *err, size_t err_size)
@@ -182,6 +194,7 @@ static int mic_configure(void *priv, const lb_source_ctx *ctx, const lb_config_s
              "sine=f=%g:r=%d:samples_per_frame=480,"
              "volume=eval=frame:volume='gt(%s\\,0)*0.25*(0.6+0.4*sin(2*PI*4*t))'",
              st->frequency_hz, LB_AUDIO_RATE, speaks);
+    m->drift = st->drift_ppm * 1e-6;
     return 0;
 bad:
     lb_config_error(sec, "speaks", err, err_size,
@@ -192,23 +205,46 @@ bad:
 static int mic_open(void *priv, const lb_source_ctx *ctx, char *err, size_t err_size)
 {
     synthetic_mic *m = priv;
+    int ret;
     if (!(m->frame = av_frame_alloc()))
         return AVERROR(ENOMEM);
+    if (m->drift != 0) {
+        AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+        if ((ret = swr_alloc_set_opts2(&m->swr, &mono, AV_SAMPLE_FMT_FLT, LB_AUDIO_RATE,
+                                       &mono, AV_SAMPLE_FMT_FLT, LB_AUDIO_RATE, 0, NULL)) < 0 ||
+            (ret = swr_init(m->swr)) < 0)
+            return ret;
+        m->device_samples = 0;
+    }
     return lb_lavfi_open(&m->graph, m->desc, 1, err, err_size);
 }
 
-static int mic_read(void *priv, const lb_source_ctx *ctx, float *samples, int max_samples,
-                    int *nb_samples, int64_t *capture_us, char *err, size_t err_size)
+static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
+                    char *err, size_t err_size)
 {
     synthetic_mic *m = priv;
     int ret = lb_lavfi_read(m->graph, m->frame);
     if (ret < 0)
         return ret;
-    int n = FFMIN(m->frame->nb_samples, max_samples);
-    memcpy(samples, m->frame->data[0], sizeof(float) * (size_t)n);
-    *nb_samples = n;
-    *capture_us = 0;
+    int n = FFMIN(m->frame->nb_samples, blk->max_samples);
+    if (!m->swr) {
+        memcpy(blk->samples, m->frame->data[0], sizeof(float) * (size_t)n);
+        blk->nb_samples = n;
+        av_frame_unref(m->frame);
+        return 0;
+    }
+    /* the compensation counts down: renew it for every block */
+    if ((ret = swr_set_compensation(m->swr, (int)lrint(m->drift * DRIFT_DISTANCE), DRIFT_DISTANCE)) < 0)
+        return ret;
+    uint8_t *out[1] = { (uint8_t *)blk->samples };
+    ret = swr_convert(m->swr, out, blk->max_samples, (const uint8_t **)m->frame->extended_data, n);
     av_frame_unref(m->frame);
+    if (ret < 0)
+        return ret;
+    blk->nb_samples = ret;
+    /* the true time of the block's first sample, as a card's timestamp */
+    blk->capture_us = (int64_t)llrint(m->device_samples * 1e6 / (LB_AUDIO_RATE * (1 + m->drift)));
+    m->device_samples += ret;
     return 0;
 }
 
@@ -217,8 +253,8 @@ static void mic_close(void *priv)
     synthetic_mic *m = priv;
     lb_lavfi_close(&m->graph);
     av_frame_free(&m->frame);
+    swr_free(&m->swr);
 }
-
 const lb_mic_ops lb_mic_synthetic = {
     .kind = "synthetic",
     .priv_size = sizeof(synthetic_mic),

@@ -1,0 +1,500 @@
+/* Design note: url cameras and microphones (rtsp, srt, rtmp, http, files).
+ *
+ * A url source reads one video stream through lb_demux, decodes it with
+ * libavcodec and hands out YUV420P frames (libswscale only when the decoder
+ * gives another format or a size was asked for).  H.264 and HEVC packets are
+ * also handed out as they came, for resource mode's stream copy; after every
+ * (re)connection they start at a key frame, so a recording of them always
+ * decodes.
+ *
+ * Time: a network stream is live.  Its packets' timestamps are mapped onto
+ * lb_clock by lb_ts_map at arrival, and frames and packets carry the mapped
+ * time, so jitter of the network and of the decoder never reaches the
+ * program.  A file is paced by the framework on its media time; with loop,
+ * every pass continues the media time of the previous one.
+ *
+ * A url mic is the same for the first audio stream, decoded and resampled
+ * to 48 kHz mono float by libswresample. */
+#include "capture_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
+
+#include "lb_clock.h"
+#include "lb_log.h"
+
+/* What a url source and a url mic share: input, decoder, time. */
+typedef struct url_input {
+    lb_demux *dm;
+    AVCodecContext *dec;
+    AVPacket *in;
+    AVFrame *decoded;
+    lb_ts_map map;
+    int live;
+    int draining;             /* the file ended: the decoder gives what it holds */
+    int64_t loop_offset_us;   /* added to media time: earlier passes of a loop */
+    int64_t pass_start_us, pass_end_us;
+} url_input;
+
+static int check_url(const lb_source_ctx *ctx, const lb_config_section *sec, int *live,
+                     char *err, size_t err_size)
+{
+    const lb_source_settings *st = ctx->settings;
+    if (!*st->url) {
+        lb_config_error(sec, "url", err, err_size, "missing (rtsp://, srt://, rtmp://, http://, or a file)");
+        return AVERROR(EINVAL);
+    }
+    if (strcmp(st->transport, "tcp") && strcmp(st->transport, "udp")) {
+        lb_config_error(sec, "transport", err, err_size, "'%s' is neither tcp nor udp", st->transport);
+        return AVERROR(EINVAL);
+    }
+    *live = lb_url_is_live(st->url);
+    if (*live && st->loop) {
+        lb_config_error(sec, "loop", err, err_size, "only files can loop, %s is a live stream", st->url);
+        return AVERROR(EINVAL);
+    }
+    return 0;
+}
+
+static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType type,
+                      int threads, char *err, size_t err_size)
+{
+    const lb_source_settings *st = ctx->settings;
+    lb_demux_params dp = {
+        .url = st->url, .transport = st->transport, .timeout_ms = st->timeout_ms,
+        .type = type, .stop = ctx->stop,
+    };
+    int ret;
+    if (!(u->in = av_packet_alloc()) || !(u->decoded = av_frame_alloc()))
+        return AVERROR(ENOMEM);
+    if ((ret = lb_demux_open(&u->dm, &dp, err, err_size)) < 0)
+        return ret;
+    const AVStream *stream = lb_demux_stream(u->dm);
+    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    if (!codec) {
+        snprintf(err, err_size, "no decoder for %s", avcodec_get_name(stream->codecpar->codec_id));
+        return AVERROR(EINVAL);
+    }
+    if (!(u->dec = avcodec_alloc_context3(codec)))
+        return AVERROR(ENOMEM);
+    if ((ret = avcodec_parameters_to_context(u->dec, stream->codecpar)) < 0)
+        return ret;
+    u->dec->pkt_timebase = stream->time_base;
+    /* frame threads add a frame of latency each: two are plenty for a
+     * camera and leave the cores to the encoder */
+    u->dec->thread_count = threads;
+    u->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    if ((ret = avcodec_open2(u->dec, codec, NULL)) < 0) {
+        snprintf(err, err_size, "cannot open the %s decoder: %s", codec->name, av_err2str(ret));
+        return ret;
+    }
+    u->live = lb_demux_live(u->dm);
+    u->map = (lb_ts_map){ 0 };
+    u->draining = 0;
+    u->pass_start_us = AV_NOPTS_VALUE;
+    u->pass_end_us = 0;
+    return 0;
+}
+
+static void input_close(url_input *u)
+{
+    avcodec_free_context(&u->dec);
+    lb_demux_close(&u->dm);
+    av_packet_free(&u->in);
+    av_frame_free(&u->decoded);
+}
+
+static int64_t to_us(int64_t ts, AVRational tb)
+{
+    return ts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE : av_rescale_q(ts, tb, AV_TIME_BASE_Q);
+}
+
+/* Reads the next packet of the stream into u->in and feeds it to the
+ * decoder; at the end of a file starts draining.  Returns 0 when a packet
+ * was read, 1 when draining began, or an error. */
+static int input_feed(url_input *u, const lb_source_ctx *ctx, char *err, size_t err_size)
+{
+    int ret = lb_demux_read(u->dm, u->in, err, err_size);
+    if (ret == AVERROR_EOF) {
+        u->draining = 1;
+        avcodec_send_packet(u->dec, NULL);
+        return 1;
+    }
+    if (ret < 0)
+        return ret;
+    AVRational tb = lb_demux_stream(u->dm)->time_base;
+    if (u->live) {
+        int64_t t = to_us(u->in->dts != AV_NOPTS_VALUE ? u->in->dts : u->in->pts, tb);
+        if (t != AV_NOPTS_VALUE)
+            lb_ts_map_update(&u->map, t, lb_clock_now());
+    }
+    ret = avcodec_send_packet(u->dec, u->in);
+    if (ret < 0 && ret != AVERROR(EAGAIN))
+        /* a damaged packet (lost over udp): the decoder conceals, go on */
+        lb_log(LB_LOG_DEBUG, ctx->name, "decoder refused a packet: %s", av_err2str(ret));
+    return 0;
+}
+
+/* The time of a decoded frame or block: lb_clock for live streams, media
+ * time continued across loop passes for files. */
+static int64_t input_time(url_input *u, int64_t ts, int64_t duration_us)
+{
+    int64_t t = to_us(ts, lb_demux_stream(u->dm)->time_base);
+    if (t == AV_NOPTS_VALUE)
+        return AV_NOPTS_VALUE;
+    if (u->live)
+        return u->map.anchored ? lb_ts_map_apply(&u->map, t) : AV_NOPTS_VALUE;
+    if (u->pass_start_us == AV_NOPTS_VALUE)
+        u->pass_start_us = t;
+    u->pass_end_us = FFMAX(u->pass_end_us, t + duration_us);
+    return t + u->loop_offset_us;
+}
+
+/* The decoder has given everything of a file: start the next pass. */
+static int input_rewind(url_input *u, const lb_source_ctx *ctx, char *err, size_t err_size)
+{
+    int ret = lb_demux_rewind(u->dm);
+    if (ret < 0) {
+        snprintf(err, err_size, "cannot loop: %s", av_err2str(ret));
+        return ret;
+    }
+    avcodec_flush_buffers(u->dec);
+    if (u->pass_start_us != AV_NOPTS_VALUE)
+        u->loop_offset_us += u->pass_end_us - u->pass_start_us;
+    u->pass_start_us = AV_NOPTS_VALUE;
+    u->pass_end_us = 0;
+    u->draining = 0;
+    return 0;
+}
+
+/* ---- cameras ---- */
+
+typedef struct url_source {
+    url_input u;
+    int live;
+    int threads;
+    struct SwsContext *sws;
+    AVFrame *converted;
+    int64_t frame_us;
+    /* passthrough: par is filled once, by the first connection that carries
+     * H.264 or HEVC, and published through par_ready */
+    AVCodecParameters *par;
+    atomic_int par_ready;
+    int pass;                 /* this connection's packets go out */
+    int need_key;
+    int64_t last_dts_us;
+} url_source;
+
+static int source_configure(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
+                            char *err, size_t err_size)
+{
+    url_source *s = priv;
+    int ret = check_url(ctx, sec, &s->live, err, err_size);
+    if (ret < 0)
+        return ret;
+    s->threads = ctx->settings->threads ? ctx->settings->threads : 2;
+    if (!(s->par = avcodec_parameters_alloc()))
+        return AVERROR(ENOMEM);
+    return 0;
+}
+
+static int same_stream(const AVCodecParameters *a, const AVCodecParameters *b)
+{
+    return a->codec_id == b->codec_id && a->width == b->width && a->height == b->height &&
+           a->extradata_size == b->extradata_size &&
+           (!a->extradata_size || !memcmp(a->extradata, b->extradata, (size_t)a->extradata_size));
+}
+
+static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t err_size)
+{
+    url_source *s = priv;
+    int ret = input_open(&s->u, ctx, AVMEDIA_TYPE_VIDEO, s->threads, err, err_size);
+    if (ret < 0)
+        return ret;
+    const AVStream *st = lb_demux_stream(s->u.dm);
+    AVRational rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+    s->frame_us = rate.num && rate.den ? av_rescale(1000000, rate.den, rate.num) : 40000;
+    const AVCodecParameters *par = st->codecpar;
+    s->pass = 0;
+    if (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) {
+        if (!atomic_load(&s->par_ready)) {
+            if ((ret = avcodec_parameters_copy(s->par, par)) < 0)
+                return ret;
+            atomic_store(&s->par_ready, 1);
+        }
+        s->pass = same_stream(s->par, par);
+        if (!s->pass)
+            lb_log(LB_LOG_WARN, ctx->name, "the stream changed (%s %dx%d) since the first "
+                   "connection: no passthrough packets until restart",
+                   avcodec_get_name(par->codec_id), par->width, par->height);
+    }
+    s->need_key = 1;
+    s->last_dts_us = AV_NOPTS_VALUE;
+    lb_log(LB_LOG_INFO, ctx->name, "%s %dx%d %s%s", avcodec_get_name(par->codec_id),
+           par->width, par->height, av_get_pix_fmt_name(s->u.dec->pix_fmt) ?
+           av_get_pix_fmt_name(s->u.dec->pix_fmt) : "?", s->pass ? ", passthrough" : "");
+    return 0;
+}
+
+/* Gives frame the decoded picture as YUV420P (at the requested size). */
+static int output_frame(url_source *s, const lb_source_ctx *ctx, AVFrame *frame)
+{
+    AVFrame *d = s->u.decoded;
+    int w = ctx->settings->width ? ctx->settings->width : d->width;
+    int h = ctx->settings->height ? ctx->settings->height : d->height;
+    int ret;
+    if (d->format == AV_PIX_FMT_YUV420P && w == d->width && h == d->height) {
+        av_frame_move_ref(frame, d);
+        return 0;
+    }
+    s->sws = sws_getCachedContext(s->sws, d->width, d->height, d->format, w, h,
+                                  AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+    if (!s->sws)
+        return AVERROR(EINVAL);
+    if (d->format == AV_PIX_FMT_YUVJ420P || d->format == AV_PIX_FMT_YUVJ422P ||
+        d->color_range == AVCOL_RANGE_JPEG) {
+        /* full-range input (MJPEG) to the program's limited range */
+        const int *coefs = sws_getCoefficients(SWS_CS_ITU709);
+        sws_setColorspaceDetails(s->sws, coefs, 1, coefs, 0, 0, 1 << 16, 1 << 16);
+    }
+    frame->format = AV_PIX_FMT_YUV420P;
+    frame->width = w;
+    frame->height = h;
+    if ((ret = av_frame_get_buffer(frame, 0)) < 0)
+        return ret;
+    sws_scale(s->sws, (const uint8_t *const *)d->data, d->linesize, 0, d->height,
+              frame->data, frame->linesize);
+    frame->pts = d->pts;
+    frame->color_range = AVCOL_RANGE_MPEG;
+    av_frame_unref(d);
+    return 0;
+}
+
+static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVPacket *pkt,
+                       char *err, size_t err_size)
+{
+    url_source *s = priv;
+    url_input *u = &s->u;
+    for (;;) {
+        if (atomic_load(ctx->stop))
+            return AVERROR_EXIT;
+        int ret = avcodec_receive_frame(u->dec, u->decoded);
+        if (ret >= 0) {
+            u->decoded->pts = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
+            return output_frame(s, ctx, frame);
+        }
+        if (ret == AVERROR(EAGAIN) && u->draining)
+            ret = AVERROR_EOF;      /* a draining decoder gives frames, then EOF */
+        if (ret == AVERROR_EOF) {
+            if (!ctx->settings->loop)
+                return AVERROR_EOF;
+            if ((ret = input_rewind(u, ctx, err, err_size)) < 0)
+                return ret;
+            continue;
+        }
+        if (ret != AVERROR(EAGAIN)) {
+            snprintf(err, err_size, "decode: %s", av_err2str(ret));
+            return ret;
+        }
+        if (pkt->size)
+            return AVERROR(EAGAIN);     /* one packet per call */
+        if ((ret = input_feed(u, ctx, err, err_size)) < 0)
+            return ret;
+        if (ret == 1)
+            continue;
+        if (s->pass && (!s->need_key || (u->in->flags & AV_PKT_FLAG_KEY))) {
+            AVRational tb = lb_demux_stream(u->dm)->time_base;
+            int64_t pts = to_us(u->in->pts, tb), dts = to_us(u->in->dts, tb);
+            if (dts == AV_NOPTS_VALUE)
+                dts = pts;          /* rtp carries no dts: cameras send no B-frames */
+            if (pts == AV_NOPTS_VALUE)
+                pts = dts;
+            if (dts == AV_NOPTS_VALUE && s->last_dts_us != AV_NOPTS_VALUE)
+                pts = dts = s->last_dts_us + s->frame_us;   /* rtp before its first sync */
+            s->last_dts_us = dts;
+            s->need_key = 0;
+            av_packet_move_ref(pkt, u->in);
+            if (dts == AV_NOPTS_VALUE) {
+                pkt->pts = pkt->dts = AV_NOPTS_VALUE;       /* stamped on arrival */
+            } else if (u->live) {
+                pkt->pts = u->map.anchored ? lb_ts_map_apply(&u->map, pts) : AV_NOPTS_VALUE;
+                pkt->dts = u->map.anchored ? lb_ts_map_apply(&u->map, dts) : AV_NOPTS_VALUE;
+            } else {
+                pkt->pts = pts + u->loop_offset_us;
+                pkt->dts = dts + u->loop_offset_us;
+            }
+            pkt->duration = to_us(pkt->duration, tb);
+            pkt->time_base = AV_TIME_BASE_Q;
+        }
+        av_packet_unref(u->in);
+    }
+}
+
+static void source_close(void *priv)
+{
+    url_source *s = priv;
+    input_close(&s->u);
+    sws_freeContext(s->sws);
+    s->sws = NULL;
+    /* par stays: codecpar() is valid until the source is freed, and the
+     * framework frees priv with free() */
+}
+
+static const AVCodecParameters *source_codecpar(void *priv)
+{
+    url_source *s = priv;
+    return atomic_load(&s->par_ready) ? s->par : NULL;
+}
+
+static int source_is_live(void *priv)
+{
+    return ((url_source *)priv)->live;
+}
+
+static void source_uninit(void *priv)
+{
+    url_source *s = priv;
+    avcodec_parameters_free(&s->par);
+}
+
+const lb_source_ops lb_source_url = {
+    .kind = "url",
+    .priv_size = sizeof(url_source),
+    .configure = source_configure,
+    .open = source_open,
+    .read = source_read,
+    .close = source_close,
+    .codecpar = source_codecpar,
+    .is_live = source_is_live,
+    .uninit = source_uninit,
+};
+
+/* ---- microphones ---- */
+
+typedef struct url_mic {
+    url_input u;
+    int live;
+    SwrContext *swr;
+    int64_t next_us;          /* lb_clock time of the next sample out (live) */
+    int64_t expect_us;        /* media time the next frame should start at */
+} url_mic;
+
+static int mic_configure(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
+                         char *err, size_t err_size)
+{
+    url_mic *m = priv;
+    return check_url(ctx, sec, &m->live, err, err_size);
+}
+
+static int mic_open(void *priv, const lb_source_ctx *ctx, char *err, size_t err_size)
+{
+    url_mic *m = priv;
+    int ret = input_open(&m->u, ctx, AVMEDIA_TYPE_AUDIO, 1, err, err_size);
+    if (ret < 0)
+        return ret;
+    AVCodecContext *dec = m->u.dec;
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    AVChannelLayout in = { 0 };
+    if (dec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || !dec->ch_layout.nb_channels)
+        av_channel_layout_default(&in, FFMAX(dec->ch_layout.nb_channels, 1));
+    else if ((ret = av_channel_layout_copy(&in, &dec->ch_layout)) < 0)
+        return ret;
+    ret = swr_alloc_set_opts2(&m->swr, &mono, AV_SAMPLE_FMT_FLT, LB_AUDIO_RATE,
+                              &in, dec->sample_fmt, dec->sample_rate, 0, NULL);
+    av_channel_layout_uninit(&in);
+    if (ret < 0 || (ret = swr_init(m->swr)) < 0) {
+        snprintf(err, err_size, "cannot resample %d Hz %s: %s", dec->sample_rate,
+                 av_get_sample_fmt_name(dec->sample_fmt), av_err2str(ret));
+        return ret;
+    }
+    m->expect_us = AV_NOPTS_VALUE;
+    lb_log(LB_LOG_INFO, ctx->name, "%s %d Hz, %d channels", dec->codec->name, dec->sample_rate,
+           dec->ch_layout.nb_channels);
+    return 0;
+}
+
+static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
+                    char *err, size_t err_size)
+{
+    url_mic *m = priv;
+    url_input *u = &m->u;
+    for (;;) {
+        if (atomic_load(ctx->stop))
+            return AVERROR_EXIT;
+        int ret = avcodec_receive_frame(u->dec, u->decoded);
+        if (ret >= 0) {
+            AVFrame *f = u->decoded;
+            int64_t dur = av_rescale(f->nb_samples, 1000000, f->sample_rate ? f->sample_rate : 48000);
+            int64_t t = input_time(u, f->best_effort_timestamp, dur);
+            int max_in = (int)av_rescale(blk->max_samples - 64, f->sample_rate, LB_AUDIO_RATE);
+            if (f->nb_samples > max_in) {
+                snprintf(err, err_size, "audio frames of %d samples are too long", f->nb_samples);
+                return AVERROR(EINVAL);
+            }
+            /* the block's first sample came out of the resampler's delay */
+            int64_t delay_us = swr_get_delay(m->swr, 1000000);
+            uint8_t *out[1] = { (uint8_t *)blk->samples };
+            int n = swr_convert(m->swr, out, blk->max_samples, (const uint8_t **)f->extended_data,
+                                f->nb_samples);
+            av_frame_unref(f);
+            if (n < 0) {
+                snprintf(err, err_size, "resample: %s", av_err2str(n));
+                return n;
+            }
+            blk->nb_samples = n;
+            blk->capture_us = u->live && t != AV_NOPTS_VALUE ? t - delay_us : AV_NOPTS_VALUE;
+            /* a hole in a live stream's timestamps is lost audio */
+            blk->discontinuity = u->live && m->expect_us != AV_NOPTS_VALUE && t != AV_NOPTS_VALUE &&
+                                 llabs(t - m->expect_us) > 20000;
+            m->expect_us = t != AV_NOPTS_VALUE ? t + dur : AV_NOPTS_VALUE;
+            if (n)
+                return 0;
+            continue;
+        }
+        if (ret == AVERROR(EAGAIN) && u->draining)
+            ret = AVERROR_EOF;      /* a draining decoder gives frames, then EOF */
+        if (ret == AVERROR_EOF) {
+            if (!ctx->settings->loop)
+                return AVERROR_EOF;
+            if ((ret = input_rewind(u, ctx, err, err_size)) < 0)
+                return ret;
+            continue;
+        }
+        if (ret != AVERROR(EAGAIN)) {
+            snprintf(err, err_size, "decode: %s", av_err2str(ret));
+            return ret;
+        }
+        if ((ret = input_feed(u, ctx, err, err_size)) < 0)
+            return ret;
+        av_packet_unref(u->in);
+    }
+}
+
+static void mic_close(void *priv)
+{
+    url_mic *m = priv;
+    input_close(&m->u);
+    swr_free(&m->swr);
+}
+
+static int mic_is_live(void *priv)
+{
+    return ((url_mic *)priv)->live;
+}
+
+const lb_mic_ops lb_mic_url = {
+    .kind = "url",
+    .priv_size = sizeof(url_mic),
+    .configure = mic_configure,
+    .open = mic_open,
+    .read = mic_read,
+    .close = mic_close,
+    .is_live = mic_is_live,
+};

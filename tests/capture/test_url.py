@@ -1,0 +1,254 @@
+"""url sources against real peers on 127.0.0.1: an RTSP camera (rtsp_cam,
+gst-rtsp-server), an SRT camera (ffmpeg as listener), files, and errors.
+
+Usage: test_url.py rtsp_read | rtsp_udp | rtsp_dropout | srt | file_loop | errors
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from caplib import *  # noqa: E402,F401
+
+
+def media_dir():
+    d = os.path.join(os.environ.get("LUOBO_BUILD", "/tmp"), "test-scratch", "capture-media")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def cam_file():
+    return make_h264(os.path.join(media_dir(), "cam360.mp4"), 60)
+
+
+def source_config(url, extra=""):
+    return "[source.cam]\ntype = url\nrole = teacher\nurl = %s\n%s" % (url, extra)
+
+
+def start_rtsp(port, log):
+    return Peer([RTSP_CAM, str(port), cam_file()], ready="ready", log=log).start()
+
+
+def live_ticks(events):
+    """The ticks from the first one that showed the camera's picture."""
+    ticks = by(events, "tick")
+    first = next((i for i, e in enumerate(ticks) if e["ret"] == 0 and not e["slate"]), None)
+    return ticks[first:] if first is not None else []
+
+
+def check_packets(path, sizes, label, connections=1):
+    """The passthrough packets are the file's packets, in order, from its
+    start (rtsp_cam starts every client at the beginning of the file)."""
+    got = []
+    for line in open(path):
+        size, key, pts, dts = line.split()
+        got.append((int(size), key == "1", int(pts), int(dts)))
+    check(len(got) > 100, "%s: %d passthrough packets" % (label, len(got)))
+    check(got[0][1], "%s: the first passthrough packet is a key frame" % label)
+    want = [s for s, _ in sizes]
+    wkeys = [k for _, k in sizes]
+    # split at each reconnection: where the file starts again
+    runs, start = [], 0
+    for i in range(1, len(got) + 1):
+        if i == len(got) or ([g[0] for g in got[i:i + 30]] == want[:30] and i > start):
+            runs.append(got[start:i])
+            start = i
+    check(len(runs) == connections, "%s: %d connection(s) in the passthrough (want %d)"
+          % (label, len(runs), connections))
+    for r in runs:
+        check([g[0] for g in r] == want[:len(r)], "%s: all %d packet sizes of a connection match the file"
+              % (label, len(r)))
+        check([g[1] for g in r] == wkeys[:len(r)], "%s: key frame flags match" % label)
+    dts = [g[3] for g in got]
+    check(all(b > a for a, b in zip(dts, dts[1:])), "%s: passthrough dts strictly increase" % label)
+    return got
+
+
+def rtsp_read(transport="tcp", seconds=20):
+    wd = scratch("rtsp_read_" + transport)
+    port = free_port()
+    cam = start_rtsp(port, open(os.path.join(wd, "cam.log"), "w"))
+    try:
+        ev = run_tool("source", source_config("rtsp://127.0.0.1:%d/cam" % port,
+                                               "transport = %s\n" % transport),
+                      "source.cam", seconds, "--packets", os.path.join(wd, "packets.txt"),
+                      workdir=wd)
+    finally:
+        cam.stop()
+    e = end(ev)
+    print(e)
+    check(e["state"] == "live", "the camera is live at the end (%s)" % e["state"])
+    check(e["codec"] == "h264" and (e["par_w"], e["par_h"]) == (640, 360),
+          "codecpar is H.264 640x360 (%s %dx%d)" % (e["codec"], e["par_w"], e["par_h"]))
+    check(e["extradata"] > 0, "codecpar has the parameter sets (%d bytes)" % e["extradata"])
+    ticks = live_ticks(ev)
+    check(len(ticks) >= (seconds - 2) * 30, "live within 2 s of the start (%d live ticks)" % len(ticks))
+    check(all(t["ret"] == 0 and not t["slate"] for t in ticks), "every tick since live has a picture")
+    check(all((t["w"], t["h"]) == (640, 360) for t in ticks), "frames are 640x360")
+    # a 30 fps camera read at 30 ticks/s: nearly every tick is a new frame
+    check(e["distinct"] >= len(ticks) * 0.9, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
+    pts = [t["pts"] for t in ticks]
+    deltas = sorted(b - a for a, b in zip(pts, pts[1:]) if b != a)
+    med = deltas[len(deltas) // 2]
+    check(30000 <= med <= 36700, "frames are stamped 1/30 s apart (median %d us)" % med)
+    # jitter smoothing: stamps follow the stream's clock, not arrival
+    near = sum(1 for d in deltas if abs(d - 33333) < 3000)
+    check(near >= len(deltas) * 0.9, "%d of %d frame intervals within 3 ms of 33.3 ms" % (near, len(deltas)))
+    if transport == "tcp":
+        got = check_packets(os.path.join(wd, "packets.txt"), packet_sizes(cam_file()), "rtsp")
+        check(e["packets_dropped"] == 0, "no passthrough packet dropped")
+        check(abs(len(got) - e["frames"]) <= 5, "one packet per decoded frame (%d, %d)" % (len(got), e["frames"]))
+
+
+def rtsp_dropout():
+    """Kill the camera for 10 s (first it hangs, then it is gone)."""
+    wd = scratch("rtsp_dropout")
+    port = free_port()
+    log = open(os.path.join(wd, "cam.log"), "w")
+    cam = start_rtsp(port, log)
+    p = run_tool("source", source_config("rtsp://127.0.0.1:%d/cam" % port), "source.cam", 32,
+                 "--packets", os.path.join(wd, "packets.txt"), workdir=wd, background=True)
+    try:
+        time.sleep(8)
+        # the camera stops answering: no RST, no data
+        os.kill(cam.p.pid, signal.SIGSTOP)
+        stall_us = int(time.monotonic() * 1e6)
+        time.sleep(4)
+        cam.p.send_signal(signal.SIGKILL)
+        cam.p.wait()
+        time.sleep(6)
+        cam = start_rtsp(port, log)
+        back_us = cam.started_mono_us
+        ev = finish(p, wd)
+    finally:
+        cam.stop()
+        if p.poll() is None:
+            p.kill()
+    states = by(ev, "state")
+    print([(s["state"], s["mono_us"], s["error"]) for s in states])
+    lost = [s for s in states if s["state"] == "lost" and s["mono_us"] > stall_us]
+    check(lost, "the hung camera is reported lost (%s)" % (lost[0]["error"] if lost else ""))
+    detect_ms = (lost[0]["mono_us"] - stall_us) / 1000
+    check(detect_ms <= 2600, "a camera that stops answering is lost within 2 s + 0.6 s of slack (%.0f ms)"
+          % detect_ms)
+    relive = [s for s in states if s["state"] == "live" and s["mono_us"] > back_us]
+    check(relive, "the camera is live again")
+    back_ms = (relive[0]["mono_us"] - back_us) / 1000
+    check(back_ms <= 2000, "live again within 2 s of the server's return (%.0f ms)" % back_ms)
+    ticks = by(ev, "tick")
+    check(len(ticks) == 32 * 30, "the consumer ran every tick (%d)" % len(ticks))
+    after = live_ticks(ev)
+    check(all(t["ret"] == 0 for t in after), "frame_at always gave a frame after the first one")
+    slates = [t for t in after if t["slate"]]
+    gap = [t for t in after if t["state"] in ("lost", "reconnecting")]
+    check(len(gap) >= 8 * 30, "about 10 s of lost/reconnecting ticks (%d)" % len(gap))
+    check(all(t["slate"] for t in gap), "every tick while lost is the slate")
+    check(len(slates) == len(gap), "the slate only while lost (%d slates, %d lost ticks)" % (len(slates), len(gap)))
+    grey = [t for t in slates if abs(t["corner"] - 57) < 6]
+    check(len(grey) == len(slates), "the slate is the grey card (corner luma %s)" % slates[0]["corner"])
+    e = end(ev)
+    check(e["reconnects"] >= 1 and e["state"] == "live", "reconnected and live at the end (%s)" % e)
+    check_packets(os.path.join(wd, "packets.txt"), packet_sizes(cam_file()), "rtsp after dropout", 2)
+
+
+def srt():
+    wd = scratch("srt")
+    port = free_port(socket.SOCK_DGRAM)
+    listener = Peer(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", cam_file(), "-c", "copy",
+                     "-f", "mpegts", "srt://127.0.0.1:%d?mode=listener" % port],
+                    log=open(os.path.join(wd, "ffmpeg.log"), "w")).start()
+    try:
+        time.sleep(0.5)
+        ev = run_tool("source", source_config("srt://127.0.0.1:%d?mode=caller" % port), "source.cam", 12,
+                      "--packets", os.path.join(wd, "packets.txt"), workdir=wd)
+    finally:
+        listener.stop()
+    e = end(ev)
+    print(e)
+    check(e["state"] == "live" and e["codec"] == "h264", "the SRT camera is live, H.264 (%s)" % e)
+    ticks = live_ticks(ev)
+    check(len(ticks) >= 9 * 30, "live within 3 s of the start (%d live ticks)" % len(ticks))
+    check(all(t["ret"] == 0 and not t["slate"] for t in ticks), "every tick since live has a picture")
+    check(e["distinct"] >= len(ticks) * 0.9, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
+    sizes = [int(l.split()[0]) for l in open(os.path.join(wd, "packets.txt"))]
+    want = set(s for s, _ in packet_sizes(cam_file()))
+    # MPEG-TS carries access units with start codes (and maybe an AUD): a
+    # packet is the file's size or a few bytes more
+    check(len(sizes) > 200, "%d passthrough packets" % len(sizes))
+    near = sum(1 for s in sizes if any((s - d) in want for d in range(0, 41)))
+    check(near >= len(sizes) * 0.95, "passthrough packets have the file's sizes (%d of %d)" % (near, len(sizes)))
+
+
+def file_loop():
+    wd = scratch("file_loop")
+    path = make_h264(os.path.join(media_dir(), "short3s.mp4"), 3)
+    ev = run_tool("source", source_config(path, "loop = true\n"), "source.cam", 10, "--offline",
+                  "--packets", os.path.join(wd, "packets.txt"), workdir=wd)
+    e = end(ev)
+    ticks = by(ev, "tick")
+    check(len(ticks) == 300 and all(t["ret"] == 0 for t in ticks), "300 ticks, each with a frame")
+    check(e["distinct"] == 300, "a 3 s file looped offline gives a new frame every tick (%d)" % e["distinct"])
+    pts = [t["pts"] for t in ticks]
+    check(all(abs(p - i * 1000000 / 30) <= 1 for i, p in enumerate(pts)),
+          "frames continue across the loop on the program timeline")
+    sizes = [int(l.split()[0]) for l in open(os.path.join(wd, "packets.txt"))]
+    want = [s for s, _ in packet_sizes(path)]
+    check(sizes[:len(want) * 3] == (want * 4)[:len(sizes[:len(want) * 3])],
+          "passthrough of a looped file repeats its packets")
+    # without loop: the file ends, EOF after its 90 frames
+    wd2 = scratch("file_end")
+    ev = run_tool("source", source_config(path), "source.cam", 10, "--offline", workdir=wd2)
+    e = end(ev)
+    ticks = by(ev, "tick")
+    check(ticks[-1]["ret"] != 0 and e["state"] == "ended", "the file ends: EOF and state ended (%s)" % e["state"])
+    check(e["distinct"] == 90, "all 90 frames were shown (%d)" % e["distinct"])
+
+
+def errors():
+    # a camera that refuses: lost/reconnecting, retried, the consumer never waits
+    wd = scratch("errors")
+    port = free_port()
+    ev = run_tool("source", source_config("rtsp://127.0.0.1:%d/cam" % port), "source.cam", 3, workdir=wd)
+    e = end(ev)
+    states = set(s["state"] for s in by(ev, "state"))
+    check(e["state"] in ("lost", "reconnecting") and "refused" in e["error"].lower(),
+          "a refused URL: %s, '%s'" % (e["state"], e["error"]))
+    check("lost" in states and e["reconnects"] >= 2, "it is retried (%d times in 3 s)" % e["reconnects"])
+    check(len(by(ev, "tick")) == 90, "the consumer ran every tick")
+
+    # a file that is not media: FAILED, not retried
+    junk = write(os.path.join(wd, "notes.mp4"), "these are lecture notes, not a video\n" * 100)
+    ev = run_tool("source", source_config(junk), "source.cam", 2, workdir=wd)
+    e = end(ev)
+    check(e["state"] == "failed" and "invalid data" in e["error"].lower(),
+          "a file that is not media: failed, '%s'" % e["error"])
+    check(e["reconnects"] == 0, "and it is not retried")
+
+    # a V4L2 device that does not exist: lost, retried (a USB camera may come)
+    ev = run_tool("source", "[source.cam]\ntype = v4l2\ndevice = /dev/video9\n", "source.cam", 2, workdir=wd)
+    e = end(ev)
+    check(e["state"] in ("lost", "reconnecting") and "/dev/video9" in e["error"]
+          and "no such file" in e["error"].lower(), "a missing /dev/video9: %s, '%s'" % (e["state"], e["error"]))
+
+    # config errors name the file, line and key
+    ev = run_tool("source", "[source.cam]\ntype = url\n", "source.cam", 1, workdir=wd)
+    err = by(ev, "create_error")
+    check(err and "capture.ini:1: source.cam: url: missing" in err[0]["error"], "no url: %s" % err)
+    ev = run_tool("source", "[source.cam]\ntype = url\nurl = srt://127.0.0.1:9/x\nloop = true\n",
+                  "source.cam", 1, workdir=wd)
+    err = by(ev, "create_error")
+    check(err and "capture.ini:4: source.cam: loop:" in err[0]["error"], "loop on a stream: %s" % err)
+    ev = run_tool("source", "[source.cam]\ntype = url\nurl = rtsp://127.0.0.1:9/x\ntransport = sctp\n",
+                  "source.cam", 1, workdir=wd)
+    err = by(ev, "create_error")
+    check(err and "transport: 'sctp'" in err[0]["error"], "bad transport: %s" % err)
+
+
+import socket  # noqa: E402
+
+if __name__ == "__main__":
+    {"rtsp_read": rtsp_read, "rtsp_udp": lambda: rtsp_read("udp", 10), "rtsp_dropout": rtsp_dropout,
+     "srt": srt, "file_loop": file_loop, "errors": errors}[sys.argv[1]]()
+    print("PASS")
