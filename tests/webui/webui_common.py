@@ -11,6 +11,7 @@ import time
 
 TESTD = os.environ.get("WEBUI_TESTD")
 SRC = os.environ.get("LUOBO_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("LUOBO_BIN", "")
 
 failures = []
 
@@ -211,3 +212,100 @@ def cookie_of(jar, name="luobo_session"):
             if len(parts) >= 7 and parts[5] == name:
                 return "%s=%s" % (name, parts[6])
     return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """The real luobo with a small synthetic hall (demo-like), on loopback."""
+
+    def __init__(self, scratch):
+        self.data = os.path.join(scratch, "data")
+        self.live = os.path.join(scratch, "live")
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.ini = os.path.join(scratch, "luobo.ini")
+        hall = ("[general]\ndata_dir = %s\nlive_dir = %s\nhttp_port = %d\n"
+                "http_address = 127.0.0.1\nwww_dir = %s\nwidth = 640\nheight = 360\nfps = 25\n\n"
+                % (self.data, self.live, self.port, os.path.join(SRC, "webui", "www")))
+        for name in ("teacher", "students", "board"):
+            hall += "[source.%s]\ntype = synthetic\nrole = %s\n\n" % (name, name)
+        hall += ("[mic.teacher]\ntype = synthetic\nrole = teacher\n\n"
+                 "[mic.students]\ntype = synthetic\nrole = students\nfrequency_hz = 660\n\n"
+                 "[encoder]\npreset = veryfast\nbitrate_kbps = 800\nkeyint_s = 1\n\n")
+        live = "[output.live]\ntype = hls\ndir = %s\nname = program\nsegment_s = 1\n" % self.live
+        # Live HLS only if this build of the daemon has the hls output.
+        with open(self.ini, "w") as f:
+            f.write(hall + live)
+        self.has_live = subprocess.run([os.environ["LUOBO_BIN"], "--config", self.ini,
+                                        "--check-config"], capture_output=True).returncode == 0
+        if not self.has_live:
+            with open(self.ini, "w") as f:
+                f.write(hall)
+        self.logf = open(os.path.join(scratch, "luobo.log"), "w")
+        self.proc = subprocess.Popen([os.environ["LUOBO_BIN"], "--config", self.ini],
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        for _ in range(400):
+            if self.proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_text(self):
+        self.logf.flush()
+        with open(self.logf.name) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+
+class LiveHls:
+    """A live HLS stream made by ffmpeg in real time (for webui_testd's /live/)."""
+
+    SRC = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    ENC = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
+           "-c:a", "aac", "-b:a", "96k"]
+
+    def __init__(self, folder, list_size=6):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.playlist = os.path.join(folder, "program.m3u8")
+        self.proc = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-re"] + self.SRC + self.ENC +
+            ["-f", "hls", "-hls_time", "1", "-hls_list_size", str(list_size),
+             "-hls_flags", "delete_segments", "-hls_delete_threshold", "8", self.playlist],
+            stdin=subprocess.DEVNULL)
+        for _ in range(600):     # until two segments are listed (bounded)
+            if os.path.exists(self.playlist) and open(self.playlist).read().count("#EXTINF") >= 2:
+                break
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def make_mp4(path, seconds=8):
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"] + LiveHls.SRC +
+                   ["-t", str(seconds)] + LiveHls.ENC + ["-movflags", "+faststart", path],
+                   check=True, timeout=300)
