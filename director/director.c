@@ -1,8 +1,24 @@
-/* The director: for now a fixed shot (the teacher camera, full frame) that
- * an operator can override; the automatic rules grow here. */
-#include "director.h"
+/* Design note: the director is analysis (analysis.c), rules (rules.c) and,
+ * here, the cutter and the virtual camera.
+ *
+ * At every analysis tick (analysis_hz, on program time) each rule proposes
+ * a shot with a weight; the heaviest is wanted.  The cutter turns "wanted"
+ * into cuts a viewer can follow:
+ *  - a shot whose main source is lost is left at once;
+ *  - otherwise no shot is shorter than min_shot_s;
+ *  - a newcomer must have been wanted for settle_s (noise does not cut) and,
+ *    while the rule behind the current shot still proposes it, outweigh it
+ *    by hysteresis;
+ *  - a shot wanted for max_shot_s is interrupted by a cutaway of cutaway_s
+ *    that keeps the subject in mind (the teacher: the screen with the
+ *    teacher in picture; the board: the teacher; else the room), which only
+ *    a stronger event ends early.
+ * The virtual camera runs every frame: its crop follows the teacher's
+ * centroid with a dead zone, a speed limit and exponential smoothing, and
+ * zooms out slowly when the teacher roams. */
+#include "director_internal.h"
 
-#include <pthread.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,32 +26,61 @@
 
 #include <libavutil/error.h>
 
-typedef struct lb_director_settings {
-    int mode;                 /* lb_director_mode */
-    double min_shot_s;
-    double max_shot_s;
-} lb_director_settings;
+#include "lb_log.h"
 
 static const lb_option_choice mode_choices[] = {
     { "auto", LB_DIRECTOR_AUTO }, { "manual", LB_DIRECTOR_MANUAL }, { NULL, 0 },
 };
 
+static const lb_option_choice layout_choices[] = {
+    { "single", LB_LAYOUT_SINGLE }, { "pip", LB_LAYOUT_PIP }, { "sbs", LB_LAYOUT_SBS }, { NULL, 0 },
+};
+
 #define OFF(x) offsetof(lb_director_settings, x)
+#define STR(x) OFF(x), sizeof(((lb_director_settings *)0)->x)
 const lb_option lb_director_options[] = {
     { "mode", LB_OPT_ENUM, OFF(mode), 0, "auto", 0, 0, mode_choices, "auto: rules pick shots; manual: the operator" },
     { "min_shot_s", LB_OPT_DOUBLE, OFF(min_shot_s), 0, "3", 0.5, 60, NULL, "shortest shot" },
     { "max_shot_s", LB_OPT_DOUBLE, OFF(max_shot_s), 0, "30", 2, 600, NULL, "longest shot before a cutaway" },
+    { "cutaway_s", LB_OPT_DOUBLE, OFF(cutaway_s), 0, "4", 0.5, 60, NULL, "length of a cutaway (at least min_shot_s)" },
+    { "settle_s", LB_OPT_DOUBLE, OFF(settle_s), 0, "0.2", 0, 10, NULL, "a new shot must be wanted this long before a cut" },
+    { "hysteresis", LB_OPT_DOUBLE, OFF(hysteresis), 0, "0.1", 0, 1, NULL, "weight a newcomer needs above a still valid shot" },
+    { "analysis_hz", LB_OPT_DOUBLE, OFF(analysis_hz), 0, "10", 1, 30, NULL, "analysis ticks per second of program time" },
+    { "analysis_width", LB_OPT_INT, OFF(analysis_width), 0, "160", 32, 640, NULL, "width of the small luma copies" },
+    { "stale_s", LB_OPT_DOUBLE, OFF(stale_s), 0, "3", 0.2, 60, NULL, "a source whose picture stops this long is lost" },
+    { "zones", LB_OPT_STRING, STR(zones), NULL, 0, 0, NULL, "NAME@SOURCE:x,y,w,h; ... (shares of the picture); zone 'stand' on the students camera, 'podium' on the teacher camera" },
+    { "weight_students", LB_OPT_DOUBLE, OFF(weight_students), 0, "0.9", 0, 1, NULL, "a student standing or the students' mic" },
+    { "weight_slide", LB_OPT_DOUBLE, OFF(weight_slide), 0, "0.8", 0, 1, NULL, "a new slide: the screen alone" },
+    { "weight_board", LB_OPT_DOUBLE, OFF(weight_board), 0, "0.7", 0, 1, NULL, "the teacher writing on the board" },
+    { "weight_video", LB_OPT_DOUBLE, OFF(weight_video), 0, "0.65", 0, 1, NULL, "video playing on a screen" },
+    { "weight_slide_pip", LB_OPT_DOUBLE, OFF(weight_slide_pip), 0, "0.55", 0, 1, NULL, "a recent slide: screen with the teacher in picture" },
+    { "weight_speaker", LB_OPT_DOUBLE, OFF(weight_speaker), 0, "0.5", 0, 1, NULL, "the camera of the speaking mic's role" },
+    { "weight_idle", LB_OPT_DOUBLE, OFF(weight_idle), 0, "0.2", 0, 1, NULL, "nothing going on: wide, else teacher" },
+    { "motion_threshold", LB_OPT_INT, OFF(motion_threshold), 0, "10", 1, 255, NULL, "luma change that counts as motion" },
+    { "presence_threshold", LB_OPT_INT, OFF(presence_threshold), 0, "20", 1, 255, NULL, "luma difference from the background that counts as someone" },
+    { "absorb_s", LB_OPT_DOUBLE, OFF(absorb_s), 0, "20", 1, 600, NULL, "still foreground becomes background after this" },
+    { "stand_min", LB_OPT_DOUBLE, OFF(stand_min), 0, "0.02", 0.001, 1, NULL, "presence share in zone stand for a student standing" },
+    { "board_persist_s", LB_OPT_DOUBLE, OFF(board_persist_s), 0, "1", 0.2, 10, NULL, "a change still this long is a mark" },
+    { "board_hold_s", LB_OPT_DOUBLE, OFF(board_hold_s), 0, "8", 1, 25, NULL, "marks count as writing this long" },
+    { "board_min_marks", LB_OPT_DOUBLE, OFF(board_min_marks), 0, "0.0005", 0, 1, NULL, "share of the board newly marked within board_hold_s" },
+    { "board_layout", LB_OPT_ENUM, OFF(board_layout), 0, "single", 0, 0, layout_choices, "board alone, or with the teacher" },
+    { "slide_min", LB_OPT_DOUBLE, OFF(slide_min), 0, "0.02", 0.001, 1, NULL, "share of the screen that changes for a new slide" },
+    { "slide_settle_s", LB_OPT_DOUBLE, OFF(slide_settle_s), 0, "0.4", 0.1, 2, NULL, "a new slide must then stay still this long" },
+    { "slide_full_s", LB_OPT_DOUBLE, OFF(slide_full_s), 0, "5", 0, 60, NULL, "a new slide alone on screen" },
+    { "slide_pip_s", LB_OPT_DOUBLE, OFF(slide_pip_s), 0, "20", 0, 600, NULL, "then with the teacher in picture, until this long after the slide" },
+    { "video_min", LB_OPT_DOUBLE, OFF(video_min), 0, "0.01", 0.001, 1, NULL, "share of the screen moving for video" },
+    { "video_s", LB_OPT_DOUBLE, OFF(video_s), 0, "2", 0.5, 25, NULL, "moving in most ticks of this long for video" },
+    { "vad_threshold_dbfs", LB_OPT_DOUBLE, OFF(vad_threshold_dbfs), 0, "-40", -100, 0, NULL, "voice is louder than this" },
+    { "vad_margin_db", LB_OPT_DOUBLE, OFF(vad_margin_db), 0, "10", 0, 60, NULL, "and than the noise floor plus this" },
+    { "vad_dominance_db", LB_OPT_DOUBLE, OFF(vad_dominance_db), 0, "12", 0, 100, NULL, "and within this of the loudest mic" },
+    { "vad_attack_s", LB_OPT_DOUBLE, OFF(vad_attack_s), 0, "0.2", 0, 5, NULL, "voice for this long starts speech" },
+    { "vad_hangover_s", LB_OPT_DOUBLE, OFF(vad_hangover_s), 0, "0.8", 0, 10, NULL, "speech lasts this long after the voice" },
+    { "vcam", LB_OPT_STRING, STR(vcam), NULL, 0, 0, NULL, "virtual camera: the wide teacher camera (name or role) to crop" },
+    { "vcam_zoom", LB_OPT_DOUBLE, OFF(vcam_zoom), 0, "2", 1, 8, NULL, "closest crop: 1/zoom of the picture" },
+    { "vcam_speed", LB_OPT_DOUBLE, OFF(vcam_speed), 0, "0.15", 0.01, 2, NULL, "fastest pan, picture widths per second" },
+    { "vcam_smooth_s", LB_OPT_DOUBLE, OFF(vcam_smooth_s), 0, "1", 0.05, 10, NULL, "time constant of pan and zoom" },
+    { "vcam_dead_zone", LB_OPT_DOUBLE, OFF(vcam_dead_zone), 0, "0.3", 0, 0.9, NULL, "share of the crop the teacher may move in without a pan" },
     { NULL },
-};
-
-struct lb_director {
-    lb_director_settings settings;
-    lb_director_setup setup;
-    pthread_mutex_t lock;
-    lb_director_mode mode;
-    lb_shot manual;
-    lb_shot current;
-    int have_current;
 };
 
 const char *lb_layout_name(lb_layout layout)
@@ -70,40 +115,221 @@ static int find_source(const lb_director_setup *setup, const char *name_or_role)
 int lb_director_create(lb_director **pd, const lb_config_section *sec,
                        const lb_director_setup *setup, char *err, size_t err_size)
 {
+    int ret;
+    if (setup->nb_sources < 0 || setup->nb_sources > LB_MAX_SOURCES ||
+        setup->nb_mics < 0 || setup->nb_mics > LB_MAX_MICS) {
+        snprintf(err, err_size, "director: %d sources and %d mics (at most %d and %d)",
+                 setup->nb_sources, setup->nb_mics, LB_MAX_SOURCES, LB_MAX_MICS);
+        return AVERROR(EINVAL);
+    }
     lb_director *d = calloc(1, sizeof *d);
     if (!d)
         return AVERROR(ENOMEM);
-    int ret = lb_config_apply(sec, lb_director_options, &d->settings, err, err_size);
-    if (ret < 0) {
-        free(d);
-        return ret;
-    }
-    d->setup = *setup;
-    d->mode = (lb_director_mode)d->settings.mode;
     pthread_mutex_init(&d->lock, NULL);
+    d->setup = *setup;
+    d->vcam_source = -1;
+    d->vx = d->vy = 0.5;
+    d->vw = d->vtw = 1;
+    d->last_update_us = INT64_MIN;
+    if ((ret = lb_config_apply(sec, lb_director_options, &d->settings, err, err_size)) < 0)
+        goto fail;
+    if (d->settings.cutaway_s < d->settings.min_shot_s) {
+        lb_config_error(sec, "cutaway_s", err, err_size, "%g is shorter than min_shot_s (%g)",
+                        d->settings.cutaway_s, d->settings.min_shot_s);
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    if (d->settings.max_shot_s <= d->settings.min_shot_s) {
+        lb_config_error(sec, "max_shot_s", err, err_size, "%g is not longer than min_shot_s (%g)",
+                        d->settings.max_shot_s, d->settings.min_shot_s);
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    if (d->settings.board_hold_s * d->settings.analysis_hz > LB_RING ||
+        d->settings.video_s * d->settings.analysis_hz > LB_RING) {
+        lb_config_error(sec, "analysis_hz", err, err_size,
+                        "board_hold_s and video_s may span at most %d analysis ticks", LB_RING);
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    if ((ret = lb_zones_parse(d, sec, err, err_size)) < 0)
+        goto fail;
+    if (*d->settings.vcam && (d->vcam_source = find_source(setup, d->settings.vcam)) < 0) {
+        lb_config_error(sec, "vcam", err, err_size, "no source or role named '%s'", d->settings.vcam);
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
+    for (int i = 0; i < setup->nb_sources; i++)
+        d->nb_screens += setup->source_roles[i] == LB_ROLE_SCREEN;
+    if ((ret = lb_analysis_init(d, err, err_size)) < 0)
+        goto fail;
+    d->mode = (lb_director_mode)d->settings.mode;
     *pd = d;
     return 0;
+fail:
+    lb_director_free(&d);
+    return ret;
 }
 
 void lb_director_free(lb_director **pd)
 {
-    if (!pd || !*pd)
+    lb_director *d = pd ? *pd : NULL;
+    if (!d)
         return;
-    pthread_mutex_destroy(&(*pd)->lock);
-    free(*pd);
+    lb_analysis_uninit(d);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
     *pd = NULL;
 }
 
-static void fixed_shot(const lb_director *d, lb_shot *shot)
+static int same_key(const lb_candidate *a, const lb_candidate *b)
 {
-    int teacher = find_source(&d->setup, "teacher");
+    return a->main == b->main && a->second == b->second && a->layout == b->layout;
+}
+
+static void take(lb_director *d, const lb_candidate *c, int64_t t_us)
+{
+    d->cur = *c;
+    d->cur_start_us = t_us;
+    d->have_cur = 1;
+    d->pending.main = -1;
+}
+
+/* A cutaway that keeps the subject in mind; 0 if there is none. */
+static int cutaway(const lb_director *d, lb_candidate *c)
+{
+    static const lb_role after[LB_ROLE_COUNT][4] = {
+        [LB_ROLE_TEACHER]  = { LB_ROLE_SCREEN, LB_ROLE_WIDE, LB_ROLE_STUDENTS },
+        [LB_ROLE_STUDENTS] = { LB_ROLE_TEACHER, LB_ROLE_WIDE },
+        [LB_ROLE_BOARD]    = { LB_ROLE_TEACHER, LB_ROLE_WIDE, LB_ROLE_STUDENTS },
+        [LB_ROLE_SCREEN]   = { LB_ROLE_TEACHER, LB_ROLE_WIDE, LB_ROLE_STUDENTS },
+        [LB_ROLE_WIDE]     = { LB_ROLE_STUDENTS, LB_ROLE_TEACHER, LB_ROLE_SCREEN },
+    };
+    const lb_candidate *cur = &d->cur;
+    lb_role role = d->setup.source_roles[cur->main];
+    for (int k = 0; k < 4 && role > LB_ROLE_INVALID && role < LB_ROLE_COUNT && after[role][k]; k++) {
+        int s = lb_find_live(d, after[role][k]);
+        if (s < 0 || s == cur->main)
+            continue;
+        *c = (lb_candidate){ .rule = "cutaway", .score = cur->score, .main = s, .second = -1,
+                             .layout = LB_LAYOUT_SINGLE, .cutaway = 1 };
+        /* the teacher stays in picture over the screen */
+        if (role == LB_ROLE_TEACHER && after[role][k] == LB_ROLE_SCREEN) {
+            c->second = cur->main;
+            c->layout = LB_LAYOUT_PIP;
+        }
+        snprintf(c->reason, sizeof c->reason, "cutaway after %.0f s on %s%s",
+                 d->settings.max_shot_s, d->setup.source_names[cur->main],
+                 c->second >= 0 ? ", teacher in picture" : "");
+        return 1;
+    }
+    return 0;
+}
+
+static void cutter(lb_director *d, int64_t t_us)
+{
+    const lb_director_settings *st = &d->settings;
+    lb_candidate best = { .main = -1 }, alive = { .main = -1 };
+    for (const lb_rule_ops *const *r = lb_director_rules; *r; r++) {
+        lb_candidate c = { .rule = (*r)->name, .second = -1, .layout = LB_LAYOUT_SINGLE };
+        if (!(*r)->propose(d, t_us, &c) || c.main < 0)
+            continue;
+        if (best.main < 0 || c.score > best.score)
+            best = c;
+        if (d->have_cur && same_key(&c, &d->cur) && (alive.main < 0 || c.score > alive.score))
+            alive = c;
+    }
+    if (best.main < 0)
+        return;                 /* nothing live: keep the last shot */
+    if (!d->have_cur) {
+        take(d, &best, t_us);
+        return;
+    }
+    lb_candidate *cur = &d->cur;
+    if (!d->src[cur->main].live || (cur->second >= 0 && !d->src[cur->second].live)) {
+        snprintf(best.reason + strlen(best.reason), sizeof best.reason - strlen(best.reason),
+                 "; %s lost", d->setup.source_names[d->src[cur->main].live ? cur->second : cur->main]);
+        take(d, &best, t_us);
+        return;
+    }
+    double elapsed = (double)(t_us - d->cur_start_us) / 1e6;
+    if (same_key(&best, cur)) {
+        d->pending.main = -1;
+        if (!cur->cutaway)
+            cur->score = best.score;
+        lb_candidate c;
+        if (!cur->cutaway && elapsed >= st->max_shot_s && cutaway(d, &c)) {
+            take(d, &c, t_us);
+            d->cutaway_until_us = t_us + (int64_t)(st->cutaway_s * 1e6);
+        }
+        return;
+    }
+    /* a newcomer must be wanted for settle_s, counted while the shot is
+     * still too young to leave, so that settling adds no delay then */
+    if (d->pending.main < 0 || !same_key(&d->pending, &best)) {
+        d->pending = best;
+        d->pending_since_us = t_us;
+    }
+    if (elapsed < st->min_shot_s)
+        return;
+    if (cur->cutaway) {
+        if (t_us < d->cutaway_until_us && best.score <= cur->score)
+            return;
+    } else if (alive.main >= 0 && best.score < alive.score + st->hysteresis) {
+        return;
+    }
+    if ((double)(t_us - d->pending_since_us) / 1e6 < st->settle_s)
+        return;
+    take(d, &best, t_us);
+}
+
+void lb_vcam_update(lb_director *d, int64_t dt_us)
+{
+    const lb_director_settings *st = &d->settings;
+    if (d->vcam_source < 0)
+        return;
+    const lb_source_analysis *a = &d->src[d->vcam_source];
+    double dt = (double)dt_us / 1e6;
+    double closest = 1 / st->vcam_zoom;
+    if (a->live && a->has_centroid) {
+        /* roaming widely: show more of the podium */
+        double tw = a->spread * 4;
+        d->vtw = tw < closest ? closest : tw > 1 ? 1 : tw;
+        d->vtx = a->cx;
+        d->vty = a->cy;
+    } else if (!d->vtx_set) {
+        d->vtx = d->vty = 0.5;
+    }
+    d->vtx_set = 1;
+    d->vw += (d->vtw - d->vw) * (1 - exp(-dt / (2 * st->vcam_smooth_s)));
+    double *pos[2] = { &d->vx, &d->vy }, target[2] = { d->vtx, d->vty };
+    for (int k = 0; k < 2; k++) {
+        double dx = target[k] - *pos[k], dead = st->vcam_dead_zone * d->vw / 2;
+        if (fabs(dx) > dead) {
+            double v = (fabs(dx) - dead) / st->vcam_smooth_s;
+            v = v > st->vcam_speed ? st->vcam_speed : v;
+            double step = v * dt;
+            *pos[k] += dx > 0 ? fmin(step, dx - dead) : -fmin(step, -dx - dead);
+        }
+        double half = d->vw / 2;
+        *pos[k] = *pos[k] < half ? half : *pos[k] > 1 - half ? 1 - half : *pos[k];
+    }
+}
+
+static void to_shot(const lb_director *d, const lb_candidate *c, lb_shot *shot)
+{
     memset(shot, 0, sizeof *shot);
-    shot->layout = LB_LAYOUT_SINGLE;
-    shot->nb_sources = d->setup.nb_sources ? 1 : 0;
-    shot->sources[0] = teacher >= 0 ? teacher : 0;
-    snprintf(shot->name, sizeof shot->name, "%s",
-             d->setup.nb_sources ? lb_role_name(d->setup.source_roles[shot->sources[0]]) : "none");
-    snprintf(shot->reason, sizeof shot->reason, "fixed shot");
+    if (c->main < 0)
+        return;
+    shot->layout = c->layout;
+    shot->sources[0] = c->main;
+    shot->nb_sources = 1;
+    if (c->second >= 0 && c->layout != LB_LAYOUT_SINGLE) {
+        shot->sources[1] = c->second;
+        shot->nb_sources = 2;
+    }
+    snprintf(shot->name, sizeof shot->name, "%s", lb_role_name(d->setup.source_roles[c->main]));
+    snprintf(shot->reason, sizeof shot->reason, "%s", c->reason);
 }
 
 static int same_shot(const lb_shot *a, const lb_shot *b)
@@ -115,15 +341,46 @@ static int same_shot(const lb_shot *a, const lb_shot *b)
 int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
                        const double *mic_dbfs, lb_shot *shot)
 {
+    int64_t dt_us = d->last_update_us == INT64_MIN ? 0 : t_us - d->last_update_us;
+    if (dt_us < 0)
+        dt_us = 0;
+    lb_analysis_liveness(d, t_us, frames);
+    lb_analysis_mics(d, t_us, mic_dbfs);
+    d->last_update_us = t_us;
+    int64_t period_us = (int64_t)(1e6 / d->settings.analysis_hz);
+    int lost = d->have_cur && (!d->src[d->cur.main].live ||
+                               (d->cur.second >= 0 && !d->src[d->cur.second].live));
+    if (t_us >= d->next_tick_us || lost) {
+        if (t_us >= d->next_tick_us) {
+            int ret = lb_analysis_tick(d, t_us, frames);
+            if (ret < 0)
+                return ret;
+            d->next_tick_us += period_us;
+            if (d->next_tick_us <= t_us)
+                d->next_tick_us = t_us + period_us;
+        }
+        cutter(d, t_us);
+    }
+    lb_vcam_update(d, dt_us);
+
+    lb_shot s;
     pthread_mutex_lock(&d->lock);
     if (d->mode == LB_DIRECTOR_MANUAL && d->manual.nb_sources)
-        *shot = d->manual;
+        s = d->manual;
+    else if (d->have_cur)
+        to_shot(d, &d->cur, &s);
     else
-        fixed_shot(d, shot);
-    int changed = !d->have_current || !same_shot(shot, &d->current);
-    d->current = *shot;
+        memset(&s, 0, sizeof s);
+    for (int k = 0; k < s.nb_sources; k++)
+        s.crop[k] = s.sources[k] == d->vcam_source && d->src[d->vcam_source].live
+                        ? (lb_rectf){ d->vx - d->vw / 2, d->vy - d->vw / 2, d->vw, d->vw }
+                        : (lb_rectf){ 0, 0, 0, 0 };
+    int changed = !d->have_current || !same_shot(&s, &d->current) ||
+                  (strcmp(s.reason, d->current.reason) && !strcmp(s.reason, "operator"));
+    d->current = s;
     d->have_current = 1;
     pthread_mutex_unlock(&d->lock);
+    *shot = s;
     return changed;
 }
 
@@ -131,10 +388,19 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
                          lb_layout layout, char *err, size_t err_size)
 {
     lb_shot shot = { 0 };
+    if (mode != LB_DIRECTOR_AUTO && mode != LB_DIRECTOR_MANUAL) {
+        snprintf(err, err_size, "mode must be auto or manual");
+        return AVERROR(EINVAL);
+    }
     if (mode == LB_DIRECTOR_MANUAL && shot_name && *shot_name) {
         int main_src = find_source(&d->setup, shot_name);
         if (main_src < 0) {
             snprintf(err, err_size, "no source or role named '%s'", shot_name);
+            return AVERROR(EINVAL);
+        }
+        if (layout != LB_LAYOUT_INVALID && layout != LB_LAYOUT_SINGLE &&
+            layout != LB_LAYOUT_PIP && layout != LB_LAYOUT_SBS) {
+            snprintf(err, err_size, "layout must be single, pip or sbs");
             return AVERROR(EINVAL);
         }
         shot.layout = layout ? layout : LB_LAYOUT_SINGLE;
@@ -146,12 +412,10 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
                 second = (main_src + 1) % d->setup.nb_sources;
             shot.sources[1] = second;
             shot.nb_sources = d->setup.nb_sources > 1 ? 2 : 1;
+            if (shot.nb_sources == 1)
+                shot.layout = LB_LAYOUT_SINGLE;
         }
-        snprintf(shot.name, sizeof shot.name, "%s", shot_name);
-        snprintf(shot.reason, sizeof shot.reason, "operator");
-    } else if (mode != LB_DIRECTOR_AUTO && mode != LB_DIRECTOR_MANUAL) {
-        snprintf(err, err_size, "mode must be auto or manual");
-        return AVERROR(EINVAL);
+        snprintf(shot.name, sizeof shot.name, "%s", lb_role_name(d->setup.source_roles[main_src]));
     }
     pthread_mutex_lock(&d->lock);
     d->mode = mode;
@@ -160,6 +424,8 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
             shot = d->current;     /* manual without a shot freezes the current one */
         snprintf(shot.reason, sizeof shot.reason, "operator");
         d->manual = shot;
+    } else {
+        memset(&d->manual, 0, sizeof d->manual);
     }
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -167,7 +433,15 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
 
 int lb_director_next_chapter(lb_director *d, char *title, size_t size)
 {
-    return 0;
+    int got = 0;
+    pthread_mutex_lock(&d->lock);
+    if (d->chapter_read != d->chapter_write) {
+        snprintf(title, size, "%s", d->chapters[d->chapter_read % LB_MAX_CHAPTERS]);
+        d->chapter_read++;
+        got = 1;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return got;
 }
 
 lb_director_mode lb_director_get_mode(lb_director *d)

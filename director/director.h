@@ -6,8 +6,30 @@
  * and the sources' frames into the program frame.  An operator may take over
  * (manual mode) at any time.
  *
+ * Analysis, per source: motion (share of the picture that changed since the
+ * last analysis tick), presence (share that differs from a slowly learnt
+ * background) per zone, the centroid of what is in front of the background
+ * (the teacher), persistent new marks (board writing: a change that stays
+ * still for board_persist_s and moves away from the board's colour), and on
+ * screen sources new slides (a large change that then settles) and video
+ * (changes that go on).  Per mic: voice activity with attack and hangover
+ * over an adaptive noise floor.
+ *
+ * Rules, each a small proposer with a weight from [director]: students
+ * (a student standing in zone "stand", or the students' mic), slide (screen
+ * alone, then screen with the teacher in picture), board (new marks),
+ * video (on a screen), speaker (the source of the speaking mic's role), idle
+ * (wide, else teacher).  The highest weight wins; a cutter on top keeps
+ * every shot at least min_shot_s, switches only when the newcomer beats a
+ * still valid current shot by hysteresis and stayed wanted for settle_s,
+ * and after max_shot_s cuts away for cutaway_s.
+ *
+ * Determinism: decisions depend only on the frames, levels and t_us passed
+ * in (analysis ticks are on program time), so offline runs repeat exactly.
+ *
  * Threads: lb_director_update and lb_compositor_* run on the program thread;
- * lb_director_set_mode may be called from any thread. */
+ * lb_director_set_mode and lb_director_get_mode may be called from any
+ * thread. */
 #ifndef LB_DIRECTOR_H
 #define LB_DIRECTOR_H
 
@@ -38,12 +60,23 @@ typedef enum lb_director_mode {
     LB_DIRECTOR_MANUAL,
 } lb_director_mode;
 
+/* A rectangle in normalised picture coordinates (0..1). */
+typedef struct lb_rectf {
+    double x, y, w, h;
+} lb_rectf;
+
 typedef struct lb_shot {
     lb_layout layout;
     int nb_sources;
     int sources[2];              /* indices into the source list, main first */
     char name[32];               /* the shot's name: usually the main role */
     char reason[256];
+    /* The part of each source to show (the virtual camera); w == 0 means
+     * the whole picture.  Changes from frame to frame while the virtual
+     * camera pans; it is not part of the decision (update does not return 1
+     * for a pan) and not logged.  The compositor keeps the centre and fits
+     * the aspect ratio to the destination rectangle. */
+    lb_rectf crop[2];
 } lb_shot;
 
 /* What the director knows about the hall, fixed at start. */
@@ -69,7 +102,11 @@ void lb_director_free(lb_director **d);
 /* Called once per program frame at program time t_us with the newest frame
  * of each source (NULL where there is none) and each mic's level of the
  * last frame in dBFS.  Fills *shot with the shot to show now and returns 1
- * when it differs from the previous one (a decision to log), else 0. */
+ * when it differs from the previous one (a decision to log), else 0.
+ * A source counts as lost (and is never chosen) while its frame is NULL,
+ * carries the metadata key "lb_slate" (a "no signal" card), or its pts has
+ * not moved for stale_s.  frames are only read, never kept.  t_us must not
+ * go backwards.  Returns a negative AVERROR only on allocation failure. */
 int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
                        const double *mic_dbfs, lb_shot *shot);
 
@@ -83,8 +120,11 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
                          lb_layout layout, char *err, size_t err_size);
 lb_director_mode lb_director_get_mode(lb_director *d);
 
-/* The compositor: program frames from a shot. */
+/* The compositor: program frames from a shot.  It reads lb_compositor_options
+ * from the section given to lb_compositor_create (the [director] section):
+ * pip corner, size and margin, and an optional dissolve between shots. */
 typedef struct lb_compositor lb_compositor;
+extern const lb_option lb_compositor_options[];
 int lb_compositor_create(lb_compositor **c, const lb_director_setup *setup,
                          const lb_config_section *sec, char *err, size_t err_size);
 /* Composes into dst, a YUV420P frame of the program size allocated by the

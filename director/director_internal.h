@@ -1,0 +1,191 @@
+/* Private to director/: settings, the analysis state and the rules. */
+#ifndef LB_DIRECTOR_INTERNAL_H
+#define LB_DIRECTOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "director.h"
+
+#define LB_MAX_ZONES 16
+#define LB_ZONES_SIZE 1024
+#define LB_SOURCE_REF_SIZE 64
+#define LB_RING 256              /* analysis ticks kept for windows */
+
+typedef struct lb_director_settings {
+    int mode;                 /* lb_director_mode */
+    double min_shot_s;
+    double max_shot_s;
+    double cutaway_s;
+    double settle_s;
+    double hysteresis;
+    double analysis_hz;
+    int analysis_width;
+    double stale_s;
+    char zones[LB_ZONES_SIZE];
+
+    double weight_students;
+    double weight_slide;
+    double weight_board;
+    double weight_video;
+    double weight_slide_pip;
+    double weight_speaker;
+    double weight_idle;
+
+    int motion_threshold;     /* luma levels on the small picture */
+    int presence_threshold;
+    double absorb_s;          /* still foreground joins the background */
+    double stand_min;         /* presence share in zone "stand" */
+    double board_persist_s;
+    double board_hold_s;
+    double board_min_marks;   /* share of the picture, over board_hold_s */
+    int board_layout;         /* lb_layout */
+    double slide_min;
+    double slide_settle_s;
+    double slide_full_s;
+    double slide_pip_s;
+    double video_min;
+    double video_s;
+    double vad_threshold_dbfs;
+    double vad_margin_db;
+    double vad_dominance_db;
+    double vad_attack_s;
+    double vad_hangover_s;
+
+    char vcam[LB_SOURCE_REF_SIZE];
+    double vcam_zoom;
+    double vcam_speed;        /* frame widths per second, at most */
+    double vcam_smooth_s;
+    double vcam_dead_zone;    /* share of the crop where the teacher may move freely */
+} lb_director_settings;
+
+typedef struct lb_zone {
+    char name[32];
+    int source;
+    lb_rectf rect;
+    int x0, y0, x1, y1;       /* on the analysis picture, set at the first frame */
+    double motion, presence;  /* last tick */
+} lb_zone;
+
+/* One source's analysis on a small luma copy. */
+typedef struct lb_source_analysis {
+    struct SwsContext *sws;
+    int in_w, in_h, in_fmt;
+    int w, h;
+    uint8_t *cur, *prev, *ref, *still, *before, *mask, *block_still;
+    uint16_t *bg;             /* 8.8 fixed point */
+    uint16_t *fg_ticks;       /* ticks as still foreground */
+    int have_prev;
+    int fresh;                /* buffers new: learn bg and ref from this picture */
+    int ticks;
+
+    int live;
+    int64_t last_pts, pts_moved_us;
+
+    double motion;
+    double presence;
+    int has_centroid;
+    double cx, cy, spread;    /* normalised */
+
+    /* board: new marks */
+    int board_level;
+    int64_t last_mark_us;
+    int marks_ring[LB_RING];  /* marks per tick, over board_hold_s */
+    int marks_pos, marks_len;
+    int marks_sum;
+
+    /* screen: slides and video */
+    int slide_pending;
+    int64_t slide_pending_us;
+    int64_t slide_last_change_us;
+    int64_t last_slide_us;
+    int slides;
+    uint8_t video_ring[LB_RING];
+    int video_pos, video_len, video_sum;
+    int video;
+    int64_t last_video_us;
+} lb_source_analysis;
+
+typedef struct lb_mic_analysis {
+    double level_dbfs;
+    double floor_dbfs;
+    int floor_set;
+    double active_s;          /* above the threshold, in a row */
+    int64_t last_voice_us;
+    int speaking;
+} lb_mic_analysis;
+
+typedef struct lb_candidate {
+    const char *rule;
+    double score;
+    lb_layout layout;
+    int main, second;         /* source indices; second -1 for none */
+    int cutaway;
+    char reason[200];
+} lb_candidate;
+
+/* A rule proposes at most one shot per tick. */
+typedef struct lb_rule_ops {
+    const char *name;
+    int (*propose)(const lb_director *d, int64_t t_us, lb_candidate *c);
+} lb_rule_ops;
+
+extern const lb_rule_ops *const lb_director_rules[];
+
+#define LB_MAX_CHAPTERS 16
+
+struct lb_director {
+    lb_director_settings settings;
+    lb_director_setup setup;
+    lb_zone zones[LB_MAX_ZONES];
+    int nb_zones;
+    int vcam_source;          /* -1: none */
+    int nb_screens;
+
+    lb_source_analysis src[LB_MAX_SOURCES];
+    lb_mic_analysis mic[LB_MAX_MICS];
+    int64_t next_tick_us;
+    int64_t last_update_us;
+    int ticked;
+
+    /* the cutter */
+    lb_candidate cur;
+    int64_t cur_start_us;
+    int64_t cutaway_until_us;
+    lb_candidate pending;
+    int64_t pending_since_us;
+    int have_cur;
+
+    /* virtual camera */
+    double vx, vy, vw;        /* crop centre and width, normalised */
+    double vtx, vty, vtw;     /* target */
+    int vtx_set;
+
+    pthread_mutex_t lock;     /* mode, manual, chapters */
+    lb_director_mode mode;
+    lb_shot manual;
+    lb_shot current;
+    int have_current;
+    char chapters[LB_MAX_CHAPTERS][64];
+    int chapter_read, chapter_write;
+};
+
+/* analysis.c */
+int lb_analysis_init(lb_director *d, char *err, size_t err_size);
+void lb_analysis_uninit(lb_director *d);
+/* Liveness of every source, every frame. */
+void lb_analysis_liveness(lb_director *d, int64_t t_us, AVFrame *const *frames);
+/* One analysis tick. Returns 0 or AVERROR(ENOMEM). */
+int lb_analysis_tick(lb_director *d, int64_t t_us, AVFrame *const *frames);
+void lb_analysis_mics(lb_director *d, int64_t t_us, const double *mic_dbfs);
+int lb_zones_parse(lb_director *d, const lb_config_section *sec, char *err, size_t err_size);
+/* The first live source of a role, or -1. */
+int lb_find_live(const lb_director *d, lb_role role);
+int lb_find_role(const lb_director *d, lb_role role);
+/* Marks on a board over the hold window, as a share of the picture. */
+double lb_board_marks(const lb_source_analysis *a);
+
+/* vcam (in director.c) */
+void lb_vcam_update(lb_director *d, int64_t dt_us);
+
+#endif

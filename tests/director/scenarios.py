@@ -1,0 +1,121 @@
+"""Scripted lessons for the director's evaluation, and their ground truth.
+
+Each scenario is a script of what happens in the hall (who speaks, who
+stands, strokes on the board, slides and video on the screen, cameras that
+drop out) and the ground truth: which role a viewer should see as the main
+picture, second by second.  A truth span may allow several roles ("a|b")
+where a good director could do either (the room in a silent exam; the end
+of writing, when the board may stay up a few seconds while the teacher
+explains).
+
+Times are seconds of program time.  Everything here is data; gen.py renders
+it, score.py judges a decision log against it.
+"""
+
+W, H, FPS = 640, 360, 15
+
+ZONES = "stand@students:0,0.2,1,0.8; podium@teacher:0,0.25,1,0.75"
+
+
+def strokes(start, n, every=2.0, row0=0, erase=None):
+    """n strokes, one every `every` seconds from start, on successive rows."""
+    out = []
+    for i in range(n):
+        r = row0 + i
+        out.append(dict(t=start + i * every, until=erase, x=60 + (r % 2) * 280,
+                        y=40 + (r % 9) * 32, w=120 + (r % 3) * 40))
+    return out
+
+
+SCENARIOS = {
+    # A lecture with slides and a short video; the teacher talks throughout.
+    "lecture": dict(
+        duration=90,
+        cameras=["teacher", "students", "board", "screen"],
+        teacher_speaks=[(0.5, 44), (44.8, 90)],
+        students_speaks=[],
+        stands=[],
+        strokes=[],
+        board_figures=[],
+        slides=[10, 35, 60],
+        videos=[(68, 80)],
+        drops=[],
+        truth=[(0, 10, "teacher"), (10, 30, "screen"), (30, 35, "teacher"),
+               (35, 55, "screen"), (55, 60, "teacher"), (60, 81, "screen"),
+               (81, 90, "teacher")],
+        chapters=3,
+    ),
+    # Board-heavy maths: three bursts of writing with the teacher at the
+    # board, and the teacher walking past the board camera twice without
+    # writing.
+    "board": dict(
+        duration=120,
+        cameras=["teacher", "students", "board", "screen"],
+        teacher_speaks=[(0.5, 30), (31, 70), (71, 118)],
+        students_speaks=[],
+        stands=[],
+        strokes=(strokes(10, 8, erase=44) + strokes(50, 7, row0=8, erase=84) +
+                 strokes(90, 8, row0=15)),
+        # (from, to, x0, x1): the teacher's figure in front of the board,
+        # swaying while it writes, walking when it crosses
+        board_figures=[(8, 26, 230, 250), (35, 39, -80, 700), (48, 64, 250, 235),
+                       (75, 79, 700, -80), (88, 106, 235, 250)],
+        slides=[],
+        videos=[],
+        drops=[],
+        truth=[(0, 10, "teacher"), (10, 29, "board"), (29, 36, "board|teacher"),
+               (36, 50, "teacher"), (50, 67, "board"), (67, 74, "board|teacher"),
+               (74, 90, "teacher"), (90, 109, "board"), (109, 116, "board|teacher"),
+               (116, 120, "teacher")],
+        chapters=0,
+    ),
+    # A discussion: students stand up and answer, one answers seated.
+    "discussion": dict(
+        duration=90,
+        cameras=["teacher", "students", "board", "screen"],
+        teacher_speaks=[(0.5, 10), (25, 38), (52, 62), (73, 90)],
+        students_speaks=[(12, 23), (41, 50), (64, 71)],
+        stands=[(11, 24, 2), (40, 50.5, 6)],
+        strokes=[],
+        board_figures=[],
+        slides=[],
+        videos=[],
+        drops=[],
+        truth=[(0, 11, "teacher"), (11, 24.5, "students"), (24.5, 40, "teacher"),
+               (40, 51, "students"), (51, 64, "teacher"), (64, 72, "students"),
+               (72, 90, "teacher")],
+        chapters=0,
+    ),
+    # A silent exam: the room, the teacher walking about; one announcement.
+    "exam": dict(
+        duration=120,
+        cameras=["wide", "teacher", "students", "board", "screen"],
+        teacher_speaks=[(60, 66)],
+        students_speaks=[],
+        stands=[],
+        fidget=True,
+        strokes=[],
+        board_figures=[],
+        slides=[],
+        videos=[],
+        drops=[],
+        truth=[(0, 60, "wide|students"), (60, 67, "teacher"), (67, 120, "wide|students")],
+        chapters=0,
+    ),
+    # A lecture during which the teacher camera drops out for 25 s.
+    "dropout": dict(
+        duration=90,
+        cameras=["teacher", "wide", "students", "screen"],
+        teacher_speaks=[(0.5, 90)],
+        students_speaks=[],
+        stands=[],
+        strokes=[],
+        board_figures=[],
+        slides=[10, 60],
+        videos=[],
+        drops=[("teacher", 20, 45)],
+        truth=[(0, 10, "teacher"), (10, 30, "screen"), (30, 45, "wide|screen"),
+               (45, 60, "teacher"), (60, 80, "screen"), (80, 90, "teacher")],
+        chapters=2,
+    ),
+}

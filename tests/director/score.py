@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Scores the director on a scripted lesson.
+
+  score.py SCENARIO                run director_run twice, score, assert
+  score.py --log director.jsonl --scenario scenario.json
+                                   score a given decision log (e.g. the
+                                   daemon's, from luobo --offline)
+
+Figures, on a 0.1 s grid over the lesson:
+  agreement     share of time the main picture shows a role the truth
+                allows at that time or at any time in the 1.5 s before
+                (the reaction allowance);
+  on screen     the same, counting a role shown as an inset too;
+  reaction      per truth span, from its start until the main picture
+                first shows an allowed role (missed if never within it);
+  shortest shot, cuts per minute (decisions after the first).
+The test asserts agreement >= 90 %, no shot shorter than min_shot_s (3 s)
+except a cut forced by a lost camera, at most 8 cuts per minute, and
+byte-identical logs from two runs.
+"""
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+REACTION_S = 1.5
+STEP = 0.1
+MIN_SHOT_S = 3.0
+MAX_CUTS_PER_MIN = 8.0
+MIN_AGREEMENT = 0.90
+
+
+def load_log(path):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def allowed(truth, t):
+    for a, b, roles in truth:
+        if a <= t < b:
+            return set(roles.split("|"))
+    return set()
+
+
+def score(log, sc):
+    roles = sc["roles"]
+    truth = sc["truth"]
+    dur = sc["duration"]
+    shots = []
+    for i, dec in enumerate(log):
+        end = log[i + 1]["t"] if i + 1 < len(log) else dur
+        shots.append((dec["t"], end, dec))
+
+    def at(t):
+        for a, b, dec in shots:
+            if a <= t < b:
+                return dec
+        return None
+
+    n = int(round(dur / STEP))
+    good = visible = 0
+    for k in range(n):
+        t = k * STEP + STEP / 2
+        dec = at(t)
+        ok = set()
+        j = 0
+        while j * STEP <= REACTION_S + 1e-9:
+            ok |= allowed(truth, t - j * STEP)
+            j += 1
+        if not dec:
+            continue
+        srcs = [roles.get(s, s) for s in dec["sources"]]
+        good += srcs[0] in ok
+        visible += any(s in ok for s in srcs)
+    reactions = []
+    for a, b, r in truth:
+        want = set(r.split("|"))
+        hit = None
+        k = 0
+        while a + k * STEP < b:
+            t = a + k * STEP + STEP / 2
+            dec = at(t)
+            if dec and roles.get(dec["sources"][0], dec["sources"][0]) in want:
+                hit = round(k * STEP, 1)
+                break
+            k += 1
+        reactions.append(dict(t=a, want=r, reaction_s=hit))
+    lengths = [(b - a, dec) for a, b, dec in shots[:-1]]
+    shortest = min((l for l, dec in lengths), default=dur)
+    short = [(round(l, 2), dec["t"]) for (l, dec), nxt in zip(lengths, shots[1:])
+             if l < MIN_SHOT_S - 1e-6 and "lost" not in nxt[2]["reason"]]
+    cuts = max(len(log) - 1, 0)
+    return dict(scenario=sc["name"], agreement=round(good / n, 4), on_screen=round(visible / n, 4),
+                reactions=reactions, shortest_shot_s=round(shortest, 2),
+                short_shots=short, cuts=cuts, cuts_per_min=round(cuts * 60.0 / dur, 2))
+
+
+def run_director(exe, d, sc, tag):
+    out = os.path.join(d, "director-%s.jsonl" % tag)
+    cmd = [exe, "--config", os.path.join(d, "luobo.ini"), "--duration", str(sc["duration"]),
+           "--out", out, "--chapters", os.path.join(d, "chapters-%s.jsonl" % tag)]
+    for name, a, b in sc["drops"]:
+        cmd += ["--drop", "%s:%g-%g" % (name, a, b)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--log":
+        sc = json.load(open(sys.argv[4]))
+        print(json.dumps(score(load_log(sys.argv[2]), sc), indent=1))
+        return 0
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    import gen
+    name = sys.argv[1]
+    build = os.environ.get("LUOBO_BUILD", "/tmp")
+    d = os.path.join(build, "director-scenarios", name)
+    gen.generate(name, d)
+    sc = json.load(open(os.path.join(d, "scenario.json")))
+    exe = os.environ["DIRECTOR_RUN"]
+    first = run_director(exe, d, sc, "a")
+    second = run_director(exe, d, sc, "b")
+    log = load_log(first)
+    res = score(log, sc)
+    chapters = load_log(os.path.join(d, "chapters-a.jsonl"))
+    res["chapters"] = [c["t"] for c in chapters]
+    res["identical"] = open(first, "rb").read() == open(second, "rb").read()
+    print(json.dumps(res, indent=1))
+    for dec in log:
+        print("  %7.3f %-9s %-6s %-28s %s" % (dec["t"], dec["shot"], dec["layout"],
+                                             ",".join(dec["sources"]), dec["reason"]))
+    failures = []
+    if res["agreement"] < MIN_AGREEMENT:
+        failures.append("agreement %.1f%% < %.0f%%" % (100 * res["agreement"], 100 * MIN_AGREEMENT))
+    if res["short_shots"]:
+        failures.append("shots shorter than %g s: %s" % (MIN_SHOT_S, res["short_shots"]))
+    if res["cuts_per_min"] > MAX_CUTS_PER_MIN:
+        failures.append("%.1f cuts per minute > %g" % (res["cuts_per_min"], MAX_CUTS_PER_MIN))
+    if not res["identical"]:
+        failures.append("the two runs' decision logs differ")
+    if len(chapters) != sc["chapters"]:
+        failures.append("%d chapters, expected %d (one per slide change)" % (len(chapters), sc["chapters"]))
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

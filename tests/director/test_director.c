@@ -1,0 +1,375 @@
+/* Unit tests of director/: configuration errors, the rules and the cutter
+ * on drawn frames, operator override, chapters, lost sources, and the
+ * compositor's layouts, crop, letterbox and dissolve checked pixel by pixel. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/dict.h>
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+
+#include "director.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                              \
+    do {                                                              \
+        if (!(cond)) {                                                \
+            fprintf(stderr, "%s:%d: FAIL: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                             \
+            fputc('\n', stderr);                                      \
+            failures++;                                               \
+        }                                                             \
+    } while (0)
+
+enum { TEACHER, STUDENTS, BOARD, SCREEN, NB };
+
+static lb_director_setup hall(void)
+{
+    lb_director_setup s = {
+        .nb_sources = NB,
+        .source_names = { "cam1", "cam2", "cam3", "cam4" },
+        .source_roles = { LB_ROLE_TEACHER, LB_ROLE_STUDENTS, LB_ROLE_BOARD, LB_ROLE_SCREEN },
+        .nb_mics = 2,
+        .mic_names = { "lapel", "room" },
+        .mic_roles = { LB_ROLE_TEACHER, LB_ROLE_STUDENTS },
+        .width = 320, .height = 180, .fps_num = 10, .fps_den = 1,
+    };
+    return s;
+}
+
+static AVFrame *frame(int w, int h, int luma)
+{
+    AVFrame *f = av_frame_alloc();
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = w;
+    f->height = h;
+    if (av_frame_get_buffer(f, 0) < 0)
+        abort();
+    for (int p = 0; p < 3; p++)
+        for (int y = 0; y < (p ? h / 2 : h); y++)
+            memset(f->data[p] + y * f->linesize[p], p ? 128 : luma, (size_t)(p ? w / 2 : w));
+    return f;
+}
+
+static void rect(AVFrame *f, int x, int y, int w, int h, int luma)
+{
+    for (int r = y; r < y + h; r++)
+        memset(f->data[0] + r * f->linesize[0] + x, luma, (size_t)w);
+}
+
+static int create(lb_director **d, const char *ini, char *err, size_t size)
+{
+    lb_config *cfg = NULL;
+    lb_director_setup s = hall();
+    int ret = lb_config_load_string(&cfg, "t.ini", ini, err, size);
+    if (ret >= 0)
+        ret = lb_director_create(d, lb_config_find(cfg, "director"), &s, err, size);
+    lb_config_free(&cfg);
+    return ret;
+}
+
+static void test_config(void)
+{
+    static const struct { const char *ini, *want; } bad[] = {
+        { "[director]\nzones = stand:students\n", "t.ini:2: director: zones: 'stand:students' is not NAME@SOURCE" },
+        { "[director]\nzones = stand@nobody:0,0,1,1\n", "no source or role named 'nobody'" },
+        { "[director]\n\nzones = a@students:0,0,1\n", "t.ini:3: director: zones: zone 'a': '0,0,1' is not four numbers" },
+        { "[director]\nzones = a@cam2:0.5,0,0.6,1\n", "is not inside the picture" },
+        { "[director]\nvcam = crane\n", "t.ini:2: director: vcam: no source or role named 'crane'" },
+        { "[director]\ncutaway_s = 1\n", "cutaway_s: 1 is shorter than min_shot_s (3)" },
+        { "[director]\nmin_shot_s = 0.1\n", "min_shot_s: 0.1 is out of range" },
+        { "[director]\nboard_layout = grid\n", "unknown value 'grid' (expected single, pip, sbs)" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lb_director *d = NULL;
+        char err[512] = "";
+        int ret = create(&d, bad[i].ini, err, sizeof err);
+        CHECK(ret == AVERROR(EINVAL) && !d, "%s: ret %d", bad[i].ini, ret);
+        CHECK(strstr(err, bad[i].want), "got '%s', want '%s'", err, bad[i].want);
+    }
+    lb_director *d = NULL;
+    char err[512] = "";
+    CHECK(create(&d, "[director]\nzones = stand@students:0.5,0.2,0.3,0.6; podium @ cam1 : 0,0.3,1,0.7\n"
+                     "vcam = teacher\n", err, sizeof err) == 0, "%s", err);
+    lb_director_free(&d);
+    CHECK(!d, "free sets NULL");
+    lb_director_free(&d);
+    for (int l = LB_LAYOUT_SINGLE; l <= LB_LAYOUT_SBS; l++)
+        CHECK(lb_layout_from_name(lb_layout_name((lb_layout)l)) == (lb_layout)l, "layout %d", l);
+    CHECK(lb_layout_from_name("grid") == LB_LAYOUT_INVALID, "grid");
+}
+
+/* A small classroom drawn per tick, with mic levels. */
+typedef struct scene {
+    AVFrame *f[NB];
+    double mic[2];
+    int standing, strokes, slide, lost_teacher, slate_teacher;
+} scene;
+
+static void draw(scene *s, int64_t t_us)
+{
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s->f[i]);
+    s->f[TEACHER] = frame(320, 180, 70);
+    int x = 160 + (int)(80 * sin(t_us / 1e6));
+    rect(s->f[TEACHER], x - 15, 60, 30, 90, 200);
+    s->f[STUDENTS] = frame(320, 180, 90);
+    if (s->standing)
+        rect(s->f[STUDENTS], 200, 30, 30, 100, 220);
+    s->f[BOARD] = frame(320, 180, 40);
+    for (int k = 0; k < s->strokes; k++)
+        rect(s->f[BOARD], 20 + (k % 2) * 150, 20 + k * 16, 80, 2, 230);
+    s->f[SCREEN] = frame(320, 180, 230);
+    rect(s->f[SCREEN], 40 + (s->slide % 3) * 60, 50, 100, 80, 60 + 40 * (s->slide % 4));
+    for (int i = 0; i < NB; i++)
+        s->f[i]->pts = t_us;
+    if (s->slate_teacher)
+        av_dict_set(&s->f[TEACHER]->metadata, "lb_slate", "1", 0);
+    if (s->lost_teacher)
+        av_frame_free(&s->f[TEACHER]);
+}
+
+typedef struct run {
+    int64_t cut_us[256];
+    lb_shot shot[256];
+    int nb;
+    char chapters[8][64];
+    int nb_chapters;
+} run;
+
+static int step(lb_director *d, scene *s, int64_t t_us, run *r, lb_shot *shot)
+{
+    draw(s, t_us);
+    int ret = lb_director_update(d, t_us, s->f, s->mic, shot);
+    if (ret == 1 && r->nb < 256) {
+        r->cut_us[r->nb] = t_us;
+        r->shot[r->nb++] = *shot;
+    }
+    char title[64];
+    while (lb_director_next_chapter(d, title, sizeof title))
+        if (r->nb_chapters < 8)
+            snprintf(r->chapters[r->nb_chapters++], 64, "%s", title);
+    return ret;
+}
+
+static int shot_at(const run *r, int64_t t_us)
+{
+    int k = -1;
+    for (int i = 0; i < r->nb && r->cut_us[i] <= t_us; i++)
+        k = i;
+    return k;
+}
+
+/* A scripted minute at 10 fps: teacher speaking, a student answering,
+ * writing, a slide, the teacher camera lost and back. */
+static void script(run *r, int flicker)
+{
+    lb_director *d = NULL;
+    char err[512];
+    CHECK(create(&d, "[director]\nzones = stand@students:0.5,0,0.5,1\nvcam = teacher\n", err, sizeof err) == 0, "%s", err);
+    if (!d)
+        return;
+    scene s = { .mic = { -90, -90 } };
+    lb_shot shot;
+    for (int n = 0; n < 600; n++) {
+        int64_t t = (int64_t)n * 100000;
+        double sec = t / 1e6;
+        s.mic[0] = sec < 10 || (sec >= 22 && sec < 60) ? -20 : -70;
+        s.mic[1] = sec >= 10 && sec < 18 ? -22 : -70;
+        if (flicker)        /* a mic that flips every 0.7 s must not make cuts that short */
+            s.mic[1] = (n / 7) % 2 ? -15 : -70;
+        s.standing = sec >= 10 && sec < 18;
+        s.strokes = sec >= 24 && sec < 34 ? (int)(sec - 24) / 2 + 1 : sec >= 34 ? 5 : 0;
+        s.slide = sec >= 40 ? 1 : 0;
+        s.lost_teacher = sec >= 50 && sec < 54;
+        s.slate_teacher = sec >= 54 && sec < 56;
+        CHECK(step(d, &s, t, r, &shot) >= 0, "update");
+        if (s.lost_teacher || s.slate_teacher)
+            for (int k = 0; k < shot.nb_sources; k++)
+                CHECK(shot.sources[k] != TEACHER, "teacher lost but on screen at %.1f", sec);
+        if (shot.nb_sources && shot.sources[0] == TEACHER && !s.lost_teacher && !s.slate_teacher)
+            CHECK(shot.crop[0].w > 0 && shot.crop[0].w <= 1, "vcam crop %.2f", shot.crop[0].w);
+    }
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s.f[i]);
+    lb_director_free(&d);
+}
+
+static void test_rules(void)
+{
+    run r = { 0 };
+    script(&r, 0);
+    static const struct { double t; int main; } want[] = {
+        { 5, TEACHER }, { 11.5, STUDENTS }, { 17, STUDENTS }, { 21.5, TEACHER },
+        { 26.5, BOARD }, { 33, BOARD }, { 42, SCREEN }, { 47, SCREEN },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int k = shot_at(&r, (int64_t)(want[i].t * 1e6));
+        CHECK(k >= 0 && r.shot[k].sources[0] == want[i].main, "at %.1f s: main %d (%s), want %d",
+              want[i].t, k >= 0 ? r.shot[k].sources[0] : -1, k >= 0 ? r.shot[k].reason : "", want[i].main);
+    }
+    int k = shot_at(&r, 47000000);
+    CHECK(k >= 0 && r.shot[k].layout == LB_LAYOUT_PIP && r.shot[k].sources[1] == TEACHER,
+          "screen with the teacher in picture 7 s after the slide");
+    for (int i = 1; i < r.nb; i++) {
+        double len = (r.cut_us[i] - r.cut_us[i - 1]) / 1e6;
+        int forced = strstr(r.shot[i].reason, "lost") != NULL;
+        CHECK(len >= 3 - 1e-9 || forced, "shot %d lasted %.1f s (%s)", i - 1, len, r.shot[i].reason);
+    }
+    CHECK(r.nb_chapters == 1 && !strcmp(r.chapters[0], "Slide 2"), "%d chapters, first '%s'",
+          r.nb_chapters, r.nb_chapters ? r.chapters[0] : "");
+    for (int i = 0; i < r.nb; i++)
+        CHECK(*r.shot[i].reason, "decision %d has a reason", i);
+    int k11 = shot_at(&r, 11500000);
+    CHECK(k11 >= 0 && strstr(r.shot[k11].reason, "mic room speaking") &&
+          strstr(r.shot[k11].reason, "zone stand"), "reason '%s'", k11 >= 0 ? r.shot[k11].reason : "");
+
+    run again = { 0 };
+    script(&again, 0);
+    CHECK(again.nb == r.nb && !memcmp(again.cut_us, r.cut_us, sizeof r.cut_us), "deterministic");
+    for (int i = 0; i < r.nb && i < again.nb; i++)
+        CHECK(!strcmp(again.shot[i].reason, r.shot[i].reason), "same reasons");
+
+    run fl = { 0 };
+    script(&fl, 1);
+    for (int i = 1; i < fl.nb; i++) {
+        double len = (fl.cut_us[i] - fl.cut_us[i - 1]) / 1e6;
+        CHECK(len >= 3 - 1e-9 || strstr(fl.shot[i].reason, "lost"), "flicker: shot of %.1f s", len);
+    }
+    CHECK(fl.nb < 30, "flicker: %d cuts in a minute", fl.nb);
+}
+
+static void test_override(void)
+{
+    lb_director *d = NULL;
+    char err[512];
+    CHECK(create(&d, "[director]\n", err, sizeof err) == 0, "%s", err);
+    if (!d)
+        return;
+    scene s = { .mic = { -20, -90 } };
+    lb_shot shot;
+    run r = { 0 };
+    step(d, &s, 0, &r, &shot);
+    CHECK(lb_director_set_mode(d, LB_DIRECTOR_MANUAL, "nobody", LB_LAYOUT_SINGLE, err, sizeof err) ==
+          AVERROR(EINVAL) && strstr(err, "nobody"), "unknown shot: %s", err);
+    CHECK(lb_director_set_mode(d, LB_DIRECTOR_MANUAL, "board", LB_LAYOUT_SBS, err, sizeof err) == 0, "%s", err);
+    CHECK(lb_director_get_mode(d) == LB_DIRECTOR_MANUAL, "manual");
+    CHECK(step(d, &s, 100000, &r, &shot) == 1, "the operator's shot is a decision");
+    CHECK(shot.sources[0] == BOARD && shot.layout == LB_LAYOUT_SBS && shot.nb_sources == 2 &&
+          shot.sources[1] == TEACHER && !strcmp(shot.reason, "operator") && !strcmp(shot.name, "board"),
+          "manual board sbs: %d %d", shot.sources[0], shot.layout);
+    for (int n = 2; n < 100; n++) {   /* the rules do not take over */
+        s.mic[1] = -10;
+        s.standing = 1;
+        CHECK(step(d, &s, n * 100000, &r, &shot) == 0 && shot.sources[0] == BOARD, "stays manual");
+    }
+    CHECK(lb_director_set_mode(d, LB_DIRECTOR_AUTO, NULL, LB_LAYOUT_INVALID, err, sizeof err) == 0, "%s", err);
+    CHECK(step(d, &s, 10000000, &r, &shot) == 1 && shot.sources[0] == STUDENTS, "back to auto: %s", shot.reason);
+    char line[1024];
+    lb_director_setup setup = hall();
+    snprintf(shot.reason, sizeof shot.reason, "say \"hi\"\\\n");
+    lb_shot_to_json(&shot, 12345678, &setup, line, sizeof line);
+    CHECK(!strcmp(line, "{\"t\": 12.345, \"shot\": \"students\", \"layout\": \"single\", \"sources\": "
+                        "[\"cam2\"], \"reason\": \"say \\\"hi\\\"\\\\\\u000a\"}"), "json %s", line);
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s.f[i]);
+    lb_director_free(&d);
+}
+
+static int luma_at(const AVFrame *f, int x, int y)
+{
+    return f->data[0][y * f->linesize[0] + x];
+}
+
+static lb_compositor *compositor(const char *ini, int fps)
+{
+    lb_config *cfg = NULL;
+    lb_compositor *c = NULL;
+    char err[512];
+    lb_director_setup s = hall();
+    s.fps_num = fps;
+    if (lb_config_load_string(&cfg, "t.ini", ini, err, sizeof err) < 0 ||
+        lb_compositor_create(&c, &s, lb_config_find(cfg, "director"), err, sizeof err) < 0)
+        fprintf(stderr, "%s\n", err);
+    lb_config_free(&cfg);
+    return c;
+}
+
+static void test_compositor(void)
+{
+    AVFrame *f[NB] = { frame(640, 360, 50), frame(640, 360, 200), frame(480, 360, 120), frame(640, 360, 0) };
+    rect(f[SCREEN], 0, 0, 320, 360, 60);        /* the screen: left half 60, right half 180 */
+    rect(f[SCREEN], 320, 0, 320, 360, 180);
+    AVFrame *dst = frame(320, 180, 0);
+    lb_compositor *c = compositor("[director]\n", 10);
+    CHECK(c, "create");
+    if (!c)
+        return;
+    lb_shot shot = { .layout = LB_LAYOUT_PIP, .nb_sources = 2, .sources = { TEACHER, STUDENTS } };
+    CHECK(lb_compositor_compose(c, &shot, f, dst) == 0, "pip");
+    CHECK(abs(luma_at(dst, 10, 10) - 50) <= 1 && abs(luma_at(dst, 280, 150) - 200) <= 1 &&
+          luma_at(dst, 320 - 6 - 90 - 1, 150) >= 230, "pip bottom-right with a frame: %d %d %d",
+          luma_at(dst, 10, 10), luma_at(dst, 280, 150), luma_at(dst, 320 - 6 - 90 - 1, 150));
+    lb_compositor_free(&c);
+    CHECK(!c, "free sets NULL");
+
+    c = compositor("[director]\npip_corner = top-left\npip_size = 0.5\npip_border = 0\n", 10);
+    CHECK(lb_compositor_compose(c, &shot, f, dst) == 0, "pip");
+    CHECK(abs(luma_at(dst, 20, 20) - 200) <= 1 && abs(luma_at(dst, 300, 170) - 50) <= 1, "pip top-left");
+
+    shot = (lb_shot){ .layout = LB_LAYOUT_SBS, .nb_sources = 2, .sources = { SCREEN, STUDENTS } };
+    CHECK(lb_compositor_compose(c, &shot, f, dst) == 0, "sbs");
+    CHECK(luma_at(dst, 80, 5) == 16 && abs(luma_at(dst, 20, 90) - 60) <= 1 &&
+          abs(luma_at(dst, 140, 90) - 180) <= 1 && abs(luma_at(dst, 240, 90) - 200) <= 1,
+          "sbs letterboxed halves: %d %d %d %d", luma_at(dst, 80, 5), luma_at(dst, 20, 90),
+          luma_at(dst, 140, 90), luma_at(dst, 240, 90));
+
+    shot = (lb_shot){ .layout = LB_LAYOUT_SINGLE, .nb_sources = 1, .sources = { SCREEN },
+                      .crop = { { 0.55, 0.2, 0.4, 0.4 } } };
+    CHECK(lb_compositor_compose(c, &shot, f, dst) == 0, "crop");
+    CHECK(abs(luma_at(dst, 2, 2) - 180) <= 1 && abs(luma_at(dst, 317, 177) - 180) <= 1, "crop of the right half");
+
+    shot = (lb_shot){ .layout = LB_LAYOUT_SINGLE, .nb_sources = 1, .sources = { BOARD } };
+    CHECK(lb_compositor_compose(c, &shot, f, dst) == 0, "4:3");
+    CHECK(luma_at(dst, 5, 90) == 16 && luma_at(dst, 314, 90) == 16 && abs(luma_at(dst, 160, 90) - 120) <= 1,
+          "4:3 pillarboxed: %d %d", luma_at(dst, 5, 90), luma_at(dst, 160, 90));
+
+    AVFrame *none[NB] = { NULL };
+    CHECK(lb_compositor_compose(c, &shot, none, dst) == 0 && luma_at(dst, 160, 90) == 16, "missing: black");
+    lb_compositor_free(&c);
+
+    /* dissolve: 300 ms at 10 fps = 3 frames between black-ish 50 and 200 */
+    c = compositor("[director]\ndissolve_ms = 300\n", 10);
+    shot = (lb_shot){ .layout = LB_LAYOUT_SINGLE, .nb_sources = 1, .sources = { TEACHER } };
+    lb_compositor_compose(c, &shot, f, dst);
+    lb_compositor_compose(c, &shot, f, dst);
+    shot.sources[0] = STUDENTS;
+    int seen[5];
+    for (int k = 0; k < 5; k++) {
+        lb_compositor_compose(c, &shot, f, dst);
+        seen[k] = luma_at(dst, 160, 90);
+    }
+    CHECK(seen[0] > 55 && seen[0] < seen[1] && seen[1] < seen[2] && seen[2] < 195 &&
+          abs(seen[3] - 200) <= 1 && abs(seen[4] - 200) <= 1, "dissolve %d %d %d %d %d",
+          seen[0], seen[1], seen[2], seen[3], seen[4]);
+    lb_compositor_free(&c);
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&f[i]);
+    av_frame_free(&dst);
+}
+
+int main(void)
+{
+    test_config();
+    test_rules();
+    test_override();
+    test_compositor();
+    if (failures)
+        fprintf(stderr, "%d failures\n", failures);
+    else
+        printf("director unit tests passed\n");
+    return failures ? 1 : 0;
+}
