@@ -275,8 +275,6 @@ static int mux_finish(mux *m)
     return ret;
 }
 
-static void archive_close(void *priv);
-
 static int archive_open(void *priv, const lb_stream_desc *streams, int nb_streams, const char *dir)
 {
     archive *a = priv;
@@ -410,8 +408,9 @@ static int write_packet(archive *a, const AVPacket *in)
         m->synced = m->written;
         m->last_sync_us = now;
     }
-    check_disk(a, now);                   /* finalises cleanly: not a write error */
-    return 0;
+    /* The guard finalises the files and then fails the run, so that the
+     * recording is reported as cut short (stop_recording returns ENOSPC). */
+    return check_disk(a, now);
 fail:
     {
         char msg[256];
@@ -420,7 +419,7 @@ fail:
             /* The guard was too late (another writer filled the disk):
              * close what can be closed. */
             finalise_now(a, msg);
-            return 0;
+            return AVERROR(ENOSPC);
         }
         LB_LOGE("archive", "%s", msg);
         set_state(a, "failed", msg);
@@ -469,6 +468,14 @@ static int archive_write(void *priv, const AVPacket *in)
         return ret;
     }
     return write_packet(a, in);
+}
+
+static void archive_uninit(void *priv)
+{
+    archive *a = priv;
+    if (a->lock_init)
+        pthread_mutex_destroy(&a->lock);
+    a->lock_init = 0;
 }
 
 static void archive_stats(void *priv, lb_output_stats *out)
@@ -535,4 +542,5 @@ const lb_output_ops lb_output_archive = {
     .stream_kinds = KIND_BIT(LB_STREAM_PROGRAM_VIDEO) | KIND_BIT(LB_STREAM_PROGRAM_AUDIO) |
                     KIND_BIT(LB_STREAM_ISO_VIDEO),
     .per_lesson = 1,
+    .uninit = archive_uninit,
 };

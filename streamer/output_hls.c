@@ -813,6 +813,16 @@ static void hls_gap(void *priv)
         h->vars[i].pending_discontinuity = 1;
 }
 
+static void hls_uninit(void *priv)
+{
+    hls *h = priv;
+    if (h->lock_init) {
+        pthread_mutex_destroy(&h->lock);
+        pthread_cond_destroy(&h->push_cond);
+    }
+    h->lock_init = 0;
+}
+
 static void hls_stats(void *priv, lb_output_stats *out)
 {
     hls *h = priv;
@@ -863,4 +873,5 @@ const lb_output_ops lb_output_hls = {
     .stream_kinds = KIND_BIT(LB_STREAM_PROGRAM_VIDEO) | KIND_BIT(LB_STREAM_PROGRAM_AUDIO) |
                     KIND_BIT(LB_STREAM_RENDITION_VIDEO),
     .gap = hls_gap,
+    .uninit = hls_uninit,
 };

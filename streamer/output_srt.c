@@ -685,6 +685,14 @@ static void srt_gap(void *priv)
     LB_LOGW("srt", "%s:%d: the network fell behind: GOPs dropped", s->host, s->port);
 }
 
+static void srt_uninit(void *priv)
+{
+    srt_out *s = priv;
+    if (s->lock_init)
+        pthread_mutex_destroy(&s->lock);
+    s->lock_init = 0;
+}
+
 static void srt_stats(void *priv, lb_output_stats *out)
 {
     srt_out *s = priv;
@@ -772,4 +780,5 @@ const lb_output_ops lb_output_srt = {
     .interrupt = srt_interrupt,
     .gap = srt_gap,
     .idle = srt_idle,
+    .uninit = srt_uninit,
 };

@@ -153,12 +153,19 @@ int lb_streamer_create(lb_streamer **pst, const lb_config *cfg, char *err, size_
         if ((ret = add_output(st, output_kinds[cs.type - 1], sec, lb_config_section_instance(sec),
                               cs.queue_packets, err, err_size)) < 0)
             goto fail;
-        if (cs.type == KIND_HLS) {
-            /* live files default to a hidden folder of the data folder */
+        if (cs.type == KIND_HLS || cs.type == KIND_UPLOAD) {
+            /* their files default to hidden names in the data folder */
             const char *data_dir = lb_config_get(lb_config_find(cfg, "general"), "data_dir");
-            char dir[4096];
-            snprintf(dir, sizeof dir, "%s/.live", data_dir && *data_dir ? data_dir : "recordings");
-            lb_hls_set_default_dir(st->outputs[st->nb_outputs - 1].priv, dir);
+            char path[4096];
+            void *priv = st->outputs[st->nb_outputs - 1].priv;
+            data_dir = data_dir && *data_dir ? data_dir : "recordings";
+            if (cs.type == KIND_HLS) {
+                snprintf(path, sizeof path, "%s/.live", data_dir);
+                lb_hls_set_default_dir(priv, path);
+            } else {
+                snprintf(path, sizeof path, "%s/.upload-queue", data_dir);
+                lb_upload_set_default_queue(priv, path);
+            }
         }
     }
     if (!have_archive) {
@@ -457,8 +464,10 @@ void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats)
         o->ops->stats(o->priv, stats);
     snprintf(stats->name, sizeof stats->name, "%s", o->name);
     snprintf(stats->kind, sizeof stats->kind, "%s", o->ops->kind);
-    stats->packets = atomic_load(&o->packets);
-    stats->bytes = atomic_load(&o->bytes);
+    if (o->ops->stream_kinds) {       /* else the output counts its own units */
+        stats->packets = atomic_load(&o->packets);
+        stats->bytes = atomic_load(&o->bytes);
+    }
     /* The queue of the current run cannot be freed while stats_lock is held. */
     pthread_mutex_lock(&st->stats_lock);
     stats->dropped = o->dropped_before;
@@ -479,6 +488,8 @@ void lb_streamer_free(lb_streamer **pst)
     lb_streamer_stop_live(st);
     for (int i = 0; i < st->nb_outputs; i++) {
         output *o = &st->outputs[i];
+        if (o->ops->uninit)
+            o->ops->uninit(o->priv);
         free(o->priv);
     }
     free(st->outputs);

@@ -71,6 +71,8 @@ typedef struct lb_output_ops {
     /* Called on the output's thread when no packet came for ~100 ms
      * (connect, keep-alive, housekeeping). */
     void (*idle)(void *priv);
+    /* Releases what configure set up (lb_streamer_free). */
+    void (*uninit)(void *priv);
 } lb_output_ops;
 
 /* ---- the lesson: a recording folder ---- */

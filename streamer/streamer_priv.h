@@ -18,6 +18,9 @@ extern const lb_output_ops lb_output_upload;
 void lb_hls_set_default_dir(void *priv, const char *dir);
 const char *lb_hls_dir(void *priv);
 
+/* Upload: the default queue file (DATA_DIR/.upload-queue). */
+void lb_upload_set_default_queue(void *priv, const char *path);
+
 #define KIND_BIT(k) (1u << (unsigned)(k))
 
 /* Remuxes a (fragmented) MP4 into a regular MP4 with the moov in front:

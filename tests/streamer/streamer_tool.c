@@ -126,6 +126,30 @@ static int archive_index(lb_streamer *st)
     return -1;
 }
 
+/* Waits (up to seconds) until every upload output is idle; prints their state. */
+static void wait_uploads(lb_streamer *st, double seconds)
+{
+    for (int64_t end = lb_clock_now() + (int64_t)(seconds * 1e6); lb_clock_now() < end;) {
+        int busy = 0;
+        for (int i = 0; i < lb_streamer_nb_outputs(st); i++) {
+            lb_output_stats s;
+            lb_streamer_get_stats(st, i, &s);
+            if (!strcmp(s.kind, "upload") && strcmp(s.state, "idle"))
+                busy++;
+        }
+        if (!busy)
+            break;
+        usleep(20000);
+    }
+    for (int i = 0; i < lb_streamer_nb_outputs(st); i++) {
+        lb_output_stats s;
+        lb_streamer_get_stats(st, i, &s);
+        if (!strcmp(s.kind, "upload"))
+            printf("upload_state=%s\nupload_files=%llu\nupload_error=%s\n", s.state,
+                   (unsigned long long)s.packets, s.last_error);
+    }
+}
+
 static int count_boxes(const char *path, const char *type)
 {
     FILE *f = fopen(path, "rb");
@@ -235,6 +259,8 @@ static int run_archive(const char *data_dir, double seconds, int bframes)
     printf("expected_iso_frames=%lld\n", (long long)expected_iso);
     printf("duration_s=%.3f\n", (double)(last_video_us + 40000 - start_us) / 1e6);
     lb_lesson_finish(&lesson, (double)(last_video_us + 40000 - start_us) / 1e6, 1);
+    if (getenv("UPLOAD_WAIT"))
+        wait_uploads(t.st, atof(getenv("UPLOAD_WAIT")));
     rc = 0;
 out:
     lb_lesson_finish(&lesson, 0, 0);
@@ -365,6 +391,14 @@ int main(int argc, char **argv)
     if (argc >= 3 && !strcmp(argv[1], "repair")) {
         printf("repaired=%d\n", lb_lesson_repair_all(argv[2]));
         return 0;
+    }
+    if (argc >= 4 && !strcmp(argv[1], "upload")) {
+        tool t = { 0 };
+        int ret = tool_open(&t, argv[2], 0);
+        if (ret >= 0)
+            wait_uploads(t.st, atof(argv[3]));
+        tool_close(&t);
+        return ret < 0 ? die("open", ret) : 0;
     }
     if (argc >= 4 && !strcmp(argv[1], "live"))
         return run_live(argv[2], atof(argv[3]), argc >= 5 && !strcmp(argv[4], "paced"));
