@@ -228,16 +228,17 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         return;
     if (!user[0])
         snprintf(user, sizeof user, "admin");
-    if ((ret = webui_auth_setup(w->auth, user, password, err, sizeof err)) < 0) {
+    ret = webui_auth_setup(w->auth, user, password, err, sizeof err);
+    if (ret >= 0 && webui_auth_login(w->auth, c->ip, user, password, &who) < 0) {
+        snprintf(err, sizeof err, "administrator created, but login failed");
+        ret = AVERROR(EIO);
+    }
+    explicit_bzero(password, sizeof password);
+    if (ret < 0) {
         webui_respond_error(c, status_for_error(ret), "%s", err);
         return;
     }
     LB_LOGI("webui", "first run: administrator '%s' set from %s", user, c->ip);
-    if (webui_auth_login(w->auth, c->ip, user, password, &who) < 0) {
-        webui_respond_error(c, 500, "administrator created, but login failed");
-        return;
-    }
-    explicit_bzero(password, sizeof password);
     set_session_cookie(w, c, who.session_id, -1);
     webui_respond_json(c, 201, who_json(&who));
 }

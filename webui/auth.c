@@ -539,6 +539,8 @@ int webui_auth_user_password(webui_auth *a, const char *name, const char *passwo
         memcpy(u->hash, old, sizeof old);
         return ret;
     }
+    /* Whoever knew the old password is logged out everywhere. */
+    drop_sessions_of(a, name);
     return 0;
 }
 

@@ -47,7 +47,7 @@ int webui_path_is_safe(const char *rel)
     return 1;
 }
 
-int webui_open_confined(const char *root, const char *rel, int64_t *size)
+int webui_open_confined(const char *root, const char *rel, int64_t *size, int64_t *mtime)
 {
     char joined[PATH_MAX], real_root[PATH_MAX], real_file[PATH_MAX];
     struct stat st;
@@ -71,6 +71,7 @@ int webui_open_confined(const char *root, const char *rel, int64_t *size)
         return -1;
     }
     *size = st.st_size;
+    *mtime = st.st_mtime;
     return fd;
 }
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lb_log.h"
@@ -89,10 +90,11 @@ static void conn_reset(webui_conn *c)
 
 /* ---- files: static UI, /live/, /recordings/ ---- */
 
-static void serve_file(lb_webui *w, webui_conn *c, const char *root, const char *rel,
-                       const char *cache_control, int ranges)
+static void serve_file(webui_conn *c, const char *root, const char *rel, const char *cache_control,
+                       int ranges)
 {
-    int64_t size = 0, first = 0, last = 0;
+    int64_t size = 0, first = 0, last = 0, mtime = 0;
+    char last_modified[64] = "";
     int fd;
 
     if (c->method != WEBUI_GET && c->method != WEBUI_HEAD) {
@@ -100,8 +102,21 @@ static void serve_file(lb_webui *w, webui_conn *c, const char *root, const char 
         webui_respond_error(c, 405, "method not allowed");
         return;
     }
-    if (!root[0] || (fd = webui_open_confined(root, rel, &size)) < 0) {
+    if (!root[0] || (fd = webui_open_confined(root, rel, &size, &mtime)) < 0) {
         webui_respond_error(c, 404, "not found");
+        return;
+    }
+    /* Revalidation by date only: the browser echoes our own string back, so
+     * an exact match is enough and no date parsing is needed. */
+    time_t mt = (time_t)mtime;
+    struct tm tm;
+    if (gmtime_r(&mt, &tm))
+        strftime(last_modified, sizeof last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (last_modified[0] && !c->range[0] && !strcmp(c->if_modified_since, last_modified)) {
+        close(fd);
+        webui_respond(c, 304, webui_mime_type(rel), NULL, 0);
+        if (cache_control)
+            webui_add_header(c, "Cache-Control", "%s", cache_control);
         return;
     }
     webui_range_result rr = ranges ? webui_parse_range(c->range, size, &first, &last)
@@ -128,7 +143,8 @@ static void serve_file(lb_webui *w, webui_conn *c, const char *root, const char 
                          (long long)last, (long long)size);
     if (cache_control)
         webui_add_header(c, "Cache-Control", "%s", cache_control);
-    (void)w;
+    if (last_modified[0])
+        webui_add_header(c, "Last-Modified", "%s", last_modified);
 }
 
 static int role_allows(const webui_principal *who, webui_role need)
@@ -147,7 +163,7 @@ static void route_files(lb_webui *w, webui_conn *c)
         }
         /* Playlists change every segment; segments never change. */
         const char *cc = strstr(path, ".m3u8") ? "no-cache, no-store" : "max-age=60";
-        serve_file(w, c, w->live_dir, path + 6, cc, 1);
+        serve_file(c, w->live_dir, path + 6, cc, 1);
         return;
     }
     if (!strncmp(path, "/recordings/", 12)) {
@@ -161,13 +177,13 @@ static void route_files(lb_webui *w, webui_conn *c)
             webui_respond_error(c, 404, "not found");
             return;
         }
-        serve_file(w, c, w->data_dir, path + 12, "private, max-age=300", 1);
+        serve_file(c, w->data_dir, path + 12, "private, max-age=300", 1);
         return;
     }
     const char *rel = path + 1;
     if (!*rel)
         rel = "index.html";
-    serve_file(w, c, w->www_dir, rel, "no-cache", 0);
+    serve_file(c, w->www_dir, rel, "no-cache", 0);
     if (c->status == 200 && strstr(rel, ".html"))
         webui_add_header(c, "Content-Security-Policy",
                          "default-src 'self'; img-src 'self' data: blob:; "
@@ -241,7 +257,7 @@ static void cookie_value(const char *cookies, const char *name, char *out, size_
 /* Session cookie or bearer token; leaves who empty when neither is valid. */
 static void identify(lb_webui *w, struct lws *wsi, webui_principal *who)
 {
-    char buf[2048], sid[128];
+    char buf[4096], sid[128];
 
     memset(who, 0, sizeof *who);
     copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf);
@@ -274,6 +290,8 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
     copy_header(wsi, WSI_TOKEN_HTTP_RANGE, c->range, sizeof c->range);
     copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof c->content_type);
+    copy_header(wsi, WSI_TOKEN_HTTP_IF_MODIFIED_SINCE, c->if_modified_since,
+                sizeof c->if_modified_since);
     if (lws_hdr_custom_copy(wsi, c->csrf_header, sizeof c->csrf_header, "x-csrf-token:", 13) < 0)
         c->csrf_header[0] = 0;
     identify(w, wsi, &c->who);
@@ -340,9 +358,14 @@ static int write_headers(lb_webui *w, webui_conn *c)
     unsigned char *start = w->wbuf + LWS_PRE, *p = start, *end = w->wbuf + sizeof w->wbuf - 1;
     struct lws *wsi = c->wsi;
 
-    if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->mime,
-                                    (lws_filepos_t)c->content_len_total, &p, end))
+    /* 204 and 304 carry no body and, by RFC 9110, no Content-Length. */
+    if (c->status == 204 || c->status == 304) {
+        if (lws_add_http_header_status(wsi, (unsigned)c->status, &p, end))
+            return -1;
+    } else if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->mime,
+                                           (lws_filepos_t)c->content_len_total, &p, end)) {
         return -1;
+    }
     static const struct { const char *name, *value; } always[] = {
         { "x-content-type-options:", "nosniff" },
         { "referrer-policy:", "no-referrer" },

@@ -151,6 +151,10 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
     info.max_http_header_pool = 64;
     info.keepalive_timeout = 30;
     info.timeout_secs = 30;
+    /* TCP keepalive reaps event sockets whose peer vanished without a FIN. */
+    info.ka_time = 60;
+    info.ka_probes = 3;
+    info.ka_interval = 10;
     info.alpn = "http/1.1";                  /* our WebSocket and body code is h1 */
     if (w->tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;

@@ -114,8 +114,9 @@ int webui_auth_token_delete(webui_auth *a, const char *id, char *err, size_t err
  * plain names only: no "..", no hidden names, no '%', '\\' or controls. */
 int webui_path_is_safe(const char *rel);
 /* Resolves root/rel and checks it stays inside root (symlinks included)
- * and is a regular file; opens it.  Returns the fd, or -1 (404). */
-int webui_open_confined(const char *root, const char *rel, int64_t *size);
+ * and is a regular file; opens it.  Returns the fd, or -1 (404).  mtime is
+ * in seconds since the epoch. */
+int webui_open_confined(const char *root, const char *rel, int64_t *size, int64_t *mtime);
 const char *webui_mime_type(const char *name);
 
 typedef enum webui_range_result {
@@ -158,6 +159,7 @@ typedef struct webui_conn {
     char range[128];
     char csrf_header[64];
     char content_type[96];
+    char if_modified_since[64];
     webui_principal who;
     int64_t content_length;           /* -1: none given */
     char *body;

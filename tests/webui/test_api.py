@@ -326,6 +326,10 @@ def main():
           "static index with CSP")
     r = curl(base + "/nope.html")
     check(r.status == 404, "missing static file: 404")
+    lm = curl(base + "/").header("last-modified")
+    r = curl(base + "/", headers=["If-Modified-Since: " + (lm or "")])
+    check(lm and r.status == 304 and not r.body and "content-length" not in r.headers,
+          "static revalidation: 304 without a body")
 
     # ---- events WebSocket ----
     cookie = cookie_of(admin_jar)
@@ -374,8 +378,8 @@ def main():
     r = curl(base + "/api/v1/recordings/" + lid, "DELETE", **A)
     check(r.status == 403, "delete without CSRF: 403")
     r = curl(base + "/api/v1/recordings/" + lid, "DELETE", **AC)
-    check(r.status == 204 and not os.path.exists(os.path.join(srv.data, lid)),
-          "admin deletes a recording")
+    check(r.status == 204 and not os.path.exists(os.path.join(srv.data, lid)) and
+          "content-length" not in r.headers, "admin deletes a recording: 204, no body")
     check(os.path.exists("/etc/passwd"), "the escaping symlink's target survived")
     r = curl(base + "/api/v1/recordings/" + lid, **A)
     check(r.status == 404, "deleted recording: 404")
