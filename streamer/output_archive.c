@@ -493,7 +493,7 @@ static void archive_close(void *priv)
 {
     archive *a = priv;
     int failed = 0;
-    if (a->nb_muxes)
+    if (a->nb_muxes && !a->finalised)
         set_state(a, "finalising", NULL);
     for (int i = 0; i < a->nb_muxes; i++) {
         mux *m = a->muxes[i];

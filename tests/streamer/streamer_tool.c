@@ -292,13 +292,16 @@ static int run_writer(const char *data_dir)
     if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
         goto out;
     int64_t t0 = lb_clock_now();
+    /* WRITER_SECONDS: stop cleanly after that much media (else run until killed) */
+    double limit_s = getenv("WRITER_SECONDS") ? atof(getenv("WRITER_SECONDS")) : 120;
+    int64_t pts = 0;
     for (;;) {
         AVPacket *pkt;
         if ((ret = send_next(&t, &pkt)) < 0) {
             rc = die("send", ret);
             goto out;
         }
-        int64_t pts = pkt->pts;
+        pts = pkt->pts;
         int video = pkt->stream_index == S_VIDEO;
         av_packet_free(&pkt);
         if (video) {
@@ -307,10 +310,19 @@ static int run_writer(const char *data_dir)
             if (pwrite(fd, line, (size_t)n, 0) < 0)
                 goto out;
             lb_clock_sleep_until(t0 + pts);
-            if (pts > 120000000)
+            if (pts >= (int64_t)(limit_s * 1e6))
                 break;
         }
     }
+    ret = lb_streamer_stop_recording(t.st);
+    printf("stop_ret=%s\n", ret < 0 ? av_err2str(ret) : "0");
+    for (int i = 0; i < lb_streamer_nb_outputs(t.st); i++) {
+        lb_output_stats s;
+        lb_streamer_get_stats(t.st, i, &s);
+        if (!strcmp(s.kind, "archive"))
+            printf("archive_state=%s\narchive_error=%s\n", s.state, s.last_error);
+    }
+    lb_lesson_finish(&lesson, (double)pts / 1e6, ret >= 0);
     rc = 0;
 out:
     if (fd >= 0)

@@ -1,0 +1,85 @@
+"""Disk guard on small tmpfs file systems: a recording does not start below
+min_free_mb; a disk that fills up during a recording stops the archive
+cleanly with an alert, and every file decodes."""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from testlib import TOOL, check, decode_errors, fail, ffprobe_json, parse_kv, scratch
+
+work = scratch("disk")
+mounts = []
+
+
+def mount(name, size_mb):
+    path = os.path.join(work, name)
+    os.makedirs(path)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", path],
+                      capture_output=True).returncode != 0:
+        print("SKIP: cannot mount a tmpfs here (needs root)")
+        sys.exit(77)
+    mounts.append(path)
+    return path
+
+
+def config(min_free, stop_free):
+    cfg = os.path.join(work, f"luobo-{min_free}.ini")
+    with open(cfg, "w") as f:
+        f.write(f"[output.archive]\ntype = archive\nmin_free_mb = {min_free}\nstop_free_mb = {stop_free}\n")
+    return cfg
+
+
+try:
+    small = mount("small", 8)
+    p = subprocess.run([TOOL, "archive", small, "2"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "STREAMER_CONFIG": config(20, 10)})
+    check(p.returncode != 0, "a recording does not start with 8 MB free and min_free_mb = 20")
+    check("MB free" in p.stderr and "20 MB needed" in p.stderr, "the refusal says why")
+
+    disk = mount("disk", 48)
+    w = subprocess.Popen([TOOL, "writer", disk], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, env={**os.environ, "STREAMER_CONFIG": config(30, 24),
+                                         "WRITER_SECONDS": "14"})
+    progress = os.path.join(disk, "progress")
+
+    def sent():
+        try:
+            with open(progress) as f:
+                return float(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1.0
+
+    def fill(name, mb):
+        with open(os.path.join(disk, name), "wb") as f:
+            f.write(b"\0" * (mb << 20))
+
+    deadline = time.monotonic() + 60
+    while sent() < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fill("filler1", 20)           # ~28 MB left: still above stop_free_mb
+    while sent() < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fill("filler2", 6)            # ~22 MB left: the guard stops the archive
+    out, _ = w.communicate(timeout=120)
+    kv = parse_kv(out)
+    check(kv.get("archive_state") == "disk-full", f"archive state {kv.get('archive_state')}")
+    check("disk almost full" in kv.get("archive_error", ""), f"alert: {kv.get('archive_error')}")
+    check(kv.get("stop_ret", "0") != "0", f"stop_recording reports it ({kv.get('stop_ret')})")
+    lessons = [d for d in os.listdir(disk) if os.path.isdir(os.path.join(disk, d))]
+    lesson = os.path.join(disk, lessons[0])
+    for name in ("program.mp4", "iso/teacher.mp4"):
+        path = os.path.join(lesson, name)
+        err = decode_errors(path)
+        check(not err, f"{name} decodes without errors {err[:200]}")
+        frames = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")["frames"]
+        end = max(float(f["pts_time"]) for f in frames)
+        check(5 <= end < 13, f"{name} holds the lesson up to the guard ({end:.1f} s)")
+    import json
+    with open(os.path.join(lesson, "lesson.json")) as f:
+        check(json.load(f)["status"] == "interrupted", "the lesson is marked interrupted")
+finally:
+    for m in mounts:
+        subprocess.run(["umount", m])
+print("PASS")
