@@ -107,6 +107,7 @@ typedef struct lb_mic_block {
     /* out: samples were lost before this block (an xrun, a gap in the
      * stream): the framework places the block anew instead of slewing. */
     int discontinuity;
+    int xruns;                /* out: overruns recovered since the last block */
 } lb_mic_block;
 
 typedef struct lb_mic_ops {

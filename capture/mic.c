@@ -39,7 +39,7 @@
 #include "lb_thread.h"
 
 #define RING_SAMPLES (LB_AUDIO_RATE * 4)
-#define BLOCK_MAX 4800
+#define BLOCK_MAX 48000         /* 1 s: longer than any period */
 #define RESYNC_US 200000
 #define FIRST_BACKOFF_US 250000
 /* the drift loop: see the design note */
@@ -318,6 +318,7 @@ static void *mic_thread(void *arg)
             ring_write(m, at, out, n);
             m->stats.level_dbfs = n ? 10 * log10(energy / FFMAX(blk.nb_samples, 1) + 1e-12) : -120;
             m->stats.drift_ppm = m->drift.integral * 1e6;
+            m->stats.xruns += (uint64_t)blk.xruns;
             pthread_mutex_unlock(&m->lock);
         }
         m->ops->close(m->priv);

@@ -231,12 +231,12 @@ static int run_mic(const lb_config_section *sec, double seconds, int argc, char 
         if (raw)
             fwrite(buf, sizeof(float), WIN, raw);
         for (int i = 0; onsets && i < WIN; i++) {
-            if (fabsf(buf[i]) < 0.01f) {
+            if (fabsf(buf[i]) < 0.001f) {
                 quiet++;
             } else {
-                if (fabsf(buf[i]) > 0.05f && quiet >= LB_AUDIO_RATE / 10)
+                if (fabsf(buf[i]) > 0.005f && quiet >= LB_AUDIO_RATE / 10)
                     printf("{\"ev\":\"onset\",\"index\":%lld}\n", (long long)(first + i));
-                if (fabsf(buf[i]) > 0.05f)
+                if (fabsf(buf[i]) > 0.005f)
                     quiet = 0;
             }
         }

@@ -232,6 +232,14 @@ def errors():
     check(e["state"] in ("lost", "reconnecting") and "/dev/video9" in e["error"]
           and "no such file" in e["error"].lower(), "a missing /dev/video9: %s, '%s'" % (e["state"], e["error"]))
 
+    # a device node that is no camera: failed, not retried
+    ev = run_tool("source", "[source.cam]\ntype = v4l2\ndevice = /dev/null\n", "source.cam", 1, workdir=wd)
+    e = end(ev)
+    check(e["state"] == "failed" and "not a V4L2 device" in e["error"], "/dev/null: %s, '%s'" % (e["state"], e["error"]))
+    ev = run_tool("source", "[source.cam]\ntype = v4l2\ndevice = /dev/video0\nformat = rgb24\n", "source.cam", 1, workdir=wd)
+    err = by(ev, "create_error")
+    check(err and "format: 'rgb24' is not one of mjpeg, yuyv, nv12, h264" in err[0]["error"], "bad v4l2 format: %s" % err)
+
     # config errors name the file, line and key
     ev = run_tool("source", "[source.cam]\ntype = url\n", "source.cam", 1, workdir=wd)
     err = by(ev, "create_error")

@@ -1,0 +1,117 @@
+"""ALSA microphones through alsa-lib, without a sound card: a PCM of type
+`file` whose `infile` is a raw recording of 1 s of silence, 2 s of a 1 kHz
+tone, 2 s of a 440 Hz tone (TEST-PEERS.md).  The samples read through
+lb_mic_read have the same tones for the same durations (+-40 ms), resampled
+to 48 kHz mono when the card runs at another rate or in stereo.
+
+Usage: test_alsa.py mono48 | stereo44 | missing
+"""
+import array
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from caplib import *  # noqa: E402,F401
+
+SEGMENTS = [(0.0, 1.0), (1000.0, 2.0), (440.0, 2.0), (0.0, 1.0)]
+
+
+def make_raw(path, rate, channels):
+    samples = array.array("h")
+    for freq, dur in SEGMENTS:
+        n = int(round(dur * rate))
+        for i in range(n):
+            v = int(round(16000 * math.sin(2 * math.pi * freq * i / rate))) if freq else 0
+            samples.extend([v] * channels)
+    with open(path, "wb") as f:
+        samples.tofile(f)
+
+
+def asoundrc(wd, raw, rate, channels):
+    return write(os.path.join(wd, "asoundrc"), """
+pcm.testmic {
+  type file
+  slave.pcm "null"
+  file "/dev/null"
+  infile "%s"
+  format "raw"
+}
+""" % raw)
+
+
+def crossings(x, start, end):
+    """Times (in samples, interpolated) where x crosses zero upwards."""
+    out = []
+    for i in range(max(start, 1), end):
+        if x[i - 1] < 0 <= x[i]:
+            out.append(i - 1 + (-x[i - 1]) / (x[i] - x[i - 1]))
+    return out
+
+
+def analyse(x):
+    rate = 48000
+    loud = [i for i in range(0, len(x)) if abs(x[i]) > 0.05]
+    check(loud, "the recording has sound")
+    a, e = loud[0], loud[-1]
+    ups = crossings(x, a + 10, e - 10)
+    periods = [(b - c) for c, b in zip(ups, ups[1:])]
+    # the switch: the first period longer than a 700 Hz one
+    k = next(i for i, p in enumerate(periods) if p > rate / 700)
+    s = ups[k]
+    f1 = rate / (sum(periods[5:k - 5]) / len(periods[5:k - 5]))
+    f2 = rate / (sum(periods[k + 5:-5]) / len(periods[k + 5:-5]))
+    print("onset %.4f s, switch %.4f s, end %.4f s, f1 %.2f Hz, f2 %.2f Hz" % (a / rate, s / rate, e / rate, f1, f2))
+    check(abs(f1 - 1000) < 5, "the first tone is 1 kHz (%.2f Hz)" % f1)
+    check(abs(f2 - 440) < 3, "the second tone is 440 Hz (%.2f Hz)" % f2)
+    d1, d2 = (s - a) / rate, (e - s) / rate
+    check(abs(d1 - 2.0) <= 0.040, "the 1 kHz tone lasts 2 s +-40 ms (%.4f s)" % d1)
+    check(abs(d2 - 2.0) <= 0.040, "the 440 Hz tone lasts 2 s +-40 ms (%.4f s)" % d2)
+    # and nothing was lost or doubled inside: the tone's phase runs on
+    dev = max(abs(p - rate / 1000.0) for p in periods[5:k - 5])
+    check(dev < 1.0, "1 kHz periods are regular (max deviation %.3f samples)" % dev)
+
+
+def run(rate, channels):
+    wd = scratch("alsa_%d_%d" % (rate, channels))
+    raw = os.path.join(wd, "mic.raw")
+    make_raw(raw, rate, channels)
+    rc = asoundrc(wd, raw, rate, channels)
+    cfg = """[mic.lectern]
+type = alsa
+role = teacher
+device = testmic
+channels = %d
+rate = %d
+period_ms = 10
+pace = true
+""" % (channels, rate)
+    out = os.path.join(wd, "got.f32")
+    ev = run_tool("mic", cfg, "mic.lectern", 7.5, "--raw", out, workdir=wd,
+                  env={"ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:" + rc})
+    e = end(ev)
+    print(e)
+    check(e["kind"] == "alsa" and e["state"] == "live", "the ALSA mic is live (%s %s)" % (e["state"], e["error"]))
+    check(e["xruns"] == 0, "no xruns")
+    check(abs(e["drift_ppm"]) < 200, "measured drift of a paced PCM is small (%.1f ppm)" % e["drift_ppm"])
+    x = array.array("f")
+    with open(out, "rb") as f:
+        x.frombytes(f.read())
+    analyse(x)
+
+
+def missing():
+    wd = scratch("alsa_missing")
+    ev = run_tool("mic", "[mic.m]\ntype = alsa\ndevice = hw:7,0\n", "mic.m", 1.5, workdir=wd)
+    e = end(ev)
+    check(e["state"] in ("lost", "reconnecting") and "hw:7,0" in e["error"],
+          "a missing card: %s, '%s'" % (e["state"], e["error"]))
+    check(e["reconnects"] >= 1, "and it is retried")
+    ev = run_tool("mic", "[mic.m]\ntype = alsa\n", "mic.m", 1, workdir=wd)
+    err = by(ev, "create_error")
+    check(err and "mic.m: device: missing" in err[0]["error"], "no device: %s" % err)
+
+
+if __name__ == "__main__":
+    {"mono48": lambda: run(48000, 1), "stereo44": lambda: run(44100, 2), "missing": missing}[sys.argv[1]]()
+    print("PASS")
