@@ -99,7 +99,7 @@ async function shot(page, name) {
     check(true, 'console: back to auto');
   });
 
-  const title = 'Optics ' + Date.now();
+  const title = 'Optics: refraction and lenses';
   await step('teacher: record, timer runs, stop', async () => {
     await page.goto(BASE + '/teacher.html');
     await page.waitForSelector('#record');
@@ -121,16 +121,35 @@ async function shot(page, name) {
     check(true, 'teacher: stop');
   });
 
-  await step('recordings: the lesson is listed and plays', async () => {
-    const row = page.locator('#list tbody tr', { hasText: title });
+  // The daemon finalises a file after stop (fast start): reload until done.
+  async function waitComplete(text) {
+    const row = page.locator('#list tbody tr', { hasText: text });
     let status = '';
-    // The daemon finalises the file after stop (fast start): reload until done.
     for (let i = 0; i < 120 && status !== 'complete'; i++) {
       if (i) await page.waitForTimeout(500);
       await page.goto(BASE + '/recordings.html');
       await page.waitForSelector('#list tbody tr, #empty:not(.hidden)');
       if (await row.count()) status = await row.first().locator('.badge').textContent();
     }
+    return { row, status };
+  }
+
+  await step('console: record and stop from the console', async () => {
+    await page.goto(BASE + '/console.html');
+    await page.waitForSelector('#rec-button');
+    await page.waitForFunction(() => document.getElementById('rec-state').textContent.length > 0);
+    await page.click('#rec-button');
+    await page.waitForFunction(() => document.body.classList.contains('recording'), null, { timeout: 60000 });
+    check(true, 'console: recording shows the red banner');
+    await page.waitForFunction(() => /00:00:0[2-9]|00:00:[1-5]/.test(document.getElementById('rec-time').textContent),
+                               null, { timeout: 60000 });
+    await page.click('#rec-button');
+    await page.waitForFunction(() => !document.body.classList.contains('recording'), null, { timeout: 60000 });
+    check(true, 'console: stop');
+  });
+
+  await step('recordings: the lesson is listed and plays', async () => {
+    const { row, status } = await waitComplete(title);
     check(await row.count() > 0, 'recordings: the new lesson is listed');
     check(status === 'complete', 'recordings: status complete (' + status + ')');
     await row.first().locator('button.play').click();
@@ -140,6 +159,24 @@ async function shot(page, name) {
     const seekable = await page.$eval('#video', (v) => { v.currentTime = 0.5; return v.seekable.length; });
     check(seekable > 0, 'recordings: the video is seekable (Range)');
     await shot(page, 'recordings');
+  });
+
+  await step('recordings: edit metadata, delete a lesson', async () => {
+    const { row } = await waitComplete(title);
+    await row.first().locator('button', { hasText: 'Edit' }).click();
+    await page.waitForSelector('#edit[open]');
+    await page.fill('#e-course', 'Physics 2');
+    await page.click('#edit-save');
+    await page.waitForFunction((t) => [...document.querySelectorAll('#list tbody tr')]
+      .some((r) => r.textContent.includes(t) && r.textContent.includes('Physics 2')), title);
+    check(true, 'recordings: the course was edited');
+    const other = await waitComplete('Lesson');
+    check(other.status === 'complete', 'recordings: the console lesson is complete');
+    const before = await page.locator('#list tbody tr').count();
+    await other.row.first().locator('button.danger').click();     // confirm() is accepted
+    await page.waitForFunction((n) => document.querySelectorAll('#list tbody tr').length === n - 1, before);
+    check(await page.locator('#list tbody tr', { hasText: title }).count() === 1,
+          'recordings: admin deleted the other lesson, this one stays');
   });
 
   if (process.env.LIVE === '1') {
