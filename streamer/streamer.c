@@ -287,6 +287,12 @@ static int stop_output(lb_streamer *st, output *o)
     o->dropped_before += qs.dropped;
     lb_queue_free(&o->queue);
     pthread_mutex_unlock(&st->stats_lock);
+    lb_output_stats os;
+    lb_streamer_get_stats(st, (int)(o - st->outputs), &os);
+    LB_LOGI("streamer", "%s (%s) stopped: %llu packets, %llu dropped in %llu drop(s), "
+            "%llu reconnect(s)%s%s", o->name, o->ops->kind, (unsigned long long)os.packets,
+            (unsigned long long)qs.dropped, (unsigned long long)qs.drop_events,
+            (unsigned long long)os.reconnects, *os.last_error ? "; last error: " : "", os.last_error);
     return o->first_error;
 }
 

@@ -126,6 +126,19 @@ static int archive_index(lb_streamer *st)
     return -1;
 }
 
+static void print_stats(lb_streamer *st)
+{
+    for (int i = 0; i < lb_streamer_nb_outputs(st); i++) {
+        lb_output_stats s;
+        lb_streamer_get_stats(st, i, &s);
+        printf("output=%s kind=%s state=%s packets=%llu dropped=%llu reconnects=%llu "
+               "rtt_ms=%.1f error=%s\n", s.name, s.kind, s.state, (unsigned long long)s.packets,
+               (unsigned long long)s.dropped, (unsigned long long)s.reconnects, s.rtt_ms,
+               s.last_error);
+    }
+    fflush(stdout);
+}
+
 /* Waits (up to seconds) until every upload output is idle; prints their state. */
 static void wait_uploads(lb_streamer *st, double seconds)
 {
@@ -261,6 +274,7 @@ static int run_archive(const char *data_dir, double seconds, int bframes)
     lb_lesson_finish(&lesson, (double)(last_video_us + 40000 - start_us) / 1e6, 1);
     if (getenv("UPLOAD_WAIT"))
         wait_uploads(t.st, atof(getenv("UPLOAD_WAIT")));
+    print_stats(t.st);
     rc = 0;
 out:
     lb_lesson_finish(&lesson, 0, 0);
@@ -335,10 +349,23 @@ out:
 static int run_live(const char *config, double seconds, int paced)
 {
     tool t = { 0 };
+    lb_lesson *lesson = NULL;
     int ret, rc = 1;
     if ((ret = tool_open(&t, config, 0)) < 0) {
         rc = die("open", ret);
         goto out;
+    }
+    if (getenv("RECORD_DIR")) {
+        /* also record, from the first packet: the archive must hold every
+         * frame whatever the network outputs go through */
+        char err[512];
+        lb_lesson_info info = { .title = "Live and recorded" };
+        if ((ret = lb_lesson_create(&lesson, getenv("RECORD_DIR"), &info, NULL, 0, err,
+                                    sizeof err)) < 0 ||
+            (ret = lb_streamer_start_recording(t.st, lb_lesson_dir(lesson))) < 0) {
+            rc = die("record", ret);
+            goto out;
+        }
     }
     if (getenv("WAIT_LIVE")) {
         /* Caller outputs: start sending once connected, so that the
@@ -376,18 +403,16 @@ static int run_live(const char *config, double seconds, int paced)
         (void)pts;
     }
     printf("sent_video_frames=%lld\n", (long long)frames);
-    lb_streamer_stop_live(t.st);
-    for (int i = 0; i < lb_streamer_nb_outputs(t.st); i++) {
-        lb_output_stats s;
-        lb_streamer_get_stats(t.st, i, &s);
-        printf("output=%s kind=%s state=%s packets=%llu dropped=%llu reconnects=%llu "
-               "rtt_ms=%.1f error=%s\n", s.name, s.kind, s.state, (unsigned long long)s.packets,
-               (unsigned long long)s.dropped, (unsigned long long)s.reconnects, s.rtt_ms,
-               s.last_error);
+    if (lesson) {
+        ret = lb_streamer_stop_recording(t.st);
+        printf("lesson_dir=%s\nstop_ret=%d\n", lb_lesson_dir(lesson), ret);
+        lb_lesson_finish(&lesson, (double)frames / 25, ret >= 0);
     }
-    fflush(stdout);
+    lb_streamer_stop_live(t.st);
+    print_stats(t.st);
     rc = 0;
 out:
+    lb_lesson_finish(&lesson, 0, 0);
     tool_close(&t);
     return rc;
 }

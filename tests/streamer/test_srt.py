@@ -43,13 +43,15 @@ def udp_bound(port):
         return any(int(l.split()[1].split(":")[1], 16) == port for l in f.readlines()[1:])
 
 
-def tool(config_text, seconds, wait_live):
+def tool(config_text, seconds, wait_live, record=False):
     cfg = os.path.join(work, "luobo.ini")
     with open(cfg, "w") as f:
         f.write(config_text)
     env = dict(os.environ)
     if wait_live:
         env["WAIT_LIVE"] = "1"
+    if record:
+        env["RECORD_DIR"] = os.path.join(work, "data")
     return subprocess.Popen([TOOL, "live", cfg, str(seconds), "paced"], stdout=subprocess.PIPE,
                             stderr=open(os.path.join(work, "tool.log"), "wb"), text=True, env=env)
 
@@ -118,8 +120,9 @@ elif mode == "reconnect":
     deadline = time.monotonic() + 10
     while not udp_bound(port) and time.monotonic() < deadline:
         time.sleep(0.05)
-    p = tool(f"[output.platform]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=caller&latency=120\n",
-             22, True)
+    p = tool(f"[output.archive]\ntype = archive\nmin_free_mb = 1\nstop_free_mb = 0\n"
+             f"[output.platform]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=caller&latency=120\n",
+             22, True, record=True)
     time.sleep(5)
     r.kill()
     r.wait()
@@ -128,9 +131,13 @@ elif mode == "reconnect":
     kv, outs = finish(p)
     time.sleep(0.5)
     stop(r)
-    check(int(outs[0]["reconnects"]) >= 1, f"reconnected ({outs[0]['reconnects']})")
+    srt = [o for o in outs if o["kind"] == "srt"][0]
+    check(int(srt["reconnects"]) >= 1, f"reconnected ({srt['reconnects']})")
     check_ts("before", 75, clean=False)     # killed mid-packet: its tail is torn
     check_ts("after", 150)
+    prog = os.path.join(kv["lesson_dir"], "program.mp4")
+    n = int([s for s in stream_info(prog) if s["codec_type"] == "video"][0]["nb_read_frames"])
+    check(n == int(kv["sent_video_frames"]), f"the archive holds every frame ({n})")
 else:
     fail("mode?")
 print("PASS")
