@@ -13,7 +13,6 @@ extern const char lb_demo_config[];
 /* [general] */
 typedef struct lb_general_settings {
     char data_dir[512];
-    char live_dir[512];
     int http_port;
     int width, height;
     int fps;

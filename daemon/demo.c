@@ -52,4 +52,9 @@ const char lb_demo_config[] =
     "iso_preset = ultrafast\n"
     "\n"
     "[director]\n"
-    "mode = auto\n";
+    "mode = auto\n"
+    "\n"
+    "# live HLS for viewers, served by the web UI at /live/program.m3u8\n"
+    "[output.live]\n"
+    "type = hls\n"
+    "segment_s = 2\n";

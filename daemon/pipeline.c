@@ -40,7 +40,6 @@
 
 const lb_option lb_general_options[] = {
     { "data_dir", LB_OPT_STRING, STR(data_dir), "recordings", 0, 0, NULL, "where lessons are recorded" },
-    { "live_dir", LB_OPT_STRING, STR(live_dir), NULL, 0, 0, NULL, "where live HLS is written (default: DATA_DIR/../live)" },
     { "http_port", LB_OPT_INT, OFF(http_port), 0, "8080", 0, 65535, NULL, "web UI and API port (0: none)" },
     { "width", LB_OPT_INT, OFF(width), 0, "1920", 160, 7680, NULL, "program width" },
     { "height", LB_OPT_INT, OFF(height), 0, "1080", 90, 4320, NULL, "program height" },
@@ -133,8 +132,6 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
         ret = AVERROR(EINVAL);
         goto fail;
     }
-    if (!*p->general.live_dir)
-        snprintf(p->general.live_dir, sizeof p->general.live_dir, "%s/../live", p->general.data_dir);
     p->fps_num = p->general.fps;
     p->fps_den = 1;
 
@@ -194,7 +191,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     lb_webui_params wp = {
         .cfg = cfg, .data_dir = p->general.data_dir,
         .www_dir = *p->general.www_dir ? p->general.www_dir : LUOBO_WWW_DIR,
-        .live_dir = p->general.live_dir, .ops = &lb_pipeline_control_ops, .opaque = p,
+        .live_dir = lb_streamer_live_dir(p->streamer), .ops = &lb_pipeline_control_ops, .opaque = p,
     };
     /* created (and [auth] checked) even when http_port = 0 turns it off */
     if ((ret = lb_webui_create(&p->webui, &wp, err, err_size)) < 0)

@@ -10,14 +10,6 @@
 #define RATE 48000
 #define BLOCK 1600                /* one frame at 30 fps */
 
-static double rms_db(const float *x, int n)
-{
-    double e = 0;
-    for (int i = 0; i < n; i++)
-        e += (double)x[i] * x[i];
-    return 10 * log10(e / n + 1e-20);
-}
-
 static void tone(float *x, int n, int64_t start, double amplitude, double hz)
 {
     for (int i = 0; i < n; i++)
@@ -79,7 +71,6 @@ int main(void)
     /* without AGC the mixer is transparent below the ceiling */
     s.agc = 0;
     run(&s, amp, 2, &rms, &peak);
-    CHECK(fabs(rms - rms_db((float[]){ 0 }, 1) ) > 0);  /* keep rms_db used */
     CHECK(fabs(rms - (-30.0)) < 0.2);
 
     /* the gate mutes a mic below its threshold */
