@@ -189,10 +189,11 @@ static int mic_configure(void *priv, const lb_source_ctx *ctx, const lb_config_s
         k += (size_t)snprintf(speaks + k, sizeof speaks - k, "+between(mod(t\\,60)\\,%ld\\,%ld)", a, b);
         p = *end ? end + 1 : end;
     }
-    /* syllables: a 4 Hz amplitude modulation of a steady tone */
+    /* syllables: a 4 Hz amplitude modulation of a steady tone; sine is at
+     * 1/8 of full scale, so the voice peaks at -12 dBFS, about -19 dBFS RMS */
     snprintf(m->desc, sizeof m->desc,
              "sine=f=%g:r=%d:samples_per_frame=480,"
-             "volume=eval=frame:volume='gt(%s\\,0)*0.25*(0.6+0.4*sin(2*PI*4*t))'",
+             "volume=eval=frame:volume='gt(%s\\,0)*2*(0.6+0.4*sin(2*PI*4*t))'",
              st->frequency_hz, LB_AUDIO_RATE, speaks);
     m->drift = st->drift_ppm * 1e-6;
     return 0;

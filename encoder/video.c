@@ -324,8 +324,12 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
         p.rc.i_vbv_buffer_size = s->bufsize_kbits ? s->bufsize_kbits : 2 * maxrate;
         break;
     }
-    if (s->rate_control == LB_RC_CBR)
-        p.rc.b_filler = 0;      /* CBR as in broadcast VBV sense; no stuffing bytes */
+    if (s->rate_control == LB_RC_CBR) {
+        /* true CBR, as a platform's ingest expects it: HRD signalled and
+         * filler data where the picture needs fewer bits than the rate */
+        p.i_nal_hrd = X264_NAL_HRD_CBR;
+        p.rc.b_filler = 1;
+    }
     int level = parse_level(s->level);
     if (level > 0)
         p.i_level_idc = level;

@@ -73,7 +73,7 @@ def test_cbr_bitrate():
     with Scratch("cbr") as tmp:
         # busy content, as a real camera: the moving test pattern fills the program
         cfg = hall(tmp, "preset = veryfast\nrate_control = cbr\nbitrate_kbps = 2000\nkeyint_s = 2",
-                   replace={"type = synthetic\nrole = teacher\n": "type = synthetic\nrole = teacher\npattern = bars\n"})
+                   replace={"[source.teacher]\ntype = synthetic\n": "[source.teacher]\ntype = synthetic\npattern = bars\n"})
         path = record(tmp, cfg, 60)
         pk = packet_times(path, "v:0")
         data = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "packet=size")
@@ -126,9 +126,10 @@ def test_renditions():
                    extra="")
         run_luobo(["--config", cfg, "--offline", "--duration", "10"])
         live = os.path.join(tmp, "data", ".live")
-        master = os.path.join(live, "master.m3u8")
+        master = os.path.join(live, "program.m3u8")   # the master when there are renditions
         check(os.path.exists(master), "no master playlist in %s: %s" % (live, os.listdir(live) if os.path.isdir(live) else "-"))
         text = open(master).read()
+        check("#EXT-X-STREAM-INF" in text, "program.m3u8 is not a master playlist:\n" + text)
         variants = [l for l in text.splitlines() if l and not l.startswith("#")]
         check(len(variants) == 3, "master lists %d variants:\n%s" % (len(variants), text))
         check("RESOLUTION=1280x720" in text and "RESOLUTION=640x360" in text and "RESOLUTION=320x180" in text,
