@@ -1,0 +1,913 @@
+#!/usr/bin/env python3
+"""luobo's benchmark: the hall-3 job against the limit and against the ffmpeg CLI.
+
+Run through bench/run, which builds luobo and makes the inputs.  Everything
+here is measured in this one run, beside the alternative; nothing is compared
+with figures from another day or machine.
+
+  bench.py --luobo BIN --inputs DIR --work DIR --out FILE.json
+           [--duration 60] [--reps 3] [--sections LIST] [--smoke]
+
+Sections (default: all):
+  limit     decode the three cameras alone; encode the program alone (raw
+            composite through x264 with the job's settings)
+  ffmpeg    the ffmpeg CLI doing hall-3 (PiP + tee to fMP4, HLS, SRT)
+  luobo     luobo doing hall-3 offline (director watching all three cameras),
+            with per-thread CPU (cost per stage)
+  psnr      both programs against the same reference composite
+  realtime  luobo paced in real time: CPU share, drops (from /metrics), RSS
+  latency   glass-to-glass over SRT and HLS delay, luobo and the ffmpeg CLI
+  scaling   cameras 1..6 and program 720p/1080p/2160p (offline)
+
+CPU and max RSS come from wait4() of the child (the whole process tree that
+the child waited for), wall from the monotonic clock; per-thread CPU from
+/proc/PID/task/*/stat sampled every 100 ms (the last sample of each thread).
+Python standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+FPS = 30
+W, H = 1920, 1080
+
+# The job's x264 settings, for luobo's [encoder] and the ffmpeg CLI alike.
+VENC = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "4M",
+        "-maxrate", "4M", "-bufsize", "8M", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
+        "-pix_fmt", "yuv420p"]
+AENC = ["-c:a", "aac", "-b:a", "128k"]
+# screen full frame, teacher 480x270 bottom right with a 24 px margin
+FC = "[1:v]scale=480:270[pip];[0:v][pip]overlay=x=W-w-24:y=H-h-24:format=yuv420[prog]"
+PIP_JOB = dict(size=0.25, margin=0.0125, border=0)      # = FC's geometry
+PIP_DEFAULT = dict(size=0.28, margin=0.02, border=2)    # luobo's defaults
+
+
+def pip_rect(W, H, st):
+    """Where luobo's compositor puts the inset (director/compositor.c, bottom
+    right): the inset rectangle, its border and the letterboxed picture."""
+    pw = int(W * st["size"]) & ~1
+    ph = (pw * H // W) & ~1
+    m = int(W * st["margin"]) & ~1
+    bd = (st["border"] + 1) & ~1
+    px, py = W - pw - m - bd, H - ph - m - bd
+    # a 16:9 source into pw x ph, letterboxed like place()
+    fw, fh = pw, ph
+    if 16 * ph > 9 * pw:
+        fh = (pw * 9 // 16) & ~1
+    elif 16 * ph < 9 * pw:
+        fw = (ph * 16 // 9) & ~1
+    fx, fy = px + (((pw - fw) // 2) & ~1), py + (((ph - fh) // 2) & ~1)
+    return dict(x=px, y=py, w=pw, h=ph, bd=bd, fx=fx, fy=fy, fw=fw, fh=fh)
+FF = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+
+
+def log(msg):
+    sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_port():
+    return free_port(socket.SOCK_DGRAM)
+
+
+# ---------------------------------------------------------------- measuring
+
+def read_threads(pid):
+    """{tid: (comm, cpu_s)} of a running process."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                s = f.read()
+        except OSError:
+            continue
+        comm = s[s.index("(") + 1: s.rindex(")")]
+        fields = s[s.rindex(")") + 2:].split()
+        out[int(tid)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+class Sampler(threading.Thread):
+    """Keeps the last CPU time of every thread of pid; calls hook(t) each period."""
+
+    def __init__(self, pid, period=0.1, hook=None):
+        super().__init__(daemon=True)
+        self.pid, self.period, self.hook = pid, period, hook
+        self.threads = {}
+        self.done = threading.Event()
+
+    def run(self):
+        t0 = time.monotonic()
+        while not self.done.is_set():
+            for tid, v in read_threads(self.pid).items():
+                self.threads[tid] = v
+            if self.hook:
+                try:
+                    self.hook(time.monotonic() - t0)
+                except Exception:   # a hook never stops the measurement
+                    pass
+            self.done.wait(self.period)
+
+
+def run_measured(cmd, name, work, env=None, sample=False, timeout=900, hook=None, cwd=None,
+                 stdin=None, stdout=None):
+    """Runs cmd; returns wall_s, cpu_s, user_s, sys_s, maxrss_mib, rc (and threads)."""
+    errpath = os.path.join(work, name + ".log")
+    err = open(errpath, "wb")
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=stdout or subprocess.DEVNULL, stderr=err, env=env, cwd=cwd,
+                         stdin=stdin or subprocess.DEVNULL)
+    sampler = None
+    if sample or hook:
+        sampler = Sampler(p.pid, hook=hook)
+        sampler.start()
+    killer = threading.Timer(timeout, lambda: p.kill())
+    killer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    killer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err.close()
+    r = dict(wall_s=round(wall, 3), cpu_s=round(ru.ru_utime + ru.ru_stime, 3),
+             user_s=round(ru.ru_utime, 3), sys_s=round(ru.ru_stime, 3),
+             maxrss_mib=round(ru.ru_maxrss / 1024, 1), rc=p.returncode)
+    if sampler:
+        sampler.done.set()
+        sampler.join()
+        r["threads"] = thread_summary(p.pid, sampler.threads)
+    if p.returncode != 0:
+        with open(errpath, "rb") as f:
+            tail = f.read()[-3000:].decode("utf-8", "replace")
+        log("%s exited %d; log %s:\n%s" % (name, p.returncode, errpath, tail))
+    return r
+
+
+def thread_summary(pid, threads):
+    """CPU seconds by thread name; x264's workers are named after the thread
+    that opened the encoder, the main one, so main is told apart by tid."""
+    by = {}
+    for tid, (comm, cpu) in threads.items():
+        if tid == pid:
+            comm = "main"
+        by[comm] = round(by.get(comm, 0) + cpu, 3)
+    return by
+
+
+STAGES = [
+    ("capture/decode", lambda n: n.startswith("cap-")),
+    ("microphones", lambda n: n.startswith("mic-")),
+    ("director + compositor + mixer (lb-program)", lambda n: n == "lb-program"),
+    ("encode (lb-encode + x264 workers)", lambda n: n == "lb-encode" or n == "luobo"),
+    ("outputs (lb-out-*, libsrt, hls)", lambda n: n.startswith("lb-out") or n.startswith("lb-srt")
+     or n.startswith("lb-hls") or n.startswith("SRT:")),
+    ("other (main, status, web UI)", lambda n: True),
+]
+
+
+def stages(threads):
+    out = {name: 0.0 for name, _ in STAGES}
+    for comm, cpu in threads.items():
+        for name, match in STAGES:
+            if match(comm):
+                out[name] += cpu
+                break
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get("rc") == 0 and key in r]
+    return round(statistics.median(vals), 3) if vals else None
+
+
+def summarize(runs):
+    ok = [r for r in runs if r.get("rc") == 0]
+    s = dict(n=len(ok), n_failed=len(runs) - len(ok))
+    for k in ("wall_s", "cpu_s", "user_s", "sys_s", "maxrss_mib"):
+        s[k] = med(runs, k)
+    if ok and "threads" in ok[0]:
+        # the thread profile of the median run (by CPU)
+        mid = sorted(ok, key=lambda r: r["cpu_s"])[len(ok) // 2]
+        s["threads"] = mid["threads"]
+        s["stages"] = stages(mid["threads"])
+    return s
+
+
+def repeat(n, fn):
+    return [fn(i) for i in range(n)]
+
+
+# ---------------------------------------------------------------- peers
+
+class SrtSink:
+    """srt-live-transmit listening on 127.0.0.1, writing what it receives."""
+
+    def __init__(self, work, name, out="/dev/null"):
+        self.port = free_udp_port()
+        self.out = open(out, "wb")
+        self.p = subprocess.Popen(["srt-live-transmit", "-q", "srt://127.0.0.1:%d?mode=listener" % self.port,
+                                   "file://con"], stdout=self.out,
+                                  stderr=open(os.path.join(work, name + ".srt.log"), "wb"))
+        time.sleep(0.3)
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(3)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.out.close()
+
+
+# ---------------------------------------------------------------- luobo
+
+def luobo_supports(luobo, work, section_text):
+    """Whether luobo accepts a config fragment (e.g. an output kind)."""
+    cfg = os.path.join(work, "probe.ini")
+    with open(cfg, "w") as f:
+        f.write("[general]\nhttp_port = 0\ndata_dir = %s\n[source.a]\ntype = synthetic\nrole = teacher\n%s"
+                % (os.path.join(work, "probe-data"), section_text))
+    p = subprocess.run([luobo, "--config", cfg, "--check-config"], capture_output=True, text=True)
+    return p.returncode == 0, (p.stderr or p.stdout).strip()
+
+
+def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, height=H,
+                 srt_port=None, hls_dir=None, http_port=0, extra_sources="", mic_url=True,
+                 director="auto"):
+    I = a.inputs
+    files = {"teacher": "cam_teacher.mp4", "students": "cam_students.mp4", "screen": "screen.mp4"}
+    t = ["[general]", "data_dir = %s" % data_dir, "http_port = %d" % http_port,
+         "live_dir = %s" % os.path.join(os.path.dirname(data_dir), "live"),
+         "width = %d" % width, "height = %d" % height, "fps = %d" % FPS, ""]
+    for i, cam in enumerate(cams):
+        base = cam.split("#")[0]
+        name = cam.replace("#", "")
+        role = base if base in files else "wide"
+        t += ["[source.%s]" % name, "type = url", "role = %s" % role,
+              "url = %s" % os.path.join(I, files[base]), ""]
+    t.append(extra_sources)
+    if mic_url and a.mic_url_ok:
+        t += ["[mic.teacher]", "type = url", "role = teacher", "url = %s" % os.path.join(I, "audio.mp4"), ""]
+    else:
+        t += ["[mic.teacher]", "type = synthetic", "role = teacher", "frequency_hz = 440", ""]
+    t += ["[encoder]", "preset = veryfast", "rate_control = cbr", "bitrate_kbps = 4000",
+          "bufsize_kbits = 8000", "keyint_s = 2", "zerolatency = true", "audio_bitrate_kbps = 128", "",
+          "[director]", "mode = %s" % director]
+    if a.pip_ok:    # the ffmpeg job's picture in picture: 480x270, 24 px from the corner, no border
+        t += ["pip_size = %s" % PIP_JOB["size"], "pip_margin = %s" % PIP_JOB["margin"],
+              "pip_border = %d" % PIP_JOB["border"]]
+    t.append("")
+    if srt_port:
+        t += ["[output.srt]", "type = srt",
+              "url = srt://127.0.0.1:%d?mode=caller&latency=120" % srt_port, ""]
+    if hls_dir and a.hls_ok:
+        t += ["[output.hls]", "type = hls", "dir = %s" % hls_dir, "segment_s = 2", ""]
+    if http_port:
+        t += ["[auth]", "metrics_public = true", ""]
+    return "\n".join(t) + "\n"
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def newest_lesson(data_dir):
+    ls = sorted(d for d in os.listdir(data_dir) if os.path.isfile(os.path.join(data_dir, d, "lesson.json")))
+    return os.path.join(data_dir, ls[-1]) if ls else None
+
+
+def run_luobo_offline(a, name, duration, sample=True, **cfg_kw):
+    d = os.path.join(a.work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    sink = SrtSink(a.work, name)
+    cfg = write(os.path.join(d, "luobo.ini"),
+                luobo_config(a, os.path.join(d, "data"), srt_port=sink.port,
+                             hls_dir=os.path.join(d, "hls"), **cfg_kw))
+    try:
+        r = run_measured([a.luobo, "--config", cfg, "--record", "--offline", "--duration", str(duration)],
+                         name, a.work, sample=sample)
+    finally:
+        sink.close()
+    r["lesson"] = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
+    return r
+
+
+# ---------------------------------------------------------------- sections
+
+def ffmpeg_inputs(a):
+    return ["-i", os.path.join(a.inputs, "screen.mp4"), "-i", os.path.join(a.inputs, "cam_teacher.mp4"),
+            "-i", os.path.join(a.inputs, "cam_students.mp4"), "-i", os.path.join(a.inputs, "audio.mp4")]
+
+
+def section_limit(a, res):
+    d = os.path.join(a.work, "limit")
+    os.makedirs(d, exist_ok=True)
+    dec_cmd = FF + ["-i", os.path.join(a.inputs, "cam_teacher.mp4"), "-i", os.path.join(a.inputs, "cam_students.mp4"),
+                    "-i", os.path.join(a.inputs, "screen.mp4"), "-map", "0:v", "-map", "1:v", "-map", "2:v",
+                    "-f", "null", "-"]
+    # the program picture, rendered once (not timed) as raw video, so that
+    # "encode alone" is x264 and nothing else
+    raw = os.path.join(d, "program.yuv")
+    if not os.path.exists(raw):
+        log("limit: rendering the raw PiP program once")
+        subprocess.run(FF + ffmpeg_inputs(a)[:4] + ["-filter_complex", FC, "-map", "[prog]", "-t", str(a.duration),
+                                                    "-f", "rawvideo", "-pix_fmt", "yuv420p", raw], check=True)
+    # read once so the page cache holds it for every rep
+    subprocess.run(["cat", raw], stdout=subprocess.DEVNULL)
+    enc_cmd = FF + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "%dx%d" % (W, H), "-r", str(FPS),
+                    "-i", raw] + VENC + ["-f", "null", "-"]
+    dec, enc = [], []
+    for i in range(a.reps):
+        log("limit: decode the three cameras, run %d/%d" % (i + 1, a.reps))
+        dec.append(run_measured(dec_cmd, "limit-decode-%d" % i, a.work))
+        log("limit: encode the program alone, run %d/%d" % (i + 1, a.reps))
+        enc.append(run_measured(enc_cmd, "limit-encode-%d" % i, a.work))
+    res["limit"] = dict(decode=summarize(dec), encode=summarize(enc), runs=dict(decode=dec, encode=enc),
+                        commands=dict(decode=" ".join(dec_cmd), encode=" ".join(enc_cmd)))
+    if res["limit"]["decode"]["cpu_s"] is not None and res["limit"]["encode"]["cpu_s"] is not None:
+        res["limit"]["cpu_s"] = round(res["limit"]["decode"]["cpu_s"] + res["limit"]["encode"]["cpu_s"], 3)
+    if not a.keep_raw:
+        os.unlink(raw)
+
+
+def ffmpeg_job_cmd(a, d, srt_port, realtime=False, fg=None):
+    srt = "srt://127.0.0.1:%d?mode=caller&latency=120000&pkt_size=1316&linger=5" % srt_port
+    tee = ("[f=mp4:movflags=+frag_keyframe+empty_moov]{d}/archive.mp4|"
+           "[f=hls:hls_time=2:hls_list_size=6:hls_flags=delete_segments:hls_segment_filename={d}/hls/seg_%05d.ts]{d}/hls/live.m3u8|"
+           "[f=mpegts:onfail=ignore]{srt}").format(d=d, srt=srt)
+    ins = ffmpeg_inputs(a)
+    if realtime:
+        ins = [x for i in range(0, len(ins), 2) for x in ("-re", ins[i], ins[i + 1])]
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-benchmark"] + ins
+    if fg:
+        cmd += ["-filter_complex_script", fg]
+    else:
+        cmd += ["-filter_complex", FC]
+    cmd += ["-map", "[prog]", "-map", "3:a", "-t", str(a.duration)] + (["-r", str(FPS)] if fg else []) + VENC + AENC + \
+        ["-flags", "+global_header", "-f", "tee", tee]
+    return cmd
+
+
+def section_ffmpeg(a, res):
+    runs = []
+    cmd = None
+    for i in range(a.reps):
+        d = os.path.join(a.work, "ffmpeg-%d" % i)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.join(d, "hls"))
+        sink = SrtSink(a.work, "ffmpeg-%d" % i)
+        cmd = ffmpeg_job_cmd(a, d, sink.port)
+        log("ffmpeg CLI hall-3, run %d/%d" % (i + 1, a.reps))
+        try:
+            r = run_measured(cmd, "ffmpeg-%d" % i, a.work)
+        finally:
+            sink.close()
+        r["archive"] = os.path.join(d, "archive.mp4")
+        runs.append(r)
+    res["ffmpeg"] = dict(summarize(runs), runs=runs, command=" ".join(cmd).replace(str(runs[-1]["archive"]), "out/archive.mp4"))
+
+
+def section_luobo(a, res):
+    runs = []
+    for i in range(a.reps):
+        log("luobo hall-3 offline, run %d/%d" % (i + 1, a.reps))
+        runs.append(run_luobo_offline(a, "luobo-%d" % i, a.duration))
+    s = summarize(runs)
+    lesson = runs[-1].get("lesson")
+    extra = {}
+    if lesson:
+        prog = os.path.join(lesson, "program.mp4")
+        extra["program_frames"] = count_frames(prog)
+        extra["director_decisions"] = sum(1 for _ in open(os.path.join(lesson, "director.jsonl")))
+        iso = os.path.join(lesson, "iso")
+        extra["iso_files"] = sorted(os.listdir(iso)) if os.path.isdir(iso) else []
+    res["luobo"] = dict(s, runs=runs, config=open(os.path.join(a.work, "luobo-0", "luobo.ini")).read(), **extra)
+
+
+def count_frames(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
+                        "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", path],
+                       capture_output=True, text=True)
+    try:
+        return int(p.stdout.strip().split(",")[0])
+    except ValueError:
+        return None
+
+
+# ---- PSNR against a reference composite
+
+def reference_graph(segments, duration, pip):
+    """An ffmpeg filter graph over inputs 1 (screen), 2 (teacher), 3 (students)
+    that renders, with lanczos scaling and no encoding, the shots in segments
+    [(t0, t1, layout, [sources])] the way luobo's compositor lays them out.
+    Output label [ref]."""
+    idx = {"screen": 1, "teacher": 2, "students": 3}
+    uses = {k: {"full": 0, "pip": 0, "half": 0} for k in idx}
+    ops = []
+    for (t0, t1, layout, srcs) in segments:
+        en = "enable='between(t,%.4f,%.4f)'" % (t0, t1 - 0.5 / FPS)
+        if layout == "single" or len(srcs) < 2:
+            ops.append((srcs[0], "full", 0, 0, en))
+        elif layout == "pip":
+            ops.append((srcs[0], "full", 0, 0, en))
+            ops.append(("box", pip, en))
+            ops.append((srcs[1], "pip", pip["fx"], pip["fy"], en))
+        elif layout == "sbs":
+            half = W // 2
+            fh = (half * 9 // 16) & ~1
+            fy = ((H - fh) // 2) & ~1
+            ops.append((srcs[0], "half", 0, fy, en))
+            ops.append((srcs[1], "half", half, fy, en))
+    for op in ops:
+        if op[0] != "box":
+            uses[op[0]][op[1]] += 1
+    g = []
+    sizes = {"full": "%d:%d" % (W, H), "pip": "%d:%d" % (pip["fw"], pip["fh"]),
+             "half": "%d:%d" % (W // 2, (W // 2 * 9 // 16) & ~1)}
+    for s, i in idx.items():
+        for kind, n in uses[s].items():
+            if n:
+                g.append("[%d:v]scale=%s:flags=lanczos,format=yuv420p,split=%d%s" % (
+                    i, sizes[kind], n, "".join("[%s_%s_%d]" % (s, kind, k) for k in range(n))))
+    g.append("color=c=black:s=%dx%d:r=%d:d=%s,format=yuv420p[base0]" % (W, H, FPS, duration))
+    cnt = {}
+    last = "base0"
+    for j, op in enumerate(ops):
+        if op[0] == "box":
+            _, r, en = op
+            b = r["bd"]
+            if b:
+                g.append("[%s]drawbox=x=%d:y=%d:w=%d:h=%d:color=white:t=fill:%s[base%da]" % (
+                    last, r["x"] - b, r["y"] - b, r["w"] + 2 * b, r["h"] + 2 * b, en, j + 1))
+                last = "base%da" % (j + 1)
+            g.append("[%s]drawbox=x=%d:y=%d:w=%d:h=%d:color=black:t=fill:%s[base%d]" % (
+                last, r["x"], r["y"], r["w"], r["h"], en, j + 1))
+            last = "base%d" % (j + 1)
+            continue
+        s, kind, x, y, en = op
+        k = cnt.get((s, kind), 0)
+        cnt[(s, kind)] = k + 1
+        g.append("[%s][%s_%s_%d]overlay=x=%d:y=%d:%s:eof_action=pass:format=yuv420[base%d]" % (
+            last, s, kind, k, x, y, en, j + 1))
+        last = "base%d" % (j + 1)
+    g.append("[%s]null[ref]" % last)
+    return ";".join(g)
+
+
+def psnr_frames(a, program, segments, name, pip):
+    """Per-frame PSNR (Y and average) of program against the reference."""
+    stats = os.path.join(a.work, name + ".psnr.txt")
+    graph = reference_graph(segments, a.duration, pip) + ";[0:v]format=yuv420p,setpts=PTS-STARTPTS[prog];" \
+        "[ref]setpts=PTS-STARTPTS[r];[prog][r]psnr=stats_file=%s" % stats
+    cmd = FF + ["-i", program, "-i", os.path.join(a.inputs, "screen.mp4"),
+                "-i", os.path.join(a.inputs, "cam_teacher.mp4"), "-i", os.path.join(a.inputs, "cam_students.mp4"),
+                "-filter_complex", graph, "-t", str(a.duration), "-f", "null", "-"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        log("psnr %s failed: %s" % (name, p.stderr[-2000:]))
+        return None
+    frames = []
+    for line in open(stats):
+        kv = dict(x.split(":", 1) for x in line.split())
+        frames.append(dict(n=int(kv["n"]), y=float(kv["psnr_y"]), avg=float(kv["psnr_avg"]),
+                           mse_y=float(kv["mse_y"])))
+    return frames
+
+
+def psnr_summary(frames):
+    if not frames:
+        return None
+    import math
+    mse = statistics.mean(f["mse_y"] for f in frames)
+    finite = [min(f["y"], 100.0) for f in frames]
+    return dict(frames=len(frames), psnr_y_mean=round(statistics.mean(finite), 2),
+                psnr_y_global=round(10 * math.log10(255 ** 2 / mse), 2) if mse > 0 else 100.0,
+                psnr_avg_mean=round(statistics.mean(min(f["avg"], 100.0) for f in frames), 2))
+
+
+def lesson_segments(lesson, duration):
+    decisions = [json.loads(l) for l in open(os.path.join(lesson, "director.jsonl")) if l.strip()]
+    segs = []
+    for i, dcs in enumerate(decisions):
+        t0 = float(dcs["t"])
+        t1 = float(decisions[i + 1]["t"]) if i + 1 < len(decisions) else float(duration)
+        if t1 > t0:
+            segs.append((t0, t1, dcs["layout"], dcs["sources"]))
+    return segs
+
+
+def section_psnr(a, res):
+    if "luobo" not in res or "ffmpeg" not in res:
+        res["psnr"] = dict(error="needs the luobo and ffmpeg sections")
+        return
+    lesson = res["luobo"]["runs"][-1].get("lesson")
+    archive = res["ffmpeg"]["runs"][-1].get("archive")
+    if not lesson or not os.path.exists(archive or ""):
+        res["psnr"] = dict(error="no program to compare")
+        return
+    pip_seg = [(0.0, float(a.duration), "pip", ["screen", "teacher"])]
+    log("psnr: ffmpeg's program against the fixed PiP reference")
+    job_pip = pip_rect(W, H, PIP_JOB)
+    ff = psnr_frames(a, archive, pip_seg, "psnr-ffmpeg", job_pip)
+    log("psnr: luobo's program against the reference of its own shots")
+    segs = lesson_segments(lesson, a.duration)
+    lb_pip = pip_rect(W, H, PIP_JOB if a.pip_ok else PIP_DEFAULT)
+    lb = psnr_frames(a, os.path.join(lesson, "program.mp4"), segs, "psnr-luobo", lb_pip)
+    out = dict(reference="lossless composite by ffmpeg (lanczos scaling) of the same decoded inputs; "
+                         "ffmpeg: fixed PiP; luobo: the shots of its director.jsonl in luobo's geometry",
+               ffmpeg=psnr_summary(ff), luobo=psnr_summary(lb), luobo_shots=segs)
+    # frames where both programs show the same shot: the very same reference
+    if ff and lb and a.pip_ok:
+        same = set()
+        for (t0, t1, layout, srcs) in segs:
+            if layout == "pip" and srcs[:2] == ["screen", "teacher"]:
+                same.update(range(int(round(t0 * FPS)), int(round(t1 * FPS))))
+        ffs = [f for f in ff if f["n"] - 1 in same]
+        lbs = [f for f in lb if f["n"] - 1 in same]
+        out["same_shot"] = dict(frames=len(same), ffmpeg=psnr_summary(ffs), luobo=psnr_summary(lbs))
+    res["psnr"] = out
+
+
+# ---- realtime
+
+def scrape(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.read().decode()
+    except Exception:
+        return None
+
+
+def parse_metrics(text):
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = re.match(r"(\S+?)(\{.*\})?\s+(\S+)$", line)
+        if m:
+            try:
+                out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+            except ValueError:
+                pass
+    return out
+
+
+def section_realtime(a, res):
+    d = os.path.join(a.work, "realtime")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    port = free_port()
+    sink = SrtSink(a.work, "realtime")
+    cfg = write(os.path.join(d, "luobo.ini"),
+                luobo_config(a, os.path.join(d, "data"), srt_port=sink.port, hls_dir=os.path.join(d, "hls"),
+                             http_port=port))
+    last = {}
+    rss = []
+
+    def hook(t):
+        # a scrape every ~second, the last one before the end is kept
+        if int(t * 10) % 10 == 0:
+            text = scrape("http://127.0.0.1:%d/metrics" % port)
+            if text:
+                last.clear()
+                last.update(parse_metrics(text))
+    log("realtime: luobo hall-3 paced, %d s" % a.rt_duration)
+    try:
+        r = run_measured([a.luobo, "--config", cfg, "--record", "--duration", str(a.rt_duration)],
+                         "realtime", a.work, sample=True, hook=hook)
+    finally:
+        sink.close()
+    m = last
+    dropped = dict(
+        source_dropped=sum(v for k, v in m.items() if k.startswith("luobo_source_dropped_total")),
+        program_late=m.get("luobo_program_late_frames_total"),
+        output_dropped=sum(v for k, v in m.items() if k.startswith("luobo_output_dropped_total")))
+    lesson = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
+    frames = count_frames(os.path.join(lesson, "program.mp4")) if lesson else None
+    r.update(cpu_share_of_2_cores=round(r["cpu_s"] / r["wall_s"] / os.cpu_count(), 3) if r["wall_s"] else None,
+             metrics_last=m, dropped=dropped, program_frames=frames,
+             expected_frames=a.rt_duration * FPS, stages=stages(r.get("threads", {})))
+    # also from the log: any line about late or dropped frames
+    with open(os.path.join(a.work, "realtime.log"), errors="replace") as f:
+        r["log_warnings"] = [l.strip() for l in f if " WARN " in l or " ERROR " in l][:20]
+    res["realtime"] = r
+
+
+# ---- latency
+
+def barcode_graph(movie_name):
+    """lavfi: the screen file with the wall clock of the moment each frame is
+    made (ms since the epoch, 44 bits) burned into the top-left 1408x32 strip
+    as in reference-ffmpeg/lat_sender.fg; the realtime filter makes each frame
+    when it is due, like a camera.  Short: luobo's INI lines end at ~200
+    characters (inih's INI_MAX_LINE)."""
+    return ("movie=%s:loop=0,realtime,settb=AVTB,setpts=RTCTIME,split[a][b];"
+            "[b]crop=1408:32:0:0,geq=16+219*mod(floor(T*1e3/pow(2\\,floor(X/32)))\\,2):128:128[c];"
+            "[a][c]overlay,setpts=N/30/TB,settb=1/30" % movie_name)
+
+
+def lat_receivers(a, d, tag, srt_port, hls_playlist, lat_us):
+    """ffmpeg SRT listener -> barcode strip -> barcode_rx.py; HLS playlist monitor."""
+    crop = "crop=1408:32:0:0,format=gray"
+    rx = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-threads", "1",
+                           "-flags", "low_delay", "-i", "srt://127.0.0.1:%d?mode=listener&latency=%d" % (srt_port, lat_us),
+                           "-map", "0:v", "-vf", crop, "-f", "rawvideo", "-flush_packets", "1", "pipe:1"],
+                          stdout=subprocess.PIPE, stderr=open(os.path.join(d, "rx_ffmpeg.err"), "wb"))
+    bc = subprocess.Popen([sys.executable, os.path.join(HERE, "barcode_rx.py"), os.path.join(d, "srt.csv"),
+                           "--skip", str(a.lat_skip)], stdin=rx.stdout,
+                          stderr=open(os.path.join(d, "srt_summary.txt"), "wb"))
+    rx.stdout.close()
+    mon = subprocess.Popen([sys.executable, os.path.join(HERE, "hls_monitor.py"), hls_playlist,
+                            os.path.join(d, "hls_copy"), os.path.join(d, "hls_listing.csv")])
+    return rx, bc, mon
+
+
+def lat_collect(d, rx, bc, mon, t_start_wall_ms):
+    for p in (rx, bc):
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    mon.send_signal(signal.SIGTERM)
+    mon.wait()
+    out = {}
+    lats = []
+    try:
+        for line in list(open(os.path.join(d, "srt.csv")))[1:]:
+            idx, t_rx, stamp, lat = line.strip().split(",")
+            if lat and abs(float(lat)) < 120000:
+                lats.append((int(idx), float(t_rx), float(lat)))
+    except OSError:
+        pass
+    out["srt_frames_received"] = len(lats)
+    steady = [l for (i, _, l) in lats if i >= 0][::1]
+    if lats:
+        # drop the first seconds (connection, start-up)
+        t0 = lats[0][1]
+        steady = [l for (i, t, l) in lats if t - t0 >= 10000]
+    if steady:
+        q = statistics.quantiles(steady, n=20) if len(steady) > 1 else [steady[0]] * 19
+        out["srt_ms"] = dict(n=len(steady), median=round(statistics.median(steady), 1),
+                             p5=round(q[0], 1), p95=round(q[-1], 1), max=round(max(steady), 1))
+    # HLS delay: when a segment is listed vs the capture time of its first frame
+    # (decoded from the copied segment's barcode)
+    delays = []
+    try:
+        rows = [l.strip().split(",") for l in list(open(os.path.join(d, "hls_listing.csv")))[1:]]
+    except OSError:
+        rows = []
+    for t_listed, seg in rows[1:]:   # the first listing may predate the monitor
+        path = os.path.join(d, "hls_copy", os.path.basename(seg))
+        stamp = first_barcode(path)
+        if stamp:
+            delays.append(dict(segment=seg, listed_minus_first_frame_ms=round(float(t_listed) - stamp[0], 1),
+                               listed_minus_last_frame_ms=round(float(t_listed) - stamp[1], 1)))
+    out["hls_segments"] = delays
+    if delays:
+        out["hls_ms"] = dict(n=len(delays),
+                             newest_segment_first_frame_median=round(statistics.median(
+                                 x["listed_minus_first_frame_ms"] for x in delays), 1),
+                             newest_segment_last_frame_median=round(statistics.median(
+                                 x["listed_minus_last_frame_ms"] for x in delays), 1))
+    return out
+
+
+def first_barcode(path):
+    """(first, last) capture stamps (ms) decodable in a segment, or None."""
+    if not os.path.exists(path):
+        return None
+    p = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-vf", "crop=1408:32:0:0,format=gray",
+                        "-f", "rawvideo", "-"], capture_output=True)
+    fs = 1408 * 32
+    sys.path.insert(0, HERE)
+    from barcode_rx import decode
+    stamps = []
+    for k in range(0, len(p.stdout) - fs + 1, fs):
+        st = decode(p.stdout[k:k + fs])
+        if abs(time.time() * 1000 - st) < 3600 * 1000:
+            stamps.append(st)
+    return (stamps[0], stamps[-1]) if stamps else None
+
+
+def section_latency(a, res):
+    out = {}
+    lat_ms = 120
+    # -- luobo: teacher and students files paced, the screen drawn by lavfi
+    #    with its capture time burned in; the director stays on the screen
+    d = os.path.join(a.work, "lat-luobo")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    srt_port = free_udp_port()
+    hls_dir = os.path.join(d, "hls")
+    rx, bc, mon = lat_receivers(a, d, "luobo", srt_port, os.path.join(hls_dir, "program.m3u8"), lat_ms * 1000)
+    time.sleep(1)
+    barcode_src = "\n".join(["[source.screen]", "type = synthetic", "role = screen",
+                             "graph = %s" % barcode_graph("s.mp4"), ""])
+    os.symlink(os.path.join(a.inputs, "screen.mp4"), os.path.join(d, "s.mp4"))
+    cfg = luobo_config(a, os.path.join(d, "data"), cams=("teacher",), srt_port=None, hls_dir=hls_dir,
+                       extra_sources=barcode_src)
+    cfg += "[output.srt]\ntype = srt\nurl = srt://127.0.0.1:%d?mode=caller&latency=%d\n" % (srt_port, lat_ms)
+    cfgp = write(os.path.join(d, "luobo.ini"), cfg)
+    log("latency: luobo, %d s" % a.lat_duration)
+    r = run_measured([a.luobo, "--config", cfgp, "--record", "--duration", str(a.lat_duration)],
+                     "lat-luobo", a.work, sample=True, cwd=d)
+    lr = lat_collect(d, rx, bc, mon, None)
+    lr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"])
+    lesson = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
+    if lesson:
+        lr["shots"] = [json.loads(l) for l in open(os.path.join(lesson, "director.jsonl")) if l.strip()]
+    # the playlist name luobo writes
+    if os.path.isdir(hls_dir):
+        lr["hls_files"] = sorted(os.listdir(hls_dir))[:10]
+    out["luobo"] = lr
+    # -- the ffmpeg CLI (as reference-ffmpeg/lat_run.sh): -re inputs, the wall
+    #    clock burned into the composite, tee to archive + HLS + SRT
+    d = os.path.join(a.work, "lat-ffmpeg")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "hls"))
+    srt_port = free_udp_port()
+    rx, bc, mon = lat_receivers(a, d, "ffmpeg", srt_port, os.path.join(d, "hls", "live.m3u8"), lat_ms * 1000)
+    time.sleep(1)
+    fg = write(os.path.join(d, "lat_sender.fg"), open(os.path.join(HERE, "lat_sender.fg")).read())
+    save = a.duration
+    a.duration = a.lat_duration
+    cmd = ffmpeg_job_cmd(a, d, srt_port, realtime=True, fg=fg)
+    a.duration = save
+    log("latency: ffmpeg CLI, %d s" % a.lat_duration)
+    r = run_measured(cmd, "lat-ffmpeg", a.work)
+    fr = lat_collect(d, rx, bc, mon, None)
+    fr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"],
+              cpu_share_of_2_cores=round(r["cpu_s"] / r["wall_s"] / os.cpu_count(), 3))
+    out["ffmpeg"] = fr
+    out["srt_latency_ms"] = lat_ms
+    res["latency"] = out
+
+
+# ---- scaling
+
+def section_scaling(a, res):
+    dur = a.scale_duration
+    out = dict(duration_s=dur, cameras=[], sizes=[])
+    cams_for = {1: ("teacher",), 2: ("teacher", "screen"), 3: ("teacher", "students", "screen")}
+    for n in range(1, 7):
+        cams = cams_for.get(n) or (("teacher", "students", "screen") + tuple("students#%d" % k for k in range(2, n - 1)))
+        log("scaling: %d camera(s), %d s" % (n, dur))
+        r = run_luobo_offline(a, "scale-cams-%d" % n, dur, cams=cams)
+        out["cameras"].append(dict(cameras=n, sources=list(c.replace("#", "") for c in cams),
+                                   cpu_s=r["cpu_s"], wall_s=r["wall_s"], maxrss_mib=r["maxrss_mib"],
+                                   rc=r["rc"], stages=stages(r.get("threads", {})),
+                                   cpu_s_per_min=round(r["cpu_s"] * 60 / dur, 2),
+                                   realtime_factor=round(dur / r["wall_s"], 2)))
+    for (w, h) in ((1280, 720), (1920, 1080), (3840, 2160)):
+        log("scaling: program %dx%d, %d s" % (w, h, dur))
+        r = run_luobo_offline(a, "scale-size-%d" % h, dur, width=w, height=h)
+        out["sizes"].append(dict(width=w, height=h, cpu_s=r["cpu_s"], wall_s=r["wall_s"],
+                                 maxrss_mib=r["maxrss_mib"], rc=r["rc"], stages=stages(r.get("threads", {})),
+                                 cpu_s_per_min=round(r["cpu_s"] * 60 / dur, 2),
+                                 realtime_factor=round(dur / r["wall_s"], 2)))
+    res["scaling"] = out
+
+
+# ---------------------------------------------------------------- main
+
+def machine():
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+
+    def ver(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
+        except Exception:
+            return None
+    return dict(nproc=os.cpu_count(), cpu_model=model, mem_mib=mem, kernel=platform.release(),
+                loadavg_start=os.getloadavg(), ffmpeg=ver(["ffmpeg", "-hide_banner", "-version"]),
+                python=platform.python_version())
+
+
+def ratios(res):
+    r = {}
+    lb = res.get("luobo", {})
+    ff = res.get("ffmpeg", {})
+    lim = res.get("limit", {})
+    if lb.get("cpu_s") and lim.get("cpu_s"):
+        r["luobo_cpu_over_limit"] = round(lb["cpu_s"] / lim["cpu_s"], 3)
+    if ff.get("cpu_s") and lim.get("cpu_s"):
+        r["ffmpeg_cpu_over_limit"] = round(ff["cpu_s"] / lim["cpu_s"], 3)
+    if lb.get("cpu_s") and ff.get("cpu_s"):
+        r["luobo_cpu_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
+    if lb.get("wall_s") and ff.get("wall_s"):
+        r["luobo_wall_over_ffmpeg"] = round(lb["wall_s"] / ff["wall_s"], 3)
+    if lb.get("maxrss_mib") and ff.get("maxrss_mib"):
+        r["luobo_rss_over_ffmpeg"] = round(lb["maxrss_mib"] / ff["maxrss_mib"], 3)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--luobo", required=True)
+    ap.add_argument("--inputs", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--duration", type=int, default=60)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rt-duration", type=int, default=None)
+    ap.add_argument("--lat-duration", type=int, default=40)
+    ap.add_argument("--lat-skip", type=int, default=300)
+    ap.add_argument("--scale-duration", type=int, default=20)
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,psnr,realtime,latency,scaling")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--keep-raw", action="store_true")
+    a = ap.parse_args()
+    a.luobo = os.path.abspath(a.luobo)
+    a.inputs = os.path.abspath(a.inputs)
+    a.work = os.path.abspath(a.work)
+    a.rt_duration = a.rt_duration or a.duration
+    a.scale_duration = min(a.scale_duration, a.duration)
+    a.lat_duration = min(a.lat_duration, a.duration)
+    os.makedirs(a.work, exist_ok=True)
+    sections = [s for s in a.sections.split(",") if s]
+
+    a.mic_url_ok, why_mic = luobo_supports(a.luobo, a.work, "[mic.m]\ntype = url\nrole = teacher\nurl = %s\n"
+                                           % os.path.join(a.inputs, "audio.mp4"))
+    a.hls_ok, why_hls = luobo_supports(a.luobo, a.work, "[output.h]\ntype = hls\ndir = %s\nsegment_s = 2\n"
+                                       % os.path.join(a.work, "probe-hls"))
+    a.pip_ok, why_pip = luobo_supports(a.luobo, a.work, "[director]\npip_size = 0.25\npip_margin = 0.0125\n"
+                                       "pip_border = 0\n")
+    version = subprocess.run([a.luobo, "--version"], capture_output=True, text=True).stdout.strip()
+    res = dict(schema="luobo-bench/1", date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               luobo=None, smoke=a.smoke, duration_s=a.duration, reps=a.reps, sections=sections,
+               machine=machine(), luobo_version=version,
+               git=subprocess.run(["git", "-C", os.path.dirname(HERE), "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True).stdout.strip(),
+               capabilities=dict(mic_url=a.mic_url_ok, mic_url_error=None if a.mic_url_ok else why_mic,
+                                 hls_output=a.hls_ok, hls_error=None if a.hls_ok else why_hls,
+                                 pip_geometry=a.pip_ok, pip_error=None if a.pip_ok else why_pip))
+    del res["luobo"]
+    t_start = time.monotonic()
+    for s in sections:
+        fn = globals().get("section_" + s)
+        if not fn:
+            ap.error("unknown section %s" % s)
+        t = time.monotonic()
+        try:
+            fn(a, res)
+        except Exception as e:  # a broken section is reported, the others still run
+            import traceback
+            traceback.print_exc()
+            res[s] = dict(error="%s: %s" % (type(e).__name__, e))
+        res.setdefault("section_wall_s", {})[s] = round(time.monotonic() - t, 1)
+        with open(a.out, "w") as f:     # partial results survive an interruption
+            json.dump(dict(res, ratios=ratios(res)), f, indent=1, default=str)
+    res["ratios"] = ratios(res)
+    res["machine"]["loadavg_end"] = os.getloadavg()
+    res["total_wall_s"] = round(time.monotonic() - t_start, 1)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1, default=str)
+    log("results: %s" % a.out)
+    print(json.dumps(res["ratios"]))
+
+
+if __name__ == "__main__":
+    main()
