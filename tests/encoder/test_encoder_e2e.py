@@ -152,5 +152,63 @@ def test_renditions():
 TESTS = {"settings": test_settings, "cbr_bitrate": test_cbr_bitrate, "audio": test_audio,
          "renditions": test_renditions}
 
+
+
+def test_two_hours_sync():
+    """Two hours offline: audio and video still end together, and no video
+    timestamp is ever repeated or reordered."""
+    text = """
+[general]
+data_dir = %s
+http_port = 0
+width = 320
+height = 180
+fps = 30
+log_level = warn
+
+[source.cam]
+type = synthetic
+role = teacher
+pattern = bars
+width = 320
+height = 180
+
+[mic.voice]
+type = synthetic
+role = teacher
+speaks = 0-30
+
+[encoder]
+preset = ultrafast
+bitrate_kbps = 150
+audio_bitrate_kbps = 32
+iso = false
+"""
+    with Scratch("2h") as tmp:
+        cfg = write_config(tmp, text % os.path.join(tmp, "data"))
+        seconds = int(os.environ.get("LUOBO_SYNC_TEST_S", "7200"))
+        path = record(tmp, cfg, seconds)
+        data = ffprobe_json(path, "-show_entries", "packet=stream_index,pts_time,dts_time,duration_time")
+        last_dts = None
+        v_end = a_end = 0.0
+        frames = 0
+        for p in data["packets"]:
+            end = float(p["pts_time"]) + float(p.get("duration_time", 0) or 0)
+            if p["stream_index"] == 0:
+                dts = float(p["dts_time"])
+                check(last_dts is None or dts > last_dts, "video dts %.6f after %.6f" % (dts, last_dts or 0))
+                last_dts = dts
+                v_end = max(v_end, end)
+                frames += 1
+            else:
+                a_end = max(a_end, end)
+        print("%d s offline: %d frames, video ends %.3f s, audio %.3f s (%.1f ms apart)" %
+              (seconds, frames, v_end, a_end, abs(v_end - a_end) * 1000))
+        check(frames == seconds * 30, "%d frames" % frames)
+        check(abs(v_end - a_end) <= 0.020, "audio and video end %.1f ms apart" % (abs(v_end - a_end) * 1000))
+
+
+TESTS["two_hours_sync"] = test_two_hours_sync
+
 if __name__ == "__main__":
     main(TESTS)
