@@ -8,7 +8,9 @@
  *  - bg: a background (8.8 fixed point) learnt where nothing is in front of
  *    it; what differs from it by presence_threshold is foreground (a person);
  *    foreground that stays still for absorb_s becomes background, so a ghost
- *    left by someone who stood still goes away;
+ *    left by someone who stood still goes away; the teacher's centroid is
+ *    taken over foreground that moved in the last 2 s, which leaves such
+ *    ghosts out at once;
  *  - ref: the board as last settled.  A pixel that differs from ref and has
  *    been still for board_persist_s settles into ref; if it moved away from
  *    the board's colour (the median of ref) it is a new mark, if it moved
@@ -49,6 +51,7 @@
  * standing still in front of the board, not writing */
 #define MARKS_BLOB_MAX 0.015
 #define SLIDE_MAX_S 2.0
+#define TRACK_S 2.0             /* foreground that moved this recently is tracked */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
 
 int lb_find_role(const lb_director *d, lb_role role)
@@ -371,7 +374,8 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     if (!a->have_prev)
         memcpy(a->prev, a->cur, (size_t)n);
 
-    int moving = 0, fg = 0, marks = 0;
+    int moving = 0, fg = 0, marks = 0, tracked = 0;
+    const int track = (int)lrint(TRACK_S * st->analysis_hz);
     double sx = 0, sy = 0, sxx = 0;
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
@@ -387,9 +391,14 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                     a->bg[k] = (uint16_t)(c << 8);
                     a->fg_ticks[k] = 0;
                 }
-                sx += x;
-                sy += y;
-                sxx += (double)x * x;
+                /* someone who moved lately: not the ghost of where the
+                 * teacher stood when the background was first learnt */
+                if (a->still[k] < track) {
+                    sx += x;
+                    sy += y;
+                    sxx += (double)x * x;
+                    tracked++;
+                }
             } else {
                 a->bg[k] = (uint16_t)(a->bg[k] + (((c << 8) - a->bg[k]) >> 4));
                 a->fg_ticks[k] = 0;
@@ -429,12 +438,12 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     }
     a->motion = (double)moving / n;
     a->presence = (double)fg / n;
-    a->has_centroid = fg >= n / 500 + 1;
+    a->has_centroid = tracked >= n / 500 + 1;
     if (a->has_centroid) {
-        double mx = sx / fg;
+        double mx = sx / tracked;
         a->cx = (mx + 0.5) / w;
-        a->cy = (sy / fg + 0.5) / h;
-        double var = sxx / fg - mx * mx;
+        a->cy = (sy / tracked + 0.5) / h;
+        double var = sxx / tracked - mx * mx;
         a->spread = sqrt(var > 0 ? var : 0) / w;
     }
 

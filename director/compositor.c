@@ -172,11 +172,15 @@ static int place(lb_compositor *c, int slot, const AVFrame *src, const lb_rectf 
     int cx, cy, cw, ch;
     crop_rect(src, crop, w, h, &cx, &cy, &cw, &ch);
 
-    /* letterbox: fit cw x ch into w x h */
+    /* letterbox: fit cw x ch into w x h; within 2 % (a crop's rounding)
+     * stretch instead of drawing a thin bar */
     int fw = w, fh = h;
-    if ((int64_t)cw * h > (int64_t)ch * w)
+    int64_t aw = (int64_t)cw * h, ah = (int64_t)ch * w;
+    if (llabs(aw - ah) * 50 <= ah)
+        ;
+    else if (aw > ah)
         fh = (int)((int64_t)w * ch / cw) & ~1;
-    else if ((int64_t)cw * h < (int64_t)ch * w)
+    else
         fw = (int)((int64_t)h * cw / ch) & ~1;
     if (fw < 2 || fh < 2) {
         fill_black(dst, x, y, w, h);

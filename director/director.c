@@ -70,7 +70,7 @@ const lb_option lb_director_options[] = {
     { "slide_pip_s", LB_OPT_DOUBLE, OFF(slide_pip_s), 0, "20", 0, 600, NULL, "then with the teacher in picture, until this long after the slide" },
     { "video_min", LB_OPT_DOUBLE, OFF(video_min), 0, "0.01", 0.001, 1, NULL, "share of the screen moving for video" },
     { "video_s", LB_OPT_DOUBLE, OFF(video_s), 0, "2", 0.5, 25, NULL, "moving in most ticks of this long for video" },
-    { "vad_threshold_dbfs", LB_OPT_DOUBLE, OFF(vad_threshold_dbfs), 0, "-40", -100, 0, NULL, "voice is louder than this" },
+    { "vad_threshold_dbfs", LB_OPT_DOUBLE, OFF(vad_threshold_dbfs), 0, "-50", -100, 0, NULL, "voice is louder than this" },
     { "vad_margin_db", LB_OPT_DOUBLE, OFF(vad_margin_db), 0, "10", 0, 60, NULL, "and than the noise floor plus this" },
     { "vad_dominance_db", LB_OPT_DOUBLE, OFF(vad_dominance_db), 0, "12", 0, 100, NULL, "and within this of the loudest mic" },
     { "vad_attack_s", LB_OPT_DOUBLE, OFF(vad_attack_s), 0, "0.2", 0, 5, NULL, "voice for this long starts speech" },
@@ -78,7 +78,7 @@ const lb_option lb_director_options[] = {
     { "vcam", LB_OPT_STRING, STR(vcam), NULL, 0, 0, NULL, "virtual camera: the wide teacher camera (name or role) to crop" },
     { "vcam_zoom", LB_OPT_DOUBLE, OFF(vcam_zoom), 0, "2", 1, 8, NULL, "closest crop: 1/zoom of the picture" },
     { "vcam_speed", LB_OPT_DOUBLE, OFF(vcam_speed), 0, "0.15", 0.01, 2, NULL, "fastest pan, picture widths per second" },
-    { "vcam_smooth_s", LB_OPT_DOUBLE, OFF(vcam_smooth_s), 0, "1", 0.05, 10, NULL, "time constant of pan and zoom" },
+    { "vcam_smooth_s", LB_OPT_DOUBLE, OFF(vcam_smooth_s), 0, "0.7", 0.05, 10, NULL, "time constant of pan and zoom" },
     { "vcam_dead_zone", LB_OPT_DOUBLE, OFF(vcam_dead_zone), 0, "0.3", 0, 0.9, NULL, "share of the crop the teacher may move in without a pan" },
     { NULL },
 };
@@ -304,7 +304,8 @@ void lb_vcam_update(lb_director *d, int64_t dt_us)
     d->vw += (d->vtw - d->vw) * (1 - exp(-dt / (2 * st->vcam_smooth_s)));
     double *pos[2] = { &d->vx, &d->vy }, target[2] = { d->vtx, d->vty };
     for (int k = 0; k < 2; k++) {
-        double dx = target[k] - *pos[k], dead = st->vcam_dead_zone * d->vw / 2;
+        /* vertically people move less: keep their height framed closer */
+        double dx = target[k] - *pos[k], dead = st->vcam_dead_zone * d->vw / (k ? 4 : 2);
         if (fabs(dx) > dead) {
             double v = (fabs(dx) - dead) / st->vcam_smooth_s;
             v = v > st->vcam_speed ? st->vcam_speed : v;

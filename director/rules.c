@@ -144,6 +144,18 @@ static int propose_board(const lb_director *d, int64_t t_us, lb_candidate *c)
     return 1;
 }
 
+/* The room, for a voice whose camera is lost. */
+static int stand_in(const lb_director *d)
+{
+    static const lb_role order[] = { LB_ROLE_WIDE, LB_ROLE_SCREEN, LB_ROLE_BOARD, LB_ROLE_STUDENTS };
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        int s = lb_find_live(d, order[k]);
+        if (s >= 0)
+            return s;
+    }
+    return -1;
+}
+
 static int propose_speaker(const lb_director *d, int64_t t_us, lb_candidate *c)
 {
     int best = -1, src = -1;
@@ -152,18 +164,24 @@ static int propose_speaker(const lb_director *d, int64_t t_us, lb_candidate *c)
         if (role == LB_ROLE_STUDENTS || !d->mic[m].speaking)
             continue;
         int s = role == LB_ROLE_TEACHER ? teacher_inset(d, -1) : lb_find_live(d, role);
-        if (s >= 0 && (best < 0 || d->mic[m].level_dbfs > d->mic[best].level_dbfs)) {
+        if (best < 0 || d->mic[m].level_dbfs > d->mic[best].level_dbfs) {
             best = m;
             src = s;
         }
     }
     if (best < 0)
         return 0;
-    c->main = src;
     c->score = d->settings.weight_speaker;
     c->layout = LB_LAYOUT_SINGLE;
-    snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS)", d->setup.mic_names[best],
-             d->mic[best].level_dbfs);
+    if ((c->main = src) >= 0) {
+        snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS)", d->setup.mic_names[best],
+                 d->mic[best].level_dbfs);
+        return 1;
+    }
+    if ((c->main = stand_in(d)) < 0)
+        return 0;
+    snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS), its camera lost: %s",
+             d->setup.mic_names[best], d->mic[best].level_dbfs, d->setup.source_names[c->main]);
     return 1;
 }
 

@@ -190,8 +190,14 @@ static void script(run *r, int flicker)
         if (s.lost_teacher || s.slate_teacher)
             for (int k = 0; k < shot.nb_sources; k++)
                 CHECK(shot.sources[k] != TEACHER, "teacher lost but on screen at %.1f", sec);
-        if (shot.nb_sources && shot.sources[0] == TEACHER && !s.lost_teacher && !s.slate_teacher)
+        if (shot.nb_sources && shot.sources[0] == TEACHER && !s.lost_teacher && !s.slate_teacher) {
             CHECK(shot.crop[0].w > 0 && shot.crop[0].w <= 1, "vcam crop %.2f", shot.crop[0].w);
+            /* the virtual camera keeps the walking teacher in its crop */
+            double fx = (160 + 80 * sin(sec)) / 320, cx = shot.crop[0].x + shot.crop[0].w / 2;
+            if (sec > 5)
+                CHECK(fabs(fx - cx) < shot.crop[0].w / 2, "teacher at %.2f outside the crop %.2f+-%.2f at %.1f s",
+                      fx, cx, shot.crop[0].w / 2, sec);
+        }
     }
     for (int i = 0; i < NB; i++)
         av_frame_free(&s.f[i]);
