@@ -23,8 +23,10 @@
  * disk never fills up under a half-written file. */
 #include "streamer_priv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +47,7 @@ typedef struct archive_settings {
     int fragment_ms;
     int faststart;
     int iso;
+    int retention_free_mb;
 } archive_settings;
 
 static const lb_option archive_options[] = {
@@ -58,6 +61,9 @@ static const lb_option archive_options[] = {
       "rewrite the files as regular fast-start MP4 when the lesson ends" },
     { "iso", LB_OPT_BOOL, offsetof(archive_settings, iso), 0, "true", 0, 0, NULL,
       "record every camera to iso/<name>.mp4 (resource mode)" },
+    { "retention_free_mb", LB_OPT_INT, offsetof(archive_settings, retention_free_mb), 0, "0", 0,
+      1 << 30, NULL, "when a recording starts with less free space than this, the oldest lessons "
+      "that were uploaded (upload.json done) are deleted; never one that was not (0 = off)" },
     { NULL },
 };
 
@@ -275,6 +281,78 @@ static int mux_finish(mux *m)
     return ret;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path) < 0 ? -1 : 0;
+}
+
+/* A lesson may go when it is finished and its upload verified. */
+static int lesson_deletable(const char *dir)
+{
+    char path[PATH_MAX], state[32], status[32];
+    snprintf(path, sizeof path, "%s/upload.json", dir);
+    if (lb_json_file_string(path, "state", state, sizeof state) < 0 || strcmp(state, "done"))
+        return 0;
+    snprintf(path, sizeof path, "%s/lesson.json", dir);
+    return lb_json_file_string(path, "status", status, sizeof status) == 0 &&
+           strcmp(status, "recording");
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Retention: deletes the oldest uploaded lessons next to the new one while
+ * free space is below retention_free_mb. */
+static void apply_retention(archive *a)
+{
+    char data_dir[PATH_MAX];
+    snprintf(data_dir, sizeof data_dir, "%s", a->dir);
+    char *slash = strrchr(data_dir, '/');
+    const char *self = slash ? slash + 1 : a->dir;
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(data_dir, sizeof data_dir, ".");
+    int64_t want = (int64_t)a->set.retention_free_mb << 20;
+    int64_t free_b = lb_free_bytes(a->dir);
+    if (free_b < 0 || free_b >= want)
+        return;
+    DIR *d = opendir(data_dir);
+    if (!d)
+        return;
+    char **names = NULL;
+    int nb = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, self))
+            continue;
+        char **g = realloc(names, sizeof *g * (size_t)(nb + 1));
+        if (!g || !(g[nb] = strdup(e->d_name))) {
+            names = g ? g : names;
+            break;
+        }
+        names = g;
+        nb++;
+    }
+    closedir(d);
+    qsort(names, (size_t)nb, sizeof *names, cmp_names);   /* YYYYMMDD-HHMMSS: oldest first */
+    for (int i = 0; i < nb && free_b < want; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
+        if (!lesson_deletable(path))
+            continue;
+        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+            LB_LOGW("archive", "retention: deleted %s (uploaded) to keep %d MB free", path,
+                    a->set.retention_free_mb);
+        free_b = lb_free_bytes(a->dir);
+    }
+    for (int i = 0; i < nb; i++)
+        free(names[i]);
+    free(names);
+}
+
 static int archive_open(void *priv, const lb_stream_desc *streams, int nb_streams, const char *dir)
 {
     archive *a = priv;
@@ -291,6 +369,8 @@ static int archive_open(void *priv, const lb_stream_desc *streams, int nb_stream
     a->last_error[0] = 0;
     pthread_mutex_unlock(&a->lock);
 
+    if (a->set.retention_free_mb > 0)
+        apply_retention(a);
     int64_t free_b = lb_free_bytes(a->dir);
     if (free_b >= 0 && free_b < (int64_t)a->set.min_free_mb << 20) {
         snprintf(msg, sizeof msg, "only %lld MB free in %s, %d MB needed to start a recording",

@@ -403,19 +403,10 @@ static int file_url(upload *u, const char *id, const char *rel, char *url, size_
  * a lesson still marked "recording" is not ready. */
 static int lesson_still_recording(const char *dir)
 {
-    char path[PATH_MAX], buf[65536];
+    char path[PATH_MAX], status[32];
     snprintf(path, sizeof path, "%s/lesson.json", dir);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *root = cJSON_Parse(buf);
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
-    int recording = cJSON_IsString(st) && !strcmp(st->valuestring, "recording");
-    cJSON_Delete(root);
-    return recording;
+    return lb_json_file_string(path, "status", status, sizeof status) == 0 &&
+           !strcmp(status, "recording");
 }
 
 #define NOT_READY 2

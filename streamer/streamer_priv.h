@@ -37,6 +37,10 @@ int lb_media_probe_duration(const char *path, double *duration_s);
 /* Writes data to path atomically: temp file, fsync, rename, fsync folder. */
 int lb_write_file_atomic(const char *path, const void *data, size_t size);
 
+/* The string value of a top-level key of a (small) JSON file: 0, or a
+ * negative AVERROR (buf then ""). */
+int lb_json_file_string(const char *path, const char *key, char *buf, size_t size);
+
 /* fsyncs a folder (after a rename into it). */
 void lb_fsync_dir(const char *dir);
 

@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <libavutil/avstring.h>
 #include <libavutil/dict.h>
 
@@ -235,5 +236,26 @@ out:
     if (oc)
         avformat_free_context(oc);
     avformat_close_input(&ic);
+    return ret;
+}
+
+int lb_json_file_string(const char *path, const char *key, char *buf, size_t size)
+{
+    char text[65536];
+    int ret = AVERROR(ENOENT);
+    FILE *f = fopen(path, "re");
+    buf[0] = 0;
+    if (!f)
+        return AVERROR(errno);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cJSON *root = cJSON_Parse(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (cJSON_IsString(v)) {
+        snprintf(buf, size, "%s", v->valuestring);
+        ret = 0;
+    }
+    cJSON_Delete(root);
     return ret;
 }

@@ -1,6 +1,7 @@
 """Disk guard on small tmpfs file systems: a recording does not start below
 min_free_mb; a disk that fills up during a recording stops the archive
 cleanly with an alert, and every file decodes."""
+import json
 import os
 import subprocess
 import sys
@@ -76,9 +77,38 @@ try:
         frames = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")["frames"]
         end = max(float(f["pts_time"]) for f in frames)
         check(5 <= end < 13, f"{name} holds the lesson up to the guard ({end:.1f} s)")
-    import json
     with open(os.path.join(lesson, "lesson.json")) as f:
         check(json.load(f)["status"] == "interrupted", "the lesson is marked interrupted")
+
+    # retention: below retention_free_mb the oldest uploaded lessons go,
+    # never one that was not uploaded
+    ret = mount("retention", 40)
+
+    def fake(name, mb, uploaded):
+        d = os.path.join(ret, name)
+        os.makedirs(d)
+        with open(os.path.join(d, "lesson.json"), "w") as f:
+            json.dump({"id": name, "status": "complete"}, f)
+        if uploaded:
+            with open(os.path.join(d, "upload.json"), "w") as f:
+                json.dump({"state": "done"}, f, indent=2)
+        with open(os.path.join(d, "program.mp4"), "wb") as f:
+            f.write(b"\0" * (mb << 20))
+
+    fake("20200101-000000-not-uploaded", 12, False)
+    fake("20200102-000000-uploaded", 12, True)
+    fake("20200103-000000-newer-uploaded", 4, True)
+    cfg = os.path.join(work, "retention.ini")
+    with open(cfg, "w") as f:
+        f.write("[output.archive]\ntype = archive\nmin_free_mb = 5\nstop_free_mb = 2\n"
+                "retention_free_mb = 20\n")
+    p = subprocess.run([TOOL, "archive", ret, "2"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "STREAMER_CONFIG": cfg})
+    check(p.returncode == 0, "recording with retention")
+    left = sorted(os.listdir(ret))
+    check("20200101-000000-not-uploaded" in left, "a lesson not uploaded is never deleted")
+    check("20200102-000000-uploaded" not in left, "the oldest uploaded lesson was deleted")
+    check("20200103-000000-newer-uploaded" in left, "only as much as needed was deleted")
 finally:
     for m in mounts:
         subprocess.run(["umount", m])
