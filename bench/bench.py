@@ -14,6 +14,7 @@ Sections (default: all):
   ffmpeg    the ffmpeg CLI doing hall-3 (PiP + tee to fMP4, HLS, SRT)
   luobo     luobo doing hall-3 offline (director watching all three cameras),
             with per-thread CPU (cost per stage)
+  limit_own the limit for luobo's own program picture (x264 alone on it)
   psnr      both programs against the same reference composite
   realtime  luobo paced in real time: CPU share, drops (from /metrics), RSS
   latency   glass-to-glass over SRT and HLS delay, luobo and the ffmpeg CLI
@@ -342,8 +343,7 @@ def section_limit(a, res):
                                                     "-f", "rawvideo", "-pix_fmt", "yuv420p", raw], check=True)
     # read once so the page cache holds it for every rep
     subprocess.run(["cat", raw], stdout=subprocess.DEVNULL)
-    enc_cmd = FF + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "%dx%d" % (W, H), "-r", str(FPS),
-                    "-i", raw] + VENC + ["-f", "null", "-"]
+    enc_cmd = encode_raw_cmd(raw)
     dec, enc = [], []
     for i in range(a.reps):
         log("limit: decode the three cameras, run %d/%d" % (i + 1, a.reps))
@@ -354,6 +354,45 @@ def section_limit(a, res):
                         commands=dict(decode=" ".join(dec_cmd), encode=" ".join(enc_cmd)))
     if res["limit"]["decode"]["cpu_s"] is not None and res["limit"]["encode"]["cpu_s"] is not None:
         res["limit"]["cpu_s"] = round(res["limit"]["decode"]["cpu_s"] + res["limit"]["encode"]["cpu_s"], 3)
+    if not a.keep_raw:
+        os.unlink(raw)
+
+
+def encode_raw_cmd(raw):
+    return FF + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "%dx%d" % (W, H), "-r", str(FPS),
+                 "-i", raw] + VENC + ["-f", "null", "-"]
+
+
+def section_limit_own(a, res):
+    """The limit for the picture luobo really encoded: its director cuts to
+    the cameras (noisy, moving) where the CLI shows mostly static slides, and
+    x264's cost follows the content.  Renders the reference composite of
+    luobo's shots (not timed) and times x264 alone on it."""
+    lesson = (res.get("luobo", {}).get("runs") or [{}])[-1].get("lesson")
+    if not lesson:
+        res["limit_own"] = dict(error="needs the luobo section")
+        return
+    d = os.path.join(a.work, "limit")
+    os.makedirs(d, exist_ok=True)
+    raw = os.path.join(d, "luobo-program.yuv")
+    segs = lesson_segments(lesson, a.duration)
+    pip = pip_rect(W, H, PIP_JOB if a.pip_ok else PIP_DEFAULT)
+    log("limit_own: rendering luobo's shots once as raw video")
+    graph = reference_graph(segs, a.duration, pip)
+    subprocess.run(FF + ["-f", "lavfi", "-i", "nullsrc=s=16x16:d=1", "-i", os.path.join(a.inputs, "screen.mp4"),
+                         "-i", os.path.join(a.inputs, "cam_teacher.mp4"), "-i", os.path.join(a.inputs, "cam_students.mp4"),
+                         "-filter_complex", graph, "-map", "[ref]", "-t", str(a.duration),
+                         "-f", "rawvideo", "-pix_fmt", "yuv420p", raw], check=True)
+    subprocess.run(["cat", raw], stdout=subprocess.DEVNULL)
+    runs = []
+    for i in range(a.reps):
+        log("limit_own: encode luobo's program picture alone, run %d/%d" % (i + 1, a.reps))
+        runs.append(run_measured(encode_raw_cmd(raw), "limit-own-encode-%d" % i, a.work))
+    out = dict(encode=summarize(runs), runs=runs, shots=segs)
+    dec = res.get("limit", {}).get("decode", {}).get("cpu_s")
+    if dec is not None and out["encode"]["cpu_s"] is not None:
+        out["cpu_s"] = round(dec + out["encode"]["cpu_s"], 3)
+    res["limit_own"] = out
     if not a.keep_raw:
         os.unlink(raw)
 
@@ -839,6 +878,9 @@ def ratios(res):
         r["luobo_cpu_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
     if lb.get("wall_s") and ff.get("wall_s"):
         r["luobo_wall_over_ffmpeg"] = round(lb["wall_s"] / ff["wall_s"], 3)
+    own = res.get("limit_own", {})
+    if lb.get("cpu_s") and own.get("cpu_s"):
+        r["luobo_cpu_over_limit_own_picture"] = round(lb["cpu_s"] / own["cpu_s"], 3)
     if lb.get("maxrss_mib") and ff.get("maxrss_mib"):
         r["luobo_rss_over_ffmpeg"] = round(lb["maxrss_mib"] / ff["maxrss_mib"], 3)
     return r
@@ -856,7 +898,7 @@ def main():
     ap.add_argument("--lat-duration", type=int, default=40)
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=20)
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,psnr,realtime,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,limit_own,psnr,realtime,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     a = ap.parse_args()

@@ -7,7 +7,8 @@
 # every 10 s), audio 48 kHz mono (440 Hz sine + pink noise) as AAC and WAV.
 # lavfi sources are deterministic and x264 threads are pinned, so the files
 # depend on ffmpeg/x264 versions only; SHA256SUMS records them.
-# Skips the work when DIR/.done matches the parameters.
+# Skips a file whose FILE.stamp matches the parameters (and the whole run
+# when DIR/.done does).
 set -euo pipefail
 D=$1; T=${2:-60}
 mkdir -p "$D"; cd "$D"
@@ -20,12 +21,18 @@ rm -f .done
 FONT=/usr/share/fonts/truetype/dejavu
 X264="-c:v libx264 -preset $P -crf 18 -g 60 -pix_fmt yuv420p -threads 3 -movflags +faststart"
 Q="-hide_banner -nostdin -loglevel error -y"
+# make FILE ARGS...: runs ffmpeg ARGS... FILE.tmp.EXT unless FILE is up to date
+make() {
+  local f=$1; shift
+  if [ -f "$f" ] && [ -f "$f.stamp" ] && [ "$(cat "$f.stamp")" = "$STAMP" ]; then return 0; fi
+  ffmpeg $Q "$@" "tmp.$f" && mv "tmp.$f" "$f" && echo "$STAMP" > "$f.stamp"
+}
 # 1) teacher camera: 1920x1080p30, testsrc2 (moving) + light temporal "sensor" noise
-ffmpeg $Q -f lavfi -i "testsrc2=s=1920x1080:r=30:d=$T,noise=alls=2:allf=t" \
-  $X264 -metadata title=cam_teacher cam_teacher.mp4
+make cam_teacher.mp4 -f lavfi -i "testsrc2=s=1920x1080:r=30:d=$T,noise=alls=2:allf=t" \
+  $X264 -metadata title=cam_teacher
 # 2) students camera: 1280x720p30, mandelbrot zoom (full-frame motion), CRF capped at 6 Mb/s (VBV)
-ffmpeg $Q -f lavfi -i "mandelbrot=s=1280x720:r=30" -t $T \
-  $X264 -maxrate 6M -bufsize 12M -metadata title=cam_students cam_students.mp4
+make cam_students.mp4 -f lavfi -i "mandelbrot=s=1280x720:r=30" -t $T \
+  $X264 -maxrate 6M -bufsize 12M -metadata title=cam_students
 # 3) screen: 1920x1080p30, slides: content changes every 10 s (smptebars on even slides)
 FG="color=c=0xF4F4F0:s=1920x1080:r=30:d=$T[bg];
 smptebars=s=800x450:r=30:d=$T[bars];
@@ -39,11 +46,11 @@ drawtext=fontfile=$FONT/DejaVuSans.ttf:fontsize=44:fontcolor=0x222222:x=80:y=470
 drawtext=fontfile=$FONT/DejaVuSansMono.ttf:fontsize=36:fontcolor=0x8B0000:x=80:y=600:text='H(z) = (1 - %{eif\:floor(t/10)+2\:d} z^-1) / (1 - 0.%{eif\:floor(t/10)+3\:d} z^-1)',
 drawtext=fontfile=$FONT/DejaVuSans.ttf:fontsize=28:fontcolor=0x333333:x=60:y=1046:text='University lecture capture test pattern - page %{eif\:floor(t/10)+1\:d}'[txt];
 [txt][bars]overlay=x=1040:y=560:enable='eq(mod(floor(t/10)\,2)\,1)'[out]"
-ffmpeg $Q -filter_complex "$FG" -map '[out]' -t $T $X264 -metadata title=screen screen.mp4
+make screen.mp4 -filter_complex "$FG" -map '[out]' -t $T $X264 -metadata title=screen
 # 4) audio: 48 kHz mono, 440 Hz sine + pink noise; AAC-LC 128k in MP4 (+ the PCM original as WAV)
-ffmpeg $Q -filter_complex \
+make audio.wav -filter_complex \
   "sine=f=440:r=48000:d=$T,volume=0.25[s];anoisesrc=r=48000:a=0.05:c=pink:d=$T:seed=42[n];[s][n]amix=inputs=2:duration=first:normalize=0,aformat=sample_fmts=s16:channel_layouts=mono[a]" \
-  -map '[a]' -c:a pcm_s16le audio.wav
-ffmpeg $Q -i audio.wav -c:a aac -b:a 128k -movflags +faststart -metadata title=audio audio.mp4
+  -map '[a]' -c:a pcm_s16le
+make audio.mp4 -i audio.wav -c:a aac -b:a 128k -movflags +faststart -metadata title=audio
 sha256sum cam_teacher.mp4 cam_students.mp4 screen.mp4 audio.mp4 audio.wav > SHA256SUMS
 echo "$STAMP" > .done
