@@ -2,9 +2,11 @@
 """Scores the director on a scripted lesson.
 
   score.py SCENARIO                run director_run twice, score, assert
+  score.py --daemon SCENARIO       run `luobo --record --offline` on it
+                                   and score the recording's director.jsonl
+                                   and lesson.json chapters
   score.py --log director.jsonl --scenario scenario.json
-                                   score a given decision log (e.g. the
-                                   daemon's, from luobo --offline)
+                                   score a given decision log
 
 Figures, on a 0.1 s grid over the lesson:
   agreement     share of time the main picture shows a role the truth
@@ -107,7 +109,61 @@ def run_director(exe, d, sc, tag):
     return out
 
 
+def run_daemon(name):
+    import glob
+    import shutil
+    import gen
+    build = os.environ.get("LUOBO_BUILD", "/tmp")
+    d = os.path.join(build, "director-scenarios", name)
+    gen.generate(name, d)
+    sc = json.load(open(os.path.join(d, "scenario.json")))
+    if sc["drops"]:
+        sys.exit("%s: the daemon cannot drop a camera on cue" % name)
+    rec = os.path.join(d, "daemon")
+    shutil.rmtree(rec, ignore_errors=True)
+    os.makedirs(rec)
+    ini = open(os.path.join(d, "luobo.ini")).read().replace(
+        "[general]\n", "[general]\ndata_dir = %s\nhttp_port = 0\n" % os.path.join(rec, "data"), 1)
+    cfg = os.path.join(rec, "luobo.ini")
+    open(cfg, "w").write(ini)
+    subprocess.run([os.environ["LUOBO_BIN"], "--config", cfg, "--record", "--offline",
+                    "--duration", str(sc["duration"])], check=True, cwd=rec,
+                   stdout=subprocess.DEVNULL)
+    lesson = glob.glob(os.path.join(rec, "data", "*", "lesson.json"))
+    if len(lesson) != 1:
+        sys.exit("no lesson recorded in %s" % rec)
+    log_path = os.path.join(os.path.dirname(lesson[0]), "director.jsonl")
+    log = load_log(log_path)
+    res = score(log, sc)
+    res["chapters"] = [c["t"] for c in json.load(open(lesson[0]))["chapters"]]
+    driver = os.path.join(d, "director-a.jsonl")
+    if os.path.exists(driver):
+        res["same_as_director_run"] = open(driver, "rb").read() == open(log_path, "rb").read()
+    print(json.dumps(res, indent=1))
+    failures = check(res, sc, len(res["chapters"]))
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+def check(res, sc, nb_chapters):
+    failures = []
+    if res["agreement"] < MIN_AGREEMENT:
+        failures.append("agreement %.1f%% < %.0f%%" % (100 * res["agreement"], 100 * MIN_AGREEMENT))
+    if res["short_shots"]:
+        failures.append("shots shorter than %g s: %s" % (MIN_SHOT_S, res["short_shots"]))
+    if res["cuts_per_min"] > MAX_CUTS_PER_MIN:
+        failures.append("%.1f cuts per minute > %g" % (res["cuts_per_min"], MAX_CUTS_PER_MIN))
+    if res.get("identical") is False:
+        failures.append("the two runs' decision logs differ")
+    if nb_chapters != sc["chapters"]:
+        failures.append("%d chapters, expected %d (one per slide change)" % (nb_chapters, sc["chapters"]))
+    return failures
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--daemon":
+        return run_daemon(sys.argv[2])
     if len(sys.argv) == 5 and sys.argv[1] == "--log":
         sc = json.load(open(sys.argv[4]))
         print(json.dumps(score(load_log(sys.argv[2]), sc), indent=1))
@@ -132,17 +188,7 @@ def main():
     for dec in log:
         print("  %7.3f %-9s %-6s %-28s %s" % (dec["t"], dec["shot"], dec["layout"],
                                              ",".join(dec["sources"]), dec["reason"]))
-    failures = []
-    if res["agreement"] < MIN_AGREEMENT:
-        failures.append("agreement %.1f%% < %.0f%%" % (100 * res["agreement"], 100 * MIN_AGREEMENT))
-    if res["short_shots"]:
-        failures.append("shots shorter than %g s: %s" % (MIN_SHOT_S, res["short_shots"]))
-    if res["cuts_per_min"] > MAX_CUTS_PER_MIN:
-        failures.append("%.1f cuts per minute > %g" % (res["cuts_per_min"], MAX_CUTS_PER_MIN))
-    if not res["identical"]:
-        failures.append("the two runs' decision logs differ")
-    if len(chapters) != sc["chapters"]:
-        failures.append("%d chapters, expected %d (one per slide change)" % (len(chapters), sc["chapters"]))
+    failures = check(res, sc, len(chapters))
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
