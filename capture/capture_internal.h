@@ -158,13 +158,15 @@ void lb_demux_close(lb_demux **d);
 
 /* Maps a network stream's timestamps onto lb_clock.  The offset follows
  * the earliest arrival (arrival - media time, at its minimum, is the
- * transport's fixed latency); it creeps up slowly when packets keep coming
- * later (the sender's clock is slower than ours) and re-anchors on a jump
- * of the stream's timestamps.  Network jitter thus never reaches the
+ * transport's fixed latency); it creeps up slowly (at most 2 ms/s) when
+ * packets keep coming later (the sender's clock is slower than ours) and
+ * re-anchors on a jump of the stream's timestamps.  Network jitter thus never reaches the
  * stamps. */
 typedef struct lb_ts_map {
     int64_t offset_us;
     int anchored;
+    int64_t last_arrival_us;
+    int64_t late_since_us;
 } lb_ts_map;
 /* Feeds one arrival (media time of a packet in decode order) and returns
  * its lb_clock time. */

@@ -199,21 +199,37 @@ void lb_demux_close(lb_demux **pd)
 }
 
 /* A jump larger than this is a new timeline (camera restarted, RTCP
- * re-synchronised), not jitter. */
+ * re-synchronised), not jitter: earlier at once, later when it lasts. */
 #define TS_JUMP_US 300000
-/* 1/64 of the excess per packet: about 2 s to follow at 30 packets/s. */
-#define TS_CREEP_SHIFT 6
+#define TS_LATE_FOR_US 1000000
+/* Following packets that keep coming later (the sender's clock is slower
+ * than ours) is rate-limited to 2 ms per second (2000 ppm, far beyond any
+ * crystal), so that bursts of late packets (audio muxed in chunks, a
+ * retransmission) barely move the stamps. */
+#define TS_CREEP_US_PER_S 2000
 
 int64_t lb_ts_map_update(lb_ts_map *m, int64_t media_us, int64_t arrival_us)
 {
     int64_t d = arrival_us - media_us - m->offset_us;
-    if (!m->anchored || d > TS_JUMP_US || d < -TS_JUMP_US) {
+    if (!m->anchored || d < -TS_JUMP_US) {
         m->offset_us = arrival_us - media_us;
         m->anchored = 1;
+        m->late_since_us = 0;
     } else if (d < 0) {
         m->offset_us += d;
+        m->late_since_us = 0;
+    } else if (d > TS_JUMP_US) {
+        if (!m->late_since_us)
+            m->late_since_us = arrival_us;
+        else if (arrival_us - m->late_since_us > TS_LATE_FOR_US) {
+            m->offset_us = arrival_us - media_us;
+            m->late_since_us = 0;
+        }
     } else {
-        m->offset_us += d >> TS_CREEP_SHIFT;
+        int64_t dt = m->last_arrival_us ? arrival_us - m->last_arrival_us : 0;
+        m->offset_us += FFMIN(d >> 6, dt * TS_CREEP_US_PER_S / 1000000);
+        m->late_since_us = 0;
     }
+    m->last_arrival_us = arrival_us;
     return media_us + m->offset_us;
 }

@@ -79,6 +79,7 @@ const lb_option lb_mic_options[] = {
     { "role", LB_OPT_ENUM, OFF(role), 0, "teacher", 0, 0, role_choices, "whose voice it carries" },
     { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "alsa: PCM name, e.g. hw:1,0" },
     { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: an audio file or a URL's audio" },
+    { "transport", LB_OPT_STRING, STR(transport), "tcp", 0, 0, NULL, "url, rtsp: tcp or udp" },
     { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
     { "channels", LB_OPT_INT, OFF(channels), 0, "1", 1, 32, NULL, "alsa: channels to capture (mixed to mono)" },
     { "rate", LB_OPT_INT, OFF(rate), 0, "48000", 8000, 192000, NULL, "alsa: capture rate (resampled to 48 kHz)" },

@@ -30,6 +30,11 @@
 #include "lb_clock.h"
 #include "lb_log.h"
 
+#define EARLY_MAX 512
+/* a read this fast came from libavformat's buffer, not from the network */
+#define BUFFERED_READ_US 2000
+#define AUDIO_OBSERVE_US 1000000
+
 /* What a url source and a url mic share: input, decoder, time. */
 typedef struct url_input {
     lb_demux *dm;
@@ -41,6 +46,10 @@ typedef struct url_input {
     int draining;             /* the file ended: the decoder gives what it holds */
     int64_t loop_offset_us;   /* added to media time: earlier passes of a loop */
     int64_t pass_start_us, pass_end_us;
+    /* live: what probing had already buffered, read at open (see
+     * settle()) and handed out first */
+    AVPacket *early[EARLY_MAX];
+    int nb_early, early_pos;
 } url_input;
 
 static int check_url(const lb_source_ctx *ctx, const lb_config_section *sec, int *live,
@@ -61,6 +70,50 @@ static int check_url(const lb_source_ctx *ctx, const lb_config_section *sec, int
         return AVERROR(EINVAL);
     }
     return 0;
+}
+
+static int64_t to_us(int64_t ts, AVRational tb)
+{
+    return ts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE : av_rescale_q(ts, tb, AV_TIME_BASE_Q);
+}
+
+static void map_packet(url_input *u, const AVPacket *pkt, int64_t arrival_us)
+{
+    AVRational tb = lb_demux_stream(u->dm)->time_base;
+    int64_t t = to_us(pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts, tb);
+    if (t != AV_NOPTS_VALUE)
+        lb_ts_map_update(&u->map, t, arrival_us);
+}
+
+/* Probing a live stream reads up to a second of it before the first
+ * packet comes out; those packets then come out at once, and the first of
+ * them would anchor the time map a second late.  So read what is buffered
+ * now (reads that return at once), let the map see all of it (the freshest
+ * packet sets it right: arrival - media is smallest there), and hand the
+ * packets out afterwards.  Audio watches the stream for observe_us more:
+ * muxers send it in bursts, and its stamps must not move once out (a
+ * move is a cut or a repeat in the sound). */
+static int settle(url_input *u, int64_t observe_us, char *err, size_t err_size)
+{
+    int ret = 0;
+    int64_t until = lb_clock_now() + observe_us;
+    u->nb_early = u->early_pos = 0;
+    while (u->nb_early < EARLY_MAX) {
+        AVPacket *p = av_packet_alloc();
+        if (!p)
+            return AVERROR(ENOMEM);
+        int64_t t0 = lb_clock_now();
+        if ((ret = lb_demux_read(u->dm, p, err, err_size)) < 0) {
+            av_packet_free(&p);
+            break;
+        }
+        int64_t now = lb_clock_now();
+        map_packet(u, p, now);
+        u->early[u->nb_early++] = p;
+        if (now - t0 > BUFFERED_READ_US && now >= until)
+            break;              /* this one came from the network: caught up */
+    }
+    return ret < 0 && !u->nb_early ? ret : 0;
 }
 
 static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType type,
@@ -97,6 +150,8 @@ static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType t
     }
     u->live = lb_demux_live(u->dm);
     u->map = (lb_ts_map){ 0 };
+    if (u->live && (ret = settle(u, type == AVMEDIA_TYPE_AUDIO ? AUDIO_OBSERVE_US : 0, err, err_size)) < 0)
+        return ret;
     u->draining = 0;
     u->pass_start_us = AV_NOPTS_VALUE;
     u->pass_end_us = 0;
@@ -105,15 +160,13 @@ static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType t
 
 static void input_close(url_input *u)
 {
+    for (int i = u->early_pos; i < u->nb_early; i++)
+        av_packet_free(&u->early[i]);
+    u->nb_early = u->early_pos = 0;
     avcodec_free_context(&u->dec);
     lb_demux_close(&u->dm);
     av_packet_free(&u->in);
     av_frame_free(&u->decoded);
-}
-
-static int64_t to_us(int64_t ts, AVRational tb)
-{
-    return ts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE : av_rescale_q(ts, tb, AV_TIME_BASE_Q);
 }
 
 /* Reads the next packet of the stream into u->in and feeds it to the
@@ -121,19 +174,21 @@ static int64_t to_us(int64_t ts, AVRational tb)
  * was read, 1 when draining began, or an error. */
 static int input_feed(url_input *u, const lb_source_ctx *ctx, char *err, size_t err_size)
 {
-    int ret = lb_demux_read(u->dm, u->in, err, err_size);
-    if (ret == AVERROR_EOF) {
-        u->draining = 1;
-        avcodec_send_packet(u->dec, NULL);
-        return 1;
-    }
-    if (ret < 0)
-        return ret;
-    AVRational tb = lb_demux_stream(u->dm)->time_base;
-    if (u->live) {
-        int64_t t = to_us(u->in->dts != AV_NOPTS_VALUE ? u->in->dts : u->in->pts, tb);
-        if (t != AV_NOPTS_VALUE)
-            lb_ts_map_update(&u->map, t, lb_clock_now());
+    int ret;
+    if (u->early_pos < u->nb_early) {
+        av_packet_move_ref(u->in, u->early[u->early_pos]);
+        av_packet_free(&u->early[u->early_pos++]);
+    } else {
+        ret = lb_demux_read(u->dm, u->in, err, err_size);
+        if (ret == AVERROR_EOF) {
+            u->draining = 1;
+            avcodec_send_packet(u->dec, NULL);
+            return 1;
+        }
+        if (ret < 0)
+            return ret;
+        if (u->live)
+            map_packet(u, u->in, lb_clock_now());
     }
     ret = avcodec_send_packet(u->dec, u->in);
     if (ret < 0 && ret != AVERROR(EAGAIN))
@@ -382,8 +437,7 @@ typedef struct url_mic {
     url_input u;
     int live;
     SwrContext *swr;
-    int64_t next_us;          /* lb_clock time of the next sample out (live) */
-    int64_t expect_us;        /* media time the next frame should start at */
+    int64_t expect_us;        /* stream time the next frame should start at */
 } url_mic;
 
 static int mic_configure(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
@@ -432,6 +486,7 @@ static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
         if (ret >= 0) {
             AVFrame *f = u->decoded;
             int64_t dur = av_rescale(f->nb_samples, 1000000, f->sample_rate ? f->sample_rate : 48000);
+            int64_t media = to_us(f->best_effort_timestamp, lb_demux_stream(u->dm)->time_base);
             int64_t t = input_time(u, f->best_effort_timestamp, dur);
             int max_in = (int)av_rescale(blk->max_samples - 64, f->sample_rate, LB_AUDIO_RATE);
             if (f->nb_samples > max_in) {
@@ -450,10 +505,11 @@ static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
             }
             blk->nb_samples = n;
             blk->capture_us = u->live && t != AV_NOPTS_VALUE ? t - delay_us : AV_NOPTS_VALUE;
-            /* a hole in a live stream's timestamps is lost audio */
-            blk->discontinuity = u->live && m->expect_us != AV_NOPTS_VALUE && t != AV_NOPTS_VALUE &&
-                                 llabs(t - m->expect_us) > 20000;
-            m->expect_us = t != AV_NOPTS_VALUE ? t + dur : AV_NOPTS_VALUE;
+            /* a hole in a live stream's own timestamps is lost audio (the
+             * mapped times jitter: they are for the drift loop to smooth) */
+            blk->discontinuity = u->live && m->expect_us != AV_NOPTS_VALUE && media != AV_NOPTS_VALUE &&
+                                 llabs(media - m->expect_us) > 50000;
+            m->expect_us = media != AV_NOPTS_VALUE ? media + dur : AV_NOPTS_VALUE;
             if (n)
                 return 0;
             continue;

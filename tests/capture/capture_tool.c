@@ -215,10 +215,13 @@ static int run_mic(const lb_config_section *sec, double seconds, int argc, char 
     int64_t total = (int64_t)(seconds * LB_AUDIO_RATE);
     int64_t quiet = 0;
     lb_source_state last = LB_SOURCE_INVALID;
+    /* read what is --delay-ms old (default 200): the device had time to
+     * deliver it */
+    const char *dv = arg_value(argc, argv, "--delay-ms");
+    int64_t delay_us = (dv ? atoi(dv) : 200) * 1000LL;
     for (int64_t first = 0; first < total; first += WIN) {
         if (!params.offline)
-            /* read what is 200 ms old: the device had time to deliver it */
-            lb_clock_sleep_until(params.epoch_us + (first + WIN) * 1000000 / LB_AUDIO_RATE + 200000);
+            lb_clock_sleep_until(params.epoch_us + (first + WIN) * 1000000 / LB_AUDIO_RATE + delay_us);
         lb_mic_stats st;
         lb_mic_get_stats(m, &st);
         if (st.state != last) {
@@ -266,6 +269,8 @@ int main(int argc, char **argv)
         return 2;
     }
     lb_log_route_av();
+    if (getenv("CAPTURE_TOOL_DEBUG"))
+        lb_log_set_level(LB_LOG_DEBUG);
     char err[LB_CONFIG_ERR_SIZE];
     char *text = slurp(argv[2]);
     lb_config *cfg = NULL;
