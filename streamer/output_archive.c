@@ -51,9 +51,9 @@ typedef struct archive_settings {
 } archive_settings;
 
 static const lb_option archive_options[] = {
-    { "min_free_mb", LB_OPT_INT, offsetof(archive_settings, min_free_mb), 0, "500", 0, 1 << 30,
+    { "min_free_mb", LB_OPT_INT, offsetof(archive_settings, min_free_mb), 0, "500", 0, 10000000,
       NULL, "a recording does not start with less free space than this (MB)" },
-    { "stop_free_mb", LB_OPT_INT, offsetof(archive_settings, stop_free_mb), 0, "100", 0, 1 << 30,
+    { "stop_free_mb", LB_OPT_INT, offsetof(archive_settings, stop_free_mb), 0, "100", 0, 10000000,
       NULL, "a recording stops cleanly, with an alert, when free space falls below this (MB)" },
     { "fragment_ms", LB_OPT_INT, offsetof(archive_settings, fragment_ms), 0, "1000", 100, 1000,
       NULL, "longest MP4 fragment while recording: what a crash can lose (ms)" },
@@ -62,7 +62,7 @@ static const lb_option archive_options[] = {
     { "iso", LB_OPT_BOOL, offsetof(archive_settings, iso), 0, "true", 0, 0, NULL,
       "record every camera to iso/<name>.mp4 (resource mode)" },
     { "retention_free_mb", LB_OPT_INT, offsetof(archive_settings, retention_free_mb), 0, "0", 0,
-      1 << 30, NULL, "when a recording starts with less free space than this, the oldest lessons "
+      10000000, NULL, "when a recording starts with less free space than this, the oldest lessons "
       "that were uploaded (upload.json done) are deleted; never one that was not (0 = off)" },
     { NULL },
 };
@@ -623,4 +623,5 @@ const lb_output_ops lb_output_archive = {
                     KIND_BIT(LB_STREAM_ISO_VIDEO),
     .per_lesson = 1,
     .uninit = archive_uninit,
+    .options = archive_options,
 };

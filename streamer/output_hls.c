@@ -874,4 +874,5 @@ const lb_output_ops lb_output_hls = {
                     KIND_BIT(LB_STREAM_RENDITION_VIDEO),
     .gap = hls_gap,
     .uninit = hls_uninit,
+    .options = hls_options,
 };

@@ -45,6 +45,7 @@
 #define MAX_PEERS 64
 #define STATS_INTERVAL_US 1000000
 #define CONNECT_TIMEOUT_MS 3000
+#define TS_OFFSET_US 10000000
 
 typedef struct srt_settings {
     char url[1024];
@@ -589,6 +590,11 @@ static int srt_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
     }
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "mpegts_flags", "+resend_headers", 0);
+    /* Timestamps pass as they are, plus a constant that keeps the encoder
+     * delay (AAC priming, B-frames) from going negative at program time 0:
+     * the muxer's own shift would be decided by whichever packet comes first. */
+    av_dict_set(&opts, "mpegts_copyts", "1", 0);
+    av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
     ret = avformat_write_header(s->ts, &opts);
     av_dict_free(&opts);
     if (ret < 0)
@@ -653,6 +659,9 @@ static int srt_write(void *priv, const AVPacket *in)
     if (!pkt)
         return AVERROR(ENOMEM);
     AVStream *st = s->ts->streams[s->map[si]];
+    pkt->pts += TS_OFFSET_US;
+    if (pkt->dts != AV_NOPTS_VALUE)
+        pkt->dts += TS_OFFSET_US;
     av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, st->time_base);
     pkt->stream_index = st->index;
     pkt->opaque = NULL;
@@ -781,4 +790,5 @@ const lb_output_ops lb_output_srt = {
     .gap = srt_gap,
     .idle = srt_idle,
     .uninit = srt_uninit,
+    .options = srt_options,
 };

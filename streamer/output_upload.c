@@ -648,4 +648,5 @@ const lb_output_ops lb_output_upload = {
     .lesson_done = upload_lesson_done,
     .idle = upload_idle,
     .uninit = upload_uninit,
+    .options = upload_options,
 };

@@ -446,6 +446,17 @@ int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
     return ret;
 }
 
+void lb_streamer_print_options(FILE *f)
+{
+    lb_options_print(f, "output.NAME", common_options);
+    for (int i = 0; i < NB_KINDS; i++) {
+        char title[64];
+        snprintf(title, sizeof title, "output.NAME, type = %s", output_kinds[i]->kind);
+        if (output_kinds[i]->options)
+            lb_options_print(f, title, output_kinds[i]->options);
+    }
+}
+
 const char *lb_streamer_live_dir(const lb_streamer *st)
 {
     for (int i = 0; st && i < st->nb_outputs; i++)

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <libavcodec/codec_par.h>
 #include <libavcodec/packet.h>
@@ -73,6 +74,8 @@ typedef struct lb_output_ops {
     void (*idle)(void *priv);
     /* Releases what configure set up (lb_streamer_free). */
     void (*uninit)(void *priv);
+    /* The kind's option table, for --help and the API. */
+    const lb_option *options;
 } lb_output_ops;
 
 /* ---- the lesson: a recording folder ---- */
@@ -133,6 +136,9 @@ int lb_streamer_stop_recording(lb_streamer *st);
 /* Gives a reference of pkt to every running output; the caller keeps pkt. */
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
 void lb_streamer_stop_live(lb_streamer *st);
+
+/* Prints every [output.NAME] key, per type, for --help. */
+void lb_streamer_print_options(FILE *f);
 
 /* The local folder of the first HLS output (its playlist is NAME.m3u8,
  * "program.m3u8" by default), for the web server's /live/; NULL when there

@@ -429,6 +429,25 @@ int main(int argc, char **argv)
         printf("repaired=%d\n", lb_lesson_repair_all(argv[2]));
         return 0;
     }
+    if (argc >= 3 && !strcmp(argv[1], "check")) {
+        /* what --check-config does with the [output.*] sections */
+        lb_config *cfg = NULL;
+        lb_streamer *st = NULL;
+        char err[LB_CONFIG_ERR_SIZE] = "";
+        int ret = lb_config_load_file(&cfg, argv[2], err, sizeof err);
+        if (ret >= 0 && (ret = lb_streamer_create(&st, cfg, err, sizeof err)) >= 0)
+            ret = lb_config_check_unused(cfg, err, sizeof err);
+        if (ret >= 0) {
+            printf("outputs=%d\n", lb_streamer_nb_outputs(st));
+            const char *live = lb_streamer_live_dir(st);
+            printf("live_dir=%s\n", live ? live : "(none)");
+        } else {
+            printf("error=%s\n", err);
+        }
+        lb_streamer_free(&st);
+        lb_config_free(&cfg);
+        return ret < 0 ? 2 : 0;
+    }
     if (argc >= 4 && !strcmp(argv[1], "upload")) {
         tool t = { 0 };
         int ret = tool_open(&t, argv[2], 0);
