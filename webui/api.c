@@ -243,10 +243,19 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     webui_respond_json(c, 201, who_json(&who));
 }
 
+void webui_api_login_done(lb_webui *w, webui_conn *c, int ret, const webui_principal *who)
+{
+    if (ret < 0) {
+        webui_respond_error(c, 401, "wrong user name or password");
+        return;
+    }
+    set_session_cookie(w, c, who->session_id, -1);
+    webui_respond_json(c, 200, who_json(who));
+}
+
 static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    char user[64], password[260];
-    webui_principal who;
+    char user[64], password[260], hash[CRYPT_HASH_SIZE];
     int ret;
 
     if (take_string(c, body, "user", user, sizeof user) < 0 ||
@@ -256,19 +265,18 @@ static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_respond_error(c, 400, "'user' and 'password' are required");
         return;
     }
-    ret = webui_auth_login(w->auth, c->ip, user, password, &who);
+    ret = webui_auth_login_begin(w->auth, c->ip, user, hash, sizeof hash);
+    if (ret >= 0)
+        ret = webui_hasher_submit_login(w, c, user, password, hash);
     explicit_bzero(password, sizeof password);
     if (ret == AVERROR(EAGAIN)) {
         webui_add_header(c, "Retry-After", "%d", w->auth_settings.login_window_s);
         webui_respond_error(c, 429, "too many failed logins; wait and try again");
         return;
     }
-    if (ret < 0) {
-        webui_respond_error(c, 401, "wrong user name or password");
-        return;
-    }
-    set_session_cookie(w, c, who.session_id, -1);
-    webui_respond_json(c, 200, who_json(&who));
+    if (ret < 0)
+        webui_respond_error(c, 500, "cannot check the password");
+    /* else the hasher answers through webui_api_login_done() */
 }
 
 static void h_logout(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)

@@ -615,27 +615,58 @@ static void new_session(webui_auth *a, const char *name, webui_role role, webui_
     snprintf(who->csrf, sizeof who->csrf, "%s", slot->csrf);
 }
 
-int webui_auth_login(webui_auth *a, const char *ip, const char *name, const char *password,
-                     webui_principal *who)
+/* A hash to verify unknown names against, so that timing does not tell
+ * which names exist (the hash part is never matched). */
+static const char dummy_hash[] = "$y$j9T$F5Jx5fExrKuJdljLajF2U.$mW2AXIxi9DYLQ3dGGkzm8rEuG8oHa8Lq8Fbm.kq9c1A";
+
+int webui_auth_login_begin(webui_auth *a, const char *ip, const char *name, char *hash,
+                           size_t hash_size)
 {
-    login_failures *f = failures_of(a, ip, 0);
-    if (f && f->count >= a->s.login_max_failures)
+    login_failures *f = failures_of(a, ip, 1);
+    if (!f)
+        return AVERROR(ENOMEM);
+    if (f->count >= a->s.login_max_failures)
         return AVERROR(EAGAIN);
+    /* Counted as failed until it succeeds, so that parallel attempts cannot
+     * slip past the limit while their hashes are being checked. */
+    f->count++;
     user *u = find_user(a, name);
-    /* Hash even for an unknown user so that timing does not tell names. */
-    int ok = verify_password(password, u ? u->hash : "$y$j9T$F5Jx5fExrKuJdljLajF2U.$"
-                                                      "mW2AXIxi9DYLQ3dGGkzm8rEuG8oHa8Lq8Fbm.kq9c1A");
-    if (!u || !ok) {
-        if ((f = failures_of(a, ip, 1)))
-            f->count++;
+    snprintf(hash, hash_size, "%s", u ? u->hash : dummy_hash);
+    return 0;
+}
+
+int webui_auth_login_finish(webui_auth *a, const char *ip, const char *name, int password_ok,
+                            webui_principal *who)
+{
+    user *u = find_user(a, name);
+    memset(who, 0, sizeof *who);
+    if (!u || !password_ok) {
         LB_LOGW("webui", "failed login for '%s' from %s", name, ip);
         return AVERROR(EACCES);
     }
+    login_failures *f = failures_of(a, ip, 0);
+    if (f && f->count > 0)
+        f->count--;
     new_session(a, u->name, u->role, who);
     if (!who->role)
         return AVERROR(EIO);
     LB_LOGI("webui", "'%s' (%s) logged in from %s", u->name, webui_role_name(u->role), ip);
     return 0;
+}
+
+int webui_auth_verify_password(const char *password, const char *hash)
+{
+    return verify_password(password, hash);
+}
+
+int webui_auth_login(webui_auth *a, const char *ip, const char *name, const char *password,
+                     webui_principal *who)
+{
+    char hash[CRYPT_OUTPUT_SIZE];
+    int ret = webui_auth_login_begin(a, ip, name, hash, sizeof hash);
+    if (ret < 0)
+        return ret;
+    return webui_auth_login_finish(a, ip, name, verify_password(password, hash), who);
 }
 
 void webui_auth_logout(webui_auth *a, const char *session_id)

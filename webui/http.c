@@ -79,6 +79,7 @@ void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
 
 static void conn_reset(webui_conn *c)
 {
+    webui_hasher_forget(c);
     free(c->body);
     free(c->resp);
     if (c->fd > 0)
@@ -204,6 +205,8 @@ static void dispatch(lb_webui *w, webui_conn *c)
         webui_api_handle(w, c);
     else
         route_files(w, c);
+    if (c->hash_job)
+        return;                     /* the hasher will answer */
     if (!c->responding)
         webui_respond_error(c, 500, "no response");
     lws_callback_on_writable(c->wsi);
@@ -499,6 +502,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        webui_hasher_drain(w);
         webui_events_drain(w);
         break;
     case LWS_CALLBACK_HTTP:

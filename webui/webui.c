@@ -78,6 +78,8 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     if (!w)
         return AVERROR(ENOMEM);
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->jobs_lock, NULL);
+    pthread_cond_init(&w->jobs_cond, NULL);
     if ((ret = lb_config_apply(auth_sec, lb_auth_options, &w->auth_settings, err, err_size)) < 0 ||
         (ret = lb_config_apply(general, lb_webui_general_options, &w->http, err, err_size)) < 0)
         goto fail;
@@ -174,7 +176,8 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
     pthread_mutex_unlock(&w->lock);
     w->started_us = lb_clock_now();
     atomic_store(&w->stop, 0);
-    if ((ret = lb_thread_start(&w->thread, "lb-webui", loop, w)) < 0) {
+    if ((ret = webui_hasher_start(w)) < 0 ||
+        (ret = lb_thread_start(&w->thread, "lb-webui", loop, w)) < 0) {
         snprintf(err, err_size, "webui: cannot start its thread");
         lb_webui_stop(w);
         return ret;
@@ -231,6 +234,7 @@ void lb_webui_stop(lb_webui *w)
      * valid; the loop thread is gone, so this thread may call lws now. */
     lws_context_destroy(ctx);
     w->ws_clients = NULL;
+    webui_hasher_stop(w);
 }
 
 void lb_webui_free(lb_webui **pw)
@@ -242,6 +246,8 @@ void lb_webui_free(lb_webui **pw)
     for (int i = 0; i < WEBUI_PUBLISH_RING; i++)
         free(w->ring[i]);
     webui_auth_free(&w->auth);
+    pthread_cond_destroy(&w->jobs_cond);
+    pthread_mutex_destroy(&w->jobs_lock);
     pthread_mutex_destroy(&w->lock);
     free(w);
     *pw = NULL;

@@ -23,6 +23,7 @@
 #define WEBUI_CLIENT_BACKLOG 64            /* events waiting per WebSocket client */
 #define WEBUI_MAX_HEADERS    8             /* extra response headers */
 #define WEBUI_SESSION_COOKIE "luobo_session"
+#define CRYPT_HASH_SIZE      384           /* crypt.h's CRYPT_OUTPUT_SIZE */
 
 extern const struct lws_protocols webui_protocols[];
 
@@ -87,9 +88,19 @@ int webui_auth_needs_setup(const webui_auth *a);
 /* Creates the first admin; AVERROR(EEXIST) when one exists already. */
 int webui_auth_setup(webui_auth *a, const char *user, const char *password, char *err, size_t err_size);
 /* 0 and a new session in *who; AVERROR(EACCES) for a wrong name or
- * password; AVERROR(EAGAIN) while ip is rate-limited. */
+ * password; AVERROR(EAGAIN) while ip is rate-limited.  Hashes on the
+ * calling thread: for the first run only; logins go through the hasher. */
 int webui_auth_login(webui_auth *a, const char *ip, const char *user, const char *password,
                      webui_principal *who);
+/* The same in two halves around the slow part: begin checks the rate limit
+ * (AVERROR(EAGAIN)) and hands out the hash to check the password against;
+ * webui_auth_verify_password() (any thread, no state) checks it; finish
+ * makes the session. */
+int webui_auth_login_begin(webui_auth *a, const char *ip, const char *user, char *hash,
+                           size_t hash_size);
+int webui_auth_verify_password(const char *password, const char *hash);
+int webui_auth_login_finish(webui_auth *a, const char *ip, const char *user, int password_ok,
+                            webui_principal *who);
 void webui_auth_logout(webui_auth *a, const char *session_id);
 /* Fills who from a session cookie value or a bearer token; 0 if found. */
 int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *who);
@@ -146,6 +157,7 @@ typedef struct webui_header {
 } webui_header;
 
 typedef struct webui_event webui_event;
+typedef struct webui_hash_job webui_hash_job;
 
 /* Per-connection state (lws per-session data; zeroed by lws). */
 typedef struct webui_conn {
@@ -182,6 +194,8 @@ typedef struct webui_conn {
     int responding;
     int close_after;
 
+    webui_hash_job *hash_job;         /* a login waiting for the hasher */
+
     /* WebSocket /api/v1/events */
     struct webui_conn *ws_next;
     int ws_lite;                      /* public viewer: status-lite only */
@@ -214,6 +228,15 @@ struct lb_webui {
     int ring_head, ring_count;
     uint64_t ring_dropped;
 
+    /* the hasher thread: yescrypt is slow on purpose, so logins are checked
+     * off the loop; jobs under jobs_lock */
+    lb_thread hasher;
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_cond;
+    webui_hash_job *jobs_todo, *jobs_done;
+    int nb_jobs;
+    int hasher_stop;
+
     /* webui thread only */
     webui_conn *ws_clients;
     uint64_t requests, ws_events_sent, ws_events_dropped;
@@ -230,9 +253,22 @@ void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
 
 /* api.c: /api/v1/... and /metrics, once the body is complete. */
 void webui_api_handle(lb_webui *w, webui_conn *c);
+/* The answer to a login, once the hasher checked the password. */
+void webui_api_login_done(lb_webui *w, webui_conn *c, int ret, const webui_principal *who);
 /* The status as the events socket and GET /api/v1/status show it;
  * lite for the public viewer. */
 cJSON *webui_status_json(lb_webui *w, int lite);
+
+/* hasher.c: login password checks off the loop thread */
+int webui_hasher_start(lb_webui *w);
+void webui_hasher_stop(lb_webui *w);
+/* Queues the check of c's login; the answer comes later from
+ * webui_hasher_drain().  AVERROR(EAGAIN) when too many are waiting. */
+int webui_hasher_submit_login(lb_webui *w, webui_conn *c, const char *user,
+                              const char *password, const char *hash);
+void webui_hasher_drain(lb_webui *w);
+/* The connection is going away: its job, if any, must not answer it. */
+void webui_hasher_forget(webui_conn *c);
 
 /* events.c */
 void webui_events_drain(lb_webui *w);              /* the publish ring to clients */

@@ -229,9 +229,10 @@ class Daemon:
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.ini = os.path.join(scratch, "luobo.ini")
-        hall = ("[general]\ndata_dir = %s\nlive_dir = %s\nhttp_port = %d\n"
+        # The daemon serves /live/ from its hls output's folder.
+        hall = ("[general]\ndata_dir = %s\nhttp_port = %d\n"
                 "http_address = 127.0.0.1\nwww_dir = %s\nwidth = 640\nheight = 360\nfps = 25\n\n"
-                % (self.data, self.live, self.port, os.path.join(SRC, "webui", "www")))
+                % (self.data, self.port, os.path.join(SRC, "webui", "www")))
         for name in ("teacher", "students", "board"):
             hall += "[source.%s]\ntype = synthetic\nrole = %s\n\n" % (name, name)
         hall += ("[mic.teacher]\ntype = synthetic\nrole = teacher\n\n"
