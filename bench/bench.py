@@ -14,6 +14,7 @@ Sections (default: all):
   ffmpeg    the ffmpeg CLI doing hall-3 (PiP + tee to fMP4, HLS, SRT)
   luobo     luobo doing hall-3 offline (director watching all three cameras),
             with per-thread CPU (cost per stage)
+  luobo_noiso  the same without resource mode (one run)
   limit_own the limit for luobo's own program picture (x264 alone on it)
   psnr      both programs against the same reference composite
   realtime  luobo paced in real time: CPU share, drops (from /metrics), RSS
@@ -180,6 +181,8 @@ def thread_summary(pid, threads):
 
 STAGES = [
     ("capture/decode", lambda n: n.startswith("cap-")),
+    ("resource mode (ISO encode or copy)", lambda n: n.startswith("enc-iso") or n.startswith("iso-copy")),
+    ("renditions", lambda n: n.startswith("enc-")),
     ("microphones", lambda n: n.startswith("mic-")),
     ("director + compositor + mixer (lb-program)", lambda n: n == "lb-program"),
     ("encode (lb-encode + x264 workers)", lambda n: n == "lb-encode" or n == "luobo"),
@@ -259,11 +262,10 @@ def luobo_supports(luobo, work, section_text):
 
 def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, height=H,
                  srt_port=None, hls_dir=None, http_port=0, extra_sources="", mic_url=True,
-                 director="auto"):
+                 director="auto", iso=None):
     I = a.inputs
     files = {"teacher": "cam_teacher.mp4", "students": "cam_students.mp4", "screen": "screen.mp4"}
     t = ["[general]", "data_dir = %s" % data_dir, "http_port = %d" % http_port,
-         "live_dir = %s" % os.path.join(os.path.dirname(data_dir), "live"),
          "width = %d" % width, "height = %d" % height, "fps = %d" % FPS, ""]
     for i, cam in enumerate(cams):
         base = cam.split("#")[0]
@@ -277,7 +279,10 @@ def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, h
     else:
         t += ["[mic.teacher]", "type = synthetic", "role = teacher", "frequency_hz = 440", ""]
     t += ["[encoder]", "preset = veryfast", "rate_control = cbr", "bitrate_kbps = 4000",
-          "bufsize_kbits = 8000", "keyint_s = 2", "zerolatency = true", "audio_bitrate_kbps = 128", "",
+          "bufsize_kbits = 8000", "keyint_s = 2", "zerolatency = true", "audio_bitrate_kbps = 128"]
+    if iso is not None:
+        t.append("iso = %s" % ("true" if iso else "false"))
+    t += ["",
           "[director]", "mode = %s" % director]
     if a.pip_ok:    # the ffmpeg job's picture in picture: 480x270, 24 px from the corner, no border
         t += ["pip_size = %s" % PIP_JOB["size"], "pip_margin = %s" % PIP_JOB["margin"],
@@ -448,7 +453,19 @@ def section_luobo(a, res):
         extra["director_decisions"] = sum(1 for _ in open(os.path.join(lesson, "director.jsonl")))
         iso = os.path.join(lesson, "iso")
         extra["iso_files"] = sorted(os.listdir(iso)) if os.path.isdir(iso) else []
+    if runs[-1].get("rc") is not None:
+        with open(os.path.join(a.work, "luobo-%d.log" % (len(runs) - 1)), errors="replace") as f:
+            logtext = f.read()
+        extra["iso_encoders"] = re.findall(r"\[encoder:(iso:[^\]]+)\] (x264[^\n]*)", logtext)
+        extra["passthrough"] = re.findall(r"\[capture:([^\]]+)\] (\S+ \d+x\d+) \S+, passthrough", logtext)
     res["luobo"] = dict(s, runs=runs, config=open(os.path.join(a.work, "luobo-0", "luobo.ini")).read(), **extra)
+
+
+def section_luobo_noiso(a, res):
+    """luobo's job without resource mode ([encoder] iso = false): one run."""
+    log("luobo hall-3 offline without resource mode")
+    r = run_luobo_offline(a, "luobo-noiso", a.duration, iso=False)
+    res["luobo_noiso"] = dict(summarize([r]), runs=[r])
 
 
 def count_frames(path):
@@ -898,7 +915,7 @@ def main():
     ap.add_argument("--lat-duration", type=int, default=40)
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=20)
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,limit_own,psnr,realtime,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,limit_own,psnr,realtime,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     a = ap.parse_args()

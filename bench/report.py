@@ -85,6 +85,10 @@ def render(r, rel_json):
         rows.append(["**luobo hall-3** (director on all 3 cameras, fMP4 + SRT%s)" % (" + HLS" if caps.get("hls_output") else ""),
                      "**%s**" % f(lb["cpu_s"]), f(per_min(lb["cpu_s"], dur), 1), f(lb["wall_s"]), f(lb["maxrss_mib"], 0),
                      "**%s**" % f(ra.get("luobo_cpu_over_limit"))])
+    nz = r.get("luobo_noiso", {})
+    if nz.get("cpu_s") is not None:
+        rows.append(["luobo hall-3 without resource mode (`iso = false`, 1 run)", f(nz["cpu_s"]), f(per_min(nz["cpu_s"], dur), 1),
+                     f(nz["wall_s"]), f(nz["maxrss_mib"], 0), f(nz["cpu_s"] / lim["cpu_s"] if lim.get("cpu_s") else None)])
     if rows:
         out.append(table(["job", "CPU s", "CPU-s per min of media", "wall s", "max RSS MiB", "CPU / limit"], rows))
     else:
@@ -106,8 +110,16 @@ def render(r, rel_json):
         notes.append("luobo's job has **no HLS output**: not yet measurable (%s); the ffmpeg CLI job writes HLS."
                      % (caps.get("hls_error") or "hls output missing"))
     if lb.get("iso_files") == []:
-        notes.append("resource mode: luobo's `iso/` folder stays empty (the daemon does not yet wire the cameras' "
-                     "passthrough packets to the archive), so neither job stream-copies the cameras.")
+        notes.append("resource mode: luobo's `iso/` folder stays empty, so neither job records the cameras.")
+    elif lb.get("iso_files"):
+        if lb.get("iso_encoders"):
+            notes.append("resource mode: luobo **re-encoded** the cameras into %s (%s) although they arrive as H.264 "
+                         "(passthrough: %s); the job asks for stream copies. The ffmpeg CLI job (b1) records no ISO files."
+                         % (", ".join(lb["iso_files"]), "; ".join("%s %s" % tuple(e) for e in lb["iso_encoders"]),
+                            ", ".join("%s %s" % tuple(p) for p in lb.get("passthrough", [])) or "none"))
+        else:
+            notes.append("resource mode: luobo stream-copied the cameras into %s; the ffmpeg CLI job (b1) records "
+                         "no ISO files." % ", ".join(lb["iso_files"]))
     if not caps.get("mic_url"):
         notes.append("microphone: a `type = url` mic on audio.mp4 is refused (`%s`), so luobo mixes a synthetic "
                      "440 Hz mic instead of decoding audio.mp4 (a few ms of CPU either way)." % caps.get("mic_url_error"))
