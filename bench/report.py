@@ -99,6 +99,9 @@ def render(r, rel_json):
         ["luobo CPU / limit for its own picture", f(ra.get("luobo_cpu_over_limit_own_picture"), 3), "≤ 1.10"],
         ["ffmpeg CLI CPU / limit", f(ra.get("ffmpeg_cpu_over_limit"), 3), ""],
         ["luobo CPU / ffmpeg CLI CPU", f(ra.get("luobo_cpu_over_ffmpeg"), 3), "≤ 1.00"],
+        ["without resource mode: luobo CPU / limit, / limit for its picture, / ffmpeg CLI",
+         "%s, %s, %s" % (f(ra.get("luobo_noiso_cpu_over_limit"), 3), f(ra.get("luobo_noiso_cpu_over_limit_own_picture"), 3),
+                         f(ra.get("luobo_noiso_cpu_over_ffmpeg"), 3)), ""],
         ["luobo wall / ffmpeg CLI wall", f(ra.get("luobo_wall_over_ffmpeg"), 3), "< 1"],
         ["luobo max RSS / ffmpeg CLI max RSS", f(ra.get("luobo_rss_over_ffmpeg"), 3), "RSS ≤ 250 MB"],
         ["luobo speed offline (media s / wall s)", f(dur / lb["wall_s"] if lb.get("wall_s") else None) + "×", ""],
@@ -208,8 +211,10 @@ def render(r, rel_json):
         out.append(table(["stage (threads)", "CPU s", "share", "CPU-s per min"], rows))
         th = lb.get("threads", {})
         out.append("\nThreads: " + ", ".join("`%s` %s" % (k, f(v)) for k, v in sorted(th.items(), key=lambda kv: -kv[1]) if v >= 0.01))
-        out.append("\nx264's worker threads inherit the name of the thread that opened the encoder (`luobo`, the "
-                   "main thread), so they are counted under encode; the main thread itself is `main`.")
+        out.append("\nx264's worker threads inherit the name of the thread that opened the encoder: every encoder "
+                   "(program and ISO) is opened on the main thread, so all their workers are `luobo` and cannot be "
+                   "told apart here; the main thread itself is `main`. The ISO encoders' share is the difference "
+                   "between the runs with and without resource mode above.")
     else:
         out.append("not measured in this run")
     out.append("")
