@@ -469,6 +469,13 @@ static int write_packet(archive *a, const AVPacket *in)
      * the last one of every fragment.  Holding one packet per stream gives
      * it the real one. */
     AVPacket *prev = m->held[os->index];
+    if (prev && pkt->dts != AV_NOPTS_VALUE && prev->dts != AV_NOPTS_VALUE && pkt->dts <= prev->dts) {
+        /* The muxer would fail the whole file for it: one packet goes. */
+        LB_LOGW("archive", "%s: stream %d: packet with a dts going backwards skipped", m->path,
+                os->index);
+        av_packet_free(&pkt);
+        return 0;
+    }
     m->held[os->index] = pkt;
     ret = 0;
     if (prev) {

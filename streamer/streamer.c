@@ -17,9 +17,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libavutil/avutil.h>
 
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_queue.h"
 #include "lb_thread.h"
@@ -70,6 +72,8 @@ typedef struct output {
     int first_error;
     atomic_uint_fast64_t packets, bytes;
     uint64_t dropped_before;     /* drops of the queues of earlier runs */
+    atomic_int_fast64_t cpu_us;  /* this run, updated by the thread itself */
+    int64_t cpu_before_us;       /* earlier runs */
 } output;
 
 struct lb_streamer {
@@ -184,11 +188,26 @@ fail:
     return ret;
 }
 
+static int64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void *output_thread(void *arg)
 {
     output *o = arg;
     uint64_t seen_drops = 0;
+    int64_t last_cpu_check = 0;
     for (;;) {
+        /* the thread measures itself: no clock of a thread that may be gone */
+        int64_t now = lb_clock_now();
+        if (now - last_cpu_check > 200000) {
+            atomic_store(&o->cpu_us, thread_cpu_us());
+            last_cpu_check = now;
+        }
         AVPacket *pkt;
         int r = lb_queue_pop(o->queue, (void **)&pkt, o->ops->idle ? 100000 : -1);
         if (r == AVERROR(EAGAIN)) {
@@ -221,6 +240,7 @@ static void *output_thread(void *arg)
         }
         av_packet_free(&pkt);
     }
+    atomic_store(&o->cpu_us, thread_cpu_us());
     return NULL;
 }
 
@@ -285,6 +305,7 @@ static int stop_output(lb_streamer *st, output *o)
     pthread_mutex_lock(&st->stats_lock);
     lb_queue_get_stats(o->queue, &qs);
     o->dropped_before += qs.dropped;
+    o->cpu_before_us += atomic_exchange(&o->cpu_us, 0);
     lb_queue_free(&o->queue);
     pthread_mutex_unlock(&st->stats_lock);
     lb_output_stats os;
@@ -488,6 +509,7 @@ void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats)
     /* The queue of the current run cannot be freed while stats_lock is held. */
     pthread_mutex_lock(&st->stats_lock);
     stats->dropped = o->dropped_before;
+    stats->cpu_us = o->cpu_before_us + atomic_load(&o->cpu_us);
     if (o->queue) {
         lb_queue_stats qs;
         lb_queue_get_stats(o->queue, &qs);

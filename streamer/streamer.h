@@ -40,6 +40,9 @@ typedef struct lb_output_stats {
     uint64_t reconnects;
     double rtt_ms, loss_pct, send_kbps; /* SRT; 0 where not applicable */
     char last_error[256];
+    /* Added by the streamer: */
+    int64_t cpu_us;                   /* CPU time of the output's thread, all
+                                       * runs (the cost of the output) */
 } lb_output_stats;
 
 /* Every output kind implements this; core allocates priv (priv_size bytes,

@@ -90,7 +90,7 @@ if mode == "caller":
     deadline = time.monotonic() + 10
     while not udp_bound(port) and time.monotonic() < deadline:
         time.sleep(0.05)
-    p = tool(f"[output.platform]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=caller&latency=120\n",
+    p = tool(f"[output.platform]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=caller&latency=120&streamid=hall1\n",
              8, True)
     kv, outs = finish(p)
     time.sleep(0.5)
