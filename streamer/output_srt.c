@@ -51,6 +51,7 @@ typedef struct srt_settings {
     char url[1024];
     int max_receivers;
     int reconnect_max_ms;
+    int low_delay;
 } srt_settings;
 
 static const lb_option srt_options[] = {
@@ -60,6 +61,9 @@ static const lb_option srt_options[] = {
       "listener mode: receivers served at once" },
     { "reconnect_max_ms", LB_OPT_INT, offsetof(srt_settings, reconnect_max_ms), 0, "2000", 100, 5000,
       NULL, "caller mode: longest wait between connection attempts (ms)" },
+    { "low_delay", LB_OPT_BOOL, offsetof(srt_settings, low_delay), 0, "false", 0, 0, NULL,
+      "send the end of each video frame at once instead of waiting to fill a 1316-byte "
+      "payload (matters below ~1 Mbit/s, where a payload holds tens of ms)" },
     { NULL },
 };
 
@@ -670,6 +674,11 @@ static int srt_write(void *priv, const AVPacket *in)
     if (ret < 0) {
         /* a packet the muxer refuses (timestamps) is skipped, not fatal */
         LB_LOGW("srt", "%s:%d: packet skipped: %s", s->host, s->port, av_err2str(ret));
+    }
+    if (s->set.low_delay && si == s->video_index && s->pend_len) {
+        avio_flush(s->ts->pb);
+        send_payload(s, s->pend, s->pend_len, s->pend_start);
+        s->pend_len = 0;
     }
     return 0;
 }

@@ -385,6 +385,8 @@ static int run_live(const char *config, double seconds, int paced)
         }
     }
     int64_t t0 = lb_clock_now(), frames = 0;
+    printf("t0_us=%lld\n", (long long)t0);      /* program time 0 on CLOCK_MONOTONIC */
+    fflush(stdout);
     for (;;) {
         AVPacket *pkt;
         if ((ret = send_next(&t, &pkt)) < 0) {

@@ -99,7 +99,7 @@ if mode == "caller":
     check_ts("got", 0, exact=int(kv["sent_video_frames"]))
 elif mode == "listener":
     p = tool(f"[output.pull]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=listener&latency=120"
-             f"&passphrase={PASS}&pbkeylen=32\n", 10, False)
+             f"&passphrase={PASS}&pbkeylen=32\nlow_delay = true\n", 10, False)
     deadline = time.monotonic() + 10
     while not udp_bound(port) and time.monotonic() < deadline:
         time.sleep(0.05)
