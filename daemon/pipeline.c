@@ -376,6 +376,8 @@ static void *copy_thread(void *arg)
 
 /* ---- the program thread ---- */
 
+/* Program frames come from a pool: at 1080p a fresh 3 MB buffer per frame
+ * would cost page faults on every tick. */
 static AVFrame *new_program_frame(lb_pipeline *p)
 {
     AVFrame *f = av_frame_alloc();
@@ -388,7 +390,9 @@ static AVFrame *new_program_frame(lb_pipeline *p)
     f->color_trc = AVCOL_TRC_BT709;
     f->colorspace = AVCOL_SPC_BT709;
     f->color_range = AVCOL_RANGE_MPEG;
-    if (av_frame_get_buffer(f, 0) < 0)
+    if (!(f->buf[0] = av_buffer_pool_get(p->frame_pool)) ||
+        av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P,
+                             f->width, f->height, 64) < 0)
         av_frame_free(&f);
     return f;
 }
@@ -742,6 +746,9 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
             return AVERROR(ENOMEM);
     }
 
+    int frame_size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, p->general.width, p->general.height, 64);
+    if (!(p->frame_pool = av_buffer_pool_init((size_t)frame_size + 64, NULL)))
+        return AVERROR(ENOMEM);
     lb_queue_params qp = { .name = "program->encoder", .capacity = 8, .policy = LB_QUEUE_BLOCK,
                            .free_item = free_item };
     if (!(p->to_encoder = lb_queue_alloc(&qp)))
@@ -884,6 +891,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     for (int i = 0; i < p->nb_mics; i++)
         lb_mic_free(&p->mics[i]);
     av_frame_free(&p->latest_program);
+    av_buffer_pool_uninit(&p->frame_pool);
     lb_lesson_finish(&p->lesson, 0, 0);
     pthread_mutex_destroy(&p->lock);
     free(p);

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <libavutil/buffer.h>
+
 #include "capture.h"
 #include "daemon.h"
 #include "director.h"
@@ -80,6 +82,7 @@ struct lb_pipeline {
     pthread_mutex_t workers_lock;
     pthread_cond_t workers_cond;
 
+    AVBufferPool *frame_pool;       /* program-size YUV420P buffers */
     lb_queue *to_encoder;           /* program frames + audio, BLOCK */
     lb_thread program_thread, encoder_thread, status_thread;
     atomic_int stop;
