@@ -134,20 +134,6 @@ async function shot(page, name) {
     return { row, status };
   }
 
-  await step('console: record and stop from the console', async () => {
-    await page.goto(BASE + '/console.html');
-    await page.waitForSelector('#rec-button');
-    await page.waitForFunction(() => document.getElementById('rec-state').textContent.length > 0);
-    await page.click('#rec-button');
-    await page.waitForFunction(() => document.body.classList.contains('recording'), null, { timeout: 60000 });
-    check(true, 'console: recording shows the red banner');
-    await page.waitForFunction(() => /00:00:0[2-9]|00:00:[1-5]/.test(document.getElementById('rec-time').textContent),
-                               null, { timeout: 60000 });
-    await page.click('#rec-button');
-    await page.waitForFunction(() => !document.body.classList.contains('recording'), null, { timeout: 60000 });
-    check(true, 'console: stop');
-  });
-
   await step('recordings: the lesson is listed and plays', async () => {
     const { row, status } = await waitComplete(title);
     check(await row.count() > 0, 'recordings: the new lesson is listed');
@@ -159,6 +145,20 @@ async function shot(page, name) {
     const seekable = await page.$eval('#video', (v) => { v.currentTime = 0.5; return v.seekable.length; });
     check(seekable > 0, 'recordings: the video is seekable (Range)');
     await shot(page, 'recordings');
+  });
+
+  await step('console: record and stop from the console', async () => {
+    await waitComplete(title);              // the daemon is idle again
+    await page.goto(BASE + '/console.html');
+    await page.waitForFunction(() => document.getElementById('rec-state').textContent.length > 0);
+    await page.click('#rec-button');
+    await page.waitForFunction(() => document.body.classList.contains('recording'), null, { timeout: 60000 });
+    check(true, 'console: recording shows the red banner');
+    await page.waitForFunction(() => /00:00:0[2-9]|00:00:[1-5]/.test(document.getElementById('rec-time').textContent),
+                               null, { timeout: 60000 });
+    await page.click('#rec-button');
+    await page.waitForFunction(() => !document.body.classList.contains('recording'), null, { timeout: 60000 });
+    check(true, 'console: stop');
   });
 
   await step('recordings: edit metadata, delete a lesson', async () => {

@@ -263,7 +263,8 @@ class Daemon:
         return self.proc.poll() is None
 
     def log_text(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.logf.name) as f:
             return f.read()
 

@@ -8,6 +8,16 @@
   let status = null;
   let program = [];
   let recording = false;
+  let recTitle = '';
+  let elapsedAt = 0;      // elapsed_s as last reported, and when (performance.now() ms):
+  let reportedAt = 0;     // the clock runs on between status events
+
+  function tickRecording() {
+    const s = elapsedAt + (performance.now() - reportedAt) / 1000;
+    document.getElementById('rec-state').textContent = recording ? recTitle + ' · ' + LB.fmtDuration(s) : t('not_recording');
+    document.getElementById('rec-time').textContent = recording ? LB.fmtDuration(s) : '';
+  }
+  setInterval(tickRecording, 250);
 
   const pct = (db) => Math.max(0, Math.min(100, (Number(db) + 60) / 60 * 100));
 
@@ -124,10 +134,12 @@
     renderTables(s);
     const rec = s.recording || {};
     recording = !!rec.active;
+    recTitle = rec.title || '';
+    elapsedAt = Number(rec.elapsed_s) || 0;
+    reportedAt = performance.now();
     document.body.classList.toggle('recording', recording);
     document.getElementById('rec-button').textContent = t(recording ? 'stop' : 'record');
-    document.getElementById('rec-state').textContent = recording ? (rec.title || '') + ' · ' + LB.fmtDuration(rec.elapsed_s) : t('not_recording');
-    document.getElementById('rec-time').textContent = recording ? LB.fmtDuration(rec.elapsed_s) : '';
+    tickRecording();
     if (s.disk && s.disk.total_bytes) {
       document.getElementById('disk-text').textContent = LB.fmtBytes(s.disk.free_bytes) + ' ' + t('free') + ' ' + t('of') + ' ' + LB.fmtBytes(s.disk.total_bytes);
       document.getElementById('disk-fill').style.width = (100 - s.disk.free_bytes / s.disk.total_bytes * 100).toFixed(1) + '%';
