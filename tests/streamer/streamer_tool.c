@@ -61,6 +61,11 @@ static int tool_open(tool *t, const char *config_path, int bframes)
         return ret;
     }
     synth_params sp = { .width = 320, .height = 240, .fps = 25, .keyint = 25, .bframes = bframes };
+    /* SYNTH_SIZE=WxH, SYNTH_KBPS: a production-like stream for the benches */
+    if (getenv("SYNTH_SIZE"))
+        sscanf(getenv("SYNTH_SIZE"), "%dx%d", &sp.width, &sp.height);
+    if (getenv("SYNTH_KBPS"))
+        sp.bitrate_kbps = atoi(getenv("SYNTH_KBPS"));
     if ((ret = synth_open(&t->syn, &sp)) < 0)
         return ret;
     t->streams[S_VIDEO] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", synth_video_par(t->syn) };

@@ -75,7 +75,13 @@ int synth_open(synth **ps, const synth_params *p)
     av_opt_set(s->venc->priv_data, "preset", "ultrafast", 0);
     av_opt_set(s->venc->priv_data, "x264-params", p->bframes ? "scenecut=0:rc-lookahead=4:bframes=2"
                                                              : "scenecut=0:rc-lookahead=0", 0);
-    av_opt_set(s->venc->priv_data, "crf", "30", 0);
+    if (p->bitrate_kbps > 0) {
+        s->venc->bit_rate = p->bitrate_kbps * 1000LL;
+        s->venc->rc_max_rate = s->venc->bit_rate;
+        s->venc->rc_buffer_size = (int)s->venc->bit_rate;
+    } else {
+        av_opt_set(s->venc->priv_data, "crf", "30", 0);
+    }
     if ((ret = avcodec_open2(s->venc, vc, NULL)) < 0)
         goto fail;
     s->aenc->sample_rate = 48000;

@@ -14,6 +14,7 @@ typedef struct synth_params {
     int fps;
     int keyint;          /* frames */
     int bframes;
+    int bitrate_kbps;    /* 0: constant quality (small packets) */
 } synth_params;
 
 int synth_open(synth **s, const synth_params *p);
