@@ -248,13 +248,19 @@ static int shrink(lb_director *d, lb_source_analysis *a, const AVFrame *f)
     int ret;
     if (!a->cur && (ret = alloc_buffers(d, a, f)) < 0)
         return ret;
-    a->sws = sws_getCachedContext(a->sws, f->width, f->height, f->format, a->w, a->h,
+    /* a tall picture is read every other row: area averaging over the
+     * rest still smooths the noise, at half the cost */
+    int skip = f->height >= 4 * a->h ? 2 : 1;
+    int linesize[4];
+    for (int p = 0; p < 4; p++)
+        linesize[p] = f->linesize[p] * skip;
+    a->sws = sws_getCachedContext(a->sws, f->width, f->height / skip, f->format, a->w, a->h,
                                   AV_PIX_FMT_GRAY8, SWS_AREA, NULL, NULL, NULL);
     if (!a->sws)
         return AVERROR(EINVAL);
     uint8_t *dst[4] = { a->cur };
     int dst_linesize[4] = { a->w };
-    ret = sws_scale(a->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
+    ret = sws_scale(a->sws, (const uint8_t *const *)f->data, linesize, 0, f->height / skip, dst,
                     dst_linesize);
     return ret < 0 ? ret : 0;
 }
@@ -353,6 +359,16 @@ static void analyse_screen(lb_director *d, int i, int64_t t_us)
             100.0 * changed / n);
 }
 
+static void zone_pixels(const lb_zone *zn, int w, int h, int *x0, int *y0, int *x1, int *y1)
+{
+    *x0 = (int)(zn->rect.x * w);
+    *y0 = (int)(zn->rect.y * h);
+    *x1 = (int)ceil((zn->rect.x + zn->rect.w) * w);
+    *y1 = (int)ceil((zn->rect.y + zn->rect.h) * h);
+    *x1 = *x1 > w ? w : *x1;
+    *y1 = *y1 > h ? h : *y1;
+}
+
 static void analyse_source(lb_director *d, int i, int64_t t_us)
 {
     const lb_director_settings *st = &d->settings;
@@ -375,6 +391,13 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
         memcpy(a->prev, a->cur, (size_t)n);
 
     int moving = 0, fg = 0, marks = 0, tracked = 0;
+    /* the teacher is tracked inside a zone "podium" of this camera, if any */
+    int tx0 = 0, ty0 = 0, tx1 = w, ty1 = h;
+    for (int z = 0; z < d->nb_zones; z++) {
+        const lb_zone *zn = &d->zones[z];
+        if (zn->source == i && !strcmp(zn->name, "podium"))
+            zone_pixels(zn, w, h, &tx0, &ty0, &tx1, &ty1);
+    }
     const int track = (int)lrint(TRACK_S * st->analysis_hz);
     double sx = 0, sy = 0, sxx = 0;
     for (int y = 0; y < h; y++) {
@@ -393,7 +416,7 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                 }
                 /* someone who moved lately: not the ghost of where the
                  * teacher stood when the background was first learnt */
-                if (a->still[k] < track) {
+                if (a->still[k] < track && x >= tx0 && x < tx1 && y >= ty0 && y < ty1) {
                     sx += x;
                     sy += y;
                     sxx += (double)x * x;
@@ -470,10 +493,8 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
         lb_zone *zn = &d->zones[z];
         if (zn->source != i)
             continue;
-        int x0 = (int)(zn->rect.x * w), y0 = (int)(zn->rect.y * h);
-        int x1 = (int)ceil((zn->rect.x + zn->rect.w) * w), y1 = (int)ceil((zn->rect.y + zn->rect.h) * h);
-        x1 = x1 > w ? w : x1;
-        y1 = y1 > h ? h : y1;
+        int x0, y0, x1, y1;
+        zone_pixels(zn, w, h, &x0, &y0, &x1, &y1);
         int zm = 0, zf = 0, zn_px = (x1 - x0) * (y1 - y0);
         for (int y = y0; y < y1; y++)
             for (int x = x0; x < x1; x++) {

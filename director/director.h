@@ -24,6 +24,19 @@
  * still valid current shot by hysteresis and stayed wanted for settle_s,
  * and after max_shot_s cuts away for cutaway_s.
  *
+ * Configuration ([director], see lb_director_options and
+ * lb_compositor_options for every key with its default and range):
+ *   zones = stand@students:0.5,0.2,0.3,0.6; podium@teacher:0,0.3,1,0.7
+ *     NAME@SOURCE:x,y,w,h with SOURCE a source name or role and the
+ *     rectangle in shares of the picture.  Zone "stand" is where students
+ *     stand up (default: the students camera's whole picture), zone
+ *     "podium" where the teacher is tracked (default: the whole picture);
+ *     other names are measured and may be used by future rules.
+ *   vcam = teacher     the wide camera the virtual camera crops
+ *   weight_* (0..1), min_shot_s, max_shot_s, cutaway_s, settle_s,
+ *   hysteresis, board_*, slide_*, video_*, vad_*, vcam_*
+ *   pip_corner, pip_size, pip_margin, pip_border, dissolve_ms (compositor)
+ *
  * Determinism: decisions depend only on the frames, levels and t_us passed
  * in (analysis ticks are on program time), so offline runs repeat exactly.
  *

@@ -43,15 +43,17 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
             zone = zn;
     }
     int stand_src = -1;
-    double presence = 0;
+    double presence = 0, motion = 0;
     if (zone) {
         stand_src = zone->source;
         presence = zone->presence;
+        motion = zone->motion;
     } else if (!zones) {
         for (int i = 0; i < d->setup.nb_sources; i++)
             if (d->setup.source_roles[i] == LB_ROLE_STUDENTS && d->src[i].live &&
                 d->src[i].presence > presence) {
                 presence = d->src[i].presence;
+                motion = d->src[i].motion;
                 stand_src = i;
             }
     }
@@ -68,8 +70,9 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
         n = snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS)",
                      d->setup.mic_names[mic_index], mic->level_dbfs);
     if (standing)
-        snprintf(c->reason + n, sizeof c->reason - (size_t)n, "%sstudent standing: presence %.2f in %s%s",
-                 n ? "; " : "", presence, zone ? "zone " : "", zone ? zone->name : d->setup.source_names[stand_src]);
+        snprintf(c->reason + n, sizeof c->reason - (size_t)n,
+                 "%sstudent standing: presence %.2f, motion %.2f in %s%s", n ? "; " : "", presence,
+                 motion, zone ? "zone " : "", zone ? zone->name : d->setup.source_names[stand_src]);
     return 1;
 }
 

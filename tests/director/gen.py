@@ -83,7 +83,7 @@ def board_graph(sc, d):
     last = "b0"
     for k, (a, b, x0, x1) in enumerate(sc["board_figures"]):
         walking = abs(x1 - x0) > 200
-        sway = "" if walking else "+15*sin(2*PI*0.5*t)"
+        sway = "" if walking or x0 == x1 else "+15*sin(2*PI*0.5*t)"
         g += (";%s[fg%d];[%s][fg%d]overlay=x='%g+(%g)*(t-%g)/%g%s':y=120:eval=frame:"
               "enable='between(t,%g,%g)'[b%d]"
               % (color("0xe0b080", 64, 220, d), k, last, k, x0, x1 - x0, a, b - a, sway, a, b, k + 1))

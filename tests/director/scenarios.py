@@ -58,8 +58,9 @@ SCENARIOS = {
                  strokes(90, 8, row0=15)),
         # (from, to, x0, x1): the teacher's figure in front of the board,
         # swaying while it writes, walking when it crosses
-        board_figures=[(8, 26, 230, 250), (35, 39, -80, 700), (48, 64, 250, 235),
-                       (75, 79, 700, -80), (88, 106, 235, 250)],
+        # (x0 == x1: standing still, here wiping the board at 44 s)
+        board_figures=[(8, 26, 230, 250), (35, 39, -80, 700), (40, 46, 420, 420),
+                       (48, 64, 250, 235), (75, 79, 700, -80), (88, 106, 235, 250)],
         slides=[],
         videos=[],
         drops=[],
