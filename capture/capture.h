@@ -48,6 +48,8 @@ typedef struct lb_source_stats {
     uint64_t packets;         /* passthrough packets handed to the queue */
     uint64_t packets_dropped; /* passthrough packets the queue refused */
     int64_t lost_at_us;       /* program time of the last loss, -1 if none */
+    int64_t cpu_us;           /* CPU time of the capture thread so far (decoder
+                               * threads not included), -1 if unknown */
     char kind[16];
     char last_error[256];
 } lb_source_stats;
@@ -59,6 +61,7 @@ typedef struct lb_mic_stats {
     uint64_t reconnects;
     double level_dbfs;        /* RMS of the last 100 ms, -120 for silence */
     double drift_ppm;         /* device clock vs lb_clock, measured */
+    int64_t cpu_us;           /* CPU time of the mic's thread so far, -1 if unknown */
     char kind[16];
     char last_error[256];
 } lb_mic_stats;

@@ -389,6 +389,7 @@ void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats)
     pthread_mutex_lock(&m->lock);
     *stats = m->stats;
     pthread_mutex_unlock(&m->lock);
+    stats->cpu_us = lb_thread_cpu_us(&m->thread);
 }
 
 int lb_mic_read(lb_mic *m, int64_t first, float *dst, int n)

@@ -450,6 +450,7 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
     *stats = s->stats;
     pthread_mutex_unlock(&s->lock);
     stats->dropped += q.dropped;
+    stats->cpu_us = lb_thread_cpu_us(&s->thread);
 }
 
 void lb_source_set_packet_queue(lb_source *s, lb_queue *q) { s->packets = q; }

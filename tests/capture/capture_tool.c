@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/dict.h>
@@ -81,6 +82,15 @@ static void luma_stats(const AVFrame *f, double *corner, double *mean)
     *mean = n ? m / (double)n : 0;
 }
 
+/* CPU time of the whole process (capture and decoder threads), us. */
+static int64_t process_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+           ru.ru_stime.tv_usec;
+}
+
 static int run_source(const lb_config_section *sec, double seconds, int argc, char **argv)
 {
     char err[LB_CONFIG_ERR_SIZE];
@@ -113,6 +123,7 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
     int64_t ticks = (int64_t)(seconds * 30);
     int64_t last_pts = -1;
     uint64_t distinct = 0, slates = 0;
+    int64_t cpu0 = -1, thread0 = -1, wall0 = 0;
     /* like the daemon's program thread, run behind capture so that a live
      * frame stamped at t has been decoded when the tick for t comes */
     const char *dv = arg_value(argc, argv, "--delay-ms");
@@ -123,6 +134,11 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
             lb_clock_sleep_until(params.epoch_us + t + delay_us);
         lb_source_stats st;
         lb_source_get_stats(s, &st);
+        if (st.state == LB_SOURCE_LIVE && cpu0 < 0) {
+            cpu0 = process_cpu_us();
+            thread0 = st.cpu_us;
+            wall0 = lb_clock_now();
+        }
         if (st.state != last) {
             printf("{\"ev\":\"state\",\"state\":\"%s\",\"t_us\":%lld,\"mono_us\":%lld,\"error\":\"%s\"}\n",
                    lb_source_state_name(st.state), (long long)t, (long long)lb_clock_now(),
@@ -161,8 +177,13 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
         fflush(stdout);
     }
     av_frame_free(&f);
-    lb_source_stop(s);
     lb_source_stats st;
+    lb_source_get_stats(s, &st);
+    if (cpu0 >= 0)
+        printf("{\"ev\":\"cpu\",\"wall_us\":%lld,\"process_cpu_us\":%lld,\"thread_cpu_us\":%lld}\n",
+               (long long)(lb_clock_now() - wall0), (long long)(process_cpu_us() - cpu0),
+               (long long)(st.cpu_us - thread0));
+    lb_source_stop(s);
     lb_source_get_stats(s, &st);
     const AVCodecParameters *par = lb_source_codecpar(s);
     printf("{\"ev\":\"end\",\"state\":\"%s\",\"frames\":%llu,\"dropped\":%llu,\"reconnects\":%llu,"
@@ -214,6 +235,7 @@ static int run_mic(const lb_config_section *sec, double seconds, int argc, char 
     float buf[WIN];
     int64_t total = (int64_t)(seconds * LB_AUDIO_RATE);
     int64_t quiet = 0;
+    int64_t cpu0 = -1, thread0 = -1, wall0 = 0;
     lb_source_state last = LB_SOURCE_INVALID;
     /* read what is --delay-ms old (default 200): the device had time to
      * deliver it */
@@ -224,6 +246,11 @@ static int run_mic(const lb_config_section *sec, double seconds, int argc, char 
             lb_clock_sleep_until(params.epoch_us + (first + WIN) * 1000000 / LB_AUDIO_RATE + delay_us);
         lb_mic_stats st;
         lb_mic_get_stats(m, &st);
+        if (st.state == LB_SOURCE_LIVE && cpu0 < 0) {
+            cpu0 = process_cpu_us();
+            thread0 = st.cpu_us;
+            wall0 = lb_clock_now();
+        }
         if (st.state != last) {
             printf("{\"ev\":\"state\",\"state\":\"%s\",\"index\":%lld,\"mono_us\":%lld,\"error\":\"%s\"}\n",
                    lb_source_state_name(st.state), (long long)first, (long long)lb_clock_now(),
@@ -246,8 +273,13 @@ static int run_mic(const lb_config_section *sec, double seconds, int argc, char 
         if (ret == AVERROR_EOF)
             break;
     }
-    lb_mic_stop(m);
     lb_mic_stats st;
+    lb_mic_get_stats(m, &st);
+    if (cpu0 >= 0)
+        printf("{\"ev\":\"cpu\",\"wall_us\":%lld,\"process_cpu_us\":%lld,\"thread_cpu_us\":%lld}\n",
+               (long long)(lb_clock_now() - wall0), (long long)(process_cpu_us() - cpu0),
+               (long long)(st.cpu_us - thread0));
+    lb_mic_stop(m);
     lb_mic_get_stats(m, &st);
     printf("{\"ev\":\"end\",\"state\":\"%s\",\"samples\":%llu,\"xruns\":%llu,\"reconnects\":%llu,"
            "\"drift_ppm\":%.1f,\"kind\":\"%s\",\"error\":\"%s\"}\n",
