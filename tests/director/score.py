@@ -124,6 +124,8 @@ def run_daemon(name):
     os.makedirs(rec)
     ini = open(os.path.join(d, "luobo.ini")).read().replace(
         "[general]\n", "[general]\ndata_dir = %s\nhttp_port = 0\n" % os.path.join(rec, "data"), 1)
+    # the director is under test, not the encoder: the cheapest encode
+    ini += "\n[encoder]\npreset = ultrafast\nbitrate_kbps = 800\niso = false\n"
     cfg = os.path.join(rec, "luobo.ini")
     open(cfg, "w").write(ini)
     subprocess.run([os.environ["LUOBO_BIN"], "--config", cfg, "--record", "--offline",
