@@ -2,12 +2,15 @@
  *
  * program.mp4 (program video + program audio) and iso/<name>.mp4 (one per
  * LB_STREAM_ISO_VIDEO stream) are written by libavformat as fragmented MP4
- * (empty moov, a fragment at least every fragment_ms) through our own
- * AVIOContext on a plain fd: each fragment reaches the page cache when the
- * muxer emits it (AVFMT_FLAG_FLUSH_PACKETS), so a kill -9 loses at most the
- * fragment being built, and the fd is fdatasync'ed about once a second so a
- * power cut loses little more.  Errors of write(2) (ENOSPC) surface as
- * muxer errors.
+ * (moov once the first fragment is cut, a fragment at least every
+ * fragment_ms) through our own AVIOContext on a plain fd: each fragment
+ * reaches the page cache when the muxer emits it (AVFMT_FLAG_FLUSH_PACKETS),
+ * so a kill -9 loses at most the fragment being built.  About once a second
+ * the written range is handed to writeback with sync_file_range(), which
+ * starts the disk write without waiting for it: a power cut loses little
+ * more, and a slow card never stalls this thread (and through its blocking
+ * queue, the encoder).  The files are fsynced when they are finished.
+ * Errors of write(2) (ENOSPC) surface as muxer errors.
  *
  * The lesson starts at the first program-video key frame after start; its
  * pts becomes 0 for every file (audio before it is dropped; each ISO file
@@ -353,6 +356,21 @@ static void apply_retention(archive *a)
     free(names);
 }
 
+/* A stream name as a file name: no path, no hidden file. */
+static void safe_name(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = in ? in : ""; *p && n + 1 < size; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || (c == '.' && n > 0);
+        out[n++] = ok ? c : '_';
+    }
+    out[n] = 0;
+    if (!n)
+        snprintf(out, size, "camera");
+}
+
 static int archive_open(void *priv, const lb_stream_desc *streams, int nb_streams, const char *dir)
 {
     archive *a = priv;
@@ -395,7 +413,9 @@ static int archive_open(void *priv, const lb_stream_desc *streams, int nb_stream
             continue;
         snprintf(path, sizeof path, "%s/iso", a->dir);
         mkdir(path, 0755);
-        snprintf(path, sizeof path, "%s/iso/%s.mp4", a->dir, streams[i].name);
+        char name[64];
+        safe_name(streams[i].name, name, sizeof name);
+        snprintf(path, sizeof path, "%s/iso/%s.mp4", a->dir, name);
         if ((ret = mux_open(a, &a->muxes[a->nb_muxes], path, &i, 1)) < 0)
             goto fail;
         a->by_stream[i] = a->muxes[a->nb_muxes++];
@@ -490,8 +510,8 @@ static int write_packet(archive *a, const AVPacket *in)
 
     int64_t now = lb_clock_now();
     if (m->written != m->synced && now - m->last_sync_us >= SYNC_INTERVAL_US) {
-        /* A power cut then loses about a second, not the page cache. */
-        fdatasync(m->fd);
+        /* Start the disk write of what is new, without waiting for it. */
+        sync_file_range(m->fd, m->synced, m->written - m->synced, SYNC_FILE_RANGE_WRITE);
         m->synced = m->written;
         m->last_sync_us = now;
     }
