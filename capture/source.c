@@ -103,7 +103,7 @@ const lb_option lb_mic_options[] = {
  * rounded to microseconds (1/30 s is 33333.3 us) must not make a source at
  * the program's rate miss every third tick. */
 #define DUE_SLACK_US 1000
-#define QUEUE_DEPTH_REALTIME 4
+#define QUEUE_DEPTH_REALTIME 12      /* bursts of a network stream (a TS over http or srt) */
 #define QUEUE_DEPTH_OFFLINE 3
 
 struct lb_source {

@@ -1,7 +1,7 @@
 """url sources against real peers on 127.0.0.1: an RTSP camera (rtsp_cam,
 gst-rtsp-server), an SRT camera (ffmpeg as listener), files, and errors.
 
-Usage: test_url.py rtsp_read | rtsp_udp | rtsp_dropout | srt | file_loop | errors
+Usage: test_url.py rtsp_read | rtsp_udp | rtsp_dropout | srt | http | rtmp | file_loop | errors
 """
 import os
 import signal
@@ -153,31 +153,44 @@ def rtsp_dropout():
     check_packets(os.path.join(wd, "packets.txt"), packet_sizes(cam_file()), "rtsp after dropout", 2)
 
 
-def srt():
-    wd = scratch("srt")
-    port = free_port(socket.SOCK_DGRAM)
-    listener = Peer(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", cam_file(), "-c", "copy",
-                     "-f", "mpegts", "srt://127.0.0.1:%d?mode=listener" % port],
-                    log=open(os.path.join(wd, "ffmpeg.log"), "w")).start()
+def served(proto):
+    """ffmpeg serves the camera file in real time and luobo's url source
+    connects to it: SRT (ffmpeg is the listener, luobo the caller), HTTP
+    (MPEG-TS from ffmpeg's one-client HTTP server), RTMP (FLV from ffmpeg's
+    RTMP listener)."""
+    wd = scratch(proto)
+    if proto == "srt":
+        port = free_port(socket.SOCK_DGRAM)
+        out, fmt, url = "srt://127.0.0.1:%d?mode=listener" % port, "mpegts", "srt://127.0.0.1:%d?mode=caller" % port
+    elif proto == "http":
+        port = free_port()
+        out, fmt, url = "http://127.0.0.1:%d/cam.ts" % port, "mpegts", "http://127.0.0.1:%d/cam.ts" % port
+    else:
+        port = free_port()
+        out, fmt, url = "rtmp://127.0.0.1:%d/live/cam" % port, "flv", "rtmp://127.0.0.1:%d/live/cam" % port
+    args = ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", cam_file(), "-c", "copy", "-f", fmt]
+    if proto != "srt":
+        args += ["-listen", "1"]
+    listener = Peer(args + [out], log=open(os.path.join(wd, "ffmpeg.log"), "w")).start()
     try:
         time.sleep(0.5)
-        ev = run_tool("source", source_config("srt://127.0.0.1:%d?mode=caller" % port), "source.cam", 12,
+        ev = run_tool("source", source_config(url), "source.cam", 12,
                       "--packets", os.path.join(wd, "packets.txt"), workdir=wd)
     finally:
         listener.stop()
     e = end(ev)
     print(e)
-    check(e["state"] == "live" and e["codec"] == "h264", "the SRT camera is live, H.264 (%s)" % e)
+    check(e["state"] == "live" and e["codec"] == "h264", "the %s camera is live, H.264 (%s)" % (proto, e))
     ticks = live_ticks(ev)
     check(len(ticks) >= 9 * 30, "live within 3 s of the start (%d live ticks)" % len(ticks))
     check(all(t["ret"] == 0 and not t["slate"] for t in ticks), "every tick since live has a picture")
     check(e["distinct"] >= len(ticks) * 0.9, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
     sizes = [int(l.split()[0]) for l in open(os.path.join(wd, "packets.txt"))]
     want = set(s for s, _ in packet_sizes(cam_file()))
-    # MPEG-TS carries access units with start codes (and maybe an AUD): a
-    # packet is the file's size or a few bytes more
     check(len(sizes) > 200, "%d passthrough packets" % len(sizes))
-    near = sum(1 for s in sizes if any((s - d) in want for d in range(0, 41)))
+    # FLV carries the file's packets as they are; MPEG-TS as access units
+    # with start codes (and maybe an AUD): a few bytes more
+    near = sum(1 for s in sizes if any((s - d) in want for d in range(0, 41 if fmt == "mpegts" else 1)))
     check(near >= len(sizes) * 0.95, "passthrough packets have the file's sizes (%d of %d)" % (near, len(sizes)))
 
 
@@ -258,5 +271,6 @@ import socket  # noqa: E402
 
 if __name__ == "__main__":
     {"rtsp_read": rtsp_read, "rtsp_udp": lambda: rtsp_read("udp", 10), "rtsp_dropout": rtsp_dropout,
-     "srt": srt, "file_loop": file_loop, "errors": errors}[sys.argv[1]]()
+     "srt": lambda: served("srt"), "http": lambda: served("http"), "rtmp": lambda: served("rtmp"),
+     "file_loop": file_loop, "errors": errors}[sys.argv[1]]()
     print("PASS")
