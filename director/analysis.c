@@ -159,6 +159,7 @@ int lb_analysis_init(lb_director *d, char *err, size_t err_size)
         d->src[i].last_slide_us = INT64_MIN;
         d->src[i].last_mark_us = INT64_MIN;
         d->src[i].last_video_us = INT64_MIN;
+        d->src[i].last_chapter_us = INT64_MIN;
     }
     for (int m = 0; m < d->setup.nb_mics; m++) {
         d->mic[m].level_dbfs = SILENCE_DBFS;
@@ -349,14 +350,20 @@ static void analyse_screen(lb_director *d, int i, int64_t t_us)
     if (changed < st->slide_min * n)
         return;                 /* came back to the same picture: a flash */
     a->last_slide_us = a->slide_pending_us;
+    LB_LOGD("director", "%s: new slide (%.1f%% changed)", d->setup.source_names[i],
+            100.0 * changed / n);
+    /* a bullet appearing is worth a look, not a chapter */
+    if (changed < st->chapter_min * n ||
+        (a->last_chapter_us != INT64_MIN &&
+         t_us - a->last_chapter_us < (int64_t)(st->chapter_gap_s * 1e6)))
+        return;
+    a->last_chapter_us = t_us;
     a->slides++;
     char title[64];
     snprintf(title, sizeof title, "Slide %d", a->slides + 1);
     if (d->nb_screens > 1)
         snprintf(title, sizeof title, "%s: slide %d", d->setup.source_names[i], a->slides + 1);
     push_chapter(d, title);
-    LB_LOGD("director", "%s: new slide (%.1f%% changed)", d->setup.source_names[i],
-            100.0 * changed / n);
 }
 
 static void zone_pixels(const lb_zone *zn, int w, int h, int *x0, int *y0, int *x1, int *y1)

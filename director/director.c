@@ -68,6 +68,8 @@ const lb_option lb_director_options[] = {
     { "slide_settle_s", LB_OPT_DOUBLE, OFF(slide_settle_s), 0, "0.4", 0.1, 2, NULL, "a new slide must then stay still this long" },
     { "slide_full_s", LB_OPT_DOUBLE, OFF(slide_full_s), 0, "5", 0, 60, NULL, "a new slide alone on screen" },
     { "slide_pip_s", LB_OPT_DOUBLE, OFF(slide_pip_s), 0, "20", 0, 600, NULL, "then with the teacher in picture, until this long after the slide" },
+    { "chapter_min", LB_OPT_DOUBLE, OFF(chapter_min), 0, "0.05", 0.001, 1, NULL, "share of the screen that changes for a new chapter" },
+    { "chapter_gap_s", LB_OPT_DOUBLE, OFF(chapter_gap_s), 0, "10", 0, 3600, NULL, "shortest chapter" },
     { "video_min", LB_OPT_DOUBLE, OFF(video_min), 0, "0.01", 0.001, 1, NULL, "share of the screen moving for video" },
     { "video_s", LB_OPT_DOUBLE, OFF(video_s), 0, "2", 0.5, 25, NULL, "moving in most ticks of this long for video" },
     { "vad_threshold_dbfs", LB_OPT_DOUBLE, OFF(vad_threshold_dbfs), 0, "-50", -100, 0, NULL, "voice is louder than this" },

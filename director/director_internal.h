@@ -44,6 +44,8 @@ typedef struct lb_director_settings {
     double slide_settle_s;
     double slide_full_s;
     double slide_pip_s;
+    double chapter_min;
+    double chapter_gap_s;
     double video_min;
     double video_s;
     double vad_threshold_dbfs;
@@ -99,6 +101,7 @@ typedef struct lb_source_analysis {
     int64_t slide_pending_us;
     int64_t slide_last_change_us;
     int64_t last_slide_us;
+    int64_t last_chapter_us;
     int slides;
     uint8_t video_ring[LB_RING];
     int video_pos, video_len, video_sum;

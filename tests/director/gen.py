@@ -103,6 +103,8 @@ def screen_graph(sc, d):
         for line in range(2 + i % 3):
             g += ",drawbox=x=%d:y=%d:w=%d:h=10:c=0x606060:t=fill:%s" % (
                 300 - (i % 3) * 100 + 120, 260 + line * 22, 180 - line * 30, en)
+    for a, b in sc.get("bullets", []):
+        g += ",drawbox=x=40:y=300:w=200:h=40:c=0x303030:t=fill:enable='between(t,%g,%g)'" % (a, b - 0.001)
     g += "[s0]"
     last = "s0"
     for k, (a, b) in enumerate(sc["videos"]):

@@ -38,9 +38,11 @@ SCENARIOS = {
         strokes=[],
         board_figures=[],
         slides=[10, 35, 60],
+        # a bullet appearing on slide 2: a look at the screen, not a chapter
+        bullets=[(11.5, 35)],
         videos=[(68, 80)],
         drops=[],
-        truth=[(0, 10, "teacher"), (10, 30, "screen"), (30, 35, "teacher"),
+        truth=[(0, 10, "teacher"), (10, 31.5, "screen"), (31.5, 35, "teacher"),
                (35, 55, "screen"), (55, 60, "teacher"), (60, 81, "screen"),
                (81, 90, "teacher")],
         chapters=3,
