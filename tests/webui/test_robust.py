@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Hostile and broken clients on raw sockets: garbage, huge or endless
+headers, bad lengths, deep JSON, pipelining, half requests, held-open
+connections.  Afterwards the server answers normally and exits cleanly
+(under ASan: without a memory error or leak)."""
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from webui_common import Server, check, curl, finish  # noqa: E402
+
+PW = "robust test pw"
+
+
+def raw(port, data, read=True):
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(data)
+        if not read:
+            return b""
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if b"\r\n\r\n" in out and read == "head":
+                    break
+        except socket.timeout:
+            pass
+        return out
+    except (ConnectionResetError, BrokenPipeError):
+        return b"<reset>"
+    finally:
+        s.close()
+
+
+def status_of(resp):
+    try:
+        return int(resp.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def main():
+    srv = Server()
+    if not check(srv.alive(), "webui_testd starts"):
+        finish()
+    port = srv.port
+    jar = os.path.join(srv.tmp, "jar")
+    r = curl(srv.base + "/api/v1/setup", "POST", {"password": PW}, save_cookies=jar)
+    csrf = r.json()["csrf"]
+    cookie = open(jar).read().split("luobo_session\t")[1].split()[0]
+
+    def up(what):
+        check(curl(srv.base + "/api/v1/session").status == 200, "still serving after " + what)
+
+    raw(port, os.urandom(4096) + b"\r\n\r\n")
+    up("random bytes")
+    raw(port, b"\x00\x00\x00GET / HTTP/1.1\r\n\r\n")
+    up("NULs before a request")
+    r = raw(port, b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(status_of(r) != 200, "unknown method refused (%d)" % status_of(r))
+    raw(port, b"GET /\r\n\r\n")
+    up("a request line without version")
+    r = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    check(status_of(r) != 200, "a 20 KB header is refused (%s)" % (status_of(r) or "closed"))
+    r = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n")
+    check(status_of(r) != 200, "2000 headers are refused (%s)" % (status_of(r) or "closed"))
+    up("oversized headers")
+    r = raw(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(status_of(r) != 200, "a 9000-byte URI is refused (%s)" % (status_of(r) or "closed"))
+    for cl in (b"-5", b"abc", b"99999999999999999999999"):
+        r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl + b"\r\n\r\n{}",
+                read="head")
+        check(status_of(r) in (400, 411, 413) or not r, "Content-Length %s refused (%d)" % (cl.decode(), status_of(r)))
+    up("bad lengths")
+    body = b"[" * 5000 + b"]" * 5000
+    r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+            read="head")
+    check(status_of(r) == 400, "deeply nested JSON: 400 (%d)" % status_of(r))
+    body = b'{"user":"\xff\xfe\x00","password":"x"}'
+    r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+            read="head")
+    check(status_of(r) in (400, 401), "invalid UTF-8 and NUL in JSON: 400 or 401 (%d)" % status_of(r))
+    r = raw(port, b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(r.count(b"HTTP/1.1 200") == 2, "two pipelined requests, two answers")
+    raw(port, b"POST /api/v1/recording HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"act", read=False)
+    up("a body cut short")
+    r = raw(port, b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Cookie: luobo_session=" + cookie.encode() + b"\r\n\r\n", read="head")
+    check(b" 101 " not in r[:20], "WebSocket on another path refused")
+
+    # Connections that send half a header and wait: the others go on.
+    held = []
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        s.sendall(b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        held.append(s)
+    check(curl(srv.base + "/api/v1/status", jar=jar).status == 200,
+          "40 half-sent requests held open: others are served")
+    r = curl(srv.base + "/api/v1/recording", "POST", {"action": "start"}, jar=jar,
+             headers=["X-CSRF-Token: " + csrf])
+    check(r.status == 200, "and can start a recording")
+    for s in held:
+        s.close()
+    up("held connections closed")
+    check(srv.stop() == 0, "webui_testd exits 0")
+    srv.cleanup()
+    finish()
+
+
+if __name__ == "__main__":
+    main()

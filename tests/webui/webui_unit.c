@@ -1,0 +1,123 @@
+/* Unit tests of the webui's pure helpers: Range parsing, path checks,
+ * MIME types, roles.  Table driven; prints each failure and exits 1. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "webui_priv.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                      \
+    do {                                                      \
+        if (!(cond)) {                                        \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
+            printf(__VA_ARGS__);                              \
+            printf("\n");                                     \
+            failures++;                                       \
+        }                                                     \
+    } while (0)
+
+static void test_ranges(void)
+{
+    static const struct {
+        const char *header;
+        int64_t size;
+        webui_range_result want;
+        int64_t first, last;
+    } cases[] = {
+        { NULL,                 100, WEBUI_RANGE_NONE, 0, 0 },
+        { "",                   100, WEBUI_RANGE_NONE, 0, 0 },
+        { "bytes=0-99",         100, WEBUI_RANGE_OK, 0, 99 },
+        { "bytes=0-0",          100, WEBUI_RANGE_OK, 0, 0 },
+        { "bytes=10-",          100, WEBUI_RANGE_OK, 10, 99 },
+        { "bytes=99-",          100, WEBUI_RANGE_OK, 99, 99 },
+        { "bytes=-1",           100, WEBUI_RANGE_OK, 99, 99 },
+        { "bytes=-100",         100, WEBUI_RANGE_OK, 0, 99 },
+        { "bytes=-1000",        100, WEBUI_RANGE_OK, 0, 99 },
+        { "bytes=50-1000",      100, WEBUI_RANGE_OK, 50, 99 },
+        { "bytes=100-",         100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=100-200",      100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=-0",           100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=5-4",          100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=0-1,3-4",      100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes= 0-1",         100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=0 -1",         100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=+0-1",         100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=-",            100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=",             100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=a-b",          100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "Bytes=0-1",          100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "items=0-1",          100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=0-1x",         100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=99999999999999999999-", 100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=0-99999999999999999999", 100, WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=0-",           0,   WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=-5",           0,   WEBUI_RANGE_UNSATISFIABLE, 0, 0 },
+        { "bytes=4294967296-",  8589934592LL, WEBUI_RANGE_OK, 4294967296LL, 8589934591LL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t first = -7, last = -7;
+        webui_range_result r = webui_parse_range(cases[i].header, cases[i].size, &first, &last);
+        CHECK(r == cases[i].want, "range '%s' size %lld: result %d, want %d",
+              cases[i].header ? cases[i].header : "(null)", (long long)cases[i].size, r,
+              cases[i].want);
+        if (r == WEBUI_RANGE_OK && cases[i].want == WEBUI_RANGE_OK)
+            CHECK(first == cases[i].first && last == cases[i].last,
+                  "range '%s': %lld-%lld, want %lld-%lld", cases[i].header, (long long)first,
+                  (long long)last, (long long)cases[i].first, (long long)cases[i].last);
+    }
+}
+
+static void test_paths(void)
+{
+    static const char *const good[] = {
+        "index.html", "vendor/hls.min.js", "20261128-101500-optics/program.mp4",
+        "20261128-101500-optics/iso/teacher.mp4", "a.b.c", "lesson-\xe7\x89\xa9\xe7\x90\x86/x.mp4",
+        "x_y+z~@,", NULL,
+    };
+    static const char *const bad[] = {
+        "", "/etc/passwd", "..", "../x", "a/../b", "a/..", "./a", "a/./b", ".hidden",
+        "a/.luobo-auth.json", "a//b", "a/", "%2e%2e/x", "a%2fb", "a\\..\\b", "a b",
+        "a\tb", "a\nb", "a\"b", "a?b", "a#b", "a*b", "a:b", "a;b", NULL,
+    };
+    for (int i = 0; good[i]; i++)
+        CHECK(webui_path_is_safe(good[i]), "path '%s' should be safe", good[i]);
+    for (int i = 0; bad[i]; i++)
+        CHECK(!webui_path_is_safe(bad[i]), "path '%s' should be refused", bad[i]);
+    char long_path[WEBUI_MAX_PATH + 8];
+    memset(long_path, 'a', sizeof long_path - 1);
+    long_path[sizeof long_path - 1] = 0;
+    CHECK(!webui_path_is_safe(long_path), "an over-long path is refused");
+    CHECK(!webui_path_is_safe(NULL), "NULL is refused");
+}
+
+static void test_mime_and_roles(void)
+{
+    CHECK(!strcmp(webui_mime_type("a/program.m3u8"), "application/vnd.apple.mpegurl"), "m3u8");
+    CHECK(!strcmp(webui_mime_type("seg1.ts"), "video/mp2t"), "ts");
+    CHECK(!strcmp(webui_mime_type("seg1.m4s"), "video/iso.segment"), "m4s");
+    CHECK(!strcmp(webui_mime_type("program.MP4"), "video/mp4"), "MP4, any case");
+    CHECK(!strcmp(webui_mime_type("noext"), "application/octet-stream"), "unknown type");
+    CHECK(!strncmp(webui_mime_type("index.html"), "text/html", 9), "html");
+    for (int r = WEBUI_ROLE_VIEWER; r <= WEBUI_ROLE_ADMIN; r++)
+        CHECK(webui_role_from_name(webui_role_name((webui_role)r)) == (webui_role)r,
+              "role %d round trip", r);
+    CHECK(webui_role_from_name("root") == WEBUI_ROLE_NONE, "unknown role");
+    CHECK(webui_role_from_name(NULL) == WEBUI_ROLE_NONE, "NULL role");
+    CHECK(WEBUI_ROLE_VIEWER < WEBUI_ROLE_TEACHER && WEBUI_ROLE_TEACHER < WEBUI_ROLE_OPERATOR &&
+          WEBUI_ROLE_OPERATOR < WEBUI_ROLE_ADMIN, "roles are ranked");
+}
+
+int main(void)
+{
+    test_ranges();
+    test_paths();
+    test_mime_and_roles();
+    if (failures) {
+        printf("%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("all webui unit checks passed\n");
+    return 0;
+}
