@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 
@@ -457,6 +458,22 @@ def main():
               "TLS: HTTPS works, cookie is Secure")
         r = curl("http://127.0.0.1:%d/api/v1/session" % ts.port)
         check(r.status != 200, "TLS: plain HTTP refused")
+        tjar = os.path.join(tdir, "jar")
+        curl("https://127.0.0.1:%d/api/v1/login" % ts.port, "POST", {"user": "admin", "password": PW},
+             extra=["--cacert", crt], save_cookies=tjar)
+        ctx = ssl.create_default_context(cafile=crt)
+        ctx.check_hostname = False
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ts.port), timeout=15))
+        s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nCookie: %s\r\n\r\n"
+                   % (ts.port, cookie_of(tjar))).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1)
+        ev = json.loads(ws_recv(s)) if b" 101 " in head.split(b"\r\n")[0] else {}
+        check(ev.get("type") == "status", "TLS: events over wss")
+        s.close()
         check(ts.stop() == 0, "TLS instance exits 0")
         ts.cleanup()
 

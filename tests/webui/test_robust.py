@@ -94,6 +94,40 @@ def main():
                   b"Cookie: luobo_session=" + cookie.encode() + b"\r\n\r\n", read="head")
     check(b" 101 " not in r[:20], "WebSocket on another path refused")
 
+    # A client that asks for a big file and never reads: the server streams
+    # it in chunks as the socket drains, so its memory does not grow by the
+    # file, and everyone else is served meanwhile.
+    lesson = os.path.join(srv.data, "20260101-000000-big")
+    os.makedirs(lesson)
+    size = 256 * 1024 * 1024
+    with open(os.path.join(lesson, "program.mp4"), "wb") as f:
+        f.truncate(size)                               # sparse: costs no disk
+    def rss_kb():
+        with open("/proc/%d/status" % srv.proc.pid) as f:
+            return int([x for x in f if x.startswith("VmRSS:")][0].split()[1])
+    before = rss_kb()
+    stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    stalled.sendall(b"GET /recordings/20260101-000000-big/program.mp4 HTTP/1.1\r\nHost: x\r\n"
+                    b"Cookie: luobo_session=" + cookie.encode() + b"\r\n\r\n")
+    for _ in range(20):
+        check_ok = curl(srv.base + "/api/v1/status", jar=jar).status == 200
+    check(check_ok, "a stalled 256 MB download does not hold up other requests")
+    grown = rss_kb() - before
+    check(grown < 64 * 1024, "server memory grew by %d KB, far less than the file" % grown)
+    got = 0
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += stalled.recv(1)
+    check(b"content-length: %d" % size in head.lower(), "the stalled download announces the whole length")
+    while got < size:
+        chunk = stalled.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    stalled.close()
+    check(got == size, "then it reads every byte (%d of %d)" % (got, size))
+
     # Connections that send half a header and wait: the others go on.
     held = []
     for _ in range(40):
