@@ -32,6 +32,7 @@ typedef struct tool {
     int nb_streams;
     int64_t sent[S_NB];
     int64_t jump_at_us;       /* JUMP_AT_S: timestamps jump 60 s forward there */
+    int64_t iso_from_us;      /* ISO_FROM_S: the ISO camera starts late */
 } tool;
 
 static int die(const char *what, int ret)
@@ -78,6 +79,7 @@ static int tool_open(tool *t, const char *config_path, int bframes)
                                                     synth_video_par(t->syn) };
         t->nb_streams = 4;
     }
+    t->iso_from_us = getenv("ISO_FROM_S") ? (int64_t)(atof(getenv("ISO_FROM_S")) * 1e6) : 0;
     t->jump_at_us = getenv("JUMP_AT_S") ? (int64_t)(atof(getenv("JUMP_AT_S")) * 1e6) : -1;
     return lb_streamer_start_live(t->st, t->streams, t->nb_streams);
 }
@@ -105,7 +107,8 @@ static int send_next(tool *t, AVPacket **out)
     t->sent[pkt->stream_index]++;
     if (pkt->stream_index == S_VIDEO) {
         pkt->stream_index = S_ISO;
-        ret = lb_streamer_send(t->st, pkt);
+        if (pkt->pts >= t->iso_from_us)
+            ret = lb_streamer_send(t->st, pkt);
         if (ret >= 0 && t->nb_streams > S_RENDITION) {
             pkt->stream_index = S_RENDITION;
             ret = lb_streamer_send(t->st, pkt);
@@ -218,7 +221,7 @@ static int run_archive(const char *data_dir, double seconds, int bframes)
     AVPacket *pkt;
     int64_t start_us = -1, last_video_us = 0, midway_checked = 0;
     int64_t expected_frames = 0, expected_iso = 0;
-    int recording = 0;
+    int recording = 0, iso_started = 0;
     for (;;) {
         if ((ret = send_next(&t, &pkt)) < 0) {
             rc = die("send", ret);
@@ -230,7 +233,10 @@ static int run_archive(const char *data_dir, double seconds, int bframes)
                 start_us = pkt->pts;
             if (start_us >= 0) {
                 expected_frames++;
-                expected_iso++;
+                if (iso_started || (pkt->pts >= t.iso_from_us && (pkt->flags & AV_PKT_FLAG_KEY))) {
+                    iso_started = 1;
+                    expected_iso++;
+                }
             }
         }
         int64_t pts = pkt->pts;

@@ -8,9 +8,11 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from testlib import check, fail, ffprobe_json, run_tool, scratch, stream_info, top_boxes, decode_errors
 
-bframes = len(sys.argv) > 1 and sys.argv[1] == "bframes"
-data = scratch("archive-bframes" if bframes else "archive")
-kv = run_tool("archive", data, "6", *(["bframes"] if bframes else []))
+variant = sys.argv[1] if len(sys.argv) > 1 else ""
+bframes = variant == "bframes"
+data = scratch("archive-" + (variant or "plain"))
+env = {"ISO_FROM_S": "3.5"} if variant == "iso_late" else {}
+kv = run_tool("archive", data, "6", *(["bframes"] if bframes else []), env=env)
 lesson = kv["lesson_dir"]
 expected = int(kv["expected_video_frames"])
 
@@ -47,6 +49,9 @@ istreams = stream_info(iso)
 check(len(istreams) == 1 and istreams[0]["codec_name"] == "h264", "iso/teacher.mp4 is one H.264 stream")
 ni = int(istreams[0]["nb_read_frames"])
 check(ni == int(kv["expected_iso_frames"]), f"iso frames {ni} == {kv['expected_iso_frames']}")
+istart = float(istreams[0]["start_time"])
+want = 2.0 if variant == "iso_late" else 0.0   # camera from 3.5 s: its key frame at 4.0, lesson at 2.0
+check(abs(istart - want) < 0.05, f"the ISO file keeps its place on the lesson timeline ({istart})")
 
 with open(os.path.join(lesson, "lesson.json")) as f:
     lj = json.load(f)

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import TOOL, check, fail, free_tcp_port, run_tool, scratch
+from testlib import TOOL, check, fail, free_tcp_port, parse_kv, run_tool, scratch
 
 work = scratch("upload")
 port = free_tcp_port()
@@ -88,6 +88,18 @@ try:
     check_uploaded(kv2["lesson_dir"])
     with open(queue) as f:
         check(f.read().strip() == "", "the queue is empty again")
+    # the origin comes back while luobo waits: the retry with backoff finds it
+    nginx.send_signal(signal.SIGTERM)
+    nginx.wait()
+    w = subprocess.Popen([TOOL, "archive", data, "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, env={**os.environ, **env, "UPLOAD_WAIT": "60"})
+    time.sleep(6)
+    nginx = start_nginx()
+    out, _ = w.communicate(timeout=120)
+    kv5 = parse_kv(out)
+    check(kv5["upload_state"] == "idle", f"the upload resumed in the same run ({kv5['upload_state']})")
+    check_uploaded(kv5["lesson_dir"])
+
     # a second run finds everything there and uploads nothing
     with open(queue, "w") as f:
         f.write(kv2["lesson_dir"] + "\n")
