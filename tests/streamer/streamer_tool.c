@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_thread.h"
 #include "streamer.h"
 #include "synth.h"
 
@@ -431,6 +433,74 @@ out:
     return rc;
 }
 
+typedef struct producer {
+    tool *t;
+    atomic_int stop;
+    int ret;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    while (!atomic_load(&p->stop)) {
+        int ret = send_next(p->t, NULL);
+        if (ret < 0) {
+            p->ret = ret;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Recordings started and stopped while another thread sends as fast as it
+ * can (the archive's queue is small, so sends block): no deadlock, no
+ * leak, every lesson playable. */
+static int run_cycles(const char *data_dir, int cycles)
+{
+    tool t = { 0 };
+    producer p = { .t = &t };
+    lb_thread th = { 0 };
+    int ret, rc = 1;
+    if ((ret = tool_open(&t, getenv("STREAMER_CONFIG"), 0)) < 0 ||
+        (ret = lb_thread_start(&th, "producer", produce, &p)) < 0) {
+        rc = die("open", ret);
+        goto out;
+    }
+    for (int i = 0; i < cycles; i++) {
+        lb_lesson *lesson = NULL;
+        char err[512];
+        lb_lesson_info info;
+        memset(&info, 0, sizeof info);
+        snprintf(info.title, sizeof info.title, "cycle %d", i);
+        if ((ret = lb_lesson_create(&lesson, data_dir, &info, NULL, 0, err, sizeof err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            break;
+        }
+        if ((ret = lb_streamer_start_recording(t.st, lb_lesson_dir(lesson))) < 0) {
+            lb_lesson_finish(&lesson, 0, 0);
+            break;
+        }
+        usleep(150000 + 50000 * (i % 4));
+        ret = lb_streamer_stop_recording(t.st);
+        lb_lesson_finish(&lesson, 0, ret >= 0);
+        if (ret < 0)
+            break;
+    }
+    atomic_store(&p.stop, 1);
+    lb_thread_join(&th);
+    if (ret < 0 || p.ret < 0) {
+        rc = die("cycle", ret < 0 ? ret : p.ret);
+        goto out;
+    }
+    printf("cycles=%d\n", cycles);
+    rc = 0;
+out:
+    atomic_store(&p.stop, 1);
+    lb_thread_join(&th);
+    tool_close(&t);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -439,6 +509,8 @@ int main(int argc, char **argv)
         return run_archive(argv[2], atof(argv[3]), argc >= 5 && !strcmp(argv[4], "bframes"));
     if (argc >= 3 && !strcmp(argv[1], "writer"))
         return run_writer(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "cycles"))
+        return run_cycles(argv[2], atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "repair")) {
         printf("repaired=%d\n", lb_lesson_repair_all(argv[2]));
         return 0;
