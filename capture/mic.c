@@ -144,6 +144,9 @@ static void set_state(lb_mic *m, lb_source_state state, const char *error)
 {
     pthread_mutex_lock(&m->lock);
     lb_source_state old = m->stats.state;
+    int retrying = (old == LB_SOURCE_LOST && state == LB_SOURCE_RECONNECTING) ||
+                   (old == LB_SOURCE_RECONNECTING && state == LB_SOURCE_LOST &&
+                    error && !strcmp(error, m->stats.last_error));
     m->stats.state = state;
     if (error && *error)
         snprintf(m->stats.last_error, sizeof m->stats.last_error, "%s", error);
@@ -151,7 +154,8 @@ static void set_state(lb_mic *m, lb_source_state state, const char *error)
         m->stats.reconnects++;
     pthread_mutex_unlock(&m->lock);
     if (old != state)
-        lb_log(state == LB_SOURCE_LOST || state == LB_SOURCE_FAILED ? LB_LOG_WARN : LB_LOG_INFO,
+        lb_log(retrying ? LB_LOG_DEBUG :
+               state == LB_SOURCE_LOST || state == LB_SOURCE_FAILED ? LB_LOG_WARN : LB_LOG_INFO,
                m->log_name, "%s%s%s", lb_source_state_name(state), error && *error ? ": " : "",
                error ? error : "");
 }

@@ -227,6 +227,11 @@ static void set_state(lb_source *s, lb_source_state state, const char *error)
 {
     pthread_mutex_lock(&s->lock);
     lb_source_state old = s->stats.state;
+    /* a camera that stays away fails the same way every second: say it
+     * once, then only at debug level until something changes */
+    int retrying = (old == LB_SOURCE_LOST && state == LB_SOURCE_RECONNECTING) ||
+                   (old == LB_SOURCE_RECONNECTING && state == LB_SOURCE_LOST &&
+                    error && !strcmp(error, s->stats.last_error));
     s->stats.state = state;
     if (error && *error)
         snprintf(s->stats.last_error, sizeof s->stats.last_error, "%s", error);
@@ -236,7 +241,8 @@ static void set_state(lb_source *s, lb_source_state state, const char *error)
         s->stats.reconnects++;
     pthread_mutex_unlock(&s->lock);
     if (old != state)
-        lb_log(state == LB_SOURCE_LOST || state == LB_SOURCE_FAILED ? LB_LOG_WARN : LB_LOG_INFO,
+        lb_log(retrying ? LB_LOG_DEBUG :
+               state == LB_SOURCE_LOST || state == LB_SOURCE_FAILED ? LB_LOG_WARN : LB_LOG_INFO,
                s->log_name, "%s%s%s", lb_source_state_name(state), error && *error ? ": " : "",
                error ? error : "");
 }

@@ -97,6 +97,78 @@ mode = auto
           "at 35 s the program shows the camera again (corner %.1f, mean %.1f)" % (corner2, mean2))
 
 
+def drift(seconds=600):
+    """A synthetic mic whose clock runs 0.1% fast, recorded offline: the tone
+    that starts every minute of the room is in program.mp4's AAC within
+    20 ms of the minute, and audio and video end together (+-20 ms)."""
+    wd = scratch("e2e_drift")
+    data = os.path.join(wd, "data")
+    cfg = write(os.path.join(wd, "luobo.ini"), """[general]
+data_dir = %s
+http_port = %d
+width = 320
+height = 180
+fps = %d
+
+[source.teacher]
+type = synthetic
+role = teacher
+pattern = bars
+width = 320
+height = 180
+
+[mic.teacher]
+type = synthetic
+role = teacher
+frequency_hz = 1000
+speaks = 0-1
+drift_ppm = 1000
+
+[encoder]
+preset = ultrafast
+bitrate_kbps = 300
+
+[director]
+mode = auto
+""" % (data, free_port(), FPS))
+    with open(os.path.join(wd, "luobo.log"), "w") as dlog:
+        rc = subprocess.run([LUOBO, "--config", cfg, "--record", "--offline", "--duration", str(seconds)],
+                            stdout=dlog, stderr=subprocess.STDOUT, timeout=1200).returncode
+    check(rc == 0, "luobo exited %d" % rc)
+    lesson = [os.path.join(data, n) for n in os.listdir(data)][0]
+    program = os.path.join(lesson, "program.mp4")
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", program, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+                         capture_output=True, check=True).stdout
+    import array
+    x = array.array("h")
+    x.frombytes(pcm)
+    onsets, quiet = [], 0
+    for i, v in enumerate(x):
+        if abs(v) < 30:
+            quiet += 1
+        else:
+            if abs(v) > 160 and quiet >= 4800:
+                onsets.append(i)
+            if abs(v) > 160:
+                quiet = 0
+    minutes = seconds // 60
+    found = [o for o in onsets if o > 48000]
+    check(len(found) == minutes - (1 if seconds % 60 == 0 else 0),
+          "an onset each minute after the first (%d: %s)" % (len(found), found[:12]))
+    worst = 0
+    for k, o in enumerate(found, 1):
+        err_ms = (o - k * 60 * 48000) / 48.0
+        print("minute %d: tone at %+.2f ms (uncorrected: %+.0f ms)" % (k, err_ms, k * 60.0))
+        worst = max(worst, abs(err_ms))
+    check(worst <= 20, "audio within 20 ms of the video timeline over %d s (worst %.2f ms)" % (seconds, worst))
+    p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration", "-of", "csv=p=0",
+                        program], capture_output=True, text=True, check=True)
+    ends = dict(l.split(",")[:2] for l in p.stdout.split())
+    v_end, a_end = float(ends["video"]), float(ends["audio"])
+    check(abs(v_end - a_end) <= 0.020, "video ends at %.3f s, audio at %.3f s" % (v_end, a_end))
+
+
 if __name__ == "__main__":
-    {"rtsp_dropout": rtsp_dropout}[sys.argv[1]]()
+    {"rtsp_dropout": rtsp_dropout, "drift": drift,
+     "drift_short": lambda: drift(130)}[sys.argv[1]]()
     print("PASS")
