@@ -52,6 +52,7 @@
 #define MARKS_BLOB_MAX 0.015
 #define SLIDE_MAX_S 2.0
 #define TRACK_S 2.0             /* foreground that moved this recently is tracked */
+#define RELEARN 0.6             /* share of the picture: not a person */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
 
 int lb_find_role(const lb_director *d, lb_role role)
@@ -438,11 +439,20 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
             fg += f;
         }
     }
+    /* most of a camera's picture new at once is not a person: the lights,
+     * the camera moved, a "no signal" card.  Learn the picture anew. */
+    int relearn = d->setup.source_roles[i] != LB_ROLE_SCREEN && fg > RELEARN * n;
+    if (relearn) {
+        LB_LOGI("director", "%s: %.0f%% of the picture changed at once, learning it anew",
+                d->setup.source_names[i], 100.0 * fg / n);
+        a->fresh = 1;
+        fg = tracked = 0;
+    }
     /* settle changes where the whole block has been still long enough:
      * a swaying body's edges keep their blocks moving, a finished stroke's
      * block goes still once the hand has left it */
     const int bw = (w + BLOCK - 1) / BLOCK, bh = (h + BLOCK - 1) / BLOCK;
-    for (int by = 0; by < bh; by++) {
+    for (int by = 0; by < bh && !relearn; by++) {
         for (int bx = 0; bx < bw; bx++) {
             int x0 = bx * BLOCK, y0 = by * BLOCK;
             int x1 = x0 + BLOCK < w ? x0 + BLOCK : w, y1 = y0 + BLOCK < h ? y0 + BLOCK : h;
@@ -508,6 +518,8 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                 zm += a->mask[y * w + x] & 1;
                 zf += a->mask[y * w + x] >> 1;
             }
+        if (relearn)
+            zm = zf = 0;
         zn->motion = zn_px > 0 ? (double)zm / zn_px : 0;
         zn->presence = zn_px > 0 ? (double)zf / zn_px : 0;
     }

@@ -106,7 +106,7 @@ static void test_config(void)
 typedef struct scene {
     AVFrame *f[NB];
     double mic[2];
-    int standing, strokes, slide, lost_teacher, slate_teacher;
+    int standing, strokes, slide, lost_teacher, slate_teacher, lights;
 } scene;
 
 static void draw(scene *s, int64_t t_us)
@@ -116,7 +116,7 @@ static void draw(scene *s, int64_t t_us)
     s->f[TEACHER] = frame(320, 180, 70);
     int x = 160 + (int)(80 * sin(t_us / 1e6));
     rect(s->f[TEACHER], x - 15, 60, 30, 90, 200);
-    s->f[STUDENTS] = frame(320, 180, 90);
+    s->f[STUDENTS] = frame(320, 180, 90 + s->lights);
     if (s->standing)
         rect(s->f[STUDENTS], 200, 30, 30, 100, 220);
     s->f[BOARD] = frame(320, 180, 40);
@@ -248,6 +248,28 @@ static void test_rules(void)
     CHECK(fl.nb < 30, "flicker: %d cuts in a minute", fl.nb);
 }
 
+/* The lights of the room going up is not a student standing. */
+static void test_lights(void)
+{
+    lb_director *d = NULL;
+    char err[512];
+    CHECK(create(&d, "[director]\n", err, sizeof err) == 0, "%s", err);
+    if (!d)
+        return;
+    scene s = { .mic = { -20, -90 } };
+    run r = { 0 };
+    lb_shot shot;
+    for (int n = 0; n < 200; n++) {
+        s.lights = n >= 100 ? 60 : 0;
+        CHECK(step(d, &s, (int64_t)n * 100000, &r, &shot) >= 0 && shot.sources[0] != STUDENTS,
+              "lights up at %.1f s: %s", n / 10.0, shot.reason);
+    }
+    CHECK(r.nb == 1, "%d decisions", r.nb);
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s.f[i]);
+    lb_director_free(&d);
+}
+
 static void test_override(void)
 {
     lb_director *d = NULL;
@@ -371,6 +393,7 @@ int main(void)
 {
     test_config();
     test_rules();
+    test_lights();
     test_override();
     test_compositor();
     if (failures)
