@@ -513,15 +513,28 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
         int x0, y0, x1, y1;
         zone_pixels(zn, w, h, &x0, &y0, &x1, &y1);
         int zm = 0, zf = 0, zn_px = (x1 - x0) * (y1 - y0);
+        double fx = 0, fy = 0, fyy = 0;
         for (int y = y0; y < y1; y++)
             for (int x = x0; x < x1; x++) {
-                zm += a->mask[y * w + x] & 1;
-                zf += a->mask[y * w + x] >> 1;
+                int mk = a->mask[y * w + x];
+                zm += mk & 1;
+                if (mk >> 1) {
+                    zf++;
+                    fx += x;
+                    fy += y;
+                    fyy += (double)y * y;
+                }
             }
         if (relearn)
             zm = zf = 0;
         zn->motion = zn_px > 0 ? (double)zm / zn_px : 0;
         zn->presence = zn_px > 0 ? (double)zf / zn_px : 0;
+        if (zf) {
+            double my = fy / zf, var = fyy / zf - my * my;
+            zn->cx = (fx / zf + 0.5) / w;
+            zn->cy = (my + 0.5) / h;
+            zn->spread_y = sqrt(var > 0 ? var : 0) / h;
+        }
     }
 
     if (d->setup.source_roles[i] == LB_ROLE_SCREEN)

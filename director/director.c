@@ -82,6 +82,7 @@ const lb_option lb_director_options[] = {
     { "vcam_speed", LB_OPT_DOUBLE, OFF(vcam_speed), 0, "0.15", 0.01, 2, NULL, "fastest pan, picture widths per second" },
     { "vcam_smooth_s", LB_OPT_DOUBLE, OFF(vcam_smooth_s), 0, "0.7", 0.05, 10, NULL, "time constant of pan and zoom" },
     { "vcam_dead_zone", LB_OPT_DOUBLE, OFF(vcam_dead_zone), 0, "0.3", 0, 0.9, NULL, "share of the crop the teacher may move in without a pan" },
+    { "students_closeup", LB_OPT_BOOL, OFF(students_closeup), 0, "true", 0, 0, NULL, "frame a student standing in zone stand (a crop of the students camera)" },
     { NULL },
 };
 
@@ -374,10 +375,14 @@ int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
         to_shot(d, &d->cur, &s);
     else
         memset(&s, 0, sizeof s);
-    for (int k = 0; k < s.nb_sources; k++)
-        s.crop[k] = s.sources[k] == d->vcam_source && d->src[d->vcam_source].live
-                        ? (lb_rectf){ d->vx - d->vw / 2, d->vy - d->vw / 2, d->vw, d->vw }
-                        : (lb_rectf){ 0, 0, 0, 0 };
+    for (int k = 0; k < s.nb_sources; k++) {
+        if (s.sources[k] == d->vcam_source && d->src[d->vcam_source].live)
+            s.crop[k] = (lb_rectf){ d->vx - d->vw / 2, d->vy - d->vw / 2, d->vw, d->vw };
+        else if (k == 0 && d->mode != LB_DIRECTOR_MANUAL && d->have_cur)
+            s.crop[k] = d->cur.crop;
+        else
+            s.crop[k] = (lb_rectf){ 0, 0, 0, 0 };
+    }
     int changed = !d->have_current || !same_shot(&s, &d->current) ||
                   (strcmp(s.reason, d->current.reason) && !strcmp(s.reason, "operator"));
     d->current = s;

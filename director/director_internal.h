@@ -59,6 +59,7 @@ typedef struct lb_director_settings {
     double vcam_speed;        /* frame widths per second, at most */
     double vcam_smooth_s;
     double vcam_dead_zone;    /* share of the crop where the teacher may move freely */
+    int students_closeup;
 } lb_director_settings;
 
 typedef struct lb_zone {
@@ -67,6 +68,7 @@ typedef struct lb_zone {
     lb_rectf rect;
     int x0, y0, x1, y1;       /* on the analysis picture, set at the first frame */
     double motion, presence;  /* last tick */
+    double cx, cy, spread_y;  /* of what is present, normalised */
 } lb_zone;
 
 /* One source's analysis on a small luma copy. */
@@ -123,6 +125,7 @@ typedef struct lb_candidate {
     double score;
     lb_layout layout;
     int main, second;         /* source indices; second -1 for none */
+    lb_rectf crop;            /* of main, fixed for the shot; w == 0: all */
     int cutaway;
     char reason[200];
 } lb_candidate;

@@ -65,6 +65,16 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
         return 0;
     c->score = st->weight_students;
     c->layout = LB_LAYOUT_SINGLE;
+    if (standing && zone && st->students_closeup) {
+        /* frame the student who stands: about twice their height, as an
+         * operator would with a PTZ camera; kept for the whole shot */
+        double size = 4.5 * zone->spread_y;
+        size = size < 0.4 ? 0.4 : size > 1 ? 1 : size;
+        double x = zone->cx - size / 2, y = zone->cy - size / 2;
+        x = x < 0 ? 0 : x + size > 1 ? 1 - size : x;
+        y = y < 0 ? 0 : y + size > 1 ? 1 - size : y;
+        c->crop = (lb_rectf){ x, y, size, size };
+    }
     int n = 0;
     if (mic)
         n = snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS)",

@@ -230,6 +230,12 @@ static void test_rules(void)
     for (int i = 0; i < r.nb; i++)
         CHECK(*r.shot[i].reason, "decision %d has a reason", i);
     int k11 = shot_at(&r, 11500000);
+    if (k11 >= 0) {             /* the close-up frames the student who stands */
+        lb_rectf c = r.shot[k11].crop[0];
+        CHECK(c.w >= 0.4 && c.w < 1 && c.x <= 215 / 320.0 && c.x + c.w >= 215 / 320.0 &&
+              c.y <= 80 / 180.0 && c.y + c.h >= 80 / 180.0, "close-up %.2f,%.2f %.2fx%.2f",
+              c.x, c.y, c.w, c.h);
+    }
     CHECK(k11 >= 0 && strstr(r.shot[k11].reason, "mic room speaking") &&
           strstr(r.shot[k11].reason, "zone stand"), "reason '%s'", k11 >= 0 ? r.shot[k11].reason : "");
 
