@@ -105,6 +105,11 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
  * compressed stream; it stays valid until lb_source_free(). */
 void lb_source_set_packet_queue(lb_source *s, lb_queue *q);
 const AVCodecParameters *lb_source_codecpar(lb_source *s);
+/* The same, after waiting up to timeout_us for a started source to connect
+ * for the first time (a camera's codec is known only then).  Returns as soon
+ * as the source is live, failed or ended; NULL for a raw source.  For set-up
+ * code that decides between stream copy and encoding. */
+const AVCodecParameters *lb_source_wait_codecpar(lb_source *s, int64_t timeout_us);
 
 int lb_mic_create(lb_mic **m, const lb_config_section *sec,
                   const lb_capture_params *params, char *err, size_t err_size);

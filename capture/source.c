@@ -302,7 +302,12 @@ static void push_packet(lb_source *s, timeline *tl, AVPacket *pkt, int64_t *last
     pkt->stream_index = LB_STREAM_ISO_VIDEO;
     *last_dts = dts;
     AVPacket *copy = av_packet_clone(pkt);
-    int ok = copy && lb_queue_push(s->packets, copy, s->blocking ? -1 : 0) >= 0;
+    int ret = copy ? lb_queue_push(s->packets, copy, 0) : AVERROR(ENOMEM);
+    /* offline, a file's packets are never lost: wait for room, but in
+     * slices, as the queue is the caller's and stop does not close it */
+    while (ret == AVERROR(EAGAIN) && s->blocking && !atomic_load(&s->stop))
+        ret = lb_queue_push(s->packets, copy, 100000);
+    int ok = ret >= 0;
     if (!ok)
         av_packet_free(&copy);
     pthread_mutex_lock(&s->lock);
@@ -464,6 +469,22 @@ void lb_source_set_packet_queue(lb_source *s, lb_queue *q) { s->packets = q; }
 const AVCodecParameters *lb_source_codecpar(lb_source *s)
 {
     return s->ops->codecpar ? s->ops->codecpar(s->priv) : NULL;
+}
+
+const AVCodecParameters *lb_source_wait_codecpar(lb_source *s, int64_t timeout_us)
+{
+    int64_t end = lb_clock_now() + timeout_us;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        lb_source_state state = s->stats.state;
+        int connected = s->stats.frames > 0;
+        pthread_mutex_unlock(&s->lock);
+        if (connected || state == LB_SOURCE_LIVE || state == LB_SOURCE_FAILED ||
+            state == LB_SOURCE_ENDED || lb_clock_now() >= end)
+            return lb_source_codecpar(s);
+        /* set-up time only: polling is simpler than a condition here */
+        lb_clock_sleep_until(FFMIN(end, lb_clock_now() + 10000));
+    }
 }
 
 /* A grey "no signal" card with the source's name and when it was lost,

@@ -7,6 +7,7 @@
  *                      "size key pts_us dts_us"
  *     --offline        offline capture params
  *     --delay-ms N     realtime: tick N ms behind capture (default 100)
+ *     --wait-codecpar  first waits for lb_source_wait_codecpar (up to 5 s)
  *     prints {"ev":"state",...} on every state change (mono_us = lb_clock),
  *     {"ev":"tick",...} every tick, and {"ev":"end",...} with the stats.
  *
@@ -118,6 +119,13 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
     }
     if ((ret = lb_source_start(s)) < 0)
         goto done;
+    int64_t k0 = 0;
+    if (has_arg(argc, argv, "--wait-codecpar")) {
+        const AVCodecParameters *wp = lb_source_wait_codecpar(s, 5000000);
+        printf("{\"ev\":\"codecpar\",\"codec\":\"%s\"}\n", wp ? avcodec_get_name(wp->codec_id) : "");
+        /* the ticks start now (the source keeps its epoch) */
+        k0 = (lb_clock_now() - params.epoch_us) * 30 / 1000000;
+    }
     AVFrame *f = av_frame_alloc();
     lb_source_state last = LB_SOURCE_INVALID;
     int64_t ticks = (int64_t)(seconds * 30);
@@ -128,7 +136,7 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
      * frame stamped at t has been decoded when the tick for t comes */
     const char *dv = arg_value(argc, argv, "--delay-ms");
     int64_t delay_us = (dv ? atoi(dv) : 100) * 1000LL;
-    for (int64_t k = 0; k < ticks; k++) {
+    for (int64_t k = k0; k < k0 + ticks; k++) {
         int64_t t = k * 1000000 / 30;
         if (!params.offline)
             lb_clock_sleep_until(params.epoch_us + t + delay_us);

@@ -74,11 +74,13 @@ def rtsp_read(transport="tcp", seconds=20):
         ev = run_tool("source", source_config("rtsp://127.0.0.1:%d/cam" % port,
                                                "transport = %s\n" % transport),
                       "source.cam", seconds, "--packets", os.path.join(wd, "packets.txt"),
-                      workdir=wd)
+                      "--wait-codecpar", workdir=wd)
     finally:
         cam.stop()
     e = end(ev)
     print(e)
+    cp = by(ev, "codecpar")
+    check(cp and cp[0]["codec"] == "h264", "lb_source_wait_codecpar gives H.264 once connected (%s)" % cp)
     check(e["state"] == "live", "the camera is live at the end (%s)" % e["state"])
     check(e["codec"] == "h264" and (e["par_w"], e["par_h"]) == (640, 360),
           "codecpar is H.264 640x360 (%s %dx%d)" % (e["codec"], e["par_w"], e["par_h"]))
