@@ -660,7 +660,7 @@ def section_realtime(a, res):
     log("realtime: luobo hall-3 paced, %d s" % a.rt_duration)
     try:
         r = run_measured([a.luobo, "--config", cfg, "--record", "--duration", str(a.rt_duration)],
-                         "realtime", a.work, sample=True, hook=hook)
+                         "realtime", a.work, sample=True, hook=hook, timeout=max(120, 3 * a.rt_duration))
     finally:
         sink.close()
     m = last
@@ -806,7 +806,7 @@ def section_latency(a, res):
     cfgp = write(os.path.join(d, "luobo.ini"), cfg)
     log("latency: luobo, %d s" % a.lat_duration)
     r = run_measured([a.luobo, "--config", cfgp, "--record", "--duration", str(a.lat_duration)],
-                     "lat-luobo", a.work, sample=True, cwd=d)
+                     "lat-luobo", a.work, sample=True, cwd=d, timeout=max(120, 3 * a.lat_duration))
     lr = lat_collect(d, rx, bc, mon, None)
     lr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"])
     lesson = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
@@ -830,7 +830,7 @@ def section_latency(a, res):
     cmd = ffmpeg_job_cmd(a, d, srt_port, realtime=True, fg=fg)
     a.duration = save
     log("latency: ffmpeg CLI, %d s" % a.lat_duration)
-    r = run_measured(cmd, "lat-ffmpeg", a.work)
+    r = run_measured(cmd, "lat-ffmpeg", a.work, timeout=max(120, 3 * a.lat_duration))
     fr = lat_collect(d, rx, bc, mon, None)
     fr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"],
               cpu_share_of_2_cores=round(r["cpu_s"] / r["wall_s"] / os.cpu_count(), 3))
@@ -930,9 +930,9 @@ def main():
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--rt-duration", type=int, default=None)
-    ap.add_argument("--lat-duration", type=int, default=40)
+    ap.add_argument("--lat-duration", type=int, default=30)
     ap.add_argument("--lat-skip", type=int, default=300)
-    ap.add_argument("--scale-duration", type=int, default=20)
+    ap.add_argument("--scale-duration", type=int, default=15)
     ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,limit_own,psnr,realtime,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
