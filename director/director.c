@@ -342,6 +342,54 @@ static int same_shot(const lb_shot *a, const lb_shot *b)
            !memcmp(a->sources, b->sources, sizeof(int) * (size_t)a->nb_sources);
 }
 
+static void json_escape(const char *in, char *out, size_t size);
+
+/* Program thread, at each tick: the snapshot lb_director_status_json hands out. */
+static void build_status(lb_director *d, int64_t t_us)
+{
+    char buf[sizeof d->status], reason[512];
+    size_t n = 0;
+#define PUT(...)                                                                  \
+    do {                                                                          \
+        if (n < sizeof buf)                                                       \
+            n += (size_t)snprintf(buf + n, sizeof buf - n, __VA_ARGS__);          \
+    } while (0)
+    json_escape(d->have_cur ? d->cur.reason : "", reason, sizeof reason);
+    pthread_mutex_lock(&d->lock);
+    lb_director_mode mode = d->mode;
+    pthread_mutex_unlock(&d->lock);
+    PUT("{\"t\": %.1f, \"mode\": \"%s\", \"reason\": \"%s\", \"sources\": [", t_us / 1e6,
+        mode == LB_DIRECTOR_MANUAL ? "manual" : "auto", reason);
+    for (int i = 0; i < d->setup.nb_sources; i++) {
+        const lb_source_analysis *a = &d->src[i];
+        PUT("%s{\"name\": \"%s\", \"live\": %s, \"motion\": %.3f, \"presence\": %.3f, "
+            "\"marks\": %.4f, \"video\": %s}", i ? ", " : "", d->setup.source_names[i],
+            a->live ? "true" : "false", a->motion, a->presence, lb_board_marks(a),
+            a->video ? "true" : "false");
+    }
+    PUT("], \"mics\": [");
+    for (int m = 0; m < d->setup.nb_mics; m++)
+        PUT("%s{\"name\": \"%s\", \"dbfs\": %.1f, \"speaking\": %s}", m ? ", " : "",
+            d->setup.mic_names[m], d->mic[m].level_dbfs, d->mic[m].speaking ? "true" : "false");
+    PUT("]}");
+#undef PUT
+    if (n >= sizeof buf)
+        return;                 /* too many sources for the buffer: keep the last */
+    pthread_mutex_lock(&d->lock);
+    memcpy(d->status, buf, n + 1);
+    pthread_mutex_unlock(&d->lock);
+}
+
+int lb_director_status_json(lb_director *d, char *buf, size_t size)
+{
+    if (!size)
+        return AVERROR(EINVAL);
+    pthread_mutex_lock(&d->lock);
+    int n = snprintf(buf, size, "%s", *d->status ? d->status : "{}");
+    pthread_mutex_unlock(&d->lock);
+    return n < 0 ? AVERROR(EINVAL) : (size_t)n >= size ? (int)size - 1 : n;
+}
+
 int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
                        const double *mic_dbfs, lb_shot *shot)
 {
@@ -364,6 +412,7 @@ int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
                 d->next_tick_us = t_us + period_us;
         }
         cutter(d, t_us);
+        build_status(d, t_us);
     }
     lb_vcam_update(d, dt_us);
 

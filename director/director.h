@@ -127,6 +127,16 @@ int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
  * fills title, else 0.  Called on the program thread after update. */
 int lb_director_next_chapter(lb_director *d, char *title, size_t size);
 
+/* What the director sees, for the UI and /metrics: a JSON object of the
+ * last analysis tick, e.g.
+ *   {"t": 12.3, "mode": "auto", "reason": "...",
+ *    "sources": [{"name": "board", "live": true, "motion": 0.012,
+ *                 "presence": 0.080, "marks": 0.0021, "video": false}, ...],
+ *    "mics": [{"name": "teacher", "dbfs": -21.5, "speaking": true}, ...]}
+ * Any thread.  Returns the length written (truncated to size), or a
+ * negative AVERROR. */
+int lb_director_status_json(lb_director *d, char *buf, size_t size);
+
 /* Operator override: manual with a shot by role or source name and a
  * layout, or back to auto.  Returns 0 or AVERROR(EINVAL) with err. */
 int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot,

@@ -173,6 +173,7 @@ struct lb_director {
     lb_shot current;
     int have_current;
     char chapters[LB_MAX_CHAPTERS][64];
+    char status[4096];        /* lb_director_status_json */
     int chapter_read, chapter_write;
 };
 

@@ -302,6 +302,12 @@ static void test_override(void)
     }
     CHECK(lb_director_set_mode(d, LB_DIRECTOR_AUTO, NULL, LB_LAYOUT_INVALID, err, sizeof err) == 0, "%s", err);
     CHECK(step(d, &s, 10000000, &r, &shot) == 1 && shot.sources[0] == STUDENTS, "back to auto: %s", shot.reason);
+    char status[4096];
+    int len = lb_director_status_json(d, status, sizeof status);
+    CHECK(len > 0 && status[0] == '{' && status[len - 1] == '}' && strstr(status, "\"mode\": \"auto\"") &&
+          strstr(status, "{\"name\": \"room\", \"dbfs\": ") && strstr(status, "\"name\": \"cam3\", \"live\": true"),
+          "status %s", status);
+    CHECK(lb_director_status_json(d, status, 10) == 9 && strlen(status) == 9, "status truncated");
     char line[1024];
     lb_director_setup setup = hall();
     snprintf(shot.reason, sizeof shot.reason, "say \"hi\"\\\n");
