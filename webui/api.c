@@ -215,7 +215,7 @@ static void h_session(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 
 static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    char user[64], password[260], err[256] = "";
+    char user[64], password[260], code[32], err[256] = "";
     webui_principal who;
     int ret;
 
@@ -223,12 +223,22 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_respond_error(c, 403, "setup is done: an administrator exists");
         return;
     }
-    if (take_string(c, body, "user", user, sizeof user) < 0 ||
+    if (take_string(c, body, "code", code, sizeof code) < 0 ||
+        take_string(c, body, "user", user, sizeof user) < 0 ||
         take_string(c, body, "password", password, sizeof password) < 0)
         return;
     if (!user[0])
         snprintf(user, sizeof user, "admin");
-    ret = webui_auth_setup(w->auth, user, password, err, sizeof err);
+    /* Code guesses share the login rate limit. */
+    if ((ret = webui_auth_attempt(w->auth, c->ip)) < 0) {
+        explicit_bzero(password, sizeof password);
+        webui_add_header(c, "Retry-After", "%d", w->auth_settings.login_window_s);
+        webui_respond_error(c, 429, "too many attempts; wait and try again");
+        return;
+    }
+    ret = webui_auth_setup(w->auth, code, user, password, err, sizeof err);
+    if (ret != AVERROR(EACCES))
+        webui_auth_attempt_succeeded(w->auth, c->ip);
     if (ret >= 0 && webui_auth_login(w->auth, c->ip, user, password, &who) < 0) {
         snprintf(err, sizeof err, "administrator created, but login failed");
         ret = AVERROR(EIO);

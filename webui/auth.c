@@ -73,6 +73,8 @@ typedef struct login_failures {
 struct webui_auth {
     webui_auth_settings s;
     char users_file[PATH_MAX];
+    char setup_code_file[PATH_MAX];
+    char setup_code[16];          /* "XXXX-XXXX" while no admin exists */
     user users[MAX_USERS];
     int nb_users;
     api_token tokens[MAX_TOKENS];
@@ -196,6 +198,8 @@ static int verify_password(const char *password, const char *hash)
     return ok;
 }
 
+static login_failures *failures_of(webui_auth *a, const char *ip, int create);
+
 static user *find_user(webui_auth *a, const char *name)
 {
     for (int i = 0; i < a->nb_users; i++)
@@ -239,6 +243,12 @@ int webui_auth_create(webui_auth **pa, const webui_auth_settings *s, const char 
     if (!a)
         return AVERROR(ENOMEM);
     a->s = *s;
+    if (snprintf(a->setup_code_file, sizeof a->setup_code_file, "%s/.luobo-setup-code", data_dir) >=
+        (int)sizeof a->setup_code_file) {
+        snprintf(err, err_size, "auth: data_dir too long");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
     if (s->users_file[0])
         snprintf(a->users_file, sizeof a->users_file, "%s", s->users_file);
     else if (snprintf(a->users_file, sizeof a->users_file, "%s/.luobo-auth.json", data_dir) >=
@@ -466,14 +476,108 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
     return 0;
 }
 
-int webui_auth_setup(webui_auth *a, const char *name, const char *password, char *err,
-                     size_t err_size)
+/* The first run must prove access to the machine: a one-time code goes to
+ * the log and to a 0600 file in the data folder (as Jenkins does), so that
+ * nobody else on the network can claim the appliance first. */
+int webui_auth_prepare_setup(webui_auth *a, char *err, size_t err_size)
 {
+    static const char alphabet[] = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";   /* no 0/O, 1/I/L */
+    unsigned char raw[8];
+    int fd, ret;
+
+    if (!webui_auth_needs_setup(a)) {
+        unlink(a->setup_code_file);
+        a->setup_code[0] = 0;
+        return 0;
+    }
+    for (size_t got = 0; got < sizeof raw;) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0 && errno != EINTR)
+            return AVERROR(errno);
+        got += n > 0 ? (size_t)n : 0;
+    }
+    for (int i = 0, o = 0; i < 8; i++) {
+        if (i == 4)
+            a->setup_code[o++] = '-';
+        /* 256 % 31 leaves a bias of under 1%: irrelevant behind the rate limit. */
+        a->setup_code[o++] = alphabet[raw[i] % (sizeof alphabet - 1)];
+        a->setup_code[o] = 0;
+    }
+    unlink(a->setup_code_file);
+    if ((fd = open(a->setup_code_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "auth: cannot write %s: %s", a->setup_code_file, strerror(errno));
+        return ret;
+    }
+    size_t len = strlen(a->setup_code);
+    ret = write(fd, a->setup_code, len) == (ssize_t)len && write(fd, "\n", 1) == 1 ? 0 : AVERROR(EIO);
+    close(fd);
+    if (ret < 0)
+        snprintf(err, err_size, "auth: cannot write %s", a->setup_code_file);
+    return ret;
+}
+
+const char *webui_auth_setup_code(const webui_auth *a)
+{
+    return a->setup_code;
+}
+
+const char *webui_auth_setup_code_file(const webui_auth *a)
+{
+    return a->setup_code_file;
+}
+
+/* Letters in any case, with or without the dash and spaces. */
+static void normalize_code(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; in && *in && o + 1 < size; in++)
+        if (*in != '-' && *in != ' ')
+            out[o++] = (char)(*in >= 'a' && *in <= 'z' ? *in - 'a' + 'A' : *in);
+    out[o] = 0;
+}
+
+int webui_auth_setup(webui_auth *a, const char *code, const char *name, const char *password,
+                     char *err, size_t err_size)
+{
+    char want[16], got[16];
+    int ret;
+
     if (!webui_auth_needs_setup(a)) {
         snprintf(err, err_size, "an administrator exists already");
         return AVERROR(EEXIST);
     }
-    return webui_auth_user_add(a, name, password, WEBUI_ROLE_ADMIN, err, err_size);
+    normalize_code(a->setup_code, want, sizeof want);
+    normalize_code(code, got, sizeof got);
+    if (!want[0] || !secret_equal(want, got)) {
+        snprintf(err, err_size, "wrong setup code (see the daemon's log or %s)", a->setup_code_file);
+        return AVERROR(EACCES);
+    }
+    if ((ret = webui_auth_user_add(a, name, password, WEBUI_ROLE_ADMIN, err, err_size)) < 0)
+        return ret;
+    unlink(a->setup_code_file);
+    explicit_bzero(a->setup_code, sizeof a->setup_code);
+    return 0;
+}
+
+int webui_auth_attempt(webui_auth *a, const char *ip)
+{
+    login_failures *f = failures_of(a, ip, 1);
+    if (!f)
+        return AVERROR(ENOMEM);
+    if (f->count >= a->s.login_max_failures)
+        return AVERROR(EAGAIN);
+    /* Counted as failed until it succeeds, so that parallel attempts cannot
+     * slip past the limit while their hashes are being checked. */
+    f->count++;
+    return 0;
+}
+
+void webui_auth_attempt_succeeded(webui_auth *a, const char *ip)
+{
+    login_failures *f = failures_of(a, ip, 0);
+    if (f && f->count > 0)
+        f->count--;
 }
 
 static void drop_sessions_of(webui_auth *a, const char *name)
@@ -622,14 +726,9 @@ static const char dummy_hash[] = "$y$j9T$F5Jx5fExrKuJdljLajF2U.$mW2AXIxi9DYLQ3dG
 int webui_auth_login_begin(webui_auth *a, const char *ip, const char *name, char *hash,
                            size_t hash_size)
 {
-    login_failures *f = failures_of(a, ip, 1);
-    if (!f)
-        return AVERROR(ENOMEM);
-    if (f->count >= a->s.login_max_failures)
-        return AVERROR(EAGAIN);
-    /* Counted as failed until it succeeds, so that parallel attempts cannot
-     * slip past the limit while their hashes are being checked. */
-    f->count++;
+    int ret = webui_auth_attempt(a, ip);
+    if (ret < 0)
+        return ret;
     user *u = find_user(a, name);
     snprintf(hash, hash_size, "%s", u ? u->hash : dummy_hash);
     return 0;
@@ -644,9 +743,7 @@ int webui_auth_login_finish(webui_auth *a, const char *ip, const char *name, int
         LB_LOGW("webui", "failed login for '%s' from %s", name, ip);
         return AVERROR(EACCES);
     }
-    login_failures *f = failures_of(a, ip, 0);
-    if (f && f->count > 0)
-        f->count--;
+    webui_auth_attempt_succeeded(a, ip);
     new_session(a, u->name, u->role, who);
     if (!who->role)
         return AVERROR(EIO);

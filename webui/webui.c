@@ -140,7 +140,8 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
         snprintf(err, err_size, "webui: cannot create %s: %s", w->data_dir, strerror(errno));
         return ret;
     }
-    if ((ret = webui_auth_load(w->auth, err, err_size)) < 0)
+    if ((ret = webui_auth_load(w->auth, err, err_size)) < 0 ||
+        (ret = webui_auth_prepare_setup(w->auth, err, err_size)) < 0)
         return ret;
 
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_lb);
@@ -182,9 +183,12 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
         lb_webui_stop(w);
         return ret;
     }
-    LB_LOGI("webui", "listening on %s://%s:%d/%s", w->tls ? "https" : "http",
-            info.iface ? info.iface : "*", w->port,
-            webui_auth_needs_setup(w->auth) ? " (first run: open it to set the admin password)" : "");
+    LB_LOGI("webui", "listening on %s://%s:%d/", w->tls ? "https" : "http",
+            info.iface ? info.iface : "*", w->port);
+    if (webui_auth_needs_setup(w->auth))
+        LB_LOGW("webui", "first run: open the web UI and set the admin password with setup code "
+                "%s (also in %s)", webui_auth_setup_code(w->auth),
+                webui_auth_setup_code_file(w->auth));
     return 0;
 }
 

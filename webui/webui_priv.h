@@ -85,8 +85,20 @@ void webui_auth_free(webui_auth **a);
 
 /* 1 while no admin exists: the UI then asks for the first password. */
 int webui_auth_needs_setup(const webui_auth *a);
-/* Creates the first admin; AVERROR(EEXIST) when one exists already. */
-int webui_auth_setup(webui_auth *a, const char *user, const char *password, char *err, size_t err_size);
+/* While no admin exists: makes a one-time setup code, writes it to
+ * DATA_DIR/.luobo-setup-code (0600); once one exists, removes that file. */
+int webui_auth_prepare_setup(webui_auth *a, char *err, size_t err_size);
+const char *webui_auth_setup_code(const webui_auth *a);       /* "" when none */
+const char *webui_auth_setup_code_file(const webui_auth *a);
+/* Creates the first admin if code is the setup code: AVERROR(EACCES) if
+ * not, AVERROR(EEXIST) when an admin exists already. */
+int webui_auth_setup(webui_auth *a, const char *code, const char *user, const char *password,
+                     char *err, size_t err_size);
+/* Rate limit of password and code guesses per client address: attempt()
+ * returns AVERROR(EAGAIN) when ip must wait, else counts a failure that
+ * attempt_succeeded() takes back. */
+int webui_auth_attempt(webui_auth *a, const char *ip);
+void webui_auth_attempt_succeeded(webui_auth *a, const char *ip);
 /* 0 and a new session in *who; AVERROR(EACCES) for a wrong name or
  * password; AVERROR(EAGAIN) while ip is rate-limited.  Hashes on the
  * calling thread: for the first run only; logins go through the hasher. */

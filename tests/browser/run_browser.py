@@ -57,6 +57,7 @@ def main():
             print(srv.log_text())
             sys.exit(1)
         env = dict(os.environ, BASE=srv.base, SHOTS=shots,
+                   SETUP_CODE_FILE=os.path.join(srv.data, ".luobo-setup-code"),
                    PROFILE=os.path.join(scratch, "profile"), LIVE="1",
                    NODE_PATH=os.path.join(node_dir, "node_modules"))
         code = subprocess.run(["node", os.path.join(HERE, "ui_test.js")], env=env,
@@ -81,6 +82,7 @@ def run_daemon(node_dir, scratch, shots):
             print(d.log_text())
             return 1
         env = dict(os.environ, BASE=d.base, SHOTS=shots, PROFILE=os.path.join(scratch, "profile"),
+                   SETUP_CODE_FILE=os.path.join(d.data, ".luobo-setup-code"),
                    LIVE="1" if d.has_live else "0", NODE_PATH=os.path.join(node_dir, "node_modules"))
         if not d.has_live:
             print("note: this luobo has no hls output yet; the live viewer check is skipped")

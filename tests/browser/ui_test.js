@@ -47,6 +47,8 @@ async function shot(page, name) {
   await step('first run: set the admin password', async () => {
     await page.goto(BASE + '/');
     await page.waitForSelector('#setup:not(.hidden)');
+    const code = require('fs').readFileSync(process.env.SETUP_CODE_FILE, 'utf8').trim();
+    await page.fill('#setup-code', code);
     await shot(page, 'first-run');
     await page.fill('#setup-password', PASSWORD);
     await page.fill('#setup-password2', PASSWORD);

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import (Server, check, cookie_of, curl, finish, login, ws_connect,  # noqa: E402
+from webui_common import (Server, setup_admin, setup_code, check, cookie_of, curl, finish, login, ws_connect,  # noqa: E402
                           ws_recv)
 
 PW = "correct horse 1"
@@ -61,17 +61,28 @@ def main():
     check(r.status == 200 and r.json()["setup_required"] is True, "session: setup required at first")
     r = curl(base + "/api/v1/status")
     check(r.status == 401 and "error" in r.json(), "status without session: 401 JSON error")
-    r = curl(base + "/api/v1/setup", "POST", {"password": "short"})
+    code_file = os.path.join(srv.data, ".luobo-setup-code")
+    check(os.path.exists(code_file) and (os.stat(code_file).st_mode & 0o077) == 0,
+          "first run: a setup code file, mode 0600")
+    code = setup_code(srv)
+    check(code in srv.log_text(), "first run: the setup code is in the log")
+    r = curl(base + "/api/v1/setup", "POST", {"password": PW})
+    check(r.status == 403 and "setup code" in r.json()["error"], "setup without the code: 403")
+    r = curl(base + "/api/v1/setup", "POST", {"code": "AAAA-AAAA", "password": PW})
+    check(r.status == 403, "setup with a wrong code: 403")
+    r = curl(base + "/api/v1/setup", "POST", {"code": code, "password": "short"})
     check(r.status == 400 and "short" in r.json()["error"], "setup: short password 400")
-    r = curl(base + "/api/v1/setup", "POST", {"password": PW}, save_cookies=admin_jar)
+    r = curl(base + "/api/v1/setup", "POST", {"code": code.lower().replace("-", ""), "password": PW},
+             save_cookies=admin_jar)
     j = r.json() or {}
     check(r.status == 201 and j.get("role") == "admin" and j.get("csrf"), "setup: admin created")
     sc = r.header("set-cookie") or ""
     check("HttpOnly" in sc and "SameSite=Strict" in sc and "Path=/" in sc,
           "session cookie is HttpOnly, SameSite=Strict, Path=/")
     csrf = j.get("csrf")
-    r = curl(base + "/api/v1/setup", "POST", {"password": PW + "x"})
+    r = curl(base + "/api/v1/setup", "POST", {"code": code, "password": PW + "x"})
     check(r.status == 403, "setup again: 403")
+    check(not os.path.exists(code_file), "the setup code file is gone")
     auth_file = os.path.join(srv.data, ".luobo-auth.json")
     check(os.path.exists(auth_file) and (os.stat(auth_file).st_mode & 0o077) == 0,
           "users file exists with mode 0600")
@@ -389,16 +400,20 @@ def main():
     r = curl(base + "/api/v1/users/admin", "DELETE", **AC)
     check(r.status == 403, "the last admin cannot be deleted")
 
-    # ---- login rate limit (last: it blocks 127.0.0.1) ----
-    codes = [login(srv, "admin", "wrong password", os.path.join(jars, "x"))[0].status
-             for _ in range(5)]
-    check(codes == [401] * 5, "5 failed logins: 401 each")
-    r, _ = login(srv, "admin", PW, os.path.join(jars, "x"))
-    check(r.status == 429 and r.header("retry-after") and "error" in r.json(),
-          "6th login, even right: 429")
-
     code = srv.stop()
     check(code == 0, "webui_testd exits 0 on SIGTERM")
+
+    # ---- login rate limit (its own server: wrong setup codes above count too) ----
+    rl = Server(config="[auth]\nlogin_max_failures = 5\n")
+    setup_admin(rl, PW)
+    codes = [login(rl, "admin", "wrong password", os.path.join(jars, "x"))[0].status
+             for _ in range(5)]
+    check(codes == [401] * 5, "5 failed logins: 401 each")
+    r, _ = login(rl, "admin", PW, os.path.join(jars, "x"))
+    check(r.status == 429 and r.header("retry-after") and "error" in r.json(),
+          "6th login, even right: 429")
+    check(rl.stop() == 0, "rate-limit instance exits 0")
+    rl.cleanup()
 
     # ---- public viewer ----
     pv = Server(config="[auth]\npublic_viewer = true\n", live=live)
@@ -433,8 +448,8 @@ def main():
     check(r.status == 200 and r.json()["setup_required"] is False, "config hash: no setup page")
     r, _ = login(cf, "admin", PW, os.path.join(cf.tmp, "jar"))
     check(r.status == 200, "config hash: admin logs in")
-    r = curl(cf.base + "/api/v1/setup", "POST", {"password": PW})
-    check(r.status == 403, "config hash: setup refused")
+    r = curl(cf.base + "/api/v1/setup", "POST", {"code": "", "password": PW})
+    check(r.status == 403 and not setup_code(cf), "config hash: no setup code, setup refused")
     check(cf.stop() == 0, "config-hash instance exits 0")
     cf.cleanup()
     bad = Server(config="[auth]\nadmin_password_hash = plain-text-password\n")
@@ -452,8 +467,8 @@ def main():
                          capture_output=True)
     if check(gen.returncode == 0, "self-signed certificate made"):
         ts = Server(config="[auth]\ntls_cert = %s\ntls_key = %s\n" % (crt, key))
-        r = curl("https://127.0.0.1:%d/api/v1/setup" % ts.port, "POST", {"password": PW},
-                 extra=["--cacert", crt])
+        r = curl("https://127.0.0.1:%d/api/v1/setup" % ts.port, "POST",
+                 {"code": setup_code(ts), "password": PW}, extra=["--cacert", crt])
         check(r.status == 201 and "Secure" in (r.header("set-cookie") or ""),
               "TLS: HTTPS works, cookie is Secure")
         r = curl("http://127.0.0.1:%d/api/v1/session" % ts.port)

@@ -10,7 +10,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import (Server, check, cookie_of, curl, finish, ws_connect,  # noqa: E402
+from webui_common import (setup_admin, Server, check, cookie_of, curl, finish, ws_connect,  # noqa: E402
                           ws_recv)
 
 PW = "events test pw"
@@ -29,7 +29,7 @@ def main():
     if not check(srv.alive(), "webui_testd starts"):
         finish()
     jar = os.path.join(srv.tmp, "jar")
-    r = curl(srv.base + "/api/v1/setup", "POST", {"password": PW}, save_cookies=jar)
+    r = setup_admin(srv, PW, jar)
     check(r.status == 201, "admin set up")
     cookie = cookie_of(jar)
 

@@ -17,7 +17,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import (Daemon, LiveHls, Server, check, cookie_of, curl, finish,  # noqa: E402
+from webui_common import (setup_admin, Daemon, LiveHls, Server, check, cookie_of, curl, finish,  # noqa: E402
                           ws_connect, ws_recv)
 
 PW = "load test pw 1"
@@ -119,7 +119,7 @@ def main():
         print(srv.log_text())
         finish()
     jar = os.path.join(scratch, "jar")
-    r = curl(srv.base + "/api/v1/setup", "POST", {"password": PW}, save_cookies=jar)
+    r = setup_admin(srv, PW, jar)
     check(r.status == 201, "admin set up")
     csrf = r.json()["csrf"]
     cookie = cookie_of(jar)

@@ -8,7 +8,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import Server, check, curl, finish, login  # noqa: E402
+from webui_common import setup_admin, Server, check, curl, finish, login  # noqa: E402
 
 PW = "login test pw 1"
 
@@ -31,7 +31,7 @@ def main():
     if not check(srv.alive(), "webui_testd starts"):
         finish()
     jar = os.path.join(srv.tmp, "jar")
-    check(curl(srv.base + "/api/v1/setup", "POST", {"password": PW}).status == 201, "admin set up")
+    check(setup_admin(srv, PW).status == 201, "admin set up")
 
     # A client that sends a (right) login and leaves at once.
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)

@@ -8,7 +8,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import Server, check, curl, finish  # noqa: E402
+from webui_common import setup_admin, Server, check, curl, finish  # noqa: E402
 
 PW = "robust test pw"
 
@@ -50,7 +50,7 @@ def main():
         finish()
     port = srv.port
     jar = os.path.join(srv.tmp, "jar")
-    r = curl(srv.base + "/api/v1/setup", "POST", {"password": PW}, save_cookies=jar)
+    r = setup_admin(srv, PW, jar)
     csrf = r.json()["csrf"]
     cookie = open(jar).read().split("luobo_session\t")[1].split()[0]
 

@@ -154,6 +154,21 @@ def curl(url, method=None, data=None, jar=None, headers=(), extra=(), save_cooki
     return Resp(status, hdrs, body)
 
 
+def setup_code(server):
+    """The first-run code the server wrote to its data folder ("" if none)."""
+    try:
+        with open(os.path.join(server.data, ".luobo-setup-code")) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def setup_admin(server, password, jar=None):
+    """First run: sets the admin password with the setup code."""
+    return curl(server.base + "/api/v1/setup", "POST",
+                {"code": setup_code(server), "password": password}, save_cookies=jar)
+
+
 def login(server, user, password, jar):
     r = curl(server.base + "/api/v1/login", "POST", {"user": user, "password": password},
              save_cookies=jar)

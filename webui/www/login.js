@@ -13,7 +13,7 @@
   const login = document.getElementById('login');
   if (s && s.setup_required) {
     setup.classList.remove('hidden');
-    document.getElementById('setup-password').focus();
+    document.getElementById('setup-code').focus();
   } else {
     login.classList.remove('hidden');
     if (s && s.public_viewer) document.getElementById('public-link').classList.remove('hidden');
@@ -25,7 +25,8 @@
     const p2 = document.getElementById('setup-password2').value;
     const err = document.getElementById('setup-error');
     if (p1 !== p2) { err.textContent = LB.t('setup_mismatch'); return; }
-    const r = await LB.api('/api/v1/setup', { method: 'POST', body: { user: 'admin', password: p1 } });
+    const code = document.getElementById('setup-code').value;
+    const r = await LB.api('/api/v1/setup', { method: 'POST', body: { code, user: 'admin', password: p1 } });
     if (r.status === 201) return go(r.data.role);
     err.textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
   });
