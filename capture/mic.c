@@ -264,8 +264,11 @@ static void *mic_thread(void *arg)
             : FFMAX(m->write_index, av_rescale(lb_clock_now() - m->params.epoch_us, LB_AUDIO_RATE, 1000000));
         int64_t produced = 0;
         int got_first = 0;
+        /* a new connection: placed anew, nothing of the old one left in the
+         * resampler; the measured drift (the device's) is kept */
         m->drift.placed = 0;
         m->drift.clock_origin = AV_NOPTS_VALUE;
+        swr_free(&m->drift.swr);
         while (!atomic_load(&m->stop)) {
             lb_mic_block blk = { .samples = block, .max_samples = BLOCK_MAX,
                                  .capture_us = AV_NOPTS_VALUE };

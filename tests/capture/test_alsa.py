@@ -180,6 +180,39 @@ def url_srt():
           "every tone between two switches lasts 2 s +-40 ms (%s)" % ["%.4f" % d for d in durations])
 
 
+def url_rtsp():
+    """The audio track of an RTSP camera (AAC over RTP), live, while the
+    camera's video is free for a url source."""
+    global SEGMENTS
+    SEGMENTS = [(0.0, 1.0)] + [(1000.0, 2.0), (440.0, 2.0)] * 5 + [(0.0, 1.0)]
+    wd = scratch("mic_url_rtsp")
+    wav = make_wav(os.path.join(wd, "tones.wav"), 48000, 1)
+    mp4 = os.path.join(wd, "cam_audio.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=22", "-i", wav,
+                    "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-b:a", "128k", "-shortest", mp4], check=True)
+    port = free_port()
+    cam = Peer([RTSP_CAM, str(port), mp4, "/cam", "audio"], ready="ready",
+               log=open(os.path.join(wd, "cam.log"), "w")).start()
+    out = os.path.join(wd, "got.f32")
+    try:
+        ev = run_tool("mic", "[mic.m]\ntype = url\nurl = rtsp://127.0.0.1:%d/cam\n" % port, "mic.m", 18,
+                      "--raw", out, "--delay-ms", "1500", workdir=wd)
+    finally:
+        cam.stop()
+    e = end(ev)
+    print(e)
+    x = array.array("f")
+    with open(out, "rb") as f:
+        x.frombytes(f.read())
+    sw = switches(x)
+    print("switches:", ["%.4f %s" % t for t in sw])
+    check(len(sw) >= 5, "the tones alternate (%d switches)" % len(sw))
+    durations = [b[0] - a[0] for a, b in zip(sw, sw[1:])]
+    check(all(abs(d - 2.0) <= 0.040 for d in durations),
+          "every tone between two switches lasts 2 s +-40 ms (%s)" % ["%.4f" % d for d in durations])
+
+
 def missing():
     wd = scratch("alsa_missing")
     ev = run_tool("mic", "[mic.m]\ntype = alsa\ndevice = hw:7,0\n", "mic.m", 1.5, workdir=wd)
@@ -194,5 +227,5 @@ def missing():
 
 if __name__ == "__main__":
     {"mono48": lambda: run(48000, 1), "stereo44": lambda: run(44100, 2), "missing": missing,
-     "url_file": url_file, "url_srt": url_srt}[sys.argv[1]]()
+     "url_file": url_file, "url_srt": url_srt, "url_rtsp": url_rtsp}[sys.argv[1]]()
     print("PASS")

@@ -3,11 +3,14 @@
  * pipeline per client so every connection starts on a key frame.  Killing
  * and restarting the process is the camera dropping out.
  *
- *   rtsp_cam PORT FILE [PATH]
+ *   rtsp_cam PORT FILE [PATH] [audio]
  *
+ * With "audio", the file's AAC track is served too (as a camera whose audio
+ * input carries the hall's mixer).
  * Prints "ready" on stdout once it listens. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <gst/gst.h>
 #include <gst/rtsp-server/rtsp-server.h>
@@ -16,7 +19,7 @@ int main(int argc, char **argv)
 {
     gst_init(&argc, &argv);
     if (argc < 3) {
-        fprintf(stderr, "usage: rtsp_cam PORT FILE [PATH]\n");
+        fprintf(stderr, "usage: rtsp_cam PORT FILE [PATH] [audio]\n");
         return 2;
     }
     const char *path = argc > 3 ? argv[3] : "/cam";
@@ -29,8 +32,11 @@ int main(int argc, char **argv)
     /* no parameter sets repeated in-band: the SDP carries them, so every
      * RTP access unit has the file's own size (4-byte start codes for
      * 4-byte lengths) and the test can compare packet sizes */
-    gchar *launch = g_strdup_printf("( filesrc location=\"%s\" ! qtdemux ! h264parse ! "
-                                    "rtph264pay name=pay0 pt=96 config-interval=0 )", argv[2]);
+    int audio = argc > 4 && !strcmp(argv[4], "audio");
+    gchar *launch = g_strdup_printf("( filesrc location=\"%s\" ! qtdemux name=d "
+                                    "d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=0 "
+                                    "%s )", argv[2],
+                                    audio ? "d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97" : "");
     gst_rtsp_media_factory_set_launch(factory, launch);
     g_free(launch);
     gst_rtsp_media_factory_set_shared(factory, FALSE);
