@@ -278,7 +278,7 @@ static void cutter(lb_director *d, int64_t t_us)
     if (cur->cutaway) {
         if (t_us < d->cutaway_until_us && best.score <= cur->score)
             return;
-    } else if (alive.main >= 0 && best.score < alive.score + st->hysteresis) {
+    } else if (alive.main >= 0 && best.score + 1e-9 < alive.score + st->hysteresis) {
         return;
     }
     if ((double)(t_us - d->pending_since_us) / 1e6 < st->settle_s)

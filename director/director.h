@@ -33,6 +33,8 @@
  *     "podium" where the teacher is tracked (default: the whole picture);
  *     other names are measured and may be used by future rules.
  *   vcam = teacher     the wide camera the virtual camera crops
+ *   students_closeup   frame the student standing in zone "stand"
+ *   chapter_min, chapter_gap_s   which screen changes become chapters
  *   weight_* (0..1), min_shot_s, max_shot_s, cutaway_s, settle_s,
  *   hysteresis, board_*, slide_*, video_*, vad_*, vcam_*
  *   pip_corner, pip_size, pip_margin, pip_border, dissolve_ms (compositor)
