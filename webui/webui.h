@@ -46,9 +46,12 @@ typedef struct lb_recording_request {
     char course[64];
 } lb_recording_request;
 
-/* Implemented by the daemon; called on the webui thread, must not block
- * for long.  cJSON results are new objects the webui frees.  Errors return
- * a negative AVERROR with a human message in err. */
+/* Implemented by the daemon; called on the webui thread only, must not
+ * block for long (the loop serves everyone).  cJSON results are new objects
+ * the webui frees.  Errors return a negative AVERROR with a human message in
+ * err; the webui maps EINVAL to 400, ENOENT to 404, EBUSY/EEXIST to 409,
+ * EPERM/EACCES to 403, anything else to 500.  Any member may be NULL (the
+ * endpoint then answers 501 or an empty result). */
 typedef struct lb_control_ops {
     /* GET /api/v1/status: recording, sources, mics, outputs, director, disk */
     cJSON *(*status)(void *opaque);
@@ -85,14 +88,26 @@ extern const lb_option lb_auth_options[];
  * interface).  lb_webui_create() applies them, which marks them used. */
 extern const lb_option lb_webui_general_options[];
 
-/* Validates [auth] (no I/O). */
+/* Applies [auth] and the webui's [general] keys and validates them (no
+ * I/O).  p and its strings are copied (cfg is not kept); ops and opaque
+ * must outlive the webui.  Returns 0 or AVERROR(EINVAL) with a config-style
+ * message. */
 int lb_webui_create(lb_webui **w, const lb_webui_params *p, char *err, size_t err_size);
-/* Binds the port and starts the loop thread.  Returns 0 or AVERROR with err. */
+/* Creates data_dir if needed, reads the users file, binds the port and
+ * starts two threads: "lb-webui" (the loop; every lb_control_ops call
+ * happens there) and "lb-webui-auth" (password checks).  While no admin
+ * exists it logs a one-time setup code, also written to
+ * DATA_DIR/.luobo-setup-code.  Returns 0 or AVERROR with err. */
 int lb_webui_start(lb_webui *w, char *err, size_t err_size);
-/* Thread-safe: pushes a JSON text event to every WebSocket client of
- * /api/v1/events (slow clients lose old events, never block anyone). */
+/* Any thread: copies json and queues it for every WebSocket client of
+ * /api/v1/events.  Never blocks on clients: when the loop falls behind the
+ * oldest queued events are dropped, and each slow client loses its own
+ * oldest ones (both counted in /metrics).  A no-op unless started. */
 void lb_webui_publish(lb_webui *w, const char *json);
+/* Closes every connection and joins the threads; no ops call happens after
+ * it returns.  Idempotent. */
 void lb_webui_stop(lb_webui *w);
+/* Stops if needed and frees; accepts NULL and *w == NULL; sets *w to NULL. */
 void lb_webui_free(lb_webui **w);
 int lb_webui_port(const lb_webui *w);   /* the bound port (useful with port 0) */
 
