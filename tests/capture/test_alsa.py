@@ -43,12 +43,17 @@ pcm.testmic {
 """ % raw)
 
 
-def crossings(x, start, end):
-    """Times (in samples, interpolated) where x crosses zero upwards."""
-    out = []
+def crossings(x, start, end, hysteresis=0.01):
+    """Times (in samples, interpolated) where x crosses zero upwards, after
+    having been below -hysteresis: the noise of a lossy codec around zero
+    makes no extra crossings."""
+    out, armed = [], False
     for i in range(max(start, 1), end):
-        if x[i - 1] < 0 <= x[i]:
+        if x[i] < -hysteresis:
+            armed = True
+        elif armed and x[i - 1] < 0 <= x[i]:
             out.append(i - 1 + (-x[i - 1]) / (x[i] - x[i - 1]))
+            armed = False
     return out
 
 
