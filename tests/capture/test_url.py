@@ -213,6 +213,15 @@ def file_loop():
     want = [s for s, _ in packet_sizes(path)]
     check(sizes[:len(want) * 3] == (want * 4)[:len(sizes[:len(want) * 3])],
           "passthrough of a looped file repeats its packets")
+    # realtime: the file is paced on its media time, loop after loop
+    wd3 = scratch("file_loop_realtime")
+    ev = run_tool("source", source_config(path, "loop = true\n"), "source.cam", 8, workdir=wd3)
+    ticks = live_ticks(ev)
+    pts = [t["pts"] for t in ticks]
+    steps = [b - a for a, b in zip(pts, pts[1:])]
+    near = sum(1 for d in steps if abs(d - 33333) <= 2000)
+    check(len(ticks) >= 7 * 30 and near >= len(steps) * 0.85,
+          "realtime, a looped file gives a frame each 1/30 s (%d of %d steps)" % (near, len(steps)))
     # without loop: the file ends, EOF after its 90 frames
     wd2 = scratch("file_end")
     ev = run_tool("source", source_config(path), "source.cam", 10, "--offline", workdir=wd2)
