@@ -161,6 +161,7 @@ cJSON *webui_status_json(lb_webui *w, int lite)
         add_disk(w, full);
         cJSON *webui = cJSON_AddObjectToObject(full, "webui");
         cJSON_AddNumberToObject(webui, "ws_clients", clients);
+        cJSON_AddNumberToObject(webui, "uptime_s", (double)(lb_clock_now() - w->started_us) / 1e6);
         cJSON_AddBoolToObject(webui, "tls", w->tls);
         return full;
     }

@@ -292,7 +292,6 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     snprintf(c->path, sizeof c->path, "%s", uri);
     lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
     copy_header(wsi, WSI_TOKEN_HTTP_RANGE, c->range, sizeof c->range);
-    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, c->content_type, sizeof c->content_type);
     copy_header(wsi, WSI_TOKEN_HTTP_IF_MODIFIED_SINCE, c->if_modified_since,
                 sizeof c->if_modified_since);
     if (lws_hdr_custom_copy(wsi, c->csrf_header, sizeof c->csrf_header, "x-csrf-token:", 13) < 0)
@@ -407,7 +406,7 @@ static int write_body_chunk(lb_webui *w, webui_conn *c)
     unsigned char *buf = w->wbuf + LWS_PRE;
     size_t n = 0;
 
-    if (c->head_only || c->method == WEBUI_HEAD)
+    if (c->method == WEBUI_HEAD)
         return 1;
     if (c->resp) {
         n = c->resp_len - c->resp_off;

@@ -182,7 +182,6 @@ typedef struct webui_conn {
     char ip[64];
     char range[128];
     char csrf_header[64];
-    char content_type[96];
     char if_modified_since[64];
     webui_principal who;
     int64_t content_length;           /* -1: none given */
@@ -201,7 +200,6 @@ typedef struct webui_conn {
     int fd;                           /* file body when > 0 (0 is never ours) */
     int64_t file_off, file_left;
     int64_t content_len_total;
-    int head_only;
     int headers_sent;
     int responding;
     int close_after;

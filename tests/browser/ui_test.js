@@ -192,6 +192,7 @@ async function shot(page, name) {
       await page.waitForFunction((t) => document.getElementById('video').currentTime > t + 1.0, t1,
                                  { timeout: 60000 });
       check(true, 'viewer: live currentTime advances');
+      check(await page.$eval('#dot', (d) => d.classList.contains('on')), 'viewer: shows "Live" while playing');
       await shot(page, 'viewer');
     });
   }

@@ -18,9 +18,20 @@
     for (const f of files) select.appendChild(el('option', { value: f.path }, f.path + ' · ' + LB.fmtBytes(f.size)));
     select.value = path || files[0].path;
     const load = () => {
-      video.src = '/recordings/' + encodeURIComponent(rec.id) + '/' + enc(select.value);
+      const url = '/recordings/' + encodeURIComponent(rec.id) + '/' + enc(select.value);
+      video.src = url;
+      const dl = document.getElementById('file-download');
+      dl.href = url;
+      dl.download = rec.id + '-' + select.value.replace(/\//g, '-');
       video.play().catch(() => {});
     };
+    // Chapters (from the director or the teacher) jump within the lesson.
+    const chapters = document.getElementById('chapters');
+    chapters.textContent = '';
+    for (const ch of rec.chapters || []) {
+      chapters.appendChild(el('button', { type: 'button', onclick: () => { video.currentTime = Number(ch.t) || 0; video.play().catch(() => {}); } },
+        LB.fmtDuration(ch.t) + ' ' + (ch.title || '')));
+    }
     select.onchange = load;
     load();
     player.scrollIntoView({ behavior: 'smooth' });
