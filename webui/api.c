@@ -756,6 +756,9 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
 #define OPERATOR WEBUI_ROLE_OPERATOR
 #define ADMIN WEBUI_ROLE_ADMIN
 
+/* The least role per method; NO: the method is not allowed.  Routes with
+ * anonymous_ok (last column) decide about identity in their handler, and
+ * their role column only says which methods exist. */
 static const route routes[] = {
     /* prefix                    GET       POST      PATCH     DELETE */
     { "/api/v1/session",         VIEWER,   NO,       NO,       NO,    h_session, 1 },
@@ -857,7 +860,7 @@ void webui_api_handle(lb_webui *w, webui_conn *c)
      * the session, so they have none yet. */
     if (changes_state && c->who.via == WEBUI_VIA_SESSION && r->handler != h_login &&
         r->handler != h_setup &&
-        (!c->csrf_header[0] || strcmp(c->csrf_header, c->who.csrf))) {
+        (!c->csrf_header[0] || !webui_secret_equal(c->csrf_header, c->who.csrf))) {
         webui_respond_error(c, 403, "missing or wrong X-CSRF-Token");
         return;
     }

@@ -100,7 +100,7 @@ webui_role webui_role_from_name(const char *name)
 
 /* Compares without an early exit, so timing tells nothing about where two
  * secrets differ. */
-static int secret_equal(const char *a, const char *b)
+int webui_secret_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     unsigned char diff = la != lb;
@@ -192,7 +192,7 @@ static int verify_password(const char *password, const char *hash)
     if (!cd)
         return 0;
     const char *h = crypt_rn(password, hash, cd, sizeof *cd);
-    ok = h && h[0] != '*' && secret_equal(h, hash);
+    ok = h && h[0] != '*' && webui_secret_equal(h, hash);
     explicit_bzero(cd, sizeof *cd);
     free(cd);
     return ok;
@@ -549,7 +549,7 @@ int webui_auth_setup(webui_auth *a, const char *code, const char *name, const ch
     }
     normalize_code(a->setup_code, want, sizeof want);
     normalize_code(code, got, sizeof got);
-    if (!want[0] || !secret_equal(want, got)) {
+    if (!want[0] || !webui_secret_equal(want, got)) {
         snprintf(err, err_size, "wrong setup code (see the daemon's log or %s)", a->setup_code_file);
         return AVERROR(EACCES);
     }
@@ -769,7 +769,7 @@ int webui_auth_login(webui_auth *a, const char *ip, const char *name, const char
 void webui_auth_logout(webui_auth *a, const char *session_id)
 {
     for (int i = 0; i < MAX_SESSIONS; i++)
-        if (a->sessions[i].id[0] && secret_equal(a->sessions[i].id, session_id))
+        if (a->sessions[i].id[0] && webui_secret_equal(a->sessions[i].id, session_id))
             memset(&a->sessions[i], 0, sizeof a->sessions[i]);
 }
 
@@ -780,7 +780,7 @@ int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *w
         return AVERROR(ENOENT);
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *s = &a->sessions[i];
-        if (!s->id[0] || !secret_equal(s->id, session_id))
+        if (!s->id[0] || !webui_secret_equal(s->id, session_id))
             continue;
         if (now - s->last_seen_us > idle_us) {
             memset(s, 0, sizeof *s);
@@ -805,7 +805,7 @@ int webui_auth_token(webui_auth *a, const char *token, webui_principal *who)
         return AVERROR(ENOENT);
     sha256_hex(token, sha);
     for (int i = 0; sha[0] && i < a->nb_tokens; i++) {
-        if (!secret_equal(a->tokens[i].sha256, sha))
+        if (!webui_secret_equal(a->tokens[i].sha256, sha))
             continue;
         memset(who, 0, sizeof *who);
         who->role = a->tokens[i].role;

@@ -118,6 +118,8 @@ void webui_auth_logout(webui_auth *a, const char *session_id);
 int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *who);
 int webui_auth_token(webui_auth *a, const char *token, webui_principal *who);
 
+/* 1 if equal; takes the same time wherever two secrets differ. */
+int webui_secret_equal(const char *a, const char *b);
 cJSON *webui_auth_users_json(const webui_auth *a);
 int webui_auth_user_add(webui_auth *a, const char *user, const char *password, webui_role role,
                         char *err, size_t err_size);
