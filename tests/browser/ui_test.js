@@ -197,6 +197,31 @@ async function shot(page, name) {
     });
   }
 
+  await step('users: admin adds a teacher, who only gets the teacher page', async () => {
+    await page.goto(BASE + '/admin.html');
+    await page.waitForSelector('#users tbody tr');
+    await page.fill('#u-name', 'teacher1');
+    await page.fill('#u-password', 'teacher pw 1');
+    await page.selectOption('#u-role', 'teacher');
+    await page.click('#add-user button');
+    await page.waitForFunction(() => [...document.querySelectorAll('#users tbody tr')].some((r) => r.textContent.includes('teacher1')));
+    check(true, 'users: teacher1 created');
+    await shot(page, 'users');
+    await page.click('#logout');
+    await page.waitForSelector('#login:not(.hidden)');
+    await page.fill('#user', 'teacher1');
+    await page.fill('#password', 'teacher pw 1');
+    await page.click('#login-button');
+    await page.waitForURL(/teacher\.html/);
+    check(true, 'users: the teacher lands on the teacher page');
+    const links = await page.$$eval('header nav a', (as) => as.map((a) => a.getAttribute('href')));
+    check(!links.includes('/console.html') && !links.includes('/recordings.html'),
+          'users: the teacher has no console or recordings links (' + links.join(' ') + ')');
+    await page.goto(BASE + '/console.html');
+    await page.waitForURL(/teacher\.html/);
+    check(true, 'users: the console sends a teacher back to the teacher page');
+  });
+
   await step('language: Chinese browsers get Chinese', async () => {
     const p2 = await context.newPage();
     await p2.addInitScript(() => Object.defineProperty(navigator, 'language', { get: () => 'zh-CN' }));
