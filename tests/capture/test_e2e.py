@@ -19,6 +19,13 @@ FPS = 30
 SECONDS = 40
 
 
+def lesson_dir(data):
+    found = [os.path.join(data, n) for n in sorted(os.listdir(data))
+             if os.path.isfile(os.path.join(data, n, "program.mp4"))]
+    check(len(found) == 1, "one lesson recorded (%s)" % found)
+    return found[0]
+
+
 def frame_luma(path, t):
     """Mean luma of the top-left 32x32 block and of the frame at t seconds."""
     p = subprocess.run(["ffmpeg", "-v", "error", "-ss", "%.3f" % t, "-i", path, "-frames:v", "1",
@@ -135,7 +142,7 @@ mode = auto
         rc = subprocess.run([LUOBO, "--config", cfg, "--record", "--offline", "--duration", str(seconds)],
                             stdout=dlog, stderr=subprocess.STDOUT, timeout=1200).returncode
     check(rc == 0, "luobo exited %d" % rc)
-    lesson = [os.path.join(data, n) for n in os.listdir(data)][0]
+    lesson = lesson_dir(data)
     program = os.path.join(lesson, "program.mp4")
     pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", program, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
                          capture_output=True, check=True).stdout
@@ -214,7 +221,7 @@ mode = auto
                             stdout=dlog, stderr=subprocess.STDOUT, timeout=120).returncode
     check(rc == 0, "luobo exited %d" % rc)
     check("[capture:mic:lectern] live" in open(os.path.join(wd, "luobo.log")).read(), "the ALSA mic went live")
-    lesson = [os.path.join(data, n) for n in os.listdir(data)][0]
+    lesson = lesson_dir(data)
     pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", os.path.join(lesson, "program.mp4"), "-vn", "-ac", "1",
                           "-ar", "48000", "-f", "f32le", "-"], capture_output=True, check=True).stdout
     x = array.array("f")
