@@ -667,6 +667,7 @@ static void *push_loop(void *arg)
         } else {
             if (h->origin_down) {
                 h->reconnects++;
+                h->last_error[0] = 0;
                 LB_LOGI("hls", "origin %s: pushing again", h->set.url);
             }
             h->origin_down = 0;

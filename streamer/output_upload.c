@@ -566,6 +566,8 @@ static void upload_idle(void *priv)
         if (ret > 0)
             LB_LOGE("upload", "%s: upload failed for good: %s", dir, u->last_error);
         snprintf(u->state, sizeof u->state, "%s", u->nb_queue ? "uploading" : "idle");
+        if (ret == 0)
+            u->last_error[0] = 0;            /* the alert is over */
         u->backoff_s = 0;
     } else {
         u->backoff_s = u->backoff_s ? u->backoff_s * 2 : 1;
