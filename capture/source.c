@@ -522,6 +522,8 @@ static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
     /* tells the director's analysis and the tests that this is no picture */
     av_dict_set(&f->metadata, LB_SLATE_METADATA, "1", 0);
     av_frame_free(&s->slate);
+    /* tells the director (and anyone else) that this is not a picture */
+    av_dict_set(&f->metadata, "lb_slate", "1", 0);
     s->slate = f;
     s->slate_second = second;
     return f;
