@@ -11,7 +11,24 @@
  * at start.
  *
  * The lesson (recording folder, lesson.json, director.jsonl) is also here:
- * it is the archive's metadata. */
+ * it is the archive's metadata.
+ *
+ * Files the streamer writes (for the web UI and the API):
+ *   <lesson>/program.mp4, <lesson>/iso/<stream name>.mp4
+ *       fragmented MP4 while recording (playable at any time, also after a
+ *       crash), regular fast-start MP4 once the lesson is finished
+ *   <lesson>/lesson.json, <lesson>/director.jsonl   the DESIGN contracts
+ *   <lesson>/upload.json   with an upload output: {"state": "queued" |
+ *       "uploading" | "waiting" (origin unreachable, will retry) | "done" |
+ *       "failed", "files_done", "files_total", "bytes_done", "bytes_total",
+ *       "updated_at", "last_error"}
+ *   DATA_DIR/.live/        HLS (lb_streamer_live_dir): program.m3u8 and its
+ *       segments, replaced atomically (rename), so serve them as they are
+ *   DATA_DIR/.upload-queue lessons waiting for upload, one folder a line
+ *
+ * Threads: lb_streamer_send from the encoder thread(s); the control calls
+ * (start/stop/free) from one control thread at a time; get_stats and
+ * live_dir from any thread. */
 #ifndef LB_STREAMER_H
 #define LB_STREAMER_H
 
