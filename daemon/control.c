@@ -68,6 +68,12 @@ static cJSON *ctl_status(void *opaque)
     for (int i = 0; i < p->shot.nb_sources; i++)
         cJSON_AddItemToArray(on_air, cJSON_CreateString(p->setup.source_names[p->shot.sources[i]]));
     cJSON_AddStringToObject(dir, "reason", p->shot.reason);
+    char analysis[8192];
+    if (lb_director_status_json(p->director, analysis, sizeof analysis) > 0) {
+        cJSON *a = cJSON_Parse(analysis);
+        if (a)
+            cJSON_AddItemToObject(dir, "analysis", a);
+    }
 
     cJSON *program = cJSON_AddObjectToObject(root, "program");
     cJSON_AddNumberToObject(program, "width", p->general.width);

@@ -44,6 +44,7 @@ static void usage(FILE *f)
     lb_options_print(f, "source.NAME", lb_source_options);
     lb_options_print(f, "mic.NAME", lb_mic_options);
     lb_options_print(f, "director", lb_director_options);
+    lb_options_print(f, "director (layouts)", lb_compositor_options);
     lb_options_print(f, "encoder", lb_encoder_options);
     lb_options_print(f, "auth", lb_auth_options);
     fprintf(f, "  [output.NAME]  type = archive | hls | srt | upload, see README.md\n");
