@@ -161,7 +161,10 @@ int lb_analysis_init(lb_director *d, char *err, size_t err_size)
         d->src[i].last_mark_us = INT64_MIN;
         d->src[i].last_video_us = INT64_MIN;
         d->src[i].last_chapter_us = INT64_MIN;
+        d->src[i].present_since_us = INT64_MIN;
     }
+    for (int z = 0; z < d->nb_zones; z++)
+        d->zones[z].present_since_us = INT64_MIN;
     for (int m = 0; m < d->setup.nb_mics; m++) {
         d->mic[m].level_dbfs = SILENCE_DBFS;
         d->mic[m].floor_dbfs = 0;
@@ -219,6 +222,7 @@ void lb_analysis_liveness(lb_director *d, int64_t t_us, AVFrame *const *frames)
             a->has_centroid = 0;
             a->slide_pending = 0;
             a->motion = a->presence = 0;
+            a->present_since_us = INT64_MIN;
         }
         if (was != a->live && d->ticked)
             LB_LOGI("director", "source %s %s", d->setup.source_names[i],
@@ -478,6 +482,10 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     }
     a->motion = (double)moving / n;
     a->presence = (double)fg / n;
+    if (a->presence < st->stand_min)
+        a->present_since_us = INT64_MIN;
+    else if (a->present_since_us == INT64_MIN)
+        a->present_since_us = t_us;
     a->has_centroid = tracked >= n / 500 + 1;
     if (a->has_centroid) {
         double mx = sx / tracked;
@@ -529,6 +537,10 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
             zm = zf = 0;
         zn->motion = zn_px > 0 ? (double)zm / zn_px : 0;
         zn->presence = zn_px > 0 ? (double)zf / zn_px : 0;
+        if (zn->presence < st->stand_min)
+            zn->present_since_us = INT64_MIN;
+        else if (zn->present_since_us == INT64_MIN)
+            zn->present_since_us = t_us;
         if (zf) {
             double my = fy / zf, var = fyy / zf - my * my;
             zn->cx = (fx / zf + 0.5) / w;

@@ -60,6 +60,7 @@ const lb_option lb_director_options[] = {
     { "presence_threshold", LB_OPT_INT, OFF(presence_threshold), 0, "20", 1, 255, NULL, "luma difference from the background that counts as someone" },
     { "absorb_s", LB_OPT_DOUBLE, OFF(absorb_s), 0, "20", 1, 600, NULL, "still foreground becomes background after this" },
     { "stand_min", LB_OPT_DOUBLE, OFF(stand_min), 0, "0.02", 0.001, 1, NULL, "presence share in zone stand for a student standing" },
+    { "stand_s", LB_OPT_DOUBLE, OFF(stand_s), 0, "0.8", 0, 10, NULL, "a student is standing after this long" },
     { "board_persist_s", LB_OPT_DOUBLE, OFF(board_persist_s), 0, "1", 0.2, 10, NULL, "a change still this long is a mark" },
     { "board_hold_s", LB_OPT_DOUBLE, OFF(board_hold_s), 0, "8", 1, 25, NULL, "marks count as writing this long" },
     { "board_min_marks", LB_OPT_DOUBLE, OFF(board_min_marks), 0, "0.0005", 0, 1, NULL, "share of the board newly marked within board_hold_s" },
@@ -75,7 +76,7 @@ const lb_option lb_director_options[] = {
     { "vad_threshold_dbfs", LB_OPT_DOUBLE, OFF(vad_threshold_dbfs), 0, "-50", -100, 0, NULL, "voice is louder than this" },
     { "vad_margin_db", LB_OPT_DOUBLE, OFF(vad_margin_db), 0, "10", 0, 60, NULL, "and than the noise floor plus this" },
     { "vad_dominance_db", LB_OPT_DOUBLE, OFF(vad_dominance_db), 0, "12", 0, 100, NULL, "and within this of the loudest mic" },
-    { "vad_attack_s", LB_OPT_DOUBLE, OFF(vad_attack_s), 0, "0.2", 0, 5, NULL, "voice for this long starts speech" },
+    { "vad_attack_s", LB_OPT_DOUBLE, OFF(vad_attack_s), 0, "0.8", 0, 5, NULL, "voice for this long starts speech (a cough is shorter)" },
     { "vad_hangover_s", LB_OPT_DOUBLE, OFF(vad_hangover_s), 0, "0.8", 0, 10, NULL, "speech lasts this long after the voice" },
     { "vcam", LB_OPT_STRING, STR(vcam), NULL, 0, 0, NULL, "virtual camera: the wide teacher camera (name or role) to crop" },
     { "vcam_zoom", LB_OPT_DOUBLE, OFF(vcam_zoom), 0, "2", 1, 8, NULL, "closest crop: 1/zoom of the picture" },
@@ -185,9 +186,12 @@ void lb_director_free(lb_director **pd)
     *pd = NULL;
 }
 
+/* Same picture: the same sources and layout, and both framed wide or both
+ * close (going from the room to a close-up is a cut). */
 static int same_key(const lb_candidate *a, const lb_candidate *b)
 {
-    return a->main == b->main && a->second == b->second && a->layout == b->layout;
+    return a->main == b->main && a->second == b->second && a->layout == b->layout &&
+           (a->crop.w > 0) == (b->crop.w > 0);
 }
 
 static void take(lb_director *d, const lb_candidate *c, int64_t t_us)
@@ -255,6 +259,11 @@ static void cutter(lb_director *d, int64_t t_us)
         take(d, &best, t_us);
         return;
     }
+    /* a close-up is kept while its source is still wanted (the student
+     * sits down but the mic's hangover goes on): no cut back to the room */
+    if (best.main == cur->main && best.second == cur->second && best.layout == cur->layout &&
+        cur->crop.w > 0 && best.crop.w <= 0)
+        best.crop = cur->crop;
     double elapsed = (double)(t_us - d->cur_start_us) / 1e6;
     if (same_key(&best, cur)) {
         d->pending.main = -1;
@@ -336,10 +345,13 @@ static void to_shot(const lb_director *d, const lb_candidate *c, lb_shot *shot)
     snprintf(shot->reason, sizeof shot->reason, "%s", c->reason);
 }
 
+/* A new decision: other sources or layout, or the main picture going from
+ * the whole to a close-up (a pan of the virtual camera is not one). */
 static int same_shot(const lb_shot *a, const lb_shot *b)
 {
     return a->layout == b->layout && a->nb_sources == b->nb_sources &&
-           !memcmp(a->sources, b->sources, sizeof(int) * (size_t)a->nb_sources);
+           !memcmp(a->sources, b->sources, sizeof(int) * (size_t)a->nb_sources) &&
+           (a->crop[0].w > 0) == (b->crop[0].w > 0);
 }
 
 static void json_escape(const char *in, char *out, size_t size);

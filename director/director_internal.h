@@ -36,6 +36,7 @@ typedef struct lb_director_settings {
     int presence_threshold;
     double absorb_s;          /* still foreground joins the background */
     double stand_min;         /* presence share in zone "stand" */
+    double stand_s;
     double board_persist_s;
     double board_hold_s;
     double board_min_marks;   /* share of the picture, over board_hold_s */
@@ -69,6 +70,7 @@ typedef struct lb_zone {
     int x0, y0, x1, y1;       /* on the analysis picture, set at the first frame */
     double motion, presence;  /* last tick */
     double cx, cy, spread_y;  /* of what is present, normalised */
+    int64_t present_since_us; /* presence >= stand_min since, or INT64_MIN */
 } lb_zone;
 
 /* One source's analysis on a small luma copy. */
@@ -88,6 +90,7 @@ typedef struct lb_source_analysis {
 
     double motion;
     double presence;
+    int64_t present_since_us; /* presence >= stand_min since, or INT64_MIN */
     int has_centroid;
     double cx, cy, spread;    /* normalised */
 

@@ -44,20 +44,25 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
     }
     int stand_src = -1;
     double presence = 0, motion = 0;
+    int64_t since = INT64_MIN;
     if (zone) {
         stand_src = zone->source;
         presence = zone->presence;
         motion = zone->motion;
+        since = zone->present_since_us;
     } else if (!zones) {
         for (int i = 0; i < d->setup.nb_sources; i++)
             if (d->setup.source_roles[i] == LB_ROLE_STUDENTS && d->src[i].live &&
                 d->src[i].presence > presence) {
                 presence = d->src[i].presence;
                 motion = d->src[i].motion;
+                since = d->src[i].present_since_us;
                 stand_src = i;
             }
     }
-    int standing = stand_src >= 0 && presence >= st->stand_min;
+    /* someone bending down for a pen is up for less than stand_s */
+    int standing = stand_src >= 0 && presence >= st->stand_min && since != INT64_MIN &&
+                   t_us - since >= (int64_t)(st->stand_s * 1e6);
     if (!mic && !standing)
         return 0;
     c->main = standing ? stand_src : lb_find_live(d, LB_ROLE_STUDENTS);
@@ -81,8 +86,9 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
                      d->setup.mic_names[mic_index], mic->level_dbfs);
     if (standing)
         snprintf(c->reason + n, sizeof c->reason - (size_t)n,
-                 "%sstudent standing: presence %.2f, motion %.2f in %s%s", n ? "; " : "", presence,
-                 motion, zone ? "zone " : "", zone ? zone->name : d->setup.source_names[stand_src]);
+                 "%sstudent standing: presence %.2f, motion %.2f in %s%s%s", n ? "; " : "", presence,
+                 motion, zone ? "zone " : "", zone ? zone->name : d->setup.source_names[stand_src],
+                 c->crop.w > 0 ? ", close-up" : "");
     return 1;
 }
 
@@ -98,7 +104,12 @@ static int propose_slide(const lb_director *d, int64_t t_us, lb_candidate *c)
     }
     if (best < 0)
         return 0;
+    /* a change being confirmed while the last slide is still shown full
+     * keeps it full: a flip through slides does not blink to the inset */
     double age = (double)(t_us - d->src[best].last_slide_us) / 1e6;
+    if (d->src[best].slide_pending &&
+        d->src[best].slide_pending_us - d->src[best].last_slide_us <= (int64_t)(st->slide_full_s * 1e6))
+        age = 0;
     if (age >= st->slide_pip_s)
         return 0;
     c->main = best;

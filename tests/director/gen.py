@@ -146,9 +146,7 @@ def generate(name, out):
     sc = SCENARIOS[name]
     d = sc["duration"]
     me = open(os.path.abspath(__file__), "rb").read()
-    key = hashlib.sha256(json.dumps(sc, sort_keys=True).encode() + me +
-                         open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                           "scenarios.py"), "rb").read()).hexdigest()
+    key = hashlib.sha256(json.dumps([sc, W, H, FPS, ZONES], sort_keys=True).encode() + me).hexdigest()
     stamp = os.path.join(out, ".generated")
     if os.path.exists(stamp) and open(stamp).read() == key:
         return

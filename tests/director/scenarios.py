@@ -105,6 +105,24 @@ SCENARIOS = {
         truth=[(0, 60, "wide|students"), (60, 67, "teacher"), (67, 120, "wide|students")],
         chapters=0,
     ),
+    # A busy lesson full of things that must not cut: coughs in the room,
+    # a student bending for a pen, the teacher walking past the board,
+    # and a flip through five slides that must make one screen shot (and a
+    # chapter at most every chapter_gap_s), not five.
+    "busy": dict(
+        duration=90,
+        cameras=["teacher", "students", "board", "screen"],
+        teacher_speaks=[(0.5, 30), (30.8, 62), (62.6, 90)],
+        students_speaks=[(10, 10.3), (47, 47.25), (80, 80.3)],
+        stands=[(70, 70.6, 3)],
+        strokes=[],
+        board_figures=[(50, 54, -80, 700), (83, 87, 700, -80)],
+        slides=[20, 25, 30, 35, 40],
+        videos=[],
+        drops=[],
+        truth=[(0, 20, "teacher"), (20, 60, "screen"), (60, 90, "teacher")],
+        chapters=3,
+    ),
     # A lecture during which the teacher camera drops out for 25 s.
     "dropout": dict(
         duration=90,

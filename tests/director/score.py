@@ -13,6 +13,7 @@ Figures, on a 0.1 s grid over the lesson:
                 allows at that time or at any time in the 1.5 s before
                 (the reaction allowance);
   on screen     the same, counting a role shown as an inset too;
+  agreement_no_allowance   the same without the reaction allowance;
   reaction      per truth span, from its start until the main picture
                 first shows an allowed role (missed if never within it);
   shortest shot, cuts per minute (decisions after the first).
@@ -62,7 +63,7 @@ def score(log, sc):
         return None
 
     n = int(round(dur / STEP))
-    good = visible = 0
+    good = visible = strict = 0
     for k in range(n):
         t = k * STEP + STEP / 2
         dec = at(t)
@@ -75,6 +76,7 @@ def score(log, sc):
             continue
         srcs = [roles.get(s, s) for s in dec["sources"]]
         good += srcs[0] in ok
+        strict += srcs[0] in allowed(truth, t)
         visible += any(s in ok for s in srcs)
     reactions = []
     for a, b, r in truth:
@@ -95,6 +97,7 @@ def score(log, sc):
              if l < MIN_SHOT_S - 1e-6 and "lost" not in nxt[2]["reason"]]
     cuts = max(len(log) - 1, 0)
     return dict(scenario=sc["name"], agreement=round(good / n, 4), on_screen=round(visible / n, 4),
+                agreement_no_allowance=round(strict / n, 4),
                 reactions=reactions, shortest_shot_s=round(shortest, 2),
                 short_shots=short, cuts=cuts, cuts_per_min=round(cuts * 60.0 / dur, 2))
 

@@ -229,7 +229,7 @@ static void test_rules(void)
           r.nb_chapters, r.nb_chapters ? r.chapters[0] : "");
     for (int i = 0; i < r.nb; i++)
         CHECK(*r.shot[i].reason, "decision %d has a reason", i);
-    int k11 = shot_at(&r, 11500000);
+    int k11 = shot_at(&r, 15000000);
     if (k11 >= 0) {             /* the close-up frames the student who stands */
         lb_rectf c = r.shot[k11].crop[0];
         CHECK(c.w >= 0.4 && c.w < 1 && c.x <= 215 / 320.0 && c.x + c.w >= 215 / 320.0 &&
