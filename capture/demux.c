@@ -111,7 +111,10 @@ int lb_demux_open(lb_demux **pd, const lb_demux_params *p, char *err, size_t err
         av_dict_set(&opts, "timeout", buf, 0);
     }
 
-    arm(d, (int64_t)p->timeout_ms * 1000);
+    /* a listener (the camera calls us: srt mode=listener) waits for its
+     * caller as long as it takes; stop still ends the wait */
+    int listener = !av_strncasecmp(p->url, "srt:", 4) && strstr(p->url, "mode=listener");
+    arm(d, listener ? INT64_MAX / 2 - lb_clock_now() : (int64_t)p->timeout_ms * 1000);
     ret = avformat_open_input(&d->fmt, p->url, NULL, &opts);
     if (ret < 0) {
         ret = explain(d, ret, "open", err, err_size);

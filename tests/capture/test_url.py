@@ -197,6 +197,41 @@ def served(proto):
     check(near >= len(sizes) * 0.95, "passthrough packets have the file's sizes (%d of %d)" % (near, len(sizes)))
 
 
+def srt_push():
+    """The camera calls luobo: the url source listens (srt mode=listener)
+    and ffmpeg pushes MPEG-TS to it, starting after luobo, going away for a
+    while and calling again."""
+    wd = scratch("srt_push")
+    port = free_port(socket.SOCK_DGRAM)
+    p = run_tool("source", source_config("srt://127.0.0.1:%d?mode=listener" % port), "source.cam", 20,
+                 workdir=wd, background=True)
+    args = ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", cam_file(), "-c", "copy",
+            "-f", "mpegts", "srt://127.0.0.1:%d?mode=caller" % port]
+    log = open(os.path.join(wd, "ffmpeg.log"), "w")
+    try:
+        time.sleep(3)       # luobo waits for its caller meanwhile
+        cam = Peer(args, log=log).start()
+        time.sleep(6)
+        cam.stop()
+        time.sleep(4)
+        cam = Peer(args, log=log).start()
+        back_us = cam.started_mono_us
+        ev = finish(p, wd)
+    finally:
+        cam.stop()
+        if p.poll() is None:
+            p.kill()
+    states = by(ev, "state")
+    print([(s["state"], s["error"]) for s in states])
+    lives = [s for s in states if s["state"] == "live"]
+    check(len(lives) == 2, "live when the camera calls, and again when it calls back (%d)" % len(lives))
+    check(lives[1]["mono_us"] - back_us <= 3000000, "live %.1f s after the second call"
+          % ((lives[1]["mono_us"] - back_us) / 1e6))
+    check(any(s["state"] == "lost" for s in states), "lost while the camera was away")
+    e = end(ev)
+    check(e["state"] == "live" and e["codec"] == "h264", "live at the end (%s)" % e["state"])
+
+
 def file_loop():
     wd = scratch("file_loop")
     path = make_h264(os.path.join(media_dir(), "short3s.mp4"), 3)
@@ -283,6 +318,6 @@ import socket  # noqa: E402
 
 if __name__ == "__main__":
     {"rtsp_read": rtsp_read, "rtsp_udp": lambda: rtsp_read("udp", 10), "rtsp_dropout": rtsp_dropout,
-     "srt": lambda: served("srt"), "http": lambda: served("http"), "rtmp": lambda: served("rtmp"),
+     "srt": lambda: served("srt"), "srt_push": srt_push, "http": lambda: served("http"), "rtmp": lambda: served("rtmp"),
      "file_loop": file_loop, "errors": errors}[sys.argv[1]]()
     print("PASS")
