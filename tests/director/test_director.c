@@ -254,6 +254,40 @@ static void test_rules(void)
     CHECK(fl.nb < 30, "flicker: %d cuts in a minute", fl.nb);
 }
 
+/* A long stretch of the teacher talking: a cutaway at max_shot_s that keeps
+ * the teacher in picture, then back; the virtual camera pans no faster
+ * than vcam_speed. */
+static void test_cutaway_and_pan(void)
+{
+    lb_director *d = NULL;
+    char err[512];
+    CHECK(create(&d, "[director]\nvcam = cam1\nvcam_speed = 0.1\n", err, sizeof err) == 0, "%s", err);
+    if (!d)
+        return;
+    scene s = { .mic = { -20, -90 } };
+    run r = { 0 };
+    lb_shot shot;
+    double last_x = -1;
+    for (int n = 0; n < 450; n++) {
+        step(d, &s, (int64_t)n * 100000, &r, &shot);
+        if (shot.nb_sources && shot.sources[0] == TEACHER) {
+            double x = shot.crop[0].x + shot.crop[0].w / 2;
+            CHECK(last_x < 0 || fabs(x - last_x) <= 0.1 * 0.1 + 1e-9, "pan %.3f in 0.1 s", fabs(x - last_x));
+            last_x = x;
+        } else {
+            last_x = -1;
+        }
+    }
+    CHECK(r.nb == 3 && r.shot[1].sources[0] == SCREEN && r.shot[1].layout == LB_LAYOUT_PIP &&
+          r.shot[1].sources[1] == TEACHER && strstr(r.shot[1].reason, "cutaway after 30 s on cam1") &&
+          llabs(r.cut_us[1] - 30000000) <= 100000 && llabs(r.cut_us[2] - 34000000) <= 100000 &&
+          r.shot[2].sources[0] == TEACHER, "%d decisions; second at %.1f: %s", r.nb,
+          r.nb > 1 ? r.cut_us[1] / 1e6 : 0, r.nb > 1 ? r.shot[1].reason : "");
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s.f[i]);
+    lb_director_free(&d);
+}
+
 /* The lights of the room going up is not a student standing. */
 static void test_lights(void)
 {
@@ -406,6 +440,7 @@ int main(void)
     test_config();
     test_rules();
     test_lights();
+    test_cutaway_and_pan();
     test_override();
     test_compositor();
     if (failures)
