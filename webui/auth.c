@@ -73,7 +73,6 @@ typedef struct login_failures {
 struct webui_auth {
     webui_auth_settings s;
     char users_file[PATH_MAX];
-    char setup_code_file[PATH_MAX];
     char setup_code[16];          /* "XXXX-XXXX" while no admin exists */
     user users[MAX_USERS];
     int nb_users;
@@ -243,12 +242,6 @@ int webui_auth_create(webui_auth **pa, const webui_auth_settings *s, const char 
     if (!a)
         return AVERROR(ENOMEM);
     a->s = *s;
-    if (snprintf(a->setup_code_file, sizeof a->setup_code_file, "%s/.luobo-setup-code", data_dir) >=
-        (int)sizeof a->setup_code_file) {
-        snprintf(err, err_size, "auth: data_dir too long");
-        ret = AVERROR(EINVAL);
-        goto fail;
-    }
     if (s->users_file[0])
         snprintf(a->users_file, sizeof a->users_file, "%s", s->users_file);
     else if (snprintf(a->users_file, sizeof a->users_file, "%s/.luobo-auth.json", data_dir) >=
@@ -477,23 +470,23 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
 }
 
 /* The first run must prove access to the machine: a one-time code goes to
- * the log and to a 0600 file in the data folder (as Jenkins does), so that
- * nobody else on the network can claim the appliance first. */
+ * the daemon's log only (the terminal, or the journal of the service), so
+ * that nobody else on the network can claim the appliance first.  It lives
+ * in memory: each start while no admin exists makes a new one. */
 int webui_auth_prepare_setup(webui_auth *a, char *err, size_t err_size)
 {
     static const char alphabet[] = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";   /* no 0/O, 1/I/L */
     unsigned char raw[8];
-    int fd, ret;
 
-    if (!webui_auth_needs_setup(a)) {
-        unlink(a->setup_code_file);
-        a->setup_code[0] = 0;
+    a->setup_code[0] = 0;
+    if (!webui_auth_needs_setup(a))
         return 0;
-    }
     for (size_t got = 0; got < sizeof raw;) {
         ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-        if (n < 0 && errno != EINTR)
+        if (n < 0 && errno != EINTR) {
+            snprintf(err, err_size, "auth: no random numbers: %s", strerror(errno));
             return AVERROR(errno);
+        }
         got += n > 0 ? (size_t)n : 0;
     }
     for (int i = 0, o = 0; i < 8; i++) {
@@ -503,28 +496,12 @@ int webui_auth_prepare_setup(webui_auth *a, char *err, size_t err_size)
         a->setup_code[o++] = alphabet[raw[i] % (sizeof alphabet - 1)];
         a->setup_code[o] = 0;
     }
-    unlink(a->setup_code_file);
-    if ((fd = open(a->setup_code_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-        ret = AVERROR(errno);
-        snprintf(err, err_size, "auth: cannot write %s: %s", a->setup_code_file, strerror(errno));
-        return ret;
-    }
-    size_t len = strlen(a->setup_code);
-    ret = write(fd, a->setup_code, len) == (ssize_t)len && write(fd, "\n", 1) == 1 ? 0 : AVERROR(EIO);
-    close(fd);
-    if (ret < 0)
-        snprintf(err, err_size, "auth: cannot write %s", a->setup_code_file);
-    return ret;
+    return 0;
 }
 
 const char *webui_auth_setup_code(const webui_auth *a)
 {
     return a->setup_code;
-}
-
-const char *webui_auth_setup_code_file(const webui_auth *a)
-{
-    return a->setup_code_file;
 }
 
 /* Letters in any case, with or without the dash and spaces. */
@@ -550,12 +527,11 @@ int webui_auth_setup(webui_auth *a, const char *code, const char *name, const ch
     normalize_code(a->setup_code, want, sizeof want);
     normalize_code(code, got, sizeof got);
     if (!want[0] || !webui_secret_equal(want, got)) {
-        snprintf(err, err_size, "wrong setup code (see the daemon's log or %s)", a->setup_code_file);
+        snprintf(err, err_size, "wrong setup code (the daemon's log shows it)");
         return AVERROR(EACCES);
     }
     if ((ret = webui_auth_user_add(a, name, password, WEBUI_ROLE_ADMIN, err, err_size)) < 0)
         return ret;
-    unlink(a->setup_code_file);
     explicit_bzero(a->setup_code, sizeof a->setup_code);
     return 0;
 }

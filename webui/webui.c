@@ -186,9 +186,8 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
     LB_LOGI("webui", "listening on %s://%s:%d/", w->tls ? "https" : "http",
             info.iface ? info.iface : "*", w->port);
     if (webui_auth_needs_setup(w->auth))
-        LB_LOGW("webui", "first run: open the web UI and set the admin password with setup code "
-                "%s (also in %s)", webui_auth_setup_code(w->auth),
-                webui_auth_setup_code_file(w->auth));
+        LB_LOGW("webui", "first run: open the web UI and set the admin password with setup code %s",
+                webui_auth_setup_code(w->auth));
     return 0;
 }
 

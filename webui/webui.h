@@ -96,8 +96,8 @@ int lb_webui_create(lb_webui **w, const lb_webui_params *p, char *err, size_t er
 /* Creates data_dir if needed, reads the users file, binds the port and
  * starts two threads: "lb-webui" (the loop; every lb_control_ops call
  * happens there) and "lb-webui-auth" (password checks).  While no admin
- * exists it logs a one-time setup code, also written to
- * DATA_DIR/.luobo-setup-code.  Returns 0 or AVERROR with err. */
+ * exists it logs a one-time setup code that the first-run page asks for.
+ * Returns 0 or AVERROR with err. */
 int lb_webui_start(lb_webui *w, char *err, size_t err_size);
 /* Any thread: copies json and queues it for every WebSocket client of
  * /api/v1/events.  Never blocks on clients: when the loop falls behind the

@@ -85,11 +85,9 @@ void webui_auth_free(webui_auth **a);
 
 /* 1 while no admin exists: the UI then asks for the first password. */
 int webui_auth_needs_setup(const webui_auth *a);
-/* While no admin exists: makes a one-time setup code, writes it to
- * DATA_DIR/.luobo-setup-code (0600); once one exists, removes that file. */
+/* While no admin exists: makes a one-time setup code (for the log). */
 int webui_auth_prepare_setup(webui_auth *a, char *err, size_t err_size);
 const char *webui_auth_setup_code(const webui_auth *a);       /* "" when none */
-const char *webui_auth_setup_code_file(const webui_auth *a);
 /* Creates the first admin if code is the setup code: AVERROR(EACCES) if
  * not, AVERROR(EEXIST) when an admin exists already. */
 int webui_auth_setup(webui_auth *a, const char *code, const char *user, const char *password,

@@ -11,7 +11,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
-from webui_common import Daemon, LiveHls, Server, make_mp4  # noqa: E402
+from webui_common import Daemon, LiveHls, Server, make_mp4, setup_code  # noqa: E402
 
 BUILD = os.environ.get("LUOBO_BUILD", os.getcwd())
 SRC = os.environ.get("LUOBO_SRC", os.path.join(HERE, "..", ".."))
@@ -57,7 +57,7 @@ def main():
             print(srv.log_text())
             sys.exit(1)
         env = dict(os.environ, BASE=srv.base, SHOTS=shots,
-                   SETUP_CODE_FILE=os.path.join(srv.data, ".luobo-setup-code"),
+                   SETUP_CODE=setup_code(srv),
                    PROFILE=os.path.join(scratch, "profile"), LIVE="1",
                    NODE_PATH=os.path.join(node_dir, "node_modules"))
         code = subprocess.run(["node", os.path.join(HERE, "ui_test.js")], env=env,
@@ -82,7 +82,7 @@ def run_daemon(node_dir, scratch, shots):
             print(d.log_text())
             return 1
         env = dict(os.environ, BASE=d.base, SHOTS=shots, PROFILE=os.path.join(scratch, "profile"),
-                   SETUP_CODE_FILE=os.path.join(d.data, ".luobo-setup-code"),
+                   SETUP_CODE=setup_code(d),
                    LIVE="1" if d.has_live else "0", NODE_PATH=os.path.join(node_dir, "node_modules"))
         if not d.has_live:
             print("note: this luobo has no hls output yet; the live viewer check is skipped")

@@ -47,7 +47,7 @@ async function shot(page, name) {
   await step('first run: set the admin password', async () => {
     await page.goto(BASE + '/');
     await page.waitForSelector('#setup:not(.hidden)');
-    const code = require('fs').readFileSync(process.env.SETUP_CODE_FILE, 'utf8').trim();
+    const code = process.env.SETUP_CODE;
     await page.fill('#setup-code', code);
     await shot(page, 'first-run');
     await page.fill('#setup-password', PASSWORD);

@@ -2,6 +2,7 @@
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -155,12 +156,13 @@ def curl(url, method=None, data=None, jar=None, headers=(), extra=(), save_cooki
 
 
 def setup_code(server):
-    """The first-run code the server wrote to its data folder ("" if none)."""
-    try:
-        with open(os.path.join(server.data, ".luobo-setup-code")) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+    """The first-run code the server printed in its log ("" if none)."""
+    for _ in range(100):       # the line may follow the port opening by a moment (bounded)
+        found = re.findall(r"setup code ([A-Z0-9]{4}-[A-Z0-9]{4})", server.log_text())
+        if found or not server.alive():
+            return found[-1] if found else ""
+        time.sleep(0.05)
+    return ""
 
 
 def setup_admin(server, password, jar=None):
