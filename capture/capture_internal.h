@@ -29,6 +29,7 @@ typedef struct lb_source_settings {
     int timeout_ms;           /* network read timeout */
     int threads;              /* decoding threads */
     int retry_max_ms;         /* longest wait between two attempts to (re)open */
+    int sync_offset_ms;       /* added to every timestamp (lip sync by hand) */
     /* mics */
     int channels, rate, period_ms;
     double gain_db;

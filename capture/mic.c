@@ -240,6 +240,10 @@ static void *mic_thread(void *arg)
     float *corrected = malloc(sizeof(float) * BLOCK_MAX * 2);
     int64_t backoff = FIRST_BACKOFF_US;
     double gain = pow(10, m->settings.gain_db / 20);
+    /* indexes are computed without the sync offset, which is added just
+     * before writing: where the next sample would go without it */
+    int64_t offset = av_rescale(m->settings.sync_offset_ms, LB_AUDIO_RATE, 1000);
+    int64_t unshifted_end = 0;
     char err[256];
 
     while (block && corrected && !atomic_load(&m->stop)) {
@@ -260,8 +264,8 @@ static void *mic_thread(void *arg)
             continue;
         }
         /* paced mics start where the timeline is now */
-        int64_t origin_index = m->params.offline ? m->write_index
-            : FFMAX(m->write_index, av_rescale(lb_clock_now() - m->params.epoch_us, LB_AUDIO_RATE, 1000000));
+        int64_t origin_index = m->params.offline ? unshifted_end
+            : FFMAX(unshifted_end, av_rescale(lb_clock_now() - m->params.epoch_us, LB_AUDIO_RATE, 1000000));
         int64_t produced = 0;
         int got_first = 0;
         /* a new connection: placed anew, nothing of the old one left in the
@@ -310,11 +314,13 @@ static void *mic_thread(void *arg)
             } else if (m->live) {
                 /* a live kind without stamps: placed on arrival */
                 at = av_rescale(lb_clock_now() - m->params.epoch_us, LB_AUDIO_RATE, 1000000) - n;
-                if (produced && llabs(at - m->write_index) <= (int64_t)RESYNC_US * LB_AUDIO_RATE / 1000000)
-                    at = m->write_index;
+                if (produced && llabs(at - unshifted_end) <= (int64_t)RESYNC_US * LB_AUDIO_RATE / 1000000)
+                    at = unshifted_end;
             } else {
                 at = origin_index + produced;
             }
+            unshifted_end = at + n;
+            at += offset;
             if (!m->live && !m->params.offline)
                 lb_clock_sleep_until(m->params.epoch_us + av_rescale(at, 1000000, LB_AUDIO_RATE));
             produced += n;

@@ -71,6 +71,7 @@ const lb_option lb_source_options[] = {
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
     { "threads", LB_OPT_INT, OFF(threads), 0, "2", 1, 16, NULL, "url, v4l2: decoding threads" },
     { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reconnect" },
+    { "sync_offset_ms", LB_OPT_INT, OFF(sync_offset_ms), 0, "0", -5000, 5000, NULL, "added to the timestamps: a camera whose picture lags its sound by 150 ms takes -150" },
     { NULL },
 };
 
@@ -91,6 +92,7 @@ const lb_option lb_mic_options[] = {
     { "speaks", LB_OPT_STRING, STR(speaks), "0-60", 0, 0, NULL, "synthetic: talking spans in each minute, e.g. 0-20,40-50" },
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
     { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reopen" },
+    { "sync_offset_ms", LB_OPT_INT, OFF(sync_offset_ms), 0, "0", -5000, 5000, NULL, "added to the timestamps: a mic whose sound lags the pictures by 40 ms takes -40" },
     { "pace", LB_OPT_BOOL, OFF(pace), 0, "false", 0, 0, NULL, "alsa: pace reads on the system clock (PCMs without a clock, e.g. the file plugin)" },
     { NULL },
 };
@@ -272,11 +274,12 @@ typedef struct timeline {
 
 static int64_t program_time(lb_source *s, timeline *tl, int64_t t)
 {
+    int64_t offset = (int64_t)s->settings.sync_offset_ms * 1000;
     if (s->live)
-        return t == AV_NOPTS_VALUE ? lb_clock_now() - s->params.epoch_us : t - s->params.epoch_us;
+        return (t == AV_NOPTS_VALUE ? lb_clock_now() : t) - s->params.epoch_us + offset;
     if (tl->media_origin == AV_NOPTS_VALUE)
         tl->media_origin = t;
-    return tl->program_origin + t - tl->media_origin;
+    return tl->program_origin + t - tl->media_origin + offset;
 }
 
 /* Stamps a passthrough packet like the frames and hands a reference on;

@@ -132,6 +132,14 @@ def url_file():
     analyse(x)
     a = next(i for i, v in enumerate(x) if abs(v) > 0.05)
     check(abs(a - 48000) <= 48, "offline, the tone starts at 1.000 s of the program (%.4f s)" % (a / 48000))
+    # sync_offset_ms moves the sound on the program timeline
+    ev = run_tool("mic", "[mic.m]\ntype = url\nurl = %s\nsync_offset_ms = 250\n" % wav, "mic.m", 8, "--offline",
+                  "--raw", out, workdir=wd)
+    x = array.array("f")
+    with open(out, "rb") as f:
+        x.frombytes(f.read())
+    a = next(i for i, v in enumerate(x) if abs(v) > 0.05)
+    check(abs(a - 60000) <= 48, "with sync_offset_ms = 250 it starts at 1.250 s (%.4f s)" % (a / 48000))
 
 
 def switches(x, rate=48000):

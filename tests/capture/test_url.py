@@ -248,6 +248,12 @@ def file_loop():
     want = [s for s, _ in packet_sizes(path)]
     check(sizes[:len(want) * 3] == (want * 4)[:len(sizes[:len(want) * 3])],
           "passthrough of a looped file repeats its packets")
+    # sync_offset_ms moves the pictures on the program timeline
+    ev = run_tool("source", source_config(path, "sync_offset_ms = 500\n"), "source.cam", 2, "--offline",
+                  workdir=scratch("file_offset"))
+    first = next(t for t in by(ev, "tick") if not t["slate"])
+    check(first["t_us"] == 500000 and first["pts"] == 500000,
+          "with sync_offset_ms = 500 the first frame is at 0.5 s (tick %d, pts %d)" % (first["t_us"], first["pts"]))
     # realtime: the file is paced on its media time, loop after loop
     wd3 = scratch("file_loop_realtime")
     ev = run_tool("source", source_config(path, "loop = true\n"), "source.cam", 8, workdir=wd3)
