@@ -60,7 +60,7 @@ static const lb_option srt_options[] = {
     { "max_receivers", LB_OPT_INT, offsetof(srt_settings, max_receivers), 0, "8", 1, MAX_PEERS, NULL,
       "listener mode: receivers served at once" },
     { "reconnect_max_ms", LB_OPT_INT, offsetof(srt_settings, reconnect_max_ms), 0, "2000", 100, 5000,
-      NULL, "caller mode: longest wait between connection attempts (ms)" },
+      NULL, "longest wait between attempts to connect (caller) or to listen (listener) (ms)" },
     { "low_delay", LB_OPT_BOOL, offsetof(srt_settings, low_delay), 0, "false", 0, 0, NULL,
       "send the end of each video frame at once instead of waiting to fill a 1316-byte "
       "payload (matters below ~1 Mbit/s, where a payload holds tens of ms)" },
@@ -512,27 +512,43 @@ static void *accept_loop(void *arg)
     return NULL;
 }
 
+/* Binds and listens; on failure (the port is taken) the output keeps
+ * running and retries from write/idle with the caller's backoff. */
 static int open_listener(srt_out *s)
 {
     struct sockaddr_storage ss;
     int len, ret, yes = 1;
+    if (lb_clock_now() < s->next_attempt_us)
+        return AVERROR(EAGAIN);
     if ((ret = resolve(s, &ss, &len)) < 0)
-        return ret;
+        goto retry;
     s->lsock = srt_create_socket();
     if (s->lsock == SRT_INVALID_SOCK || set_socket_options(s, s->lsock) < 0 ||
         srt_setsockflag(s->lsock, SRTO_REUSEADDR, &yes, sizeof yes) < 0 ||
         srt_bind(s->lsock, (struct sockaddr *)&ss, len) == SRT_ERROR ||
         srt_listen(s->lsock, s->set.max_receivers) == SRT_ERROR) {
+        if (!s->backoff_ms)
+            LB_LOGE("srt", "listen on %s:%d: %s; retrying", s->host, s->port, srt_getlasterror_str());
         set_state(s, "failed", "listen on %s:%d: %s", s->host, s->port, srt_getlasterror_str());
-        LB_LOGE("srt", "listen on %s:%d: %s", s->host, s->port, srt_getlasterror_str());
-        return AVERROR(EADDRINUSE);
+        ret = AVERROR(EADDRINUSE);
+        goto retry;
     }
     if ((ret = lb_thread_start(&s->accept_thread, "lb-srt-accept", accept_loop, s)) < 0)
-        return ret;
-    set_state(s, "listening", NULL);
+        goto retry;
+    s->backoff_ms = 0;
+    set_state(s, "listening", "%s", "");
     LB_LOGI("srt", "listening on %s:%d for receivers (latency %d ms%s)", s->host, s->port,
             s->latency_ms, *s->passphrase ? ", encrypted" : "");
     return 0;
+retry:
+    if (s->lsock != SRT_INVALID_SOCK)
+        srt_close(s->lsock);
+    s->lsock = SRT_INVALID_SOCK;
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 250;
+    if (s->backoff_ms > s->set.reconnect_max_ms)
+        s->backoff_ms = s->set.reconnect_max_ms;
+    s->next_attempt_us = lb_clock_now() + s->backoff_ms * 1000LL;
+    return ret;
 }
 
 /* ---- the output ---- */
@@ -603,8 +619,8 @@ static int srt_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
     av_dict_free(&opts);
     if (ret < 0)
         goto fail;
-    if (s->listener && (ret = open_listener(s)) < 0)
-        goto fail;
+    if (s->listener)
+        open_listener(s);                   /* a busy port is retried, not fatal */
     if (!s->listener)
         set_state(s, "connecting", NULL);
     return 0;
@@ -649,6 +665,8 @@ static int srt_write(void *priv, const AVPacket *in)
     int64_t now = lb_clock_now();
     if (!s->listener && s->sock == SRT_INVALID_SOCK)
         try_connect(s);
+    if (s->listener && s->lsock == SRT_INVALID_SOCK)
+        open_listener(s);
     update_stats(s, now);
 
     int key = si == s->video_index && (in->flags & AV_PKT_FLAG_KEY);
@@ -688,6 +706,8 @@ static void srt_idle(void *priv)
     srt_out *s = priv;
     if (!s->listener && s->sock == SRT_INVALID_SOCK)
         try_connect(s);
+    if (s->listener && s->lsock == SRT_INVALID_SOCK)
+        open_listener(s);
     update_stats(s, lb_clock_now());
 }
 

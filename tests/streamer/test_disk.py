@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import TOOL, check, decode_errors, fail, ffprobe_json, parse_kv, scratch
+from testlib import spawn, TOOL, check, decode_errors, fail, ffprobe_json, parse_kv, scratch
 
 work = scratch("disk")
 mounts = []
@@ -40,7 +40,7 @@ try:
     check("MB free" in p.stderr and "20 MB needed" in p.stderr, "the refusal says why")
 
     disk = mount("disk", 48)
-    w = subprocess.Popen([TOOL, "writer", disk], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    w = spawn([TOOL, "writer", disk], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True, env={**os.environ, "STREAMER_CONFIG": config(30, 24),
                                          "WRITER_SECONDS": "14"})
     progress = os.path.join(disk, "progress")

@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import TOOL, check, decode_errors, fail, free_tcp_port, parse_kv, scratch
+from testlib import spawn, TOOL, check, decode_errors, fail, free_tcp_port, parse_kv, scratch
 
 work = scratch("hls-push")
 port = free_tcp_port()
@@ -27,7 +27,7 @@ http {{ access_log off; client_body_temp_path {work}/tmp;
 
 
 def start_nginx():
-    p = subprocess.Popen(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
+    p = spawn(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     if p.poll() is not None:
         fail("nginx did not start")
@@ -41,7 +41,7 @@ with open(cfg, "w") as f:
             f"list_size = 4\nkeep_segments = 1\nsegment_s = 2\npush_timeout_ms = 2000\n")
 
 nginx = start_nginx()
-tool = subprocess.Popen([TOOL, "live", cfg, "40", "paced"], stdout=subprocess.PIPE,
+tool = spawn([TOOL, "live", cfg, "40", "paced"], stdout=subprocess.PIPE,
                         stderr=open(os.path.join(work, "tool.log"), "wb"), text=True)
 time.sleep(8)
 check(os.path.exists(os.path.join(root, "live", "program.m3u8")), "origin has the playlist")
@@ -51,8 +51,7 @@ time.sleep(20)
 nginx = start_nginx()
 out, _ = tool.communicate(timeout=120)
 if tool.returncode:
-    nginx.kill()
-    fail(f"streamer_tool exited {tool.returncode}")
+    fail(f"streamer_tool exited {tool.returncode}")       # nginx is stopped at exit
 kv = parse_kv(out)
 stats = [l for l in out.splitlines() if l.startswith("output=web")][0]
 reconnects = int(re.search(r"reconnects=(\d+)", stats).group(1))

@@ -9,10 +9,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import TOOL, check, decode_errors, ffprobe_json, run_tool, scratch
+from testlib import spawn, TOOL, check, decode_errors, ffprobe_json, run_tool, scratch
 
 data = scratch("kill")
-writer = subprocess.Popen([TOOL, "writer", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+writer = spawn([TOOL, "writer", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 progress = os.path.join(data, "progress")
 
 

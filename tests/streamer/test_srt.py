@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import (TOOL, check, decode_errors, fail, ffprobe_json, free_port, parse_kv, scratch,
+from testlib import (spawn, TOOL, check, decode_errors, fail, ffprobe_json, free_port, parse_kv, scratch,
                      stream_info)
 
 mode = sys.argv[1]
@@ -25,7 +25,7 @@ PASS = "correct-horse-battery"
 def receiver(name, url):
     out = open(os.path.join(work, name + ".ts"), "wb")
     err = open(os.path.join(work, name + ".log"), "wb")
-    return subprocess.Popen(["srt-live-transmit", "-q", url, "file://con"], stdout=out, stderr=err)
+    return spawn(["srt-live-transmit", "-q", url, "file://con"], stdout=out, stderr=err)
 
 
 def stop(p):
@@ -52,7 +52,7 @@ def tool(config_text, seconds, wait_live, record=False):
         env["WAIT_LIVE"] = "1"
     if record:
         env["RECORD_DIR"] = os.path.join(work, "data")
-    return subprocess.Popen([TOOL, "live", cfg, str(seconds), "paced"], stdout=subprocess.PIPE,
+    return spawn([TOOL, "live", cfg, str(seconds), "paced"], stdout=subprocess.PIPE,
                             stderr=open(os.path.join(work, "tool.log"), "wb"), text=True, env=env)
 
 
@@ -90,7 +90,7 @@ if mode == "caller":
     deadline = time.monotonic() + 10
     while not udp_bound(port) and time.monotonic() < deadline:
         time.sleep(0.05)
-    p = tool(f"[output.platform]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=caller&latency=120&streamid=hall1\n",
+    p = tool(f"[output.platform]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=caller&latency=400&streamid=hall1\n",
              8, True)
     kv, outs = finish(p)
     time.sleep(0.5)

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import TOOL, check, fail, free_tcp_port, parse_kv, run_tool, scratch
+from testlib import spawn, TOOL, check, fail, free_tcp_port, parse_kv, run_tool, scratch
 
 work = scratch("upload")
 port = free_tcp_port()
@@ -36,7 +36,7 @@ env = {"STREAMER_CONFIG": cfg}
 
 
 def start_nginx():
-    p = subprocess.Popen(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
+    p = spawn(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     if p.poll() is not None:
         fail("nginx did not start")
@@ -91,7 +91,7 @@ try:
     # the origin comes back while luobo waits: the retry with backoff finds it
     nginx.send_signal(signal.SIGTERM)
     nginx.wait()
-    w = subprocess.Popen([TOOL, "archive", data, "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    w = spawn([TOOL, "archive", data, "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True, env={**os.environ, **env, "UPLOAD_WAIT": "60"})
     time.sleep(6)
     nginx = start_nginx()

@@ -1,6 +1,8 @@
 """Helpers shared by the streamer tests (python3 stdlib only)."""
+import atexit
 import json
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -8,6 +10,29 @@ import sys
 import tempfile
 
 TOOL = os.environ.get("STREAMER_TOOL", "")
+
+_children = []
+
+
+def spawn(args, **kwargs):
+    """Popen that is stopped when the test exits, whatever the way out
+    (SIGTERM first: an nginx master then takes its workers with it)."""
+    p = subprocess.Popen(args, **kwargs)
+    _children.append(p)
+    return p
+
+
+@atexit.register
+def _stop_children():
+    for p in _children:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in _children:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def fail(msg):
