@@ -67,7 +67,6 @@ typedef struct lb_zone {
     char name[32];
     int source;
     lb_rectf rect;
-    int x0, y0, x1, y1;       /* on the analysis picture, set at the first frame */
     double motion, presence;  /* last tick */
     double cx, cy, spread_y;  /* of what is present, normalised */
     int64_t present_since_us; /* presence >= stand_min since, or INT64_MIN */

@@ -165,11 +165,12 @@ static int shot_at(const run *r, int64_t t_us)
 
 /* A scripted minute at 10 fps: teacher speaking, a student answering,
  * writing, a slide, the teacher camera lost and back. */
-static void script(run *r, int flicker)
+static void script(run *r, int flicker, const char *extra)
 {
     lb_director *d = NULL;
-    char err[512];
-    CHECK(create(&d, "[director]\nzones = stand@students:0.5,0,0.5,1\nvcam = teacher\n", err, sizeof err) == 0, "%s", err);
+    char err[512], ini[512];
+    snprintf(ini, sizeof ini, "[director]\nzones = stand@students:0.5,0,0.5,1\nvcam = teacher\n%s", extra);
+    CHECK(create(&d, ini, err, sizeof err) == 0, "%s", err);
     if (!d)
         return;
     scene s = { .mic = { -90, -90 } };
@@ -207,7 +208,7 @@ static void script(run *r, int flicker)
 static void test_rules(void)
 {
     run r = { 0 };
-    script(&r, 0);
+    script(&r, 0, "");
     static const struct { double t; int main; } want[] = {
         { 5, TEACHER }, { 11.5, STUDENTS }, { 17, STUDENTS }, { 21.5, TEACHER },
         { 26.5, BOARD }, { 33, BOARD }, { 42, SCREEN }, { 47, SCREEN },
@@ -240,18 +241,25 @@ static void test_rules(void)
           strstr(r.shot[k11].reason, "zone stand"), "reason '%s'", k11 >= 0 ? r.shot[k11].reason : "");
 
     run again = { 0 };
-    script(&again, 0);
+    script(&again, 0, "");
     CHECK(again.nb == r.nb && !memcmp(again.cut_us, r.cut_us, sizeof r.cut_us), "deterministic");
     for (int i = 0; i < r.nb && i < again.nb; i++)
         CHECK(!strcmp(again.shot[i].reason, r.shot[i].reason), "same reasons");
 
     run fl = { 0 };
-    script(&fl, 1);
+    script(&fl, 1, "");
     for (int i = 1; i < fl.nb; i++) {
         double len = (fl.cut_us[i] - fl.cut_us[i - 1]) / 1e6;
         CHECK(len >= 3 - 1e-9 || strstr(fl.shot[i].reason, "lost"), "flicker: shot of %.1f s", len);
     }
     CHECK(fl.nb < 30, "flicker: %d cuts in a minute", fl.nb);
+
+    run sbs = { 0 };            /* the board beside the teacher */
+    script(&sbs, 0, "board_layout = sbs\n");
+    int kb = shot_at(&sbs, 30000000);
+    CHECK(kb >= 0 && sbs.shot[kb].sources[0] == BOARD && sbs.shot[kb].layout == LB_LAYOUT_SBS &&
+          sbs.shot[kb].nb_sources == 2 && sbs.shot[kb].sources[1] == TEACHER &&
+          sbs.shot[kb].crop[1].w > 0, "board sbs: %s", kb >= 0 ? sbs.shot[kb].reason : "");
 }
 
 /* A long stretch of the teacher talking: a cutaway at max_shot_s that keeps
