@@ -233,7 +233,76 @@ mode = auto
     test_alsa.analyse(x)
 
 
+def errors():
+    """A file that is not media, a missing V4L2 device, a refused RTSP URL
+    and a missing sound card next to a good camera: the daemon records the
+    lesson all the same and tells what is wrong with each."""
+    wd = scratch("e2e_errors")
+    data = os.path.join(wd, "data")
+    junk = write(os.path.join(wd, "notes.mp4"), "lecture notes, not a video\n" * 50)
+    cfg = write(os.path.join(wd, "luobo.ini"), """[general]
+data_dir = %s
+http_port = %d
+width = 320
+height = 180
+fps = %d
+
+[source.teacher]
+type = synthetic
+role = teacher
+pattern = bars
+width = 320
+height = 180
+
+[source.notes]
+type = url
+role = screen
+url = %s
+
+[source.usb]
+type = v4l2
+role = students
+device = /dev/video9
+
+[source.ptz]
+type = url
+role = wide
+url = rtsp://127.0.0.1:%d/cam
+
+[mic.lectern]
+type = alsa
+role = teacher
+device = hw:7,0
+
+[mic.teacher]
+type = synthetic
+role = teacher
+
+[encoder]
+preset = ultrafast
+bitrate_kbps = 300
+
+[director]
+mode = auto
+""" % (data, free_port(), FPS, junk, free_port()))
+    with open(os.path.join(wd, "luobo.log"), "w") as dlog:
+        rc = subprocess.run([LUOBO, "--config", cfg, "--record", "--duration", "5"],
+                            stdout=dlog, stderr=subprocess.STDOUT, timeout=120).returncode
+    log_text = open(os.path.join(wd, "luobo.log")).read()
+    check(rc == 0, "luobo exited %d" % rc)
+    check("[capture:notes] failed: open: Invalid data" in log_text, "the file that is not media failed")
+    check("[capture:usb] lost: cannot open /dev/video9: No such file or directory" in log_text,
+          "the missing V4L2 device is lost")
+    check("[capture:ptz] lost: open: Connection refused" in log_text, "the refused camera is lost")
+    check("[capture:mic:lectern] lost: cannot open ALSA PCM 'hw:7,0'" in log_text, "the missing sound card is lost")
+    program = os.path.join(lesson_dir(data), "program.mp4")
+    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                        "stream=nb_read_frames", "-of", "csv=p=0", program], capture_output=True, text=True)
+    frames = int(p.stdout.strip().split(",")[0])
+    check(abs(frames - 5 * FPS) <= 2, "the lesson was recorded: %d frames" % frames)
+
+
 if __name__ == "__main__":
-    {"rtsp_dropout": rtsp_dropout, "drift": drift, "alsa": alsa,
+    {"rtsp_dropout": rtsp_dropout, "drift": drift, "alsa": alsa, "errors": errors,
      "drift_short": lambda: drift(130)}[sys.argv[1]]()
     print("PASS")
