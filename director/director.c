@@ -243,7 +243,9 @@ static void cutter(lb_director *d, int64_t t_us)
             continue;
         if (best.main < 0 || c.score > best.score)
             best = c;
-        if (d->have_cur && same_key(&c, &d->cur) && (alive.main < 0 || c.score > alive.score))
+        /* still valid: the same picture, a close-up's source counts as it */
+        if (d->have_cur && c.main == d->cur.main && c.second == d->cur.second &&
+            c.layout == d->cur.layout && (alive.main < 0 || c.score > alive.score))
             alive = c;
     }
     if (best.main < 0)
@@ -444,8 +446,9 @@ int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
         else
             s.crop[k] = (lb_rectf){ 0, 0, 0, 0 };
     }
-    int changed = !d->have_current || !same_shot(&s, &d->current) ||
-                  (strcmp(s.reason, d->current.reason) && !strcmp(s.reason, "operator"));
+    /* taking over and handing back are decisions even on the same shot */
+    int operator_now = !strcmp(s.reason, "operator"), operator_before = !strcmp(d->current.reason, "operator");
+    int changed = !d->have_current || !same_shot(&s, &d->current) || operator_now != operator_before;
     d->current = s;
     d->have_current = 1;
     pthread_mutex_unlock(&d->lock);
