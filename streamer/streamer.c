@@ -467,6 +467,17 @@ int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
     return ret;
 }
 
+int lb_streamer_recording_error(lb_streamer *st)
+{
+    for (int i = 0; st && i < st->nb_outputs; i++) {
+        output *o = &st->outputs[i];
+        /* first_error is written before failed is set (seq_cst) */
+        if (o->ops->per_lesson && atomic_load(&o->failed))
+            return o->first_error < 0 ? o->first_error : AVERROR_EXTERNAL;
+    }
+    return 0;
+}
+
 void lb_streamer_print_options(FILE *f)
 {
     lb_options_print(f, "output.NAME", common_options);

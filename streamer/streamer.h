@@ -153,6 +153,11 @@ int lb_streamer_start_live(lb_streamer *st, const lb_stream_desc *streams, int n
 int lb_streamer_start_recording(lb_streamer *st, const char *lesson_dir);
 /* Drains and finalises the archive. Returns 0 or the archive's first error. */
 int lb_streamer_stop_recording(lb_streamer *st);
+/* While recording: 0, or the error that stopped the archive for the rest of
+ * the lesson (AVERROR(ENOSPC) when the disk guard fired; its stats say
+ * state "disk-full" and why).  The files are already finalised: the caller
+ * should stop the recording and tell the user.  Any thread. */
+int lb_streamer_recording_error(lb_streamer *st);
 /* Gives a reference of pkt to every running output; the caller keeps pkt. */
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
 void lb_streamer_stop_live(lb_streamer *st);

@@ -340,6 +340,11 @@ static int run_writer(const char *data_dir)
             lb_clock_sleep_until(t0 + pts);
             if (pts >= (int64_t)(limit_s * 1e6))
                 break;
+            /* as the daemon does: an archive that stopped ends the recording */
+            if ((ret = lb_streamer_recording_error(t.st)) < 0) {
+                printf("recording_error=%s\nrecording_error_at=%.3f\n", av_err2str(ret), pts / 1e6);
+                break;
+            }
         }
     }
     ret = lb_streamer_stop_recording(t.st);

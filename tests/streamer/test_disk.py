@@ -68,6 +68,9 @@ try:
     check(kv.get("archive_state") == "disk-full", f"archive state {kv.get('archive_state')}")
     check("disk almost full" in kv.get("archive_error", ""), f"alert: {kv.get('archive_error')}")
     check(kv.get("stop_ret", "0") != "0", f"stop_recording reports it ({kv.get('stop_ret')})")
+    check(kv.get("recording_error") == "No space left on device" and
+          float(kv.get("recording_error_at", "99")) < 13,
+          f"lb_streamer_recording_error tells the recorder at once ({kv.get('recording_error_at')} s)")
     lessons = [d for d in os.listdir(disk) if os.path.isdir(os.path.join(disk, d))]
     lesson = os.path.join(disk, lessons[0])
     for name in ("program.mp4", "iso/teacher.mp4"):
