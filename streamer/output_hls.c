@@ -810,8 +810,12 @@ static int hls_write(void *priv, const AVPacket *pkt)
 static void hls_gap(void *priv)
 {
     hls *h = priv;
-    for (int i = 0; i < h->nb_vars; i++)
+    /* The segment ends at the hole; the next one starts at a key frame
+     * (the queue resumes on one, unless it dropped everything). */
+    for (int i = 0; i < h->nb_vars; i++) {
+        close_segment(h, &h->vars[i], h->vars[i].last_pts_us);
         h->vars[i].pending_discontinuity = 1;
+    }
 }
 
 static void hls_uninit(void *priv)

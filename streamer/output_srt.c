@@ -93,6 +93,7 @@ typedef struct srt_out {
     int64_t pend_start;          /* stream offset of pend[0] */
     int64_t ts_bytes;            /* bytes out of the muxer so far */
     int64_t key_offset;          /* where the latest key frame's data starts */
+    int wait_key;                /* after a gap: video resumes at a key frame */
 
     /* caller */
     SRTSOCKET sock;
@@ -563,6 +564,7 @@ static int srt_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
     s->pend_len = 0;
     s->ts_bytes = 0;
     s->key_offset = -1;
+    s->wait_key = 0;
     s->video_index = -1;
     s->nb_peers = 0;
     s->sock = s->lsock = SRT_INVALID_SOCK;
@@ -670,7 +672,10 @@ static int srt_write(void *priv, const AVPacket *in)
     update_stats(s, now);
 
     int key = si == s->video_index && (in->flags & AV_PKT_FLAG_KEY);
+    if (si == s->video_index && s->wait_key && !key)
+        return 0;                           /* no P-frames without their reference */
     if (key) {
+        s->wait_key = 0;
         /* Everything before the key frame goes out first; the key frame's
          * bytes (PAT, PMT, then the IDR) start at a known offset. */
         avio_flush(s->ts->pb);
@@ -721,6 +726,7 @@ static void srt_gap(void *priv)
 {
     srt_out *s = priv;
     LB_LOGW("srt", "%s:%d: the network fell behind: GOPs dropped", s->host, s->port);
+    s->wait_key = 1;
 }
 
 static void srt_uninit(void *priv)

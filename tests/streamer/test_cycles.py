@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import check, decode_errors, run_tool, scratch
+from testlib import check, decode_errors, ffprobe_json, run_tool, scratch
 
 work = scratch("cycles")
 cfg = os.path.join(work, "luobo.ini")
@@ -27,4 +27,16 @@ for l in lessons:
     if os.path.exists(prog):
         err = decode_errors(prog)
         check(not err, f"{l}: program.mp4 decodes {err[:200]}")
+# the HLS queue (16 packets) overflowed under the flood: every gap must end
+# a segment and start the next one at a key frame, marked as a discontinuity
+live = os.path.join(work, "live")
+with open(os.path.join(live, "program.m3u8")) as f:
+    playlist = f.read()
+segs = [l for l in playlist.splitlines() if l.endswith(".ts")]
+for name in segs:
+    frames = ffprobe_json(os.path.join(live, name), "-select_streams", "v:0", "-show_entries",
+                          "frame=key_frame", "-read_intervals", "%+#1")["frames"]
+    check(frames and frames[0]["key_frame"] == 1, f"{name} starts with a key frame")
+err = decode_errors(os.path.join(live, "program.m3u8"))
+check(not err, f"the HLS playlist decodes after the gaps {err[:300]}")
 print("PASS")
