@@ -619,6 +619,15 @@ static cJSON *lesson_json(lb_webui *w, const char *id, int with_files)
     cJSON_AddStringToObject(lesson, "id", id);
     snprintf(path, sizeof path, "%s/program.mp4", dir);
     cJSON_AddBoolToObject(lesson, "has_program", access(path, R_OK) == 0);
+    /* The upload output keeps its progress next to the lesson. */
+    cJSON *upload;
+    snprintf(path, sizeof path, "%s/upload.json", dir);
+    if (!cJSON_GetObjectItemCaseSensitive(lesson, "upload") && (upload = read_json_file(path))) {
+        if (cJSON_IsObject(upload))
+            cJSON_AddItemToObject(lesson, "upload", upload);
+        else
+            cJSON_Delete(upload);
+    }
     if (with_files) {
         cJSON *files = cJSON_AddArrayToObject(lesson, "files");
         add_file(files, dir, "program.mp4");
@@ -713,7 +722,13 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         webui_respond(c, 204, "application/json", NULL, 0);
         return;
     }
-    /* PATCH or POST: edit the metadata. */
+    /* PATCH or POST: edit the metadata, in the file as it is on disk (not
+     * what lesson_json() added to it). */
+    cJSON_Delete(lesson);
+    if (lesson_path(w, id, "lesson.json", path, sizeof path) < 0 || !(lesson = read_json_file(path))) {
+        webui_respond_error(c, 404, "no recording '%s'", id);
+        return;
+    }
     static const struct { const char *key; size_t size; } editable[] = {
         { "title", 128 }, { "teacher", 64 }, { "course", 64 },
     };
@@ -735,11 +750,7 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         webui_respond_error(c, 400, "nothing to change (title, teacher, course)");
         return;
     }
-    /* Write back the file's own fields only, not what lesson_json added. */
-    cJSON_DeleteItemFromObjectCaseSensitive(lesson, "files");
-    cJSON_DeleteItemFromObjectCaseSensitive(lesson, "has_program");
-    int ret = lesson_path(w, id, "lesson.json", path, sizeof path) < 0
-                  ? AVERROR(EINVAL) : write_json_file(path, lesson);
+    int ret = write_json_file(path, lesson);
     cJSON_Delete(lesson);
     if (ret < 0) {
         webui_respond_error(c, 500, "cannot write lesson.json: %s", av_err2str(ret));

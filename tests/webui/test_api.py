@@ -33,6 +33,9 @@ def make_fixture(data):
                    "ended_at": "2026-01-01T08:45:00+00:00", "duration_s": 2700,
                    "sources": [], "chapters": [], "status": "complete"}, f)
     os.symlink("/etc/passwd", os.path.join(d, "escape.mp4"))
+    with open(os.path.join(d, "upload.json"), "w") as f:
+        json.dump({"state": "uploading", "files_done": 1, "files_total": 3,
+                   "bytes_done": 50000, "bytes_total": 101000}, f)
     return lid, blob
 
 
@@ -140,6 +143,7 @@ def main():
     ids = [x["id"] for x in lst]
     check(r.status == 200 and lid in ids and rec_id in ids, "recordings list has both lessons")
     fx = [x for x in lst if x["id"] == lid][0]
+    check(fx.get("upload", {}).get("state") == "uploading", "recordings list: upload state")
     check(fx["title"] == "Fixture" and fx["has_program"] is True and
           any(f["path"] == "program.mp4" and f["size"] == 100000 for f in fx["files"]),
           "recordings list: metadata and files")
@@ -153,7 +157,8 @@ def main():
     with open(os.path.join(srv.data, lid, "lesson.json")) as f:
         saved = json.load(f)
     check(saved["title"] == "Fixture 2" and saved["course"] == "Physics" and
-          "files" not in saved, "lesson.json rewritten with its own fields only")
+          "files" not in saved and "upload" not in saved and "has_program" not in saved,
+          "lesson.json rewritten with its own fields only")
     r = curl(base + "/api/v1/recordings/" + lid, "POST", {"course": "Optics"}, **AC)
     check(r.status == 200 and r.json()["course"] == "Optics", "recording POST edits metadata too")
     r = curl(base + "/api/v1/recordings/" + lid, "PATCH", {"title": "x" * 300}, **AC)

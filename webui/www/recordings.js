@@ -65,7 +65,10 @@
     const u = rec.upload;
     if (!u) return '–';
     if (typeof u === 'string') return u;
-    return u.state || u.status || '–';
+    let text = u.state || u.status || '–';
+    if (u.bytes_total && u.state !== 'done') text += ' ' + Math.floor(100 * (u.bytes_done || 0) / u.bytes_total) + '%';
+    const badge = el('span', { className: 'badge ' + (u.state || ''), title: u.last_error || '' }, text);
+    return badge;
   }
 
   async function load() {
