@@ -163,8 +163,13 @@ static int hls_configure(void *priv, const lb_config_section *sec, char *err, si
     int ret = lb_config_apply(sec, hls_options, &h->set, err, err_size);
     if (ret < 0)
         return ret;
-    if (!*h->set.name || strchr(h->set.name, '/')) {
-        lb_config_error(sec, "name", err, err_size, "must be a plain file name");
+    int plain = *h->set.name != 0;
+    for (const char *c = h->set.name; *c; c++)
+        plain &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                 (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
+    if (!plain) {
+        lb_config_error(sec, "name", err, err_size, "'%s': use letters, digits, - and _",
+                        h->set.name);
         return AVERROR(EINVAL);
     }
     size_t ul = strlen(h->set.url);
@@ -710,7 +715,12 @@ static int hls_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
             if (sd->kind == LB_STREAM_PROGRAM_VIDEO)
                 snprintf(v->name, sizeof v->name, "%s", h->set.name);
             else
-                snprintf(v->name, sizeof v->name, "%s-%s", h->set.name, sd->name);
+                snprintf(v->name, sizeof v->name, "%s-%s", h->set.name, sd->name ? sd->name : "");
+            /* a file and URL name: keep [A-Za-z0-9_-] */
+            for (char *c = v->name; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+                    *c = '_';
             /* sequence numbers keep growing across restarts */
             v->next_seq = lb_clock_wall_us() / 1000000;
             v->target_s = (int)ceil(h->set.segment_s);

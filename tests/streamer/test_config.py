@@ -57,6 +57,7 @@ cases = [
     ("[output.h]\ntype = hls\nurl = ftp://x/\n", "luobo.ini:3: output.h: url: 'ftp://x/' is not an http://"),
     ("[output.h]\ntype = hls\nsegment_s = 0.1\n", "luobo.ini:3: output.h: segment_s: 0.1 is out of range"),
     ("[output.u]\ntype = upload\n", "luobo.ini:1: output.u: url: missing"),
+    ("[output.h]\ntype = hls\nname = ../x\n", "luobo.ini:3: output.h: name: '../x': use letters"),
 ]
 for text, want in cases:
     rc, err, _ = load(text)
