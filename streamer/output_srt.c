@@ -59,7 +59,7 @@ static const lb_option srt_options[] = {
       NULL, "srt://host:port?mode=caller|listener&latency=ms&passphrase=...&pbkeylen=16|24|32&streamid=..." },
     { "max_receivers", LB_OPT_INT, offsetof(srt_settings, max_receivers), 0, "8", 1, MAX_PEERS, NULL,
       "listener mode: receivers served at once" },
-    { "reconnect_max_ms", LB_OPT_INT, offsetof(srt_settings, reconnect_max_ms), 0, "2000", 100, 5000,
+    { "reconnect_max_ms", LB_OPT_INT, offsetof(srt_settings, reconnect_max_ms), 0, "1000", 100, 5000,
       NULL, "longest wait between attempts to connect (caller) or to listen (listener) (ms)" },
     { "low_delay", LB_OPT_BOOL, offsetof(srt_settings, low_delay), 0, "false", 0, 0, NULL,
       "send the end of each video frame at once instead of waiting to fill a 1316-byte "
@@ -116,6 +116,7 @@ typedef struct srt_out {
     char last_error[256];
     uint64_t reconnects;
     double rtt_ms, loss_pct, send_kbps;
+    uint64_t retransmits, retransmits_closed; /* live peers, and peers gone */
 } srt_out;
 
 static void set_state(srt_out *s, const char *state, const char *fmt, ...)
@@ -323,6 +324,12 @@ static int resolve(srt_out *s, struct sockaddr_storage *ss, int *len)
 
 static void close_peer(srt_out *s, int i, const char *why)
 {
+    SRT_TRACEBSTATS perf;
+    if (srt_bstats(s->peers[i].sock, &perf, 0) == 0) {
+        pthread_mutex_lock(&s->lock);
+        s->retransmits_closed += (uint64_t)perf.pktRetransTotal;   /* keep the total */
+        pthread_mutex_unlock(&s->lock);
+    }
     if (why)
         LB_LOGI("srt", "%s:%d: receiver left: %s", s->host, s->port, why);
     srt_close(s->peers[i].sock);
@@ -638,7 +645,7 @@ static void update_stats(srt_out *s, int64_t now)
         return;
     s->last_stats_us = now;
     double rtt = 0, kbps = 0;
-    int64_t sent = 0, lost = 0;
+    int64_t sent = 0, lost = 0, retrans = 0;
     pthread_mutex_lock(&s->peers_lock);
     for (int i = 0; i < s->nb_peers; i++) {
         SRT_TRACEBSTATS perf;
@@ -649,12 +656,14 @@ static void update_stats(srt_out *s, int64_t now)
         kbps += perf.mbpsSendRate * 1000;
         sent += perf.pktSentTotal;
         lost += perf.pktSndLossTotal;
+        retrans += perf.pktRetransTotal;
     }
     pthread_mutex_unlock(&s->peers_lock);
     pthread_mutex_lock(&s->lock);
     s->rtt_ms = rtt;
     s->send_kbps = kbps;
     s->loss_pct = sent ? 100.0 * (double)lost / (double)sent : 0;
+    s->retransmits = s->retransmits_closed + (uint64_t)retrans;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -749,6 +758,7 @@ static void srt_stats(void *priv, lb_output_stats *out)
     out->rtt_ms = s->rtt_ms;
     out->loss_pct = s->loss_pct;
     out->send_kbps = s->send_kbps;
+    out->retransmits = s->retransmits;
     pthread_mutex_unlock(&s->lock);
 }
 

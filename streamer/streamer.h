@@ -58,6 +58,7 @@ typedef struct lb_output_stats {
     double rtt_ms, loss_pct, send_kbps; /* SRT; 0 where not applicable */
     char last_error[256];
     /* Added by the streamer: */
+    uint64_t retransmits;             /* SRT: packets sent again, all receivers */
     int64_t cpu_us;                   /* CPU time of the output's thread, all
                                        * runs (the cost of the output) */
 } lb_output_stats;

@@ -142,10 +142,10 @@ static void print_stats(lb_streamer *st)
         lb_output_stats s;
         lb_streamer_get_stats(st, i, &s);
         printf("output=%s kind=%s state=%s packets=%llu dropped=%llu reconnects=%llu "
-               "rtt_ms=%.1f send_kbps=%.0f cpu_ms=%.1f error=%s\n", s.name, s.kind, s.state,
-               (unsigned long long)s.packets, (unsigned long long)s.dropped,
-               (unsigned long long)s.reconnects, s.rtt_ms, s.send_kbps, s.cpu_us / 1000.0,
-               s.last_error);
+               "rtt_ms=%.1f loss_pct=%.2f retransmits=%llu send_kbps=%.0f cpu_ms=%.1f error=%s\n",
+               s.name, s.kind, s.state, (unsigned long long)s.packets, (unsigned long long)s.dropped,
+               (unsigned long long)s.reconnects, s.rtt_ms, s.loss_pct,
+               (unsigned long long)s.retransmits, s.send_kbps, s.cpu_us / 1000.0, s.last_error);
     }
     fflush(stdout);
 }

@@ -96,6 +96,9 @@ if mode == "caller":
     time.sleep(0.5)
     stop(r)
     check(outs[0]["kind"] == "srt" and outs[0]["dropped"] == "0", "nothing dropped")
+    check(float(outs[0]["rtt_ms"]) >= 0 and float(outs[0]["send_kbps"]) > 0 and
+          "retransmits" in outs[0] and "loss_pct" in outs[0],
+          f"SRT statistics (rtt {outs[0]['rtt_ms']} ms, {outs[0]['send_kbps']} kbit/s)")
     check_ts("got", 0, exact=int(kv["sent_video_frames"]))
 elif mode == "listener":
     p = tool(f"[output.pull]\ntype = srt\nurl = srt://127.0.0.1:{port}?mode=listener&latency=120"
