@@ -156,7 +156,16 @@ def rtsp_dropout():
     check_packets(os.path.join(wd, "packets.txt"), packet_sizes(cam_file()), "rtsp after dropout", 2)
 
 
-def served(proto):
+def hevc_file():
+    path = os.path.join(media_dir(), "cam360_hevc.mp4")
+    if not os.path.exists(path):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=30",
+                        "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "bframes=0:keyint=30:log-level=error",
+                        "-pix_fmt", "yuv420p", path], check=True)
+    return path
+
+
+def served(proto, hevc=False):
     """ffmpeg serves the camera file in real time and luobo's url source
     connects to it: SRT (ffmpeg is the listener, luobo the caller), HTTP
     (MPEG-TS from ffmpeg's one-client HTTP server), RTMP (FLV from ffmpeg's
@@ -171,7 +180,9 @@ def served(proto):
     else:
         port = free_port()
         out, fmt, url = "rtmp://127.0.0.1:%d/live/cam" % port, "flv", "rtmp://127.0.0.1:%d/live/cam" % port
-    args = ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", cam_file(), "-c", "copy", "-f", fmt]
+    media = hevc_file() if hevc else cam_file()
+    codec = "hevc" if hevc else "h264"
+    args = ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", media, "-c", "copy", "-f", fmt]
     if proto != "srt":
         args += ["-listen", "1"]
     listener = Peer(args + [out], log=open(os.path.join(wd, "ffmpeg.log"), "w")).start()
@@ -183,13 +194,13 @@ def served(proto):
         listener.stop()
     e = end(ev)
     print(e)
-    check(e["state"] == "live" and e["codec"] == "h264", "the %s camera is live, H.264 (%s)" % (proto, e))
+    check(e["state"] == "live" and e["codec"] == codec, "the %s camera is live, %s (%s)" % (proto, codec, e))
     ticks = live_ticks(ev)
     check(len(ticks) >= 9 * 30, "live within 3 s of the start (%d live ticks)" % len(ticks))
     check(all(t["ret"] == 0 and not t["slate"] for t in ticks), "every tick since live has a picture")
     check(e["distinct"] >= len(ticks) * 0.9, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
     sizes = [int(l.split()[0]) for l in open(os.path.join(wd, "packets.txt"))]
-    want = set(s for s, _ in packet_sizes(cam_file()))
+    want = set(s for s, _ in packet_sizes(media))
     check(len(sizes) > 200, "%d passthrough packets" % len(sizes))
     # FLV carries the file's packets as they are; MPEG-TS as access units
     # with start codes (and maybe an AUD): a few bytes more
@@ -254,6 +265,11 @@ def file_loop():
     first = next(t for t in by(ev, "tick") if not t["slate"])
     check(first["t_us"] == 500000 and first["pts"] == 500000,
           "with sync_offset_ms = 500 the first frame is at 0.5 s (tick %d, pts %d)" % (first["t_us"], first["pts"]))
+    # width/height scale the pictures
+    ev = run_tool("source", source_config(path, "width = 320\nheight = 180\n"), "source.cam", 1, "--offline",
+                  workdir=scratch("file_scaled"))
+    check(all((t["w"], t["h"]) == (320, 180) for t in by(ev, "tick") if not t["slate"]),
+          "width = 320, height = 180: the frames are scaled")
     # realtime: the file is paced on its media time, loop after loop
     wd3 = scratch("file_loop_realtime")
     ev = run_tool("source", source_config(path, "loop = true\n"), "source.cam", 8, workdir=wd3)
@@ -324,6 +340,6 @@ import socket  # noqa: E402
 
 if __name__ == "__main__":
     {"rtsp_read": rtsp_read, "rtsp_udp": lambda: rtsp_read("udp", 10), "rtsp_dropout": rtsp_dropout,
-     "srt": lambda: served("srt"), "srt_push": srt_push, "http": lambda: served("http"), "rtmp": lambda: served("rtmp"),
+     "srt": lambda: served("srt"), "srt_push": srt_push, "srt_hevc": lambda: served("srt", True), "http": lambda: served("http"), "rtmp": lambda: served("rtmp"),
      "file_loop": file_loop, "errors": errors}[sys.argv[1]]()
     print("PASS")
