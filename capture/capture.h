@@ -16,7 +16,15 @@
  *    lb_clock); the consumer never waits, it takes the latest frame;
  *  - offline: file and synthetic sources run as fast as the consumer takes
  *    their frames and the consumer blocks until a source has passed the
- *    requested time, so every run gives the same frames and decisions. */
+ *    requested time, so every run gives the same frames and decisions.
+ *    Live sources (cameras, network streams, ALSA) never make it wait.
+ *
+ * Live stamps are capture times: V4L2's driver timestamps, a network
+ * stream's own timestamps mapped onto lb_clock at their earliest arrival,
+ * ALSA blocks as "now minus what is still buffered".  A frame is decoded
+ * some tens of ms after its stamp, so a realtime consumer runs that much
+ * behind (the daemon's sync_delay_ms); sync_offset_ms corrects a device's
+ * own latency by hand. */
 #ifndef LB_CAPTURE_H
 #define LB_CAPTURE_H
 
@@ -100,9 +108,16 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
 /* Compressed passthrough for resource mode.  When the source receives
  * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the
- * program timeline, stream_index = LB_STREAM_ISO_VIDEO) to q, which the
- * caller owns.  codecpar is NULL until the source is live with a
- * compressed stream; it stays valid until lb_source_free(). */
+ * program timeline, the same times as its decoded frame; time_base set;
+ * stream_index = LB_STREAM_ISO_VIDEO) to q, which the caller owns.  After
+ * every (re)connection the packets start at a key frame, and dts strictly
+ * increase across reconnections.  A full queue drops the packet (counted
+ * in packets_dropped), except for an offline file, which waits.  Set q
+ * before lb_source_start().  codecpar is NULL until the source has
+ * connected once with a compressed stream; then it stays valid and
+ * unchanged until lb_source_free() (a later connection with other
+ * parameters sends no packets).  V4L2 H.264 has no extradata (in-band
+ * parameter sets). */
 void lb_source_set_packet_queue(lb_source *s, lb_queue *q);
 const AVCodecParameters *lb_source_codecpar(lb_source *s);
 /* The same, after waiting up to timeout_us for a started source to connect
