@@ -15,7 +15,11 @@
  *    been still for board_persist_s settles into ref; if it moved away from
  *    the board's colour (the median of ref) it is a new mark, if it moved
  *    back towards it, it was erased.  The whole 8x8 block around it must
- *    have been still as long: a mark counts once the hand has left it.  A teacher walking past never settles;
+ *    have been still as long: a mark counts once the hand has left it, if
+ *    at least 3 pixels and at most 40 % of the block settle at once (a lone
+ *    pixel is noise, a filled block someone standing still),
+ *    and the board's brightness is aligned with ref's first (the camera's
+ *    exposure drifting is not writing).  A teacher walking past never settles;
  *    one who stops in front of the board settles as one large blob at once,
  *    which is told apart from writing (thin strokes, a few pixels a tick) by
  *    its size.
@@ -38,6 +42,7 @@
 #include <string.h>
 
 #include <libavutil/error.h>
+#include <libavutil/common.h>
 #include <libavutil/dict.h>
 #include <libavutil/mem.h>
 #include <libswscale/swscale.h>
@@ -53,6 +58,7 @@
 #define SLIDE_MAX_S 2.0
 #define TRACK_S 2.0             /* foreground that moved this recently is tracked */
 #define RELEARN 0.6             /* share of the picture: not a person */
+#define MARK_MIN_PIXELS 3       /* settling in one block at once to count as a mark */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
 
 int lb_find_role(const lb_director *d, lb_role role)
@@ -456,6 +462,10 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
      * a swaying body's edges keep their blocks moving, a finished stroke's
      * block goes still once the hand has left it */
     const int bw = (w + BLOCK - 1) / BLOCK, bh = (h + BLOCK - 1) / BLOCK;
+    /* the camera's exposure or the room's light drifting moves the whole
+     * board: compare with the board as it was, brightness aligned */
+    int offset = board ? median(a->cur, n) - median(a->ref, n) : 0;
+    int settled_all = 0;
     for (int by = 0; by < bh && !relearn; by++) {
         for (int bx = 0; bx < bw; bx++) {
             int x0 = bx * BLOCK, y0 = by * BLOCK;
@@ -468,16 +478,22 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
             *bs = moved ? 0 : *bs < 255 ? *bs + 1 : 255;
             if (*bs < persist)
                 continue;
+            /* a stroke settles as a few pixels of a block at once; a lone
+             * pixel is noise, a block filled at once (over 40 %) a body */
+            int settled = 0;
             for (int y = y0; y < y1; y++) {
                 for (int x = x0; x < x1; x++) {
-                    int k = y * w + x, c = a->cur[k];
+                    int k = y * w + x, c = av_clip_uint8(a->cur[k] - offset);
                     if (a->still[k] < persist || abs(c - a->ref[k]) <= thr_p)
                         continue;
                     if (abs(c - a->board_level) > abs(a->ref[k] - a->board_level))
-                        marks++;
+                        settled++;
                     a->ref[k] = (uint8_t)c;
                 }
             }
+            if (settled >= MARK_MIN_PIXELS && settled * 5 <= (x1 - x0) * (y1 - y0) * 2)
+                marks += settled;
+            settled_all += settled;
         }
     }
     a->motion = (double)moving / n;
@@ -498,7 +514,7 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     if (board) {
         int ticks = (int)lrint(st->board_hold_s * st->analysis_hz);
         ticks = ticks < 1 ? 1 : ticks > LB_RING ? LB_RING : ticks;
-        if (marks > MARKS_BLOB_MAX * n)
+        if (settled_all > MARKS_BLOB_MAX * n)
             marks = 0;          /* someone stopped in front of the board */
         if (a->marks_len == ticks)
             a->marks_sum -= a->marks_ring[(a->marks_pos + LB_RING - ticks) % LB_RING];

@@ -40,8 +40,12 @@ def color(c, w, h, d):
     return "color=c=%s:s=%dx%d:r=%d:d=%g" % (c, w, h, FPS, d)
 
 
-def finish(name):
-    return "noise=alls=3:allf=t:all_seed=42%s,format=yuv420p" % label(name)
+def finish(name, sc):
+    # sensor noise, and the camera's exposure breathing (a slow brightness
+    # swing) for the lessons that ask for harsh cameras
+    noise, swing = sc.get("camera", (3, 0))
+    eq = "eq=brightness='%g*sin(2*PI*t/7)':eval=frame," % swing if swing else ""
+    return "%snoise=alls=%d:allf=t:all_seed=42%s,format=yuv420p" % (eq, noise, label(name))
 
 
 def teacher_graph(sc, d):
@@ -49,7 +53,7 @@ def teacher_graph(sc, d):
             "[bg][board]overlay=x=64:y=30[room];"
             "[room][fig]overlay=x='W/2-w/2+W/4*sin(2*PI*t/23)':y=H/3:eval=frame,%s"
             % (color("0x4a5560", W, H, d), color("0x2d3a2d", 512, 120, d),
-               color("0xe0b080", 64, 180, d), finish("teacher")))
+               color("0xe0b080", 64, 180, d), finish("teacher", sc)))
 
 
 def seats():
@@ -70,7 +74,7 @@ def students_graph(sc, d):
             g += (";%s[f%d];[%s][f%d]overlay=x='%d+6*sin(2*PI*t*%g)':y=%d:eval=frame[r%d]"
                   % (color("0x6a5a48", 20, 14, d), k, last, k, x, 0.3 + 0.1 * k, y + 26, k))
             last = "r%d" % k
-    return g + ";[%s]%s" % (last, finish("students"))
+    return g + ";[%s]%s" % (last, finish("students", sc))
 
 
 def board_graph(sc, d):
@@ -88,7 +92,7 @@ def board_graph(sc, d):
               "enable='between(t,%g,%g)'[b%d]"
               % (color("0xe0b080", 64, 220, d), k, last, k, x0, x1 - x0, a, b - a, sway, a, b, k + 1))
         last = "b%d" % (k + 1)
-    return g + ";[%s]%s" % (last, finish("board"))
+    return g + ";[%s]%s" % (last, finish("board", sc))
 
 
 def screen_graph(sc, d):
@@ -111,7 +115,7 @@ def screen_graph(sc, d):
         g += (";testsrc2=s=320x180:r=%d:d=%g[v%d];[%s][v%d]overlay=x=160:y=110:"
               "enable='between(t,%g,%g)'[s%d]" % (FPS, d, k, last, k, a, b, k + 1))
         last = "s%d" % (k + 1)
-    return g + ";[%s]%s" % (last, finish("screen"))
+    return g + ";[%s]%s" % (last, finish("screen", sc))
 
 
 def wide_graph(sc, d):
@@ -120,7 +124,7 @@ def wide_graph(sc, d):
         for col in range(10):
             g += ",drawbox=x=%d:y=%d:w=16:h=16:c=0xb08060:t=fill" % (60 + col * 54, 220 + row * 44)
     g += ("[w0];%s[wf];[w0][wf]overlay=x='W/2-w/2+W/3*sin(2*PI*t/41)':y=110:eval=frame,%s"
-          % (color("0xe0b080", 20, 60, d), finish("wide")))
+          % (color("0xe0b080", 20, 60, d), finish("wide", sc)))
     return g
 
 

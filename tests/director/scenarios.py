@@ -8,6 +8,9 @@ where a good director could do either (the room in a silent exam; the end
 of writing, when the board may stay up a few seconds while the teacher
 explains).
 
+`camera` = (noise, brightness swing) makes the cameras harsh: sensor noise
+of that strength and the exposure breathing by that share every 7 s.
+
 Times are seconds of program time.  Everything here is data; gen.py renders
 it, score.py judges a decision log against it.
 """
@@ -52,6 +55,7 @@ SCENARIOS = {
     # writing.
     "board": dict(
         duration=120,
+        camera=(10, 0.03),      # harsh cameras: noise and exposure swing
         cameras=["teacher", "students", "board", "screen"],
         teacher_speaks=[(0.5, 30), (31, 70), (71, 118)],
         students_speaks=[],
@@ -75,6 +79,7 @@ SCENARIOS = {
     # A discussion: students stand up and answer, one answers seated.
     "discussion": dict(
         duration=90,
+        camera=(10, 0.03),
         cameras=["teacher", "students", "board", "screen"],
         teacher_speaks=[(0.5, 10), (25, 38), (52, 62), (73, 90)],
         students_speaks=[(12, 23), (41, 50), (64, 71)],
