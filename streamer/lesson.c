@@ -357,10 +357,39 @@ static void set_string(cJSON *root, const char *key, const char *v)
         cJSON_Delete(n);
 }
 
+/* A crash during the fast-start rewrite: the fragmented files are whole;
+ * drop the half-written copies and the marker. */
+static void clear_finalising(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/" LB_FINALISING_MARKER, dir);
+    if (access(path, F_OK) != 0)
+        return;
+    for (int sub = 0; sub < 2; sub++) {
+        char folder[PATH_MAX];
+        snprintf(folder, sizeof folder, "%s%s", dir, sub ? "/iso" : "");
+        DIR *d = opendir(folder);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            size_t l = strlen(e->d_name);
+            if (l > 14 && !strcmp(e->d_name + l - 14, ".faststart.tmp")) {
+                char tmp[PATH_MAX + 256];
+                snprintf(tmp, sizeof tmp, "%s/%s", folder, e->d_name);
+                unlink(tmp);
+            }
+        }
+        if (d)
+            closedir(d);
+    }
+    unlink(path);
+    LB_LOGW("lesson", "%s: the fast-start rewrite was interrupted; the files stay fragmented", dir);
+}
+
 /* Repairs one lesson folder; 1 if it was repaired. */
 static int repair_one(const char *dir)
 {
     char path[PATH_MAX], buf[64];
+    clear_finalising(dir);
     snprintf(path, sizeof path, "%s/lesson.json", dir);
     cJSON *root = read_json(path);
     if (!root)

@@ -16,9 +16,12 @@
  * pts becomes 0 for every file (audio before it is dropped; each ISO file
  * starts at its own first key frame at or after it, on the same timeline).
  *
- * At the end the trailers are written, then each file is rewritten into a
- * regular MP4 with the moov in front (fast start) when there is room; a
- * failed rewrite keeps the fragmented file, which plays as well.
+ * At the end the trailers are written and the files are complete; then a
+ * background thread rewrites each into a regular MP4 with the moov in front
+ * (fast start) when there is room, so that a long lesson's stop does not
+ * wait for gigabytes of copying.  A marker file in the lesson folder keeps
+ * uploads and retention away meanwhile; a failed rewrite keeps the
+ * fragmented file, which plays as well.
  *
  * The disk guard: open refuses below min_free_mb; while recording, below
  * stop_free_mb the files are finalised at once (trailers, no rewrite) and
@@ -43,6 +46,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_thread.h"
 
 typedef struct archive_settings {
     int min_free_mb;
@@ -105,11 +109,25 @@ typedef struct archive {
     AVPacket *pending[MAX_PENDING];
     int nb_pending;
 
-    pthread_mutex_t lock;        /* guards what stats() reads */
+    pthread_mutex_t lock;        /* guards what stats() reads, and the jobs */
     int lock_init;
     char state[16];
     char last_error[256];
+
+    /* fast-start rewrites run after the lesson, on their own thread */
+    struct finalise_job *jobs;   /* singly linked, oldest first */
+    pthread_cond_t jobs_cond;
+    lb_thread finaliser;
+    int finaliser_started;
+    int quit;
 } archive;
+
+typedef struct finalise_job {
+    struct finalise_job *next;
+    char dir[PATH_MAX];
+    int nb_paths;
+    char paths[MAX_STREAMS + 1][PATH_MAX];
+} finalise_job;
 
 static void set_state(archive *a, const char *state, const char *error)
 {
@@ -132,6 +150,7 @@ static int archive_configure(void *priv, const lb_config_section *sec, char *err
         return AVERROR(EINVAL);
     }
     pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->jobs_cond, NULL);
     a->lock_init = 1;
     snprintf(a->state, sizeof a->state, "idle");
     return 0;
@@ -293,6 +312,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static int lesson_deletable(const char *dir)
 {
     char path[PATH_MAX], state[32], status[32];
+    snprintf(path, sizeof path, "%s/" LB_FINALISING_MARKER, dir);
+    if (access(path, F_OK) == 0)
+        return 0;
     snprintf(path, sizeof path, "%s/upload.json", dir);
     if (lb_json_file_string(path, "state", state, sizeof state) < 0 || strcmp(state, "done"))
         return 0;
@@ -577,11 +599,96 @@ static int archive_write(void *priv, const AVPacket *in)
     return write_packet(a, in);
 }
 
+/* ---- the finaliser ---- */
+
+static void marker_path(const char *dir, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/" LB_FINALISING_MARKER, dir);
+}
+
+static void run_job(archive *a, finalise_job *job)
+{
+    char marker[PATH_MAX];
+    for (int i = 0; i < job->nb_paths; i++) {
+        struct stat st;
+        int64_t free_b = lb_free_bytes(job->dir);
+        /* The rewrite needs a second copy; never let it fill the disk. */
+        if (stat(job->paths[i], &st) == 0 &&
+            (free_b < 0 || free_b - (int64_t)st.st_size > (int64_t)a->set.stop_free_mb << 20))
+            lb_mp4_faststart(job->paths[i]);
+        else
+            LB_LOGW("archive", "%s: not enough room for the fast-start rewrite; kept fragmented",
+                    job->paths[i]);
+    }
+    marker_path(job->dir, marker, sizeof marker);
+    unlink(marker);
+    lb_fsync_dir(job->dir);
+    LB_LOGI("archive", "%s: files finalised (fast start)", job->dir);
+}
+
+static void *finaliser_loop(void *arg)
+{
+    archive *a = arg;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->jobs && !a->quit)
+            pthread_cond_wait(&a->jobs_cond, &a->lock);
+        finalise_job *job = a->jobs;
+        if (!job)
+            break;                        /* quit, and nothing left to do */
+        pthread_mutex_unlock(&a->lock);
+        run_job(a, job);
+        pthread_mutex_lock(&a->lock);
+        a->jobs = job->next;
+        free(job);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Hands the finished files of a lesson to the finaliser; the marker file
+ * keeps uploads and retention away until they are rewritten.  When it
+ * cannot, the rewrite happens here. */
+static void queue_job(archive *a, finalise_job *job)
+{
+    char marker[PATH_MAX];
+    marker_path(job->dir, marker, sizeof marker);
+    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        close(fd);
+    pthread_mutex_lock(&a->lock);
+    if (!a->finaliser_started &&
+        lb_thread_start(&a->finaliser, "lb-archive-fin", finaliser_loop, a) == 0)
+        a->finaliser_started = 1;
+    if (!a->finaliser_started) {
+        pthread_mutex_unlock(&a->lock);
+        run_job(a, job);
+        free(job);
+        return;
+    }
+    finalise_job **tail = &a->jobs;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = job;
+    pthread_cond_signal(&a->jobs_cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
 static void archive_uninit(void *priv)
 {
     archive *a = priv;
-    if (a->lock_init)
-        pthread_mutex_destroy(&a->lock);
+    if (!a->lock_init)
+        return;
+    /* the rewrites still queued are done before the streamer goes */
+    pthread_mutex_lock(&a->lock);
+    a->quit = 1;
+    pthread_cond_signal(&a->jobs_cond);
+    pthread_mutex_unlock(&a->lock);
+    if (a->finaliser_started)
+        lb_thread_join(&a->finaliser);
+    a->finaliser_started = 0;
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->jobs_cond);
     a->lock_init = 0;
 }
 
@@ -600,8 +707,11 @@ static void archive_close(void *priv)
 {
     archive *a = priv;
     int failed = 0;
+    finalise_job *job = NULL;
     if (a->nb_muxes && !a->finalised)
         set_state(a, "finalising", NULL);
+    if (a->nb_muxes && a->set.faststart && !a->finalised && (job = calloc(1, sizeof *job)))
+        snprintf(job->dir, sizeof job->dir, "%s", a->dir);
     for (int i = 0; i < a->nb_muxes; i++) {
         mux *m = a->muxes[i];
         int had_header = m->header;
@@ -614,19 +724,15 @@ static void archive_close(void *priv)
             /* Never got a packet: leave no empty file behind. */
             if (m->written == 0)
                 unlink(m->path);
-        } else if (ret >= 0 && a->set.faststart && !a->finalised) {
-            struct stat st;
-            int64_t free_b = lb_free_bytes(a->dir);
-            /* The rewrite needs a second copy; never let it fill the disk. */
-            if (stat(m->path, &st) == 0 &&
-                (free_b < 0 || free_b - (int64_t)st.st_size > (int64_t)a->set.stop_free_mb << 20))
-                lb_mp4_faststart(m->path);
-            else
-                LB_LOGW("archive", "%s: not enough room for the fast-start rewrite; kept fragmented",
-                        m->path);
+        } else if (ret >= 0 && job) {
+            snprintf(job->paths[job->nb_paths++], PATH_MAX, "%s", m->path);
         }
         mux_free(&a->muxes[i]);
     }
+    if (job && job->nb_paths)
+        queue_job(a, job);               /* the stop does not wait for the rewrite */
+    else
+        free(job);
     a->nb_muxes = 0;
     drop_pending(a);
     memset(a->by_stream, 0, sizeof a->by_stream);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -438,8 +439,10 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
         set_error(u, NULL, "%s: %s", dir, av_err2str(ret));
         return 1;                           /* deleted meanwhile: nothing to do */
     }
-    if (lesson_still_recording(dir))
-        return NOT_READY;
+    char marker[PATH_MAX];
+    snprintf(marker, sizeof marker, "%s/" LB_FINALISING_MARKER, dir);
+    if (lesson_still_recording(dir) || access(marker, F_OK) == 0)
+        return NOT_READY;                   /* still recording, or being rewritten */
     qsort(files, (size_t)nb, sizeof *files, cmp_files);
     for (int i = 0; i < nb; i++)
         total += files[i].size;

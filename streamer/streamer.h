@@ -152,7 +152,11 @@ int lb_streamer_start_live(lb_streamer *st, const lb_stream_desc *streams, int n
  * recording.  The archive begins at the first video key frame it is sent,
  * and rebases the lesson to start at 0. */
 int lb_streamer_start_recording(lb_streamer *st, const char *lesson_dir);
-/* Drains and finalises the archive. Returns 0 or the archive's first error. */
+/* Drains and finalises the archive: when it returns, every file is complete
+ * and playable (fragmented MP4).  Their rewrite to regular fast-start MP4
+ * follows on a background thread (the folder holds a ".finalising" file
+ * meanwhile; uploads wait for it); lb_streamer_free waits for it to end.
+ * Returns 0 or the archive's first error. */
 int lb_streamer_stop_recording(lb_streamer *st);
 /* While recording: 0, or the error that stopped the archive for the rest of
  * the lesson (AVERROR(ENOSPC) when the disk guard fired; its stats say

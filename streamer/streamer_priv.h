@@ -21,6 +21,10 @@ const char *lb_hls_dir(void *priv);
 /* Upload: the default queue file (DATA_DIR/.upload-queue). */
 void lb_upload_set_default_queue(void *priv, const char *path);
 
+/* Present in a lesson folder while its MP4 files are being rewritten to
+ * fast start (after the lesson): uploads and retention wait for it. */
+#define LB_FINALISING_MARKER ".finalising"
+
 #define KIND_BIT(k) (1u << (unsigned)(k))
 
 /* Remuxes a (fragmented) MP4 into a regular MP4 with the moov in front:

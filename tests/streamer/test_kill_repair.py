@@ -64,4 +64,16 @@ check(abs(lj["duration_s"] - end) < 0.1, f"duration_s {lj['duration_s']} is the 
 check(lj["ended_at"] is not None, "ended_at set")
 kv = run_tool("repair", data)
 check(kv["repaired"] == "0", "a second repair finds nothing")
+
+# a crash during the fast-start rewrite leaves the marker and a temp copy:
+# the repair drops both and keeps the (whole) fragmented file
+size = os.path.getsize(os.path.join(lesson, "program.mp4"))
+for junk in (".finalising", "program.mp4.faststart.tmp", "iso/teacher.mp4.faststart.tmp"):
+    with open(os.path.join(lesson, junk), "wb") as f:
+        f.write(b"x" * 100)
+run_tool("repair", data)
+check(not any(os.path.exists(os.path.join(lesson, j)) for j in
+              (".finalising", "program.mp4.faststart.tmp", "iso/teacher.mp4.faststart.tmp")),
+      "an interrupted rewrite is cleaned up")
+check(os.path.getsize(os.path.join(lesson, "program.mp4")) == size, "program.mp4 untouched")
 print("PASS")
