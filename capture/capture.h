@@ -112,8 +112,9 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
  * stream_index = LB_STREAM_ISO_VIDEO) to q, which the caller owns.  After
  * every (re)connection the packets start at a key frame, and dts strictly
  * increase across reconnections.  A full queue drops the packet (counted
- * in packets_dropped), except for an offline file, which waits.  Set q
- * before lb_source_start().  codecpar is NULL until the source has
+ * in packets_dropped), except for an offline file, which waits.  q may be
+ * set or cleared (NULL) at any time; once the call returns, no push to the
+ * previous queue is under way.  codecpar is NULL until the source has
  * connected once with a compressed stream; then it stays valid and
  * unchanged until lb_source_free() (a later connection with other
  * parameters sends no packets).  V4L2 H.264 has no extradata (in-band

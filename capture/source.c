@@ -119,7 +119,8 @@ struct lb_source {
     atomic_int stop;
     lb_thread thread;
     lb_queue *frames;
-    lb_queue *packets;              /* not owned */
+    lb_queue *packets;              /* not owned; under packets_lock */
+    pthread_mutex_t packets_lock;   /* so the caller may set or clear it at any time */
     int live;                       /* stamped on arrival, never waited for */
     int blocking;                   /* offline and paced: the consumer waits */
 
@@ -170,6 +171,7 @@ int lb_source_create(lb_source **ps, const lb_config_section *sec,
     if (!s)
         return AVERROR(ENOMEM);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->packets_lock, NULL);
     snprintf(s->name, sizeof s->name, "%s", lb_config_section_instance(sec));
     snprintf(s->log_name, sizeof s->log_name, "capture:%s", s->name);
     s->params = *params;
@@ -304,12 +306,18 @@ static void push_packet(lb_source *s, timeline *tl, AVPacket *pkt, int64_t *last
     pkt->time_base = AV_TIME_BASE_Q;
     pkt->stream_index = LB_STREAM_ISO_VIDEO;
     *last_dts = dts;
+    pthread_mutex_lock(&s->packets_lock);
+    if (!s->packets) {
+        pthread_mutex_unlock(&s->packets_lock);
+        return;
+    }
     AVPacket *copy = av_packet_clone(pkt);
     int ret = copy ? lb_queue_push(s->packets, copy, 0) : AVERROR(ENOMEM);
     /* offline, a file's packets are never lost: wait for room, but in
      * slices, as the queue is the caller's and stop does not close it */
     while (ret == AVERROR(EAGAIN) && s->blocking && !atomic_load(&s->stop))
         ret = lb_queue_push(s->packets, copy, 100000);
+    pthread_mutex_unlock(&s->packets_lock);
     int ok = ret >= 0;
     if (!ok)
         av_packet_free(&copy);
@@ -360,8 +368,7 @@ static void *source_thread(void *arg)
             }
             ret = s->ops->read(s->priv, &s->ctx, frame, pkt, err, sizeof err);
             if (pkt->size) {
-                if (s->packets)
-                    push_packet(s, &tl, pkt, &last_dts);
+                push_packet(s, &tl, pkt, &last_dts);
                 av_packet_unref(pkt);
             }
             if (ret == AVERROR(EAGAIN))
@@ -449,6 +456,7 @@ void lb_source_free(lb_source **ps)
         s->ops->uninit(s->priv);
     free(s->priv);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->packets_lock);
     free(s);
     *ps = NULL;
 }
@@ -467,7 +475,14 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
     stats->cpu_us = lb_thread_cpu_us(&s->thread);
 }
 
-void lb_source_set_packet_queue(lb_source *s, lb_queue *q) { s->packets = q; }
+void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
+{
+    /* returns only when no push to the old queue is under way: the caller
+     * may free it then */
+    pthread_mutex_lock(&s->packets_lock);
+    s->packets = q;
+    pthread_mutex_unlock(&s->packets_lock);
+}
 
 const AVCodecParameters *lb_source_codecpar(lb_source *s)
 {
