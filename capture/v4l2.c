@@ -176,8 +176,8 @@ static void describe_offers(int fd, char *out, size_t size)
         snprintf(out, size, "no capture formats");
 }
 
-/* Does the device offer fourcc at w x h (0: its largest) and fps?  Sets
- * *w, *h to the size found. */
+/* Does the device offer fourcc at w x h (0: its largest) and fps (0: at
+ * any rate)?  Sets *w, *h to the size found. */
 static int offers(int fd, uint32_t fourcc, int *w, int *h, int fps)
 {
     struct v4l2_fmtdesc fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
@@ -226,7 +226,7 @@ static int offers(int fd, uint32_t fourcc, int *w, int *h, int fps)
             break;
         }
     }
-    if (any && !rate_ok)
+    if (fps && any && !rate_ok)
         return 0;
     *w = bw;
     *h = bh;
@@ -282,13 +282,20 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
 
     int w = st->width, h = st->height;
     v->format = NULL;
-    for (size_t i = 0; i < FF_ARRAY_ELEMS(format_names) && !v->format; i++) {
-        const v4l2_format_name *f = &format_names[i];
-        int fw = w, fh = h;
-        if ((!v->wanted || v->wanted == f) && offers(v->fd, f->fourcc, &fw, &fh, fps)) {
-            v->format = f;
-            w = fw;
-            h = fh;
+    /* the program's rate if the device has it; when no rate was asked for,
+     * else whatever it gives (many HDMI cards only do 60): the frame
+     * synchroniser repeats or drops */
+    int rate_set = 0;
+    for (int pass = 0; pass < (st->fps ? 1 : 2) && !v->format; pass++) {
+        for (size_t i = 0; i < FF_ARRAY_ELEMS(format_names) && !v->format; i++) {
+            const v4l2_format_name *f = &format_names[i];
+            int fw = w, fh = h;
+            if ((!v->wanted || v->wanted == f) && offers(v->fd, f->fourcc, &fw, &fh, pass ? 0 : fps)) {
+                v->format = f;
+                w = fw;
+                h = fh;
+                rate_set = !pass;
+            }
         }
     }
     if (!v->format) {
@@ -323,8 +330,10 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
     struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
     parm.parm.capture.timeperframe.numerator = 1;
     parm.parm.capture.timeperframe.denominator = (uint32_t)fps;
-    if (xioctl(v->fd, VIDIOC_S_PARM, &parm) < 0)
+    if (rate_set && xioctl(v->fd, VIDIOC_S_PARM, &parm) < 0)
         lb_log(LB_LOG_DEBUG, ctx->name, "%s: cannot set the frame rate: %s", dev, strerror(errno));
+    if (!rate_set && xioctl(v->fd, VIDIOC_G_PARM, &parm) == 0 && parm.parm.capture.timeperframe.numerator)
+        fps = (int)(parm.parm.capture.timeperframe.denominator / parm.parm.capture.timeperframe.numerator);
 
     struct v4l2_requestbuffers req = { .count = NB_BUFFERS, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
                                        .memory = V4L2_MEMORY_MMAP };
