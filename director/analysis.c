@@ -16,8 +16,9 @@
  *    the board's colour (the median of ref) it is a new mark, if it moved
  *    back towards it, it was erased.  The whole 8x8 block around it must
  *    have been still as long: a mark counts once the hand has left it, if
- *    at least 3 pixels and at most 40 % of the block settle at once (a lone
- *    pixel is noise, a filled block someone standing still),
+ *    at least 3 pixels of the block settle at once (a lone pixel is noise)
+ *    and no block around it filled at once in the last 5 s (someone
+ *    standing still: the rest of the body settles in the next ticks),
  *    and the board's brightness is aligned with ref's first (the camera's
  *    exposure drifting is not writing).  A teacher walking past never settles;
  *    one who stops in front of the board settles as one large blob at once,
@@ -59,6 +60,7 @@
 #define TRACK_S 2.0             /* foreground that moved this recently is tracked */
 #define RELEARN 0.6             /* share of the picture: not a person */
 #define MARK_MIN_PIXELS 3       /* settling in one block at once to count as a mark */
+#define OCCLUSION_S 5.0         /* after a body settled, its neighbourhood is not writing */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
 
 int lb_find_role(const lb_director *d, lb_role role)
@@ -188,6 +190,8 @@ static void free_buffers(lb_source_analysis *a)
     av_freep(&a->before);
     av_freep(&a->mask);
     av_freep(&a->block_still);
+    av_freep(&a->block_settled);
+    av_freep(&a->block_occluded);
     av_freep(&a->bg);
     av_freep(&a->fg_ticks);
 }
@@ -243,9 +247,11 @@ static int alloc_buffers(lb_director *d, lb_source_analysis *a, const AVFrame *f
     if (a->h < 8)
         a->h = 8;
     size_t n = (size_t)a->w * (size_t)a->h;
+    size_t nb_blocks = (size_t)(((a->w + BLOCK - 1) / BLOCK) * ((a->h + BLOCK - 1) / BLOCK));
     if (!(a->cur = av_malloc(n)) || !(a->prev = av_malloc(n)) || !(a->ref = av_malloc(n)) ||
         !(a->still = av_mallocz(n)) || !(a->before = av_malloc(n)) ||
-        !(a->mask = av_mallocz(n)) || !(a->block_still = av_mallocz((size_t)(((a->w + BLOCK - 1) / BLOCK) * ((a->h + BLOCK - 1) / BLOCK)))) || !(a->bg = av_malloc(n * 2)) ||
+        !(a->mask = av_mallocz(n)) || !(a->block_still = av_mallocz(nb_blocks)) ||
+        !(a->block_settled = av_mallocz(nb_blocks)) || !(a->block_occluded = av_mallocz(nb_blocks)) || !(a->bg = av_malloc(n * 2)) ||
         !(a->fg_ticks = av_mallocz(n * 2))) {
         free_buffers(a);
         return AVERROR(ENOMEM);
@@ -466,20 +472,21 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
      * board: compare with the board as it was, brightness aligned */
     int offset = board ? median(a->cur, n) - median(a->ref, n) : 0;
     int settled_all = 0;
+    const int occlusion_ticks = (int)lrint(OCCLUSION_S * st->analysis_hz);
     for (int by = 0; by < bh && !relearn; by++) {
         for (int bx = 0; bx < bw; bx++) {
+            int b = by * bw + bx;
             int x0 = bx * BLOCK, y0 = by * BLOCK;
             int x1 = x0 + BLOCK < w ? x0 + BLOCK : w, y1 = y0 + BLOCK < h ? y0 + BLOCK : h;
             int moved = 0;
             for (int y = y0; y < y1 && !moved; y++)
                 for (int x = x0; x < x1; x++)
                     moved |= a->mask[y * w + x] & 1;
-            uint8_t *bs = &a->block_still[by * bw + bx];
+            uint8_t *bs = &a->block_still[b];
             *bs = moved ? 0 : *bs < 255 ? *bs + 1 : 255;
+            a->block_settled[b] = 0;
             if (*bs < persist)
                 continue;
-            /* a stroke settles as a few pixels of a block at once; a lone
-             * pixel is noise, a block filled at once (over 40 %) a body */
             int settled = 0;
             for (int y = y0; y < y1; y++) {
                 for (int x = x0; x < x1; x++) {
@@ -491,10 +498,26 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                     a->ref[k] = (uint8_t)c;
                 }
             }
-            if (settled >= MARK_MIN_PIXELS && settled * 5 <= (x1 - x0) * (y1 - y0) * 2)
-                marks += settled;
+            a->block_settled[b] = (uint8_t)settled;
             settled_all += settled;
+            /* a block filled at once (over 40 %) is a body standing still:
+             * what settles around it for a while is that body too */
+            if (settled * 5 > (x1 - x0) * (y1 - y0) * 2)
+                for (int ny = by - 1; ny <= by + 1; ny++)
+                    for (int nx = bx - 1; nx <= bx + 1; nx++)
+                        if (ny >= 0 && ny < bh && nx >= 0 && nx < bw)
+                            a->block_occluded[ny * bw + nx] = (uint8_t)occlusion_ticks;
         }
+    }
+    /* a stroke settles as a few pixels of a block at once; a lone pixel is
+     * noise */
+    for (int b = 0; b < bw * bh && !relearn; b++) {
+        if (a->block_occluded[b]) {
+            a->block_occluded[b]--;
+            continue;
+        }
+        if (a->block_settled[b] >= MARK_MIN_PIXELS)
+            marks += a->block_settled[b];
     }
     a->motion = (double)moving / n;
     a->presence = (double)fg / n;

@@ -77,7 +77,8 @@ typedef struct lb_source_analysis {
     struct SwsContext *sws;
     int in_w, in_h, in_fmt;
     int w, h;
-    uint8_t *cur, *prev, *ref, *still, *before, *mask, *block_still;
+    uint8_t *cur, *prev, *ref, *still, *before, *mask;
+    uint8_t *block_still, *block_settled, *block_occluded;
     uint16_t *bg;             /* 8.8 fixed point */
     uint16_t *fg_ticks;       /* ticks as still foreground */
     int have_prev;
