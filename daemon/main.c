@@ -41,6 +41,7 @@ static void usage(FILE *f)
         "\n"
         "Configuration keys (type, default, meaning):\n");
     lb_options_print(f, "general", lb_general_options);
+    lb_options_print(f, "general (web UI)", lb_webui_general_options);
     lb_options_print(f, "source.NAME", lb_source_options);
     lb_options_print(f, "mic.NAME", lb_mic_options);
     lb_options_print(f, "director", lb_director_options);

@@ -556,6 +556,16 @@ static void *program_thread(void *arg)
         lb_lesson_info info = p->pending_info;
         pthread_mutex_unlock(&p->lock);
 
+        if (changed && p->general.http_port) {
+            /* the console's tally follows the program at once */
+            char line[1024], event[1200];
+            int64_t rel = state == REC_RECORDING ? t - p->rec_start_us : t;
+            if (lb_shot_to_json(&shot, rel, &p->setup, line, sizeof line) > 0) {
+                /* the decision's own fields, as director.jsonl has them */
+                snprintf(event, sizeof event, "{\"type\":\"decision\", %s", line + 1);
+                lb_webui_publish(p->webui, event);
+            }
+        }
         if (state == REC_STARTING && begin_recording(p, t, &info) >= 0)
             it->start_recording = 1;
 
