@@ -278,6 +278,10 @@ static void *encoder_thread(void *arg)
                                                         program_video_sink, p)) < 0)
             LB_LOGE("pipeline", "video encoding failed: %s", av_err2str(ret));
         last_seq = it->seq;
+        pthread_mutex_lock(&p->workers_lock);
+        p->encoded_frames = it->seq + 1;
+        pthread_cond_broadcast(&p->workers_cond);
+        pthread_mutex_unlock(&p->workers_lock);
         if (it->stop_recording && recording) {
             wait_for_isos(p, it->seq);
             finish_recording(p, 1);
@@ -459,6 +463,37 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *i
     return ret;
 }
 
+/* Waits until every encoder has finished the frames before frame n, so that
+ * the archive, started next, sees nothing older than the lesson's first
+ * frame (a short bubble, once per recording). */
+static void wait_for_encoders(lb_pipeline *p, int64_t n)
+{
+    pthread_mutex_lock(&p->workers_lock);
+    for (;;) {
+        int behind = p->encoded_frames < n;
+        for (int i = 0; i < p->nb_workers; i++)
+            behind |= p->workers[i].done < n && !lb_queue_is_closed(p->workers[i].queue);
+        if (!behind || lb_queue_is_closed(p->to_encoder))
+            break;
+        pthread_cond_wait(&p->workers_cond, &p->workers_lock);
+    }
+    pthread_mutex_unlock(&p->workers_lock);
+}
+
+/* How long --record waits at start-up for every camera to be live. */
+#define RECORD_WAIT_US 5000000
+
+static int every_source_live(lb_pipeline *p)
+{
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        if (st.state != LB_SOURCE_LIVE)
+            return 0;
+    }
+    return 1;
+}
+
 static void *program_thread(void *arg)
 {
     lb_pipeline *p = arg;
@@ -566,6 +601,11 @@ static void *program_thread(void *arg)
                 lb_webui_publish(p->webui, event);
             }
         }
+        if (state == REC_STARTING && !p->params.offline && t < RECORD_WAIT_US &&
+            !every_source_live(p))
+            state = REC_IDLE;   /* --record at start-up: begin once the cameras are up */
+        if (state == REC_STARTING)
+            wait_for_encoders(p, n);
         if (state == REC_STARTING && begin_recording(p, t, &info) >= 0)
             it->start_recording = 1;
 

@@ -81,6 +81,7 @@ struct lb_pipeline {
     int nb_copiers;
     pthread_mutex_t workers_lock;
     pthread_cond_t workers_cond;
+    int64_t encoded_frames;         /* program frames the encoder thread finished */
 
     AVBufferPool *frame_pool;       /* program-size YUV420P buffers */
     lb_queue *to_encoder;           /* program frames + audio, BLOCK */
