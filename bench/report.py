@@ -168,7 +168,9 @@ def render(r, rel_json):
         dr = rt.get("dropped", {})
         out.append(table(["figure", "luobo", "target"], [
             ["CPU share of the %s cores" % m.get("nproc"), f(100 * rt["cpu_share_of_2_cores"] if rt.get("cpu_share_of_2_cores") is not None else None, 1, " %"), ""],
-            ["CPU s / wall s", "%s / %s" % (f(rt.get("cpu_s")), f(rt.get("wall_s"))), ""],
+            ["CPU s / wall s", "%s / %s" % (f(rt.get("cpu_s")), f(rt.get("wall_s"))), "wall = media duration"],
+            ["exit status", "0" if rt.get("rc") == 0 else "%s (killed after 3× the duration)" % rt.get("rc")
+             if rt.get("rc") == -9 else rt.get("rc"), "0"],
             ["program frames written / expected", "%s / %s" % (rt.get("program_frames"), rt.get("expected_frames")), ""],
             ["program ticks late (`luobo_program_late_frames_total`)", f(dr.get("program_late"), 0), "0"],
             ["source frames skipped by the frame synchroniser (`luobo_source_dropped_total`)", f(dr.get("source_dropped"), 0), "0"],
