@@ -16,7 +16,8 @@
  * over an adaptive noise floor.
  *
  * Rules, each a small proposer with a weight from [director]: students
- * (a student standing in zone "stand", or the students' mic), slide (screen
+ * (a student standing in zone "stand" for stand_s, framed close, or the
+ * students' mic), slide (screen
  * alone, then screen with the teacher in picture), board (new marks),
  * video (on a screen), speaker (the source of the speaking mic's role), idle
  * (wide, else teacher).  The highest weight wins; a cutter on top keeps
@@ -43,8 +44,8 @@
  * in (analysis ticks are on program time), so offline runs repeat exactly.
  *
  * Threads: lb_director_update and lb_compositor_* run on the program thread;
- * lb_director_set_mode and lb_director_get_mode may be called from any
- * thread. */
+ * lb_director_set_mode, lb_director_get_mode and lb_director_status_json
+ * may be called from any thread. */
 #ifndef LB_DIRECTOR_H
 #define LB_DIRECTOR_H
 
