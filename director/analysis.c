@@ -61,6 +61,7 @@
 #define RELEARN 0.6             /* share of the picture: not a person */
 #define MARK_MIN_PIXELS 3       /* settling in one block at once to count as a mark */
 #define OCCLUSION_S 5.0         /* after a body settled, its neighbourhood is not writing */
+#define BLANK_PERCENT 95        /* of a screen within 4 levels of its median: blank */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
 
 int lb_find_role(const lb_director *d, lb_role role)
@@ -324,6 +325,13 @@ static void analyse_screen(lb_director *d, int i, int64_t t_us)
     int ticks = (int)lrint(st->video_s * st->analysis_hz);
     ticks = ticks < 1 ? 1 : ticks > LB_RING ? LB_RING : ticks;
 
+    /* a blank screen (the presenter blanked it, a "no signal" card) is
+     * nothing to show: neither a slide nor a chapter */
+    int level = median(a->cur, n), flat = 0;
+    for (int k = 0; k < n; k++)
+        flat += abs(a->cur[k] - level) <= 4;
+    a->blank = flat * 100 >= n * BLANK_PERCENT;
+
     int moving = a->motion >= st->video_min;
     if (a->video_len == ticks)
         a->video_sum -= a->video_ring[(a->video_pos + LB_RING - ticks) % LB_RING];
@@ -364,8 +372,8 @@ static void analyse_screen(lb_director *d, int i, int64_t t_us)
     int changed = 0;
     for (int k = 0; k < n; k++)
         changed += abs(a->cur[k] - a->before[k]) > st->motion_threshold;
-    if (changed < st->slide_min * n)
-        return;                 /* came back to the same picture: a flash */
+    if (changed < st->slide_min * n || a->blank)
+        return;                 /* came back to the same picture (a flash), or blank */
     a->last_slide_us = a->slide_pending_us;
     LB_LOGD("director", "%s: new slide (%.1f%% changed)", d->setup.source_names[i],
             100.0 * changed / n);

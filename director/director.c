@@ -216,7 +216,7 @@ static int cutaway(const lb_director *d, lb_candidate *c)
     lb_role role = d->setup.source_roles[cur->main];
     for (int k = 0; k < 4 && role > LB_ROLE_INVALID && role < LB_ROLE_COUNT && after[role][k]; k++) {
         int s = lb_find_live(d, after[role][k]);
-        if (s < 0 || s == cur->main)
+        if (s < 0 || s == cur->main || d->src[s].blank)
             continue;
         *c = (lb_candidate){ .rule = "cutaway", .score = cur->score, .main = s, .second = -1,
                              .layout = LB_LAYOUT_SINGLE, .cutaway = 1 };

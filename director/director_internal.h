@@ -111,6 +111,7 @@ typedef struct lb_source_analysis {
     uint8_t video_ring[LB_RING];
     int video_pos, video_len, video_sum;
     int video;
+    int blank;                /* a screen showing nothing */
     int64_t last_video_us;
 } lb_source_analysis;
 

@@ -98,7 +98,7 @@ static int propose_slide(const lb_director *d, int64_t t_us, lb_candidate *c)
     int best = -1;
     for (int i = 0; i < d->setup.nb_sources; i++) {
         const lb_source_analysis *a = &d->src[i];
-        if (d->setup.source_roles[i] == LB_ROLE_SCREEN && a->live && a->last_slide_us != INT64_MIN &&
+        if (d->setup.source_roles[i] == LB_ROLE_SCREEN && a->live && !a->blank && a->last_slide_us != INT64_MIN &&
             (best < 0 || a->last_slide_us > d->src[best].last_slide_us))
             best = i;
     }
@@ -131,7 +131,7 @@ static int propose_video(const lb_director *d, int64_t t_us, lb_candidate *c)
 {
     for (int i = 0; i < d->setup.nb_sources; i++) {
         const lb_source_analysis *a = &d->src[i];
-        if (d->setup.source_roles[i] != LB_ROLE_SCREEN || !a->live || !a->video)
+        if (d->setup.source_roles[i] != LB_ROLE_SCREEN || !a->live || !a->video || a->blank)
             continue;
         c->main = i;
         c->score = d->settings.weight_video;

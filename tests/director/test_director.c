@@ -106,7 +106,7 @@ static void test_config(void)
 typedef struct scene {
     AVFrame *f[NB];
     double mic[2];
-    int standing, strokes, slide, lost_teacher, slate_teacher, lights;
+    int standing, strokes, slide, lost_teacher, slate_teacher, lights, blank_screen;
 } scene;
 
 static void draw(scene *s, int64_t t_us)
@@ -122,8 +122,11 @@ static void draw(scene *s, int64_t t_us)
     s->f[BOARD] = frame(320, 180, 40);
     for (int k = 0; k < s->strokes; k++)
         rect(s->f[BOARD], 20 + (k % 2) * 150, 20 + k * 16, 80, 2, 230);
-    s->f[SCREEN] = frame(320, 180, 230);
-    rect(s->f[SCREEN], 40 + (s->slide % 3) * 60, 50, 100, 80, 60 + 40 * (s->slide % 4));
+    s->f[SCREEN] = frame(320, 180, s->blank_screen ? 48 : 230);
+    if (!s->blank_screen)
+        rect(s->f[SCREEN], 40 + (s->slide % 3) * 60, 50, 100, 80, 60 + 40 * (s->slide % 4));
+    else                        /* a "no signal" card: a grey picture and a line of text */
+        rect(s->f[SCREEN], 100, 85, 120, 6, 220);
     for (int i = 0; i < NB; i++)
         s->f[i]->pts = t_us;
     if (s->slate_teacher)
@@ -296,6 +299,32 @@ static void test_cutaway_and_pan(void)
     lb_director_free(&d);
 }
 
+/* A screen going blank (or showing a "no signal" card) is neither a slide
+ * nor a chapter; the slide after it is both. */
+static void test_blank_screen(void)
+{
+    lb_director *d = NULL;
+    char err[512];
+    CHECK(create(&d, "[director]\n", err, sizeof err) == 0, "%s", err);
+    if (!d)
+        return;
+    scene s = { .mic = { -20, -90 } };
+    run r = { 0 };
+    lb_shot shot;
+    for (int n = 0; n < 250; n++) {
+        s.blank_screen = n >= 50 && n < 150;
+        s.slide = n >= 150 ? 2 : 0;
+        step(d, &s, (int64_t)n * 100000, &r, &shot);
+        if (n < 150)
+            CHECK(shot.sources[0] == TEACHER, "at %.1f s: %s", n / 10.0, shot.reason);
+    }
+    CHECK(r.nb == 3 && r.shot[1].sources[0] == SCREEN && r.cut_us[1] < 16000000 && r.nb_chapters == 1,
+          "%d decisions, %d chapters", r.nb, r.nb_chapters);
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s.f[i]);
+    lb_director_free(&d);
+}
+
 /* The lights of the room going up is not a student standing. */
 static void test_lights(void)
 {
@@ -448,6 +477,7 @@ int main(void)
     test_config();
     test_rules();
     test_lights();
+    test_blank_screen();
     test_cutaway_and_pan();
     test_override();
     test_compositor();
