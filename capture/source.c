@@ -375,11 +375,6 @@ static void *source_thread(void *arg)
                 continue;
             if (ret < 0)
                 break;
-            if (!got_first) {
-                got_first = 1;
-                backoff = FIRST_BACKOFF_US;
-                set_state(s, LB_SOURCE_LIVE, NULL);
-            }
             int64_t pts = !s->live && frame->pts == AV_NOPTS_VALUE ? last_pts + frame_us
                                                                    : program_time(s, &tl, frame->pts);
             if (!s->live && !s->params.offline)
@@ -401,6 +396,12 @@ static void *source_thread(void *arg)
                     ret = 0;
                     break;
                 }
+            }
+            /* live once the consumer can have the first frame */
+            if (!got_first) {
+                got_first = 1;
+                backoff = FIRST_BACKOFF_US;
+                set_state(s, LB_SOURCE_LIVE, NULL);
             }
         }
         s->ops->close(s->priv);
@@ -580,6 +581,14 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     height = s->stats.height ? s->stats.height : s->settings.height ? s->settings.height : 720;
     pthread_mutex_unlock(&s->lock);
 
+    /* the very first picture of a source that has just come up is shown a
+     * little early (by at most the consumer's sync delay) rather than the
+     * "connecting" slate */
+    if (!s->shown && s->pending && state == LB_SOURCE_LIVE && !s->blocking) {
+        s->shown = s->pending;
+        s->pending = NULL;
+        s->shown_handed_out = 0;
+    }
     int live_frame = s->shown && (state == LB_SOURCE_LIVE || state == LB_SOURCE_ENDED ||
                                   s->blocking);
     AVFrame *src = live_frame ? s->shown : slate_frame(s, t_us, width, height);

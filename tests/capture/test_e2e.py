@@ -6,6 +6,7 @@ slate; those after it are the camera again.
 
 Usage: test_e2e.py rtsp_dropout
 """
+import json
 import os
 import subprocess
 import sys
@@ -90,9 +91,14 @@ mode = auto
     p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                         "stream=nb_read_frames", "-of", "csv=p=0", program], capture_output=True, text=True)
     frames = int(p.stdout.strip().split(",")[0])
-    want = SECONDS * FPS
-    check(abs(frames - want) <= want * 0.01, "program.mp4 has %d frames (40 s x %d fps = %d, +-1%%)"
-          % (frames, FPS, want))
+    # --record waits (a little) for the cameras to come up before the lesson
+    # starts: the lesson is duration_s long, at most 40 s
+    with open(os.path.join(lessons[0], "lesson.json")) as f:
+        duration = json.load(f)["duration_s"]
+    check(SECONDS - 5 <= duration <= SECONDS + 0.1, "the lesson lasts %.2f s" % duration)
+    want = duration * FPS
+    check(abs(frames - want) <= want * 0.01, "program.mp4 has %d frames (%.2f s x %d fps = %.0f, +-1%%)"
+          % (frames, duration, FPS, want))
     log_text = open(os.path.join(wd, "luobo.log")).read()
     check("[capture:cam] lost" in log_text and log_text.count("[capture:cam] live") >= 2,
           "the log tells the camera was lost and came back")
@@ -286,7 +292,7 @@ bitrate_kbps = 300
 mode = auto
 """ % (data, free_port(), FPS, junk, free_port()))
     with open(os.path.join(wd, "luobo.log"), "w") as dlog:
-        rc = subprocess.run([LUOBO, "--config", cfg, "--record", "--duration", "5"],
+        rc = subprocess.run([LUOBO, "--config", cfg, "--record", "--duration", "12"],
                             stdout=dlog, stderr=subprocess.STDOUT, timeout=120).returncode
     log_text = open(os.path.join(wd, "luobo.log")).read()
     check(rc == 0, "luobo exited %d" % rc)
@@ -299,7 +305,10 @@ mode = auto
     p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                         "stream=nb_read_frames", "-of", "csv=p=0", program], capture_output=True, text=True)
     frames = int(p.stdout.strip().split(",")[0])
-    check(abs(frames - 5 * FPS) <= 2, "the lesson was recorded: %d frames" % frames)
+    with open(os.path.join(lesson_dir(data), "lesson.json")) as f:
+        duration = json.load(f)["duration_s"]
+    check(duration >= 5 and abs(frames - duration * FPS) <= 2,
+          "the lesson was recorded: %d frames in %.2f s" % (frames, duration))
 
 
 if __name__ == "__main__":
