@@ -12,6 +12,7 @@
 #include "director.h"
 #include "encoder.h"
 #include "lb_log.h"
+#include "streamer.h"
 #include "lb_thread.h"
 #include "webui.h"
 
@@ -48,7 +49,7 @@ static void usage(FILE *f)
     lb_options_print(f, "director (layouts)", lb_compositor_options);
     lb_options_print(f, "encoder", lb_encoder_options);
     lb_options_print(f, "auth", lb_auth_options);
-    fprintf(f, "  [output.NAME]  type = archive | hls | srt | upload, see README.md\n");
+    lb_streamer_print_options(f);
 }
 
 int main(int argc, char **argv)

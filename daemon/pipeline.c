@@ -609,7 +609,17 @@ static void *program_thread(void *arg)
         if (state == REC_STARTING && begin_recording(p, t, &info) >= 0)
             it->start_recording = 1;
 
+        /* the archive stopped by itself (the disk guard): end the lesson
+         * here and say why */
+        int archive_error = state == REC_RECORDING ? lb_streamer_recording_error(p->streamer) : 0;
         pthread_mutex_lock(&p->lock);
+        if (archive_error < 0 && p->rec_state == REC_RECORDING) {
+            snprintf(p->last_error, sizeof p->last_error, "recording stopped: %s",
+                     archive_error == AVERROR(ENOSPC) ? "the disk is almost full"
+                                                      : av_err2str(archive_error));
+            LB_LOGE("pipeline", "%s", p->last_error);
+            p->rec_state = REC_STOPPING;
+        }
         if (p->rec_state == REC_RECORDING) {
             p->rec_frames++;
             double t_lesson = (double)(t - p->rec_start_us) / 1000000;

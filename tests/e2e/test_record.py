@@ -149,11 +149,51 @@ def test_kill_9():
         check(abs(lesson["duration_s"] - held) < 1.0, "repaired duration %s vs %.2f" % (lesson["duration_s"], held))
 
 
+def test_disk_full():
+    """A recording on a nearly full disk stops by itself with an alert, and
+    every file it wrote decodes.  Needs root for a small tmpfs."""
+    if os.geteuid() != 0:
+        print("SKIP: needs root to mount a tmpfs")
+        sys.exit(77)
+    with Scratch("disk") as tmp:
+        data = os.path.join(tmp, "data")
+        os.makedirs(data)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", data], check=True)
+        try:
+            extra = "\n[output.archive]\ntype = archive\nmin_free_mb = 8\nstop_free_mb = 4\nfaststart = false\n"
+            # live HLS elsewhere: only the archive fills this disk
+            cfg = write_config(tmp, demo_config(data, extra=extra, replace={
+                "[output.live]\ntype = hls\n": "[output.live]\ntype = hls\ndir = %s\n" % os.path.join(tmp, "live")}))
+            p = run_luobo(["--config", cfg, "--record", "--offline", "--duration", "120"])
+            check("disk is almost full" in p.stderr, "no alert about the disk in the log")
+            found = lessons(data)
+            check(len(found) == 1, "one lesson expected, found %d" % len(found))
+            lesson = load_lesson(found[0])
+            check(lesson["status"] in ("interrupted", "complete"), "status %s" % lesson["status"])
+            check(0 < lesson["duration_s"] < 120, "duration %s" % lesson["duration_s"])
+            files = [os.path.join(found[0], "program.mp4")] + \
+                [os.path.join(found[0], "iso", f) for f in os.listdir(os.path.join(found[0], "iso"))]
+            for f in files:
+                errors = decode_errors(f)
+                check(errors == "", "%s does not decode: %s" % (f, errors))
+            held = count_decoded_frames(files[0]) / FPS
+            print("disk full after %.1f s of program: %d files decode, status %s" %
+                  (held, len(files), lesson["status"]))
+            # and a new recording is refused with a clear error
+            p = run_luobo(["--config", cfg, "--record", "--offline", "--duration", "2"], check_rc=None)
+            check("not enough free disk space" in p.stderr,
+                  "a start on a full disk does not say why: %s" % p.stderr[-1500:])
+            check(len(lessons(data)) == 1, "a refused recording left a lesson folder")
+        finally:
+            subprocess.run(["umount", data])
+
+
 TESTS = {
     "record_5s": test_record_5s,
     "offline_30s": test_offline_30s,
     "offline_deterministic": test_offline_deterministic,
     "kill_9": test_kill_9,
+    "disk_full": test_disk_full,
 }
 
 if __name__ == "__main__":
