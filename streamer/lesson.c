@@ -152,23 +152,6 @@ static void lesson_free(lb_lesson *l)
     free(l);
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return AVERROR(errno);
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return AVERROR(errno);
-    return 0;
-}
-
 int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info *info,
                      const lb_lesson_source *sources, int nb_sources,
                      char *err, size_t err_size)
@@ -191,7 +174,7 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     make_slug(l->info.title, slug, sizeof slug);
 
-    if ((ret = mkdir_p(data_dir)) < 0) {
+    if ((ret = lb_mkdir_p(data_dir)) < 0) {
         snprintf(err, err_size, "%s: cannot create: %s", data_dir, av_err2str(ret));
         goto fail;
     }

@@ -499,23 +499,6 @@ static void clean_dir(hls *h)
     closedir(d);
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return AVERROR(errno);
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return AVERROR(errno);
-    return 0;
-}
-
 /* ---- push ---- */
 
 static size_t discard_body(char *ptr, size_t size, size_t n, void *opaque)
@@ -737,7 +720,7 @@ static int hls_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
         set_state(h, "failed", "no video stream");
         return AVERROR(EINVAL);
     }
-    if ((ret = mkdir_p(h->set.dir)) < 0) {
+    if ((ret = lb_mkdir_p(h->set.dir)) < 0) {
         char msg[256];
         snprintf(msg, sizeof msg, "cannot create %s: %s", h->set.dir, av_err2str(ret));
         set_state(h, "failed", msg);

@@ -49,6 +49,8 @@ int lb_json_file_string(const char *path, const char *key, char *buf, size_t siz
 void lb_fsync_dir(const char *dir);
 
 /* Free space of the file system holding path, bytes (-1 when unknown). */
+/* mkdir -p: creates path and its missing parents (0755).  0 or AVERROR. */
+int lb_mkdir_p(const char *path);
 int64_t lb_free_bytes(const char *path);
 
 #endif
