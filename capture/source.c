@@ -538,11 +538,9 @@ static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
         return s->slate;
     }
     lb_lavfi_close(&g);
-    /* tells the director's analysis and the tests that this is no picture */
+    /* tells the director (and anyone else) that this is not a picture */
     av_dict_set(&f->metadata, LB_SLATE_METADATA, "1", 0);
     av_frame_free(&s->slate);
-    /* tells the director (and anyone else) that this is not a picture */
-    av_dict_set(&f->metadata, "lb_slate", "1", 0);
     s->slate = f;
     s->slate_second = second;
     return f;
