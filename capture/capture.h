@@ -101,9 +101,8 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
  * AVERROR(EAGAIN) if there is nothing to show (the slate could not be
  * drawn: the caller chooses what to show), or AVERROR_EOF when a file without
  * loop has ended and its last frame was already handed out for t_us.
- * A slate carries the metadata LB_SLATE_METADATA = "1" (frame->metadata),
+ * A slate carries the metadata LB_SLATE_METADATA = "1" (lb_media.h),
  * so analysis can tell it from a picture. */
-#define LB_SLATE_METADATA "lb_slate"
 int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
 /* Compressed passthrough for resource mode.  When the source receives

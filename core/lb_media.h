@@ -16,6 +16,10 @@
 #include <stdint.h>
 
 #define LB_AUDIO_RATE 48000
+
+/* Frame metadata key (value "1") of a "no signal" card that capture hands
+ * out for a lost camera: the director never puts such a frame on the air. */
+#define LB_SLATE_METADATA "lb_slate"
 #define LB_TIME_BASE_US 1000000
 
 typedef enum lb_role {

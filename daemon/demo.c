@@ -53,6 +53,8 @@ const char lb_demo_config[] =
     "\n"
     "[director]\n"
     "mode = auto\n"
+    "# the teacher camera is a wide shot: a virtual camera follows the teacher\n"
+    "vcam = teacher\n"
     "\n"
     "# live HLS for viewers, served by the web UI at /live/program.m3u8\n"
     "[output.live]\n"

@@ -208,7 +208,7 @@ void lb_analysis_uninit(lb_director *d)
 
 static int is_slate(const AVFrame *f)
 {
-    return f->metadata && av_dict_get(f->metadata, "lb_slate", NULL, 0);
+    return f->metadata && av_dict_get(f->metadata, LB_SLATE_METADATA, NULL, 0);
 }
 
 void lb_analysis_liveness(lb_director *d, int64_t t_us, AVFrame *const *frames)

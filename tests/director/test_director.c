@@ -130,7 +130,7 @@ static void draw(scene *s, int64_t t_us)
     for (int i = 0; i < NB; i++)
         s->f[i]->pts = t_us;
     if (s->slate_teacher)
-        av_dict_set(&s->f[TEACHER]->metadata, "lb_slate", "1", 0);
+        av_dict_set(&s->f[TEACHER]->metadata, LB_SLATE_METADATA, "1", 0);
     if (s->lost_teacher)
         av_frame_free(&s->f[TEACHER]);
 }
