@@ -57,7 +57,8 @@ void lb_logv(lb_log_level level, const char *module, const char *fmt, va_list ap
     stamp(ts, sizeof ts);
     int64_t now = lb_clock_now();
     pthread_mutex_lock(&sink_lock);
-    if (!strcmp(msg, last_line) && now - last_line_us < 1000000) {
+    /* a device that fails the same way every second says so once a minute */
+    if (!strcmp(msg, last_line) && now - last_line_us < 60000000) {
         repeats++;
     } else {
         if (repeats)

@@ -480,15 +480,21 @@ static void wait_for_encoders(lb_pipeline *p, int64_t n)
     pthread_mutex_unlock(&p->workers_lock);
 }
 
-/* How long --record waits at start-up for every camera to be live. */
-#define RECORD_WAIT_US 5000000
+/* How long start-up waits for compressed cameras to tell their codec. */
+#define CODEC_WAIT_US 3000000
 
-static int every_source_live(lb_pipeline *p)
+/* How long --record waits at start-up for the cameras to connect. */
+#define RECORD_WAIT_US 5000000
+#define RECORD_WAIT_FRAMES(p) av_rescale(RECORD_WAIT_US, (p)->fps_num, 1000000LL * (p)->fps_den)
+
+/* No camera is still connecting for the first time (a broken one has
+ * already said so: lost or failed, and the lesson should not wait for it). */
+static int sources_settled(lb_pipeline *p)
 {
     for (int i = 0; i < p->nb_sources; i++) {
         lb_source_stats st;
         lb_source_get_stats(p->sources[i], &st);
-        if (st.state != LB_SOURCE_LIVE)
+        if (st.state == LB_SOURCE_CONNECTING)
             return 0;
     }
     return 1;
@@ -515,8 +521,18 @@ static void *program_thread(void *arg)
             goto end;
 
     for (int64_t n = 0; !atomic_load(&p->stop); n++) {
-        if (total_frames >= 0 && n >= total_frames)
-            break;
+        if (total_frames >= 0) {
+            /* with --record the duration is the lesson's; a lesson that
+             * could not start still ends the run a little later */
+            pthread_mutex_lock(&p->lock);
+            int64_t recorded = p->rec_frames;
+            int has_lesson = p->lesson != NULL || p->rec_state == REC_RECORDING;
+            pthread_mutex_unlock(&p->lock);
+            if (!p->params.record ? n >= total_frames
+                                  : (has_lesson ? recorded >= total_frames
+                                                : n >= total_frames + RECORD_WAIT_FRAMES(p)))
+                break;
+        }
         int64_t t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
         int64_t t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
         if (!p->params.offline) {
@@ -602,7 +618,7 @@ static void *program_thread(void *arg)
             }
         }
         if (state == REC_STARTING && !p->params.offline && t < RECORD_WAIT_US &&
-            !every_source_live(p))
+            !sources_settled(p))
             state = REC_IDLE;   /* --record at start-up: begin once the cameras are up */
         if (state == REC_STARTING)
             wait_for_encoders(p, n);
@@ -763,9 +779,21 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         p->nb_workers++;
     }
 
-    /* resource mode: compressed cameras are copied, raw ones encoded */
+    /* capture starts first: a camera's codec is known once it connected */
+    for (int i = 0; i < p->nb_sources; i++)
+        if ((ret = lb_source_start(p->sources[i])) < 0)
+            return ret;
+    for (int i = 0; i < p->nb_mics; i++)
+        if ((ret = lb_mic_start(p->mics[i])) < 0)
+            return ret;
+
+    /* resource mode: compressed cameras are copied, raw ones encoded; a
+     * camera that has not connected within the wait is encoded (its slate
+     * until it comes), so its track is never missing */
+    int64_t codec_deadline = lb_clock_now() + CODEC_WAIT_US;
     for (int i = 0; i < p->nb_sources; i++) {
-        const AVCodecParameters *par = lb_source_codecpar(p->sources[i]);
+        const AVCodecParameters *par = lb_source_wait_codecpar(p->sources[i],
+                                            FFMAX(0, codec_deadline - lb_clock_now()));
         if (par) {
             copy_worker *c = &p->copiers[p->nb_copiers];
             *c = (copy_worker){ .p = p, .source = i, .stream = p->nb_streams };
@@ -820,12 +848,6 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     if (p->general.http_port && (ret = lb_webui_start(p->webui, err, err_size)) < 0)
         return ret;
 
-    for (int i = 0; i < p->nb_sources; i++)
-        if ((ret = lb_source_start(p->sources[i])) < 0)
-            return ret;
-    for (int i = 0; i < p->nb_mics; i++)
-        if ((ret = lb_mic_start(p->mics[i])) < 0)
-            return ret;
     if (p->params.record) {
         pthread_mutex_lock(&p->lock);
         snprintf(p->pending_info.title, sizeof p->pending_info.title, "%s",

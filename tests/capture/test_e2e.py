@@ -108,6 +108,39 @@ mode = auto
     corner2, mean2, _ = frame_luma(program, 35.0)
     check(abs(corner2 - 48) >= 6 or abs(mean2 - mean) > 10,
           "at 35 s the program shows the camera again (corner %.1f, mean %.1f)" % (corner2, mean2))
+    # resource mode: the IP camera's own H.264, stream-copied
+    iso = os.path.join(lessons[0], "iso", "cam.mp4")
+    check_stream_copy(cam_mp4, iso)
+
+
+def packet_sizes(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "packet=size", "-of", "csv=p=0", path], capture_output=True, text=True, check=True)
+    return [int(l.split(",")[0]) for l in p.stdout.split()]
+
+
+def video_params(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "stream=codec_name,profile,level,width,height,pix_fmt", "-of", "json", path],
+                       capture_output=True, text=True, check=True)
+    return json.loads(p.stdout)["streams"][0]
+
+
+def check_stream_copy(source, iso):
+    """The ISO has the camera's codec parameters and, packet for packet, the
+    sizes the camera sent: a copy, not a re-encode."""
+    check(os.path.exists(iso), "no ISO file %s" % iso)
+    src, got = video_params(source), video_params(iso)
+    check(src == got, "ISO codec parameters %s differ from the camera's %s" % (got, src))
+    src_sizes = packet_sizes(source)
+    iso_sizes = packet_sizes(iso)
+    check(len(iso_sizes) > 60, "ISO has only %d packets" % len(iso_sizes))
+    run = iso_sizes[:60]
+    looped = src_sizes + src_sizes
+    found = any(looped[i:i + 60] == run for i in range(len(src_sizes)))
+    check(found, "the ISO's first 60 packet sizes are not a run of the camera's packets")
+    print("ISO is a stream copy: %s %sx%s, %d packets, sizes match the camera's" %
+          (got["codec_name"], got["width"], got["height"], len(iso_sizes)))
 
 
 def drift(seconds=600):
