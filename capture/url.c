@@ -231,6 +231,26 @@ static int input_rewind(url_input *u, const lb_source_ctx *ctx, char *err, size_
 
 /* ---- cameras ---- */
 
+/* What a receive that gave no frame means, for the video and the audio
+ * decode loops alike: 1 when the decoder wants more input, 0 when a looped
+ * file was rewound (receive again), or AVERROR_EOF / an error to return. */
+static int after_receive(url_input *u, const lb_source_ctx *ctx, int ret, char *err, size_t err_size)
+{
+    if (ret == AVERROR(EAGAIN) && u->draining)
+        ret = AVERROR_EOF;      /* a draining decoder gives frames, then EOF */
+    if (ret == AVERROR_EOF) {
+        if (!ctx->settings->loop)
+            return AVERROR_EOF;
+        ret = input_rewind(u, ctx, err, err_size);
+        return ret < 0 ? ret : 0;
+    }
+    if (ret != AVERROR(EAGAIN)) {
+        snprintf(err, err_size, "decode: %s", av_err2str(ret));
+        return ret;
+    }
+    return 1;
+}
+
 typedef struct url_source {
     url_input u;
     int live;
@@ -345,18 +365,10 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
             u->decoded->pts = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
             return output_frame(s, ctx, frame);
         }
-        if (ret == AVERROR(EAGAIN) && u->draining)
-            ret = AVERROR_EOF;      /* a draining decoder gives frames, then EOF */
-        if (ret == AVERROR_EOF) {
-            if (!ctx->settings->loop)
-                return AVERROR_EOF;
-            if ((ret = input_rewind(u, ctx, err, err_size)) < 0)
+        if ((ret = after_receive(u, ctx, ret, err, err_size)) <= 0) {
+            if (ret < 0)
                 return ret;
-            continue;
-        }
-        if (ret != AVERROR(EAGAIN)) {
-            snprintf(err, err_size, "decode: %s", av_err2str(ret));
-            return ret;
+            continue;               /* a looped file started again */
         }
         if (pkt->size)
             return AVERROR(EAGAIN);     /* one packet per call */
@@ -514,18 +526,10 @@ static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
                 return 0;
             continue;
         }
-        if (ret == AVERROR(EAGAIN) && u->draining)
-            ret = AVERROR_EOF;      /* a draining decoder gives frames, then EOF */
-        if (ret == AVERROR_EOF) {
-            if (!ctx->settings->loop)
-                return AVERROR_EOF;
-            if ((ret = input_rewind(u, ctx, err, err_size)) < 0)
+        if ((ret = after_receive(u, ctx, ret, err, err_size)) <= 0) {
+            if (ret < 0)
                 return ret;
-            continue;
-        }
-        if (ret != AVERROR(EAGAIN)) {
-            snprintf(err, err_size, "decode: %s", av_err2str(ret));
-            return ret;
+            continue;               /* a looped file started again */
         }
         if ((ret = input_feed(u, ctx, err, err_size)) < 0)
             return ret;
