@@ -491,6 +491,8 @@ def reference_graph(segments, duration, pip):
     uses = {k: {"full": 0, "pip": 0, "half": 0} for k in idx}
     ops = []
     for (t0, t1, layout, srcs) in segments:
+        if not srcs:            # no shot yet ("none"): the black base
+            continue
         en = "enable='between(t,%.4f,%.4f)'" % (t0, t1 - 0.5 / FPS)
         if layout == "single" or len(srcs) < 2:
             ops.append((srcs[0], "full", 0, 0, en))
@@ -936,6 +938,7 @@ def main():
     ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,limit_own,psnr,realtime,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
+    ap.add_argument("--resume", help="a result JSON of this run to add the sections to (e.g. after a fix)")
     a = ap.parse_args()
     a.luobo = os.path.abspath(a.luobo)
     a.inputs = os.path.abspath(a.inputs)
@@ -962,6 +965,12 @@ def main():
                                  hls_output=a.hls_ok, hls_error=None if a.hls_ok else why_hls,
                                  pip_geometry=a.pip_ok, pip_error=None if a.pip_ok else why_pip))
     del res["luobo"]
+    if a.resume:
+        with open(a.resume) as f:
+            old = json.load(f)
+        old.setdefault("resumed", []).append(dict(date=res["date"], sections=sections,
+                                                  loadavg=os.getloadavg()))
+        res = old
     t_start = time.monotonic()
     for s in sections:
         fn = globals().get("section_" + s)
