@@ -46,17 +46,27 @@ typedef struct parse_state {
     int header_line;    /* line of the latest [section] header */
 } parse_state;
 
+/* inih reads at most num - 1 characters a line and would take the rest of a
+ * longer line as a line of its own: refuse such a line instead. */
 static char *read_line(char *str, int num, void *stream)
 {
     parse_state *ps = stream;
     char *got = NULL;
+    if (ps->failed)
+        return NULL;
     if (ps->file) {
         got = fgets(str, num, ps->file);
+        if (got && !strchr(got, '\n') && !feof(ps->file)) {
+            ps->line++;
+            goto too_long;
+        }
     } else if (ps->text && *ps->text) {
         const char *nl = strchr(ps->text, '\n');
         size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
-        if (len > (size_t)num - 1)
-            len = (size_t)num - 1;
+        if (len > (size_t)num - 1) {
+            ps->line++;
+            goto too_long;
+        }
         memcpy(str, ps->text, len);
         str[len] = 0;
         ps->text += len;
@@ -71,6 +81,11 @@ static char *read_line(char *str, int num, void *stream)
             ps->header_line = ps->line;
     }
     return got;
+too_long:
+    snprintf(ps->err, ps->err_size, "%s:%d: line longer than %d characters",
+             ps->cfg->file_name, ps->line, num - 2);
+    ps->failed = 1;
+    return NULL;
 }
 
 static lb_config_section *add_section(lb_config *cfg, const char *name, int line)

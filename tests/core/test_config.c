@@ -79,6 +79,14 @@ int main(void)
     expect_error("[s.one]\nthis line has no equals sign\n", "t.ini:2: syntax error");
     expect_error("n = 1\n", "t.ini:1: key 'n' outside of any [section]");
     expect_error("[s.one]\nn = 1\n[s.one]\nx = 0.1\n", "t.ini:4: section [s.one] appears twice");
+    {
+        /* a line longer than inih takes is an error, never split in two */
+        char text[2048] = "[s.one]\nname = ";
+        size_t n = strlen(text);
+        memset(text + n, 'x', 1500);
+        strcpy(text + n + 1500, "\n");
+        expect_error(text, "t.ini:2: line longer than");
+    }
 
     /* a file on disk, and a missing one */
     char path[] = "/tmp/lb_config_testXXXXXX";
