@@ -262,7 +262,6 @@ static void *encoder_thread(void *arg)
 {
     lb_pipeline *p = arg;
     int recording = 0;
-    int64_t last_seq = -1;
     for (;;) {
         void *item_ptr;
         if (lb_queue_pop(p->to_encoder, &item_ptr, -1) < 0)
@@ -277,7 +276,6 @@ static void *encoder_thread(void *arg)
         if (it->video && (ret = lb_video_encoder_encode(p->venc, it->video, it->start_recording,
                                                         program_video_sink, p)) < 0)
             LB_LOGE("pipeline", "video encoding failed: %s", av_err2str(ret));
-        last_seq = it->seq;
         pthread_mutex_lock(&p->workers_lock);
         p->encoded_frames = it->seq + 1;
         pthread_cond_broadcast(&p->workers_cond);
@@ -297,7 +295,6 @@ static void *encoder_thread(void *arg)
             lb_queue_close(p->workers[i].queue);
         for (int i = 0; i < p->nb_workers; i++)
             lb_thread_join(&p->workers[i].thread);
-        (void)last_seq;
         finish_recording(p, 1);
     }
     return NULL;
