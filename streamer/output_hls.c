@@ -499,6 +499,40 @@ static void clean_dir(hls *h)
     closedir(d);
 }
 
+/* A playlist left in the folder by an earlier run (of this process or of
+ * one that stopped or crashed): the new run goes on from it, so that a
+ * player that follows across the restart sees sequence numbers that keep
+ * growing and an EXT-X-DISCONTINUITY where the timeline starts again. */
+static void continue_previous(hls *h, variant *v)
+{
+    char path[PATH_MAX], name[128], line[1024];
+    playlist_name(h, v, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    long long mseq = -1, dseq = 0, value;
+    int64_t nb_segments = 0, nb_disc = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "#EXT-X-MEDIA-SEQUENCE:%lld", &value) == 1)
+            mseq = value;
+        else if (sscanf(line, "#EXT-X-DISCONTINUITY-SEQUENCE:%lld", &value) == 1)
+            dseq = value;
+        else if (!strncmp(line, "#EXT-X-DISCONTINUITY\n", 21) || !strcmp(line, "#EXT-X-DISCONTINUITY"))
+            nb_disc++;
+        else if (!strncmp(line, "#EXTINF:", 8))
+            nb_segments++;
+    }
+    fclose(f);
+    if (mseq < 0)
+        return;                       /* a master playlist, or not ours */
+    if (v->next_seq < mseq + nb_segments)
+        v->next_seq = mseq + nb_segments;
+    /* its discontinuity tags leave with its segments */
+    v->discontinuity_seq = dseq + nb_disc;
+    v->pending_discontinuity = 1;
+}
+
 /* ---- push ---- */
 
 static size_t discard_body(char *ptr, size_t size, size_t n, void *opaque)
@@ -727,6 +761,8 @@ static int hls_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
         LB_LOGE("hls", "%s", msg);
         return ret;
     }
+    for (int i = 0; i < h->nb_vars; i++)
+        continue_previous(h, &h->vars[i]);
     clean_dir(h);
     h->runs++;
     if ((ret = write_master(h)) < 0)
