@@ -2,6 +2,7 @@
 #include "lb_clock.h"
 #include "lb_log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -19,12 +20,41 @@ typedef struct start_ctx {
     char name[16];
 } start_ctx;
 
+/* CPU of luobo's threads that have ended, so that a summary at the end of
+ * a run still counts a thread that finished its work early. */
+static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
+static lb_thread_cpu ended[64];
+static int nb_ended;
+
+static void add_cpu(lb_thread_cpu *table, int *n, int max, const char *name, int threads,
+                    int64_t cpu_us)
+{
+    int i = 0;
+    while (i < *n && strcmp(table[i].name, name))
+        i++;
+    if (i == *n) {
+        if (*n == max)
+            return;
+        table[(*n)++] = (lb_thread_cpu){ .cpu_us = 0 };
+        snprintf(table[i].name, sizeof table[i].name, "%s", name);
+    }
+    table[i].threads += threads;
+    table[i].cpu_us += cpu_us;
+}
+
 static void *trampoline(void *opaque)
 {
     start_ctx ctx = *(start_ctx *)opaque;
     free(opaque);
     pthread_setname_np(pthread_self(), ctx.name);
-    return ctx.fn(ctx.arg);
+    void *ret = ctx.fn(ctx.arg);
+    struct timespec ts;
+    if (!clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)) {
+        pthread_mutex_lock(&ended_lock);
+        add_cpu(ended, &nb_ended, 64, ctx.name, 1, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+        pthread_mutex_unlock(&ended_lock);
+    }
+    return ret;
 }
 
 int lb_thread_start(lb_thread *t, const char *name, void *(*fn)(void *), void *arg)
@@ -62,6 +92,75 @@ int64_t lb_thread_cpu_us(const lb_thread *t)
     if (!t->started || pthread_getcpuclockid(t->tid, &cid) || clock_gettime(cid, &ts))
         return -1;
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Reads utime + stime of one task from /proc/self/task/<tid>/stat; the
+ * name is in parentheses and may itself contain spaces or parentheses. */
+static int read_task(const char *tid, char name[16], int64_t *cpu_us)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = 0;
+    char *open = strchr(line, '('), *close = strrchr(line, ')');
+    if (!open || !close || close < open)
+        return -1;
+    snprintf(name, 16, "%.*s", (int)(close - open - 1), open + 1);
+    unsigned long long utime, stime;
+    /* after the name: state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &utime, &stime) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    *cpu_us = (int64_t)(utime + stime) * 1000000 / (hz > 0 ? hz : 100);
+    return 0;
+}
+
+static int by_cpu_desc(const void *a, const void *b)
+{
+    const lb_thread_cpu *x = a, *y = b;
+    return (y->cpu_us > x->cpu_us) - (y->cpu_us < x->cpu_us);
+}
+
+int lb_thread_cpu_by_name(lb_thread_cpu *out, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return AVERROR(errno);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        char name[16];
+        int64_t cpu;
+        if (e->d_name[0] != '.' && !read_task(e->d_name, name, &cpu))
+            add_cpu(out, &n, max, name, 1, cpu);
+    }
+    closedir(d);
+    pthread_mutex_lock(&ended_lock);
+    for (int i = 0; i < nb_ended; i++)
+        add_cpu(out, &n, max, ended[i].name, ended[i].threads, ended[i].cpu_us);
+    pthread_mutex_unlock(&ended_lock);
+    qsort(out, (size_t)n, sizeof *out, by_cpu_desc);
+    return n;
+}
+
+void lb_thread_rename_self(const char *name, char saved[16])
+{
+    if (pthread_getname_np(pthread_self(), saved, 16))
+        saved[0] = 0;
+    char buf[16];
+    snprintf(buf, sizeof buf, "%s", name);
+    pthread_setname_np(pthread_self(), buf);
+}
+
+void lb_thread_restore_name(const char saved[16])
+{
+    if (saved[0])
+        pthread_setname_np(pthread_self(), saved);
 }
 
 static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -24,6 +24,23 @@ void lb_thread_join(lb_thread *t);
 /* CPU time consumed so far by a started thread, microseconds (-1 if unknown). */
 int64_t lb_thread_cpu_us(const lb_thread *t);
 
+/* CPU time of the process's threads summed per thread name (live ones from
+ * /proc/self/task, ended lb_threads from their exit), so that a run can say where its time went, including
+ * threads luobo did not start itself (libx264's, libsrt's).  Fills up to max
+ * entries, most CPU first; returns how many, or a negative AVERROR. */
+typedef struct lb_thread_cpu {
+    char name[16];
+    int threads;
+    int64_t cpu_us;
+} lb_thread_cpu;
+int lb_thread_cpu_by_name(lb_thread_cpu *out, int max);
+
+/* Renames the calling thread for the duration of a call into a library that
+ * starts threads of its own (they inherit the name): returns the old name
+ * in saved (16 bytes) for lb_thread_restore_name(). */
+void lb_thread_rename_self(const char *name, char saved[16]);
+void lb_thread_restore_name(const char saved[16]);
+
 int lb_shutdown_init(void);
 /* Stops the signal thread (for tests and the end of main). */
 void lb_shutdown_uninit(void);

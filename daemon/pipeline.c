@@ -874,6 +874,30 @@ void lb_pipeline_wait(lb_pipeline *p)
     lb_shutdown_wait(-1);
 }
 
+/* Where the CPU went, per thread name (x264's workers are named after their
+ * encoder): read before the threads end, so it covers the run, not the
+ * flush at the end. */
+static void log_cpu_summary(void)
+{
+    lb_thread_cpu cpu[64];
+    int n = lb_thread_cpu_by_name(cpu, 64);
+    if (n <= 0)
+        return;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += cpu[i].cpu_us;
+    char line[1024] = "";
+    size_t len = 0;
+    for (int i = 0; i < n && cpu[i].cpu_us >= 10000 && len < sizeof line; i++) {
+        char threads[24] = "";
+        if (cpu[i].threads > 1)
+            snprintf(threads, sizeof threads, " (%d threads)", cpu[i].threads);
+        len += (size_t)snprintf(line + len, sizeof line - len, "%s %s %.2f s%s",
+                                i ? "," : "", cpu[i].name, cpu[i].cpu_us / 1e6, threads);
+    }
+    LB_LOGI("summary", "cpu: %.2f s in all;%s", total / 1e6, line);
+}
+
 /* What an operator reads after a run: drops, reconnects, late frames. */
 static void log_summary(lb_pipeline *p)
 {
@@ -908,6 +932,8 @@ int lb_pipeline_stop(lb_pipeline *p)
     if (!p->started)
         return 0;
     p->started = 0;
+    if (p->streamer)
+        log_cpu_summary();
     atomic_store(&p->stop, 1);
     lb_thread_join(&p->program_thread);
     if (p->to_encoder)

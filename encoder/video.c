@@ -21,6 +21,7 @@
 #include <libavutil/mathematics.h>
 
 #include "lb_log.h"
+#include "lb_thread.h"
 
 static const lb_option_choice rc_choices[] = {
     { "cbr", LB_RC_CBR }, { "vbr", LB_RC_VBR }, { "crf", LB_RC_CRF }, { NULL, 0 },
@@ -338,7 +339,14 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
         ret = AVERROR(EINVAL);
         goto fail;
     }
-    if (!(e->x264 = x264_encoder_open(&p))) {
+    /* x264's workers take the opening thread's name: give them the
+     * encoder's, so that top -H and the stop summary tell encoders apart */
+    char thread_name[16], saved_name[16];
+    snprintf(thread_name, sizeof thread_name, "x264:%s", vp->name ? vp->name : "program");
+    lb_thread_rename_self(thread_name, saved_name);
+    e->x264 = x264_encoder_open(&p);
+    lb_thread_restore_name(saved_name);
+    if (!e->x264) {
         snprintf(err, err_size, "encoder: x264 refused the settings (see the log above)");
         ret = AVERROR(EINVAL);
         goto fail;
