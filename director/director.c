@@ -60,6 +60,7 @@ const lb_option lb_director_options[] = {
     { "presence_threshold", LB_OPT_INT, OFF(presence_threshold), 0, "20", 1, 255, NULL, "luma difference from the background that counts as someone" },
     { "absorb_s", LB_OPT_DOUBLE, OFF(absorb_s), 0, "20", 1, 600, NULL, "still foreground becomes background after this" },
     { "stand_min", LB_OPT_DOUBLE, OFF(stand_min), 0, "0.02", 0.001, 1, NULL, "presence share in zone stand for a student standing" },
+    { "stand_max", LB_OPT_DOUBLE, OFF(stand_max), 0, "0.3", 0.01, 1, NULL, "without a stand zone: presence share of the students picture above which the picture changed (camera moved, lights) rather than a student stood" },
     { "stand_s", LB_OPT_DOUBLE, OFF(stand_s), 0, "0.8", 0, 10, NULL, "a student is standing after this long" },
     { "board_persist_s", LB_OPT_DOUBLE, OFF(board_persist_s), 0, "1", 0.2, 10, NULL, "a change still this long is a mark" },
     { "board_hold_s", LB_OPT_DOUBLE, OFF(board_hold_s), 0, "8", 1, 25, NULL, "marks count as writing this long" },

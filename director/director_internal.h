@@ -36,6 +36,7 @@ typedef struct lb_director_settings {
     int presence_threshold;
     double absorb_s;          /* still foreground joins the background */
     double stand_min;         /* presence share in zone "stand" */
+    double stand_max;         /* over this, a whole students picture changed */
     double stand_s;
     double board_persist_s;
     double board_hold_s;

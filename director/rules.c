@@ -51,9 +51,11 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
         motion = zone->motion;
         since = zone->present_since_us;
     } else if (!zones) {
+        /* a student standing is a small part of a wide students picture;
+         * half of it new is the camera zooming or the lights */
         for (int i = 0; i < d->setup.nb_sources; i++)
             if (d->setup.source_roles[i] == LB_ROLE_STUDENTS && d->src[i].live &&
-                d->src[i].presence > presence) {
+                d->src[i].presence > presence && d->src[i].presence <= st->stand_max) {
                 presence = d->src[i].presence;
                 motion = d->src[i].motion;
                 since = d->src[i].present_since_us;
