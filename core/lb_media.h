@@ -54,6 +54,7 @@ typedef enum lb_stream_kind {
     LB_STREAM_PROGRAM_AUDIO,
     LB_STREAM_RENDITION_VIDEO,
     LB_STREAM_ISO_VIDEO,
+    LB_STREAM_ISO_AUDIO,      /* a microphone on its own: resource mode's audio/<mic>.m4a */
 } lb_stream_kind;
 
 #endif

@@ -283,6 +283,7 @@ static void *encoder_thread(void *arg)
         pthread_mutex_unlock(&p->workers_lock);
         if (it->stop_recording && recording) {
             wait_for_isos(p, it->seq);
+            lb_mic_archive_wait(p, it->seq);
             finish_recording(p, 1);
             recording = 0;
         }
@@ -296,6 +297,7 @@ static void *encoder_thread(void *arg)
             lb_queue_close(p->workers[i].queue);
         for (int i = 0; i < p->nb_workers; i++)
             lb_thread_join(&p->workers[i].thread);
+        lb_mic_archive_stop(p);
         finish_recording(p, 1);
     }
     return NULL;
@@ -425,16 +427,22 @@ static void discard_lesson(lb_lesson **lesson)
 static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info)
 {
     char err[512];
-    lb_lesson_source srcs[LB_MAX_SOURCES];
-    char files[LB_MAX_SOURCES][96];
+    lb_lesson_source srcs[LB_MAX_SOURCES + LB_MAX_MICS];
+    char files[LB_MAX_SOURCES + LB_MAX_MICS][96];
     for (int i = 0; i < p->nb_sources; i++) {
         snprintf(files[i], sizeof files[i], "iso/%s.mp4", lb_source_name(p->sources[i]));
         srcs[i] = (lb_lesson_source){ .name = lb_source_name(p->sources[i]),
                                       .role = lb_source_role(p->sources[i]),
                                       .file = p->encoder.iso || lb_source_codecpar(p->sources[i]) ? files[i] : NULL };
     }
+    int nb_srcs = p->nb_sources;
+    for (int m = 0; p->mic_archive.enabled && m < p->nb_mics; m++, nb_srcs++) {
+        snprintf(files[nb_srcs], sizeof files[nb_srcs], "audio/%s.m4a", lb_mic_name(p->mics[m]));
+        srcs[nb_srcs] = (lb_lesson_source){ .name = lb_mic_name(p->mics[m]), .role = lb_mic_role(p->mics[m]),
+                                            .file = files[nb_srcs], .mic = 1 };
+    }
     lb_lesson *lesson = NULL;
-    int ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, p->nb_sources, err, sizeof err);
+    int ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err, sizeof err);
     if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {
         snprintf(err, sizeof err, "the archive cannot start in %s: %s", lb_lesson_dir(lesson),
                  ret == AVERROR(ENOSPC) ? "not enough free disk space" : av_err2str(ret));
@@ -671,6 +679,8 @@ static void *program_thread(void *arg)
             if (lb_queue_push(w->queue, wi, -1) < 0)
                 free_worker_item(wi);
         }
+        lb_mic_archive_push(p, n, mic_bufs, nb, it->audio_pts_us, it->start_recording,
+                            it->stop_recording);
 
         it->seq = n;
         it->video = out;
@@ -824,6 +834,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
             p->nb_workers++;
         }
     }
+    if ((ret = lb_mic_archive_setup(p, err, err_size)) < 0)
+        return ret;
     for (int i = 0; i < p->nb_workers; i++) {
         encode_worker *w = &p->workers[i];
         lb_queue_params wq = { .name = w->name, .capacity = 4, .policy = LB_QUEUE_BLOCK,
@@ -862,6 +874,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     for (int i = 0; i < p->nb_copiers; i++)
         if ((ret = lb_thread_start(&p->copiers[i].thread, "iso-copy", copy_thread, &p->copiers[i])) < 0)
             return ret;
+    if ((ret = lb_mic_archive_start(p)) < 0)
+        return ret;
     if ((ret = lb_thread_start(&p->encoder_thread, "lb-encode", encoder_thread, p)) < 0 ||
         (ret = lb_thread_start(&p->program_thread, "lb-program", program_thread, p)) < 0)
         return ret;
@@ -954,6 +968,7 @@ int lb_pipeline_stop(lb_pipeline *p)
         lb_queue_close(p->workers[i].queue);
         lb_thread_join(&p->workers[i].thread);
     }
+    lb_mic_archive_stop(p);
     lb_thread_join(&p->status_thread);
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_stop(p->sources[i]);
@@ -984,6 +999,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     lb_video_encoder_close(&p->venc);
     lb_audio_encoder_close(&p->aenc);
     lb_mixer_free(&p->mixer);
+    lb_mic_archive_free(p);
     for (int i = 0; i < p->nb_workers; i++) {
         lb_video_encoder_close(&p->workers[i].enc);
         sws_freeContext(p->workers[i].sws);

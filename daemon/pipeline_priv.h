@@ -16,7 +16,7 @@
 #include "streamer.h"
 #include "webui.h"
 
-#define MAX_STREAMS (2 + LB_MAX_RENDITIONS + LB_MAX_SOURCES)
+#define MAX_STREAMS (2 + LB_MAX_RENDITIONS + LB_MAX_SOURCES + LB_MAX_MICS)
 #define MAX_WORKERS (LB_MAX_RENDITIONS + LB_MAX_SOURCES)
 
 /* A video encode beside the program's: a rendition of the program, or a
@@ -44,6 +44,25 @@ typedef struct copy_worker {
     lb_thread thread;
     AVCodecParameters *par;
 } copy_worker;
+
+/* Resource mode for microphones (daemon/mic_archive.c): one AAC encoder
+ * per mic during a lesson, on the enc-mics thread. */
+typedef struct mic_archive mic_archive;
+typedef struct mic_channel {
+    mic_archive *ma;
+    int stream;                     /* index in the stream table */
+    lb_audio_encoder *enc;          /* open during a lesson only */
+    AVCodecParameters *par;         /* the stream table's, for every encoder */
+} mic_channel;
+
+struct mic_archive {
+    struct lb_pipeline *p;
+    int enabled, started;
+    mic_channel ch[LB_MAX_MICS];
+    lb_queue *queue;                /* the program thread's samples, BLOCK */
+    lb_thread thread;
+    int64_t done;                   /* ticks finished, under workers_lock */
+};
 
 typedef enum recording_state {
     REC_INVALID = 0,
@@ -79,6 +98,7 @@ struct lb_pipeline {
     int nb_workers;
     copy_worker copiers[LB_MAX_SOURCES];
     int nb_copiers;
+    mic_archive mic_archive;
     pthread_mutex_t workers_lock;
     pthread_cond_t workers_cond;
     int64_t encoded_frames;         /* program frames the encoder thread finished */
@@ -110,5 +130,17 @@ struct lb_pipeline {
     int64_t program_time_us;
     uint64_t frames_composed, frames_late;
 };
+
+/* daemon/mic_archive.c */
+int lb_mic_archive_setup(lb_pipeline *p, char *err, size_t err_size);   /* adds the streams */
+int lb_mic_archive_start(lb_pipeline *p);
+/* The tick's samples of every mic (bufs[m], nb each, first at pts_us) and
+ * the recording marks of its frame; program thread. */
+void lb_mic_archive_push(lb_pipeline *p, int64_t seq, float *const *bufs, int nb, int64_t pts_us,
+                         int start, int stop);
+/* Waits until the tick seq is encoded (its packets sent). */
+void lb_mic_archive_wait(lb_pipeline *p, int64_t seq);
+void lb_mic_archive_stop(lb_pipeline *p);                               /* flushes, joins */
+void lb_mic_archive_free(lb_pipeline *p);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct lb_encoder_settings {
     int iso_width, iso_height;
     int iso_bitrate_kbps;
     char iso_preset[32];
+    int iso_audio;               /* resource mode: each mic to its own AAC file */
     /* the program audio mixer */
     int agc;
     double agc_target_dbfs;

@@ -50,6 +50,7 @@ const lb_option lb_encoder_options[] = {
     { "iso_height", LB_OPT_INT, OFF(iso_height), 0, "720", 90, 2160, NULL, "size of encoded camera recordings" },
     { "iso_bitrate_kbps", LB_OPT_INT, OFF(iso_bitrate_kbps), 0, "2500", 100, 50000, NULL, "bitrate of encoded camera recordings" },
     { "iso_preset", LB_OPT_STRING, STR(iso_preset), "veryfast", 0, 0, NULL, "x264 preset of encoded camera recordings" },
+    { "iso_audio", LB_OPT_BOOL, OFF(iso_audio), 0, "true", 0, 0, NULL, "resource mode: each mic's own sound (before the mixer) as AAC-LC to audio/<name>.m4a (with iso)" },
     { "agc", LB_OPT_BOOL, OFF(agc), 0, "true", 0, 0, NULL, "automatic gain toward agc_target_dbfs" },
     { "agc_target_dbfs", LB_OPT_DOUBLE, OFF(agc_target_dbfs), 0, "-20", -40, -6, NULL, "program loudness (RMS) the gain aims at" },
     { "agc_max_gain_db", LB_OPT_DOUBLE, OFF(agc_max_gain_db), 0, "20", 0, 40, NULL, "most the automatic gain may add" },

@@ -32,6 +32,7 @@ typedef struct source {
     char *name;
     lb_role role;
     char *file;
+    int mic;
 } source;
 
 struct lb_lesson {
@@ -84,8 +85,16 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
     else
         cJSON_AddNullToObject(root, "ended_at");
     cJSON_AddNumberToObject(root, "duration_s", duration_s);
-    if ((arr = cJSON_AddArrayToObject(root, "sources"))) {
+    /* cameras in "sources" (the contract), microphones beside them in "mics" */
+    for (int mic = 0; mic < 2; mic++) {
+        int any = 0;
+        for (int i = 0; i < l->nb_sources; i++)
+            any |= l->sources[i].mic == mic;
+        if ((mic && !any) || !(arr = cJSON_AddArrayToObject(root, mic ? "mics" : "sources")))
+            continue;
         for (int i = 0; i < l->nb_sources; i++) {
+            if (l->sources[i].mic != mic)
+                continue;
             cJSON *s = cJSON_CreateObject();
             if (!s)
                 continue;
@@ -211,6 +220,7 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
     for (int i = 0; i < nb_sources; i++) {
         source *s = &l->sources[i];
         s->role = sources[i].role;
+        s->mic = sources[i].mic;
         s->name = strdup(sources[i].name ? sources[i].name : "");
         s->file = strdup(sources[i].file ? sources[i].file : "");
         l->nb_sources++;
@@ -348,9 +358,10 @@ static void clear_finalising(const char *dir)
     snprintf(path, sizeof path, "%s/" LB_FINALISING_MARKER, dir);
     if (access(path, F_OK) != 0)
         return;
-    for (int sub = 0; sub < 2; sub++) {
+    static const char *const subs[] = { "", "/iso", "/audio" };
+    for (int sub = 0; sub < 3; sub++) {
         char folder[PATH_MAX];
-        snprintf(folder, sizeof folder, "%s%s", dir, sub ? "/iso" : "");
+        snprintf(folder, sizeof folder, "%s%s", dir, subs[sub]);
         DIR *d = opendir(folder);
         struct dirent *e;
         while (d && (e = readdir(d))) {

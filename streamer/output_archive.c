@@ -15,6 +15,10 @@
  * The lesson starts at the first program-video key frame after start; its
  * pts becomes 0 for every file (audio before it is dropped; each ISO file
  * starts at its own first key frame at or after it, on the same timeline).
+ * A microphone's audio/<mic>.m4a (LB_STREAM_ISO_AUDIO) comes from an AAC
+ * encoder opened for the lesson at its first frame: its first packet (the
+ * encoder's priming, a little before the start) is kept, so that the file
+ * decodes cleanly from 0; the muxer's edit list hides the priming.
  *
  * At the end the trailers are written and the files are complete; then a
  * background thread rewrites each into a regular MP4 with the moov in front
@@ -67,7 +71,8 @@ static const lb_option archive_options[] = {
     { "faststart", LB_OPT_BOOL, offsetof(archive_settings, faststart), 0, "true", 0, 0, NULL,
       "rewrite the files as regular fast-start MP4 when the lesson ends" },
     { "iso", LB_OPT_BOOL, offsetof(archive_settings, iso), 0, "true", 0, 0, NULL,
-      "record every camera to iso/<name>.mp4 (resource mode)" },
+      "resource mode: record every camera to iso/<name>.mp4 and every microphone the "
+      "encoder gives on its own to audio/<name>.m4a" },
     { "retention_free_mb", LB_OPT_INT, offsetof(archive_settings, retention_free_mb), 0, "0", 0,
       10000000, NULL, "when a recording starts with less free space than this, the oldest lessons "
       "that were uploaded (upload.json done) are deleted; never one that was not (0 = off)" },
@@ -77,7 +82,8 @@ static const lb_option archive_options[] = {
 #define MAX_STREAMS 32
 #define SYNC_INTERVAL_US 1000000
 #define DISK_CHECK_US 500000
-#define MAX_PENDING 512          /* audio held until the first key frame: > 5 s */
+#define MAX_PENDING 1024         /* audio held until the first key frame: > 5 s of
+                                  * the program's and four mics' */
 
 typedef struct mux {
     char path[PATH_MAX];
@@ -431,13 +437,15 @@ static int archive_open(void *priv, const lb_stream_desc *streams, int nb_stream
         a->by_stream[idx[i]] = program;
 
     for (int i = 0; a->set.iso && i < a->nb_streams; i++) {
-        if (streams[i].kind != LB_STREAM_ISO_VIDEO)
+        int audio = streams[i].kind == LB_STREAM_ISO_AUDIO;
+        if (streams[i].kind != LB_STREAM_ISO_VIDEO && !audio)
             continue;
-        snprintf(path, sizeof path, "%s/iso", a->dir);
+        snprintf(path, sizeof path, "%s/%s", a->dir, audio ? "audio" : "iso");
         mkdir(path, 0755);
         char name[64];
         safe_name(streams[i].name, name, sizeof name);
-        snprintf(path, sizeof path, "%s/iso/%s.mp4", a->dir, name);
+        snprintf(path, sizeof path, "%s/%s/%s.%s", a->dir, audio ? "audio" : "iso", name,
+                 audio ? "m4a" : "mp4");
         if ((ret = mux_open(a, &a->muxes[a->nb_muxes], path, &i, 1)) < 0)
             goto fail;
         a->by_stream[i] = a->muxes[a->nb_muxes++];
@@ -482,7 +490,8 @@ static int write_packet(archive *a, const AVPacket *in)
     int si = in->stream_index, ret;
     const lb_stream_desc *sd = &a->streams[si];
     mux *m = a->by_stream[si];
-    if (a->finalised || in->pts < a->start_us)
+    int64_t end_in = in->pts + (in->duration > 0 ? in->duration : 0);
+    if (a->finalised || (sd->kind == LB_STREAM_ISO_AUDIO ? end_in <= a->start_us : in->pts < a->start_us))
         return 0;                         /* audio (or an ISO frame) from before the start */
     if (!m->header) {
         /* program.mp4 opens with the program's key frame; an ISO file with
@@ -571,7 +580,7 @@ static int archive_write(void *priv, const AVPacket *in)
         return 0;
     const lb_stream_desc *sd = &a->streams[si];
     if (!a->started) {
-        if (sd->kind == LB_STREAM_PROGRAM_AUDIO) {
+        if (sd->kind == LB_STREAM_PROGRAM_AUDIO || sd->kind == LB_STREAM_ISO_AUDIO) {
             /* The video encoder's delay makes the key frame arrive after
              * the audio of the same instant: hold the recent audio. */
             if (a->nb_pending == MAX_PENDING) {
@@ -753,7 +762,7 @@ const lb_output_ops lb_output_archive = {
     .stats = archive_stats,
     .close = archive_close,
     .stream_kinds = KIND_BIT(LB_STREAM_PROGRAM_VIDEO) | KIND_BIT(LB_STREAM_PROGRAM_AUDIO) |
-                    KIND_BIT(LB_STREAM_ISO_VIDEO),
+                    KIND_BIT(LB_STREAM_ISO_VIDEO) | KIND_BIT(LB_STREAM_ISO_AUDIO),
     .per_lesson = 1,
     .uninit = archive_uninit,
     .options = archive_options,

@@ -14,7 +14,8 @@
  * it is the archive's metadata.
  *
  * Files the streamer writes (for the web UI and the API):
- *   <lesson>/program.mp4, <lesson>/iso/<stream name>.mp4
+ *   <lesson>/program.mp4, <lesson>/iso/<stream name>.mp4,
+ *   <lesson>/audio/<mic>.m4a (LB_STREAM_ISO_AUDIO: one microphone, AAC-LC)
  *       fragmented MP4 while recording (playable at any time, also after a
  *       crash), regular fast-start MP4 once the lesson is finished
  *   <lesson>/lesson.json, <lesson>/director.jsonl   the DESIGN contracts
@@ -113,10 +114,12 @@ typedef struct lb_lesson_source {
     const char *name;
     lb_role role;
     const char *file;     /* relative to the lesson folder, e.g. "iso/teacher.mp4" */
+    int mic;              /* a microphone ("mics" in lesson.json, file
+                           * "audio/<mic>.m4a"), else a camera ("sources") */
 } lb_lesson_source;
 
 /* Creates DATA_DIR/<YYYYMMDD-HHMMSS-slug>/ with iso/ and writes lesson.json
- * with status "recording". */
+ * with status "recording".  sources holds the cameras and the mics. */
 int lb_lesson_create(lb_lesson **l, const char *data_dir, const lb_lesson_info *info,
                      const lb_lesson_source *sources, int nb_sources,
                      char *err, size_t err_size);

@@ -215,7 +215,7 @@ static int run_archive(const char *data_dir, double seconds, int bframes)
         goto out;
     }
     lb_lesson_info info = { .title = "Test lesson: archive", .teacher = "T. Eacher", .course = "Physics" };
-    lb_lesson_source src = { "teacher", LB_ROLE_TEACHER, "iso/teacher.mp4" };
+    lb_lesson_source src = { "teacher", LB_ROLE_TEACHER, "iso/teacher.mp4", 0 };
     if ((ret = lb_lesson_create(&lesson, data_dir, &info, &src, 1, err, sizeof err)) < 0) {
         fprintf(stderr, "%s\n", err);
         goto out;
@@ -307,7 +307,7 @@ static int run_writer(const char *data_dir)
         goto out;
     }
     lb_lesson_info info = { .title = "Killed lesson" };
-    lb_lesson_source src = { "teacher", LB_ROLE_TEACHER, "iso/teacher.mp4" };
+    lb_lesson_source src = { "teacher", LB_ROLE_TEACHER, "iso/teacher.mp4", 0 };
     if ((ret = lb_lesson_create(&lesson, data_dir, &info, &src, 1, err, sizeof err)) < 0) {
         fprintf(stderr, "%s\n", err);
         goto out;
