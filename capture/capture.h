@@ -105,6 +105,12 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
  * so analysis can tell it from a picture. */
 int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
+/* Draws the slate lb_source_frame_at() shows for t_us (the source's name,
+ * its state and since when) at width x height, YUV420P, as a new frame in
+ * *out (pts = t_us).  Any thread; a lavfi run of a few ms, so a caller
+ * draws it about once a second.  0, or a negative AVERROR (*out NULL). */
+int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFrame **out);
+
 /* Compressed passthrough for resource mode.  When the source receives
  * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the
  * program timeline, the same times as its decoded frame; time_base set;

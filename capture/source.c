@@ -506,20 +506,21 @@ const AVCodecParameters *lb_source_wait_codecpar(lb_source *s, int64_t timeout_u
     }
 }
 
-/* A grey "no signal" card with the source's name and when it was lost,
- * redrawn once a second (the text changes no faster). */
-static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
+/* A grey "no signal" card with the source's name and when it was lost.
+ * Reads only the stats (under their lock): any thread may draw it. */
+static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
 {
     int64_t second = t_us / 1000000;
-    if (s->slate && s->slate_second == second && s->slate->width == width)
-        return s->slate;
     lb_source_stats st;
     lb_source_get_stats(s, &st);
     int64_t lost = st.lost_at_us >= 0 ? st.lost_at_us / 1000000 : second;
     char title[160], line[160], title_esc[512], line_esc[512];
     snprintf(title, sizeof title, "%s  NO SIGNAL", s->name);
+    /* a resource-mode track fills the time since its last packet, which
+     * may come a little before the source noticed the loss */
     snprintf(line, sizeof line, "%s since %02d:%02d:%02d (%lld s)", lb_source_state_name(st.state),
-             (int)(lost / 3600), (int)(lost / 60 % 60), (int)(lost % 60), (long long)(second - lost));
+             (int)(lost / 3600), (int)(lost / 60 % 60), (int)(lost % 60),
+             (long long)FFMAX(0, second - lost));
     lb_lavfi_escape_text(title, title_esc, sizeof title_esc);
     lb_lavfi_escape_text(line, line_esc, sizeof line_esc);
     char desc[2048], err[256];
@@ -535,15 +536,34 @@ static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
     if (!f || lb_lavfi_open(&g, desc, 0, err, sizeof err) < 0 || lb_lavfi_read(g, f) < 0) {
         av_frame_free(&f);
         lb_lavfi_close(&g);
-        return s->slate;
+        return NULL;
     }
     lb_lavfi_close(&g);
     /* tells the director (and anyone else) that this is not a picture */
     av_dict_set(&f->metadata, LB_SLATE_METADATA, "1", 0);
+    f->pts = t_us;
+    return f;
+}
+
+/* The consumer's slate, redrawn once a second (the text changes no faster). */
+static AVFrame *slate_frame(lb_source *s, int64_t t_us, int width, int height)
+{
+    int64_t second = t_us / 1000000;
+    if (s->slate && s->slate_second == second && s->slate->width == width)
+        return s->slate;
+    AVFrame *f = draw_slate(s, t_us, width, height);
+    if (!f)
+        return s->slate;
     av_frame_free(&s->slate);
     s->slate = f;
     s->slate_second = second;
     return f;
+}
+
+int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFrame **out)
+{
+    *out = draw_slate(s, t_us, width, height);
+    return *out ? 0 : AVERROR_EXTERNAL;
 }
 
 int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
