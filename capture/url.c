@@ -352,6 +352,24 @@ static int output_frame(url_source *s, const lb_source_ctx *ctx, AVFrame *frame)
     return 0;
 }
 
+/* The media time of a connection's first packet when it came without one
+ * (rtp before its first sync): a frame per packet before the next early
+ * packet that has one.  Stamped on arrival instead, it would land after
+ * the packets that follow it (mapped from their own times, earlier), which
+ * would all be squeezed a microsecond apart behind it. */
+static int64_t first_packet_time(const url_source *s)
+{
+    const url_input *u = &s->u;
+    AVRational tb = lb_demux_stream(u->dm)->time_base;
+    for (int i = u->early_pos; i < u->nb_early; i++) {
+        const AVPacket *e = u->early[i];
+        int64_t t = to_us(e->dts != AV_NOPTS_VALUE ? e->dts : e->pts, tb);
+        if (t != AV_NOPTS_VALUE)
+            return t - (i - u->early_pos + 1) * s->frame_us;
+    }
+    return AV_NOPTS_VALUE;
+}
+
 static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVPacket *pkt,
                        char *err, size_t err_size)
 {
@@ -383,6 +401,8 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
                 dts = pts;          /* rtp carries no dts: cameras send no B-frames */
             if (pts == AV_NOPTS_VALUE)
                 pts = dts;
+            if (dts == AV_NOPTS_VALUE && s->last_dts_us == AV_NOPTS_VALUE && u->live)
+                pts = dts = first_packet_time(s);
             if (dts == AV_NOPTS_VALUE && s->last_dts_us != AV_NOPTS_VALUE)
                 pts = dts = s->last_dts_us + s->frame_us;   /* rtp before its first sync */
             s->last_dts_us = dts;
