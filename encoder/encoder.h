@@ -104,6 +104,42 @@ int lb_audio_encoder_encode(lb_audio_encoder *e, const float *samples, int nb_sa
 const AVCodecParameters *lb_audio_encoder_codecpar(const lb_audio_encoder *e);
 void lb_audio_encoder_close(lb_audio_encoder **e);
 
+/* ---- the "no signal" slate inside a stream-copied camera track ----
+ *
+ * Resource mode copies a compressed camera's packets; while the camera is
+ * away, this encodes the slate into the same H.264 track (x264, a profile
+ * the camera's admits, its own SPS/PPS id beside the camera's), so the
+ * track has no gap and stays one decodable stream.  Packets are in the
+ * camera's format (Annex B or avcC lengths), pts/dts in us. */
+typedef struct lb_splice_encoder lb_splice_encoder;
+
+typedef struct lb_splice_params {
+    const AVCodecParameters *camera; /* H.264 with its SPS/PPS as extradata */
+    int fps_num, fps_den;            /* the slate's rate */
+    double keyint_s;                 /* an IDR this often while the slate lasts */
+    const char *name;                /* for logs: "iso:cam" */
+} lb_splice_params;
+
+/* Reads the camera's parameter sets, picks the slate's and makes them.
+ * AVERROR(ENOSYS) with the reason in err when the camera's stream cannot
+ * take a slate (not H.264, parameter sets only in band, not 8-bit 4:2:0,
+ * an odd size, every SPS id taken); then the track keeps its gaps. */
+int lb_splice_encoder_create(lb_splice_encoder **e, const lb_splice_params *p,
+                             char *err, size_t err_size);
+/* The track's parameters: the camera's, with the slate's SPS and PPS
+ * added to the extradata (valid from create to free). */
+const AVCodecParameters *lb_splice_encoder_codecpar(const lb_splice_encoder *e);
+/* Encodes one slate picture (YUV420P at the camera's size; pts in us,
+ * increasing).  The first picture after create or idle is an IDR, then one
+ * every keyint_s.  Each picture's packet goes to sink at once.  0 or a
+ * negative AVERROR; AVERROR_BUG means the slate cannot be used any more. */
+int lb_splice_encoder_encode(lb_splice_encoder *e, const AVFrame *frame,
+                             lb_packet_sink sink, void *opaque);
+/* The camera is back: x264 is closed (its memory freed) until the next
+ * picture, which starts with an IDR again. */
+void lb_splice_encoder_idle(lb_splice_encoder *e);
+void lb_splice_encoder_free(lb_splice_encoder **e);
+
 /* Checks the settings against the program size and rate without opening
  * anything, for --check-config: 0 or AVERROR(EINVAL) with the reason. */
 int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
