@@ -35,14 +35,17 @@ typedef struct encode_worker {
     int64_t done;                   /* frames finished, under workers_lock */
 } encode_worker;
 
-/* Resource mode by stream copy: a compressed camera's own packets. */
+/* Resource mode by stream copy: a compressed camera's own packets, and
+ * the slate encoded into the same track while the camera is away. */
 typedef struct copy_worker {
     struct lb_pipeline *p;
+    char name[48];                  /* for logs: "iso:<camera>" */
     int stream;
     int source;
     lb_queue *queue;
     lb_thread thread;
-    AVCodecParameters *par;
+    AVCodecParameters *par;         /* the track's: the camera's, plus the slate's SPS/PPS */
+    lb_splice_encoder *slate;       /* NULL: the camera's stream takes no slate (gaps stay) */
 } copy_worker;
 
 /* Resource mode for microphones (daemon/mic_archive.c): one AAC encoder
