@@ -2,7 +2,10 @@
 synthetic mic, recorded for 40 s in real time; the camera is killed at 12 s
 and comes back at 22 s.  program.mp4 must have 40 s x fps frames (+-1%):
 the program never stalls; the frames of the gap are the "no signal"
-slate; those after it are the camera again.
+slate; those after it are the camera again.  The camera's resource-mode
+track (iso/cam.mp4, a stream copy) shows the slate during the gap too: one
+H.264 stream that decodes without an error, the camera's own packets
+before and after the gap, no hole in its timestamps.
 
 Usage: test_e2e.py rtsp_dropout
 """
@@ -108,9 +111,123 @@ mode = auto
     corner2, mean2, _ = frame_luma(program, 35.0)
     check(abs(corner2 - 48) >= 6 or abs(mean2 - mean) > 10,
           "at 35 s the program shows the camera again (corner %.1f, mean %.1f)" % (corner2, mean2))
-    # resource mode: the IP camera's own H.264, stream-copied
+    # resource mode: the IP camera's own H.264, stream-copied, and the slate
+    # in the same track while it was away
     iso = os.path.join(lessons[0], "iso", "cam.mp4")
     check_stream_copy(cam_mp4, iso)
+    check_iso_slate(cam_mp4, iso, program, duration)
+
+
+def ffmpeg_errors(*args):
+    """What ffmpeg -v error says (nothing for a clean file) and its stdout."""
+    p = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *args], capture_output=True)
+    return p.stderr.decode(errors="replace").strip(), p.stdout
+
+
+def small_gray_frames(path, w=64, h=36):
+    """Every frame (no frame rate conversion) as a w x h gray image."""
+    errors, raw = ffmpeg_errors("-i", path, "-fps_mode", "passthrough", "-enc_time_base", "-1",
+                                "-vf", "scale=%d:%d" % (w, h),
+                                "-f", "rawvideo", "-pix_fmt", "gray", "-")
+    return errors, [raw[i:i + w * h] for i in range(0, len(raw) - w * h + 1, w * h)]
+
+
+def looks_like_slate(img, w=64):
+    """The slate is flat grey 0x303030 (luma 48 once decoded to full-range
+    gray) above and below its text."""
+    rows = img[:6 * w] + img[-6 * w:]
+    return all(abs(v - 48) <= 6 for v in rows)
+
+
+def camera_run(iso_sizes, cam_sizes, from_end=False):
+    """How many of the ISO's packets, from its start (or its end), are one
+    run of the camera's packet sizes (the file is looped by rtsp_cam)."""
+    seq = iso_sizes[::-1] if from_end else iso_sizes
+    looped = cam_sizes * 3
+    if from_end:
+        looped = looped[::-1]
+    best = 0
+    for off in range(len(cam_sizes)):
+        if looped[off:off + 30] != seq[:30]:
+            continue
+        n = 0
+        while n < len(seq) and off + n < len(looped) and looped[off + n] == seq[n]:
+            n += 1
+        best = max(best, n)
+    return best
+
+
+def check_iso_slate(cam_mp4, iso, program, duration):
+    p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "packet=pts_time,dts_time,size,flags", "-of", "csv=p=0", iso],
+                       capture_output=True, text=True, check=True)
+    pkts = []
+    for line in p.stdout.split():
+        pts, dts, size, flags = line.split(",")[:4]
+        pkts.append((float(pts), float(dts), int(size), "K" in flags))
+    # decodable end to end, by a decoder and through a stream copy: no error
+    # anywhere, in particular where the slate begins and ends.  Timestamps
+    # are kept as they are: put on ffmpeg's frame grid, two of the camera's
+    # own frames that capture stamped 13 ms apart (its time map stepping
+    # back to an early arrival) would make a complaint about the grid, not
+    # about the stream
+    errors, _ = ffmpeg_errors("-i", iso, "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
+    check(not errors, "iso/cam.mp4 decodes without an error%s" % (": " + errors[:300] if errors else ""))
+    errors, _ = ffmpeg_errors("-i", iso, "-c", "copy", "-copytb", "1", "-f", "null", "-")
+    check(not errors, "iso/cam.mp4 stream-copies without an error%s" % (": " + errors[:300] if errors else ""))
+    errors, frames = small_gray_frames(iso)
+    check(not errors and len(frames) == len(pkts),
+          "every one of the %d packets decodes to a picture (%d decoded)%s"
+          % (len(pkts), len(frames), ": " + errors[:300] if errors else ""))
+    # no hole: the slate continues the camera's timeline and the camera
+    # continues the slate's
+    dts = [d for _, d, _, _ in pkts]
+    steps = [b - a for a, b in zip(dts, dts[1:])]
+    check(min(steps) > 0, "dts strictly increase (smallest step %.6f s)" % min(steps))
+    worst = max(range(len(steps)), key=lambda i: steps[i])
+    check(steps[worst] <= 2.0 / FPS + 0.0005,
+          "no timestamp gap over 2 frame intervals (largest %.1f ms, at %.3f s)"
+          % (steps[worst] * 1000, dts[worst]))
+    # the whole lesson from the camera's first key frame on: a stream copy
+    # starts at a key frame (one a second here), and the burst that capture's
+    # probe buffered (a key frame and the second after it) may reach the
+    # archive before the lesson has started it
+    first = pkts[0][0]
+    check(0 <= first <= 2.0 + 0.3, "the ISO starts at a key frame of the camera, %.3f s in" % first)
+    want = (duration - first) * FPS
+    check(abs(len(pkts) - want) <= want * 0.01, "the ISO has %d frames ((%.2f - %.2f) s x %d fps = %.0f, +-1%%)"
+          % (len(pkts), duration, first, FPS, want))
+    # the camera's own packets before and after the gap, the slate between
+    cam_sizes = packet_sizes(cam_mp4)
+    sizes = [sz for _, _, sz, _ in pkts]
+    before = camera_run(sizes, cam_sizes)
+    after = camera_run(sizes, cam_sizes, from_end=True)
+    slate = len(pkts) - before - after
+    check(before >= 5 * FPS and after >= 5 * FPS and 8 * FPS <= slate <= 14 * FPS,
+          "camera packets %d (to %.2f s), slate %d (%.1f s), camera packets %d (from %.2f s)"
+          % (before, pkts[before - 1][0], slate, slate / FPS, after, pkts[before + slate][0]))
+    check(pkts[before][3] and pkts[before + slate][3],
+          "the slate starts with a key frame, and so does the camera's return")
+    # the switches are a frame interval apart at least (so they hold on any
+    # frame grid) and at most two
+    for i in (before, before + slate):
+        step = pkts[i][1] - pkts[i - 1][1]
+        check(1.0 / FPS - 0.0005 <= step <= 2.0 / FPS + 0.0005,
+              "%.1f ms between the last picture before the switch at %.3f s and the first after"
+              % (step * 1000, pkts[i][0]))
+    not_slate = [i for i in range(before + slate, len(frames)) if looks_like_slate(frames[i])]
+    not_slate += [i for i in range(before) if looks_like_slate(frames[i])]
+    check(not not_slate, "the camera's pictures are not the slate (%d are)" % len(not_slate))
+    bad = [i for i in range(before, before + slate) if not looks_like_slate(frames[i])]
+    check(not bad, "every picture of the gap is the slate (%d are not, first at %.3f s)"
+          % (len(bad), pkts[bad[0]][0] if bad else 0))
+    # the same slate as the program's (name, state, since when)
+    mid = before + slate // 2
+    errors, prog = ffmpeg_errors("-ss", "%.3f" % pkts[mid][0], "-i", program, "-frames:v", "1",
+                                 "-vf", "scale=64:36", "-f", "rawvideo", "-pix_fmt", "gray", "-")
+    diff = sum(abs(a - b) for a, b in zip(prog, frames[mid])) / len(prog)
+    check(looks_like_slate(prog) and diff < 4,
+          "at %.2f s the ISO shows the program's slate (mean difference %.1f)" % (pkts[mid][0], diff))
 
 
 def packet_sizes(path):
