@@ -413,7 +413,8 @@ static void fill_slate(copy_state *cs, int64_t until_us)
     copy_worker *c = cs->c;
     lb_pipeline *p = c->p;
     while (c->slate) {
-        int64_t t = cs->slate_origin_us + av_rescale(cs->slate_n, 1000000LL * p->fps_den, p->fps_num);
+        AVRational rate = lb_splice_encoder_frame_rate(c->slate);
+        int64_t t = cs->slate_origin_us + av_rescale(cs->slate_n, 1000000LL * rate.den, rate.num);
         if (t >= until_us)
             break;
         /* the text says since when, in seconds: drawn once a second */
@@ -443,8 +444,9 @@ static void fill_slate(copy_state *cs, int64_t until_us)
     }
 }
 
-/* The camera is away: lost or reconnecting by capture's account, or
- * silent for long. */
+/* The camera is away: lost by capture's account and nothing came since
+ * (a reconnected camera sends its first packets before capture calls it
+ * live again, at its own rate), or silent for long. */
 static int camera_away(copy_state *cs, int64_t now)
 {
     lb_pipeline *p = cs->c->p;
@@ -453,8 +455,10 @@ static int camera_away(copy_state *cs, int64_t now)
         return 0;
     lb_source_stats st;
     lb_source_get_stats(p->sources[cs->c->source], &st);
-    if (st.state == LB_SOURCE_LOST || st.state == LB_SOURCE_RECONNECTING || st.state == LB_SOURCE_FAILED)
+    if (st.state == LB_SOURCE_FAILED)
         return 1;
+    if (st.state == LB_SOURCE_LOST || st.state == LB_SOURCE_RECONNECTING)
+        return cs->last_arrival_us - p->capture.epoch_us < st.lost_at_us + 2 * cs->frame_us;
     return !p->params.offline && st.state == LB_SOURCE_LIVE && silent > COPY_SILENCE_US;
 }
 
@@ -467,9 +471,12 @@ static int camera_back(copy_state *cs, const AVPacket *pkt)
         return 1;                   /* a gap, over: the camera's own references are there */
     if (!(pkt->flags & AV_PKT_FLAG_KEY) || pkt->dts == AV_NOPTS_VALUE)
         return 0;
-    /* a whole frame before the key frame: players that put timestamps on
-     * the frame grid must not see two pictures in one slot */
-    fill_slate(cs, pkt->dts - cs->frame_us + 1);
+    if (c->slate) {
+        /* a whole frame before the key frame: players that put timestamps
+         * on the frame grid must not see two pictures in one slot */
+        AVRational rate = lb_splice_encoder_frame_rate(c->slate);
+        fill_slate(cs, pkt->dts - av_rescale(1000000, rate.den, rate.num) + 1);
+    }
     if (cs->last_dts != AV_NOPTS_VALUE && (pkt->dts <= cs->last_dts || pkt->pts <= cs->max_pts))
         return 0;                   /* older than slate already written: the next key frame */
     lb_splice_encoder_idle(c->slate);
@@ -494,6 +501,7 @@ static void *copy_thread(void *arg)
             cs.last_arrival_us = now;
             if (cs.away && camera_back(&cs, pkt)) {
                 cs.away = 0;
+                av_frame_free(&cs.picture);
                 LB_LOGI(c->name, "the camera is back at %.3f s%s", pkt->pts / 1e6,
                         c->slate ? ", after the slate" : "");
             }

@@ -15,6 +15,7 @@
 #include <libavcodec/codec_par.h>
 #include <libavcodec/packet.h>
 #include <libavutil/frame.h>
+#include <libavutil/rational.h>
 
 #include "lb_config.h"
 
@@ -115,7 +116,7 @@ typedef struct lb_splice_encoder lb_splice_encoder;
 
 typedef struct lb_splice_params {
     const AVCodecParameters *camera; /* H.264 with its SPS/PPS as extradata */
-    int fps_num, fps_den;            /* the slate's rate */
+    int fps_num, fps_den;            /* the slate's rate, if the camera's level allows it */
     double keyint_s;                 /* an IDR this often while the slate lasts */
     const char *name;                /* for logs: "iso:cam" */
 } lb_splice_params;
@@ -129,6 +130,9 @@ int lb_splice_encoder_create(lb_splice_encoder **e, const lb_splice_params *p,
 /* The track's parameters: the camera's, with the slate's SPS and PPS
  * added to the extradata (valid from create to free). */
 const AVCodecParameters *lb_splice_encoder_codecpar(const lb_splice_encoder *e);
+/* The slate's frame rate: fps_num/fps_den, or less when the camera's
+ * H.264 level allows fewer macroblocks a second. */
+AVRational lb_splice_encoder_frame_rate(const lb_splice_encoder *e);
 /* Encodes one slate picture (YUV420P at the camera's size; pts in us,
  * increasing).  The first picture after create or idle is an IDR, then one
  * every keyint_s.  Each picture's packet goes to sink at once.  0 or a

@@ -55,6 +55,7 @@ struct lb_splice_encoder {
     int id;                          /* the slate's SPS and PPS id */
     uint8_t sps[MAX_XPS_SIZE], pps[MAX_XPS_SIZE];
     int sps_size, pps_size;
+    AVRational rate;                 /* the slate's frame rate */
     int64_t frame_us;
     int broken;                      /* a reopen gave other parameter sets */
     char log_name[64];
@@ -407,7 +408,15 @@ int lb_splice_encoder_create(lb_splice_encoder **pe, const lb_splice_params *sp,
     e->annexb = annexb;
     e->length_size = annexb ? 4 : (cam->extradata[4] & 3) + 1;
     e->id = id;
-    e->frame_us = av_rescale(1000000, sp->fps_den, sp->fps_num);
+    /* the slate keeps within the camera's level: the program's rate,
+     * unless that is more macroblocks a second than the level allows (a
+     * 10 fps camera is often given the least level that fits it) */
+    e->rate = (AVRational){ sp->fps_num, sp->fps_den };
+    int64_t mbs = (int64_t)((cam->width + 15) / 16) * ((cam->height + 15) / 16);
+    for (const x264_level_t *l = x264_levels; l->level_idc; l++)
+        if (l->level_idc == cs.level_idc && mbs * sp->fps_num > (int64_t)l->mbps * sp->fps_den)
+            e->rate = (AVRational){ FFMAX(1, (int)(l->mbps / mbs)), 1 };
+    e->frame_us = av_rescale(1000000, e->rate.den, e->rate.num);
     if ((ret = avcodec_parameters_copy(e->par, cam)) < 0)
         goto fail;
 
@@ -423,12 +432,12 @@ int lb_splice_encoder_create(lb_splice_encoder **pe, const lb_splice_params *sp,
     p->i_width = cam->width;
     p->i_height = cam->height;
     p->i_csp = X264_CSP_I420;
-    p->i_fps_num = (uint32_t)sp->fps_num;
-    p->i_fps_den = (uint32_t)sp->fps_den;
+    p->i_fps_num = (uint32_t)e->rate.num;
+    p->i_fps_den = (uint32_t)e->rate.den;
     p->i_timebase_num = 1;
     p->i_timebase_den = 1000000;
     p->b_vfr_input = 0;
-    int keyint = FFMAX(1, (int)(sp->keyint_s * sp->fps_num / sp->fps_den + 0.5));
+    int keyint = FFMAX(1, (int)(sp->keyint_s * e->rate.num / e->rate.den + 0.5));
     p->i_keyint_max = keyint;
     p->i_keyint_min = keyint;
     p->i_scenecut_threshold = 0;
@@ -469,8 +478,9 @@ int lb_splice_encoder_create(lb_splice_encoder **pe, const lb_splice_params *sp,
     x264_picture_init(&e->pic_in);
     e->pic_in.img.i_csp = X264_CSP_I420;
     e->pic_in.img.i_plane = 3;
-    LB_LOGI(e->log_name, "slate ready: H.264 %s level %d.%d, SPS/PPS id %d beside the camera's, "
-            "%s", profile, cs.level_idc / 10, cs.level_idc % 10, id, annexb ? "Annex B" : "avcC");
+    LB_LOGI(e->log_name, "slate ready: H.264 %s level %d.%d at %.4g fps, SPS/PPS id %d beside the "
+            "camera's, %s", profile, cs.level_idc / 10, cs.level_idc % 10, av_q2d(e->rate), id,
+            annexb ? "Annex B" : "avcC");
     *pe = e;
     return 0;
 fail:
@@ -540,6 +550,11 @@ int lb_splice_encoder_encode(lb_splice_encoder *e, const AVFrame *frame,
     if (size < 0)
         return AVERROR_EXTERNAL;
     return size ? emit(e, nals, nb_nals, &out, sink, opaque) : 0;
+}
+
+AVRational lb_splice_encoder_frame_rate(const lb_splice_encoder *e)
+{
+    return e->rate;
 }
 
 void lb_splice_encoder_idle(lb_splice_encoder *e)

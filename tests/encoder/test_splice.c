@@ -63,13 +63,13 @@ typedef struct camera {
     int annexb;
 } camera;
 
-static int camera_open(camera *c, const char *profile, int sps_id, int annexb)
+static int camera_open(camera *c, const char *profile, int sps_id, int annexb, int fps)
 {
     x264_param_t p;
     x264_param_default_preset(&p, "veryfast", "zerolatency");
     p.i_width = W;
     p.i_height = H;
-    p.i_fps_num = FPS;
+    p.i_fps_num = (uint32_t)fps;
     p.i_fps_den = 1;
     p.i_timebase_num = 1;
     p.i_timebase_den = 1000000;
@@ -216,7 +216,7 @@ static void run_case(const char *profile, int sps_id, int annexb)
     CHECK(fd >= 0);
     close(fd);
     camera cam = { 0 };
-    CHECK(camera_open(&cam, profile, sps_id, annexb) == 0);
+    CHECK(camera_open(&cam, profile, sps_id, annexb, FPS) == 0);
     char err[256] = "";
     lb_splice_encoder *e = NULL;
     lb_splice_params sp = { .camera = cam.par, .fps_num = FPS, .fps_den = 1, .keyint_s = 0.5,
@@ -373,6 +373,31 @@ static void refused(void)
     avcodec_parameters_free(&par);
 }
 
+/* A camera whose level is too low for the slate at the program's rate (a
+ * 5 fps camera with the least level that fits it): the slate slows down. */
+static void slower(void)
+{
+    camera cam = { 0 };
+    char err[256];
+    lb_splice_encoder *e = NULL;
+    CHECK(camera_open(&cam, "baseline", 0, 1, 5) == 0);
+    lb_splice_params sp = { .camera = cam.par, .fps_num = FPS, .fps_den = 1, .keyint_s = 2, .name = "test" };
+    CHECK(lb_splice_encoder_create(&e, &sp, err, sizeof err) == 0);
+    if (e) {
+        AVRational r = lb_splice_encoder_frame_rate(e);
+        int level = cam.par->extradata[7];
+        const x264_level_t *l = x264_levels;
+        while (l->level_idc && l->level_idc != level)
+            l++;
+        int64_t mbs = (int64_t)(W / 16) * (H / 16);
+        fprintf(stderr, "5 fps camera at level %d: the slate runs at %d/%d fps\n", level, r.num, r.den);
+        CHECK(l->level_idc && r.num < FPS * r.den && mbs * r.num <= (int64_t)l->mbps * r.den);
+    }
+    lb_splice_encoder_free(&e);
+    x264_encoder_close(cam.x264);
+    avcodec_parameters_free(&cam.par);
+}
+
 int main(void)
 {
     run_case("baseline", 0, 1);
@@ -380,5 +405,6 @@ int main(void)
     run_case("high", 0, 0);
     run_case("high", 5, 1);
     refused();
+    slower();
     return CHECK_DONE();
 }
