@@ -11,8 +11,14 @@
  * writing a key frame we flush the muxer's buffer and ask it to re-emit
  * PAT/PMT, and remember the byte offset where that key frame's data starts;
  * waiting peers are switched on at that offset, so their first payload is
- * PAT, PMT, then an IDR with SPS/PPS.  (Only that first payload may be
- * shorter than 1316 bytes.)
+ * PAT, PMT, then an IDR with SPS/PPS.
+ *
+ * Latency: with low_delay (the default) the muxer's buffer is flushed and
+ * the partial payload sent after every video frame, so a frame's last
+ * bytes never wait for the next frame (a short payload per frame); and the
+ * PES headers carry the video frames' length, so that a receiver's demuxer
+ * can hand a frame on when its last byte arrives rather than when the next
+ * frame begins.  Both cut one frame interval each from glass-to-glass.
  *
  * Caller mode connects from the output thread (inside write), non-blocking
  * with an epoll in 100 ms slices so that a stop interrupts it; on failure
@@ -61,9 +67,10 @@ static const lb_option srt_options[] = {
       "listener mode: receivers served at once" },
     { "reconnect_max_ms", LB_OPT_INT, offsetof(srt_settings, reconnect_max_ms), 0, "1000", 100, 5000,
       NULL, "longest wait between attempts to connect (caller) or to listen (listener) (ms)" },
-    { "low_delay", LB_OPT_BOOL, offsetof(srt_settings, low_delay), 0, "false", 0, 0, NULL,
-      "send the end of each video frame at once instead of waiting to fill a 1316-byte "
-      "payload (matters below ~1 Mbit/s, where a payload holds tens of ms)" },
+    { "low_delay", LB_OPT_BOOL, offsetof(srt_settings, low_delay), 0, "true", 0, 0, NULL,
+      "send the end of each video frame at once (a short payload per frame) instead of "
+      "holding it until the next frame's bytes fill the muxer's buffer: one frame "
+      "interval less glass-to-glass" },
     { NULL },
 };
 
@@ -624,6 +631,10 @@ static int srt_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
      * the muxer's own shift would be decided by whichever packet comes first. */
     av_dict_set(&opts, "mpegts_copyts", "1", 0);
     av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
+    /* With its length in the PES header (frames under 64 KiB) a receiver's
+     * demuxer hands a frame on when its last byte arrives; without, only
+     * when the next frame's header does, one frame interval later. */
+    av_dict_set(&opts, "omit_video_pes_length", "0", 0);
     ret = avformat_write_header(s->ts, &opts);
     av_dict_free(&opts);
     if (ret < 0)
@@ -707,9 +718,11 @@ static int srt_write(void *priv, const AVPacket *in)
         /* a packet the muxer refuses (timestamps) is skipped, not fatal */
         LB_LOGW("srt", "%s:%d: packet skipped: %s", s->host, s->port, av_err2str(ret));
     }
-    if (s->set.low_delay && si == s->video_index && s->pend_len) {
+    if (s->set.low_delay && si == s->video_index) {
+        /* the muxer's buffer first: it holds up to 8 payloads of the frame */
         avio_flush(s->ts->pb);
-        send_payload(s, s->pend, s->pend_len, s->pend_start);
+        if (s->pend_len)
+            send_payload(s, s->pend, s->pend_len, s->pend_start);
         s->pend_len = 0;
     }
     return 0;
