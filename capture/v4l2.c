@@ -12,7 +12,12 @@
  * none is asked for, the first of NV12, YUYV, MJPEG, H.264 that offers the
  * size and rate is taken (raw first: no decoding; MJPEG when USB 2 cannot
  * carry raw at that size).  A request that does not fit is a FAILED source
- * whose error lists everything the device offers.
+ * whose error sums up what the device offers (the log has all of it).
+ *
+ * Range: raw YUV the driver calls full range is converted to 16-235.
+ *
+ * Tested against the kernel's vivid driver (tests/capture/vm): a USB
+ * unplug there is POLLERR on the fd, then ENODEV on open until it is back.
  *
  * Time: buffers carry the driver's capture timestamp; when it is on
  * CLOCK_MONOTONIC (V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, every modern driver)
@@ -25,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -36,6 +42,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/mathematics.h>
+#include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 
 #include "lb_clock.h"
@@ -68,6 +75,7 @@ typedef struct v4l2_source {
     int fd;
     const v4l2_format_name *format;
     int width, height, bytesperline;
+    int full_range;                   /* raw formats: Y' 0-255, not 16-235 */
     v4l2_buffer_map buffers[NB_BUFFERS];
     int nb_buffers;
     int streaming;
@@ -75,6 +83,7 @@ typedef struct v4l2_source {
     AVFrame *decoded;
     AVPacket *in;
     struct SwsContext *sws;
+    int sws_width, sws_height, sws_format, sws_full;    /* what sws was made for */
     AVCodecParameters *par;
     atomic_int par_ready;
     int64_t last_frame_us;
@@ -128,52 +137,125 @@ static void fourcc_str(uint32_t f, char out[5])
     out[4] = 0;
 }
 
-/* Appends "@30,25,15" for one size. */
-static size_t list_rates(int fd, uint32_t fourcc, int w, int h, char *out, size_t size)
+/* snprintf at out + n that never moves n past the buffer's end, so that
+ * a list cut short stays a valid string. */
+static size_t append(char *out, size_t size, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    if (n + 1 >= size)
+        return n;
+    va_start(ap, fmt);
+    int r = vsnprintf(out + n, size - n, fmt, ap);
+    va_end(ap);
+    return r < 0 ? n : FFMIN(n + (size_t)r, size - 1);
+}
+
+/* Appends the rates of one size: all of them ("@30,25,15"), or only the
+ * highest ("@30"). */
+static size_t list_rates(int fd, uint32_t fourcc, int w, int h, int all, char *out, size_t size)
 {
     size_t n = 0;
+    double best = 0;
     struct v4l2_frmivalenum iv = { .pixel_format = fourcc, .width = (uint32_t)w, .height = (uint32_t)h };
     for (iv.index = 0; xioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv) == 0 && n + 16 < size; iv.index++) {
         if (iv.type == V4L2_FRMIVAL_TYPE_DISCRETE) {
-            n += (size_t)snprintf(out + n, size - n, "%s%g", iv.index ? "," : "@",
-                                  (double)iv.discrete.denominator / iv.discrete.numerator);
+            double fps = (double)iv.discrete.denominator / FFMAX(iv.discrete.numerator, 1);
+            best = FFMAX(best, fps);
+            if (all)
+                n = append(out, size, n, "%s%g", iv.index ? "," : "@", fps);
         } else {
-            n += (size_t)snprintf(out + n, size - n, "@%g-%g",
-                                  (double)iv.stepwise.max.denominator / iv.stepwise.max.numerator,
-                                  (double)iv.stepwise.min.denominator / iv.stepwise.min.numerator);
-            break;
+            n = append(out, size, n, "@%g-%g",
+                                  (double)iv.stepwise.max.denominator / FFMAX(iv.stepwise.max.numerator, 1),
+                                  (double)iv.stepwise.min.denominator / FFMAX(iv.stepwise.min.numerator, 1));
+            return n;
         }
     }
+    if (!all && best > 0)
+        n = append(out, size, n, "@%g", best);
     return n;
 }
 
-/* What the device offers, for the error message of a request that does
- * not fit: "MJPG 1920x1080@30,15 1280x720@30; YUYV 640x480@30". */
-static void describe_offers(int fd, char *out, size_t size)
+/* The sizes and rates of one format: " 1920x1080@30,15 1280x720@60,30",
+ * or with only each size's highest rate. */
+static void list_sizes(int fd, uint32_t fourcc, int all, char *out, size_t size)
 {
     size_t n = 0;
-    struct v4l2_fmtdesc fd_ = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+    struct v4l2_frmsizeenum fs = { .pixel_format = fourcc };
     out[0] = 0;
-    for (fd_.index = 0; xioctl(fd, VIDIOC_ENUM_FMT, &fd_) == 0 && n + 64 < size; fd_.index++) {
-        char cc[5];
-        fourcc_str(fd_.pixelformat, cc);
-        n += (size_t)snprintf(out + n, size - n, "%s%s", fd_.index ? "; " : "", cc);
-        struct v4l2_frmsizeenum fs = { .pixel_format = fd_.pixelformat };
-        for (fs.index = 0; xioctl(fd, VIDIOC_ENUM_FRAMESIZES, &fs) == 0 && n + 48 < size; fs.index++) {
-            if (fs.type == V4L2_FRMSIZE_TYPE_DISCRETE) {
-                n += (size_t)snprintf(out + n, size - n, " %ux%u", fs.discrete.width, fs.discrete.height);
-                n += list_rates(fd, fd_.pixelformat, (int)fs.discrete.width, (int)fs.discrete.height,
-                                out + n, size - n);
-            } else {
-                n += (size_t)snprintf(out + n, size - n, " %ux%u-%ux%u", fs.stepwise.min_width,
-                                      fs.stepwise.min_height, fs.stepwise.max_width,
-                                      fs.stepwise.max_height);
-                break;
-            }
+    for (fs.index = 0; xioctl(fd, VIDIOC_ENUM_FRAMESIZES, &fs) == 0 && n + 48 < size; fs.index++) {
+        if (fs.type == V4L2_FRMSIZE_TYPE_DISCRETE) {
+            n = append(out, size, n, " %ux%u", fs.discrete.width, fs.discrete.height);
+            n += list_rates(fd, fourcc, (int)fs.discrete.width, (int)fs.discrete.height, all,
+                            out + n, size - n);
+        } else {
+            n = append(out, size, n, " %ux%u-%ux%u", fs.stepwise.min_width,
+                                  fs.stepwise.min_height, fs.stepwise.max_width, fs.stepwise.max_height);
+            n += list_rates(fd, fourcc, (int)fs.stepwise.max_width, (int)fs.stepwise.max_height, all,
+                            out + n, size - n);
+            break;
         }
     }
-    if (!n)
-        snprintf(out, size, "no capture formats");
+}
+
+static const v4l2_format_name *known_format(uint32_t fourcc)
+{
+    for (size_t i = 0; i < FF_ARRAY_ELEMS(format_names); i++)
+        if (format_names[i].fourcc == fourcc)
+            return &format_names[i];
+    return NULL;
+}
+
+/* What the device offers, for a request that does not fit.  A device may
+ * offer dozens of formats (vivid has over 80) with a dozen rates per size:
+ * the error (which the status and the web UI show, so it must stay short)
+ * names the formats luobo reads with their sizes and each size's highest
+ * rate, those with the same sizes together: "YUYV, NV12: 1920x1080@5
+ * 1280x720@12.5; MJPG: 1920x1080@30".  The log gets every rate of every
+ * format luobo reads, a line each, and the names of the others. */
+static void describe_offers(int fd, const char *dev, const char *log_name, char *out, size_t size)
+{
+    enum { MAX_FORMATS = 16 };
+    struct { uint32_t fourcc; char sizes[192]; int done; } usable[MAX_FORMATS];
+    int nb = 0;
+    char others[256] = "", line[480];
+    size_t on = 0, n = 0;
+    struct v4l2_fmtdesc d = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+    for (d.index = 0; xioctl(fd, VIDIOC_ENUM_FMT, &d) == 0; d.index++) {
+        char cc[5];
+        fourcc_str(d.pixelformat, cc);
+        if (!known_format(d.pixelformat) || nb == MAX_FORMATS) {
+            if (on + 8 < sizeof others)
+                on = append(others, sizeof others, on, " %s", cc);
+            continue;
+        }
+        list_sizes(fd, d.pixelformat, 1, line, sizeof line);
+        lb_log(LB_LOG_INFO, log_name, "%s offers %s (%s):%s", dev, cc, known_format(d.pixelformat)->name,
+               *line ? line : " no sizes");
+        usable[nb].fourcc = d.pixelformat;
+        usable[nb].done = 0;
+        list_sizes(fd, d.pixelformat, 0, usable[nb].sizes, sizeof usable[nb].sizes);
+        nb++;
+    }
+    if (on)
+        lb_log(LB_LOG_INFO, log_name, "%s also offers formats luobo does not read:%s", dev, others);
+    out[0] = 0;
+    for (int i = 0; i < nb && n + 8 < size; i++) {
+        if (usable[i].done)
+            continue;
+        for (int j = i; j < nb && n + 8 < size; j++) {
+            if (usable[j].done || strcmp(usable[j].sizes, usable[i].sizes))
+                continue;
+            char cc[5];
+            fourcc_str(usable[j].fourcc, cc);
+            n = append(out, size, n, "%s%s", j == i ? (n ? "; " : "") : ", ", cc);
+            usable[j].done = 1;
+        }
+        if (n + 8 < size)
+            n = append(out, size, n, ":%s", *usable[i].sizes ? usable[i].sizes : " no sizes");
+    }
+    if (!nb)
+        snprintf(out, size, "no format luobo reads (nv12, yuyv, mjpeg, h264)%s%s", on ? "; it has" : "",
+                 others);
 }
 
 /* Does the device offer fourcc at w x h (0: its largest) and fps (0: at
@@ -260,7 +342,7 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
     v4l2_source *v = priv;
     const lb_source_settings *st = ctx->settings;
     const char *dev = st->device;
-    char list[1024];
+    char list[256];
     int ret;
     int fps = st->fps ? st->fps : (int)av_rescale(1, ctx->params->fps_num, ctx->params->fps_den);
 
@@ -299,7 +381,7 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
         }
     }
     if (!v->format) {
-        describe_offers(v->fd, list, sizeof list);
+        describe_offers(v->fd, dev, ctx->name, list, sizeof list);
         char size[32] = "any size";
         if (w)
             snprintf(size, sizeof size, "%dx%d", w, h);
@@ -327,6 +409,13 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
     v->width = w;
     v->height = h;
     v->bytesperline = (int)fmt.fmt.pix.bytesperline;
+    /* Capture cards fed by a PC's RGB output, and some webcams, say their
+     * YUV is full range; taken as 16-235, such a picture would come out
+     * with crushed blacks and clipped whites. */
+    uint32_t quant = fmt.fmt.pix.quantization;
+    if (quant == V4L2_QUANTIZATION_DEFAULT)
+        quant = V4L2_MAP_QUANTIZATION_DEFAULT(0, fmt.fmt.pix.colorspace, fmt.fmt.pix.ycbcr_enc);
+    v->full_range = v->format->codec == AV_CODEC_ID_NONE && quant == V4L2_QUANTIZATION_FULL_RANGE;
     struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
     parm.parm.capture.timeperframe.numerator = 1;
     parm.parm.capture.timeperframe.denominator = (uint32_t)fps;
@@ -366,8 +455,8 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
     }
     v->streaming = 1;
     v->last_frame_us = lb_clock_now();
-    lb_log(LB_LOG_INFO, ctx->name, "%s (%s): %s %dx%d at %d fps", dev, cap.card, v->format->name,
-           w, h, fps);
+    lb_log(LB_LOG_INFO, ctx->name, "%s (%s): %s %dx%d at %d fps%s", dev, cap.card, v->format->name,
+           w, h, fps, v->full_range ? ", full range" : "");
     return 0;
 }
 
@@ -379,13 +468,33 @@ static int convert(v4l2_source *v, const AVFrame *src, AVFrame *frame)
                src->color_range == AVCOL_RANGE_JPEG;
     if (src->format == AV_PIX_FMT_YUV420P && !full)
         return av_frame_ref(frame, src);
-    v->sws = sws_getCachedContext(v->sws, src->width, src->height, src->format, src->width,
-                                  src->height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
-    if (!v->sws)
-        return AVERROR(EINVAL);
-    if (full) {
-        const int *coefs = sws_getCoefficients(SWS_CS_ITU709);
-        sws_setColorspaceDetails(v->sws, coefs, 1, coefs, 0, 0, 1 << 16, 1 << 16);
+    if (!v->sws || v->sws_width != src->width || v->sws_height != src->height ||
+        v->sws_format != src->format || v->sws_full != full) {
+        /* The ranges must be set before sws_init_context: it picks a fast
+         * unscaled path (NV12 or YUYV to YUV420P, or a plain copy) only
+         * when they are equal, and that path never converts them, whatever
+         * sws_setColorspaceDetails says later. */
+        sws_freeContext(v->sws);
+        if (!(v->sws = sws_alloc_context()))
+            return AVERROR(ENOMEM);
+        av_opt_set_int(v->sws, "srcw", src->width, 0);
+        av_opt_set_int(v->sws, "srch", src->height, 0);
+        av_opt_set_int(v->sws, "src_format", src->format, 0);
+        av_opt_set_int(v->sws, "dstw", src->width, 0);
+        av_opt_set_int(v->sws, "dsth", src->height, 0);
+        av_opt_set_int(v->sws, "dst_format", AV_PIX_FMT_YUV420P, 0);
+        av_opt_set_int(v->sws, "sws_flags", SWS_BILINEAR, 0);
+        av_opt_set_int(v->sws, "src_range", full, 0);
+        av_opt_set_int(v->sws, "dst_range", 0, 0);
+        if (sws_init_context(v->sws, NULL, NULL) < 0) {
+            sws_freeContext(v->sws);
+            v->sws = NULL;
+            return AVERROR(EINVAL);
+        }
+        v->sws_width = src->width;
+        v->sws_height = src->height;
+        v->sws_format = src->format;
+        v->sws_full = full;
     }
     frame->format = AV_PIX_FMT_YUV420P;
     frame->width = src->width;
@@ -455,6 +564,7 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
             raw->format = v->format->pix_fmt;
             raw->width = v->width;
             raw->height = v->height;
+            raw->color_range = v->full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
             av_image_fill_arrays(raw->data, raw->linesize, data, raw->format, v->width, v->height, 1);
             if (v->bytesperline)
                 raw->linesize[0] = v->bytesperline;
