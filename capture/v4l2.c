@@ -17,7 +17,9 @@
  * Range: raw YUV the driver calls full range is converted to 16-235.
  *
  * Tested against the kernel's vivid driver (tests/capture/vm): a USB
- * unplug there is POLLERR on the fd, then ENODEV on open until it is back.
+ * unplug there is POLLERR on the fd, then ENODEV on open until it is back;
+ * a driver that gives up streaming is POLLERR too, then EIO from DQBUF,
+ * and a new open works at once.
  *
  * Time: buffers carry the driver's capture timestamp; when it is on
  * CLOCK_MONOTONIC (V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, every modern driver)
@@ -538,17 +540,22 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
             }
             continue;
         }
-        if (pfd.revents & (POLLERR | POLLHUP)) {
-            snprintf(err, err_size, "%s is gone", st->device);
-            return AVERROR(ENODEV);
-        }
+        /* POLLERR is both a device that is gone and a queue the driver gave
+         * up on (vb2_queue_error: a capture card's DMA fault, say); DQBUF
+         * tells them apart: ENODEV or EIO. */
+        int pollerr = pfd.revents & (POLLERR | POLLHUP);
         struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP };
         if (xioctl(v->fd, VIDIOC_DQBUF, &b) < 0) {
-            if (errno == EAGAIN)
+            int e = errno;
+            if (e == EAGAIN && !pollerr)
                 continue;
-            ret = AVERROR(errno);
-            snprintf(err, err_size, "%s: %s", st->device, av_err2str(ret));
-            return ret;
+            if (e == ENODEV || e == EAGAIN) {
+                snprintf(err, err_size, "%s is gone", st->device);
+                return AVERROR(ENODEV);
+            }
+            ret = AVERROR(e);
+            snprintf(err, err_size, "%s: streaming failed: %s", st->device, av_err2str(ret));
+            return ret == AVERROR(EINVAL) ? AVERROR(EIO) : ret;    /* EINVAL would be "never retry" */
         }
         v->last_frame_us = now;
         int64_t t = AV_NOPTS_VALUE;

@@ -13,6 +13,8 @@ here, on what came out, decoded with ffmpeg.
   misfit      a size vivid does not offer: the source fails with an error
               that lists what the device offers; the lesson goes on with the
               other camera
+  fault       vivid's "Inject Fatal Streaming Error" mid-lesson (a capture
+              card's DMA fault): lost with the driver's error, live again
   disconnect  vivid's Disconnect control (a USB unplug) mid-lesson, the
               module reloaded 3 s later (the camera plugged in again): lost,
               the slate, a recording without a gap, live again
@@ -116,6 +118,8 @@ pattern = bars
 width = 320
 height = 180
 """), 4)
+    add("fault", "fault", config("%(data)s", 320, 180, 30, v4l2_source("yuyv", 320, 180, 30)), 5,
+        ctrls=["osd_text_mode=0", "quantization=0"], source=SOURCE, before_s=1.5)
     add("disconnect", "disconnect", config("%(data)s", 320, 180, 30, v4l2_source("yuyv", 320, 180, 30)), 14,
         ctrls=["osd_text_mode=0", "quantization=0"], source=SOURCE, before_s=3, away_s=3)
     return out
@@ -339,6 +343,27 @@ def test_disconnect(work, results):
                                                              frames, runs[0][2], runs[1][2], runs[2][2]))
 
 
+def test_fault(work, results):
+    d = os.path.join(work, "fault")
+    r = results["fault"]
+    log = log_text(d)
+    check(r.get("rc") == 0, "fault: luobo exited %s: %s" % (r.get("rc"), log[-1500:]))
+    check(r.get("first_live") and r.get("lost_s") is not None and r.get("live_again_s") is not None,
+          "fault: live, lost, live again: %s" % log[-1500:])
+    want = "[capture:%s] lost: /dev/video0: streaming failed: Input/output error" % SOURCE
+    check(want in log, "fault: the log says %r: %s" % (want, log[-1500:]))
+    lesson = lesson_of(d)
+    program = os.path.join(lesson, "program.mp4")
+    w, h = 320, 180
+    frames = check_timeline(program, 30, 5, "fault program")
+    grey = gray_frames(program, w, h)
+    kinds = "".join("B" if is_bars(f, w, h) else "s" if grey_slate(f, w, h) else "?" for f in grey)
+    check("?" not in kinds and kinds.endswith("B" * 30), "fault: every frame is bars or the slate, bars at the "
+          "end: %s" % kinds)
+    print("fault: lost %.2f s after the error was injected, live again %.2f s after it; program %d frames, "
+          "%d of them the slate" % (r["lost_s"], r["live_again_s"], frames, kinds.count("s")))
+
+
 def grey_slate(frame, w, h):
     """The no-signal slate: a flat grey field (text aside), neither black
     nor bars."""
@@ -348,7 +373,7 @@ def grey_slate(frame, w, h):
 
 
 def main():
-    names = sys.argv[1:] or ["yuyv", "nv12", "misfit", "disconnect"]
+    names = sys.argv[1:] or ["yuyv", "nv12", "misfit", "fault", "disconnect"]
     cache = os.path.join(BUILD, "tests", "capture", "vm")
     work = os.path.join(BUILD, "test-scratch", "capture", "v4l2_vivid")
     subprocess.run(["rm", "-rf", work], check=True)

@@ -121,6 +121,35 @@ def case_disconnect(d, c):
     return t
 
 
+def case_fault(d, c):
+    """vivid's "Inject Fatal Streaming Error": the driver gives up on the
+    stream mid-lesson (vb2_queue_error), as a capture card does after a DMA
+    fault; a new open works at once."""
+    set_ctrls(c)
+    name = c["source"]
+    logf = os.path.join(d, "luobo.log")
+    out = open(logf, "w")
+    p = subprocess.Popen([LUOBO] + c["args"], stdout=out, stderr=subprocess.STDOUT)
+    t = {}
+    try:
+        at = wait_for(logf, "[capture:%s] live" % name, timeout=120)
+        t["first_live"] = at >= 0
+        time.sleep(c["before_s"])
+        t0 = time.monotonic()
+        sh(["v4l2-ctl", "-d", DEV, "--set-ctrl", "inject_fatal_streaming_error=1"])
+        lost = wait_for(logf, "[capture:%s] lost" % name, after=at, timeout=30)
+        t["lost_s"] = time.monotonic() - t0 if lost >= 0 else None
+        live = wait_for(logf, "[capture:%s] live" % name, after=max(lost, 0), timeout=30)
+        t["live_again_s"] = time.monotonic() - t0 if live >= 0 else None
+        t["rc"] = p.wait(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        out.close()
+    return t
+
+
 def main():
     cases = json.load(open(os.path.join(WORK, "cases.json")))
     if not load_vivid():
@@ -135,7 +164,8 @@ def main():
         log("case %s" % c["name"])
         t0 = time.monotonic()
         try:
-            results[c["name"]] = (case_disconnect if c["kind"] == "disconnect" else case_record)(d, c)
+            run = {"disconnect": case_disconnect, "fault": case_fault}.get(c["kind"], case_record)
+            results[c["name"]] = run(d, c)
         except Exception as e:  # the host reports it; the other cases still run
             results[c["name"]] = {"exception": repr(e)}
         results[c["name"]]["wall_s"] = time.monotonic() - t0
