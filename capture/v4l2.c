@@ -509,6 +509,18 @@ static int convert(v4l2_source *v, const AVFrame *src, AVFrame *frame)
     return 0;
 }
 
+/* The stream stopped: the device is gone (ENODEV) or the driver gave up
+ * on the stream (EIO), which a DQBUF or a QBUF may be the first to see. */
+static int stream_error(const char *device, int e, char *err, size_t err_size)
+{
+    if (e == ENODEV) {
+        snprintf(err, err_size, "%s is gone", device);
+        return AVERROR(ENODEV);
+    }
+    snprintf(err, err_size, "%s: streaming failed: %s", device, strerror(e));
+    return e == EINVAL ? AVERROR(EIO) : AVERROR(e);    /* EINVAL would be "never retry" */
+}
+
 static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVPacket *pkt,
                        char *err, size_t err_size)
 {
@@ -549,13 +561,7 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
             int e = errno;
             if (e == EAGAIN && !pollerr)
                 continue;
-            if (e == ENODEV || e == EAGAIN) {
-                snprintf(err, err_size, "%s is gone", st->device);
-                return AVERROR(ENODEV);
-            }
-            ret = AVERROR(e);
-            snprintf(err, err_size, "%s: streaming failed: %s", st->device, av_err2str(ret));
-            return ret == AVERROR(EINVAL) ? AVERROR(EIO) : ret;    /* EINVAL would be "never retry" */
+            return stream_error(st->device, e == EAGAIN ? ENODEV : e, err, err_size);
         }
         v->last_frame_us = now;
         int64_t t = AV_NOPTS_VALUE;
@@ -602,11 +608,8 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
                 frame->pts = ft;
             }
         }
-        if (xioctl(v->fd, VIDIOC_QBUF, &b) < 0) {
-            ret = AVERROR(errno);
-            snprintf(err, err_size, "%s: cannot requeue: %s", st->device, av_err2str(ret));
-            return ret;
-        }
+        if (xioctl(v->fd, VIDIOC_QBUF, &b) < 0)
+            return stream_error(st->device, errno, err, err_size);
         if (ret == AVERROR(EAGAIN) && !pkt->size)
             continue;
         return ret;
