@@ -19,7 +19,8 @@ here, on what came out, decoded with ffmpeg.
               module reloaded 3 s later (the camera plugged in again): lost,
               the slate, a recording without a gap, live again
 
-Usage: test_v4l2_vivid.py [case ...]   (all by default)"""
+Usage: test_v4l2_vivid.py [case ...]   (all by default)
+LUOBO_VM_ACCEL=kvm|tcg overrides the choice of accelerator."""
 import json
 import math
 import os
@@ -389,12 +390,14 @@ def main():
     env = {k: v for k, v in os.environ.items()
            if k.startswith(("LUOBO_", "ASAN_", "LSAN_", "UBSAN_")) or k in ("PATH", "CAPTURE_TOOL")}
     env.update({"LUOBO_BIN": os.path.abspath(LUOBO), "CAPTURE_TOOL": os.path.abspath(TOOL),
-                "VIVID_KERNEL_ROOT": vm["root"], "HOME": work, "LANG": "C.UTF-8", "TZ": "UTC"})
+                "VIVID_KERNEL_ROOT": vm["root"], "HOME": work, "TMPDIR": os.path.join(work, "tmp"),
+                "LANG": "C.UTF-8", "TZ": "UTC"})
+    os.makedirs(os.path.join(work, "tmp"))
     accel = vivid_vm.accel()
     print("booting %s with %s" % (os.path.basename(vm["kernel"]), accel), flush=True)
     try:
         rc, console = vivid_vm.boot(vm, work, "exec python3 %s" % os.path.join(HERE, "vm", "guest.py"),
-                                    env, timeout=900 if accel == "tcg" else 300)
+                                    env, timeout=600 if accel == "tcg" else 300)
     except vivid_vm.VmError as e:
         print("FAIL: %s" % e)
         return 1
