@@ -111,6 +111,17 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
  * draws it about once a second.  0, or a negative AVERROR (*out NULL). */
 int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFrame **out);
 
+/* Decoding on demand.  A compressed camera ([source] decode = on_air, the
+ * default for url sources) that is off the air is decoded from its key
+ * frames only, at a few percent of the cost: its frames then carry
+ * LB_PARTIAL_METADATA (lb_media.h) and show the last key frame.  The
+ * consumer says every tick which cameras it shows (on_air) at program time
+ * t_us; a camera going on the air is decoded in full again from a few
+ * frames after t_us (the decoder catches up from the last key frame), and
+ * its frames stop carrying the mark from then on: show it once they do.
+ * Sources that are never told decode everything. */
+void lb_source_set_on_air(lb_source *s, int on_air, int64_t t_us);
+
 /* Compressed passthrough for resource mode.  When the source receives
  * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the
  * program timeline, the same times as its decoded frame; time_base set;

@@ -28,6 +28,7 @@ typedef struct lb_source_settings {
     int loop;                 /* files */
     int timeout_ms;           /* network read timeout */
     int threads;              /* decoding threads */
+    int decode;               /* lb_decode_mode */
     int retry_max_ms;         /* longest wait between two attempts to (re)open */
     int sync_offset_ms;       /* added to every timestamp (lip sync by hand) */
     /* mics */
@@ -39,6 +40,12 @@ typedef struct lb_source_settings {
     char speaks[128];         /* synthetic mic: "start-end,start-end" seconds within a minute */
     int pace;                 /* alsa: pace reads on lb_clock (PCMs without a clock) */
 } lb_source_settings;
+
+/* How much of a compressed camera is decoded while it is off the air. */
+typedef enum lb_decode_mode {
+    LB_DECODE_ON_AIR = 0,     /* key frames only while off the air */
+    LB_DECODE_FULL,           /* every frame, always */
+} lb_decode_mode;
 
 typedef enum lb_source_kind {
     LB_KIND_INVALID = 0,
@@ -54,6 +61,10 @@ typedef struct lb_source_ctx {
     const lb_source_settings *settings;
     const lb_capture_params *params;
     atomic_int *stop;               /* read() must return soon after it is set */
+    /* Set by the framework before every read(): 0 when the frames read
+     * next may be partial (key frames only, see LB_PARTIAL_METADATA) because
+     * the camera is off the air.  Kinds that cannot decode less ignore it. */
+    int want_full;
 } lb_source_ctx;
 
 typedef struct lb_source_ops {

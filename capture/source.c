@@ -43,6 +43,12 @@ static const lb_option_choice mic_kind_choices[] = {
     { NULL, 0 },
 };
 
+static const lb_option_choice decode_choices[] = {
+    { "on_air", LB_DECODE_ON_AIR },
+    { "full", LB_DECODE_FULL },
+    { NULL, 0 },
+};
+
 static const lb_option_choice role_choices[] = {
     { "teacher", LB_ROLE_TEACHER },
     { "students", LB_ROLE_STUDENTS },
@@ -70,6 +76,7 @@ const lb_option lb_source_options[] = {
     { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
     { "threads", LB_OPT_INT, OFF(threads), 0, "2", 1, 16, NULL, "url, v4l2: decoding threads" },
+    { "decode", LB_OPT_ENUM, OFF(decode), 0, "on_air", 0, 0, decode_choices, "url: while the camera is off the air decode only its key frames (the director and previews see one picture per GOP), or always every frame" },
     { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reconnect" },
     { "sync_offset_ms", LB_OPT_INT, OFF(sync_offset_ms), 0, "0", -5000, 5000, NULL, "added to the timestamps: a camera whose picture lags its sound by 150 ms takes -150" },
     { NULL },
@@ -107,6 +114,11 @@ const lb_option lb_mic_options[] = {
 #define DUE_SLACK_US 1000
 #define QUEUE_DEPTH_REALTIME 12      /* bursts of a network stream (a TS over http or srt) */
 #define QUEUE_DEPTH_OFFLINE 3
+/* A camera going on the air is decoded in full from this many frames after
+ * the tick that asks: more than an offline source can be ahead of the
+ * program (its queue, a frame in hand, the decoder's delay), so that the
+ * switch falls on the same frame in every run. */
+#define ON_AIR_LEAD_FRAMES (QUEUE_DEPTH_OFFLINE + 4)
 
 struct lb_source {
     char name[64];
@@ -123,6 +135,9 @@ struct lb_source {
     pthread_mutex_t packets_lock;   /* so the caller may set or clear it at any time */
     int live;                       /* stamped on arrival, never waited for */
     int blocking;                   /* offline and paced: the consumer waits */
+    /* decoding on demand: frames from this program time on are wanted in
+     * full; INT64_MAX while the camera is off the air */
+    _Atomic int64_t full_from_us;
 
     /* consumer side (program thread only) */
     AVFrame *shown;                 /* newest frame due */
@@ -176,6 +191,7 @@ int lb_source_create(lb_source **ps, const lb_config_section *sec,
     snprintf(s->log_name, sizeof s->log_name, "capture:%s", s->name);
     s->params = *params;
     s->stats.lost_at_us = -1;
+    atomic_init(&s->full_from_us, INT64_MIN);   /* until a consumer says otherwise */
     if (!valid_name(s->name)) {
         lb_config_error(sec, NULL, err, err_size,
                         "source names are 1-32 letters, digits, '-' or '_'");
@@ -366,6 +382,8 @@ static void *source_thread(void *arg)
                 ret = 0;
                 break;
             }
+            s->ctx.want_full = s->settings.decode == LB_DECODE_FULL ||
+                               last_pts + frame_us >= atomic_load(&s->full_from_us);
             ret = s->ops->read(s->priv, &s->ctx, frame, pkt, err, sizeof err);
             if (pkt->size) {
                 push_packet(s, &tl, pkt, &last_dts);
@@ -483,6 +501,18 @@ void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
     pthread_mutex_lock(&s->packets_lock);
     s->packets = q;
     pthread_mutex_unlock(&s->packets_lock);
+}
+
+void lb_source_set_on_air(lb_source *s, int on_air, int64_t t_us)
+{
+    if (!on_air) {
+        atomic_store(&s->full_from_us, INT64_MAX);
+        return;
+    }
+    int64_t frame_us = av_rescale(1000000, s->params.fps_den, s->params.fps_num);
+    int64_t from = t_us + ON_AIR_LEAD_FRAMES * frame_us;
+    if (atomic_load(&s->full_from_us) > from)
+        atomic_store(&s->full_from_us, from);
 }
 
 const AVCodecParameters *lb_source_codecpar(lb_source *s)

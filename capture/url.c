@@ -29,11 +29,15 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_media.h"
 
 #define EARLY_MAX 512
 /* a read this fast came from libavformat's buffer, not from the network */
 #define BUFFERED_READ_US 2000
 #define AUDIO_OBSERVE_US 1000000
+/* packets kept since the last key frame for catching up: 20 s at 30 fps;
+ * a camera with longer GOPs is decoded in full */
+#define GOP_MAX 600
 
 /* What a url source and a url mic share: input, decoder, time. */
 typedef struct url_input {
@@ -169,32 +173,46 @@ static void input_close(url_input *u)
     av_frame_free(&u->decoded);
 }
 
-/* Reads the next packet of the stream into u->in and feeds it to the
- * decoder; at the end of a file starts draining.  Returns 0 when a packet
- * was read, 1 when draining began, or an error. */
-static int input_feed(url_input *u, const lb_source_ctx *ctx, char *err, size_t err_size)
+/* Reads the next packet of the stream into u->in; at the end of a file
+ * starts draining the decoder.  Returns 0 when a packet was read, 1 when
+ * draining began, or an error. */
+static int input_read(url_input *u, char *err, size_t err_size)
 {
     int ret;
     if (u->early_pos < u->nb_early) {
         av_packet_move_ref(u->in, u->early[u->early_pos]);
         av_packet_free(&u->early[u->early_pos++]);
-    } else {
-        ret = lb_demux_read(u->dm, u->in, err, err_size);
-        if (ret == AVERROR_EOF) {
-            u->draining = 1;
-            avcodec_send_packet(u->dec, NULL);
-            return 1;
-        }
-        if (ret < 0)
-            return ret;
-        if (u->live)
-            map_packet(u, u->in, lb_clock_now());
+        return 0;
     }
-    ret = avcodec_send_packet(u->dec, u->in);
-    if (ret < 0 && ret != AVERROR(EAGAIN))
+    ret = lb_demux_read(u->dm, u->in, err, err_size);
+    if (ret == AVERROR_EOF) {
+        u->draining = 1;
+        avcodec_send_packet(u->dec, NULL);
+        return 1;
+    }
+    if (ret < 0)
+        return ret;
+    if (u->live)
+        map_packet(u, u->in, lb_clock_now());
+    return 0;
+}
+
+static void input_send(url_input *u, const lb_source_ctx *ctx, const AVPacket *pkt)
+{
+    /* callers take every frame out first, so the decoder has room */
+    int ret = avcodec_send_packet(u->dec, pkt);
+    if (ret < 0)
         /* a damaged packet (lost over udp): the decoder conceals, go on */
         lb_log(LB_LOG_DEBUG, ctx->name, "decoder refused a packet: %s", av_err2str(ret));
-    return 0;
+}
+
+/* Reads the next packet and feeds it to the decoder (see input_read). */
+static int input_feed(url_input *u, const lb_source_ctx *ctx, char *err, size_t err_size)
+{
+    int ret = input_read(u, err, err_size);
+    if (ret == 0)
+        input_send(u, ctx, u->in);
+    return ret;
 }
 
 /* The time of a decoded frame or block: lb_clock for live streams, media
@@ -265,6 +283,20 @@ typedef struct url_source {
     int pass;                 /* this connection's packets go out */
     int need_key;
     int64_t last_dts_us;
+    /* decoding on demand (see lb_source_set_on_air): off the air only key
+     * frames are decoded, each alone, and the last picture is repeated at
+     * every packet's time; going on the air, the packets since the last key
+     * frame are decoded again so that the next frame is exact */
+    int can_skip;             /* the codec has inter frames to skip */
+    int keys_only;
+    int full_only;            /* a GOP too long to keep: decode everything */
+    AVPacket *gop[GOP_MAX];
+    int nb_gop;
+    AVFrame *last_out;        /* the last frame handed out */
+    int64_t last_out_us;
+    int64_t catch_up_to_us;   /* frames up to here were handed out already */
+    AVFrame *ready;           /* a frame made between two decoder calls */
+    AVCodecContext *key_dec;  /* key frames off the air */
 } url_source;
 
 static int source_configure(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
@@ -275,9 +307,49 @@ static int source_configure(void *priv, const lb_source_ctx *ctx, const lb_confi
     if (ret < 0)
         return ret;
     s->threads = ctx->settings->threads ? ctx->settings->threads : 2;
-    if (!(s->par = avcodec_parameters_alloc()))
+    if (!(s->par = avcodec_parameters_alloc()) || !(s->last_out = av_frame_alloc()) ||
+        !(s->ready = av_frame_alloc()))
         return AVERROR(ENOMEM);
     return 0;
+}
+
+static void gop_reset(url_source *s)
+{
+    for (int i = 0; i < s->nb_gop; i++)
+        av_packet_free(&s->gop[i]);
+    s->nb_gop = 0;
+}
+
+/* Keeps a reference to every packet since the last key frame. */
+static void gop_add(url_source *s, const lb_source_ctx *ctx, const AVPacket *pkt)
+{
+    if (pkt->flags & AV_PKT_FLAG_KEY)
+        gop_reset(s);
+    else if (!s->nb_gop)
+        return;                 /* no key frame yet: nothing to catch up from */
+    if (s->nb_gop == GOP_MAX) {
+        if (!s->full_only)
+            lb_log(LB_LOG_INFO, ctx->name, "no key frame in %d packets: decoding every frame "
+                   "even off the air", GOP_MAX);
+        s->full_only = 1;
+        gop_reset(s);
+        return;
+    }
+    if ((s->gop[s->nb_gop] = av_packet_clone(pkt)))
+        s->nb_gop++;
+}
+
+static void mark_partial(AVFrame *f)
+{
+    av_dict_set(&f->metadata, LB_PARTIAL_METADATA, "1", 0);
+}
+
+/* Remembers what was handed out, to repeat it off the air. */
+static void handed_out(url_source *s, const AVFrame *frame)
+{
+    av_frame_unref(s->last_out);
+    av_frame_ref(s->last_out, frame);
+    s->last_out_us = frame->pts;
 }
 
 static int same_stream(const AVCodecParameters *a, const AVCodecParameters *b)
@@ -298,6 +370,10 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
     s->frame_us = rate.num && rate.den ? av_rescale(1000000, rate.den, rate.num) : 40000;
     const AVCodecParameters *par = st->codecpar;
     s->pass = 0;
+    const AVCodecDescriptor *desc = avcodec_descriptor_get(par->codec_id);
+    s->can_skip = desc && !(desc->props & AV_CODEC_PROP_INTRA_ONLY);
+    s->keys_only = s->full_only = 0;
+    s->last_out_us = s->catch_up_to_us = INT64_MIN;
     if (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) {
         if (!atomic_load(&s->par_ready)) {
             if ((ret = avcodec_parameters_copy(s->par, par)) < 0)
@@ -370,6 +446,97 @@ static int64_t first_packet_time(const url_source *s)
     return AV_NOPTS_VALUE;
 }
 
+/* Off the air: the decoder is emptied, and from now on sees key frames only. */
+static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
+{
+    avcodec_flush_buffers(s->u.dec);
+    s->keys_only = 1;
+    lb_log(LB_LOG_DEBUG, ctx->name, "off the air: decoding key frames only");
+}
+
+/* On the air: decodes the packets since the last key frame again (their
+ * pictures were handed out as repeats already and are dropped), so that
+ * the next packet's frame is exact. */
+static void leave_keys_only(url_source *s, const lb_source_ctx *ctx)
+{
+    url_input *u = &s->u;
+    avcodec_flush_buffers(u->dec);
+    s->keys_only = 0;
+    s->catch_up_to_us = s->last_out_us;
+    for (int i = 0; i < s->nb_gop; i++) {
+        /* EAGAIN from send: take output and send again; a receive that
+         * gives nothing has still taken the packet in (frame threads) */
+        for (;;) {
+            int ret = avcodec_send_packet(u->dec, s->gop[i]);
+            if (ret != AVERROR(EAGAIN))
+                break;
+            ret = avcodec_receive_frame(u->dec, u->decoded);
+            if (ret >= 0)
+                av_frame_unref(u->decoded);
+            else if (ret != AVERROR(EAGAIN))
+                break;
+        }
+    }
+    lb_log(LB_LOG_DEBUG, ctx->name, "on the air: decoding every frame (%d caught up)", s->nb_gop);
+}
+
+/* Off the air, a key frame is decoded alone, by a decoder of its own with
+ * one thread: drained for each key frame (no reordering delay) and emptied
+ * after.  Draining and flushing the frame-threaded decoder that often
+ * corrupts its later references (FFmpeg 5.1's h264). */
+static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
+{
+    url_input *u = &s->u;
+    int ret;
+    if (!s->key_dec) {
+        const AVStream *st = lb_demux_stream(u->dm);
+        const AVCodec *codec = avcodec_find_decoder(st->codecpar->codec_id);
+        if (!codec || !(s->key_dec = avcodec_alloc_context3(codec)))
+            return AVERROR(ENOMEM);
+        s->key_dec->pkt_timebase = st->time_base;
+        s->key_dec->thread_count = 1;
+        if ((ret = avcodec_parameters_to_context(s->key_dec, st->codecpar)) < 0 ||
+            (ret = avcodec_open2(s->key_dec, codec, NULL)) < 0) {
+            avcodec_free_context(&s->key_dec);
+            return ret;
+        }
+    }
+    avcodec_send_packet(s->key_dec, u->in);
+    avcodec_send_packet(s->key_dec, NULL);
+    while ((ret = avcodec_receive_frame(s->key_dec, u->decoded)) >= 0) {
+        int64_t t = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
+        if (s->ready->buf[0] || t == AV_NOPTS_VALUE || t <= s->last_out_us) {
+            av_frame_unref(u->decoded);
+            continue;
+        }
+        u->decoded->pts = t;
+        if ((ret = output_frame(s, ctx, s->ready)) < 0)
+            break;
+        mark_partial(s->ready);
+    }
+    avcodec_flush_buffers(s->key_dec);
+    return ret == AVERROR_EOF || ret == AVERROR(EAGAIN) ? 0 : ret;
+}
+
+/* Off the air, a packet that is not a key frame shows the last picture
+ * again at its time. */
+static int repeat_last(url_source *s)
+{
+    /* decode order, one packet per frame interval: with B-frames the
+     * presentation times jump ahead and back, and a source repeating at
+     * them would run frames ahead of the program */
+    const AVPacket *in = s->u.in;
+    int64_t t = input_time(&s->u, in->dts != AV_NOPTS_VALUE ? in->dts : in->pts, s->frame_us);
+    if (!s->last_out->buf[0] || t == AV_NOPTS_VALUE || t <= s->last_out_us)
+        return 0;       /* nothing to repeat, or a reordered packet */
+    int ret = av_frame_ref(s->ready, s->last_out);
+    if (ret < 0)
+        return ret;
+    s->ready->pts = t;
+    mark_partial(s->ready);
+    return 0;
+}
+
 static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVPacket *pkt,
                        char *err, size_t err_size)
 {
@@ -378,22 +545,55 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
     for (;;) {
         if (atomic_load(ctx->stop))
             return AVERROR_EXIT;
+        if (s->ready->buf[0]) {
+            av_frame_move_ref(frame, s->ready);
+            handed_out(s, frame);
+            return 0;
+        }
         int ret = avcodec_receive_frame(u->dec, u->decoded);
         if (ret >= 0) {
-            u->decoded->pts = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
-            return output_frame(s, ctx, frame);
+            int64_t t = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
+            if (t != AV_NOPTS_VALUE && t <= s->catch_up_to_us) {
+                av_frame_unref(u->decoded);     /* caught up: shown as a repeat already */
+                continue;
+            }
+            u->decoded->pts = t;
+            if ((ret = output_frame(s, ctx, frame)) >= 0)
+                handed_out(s, frame);
+            return ret;
         }
         if ((ret = after_receive(u, ctx, ret, err, err_size)) <= 0) {
             if (ret < 0)
                 return ret;
+            gop_reset(s);
             continue;               /* a looped file started again */
         }
         if (pkt->size)
             return AVERROR(EAGAIN);     /* one packet per call */
-        if ((ret = input_feed(u, ctx, err, err_size)) < 0)
+
+        int want_keys = !ctx->want_full && s->can_skip && !s->full_only;
+        if (!want_keys && s->keys_only && s->nb_gop) {
+            leave_keys_only(s, ctx);
+            continue;       /* take the decoder's output before feeding it more */
+        } else if (want_keys && !s->keys_only && !u->draining)
+            enter_keys_only(s, ctx);
+        if ((ret = input_read(u, err, err_size)) < 0)
             return ret;
         if (ret == 1)
             continue;
+        gop_add(s, ctx, u->in);
+        if (s->keys_only && (u->in->flags & AV_PKT_FLAG_KEY) && !want_keys) {
+            s->keys_only = 0;       /* no packets to catch up from: start here */
+            s->catch_up_to_us = s->last_out_us;
+        }
+        if (!s->keys_only)
+            input_send(u, ctx, u->in);
+        else if (u->in->flags & AV_PKT_FLAG_KEY)
+            ret = decode_key_alone(s, ctx);
+        else
+            ret = repeat_last(s);
+        if (ret < 0)
+            return ret;
         if (s->pass && (!s->need_key || (u->in->flags & AV_PKT_FLAG_KEY))) {
             AVRational tb = lb_demux_stream(u->dm)->time_base;
             int64_t pts = to_us(u->in->pts, tb), dts = to_us(u->in->dts, tb);
@@ -428,6 +628,11 @@ static void source_close(void *priv)
 {
     url_source *s = priv;
     input_close(&s->u);
+    avcodec_free_context(&s->key_dec);
+    gop_reset(s);
+    av_frame_unref(s->last_out);
+    av_frame_unref(s->ready);
+    s->keys_only = s->full_only = 0;
     sws_freeContext(s->sws);
     s->sws = NULL;
     /* par stays: codecpar() is valid until the source is freed, and the
@@ -449,6 +654,8 @@ static void source_uninit(void *priv)
 {
     url_source *s = priv;
     avcodec_parameters_free(&s->par);
+    av_frame_free(&s->last_out);
+    av_frame_free(&s->ready);
 }
 
 const lb_source_ops lb_source_url = {

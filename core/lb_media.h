@@ -20,6 +20,9 @@
 /* Frame metadata key (value "1") of a "no signal" card that capture hands
  * out for a lost camera: the director never puts such a frame on the air. */
 #define LB_SLATE_METADATA "lb_slate"
+/* A camera's frame while it was decoded for analysis only (off the air, key
+ * frames only): a real but possibly stale picture, not for the program. */
+#define LB_PARTIAL_METADATA "lb_partial"
 #define LB_TIME_BASE_US 1000000
 
 typedef enum lb_role {

@@ -677,6 +677,53 @@ static int sources_settled(lb_pipeline *p)
     return 1;
 }
 
+/* Longest a decided shot waits for its cameras to be decoded in full. */
+#define ON_AIR_WAIT_MAX_US 1000000
+
+static int shows(const lb_shot *shot, int source)
+{
+    for (int k = 0; k < shot->nb_sources; k++)
+        if (shot->sources[k] == source)
+            return 1;
+    return 0;
+}
+
+static int is_partial(const AVFrame *f)
+{
+    return f && f->metadata && av_dict_get(f->metadata, LB_PARTIAL_METADATA, NULL, 0);
+}
+
+/* Decoding on demand: a camera off the air is decoded from its key frames
+ * only (capture/), so a shot the director decides goes on the air once its
+ * cameras are decoded in full again, a few frames later; the decision log
+ * and the tally say when it went on the air.  Returns 1 when the program
+ * changed shot.  Between decisions the director's shot is taken as it is
+ * (the virtual camera pans). */
+static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot,
+                     AVFrame *const *valid, lb_shot *air)
+{
+    if (decided && !p->shot_waiting) {
+        p->shot_waiting = 1;
+        p->shot_wait_since_us = t;
+    }
+    int ready = 1;
+    for (int k = 0; k < shot->nb_sources; k++)
+        ready &= !is_partial(valid[shot->sources[k]]);
+    int changed = 0;
+    if (getenv("LB_DEBUG_AIR") && p->shot_waiting) fprintf(stderr, "t=%.3f waiting ready=%d %s\n", t/1e6, ready, shot->name);
+    if (!p->shot_waiting || ready || t - p->shot_wait_since_us >= ON_AIR_WAIT_MAX_US) {
+        changed = p->shot_waiting;
+        p->shot_waiting = 0;
+        *air = *shot;
+    }
+    /* before the first decision every camera may be the first shot */
+    int none_yet = !air->nb_sources && !shot->nb_sources;
+    for (int i = 0; i < p->nb_sources; i++)
+        lb_source_set_on_air(p->sources[i], none_yet || shows(air, i) || shows(shot, i) ||
+                                            p->source_needs_frames[i], t);
+    return changed;
+}
+
 static void *program_thread(void *arg)
 {
     lb_pipeline *p = arg;
@@ -687,6 +734,7 @@ static void *program_thread(void *arg)
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
     int64_t audio_pos = 0;          /* next sample index of the program audio */
     int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
+    lb_shot air = { 0 };            /* what the program shows: nothing yet */
 
     if (!(mix = malloc(sizeof(float) * (size_t)max_samples)))
         goto end;
@@ -748,7 +796,8 @@ static void *program_thread(void *arg)
         for (int i = 0; i < p->nb_sources; i++)
             valid[i] = frames[i]->buf[0] ? frames[i] : NULL;
         lb_shot shot;
-        int changed = lb_director_update(p->director, t, valid, levels, &shot);
+        int decided = lb_director_update(p->director, t, valid, levels, &shot);
+        int changed = take_shot(p, t, decided, &shot, valid, &air);
         char chapter[128];
         int has_chapter = lb_director_next_chapter(p->director, chapter, sizeof chapter);
 
@@ -760,14 +809,14 @@ static void *program_thread(void *arg)
             LB_LOGE("pipeline", "out of memory");
             break;
         }
-        lb_compositor_compose(p->compositor, &shot, valid, out);
+        lb_compositor_compose(p->compositor, &air, valid, out);
         out->pts = t;
         memcpy(it->audio, mix, sizeof(float) * (size_t)nb);
         it->nb_audio = nb;
         it->audio_pts_us = av_rescale(first, 1000000, LB_AUDIO_RATE);
 
         pthread_mutex_lock(&p->lock);
-        p->shot = shot;
+        p->shot = air;
         p->program_time_us = t;
         p->frames_composed++;
         for (int m = 0; m < p->nb_mics; m++)
@@ -788,7 +837,7 @@ static void *program_thread(void *arg)
             /* the console's tally follows the program at once */
             char line[1024], event[1200];
             int64_t rel = state == REC_RECORDING ? t - p->rec_start_us : t;
-            if (lb_shot_to_json(&shot, rel, &p->setup, line, sizeof line) > 0) {
+            if (lb_shot_to_json(&air, rel, &p->setup, line, sizeof line) > 0) {
                 /* the decision's own fields, as director.jsonl has them */
                 snprintf(event, sizeof event, "{\"type\":\"decision\", %s", line + 1);
                 lb_webui_publish(p->webui, event);
@@ -818,7 +867,7 @@ static void *program_thread(void *arg)
             double t_lesson = (double)(t - p->rec_start_us) / 1000000;
             if (changed && !it->start_recording) {
                 char line[1024];
-                if (lb_shot_to_json(&shot, t - p->rec_start_us, &p->setup, line, sizeof line) > 0)
+                if (lb_shot_to_json(&air, t - p->rec_start_us, &p->setup, line, sizeof line) > 0)
                     lb_lesson_log_decision(p->lesson, line);
             }
             if (has_chapter)
@@ -1006,6 +1055,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
                                                             lb_source_name(p->sources[i]),
                                                             lb_video_encoder_codecpar(w->enc) };
             p->nb_workers++;
+            p->source_needs_frames[i] = 1;
         }
     }
     if ((ret = lb_mic_archive_setup(p, err, err_size)) < 0)

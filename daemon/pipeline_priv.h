@@ -126,7 +126,10 @@ struct lb_pipeline {
     /* latest frames for snapshots and the current shot, under lock */
     AVFrame *latest[LB_MAX_SOURCES];
     AVFrame *latest_program;
-    lb_shot shot;
+    lb_shot shot;                   /* on the air */
+    int shot_waiting;               /* program thread: a decided shot waits for its cameras */
+    int64_t shot_wait_since_us;
+    int source_needs_frames[LB_MAX_SOURCES];    /* every frame, always: an ISO encode */
     double mic_dbfs[LB_MAX_MICS];
     lb_mixer_levels mix_levels;
     double program_dbfs;

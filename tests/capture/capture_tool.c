@@ -8,6 +8,10 @@
  *     --offline        offline capture params
  *     --delay-ms N     realtime: tick N ms behind capture (default 100)
  *     --wait-codecpar  first waits for lb_source_wait_codecpar (up to 5 s)
+ *     --on-air LIST    decoding on demand: "a-b,c-d" seconds of program time
+ *                      when the source is on the air (lb_source_set_on_air
+ *                      every tick; off the air otherwise); each tick then
+ *                      prints "partial" and "adler" (Adler-32 of the luma)
  *     prints {"ev":"state",...} on every state change (mono_us = lb_clock),
  *     {"ev":"tick",...} every tick, and {"ev":"end",...} with the stats.
  *
@@ -26,11 +30,33 @@
 #include <sys/resource.h>
 
 #include <libavcodec/avcodec.h>
+#include <libavutil/adler32.h>
 #include <libavutil/dict.h>
 
 #include "capture.h"
 #include "lb_clock.h"
 #include "lb_log.h"
+
+/* "a-b,c-d" seconds: is t (us) inside one of the ranges? */
+static int in_ranges(const char *list, int64_t t_us)
+{
+    for (const char *p = list; p && *p;) {
+        double a, b;
+        if (sscanf(p, "%lf-%lf", &a, &b) == 2 && t_us >= a * 1e6 && t_us < b * 1e6)
+            return 1;
+        p = strchr(p, ',');
+        p = p ? p + 1 : NULL;
+    }
+    return 0;
+}
+
+static unsigned long luma_adler(const AVFrame *f)
+{
+    unsigned long a = 1;
+    for (int y = 0; y < f->height; y++)
+        a = av_adler32_update(a, f->data[0] + (ptrdiff_t)y * f->linesize[0], (size_t)f->width);
+    return a;
+}
 
 static char *slurp(const char *path)
 {
@@ -136,6 +162,7 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
      * frame stamped at t has been decoded when the tick for t comes */
     const char *dv = arg_value(argc, argv, "--delay-ms");
     int64_t delay_us = (dv ? atoi(dv) : 100) * 1000LL;
+    const char *on_air = arg_value(argc, argv, "--on-air");
     for (int64_t k = k0; k < k0 + ticks; k++) {
         int64_t t = k * 1000000 / 30;
         if (!params.offline)
@@ -154,6 +181,8 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
             last = st.state;
         }
         av_frame_unref(f);
+        if (on_air)
+            lb_source_set_on_air(s, in_ranges(on_air, t), t);
         ret = lb_source_frame_at(s, t, f);
         int slate = 0;
         double corner = -1, mean = -1;
@@ -171,6 +200,10 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
                "\"corner\":%.1f,\"mean\":%.1f,\"state\":\"%s\"}\n",
                (long long)t, ret, slate, ret >= 0 ? (long long)f->pts : -1LL, f->width, f->height,
                corner, mean, lb_source_state_name(st.state));
+        if (on_air && (ret >= 0 || ret == AVERROR_EOF) && f->data[0])
+            printf("{\"ev\":\"air\",\"t_us\":%lld,\"pts\":%lld,\"on_air\":%d,\"partial\":%d,"
+                   "\"adler\":\"%08lx\"}\n", (long long)t, (long long)f->pts, in_ranges(on_air, t),
+                   av_dict_get(f->metadata, LB_PARTIAL_METADATA, NULL, 0) != NULL, luma_adler(f));
         if (ret == AVERROR_EOF)
             break;
         if (q) {

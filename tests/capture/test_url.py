@@ -1,7 +1,7 @@
 """url sources against real peers on 127.0.0.1: an RTSP camera (rtsp_cam,
 gst-rtsp-server), an SRT camera (ffmpeg as listener), files, and errors.
 
-Usage: test_url.py rtsp_read | rtsp_udp | rtsp_dropout | srt | http | rtmp | file_loop | errors
+Usage: test_url.py rtsp_read | rtsp_udp | rtsp_dropout | srt | http | rtmp | file_loop | on_demand | errors
 """
 import os
 import signal
@@ -288,6 +288,59 @@ def file_loop():
     check(e["distinct"] == 90, "all 90 frames were shown (%d)" % e["distinct"])
 
 
+def on_demand():
+    """Decoding on demand (decode = on_air): off the air only key frames are
+    decoded; on the air again, every frame is exactly what a full decode
+    gives at that time (Adler-32 of the luma), from a few frames after the
+    switch.  With B-frames (a file from an encoder) and without (a camera),
+    with one decoding thread and with frame threads, over a looped file."""
+    schedule = "0-3,5-5.5,5.9-6,8-12,15-16.2,17.5-30"
+    lead_us = 300000        # the switch falls this long after the tick that asks (7 frames), plus a frame
+    files = {
+        "bframes": make_h264(os.path.join(media_dir(), "ondemand_b.mp4"), 10, gop=45,
+                             extra=("-bf", "3", "-preset", "medium")),
+        "camera": make_h264(os.path.join(media_dir(), "ondemand_p.mp4"), 10, gop=60),
+    }
+    for label, path in files.items():
+        for threads in (1, 2):
+            name = "%s, %d thread(s)" % (label, threads)
+            extra = "loop = true\nthreads = %d\n" % threads
+            ref = run_tool("source", source_config(path, extra + "decode = full\n"), "source.cam", 25,
+                           "--offline", "--on-air", "0-1000", workdir=scratch("on_demand_ref"))
+            got = run_tool("source", source_config(path, extra), "source.cam", 25, "--offline",
+                           "--on-air", schedule, workdir=scratch("on_demand"))
+            full = {e["pts"]: e["adler"] for e in by(ref, "air")}
+            check(not any(e["partial"] for e in by(ref, "air")), "%s: decode = full is never partial" % name)
+            ticks = {e["t_us"]: e for e in by(got, "tick")}
+            air = by(got, "air")
+            check(len(air) >= 740, "%s: %d ticks with a frame" % (name, len(air)))
+            wrong = [e for e in air if not e["partial"] and not ticks[e["t_us"]]["slate"]
+                     and full.get(e["pts"]) != e["adler"]]
+            check(not wrong, "%s: every complete frame equals the full decode at its time (%d differ, first %s)"
+                  % (name, len(wrong), wrong[:1]))
+            # on the air (after the switch's lead): complete; off the air: partial
+            late_partial, early_full = [], []
+            edges = [float(x) * 1e6 for r in schedule.split(",") for x in r.split("-")]
+            for e in air:
+                t = e["t_us"]
+                near_edge = any(0 <= t - x < lead_us for x in edges)
+                if near_edge or ticks[t]["slate"]:
+                    continue
+                if e["on_air"] and e["partial"]:
+                    late_partial.append(t)
+                if not e["on_air"] and not e["partial"]:
+                    early_full.append(t)
+            check(not late_partial, "%s: on the air, frames are complete %0.1f s after the switch (partial at %s)"
+                  % (name, lead_us / 1e6, late_partial[:5]))
+            check(not early_full, "%s: off the air, only key frames are decoded (complete at %s)"
+                  % (name, early_full[:5]))
+            # off the air the picture still moves: one new key frame per GOP
+            off = [e for e in air if e["partial"]]
+            distinct = len({e["adler"] for e in off})
+            check(distinct >= 5, "%s: off the air the picture follows the key frames (%d pictures)"
+                  % (name, distinct))
+
+
 def errors():
     # a camera that refuses: lost/reconnecting, retried, the consumer never waits
     wd = scratch("errors")
@@ -341,5 +394,5 @@ import socket  # noqa: E402
 if __name__ == "__main__":
     {"rtsp_read": rtsp_read, "rtsp_udp": lambda: rtsp_read("udp", 10), "rtsp_dropout": rtsp_dropout,
      "srt": lambda: served("srt"), "srt_push": srt_push, "srt_hevc": lambda: served("srt", True), "http": lambda: served("http"), "rtmp": lambda: served("rtmp"),
-     "file_loop": file_loop, "errors": errors}[sys.argv[1]]()
+     "file_loop": file_loop, "on_demand": on_demand, "errors": errors}[sys.argv[1]]()
     print("PASS")
