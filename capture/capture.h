@@ -52,6 +52,7 @@ typedef struct lb_source_stats {
     int width, height;
     uint64_t frames;          /* decoded */
     uint64_t dropped;         /* produced but never shown (consumer too slow) */
+    uint64_t partial_frames;  /* of frames: from key frames only (off the air) */
     uint64_t reconnects;
     uint64_t packets;         /* passthrough packets handed to the queue */
     uint64_t packets_dropped; /* passthrough packets the queue refused */
@@ -111,16 +112,18 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
  * draws it about once a second.  0, or a negative AVERROR (*out NULL). */
 int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFrame **out);
 
-/* Decoding on demand.  A compressed camera ([source] decode = on_air, the
- * default for url sources) that is off the air is decoded from its key
- * frames only, at a few percent of the cost: its frames then carry
- * LB_PARTIAL_METADATA (lb_media.h) and show the last key frame.  The
- * consumer says every tick which cameras it shows (on_air) at program time
- * t_us; a camera going on the air is decoded in full again from a few
- * frames after t_us (the decoder catches up from the last key frame), and
- * its frames stop carrying the mark from then on: show it once they do.
- * Sources that are never told decode everything. */
-void lb_source_set_on_air(lb_source *s, int on_air, int64_t t_us);
+/* Decoding on demand.  A compressed url camera that is off the air may be
+ * decoded from its key frames only, at a few percent of the cost: its
+ * frames then carry LB_PARTIAL_METADATA (lb_media.h) and show the last key
+ * frame.  The consumer says every tick which cameras it shows (on_air) at
+ * program time t_us, and whether an automatic director watches every
+ * camera (watched: [source] decode = auto, the default, then decodes every
+ * frame; decode = on_air does not, decode = full never skips).  A camera
+ * going on the air is decoded in full again from a few frames after t_us
+ * (the decoder catches up from the last key frame), and its frames stop
+ * carrying the mark from then on: show it once they do.  Sources that are
+ * never told decode everything. */
+void lb_source_set_on_air(lb_source *s, int on_air, int watched, int64_t t_us);
 
 /* Compressed passthrough for resource mode.  When the source receives
  * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the

@@ -43,7 +43,8 @@ typedef struct lb_source_settings {
 
 /* How much of a compressed camera is decoded while it is off the air. */
 typedef enum lb_decode_mode {
-    LB_DECODE_ON_AIR = 0,     /* key frames only while off the air */
+    LB_DECODE_AUTO = 0,       /* on_air, but full while an automatic director watches */
+    LB_DECODE_ON_AIR,         /* key frames only while off the air */
     LB_DECODE_FULL,           /* every frame, always */
 } lb_decode_mode;
 

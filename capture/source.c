@@ -44,6 +44,7 @@ static const lb_option_choice mic_kind_choices[] = {
 };
 
 static const lb_option_choice decode_choices[] = {
+    { "auto", LB_DECODE_AUTO },
     { "on_air", LB_DECODE_ON_AIR },
     { "full", LB_DECODE_FULL },
     { NULL, 0 },
@@ -76,7 +77,7 @@ const lb_option lb_source_options[] = {
     { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
     { "threads", LB_OPT_INT, OFF(threads), 0, "2", 1, 16, NULL, "url, v4l2: decoding threads" },
-    { "decode", LB_OPT_ENUM, OFF(decode), 0, "on_air", 0, 0, decode_choices, "url: while the camera is off the air decode only its key frames (the director and previews see one picture per GOP), or always every frame" },
+    { "decode", LB_OPT_ENUM, OFF(decode), 0, "auto", 0, 0, decode_choices, "url: on_air decodes only the key frames of a camera off the air (previews and the director's analysis then see one picture per GOP); auto does so only while no automatic director watches (an operator or a fixed shot directs); full always decodes every frame" },
     { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reconnect" },
     { "sync_offset_ms", LB_OPT_INT, OFF(sync_offset_ms), 0, "0", -5000, 5000, NULL, "added to the timestamps: a camera whose picture lags its sound by 150 ms takes -150" },
     { NULL },
@@ -403,6 +404,8 @@ static void *source_thread(void *arg)
             frame->pts = pts;
             pthread_mutex_lock(&s->lock);
             s->stats.frames++;
+            s->stats.partial_frames += frame->metadata &&
+                                       av_dict_get(frame->metadata, LB_PARTIAL_METADATA, NULL, 0);
             s->stats.width = frame->width;
             s->stats.height = frame->height;
             pthread_mutex_unlock(&s->lock);
@@ -503,8 +506,9 @@ void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
     pthread_mutex_unlock(&s->packets_lock);
 }
 
-void lb_source_set_on_air(lb_source *s, int on_air, int64_t t_us)
+void lb_source_set_on_air(lb_source *s, int on_air, int watched, int64_t t_us)
 {
+    on_air |= watched && s->settings.decode == LB_DECODE_AUTO;
     if (!on_air) {
         atomic_store(&s->full_from_us, INT64_MAX);
         return;

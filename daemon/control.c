@@ -29,6 +29,7 @@ static cJSON *sources_json(lb_pipeline *p)
         cJSON_AddNumberToObject(o, "width", st.width);
         cJSON_AddNumberToObject(o, "height", st.height);
         cJSON_AddNumberToObject(o, "frames", (double)st.frames);
+        cJSON_AddNumberToObject(o, "partial_frames", (double)st.partial_frames);
         cJSON_AddNumberToObject(o, "dropped", (double)st.dropped);
         cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
         cJSON_AddStringToObject(o, "last_error", st.last_error);
@@ -273,31 +274,34 @@ static char *ctl_metrics(void *opaque)
     lb_pipeline *p = opaque;
     char *buf = NULL;
     size_t len = 0, cap = 0;
+    /* one read per source, then one family after the other */
+    lb_source_stats sst[LB_MAX_SOURCES];
+    for (int i = 0; i < p->nb_sources; i++)
+        lb_source_get_stats(p->sources[i], &sst[i]);
     append(&buf, &len, &cap, "# HELP luobo_source_frames_total Frames decoded per source.\n"
                              "# TYPE luobo_source_frames_total counter\n");
-    for (int i = 0; i < p->nb_sources; i++) {
-        lb_source_stats st;
-        lb_source_get_stats(p->sources[i], &st);
+    for (int i = 0; i < p->nb_sources; i++)
         append(&buf, &len, &cap, "luobo_source_frames_total{source=\"%s\"} %llu\n",
-               lb_source_name(p->sources[i]), (unsigned long long)st.frames);
-    }
+               lb_source_name(p->sources[i]), (unsigned long long)sst[i].frames);
+    append(&buf, &len, &cap, "# HELP luobo_source_partial_frames_total Frames handed out while the camera "
+                             "was decoded from its key frames only (off the air).\n"
+                             "# TYPE luobo_source_partial_frames_total counter\n");
+    for (int i = 0; i < p->nb_sources; i++)
+        append(&buf, &len, &cap, "luobo_source_partial_frames_total{source=\"%s\"} %llu\n",
+               lb_source_name(p->sources[i]), (unsigned long long)sst[i].partial_frames);
     append(&buf, &len, &cap, "# TYPE luobo_source_dropped_total counter\n");
-    for (int i = 0; i < p->nb_sources; i++) {
-        lb_source_stats st;
-        lb_source_get_stats(p->sources[i], &st);
+    for (int i = 0; i < p->nb_sources; i++)
         append(&buf, &len, &cap, "luobo_source_dropped_total{source=\"%s\"} %llu\n",
-               lb_source_name(p->sources[i]), (unsigned long long)st.dropped);
-    }
+               lb_source_name(p->sources[i]), (unsigned long long)sst[i].dropped);
     append(&buf, &len, &cap, "# TYPE luobo_source_up gauge\n");
-    for (int i = 0; i < p->nb_sources; i++) {
-        lb_source_stats st;
-        lb_source_get_stats(p->sources[i], &st);
+    for (int i = 0; i < p->nb_sources; i++)
         append(&buf, &len, &cap, "luobo_source_up{source=\"%s\",state=\"%s\"} %d\n",
-               lb_source_name(p->sources[i]), lb_source_state_name(st.state),
-               st.state == LB_SOURCE_LIVE);
+               lb_source_name(p->sources[i]), lb_source_state_name(sst[i].state),
+               sst[i].state == LB_SOURCE_LIVE);
+    append(&buf, &len, &cap, "# TYPE luobo_source_reconnects_total counter\n");
+    for (int i = 0; i < p->nb_sources; i++)
         append(&buf, &len, &cap, "luobo_source_reconnects_total{source=\"%s\"} %llu\n",
-               lb_source_name(p->sources[i]), (unsigned long long)st.reconnects);
-    }
+               lb_source_name(p->sources[i]), (unsigned long long)sst[i].reconnects);
     append(&buf, &len, &cap, "# TYPE luobo_mic_xruns_total counter\n");
     for (int m = 0; m < p->nb_mics; m++) {
         lb_mic_stats st;

@@ -716,11 +716,13 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
         p->shot_waiting = 0;
         *air = *shot;
     }
-    /* before the first decision every camera may be the first shot */
+    /* before the first decision every camera may be the first shot; the
+     * automatic director analyses every camera at full rate */
     int none_yet = !air->nb_sources && !shot->nb_sources;
+    int watched = lb_director_get_mode(p->director) == LB_DIRECTOR_AUTO;
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_set_on_air(p->sources[i], none_yet || shows(air, i) || shows(shot, i) ||
-                                            p->source_needs_frames[i], t);
+                                            p->source_needs_frames[i], watched, t);
     return changed;
 }
 
@@ -1155,9 +1157,10 @@ static void log_summary(lb_pipeline *p)
     for (int i = 0; i < p->nb_sources; i++) {
         lb_source_stats st;
         lb_source_get_stats(p->sources[i], &st);
-        LB_LOGI("summary", "source %s: %s, %llu frames, %llu dropped, %llu reconnects%s%s",
-                lb_source_name(p->sources[i]), lb_source_state_name(st.state),
-                (unsigned long long)st.frames, (unsigned long long)st.dropped,
+        LB_LOGI("summary", "source %s: %s, %llu frames (%llu from key frames only), %llu dropped, "
+                "%llu reconnects%s%s", lb_source_name(p->sources[i]), lb_source_state_name(st.state),
+                (unsigned long long)st.frames, (unsigned long long)st.partial_frames,
+                (unsigned long long)st.dropped,
                 (unsigned long long)st.reconnects, *st.last_error ? ", last error: " : "", st.last_error);
     }
     for (int m = 0; m < p->nb_mics; m++) {

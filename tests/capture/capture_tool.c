@@ -182,7 +182,7 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
         }
         av_frame_unref(f);
         if (on_air)
-            lb_source_set_on_air(s, in_ranges(on_air, t), t);
+            lb_source_set_on_air(s, in_ranges(on_air, t), 0, t);
         ret = lb_source_frame_at(s, t, f);
         int slate = 0;
         double corner = -1, mean = -1;

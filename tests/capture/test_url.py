@@ -305,6 +305,7 @@ def on_demand():
         for threads in (1, 2):
             name = "%s, %d thread(s)" % (label, threads)
             extra = "loop = true\nthreads = %d\n" % threads
+            # capture_tool says no director watches: auto behaves as on_air
             ref = run_tool("source", source_config(path, extra + "decode = full\n"), "source.cam", 25,
                            "--offline", "--on-air", "0-1000", workdir=scratch("on_demand_ref"))
             got = run_tool("source", source_config(path, extra), "source.cam", 25, "--offline",

@@ -96,6 +96,45 @@ def test_offline_deterministic():
         check(logs[0] == logs[1], "director.jsonl differs between two offline runs")
 
 
+def test_decode_on_demand():
+    """[source] decode = auto: compressed cameras are decoded in full while
+    the automatic director watches them; with an operator directing
+    (mode = manual), a camera off the air is decoded from its key frames
+    only, and the program still decodes with every frame."""
+    import re
+    with Scratch("ondemand") as tmp:
+        files = {}
+        for cam, src in (("teacher", "testsrc2"), ("students", "rgbtestsrc")):
+            files[cam] = os.path.join(tmp, cam + ".mp4")
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                            "%s=s=640x360:r=30:d=10" % src, "-c:v", "libx264", "-preset", "ultrafast",
+                            "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p", files[cam]], check=True)
+        partial = {}
+        for mode in ("auto", "manual"):
+            data = os.path.join(tmp, "data-" + mode)
+            text = "[general]\ndata_dir = %s\nhttp_port = 0\nwidth = 640\nheight = 360\n\n" % data
+            for cam, path in files.items():
+                text += "[source.%s]\ntype = url\nrole = %s\nurl = %s\n\n" % (cam, cam, path)
+            text += "[director]\nmode = %s\n\n[encoder]\npreset = ultrafast\nbitrate_kbps = 1000\n" % mode
+            cfg = write_config(tmp, text, mode + ".ini")
+            p = run_luobo(["--config", cfg, "--record", "--offline", "--duration", "8"])
+            got = dict((m.group(1), int(m.group(2))) for m in re.finditer(
+                r"source (\w+): \w+, \d+ frames \((\d+) from key frames only\)", p.stderr))
+            check(set(got) == set(files), "%s: summary names every source (%s)" % (mode, got))
+            partial[mode] = got
+            program = os.path.join(lessons(data)[0], "program.mp4")
+            check(count_decoded_frames(program) == 8 * FPS, "%s: program has %d frames" % (mode, 8 * FPS))
+            check(not decode_errors(program), "%s: program decodes without errors" % mode)
+        check(all(n == 0 for n in partial["auto"].values()),
+              "the automatic director watches: every frame decoded (%s)" % partial["auto"])
+        on_air = [c for c, n in partial["manual"].items() if n == 0]
+        off_air = [c for c, n in partial["manual"].items() if n > 0]
+        check(len(on_air) == 1 and len(off_air) == 1 and partial["manual"][off_air[0]] >= 6 * FPS,
+              "an operator directs: the camera off the air is decoded from key frames only (%s)"
+              % partial["manual"])
+        print("decode on demand: %s" % partial)
+
+
 def metric(port, name):
     """A value from luobo's /metrics (public in this test's config)."""
     import urllib.request
@@ -192,6 +231,7 @@ TESTS = {
     "record_5s": test_record_5s,
     "offline_30s": test_offline_30s,
     "offline_deterministic": test_offline_deterministic,
+    "decode_on_demand": test_decode_on_demand,
     "kill_9": test_kill_9,
     "disk_full": test_disk_full,
 }
