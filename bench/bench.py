@@ -183,11 +183,11 @@ STAGES = [
     ("capture/decode (cap-*)", lambda n: n.startswith("cap-")),
     ("microphones (mic-*)", lambda n: n.startswith("mic-")),
     ("director + compositor + mixer (lb-program)", lambda n: n == "lb-program"),
-    ("program encode thread (lb-encode: x264 calls, AAC)", lambda n: n == "lb-encode"),
-    ("x264 worker threads of every encoder (named `luobo`)", lambda n: n == "luobo"),
-    ("resource mode threads (enc-iso:*, iso-copy: scale + x264 calls)",
-     lambda n: n.startswith("enc-iso") or n.startswith("iso-copy")),
-    ("renditions (enc-*)", lambda n: n.startswith("enc-")),
+    ("program encode (lb-encode: x264 calls and AAC; x264:program: its workers)",
+     lambda n: n in ("lb-encode", "x264:program")),
+    ("resource mode (enc-iso:*, x264:iso:*, iso-copy)",
+     lambda n: n.startswith("enc-iso") or n.startswith("x264:iso") or n.startswith("iso-copy")),
+    ("renditions (enc-*, x264:<rendition>)", lambda n: n.startswith("enc-") or n.startswith("x264:")),
     ("outputs (lb-out-*, libsrt, HLS)", lambda n: n.startswith("lb-out") or n.startswith("lb-srt")
      or n.startswith("lb-hls") or n.startswith("SRT:")),
     ("other (main, status, web UI)", lambda n: True),
@@ -468,6 +468,22 @@ def section_luobo_noiso(a, res):
     log("luobo hall-3 offline without resource mode")
     r = run_luobo_offline(a, "luobo-noiso", a.duration, iso=False)
     res["luobo_noiso"] = dict(summarize([r]), runs=[r])
+
+
+def section_luobo_manual(a, res):
+    """luobo's job with an operator directing ([director] mode = manual: the
+    first automatic shot, frozen): cameras off the air are decoded from their
+    key frames only ([source] decode = auto).  One run."""
+    log("luobo hall-3 offline, an operator directing (decoding on demand)")
+    r = run_luobo_offline(a, "luobo-manual", a.duration, director="manual")
+    lesson = r.get("lesson")
+    shots = []
+    if lesson and os.path.exists(os.path.join(lesson, "director.jsonl")):
+        shots = [json.loads(l).get("shot") for l in open(os.path.join(lesson, "director.jsonl"))]
+    with open(os.path.join(a.work, "luobo-manual.log"), errors="replace") as f:
+        partial = dict(re.findall(r"source (\w+): \w+, \d+ frames \((\d+) from key frames only\)", f.read()))
+    res["luobo_manual"] = dict(summarize([r]), runs=[r], shots=shots,
+                               partial_frames={k: int(v) for k, v in partial.items()})
 
 
 def count_frames(path):
@@ -935,7 +951,7 @@ def main():
     ap.add_argument("--lat-duration", type=int, default=30)
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=15)
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,limit_own,psnr,realtime,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,luobo_manual,limit_own,psnr,realtime,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     ap.add_argument("--resume", help="a result JSON of this run to add the sections to (e.g. after a fix)")

@@ -89,6 +89,11 @@ def render(r, rel_json):
     if nz.get("cpu_s") is not None:
         rows.append(["luobo hall-3 without resource mode (`iso = false`, 1 run)", f(nz["cpu_s"]), f(per_min(nz["cpu_s"], dur), 1),
                      f(nz["wall_s"]), f(nz["maxrss_mib"], 0), f(nz["cpu_s"] / lim["cpu_s"] if lim.get("cpu_s") else None)])
+    mn = r.get("luobo_manual", {})
+    if mn.get("cpu_s") is not None:
+        rows.append(["luobo hall-3, an operator directing (`mode = manual`: off-air cameras decoded from key frames only, 1 run)",
+                     f(mn["cpu_s"]), f(per_min(mn["cpu_s"], dur), 1), f(mn["wall_s"]), f(mn["maxrss_mib"], 0),
+                     f(mn["cpu_s"] / lim["cpu_s"] if lim.get("cpu_s") else None)])
     if rows:
         out.append(table(["job", "CPU s", "CPU-s per min of media", "wall s", "max RSS MiB", "CPU / limit"], rows))
     else:
