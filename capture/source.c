@@ -76,7 +76,7 @@ const lb_option lb_source_options[] = {
     { "fps", LB_OPT_INT, OFF(fps), 0, "0", 0, 240, NULL, "requested rate (0: the program's)" },
     { "loop", LB_OPT_BOOL, OFF(loop), 0, "false", 0, 0, NULL, "files: start again at the end" },
     { "timeout_ms", LB_OPT_INT, OFF(timeout_ms), 0, "2000", 100, 60000, NULL, "network read timeout" },
-    { "threads", LB_OPT_INT, OFF(threads), 0, "2", 1, 16, NULL, "url, v4l2: decoding threads" },
+    { "threads", LB_OPT_INT, OFF(threads), 0, "1", 1, 16, NULL, "url, v4l2: decoding threads (one per camera uses the cores best when there are several cameras; more only for a camera one core cannot decode, e.g. 4K)" },
     { "decode", LB_OPT_ENUM, OFF(decode), 0, "auto", 0, 0, decode_choices, "url: on_air decodes only the key frames of a camera off the air (previews and the director's analysis then see one picture per GOP); auto does so only while no automatic director watches (an operator or a fixed shot directs); full always decodes every frame" },
     { "retry_max_ms", LB_OPT_INT, OFF(retry_max_ms), 0, "1000", 100, 5000, NULL, "longest wait between two attempts to reconnect" },
     { "sync_offset_ms", LB_OPT_INT, OFF(sync_offset_ms), 0, "0", -5000, 5000, NULL, "added to the timestamps: a camera whose picture lags its sound by 150 ms takes -150" },

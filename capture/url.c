@@ -144,8 +144,8 @@ static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType t
     if ((ret = avcodec_parameters_to_context(u->dec, stream->codecpar)) < 0)
         return ret;
     u->dec->pkt_timebase = stream->time_base;
-    /* frame threads add a frame of latency each: two are plenty for a
-     * camera and leave the cores to the encoder */
+    /* frame threads add a frame of latency and a frame of memory each;
+     * with several cameras one thread each already fills the cores */
     u->dec->thread_count = threads;
     u->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     if ((ret = avcodec_open2(u->dec, codec, NULL)) < 0) {
@@ -306,7 +306,7 @@ static int source_configure(void *priv, const lb_source_ctx *ctx, const lb_confi
     int ret = check_url(ctx, sec, &s->live, err, err_size);
     if (ret < 0)
         return ret;
-    s->threads = ctx->settings->threads ? ctx->settings->threads : 2;
+    s->threads = ctx->settings->threads ? ctx->settings->threads : 1;
     if (!(s->par = avcodec_parameters_alloc()) || !(s->last_out = av_frame_alloc()) ||
         !(s->ready = av_frame_alloc()))
         return AVERROR(ENOMEM);

@@ -323,7 +323,7 @@ static int open_decoder(v4l2_source *v, const lb_source_ctx *ctx, char *err, siz
     int ret;
     if (!codec || !(v->dec = avcodec_alloc_context3(codec)))
         return AVERROR(ENOMEM);
-    v->dec->thread_count = ctx->settings->threads ? ctx->settings->threads : 2;
+    v->dec->thread_count = ctx->settings->threads ? ctx->settings->threads : 1;
     v->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     if ((ret = avcodec_open2(v->dec, codec, NULL)) < 0) {
         snprintf(err, err_size, "cannot open the %s decoder: %s", codec->name, av_err2str(ret));

@@ -1073,7 +1073,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     int frame_size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, p->general.width, p->general.height, 64);
     if (!(p->frame_pool = av_buffer_pool_init((size_t)frame_size + 64, NULL)))
         return AVERROR(ENOMEM);
-    lb_queue_params qp = { .name = "program->encoder", .capacity = 8, .policy = LB_QUEUE_BLOCK,
+    lb_queue_params qp = { .name = "program->encoder", .capacity = 4, .policy = LB_QUEUE_BLOCK,
                            .free_item = free_item };
     if (!(p->to_encoder = lb_queue_alloc(&qp)))
         return AVERROR(ENOMEM);
