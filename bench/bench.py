@@ -264,7 +264,7 @@ def luobo_supports(luobo, work, section_text):
 
 def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, height=H,
                  srt_port=None, hls_dir=None, http_port=0, extra_sources="", mic_url=True,
-                 director="auto", iso=None):
+                 director="auto", iso=None, encoder_extra=()):
     I = a.inputs
     files = {"teacher": "cam_teacher.mp4", "students": "cam_students.mp4", "screen": "screen.mp4"}
     t = ["[general]", "data_dir = %s" % data_dir, "http_port = %d" % http_port,
@@ -284,6 +284,7 @@ def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, h
           "bufsize_kbits = 8000", "keyint_s = 2", "zerolatency = true", "audio_bitrate_kbps = 128"]
     if iso is not None:
         t.append("iso = %s" % ("true" if iso else "false"))
+    t += list(encoder_extra)
     t += ["",
           "[director]", "mode = %s" % director]
     if a.pip_ok:    # the ffmpeg job's picture in picture: 480x270, 24 px from the corner, no border
@@ -656,15 +657,16 @@ def parse_metrics(text):
     return out
 
 
-def section_realtime(a, res):
-    d = os.path.join(a.work, "realtime")
+def realtime_run(a, name, **cfg_kw):
+    """luobo paced in real time for a.rt_duration s, /metrics scraped."""
+    d = os.path.join(a.work, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     port = free_port()
-    sink = SrtSink(a.work, "realtime")
+    sink = SrtSink(a.work, name)
     cfg = write(os.path.join(d, "luobo.ini"),
                 luobo_config(a, os.path.join(d, "data"), srt_port=sink.port, hls_dir=os.path.join(d, "hls"),
-                             http_port=port))
+                             http_port=port, **cfg_kw))
     last = {}
     rss = []
 
@@ -675,10 +677,10 @@ def section_realtime(a, res):
             if text:
                 last.clear()
                 last.update(parse_metrics(text))
-    log("realtime: luobo hall-3 paced, %d s" % a.rt_duration)
+    log("%s: luobo paced, %d s" % (name, a.rt_duration))
     try:
         r = run_measured([a.luobo, "--config", cfg, "--record", "--duration", str(a.rt_duration)],
-                         "realtime", a.work, sample=True, hook=hook, timeout=max(120, 3 * a.rt_duration))
+                         name, a.work, sample=True, hook=hook, timeout=max(120, 3 * a.rt_duration))
     finally:
         sink.close()
     m = last
@@ -692,9 +694,23 @@ def section_realtime(a, res):
              metrics_last=m, dropped=dropped, program_frames=frames,
              expected_frames=a.rt_duration * FPS, stages=stages(r.get("threads", {})))
     # also from the log: any line about late or dropped frames
-    with open(os.path.join(a.work, "realtime.log"), errors="replace") as f:
+    with open(os.path.join(a.work, name + ".log"), errors="replace") as f:
         r["log_warnings"] = [l.strip() for l in f if " WARN " in l or " ERROR " in l][:20]
-    res["realtime"] = r
+    return r
+
+
+def section_realtime(a, res):
+    res["realtime"] = realtime_run(a, "realtime")
+
+
+def section_capacity(a, res):
+    """The issue's capacity target: six 1080p30 H.264 cameras (the teacher
+    and screen inputs, three of each), the program and a 720p rendition, in
+    real time on this machine, director on every camera."""
+    cams = ("teacher", "screen", "teacher#2", "screen#2", "teacher#3", "screen#3")
+    r = realtime_run(a, "capacity", cams=cams, encoder_extra=("renditions = 1280x720:2500",))
+    r["cameras"] = list(cams)
+    res["capacity"] = r
 
 
 # ---- latency
@@ -951,7 +967,7 @@ def main():
     ap.add_argument("--lat-duration", type=int, default=30)
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=15)
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,luobo_manual,limit_own,psnr,realtime,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,luobo_manual,limit_own,psnr,realtime,capacity,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     ap.add_argument("--resume", help="a result JSON of this run to add the sections to (e.g. after a fix)")
