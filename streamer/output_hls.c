@@ -45,6 +45,10 @@
 #define MAX_VARIANTS 8
 #define MAX_WINDOW 64
 #define TS_OFFSET_US 10000000      /* keeps TS timestamps positive (B-frames at 0) */
+/* Audio waits in the TS muxer up to half this and goes out in PES of several
+ * AAC frames (ffmpeg's -muxdelay default): one PES per 20 ms frame would
+ * spend half the audio's bits on TS headers and stuffing. */
+#define MUX_DELAY_US 700000
 
 typedef struct hls_settings {
     char dir[1024];
@@ -104,6 +108,8 @@ typedef struct variant {
     int64_t next_seq;
     int64_t discontinuity_seq;
     int target_s;
+    int64_t declared_bps;        /* BANDWIDTH in the master */
+    int64_t peak_bps;            /* the highest a whole segment really took, +5% */
 } variant;
 
 typedef struct hls {
@@ -287,7 +293,43 @@ static void avc_codec_string(const AVCodecParameters *par, char *buf, size_t siz
     }
 }
 
-static char *master_playlist(const hls *h)
+/* Bits per second on the wire of an elementary stream of payload_bps in
+ * units_per_s PES packets (frames, or packed audio) with header_bytes each:
+ * 188-byte TS packets of 184 payload bytes, and the last packet of each
+ * PES half stuffed on average. */
+static int64_t ts_bps(int64_t payload_bps, double units_per_s, int header_bytes)
+{
+    return (payload_bps + (int64_t)(units_per_s * (header_bytes + 92) * 8)) * 188 / 184;
+}
+
+/* BANDWIDTH, the peak bit rate of a variant's segments, as libavformat's
+ * MPEG-TS muxer lays them out (see open_segment): the video at its rate in
+ * one PES per frame (header, PCR, the AUD the muxer adds; 30 frames/s
+ * assumed until segments are measured), the audio in PES of at most
+ * MUX_DELAY_US / 2 or 2930 bytes, PAT and PMT ten times a second and an SDT
+ * twice, and 5% for the encoders' variation (x264's VBV, the AAC
+ * encoder's rate).  The program audio is in every variant.  A variant whose
+ * whole segments came out bigger still (VBR) declares what they took. */
+static int64_t variant_bandwidth(const hls *h, const variant *v)
+{
+    const AVCodecParameters *apar = h->audio_index >= 0 ? h->streams[h->audio_index].par : NULL;
+    int64_t video = v->vpar->bit_rate > 0 ? v->vpar->bit_rate : (int64_t)v->vpar->width * v->vpar->height * 4;
+    double fps = v->frame_us > 0 ? 1e6 / (double)v->frame_us : 30;
+    int64_t bw = ts_bps(video, fps, 19 + 8 + 6);
+    if (apar) {
+        int64_t audio = apar->bit_rate > 0 ? apar->bit_rate : 128000;
+        double frames = (apar->sample_rate > 0 ? apar->sample_rate : 48000) / 1024.0;
+        audio += (int64_t)(frames * 7 * 8);                    /* ADTS headers */
+        double pes = audio / 8.0 / 2930;
+        if (pes < 2e6 / MUX_DELAY_US)
+            pes = 2e6 / MUX_DELAY_US;
+        bw += ts_bps(audio, pes, 14);
+    }
+    bw += 22 * 188 * 8;
+    return FFMAX(bw * 21 / 20, v->peak_bps);
+}
+
+static char *master_playlist(hls *h)
 {
     size_t cap = 256 + (size_t)h->nb_vars * 512, n = 0;
     char *buf = malloc(cap);
@@ -296,18 +338,14 @@ static char *master_playlist(const hls *h)
     const AVCodecParameters *apar = h->audio_index >= 0 ? h->streams[h->audio_index].par : NULL;
     n += (size_t)snprintf(buf + n, cap - n, "#EXTM3U\n#EXT-X-VERSION:3\n");
     for (int i = 0; i < h->nb_vars; i++) {
-        const variant *v = &h->vars[i];
+        variant *v = &h->vars[i];
         char codecs[64], name[128];
         avc_codec_string(v->vpar, codecs, sizeof codecs);
-        int64_t bw = v->vpar->bit_rate > 0 ? v->vpar->bit_rate
-                                           : (int64_t)v->vpar->width * v->vpar->height * 4;
-        if (apar)
-            bw += apar->bit_rate > 0 ? apar->bit_rate : 128000;
-        bw = bw * 11 / 10;                   /* TS overhead */
+        v->declared_bps = variant_bandwidth(h, v);
         playlist_name(h, v, name, sizeof name);
         n += (size_t)snprintf(buf + n, cap - n,
                               "#EXT-X-STREAM-INF:BANDWIDTH=%lld,RESOLUTION=%dx%d,CODECS=\"%s%s\"\n%s\n",
-                              (long long)bw, v->vpar->width, v->vpar->height, codecs,
+                              (long long)v->declared_bps, v->vpar->width, v->vpar->height, codecs,
                               apar ? ",mp4a.40.2" : "", name);
     }
     return buf;
@@ -375,6 +413,16 @@ static void close_segment(hls *h, variant *v, int64_t end_us)
     double dur = (double)(end_us - v->seg_start_us) / 1e6;
     if (dur < 0.001)
         dur = 0.001;
+    struct stat st;
+    if (dur >= h->set.segment_s / 2 && stat(path, &st) == 0) {
+        int64_t bps = (int64_t)((double)st.st_size * 8 / dur);
+        if (bps > v->declared_bps && v->declared_bps > 0) {
+            LB_LOGI("hls", "%s: a segment took %lld bit/s, above BANDWIDTH %lld: the master says so now",
+                    v->name, (long long)bps, (long long)v->declared_bps);
+            v->peak_bps = bps * 21 / 20;
+            write_master(h);
+        }
+    }
     pthread_mutex_lock(&h->lock);
     segment *s = &v->window[v->nb_window++];
     *s = (segment){ .seq = seq, .duration_s = dur,
@@ -438,6 +486,7 @@ static int open_segment(hls *h, variant *v, int64_t start_us)
     }
     if ((ret = avio_open(&v->ts->pb, v->tmp_path, AVIO_FLAG_WRITE)) < 0)
         goto fail;
+    v->ts->max_delay = MUX_DELAY_US;
     /* The same timeline in every segment: no per-muxer shifting. */
     av_dict_set(&opts, "mpegts_copyts", "1", 0);
     av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
