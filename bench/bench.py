@@ -17,6 +17,8 @@ Sections (default: all):
   luobo_noiso  the same without resource mode (one run)
   limit_own the limit for luobo's own program picture (x264 alone on it)
   psnr      both programs against the same reference composite
+  encoder   luobo's program encode (bench/lb_bench_encode) against ffmpeg
+            -c:v libx264 on the same raw frames: fps, CPU, PSNR, x264's SEI
   realtime  luobo paced in real time: CPU share, drops (from /metrics), RSS
   latency   glass-to-glass over SRT and HLS delay, luobo and the ffmpeg CLI
   scaling   cameras 1..6 and program 720p/1080p/2160p (offline)
@@ -633,6 +635,137 @@ def section_psnr(a, res):
     res["psnr"] = out
 
 
+# ---- luobo's program encode against ffmpeg -c:v libx264
+
+# The job's x264 settings as [encoder] keys, for bench/lb_bench_encode
+# (= luobo_config's [encoder] and VENC).
+LB_VENC = ["preset=veryfast", "rate_control=cbr", "bitrate_kbps=4000", "bufsize_kbits=8000",
+           "keyint_s=2", "zerolatency=true"]
+
+
+def x264_sei(path):
+    """The options string x264 writes into its SEI (every setting it used)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    m = re.search(rb"x264 - core [^\x00]*?options: ([^\x00]*)", head)
+    if not m:
+        return None
+    return dict(kv.split("=", 1) for kv in m.group(1).decode("latin-1").split() if "=" in kv)
+
+
+def vui_tags(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "stream=profile,level,color_range,color_primaries,color_transfer,color_space",
+                        "-of", "json", path], capture_output=True, text=True)
+    try:
+        return json.loads(p.stdout)["streams"][0]
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+def section_encoder(a, res):
+    """luobo's program encode (lb_video_encoder, through bench/lb_bench_encode)
+    beside `ffmpeg -f rawvideo ... -c:v libx264` with the job's settings, on
+    the same raw frames: fps (wall), CPU (wait4) and PSNR against the raw
+    input, medians of --reps.  Inputs: the CLI's PiP picture (slides +
+    teacher inset: easy) and the teacher camera full frame (sensor noise:
+    hard, what luobo's director often shows).  A third encoder, ffmpeg with
+    -x264-params nal-hrd=cbr, has luobo's only x264 difference (HRD + filler:
+    see the SEI diff) so that the two are compared at identical settings."""
+    import hashlib
+    tool = a.encode_tool or os.path.join(os.path.dirname(os.path.dirname(a.luobo)), "bench", "lb_bench_encode")
+    if not os.access(tool, os.X_OK):
+        res["encoder"] = dict(error="no %s (built with luobo by CMake)" % tool)
+        return
+    d = os.path.join(a.work, "encoder")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    seconds = min(a.duration, 3) if a.smoke else a.duration
+    inputs = [("pip", "the CLI's PiP picture (screen + teacher inset)"),
+              ("teacher", "the teacher camera full frame")]
+    if a.smoke:
+        inputs = inputs[:1]
+    ff_base = FF + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "%dx%d" % (W, H), "-r", str(FPS), "-i"]
+    out = dict(seconds=seconds, frames=seconds * FPS, tool=tool, settings=" ".join(LB_VENC),
+               ffmpeg_settings=" ".join(VENC), inputs={})
+    for name, what in inputs:
+        raw = os.path.join(d, name + ".yuv")
+        log("encoder: rendering %s once as raw video (%d s)" % (name, seconds))
+        if name == "pip":
+            render = FF + ffmpeg_inputs(a)[:4] + ["-filter_complex", FC, "-map", "[prog]"]
+        else:
+            render = FF + ["-i", os.path.join(a.inputs, "cam_teacher.mp4"), "-map", "0:v"]
+        subprocess.run(render + ["-t", str(seconds), "-f", "rawvideo", "-pix_fmt", "yuv420p", raw], check=True)
+        frames = os.path.getsize(raw) // (W * H * 3 // 2)
+        cmds = dict(
+            luobo=[tool, "%dx%d" % (W, H), str(FPS), raw, os.path.join(d, name + "-luobo.h264")] + LB_VENC,
+            ffmpeg=ff_base + [raw] + VENC + ["-f", "h264", os.path.join(d, name + "-ffmpeg.h264")],
+            ffmpeg_hrd=ff_base + [raw] + VENC + ["-x264-params", "nal-hrd=cbr", "-f", "h264",
+                                                 os.path.join(d, name + "-ffmpeg_hrd.h264")])
+        runs = {k: [] for k in cmds}
+        digests = {k: set() for k in cmds}
+        for i in range(a.reps):
+            subprocess.run(["cat", raw], stdout=subprocess.DEVNULL)     # in the page cache for every run
+            for k, cmd in cmds.items():
+                log("encoder: %s through %s, run %d/%d" % (name, k, i + 1, a.reps))
+                r = run_measured(cmd, "encoder-%s-%s-%d" % (name, k, i), a.work)
+                r["fps"] = round(frames / r["wall_s"], 2) if r["wall_s"] else None
+                runs[k].append(r)
+                if r["rc"] == 0:
+                    with open(cmd[4] if k == "luobo" else cmd[-1], "rb") as f:
+                        digests[k].add(hashlib.md5(f.read()).hexdigest())
+        per = dict(what=what, frames=frames)
+        for k, cmd in cmds.items():
+            path = cmd[4] if k == "luobo" else cmd[-1]
+            s = summarize(runs[k])
+            s["fps"] = med(runs[k], "fps")
+            s["runs"] = runs[k]
+            s["command"] = " ".join(cmd).replace(d + "/", "")
+            s["same_output_every_run"] = len(digests[k]) == 1
+            if os.path.exists(path):
+                s["kbps"] = round(os.path.getsize(path) * 8 / (frames / FPS) / 1000, 1)
+                s["sei"] = x264_sei(path)
+                s["vui"] = vui_tags(path)
+                stats = os.path.join(a.work, "encoder-%s-%s.psnr.txt" % (name, k))
+                # raw H.264 has no timestamps of its own: both at FPS from 0
+                graph = ("[1:v]setpts=PTS-STARTPTS[e];[0:v]setpts=PTS-STARTPTS[r];"
+                         "[e][r]psnr=stats_file=%s:shortest=1" % stats)
+                p = subprocess.run(ff_base + [raw, "-framerate", str(FPS), "-i", path, "-lavfi", graph,
+                                              "-f", "null", "-"], capture_output=True, text=True)
+                if p.returncode == 0:
+                    fr = []
+                    for line in open(stats):
+                        kv = dict(x.split(":", 1) for x in line.split())
+                        fr.append(dict(n=int(kv["n"]), y=float(kv["psnr_y"]), avg=float(kv["psnr_avg"]),
+                                       mse_y=float(kv["mse_y"])))
+                    s["psnr"] = psnr_summary(fr)
+                os.unlink(path)
+            per[k] = s
+        lb, ff = per["luobo"], per["ffmpeg"]
+        if lb.get("fps") and ff.get("fps"):
+            per["fps_luobo_over_ffmpeg"] = round(lb["fps"] / ff["fps"], 3)
+        if lb.get("cpu_s") and ff.get("cpu_s"):
+            per["cpu_luobo_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
+        if lb.get("psnr") and ff.get("psnr"):
+            per["psnr_y_luobo_minus_ffmpeg_db"] = round(lb["psnr"]["psnr_y_mean"] - ff["psnr"]["psnr_y_mean"], 3)
+        hrd = per["ffmpeg_hrd"]
+        if lb.get("fps") and hrd.get("fps"):
+            per["fps_luobo_over_ffmpeg_hrd"] = round(lb["fps"] / hrd["fps"], 3)
+        if lb.get("cpu_s") and hrd.get("cpu_s"):
+            per["cpu_luobo_over_ffmpeg_hrd"] = round(lb["cpu_s"] / hrd["cpu_s"], 3)
+        if lb.get("psnr") and hrd.get("psnr"):
+            per["psnr_y_luobo_minus_ffmpeg_hrd_db"] = round(lb["psnr"]["psnr_y_mean"] - hrd["psnr"]["psnr_y_mean"], 3)
+        # every x264 setting that differs, from the SEI each encode wrote
+        for k in ("ffmpeg", "ffmpeg_hrd"):
+            a_sei, b_sei = lb.get("sei") or {}, per[k].get("sei") or {}
+            per["sei_diff_" + k] = {key: [a_sei.get(key), b_sei.get(key)]
+                                    for key in sorted(set(a_sei) | set(b_sei)) if a_sei.get(key) != b_sei.get(key)}
+        out["inputs"][name] = per
+        if not a.keep_raw:
+            os.unlink(raw)
+    res["encoder"] = out
+
+
 # ---- realtime
 
 def scrape(url):
@@ -967,9 +1100,10 @@ def main():
     ap.add_argument("--lat-duration", type=int, default=30)
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=15)
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,luobo_manual,limit_own,psnr,realtime,capacity,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
+    ap.add_argument("--encode-tool", help="bench/lb_bench_encode (default: next to --luobo's build)")
     ap.add_argument("--resume", help="a result JSON of this run to add the sections to (e.g. after a fix)")
     a = ap.parse_args()
     a.luobo = os.path.abspath(a.luobo)

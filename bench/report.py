@@ -268,6 +268,62 @@ def render(r, rel_json):
     else:
         out.append(missing(r, "scaling", "") or "not measured")
     out.append("")
+    out.append(render_encoder(r))
+    return "\n".join(out)
+
+
+def render_encoder(r):
+    """Section 7: luobo's program encode beside ffmpeg -c:v libx264 (bench.py section_encoder)."""
+    out = []
+    en = r.get("encoder", {})
+    out.append("### 7. luobo's program encode against `ffmpeg -c:v libx264` (same raw frames, same settings)\n")
+    if not en or "error" in en:
+        out.append(missing(r, "encoder", "") or "not measured")
+        out.append("")
+        return "\n".join(out)
+    names = dict(luobo="luobo (`lb_video_encoder`, bench/lb_bench_encode)",
+                 ffmpeg="`ffmpeg -c:v libx264`", ffmpeg_hrd="`ffmpeg -c:v libx264 -x264-params nal-hrd=cbr`")
+    rows, ratio_rows = [], []
+    for name, per in en.get("inputs", {}).items():
+        for k in ("luobo", "ffmpeg", "ffmpeg_hrd"):
+            e = per.get(k) or {}
+            ps = e.get("psnr") or {}
+            rows.append(["%s (%s frames)" % (per.get("what", name), per.get("frames")) if k == "luobo" else "",
+                         names[k], f(e.get("fps"), 1), f(e.get("cpu_s")), f(e.get("wall_s")), f(e.get("kbps"), 0),
+                         f(ps.get("psnr_y_mean")), f(ps.get("psnr_avg_mean"))])
+        ratio_rows.append([per.get("what", name), f(per.get("fps_luobo_over_ffmpeg"), 3),
+                           f(per.get("cpu_luobo_over_ffmpeg"), 3),
+                           f(per.get("psnr_y_luobo_minus_ffmpeg_db"), 2, " dB"),
+                           "%s / %s / %s" % (f(per.get("fps_luobo_over_ffmpeg_hrd"), 3),
+                                             f(per.get("cpu_luobo_over_ffmpeg_hrd"), 3),
+                                             f(per.get("psnr_y_luobo_minus_ffmpeg_hrd_db"), 2, " dB"))])
+    out.append(table(["input", "encoder", "fps (frames / wall s)", "CPU s", "wall s", "kbit/s", "PSNR-Y dB (mean of frames)",
+                      "PSNR avg dB"], rows))
+    out.append("")
+    out.append(table(["input", "fps luobo / ffmpeg", "CPU luobo / ffmpeg", "PSNR-Y luobo − ffmpeg",
+                      "against `nal-hrd=cbr`: fps ratio / CPU ratio / PSNR-Y difference"], ratio_rows))
+    out.append("")
+    notes = ["Settings: %s (luobo's `[encoder]` keys) and `%s` (ffmpeg); %s s of 1920x1080 at 30 frames/s, "
+             "medians of %s runs; PSNR of each output against the raw frames it was made from (`psnr` filter)."
+             % (en.get("settings"), en.get("ffmpeg_settings"), en.get("seconds"), r.get("reps"))]
+    first = next(iter(en.get("inputs", {}).values()), {})
+    diff = first.get("sei_diff_ffmpeg")
+    if diff is not None:
+        notes.append("x264 settings that differ (from the SEI each stream carries, luobo / ffmpeg): %s; against "
+                     "`nal-hrd=cbr`: %s." % (", ".join("`%s` %s / %s" % (k, v[0], v[1]) for k, v in diff.items()) or "none",
+                                             ", ".join("`%s` %s / %s" % (k, v[0], v[1]) for k, v in
+                                                       (first.get("sei_diff_ffmpeg_hrd") or {}).items()) or "none"))
+    lv, fv = (first.get("luobo") or {}).get("vui") or {}, (first.get("ffmpeg") or {}).get("vui") or {}
+    vd = ["%s %s / %s" % (k, lv.get(k), fv.get(k) or "unset") for k in sorted(set(lv) | set(fv)) if lv.get(k) != fv.get(k)]
+    if vd:
+        notes.append("Stream headers that differ (ffprobe, luobo / ffmpeg): " + ", ".join(vd) + ".")
+    det = [k for per in en.get("inputs", {}).values() for k in ("luobo", "ffmpeg", "ffmpeg_hrd")
+           if not (per.get(k) or {}).get("same_output_every_run", True)]
+    notes.append("Every run of each encoder wrote the same bytes." if not det else
+                 "Runs that wrote different bytes each time: " + ", ".join(det) + ".")
+    for n in notes:
+        out.append("- " + n)
+    out.append("")
     return "\n".join(out)
 
 

@@ -42,7 +42,7 @@ def main():
     for key in ("schema", "machine", "ratios", "limit", "ffmpeg", "luobo"):
         if key not in r:
             fail("result lacks %r" % key)
-    for sec in ("limit", "ffmpeg", "luobo", "psnr"):
+    for sec in ("limit", "ffmpeg", "luobo", "psnr", "encoder"):
         if isinstance(r.get(sec), dict) and "error" in r[sec]:
             fail("section %s failed: %s" % (sec, r[sec]["error"]))
     if r["luobo"].get("n", 0) < 1 or r["ffmpeg"].get("n", 0) < 1:
@@ -52,9 +52,12 @@ def main():
         fail("luobo wrote no program frames")
     if not r["luobo"].get("stages"):
         fail("no per-thread CPU was sampled")
+    pip = r.get("encoder", {}).get("inputs", {}).get("pip", {})
+    if not all((pip.get(k) or {}).get("n") for k in ("luobo", "ffmpeg")) or not (pip.get("luobo") or {}).get("psnr"):
+        fail("the encoder section did not encode and measure the PiP picture with luobo and ffmpeg")
     rep = subprocess.run([sys.executable, os.path.join(SRC, "bench", "report.py"), out],
                          capture_output=True, text=True)
-    if rep.returncode != 0 or "Against the limit" not in rep.stdout:
+    if rep.returncode != 0 or "Against the limit" not in rep.stdout or "libx264" not in rep.stdout:
         fail("report.py cannot render the result: %s" % rep.stderr[-2000:])
     print("bench_smoke: ok; ratios %s" % json.dumps(r["ratios"]))
 
