@@ -727,11 +727,12 @@ def section_encoder(a, res):
                 s["sei"] = x264_sei(path)
                 s["vui"] = vui_tags(path)
                 stats = os.path.join(a.work, "encoder-%s-%s.psnr.txt" % (name, k))
-                # raw H.264 has no timestamps of its own: both at FPS from 0
-                graph = ("[1:v]setpts=PTS-STARTPTS[e];[0:v]setpts=PTS-STARTPTS[r];"
-                         "[e][r]psnr=stats_file=%s:shortest=1" % stats)
-                p = subprocess.run(ff_base + [raw, "-framerate", str(FPS), "-i", path, "-lavfi", graph,
-                                              "-f", "null", "-"], capture_output=True, text=True)
+                # raw H.264 carries no timestamps (its frames come out with none,
+                # and framesync would repeat the first): pair the frames by number
+                graph = ("[1:v]setpts=N/(%d*TB)[e];[0:v]setpts=N/(%d*TB)[r];"
+                         "[e][r]psnr=stats_file=%s:shortest=1" % (FPS, FPS, stats))
+                p = subprocess.run(ff_base + [raw, "-i", path, "-lavfi", graph, "-f", "null", "-"],
+                                   capture_output=True, text=True)
                 if p.returncode == 0:
                     fr = []
                     for line in open(stats):

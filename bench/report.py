@@ -289,7 +289,9 @@ def render_encoder(r):
             e = per.get(k) or {}
             ps = e.get("psnr") or {}
             rows.append(["%s (%s frames)" % (per.get("what", name), per.get("frames")) if k == "luobo" else "",
-                         names[k], f(e.get("fps"), 1), f(e.get("cpu_s")), f(e.get("wall_s")), f(e.get("kbps"), 0),
+                         names[k], f(e.get("fps"), 1),
+                         f(per["frames"] / e["cpu_s"] if e.get("cpu_s") and per.get("frames") else None, 1),
+                         f(e.get("cpu_s")), f(e.get("wall_s")), f(e.get("kbps"), 0),
                          f(ps.get("psnr_y_mean")), f(ps.get("psnr_avg_mean"))])
         ratio_rows.append([per.get("what", name), f(per.get("fps_luobo_over_ffmpeg"), 3),
                            f(per.get("cpu_luobo_over_ffmpeg"), 3),
@@ -297,7 +299,8 @@ def render_encoder(r):
                            "%s / %s / %s" % (f(per.get("fps_luobo_over_ffmpeg_hrd"), 3),
                                              f(per.get("cpu_luobo_over_ffmpeg_hrd"), 3),
                                              f(per.get("psnr_y_luobo_minus_ffmpeg_hrd_db"), 2, " dB"))])
-    out.append(table(["input", "encoder", "fps (frames / wall s)", "CPU s", "wall s", "kbit/s", "PSNR-Y dB (mean of frames)",
+    out.append(table(["input", "encoder", "fps (frames / wall s)", "frames per CPU s", "CPU s", "wall s", "kbit/s",
+                      "PSNR-Y dB (mean of frames)",
                       "PSNR avg dB"], rows))
     out.append("")
     out.append(table(["input", "fps luobo / ffmpeg", "CPU luobo / ffmpeg", "PSNR-Y luobo − ffmpeg",
@@ -317,10 +320,12 @@ def render_encoder(r):
     vd = ["%s %s / %s" % (k, lv.get(k), fv.get(k) or "unset") for k in sorted(set(lv) | set(fv)) if lv.get(k) != fv.get(k)]
     if vd:
         notes.append("Stream headers that differ (ffprobe, luobo / ffmpeg): " + ", ".join(vd) + ".")
-    det = [k for per in en.get("inputs", {}).values() for k in ("luobo", "ffmpeg", "ffmpeg_hrd")
+    det = ["%s %s" % (name, k) for name, per in en.get("inputs", {}).items() for k in ("luobo", "ffmpeg", "ffmpeg_hrd")
            if not (per.get(k) or {}).get("same_output_every_run", True)]
     notes.append("Every run of each encoder wrote the same bytes." if not det else
-                 "Runs that wrote different bytes each time: " + ", ".join(det) + ".")
+                 "Runs of the same encoder wrote different bytes (%s): with sliced threads and VBV, x264 sets each "
+                 "row's quantiser from the other slices' progress, so the stream depends on timing; PSNR is of the "
+                 "last run." % ", ".join(det))
     for n in notes:
         out.append("- " + n)
     out.append("")
