@@ -113,13 +113,15 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8">
     }
 
     seen = await page.evaluate(() => window.seen);
-    // what each level really costs: no fragment above the level's BANDWIDTH
+    // what each level cost as loaded (run_renditions.py checks every
+    // segment against BANDWIDTH with the playlist's durations: hls.js moves
+    // fragment boundaries to the parsed timestamps when it switches level)
     for (let i = 0; i < levels.length; i++) {
       const frags = seen.frags.filter((f) => f.level === i && f.duration > 0.5 && f.bytes > 0);
       if (!check(frags.length > 0, 'level ' + i + ': fragments loaded')) continue;
-      const peak = Math.max(...frags.map((f) => f.bytes * 8 / f.duration));
-      check(peak <= levels[i].bitrate, 'level ' + i + ' (' + levels[i].width + 'x' + levels[i].height +
-            '): peak fragment ' + Math.round(peak) + ' bit/s within BANDWIDTH ' + levels[i].bitrate);
+      const kbps = frags.map((f) => Math.round(f.bytes * 8 / f.duration / 1000));
+      console.log('note: level ' + i + ' (' + levels[i].width + 'x' + levels[i].height + ', BANDWIDTH ' +
+                  levels[i].bitrate + '): fragments at ' + kbps.join(' ') + ' kbit/s');
     }
     const fatal = seen.errors.filter((e) => e.fatal);
     check(fatal.length === 0, 'no fatal hls.js error' + (fatal.length ? ': ' + JSON.stringify(fatal) : ''));

@@ -86,6 +86,22 @@ def wait_live(live, proc):
     return False
 
 
+def check_bandwidth(live, when):
+    """Every listed segment within its variant's BANDWIDTH (size / EXTINF)."""
+    for attrs, uri in parse_master(open(os.path.join(live, "program.m3u8")).read()):
+        declared = int(attrs.get("BANDWIDTH", 0))
+        lines = open(os.path.join(live, uri)).read().splitlines()
+        rates = []
+        for i, line in enumerate(lines):
+            if line.startswith("#EXTINF:"):
+                seg = os.path.join(live, lines[i + 1].strip())
+                if os.path.exists(seg):
+                    rates.append(os.path.getsize(seg) * 8 / float(line[8:].split(",")[0]))
+        check(rates and max(rates) <= declared,
+              "%s, %s: segments at %s kbit/s within BANDWIDTH %d"
+              % (uri, when, " ".join("%.0f" % (r / 1000) for r in rates), declared))
+
+
 def check_master(live):
     text = open(os.path.join(live, "program.m3u8")).read()
     print(text.rstrip())
@@ -134,6 +150,7 @@ def main():
         if not check(wait_live(live, proc), "the daemon is live with %d variants" % len(LADDER)):
             raise RuntimeError("not live")
         check_master(live)
+        check_bandwidth(live, "at start")
         env = dict(os.environ, BASE="http://127.0.0.1:%d" % port, PROFILE=os.path.join(scratch, "profile"),
                    EXPECT=json.dumps([dict(width=w, height=h, kbps=k) for w, h, k in LADDER]),
                    AUDIO_KBPS=str(AUDIO_KBPS), OUT=os.path.join(scratch, "seen.json"),
@@ -141,6 +158,7 @@ def main():
         code = subprocess.run(["node", os.path.join(HERE, "hls_renditions.js")], env=env,
                               timeout=600).returncode
         check(code == 0, "hls.js played the master and every level")
+        check_bandwidth(live, "at the end")
     except RuntimeError:
         pass
     finally:
@@ -155,7 +173,8 @@ def main():
     check(proc.returncode == 0, "luobo exited %s after SIGTERM" % proc.returncode)
     with open(log.name) as f:
         raised = [l.strip() for l in f if "above BANDWIDTH" in l]
-    check(not raised, "BANDWIDTH held for every segment%s" % (": " + "; ".join(raised[:3]) if raised else ""))
+    # the model held, or the master was raised (and check_bandwidth saw it honest)
+    print("note: %s" % ("; ".join(raised[:3]) if raised else "no segment went above the first BANDWIDTH"))
     if failures:
         with open(log.name) as f:
             print(f.read()[-3000:])
