@@ -304,13 +304,14 @@ static int64_t ts_bps(int64_t payload_bps, double units_per_s, int header_bytes)
 
 /* BANDWIDTH, the peak bit rate of a variant's segments, as libavformat's
  * MPEG-TS muxer lays them out (see open_segment): the video at its rate in
- * one PES per frame (header, PCR, the AUD the muxer adds; 30 frames/s
- * assumed until segments are measured), the audio in PES of at most
- * MUX_DELAY_US / 2 or 2930 bytes, PAT and PMT ten times a second and an SDT
- * twice, and 10% for the encoders' variation (the AAC encoder's rate;
- * x264's VBV lets the first GOPs spend the buffer's initial fill: +6% seen
- * in the second segment of a 250 kbit/s rendition).  The program audio is in every variant.  A variant whose
- * whole segments came out bigger still (VBR) declares what they took. */
+ * one PES per frame (header, PCR, the AUD the muxer adds; 30 frames/s until
+ * the frame duration is known), the audio in PES of at most MUX_DELAY_US / 2
+ * or 2930 bytes, PAT and PMT ten times a second and an SDT twice, and 10%
+ * for the encoders' variation (the AAC encoder's rate; x264's VBV lets the
+ * first GOPs spend the buffer's initial fill: +6% seen in the second segment
+ * of a 250 kbit/s rendition).  The program audio is in every variant.  A
+ * variant whose whole segments came out bigger still declares what they
+ * took. */
 static int64_t variant_bandwidth(const hls *h, const variant *v)
 {
     const AVCodecParameters *apar = h->audio_index >= 0 ? h->streams[h->audio_index].par : NULL;
