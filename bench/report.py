@@ -309,6 +309,12 @@ def render_encoder(r):
     notes = ["Settings: %s (luobo's `[encoder]` keys) and `%s` (ffmpeg); %s s of 1920x1080 at 30 frames/s, "
              "medians of %s runs; PSNR of each output against the raw frames it was made from (`psnr` filter)."
              % (en.get("settings"), en.get("ffmpeg_settings"), en.get("seconds"), r.get("reps"))]
+    ran = [x for x in r.get("resumed", []) if "encoder" in x.get("sections", [])]
+    if ran:     # added to an earlier run's result (bench.py --resume): its own time and load
+        notes.append("This section ran at %s (UTC), load average (1, 5, 15 min) %s at its start%s."
+                     % (ran[-1].get("date"), ", ".join("%.2f" % x for x in ran[-1].get("loadavg", [])),
+                        " / %s at its end" % ", ".join("%.2f" % x for x in ran[-1]["loadavg_end"])
+                        if ran[-1].get("loadavg_end") else ""))
     first = next(iter(en.get("inputs", {}).values()), {})
     diff = first.get("sei_diff_ffmpeg")
     if diff is not None:
@@ -324,7 +330,7 @@ def render_encoder(r):
            if not (per.get(k) or {}).get("same_output_every_run", True)]
     notes.append("Every run of each encoder wrote the same bytes." if not det else
                  "Runs of the same encoder wrote different bytes (%s): with sliced threads and VBV, x264 sets each "
-                 "row's quantiser from the other slices' progress, so the stream depends on timing; PSNR is of the "
+                 "row's quantiser from the size the other slices have reached so far, so the stream depends on timing; PSNR is of the "
                  "last run." % ", ".join(det))
     for n in notes:
         out.append("- " + n)
