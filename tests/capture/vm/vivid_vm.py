@@ -26,6 +26,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 # what init loads before it can mount the host's root over 9p
 BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
+# what the guest loads with modprobe -d from the unpacked package
+GUEST_MODULES = ["vivid"]
 
 
 class VmError(Exception):
@@ -71,6 +73,18 @@ def ensure_kernel(cache):
     # the package ships no modules.dep (its postinst makes one)
     run(["depmod", "-b", root, version])
     shutil.rmtree(dl)
+    # of its 400 MB only the kernel and a few modules are used
+    keep = set(module_order(root, version, BOOT_MODULES + GUEST_MODULES))
+    for top, _, files in os.walk(os.path.join(root, "lib", "modules", version, "kernel")):
+        for f in files:
+            if os.path.join(top, f) not in keep:
+                os.unlink(os.path.join(top, f))
+    for d in ("usr", os.path.join("boot", "System.map-" + version)):
+        path = os.path.join(root, d)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.unlink(path)
     with open(ready, "w") as f:
         f.write(version + "\n")
     return root, version
