@@ -83,6 +83,7 @@ static cJSON *ctl_status(void *opaque)
     cJSON_AddNumberToObject(program, "time_s", (double)p->program_time_us / 1000000);
     cJSON_AddNumberToObject(program, "frames", (double)p->frames_composed);
     cJSON_AddNumberToObject(program, "late_frames", (double)p->frames_late);
+    cJSON_AddNumberToObject(program, "skipped_frames", (double)p->frames_skipped);
     cJSON_AddNumberToObject(program, "audio_dbfs", p->program_dbfs);
     double levels[LB_MAX_MICS];
     memcpy(levels, p->mic_dbfs, sizeof levels);
@@ -329,8 +330,13 @@ static char *ctl_metrics(void *opaque)
                              "luobo_program_frames_total %llu\n"
                              "# TYPE luobo_program_late_frames_total counter\n"
                              "luobo_program_late_frames_total %llu\n"
+                             "# HELP luobo_program_skipped_frames_total Ticks skipped to stay live "
+                             "after falling behind real time by over a second.\n"
+                             "# TYPE luobo_program_skipped_frames_total counter\n"
+                             "luobo_program_skipped_frames_total %llu\n"
                              "# TYPE luobo_recording gauge\nluobo_recording %d\n",
            (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
+           (unsigned long long)p->frames_skipped,
            p->rec_state == REC_RECORDING);
     pthread_mutex_unlock(&p->lock);
     return buf;

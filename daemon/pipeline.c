@@ -66,6 +66,7 @@ typedef struct program_item {
 typedef struct worker_item {
     AVFrame *frame;
     int force_idr;
+    int64_t seq;                /* the program frame's number */
 } worker_item;
 
 static void free_worker_item(void *opaque)
@@ -349,9 +350,10 @@ static void *worker_thread(void *arg)
         if (ret < 0)
             LB_LOGE("pipeline", "%s: encoding failed: %s", w->name, av_err2str(ret));
         av_frame_free(&dst);
+        int64_t seq = it->seq;
         free_worker_item(it);
         pthread_mutex_lock(&w->p->workers_lock);
-        w->done++;
+        w->done = seq + 1;      /* frame numbers, not a count: ticks may be skipped */
         pthread_cond_broadcast(&w->p->workers_cond);
         pthread_mutex_unlock(&w->p->workers_lock);
     }
@@ -677,6 +679,12 @@ static int sources_settled(lb_pipeline *p)
     return 1;
 }
 
+/* Behind real time by more than this, the program skips to the tick due
+ * now rather than making every late frame. */
+#define MAX_LAG_US 1000000
+/* Sound the mics keep (capture's ring holds 4 s): the most a skip can take. */
+#define MIC_KEEP_S 3
+
 /* Longest a decided shot waits for its cameras to be decoded in full. */
 #define ON_AIR_WAIT_MAX_US 1000000
 
@@ -731,7 +739,10 @@ static void *program_thread(void *arg)
     lb_pipeline *p = arg;
     AVFrame *frames[LB_MAX_SOURCES] = { 0 };
     float *mic_bufs[LB_MAX_MICS] = { 0 }, *mix = NULL;
-    int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2;
+    /* a tick's sound, or what a skip ahead takes at once (see MAX_LAG_US):
+     * at most what the mics keep */
+    int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2 +
+                          (p->params.offline ? 0 : LB_AUDIO_RATE * MIC_KEEP_S);
     int64_t duration_us = (int64_t)(p->params.duration_s * 1000000 + 0.5);
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
     int64_t audio_pos = 0;          /* next sample index of the program audio */
@@ -769,6 +780,27 @@ static void *program_thread(void *arg)
                 lb_clock_sleep_until(due);
             else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2)
                 p->frames_late++;
+            if (now - due > MAX_LAG_US) {
+                /* the machine stalled or cannot keep up: showing every
+                 * late frame would put the live outputs ever further
+                 * behind; go on from the tick due now (the sound is kept
+                 * whole, the pictures of the ticks passed are not made) */
+                int64_t n_now = av_rescale(now - p->capture.epoch_us - delay_us, p->fps_num,
+                                           1000000LL * p->fps_den);
+                int64_t skipped = n_now - n;
+                LB_LOGW("pipeline", "%.1f s behind real time: skipping %lld frames to stay live",
+                        (now - due) / 1e6, (long long)skipped);
+                pthread_mutex_lock(&p->lock);
+                p->frames_skipped += (uint64_t)skipped;
+                if (p->rec_state == REC_RECORDING)
+                    p->rec_frames += skipped;       /* --duration counts the lesson's time */
+                pthread_mutex_unlock(&p->lock);
+                n = n_now;
+                t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
+                t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
+                if (av_rescale(t_next, LB_AUDIO_RATE, 1000000) - audio_pos > max_samples)
+                    audio_pos = av_rescale(t_next, LB_AUDIO_RATE, 1000000) - max_samples;
+            }
         }
 
         int live_sources = 0;
@@ -897,6 +929,7 @@ static void *program_thread(void *arg)
                 }
             }
             wi->frame->pts = t;
+            wi->seq = n;
             wi->force_idr = it->start_recording;
             if (lb_queue_push(w->queue, wi, -1) < 0)
                 free_worker_item(wi);
@@ -1152,8 +1185,9 @@ static void log_cpu_summary(void)
 /* What an operator reads after a run: drops, reconnects, late frames. */
 static void log_summary(lb_pipeline *p)
 {
-    LB_LOGI("summary", "program: %llu frames composed, %llu late",
-            (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late);
+    LB_LOGI("summary", "program: %llu frames composed, %llu late, %llu skipped to stay live",
+            (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
+            (unsigned long long)p->frames_skipped);
     for (int i = 0; i < p->nb_sources; i++) {
         lb_source_stats st;
         lb_source_get_stats(p->sources[i], &st);

@@ -32,7 +32,7 @@ typedef struct encode_worker {
     struct SwsContext *sws;
     lb_queue *queue;
     lb_thread thread;
-    int64_t done;                   /* frames finished, under workers_lock */
+    int64_t done;                   /* number of the next frame to finish, under workers_lock */
 } encode_worker;
 
 /* Resource mode by stream copy: a compressed camera's own packets, and
@@ -134,7 +134,7 @@ struct lb_pipeline {
     lb_mixer_levels mix_levels;
     double program_dbfs;
     int64_t program_time_us;
-    uint64_t frames_composed, frames_late;
+    uint64_t frames_composed, frames_late, frames_skipped;
 };
 
 /* daemon/mic_archive.c */

@@ -135,6 +135,45 @@ def test_decode_on_demand():
         print("decode on demand: %s" % partial)
 
 
+def test_stall():
+    """The machine stalls for 3 s in the middle of a live recording (the
+    whole process stopped with SIGSTOP): the program skips the ticks that
+    passed instead of running seconds behind from then on, the sound stays
+    whole, and the lesson is complete and in sync."""
+    import re
+    with Scratch("stall") as tmp:
+        data = os.path.join(tmp, "data")
+        cfg = write_config(tmp, demo_config(data, replace={"width = 1920": "width = 640",
+                                                            "height = 1080": "height = 360"}))
+        p = subprocess.Popen([LUOBO, "--config", cfg, "--record", "--duration", "14"],
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(5)
+        p.send_signal(signal.SIGSTOP)
+        time.sleep(3)
+        p.send_signal(signal.SIGCONT)
+        _, err = p.communicate(timeout=120)
+        check(p.returncode == 0, "luobo exited %d after the stall" % p.returncode)
+        m = re.search(r"program: (\d+) frames composed, \d+ late, (\d+) skipped", err)
+        check(m is not None, "the summary gives the skipped frames")
+        skipped = int(m.group(2))
+        check(skipped >= 45, "the stall's frames were skipped, not made late (%d skipped)" % skipped)
+        check("behind real time: skipping" in err, "the skip is in the log")
+        lesson = lessons(data)[0]
+        check(load_lesson(lesson).get("status") == "complete", "the lesson is complete")
+        path = os.path.join(lesson, "program.mp4")
+        check(not decode_errors(path), "program.mp4 decodes without errors")
+        v = sorted(packet_times(path, "v:0"))
+        a = sorted(packet_times(path, "a:0"))
+        v_end, a_end = v[-1][0] + v[-1][1], a[-1][0] + a[-1][1]
+        gaps = [b[0] - a_[0] for a_, b in zip(v, v[1:])]
+        check(max(gaps) >= 1.0, "the pictures have the gap of the stall (%.2f s)" % max(gaps))
+        check(abs(v_end - 14.0) < 0.2, "the lesson lasts its 14 s (video ends %.3f s)" % v_end)
+        check(abs(a_end - v_end) < 0.1, "sound and pictures end together (%.3f vs %.3f s)" % (a_end, v_end))
+        a_gaps = [b[0] - (a_[0] + a_[1]) for a_, b in zip(a, a[1:])]
+        check(max(a_gaps) < 0.005, "the sound has no gap (largest %.3f s)" % max(a_gaps))
+        print("stall: %d frames skipped, video ends %.3f s, audio %.3f s" % (skipped, v_end, a_end))
+
+
 def metric(port, name):
     """A value from luobo's /metrics (public in this test's config)."""
     import urllib.request
@@ -232,6 +271,7 @@ TESTS = {
     "offline_30s": test_offline_30s,
     "offline_deterministic": test_offline_deterministic,
     "decode_on_demand": test_decode_on_demand,
+    "stall": test_stall,
     "kill_9": test_kill_9,
     "disk_full": test_disk_full,
 }
