@@ -40,6 +40,7 @@
 #include <libavutil/mathematics.h>
 
 #include "lb_log.h"
+#include "x264_frame.h"
 
 #define MAX_SPS_ID 31                /* H.264 7.4.2.1.1; x264 takes 0..31 for both */
 #define MAX_PPS_ID 255
@@ -540,15 +541,9 @@ int lb_splice_encoder_encode(lb_splice_encoder *e, const AVFrame *frame,
         }
         first = 1;
     }
-    for (int i = 0; i < 3; i++) {
-        e->pic_in.img.plane[i] = frame->data[i];
-        e->pic_in.img.i_stride[i] = frame->linesize[i];
-    }
-    e->pic_in.i_pts = frame->pts;
-    e->pic_in.i_type = first ? X264_TYPE_IDR : X264_TYPE_AUTO;
-    int size = x264_encoder_encode(e->x264, &nals, &nb_nals, &e->pic_in, &out);
+    int size = lb_x264_encode_frame(e->x264, &e->pic_in, frame, first, &nals, &nb_nals, &out);
     if (size < 0)
-        return AVERROR_EXTERNAL;
+        return size;
     return size ? emit(e, nals, nb_nals, &out, sink, opaque) : 0;
 }
 

@@ -22,6 +22,7 @@
 
 #include "lb_log.h"
 #include "lb_thread.h"
+#include "x264_frame.h"
 
 static const lb_option_choice rc_choices[] = {
     { "cbr", LB_RC_CBR }, { "vbr", LB_RC_VBR }, { "crf", LB_RC_CRF }, { NULL, 0 },
@@ -404,15 +405,9 @@ int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int force
     int nb_nals, ret;
     x264_picture_t out;
     if (frame) {
-        for (int i = 0; i < 3; i++) {
-            e->pic_in.img.plane[i] = frame->data[i];
-            e->pic_in.img.i_stride[i] = frame->linesize[i];
-        }
-        e->pic_in.i_pts = frame->pts;
-        e->pic_in.i_type = force_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
-        int size = x264_encoder_encode(e->x264, &nals, &nb_nals, &e->pic_in, &out);
+        int size = lb_x264_encode_frame(e->x264, &e->pic_in, frame, force_idr, &nals, &nb_nals, &out);
         if (size < 0)
-            return AVERROR_EXTERNAL;
+            return size;
         e->frames_in++;
         return emit(e, nals, nb_nals, size, &out, sink, opaque);
     }
