@@ -82,7 +82,7 @@ static const lb_option archive_options[] = {
 #define MAX_STREAMS 32
 #define SYNC_INTERVAL_US 1000000
 #define DISK_CHECK_US 500000
-#define MAX_PENDING 1024         /* audio held until the first key frame: > 5 s of
+#define MAX_PENDING 1024         /* packets held until the first key frame: > 5 s of
                                   * the program's and four mics' */
 
 typedef struct mux {
@@ -580,9 +580,12 @@ static int archive_write(void *priv, const AVPacket *in)
         return 0;
     const lb_stream_desc *sd = &a->streams[si];
     if (!a->started) {
-        if (sd->kind == LB_STREAM_PROGRAM_AUDIO || sd->kind == LB_STREAM_ISO_AUDIO) {
-            /* The video encoder's delay makes the key frame arrive after
-             * the audio of the same instant: hold the recent audio. */
+        if (sd->kind != LB_STREAM_PROGRAM_VIDEO) {
+            /* The program encoder's delay makes its key frame arrive after
+             * the audio of the same instant, and often after the ISO
+             * encoders' key frames forced at the same frame: hold the
+             * recent packets of the other streams (dropped, an ISO file
+             * would wait for its next key frame, a GOP later). */
             if (a->nb_pending == MAX_PENDING) {
                 av_packet_free(&a->pending[0]);
                 memmove(a->pending, a->pending + 1, sizeof *a->pending * (MAX_PENDING - 1));

@@ -55,6 +55,14 @@ def test_record_5s():
         check(sorted(s["name"] for s in lesson["sources"]) == ["board", "screen", "students", "teacher"],
               "sources %s" % lesson["sources"])
         frames, v_end, a_end = check_program(os.path.join(found[0], "program.mp4"), 5, 2)
+        # resource mode: every camera's file covers the lesson from its start
+        # (its key frame forced at the same frame as the program's)
+        for src in lesson["sources"]:
+            iso = os.path.join(found[0], src["file"])
+            n = count_decoded_frames(iso)
+            first_pts = sorted(packet_times(iso, "v:0"))[0][0]
+            check(n == frames and abs(first_pts) < 0.001,
+                  "%s: %d frames from %.3f s (the program has %d from 0)" % (src["file"], n, first_pts, frames))
         with open(os.path.join(found[0], "director.jsonl")) as f:
             first = json.loads(f.readline())
         check(first["t"] == 0 and first["layout"] in ("single", "pip", "sbs") and first["sources"],
