@@ -143,6 +143,25 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
                                 p->fps_num, p->fps_den, err, err_size)) < 0)
         goto fail;
 
+    /* an HLS segment starts with an IDR: its length is a whole number of
+     * GOPs, so a segment_s that is not one would be silently longer */
+    for (int i = 0; i < lb_config_nb_sections(cfg); i++) {
+        const lb_config_section *sec = lb_config_section_at(cfg, i);
+        const char *type = lb_config_get(sec, "type"), *seg = lb_config_get(sec, "segment_s");
+        if (strcmp(lb_config_section_kind(sec), "output") || !type || strcmp(type, "hls"))
+            continue;
+        double segment_s = seg ? strtod(seg, NULL) : 2.0, gops = segment_s / p->encoder.keyint_s;
+        if (segment_s > 0 && (gops < 0.999 || fabs(gops - round(gops)) > 0.001)) {
+            lb_config_error(sec, seg ? "segment_s" : "type", err, err_size,
+                            "segments of %g s are not a whole number of GOPs ([encoder] keyint_s = %g): "
+                            "every segment starts with an IDR, so they would last %g s; make segment_s "
+                            "a multiple of keyint_s", segment_s, p->encoder.keyint_s,
+                            ceil(gops - 0.001) * p->encoder.keyint_s);
+            ret = AVERROR(EINVAL);
+            goto fail;
+        }
+    }
+
     /* program time 0 is now: the sources are started moments later */
     p->capture = (lb_capture_params){ .offline = params->offline, .fps_num = p->fps_num,
                                       .fps_den = p->fps_den, .epoch_us = lb_clock_now() };

@@ -44,6 +44,8 @@ def test_check_config():
             ({"fps = 30": "fps = thirty"}, "general: fps: 'thirty' is not a whole number"),
             ({"mode = auto": "mode = auto\ncolour = red"}, "director: unknown key 'colour'"),
             ({"speaks = 0-40": "speaks = 0-70"}, "mic.teacher: speaks:"),
+            ({"segment_s = 2": "segment_s = 3"},
+             "output.live: segment_s: segments of 3 s are not a whole number of GOPs ([encoder] keyint_s = 2)"),
         ]
         for subst, message in cases:
             path = write_config(tmp, demo_config(os.path.join(tmp, "d"), replace=subst), "bad.ini")
