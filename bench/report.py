@@ -234,10 +234,9 @@ def render(r, rel_json):
         out.append(table(["stage (threads)", "CPU s", "share", "CPU-s per min"], rows))
         th = lb.get("threads", {})
         out.append("\nThreads: " + ", ".join("`%s` %s" % (k, f(v)) for k, v in sorted(th.items(), key=lambda kv: -kv[1]) if v >= 0.01))
-        out.append("\nx264's worker threads inherit the name of the thread that opened the encoder: every encoder "
-                   "(program and ISO) is opened on the main thread, so all their workers are `luobo` and cannot be "
-                   "told apart here; the main thread itself is `main`. The ISO encoders' share is the difference "
-                   "between the runs with and without resource mode above.")
+        out.append("\nx264's worker threads are named after their encoder (`x264:program`, `x264:iso:<camera>`, "
+                   "`x264:<rendition>`); a decoder's workers carry their camera's `cap-` name. luobo prints the same "
+                   "table per thread name in its stop summary (`[summary] cpu:`).")
     else:
         out.append("not measured in this run")
     out.append("")
