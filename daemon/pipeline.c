@@ -765,6 +765,7 @@ static void *program_thread(void *arg)
     int64_t duration_us = (int64_t)(p->params.duration_s * 1000000 + 0.5);
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
     int64_t audio_pos = 0;          /* next sample index of the program audio */
+    int64_t next_sent = 0;          /* number of the frame after the last one sent on */
     int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
     lb_shot air = { 0 };            /* what the program shows: nothing yet */
 
@@ -900,7 +901,7 @@ static void *program_thread(void *arg)
             !sources_settled(p))
             state = REC_IDLE;   /* --record at start-up: begin once the cameras are up */
         if (state == REC_STARTING)
-            wait_for_encoders(p, n);
+            wait_for_encoders(p, next_sent);     /* not n: ticks may have been skipped */
         if (state == REC_STARTING && begin_recording(p, t, &info) >= 0)
             it->start_recording = 1;
 
@@ -962,6 +963,7 @@ static void *program_thread(void *arg)
             free_item(it);
             break;
         }
+        next_sent = n + 1;
     }
 end:
     for (int i = 0; i < p->nb_sources; i++)
