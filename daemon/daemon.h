@@ -18,6 +18,7 @@ typedef struct lb_general_settings {
     int fps;
     char log_level[16];
     int sync_delay_ms;
+    int max_lag_ms;           /* realtime: skip ahead when further behind; 0 never */
     char www_dir[512];
 } lb_general_settings;
 

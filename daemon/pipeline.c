@@ -47,6 +47,7 @@ const lb_option lb_general_options[] = {
     { "fps", LB_OPT_INT, OFF(fps), 0, "30", 1, 120, NULL, "program frame rate" },
     { "log_level", LB_OPT_STRING, STR(log_level), "info", 0, 0, NULL, "error, warn, info or debug" },
     { "sync_delay_ms", LB_OPT_INT, OFF(sync_delay_ms), 0, "60", 0, 2000, NULL, "realtime: how far the program runs behind capture" },
+    { "max_lag_ms", LB_OPT_INT, OFF(max_lag_ms), 0, "1000", 0, 60000, NULL, "realtime: further behind than this, the program skips to the frame due now to stay live (0: never skip, make every late frame)" },
     { "www_dir", LB_OPT_STRING, STR(www_dir), NULL, 0, 0, NULL, "web UI files (default: the installed ones)" },
     { NULL },
 };
@@ -698,9 +699,6 @@ static int sources_settled(lb_pipeline *p)
     return 1;
 }
 
-/* Behind real time by more than this, the program skips to the tick due
- * now rather than making every late frame. */
-#define MAX_LAG_US 1000000
 /* Sound the mics keep (capture's ring holds 4 s): the most a skip can take. */
 #define MIC_KEEP_S 3
 
@@ -758,7 +756,7 @@ static void *program_thread(void *arg)
     lb_pipeline *p = arg;
     AVFrame *frames[LB_MAX_SOURCES] = { 0 };
     float *mic_bufs[LB_MAX_MICS] = { 0 }, *mix = NULL;
-    /* a tick's sound, or what a skip ahead takes at once (see MAX_LAG_US):
+    /* a tick's sound, or what a skip ahead takes at once (max_lag_ms):
      * at most what the mics keep */
     int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2 +
                           (p->params.offline ? 0 : LB_AUDIO_RATE * MIC_KEEP_S);
@@ -800,7 +798,7 @@ static void *program_thread(void *arg)
                 lb_clock_sleep_until(due);
             else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2)
                 p->frames_late++;
-            if (now - due > MAX_LAG_US) {
+            if (p->general.max_lag_ms && now - due > (int64_t)p->general.max_lag_ms * 1000) {
                 /* the machine stalled or cannot keep up: showing every
                  * late frame would put the live outputs ever further
                  * behind; go on from the tick due now (the sound is kept
