@@ -120,6 +120,30 @@ static int settle(url_input *u, int64_t observe_us, char *err, size_t err_size)
     return ret < 0 && !u->nb_early ? ret : 0;
 }
 
+/* A decoder for the stream, with up to threads frame or slice threads. */
+static int open_decoder(const AVStream *stream, int threads, AVCodecContext **dec,
+                        char *err, size_t err_size)
+{
+    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
+    int ret;
+    if (!codec) {
+        snprintf(err, err_size, "no decoder for %s", avcodec_get_name(stream->codecpar->codec_id));
+        return AVERROR(EINVAL);
+    }
+    if (!(*dec = avcodec_alloc_context3(codec)))
+        return AVERROR(ENOMEM);
+    if ((ret = avcodec_parameters_to_context(*dec, stream->codecpar)) < 0)
+        return ret;
+    (*dec)->pkt_timebase = stream->time_base;
+    (*dec)->thread_count = threads;
+    (*dec)->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    if ((ret = avcodec_open2(*dec, codec, NULL)) < 0) {
+        snprintf(err, err_size, "cannot open the %s decoder: %s", codec->name, av_err2str(ret));
+        return ret;
+    }
+    return 0;
+}
+
 static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType type,
                       int threads, char *err, size_t err_size)
 {
@@ -133,25 +157,10 @@ static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType t
         return AVERROR(ENOMEM);
     if ((ret = lb_demux_open(&u->dm, &dp, err, err_size)) < 0)
         return ret;
-    const AVStream *stream = lb_demux_stream(u->dm);
-    const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
-    if (!codec) {
-        snprintf(err, err_size, "no decoder for %s", avcodec_get_name(stream->codecpar->codec_id));
-        return AVERROR(EINVAL);
-    }
-    if (!(u->dec = avcodec_alloc_context3(codec)))
-        return AVERROR(ENOMEM);
-    if ((ret = avcodec_parameters_to_context(u->dec, stream->codecpar)) < 0)
-        return ret;
-    u->dec->pkt_timebase = stream->time_base;
     /* frame threads add a frame of latency and a frame of memory each;
      * with several cameras one thread each already fills the cores */
-    u->dec->thread_count = threads;
-    u->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
-    if ((ret = avcodec_open2(u->dec, codec, NULL)) < 0) {
-        snprintf(err, err_size, "cannot open the %s decoder: %s", codec->name, av_err2str(ret));
+    if ((ret = open_decoder(lb_demux_stream(u->dm), threads, &u->dec, err, err_size)) < 0)
         return ret;
-    }
     u->live = lb_demux_live(u->dm);
     u->map = (lb_ts_map){ 0 };
     if (u->live && (ret = settle(u, type == AVMEDIA_TYPE_AUDIO ? AUDIO_OBSERVE_US : 0, err, err_size)) < 0)
@@ -481,22 +490,17 @@ static void leave_keys_only(url_source *s, const lb_source_ctx *ctx)
 }
 
 /* Off the air, a key frame is decoded alone, by a decoder of its own with
- * one thread: drained for each key frame (no reordering delay) and emptied
- * after.  Draining and flushing the frame-threaded decoder that often
- * corrupts its later references (FFmpeg 5.1's h264). */
+ * one thread, drained for each key frame (no reordering or frame-thread
+ * delay) and emptied after: the main decoder meanwhile stays flushed, ready
+ * to catch up from the last key frame when the camera goes on the air. */
 static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
     int ret;
     if (!s->key_dec) {
-        const AVStream *st = lb_demux_stream(u->dm);
-        const AVCodec *codec = avcodec_find_decoder(st->codecpar->codec_id);
-        if (!codec || !(s->key_dec = avcodec_alloc_context3(codec)))
-            return AVERROR(ENOMEM);
-        s->key_dec->pkt_timebase = st->time_base;
-        s->key_dec->thread_count = 1;
-        if ((ret = avcodec_parameters_to_context(s->key_dec, st->codecpar)) < 0 ||
-            (ret = avcodec_open2(s->key_dec, codec, NULL)) < 0) {
+        char err[128];
+        if ((ret = open_decoder(lb_demux_stream(u->dm), 1, &s->key_dec, err, sizeof err)) < 0) {
+            lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
             avcodec_free_context(&s->key_dec);
             return ret;
         }

@@ -735,7 +735,6 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
     for (int k = 0; k < shot->nb_sources; k++)
         ready &= !is_partial(valid[shot->sources[k]]);
     int changed = 0;
-    if (getenv("LB_DEBUG_AIR") && p->shot_waiting) fprintf(stderr, "t=%.3f waiting ready=%d %s\n", t/1e6, ready, shot->name);
     if (!p->shot_waiting || ready || t - p->shot_wait_since_us >= ON_AIR_WAIT_MAX_US) {
         changed = p->shot_waiting;
         p->shot_waiting = 0;
