@@ -747,20 +747,15 @@ def section_encoder(a, res):
                     s["psnr"] = psnr_summary(fr)
                 os.unlink(path)
             per[k] = s
-        lb, ff = per["luobo"], per["ffmpeg"]
-        if lb.get("fps") and ff.get("fps"):
-            per["fps_luobo_over_ffmpeg"] = round(lb["fps"] / ff["fps"], 3)
-        if lb.get("cpu_s") and ff.get("cpu_s"):
-            per["cpu_luobo_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
-        if lb.get("psnr") and ff.get("psnr"):
-            per["psnr_y_luobo_minus_ffmpeg_db"] = round(lb["psnr"]["psnr_y_mean"] - ff["psnr"]["psnr_y_mean"], 3)
-        hrd = per["ffmpeg_hrd"]
-        if lb.get("fps") and hrd.get("fps"):
-            per["fps_luobo_over_ffmpeg_hrd"] = round(lb["fps"] / hrd["fps"], 3)
-        if lb.get("cpu_s") and hrd.get("cpu_s"):
-            per["cpu_luobo_over_ffmpeg_hrd"] = round(lb["cpu_s"] / hrd["cpu_s"], 3)
-        if lb.get("psnr") and hrd.get("psnr"):
-            per["psnr_y_luobo_minus_ffmpeg_hrd_db"] = round(lb["psnr"]["psnr_y_mean"] - hrd["psnr"]["psnr_y_mean"], 3)
+        lb = per["luobo"]
+        for base in ("ffmpeg", "ffmpeg_hrd"):
+            ff = per[base]
+            if lb.get("fps") and ff.get("fps"):
+                per["fps_luobo_over_" + base] = round(lb["fps"] / ff["fps"], 3)
+            if lb.get("cpu_s") and ff.get("cpu_s"):
+                per["cpu_luobo_over_" + base] = round(lb["cpu_s"] / ff["cpu_s"], 3)
+            if lb.get("psnr") and ff.get("psnr"):
+                per["psnr_y_luobo_minus_%s_db" % base] = round(lb["psnr"]["psnr_y_mean"] - ff["psnr"]["psnr_y_mean"], 3)
         # every x264 setting that differs, from the SEI each encode wrote
         for k in ("ffmpeg", "ffmpeg_hrd"):
             a_sei, b_sei = lb.get("sei") or {}, per[k].get("sei") or {}
