@@ -61,6 +61,14 @@ typedef struct lb_source_stats {
                                * threads not included), -1 if unknown */
     char kind[16];
     char last_error[256];
+    struct {                  /* the sub-stream ([source] analysis_url) */
+        int present;
+        lb_source_state state;
+        int width, height;
+        uint64_t frames;
+        int64_t cpu_us;
+        char last_error[256];
+    } analysis;
 } lb_source_stats;
 
 typedef struct lb_mic_stats {
@@ -124,6 +132,17 @@ int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFr
  * carrying the mark from then on: show it once they do.  Sources that are
  * never told decode everything. */
 void lb_source_set_on_air(lb_source *s, int on_air, int watched, int64_t t_us);
+
+/* The picture the director analyses: the camera's low-resolution
+ * sub-stream ([source] analysis_url, an IP camera's second stream), taken
+ * for t_us like lb_source_frame_at() (the consumer calls both every tick).
+ * While the sub-stream gives pictures, an automatic director does not keep
+ * the main stream decoded in full (see lb_source_set_on_air: call this
+ * first).  Returns 0, AVERROR(ENOENT) without a sub-stream, or
+ * AVERROR(EAGAIN) when it has no picture now (lost, connecting): analyse the
+ * main stream's frame then, which is decoded in full again from a few
+ * frames on. */
+int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
 /* Compressed passthrough for resource mode.  When the source receives
  * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the

@@ -19,6 +19,7 @@ typedef struct lb_source_settings {
     int role;                 /* lb_role */
     char device[256];         /* v4l2 device, alsa PCM name */
     char url[1024];           /* url sources; a file path */
+    char analysis_url[1024];  /* url sources: the camera's low-resolution sub-stream */
     char pattern[32];         /* synthetic: teacher, students, board, screen, bars */
     char graph[1024];         /* synthetic: a lavfi graph in place of the pattern */
     char format[16];          /* v4l2: mjpeg, yuyv, nv12, h264; "" = best */
@@ -66,6 +67,14 @@ typedef struct lb_source_ctx {
      * next may be partial (key frames only, see LB_PARTIAL_METADATA) because
      * the camera is off the air.  Kinds that cannot decode less ignore it. */
     int want_full;
+    /* With want_full 0: 1 when the key frames are still wanted (previews,
+     * the director's analysis), 0 when nothing looks at the camera's
+     * pictures off the air (its sub-stream is analysed): the last picture
+     * then repeats until the camera goes on the air again. */
+    int want_keys;
+    /* Frames for analysis only (a sub-stream): the decoder may take
+     * shortcuts that cost picture quality (no deblocking). */
+    int analysis_only;
 } lb_source_ctx;
 
 typedef struct lb_source_ops {

@@ -67,6 +67,7 @@ const lb_option lb_source_options[] = {
     { "role", LB_OPT_ENUM, OFF(role), 0, "wide", 0, 0, role_choices, "what the camera shows" },
     { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "v4l2: /dev/videoN" },
     { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: rtsp://, srt://, rtmp://, http://, or a file" },
+    { "analysis_url", LB_OPT_STRING, STR(analysis_url), NULL, 0, 0, NULL, "url: the camera's low-resolution sub-stream (an IP camera's second stream, e.g. 640x360): the director analyses it instead of the main stream, which is then decoded from its key frames only while the camera is off the air (decode = auto); if it fails, the main stream is analysed" },
     { "pattern", LB_OPT_STRING, STR(pattern), NULL, 0, 0, NULL, "synthetic: teacher, students, board, screen, bars (default: the role)" },
     { "graph", LB_OPT_STRING, STR(graph), NULL, 0, 0, NULL, "synthetic: a lavfi graph instead of the pattern" },
     { "format", LB_OPT_STRING, STR(format), NULL, 0, 0, NULL, "v4l2: mjpeg, yuyv, nv12, h264" },
@@ -124,6 +125,7 @@ const lb_option lb_mic_options[] = {
 struct lb_source {
     char name[64];
     char log_name[80];
+    char thread_name[16];
     lb_source_settings settings;
     lb_capture_params params;
     const lb_source_ops *ops;
@@ -139,8 +141,15 @@ struct lb_source {
     /* decoding on demand: frames from this program time on are wanted in
      * full; INT64_MAX while the camera is off the air */
     _Atomic int64_t full_from_us;
+    /* off the air, are key frames decoded (ctx.want_keys)? */
+    atomic_int keys_off_air;
+
+    /* the sub-stream the director analyses ([source] analysis_url): a
+     * source of its own, decoded in full, never on the air */
+    lb_source *analysis;
 
     /* consumer side (program thread only) */
+    int analysis_ok;                /* the last analysis frame was a picture */
     AVFrame *shown;                 /* newest frame due */
     AVFrame *pending;               /* next frame, not due yet */
     int shown_handed_out;
@@ -179,20 +188,90 @@ static int valid_name(const char *name)
     return 1;
 }
 
+static lb_source *source_alloc(const char *name, const char *log_suffix,
+                               const char *thread_prefix, const lb_capture_params *params)
+{
+    lb_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->packets_lock, NULL);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->log_name, sizeof s->log_name, "capture:%s%s", name, log_suffix);
+    snprintf(s->thread_name, sizeof s->thread_name, "%s%s", thread_prefix, name);
+    s->params = *params;
+    s->stats.lost_at_us = -1;
+    atomic_init(&s->full_from_us, INT64_MIN);   /* until a consumer says otherwise */
+    atomic_init(&s->keys_off_air, 1);
+    return s;
+}
+
+/* From the settings on: the kind, its checks and the frame queue. */
+static int source_setup(lb_source *s, const lb_config_section *sec, char *err, size_t err_size)
+{
+    int ret;
+    s->ops = source_ops_for(s->settings.type);
+    if (!s->ops) {
+        lb_config_error(sec, "type", err, err_size, "this build cannot capture from '%s' yet",
+                        lb_config_get(sec, "type"));
+        return AVERROR(ENOSYS);
+    }
+    snprintf(s->stats.kind, sizeof s->stats.kind, "%s", s->ops->kind);
+    s->ctx = (lb_source_ctx){ .name = s->log_name, .settings = &s->settings,
+                              .params = &s->params, .stop = &s->stop };
+    if (!(s->priv = calloc(1, s->ops->priv_size ? s->ops->priv_size : 1)))
+        return AVERROR(ENOMEM);
+    if (s->ops->configure && (ret = s->ops->configure(s->priv, &s->ctx, sec, err, err_size)) < 0)
+        return ret;
+    s->live = s->ops->is_live ? s->ops->is_live(s->priv) : s->ops->live;
+    /* a camera does not wait for an offline run: it is stamped on arrival
+     * and shown like in realtime */
+    s->blocking = s->params.offline && !s->live;
+    lb_queue_params qp = {
+        .name = s->log_name,
+        .capacity = s->blocking ? QUEUE_DEPTH_OFFLINE : QUEUE_DEPTH_REALTIME,
+        .policy = s->blocking ? LB_QUEUE_BLOCK : LB_QUEUE_DROP_OLDEST,
+        .free_item = free_frame,
+    };
+    if (!(s->frames = lb_queue_alloc(&qp)))
+        return AVERROR(ENOMEM);
+    s->stats.state = LB_SOURCE_CONNECTING;
+    return 0;
+}
+
+/* The sub-stream: the camera's own settings (transport, timeouts, loop,
+ * sync offset) with its url, at its own size, every frame decoded. */
+static int analysis_create(lb_source *s, const lb_config_section *sec, char *err, size_t err_size)
+{
+    int ret;
+    if (s->settings.type != LB_KIND_URL) {
+        lb_config_error(sec, "analysis_url", err, err_size,
+                        "only url cameras have a sub-stream (this one is type = %s)",
+                        lb_config_get(sec, "type"));
+        return AVERROR(EINVAL);
+    }
+    lb_source *a = source_alloc(s->name, "/analysis", "sub-", &s->params);
+    if (!(s->analysis = a))
+        return AVERROR(ENOMEM);
+    a->settings = s->settings;
+    snprintf(a->settings.url, sizeof a->settings.url, "%s", s->settings.analysis_url);
+    a->settings.analysis_url[0] = 0;
+    a->settings.width = a->settings.height = 0;
+    a->settings.threads = 1;
+    a->settings.decode = LB_DECODE_FULL;
+    if ((ret = source_setup(a, sec, err, err_size)) < 0)
+        return ret;
+    a->ctx.analysis_only = 1;
+    return 0;
+}
+
 int lb_source_create(lb_source **ps, const lb_config_section *sec,
                      const lb_capture_params *params, char *err, size_t err_size)
 {
     int ret;
-    lb_source *s = calloc(1, sizeof *s);
+    lb_source *s = source_alloc(lb_config_section_instance(sec), "", "cap-", params);
     if (!s)
         return AVERROR(ENOMEM);
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->packets_lock, NULL);
-    snprintf(s->name, sizeof s->name, "%s", lb_config_section_instance(sec));
-    snprintf(s->log_name, sizeof s->log_name, "capture:%s", s->name);
-    s->params = *params;
-    s->stats.lost_at_us = -1;
-    atomic_init(&s->full_from_us, INT64_MIN);   /* until a consumer says otherwise */
     if (!valid_name(s->name)) {
         lb_config_error(sec, NULL, err, err_size,
                         "source names are 1-32 letters, digits, '-' or '_'");
@@ -206,37 +285,10 @@ int lb_source_create(lb_source **ps, const lb_config_section *sec,
         ret = AVERROR(EINVAL);
         goto fail;
     }
-    s->ops = source_ops_for(s->settings.type);
-    if (!s->ops) {
-        lb_config_error(sec, "type", err, err_size, "this build cannot capture from '%s' yet",
-                        lb_config_get(sec, "type"));
-        ret = AVERROR(ENOSYS);
+    if ((ret = source_setup(s, sec, err, err_size)) < 0)
         goto fail;
-    }
-    snprintf(s->stats.kind, sizeof s->stats.kind, "%s", s->ops->kind);
-    s->ctx = (lb_source_ctx){ .name = s->log_name, .settings = &s->settings,
-                              .params = &s->params, .stop = &s->stop };
-    if (!(s->priv = calloc(1, s->ops->priv_size ? s->ops->priv_size : 1))) {
-        ret = AVERROR(ENOMEM);
+    if (*s->settings.analysis_url && (ret = analysis_create(s, sec, err, err_size)) < 0)
         goto fail;
-    }
-    if (s->ops->configure && (ret = s->ops->configure(s->priv, &s->ctx, sec, err, err_size)) < 0)
-        goto fail;
-    s->live = s->ops->is_live ? s->ops->is_live(s->priv) : s->ops->live;
-    /* a camera does not wait for an offline run: it is stamped on arrival
-     * and shown like in realtime */
-    s->blocking = params->offline && !s->live;
-    lb_queue_params qp = {
-        .name = s->log_name,
-        .capacity = s->blocking ? QUEUE_DEPTH_OFFLINE : QUEUE_DEPTH_REALTIME,
-        .policy = s->blocking ? LB_QUEUE_BLOCK : LB_QUEUE_DROP_OLDEST,
-        .free_item = free_frame,
-    };
-    if (!(s->frames = lb_queue_alloc(&qp))) {
-        ret = AVERROR(ENOMEM);
-        goto fail;
-    }
-    s->stats.state = LB_SOURCE_CONNECTING;
     *ps = s;
     return 0;
 fail:
@@ -385,6 +437,7 @@ static void *source_thread(void *arg)
             }
             s->ctx.want_full = s->settings.decode == LB_DECODE_FULL ||
                                last_pts + frame_us >= atomic_load(&s->full_from_us);
+            s->ctx.want_keys = atomic_load(&s->keys_off_air);
             ret = s->ops->read(s->priv, &s->ctx, frame, pkt, err, sizeof err);
             if (pkt->size) {
                 push_packet(s, &tl, pkt, &last_dts);
@@ -449,9 +502,10 @@ static void *source_thread(void *arg)
 
 int lb_source_start(lb_source *s)
 {
-    char tname[16];
-    snprintf(tname, sizeof tname, "cap-%s", s->name);
-    return lb_thread_start(&s->thread, tname, source_thread, s);
+    int ret = lb_thread_start(&s->thread, s->thread_name, source_thread, s);
+    if (ret >= 0 && s->analysis && (ret = lb_source_start(s->analysis)) < 0)
+        lb_source_stop(s);
+    return ret;
 }
 
 void lb_source_stop(lb_source *s)
@@ -462,6 +516,7 @@ void lb_source_stop(lb_source *s)
     if (s->frames)
         lb_queue_close(s->frames);
     lb_thread_join(&s->thread);
+    lb_source_stop(s->analysis);
 }
 
 void lb_source_free(lb_source **ps)
@@ -470,6 +525,7 @@ void lb_source_free(lb_source **ps)
     if (!s)
         return;
     lb_source_stop(s);
+    lb_source_free(&s->analysis);
     lb_queue_free(&s->frames);
     av_frame_free(&s->shown);
     av_frame_free(&s->pending);
@@ -495,6 +551,17 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
     pthread_mutex_unlock(&s->lock);
     stats->dropped += q.dropped;
     stats->cpu_us = lb_thread_cpu_us(&s->thread);
+    stats->analysis.present = s->analysis != NULL;
+    if (s->analysis) {
+        lb_source_stats a;
+        lb_source_get_stats(s->analysis, &a);
+        stats->analysis.state = a.state;
+        stats->analysis.width = a.width;
+        stats->analysis.height = a.height;
+        stats->analysis.frames = a.frames;
+        stats->analysis.cpu_us = a.cpu_us;
+        snprintf(stats->analysis.last_error, sizeof stats->analysis.last_error, "%s", a.last_error);
+    }
 }
 
 void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
@@ -508,6 +575,12 @@ void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
 
 void lb_source_set_on_air(lb_source *s, int on_air, int watched, int64_t t_us)
 {
+    /* the director watches the sub-stream while it gives pictures, and the
+     * console previews it: off the air, the main stream's key frames are
+     * then not decoded either */
+    int sub = s->analysis && s->analysis_ok;
+    watched &= !sub;
+    atomic_store(&s->keys_off_air, !sub);
     on_air |= watched && s->settings.decode == LB_DECODE_AUTO;
     if (!on_air) {
         atomic_store(&s->full_from_us, INT64_MAX);
@@ -654,4 +727,18 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     else
         dst->pts = t_us;
     return s->ended && !s->pending ? AVERROR_EOF : 0;
+}
+
+int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
+{
+    if (!s->analysis)
+        return AVERROR(ENOENT);
+    int ret = lb_source_frame_at(s->analysis, t_us, dst);
+    s->analysis_ok = (ret >= 0 || (ret == AVERROR_EOF && dst->buf[0])) &&
+                     !(dst->metadata && av_dict_get(dst->metadata, LB_SLATE_METADATA, NULL, 0));
+    if (!s->analysis_ok) {
+        av_frame_unref(dst);
+        return ret == AVERROR_EOF || ret >= 0 ? AVERROR(EAGAIN) : ret;
+    }
+    return 0;
 }

@@ -121,8 +121,8 @@ static int settle(url_input *u, int64_t observe_us, char *err, size_t err_size)
 }
 
 /* A decoder for the stream, with up to threads frame or slice threads. */
-static int open_decoder(const AVStream *stream, int threads, AVCodecContext **dec,
-                        char *err, size_t err_size)
+static int open_decoder(const AVStream *stream, int threads, int analysis_only,
+                        AVCodecContext **dec, char *err, size_t err_size)
 {
     const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
     int ret;
@@ -137,6 +137,10 @@ static int open_decoder(const AVStream *stream, int threads, AVCodecContext **de
     (*dec)->pkt_timebase = stream->time_base;
     (*dec)->thread_count = threads;
     (*dec)->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    /* the director shrinks the picture to 160 pixels: block edges do not
+     * survive that, and deblocking is a good part of decoding */
+    if (analysis_only)
+        (*dec)->skip_loop_filter = AVDISCARD_ALL;
     if ((ret = avcodec_open2(*dec, codec, NULL)) < 0) {
         snprintf(err, err_size, "cannot open the %s decoder: %s", codec->name, av_err2str(ret));
         return ret;
@@ -159,7 +163,7 @@ static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType t
         return ret;
     /* frame threads add a frame of latency and a frame of memory each;
      * with several cameras one thread each already fills the cores */
-    if ((ret = open_decoder(lb_demux_stream(u->dm), threads, &u->dec, err, err_size)) < 0)
+    if ((ret = open_decoder(lb_demux_stream(u->dm), threads, ctx->analysis_only, &u->dec, err, err_size)) < 0)
         return ret;
     u->live = lb_demux_live(u->dm);
     u->map = (lb_ts_map){ 0 };
@@ -499,7 +503,7 @@ static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
     int ret;
     if (!s->key_dec) {
         char err[128];
-        if ((ret = open_decoder(lb_demux_stream(u->dm), 1, &s->key_dec, err, sizeof err)) < 0) {
+        if ((ret = open_decoder(lb_demux_stream(u->dm), 1, 0, &s->key_dec, err, sizeof err)) < 0) {
             lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
             avcodec_free_context(&s->key_dec);
             return ret;
@@ -592,7 +596,7 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
         }
         if (!s->keys_only)
             input_send(u, ctx, u->in);
-        else if (u->in->flags & AV_PKT_FLAG_KEY)
+        else if ((u->in->flags & AV_PKT_FLAG_KEY) && (ctx->want_keys || !s->last_out->buf[0]))
             ret = decode_key_alone(s, ctx);
         else
             ret = repeat_last(s);

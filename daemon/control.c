@@ -33,6 +33,14 @@ static cJSON *sources_json(lb_pipeline *p)
         cJSON_AddNumberToObject(o, "dropped", (double)st.dropped);
         cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
         cJSON_AddStringToObject(o, "last_error", st.last_error);
+        if (st.analysis.present) {
+            cJSON *a = cJSON_AddObjectToObject(o, "analysis_stream");
+            cJSON_AddStringToObject(a, "state", lb_source_state_name(st.analysis.state));
+            cJSON_AddNumberToObject(a, "width", st.analysis.width);
+            cJSON_AddNumberToObject(a, "height", st.analysis.height);
+            cJSON_AddNumberToObject(a, "frames", (double)st.analysis.frames);
+            cJSON_AddStringToObject(a, "last_error", st.analysis.last_error);
+        }
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -299,6 +307,19 @@ static char *ctl_metrics(void *opaque)
         append(&buf, &len, &cap, "luobo_source_up{source=\"%s\",state=\"%s\"} %d\n",
                lb_source_name(p->sources[i]), lb_source_state_name(sst[i].state),
                sst[i].state == LB_SOURCE_LIVE);
+    append(&buf, &len, &cap, "# HELP luobo_source_analysis_up The camera's sub-stream, which the "
+                             "director analyses, gives pictures ([source] analysis_url).\n"
+                             "# TYPE luobo_source_analysis_up gauge\n");
+    for (int i = 0; i < p->nb_sources; i++)
+        if (sst[i].analysis.present)
+            append(&buf, &len, &cap, "luobo_source_analysis_up{source=\"%s\",state=\"%s\"} %d\n",
+                   lb_source_name(p->sources[i]), lb_source_state_name(sst[i].analysis.state),
+                   sst[i].analysis.state == LB_SOURCE_LIVE);
+    append(&buf, &len, &cap, "# TYPE luobo_source_analysis_frames_total counter\n");
+    for (int i = 0; i < p->nb_sources; i++)
+        if (sst[i].analysis.present)
+            append(&buf, &len, &cap, "luobo_source_analysis_frames_total{source=\"%s\"} %llu\n",
+                   lb_source_name(p->sources[i]), (unsigned long long)sst[i].analysis.frames);
     append(&buf, &len, &cap, "# TYPE luobo_source_reconnects_total counter\n");
     for (int i = 0; i < p->nb_sources; i++)
         append(&buf, &len, &cap, "luobo_source_reconnects_total{source=\"%s\"} %llu\n",

@@ -750,10 +750,51 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
     return changed;
 }
 
+#define ANALYSIS_START_GRACE_US 5000000
+
+static int is_slate(const AVFrame *f)
+{
+    return f && f->metadata && av_dict_get(f->metadata, LB_SLATE_METADATA, NULL, 0);
+}
+
+/* What the director analyses of each camera: its sub-stream when it has one
+ * that gives pictures, else what the program would show.  A camera whose
+ * main stream is lost stays lost for the director, whatever its sub-stream
+ * shows.  The console's preview of a camera off the air, decoded from its
+ * key frames only, is the sub-stream's moving picture. */
+static void analysis_frames(lb_pipeline *p, int64_t t, AVFrame *const *valid, AVFrame **sub,
+                            AVFrame **seen, AVFrame **preview)
+{
+    for (int i = 0; i < p->nb_sources; i++) {
+        av_frame_unref(sub[i]);
+        int ret = lb_source_analysis_frame_at(p->sources[i], t, sub[i]);
+        int use_sub = ret >= 0 && valid[i] && !is_slate(valid[i]);
+        seen[i] = use_sub ? sub[i] : valid[i];
+        preview[i] = use_sub && is_partial(valid[i]) ? sub[i] : valid[i];
+        /* say once when the director changes which stream it watches (a
+         * sub-stream still connecting at start-up is given a few seconds) */
+        if (ret == AVERROR(ENOENT))
+            continue;
+        analysis_watch *w = &p->analysis_watch[i];
+        if (ret >= 0 && *w == ANALYSIS_ON_MAIN)
+            LB_LOGI("pipeline", "source %s: the director analyses its sub-stream again",
+                    lb_source_name(p->sources[i]));
+        else if (ret < 0 && (*w == ANALYSIS_ON_SUB ||
+                             (*w == ANALYSIS_STARTING && t >= ANALYSIS_START_GRACE_US)))
+            LB_LOGW("pipeline", "source %s: its sub-stream gives no picture: the director "
+                    "analyses the main stream, decoded in full", lb_source_name(p->sources[i]));
+        if (ret >= 0)
+            *w = ANALYSIS_ON_SUB;
+        else if (*w == ANALYSIS_ON_SUB || t >= ANALYSIS_START_GRACE_US)
+            *w = ANALYSIS_ON_MAIN;
+    }
+}
+
 static void *program_thread(void *arg)
 {
     lb_pipeline *p = arg;
     AVFrame *frames[LB_MAX_SOURCES] = { 0 };
+    AVFrame *sub_frames[LB_MAX_SOURCES] = { 0 };
     float *mic_bufs[LB_MAX_MICS] = { 0 }, *mix = NULL;
     /* a tick's sound, or what a skip ahead takes at once (max_lag_ms):
      * at most what the mics keep */
@@ -772,7 +813,7 @@ static void *program_thread(void *arg)
         if (!(mic_bufs[m] = malloc(sizeof(float) * (size_t)max_samples)))
             goto end;
     for (int i = 0; i < p->nb_sources; i++)
-        if (!(frames[i] = av_frame_alloc()))
+        if (!(frames[i] = av_frame_alloc()) || !(sub_frames[i] = av_frame_alloc()))
             goto end;
 
     for (int64_t n = 0; !atomic_load(&p->stop); n++) {
@@ -843,11 +884,12 @@ static void *program_thread(void *arg)
             levels[m] = mixed.in_dbfs[m];
         audio_pos += nb;
 
-        AVFrame *valid[LB_MAX_SOURCES];
+        AVFrame *valid[LB_MAX_SOURCES], *seen[LB_MAX_SOURCES], *preview[LB_MAX_SOURCES];
         for (int i = 0; i < p->nb_sources; i++)
             valid[i] = frames[i]->buf[0] ? frames[i] : NULL;
+        analysis_frames(p, t, valid, sub_frames, seen, preview);
         lb_shot shot;
-        int decided = lb_director_update(p->director, t, valid, levels, &shot);
+        int decided = lb_director_update(p->director, t, seen, levels, &shot);
         int changed = take_shot(p, t, decided, &shot, valid, &air);
         char chapter[128];
         int has_chapter = lb_director_next_chapter(p->director, chapter, sizeof chapter);
@@ -876,7 +918,7 @@ static void *program_thread(void *arg)
         p->program_dbfs = mixed.out_dbfs;
         for (int i = 0; i < p->nb_sources; i++) {
             av_frame_free(&p->latest[i]);
-            p->latest[i] = valid[i] ? av_frame_clone(valid[i]) : NULL;
+            p->latest[i] = preview[i] ? av_frame_clone(preview[i]) : NULL;
         }
         av_frame_free(&p->latest_program);
         p->latest_program = av_frame_clone(out);
@@ -963,8 +1005,10 @@ static void *program_thread(void *arg)
         next_sent = n + 1;
     }
 end:
-    for (int i = 0; i < p->nb_sources; i++)
+    for (int i = 0; i < p->nb_sources; i++) {
         av_frame_free(&frames[i]);
+        av_frame_free(&sub_frames[i]);
+    }
     for (int m = 0; m < p->nb_mics; m++)
         free(mic_bufs[m]);
     free(mix);
@@ -1214,6 +1258,11 @@ static void log_summary(lb_pipeline *p)
                 (unsigned long long)st.frames, (unsigned long long)st.partial_frames,
                 (unsigned long long)st.dropped,
                 (unsigned long long)st.reconnects, *st.last_error ? ", last error: " : "", st.last_error);
+        if (st.analysis.present)
+            LB_LOGI("summary", "source %s, sub-stream analysed: %s, %dx%d, %llu frames%s%s",
+                    lb_source_name(p->sources[i]), lb_source_state_name(st.analysis.state),
+                    st.analysis.width, st.analysis.height, (unsigned long long)st.analysis.frames,
+                    *st.analysis.last_error ? ", last error: " : "", st.analysis.last_error);
     }
     for (int m = 0; m < p->nb_mics; m++) {
         lb_mic_stats st;

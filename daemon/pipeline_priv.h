@@ -76,6 +76,13 @@ typedef enum recording_state {
     REC_FINISHING,          /* the encoder thread is finishing the lesson */
 } recording_state;
 
+/* Which stream of a camera with a sub-stream the director analyses. */
+typedef enum analysis_watch {
+    ANALYSIS_STARTING = 0,
+    ANALYSIS_ON_SUB,
+    ANALYSIS_ON_MAIN,           /* the sub-stream gives no picture */
+} analysis_watch;
+
 struct lb_pipeline {
     lb_pipeline_params params;
     lb_general_settings general;
@@ -130,6 +137,7 @@ struct lb_pipeline {
     int shot_waiting;               /* program thread: a decided shot waits for its cameras */
     int64_t shot_wait_since_us;
     int source_needs_frames[LB_MAX_SOURCES];    /* every frame, always: an ISO encode */
+    analysis_watch analysis_watch[LB_MAX_SOURCES];  /* program thread: logs only */
     double mic_dbfs[LB_MAX_MICS];
     lb_mixer_levels mix_levels;
     double program_dbfs;

@@ -5,6 +5,11 @@
   score.py --daemon SCENARIO       run `luobo --record --offline` on it
                                    and score the recording's director.jsonl
                                    and lesson.json chapters
+  score.py --daemon --sub-streams SCENARIO
+                                   the same with each camera's sub-stream
+                                   (320x180, [source] analysis_url) for the
+                                   analysis: the director must decide as well,
+                                   and cameras off the air are not decoded
   score.py --log director.jsonl --scenario scenario.json
                                    score a given decision log
 
@@ -112,7 +117,36 @@ def run_director(exe, d, sc, tag):
     return out
 
 
-def run_daemon(name):
+def make_sub_streams(d, cameras):
+    """Each camera's sub-stream, as an IP camera sends it beside the main
+    one: a quarter of the size, a few hundred kb/s, made from the main file."""
+    for cam in cameras:
+        main, sub = os.path.join(d, cam + ".mp4"), os.path.join(d, cam + "_sub.mp4")
+        if os.path.exists(sub) and os.path.getmtime(sub) >= os.path.getmtime(main):
+            continue
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", main,
+                        "-vf", "scale=iw/2:ih/2", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-b:v", "300k", "-g", "30", "-threads", "2", sub + ".tmp.mp4"], check=True)
+        os.replace(sub + ".tmp.mp4", sub)
+
+
+def check_sub_streams(stderr, cameras):
+    """What the stop summary says: every sub-stream analysed to the end, and
+    the cameras' main streams decoded from key frames only off the air."""
+    import re
+    failures = []
+    subs = dict(re.findall(r"source (\w+), sub-stream analysed: \w+, 320x180, (\d+) frames", stderr))
+    partial = dict(re.findall(r"source (\w+): \w+, \d+ frames \((\d+) from key frames only\)", stderr))
+    for cam in cameras:
+        if int(subs.get(cam, 0)) == 0:
+            failures.append("%s: the summary shows no analysed sub-stream" % cam)
+    if not any(int(n) > 0 for n in partial.values()):
+        failures.append("no camera off the air was left undecoded (%s)" % partial)
+    return failures, dict(sub_frames={k: int(v) for k, v in subs.items()},
+                          off_air_frames={k: int(v) for k, v in partial.items()})
+
+
+def run_daemon(name, sub_streams=False):
     import glob
     import shutil
     import gen
@@ -122,18 +156,26 @@ def run_daemon(name):
     sc = json.load(open(os.path.join(d, "scenario.json")))
     if sc["drops"]:
         sys.exit("%s: the daemon cannot drop a camera on cue" % name)
-    rec = os.path.join(d, "daemon")
+    cameras = list(sc["roles"])
+    rec = os.path.join(d, "daemon-sub" if sub_streams else "daemon")
     shutil.rmtree(rec, ignore_errors=True)
     os.makedirs(rec)
     ini = open(os.path.join(d, "luobo.ini")).read().replace(
         "[general]\n", "[general]\ndata_dir = %s\nhttp_port = 0\n" % os.path.join(rec, "data"), 1)
+    if sub_streams:
+        make_sub_streams(d, cameras)
+        for cam in cameras:
+            main = "url = %s\n" % os.path.abspath(os.path.join(d, cam + ".mp4"))
+            ini = ini.replace(main, main + "analysis_url = %s\n"
+                              % os.path.abspath(os.path.join(d, cam + "_sub.mp4")), 1)
     # the director is under test, not the encoder: the cheapest encode
     ini += "\n[encoder]\npreset = ultrafast\nbitrate_kbps = 800\niso = false\n"
     cfg = os.path.join(rec, "luobo.ini")
     open(cfg, "w").write(ini)
-    subprocess.run([os.environ["LUOBO_BIN"], "--config", cfg, "--record", "--offline",
-                    "--duration", str(sc["duration"])], check=True, cwd=rec,
-                   stdout=subprocess.DEVNULL)
+    p = subprocess.run([os.environ["LUOBO_BIN"], "--config", cfg, "--record", "--offline",
+                        "--duration", str(sc["duration"])], check=True, cwd=rec,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(p.stderr[-4000:])
     lesson = glob.glob(os.path.join(rec, "data", "*", "lesson.json"))
     if len(lesson) != 1:
         sys.exit("no lesson recorded in %s" % rec)
@@ -144,8 +186,11 @@ def run_daemon(name):
     driver = os.path.join(d, "director-a.jsonl")
     if os.path.exists(driver):
         res["same_as_director_run"] = open(driver, "rb").read() == open(log_path, "rb").read()
+    failures = []
+    if sub_streams:
+        failures, res["sub_streams"] = check_sub_streams(p.stderr, cameras)
     print(json.dumps(res, indent=1))
-    failures = check(res, sc, len(res["chapters"]))
+    failures += check(res, sc, len(res["chapters"]))
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
@@ -169,6 +214,8 @@ def check(res, sc, nb_chapters):
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--daemon":
         return run_daemon(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1:3] == ["--daemon", "--sub-streams"]:
+        return run_daemon(sys.argv[3], sub_streams=True)
     if len(sys.argv) == 5 and sys.argv[1] == "--log":
         sc = json.load(open(sys.argv[4]))
         print(json.dumps(score(load_log(sys.argv[2]), sc), indent=1))

@@ -44,6 +44,8 @@ def test_check_config():
             ({"fps = 30": "fps = thirty"}, "general: fps: 'thirty' is not a whole number"),
             ({"mode = auto": "mode = auto\ncolour = red"}, "director: unknown key 'colour'"),
             ({"speaks = 0-40": "speaks = 0-70"}, "mic.teacher: speaks:"),
+            ({"type = synthetic\nrole = teacher": "type = synthetic\nrole = teacher\nanalysis_url = /x.mp4"},
+             "source.teacher: analysis_url: only url cameras have a sub-stream (this one is type = synthetic)"),
             ({"segment_s = 2": "segment_s = 3"},
              "output.live: segment_s: segments of 3 s are not a whole number of GOPs ([encoder] keyint_s = 2)"),
         ]
