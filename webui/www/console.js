@@ -89,11 +89,19 @@
     const stb = document.querySelector('#sources tbody');
     stb.textContent = '';
     for (const src of s.sources || []) {
+      // an IP camera's sub-stream, which the director analyses: its size,
+      // and its state when it is not live (the director then uses the main stream)
+      const sub = src.analysis_stream;
+      const size = (src.width ? src.width + '×' + src.height : '–') +
+        (sub ? ' + ' + t('substream') + ' ' + (sub.width ? sub.width + '×' + sub.height : '–') : '');
+      const subState = sub && sub.state !== 'live' ? t('substream') + ' ' + sub.state : '';
+      const error = [src.last_error, subState && (subState + (sub.last_error ? ': ' + sub.last_error : ''))]
+        .filter(Boolean).join(' · ');
       stb.appendChild(el('tr', {}, el('td', {}, src.name), el('td', {}, dash(src.role)),
         el('td', {}, el('span', { className: 'badge ' + (src.state || '') }, dash(src.state))),
-        el('td', { className: 'hide-narrow' }, src.width ? src.width + '×' + src.height : '–'),
+        el('td', { className: 'hide-narrow' }, size),
         el('td', { className: 'hide-narrow' }, dash(src.frames)), el('td', {}, dash(src.dropped)),
-        el('td', {}, dash(src.reconnects)), el('td', { className: 'muted' }, dash(src.last_error))));
+        el('td', {}, dash(src.reconnects)), el('td', { className: 'muted' }, dash(error))));
     }
     const otb = document.querySelector('#outputs tbody');
     otb.textContent = '';
