@@ -116,7 +116,7 @@ def read_threads(pid):
 
 
 class Sampler(threading.Thread):
-    """Keeps the last CPU time of every thread of pid; calls hook(t) each period."""
+    """Keeps the last CPU time of every thread of pid; calls hook(t, pid) each period."""
 
     def __init__(self, pid, period=0.1, hook=None):
         super().__init__(daemon=True)
@@ -131,7 +131,7 @@ class Sampler(threading.Thread):
                 self.threads[tid] = v
             if self.hook:
                 try:
-                    self.hook(time.monotonic() - t0)
+                    self.hook(time.monotonic() - t0, self.pid)
                 except Exception:   # a hook never stops the measurement
                     pass
             self.done.wait(self.period)
@@ -183,6 +183,7 @@ def thread_summary(pid, threads):
 
 STAGES = [
     ("capture/decode (cap-*)", lambda n: n.startswith("cap-")),
+    ("the director's sub-streams (sub-*)", lambda n: n.startswith("sub-")),
     ("microphones (mic-*)", lambda n: n.startswith("mic-")),
     ("director + compositor + mixer (lb-program)", lambda n: n == "lb-program"),
     ("program encode (lb-encode: x264 calls and AAC; x264:program: its workers)",
@@ -266,7 +267,7 @@ def luobo_supports(luobo, work, section_text):
 
 def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, height=H,
                  srt_port=None, hls_dir=None, http_port=0, extra_sources="", mic_url=True,
-                 director="auto", iso=None, encoder_extra=()):
+                 director="auto", iso=None, encoder_extra=(), loop=False, sub_streams=None):
     I = a.inputs
     files = {"teacher": "cam_teacher.mp4", "students": "cam_students.mp4", "screen": "screen.mp4"}
     t = ["[general]", "data_dir = %s" % data_dir, "http_port = %d" % http_port,
@@ -276,10 +277,14 @@ def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, h
         name = cam.replace("#", "")
         role = base if base in files else "wide"
         t += ["[source.%s]" % name, "type = url", "role = %s" % role,
-              "url = %s" % os.path.join(I, files[base]), ""]
+              "url = %s" % os.path.join(I, files[base])]
+        if a.sub_streams if sub_streams is None else sub_streams:
+            t.append("analysis_url = %s" % os.path.join(I, files[base].replace(".mp4", "_sub.mp4")))
+        t += (["loop = true"] if loop else []) + [""]
     t.append(extra_sources)
     if mic_url and a.mic_url_ok:
-        t += ["[mic.teacher]", "type = url", "role = teacher", "url = %s" % os.path.join(I, "audio.mp4"), ""]
+        t += ["[mic.teacher]", "type = url", "role = teacher", "url = %s" % os.path.join(I, "audio.mp4")]
+        t += (["loop = true"] if loop else []) + [""]
     else:
         t += ["[mic.teacher]", "type = synthetic", "role = teacher", "frequency_hz = 440", ""]
     # luobo's cbr (nal-hrd and filler, strict CBR for the platform's ingest)
@@ -456,7 +461,7 @@ def section_luobo(a, res):
         runs.append(run_luobo_offline(a, "luobo-%d" % i, a.duration))
     s = summarize(runs)
     lesson = runs[-1].get("lesson")
-    extra = {}
+    extra = dict(sub_streams=a.sub_streams, shots=lesson_shots(lesson))
     if lesson:
         prog = os.path.join(lesson, "program.mp4")
         extra["program_frames"] = count_frames(prog)
@@ -471,6 +476,29 @@ def section_luobo(a, res):
     res["luobo"] = dict(s, runs=runs, config=open(os.path.join(a.work, "luobo-0", "luobo.ini")).read(), **extra)
 
 
+def lesson_shots(lesson):
+    path = os.path.join(lesson, "director.jsonl") if lesson else None
+    if not path or not os.path.exists(path):
+        return []
+    return [(d["t"], d["layout"], d["sources"]) for d in map(json.loads, open(path))]
+
+
+def section_luobo_nosub(a, res):
+    """luobo's job with the director analysing the main streams (no
+    analysis_url: every camera decoded in full while it watches): one run,
+    and how its decisions compare with the sub-streams' ones."""
+    log("luobo hall-3 offline, the director on the main streams")
+    r = run_luobo_offline(a, "luobo-nosub", a.duration, sub_streams=False)
+    out = dict(summarize([r]), runs=[r], shots=lesson_shots(r.get("lesson")))
+    with_sub = res.get("luobo", {}).get("shots")
+    if with_sub and out["shots"]:
+        same = [x[1:] for x in with_sub] == [x[1:] for x in out["shots"]]
+        out["same_shots_as_sub_streams"] = same
+        if same:
+            out["cut_delay_s"] = [round(x[0] - y[0], 3) for x, y in zip(with_sub, out["shots"])]
+    res["luobo_nosub"] = out
+
+
 def section_luobo_noiso(a, res):
     """luobo's job without resource mode ([encoder] iso = false): one run."""
     log("luobo hall-3 offline without resource mode")
@@ -480,8 +508,9 @@ def section_luobo_noiso(a, res):
 
 def section_luobo_manual(a, res):
     """luobo's job with an operator directing ([director] mode = manual: the
-    first automatic shot, frozen): cameras off the air are decoded from their
-    key frames only ([source] decode = auto).  One run."""
+    first automatic shot, frozen): cameras off the air are not decoded (with
+    sub-streams) or from their key frames only ([source] decode = auto).
+    One run."""
     log("luobo hall-3 offline, an operator directing (decoding on demand)")
     r = run_luobo_offline(a, "luobo-manual", a.duration, director="manual")
     lesson = r.get("lesson")
@@ -804,7 +833,7 @@ def realtime_run(a, name, **cfg_kw):
     last = {}
     rss = []
 
-    def hook(t):
+    def hook(t, pid):
         # a scrape every ~second, the last one before the end is kept
         if int(t * 10) % 10 == 0:
             text = scrape("http://127.0.0.1:%d/metrics" % port)
@@ -845,6 +874,67 @@ def section_capacity(a, res):
     r = realtime_run(a, "capacity", cams=cams, encoder_extra=("renditions = 1280x720:2500",))
     r["cameras"] = list(cams)
     res["capacity"] = r
+
+
+def vm_rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def section_longrun(a, res):
+    """Memory over a long lesson: hall-3 in real time for --long-duration s
+    (default one hour; not in the default sections), the inputs looped, the
+    resident set and the drop counters sampled every 10 s.  Flat means: the
+    slope of RSS after the first 5 minutes (least squares) is about 0."""
+    name = "longrun"
+    d = os.path.join(a.work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    port = free_port()
+    sink = SrtSink(a.work, name)
+    cfg = write(os.path.join(d, "luobo.ini"),
+                luobo_config(a, os.path.join(d, "data"), srt_port=sink.port, hls_dir=os.path.join(d, "hls"),
+                             http_port=port, loop=True))
+    samples = []
+
+    def hook(t, pid):
+        if t < len(samples) * 10:
+            return
+        m = parse_metrics(scrape("http://127.0.0.1:%d/metrics" % port) or "")
+        samples.append(dict(
+            t_s=round(t, 1), rss_mib=round(vm_rss_mib(pid), 1),
+            late=m.get("luobo_program_late_frames_total"),
+            source_dropped=sum(v for k, v in m.items() if k.startswith("luobo_source_dropped_total")),
+            output_dropped=sum(v for k, v in m.items() if k.startswith("luobo_output_dropped_total"))))
+    log("%s: luobo paced, %d s, inputs looped" % (name, a.long_duration))
+    try:
+        r = run_measured([a.luobo, "--config", cfg, "--record", "--duration", str(a.long_duration)],
+                         name, a.work, sample=True, hook=hook, timeout=a.long_duration + 600)
+    finally:
+        sink.close()
+    lesson = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
+    frames = count_frames(os.path.join(lesson, "program.mp4")) if lesson else None
+    steady = [s for s in samples if s["t_s"] >= 300 and s["rss_mib"] is not None]
+    slope = None
+    if len(steady) >= 3:
+        xs = [s["t_s"] / 3600 for s in steady]
+        ys = [s["rss_mib"] for s in steady]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    rss = [s["rss_mib"] for s in samples if s["rss_mib"] is not None]
+    r.update(duration_s=a.long_duration, samples=samples, program_frames=frames,
+             expected_frames=a.long_duration * FPS,
+             cpu_share_of_2_cores=round(r["cpu_s"] / r["wall_s"] / os.cpu_count(), 3) if r["wall_s"] else None,
+             rss_at_5min_mib=steady[0]["rss_mib"] if steady else None,
+             rss_end_mib=rss[-1] if rss else None, rss_max_mib=max(rss) if rss else None,
+             rss_slope_mib_per_h=round(slope, 2) if slope is not None else None,
+             loadavg_end=os.getloadavg())
+    if lesson:
+        shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)   # gigabytes of archive
+    res["longrun"] = r
 
 
 # ---- latency
@@ -1074,6 +1164,11 @@ def ratios(res):
         r["luobo_cpu_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
     if lb.get("wall_s") and ff.get("wall_s"):
         r["luobo_wall_over_ffmpeg"] = round(lb["wall_s"] / ff["wall_s"], 3)
+    ns = res.get("luobo_nosub", {})
+    if ns.get("cpu_s") and lim.get("cpu_s"):
+        r["luobo_nosub_cpu_over_limit"] = round(ns["cpu_s"] / lim["cpu_s"], 3)
+    if ns.get("cpu_s") and ff.get("cpu_s"):
+        r["luobo_nosub_cpu_over_ffmpeg"] = round(ns["cpu_s"] / ff["cpu_s"], 3)
     nz = res.get("luobo_noiso", {})
     if nz.get("cpu_s") and lim.get("cpu_s"):
         r["luobo_noiso_cpu_over_limit"] = round(nz["cpu_s"] / lim["cpu_s"], 3)
@@ -1101,7 +1196,8 @@ def main():
     ap.add_argument("--lat-duration", type=int, default=30)
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=15)
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
+    ap.add_argument("--long-duration", type=int, default=3600, help="section longrun: seconds in real time")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_nosub,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     ap.add_argument("--encode-tool", help="bench/lb_bench_encode (default: next to --luobo's build)")
@@ -1120,6 +1216,9 @@ def main():
                                            % os.path.join(a.inputs, "audio.mp4"))
     a.hls_ok, why_hls = luobo_supports(a.luobo, a.work, "[output.h]\ntype = hls\ndir = %s\nsegment_s = 2\n"
                                        % os.path.join(a.work, "probe-hls"))
+    a.sub_streams, why_sub = luobo_supports(a.luobo, a.work, "[source.b]\ntype = url\nrole = screen\nurl = %s\n"
+                                            "analysis_url = %s\n" % (os.path.join(a.inputs, "screen.mp4"),
+                                                                     os.path.join(a.inputs, "screen_sub.mp4")))
     a.pip_ok, why_pip = luobo_supports(a.luobo, a.work, "[director]\npip_size = 0.25\npip_margin = 0.0125\n"
                                        "pip_border = 0\n")
     version = subprocess.run([a.luobo, "--version"], capture_output=True, text=True).stdout.strip()
@@ -1130,7 +1229,8 @@ def main():
                                   capture_output=True, text=True).stdout.strip(),
                capabilities=dict(mic_url=a.mic_url_ok, mic_url_error=None if a.mic_url_ok else why_mic,
                                  hls_output=a.hls_ok, hls_error=None if a.hls_ok else why_hls,
-                                 pip_geometry=a.pip_ok, pip_error=None if a.pip_ok else why_pip))
+                                 pip_geometry=a.pip_ok, pip_error=None if a.pip_ok else why_pip,
+                                 sub_streams=a.sub_streams, sub_streams_error=None if a.sub_streams else why_sub))
     del res["luobo"]
     if a.resume:
         with open(a.resume) as f:

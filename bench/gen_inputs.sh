@@ -4,7 +4,9 @@
 #   gen_inputs.sh DIR [SECONDS]      (default 60)
 # cam_teacher 1920x1080p30 (testsrc2 + temporal noise), cam_students 1280x720p30
 # (mandelbrot zoom, VBV-capped at 6 Mb/s), screen 1920x1080p30 (slides changing
-# every 10 s), audio 48 kHz mono (440 Hz sine + pink noise) as AAC and WAV.
+# every 10 s), audio 48 kHz mono (440 Hz sine + pink noise) as AAC and WAV;
+# and each camera's sub-stream as an IP camera sends it besides the main one
+# (*_sub.mp4: 640x360p30, 512 kb/s, the same GOP), made from the main file.
 # lavfi sources are deterministic and x264 threads are pinned, so the files
 # depend on ffmpeg/x264 versions only; SHA256SUMS records them.
 # Skips a file whose FILE.stamp matches the parameters (and the whole run
@@ -16,16 +18,19 @@ mkdir -p "$D"; cd "$D"
 # reference; the CI smoke test uses ultrafast to make them in seconds)
 P=${GEN_PRESET:-medium}
 STAMP="hall3 t=$T preset=$P $(ffmpeg -hide_banner -version | head -1)"
-if [ -f .done ] && [ "$(cat .done)" = "$STAMP" ]; then exit 0; fi
+SUBSTAMP="$STAMP sub=640x360@512k"
+if [ -f .done ] && [ "$(cat .done)" = "$SUBSTAMP" ]; then exit 0; fi
 rm -f .done
 FONT=/usr/share/fonts/truetype/dejavu
 X264="-c:v libx264 -preset $P -crf 18 -g 60 -pix_fmt yuv420p -threads 3 -movflags +faststart"
 Q="-hide_banner -nostdin -loglevel error -y"
 # make FILE ARGS...: runs ffmpeg ARGS... FILE.tmp.EXT unless FILE is up to date
+# (stamped with $STAMP, or $S when set)
 make() {
   local f=$1; shift
-  if [ -f "$f" ] && [ -f "$f.stamp" ] && [ "$(cat "$f.stamp")" = "$STAMP" ]; then return 0; fi
-  ffmpeg $Q "$@" "tmp.$f" && mv "tmp.$f" "$f" && echo "$STAMP" > "$f.stamp"
+  local st=${S:-$STAMP}
+  if [ -f "$f" ] && [ -f "$f.stamp" ] && [ "$(cat "$f.stamp")" = "$st" ]; then return 0; fi
+  ffmpeg $Q "$@" "tmp.$f" && mv "tmp.$f" "$f" && echo "$st" > "$f.stamp"
 }
 # 1) teacher camera: 1920x1080p30, testsrc2 (moving) + light temporal "sensor" noise
 make cam_teacher.mp4 -f lavfi -i "testsrc2=s=1920x1080:r=30:d=$T,noise=alls=2:allf=t" \
@@ -52,5 +57,12 @@ make audio.wav -filter_complex \
   "sine=f=440:r=48000:d=$T,volume=0.25[s];anoisesrc=r=48000:a=0.05:c=pink:d=$T:seed=42[n];[s][n]amix=inputs=2:duration=first:normalize=0,aformat=sample_fmts=s16:channel_layouts=mono[a]" \
   -map '[a]' -c:a pcm_s16le
 make audio.mp4 -i audio.wav -c:a aac -b:a 128k -movflags +faststart -metadata title=audio
-sha256sum cam_teacher.mp4 cam_students.mp4 screen.mp4 audio.mp4 audio.wav > SHA256SUMS
-echo "$STAMP" > .done
+# 5) sub-streams: what the director analyses ([source] analysis_url)
+for c in cam_teacher cam_students screen; do
+  S="$SUBSTAMP" make ${c}_sub.mp4 -i $c.mp4 -vf scale=640:360 -c:v libx264 -preset $P -g 60 \
+    -b:v 512k -maxrate 512k -bufsize 1024k -pix_fmt yuv420p -threads 3 -movflags +faststart -an \
+    -metadata title=${c}_sub
+done
+sha256sum cam_teacher.mp4 cam_students.mp4 screen.mp4 audio.mp4 audio.wav \
+  cam_teacher_sub.mp4 cam_students_sub.mp4 screen_sub.mp4 > SHA256SUMS
+echo "$SUBSTAMP" > .done

@@ -82,16 +82,24 @@ def render(r, rel_json):
         rows.append(["ffmpeg CLI hall-3 (PiP, tee → fMP4 + HLS + SRT)", f(ff["cpu_s"]), f(per_min(ff["cpu_s"], dur), 1),
                      f(ff["wall_s"]), f(ff["maxrss_mib"], 0), f(ra.get("ffmpeg_cpu_over_limit"))])
     if lb.get("cpu_s") is not None:
-        rows.append(["**luobo hall-3** (director on all 3 cameras, fMP4 + SRT%s)" % (" + HLS" if caps.get("hls_output") else ""),
+        rows.append(["**luobo hall-3** (director on all 3 cameras%s, fMP4 + SRT%s)"
+                     % (", analysing their sub-streams" if lb.get("sub_streams") else "",
+                        " + HLS" if caps.get("hls_output") else ""),
                      "**%s**" % f(lb["cpu_s"]), f(per_min(lb["cpu_s"], dur), 1), f(lb["wall_s"]), f(lb["maxrss_mib"], 0),
                      "**%s**" % f(ra.get("luobo_cpu_over_limit"))])
+    ns = r.get("luobo_nosub", {})
+    if ns.get("cpu_s") is not None:
+        rows.append(["luobo hall-3, the director on the main streams (no sub-streams: every camera decoded in full, 1 run)",
+                     f(ns["cpu_s"]), f(per_min(ns["cpu_s"], dur), 1), f(ns["wall_s"]), f(ns["maxrss_mib"], 0),
+                     f(ns["cpu_s"] / lim["cpu_s"] if lim.get("cpu_s") else None)])
     nz = r.get("luobo_noiso", {})
     if nz.get("cpu_s") is not None:
         rows.append(["luobo hall-3 without resource mode (`iso = false`, 1 run)", f(nz["cpu_s"]), f(per_min(nz["cpu_s"], dur), 1),
                      f(nz["wall_s"]), f(nz["maxrss_mib"], 0), f(nz["cpu_s"] / lim["cpu_s"] if lim.get("cpu_s") else None)])
     mn = r.get("luobo_manual", {})
     if mn.get("cpu_s") is not None:
-        rows.append(["luobo hall-3, an operator directing (`mode = manual`: off-air cameras decoded from key frames only, 1 run)",
+        rows.append(["luobo hall-3, an operator directing (`mode = manual`: cameras off the air %s, 1 run)"
+                     % ("not decoded" if lb.get("sub_streams") else "decoded from key frames only"),
                      f(mn["cpu_s"]), f(per_min(mn["cpu_s"], dur), 1), f(mn["wall_s"]), f(mn["maxrss_mib"], 0),
                      f(mn["cpu_s"] / lim["cpu_s"] if lim.get("cpu_s") else None)])
     if rows:
@@ -104,6 +112,8 @@ def render(r, rel_json):
         ["luobo CPU / limit for its own picture", f(ra.get("luobo_cpu_over_limit_own_picture"), 3), "≤ 1.10"],
         ["ffmpeg CLI CPU / limit", f(ra.get("ffmpeg_cpu_over_limit"), 3), ""],
         ["luobo CPU / ffmpeg CLI CPU", f(ra.get("luobo_cpu_over_ffmpeg"), 3), "≤ 1.00"],
+        ["the director on the main streams (no sub-streams): luobo CPU / limit, / ffmpeg CLI",
+         "%s, %s" % (f(ra.get("luobo_nosub_cpu_over_limit"), 3), f(ra.get("luobo_nosub_cpu_over_ffmpeg"), 3)), ""],
         ["without resource mode: luobo CPU / limit, / limit for its picture, / ffmpeg CLI",
          "%s, %s, %s" % (f(ra.get("luobo_noiso_cpu_over_limit"), 3), f(ra.get("luobo_noiso_cpu_over_limit_own_picture"), 3),
                          f(ra.get("luobo_noiso_cpu_over_ffmpeg"), 3)), ""],
@@ -134,6 +144,20 @@ def render(r, rel_json):
     if not caps.get("pip_geometry"):
         notes.append("PiP geometry: `[director] pip_size/pip_margin/pip_border` are refused (%s); luobo's default "
                      "inset (536x300, 2 px border) is used." % caps.get("pip_error"))
+    if lb.get("sub_streams"):
+        line = ("sub-streams: each camera's `analysis_url` is its `*_sub.mp4` (640x360, 512 kb/s, made by "
+                "gen_inputs.sh as an IP camera's second stream); the director analyses those, and a main "
+                "stream is decoded only while the program shows it.")
+        if ns.get("same_shots_as_sub_streams") is not None:
+            if ns["same_shots_as_sub_streams"]:
+                d = ns.get("cut_delay_s") or [0]
+                line += (" Analysing the main streams instead, the director makes the same %d shots; with "
+                         "sub-streams each cut goes on the air %.2f–%.2f s later (the main stream catches up "
+                         "from its last key frame)." % (len(d), min(d), max(d)))
+            else:
+                line += " Analysing the main streams instead, the director's shots differ: %s against %s." % (
+                    ns.get("shots"), lb.get("shots"))
+        notes.append(line)
     if lb.get("director_decisions") is not None:
         notes.append("luobo's director made %s decisions; program frames: %s." % (lb.get("director_decisions"),
                                                                                   lb.get("program_frames")))
