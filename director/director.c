@@ -40,6 +40,8 @@ static const lb_option_choice layout_choices[] = {
 #define STR(x) OFF(x), sizeof(((lb_director_settings *)0)->x)
 const lb_option lb_director_options[] = {
     { "mode", LB_OPT_ENUM, OFF(mode), 0, "auto", 0, 0, mode_choices, "auto: rules pick shots; manual: the operator" },
+    { "shot", LB_OPT_STRING, STR(shot), NULL, 0, 0, NULL, "manual: the shot to start with, a source or role (empty: the first automatic shot, frozen)" },
+    { "layout", LB_OPT_ENUM, OFF(layout), 0, "single", 0, 0, layout_choices, "manual: the layout of that shot (pip and sbs add the teacher camera)" },
     { "min_shot_s", LB_OPT_DOUBLE, OFF(min_shot_s), 0, "3", 0.5, 60, NULL, "shortest shot" },
     { "max_shot_s", LB_OPT_DOUBLE, OFF(max_shot_s), 0, "30", 2, 600, NULL, "longest shot before a cutaway" },
     { "cutaway_s", LB_OPT_DOUBLE, OFF(cutaway_s), 0, "4", 0.5, 60, NULL, "length of a cutaway (at least min_shot_s)" },
@@ -169,6 +171,20 @@ int lb_director_create(lb_director **pd, const lb_config_section *sec,
     if ((ret = lb_analysis_init(d, err, err_size)) < 0)
         goto fail;
     d->mode = (lb_director_mode)d->settings.mode;
+    if (*d->settings.shot) {
+        char why[128];
+        if (d->mode != LB_DIRECTOR_MANUAL) {
+            lb_config_error(sec, "shot", err, err_size,
+                            "the automatic director picks its own shots (mode = manual fixes one)");
+            ret = AVERROR(EINVAL);
+            goto fail;
+        }
+        if ((ret = lb_director_set_mode(d, LB_DIRECTOR_MANUAL, d->settings.shot,
+                                        (lb_layout)d->settings.layout, why, sizeof why)) < 0) {
+            lb_config_error(sec, "shot", err, err_size, "%s", why);
+            goto fail;
+        }
+    }
     *pd = d;
     return 0;
 fail:

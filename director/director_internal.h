@@ -14,6 +14,8 @@
 
 typedef struct lb_director_settings {
     int mode;                 /* lb_director_mode */
+    char shot[LB_SOURCE_REF_SIZE];  /* manual: the shot to start with */
+    int layout;               /* its layout (lb_layout) */
     double min_shot_s;
     double max_shot_s;
     double cutaway_s;

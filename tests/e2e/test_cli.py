@@ -46,6 +46,9 @@ def test_check_config():
             ({"speaks = 0-40": "speaks = 0-70"}, "mic.teacher: speaks:"),
             ({"type = synthetic\nrole = teacher": "type = synthetic\nrole = teacher\nanalysis_url = /x.mp4"},
              "source.teacher: analysis_url: only url cameras have a sub-stream (this one is type = synthetic)"),
+            ({"mode = auto": "mode = auto\nshot = screen"},
+             "director: shot: the automatic director picks its own shots (mode = manual fixes one)"),
+            ({"mode = auto": "mode = manual\nshot = podium"}, "director: shot: no source or role named 'podium'"),
             ({"segment_s = 2": "segment_s = 3"},
              "output.live: segment_s: segments of 3 s are not a whole number of GOPs ([encoder] keyint_s = 2)"),
         ]

@@ -117,19 +117,23 @@ def test_decode_on_demand():
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
                             "%s=s=640x360:r=30:d=10" % src, "-c:v", "libx264", "-preset", "ultrafast",
                             "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p", files[cam]], check=True)
-        partial = {}
-        for mode in ("auto", "manual"):
+        partial, first = {}, {}
+        # manual-students: an operator's shot set in the config ([director] shot)
+        for mode in ("auto", "manual", "manual-students"):
             data = os.path.join(tmp, "data-" + mode)
             text = "[general]\ndata_dir = %s\nhttp_port = 0\nwidth = 640\nheight = 360\n\n" % data
             for cam, path in files.items():
                 text += "[source.%s]\ntype = url\nrole = %s\nurl = %s\n\n" % (cam, cam, path)
-            text += "[director]\nmode = %s\n\n[encoder]\npreset = ultrafast\nbitrate_kbps = 1000\n" % mode
+            text += "[director]\nmode = %s\n" % mode.replace("-students", "\nshot = students")
+            text += "\n[encoder]\npreset = ultrafast\nbitrate_kbps = 1000\n"
             cfg = write_config(tmp, text, mode + ".ini")
             p = run_luobo(["--config", cfg, "--record", "--offline", "--duration", "8"])
             got = dict((m.group(1), int(m.group(2))) for m in re.finditer(
                 r"source (\w+): \w+, \d+ frames \((\d+) from key frames only\)", p.stderr))
             check(set(got) == set(files), "%s: summary names every source (%s)" % (mode, got))
             partial[mode] = got
+            with open(os.path.join(lessons(data)[0], "director.jsonl")) as f:
+                first[mode] = json.loads(f.readline())
             program = os.path.join(lessons(data)[0], "program.mp4")
             check(count_decoded_frames(program) == 8 * FPS, "%s: program has %d frames" % (mode, 8 * FPS))
             check(not decode_errors(program), "%s: program decodes without errors" % mode)
@@ -140,6 +144,11 @@ def test_decode_on_demand():
         check(len(on_air) == 1 and len(off_air) == 1 and partial["manual"][off_air[0]] >= 6 * FPS,
               "an operator directs: the camera off the air is decoded from key frames only (%s)"
               % partial["manual"])
+        check(first["manual-students"]["sources"] == ["students"] and
+              first["manual-students"]["reason"] == "operator" and
+              partial["manual-students"]["students"] == 0 and partial["manual-students"]["teacher"] >= 6 * FPS,
+              "the configured shot (students) is on the air from the start, the teacher off it (%s, %s)"
+              % (first["manual-students"], partial["manual-students"]))
         print("decode on demand: %s" % partial)
 
 
