@@ -366,8 +366,13 @@ static void push_packet(lb_source *s, timeline *tl, AVPacket *pkt, int64_t *last
         pthread_mutex_unlock(&s->lock);
         return;
     }
+    /* pts first: a connection's first packet (a key frame) sets the origin
+     * of a paced timeline, and its pts is the first frame's time; its dts
+     * is earlier with B-frames and would put every frame that much late */
+    int64_t pts = pkt->pts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE : program_time(s, tl, pkt->pts);
     int64_t dts = program_time(s, tl, pkt->dts);
-    int64_t pts = pkt->pts == AV_NOPTS_VALUE ? dts : program_time(s, tl, pkt->pts);
+    if (pts == AV_NOPTS_VALUE)
+        pts = dts;
     if (*last_dts != AV_NOPTS_VALUE && dts <= *last_dts)
         dts = *last_dts + 1;
     pkt->dts = dts;

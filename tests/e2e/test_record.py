@@ -191,6 +191,58 @@ def test_stall():
         print("stall: %d frames skipped, video ends %.3f s, audio %.3f s" % (skipped, v_end, a_end))
 
 
+def test_frame_timing():
+    """A file camera with B-frames (its first packet's dts before its first
+    frame's pts) and a mic file: program frame k is camera frame k, and a
+    flash at 1 s is heard with a click at 1 s, in the program and in the
+    camera's own file.  Each camera frame is a flat grey whose level tells
+    its number."""
+    import array
+    with Scratch("timing") as tmp:
+        cam, mic = os.path.join(tmp, "cam.mp4"), os.path.join(tmp, "mic.wav")
+        level = lambda n: 16 + (n * 37) % 200      # noqa: E731  (frame number -> luma)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "color=c=black:s=320x180:r=30:d=4,format=yuv420p,"
+                        "geq=lum='if(eq(N,30),235,16+mod(N*37,200))':cb=128:cr=128",
+                        "-c:v", "libx264", "-preset", "medium", "-bf", "3", "-g", "60", "-crf", "10",
+                        cam], check=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "aevalsrc='if(between(t,1,1.1),0.5*sin(2*PI*1000*t),0)':s=48000:d=4",
+                        "-c:a", "pcm_s16le", mic], check=True)
+        p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-read_intervals", "%+#1",
+                            "-show_entries", "packet=pts_time,dts_time", "-of", "csv=p=0", cam],
+                           capture_output=True, text=True, check=True)
+        pts, dts = (float(x) for x in p.stdout.split(",")[:2])
+        check(dts < pts, "the camera file starts with a dts before its pts (%s)" % p.stdout.strip())
+        data = os.path.join(tmp, "data")
+        cfg = write_config(tmp, "[general]\ndata_dir = %s\nhttp_port = 0\nwidth = 320\nheight = 180\n\n"
+                           "[source.cam]\ntype = url\nrole = teacher\nurl = %s\n\n"
+                           "[mic.teacher]\ntype = url\nrole = teacher\nurl = %s\n\n"
+                           "[encoder]\npreset = ultrafast\nbitrate_kbps = 2000\n" % (data, cam, mic))
+        run_luobo(["--config", cfg, "--record", "--offline", "--duration", "3"])
+        program = os.path.join(lessons(data)[0], "program.mp4")
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", program, "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+                             capture_output=True, check=True).stdout
+        size, frame = 320 * 180, 320 * 180 * 3 // 2     # the luma plane, as coded (16-235)
+        means = [sum(raw[i * frame:i * frame + size:7]) / len(raw[i * frame:i * frame + size:7])
+                 for i in range(len(raw) // frame)]
+        check(len(means) == 90, "program has %d frames, expected 90" % len(means))
+        wrong = [(k, round(m)) for k, m in enumerate(means)
+                 if abs(m - (235 if k == 30 else level(k))) > 6]
+        check(not wrong, "program frames that are not the camera's frame of the same number "
+              "(frame, level): %s" % wrong[:10])
+        flash = [k for k, m in enumerate(means) if m > 225]
+        check(flash == [30], "the flash is program frame 30 (%s)" % flash)
+        samples = decode_audio(program)
+        onset = next(i for i, x in enumerate(samples) if abs(x) > 0.1) / 48000.0
+        v = sorted(packet_times(program, "v:0"))
+        flash_t = v[30][0]
+        check(abs(onset - flash_t) <= 0.010, "the click is heard at %.3f s, the flash shown at %.3f s"
+              % (onset, flash_t))
+        print("frame timing: 90 frames each the camera's own, flash at %.3f s, click at %.3f s"
+              % (flash_t, onset))
+
+
 def metric(port, name):
     """A value from luobo's /metrics (public in this test's config)."""
     import urllib.request
@@ -289,6 +341,7 @@ TESTS = {
     "offline_deterministic": test_offline_deterministic,
     "decode_on_demand": test_decode_on_demand,
     "stall": test_stall,
+    "frame_timing": test_frame_timing,
     "kill_9": test_kill_9,
     "disk_full": test_disk_full,
 }
