@@ -267,7 +267,8 @@ def luobo_supports(luobo, work, section_text):
 
 def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, height=H,
                  srt_port=None, hls_dir=None, http_port=0, extra_sources="", mic_url=True,
-                 director="auto", iso=None, encoder_extra=(), loop=False, sub_streams=None):
+                 director="auto", iso=None, encoder_extra=(), loop=False, sub_streams=None,
+                 director_extra=()):
     I = a.inputs
     files = {"teacher": "cam_teacher.mp4", "students": "cam_students.mp4", "screen": "screen.mp4"}
     t = ["[general]", "data_dir = %s" % data_dir, "http_port = %d" % http_port,
@@ -298,7 +299,7 @@ def luobo_config(a, data_dir, cams=("teacher", "students", "screen"), width=W, h
         t.append("iso = %s" % ("true" if iso else "false"))
     t += list(encoder_extra)
     t += ["",
-          "[director]", "mode = %s" % director]
+          "[director]", "mode = %s" % director] + list(director_extra)
     if a.pip_ok:    # the ffmpeg job's picture in picture: 480x270, 24 px from the corner, no border
         t += ["pip_size = %s" % PIP_JOB["size"], "pip_margin = %s" % PIP_JOB["margin"],
               "pip_border = %d" % PIP_JOB["border"]]
@@ -499,6 +500,20 @@ def section_luobo_nosub(a, res):
     res["luobo_nosub"] = out
 
 
+def section_luobo_cli_picture(a, res):
+    """luobo on the ffmpeg CLI's very picture: an operator's fixed shot
+    ([director] mode = manual, shot = screen, layout = pip, the CLI's PiP
+    geometry), so that CPU and PSNR compare the same job.  luobo still does
+    what it always does besides: resource mode, the sub-streams for the
+    console's previews.  Medians of --reps runs."""
+    runs = []
+    for i in range(a.reps):
+        log("luobo hall-3 offline on the CLI's picture (manual: screen + teacher PiP), run %d/%d" % (i + 1, a.reps))
+        runs.append(run_luobo_offline(a, "luobo-pip-%d" % i, a.duration, director="manual",
+                                      director_extra=("shot = screen", "layout = pip")))
+    res["luobo_cli_picture"] = dict(summarize(runs), runs=runs, shots=lesson_shots(runs[-1].get("lesson")))
+
+
 def section_luobo_noiso(a, res):
     """luobo's job without resource mode ([encoder] iso = false): one run."""
     log("luobo hall-3 offline without resource mode")
@@ -666,6 +681,11 @@ def section_psnr(a, res):
         ffs = [f for f in ff if f["n"] - 1 in same]
         lbs = [f for f in lb if f["n"] - 1 in same]
         out["same_shot"] = dict(frames=len(same), ffmpeg=psnr_summary(ffs), luobo=psnr_summary(lbs))
+    cli_pic = res.get("luobo_cli_picture", {}).get("runs", [{}])[-1].get("lesson")
+    if cli_pic and a.pip_ok:
+        log("psnr: luobo's program on the CLI's picture against the CLI's reference")
+        out["luobo_cli_picture"] = psnr_summary(psnr_frames(a, os.path.join(cli_pic, "program.mp4"), pip_seg,
+                                                            "psnr-luobo-pip", job_pip))
     res["psnr"] = out
 
 
@@ -1164,6 +1184,13 @@ def ratios(res):
         r["luobo_cpu_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
     if lb.get("wall_s") and ff.get("wall_s"):
         r["luobo_wall_over_ffmpeg"] = round(lb["wall_s"] / ff["wall_s"], 3)
+    cp = res.get("luobo_cli_picture", {})
+    if cp.get("cpu_s") and lim.get("cpu_s"):
+        r["luobo_cli_picture_cpu_over_limit"] = round(cp["cpu_s"] / lim["cpu_s"], 3)
+    if cp.get("cpu_s") and ff.get("cpu_s"):
+        r["luobo_cli_picture_cpu_over_ffmpeg"] = round(cp["cpu_s"] / ff["cpu_s"], 3)
+    if cp.get("wall_s") and ff.get("wall_s"):
+        r["luobo_cli_picture_wall_over_ffmpeg"] = round(cp["wall_s"] / ff["wall_s"], 3)
     ns = res.get("luobo_nosub", {})
     if ns.get("cpu_s") and lim.get("cpu_s"):
         r["luobo_nosub_cpu_over_limit"] = round(ns["cpu_s"] / lim["cpu_s"], 3)
@@ -1197,7 +1224,7 @@ def main():
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=15)
     ap.add_argument("--long-duration", type=int, default=3600, help="section longrun: seconds in real time")
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_nosub,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_cli_picture,luobo_nosub,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     ap.add_argument("--encode-tool", help="bench/lb_bench_encode (default: next to --luobo's build)")
