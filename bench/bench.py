@@ -1061,17 +1061,16 @@ def first_barcode(path):
     return (s0 - k0 * 1000.0 / FPS, s1 + (n - 1 - k1) * 1000.0 / FPS)
 
 
-def section_latency(a, res):
-    out = {}
+def lat_luobo(a, tag, sync_delay_ms=None):
+    """luobo's live path: teacher file paced, the screen drawn by lavfi with
+    its capture time burned in; the director stays on the screen."""
     lat_ms = 120
-    # -- luobo: teacher and students files paced, the screen drawn by lavfi
-    #    with its capture time burned in; the director stays on the screen
-    d = os.path.join(a.work, "lat-luobo")
+    d = os.path.join(a.work, "lat-" + tag)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     srt_port = free_udp_port()
     hls_dir = os.path.join(d, "hls")
-    rx, bc, mon = lat_receivers(a, d, "luobo", srt_port, os.path.join(hls_dir, "program.m3u8"), lat_ms * 1000)
+    rx, bc, mon = lat_receivers(a, d, tag, srt_port, os.path.join(hls_dir, "program.m3u8"), lat_ms * 1000)
     time.sleep(1)
     barcode_src = "\n".join(["[source.screen]", "type = synthetic", "role = screen",
                              "graph = %s" % barcode_graph("s.mp4"), ""])
@@ -1080,20 +1079,32 @@ def section_latency(a, res):
     # the ISO encodes (the realtime section answers that)
     cfg = luobo_config(a, os.path.join(d, "data"), cams=("teacher",), srt_port=None, hls_dir=hls_dir,
                        extra_sources=barcode_src, iso=False)
+    if sync_delay_ms is not None:
+        cfg = cfg.replace("[general]\n", "[general]\nsync_delay_ms = %d\n" % sync_delay_ms, 1)
     cfg += "[output.srt]\ntype = srt\nurl = srt://127.0.0.1:%d?mode=caller&latency=%d\n" % (srt_port, lat_ms)
     cfgp = write(os.path.join(d, "luobo.ini"), cfg)
-    log("latency: luobo, %d s" % a.lat_duration)
+    log("latency: luobo%s, %d s" % ("" if sync_delay_ms is None else " (sync_delay_ms = %d)" % sync_delay_ms,
+                                     a.lat_duration))
     r = run_measured([a.luobo, "--config", cfgp, "--record", "--duration", str(a.lat_duration)],
-                     "lat-luobo", a.work, sample=True, cwd=d, timeout=max(120, 3 * a.lat_duration))
+                     "lat-" + tag, a.work, sample=True, cwd=d, timeout=max(120, 3 * a.lat_duration))
     lr = lat_collect(d, rx, bc, mon, None)
-    lr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"])
+    lr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"], sync_delay_ms=sync_delay_ms)
     lesson = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
     if lesson:
         lr["shots"] = [json.loads(l) for l in open(os.path.join(lesson, "director.jsonl")) if l.strip()]
     # the playlist name luobo writes
     if os.path.isdir(hls_dir):
         lr["hls_files"] = sorted(os.listdir(hls_dir))[:10]
-    out["luobo"] = lr
+    return lr
+
+
+def section_latency(a, res):
+    out = {}
+    lat_ms = 120
+    out["luobo"] = lat_luobo(a, "luobo")
+    # the sync delay waits for network cameras' decoders and every mic;
+    # cameras and mics on this machine need less (capture/README.md)
+    out["luobo_sync20"] = lat_luobo(a, "luobo-sync20", sync_delay_ms=20)
     # -- the ffmpeg CLI (as reference-ffmpeg/lat_run.sh): -re inputs, the wall
     #    clock burned into the composite, tee to archive + HLS + SRT
     d = os.path.join(a.work, "lat-ffmpeg")

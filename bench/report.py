@@ -251,7 +251,10 @@ def render(r, rel_json):
                     f(x.get("cpu_s")) + " / " + f(x.get("wall_s"))]
         out.append(table(["pipeline", "SRT glass-to-glass median ms", "p5 / p95 ms", "frames", "HLS: segment listed − capture of its first frame, median ms",
                           "CPU s / wall s"],
-                         [lrow("luobo", la.get("luobo", {})), lrow("ffmpeg CLI", la.get("ffmpeg", {}))]))
+                         [lrow("luobo", la.get("luobo", {}))] +
+                         ([lrow("luobo, `sync_delay_ms = 20` (cameras and mics on this machine)", la["luobo_sync20"])]
+                          if la.get("luobo_sync20") else []) +
+                         [lrow("ffmpeg CLI", la.get("ffmpeg", {}))]))
         out.append("\nTargets: SRT ≤ 250 ms, HLS ≤ 3 s. Receiver: ffmpeg `-flags low_delay -threads 1` listener; "
                    "the barcode (44-bit wall-clock ms, as reference-ffmpeg/lat_sender.fg) is burned in when the frame "
                    "is made: for luobo by a synthetic `screen` source whose lavfi graph reads screen.mp4 through "
