@@ -1183,42 +1183,29 @@ def machine():
 
 
 def ratios(res):
+    """Every ratio of the run, keyed NUM_FIELD_over_DEN (as report.py reads them)."""
+    lim, ff, own = res.get("limit", {}), res.get("ffmpeg", {}), res.get("limit_own", {})
+    pairs = [  # (key, numerator, denominator, field)
+        ("luobo_cpu_over_limit", "luobo", lim, "cpu_s"),
+        ("ffmpeg_cpu_over_limit", "ffmpeg", lim, "cpu_s"),
+        ("luobo_cpu_over_ffmpeg", "luobo", ff, "cpu_s"),
+        ("luobo_wall_over_ffmpeg", "luobo", ff, "wall_s"),
+        ("luobo_cli_picture_cpu_over_limit", "luobo_cli_picture", lim, "cpu_s"),
+        ("luobo_cli_picture_cpu_over_ffmpeg", "luobo_cli_picture", ff, "cpu_s"),
+        ("luobo_cli_picture_wall_over_ffmpeg", "luobo_cli_picture", ff, "wall_s"),
+        ("luobo_nosub_cpu_over_limit", "luobo_nosub", lim, "cpu_s"),
+        ("luobo_nosub_cpu_over_ffmpeg", "luobo_nosub", ff, "cpu_s"),
+        ("luobo_noiso_cpu_over_limit", "luobo_noiso", lim, "cpu_s"),
+        ("luobo_noiso_cpu_over_ffmpeg", "luobo_noiso", ff, "cpu_s"),
+        ("luobo_noiso_cpu_over_limit_own_picture", "luobo_noiso", own, "cpu_s"),
+        ("luobo_cpu_over_limit_own_picture", "luobo", own, "cpu_s"),
+        ("luobo_rss_over_ffmpeg", "luobo", ff, "maxrss_mib"),
+    ]
     r = {}
-    lb = res.get("luobo", {})
-    ff = res.get("ffmpeg", {})
-    lim = res.get("limit", {})
-    if lb.get("cpu_s") and lim.get("cpu_s"):
-        r["luobo_cpu_over_limit"] = round(lb["cpu_s"] / lim["cpu_s"], 3)
-    if ff.get("cpu_s") and lim.get("cpu_s"):
-        r["ffmpeg_cpu_over_limit"] = round(ff["cpu_s"] / lim["cpu_s"], 3)
-    if lb.get("cpu_s") and ff.get("cpu_s"):
-        r["luobo_cpu_over_ffmpeg"] = round(lb["cpu_s"] / ff["cpu_s"], 3)
-    if lb.get("wall_s") and ff.get("wall_s"):
-        r["luobo_wall_over_ffmpeg"] = round(lb["wall_s"] / ff["wall_s"], 3)
-    cp = res.get("luobo_cli_picture", {})
-    if cp.get("cpu_s") and lim.get("cpu_s"):
-        r["luobo_cli_picture_cpu_over_limit"] = round(cp["cpu_s"] / lim["cpu_s"], 3)
-    if cp.get("cpu_s") and ff.get("cpu_s"):
-        r["luobo_cli_picture_cpu_over_ffmpeg"] = round(cp["cpu_s"] / ff["cpu_s"], 3)
-    if cp.get("wall_s") and ff.get("wall_s"):
-        r["luobo_cli_picture_wall_over_ffmpeg"] = round(cp["wall_s"] / ff["wall_s"], 3)
-    ns = res.get("luobo_nosub", {})
-    if ns.get("cpu_s") and lim.get("cpu_s"):
-        r["luobo_nosub_cpu_over_limit"] = round(ns["cpu_s"] / lim["cpu_s"], 3)
-    if ns.get("cpu_s") and ff.get("cpu_s"):
-        r["luobo_nosub_cpu_over_ffmpeg"] = round(ns["cpu_s"] / ff["cpu_s"], 3)
-    nz = res.get("luobo_noiso", {})
-    if nz.get("cpu_s") and lim.get("cpu_s"):
-        r["luobo_noiso_cpu_over_limit"] = round(nz["cpu_s"] / lim["cpu_s"], 3)
-    if nz.get("cpu_s") and ff.get("cpu_s"):
-        r["luobo_noiso_cpu_over_ffmpeg"] = round(nz["cpu_s"] / ff["cpu_s"], 3)
-    own = res.get("limit_own", {})
-    if nz.get("cpu_s") and own.get("cpu_s"):
-        r["luobo_noiso_cpu_over_limit_own_picture"] = round(nz["cpu_s"] / own["cpu_s"], 3)
-    if lb.get("cpu_s") and own.get("cpu_s"):
-        r["luobo_cpu_over_limit_own_picture"] = round(lb["cpu_s"] / own["cpu_s"], 3)
-    if lb.get("maxrss_mib") and ff.get("maxrss_mib"):
-        r["luobo_rss_over_ffmpeg"] = round(lb["maxrss_mib"] / ff["maxrss_mib"], 3)
+    for key, num, den, field in pairs:
+        n, d = res.get(num, {}).get(field), den.get(field)
+        if n and d:
+            r[key] = round(n / d, 3)
     return r
 
 

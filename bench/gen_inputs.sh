@@ -6,7 +6,8 @@
 # (mandelbrot zoom, VBV-capped at 6 Mb/s), screen 1920x1080p30 (slides changing
 # every 10 s), audio 48 kHz mono (440 Hz sine + pink noise) as AAC and WAV;
 # and each camera's sub-stream as an IP camera sends it besides the main one
-# (*_sub.mp4: 640x360p30, 512 kb/s, the same GOP), made from the main file.
+# (*_sub.mp4: 640x360p30, 512 kb/s, the same GOP, no B-frames), made from
+# the main file.
 # lavfi sources are deterministic and x264 threads are pinned, so the files
 # depend on ffmpeg/x264 versions only; SHA256SUMS records them.
 # Skips a file whose FILE.stamp matches the parameters (and the whole run
@@ -18,7 +19,7 @@ mkdir -p "$D"; cd "$D"
 # reference; the CI smoke test uses ultrafast to make them in seconds)
 P=${GEN_PRESET:-medium}
 STAMP="hall3 t=$T preset=$P $(ffmpeg -hide_banner -version | head -1)"
-SUBSTAMP="$STAMP sub=640x360@512k"
+SUBSTAMP="$STAMP sub=640x360@512k,bf=0"
 if [ -f .done ] && [ "$(cat .done)" = "$SUBSTAMP" ]; then exit 0; fi
 rm -f .done
 FONT=/usr/share/fonts/truetype/dejavu
@@ -59,7 +60,7 @@ make audio.wav -filter_complex \
 make audio.mp4 -i audio.wav -c:a aac -b:a 128k -movflags +faststart -metadata title=audio
 # 5) sub-streams: what the director analyses ([source] analysis_url)
 for c in cam_teacher cam_students screen; do
-  S="$SUBSTAMP" make ${c}_sub.mp4 -i $c.mp4 -vf scale=640:360 -c:v libx264 -preset $P -g 60 \
+  S="$SUBSTAMP" make ${c}_sub.mp4 -i $c.mp4 -vf scale=640:360 -c:v libx264 -preset $P -g 60 -bf 0 \
     -b:v 512k -maxrate 512k -bufsize 1024k -pix_fmt yuv420p -threads 3 -movflags +faststart -an \
     -metadata title=${c}_sub
 done

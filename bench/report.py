@@ -153,7 +153,7 @@ def render(r, rel_json):
         notes.append("PiP geometry: `[director] pip_size/pip_margin/pip_border` are refused (%s); luobo's default "
                      "inset (536x300, 2 px border) is used." % caps.get("pip_error"))
     if lb.get("sub_streams"):
-        line = ("sub-streams: each camera's `analysis_url` is its `*_sub.mp4` (640x360, 512 kb/s, made by "
+        line = ("sub-streams: each camera's `analysis_url` is its `*_sub.mp4` (640x360, 512 kb/s, no B-frames, made by "
                 "gen_inputs.sh as an IP camera's second stream); the director analyses those, and a main "
                 "stream is decoded only while the program shows it.")
         if ns.get("same_shots_as_sub_streams") is not None:
@@ -307,7 +307,38 @@ def render(r, rel_json):
         out.append(missing(r, "scaling", "") or "not measured")
     out.append("")
     out.append(render_encoder(r))
+    out.append(render_longrun(r))
     return "\n".join(out)
+
+
+def render_longrun(r):
+    lr = r.get("longrun")
+    out = ["### 8. Memory over a long lesson (real time, inputs looped)\n"]
+    if not lr:
+        out.append("not measured in this run (`bench/run --sections longrun`, an hour)")
+        return "\n".join(out) + "\n"
+    if "error" in lr:
+        out.append("failed in this run: %s" % lr["error"])
+        return "\n".join(out) + "\n"
+    last = (lr.get("samples") or [{}])[-1]
+    out.append(table(["figure", "value", "target"], [
+        ["run", "%s s of hall-3 at git %s%s" % (lr.get("duration_s"), lr.get("git", r.get("git")),
+                                               ", %s" % lr["note"] if lr.get("note") else ""), ""],
+        ["peak RSS (wait4)", f(lr.get("maxrss_mib"), 0, " MiB"), "≤ 250 MB (238 MiB)"],
+        ["RSS at 5 min / at the end / highest sample", "%s / %s / %s MiB" % (
+            f(lr.get("rss_at_5min_mib"), 0), f(lr.get("rss_end_mib"), 0), f(lr.get("rss_max_mib"), 0)), ""],
+        ["RSS slope after 5 min (least squares)", f(lr.get("rss_slope_mib_per_h"), 1, " MiB/h"), "≈ 0 (flat)"],
+        ["program frames written / expected", "%s / %s" % (lr.get("program_frames"), lr.get("expected_frames")), ""],
+        ["late ticks / skipped camera frames / dropped output packets (last scrape)", "%s / %s / %s" % (
+            f(last.get("late"), 0), f(last.get("source_dropped"), 0), f(last.get("output_dropped"), 0)), "0 / 0 / 0"],
+        ["CPU share of the 2 cores", f(100 * lr["cpu_share_of_2_cores"], 1, " %") if lr.get("cpu_share_of_2_cores") else "–", ""],
+    ]))
+    pts = [s for s in lr.get("samples", []) if s.get("rss_mib")]
+    if pts:
+        step = max(1, len(pts) // 12)
+        out.append("\nRSS every %d s: " % int(10 * step) +
+                   ", ".join("%d min %.0f" % (s["t_s"] // 60, s["rss_mib"]) for s in pts[::step]) + " MiB")
+    return "\n".join(out) + "\n"
 
 
 def render_encoder(r):

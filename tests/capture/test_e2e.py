@@ -31,6 +31,15 @@ def lesson_dir(data):
     return found[0]
 
 
+def program_frames(lesson):
+    """The number of frames in a lesson's program.mp4, and its duration_s."""
+    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                        "stream=nb_read_frames", "-of", "csv=p=0", os.path.join(lesson, "program.mp4")],
+                       capture_output=True, text=True)
+    with open(os.path.join(lesson, "lesson.json")) as f:
+        return int(p.stdout.strip().split(",")[0]), json.load(f)["duration_s"]
+
+
 def frame_luma(path, t):
     """Mean luma of the top-left 32x32 block and of the frame at t seconds."""
     p = subprocess.run(["ffmpeg", "-v", "error", "-ss", "%.3f" % t, "-i", path, "-frames:v", "1",
@@ -92,13 +101,9 @@ mode = auto
     lessons = [os.path.join(data, n) for n in os.listdir(data) if os.path.isdir(os.path.join(data, n))]
     check(len(lessons) == 1, "one lesson")
     program = os.path.join(lessons[0], "program.mp4")
-    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                        "stream=nb_read_frames", "-of", "csv=p=0", program], capture_output=True, text=True)
-    frames = int(p.stdout.strip().split(",")[0])
     # --record waits (a little) for the cameras to come up before the lesson
     # starts: the lesson is duration_s long, at most 40 s
-    with open(os.path.join(lessons[0], "lesson.json")) as f:
-        duration = json.load(f)["duration_s"]
+    frames, duration = program_frames(lessons[0])
     check(SECONDS - 5 <= duration <= SECONDS + 0.1, "the lesson lasts %.2f s" % duration)
     want = duration * FPS
     check(abs(frames - want) <= want * 0.01, "program.mp4 has %d frames (%.2f s x %d fps = %.0f, +-1%%)"
@@ -215,11 +220,7 @@ metrics_public = true
     program = os.path.join(lesson, "program.mp4")
     err, _ = ffmpeg_errors("-i", program, "-f", "null", "-")
     check(not err, "program.mp4 decodes without errors: %s" % err[:300])
-    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                        "stream=nb_read_frames", "-of", "csv=p=0", program], capture_output=True, text=True)
-    frames = int(p.stdout.strip().split(",")[0])
-    with open(os.path.join(lesson, "lesson.json")) as f:
-        duration = json.load(f)["duration_s"]
+    frames, duration = program_frames(lesson)
     want = duration * FPS
     check(seconds - 5 <= duration and abs(frames - want) <= want * 0.01,
           "program.mp4 has %d frames (%.2f s x %d fps, +-1%%)" % (frames, duration, FPS))
@@ -560,12 +561,7 @@ mode = auto
           "the missing V4L2 device is lost")
     check("[capture:ptz] lost: open: Connection refused" in log_text, "the refused camera is lost")
     check("[capture:mic:lectern] lost: cannot open ALSA PCM 'hw:7,0'" in log_text, "the missing sound card is lost")
-    program = os.path.join(lesson_dir(data), "program.mp4")
-    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                        "stream=nb_read_frames", "-of", "csv=p=0", program], capture_output=True, text=True)
-    frames = int(p.stdout.strip().split(",")[0])
-    with open(os.path.join(lesson_dir(data), "lesson.json")) as f:
-        duration = json.load(f)["duration_s"]
+    frames, duration = program_frames(lesson_dir(data))
     check(duration >= 5 and abs(frames - duration * FPS) <= 2,
           "the lesson was recorded: %d frames in %.2f s" % (frames, duration))
 
