@@ -67,7 +67,7 @@ const lb_option lb_source_options[] = {
     { "role", LB_OPT_ENUM, OFF(role), 0, "wide", 0, 0, role_choices, "what the camera shows" },
     { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "v4l2: /dev/videoN" },
     { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: rtsp://, srt://, rtmp://, http://, or a file" },
-    { "analysis_url", LB_OPT_STRING, STR(analysis_url), NULL, 0, 0, NULL, "url: the camera's low-resolution sub-stream (an IP camera's second stream, e.g. 640x360): the director analyses it instead of the main stream, which is then decoded from its key frames only while the camera is off the air (decode = auto); if it fails, the main stream is analysed" },
+    { "analysis_url", LB_OPT_STRING, STR(analysis_url), NULL, 0, 0, NULL, "url: the camera's low-resolution sub-stream (an IP camera's second stream, e.g. 640x360): the director and the console's previews watch it instead of the main stream, which is then not decoded at all while the camera is off the air (decode = auto or on_air); while it gives no picture, the main stream is watched, decoded in full" },
     { "pattern", LB_OPT_STRING, STR(pattern), NULL, 0, 0, NULL, "synthetic: teacher, students, board, screen, bars (default: the role)" },
     { "graph", LB_OPT_STRING, STR(graph), NULL, 0, 0, NULL, "synthetic: a lavfi graph instead of the pattern" },
     { "format", LB_OPT_STRING, STR(format), NULL, 0, 0, NULL, "v4l2: mjpeg, yuyv, nv12, h264" },

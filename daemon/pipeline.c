@@ -760,8 +760,8 @@ static int is_slate(const AVFrame *f)
 /* What the director analyses of each camera: its sub-stream when it has one
  * that gives pictures, else what the program would show.  A camera whose
  * main stream is lost stays lost for the director, whatever its sub-stream
- * shows.  The console's preview of a camera off the air, decoded from its
- * key frames only, is the sub-stream's moving picture. */
+ * shows.  The console's preview of a camera off the air (whose main stream
+ * is then not decoded) is the sub-stream's moving picture. */
 static void analysis_frames(lb_pipeline *p, int64_t t, AVFrame *const *valid, AVFrame **sub,
                             AVFrame **seen, AVFrame **preview)
 {
