@@ -222,6 +222,8 @@ def summarize(runs):
         mid = sorted(ok, key=lambda r: r["cpu_s"])[len(ok) // 2]
         s["threads"] = mid["threads"]
         s["stages"] = stages(mid["threads"])
+        if mid.get("memory_at_peak"):
+            s["memory_at_peak"] = mid["memory_at_peak"]
     return s
 
 
@@ -325,6 +327,38 @@ def newest_lesson(data_dir):
     return os.path.join(data_dir, ls[-1]) if ls else None
 
 
+def memory_map(pid):
+    """Where a process's resident memory is, from /proc/PID/smaps, by kind of
+    mapping: anonymous ones by size (glibc serves blocks of 128 KiB and more,
+    frames, with mmaps of their own; x264 allocates each frame as one block),
+    the heap, thread arenas (64 MiB reservations), shared libraries."""
+    out = {}
+    size = name = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                size, name = int(m.group(2), 16) - int(m.group(1), 16), m.group(3)
+                continue
+            if not line.startswith("Rss:") or size is None:
+                continue
+            mib = int(line.split()[1]) / 1024
+            if name.startswith("/"):
+                key = "shared libraries and files"
+            elif name:
+                key = name              # [heap], [stack], ...
+            elif size == 64 << 20 or size == (64 << 20) - 4096 or (size > 60 << 20 and size <= 64 << 20):
+                key = "thread arenas (glibc, 64 MiB each)"
+            elif size >= 4 << 20:
+                key = "anonymous blocks of 4 MiB and more (x264's frames)"
+            elif size >= 1 << 20:
+                key = "anonymous blocks of 1-4 MiB (decoded and program frames)"
+            else:
+                key = "anonymous, smaller"
+            out[key] = out.get(key, 0) + mib
+    return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 def run_luobo_offline(a, name, duration, sample=True, **cfg_kw):
     d = os.path.join(a.work, name)
     shutil.rmtree(d, ignore_errors=True)
@@ -333,12 +367,22 @@ def run_luobo_offline(a, name, duration, sample=True, **cfg_kw):
     cfg = write(os.path.join(d, "luobo.ini"),
                 luobo_config(a, os.path.join(d, "data"), srt_port=sink.port,
                              hls_dir=os.path.join(d, "hls"), **cfg_kw))
+    peak = dict(rss_mib=0)
+
+    def hook(t, pid):
+        # the memory map at the highest resident set seen (every 0.5 s)
+        if int(t * 10) % 5:
+            return
+        rss = vm_rss_mib(pid) or 0
+        if rss > peak["rss_mib"]:
+            peak.update(rss_mib=round(rss, 1), t_s=round(t, 1), map=memory_map(pid))
     try:
         r = run_measured([a.luobo, "--config", cfg, "--record", "--offline", "--duration", str(duration)],
-                         name, a.work, sample=sample)
+                         name, a.work, sample=sample, hook=hook if sample else None)
     finally:
         sink.close()
     r["lesson"] = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
+    r["memory_at_peak"] = peak
     return r
 
 

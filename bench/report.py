@@ -279,6 +279,12 @@ def render(r, rel_json):
     else:
         out.append("not measured in this run")
     out.append("")
+    mp = lb.get("memory_at_peak") or {}
+    if mp.get("map"):
+        out.append("**Memory at the highest resident set** (luobo hall-3 offline, median run, %s MiB at %s s; "
+                   "/proc/PID/smaps sampled every 0.5 s, by kind of mapping):\n" % (mp.get("rss_mib"), mp.get("t_s")))
+        out.append(table(["mapping", "resident MiB"], [[k, f(v, 1)] for k, v in mp["map"].items()]))
+        out.append("")
 
     # 6. scaling
     sc = r.get("scaling", {})
