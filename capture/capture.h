@@ -66,6 +66,7 @@ typedef struct lb_source_stats {
         lb_source_state state;
         int width, height;
         uint64_t frames;
+        uint64_t partial_frames;  /* from key frames only: nobody watched */
         int64_t cpu_us;
         char last_error[256];
     } analysis;
@@ -124,14 +125,22 @@ int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFr
  * decoded from its key frames only, at a few percent of the cost: its
  * frames then carry LB_PARTIAL_METADATA (lb_media.h) and show the last key
  * frame.  The consumer says every tick which cameras it shows (on_air) at
- * program time t_us, and whether an automatic director watches every
- * camera (watched: [source] decode = auto, the default, then decodes every
- * frame; decode = on_air does not, decode = full never skips).  A camera
- * going on the air is decoded in full again from a few frames after t_us
- * (the decoder catches up from the last key frame), and its frames stop
- * carrying the mark from then on: show it once they do.  Sources that are
+ * program time t_us, and who else looks at its pictures (watchers, a set
+ * of LB_WATCH_*): while an automatic director watches every camera,
+ * [source] decode = auto (the default) decodes every frame; decode = on_air
+ * does not, decode = full never skips.  A camera's sub-stream (below) is
+ * decoded in full while anyone watches, from its key frames only while
+ * nobody does.  A camera
+ * going on the air is decoded in full again (the decoder catches up from
+ * the last key frame): a live one at once, an offline one from a few frames
+ * after t_us (the same frame in every run); its frames stop carrying the
+ * mark from then on: show it once they do.  Sources that are
  * never told decode everything. */
-void lb_source_set_on_air(lb_source *s, int on_air, int watched, int64_t t_us);
+enum {
+    LB_WATCH_DIRECTOR = 1,    /* the automatic director analyses every camera */
+    LB_WATCH_PREVIEW = 2,     /* an operator's console shows the camera's preview */
+};
+void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us);
 
 /* The picture the director analyses: the camera's low-resolution
  * sub-stream ([source] analysis_url, an IP camera's second stream), taken

@@ -145,7 +145,7 @@ struct lb_source {
     atomic_int keys_off_air;
 
     /* the sub-stream the director analyses ([source] analysis_url): a
-     * source of its own, decoded in full, never on the air */
+     * source of its own, "on the air" while anyone watches */
     lb_source *analysis;
 
     /* consumer side (program thread only) */
@@ -240,7 +240,8 @@ static int source_setup(lb_source *s, const lb_config_section *sec, char *err, s
 }
 
 /* The sub-stream: the camera's own settings (transport, timeouts, loop,
- * sync offset) with its url, at its own size, every frame decoded. */
+ * sync offset) with its url, at its own size; every frame decoded while
+ * the director or a console watches. */
 static int analysis_create(lb_source *s, const lb_config_section *sec, char *err, size_t err_size)
 {
     int ret;
@@ -258,7 +259,7 @@ static int analysis_create(lb_source *s, const lb_config_section *sec, char *err
     a->settings.analysis_url[0] = 0;
     a->settings.width = a->settings.height = 0;
     a->settings.threads = 1;
-    a->settings.decode = LB_DECODE_FULL;
+    a->settings.decode = LB_DECODE_ON_AIR;    /* "on the air" while anyone watches */
     if ((ret = source_setup(a, sec, err, err_size)) < 0)
         return ret;
     a->ctx.analysis_only = 1;
@@ -440,8 +441,15 @@ static void *source_thread(void *arg)
                 ret = 0;
                 break;
             }
+            /* Offline, the switch to full decoding falls on a set frame, so
+             * that every run shows the same frames.  Live, the decoder
+             * catches up at once: the GOP's burst is then over before the
+             * frames the program waits for are due (none is skipped, and
+             * the cut goes on the air as soon as they are). */
+            int64_t full_from = atomic_load(&s->full_from_us);
             s->ctx.want_full = s->settings.decode == LB_DECODE_FULL ||
-                               last_pts + frame_us >= atomic_load(&s->full_from_us);
+                               (s->blocking ? last_pts + frame_us >= full_from
+                                            : full_from != INT64_MAX);
             s->ctx.want_keys = atomic_load(&s->keys_off_air);
             ret = s->ops->read(s->priv, &s->ctx, frame, pkt, err, sizeof err);
             if (pkt->size) {
@@ -564,6 +572,7 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
         stats->analysis.width = a.width;
         stats->analysis.height = a.height;
         stats->analysis.frames = a.frames;
+        stats->analysis.partial_frames = a.partial_frames;
         stats->analysis.cpu_us = a.cpu_us;
         snprintf(stats->analysis.last_error, sizeof stats->analysis.last_error, "%s", a.last_error);
     }
@@ -578,13 +587,15 @@ void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
     pthread_mutex_unlock(&s->packets_lock);
 }
 
-void lb_source_set_on_air(lb_source *s, int on_air, int watched, int64_t t_us)
+void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us)
 {
-    /* the director watches the sub-stream while it gives pictures, and the
-     * console previews it: off the air, the main stream's key frames are
-     * then not decoded either */
+    /* the director and the console watch the sub-stream while it gives
+     * pictures: off the air, the main stream's key frames are then not
+     * decoded either; nobody watching, the sub-stream's only are */
     int sub = s->analysis && s->analysis_ok;
-    watched &= !sub;
+    if (s->analysis)
+        lb_source_set_on_air(s->analysis, watchers != 0, 0, t_us);
+    int watched = !sub && (watchers & LB_WATCH_DIRECTOR);
     atomic_store(&s->keys_off_air, !sub);
     on_air |= watched && s->settings.decode == LB_DECODE_AUTO;
     if (!on_air) {

@@ -13,6 +13,7 @@
 #include <libavcodec/avcodec.h>
 #include <libswscale/swscale.h>
 
+#include "lb_clock.h"
 #include "lb_log.h"
 
 static cJSON *sources_json(lb_pipeline *p)
@@ -186,6 +187,8 @@ static int ctl_director(void *opaque, const char *mode, const char *shot, const 
     return lb_director_set_mode(p->director, m, shot, l, err, err_size);
 }
 
+#define PREVIEW_HOLD_US 5000000
+
 /* A 320-pixel-wide JPEG of a source's latest frame (or the program's). */
 static int ctl_snapshot(void *opaque, const char *source, uint8_t **jpeg, size_t *size)
 {
@@ -196,8 +199,11 @@ static int ctl_snapshot(void *opaque, const char *source, uint8_t **jpeg, size_t
         src = p->latest_program ? av_frame_clone(p->latest_program) : NULL;
     } else {
         for (int i = 0; i < p->nb_sources; i++)
-            if (!strcmp(lb_source_name(p->sources[i]), source))
+            if (!strcmp(lb_source_name(p->sources[i]), source)) {
                 src = p->latest[i] ? av_frame_clone(p->latest[i]) : NULL;
+                /* the console polls every second; a hidden tab stops */
+                atomic_store(&p->preview_until_us[i], lb_clock_now() + PREVIEW_HOLD_US);
+            }
     }
     pthread_mutex_unlock(&p->lock);
     if (!src)
@@ -320,6 +326,13 @@ static char *ctl_metrics(void *opaque)
         if (sst[i].analysis.present)
             append(&buf, &len, &cap, "luobo_source_analysis_frames_total{source=\"%s\"} %llu\n",
                    lb_source_name(p->sources[i]), (unsigned long long)sst[i].analysis.frames);
+    append(&buf, &len, &cap, "# HELP luobo_source_analysis_partial_frames_total Sub-stream frames "
+                             "decoded from key frames only (neither the director nor a console watched).\n"
+                             "# TYPE luobo_source_analysis_partial_frames_total counter\n");
+    for (int i = 0; i < p->nb_sources; i++)
+        if (sst[i].analysis.present)
+            append(&buf, &len, &cap, "luobo_source_analysis_partial_frames_total{source=\"%s\"} %llu\n",
+                   lb_source_name(p->sources[i]), (unsigned long long)sst[i].analysis.partial_frames);
     append(&buf, &len, &cap, "# TYPE luobo_source_reconnects_total counter\n");
     for (int i = 0; i < p->nb_sources; i++)
         append(&buf, &len, &cap, "luobo_source_reconnects_total{source=\"%s\"} %llu\n",

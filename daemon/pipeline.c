@@ -741,12 +741,16 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
         *air = *shot;
     }
     /* before the first decision every camera may be the first shot; the
-     * automatic director analyses every camera at full rate */
+     * automatic director analyses every camera at full rate, a console
+     * shows the previews it asked for lately */
     int none_yet = !air->nb_sources && !shot->nb_sources;
-    int watched = lb_director_get_mode(p->director) == LB_DIRECTOR_AUTO;
+    int director = lb_director_get_mode(p->director) == LB_DIRECTOR_AUTO ? LB_WATCH_DIRECTOR : 0;
+    int64_t now = lb_clock_now();
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_set_on_air(p->sources[i], none_yet || shows(air, i) || shows(shot, i) ||
-                                            p->source_needs_frames[i], watched, t);
+                                            p->source_needs_frames[i],
+                             director | (now < atomic_load(&p->preview_until_us[i]) ? LB_WATCH_PREVIEW : 0),
+                             t);
     return changed;
 }
 
@@ -1259,9 +1263,11 @@ static void log_summary(lb_pipeline *p)
                 (unsigned long long)st.dropped,
                 (unsigned long long)st.reconnects, *st.last_error ? ", last error: " : "", st.last_error);
         if (st.analysis.present)
-            LB_LOGI("summary", "source %s, sub-stream analysed: %s, %dx%d, %llu frames%s%s",
+            LB_LOGI("summary", "source %s, sub-stream analysed: %s, %dx%d, %llu frames (%llu from "
+                    "key frames only)%s%s",
                     lb_source_name(p->sources[i]), lb_source_state_name(st.analysis.state),
                     st.analysis.width, st.analysis.height, (unsigned long long)st.analysis.frames,
+                    (unsigned long long)st.analysis.partial_frames,
                     *st.analysis.last_error ? ", last error: " : "", st.analysis.last_error);
     }
     for (int m = 0; m < p->nb_mics; m++) {

@@ -138,6 +138,9 @@ struct lb_pipeline {
     int64_t shot_wait_since_us;
     int source_needs_frames[LB_MAX_SOURCES];    /* every frame, always: an ISO encode */
     analysis_watch analysis_watch[LB_MAX_SOURCES];  /* program thread: logs only */
+    /* lb_clock time until which a console is taken to show a camera's
+     * preview (it asked for one lately): its sub-stream is decoded in full */
+    _Atomic int64_t preview_until_us[LB_MAX_SOURCES];
     double mic_dbfs[LB_MAX_MICS];
     lb_mixer_levels mix_levels;
     double program_dbfs;

@@ -243,6 +243,80 @@ def test_frame_timing():
               % (flash_t, onset))
 
 
+def test_preview_sub_streams():
+    """With an operator directing (the director does not watch), a camera's
+    sub-stream is decoded in full only while a console shows its preview
+    (asks for snapshots), from its key frames only otherwise: /metrics
+    counts its frames of either kind in each window."""
+    import re
+    import urllib.request
+    with Scratch("previews") as tmp:
+        files = {}
+        for cam, src, size in (("teacher", "testsrc2", "640x360"), ("students", "rgbtestsrc", "640x360"),
+                               ("students_sub", "rgbtestsrc", "320x180")):
+            files[cam] = os.path.join(tmp, cam + ".mp4")
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "%s=s=%s:r=30:d=40" % (src, size),
+                            "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "30",
+                            "-pix_fmt", "yuv420p", files[cam]], check=True)
+        port = free_port()
+        data = os.path.join(tmp, "data")
+        cfg = write_config(tmp, "[general]\ndata_dir = %s\nhttp_port = %d\nwidth = 640\nheight = 360\n\n"
+                           "[source.teacher]\ntype = url\nrole = teacher\nurl = %s\n\n"
+                           "[source.students]\ntype = url\nrole = students\nurl = %s\nanalysis_url = %s\n\n"
+                           "[director]\nmode = manual\nshot = teacher\n\n"
+                           "[encoder]\npreset = ultrafast\nbitrate_kbps = 800\niso = false\n\n"
+                           "[auth]\nmetrics_public = true\n"
+                           % (data, port, files["teacher"], files["students"], files["students_sub"]))
+        log_path = os.path.join(tmp, "luobo.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([LUOBO, "--config", cfg, "--duration", "22"], stderr=log)
+        base = "http://127.0.0.1:%d" % port
+
+        def counts():
+            with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+                text = r.read().decode()
+            get = lambda name: float(re.search(name + r'\{source="students"\} (\d+)', text).group(1))  # noqa: E731
+            return get("luobo_source_analysis_frames_total"), get("luobo_source_analysis_partial_frames_total")
+        try:
+            code = None
+            for _ in range(100):
+                time.sleep(0.1)
+                found = re.findall(r"setup code ([A-Z0-9]{4}-[A-Z0-9]{4})", open(log_path).read())
+                if found:
+                    code = found[-1]
+                    break
+            check(code, "the log gives the first-run setup code")
+            jar = os.path.join(tmp, "cookies")
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-c", jar, "-X", "POST",
+                                "-H", "Content-Type: application/json", "-d",
+                                json.dumps({"code": code, "password": "preview-test-pw-1"}),
+                                base + "/api/v1/setup"], capture_output=True, text=True)
+            check(r.stdout in ("200", "201"), "setup answered %s" % r.stdout)
+            time.sleep(3)
+            quiet0 = counts()
+            time.sleep(4)               # nobody watches
+            watched0 = counts()
+            for _ in range(6):          # a console shows the students' preview
+                r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-b", jar,
+                                    base + "/api/v1/sources/students/snapshot.jpg"], capture_output=True, text=True)
+                check(r.stdout == "200", "snapshot answered %s" % r.stdout)
+                time.sleep(1)
+            watched1 = counts()
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        quiet = (watched0[0] - quiet0[0], watched0[1] - quiet0[1])
+        watched = (watched1[0] - watched0[0], watched1[1] - watched0[1])
+        check(quiet[0] >= 90 and quiet[1] >= quiet[0] - 3,
+              "nobody watching: the sub-stream's frames come from key frames only (%d of %d)" % (quiet[1], quiet[0]))
+        check(watched[0] >= 150 and watched[1] <= 10,
+              "a console watching: the sub-stream is decoded in full (%d of %d from key frames)"
+              % (watched[1], watched[0]))
+        print("previews: %d/%d sub-stream frames from key frames while nobody watched, %d/%d while a console did"
+              % (quiet[1], quiet[0], watched[1], watched[0]))
+
+
 def metric(port, name):
     """A value from luobo's /metrics (public in this test's config)."""
     import urllib.request
@@ -342,6 +416,7 @@ TESTS = {
     "decode_on_demand": test_decode_on_demand,
     "stall": test_stall,
     "frame_timing": test_frame_timing,
+    "preview_sub_streams": test_preview_sub_streams,
     "kill_9": test_kill_9,
     "disk_full": test_disk_full,
 }
