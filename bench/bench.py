@@ -1304,7 +1304,7 @@ def main():
     if a.resume:
         with open(a.resume) as f:
             old = json.load(f)
-        old.setdefault("resumed", []).append(dict(date=res["date"], sections=sections,
+        old.setdefault("resumed", []).append(dict(date=res["date"], sections=sections, git=res["git"],
                                                   loadavg=os.getloadavg()))
         res = old
     t_start = time.monotonic()

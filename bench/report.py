@@ -27,7 +27,7 @@ def per_min(cpu, dur):
 
 def table(head, rows):
     out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows if r is not None]
     return "\n".join(out)
 
 
@@ -58,6 +58,12 @@ def render(r, rel_json):
         ["ffmpeg", m.get("ffmpeg")],
         ["media per run", "%s s (hall-3 inputs), medians of %s runs" % (dur, r.get("reps"))],
         ["total time of the run", "%s s" % r.get("total_wall_s")],
+    ] + [
+        ["sections run again (`--resume`)", "%s at %s, git %s" % (", ".join(x.get("sections", [])), x.get("date"),
+                                                                 x.get("git", "?"))]
+        for x in r.get("resumed", [])
+    ] + [
+        ["the long run (section 8)", "git %s" % r["longrun"].get("git")] if r.get("longrun", {}).get("git") else None,
     ]))
     out.append("")
 
