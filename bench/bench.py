@@ -1323,8 +1323,11 @@ def main():
         with open(a.out, "w") as f:     # partial results survive an interruption
             json.dump(dict(res, ratios=ratios(res)), f, indent=1, default=str)
     res["ratios"] = ratios(res)
-    res["machine"]["loadavg_end"] = os.getloadavg()
-    res["total_wall_s"] = round(time.monotonic() - t_start, 1)
+    if a.resume:    # the first run's figures stay; the resumed part's are its own
+        res["resumed"][-1].update(wall_s=round(time.monotonic() - t_start, 1), loadavg_end=os.getloadavg())
+    else:
+        res["machine"]["loadavg_end"] = os.getloadavg()
+        res["total_wall_s"] = round(time.monotonic() - t_start, 1)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1, default=str)
     log("results: %s" % a.out)
