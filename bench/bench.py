@@ -190,6 +190,7 @@ STAGES = [
      lambda n: n in ("lb-encode", "x264:program")),
     ("resource mode (enc-iso:*, x264:iso:*, iso-copy)",
      lambda n: n.startswith("enc-iso") or n.startswith("x264:iso") or n.startswith("iso-copy")),
+    ("each mic's own file (enc-mics)", lambda n: n == "enc-mics"),
     ("renditions (enc-*, x264:<rendition>)", lambda n: n.startswith("enc-") or n.startswith("x264:")),
     ("outputs (lb-out-*, libsrt, HLS)", lambda n: n.startswith("lb-out") or n.startswith("lb-srt")
      or n.startswith("lb-hls") or n.startswith("SRT:")),
