@@ -885,8 +885,9 @@ def parse_metrics(text):
     return out
 
 
-def realtime_run(a, name, **cfg_kw):
-    """luobo paced in real time for a.rt_duration s, /metrics scraped."""
+def paced_setup(a, name, **cfg_kw):
+    """A fresh folder, an SRT sink and the config of a paced run with
+    /metrics public: (folder, http port, sink, config path)."""
     d = os.path.join(a.work, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -895,6 +896,12 @@ def realtime_run(a, name, **cfg_kw):
     cfg = write(os.path.join(d, "luobo.ini"),
                 luobo_config(a, os.path.join(d, "data"), srt_port=sink.port, hls_dir=os.path.join(d, "hls"),
                              http_port=port, **cfg_kw))
+    return d, port, sink, cfg
+
+
+def realtime_run(a, name, **cfg_kw):
+    """luobo paced in real time for a.rt_duration s, /metrics scraped."""
+    d, port, sink, cfg = paced_setup(a, name, **cfg_kw)
     last = {}
     rss = []
 
@@ -955,14 +962,7 @@ def section_longrun(a, res):
     resident set and the drop counters sampled every 10 s.  Flat means: the
     slope of RSS after the first 5 minutes (least squares) is about 0."""
     name = "longrun"
-    d = os.path.join(a.work, name)
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    port = free_port()
-    sink = SrtSink(a.work, name)
-    cfg = write(os.path.join(d, "luobo.ini"),
-                luobo_config(a, os.path.join(d, "data"), srt_port=sink.port, hls_dir=os.path.join(d, "hls"),
-                             http_port=port, loop=True))
+    d, port, sink, cfg = paced_setup(a, name, loop=True)
     samples = []
 
     def hook(t, pid):
