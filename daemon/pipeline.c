@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,12 +76,6 @@ static void free_worker_item(void *opaque)
         av_frame_free(&it->frame);
         free(it);
     }
-}
-
-static void free_packet_item(void *opaque)
-{
-    AVPacket *pkt = opaque;
-    av_packet_free(&pkt);
 }
 
 static void free_item(void *opaque)
@@ -251,35 +244,6 @@ static int worker_sink(void *opaque, AVPacket *pkt)
     return lb_streamer_send(w->p->streamer, pkt);
 }
 
-/* Waits until every ISO encode has finished the frames up to seq, so the
- * camera recordings end with the program. */
-static void wait_for_isos(lb_pipeline *p, int64_t seq)
-{
-    pthread_mutex_lock(&p->workers_lock);
-    for (int i = 0; i < p->nb_workers; i++) {
-        encode_worker *w = &p->workers[i];
-        while (w->source >= 0 && w->done <= seq && !lb_queue_is_closed(w->queue))
-            pthread_cond_wait(&p->workers_cond, &p->workers_lock);
-    }
-    pthread_mutex_unlock(&p->workers_lock);
-}
-
-static void finish_recording(lb_pipeline *p, int complete)
-{
-    int ret = lb_streamer_stop_recording(p->streamer);
-    pthread_mutex_lock(&p->lock);
-    lb_lesson *lesson = p->lesson;
-    p->lesson = NULL;
-    double duration = (double)p->rec_frames * p->fps_den / p->fps_num;
-    p->rec_state = REC_IDLE;
-    pthread_mutex_unlock(&p->lock);
-    if (ret < 0)
-        LB_LOGE("pipeline", "the archive reported an error while finishing: %s", av_err2str(ret));
-    if (lesson)
-        LB_LOGI("pipeline", "recording %s finished: %.2f s", lb_lesson_id(lesson), duration);
-    lb_lesson_finish(&lesson, duration, complete && ret >= 0);
-}
-
 static void *encoder_thread(void *arg)
 {
     lb_pipeline *p = arg;
@@ -303,9 +267,7 @@ static void *encoder_thread(void *arg)
         pthread_cond_broadcast(&p->workers_cond);
         pthread_mutex_unlock(&p->workers_lock);
         if (it->stop_recording && recording) {
-            wait_for_isos(p, it->seq);
-            lb_mic_archive_wait(p, it->seq);
-            finish_recording(p, 1);
+            lb_lifecycle_finish_at(p, it->seq);
             recording = 0;
         }
         free_item(it);
@@ -313,14 +275,8 @@ static void *encoder_thread(void *arg)
     /* end of the program: the encoders' last packets belong to the recording */
     lb_video_encoder_encode(p->venc, NULL, 0, program_video_sink, p);
     lb_audio_encoder_encode(p->aenc, NULL, 0, 0, program_audio_sink, p);
-    if (recording) {
-        for (int i = 0; i < p->nb_workers; i++)
-            lb_queue_close(p->workers[i].queue);
-        for (int i = 0; i < p->nb_workers; i++)
-            lb_thread_join(&p->workers[i].thread);
-        lb_mic_archive_stop(p);
-        finish_recording(p, 1);
-    }
+    if (recording)
+        lb_lifecycle_finish_at_end(p);
     return NULL;
 }
 
@@ -384,176 +340,6 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
-/* Resource mode by stream copy: the camera's packets as they came, and
- * while the camera is away the slate, encoded into the same track so that
- * it has no gap (encoder/splice.c).  The slate continues the camera's
- * timeline at the program's rate from its last packet on; the camera comes
- * back at its first key frame, after the slate's last picture. */
-
-/* How long a camera that capture still calls live may send nothing before
- * its track shows the slate (its stream changed and is no longer copied,
- * or it stalls).  The slate fills the track from the last packet on
- * whenever it starts, so a longer wait costs no gap, and a camera that
- * merely paused keeps its own pictures. */
-#define COPY_SILENCE_US 1000000
-/* How far behind the clock the slate is encoded.  A camera that comes back
- * stamps its first packets up to the length of capture's probe (1 s)
- * before they reach this thread: slate pictures not encoded yet can still
- * give way to them, encoded ones cannot. */
-#define SLATE_LAG_US 2000000
-
-typedef struct copy_state {
-    copy_worker *c;
-    int64_t frame_us;
-    int64_t max_pts, last_dts;      /* of the track so far, camera or slate */
-    int64_t last_arrival_us;        /* lb_clock time of the camera's last packet */
-    int away;                       /* the track shows the slate (or has a gap) */
-    int64_t slate_origin_us;        /* pts of this loss's first slate picture */
-    int64_t slate_n;                /* slate pictures encoded in this loss */
-    AVFrame *picture;               /* the slate as drawn for picture_second */
-    int64_t picture_second;
-    int draw_failed;
-} copy_state;
-
-static void track_sent(copy_state *cs, const AVPacket *pkt)
-{
-    cs->max_pts = cs->max_pts == AV_NOPTS_VALUE ? pkt->pts : FFMAX(cs->max_pts, pkt->pts);
-    cs->last_dts = pkt->dts;
-}
-
-static int slate_sink(void *opaque, AVPacket *pkt)
-{
-    copy_state *cs = opaque;
-    pkt->stream_index = cs->c->stream;
-    track_sent(cs, pkt);
-    return lb_streamer_send(cs->c->p->streamer, pkt);
-}
-
-/* Encodes the slate pictures whose time is before until_us. */
-static void fill_slate(copy_state *cs, int64_t until_us)
-{
-    copy_worker *c = cs->c;
-    lb_pipeline *p = c->p;
-    while (c->slate) {
-        AVRational rate = lb_splice_encoder_frame_rate(c->slate);
-        int64_t t = cs->slate_origin_us + av_rescale(cs->slate_n, 1000000LL * rate.den, rate.num);
-        if (t >= until_us)
-            break;
-        /* the text says since when, in seconds: drawn once a second */
-        int64_t second = t / 1000000;
-        if (!cs->picture || cs->picture_second != second) {
-            AVFrame *f = NULL;
-            if (lb_source_draw_slate(p->sources[c->source], t, c->par->width, c->par->height, &f) >= 0) {
-                av_frame_free(&cs->picture);
-                cs->picture = f;
-                cs->picture_second = second;
-            } else if (!cs->draw_failed++) {
-                LB_LOGE(c->name, "the slate cannot be drawn%s", cs->picture ? ": its last one is kept" : "");
-            }
-            if (!cs->picture)
-                return;
-            cs->picture_second = second;
-        }
-        cs->picture->pts = t;
-        int ret = lb_splice_encoder_encode(c->slate, cs->picture, slate_sink, cs);
-        if (ret == AVERROR_BUG) {
-            lb_splice_encoder_free(&c->slate);
-            return;
-        }
-        if (ret < 0)
-            LB_LOGE(c->name, "slate encoding failed: %s", av_err2str(ret));
-        cs->slate_n++;
-    }
-}
-
-/* The camera is away: lost by capture's account and nothing came since
- * (a reconnected camera sends its first packets before capture calls it
- * live again, at its own rate), or silent for long. */
-static int camera_away(copy_state *cs, int64_t now)
-{
-    lb_pipeline *p = cs->c->p;
-    int64_t silent = now - cs->last_arrival_us;
-    if (silent <= 2 * cs->frame_us)
-        return 0;
-    lb_source_stats st;
-    lb_source_get_stats(p->sources[cs->c->source], &st);
-    if (st.state == LB_SOURCE_FAILED)
-        return 1;
-    if (st.state == LB_SOURCE_LOST || st.state == LB_SOURCE_RECONNECTING)
-        return cs->last_arrival_us - p->capture.epoch_us < st.lost_at_us + 2 * cs->frame_us;
-    return !p->params.offline && st.state == LB_SOURCE_LIVE && silent > COPY_SILENCE_US;
-}
-
-/* A camera packet while the track shows the slate: 1 when the camera takes
- * the track back with it. */
-static int camera_back(copy_state *cs, const AVPacket *pkt)
-{
-    copy_worker *c = cs->c;
-    if (!c->slate && !cs->slate_n)
-        return 1;                   /* a gap, over: the camera's own references are there */
-    if (!(pkt->flags & AV_PKT_FLAG_KEY) || pkt->dts == AV_NOPTS_VALUE)
-        return 0;
-    if (c->slate) {
-        /* a whole frame before the key frame: players that put timestamps
-         * on the frame grid must not see two pictures in one slot */
-        AVRational rate = lb_splice_encoder_frame_rate(c->slate);
-        fill_slate(cs, pkt->dts - av_rescale(1000000, rate.den, rate.num) + 1);
-    }
-    if (cs->last_dts != AV_NOPTS_VALUE && (pkt->dts <= cs->last_dts || pkt->pts <= cs->max_pts))
-        return 0;                   /* older than slate already written: the next key frame */
-    lb_splice_encoder_idle(c->slate);
-    return 1;
-}
-
-static void *copy_thread(void *arg)
-{
-    copy_worker *c = arg;
-    lb_pipeline *p = c->p;
-    copy_state cs = { .c = c, .frame_us = av_rescale(1000000, p->fps_den, p->fps_num),
-                      .max_pts = AV_NOPTS_VALUE, .last_dts = AV_NOPTS_VALUE,
-                      .last_arrival_us = lb_clock_now() };
-    for (;;) {
-        void *item;
-        int ret = lb_queue_pop(c->queue, &item, cs.frame_us);
-        if (ret == AVERROR_EOF)
-            break;
-        int64_t now = lb_clock_now();
-        if (ret >= 0) {
-            AVPacket *pkt = item;
-            cs.last_arrival_us = now;
-            if (cs.away && camera_back(&cs, pkt)) {
-                cs.away = 0;
-                av_frame_free(&cs.picture);
-                LB_LOGI(c->name, "the camera is back at %.3f s%s", pkt->pts / 1e6,
-                        c->slate ? ", after the slate" : "");
-            }
-            if (!cs.away) {
-                pkt->stream_index = c->stream;
-                track_sent(&cs, pkt);
-                lb_streamer_send(p->streamer, pkt);
-            }
-            av_packet_free(&pkt);
-        }
-        if (!cs.away && camera_away(&cs, now)) {
-            cs.away = 1;
-            cs.slate_n = 0;
-            cs.draw_failed = 0;
-            cs.slate_origin_us = cs.max_pts != AV_NOPTS_VALUE ? cs.max_pts + cs.frame_us
-                                                             : now - p->capture.epoch_us - SLATE_LAG_US;
-            if (c->slate)
-                LB_LOGI(c->name, "the camera is away: its track shows the slate from %.3f s",
-                        cs.slate_origin_us / 1e6);
-            else
-                LB_LOGW(c->name, "the camera is away: its track (a %s stream copy) has a gap until "
-                        "it returns", avcodec_get_name(c->par->codec_id));
-        }
-        if (cs.away)
-            fill_slate(&cs, now - p->capture.epoch_us - SLATE_LAG_US);
-    }
-    av_frame_free(&cs.picture);
-    return NULL;
-}
-
 /* ---- the program thread ---- */
 
 /* Program frames come from a pool: at 1080p a fresh 3 MB buffer per frame
@@ -583,121 +369,8 @@ static void fill_black_frame(AVFrame *f)
         memset(f->data[pl], pl ? 128 : 16, (size_t)f->linesize[pl] * (size_t)(pl ? f->height / 2 : f->height));
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-/* A lesson whose archive could not start holds nothing: remove its folder. */
-static void discard_lesson(lb_lesson **lesson)
-{
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", lb_lesson_dir(*lesson));
-    lb_lesson_finish(lesson, 0, 0);
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Starts the lesson and the archive at this tick.  Called on the program
- * thread, before any encoder is given this tick's frame, so that every
- * packet of the lesson reaches the archive. */
-static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info)
-{
-    char err[512];
-    lb_lesson_source srcs[LB_MAX_SOURCES + LB_MAX_MICS];
-    char files[LB_MAX_SOURCES + LB_MAX_MICS][96];
-    for (int i = 0; i < p->nb_sources; i++) {
-        snprintf(files[i], sizeof files[i], "iso/%s.mp4", lb_source_name(p->sources[i]));
-        srcs[i] = (lb_lesson_source){ .name = lb_source_name(p->sources[i]),
-                                      .role = lb_source_role(p->sources[i]),
-                                      .file = p->encoder.iso || lb_source_codecpar(p->sources[i]) ? files[i] : NULL };
-    }
-    int nb_srcs = p->nb_sources;
-    for (int m = 0; p->mic_archive.enabled && m < p->nb_mics; m++, nb_srcs++) {
-        snprintf(files[nb_srcs], sizeof files[nb_srcs], "audio/%s.m4a", lb_mic_name(p->mics[m]));
-        srcs[nb_srcs] = (lb_lesson_source){ .name = lb_mic_name(p->mics[m]), .role = lb_mic_role(p->mics[m]),
-                                            .file = files[nb_srcs], .mic = 1 };
-    }
-    lb_lesson *lesson = NULL;
-    int ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err, sizeof err);
-    if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {
-        snprintf(err, sizeof err, "the archive cannot start in %s: %s", lb_lesson_dir(lesson),
-                 ret == AVERROR(ENOSPC) ? "not enough free disk space" : av_err2str(ret));
-        discard_lesson(&lesson);
-    }
-    pthread_mutex_lock(&p->lock);
-    if (ret < 0) {
-        LB_LOGE("pipeline", "cannot start a recording: %s", err);
-        snprintf(p->last_error, sizeof p->last_error, "%s", err);
-        p->rec_state = REC_IDLE;
-    } else {
-        p->lesson = lesson;
-        p->rec_state = REC_RECORDING;
-        p->rec_start_us = t_us;
-        p->rec_frames = 0;
-        p->last_error[0] = 0;
-        LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
-        /* the first decision of a lesson is logged even if the shot holds */
-        char line[1024];
-        if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
-            lb_lesson_log_decision(p->lesson, line);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return ret;
-}
-
-/* Waits until every encoder has finished the frames before frame n, so that
- * the archive, started next, sees nothing older than the lesson's first
- * frame (a short bubble, once per recording). */
-static void wait_for_encoders(lb_pipeline *p, int64_t n)
-{
-    pthread_mutex_lock(&p->workers_lock);
-    for (;;) {
-        int behind = p->encoded_frames < n;
-        for (int i = 0; i < p->nb_workers; i++)
-            behind |= p->workers[i].done < n && !lb_queue_is_closed(p->workers[i].queue);
-        if (!behind || lb_queue_is_closed(p->to_encoder))
-            break;
-        pthread_cond_wait(&p->workers_cond, &p->workers_lock);
-    }
-    pthread_mutex_unlock(&p->workers_lock);
-}
-
-/* The slate for a copied camera's track, when the camera's stream can take
- * one: the track's parameters then carry the slate's SPS and PPS too. */
-static int attach_slate(lb_pipeline *p, copy_worker *c)
-{
-    char why[256] = "";
-    lb_splice_params sp = { .camera = c->par, .fps_num = p->fps_num, .fps_den = p->fps_den,
-                            .keyint_s = p->encoder.keyint_s, .name = c->name };
-    int ret = lb_splice_encoder_create(&c->slate, &sp, why, sizeof why);
-    if (ret == AVERROR(ENOSYS)) {
-        LB_LOGW(c->name, "no slate in this track while the camera is away (%s): it has gaps then", why);
-        return 0;
-    }
-    if (ret < 0)
-        return ret;
-    return avcodec_parameters_copy(c->par, lb_splice_encoder_codecpar(c->slate));
-}
-
 /* How long start-up waits for compressed cameras to tell their codec. */
 #define CODEC_WAIT_US 3000000
-
-/* How long --record waits at start-up for the cameras to connect. */
-#define RECORD_WAIT_US 5000000
-#define RECORD_WAIT_FRAMES(p) av_rescale(RECORD_WAIT_US, (p)->fps_num, 1000000LL * (p)->fps_den)
-
-/* No camera is still connecting for the first time (a broken one has
- * already said so: lost or failed, and the lesson should not wait for it). */
-static int sources_settled(lb_pipeline *p)
-{
-    for (int i = 0; i < p->nb_sources; i++) {
-        lb_source_stats st;
-        lb_source_get_stats(p->sources[i], &st);
-        if (st.state == LB_SOURCE_CONNECTING)
-            return 0;
-    }
-    return 1;
-}
 
 /* Sound the mics keep (capture's ring holds 4 s): the most a skip can take. */
 #define MIC_KEEP_S 3
@@ -794,6 +467,82 @@ static void analysis_frames(lb_pipeline *p, int64_t t, AVFrame *const *valid, AV
     }
 }
 
+/* Renditions take the program frame, ISO encodes their camera's; a lesson's
+ * first frame is a key frame in every one of them. */
+static void feed_workers(lb_pipeline *p, int64_t n, int64_t t, AVFrame *out, AVFrame *const *valid,
+                         int start_recording)
+{
+    for (int i = 0; i < p->nb_workers; i++) {
+        encode_worker *w = &p->workers[i];
+        AVFrame *src = w->source < 0 ? out : valid[w->source];
+        worker_item *wi = calloc(1, sizeof *wi);
+        if (!wi || !src || !(wi->frame = av_frame_clone(src))) {
+            /* an ISO camera with no picture at all yet: black at its size */
+            if (wi && !wi->frame && (wi->frame = new_program_frame(p))) {
+                fill_black_frame(wi->frame);
+            }
+            if (!wi || !wi->frame) {
+                free_worker_item(wi);
+                continue;
+            }
+        }
+        wi->frame->pts = t;
+        wi->seq = n;
+        wi->force_idr = start_recording;
+        if (lb_queue_push(w->queue, wi, -1) < 0)
+            free_worker_item(wi);
+    }
+}
+
+/* What the tick made, for the API, the meters and the console's previews. */
+static void share_tick(lb_pipeline *p, int64_t t, const lb_shot *air, const double *levels,
+                       const lb_mixer_levels *mixed, AVFrame *const *preview, const AVFrame *out)
+{
+    pthread_mutex_lock(&p->lock);
+    p->shot = *air;
+    p->program_time_us = t;
+    p->frames_composed++;
+    for (int m = 0; m < p->nb_mics; m++)
+        p->mic_dbfs[m] = levels[m];
+    p->mix_levels = *mixed;
+    p->program_dbfs = mixed->out_dbfs;
+    for (int i = 0; i < p->nb_sources; i++) {
+        av_frame_free(&p->latest[i]);
+        p->latest[i] = preview[i] ? av_frame_clone(preview[i]) : NULL;
+    }
+    av_frame_free(&p->latest_program);
+    p->latest_program = av_frame_clone(out);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Realtime: waits for the tick's time; further behind than max_lag_ms
+ * (the machine stalled or cannot keep up), showing every late frame would
+ * put the live outputs ever further behind: goes on from the tick due now
+ * (the sound is kept whole, the pictures of the ticks passed are not made).
+ * Returns 1 when *n moved on. */
+static int pace(lb_pipeline *p, int64_t *n, int64_t *audio_pos, int64_t max_samples)
+{
+    int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
+    int64_t due = p->capture.epoch_us + av_rescale(*n, 1000000LL * p->fps_den, p->fps_num) + delay_us;
+    int64_t now = lb_clock_now();
+    if (now < due)
+        lb_clock_sleep_until(due);
+    else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2)
+        p->frames_late++;
+    if (!p->general.max_lag_ms || now - due <= (int64_t)p->general.max_lag_ms * 1000)
+        return 0;
+    int64_t n_now = av_rescale(now - p->capture.epoch_us - delay_us, p->fps_num, 1000000LL * p->fps_den);
+    int64_t skipped = n_now - *n;
+    LB_LOGW("pipeline", "%.1f s behind real time: skipping %lld frames to stay live",
+            (now - due) / 1e6, (long long)skipped);
+    lb_lifecycle_skipped(p, skipped);
+    *n = n_now;
+    int64_t t_next = av_rescale(*n + 1, 1000000LL * p->fps_den, p->fps_num);
+    if (av_rescale(t_next, LB_AUDIO_RATE, 1000000) - *audio_pos > max_samples)
+        *audio_pos = av_rescale(t_next, LB_AUDIO_RATE, 1000000) - max_samples;
+    return 1;
+}
+
 static void *program_thread(void *arg)
 {
     lb_pipeline *p = arg;
@@ -808,7 +557,6 @@ static void *program_thread(void *arg)
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
     int64_t audio_pos = 0;          /* next sample index of the program audio */
     int64_t next_sent = 0;          /* number of the frame after the last one sent on */
-    int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
     lb_shot air = { 0 };            /* what the program shows: nothing yet */
 
     if (!(mix = malloc(sizeof(float) * (size_t)max_samples)))
@@ -821,50 +569,14 @@ static void *program_thread(void *arg)
             goto end;
 
     for (int64_t n = 0; !atomic_load(&p->stop); n++) {
-        if (total_frames >= 0) {
-            /* with --record the duration is the lesson's; a lesson that
-             * could not start still ends the run a little later */
-            pthread_mutex_lock(&p->lock);
-            int64_t recorded = p->rec_frames;
-            int has_lesson = p->lesson != NULL || p->rec_state == REC_RECORDING;
-            pthread_mutex_unlock(&p->lock);
-            if (!p->params.record ? n >= total_frames
-                                  : (has_lesson ? recorded >= total_frames
-                                                : n >= total_frames + RECORD_WAIT_FRAMES(p)))
-                break;
-        }
+        if (lb_lifecycle_duration_reached(p, n, total_frames))
+            break;
         int64_t t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
         int64_t t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
-        if (!p->params.offline) {
-            int64_t due = p->capture.epoch_us + t + delay_us;
-            int64_t now = lb_clock_now();
-            if (now < due)
-                lb_clock_sleep_until(due);
-            else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2)
-                p->frames_late++;
-            if (p->general.max_lag_ms && now - due > (int64_t)p->general.max_lag_ms * 1000) {
-                /* the machine stalled or cannot keep up: showing every
-                 * late frame would put the live outputs ever further
-                 * behind; go on from the tick due now (the sound is kept
-                 * whole, the pictures of the ticks passed are not made) */
-                int64_t n_now = av_rescale(now - p->capture.epoch_us - delay_us, p->fps_num,
-                                           1000000LL * p->fps_den);
-                int64_t skipped = n_now - n;
-                LB_LOGW("pipeline", "%.1f s behind real time: skipping %lld frames to stay live",
-                        (now - due) / 1e6, (long long)skipped);
-                pthread_mutex_lock(&p->lock);
-                p->frames_skipped += (uint64_t)skipped;
-                if (p->rec_state == REC_RECORDING)
-                    p->rec_frames += skipped;       /* --duration counts the lesson's time */
-                pthread_mutex_unlock(&p->lock);
-                n = n_now;
-                t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
-                t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
-                if (av_rescale(t_next, LB_AUDIO_RATE, 1000000) - audio_pos > max_samples)
-                    audio_pos = av_rescale(t_next, LB_AUDIO_RATE, 1000000) - max_samples;
-            }
+        if (!p->params.offline && pace(p, &n, &audio_pos, max_samples)) {
+            t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
+            t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
         }
-
         int live_sources = 0;
         for (int i = 0; i < p->nb_sources; i++) {
             av_frame_unref(frames[i]);
@@ -912,91 +624,17 @@ static void *program_thread(void *arg)
         it->nb_audio = nb;
         it->audio_pts_us = av_rescale(first, 1000000, LB_AUDIO_RATE);
 
-        pthread_mutex_lock(&p->lock);
-        p->shot = air;
-        p->program_time_us = t;
-        p->frames_composed++;
-        for (int m = 0; m < p->nb_mics; m++)
-            p->mic_dbfs[m] = levels[m];
-        p->mix_levels = mixed;
-        p->program_dbfs = mixed.out_dbfs;
-        for (int i = 0; i < p->nb_sources; i++) {
-            av_frame_free(&p->latest[i]);
-            p->latest[i] = preview[i] ? av_frame_clone(preview[i]) : NULL;
-        }
-        av_frame_free(&p->latest_program);
-        p->latest_program = av_frame_clone(out);
-        recording_state state = p->rec_state;
-        lb_lesson_info info = p->pending_info;
-        pthread_mutex_unlock(&p->lock);
+        share_tick(p, t, &air, levels, &mixed, preview, out);
 
-        if (changed && p->general.http_port) {
-            /* the console's tally follows the program at once */
-            char line[1024], event[1200];
-            int64_t rel = state == REC_RECORDING ? t - p->rec_start_us : t;
-            if (lb_shot_to_json(&air, rel, &p->setup, line, sizeof line) > 0) {
-                /* the decision's own fields, as director.jsonl has them */
-                snprintf(event, sizeof event, "{\"type\":\"decision\", %s", line + 1);
-                lb_webui_publish(p->webui, event);
-            }
-        }
-        if (state == REC_STARTING && !p->params.offline && t < RECORD_WAIT_US &&
-            !sources_settled(p))
-            state = REC_IDLE;   /* --record at start-up: begin once the cameras are up */
-        if (state == REC_STARTING)
-            wait_for_encoders(p, next_sent);     /* not n: ticks may have been skipped */
-        if (state == REC_STARTING && begin_recording(p, t, &info) >= 0)
-            it->start_recording = 1;
+        if (changed)
+            lb_status_decision(p, &air, t);     /* the console's tally follows at once */
+        lb_lifecycle_tick_info tick = { .t_us = t, .next_sent = next_sent, .shot_changed = changed,
+                                        .air = &air, .chapter = has_chapter ? chapter : NULL };
+        lb_lifecycle_tick(p, &tick);
+        it->start_recording = tick.start;
+        it->stop_recording = tick.stop;
 
-        /* the archive stopped by itself (the disk guard): end the lesson
-         * here and say why */
-        int archive_error = state == REC_RECORDING ? lb_streamer_recording_error(p->streamer) : 0;
-        pthread_mutex_lock(&p->lock);
-        if (archive_error < 0 && p->rec_state == REC_RECORDING) {
-            snprintf(p->last_error, sizeof p->last_error, "recording stopped: %s",
-                     archive_error == AVERROR(ENOSPC) ? "the disk is almost full"
-                                                      : av_err2str(archive_error));
-            LB_LOGE("pipeline", "%s", p->last_error);
-            p->rec_state = REC_STOPPING;
-        }
-        if (p->rec_state == REC_RECORDING) {
-            p->rec_frames++;
-            double t_lesson = (double)(t - p->rec_start_us) / 1000000;
-            if (changed && !it->start_recording) {
-                char line[1024];
-                if (lb_shot_to_json(&air, t - p->rec_start_us, &p->setup, line, sizeof line) > 0)
-                    lb_lesson_log_decision(p->lesson, line);
-            }
-            if (has_chapter)
-                lb_lesson_add_chapter(p->lesson, t_lesson, chapter);
-        }
-        if (p->rec_state == REC_STOPPING) {
-            it->stop_recording = 1;
-            p->rec_state = REC_FINISHING;    /* the encoder thread finishes the lesson */
-        }
-        pthread_mutex_unlock(&p->lock);
-
-        /* renditions take the program frame, ISO encodes their camera's */
-        for (int i = 0; i < p->nb_workers; i++) {
-            encode_worker *w = &p->workers[i];
-            AVFrame *src = w->source < 0 ? out : valid[w->source];
-            worker_item *wi = calloc(1, sizeof *wi);
-            if (!wi || !src || !(wi->frame = av_frame_clone(src))) {
-                /* an ISO camera with no picture at all yet: black at its size */
-                if (wi && !wi->frame && (wi->frame = new_program_frame(p))) {
-                    fill_black_frame(wi->frame);
-                }
-                if (!wi || !wi->frame) {
-                    free_worker_item(wi);
-                    continue;
-                }
-            }
-            wi->frame->pts = t;
-            wi->seq = n;
-            wi->force_idr = it->start_recording;
-            if (lb_queue_push(w->queue, wi, -1) < 0)
-                free_worker_item(wi);
-        }
+        feed_workers(p, n, t, out, valid, it->start_recording);
         lb_mic_archive_push(p, n, mic_bufs, nb, it->audio_pts_us, it->start_recording,
                             it->stop_recording);
 
@@ -1019,44 +657,6 @@ end:
     lb_queue_close(p->to_encoder);
     atomic_store(&p->finished, 1);
     lb_shutdown_request(NULL);
-    return NULL;
-}
-
-/* ---- status to the web UI ---- */
-
-static void *status_thread(void *arg)
-{
-    lb_pipeline *p = arg;
-    for (int tick = 0; !atomic_load(&p->stop); tick++) {
-        lb_clock_sleep_until(lb_clock_now() + 100000);
-        pthread_mutex_lock(&p->lock);
-        char meters[512];
-        size_t n = (size_t)snprintf(meters, sizeof meters,
-                                    "{\"type\":\"meters\",\"program\":%.1f,\"program_peak\":%.1f,"
-                                    "\"agc_gain_db\":%.1f,\"mics\":{",
-                                    p->mix_levels.out_dbfs, p->mix_levels.out_peak_dbfs,
-                                    p->mix_levels.gain_db);
-        for (int m = 0; m < p->nb_mics && n < sizeof meters; m++)
-            n += (size_t)snprintf(meters + n, sizeof meters - n, "%s\"%s\":%.1f", m ? "," : "",
-                                  lb_mic_name(p->mics[m]), p->mic_dbfs[m]);
-        pthread_mutex_unlock(&p->lock);
-        if (n < sizeof meters)
-            snprintf(meters + n, sizeof meters - n, "}}");
-        lb_webui_publish(p->webui, meters);
-        if (tick % 10 == 0) {
-            cJSON *st = lb_pipeline_control_ops.status(p);
-            if (st) {
-                cJSON *ev = cJSON_CreateObject();
-                cJSON_AddStringToObject(ev, "type", "status");
-                cJSON_AddItemToObject(ev, "status", st);
-                char *text = cJSON_PrintUnformatted(ev);
-                if (text)
-                    lb_webui_publish(p->webui, text);
-                free(text);
-                cJSON_Delete(ev);
-            }
-        }
-    }
     return NULL;
 }
 
@@ -1124,20 +724,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         const AVCodecParameters *par = lb_source_wait_codecpar(p->sources[i],
                                             FFMAX(0, codec_deadline - lb_clock_now()));
         if (par) {
-            copy_worker *c = &p->copiers[p->nb_copiers];
-            *c = (copy_worker){ .p = p, .source = i, .stream = p->nb_streams };
-            snprintf(c->name, sizeof c->name, "iso:%s", lb_source_name(p->sources[i]));
-            lb_queue_params cq = { .name = lb_source_name(p->sources[i]), .capacity = 512,
-                                   .policy = LB_QUEUE_BLOCK, .free_item = free_packet_item };
-            if (!(c->queue = lb_queue_alloc(&cq)) || !(c->par = avcodec_parameters_alloc()) ||
-                avcodec_parameters_copy(c->par, par) < 0)
-                return AVERROR(ENOMEM);
-            if ((ret = attach_slate(p, c)) < 0)
+            if ((ret = lb_iso_copy_add(p, i, par)) < 0)
                 return ret;
-            lb_source_set_packet_queue(p->sources[i], c->queue);
-            p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO,
-                                                            lb_source_name(p->sources[i]), c->par };
-            p->nb_copiers++;
         } else if (p->encoder.iso) {
             encode_worker *w = &p->workers[p->nb_workers];
             lb_encoder_settings is = p->encoder;
@@ -1184,11 +772,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         return ret;
 
     if (p->params.record) {
-        pthread_mutex_lock(&p->lock);
-        snprintf(p->pending_info.title, sizeof p->pending_info.title, "%s",
-                 p->params.title ? p->params.title : "Lesson");
-        p->rec_state = REC_STARTING;
-        pthread_mutex_unlock(&p->lock);
+        lb_lifecycle_request_record(p, p->params.title);
     }
     for (int i = 0; i < p->nb_workers; i++) {
         char tname[16];
@@ -1196,15 +780,14 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         if ((ret = lb_thread_start(&p->workers[i].thread, tname, worker_thread, &p->workers[i])) < 0)
             return ret;
     }
-    for (int i = 0; i < p->nb_copiers; i++)
-        if ((ret = lb_thread_start(&p->copiers[i].thread, "iso-copy", copy_thread, &p->copiers[i])) < 0)
-            return ret;
+    if ((ret = lb_iso_copy_start(p)) < 0)
+        return ret;
     if ((ret = lb_mic_archive_start(p)) < 0)
         return ret;
     if ((ret = lb_thread_start(&p->encoder_thread, "lb-encode", encoder_thread, p)) < 0 ||
         (ret = lb_thread_start(&p->program_thread, "lb-program", program_thread, p)) < 0)
         return ret;
-    if (p->general.http_port && (ret = lb_thread_start(&p->status_thread, "lb-status", status_thread, p)) < 0)
+    if ((ret = lb_status_start(p)) < 0)
         return ret;
     return 0;
 }
@@ -1303,13 +886,10 @@ int lb_pipeline_stop(lb_pipeline *p)
         lb_thread_join(&p->workers[i].thread);
     }
     lb_mic_archive_stop(p);
-    lb_thread_join(&p->status_thread);
+    lb_status_stop(p);
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_stop(p->sources[i]);
-    for (int i = 0; i < p->nb_copiers; i++) {
-        lb_queue_close(p->copiers[i].queue);
-        lb_thread_join(&p->copiers[i].thread);
-    }
+    lb_iso_copy_stop(p);
     for (int i = 0; i < p->nb_mics; i++)
         lb_mic_stop(p->mics[i]);
     if (p->streamer)
@@ -1339,14 +919,7 @@ void lb_pipeline_free(lb_pipeline **pp)
         sws_freeContext(p->workers[i].sws);
         lb_queue_free(&p->workers[i].queue);
     }
-    for (int i = 0; i < p->nb_sources; i++)
-        if (p->sources[i])
-            lb_source_set_packet_queue(p->sources[i], NULL);
-    for (int i = 0; i < p->nb_copiers; i++) {
-        lb_queue_free(&p->copiers[i].queue);
-        avcodec_parameters_free(&p->copiers[i].par);
-        lb_splice_encoder_free(&p->copiers[i].slate);
-    }
+    lb_iso_copy_free(p);
     pthread_cond_destroy(&p->workers_cond);
     pthread_mutex_destroy(&p->workers_lock);
     lb_compositor_free(&p->compositor);

@@ -160,4 +160,42 @@ void lb_mic_archive_wait(lb_pipeline *p, int64_t seq);
 void lb_mic_archive_stop(lb_pipeline *p);                               /* flushes, joins */
 void lb_mic_archive_free(lb_pipeline *p);
 
+/* daemon/iso_copy.c: resource mode by stream copy of compressed cameras */
+/* Adds a copier and its ISO stream for the camera (before the live outputs
+ * start); its queue takes the camera's packets. */
+int lb_iso_copy_add(lb_pipeline *p, int source, const AVCodecParameters *par);
+int lb_iso_copy_start(lb_pipeline *p);                                  /* the iso-copy threads */
+void lb_iso_copy_stop(lb_pipeline *p);                                  /* closes, joins */
+void lb_iso_copy_free(lb_pipeline *p);
+
+/* daemon/status.c: the lb-status thread (meters, status) and the tally */
+int lb_status_start(lb_pipeline *p);
+void lb_status_stop(lb_pipeline *p);                  /* after p->stop is set */
+/* The shot that went on the air at program time t_us; program thread. */
+void lb_status_decision(lb_pipeline *p, const lb_shot *air, int64_t t_us);
+
+/* daemon/lifecycle.c: the lesson's life on the pipeline */
+typedef struct lb_lifecycle_tick_info {
+    int64_t t_us;               /* the tick's program time */
+    int64_t next_sent;          /* number of the frame after the last one given to the encoders */
+    int shot_changed;           /* air went on the air at this tick */
+    const lb_shot *air;
+    const char *chapter;        /* a chapter starts here, or NULL */
+    int start, stop;            /* out: the lesson starts / ends at this tick's frame */
+} lb_lifecycle_tick_info;
+
+/* --record: a lesson starts as soon as the cameras are up. */
+void lb_lifecycle_request_record(lb_pipeline *p, const char *title);
+/* Program thread, each tick, before any encoder sees the tick's frame. */
+void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tick);
+/* --duration: 1 when the run (or the --record lesson) is long enough. */
+int lb_lifecycle_duration_reached(lb_pipeline *p, int64_t n, int64_t total_frames);
+/* The program skipped this many ticks to stay live. */
+void lb_lifecycle_skipped(lb_pipeline *p, int64_t frames);
+/* Encoder thread: the frame seq, marked as the lesson's last, is encoded;
+ * waits for the ISO encodes and the mics, then finishes the lesson. */
+void lb_lifecycle_finish_at(lb_pipeline *p, int64_t seq);
+/* Encoder thread, at the program's end: closes the workers and finishes. */
+void lb_lifecycle_finish_at_end(lb_pipeline *p);
+
 #endif

@@ -1,0 +1,236 @@
+/* The lesson's life on the pipeline: the lesson folder, the archive's
+ * start and stop at a frame, the waits for the encoders around them.
+ *
+ * The program thread calls lb_lifecycle_tick() once per tick, before any
+ * encoder is given the tick's frame: a recording asked for starts at that
+ * frame (lesson folder, archive), a stop asked for (or the disk guard's)
+ * marks it as the last.  The encoder thread, after encoding the marked
+ * frame, calls lb_lifecycle_finish_at(), which waits until every ISO encode
+ * and the mics' worker have finished that frame too, then finishes the
+ * archive and lesson.json. */
+#include "pipeline_priv.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libavutil/mathematics.h>
+
+#include "lb_log.h"
+
+/* How long --record waits at start-up for the cameras to connect. */
+#define RECORD_WAIT_US 5000000
+#define RECORD_WAIT_FRAMES(p) av_rescale(RECORD_WAIT_US, (p)->fps_num, 1000000LL * (p)->fps_den)
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* A lesson whose archive could not start holds nothing: remove its folder. */
+static void discard_lesson(lb_lesson **lesson)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", lb_lesson_dir(*lesson));
+    lb_lesson_finish(lesson, 0, 0);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Starts the lesson and the archive at this tick.  Called on the program
+ * thread, before any encoder is given this tick's frame, so that every
+ * packet of the lesson reaches the archive. */
+static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info)
+{
+    char err[512];
+    lb_lesson_source srcs[LB_MAX_SOURCES + LB_MAX_MICS];
+    char files[LB_MAX_SOURCES + LB_MAX_MICS][96];
+    for (int i = 0; i < p->nb_sources; i++) {
+        snprintf(files[i], sizeof files[i], "iso/%s.mp4", lb_source_name(p->sources[i]));
+        srcs[i] = (lb_lesson_source){ .name = lb_source_name(p->sources[i]),
+                                      .role = lb_source_role(p->sources[i]),
+                                      .file = p->encoder.iso || lb_source_codecpar(p->sources[i]) ? files[i] : NULL };
+    }
+    int nb_srcs = p->nb_sources;
+    for (int m = 0; p->mic_archive.enabled && m < p->nb_mics; m++, nb_srcs++) {
+        snprintf(files[nb_srcs], sizeof files[nb_srcs], "audio/%s.m4a", lb_mic_name(p->mics[m]));
+        srcs[nb_srcs] = (lb_lesson_source){ .name = lb_mic_name(p->mics[m]), .role = lb_mic_role(p->mics[m]),
+                                            .file = files[nb_srcs], .mic = 1 };
+    }
+    lb_lesson *lesson = NULL;
+    int ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err, sizeof err);
+    if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {
+        snprintf(err, sizeof err, "the archive cannot start in %s: %s", lb_lesson_dir(lesson),
+                 ret == AVERROR(ENOSPC) ? "not enough free disk space" : av_err2str(ret));
+        discard_lesson(&lesson);
+    }
+    pthread_mutex_lock(&p->lock);
+    if (ret < 0) {
+        LB_LOGE("pipeline", "cannot start a recording: %s", err);
+        snprintf(p->last_error, sizeof p->last_error, "%s", err);
+        p->rec_state = REC_IDLE;
+    } else {
+        p->lesson = lesson;
+        p->rec_state = REC_RECORDING;
+        p->rec_start_us = t_us;
+        p->rec_frames = 0;
+        p->last_error[0] = 0;
+        LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
+        /* the first decision of a lesson is logged even if the shot holds */
+        char line[1024];
+        if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
+            lb_lesson_log_decision(p->lesson, line);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ret;
+}
+
+/* Waits until every encoder has finished the frames before frame n, so that
+ * the archive, started next, sees nothing older than the lesson's first
+ * frame (a short bubble, once per recording). */
+static void wait_for_encoders(lb_pipeline *p, int64_t n)
+{
+    pthread_mutex_lock(&p->workers_lock);
+    for (;;) {
+        int behind = p->encoded_frames < n;
+        for (int i = 0; i < p->nb_workers; i++)
+            behind |= p->workers[i].done < n && !lb_queue_is_closed(p->workers[i].queue);
+        if (!behind || lb_queue_is_closed(p->to_encoder))
+            break;
+        pthread_cond_wait(&p->workers_cond, &p->workers_lock);
+    }
+    pthread_mutex_unlock(&p->workers_lock);
+}
+
+/* No camera is still connecting for the first time (a broken one has
+ * already said so: lost or failed, and the lesson should not wait for it). */
+static int sources_settled(lb_pipeline *p)
+{
+    for (int i = 0; i < p->nb_sources; i++) {
+        lb_source_stats st;
+        lb_source_get_stats(p->sources[i], &st);
+        if (st.state == LB_SOURCE_CONNECTING)
+            return 0;
+    }
+    return 1;
+}
+
+void lb_lifecycle_request_record(lb_pipeline *p, const char *title)
+{
+    pthread_mutex_lock(&p->lock);
+    snprintf(p->pending_info.title, sizeof p->pending_info.title, "%s", title ? title : "Lesson");
+    p->rec_state = REC_STARTING;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int lb_lifecycle_duration_reached(lb_pipeline *p, int64_t n, int64_t total_frames)
+{
+    if (total_frames < 0)
+        return 0;
+    if (!p->params.record)
+        return n >= total_frames;
+    /* with --record the duration is the lesson's; a lesson that could not
+     * start still ends the run a little later */
+    pthread_mutex_lock(&p->lock);
+    int64_t recorded = p->rec_frames;
+    int has_lesson = p->lesson != NULL || p->rec_state == REC_RECORDING;
+    pthread_mutex_unlock(&p->lock);
+    return has_lesson ? recorded >= total_frames : n >= total_frames + RECORD_WAIT_FRAMES(p);
+}
+
+void lb_lifecycle_skipped(lb_pipeline *p, int64_t frames)
+{
+    pthread_mutex_lock(&p->lock);
+    p->frames_skipped += (uint64_t)frames;
+    if (p->rec_state == REC_RECORDING)
+        p->rec_frames += frames;        /* --duration counts the lesson's time */
+    pthread_mutex_unlock(&p->lock);
+}
+
+void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
+{
+    pthread_mutex_lock(&p->lock);
+    recording_state state = p->rec_state;
+    lb_lesson_info info = p->pending_info;
+    pthread_mutex_unlock(&p->lock);
+
+    tk->start = tk->stop = 0;
+    if (state == REC_STARTING && !p->params.offline && tk->t_us < RECORD_WAIT_US && !sources_settled(p))
+        state = REC_IDLE;   /* --record at start-up: begin once the cameras are up */
+    if (state == REC_STARTING)
+        wait_for_encoders(p, tk->next_sent);     /* not n: ticks may have been skipped */
+    if (state == REC_STARTING && begin_recording(p, tk->t_us, &info) >= 0)
+        tk->start = 1;
+
+    /* the archive stopped by itself (the disk guard): end the lesson here
+     * and say why */
+    int archive_error = state == REC_RECORDING ? lb_streamer_recording_error(p->streamer) : 0;
+    pthread_mutex_lock(&p->lock);
+    if (archive_error < 0 && p->rec_state == REC_RECORDING) {
+        snprintf(p->last_error, sizeof p->last_error, "recording stopped: %s",
+                 archive_error == AVERROR(ENOSPC) ? "the disk is almost full" : av_err2str(archive_error));
+        LB_LOGE("pipeline", "%s", p->last_error);
+        p->rec_state = REC_STOPPING;
+    }
+    if (p->rec_state == REC_RECORDING) {
+        p->rec_frames++;
+        if (tk->shot_changed && !tk->start) {
+            char line[1024];
+            if (lb_shot_to_json(tk->air, tk->t_us - p->rec_start_us, &p->setup, line, sizeof line) > 0)
+                lb_lesson_log_decision(p->lesson, line);
+        }
+        if (tk->chapter)
+            lb_lesson_add_chapter(p->lesson, (double)(tk->t_us - p->rec_start_us) / 1000000, tk->chapter);
+    }
+    if (p->rec_state == REC_STOPPING) {
+        tk->stop = 1;
+        p->rec_state = REC_FINISHING;    /* the encoder thread finishes the lesson */
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Waits until every ISO encode has finished the frames up to seq, so the
+ * camera recordings end with the program. */
+static void wait_for_isos(lb_pipeline *p, int64_t seq)
+{
+    pthread_mutex_lock(&p->workers_lock);
+    for (int i = 0; i < p->nb_workers; i++) {
+        encode_worker *w = &p->workers[i];
+        while (w->source >= 0 && w->done <= seq && !lb_queue_is_closed(w->queue))
+            pthread_cond_wait(&p->workers_cond, &p->workers_lock);
+    }
+    pthread_mutex_unlock(&p->workers_lock);
+}
+
+static void finish_recording(lb_pipeline *p, int complete)
+{
+    int ret = lb_streamer_stop_recording(p->streamer);
+    pthread_mutex_lock(&p->lock);
+    lb_lesson *lesson = p->lesson;
+    p->lesson = NULL;
+    double duration = (double)p->rec_frames * p->fps_den / p->fps_num;
+    p->rec_state = REC_IDLE;
+    pthread_mutex_unlock(&p->lock);
+    if (ret < 0)
+        LB_LOGE("pipeline", "the archive reported an error while finishing: %s", av_err2str(ret));
+    if (lesson)
+        LB_LOGI("pipeline", "recording %s finished: %.2f s", lb_lesson_id(lesson), duration);
+    lb_lesson_finish(&lesson, duration, complete && ret >= 0);
+}
+
+void lb_lifecycle_finish_at(lb_pipeline *p, int64_t seq)
+{
+    wait_for_isos(p, seq);
+    lb_mic_archive_wait(p, seq);
+    finish_recording(p, 1);
+}
+
+void lb_lifecycle_finish_at_end(lb_pipeline *p)
+{
+    for (int i = 0; i < p->nb_workers; i++)
+        lb_queue_close(p->workers[i].queue);
+    for (int i = 0; i < p->nb_workers; i++)
+        lb_thread_join(&p->workers[i].thread);
+    lb_mic_archive_stop(p);
+    finish_recording(p, 1);
+}
