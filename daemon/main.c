@@ -49,6 +49,7 @@ static void usage(FILE *f)
     lb_options_print(f, "director (layouts)", lb_compositor_options);
     lb_options_print(f, "encoder", lb_encoder_options);
     lb_options_print(f, "auth", lb_auth_options);
+    lb_options_print(f, "webui", lb_webui_options);
     lb_streamer_print_options(f);
 }
 

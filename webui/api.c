@@ -183,7 +183,10 @@ static void h_status(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_respond_error(c, 401, "login required");
         return;
     }
-    webui_respond_json(c, 200, webui_status_json(w, !c->who.role));
+    cJSON *status = webui_status_json(w, !c->who.role);
+    if (c->who.role)
+        cJSON_AddBoolToObject(status, "insecure_transport", c->insecure_transport);
+    webui_respond_json(c, 200, status);
 }
 
 /* ---- session, setup, login ---- */
@@ -195,19 +198,25 @@ static void set_session_cookie(lb_webui *w, webui_conn *c, const char *sid, int 
                      max_age == 0 ? "; Max-Age=0" : "");
 }
 
-static cJSON *who_json(const webui_principal *who)
+/* insecure_transport: the password and the session cookie of this
+ * connection cross the network in clear (plain HTTP, peer not loopback);
+ * the console then shows a warning. */
+static cJSON *who_json(const webui_conn *c, const webui_principal *who)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "user", who->user);
     cJSON_AddStringToObject(o, "role", webui_role_name(who->role));
     if (who->csrf[0])
         cJSON_AddStringToObject(o, "csrf", who->csrf);
+    cJSON_AddBoolToObject(o, "insecure_transport", c->insecure_transport);
     return o;
 }
 
 static void h_session(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    cJSON *o = c->who.role ? who_json(&c->who) : cJSON_CreateObject();
+    cJSON *o = c->who.role ? who_json(c, &c->who) : cJSON_CreateObject();
+    if (!c->who.role)
+        cJSON_AddBoolToObject(o, "insecure_transport", c->insecure_transport);
     cJSON_AddBoolToObject(o, "authenticated", !!c->who.role);
     cJSON_AddBoolToObject(o, "setup_required", webui_auth_needs_setup(w->auth));
     cJSON_AddBoolToObject(o, "public_viewer", w->auth_settings.public_viewer);
@@ -251,7 +260,7 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     }
     LB_LOGI("webui", "first run: administrator '%s' set from %s", user, c->ip);
     set_session_cookie(w, c, who.session_id, -1);
-    webui_respond_json(c, 201, who_json(&who));
+    webui_respond_json(c, 201, who_json(c, &who));
 }
 
 void webui_api_login_done(lb_webui *w, webui_conn *c, int ret, const webui_principal *who)
@@ -261,7 +270,7 @@ void webui_api_login_done(lb_webui *w, webui_conn *c, int ret, const webui_princ
         return;
     }
     set_session_cookie(w, c, who->session_id, -1);
-    webui_respond_json(c, 200, who_json(who));
+    webui_respond_json(c, 200, who_json(c, who));
 }
 
 static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)

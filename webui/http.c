@@ -291,6 +291,11 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     }
     snprintf(c->path, sizeof c->path, "%s", uri);
     lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
+    if (webui_tls_on_request(w, c, wsi)) {      /* plain HTTP while HTTPS is on */
+        c->dispatched = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     copy_header(wsi, WSI_TOKEN_HTTP_RANGE, c->range, sizeof c->range);
     copy_header(wsi, WSI_TOKEN_HTTP_IF_MODIFIED_SINCE, c->if_modified_since,
                 sizeof c->if_modified_since);
@@ -476,7 +481,7 @@ static int ws_filter(lb_webui *w, webui_conn *c, struct lws *wsi)
 {
     char uri[64];
     copy_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
-    if (strcmp(uri, "/api/v1/events") || !origin_ok(wsi))
+    if (strcmp(uri, "/api/v1/events") || !origin_ok(wsi) || webui_tls_refuse_upgrade(w, wsi))
         return -1;
     memset(c, 0, sizeof *c);
     c->wsi = wsi;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <libavutil/error.h>
+#include <openssl/ssl.h>
 
 #include "lb_clock.h"
 #include "lb_log.h"
@@ -38,8 +39,30 @@ const lb_option lb_auth_options[] = {
     { "login_window_s", LB_OPT_INT, AUTH_OFF(login_window_s), 0, "60", 1, 86400, NULL,
       "the window in which failed logins are counted" },
     { "tls_cert", LB_OPT_STRING, AUTH_OFF(tls_cert), AUTH_SIZE(tls_cert), NULL, 0, 0, NULL,
-      "PEM certificate (chain): serve HTTPS and WSS only" },
+      "the older name of [webui] tls_cert" },
     { "tls_key", LB_OPT_STRING, AUTH_OFF(tls_key), AUTH_SIZE(tls_key), NULL, 0, 0, NULL,
+      "the older name of [webui] tls_key" },
+    { NULL },
+};
+
+#define TLS_OFF(field) offsetof(webui_tls_settings, field)
+#define TLS_SIZE(field) sizeof(((webui_tls_settings *)0)->field)
+
+static const lb_option_choice tls_choices[] = {
+    { "off", WEBUI_TLS_OFF }, { "auto", WEBUI_TLS_AUTO }, { "on", WEBUI_TLS_ON }, { NULL, 0 },
+};
+
+const lb_option lb_webui_options[] = {
+    { "tls", LB_OPT_ENUM, TLS_OFF(tls), 0, NULL, 0, 0, tls_choices,
+      "HTTPS: auto makes a self-signed certificate in the data folder unless tls_cert is set; "
+      "on needs tls_cert; not set: on with tls_cert, else off" },
+    { "https_port", LB_OPT_INT, TLS_OFF(https_port), 0, "8443", 0, 65535, NULL,
+      "HTTPS and WSS port when TLS is on; http_port then redirects here (0: any free port)" },
+    { "plain_live", LB_OPT_BOOL, TLS_OFF(plain_live), 0, "false", 0, 0, NULL,
+      "with TLS and [auth] public_viewer: /live/ stays on plain HTTP too, for HLS players" },
+    { "tls_cert", LB_OPT_STRING, TLS_OFF(tls_cert), TLS_SIZE(tls_cert), NULL, 0, 0, NULL,
+      "PEM certificate (chain) for HTTPS ([auth] tls_cert is the same key)" },
+    { "tls_key", LB_OPT_STRING, TLS_OFF(tls_key), TLS_SIZE(tls_key), NULL, 0, 0, NULL,
       "PEM private key of tls_cert" },
     { NULL },
 };
@@ -72,6 +95,7 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
 {
     const lb_config_section *auth_sec = p->cfg ? lb_config_find(p->cfg, "auth") : NULL;
     const lb_config_section *general = p->cfg ? lb_config_find(p->cfg, "general") : NULL;
+    const lb_config_section *webui_sec = p->cfg ? lb_config_find(p->cfg, "webui") : NULL;
     lb_webui *w = calloc(1, sizeof *w);
     int ret;
 
@@ -81,14 +105,9 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     pthread_mutex_init(&w->jobs_lock, NULL);
     pthread_cond_init(&w->jobs_cond, NULL);
     if ((ret = lb_config_apply(auth_sec, lb_auth_options, &w->auth_settings, err, err_size)) < 0 ||
-        (ret = lb_config_apply(general, lb_webui_general_options, &w->http, err, err_size)) < 0)
+        (ret = lb_config_apply(general, lb_webui_general_options, &w->http, err, err_size)) < 0 ||
+        (ret = lb_config_apply(webui_sec, lb_webui_options, &w->tls_settings, err, err_size)) < 0)
         goto fail;
-    if (!!w->auth_settings.tls_cert[0] != !!w->auth_settings.tls_key[0]) {
-        lb_config_error(auth_sec, w->auth_settings.tls_cert[0] ? "tls_key" : "tls_cert", err,
-                        err_size, "tls_cert and tls_key go together");
-        ret = AVERROR(EINVAL);
-        goto fail;
-    }
     if (!p->data_dir || !*p->data_dir || !p->ops) {
         snprintf(err, err_size, "webui: data_dir and ops are required");
         ret = AVERROR(EINVAL);
@@ -100,7 +119,8 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     snprintf(w->bind_address, sizeof w->bind_address, "%s", w->http.http_address);
     w->ops = p->ops;
     w->opaque = p->opaque;
-    w->tls = !!w->auth_settings.tls_cert[0];
+    if ((ret = webui_tls_configure(w, webui_sec, auth_sec, err, err_size)) < 0)
+        goto fail;
     if ((ret = webui_auth_create(&w->auth, &w->auth_settings, w->data_dir, err, err_size)) < 0) {
         if (auth_sec) {
             char msg[256];
@@ -125,6 +145,28 @@ static void *loop(void *arg)
     return NULL;
 }
 
+/* One vhost per listener, in one context and one loop: the HTTPS one (with
+ * TLS) or the plain one; with TLS the plain one answers with redirects
+ * (webui_tls_on_request()). */
+static struct lws_vhost *create_vhost(lb_webui *w, struct lws_context *ctx,
+                                      struct lws_context_creation_info *info, const char *name,
+                                      int port, int tls, int *bound, char *err, size_t err_size)
+{
+    struct lws_vhost *vh;
+    info->vhost_name = name;
+    info->port = port;
+    info->ssl_cert_filepath = tls ? w->tls_cert : NULL;
+    info->ssl_private_key_filepath = tls ? w->tls_key : NULL;
+    if (!(vh = lws_create_vhost(ctx, info))) {
+        snprintf(err, err_size, "webui: cannot listen on %s:%d%s",
+                 info->iface ? info->iface : "*", port,
+                 tls ? " (or the certificate and key were refused)" : "");
+        return NULL;
+    }
+    *bound = lws_get_vhost_listen_port(vh);
+    return vh;
+}
+
 int lb_webui_start(lb_webui *w, char *err, size_t err_size)
 {
     struct lws_context_creation_info info;
@@ -141,12 +183,15 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
         return ret;
     }
     if ((ret = webui_auth_load(w->auth, err, err_size)) < 0 ||
-        (ret = webui_auth_prepare_setup(w->auth, err, err_size)) < 0)
+        (ret = webui_auth_prepare_setup(w->auth, err, err_size)) < 0 ||
+        (ret = webui_tls_prepare(w, err, err_size)) < 0)
         return ret;
 
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_lb);
     memset(&info, 0, sizeof info);
-    info.port = w->http.http_port;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (w->tls)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.iface = w->bind_address[0] ? w->bind_address : NULL;
     info.protocols = webui_protocols;
     info.user = w;
@@ -159,19 +204,27 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
     info.ka_probes = 3;
     info.ka_interval = 10;
     info.alpn = "http/1.1";                  /* our WebSocket and body code is h1 */
-    if (w->tls) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.ssl_cert_filepath = w->auth_settings.tls_cert;
-        info.ssl_private_key_filepath = w->auth_settings.tls_key;
-    }
+    /* OpenSSL 3.0 still allows TLS 1.0 and 1.1 at some security levels. */
+    info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
     if (!(ctx = lws_create_context(&info))) {
-        snprintf(err, err_size, "webui: cannot listen on %s:%d%s",
-                 info.iface ? info.iface : "*", info.port,
-                 w->tls ? " (or bad tls_cert/tls_key)" : "");
+        snprintf(err, err_size, "webui: cannot create the libwebsockets context");
+        return AVERROR(ENOMEM);
+    }
+    w->https_port = 0;
+    w->plain_vhost = NULL;
+    if (w->tls && !create_vhost(w, ctx, &info, "https", w->tls_settings.https_port, 1,
+                                &w->https_port, err, err_size)) {
+        lws_context_destroy(ctx);
         return AVERROR(EADDRINUSE);
     }
-    struct lws_vhost *vh = lws_get_vhost_by_name(ctx, "default");
-    w->port = vh ? lws_get_vhost_listen_port(vh) : w->http.http_port;
+    struct lws_vhost *plain = create_vhost(w, ctx, &info, "http", w->http.http_port, 0, &w->port,
+                                           err, err_size);
+    if (!plain) {
+        lws_context_destroy(ctx);
+        return AVERROR(EADDRINUSE);
+    }
+    if (w->tls)
+        w->plain_vhost = plain;
     pthread_mutex_lock(&w->lock);
     w->ctx = ctx;
     pthread_mutex_unlock(&w->lock);
@@ -183,8 +236,12 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
         lb_webui_stop(w);
         return ret;
     }
-    LB_LOGI("webui", "listening on %s://%s:%d/", w->tls ? "https" : "http",
-            info.iface ? info.iface : "*", w->port);
+    if (w->tls)
+        LB_LOGI("webui", "listening on https://%s:%d/ (http://%s:%d/ redirects to it%s)",
+                info.iface ? info.iface : "*", w->https_port, info.iface ? info.iface : "*",
+                w->port, w->tls_settings.plain_live ? ", except /live/" : "");
+    else
+        LB_LOGI("webui", "listening on http://%s:%d/", info.iface ? info.iface : "*", w->port);
     if (webui_auth_needs_setup(w->auth))
         LB_LOGW("webui", "first run: open the web UI and set the admin password with setup code %s",
                 webui_auth_setup_code(w->auth));
@@ -259,4 +316,9 @@ void lb_webui_free(lb_webui **pw)
 int lb_webui_port(const lb_webui *w)
 {
     return w ? w->port : -1;
+}
+
+int lb_webui_https_port(const lb_webui *w)
+{
+    return w ? w->https_port : -1;
 }

@@ -72,7 +72,7 @@ typedef struct lb_control_ops {
 typedef struct lb_webui lb_webui;
 
 typedef struct lb_webui_params {
-    const lb_config *cfg;         /* [general] http_port, [auth] */
+    const lb_config *cfg;         /* [general] http_port, [auth], [webui] */
     const char *data_dir;         /* recordings, served under /recordings/ */
     const char *www_dir;          /* static UI */
     const char *live_dir;         /* local HLS, served under /live/ (NULL: none) */
@@ -81,19 +81,26 @@ typedef struct lb_webui_params {
 } lb_webui_params;
 
 /* [auth]: admin_password_hash, public_viewer, metrics_public, users_file,
- * session_idle_s, login_max_failures, login_window_s, tls_cert, tls_key. */
+ * session_idle_s, login_max_failures, login_window_s, and tls_cert, tls_key
+ * (the older names of [webui] tls_cert and tls_key). */
 extern const lb_option lb_auth_options[];
+/* [webui]: tls = off | auto | on (not set: on when a certificate is
+ * configured, else off), https_port, plain_live, tls_cert, tls_key.  With
+ * TLS, HTTPS and WSS are served on https_port and http_port answers with a
+ * redirect to it (except /live/ with plain_live). */
+extern const lb_option lb_webui_options[];
 /* The [general] keys the webui reads itself: http_port (default 8080; 0 =
  * any free port, see lb_webui_port()) and http_address (default: every
  * interface).  lb_webui_create() applies them, which marks them used. */
 extern const lb_option lb_webui_general_options[];
 
-/* Applies [auth] and the webui's [general] keys and validates them (no
+/* Applies [auth], [webui] and the webui's [general] keys and validates them (no
  * I/O).  p and its strings are copied (cfg is not kept); ops and opaque
  * must outlive the webui.  Returns 0 or AVERROR(EINVAL) with a config-style
  * message. */
 int lb_webui_create(lb_webui **w, const lb_webui_params *p, char *err, size_t err_size);
-/* Creates data_dir if needed, reads the users file, binds the port and
+/* Creates data_dir if needed, reads the users file, reads or (tls = auto)
+ * makes the certificate, binds the port(s) and
  * starts two threads: "lb-webui" (the loop; every lb_control_ops call
  * happens there) and "lb-webui-auth" (password checks).  While no admin
  * exists it logs a one-time setup code that the first-run page asks for.
@@ -109,6 +116,7 @@ void lb_webui_publish(lb_webui *w, const char *json);
 void lb_webui_stop(lb_webui *w);
 /* Stops if needed and frees; accepts NULL and *w == NULL; sets *w to NULL. */
 void lb_webui_free(lb_webui **w);
-int lb_webui_port(const lb_webui *w);   /* the bound port (useful with port 0) */
+int lb_webui_port(const lb_webui *w);   /* the bound http_port (useful with port 0) */
+int lb_webui_https_port(const lb_webui *w);   /* the bound https_port; 0 without TLS */
 
 #endif

@@ -73,6 +73,22 @@ typedef struct webui_http_settings {
     char http_address[64];
 } webui_http_settings;
 
+typedef enum webui_tls_mode {
+    WEBUI_TLS_DEFAULT = 0,    /* not in the file: on with a certificate, else off */
+    WEBUI_TLS_OFF,
+    WEBUI_TLS_AUTO,           /* the configured certificate, else a self-signed one */
+    WEBUI_TLS_ON,             /* the configured certificate, required */
+} webui_tls_mode;
+
+/* [webui]: see lb_webui_options. */
+typedef struct webui_tls_settings {
+    int tls;                  /* webui_tls_mode */
+    int https_port;
+    int plain_live;
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+} webui_tls_settings;
+
 /* ---- auth.c: users, sessions, API tokens, login rate limit ---- */
 
 typedef struct webui_auth webui_auth;
@@ -184,6 +200,7 @@ typedef struct webui_conn {
     char csrf_header[64];
     char if_modified_since[64];
     webui_principal who;
+    int insecure_transport;           /* plain HTTP from another machine */
     int64_t content_length;           /* -1: none given */
     char *body;
     size_t body_len;
@@ -217,6 +234,7 @@ typedef struct webui_conn {
 struct lb_webui {
     webui_auth_settings auth_settings;
     webui_http_settings http;
+    webui_tls_settings tls_settings;
     char data_dir[PATH_MAX];
     char www_dir[PATH_MAX];
     char live_dir[PATH_MAX];          /* "" when none */
@@ -228,8 +246,13 @@ struct lb_webui {
     struct lws_context *ctx;
     lb_thread thread;
     atomic_int stop;
-    int port;
-    int tls;
+    int port;                         /* http_port as bound */
+    int tls;                          /* HTTPS on https_port, http_port redirects */
+    int https_port;                   /* as bound; 0 without TLS */
+    int tls_hsts;                     /* the certificate is not self-signed */
+    int tls_generated;                /* tls = auto made (or reused) our own */
+    char tls_cert[PATH_MAX], tls_key[PATH_MAX];   /* what lws loads */
+    struct lws_vhost *plain_vhost;    /* the redirecting listener (TLS only) */
     int64_t started_us;
 
     /* lb_webui_publish(): any thread, under lock */
@@ -252,6 +275,28 @@ struct lb_webui {
     uint64_t requests, ws_events_sent, ws_events_dropped;
     unsigned char wbuf[LWS_PRE + WEBUI_CHUNK];     /* one header block or body chunk */
 };
+
+/* ---- tls.c: certificates, the plain listener's redirect ---- */
+
+#define WEBUI_TLS_CERT_NAME ".luobo-tls.crt"   /* in the data folder, tls = auto */
+#define WEBUI_TLS_KEY_NAME  ".luobo-tls.key"
+
+/* Resolves the mode (no I/O): fills w->tls and the certificate paths, or a
+ * config error naming the key.  tls_sec is [webui], auth_sec [auth]; either
+ * may be NULL. */
+int webui_tls_configure(lb_webui *w, const lb_config_section *tls_sec,
+                        const lb_config_section *auth_sec, char *err, size_t err_size);
+/* At start, with the data folder made: reads the configured certificate, or
+ * makes (or reuses) the self-signed one.  Returns 0 or AVERROR with err. */
+int webui_tls_prepare(lb_webui *w, char *err, size_t err_size);
+/* On every request, before routing: notes whether the transport is
+ * insecure, adds HSTS over HTTPS with a CA-issued certificate, and on the
+ * plain listener of a TLS set-up answers with a redirect to HTTPS.  Returns
+ * 1 when it answered (the caller only asks for the writable callback). */
+int webui_tls_on_request(lb_webui *w, webui_conn *c, struct lws *wsi);
+/* 1 if a WebSocket upgrade must be refused: it came to the plain listener
+ * while HTTPS is on (the page that opens it is served over HTTPS). */
+int webui_tls_refuse_upgrade(const lb_webui *w, struct lws *wsi);
 
 /* Response helpers (http.c). */
 void webui_respond(webui_conn *c, int status, const char *mime, char *body, size_t len);

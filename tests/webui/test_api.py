@@ -468,23 +468,26 @@ def main():
                           "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
                          capture_output=True)
     if check(gen.returncode == 0, "self-signed certificate made"):
-        ts = Server(config="[auth]\ntls_cert = %s\ntls_key = %s\n" % (crt, key))
-        r = curl("https://127.0.0.1:%d/api/v1/setup" % ts.port, "POST",
+        # HTTPS on https_port; http_port redirects (test_tls.py checks the rest)
+        ts = Server(config="[auth]\ntls_cert = %s\ntls_key = %s\n[webui]\nhttps_port = 0\n"
+                    % (crt, key))
+        hp = ts.https_port or 0
+        r = curl("https://127.0.0.1:%d/api/v1/setup" % hp, "POST",
                  {"code": setup_code(ts), "password": PW}, extra=["--cacert", crt])
         check(r.status == 201 and "Secure" in (r.header("set-cookie") or ""),
               "TLS: HTTPS works, cookie is Secure")
         r = curl("http://127.0.0.1:%d/api/v1/session" % ts.port)
-        check(r.status != 200, "TLS: plain HTTP refused")
+        check(r.status == 301, "TLS: plain HTTP redirected")
         tjar = os.path.join(tdir, "jar")
-        curl("https://127.0.0.1:%d/api/v1/login" % ts.port, "POST", {"user": "admin", "password": PW},
+        curl("https://127.0.0.1:%d/api/v1/login" % hp, "POST", {"user": "admin", "password": PW},
              extra=["--cacert", crt], save_cookies=tjar)
         ctx = ssl.create_default_context(cafile=crt)
         ctx.check_hostname = False
-        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ts.port), timeout=15))
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", hp), timeout=15))
         s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                    "Sec-WebSocket-Version: 13\r\nCookie: %s\r\n\r\n"
-                   % (ts.port, cookie_of(tjar))).encode())
+                   % (hp, cookie_of(tjar))).encode())
         head = b""
         while b"\r\n\r\n" not in head:
             head += s.recv(1)

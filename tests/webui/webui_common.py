@@ -39,7 +39,8 @@ def finish():
 class Server:
     """webui_testd in a temporary folder; config is the INI text."""
 
-    def __init__(self, config="", www=None, live=None, fixture=None, data=None):
+    def __init__(self, config="", www=None, live=None, fixture=None, data=None,
+                 address="127.0.0.1"):
         self.tmp = tempfile.mkdtemp(prefix="webui-test-")
         self.data = data or os.path.join(self.tmp, "data")
         os.makedirs(self.data, exist_ok=True)
@@ -48,7 +49,7 @@ class Server:
         self.port_file = os.path.join(self.tmp, "port")
         cfg = os.path.join(self.tmp, "luobo.ini")
         with open(cfg, "w") as f:
-            f.write("[general]\nhttp_port = 0\nhttp_address = 127.0.0.1\n" + config)
+            f.write("[general]\nhttp_port = 0\nhttp_address = %s\n" % address + config)
         args = [TESTD, "--data", self.data, "--config", cfg, "--port-file", self.port_file]
         if www:
             args += ["--www", www]
@@ -59,16 +60,19 @@ class Server:
         self.log = open(os.path.join(self.tmp, "testd.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.port = None
+        self.https_port = None      # with TLS: HTTPS there, self.port redirects
         # Wait for the port file (or the process to die); bounded, not timed.
         for _ in range(400):
             if os.path.exists(self.port_file):
                 with open(self.port_file) as f:
-                    self.port = int(f.read().strip())
+                    ports = [int(p) for p in f.read().split()]
+                self.port = ports[0]
+                self.https_port = ports[1] if len(ports) > 1 else None
                 break
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        self.base = "http://127.0.0.1:%d" % (self.port or 0)
+        self.base = "http://%s:%d" % (address, self.port or 0)
 
     @staticmethod
     def scratch():

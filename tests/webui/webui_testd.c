@@ -9,7 +9,8 @@
  *   webui_testd --data DIR [--www DIR] [--live DIR] [--config FILE]
  *               [--port-file FILE] [--fixture MP4]
  *
- * Writes the bound port to --port-file once it listens; exits 0 on SIGTERM
+ * Writes the bound port to --port-file once it listens (and, with TLS, the
+ * HTTPS port on a second line); exits 0 on SIGTERM
  * or SIGINT. */
 #include <errno.h>
 #include <signal.h>
@@ -452,6 +453,8 @@ int main(int argc, char **argv)
         if (!fp)
             goto end;
         fprintf(fp, "%d\n", lb_webui_port(f.webui));
+        if (lb_webui_https_port(f.webui) > 0)
+            fprintf(fp, "%d\n", lb_webui_https_port(f.webui));
         fclose(fp);
         rename(tmp, port_file);      /* readers never see a half-written port */
     }

@@ -37,6 +37,7 @@ const LB = (() => {
       users: 'Users', tokens: 'API tokens', add_user: 'Add user', add_token: 'New token',
       token_shown_once: 'Copy this token now; it is not shown again:',
       recording_since: 'Recording', not_recording: 'Not recording', reconnecting: 'Reconnecting…',
+      insecure_transport: 'Not secure: this connection is plain HTTP, so your password and session cross the network unencrypted. Ask the administrator to turn on HTTPS ([webui] tls = auto) and use the https:// address.',
     },
     zh: {
       brand_sub: '课堂录播',
@@ -68,6 +69,7 @@ const LB = (() => {
       users: '用户', tokens: 'API 令牌', add_user: '添加用户', add_token: '新建令牌',
       token_shown_once: '请立即复制此令牌，之后不再显示：',
       recording_since: '录制中', not_recording: '未在录制', reconnecting: '正在重连…',
+      insecure_transport: '连接不安全：当前使用明文 HTTP，密码和会话在网络上未经加密传输。请管理员开启 HTTPS（[webui] tls = auto）并改用 https:// 地址访问。',
     },
   };
   const lang = zh ? 'zh' : 'en';
@@ -136,7 +138,28 @@ const LB = (() => {
     return s;
   }
 
+  /* An operator or admin on plain HTTP from another machine: the server
+   * says so (insecure_transport), the page says it out loud. */
+  function renderInsecure(s) {
+    const header = document.querySelector('header.top');
+    let banner = document.getElementById('insecure-banner');
+    const show = s && s.authenticated && s.insecure_transport && allows(s.role, 'operator');
+    if (!show || !header) {
+      if (banner) banner.remove();
+      return;
+    }
+    if (!banner) {
+      banner = document.createElement('div');
+      banner.id = 'insecure-banner';
+      banner.className = 'insecure-banner';
+      banner.setAttribute('role', 'alert');
+      header.after(banner);
+    }
+    banner.textContent = '⚠ ' + t('insecure_transport');
+  }
+
   function renderHeader(s) {
+    renderInsecure(s);
     const nav = document.querySelector('header.top nav');
     if (!nav) return;
     const links = [];
