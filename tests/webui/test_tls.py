@@ -24,7 +24,8 @@ import subprocess
 import sys
 import time
 
-from webui_common import (Server, check, cookie_of, curl, finish, login, setup_code, ws_recv)
+from webui_common import (Server, check, cookie_of, curl, finish, free_port, setup_code,
+                           ws_recv)
 
 PW = "tls test pw 1"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -232,6 +233,7 @@ def configured(scratch):
           "nothing generated when a certificate is configured")
     srv.stop()
     srv.cleanup()
+    nginx_front(scratch, p)
     old = Server(config="[auth]\ntls_cert = %s\ntls_key = %s\n[webui]\ntls = auto\nhttps_port = 0\n"
                  % (p("self.crt"), p("self.key")), data=os.path.join(scratch, "d2"))
     r = curl("https://127.0.0.1:%d/api/v1/session" % (old.https_port or 0),
@@ -273,6 +275,77 @@ def configured(scratch):
                   % extra[0])
         h = subprocess.run([lb, "--help"], capture_output=True, text=True).stdout
         check("webui" in h and "https_port" in h and "plain_live" in h, "luobo --help lists [webui]")
+
+
+def nginx_front(scratch, p):
+    """webui/README.md's nginx example, as written, in front of luobo on
+    plain HTTP: HTTPS with the CA-issued certificate, the WebSocket through
+    the proxy, the port-80 redirect."""
+    if not shutil.which("nginx"):
+        print("skip nginx example: nginx not installed")
+        return
+    with open(os.path.join(HERE, "..", "..", "webui", "README.md")) as f:
+        example = re.search(r"```nginx\n(.*?)```", f.read(), re.S).group(1)
+    srv = Server(data=os.path.join(scratch, "behind"))
+    tls_port, plain_port = free_port(), free_port()
+    t = os.path.join(scratch, "nginx")
+    os.makedirs(os.path.join(t, "tmp"))
+    conf = (example.replace("listen 443 ssl;", "listen 127.0.0.1:%d ssl;" % tls_port)
+            .replace("listen 80;", "listen 127.0.0.1:%d;" % plain_port)
+            .replace("/etc/ssl/hall3/fullchain.pem", p("srv.crt"))
+            .replace("/etc/ssl/hall3/privkey.pem", p("srv.key"))
+            .replace("127.0.0.1:8080", "127.0.0.1:%d" % srv.port))
+    with open(os.path.join(t, "nginx.conf"), "w") as f:
+        f.write("daemon off; user root; pid %s/nginx.pid; error_log %s/error.log;\nevents {}\n"
+                "http { access_log off; client_body_temp_path %s/tmp; proxy_temp_path %s/tmp;\n%s}\n"
+                % (t, t, t, t, conf))
+    ng = subprocess.Popen(["nginx", "-c", os.path.join(t, "nginx.conf")],
+                          stderr=subprocess.PIPE)
+    base = "https://localhost:%d" % tls_port
+    try:
+        r = None
+        for _ in range(200):           # until nginx listens (bounded)
+            r = curl(base + "/api/v1/session", extra=["--cacert", p("ca.crt")])
+            if r.status or ng.poll() is not None:
+                break
+            time.sleep(0.05)
+        check(r.status == 200 and r.json().get("insecure_transport") is False and
+              (r.header("strict-transport-security") or "").startswith("max-age="),
+              "nginx example: HTTPS through nginx, HSTS from nginx")
+        jar = os.path.join(t, "jar")
+        r = curl(base + "/api/v1/setup", "POST", {"code": setup_code(srv), "password": PW},
+                 extra=["--cacert", p("ca.crt")], save_cookies=jar)
+        check(r.status == 201, "nginx example: first run through the proxy")
+        ctx = ssl.create_default_context(cafile=p("ca.crt"))
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=15),
+                             server_hostname="localhost") as s:
+            # a browser on port 443 sends this Origin; nginx passes Host: localhost
+            s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: localhost:%d\r\n"
+                       "Origin: https://localhost\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\nCookie: %s\r\n\r\n"
+                       % (tls_port, cookie_of(jar))).encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(1)
+                if not chunk:
+                    break
+                head += chunk
+            ev = {}
+            if b" 101 " in head.split(b"\r\n")[0]:
+                for _ in range(50):
+                    ev = json.loads(ws_recv(s))
+                    if ev.get("type") == "status":
+                        break
+            check(ev.get("type") == "status", "nginx example: the events WebSocket through nginx")
+        r = curl("http://localhost:%d/console.html" % plain_port)
+        check(r.status == 301 and r.header("location") == "https://localhost/console.html",
+              "nginx example: port 80 redirects")
+    finally:
+        ng.terminate()
+        ng.wait()
+        srv.stop()
+        srv.cleanup()
 
 
 # ---- the namespace half: a non-loopback peer ----
