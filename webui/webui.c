@@ -54,8 +54,8 @@ static const lb_option_choice tls_choices[] = {
 
 const lb_option lb_webui_options[] = {
     { "tls", LB_OPT_ENUM, TLS_OFF(tls), 0, NULL, 0, 0, tls_choices,
-      "HTTPS: auto makes a self-signed certificate in the data folder unless tls_cert is set; "
-      "on needs tls_cert; not set: on with tls_cert, else off" },
+      "off: plain HTTP; auto: HTTPS with tls_cert, else with a self-signed certificate made "
+      "in the data folder; on: HTTPS, tls_cert required; not set: on with tls_cert, else off" },
     { "https_port", LB_OPT_INT, TLS_OFF(https_port), 0, "8443", 0, 65535, NULL,
       "HTTPS and WSS port when TLS is on; http_port then redirects here (0: any free port)" },
     { "plain_live", LB_OPT_BOOL, TLS_OFF(plain_live), 0, "false", 0, 0, NULL,

@@ -199,6 +199,19 @@ def auto_cert(scratch):
     check(r.status == 200, "corrupt key: the new certificate verifies")
     fixed.stop()
     fixed.cleanup()
+
+    # a certificate about to expire is made again too
+    made = openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-nodes", "-days", "1", "-subj", "/CN=old", "-keyout", key, "-out", crt)
+    check(made.returncode == 0, "a one-day certificate in its place")
+    os.chmod(key, 0o600)
+    renewed = tls_server(data)
+    check(renewed.alive() and "expires within 30 days; making a new one" in renewed.log_text(),
+          "expiring certificate: made again, with a log line")
+    check("CN = old" not in openssl("x509", "-in", crt, "-noout", "-subject").stdout,
+          "expiring certificate: replaced")
+    renewed.stop()
+    renewed.cleanup()
     srv.cleanup()
 
 
@@ -273,8 +286,42 @@ def configured(scratch):
             check(r.returncode == 2 and "on.ini:" in r.stderr and "webui: tls: 'on' needs"
                   in r.stderr, "luobo %s: tls = on without a certificate exits 2, naming the key"
                   % extra[0])
+        daemon_auto(lb, scratch)
         h = subprocess.run([lb, "--help"], capture_output=True, text=True).stdout
         check("webui" in h and "https_port" in h and "plain_live" in h, "luobo --help lists [webui]")
+
+
+def daemon_auto(lb, scratch):
+    """The packaged configuration's line, in the real daemon."""
+    data = os.path.join(scratch, "daemon-data")
+    port, https_port = free_port(), free_port()
+    ini = os.path.join(scratch, "auto.ini")
+    with open(ini, "w") as f:
+        f.write("[general]\ndata_dir = %s\nhttp_port = %d\nhttp_address = 127.0.0.1\n"
+                "width = 320\nheight = 180\nfps = 10\n[source.cam]\ntype = synthetic\n"
+                "role = teacher\n[webui]\ntls = auto\nhttps_port = %d\n" % (data, port, https_port))
+    logf = open(os.path.join(scratch, "daemon.log"), "w+")
+    proc = subprocess.Popen([lb, "--config", ini], stdout=logf, stderr=subprocess.STDOUT)
+    crt = os.path.join(data, ".luobo-tls.crt")
+    r = None
+    for _ in range(600):                 # until it serves (bounded)
+        if os.path.exists(crt):
+            r = curl("https://127.0.0.1:%d/api/v1/session" % https_port, extra=["--cacert", crt])
+            if r.status:
+                break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    check(r is not None and r.status == 200, "luobo with tls = auto: HTTPS with its certificate")
+    r = curl("http://127.0.0.1:%d/" % port)
+    check(r.status == 301 and r.header("location") == "https://127.0.0.1:%d/" % https_port,
+          "luobo with tls = auto: http_port redirects")
+    proc.terminate()
+    code = proc.wait(timeout=60)
+    logf.seek(0)
+    log = logf.read()
+    logf.close()
+    check(code == 0 and "SHA-256" in log, "luobo with tls = auto exits 0, logged the fingerprint")
 
 
 def nginx_front(scratch, p):
