@@ -13,6 +13,7 @@ for a namespace that half is skipped with a message (the rest still runs).
 
   test_tls.py            everything
   test_tls.py --netns    (internal) the namespace half, already inside it"""
+import atexit
 import json
 import os
 import re
@@ -28,6 +29,19 @@ from webui_common import (Server, check, cookie_of, curl, finish, free_port, set
                            ws_recv)
 
 PW = "tls test pw 1"
+STARTED = []
+
+
+class Srv(Server):
+    """Server, killed at exit if a failed check left it running."""
+
+    def __init__(self, *args, **kwargs):
+        STARTED.append(self)
+        Server.__init__(self, *args, **kwargs)
+
+
+atexit.register(lambda: [s.proc.kill() for s in STARTED
+                         if getattr(s, "proc", None) and s.proc.poll() is None])
 HERE = os.path.dirname(os.path.abspath(__file__))
 NS_SERVER, NS_CLIENT = "10.254.0.1", "10.254.0.2"
 
@@ -48,7 +62,7 @@ def sans(cert):
 
 
 def tls_server(data, extra="", live=None):
-    return Server(config="[webui]\ntls = auto\nhttps_port = 0\n" + extra, data=data, live=live)
+    return Srv(config="[webui]\ntls = auto\nhttps_port = 0\n" + extra, data=data, live=live)
 
 
 def wss_status(port, cert, cookie, host="127.0.0.1"):
@@ -232,7 +246,7 @@ def configured(scratch):
                 "-keyout", p("self.key"), "-out", p("self.crt"))])
     if not check(ok, "test CA, a certificate it issued, and a self-signed one made with openssl"):
         return
-    srv = Server(config="[webui]\nhttps_port = 0\ntls_cert = %s\ntls_key = %s\n"
+    srv = Srv(config="[webui]\nhttps_port = 0\ntls_cert = %s\ntls_key = %s\n"
                  % (p("srv.crt"), p("srv.key")), data=os.path.join(scratch, "d1"))
     check(srv.https_port is not None, "a configured certificate turns TLS on (tls not set)")
     r = curl("https://localhost:%d/api/v1/session" % srv.https_port,
@@ -247,7 +261,7 @@ def configured(scratch):
     srv.stop()
     srv.cleanup()
     nginx_front(scratch, p)
-    old = Server(config="[auth]\ntls_cert = %s\ntls_key = %s\n[webui]\ntls = auto\nhttps_port = 0\n"
+    old = Srv(config="[auth]\ntls_cert = %s\ntls_key = %s\n[webui]\ntls = auto\nhttps_port = 0\n"
                  % (p("self.crt"), p("self.key")), data=os.path.join(scratch, "d2"))
     r = curl("https://127.0.0.1:%d/api/v1/session" % (old.https_port or 0),
              extra=["--cacert", p("self.crt")])
@@ -257,7 +271,7 @@ def configured(scratch):
     old.cleanup()
 
     def bad(config, want, what):
-        srv = Server(config=config, data=os.path.join(scratch, "bad"))
+        srv = Srv(config=config, data=os.path.join(scratch, "bad"))
         code = srv.stop()
         check(code != 0 and want in srv.log_text(), what + ": " + srv.log_text().strip()[-160:])
         srv.cleanup()
@@ -302,6 +316,7 @@ def daemon_auto(lb, scratch):
                 "role = teacher\n[webui]\ntls = auto\nhttps_port = %d\n" % (data, port, https_port))
     logf = open(os.path.join(scratch, "daemon.log"), "w+")
     proc = subprocess.Popen([lb, "--config", ini], stdout=logf, stderr=subprocess.STDOUT)
+    atexit.register(lambda: proc.poll() is None and proc.kill())
     crt = os.path.join(data, ".luobo-tls.crt")
     r = None
     for _ in range(600):                 # until it serves (bounded)
@@ -333,7 +348,7 @@ def nginx_front(scratch, p):
         return
     with open(os.path.join(HERE, "..", "..", "webui", "README.md")) as f:
         example = re.search(r"```nginx\n(.*?)```", f.read(), re.S).group(1)
-    srv = Server(data=os.path.join(scratch, "behind"))
+    srv = Srv(data=os.path.join(scratch, "behind"))
     tls_port, plain_port = free_port(), free_port()
     t = os.path.join(scratch, "nginx")
     os.makedirs(os.path.join(t, "tmp"))
@@ -417,7 +432,7 @@ def netns_main():
 
 def ns_checks(scratch):
     # tls = auto names the machine's addresses, and verifies at one of them
-    srv = Server(config="[webui]\ntls = auto\nhttps_port = 0\n", address="0.0.0.0",
+    srv = Srv(config="[webui]\ntls = auto\nhttps_port = 0\n", address="0.0.0.0",
                  data=os.path.join(scratch, "auto"))
     crt = os.path.join(scratch, "auto", ".luobo-tls.crt")
     names = sans(crt) if os.path.exists(crt) else []
@@ -436,7 +451,7 @@ def ns_checks(scratch):
     srv.cleanup()
 
     # plain HTTP: the same login from another machine is insecure, from loopback not
-    srv = Server(address="0.0.0.0", data=os.path.join(scratch, "plain"))
+    srv = Srv(address="0.0.0.0", data=os.path.join(scratch, "plain"))
     far = "http://%s:%d" % (NS_SERVER, srv.port)
     near = "http://127.0.0.1:%d" % srv.port
     jar = os.path.join(scratch, "jar2")
