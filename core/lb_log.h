@@ -2,13 +2,23 @@
  *
  * Lines go to stderr as "HH:MM:SS.mmm LEVEL [module:instance] message".
  * av_log, x264, libsrt, libwebsockets and ALSA are routed here by their
- * modules.  An identical line repeated within a second is folded into a
- * "last message repeated N times" line so that a flapping device cannot
- * flood the log.  Thread-safe. */
+ * modules.  An identical line repeated within a minute is folded into a
+ * "last message repeated N times" line (written when a different line
+ * comes) so that a flapping device cannot flood the log.  Thread-safe.
+ *
+ * One call is one line: control characters in the formatted message (C0,
+ * DEL, C1, bytes that are not UTF-8) are written as \n, \r, \t or \xNN,
+ * so values from outside (user names, titles, URLs) can neither forge a
+ * line nor send escape sequences to a terminal.  Trailing newlines are
+ * dropped first.  Lines are cut at LB_LOG_LINE_MAX - 1 bytes, never inside
+ * an escape or a UTF-8 character. */
 #ifndef LB_LOG_H
 #define LB_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
+
+#define LB_LOG_LINE_MAX 1024
 
 typedef enum lb_log_level {
     LB_LOG_INVALID = 0,
@@ -26,6 +36,11 @@ lb_log_level lb_log_level_from_name(const char *name);
 void lb_log(lb_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void lb_logv(lb_log_level level, const char *module, const char *fmt, va_list ap);
+
+/* The escaping the sink applies: writes in[0..in_len) to out as text
+ * without control characters (see above), NUL-terminated, cut to fit
+ * out_size.  Returns the length written. */
+size_t lb_log_escape(const char *in, size_t in_len, char *out, size_t out_size);
 
 /* Routes FFmpeg's av_log into lb_log (module "ffmpeg:<class>"). */
 void lb_log_route_av(void);
