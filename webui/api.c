@@ -180,7 +180,8 @@ cJSON *webui_status_json(lb_webui *w, int lite)
 static void h_status(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
     if (!c->who.role && !w->auth_settings.public_viewer) {
-        webui_respond_error(c, 401, "login required");
+        webui_respond_error(c, 401, "%s", c->who.auth_error[0] ? c->who.auth_error
+                                                                : "login required");
         return;
     }
     cJSON *status = webui_status_json(w, !c->who.role);
@@ -239,16 +240,16 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         return;
     if (!user[0])
         snprintf(user, sizeof user, "admin");
-    /* Code guesses share the login rate limit. */
-    if ((ret = webui_auth_attempt(w->auth, c->ip)) < 0) {
+    /* Code guesses share the login rate limit (per address). */
+    int retry_s = 0;
+    if ((ret = webui_auth_attempt(w->auth, c->ip, NULL, &retry_s)) < 0) {
         explicit_bzero(password, sizeof password);
-        webui_add_header(c, "Retry-After", "%d", w->auth_settings.login_window_s);
+        webui_add_header(c, "Retry-After", "%d", retry_s);
         webui_respond_error(c, 429, "too many attempts; wait and try again");
         return;
     }
     ret = webui_auth_setup(w->auth, code, user, password, err, sizeof err);
-    if (ret != AVERROR(EACCES))
-        webui_auth_attempt_succeeded(w->auth, c->ip);
+    webui_auth_attempt_done(w->auth, c->ip, NULL, ret != AVERROR(EACCES));
     if (ret >= 0 && webui_auth_login(w->auth, c->ip, user, password, &who) < 0) {
         snprintf(err, sizeof err, "administrator created, but login failed");
         ret = AVERROR(EIO);
@@ -263,20 +264,41 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     webui_respond_json(c, 201, who_json(c, &who));
 }
 
-void webui_api_login_done(lb_webui *w, webui_conn *c, int ret, const webui_principal *who)
+/* The hasher checked a login's password (c is NULL if the client left). */
+static void login_checked(lb_webui *w, webui_conn *c, const webui_hash_result *r)
 {
-    if (ret < 0) {
+    webui_principal who;
+    int ret = webui_auth_login_finish(w->auth, r->ip, r->user, r->ok, &who);
+    if (!c) {
+        if (ret >= 0)
+            webui_auth_logout(w->auth, who.session_id);   /* nobody to give it to */
+    } else if (ret == AVERROR(EACCES)) {
         webui_respond_error(c, 401, "wrong user name or password");
+    } else if (ret < 0) {
+        webui_respond_error(c, 500, "cannot make a session");
+    } else {
+        set_session_cookie(w, c, who.session_id, -1);
+        webui_respond_json(c, 200, who_json(c, &who));
+    }
+    explicit_bzero(&who, sizeof who);
+}
+
+/* A password guess had to wait: 429 (rate limit) or 500. */
+static void guess_refused(webui_conn *c, int ret, int retry_s, const char *what)
+{
+    if (ret == AVERROR(EAGAIN)) {
+        webui_add_header(c, "Retry-After", "%d", retry_s > 0 ? retry_s : 1);
+        webui_respond_error(c, 429, "too many %s; wait %d s and try again", what,
+                            retry_s > 0 ? retry_s : 1);
         return;
     }
-    set_session_cookie(w, c, who->session_id, -1);
-    webui_respond_json(c, 200, who_json(c, who));
+    webui_respond_error(c, 500, "cannot check the password");
 }
 
 static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
     char user[64], password[260], hash[CRYPT_HASH_SIZE];
-    int ret;
+    int ret, retry_s = 0;
 
     if (take_string(c, body, "user", user, sizeof user) < 0 ||
         take_string(c, body, "password", password, sizeof password) < 0)
@@ -285,18 +307,17 @@ static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_respond_error(c, 400, "'user' and 'password' are required");
         return;
     }
-    ret = webui_auth_login_begin(w->auth, c->ip, user, hash, sizeof hash);
-    if (ret >= 0)
-        ret = webui_hasher_submit_login(w, c, user, password, hash);
-    explicit_bzero(password, sizeof password);
-    if (ret == AVERROR(EAGAIN)) {
-        webui_add_header(c, "Retry-After", "%d", w->auth_settings.login_window_s);
-        webui_respond_error(c, 429, "too many failed logins; wait and try again");
-        return;
+    ret = webui_auth_login_begin(w->auth, c->ip, user, hash, sizeof hash, &retry_s);
+    if (ret >= 0) {
+        webui_hash_request req = { .user = user, .password = password, .hash = hash,
+                                   .done = login_checked };
+        if ((ret = webui_hasher_submit(w, c, &req)) < 0)
+            webui_auth_attempt_done(w->auth, c->ip, user, 1);   /* never checked */
     }
+    explicit_bzero(password, sizeof password);
     if (ret < 0)
-        webui_respond_error(c, 500, "cannot check the password");
-    /* else the hasher answers through webui_api_login_done() */
+        guess_refused(c, ret, retry_s, "failed logins");
+    /* else the hasher answers through login_checked() */
 }
 
 static void h_logout(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
@@ -309,10 +330,45 @@ static void h_logout(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     webui_respond_json(c, 200, o);
 }
 
+static void respond_ok(webui_conn *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 1);
+    webui_respond_json(c, 200, o);
+}
+
+/* The hasher checked the current password and hashed the new one.  A
+ * client that left meanwhile changes nothing (it never learnt the result),
+ * but its guess counts. */
+static void password_checked(lb_webui *w, webui_conn *c, const webui_hash_result *r)
+{
+    char err[256] = "";
+    int ret;
+
+    webui_auth_attempt_done(w->auth, r->ip, r->user, r->ok);
+    if (!r->ok) {
+        LB_LOGW("webui", "wrong current password for '%s' from %s", r->user, r->ip);
+        if (c)
+            webui_respond_error(c, 403, "the current password is wrong");
+        return;
+    }
+    if (!c)
+        return;
+    /* This session stays; the user's others end, with their event sockets. */
+    ret = webui_auth_user_set_hash(w->auth, r->user, r->new_hash, c->who.session_id, err,
+                                   sizeof err);
+    webui_events_revalidate(w);
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err);
+        return;
+    }
+    respond_ok(c);
+}
+
 static void h_password(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    char old[260], password[260], err[256] = "";
-    int ret;
+    char old[260], password[260], hash[CRYPT_HASH_SIZE], err[256] = "";
+    int ret, retry_s = 0;
     if (c->who.via != WEBUI_VIA_SESSION) {
         webui_respond_error(c, 403, "only a logged-in user changes their password");
         return;
@@ -320,17 +376,46 @@ static void h_password(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     if (take_string(c, body, "old", old, sizeof old) < 0 ||
         take_string(c, body, "password", password, sizeof password) < 0)
         return;
-    if (!webui_auth_check_password(w->auth, c->who.user, old)) {
-        webui_respond_error(c, 403, "the current password is wrong");
+    if (!webui_auth_password_acceptable(password, err, sizeof err)) {
+        webui_respond_error(c, 400, "%s", err);
+        goto done;
+    }
+    /* A guess at the current password, limited like a login (per address
+     * and per account), and checked off the loop like one. */
+    ret = webui_auth_login_begin(w->auth, c->ip, c->who.user, hash, sizeof hash, &retry_s);
+    if (ret >= 0) {
+        webui_hash_request req = { .user = c->who.user, .password = old, .hash = hash,
+                                   .new_password = password, .done = password_checked };
+        if ((ret = webui_hasher_submit(w, c, &req)) < 0)
+            webui_auth_attempt_done(w->auth, c->ip, c->who.user, 1);
+    }
+    if (ret < 0)
+        guess_refused(c, ret, retry_s, "wrong passwords");
+    /* else the hasher answers through password_checked() */
+done:
+    explicit_bzero(old, sizeof old);
+    explicit_bzero(password, sizeof password);
+}
+
+/* ---- sessions ---- */
+
+static void h_sessions(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    /* An admin sees and ends anyone's; everyone else only their own. */
+    const char *only = c->who.role >= WEBUI_ROLE_ADMIN ? NULL : c->who.user;
+    if (c->method == WEBUI_GET && !*arg) {
+        webui_respond_json(c, 200, webui_auth_sessions_json(w->auth, only, c->who.session_id));
         return;
     }
-    if ((ret = webui_auth_user_password(w->auth, c->who.user, password, err, sizeof err)) < 0) {
-        webui_respond_error(c, status_for_error(ret), "%s", err);
+    if (c->method == WEBUI_DELETE && *arg) {
+        if (webui_auth_session_revoke(w->auth, arg, only) < 0) {
+            webui_respond_error(c, 404, "no session '%s'", arg);
+            return;
+        }
+        webui_respond(c, 204, "application/json", NULL, 0);
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "ok", 1);
-    webui_respond_json(c, 200, o);
+    webui_respond_error(c, 405, "method not allowed");
 }
 
 /* ---- users and API tokens (admin) ---- */
@@ -361,6 +446,25 @@ static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_respond_json(c, 201, o);
         return;
     }
+    /* DELETE /api/v1/users/<name>/sessions: revoke, the account stays. */
+    const char *slash = strchr(arg, '/');
+    if (c->method == WEBUI_DELETE && slash && !strcmp(slash, "/sessions")) {
+        snprintf(user, sizeof user, "%.*s", (int)(slash - arg), arg);
+        if (!webui_auth_user_role_of(w->auth, user)) {
+            webui_respond_error(c, 404, "no user '%s'", user);
+            return;
+        }
+        int n = webui_auth_user_revoke(w->auth, user, NULL);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "user", user);
+        cJSON_AddNumberToObject(o, "ended", n);
+        webui_respond_json(c, 200, o);
+        return;
+    }
+    if (slash) {
+        webui_respond_error(c, 404, "no such API: %s", c->path);
+        return;
+    }
     if (c->method == WEBUI_DELETE && *arg) {
         if ((ret = webui_auth_user_delete(w->auth, arg, err, sizeof err)) < 0) {
             webui_respond_error(c, status_for_error(ret), "%s", err);
@@ -370,23 +474,85 @@ static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         return;
     }
     if (c->method == WEBUI_PATCH && *arg) {
-        if (take_string(c, body, "password", password, sizeof password) < 0)
+        if (take_string(c, body, "password", password, sizeof password) < 0 ||
+            take_string(c, body, "role", role, sizeof role) < 0)
             return;
-        if ((ret = webui_auth_user_password(w->auth, arg, password, err, sizeof err)) < 0) {
+        if (!password[0] && !role[0]) {
+            webui_respond_error(c, 400, "nothing to change (password, role)");
+            return;
+        }
+        if (role[0] && !webui_role_from_name(role)) {
+            webui_respond_error(c, 400, "role must be admin, operator, teacher or viewer");
+            return;
+        }
+        if (password[0] && !webui_auth_password_acceptable(password, err, sizeof err)) {
+            explicit_bzero(password, sizeof password);
+            webui_respond_error(c, 400, "%s", err);
+            return;
+        }
+        /* The role first: it is what may be refused (the last admin). */
+        ret = role[0] ? webui_auth_user_role(w->auth, arg, webui_role_from_name(role), err,
+                                             sizeof err) : 0;
+        /* An admin resetting their own password keeps the session doing it. */
+        if (ret >= 0 && password[0])
+            ret = webui_auth_user_password(w->auth, arg, password,
+                                           !strcmp(arg, c->who.user) ? c->who.session_id : NULL,
+                                           err, sizeof err);
+        explicit_bzero(password, sizeof password);
+        if (ret < 0) {
             webui_respond_error(c, status_for_error(ret), "%s", err);
             return;
         }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "ok", 1);
-        webui_respond_json(c, 200, o);
+        respond_ok(c);
         return;
     }
     webui_respond_error(c, 405, "method not allowed");
 }
 
+/* The optional expiry of a new token: "expires_s" (seconds from now) or
+ * "expires_at" (ISO 8601 with a zone).  0 and *at (0: never), or -1 after
+ * a 400. */
+static int token_expiry(webui_conn *c, const cJSON *body, int64_t *at)
+{
+    const cJSON *secs = cJSON_GetObjectItemCaseSensitive(body, "expires_s");
+    const cJSON *when = cJSON_GetObjectItemCaseSensitive(body, "expires_at");
+    int64_t now = lb_clock_wall_us();
+
+    *at = 0;
+    if (secs && cJSON_IsNull(secs))
+        secs = NULL;
+    if (when && cJSON_IsNull(when))
+        when = NULL;
+    if (secs && when) {
+        webui_respond_error(c, 400, "give 'expires_s' or 'expires_at', not both");
+        return -1;
+    }
+    if (secs) {
+        double v = cJSON_IsNumber(secs) ? secs->valuedouble : -1;
+        if (!cJSON_IsNumber(secs) || v != (double)(int64_t)v || v < 1 || v > 10.0 * 365 * 86400) {
+            webui_respond_error(c, 400, "'expires_s' must be a whole number of seconds "
+                                "from 1 to 315360000");
+            return -1;
+        }
+        *at = now + (int64_t)v * 1000000;
+    } else if (when) {
+        if (!cJSON_IsString(when) || webui_parse_iso8601(when->valuestring, at) < 0) {
+            webui_respond_error(c, 400, "'expires_at' must be an ISO 8601 time with a zone, "
+                                "e.g. 2027-07-01T00:00:00+08:00");
+            return -1;
+        }
+        if (*at <= now) {
+            webui_respond_error(c, 400, "'expires_at' is in the past");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void h_tokens(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    char name[64], role[16], token[128], err[256] = "";
+    char name[64], role[16], token[128], when[40], err[256] = "";
+    int64_t expires_us = 0;
     int ret;
 
     if (c->method == WEBUI_GET && !*arg) {
@@ -395,10 +561,11 @@ static void h_tokens(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     }
     if (c->method == WEBUI_POST && !*arg) {
         if (take_string(c, body, "name", name, sizeof name) < 0 ||
-            take_string(c, body, "role", role, sizeof role) < 0)
+            take_string(c, body, "role", role, sizeof role) < 0 ||
+            token_expiry(c, body, &expires_us) < 0)
             return;
-        ret = webui_auth_token_create(w->auth, name, webui_role_from_name(role), token,
-                                      sizeof token, err, sizeof err);
+        ret = webui_auth_token_create(w->auth, name, webui_role_from_name(role), c->who.user,
+                                      expires_us, token, sizeof token, err, sizeof err);
         if (ret < 0) {
             webui_respond_error(c, status_for_error(ret), "%s", err);
             return;
@@ -407,6 +574,12 @@ static void h_tokens(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         cJSON_AddStringToObject(o, "token", token);
         cJSON_AddStringToObject(o, "name", name);
         cJSON_AddStringToObject(o, "role", role);
+        cJSON_AddStringToObject(o, "created_by", c->who.user);
+        if (expires_us)
+            cJSON_AddStringToObject(o, "expires_at",
+                                    lb_clock_iso8601(expires_us, when, sizeof when));
+        else
+            cJSON_AddNullToObject(o, "expires_at");
         explicit_bzero(token, sizeof token);
         webui_respond_json(c, 201, o);
         return;
@@ -786,6 +959,8 @@ static const route routes[] = {
     { "/api/v1/login",           NO,       VIEWER,   NO,       NO,    h_login, 1 },
     { "/api/v1/logout",          NO,       VIEWER,   NO,       NO,    h_logout, 1 },
     { "/api/v1/password",        NO,       VIEWER,   NO,       NO,    h_password, 0 },
+    { "/api/v1/sessions",        VIEWER,   NO,       NO,       NO,    h_sessions, 0 },
+    { "/api/v1/sessions/",       NO,       NO,       NO,       VIEWER, h_sessions, 0 },
     { "/api/v1/status",          VIEWER,   NO,       NO,       NO,    h_status, 1 },
     { "/api/v1/recording",       NO,       TEACHER,  NO,       NO,    h_recording, 0 },
     { "/api/v1/director",        NO,       OPERATOR, NO,       NO,    h_director, 0 },
@@ -866,7 +1041,8 @@ void webui_api_handle(lb_webui *w, webui_conn *c)
     if (r->handler == h_metrics && w->auth_settings.metrics_public)
         need = WEBUI_ROLE_NONE;
     if (!r->anonymous_ok && need && !c->who.role) {
-        webui_respond_error(c, 401, "login required");
+        webui_respond_error(c, 401, "%s", c->who.auth_error[0] ? c->who.auth_error
+                                                                : "login required");
         return;
     }
     if (!r->anonymous_ok && c->who.role < need) {
@@ -901,4 +1077,8 @@ void webui_api_handle(lb_webui *w, webui_conn *c)
         body = cJSON_CreateObject();
     r->handler(w, c, arg, body);
     cJSON_Delete(body);
+    /* A user deleted, demoted or logged out, a session or token ended:
+     * their open event sockets close now, not at their next request. */
+    if (changes_state)
+        webui_events_revalidate(w);
 }

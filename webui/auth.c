@@ -8,13 +8,26 @@
  *
  * Sessions are random 256-bit identifiers kept in memory only: a restart
  * logs everyone out, which is what an appliance should do.  Each has its own
- * CSRF token.  API tokens ("lbt_<id>_<secret>") are stored as SHA-256 of the
- * whole token; the secret is shown once when created.
+ * CSRF token, an idle limit and an absolute lifetime, and a public "ref" by
+ * which it can be listed and ended without showing its secret.  Each user
+ * holds at most MAX_SESSIONS_PER_USER sessions (a new one ends that user's
+ * oldest), and the table has room for every user's quota, so no login can
+ * push out another user's session.  API tokens ("lbt_<id>_<secret>") are
+ * stored as SHA-256 of the whole token; the secret is shown once when
+ * created; they may carry an expiry (wall clock: they outlive restarts).
  *
- * Failed logins are counted per client address in a fixed window; past the
- * limit every login from that address is refused (429) until the window
- * ends, even with the right password, so guessing costs the attacker time
- * and costs us no yescrypt work.
+ * Password guesses (logins, password changes, setup codes) are limited
+ * twice.  Per client address, in a fixed window: past the limit every
+ * attempt from that address is refused (429) until the window ends, even
+ * with the right password, so guessing costs the attacker time and costs us
+ * no yescrypt work.  Per account, against guesses spread over many
+ * addresses: past the same number of failures each further failure locks
+ * the account for 1, 2, 4 ... seconds up to login_backoff_max_s; a success
+ * resets it, and a quiet spell of 4 x login_backoff_max_s forgets it.
+ * Unknown names are tracked like real ones, so the answers do not tell
+ * which names exist.  An attempt counts as failed from the moment it is
+ * let through until its verdict, so parallel guesses cannot slip past
+ * either limit while their hashes are being computed.
  *
  * All of it runs on the webui thread; nothing here locks. */
 #include "webui_priv.h"
@@ -38,8 +51,10 @@
 
 #define MAX_USERS     64
 #define MAX_TOKENS    64
-#define MAX_SESSIONS  256
+#define MAX_SESSIONS_PER_USER 10
+#define MAX_SESSIONS  (MAX_USERS * MAX_SESSIONS_PER_USER)
 #define MAX_FAIL_IPS  128
+#define MAX_ACCOUNTS  (2 * MAX_USERS)      /* at least half for names that are no user */
 
 typedef struct user {
     char name[64];
@@ -54,14 +69,19 @@ typedef struct api_token {
     webui_role role;
     char sha256[65];
     char created_at[40];
+    char created_by[64];
+    int64_t expires_wall_us;      /* 0: never */
 } api_token;
 
 typedef struct session {
     char id[48];
     char csrf[48];
+    char ref[16];                 /* public handle, not a secret */
     char user[64];
+    char ip[64];
     webui_role role;
-    int64_t last_seen_us;
+    int64_t created_us, last_seen_us;
+    int64_t created_wall_us;
 } session;
 
 typedef struct login_failures {
@@ -69,6 +89,15 @@ typedef struct login_failures {
     int64_t window_start_us;
     int count;
 } login_failures;
+
+/* Failed guesses at one account name, from anywhere. */
+typedef struct account_failures {
+    char name[64];
+    int failures;                 /* since the last success */
+    int pending;                  /* let through, verdict not yet known */
+    int64_t last_failure_us;
+    int64_t locked_until_us;
+} account_failures;
 
 struct webui_auth {
     webui_auth_settings s;
@@ -80,6 +109,7 @@ struct webui_auth {
     int nb_tokens;
     session sessions[MAX_SESSIONS];
     login_failures fails[MAX_FAIL_IPS];
+    account_failures accounts[MAX_ACCOUNTS];
 };
 
 static const char *const role_names[] = { "none", "viewer", "teacher", "operator", "admin" };
@@ -159,7 +189,7 @@ static void sha256_hex(const char *text, char out[65])
 }
 
 /* yescrypt with a fresh salt.  crypt_data is 32 KiB: on the heap. */
-static int hash_password(const char *password, char *out, size_t out_size)
+int webui_auth_hash_password(const char *password, char *out, size_t out_size)
 {
     struct crypt_data *cd = NULL;
     char *setting = NULL;
@@ -219,7 +249,7 @@ static int valid_name(const char *name)
     return 1;
 }
 
-static int valid_password(const char *password, char *err, size_t err_size)
+int webui_auth_password_acceptable(const char *password, char *err, size_t err_size)
 {
     size_t len = strlen(password);
     if (len < 8) {
@@ -335,15 +365,24 @@ int webui_auth_load(webui_auth *a, char *err, size_t err_size)
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "tokens")) {
         const char *id = json_str(it, "id"), *sha = json_str(it, "sha256");
         const char *name = json_str(it, "name"), *created = json_str(it, "created_at");
+        const char *by = json_str(it, "created_by"), *expires = json_str(it, "expires_at");
         webui_role role = webui_role_from_name(json_str(it, "role"));
+        int64_t expires_us = 0;
         if (!id || !sha || !role || strlen(sha) != 64 || strlen(id) >= 24 ||
             a->nb_tokens >= MAX_TOKENS)
             continue;
+        if (expires && webui_parse_iso8601(expires, &expires_us) < 0) {
+            /* Unreadable expiry: the token is not kept alive by accident. */
+            LB_LOGW("webui", "%s: token %s has a bad expires_at; skipped", a->users_file, id);
+            continue;
+        }
         api_token *t = &a->tokens[a->nb_tokens++];
         snprintf(t->id, sizeof t->id, "%s", id);
         snprintf(t->sha256, sizeof t->sha256, "%s", sha);
         snprintf(t->name, sizeof t->name, "%s", name ? name : "");
         snprintf(t->created_at, sizeof t->created_at, "%s", created ? created : "");
+        snprintf(t->created_by, sizeof t->created_by, "%s", by ? by : "");
+        t->expires_wall_us = expires_us;
         t->role = role;
     }
 fail:
@@ -386,6 +425,12 @@ static int save(webui_auth *a, char *err, size_t err_size)
         cJSON_AddStringToObject(o, "role", webui_role_name(t->role));
         cJSON_AddStringToObject(o, "sha256", t->sha256);
         cJSON_AddStringToObject(o, "created_at", t->created_at);
+        cJSON_AddStringToObject(o, "created_by", t->created_by);
+        if (t->expires_wall_us) {
+            char when[40];
+            lb_clock_iso8601(t->expires_wall_us, when, sizeof when);
+            cJSON_AddStringToObject(o, "expires_at", when);
+        }
         cJSON_AddItemToArray(tokens, o);
     }
     if (!(text = cJSON_Print(root)))
@@ -442,7 +487,7 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
         snprintf(err, err_size, "role must be admin, operator, teacher or viewer");
         return AVERROR(EINVAL);
     }
-    if (!valid_password(password, err, err_size))
+    if (!webui_auth_password_acceptable(password, err, err_size))
         return AVERROR(EINVAL);
     if (find_user(a, name)) {
         snprintf(err, err_size, "user '%s' exists", name);
@@ -456,7 +501,7 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
     memset(u, 0, sizeof *u);
     snprintf(u->name, sizeof u->name, "%s", name);
     u->role = role;
-    if ((ret = hash_password(password, u->hash, sizeof u->hash)) < 0) {
+    if ((ret = webui_auth_hash_password(password, u->hash, sizeof u->hash)) < 0) {
         snprintf(err, err_size, "cannot hash the password");
         return ret;
     }
@@ -536,31 +581,132 @@ int webui_auth_setup(webui_auth *a, const char *code, const char *name, const ch
     return 0;
 }
 
-int webui_auth_attempt(webui_auth *a, const char *ip)
+static int seconds_until(int64_t when_us, int64_t now_us)
 {
+    int64_t left = when_us - now_us;
+    return left <= 0 ? 1 : (int)((left + 999999) / 1000000);
+}
+
+/* The entry of an account name; a new one takes a free slot, else the
+ * stalest entry of a name that is no user (users' entries stay). */
+static account_failures *account_of(webui_auth *a, const char *name)
+{
+    int64_t now = lb_clock_now(), forget_us = 4 * (int64_t)a->s.login_backoff_max_s * 1000000;
+    account_failures *free_slot = NULL, *victim = NULL, *slot;
+    for (int i = 0; i < MAX_ACCOUNTS; i++) {
+        account_failures *e = &a->accounts[i];
+        if (e->name[0] && !e->pending && now - e->last_failure_us >= forget_us &&
+            now >= e->locked_until_us)
+            memset(e, 0, sizeof *e);            /* a quiet spell: forgotten */
+        if (e->name[0] && !strcmp(e->name, name))
+            return e;
+        if (!e->name[0]) {
+            if (!free_slot)
+                free_slot = e;
+        } else if (!e->pending && !find_user(a, e->name) &&
+                   (!victim || e->last_failure_us < victim->last_failure_us)) {
+            victim = e;
+        }
+    }
+    if (!(slot = free_slot ? free_slot : victim))
+        return NULL;
+    memset(slot, 0, sizeof *slot);
+    snprintf(slot->name, sizeof slot->name, "%s", name);
+    return slot;
+}
+
+int webui_auth_attempt(webui_auth *a, const char *ip, const char *name, int *retry_after_s)
+{
+    int64_t now = lb_clock_now();
     login_failures *f = failures_of(a, ip, 1);
+    account_failures *acc = NULL;
+    int dummy;
+
+    if (!retry_after_s)
+        retry_after_s = &dummy;
+    *retry_after_s = 0;
     if (!f)
         return AVERROR(ENOMEM);
-    if (f->count >= a->s.login_max_failures)
+    if (f->count >= a->s.login_max_failures) {
+        *retry_after_s = seconds_until(f->window_start_us +
+                                       (int64_t)a->s.login_window_s * 1000000, now);
         return AVERROR(EAGAIN);
+    }
+    if (name) {
+        if (!(acc = account_of(a, name)))
+            return AVERROR(EAGAIN);        /* every slot busy with a pending guess */
+        if (now < acc->locked_until_us) {
+            *retry_after_s = seconds_until(acc->locked_until_us, now);
+            return AVERROR(EAGAIN);
+        }
+        /* Past the free failures, one guess at a time. */
+        if (acc->pending && acc->failures + acc->pending >= a->s.login_max_failures) {
+            *retry_after_s = 1;
+            return AVERROR(EAGAIN);
+        }
+        acc->pending++;
+    }
     /* Counted as failed until it succeeds, so that parallel attempts cannot
      * slip past the limit while their hashes are being checked. */
     f->count++;
     return 0;
 }
 
-void webui_auth_attempt_succeeded(webui_auth *a, const char *ip)
+void webui_auth_attempt_done(webui_auth *a, const char *ip, const char *name, int ok)
 {
     login_failures *f = failures_of(a, ip, 0);
-    if (f && f->count > 0)
-        f->count--;
+    account_failures *acc = NULL;
+
+    for (int i = 0; name && i < MAX_ACCOUNTS; i++)
+        if (a->accounts[i].name[0] && !strcmp(a->accounts[i].name, name))
+            acc = &a->accounts[i];
+    if (acc && acc->pending > 0)
+        acc->pending--;
+    if (ok) {
+        if (f && f->count > 0)
+            f->count--;
+        if (acc) {
+            acc->failures = 0;
+            acc->locked_until_us = 0;
+        }
+        return;
+    }
+    if (!acc)
+        return;
+    int64_t now = lb_clock_now(), cap_us = (int64_t)a->s.login_backoff_max_s * 1000000;
+    acc->failures++;
+    acc->last_failure_us = now;
+    int over = acc->failures - a->s.login_max_failures;
+    if (over >= 0) {
+        int64_t lock_us = over >= 40 ? cap_us : ((int64_t)1000000 << over);
+        if (lock_us > cap_us)
+            lock_us = cap_us;
+        acc->locked_until_us = now + lock_us;
+        LB_LOGW("webui", "account '%s': %d failed password attempts; locked for %lld s",
+                name, acc->failures, (long long)(lock_us / 1000000));
+    }
 }
 
-static void drop_sessions_of(webui_auth *a, const char *name)
+static int session_expired(const webui_auth *a, const session *s, int64_t now)
 {
-    for (int i = 0; i < MAX_SESSIONS; i++)
-        if (a->sessions[i].id[0] && !strcmp(a->sessions[i].user, name))
-            memset(&a->sessions[i], 0, sizeof a->sessions[i]);
+    return now - s->last_seen_us > (int64_t)a->s.session_idle_s * 1000000 ||
+           now - s->created_us > (int64_t)a->s.session_max_s * 1000000;
+}
+
+int webui_auth_user_revoke(webui_auth *a, const char *name, const char *keep_id)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &a->sessions[i];
+        if (!s->id[0] || strcmp(s->user, name) ||
+            (keep_id && keep_id[0] && webui_secret_equal(s->id, keep_id)))
+            continue;
+        n += !session_expired(a, s, lb_clock_now());
+        memset(s, 0, sizeof *s);
+    }
+    if (n)
+        LB_LOGI("webui", "ended %d session(s) of '%s'", n, name);
+    return n;
 }
 
 int webui_auth_user_delete(webui_auth *a, const char *name, char *err, size_t err_size)
@@ -592,12 +738,13 @@ int webui_auth_user_delete(webui_auth *a, const char *name, char *err, size_t er
         a->nb_users++;
         return ret;
     }
-    drop_sessions_of(a, name);
+    webui_auth_user_revoke(a, name, NULL);
+    LB_LOGI("webui", "user '%s' deleted", name);
     return 0;
 }
 
-int webui_auth_user_password(webui_auth *a, const char *name, const char *password, char *err,
-                             size_t err_size)
+int webui_auth_user_set_hash(webui_auth *a, const char *name, const char *hash,
+                             const char *keep_id, char *err, size_t err_size)
 {
     user *u = find_user(a, name);
     char old[CRYPT_OUTPUT_SIZE];
@@ -611,23 +758,89 @@ int webui_auth_user_password(webui_auth *a, const char *name, const char *passwo
         snprintf(err, err_size, "this password is set in the config file");
         return AVERROR(EPERM);
     }
-    if (!valid_password(password, err, err_size))
-        return AVERROR(EINVAL);
+    if (!hash[0] || strlen(hash) >= sizeof u->hash) {
+        snprintf(err, err_size, "cannot hash the password");
+        return AVERROR(EIO);
+    }
     memcpy(old, u->hash, sizeof old);
-    if ((ret = hash_password(password, u->hash, sizeof u->hash)) < 0 ||
-        (ret = save(a, err, err_size)) < 0) {
+    snprintf(u->hash, sizeof u->hash, "%s", hash);
+    if ((ret = save(a, err, err_size)) < 0) {
         memcpy(u->hash, old, sizeof old);
         return ret;
     }
-    /* Whoever knew the old password is logged out everywhere. */
-    drop_sessions_of(a, name);
+    /* Whoever knew the old password is logged out everywhere else. */
+    webui_auth_user_revoke(a, name, keep_id);
+    LB_LOGI("webui", "password of '%s' changed", name);
     return 0;
 }
 
-int webui_auth_check_password(webui_auth *a, const char *name, const char *password)
+int webui_auth_user_password(webui_auth *a, const char *name, const char *password,
+                             const char *keep_id, char *err, size_t err_size)
+{
+    char hash[CRYPT_OUTPUT_SIZE];
+    user *u = find_user(a, name);
+    int ret;
+
+    if (!u) {
+        snprintf(err, err_size, "no user '%s'", name);
+        return AVERROR(ENOENT);
+    }
+    if (u->from_config) {
+        snprintf(err, err_size, "this password is set in the config file");
+        return AVERROR(EPERM);
+    }
+    if (!webui_auth_password_acceptable(password, err, err_size))
+        return AVERROR(EINVAL);
+    if ((ret = webui_auth_hash_password(password, hash, sizeof hash)) < 0) {
+        snprintf(err, err_size, "cannot hash the password");
+        return ret;
+    }
+    return webui_auth_user_set_hash(a, name, hash, keep_id, err, err_size);
+}
+
+int webui_auth_user_role(webui_auth *a, const char *name, webui_role role, char *err,
+                         size_t err_size)
 {
     user *u = find_user(a, name);
-    return u && verify_password(password, u->hash);
+    int admins = 0, ret;
+
+    if (!u) {
+        snprintf(err, err_size, "no user '%s'", name);
+        return AVERROR(ENOENT);
+    }
+    if (!role) {
+        snprintf(err, err_size, "role must be admin, operator, teacher or viewer");
+        return AVERROR(EINVAL);
+    }
+    if (u->from_config) {
+        snprintf(err, err_size, "user '%s' comes from the config file", name);
+        return AVERROR(EPERM);
+    }
+    if (u->role == role)
+        return 0;
+    for (int i = 0; i < a->nb_users; i++)
+        admins += a->users[i].role == WEBUI_ROLE_ADMIN;
+    if (u->role == WEBUI_ROLE_ADMIN && admins == 1) {
+        snprintf(err, err_size, "cannot demote the last administrator");
+        return AVERROR(EPERM);
+    }
+    webui_role old = u->role;
+    u->role = role;
+    if ((ret = save(a, err, err_size)) < 0) {
+        u->role = old;
+        return ret;
+    }
+    /* Sessions carry the role they were made with: they log in again. */
+    webui_auth_user_revoke(a, name, NULL);
+    LB_LOGI("webui", "user '%s' is now %s (was %s)", name, webui_role_name(role),
+            webui_role_name(old));
+    return 0;
+}
+
+webui_role webui_auth_user_role_of(webui_auth *a, const char *name)
+{
+    user *u = find_user(a, name);
+    return u ? u->role : WEBUI_ROLE_NONE;
 }
 
 cJSON *webui_auth_users_json(const webui_auth *a)
@@ -664,30 +877,50 @@ static login_failures *failures_of(webui_auth *a, const char *ip, int create)
     return oldest;
 }
 
-static void new_session(webui_auth *a, const char *name, webui_role role, webui_principal *who)
+/* Every user's quota fits, so a free slot exists whenever the user is
+ * under theirs: nobody's login can end someone else's session. */
+_Static_assert(MAX_SESSIONS >= MAX_USERS * MAX_SESSIONS_PER_USER, "a quota per user");
+
+static void new_session(webui_auth *a, const char *name, webui_role role, const char *ip,
+                        webui_principal *who)
 {
-    session *slot = &a->sessions[0];
+    session *slot = NULL, *oldest = NULL;
     int64_t now = lb_clock_now();
+    int mine = 0;
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *s = &a->sessions[i];
+        if (s->id[0] && session_expired(a, s, now))
+            memset(s, 0, sizeof *s);
         if (!s->id[0]) {
-            slot = s;
-            break;
+            if (!slot)
+                slot = s;
+            continue;
         }
-        if (s->last_seen_us < slot->last_seen_us)
-            slot = s;                             /* full: the longest idle goes */
+        if (strcmp(s->user, name))
+            continue;
+        mine++;
+        if (!oldest || s->created_us < oldest->created_us)
+            oldest = s;
     }
+    if (mine >= MAX_SESSIONS_PER_USER) {
+        LB_LOGI("webui", "'%s' has %d sessions: the oldest ends", name, mine);
+        slot = oldest;                            /* the user's own oldest goes */
+    }
+    memset(who, 0, sizeof *who);
+    if (!slot)
+        return;
     memset(slot, 0, sizeof *slot);
     if (random_token(slot->id, sizeof slot->id, 32) < 0 ||
-        random_token(slot->csrf, sizeof slot->csrf, 32) < 0) {
+        random_token(slot->csrf, sizeof slot->csrf, 32) < 0 ||
+        random_token(slot->ref, sizeof slot->ref, 9) < 0) {
         memset(slot, 0, sizeof *slot);
-        memset(who, 0, sizeof *who);
         return;
     }
     snprintf(slot->user, sizeof slot->user, "%s", name);
+    snprintf(slot->ip, sizeof slot->ip, "%s", ip);
     slot->role = role;
-    slot->last_seen_us = now;
-    memset(who, 0, sizeof *who);
+    slot->created_us = slot->last_seen_us = now;
+    slot->created_wall_us = lb_clock_wall_us();
     who->role = role;
     who->via = WEBUI_VIA_SESSION;
     snprintf(who->user, sizeof who->user, "%s", name);
@@ -700,9 +933,9 @@ static void new_session(webui_auth *a, const char *name, webui_role role, webui_
 static const char dummy_hash[] = "$y$j9T$F5Jx5fExrKuJdljLajF2U.$mW2AXIxi9DYLQ3dGGkzm8rEuG8oHa8Lq8Fbm.kq9c1A";
 
 int webui_auth_login_begin(webui_auth *a, const char *ip, const char *name, char *hash,
-                           size_t hash_size)
+                           size_t hash_size, int *retry_after_s)
 {
-    int ret = webui_auth_attempt(a, ip);
+    int ret = webui_auth_attempt(a, ip, name, retry_after_s);
     if (ret < 0)
         return ret;
     user *u = find_user(a, name);
@@ -715,12 +948,12 @@ int webui_auth_login_finish(webui_auth *a, const char *ip, const char *name, int
 {
     user *u = find_user(a, name);
     memset(who, 0, sizeof *who);
+    webui_auth_attempt_done(a, ip, name, u && password_ok);
     if (!u || !password_ok) {
         LB_LOGW("webui", "failed login for '%s' from %s", name, ip);
         return AVERROR(EACCES);
     }
-    webui_auth_attempt_succeeded(a, ip);
-    new_session(a, u->name, u->role, who);
+    new_session(a, u->name, u->role, ip, who);
     if (!who->role)
         return AVERROR(EIO);
     LB_LOGI("webui", "'%s' (%s) logged in from %s", u->name, webui_role_name(u->role), ip);
@@ -736,7 +969,7 @@ int webui_auth_login(webui_auth *a, const char *ip, const char *name, const char
                      webui_principal *who)
 {
     char hash[CRYPT_OUTPUT_SIZE];
-    int ret = webui_auth_login_begin(a, ip, name, hash, sizeof hash);
+    int ret = webui_auth_login_begin(a, ip, name, hash, sizeof hash, NULL);
     if (ret < 0)
         return ret;
     return webui_auth_login_finish(a, ip, name, verify_password(password, hash), who);
@@ -751,14 +984,14 @@ void webui_auth_logout(webui_auth *a, const char *session_id)
 
 int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *who)
 {
-    int64_t now = lb_clock_now(), idle_us = (int64_t)a->s.session_idle_s * 1000000;
+    int64_t now = lb_clock_now();
     if (!session_id || strlen(session_id) < 32)
         return AVERROR(ENOENT);
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *s = &a->sessions[i];
         if (!s->id[0] || !webui_secret_equal(s->id, session_id))
             continue;
-        if (now - s->last_seen_us > idle_us) {
+        if (session_expired(a, s, now)) {
             memset(s, 0, sizeof *s);
             return AVERROR(ENOENT);
         }
@@ -781,12 +1014,80 @@ int webui_auth_token(webui_auth *a, const char *token, webui_principal *who)
         return AVERROR(ENOENT);
     sha256_hex(token, sha);
     for (int i = 0; sha[0] && i < a->nb_tokens; i++) {
-        if (!webui_secret_equal(a->tokens[i].sha256, sha))
+        const api_token *t = &a->tokens[i];
+        if (!webui_secret_equal(t->sha256, sha))
             continue;
         memset(who, 0, sizeof *who);
-        who->role = a->tokens[i].role;
+        if (t->expires_wall_us && lb_clock_wall_us() >= t->expires_wall_us) {
+            char when[40];
+            lb_clock_iso8601(t->expires_wall_us, when, sizeof when);
+            snprintf(who->auth_error, sizeof who->auth_error, "API token '%s' expired at %s",
+                     t->name, when);
+            return AVERROR(EACCES);
+        }
+        who->role = t->role;
         who->via = WEBUI_VIA_TOKEN;
-        snprintf(who->user, sizeof who->user, "token:%s", a->tokens[i].name);
+        snprintf(who->user, sizeof who->user, "token:%s", t->name);
+        snprintf(who->token_id, sizeof who->token_id, "%s", t->id);
+        return 0;
+    }
+    return AVERROR(ENOENT);
+}
+
+int webui_auth_still_valid(webui_auth *a, const webui_principal *who)
+{
+    int64_t now = lb_clock_now();
+    if (who->via == WEBUI_VIA_SESSION) {
+        for (int i = 0; i < MAX_SESSIONS; i++) {
+            const session *s = &a->sessions[i];
+            if (s->id[0] && webui_secret_equal(s->id, who->session_id))
+                return !session_expired(a, s, now);
+        }
+        return 0;
+    }
+    if (who->via == WEBUI_VIA_TOKEN) {
+        for (int i = 0; i < a->nb_tokens; i++) {
+            const api_token *t = &a->tokens[i];
+            if (!strcmp(t->id, who->token_id))
+                return !t->expires_wall_us || lb_clock_wall_us() < t->expires_wall_us;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+cJSON *webui_auth_sessions_json(webui_auth *a, const char *name, const char *current_id)
+{
+    cJSON *arr = cJSON_CreateArray();
+    int64_t now = lb_clock_now();
+    for (int i = 0; arr && i < MAX_SESSIONS; i++) {
+        const session *s = &a->sessions[i];
+        char when[40];
+        if (!s->id[0] || session_expired(a, s, now) || (name && strcmp(s->user, name)))
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "ref", s->ref);
+        cJSON_AddStringToObject(o, "user", s->user);
+        cJSON_AddStringToObject(o, "role", webui_role_name(s->role));
+        cJSON_AddStringToObject(o, "ip", s->ip);
+        cJSON_AddStringToObject(o, "created_at",
+                                lb_clock_iso8601(s->created_wall_us, when, sizeof when));
+        cJSON_AddNumberToObject(o, "idle_s", (double)((now - s->last_seen_us) / 1000000));
+        cJSON_AddBoolToObject(o, "current",
+                              current_id && current_id[0] && webui_secret_equal(s->id, current_id));
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+int webui_auth_session_revoke(webui_auth *a, const char *ref, const char *name)
+{
+    for (int i = 0; ref[0] && i < MAX_SESSIONS; i++) {
+        session *s = &a->sessions[i];
+        if (!s->id[0] || strcmp(s->ref, ref) || (name && strcmp(s->user, name)))
+            continue;
+        LB_LOGI("webui", "session %s of '%s' ended", s->ref, s->user);
+        memset(s, 0, sizeof *s);
         return 0;
     }
     return AVERROR(ENOENT);
@@ -795,18 +1096,93 @@ int webui_auth_token(webui_auth *a, const char *token, webui_principal *who)
 cJSON *webui_auth_tokens_json(const webui_auth *a)
 {
     cJSON *arr = cJSON_CreateArray();
+    int64_t now = lb_clock_wall_us();
     for (int i = 0; arr && i < a->nb_tokens; i++) {
+        const api_token *t = &a->tokens[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", a->tokens[i].id);
-        cJSON_AddStringToObject(o, "name", a->tokens[i].name);
-        cJSON_AddStringToObject(o, "role", webui_role_name(a->tokens[i].role));
-        cJSON_AddStringToObject(o, "created_at", a->tokens[i].created_at);
+        char when[40];
+        cJSON_AddStringToObject(o, "id", t->id);
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "role", webui_role_name(t->role));
+        cJSON_AddStringToObject(o, "created_at", t->created_at);
+        if (t->created_by[0])
+            cJSON_AddStringToObject(o, "created_by", t->created_by);
+        else
+            cJSON_AddNullToObject(o, "created_by");      /* made before it was recorded */
+        if (t->expires_wall_us)
+            cJSON_AddStringToObject(o, "expires_at",
+                                    lb_clock_iso8601(t->expires_wall_us, when, sizeof when));
+        else
+            cJSON_AddNullToObject(o, "expires_at");
+        cJSON_AddBoolToObject(o, "expired", t->expires_wall_us && now >= t->expires_wall_us);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
 }
 
-int webui_auth_token_create(webui_auth *a, const char *name, webui_role role, char *token,
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil): no timegm(), no TZ environment involved. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *p, int n, int *out)
+{
+    *out = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        *out = *out * 10 + (p[i] - '0');
+    }
+    return 0;
+}
+
+int webui_parse_iso8601(const char *t, int64_t *wall_us)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    int64_t frac_us = 0;
+
+    if (strlen(t) < 20 || digits(t, 4, &y) || t[4] != '-' || digits(t + 5, 2, &mo) ||
+        t[7] != '-' || digits(t + 8, 2, &d) || (t[10] != 'T' && t[10] != 't' && t[10] != ' ') ||
+        digits(t + 11, 2, &h) || t[13] != ':' || digits(t + 14, 2, &mi) || t[16] != ':' ||
+        digits(t + 17, 2, &sec))
+        return AVERROR(EINVAL);
+    const char *p = t + 19;
+    if (*p == '.') {
+        int64_t scale = 100000;
+        if (p[1] < '0' || p[1] > '9')
+            return AVERROR(EINVAL);
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac_us += (*p - '0') * scale;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' &&
+               !digits(p + 4, 2, &om)) {
+        sign = *p == '-' ? -1 : 1;
+        p += 6;
+    } else {
+        return AVERROR(EINVAL);
+    }
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) || h > 23 || mi > 59 ||
+        sec > 60 || oh > 23 || om > 59)
+        return AVERROR(EINVAL);
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+                   sign * (oh * 3600 + om * 60);
+    *wall_us = secs * 1000000 + frac_us;
+    return 0;
+}
+
+int webui_auth_token_create(webui_auth *a, const char *name, webui_role role,
+                            const char *created_by, int64_t expires_wall_us, char *token,
                             size_t token_size, char *err, size_t err_size)
 {
     char id[24], secret[48];
@@ -842,6 +1218,8 @@ int webui_auth_token_create(webui_auth *a, const char *name, webui_role role, ch
     t->role = role;
     sha256_hex(token, t->sha256);
     lb_clock_iso8601(lb_clock_wall_us(), t->created_at, sizeof t->created_at);
+    snprintf(t->created_by, sizeof t->created_by, "%s", created_by ? created_by : "");
+    t->expires_wall_us = expires_wall_us;
     a->nb_tokens++;
     if ((ret = save(a, err, err_size)) < 0) {
         a->nb_tokens--;

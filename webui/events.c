@@ -8,12 +8,19 @@
  * reads too slowly loses its oldest events (meters are stale after 100 ms
  * anyway) and never delays the others.  Public viewers (no login) receive
  * only a reduced status: title, course, whether a lesson is being
- * recorded. */
+ * recorded.
+ *
+ * A socket is as good as the session or API token it was opened with: when
+ * that ends (logout, revocation, a password or role change, the user
+ * deleted, the token deleted, idle or absolute expiry) the socket is closed
+ * with 1008 "credentials ended".  The API checks right after every state
+ * change; expiry is checked here about once a second. */
 #include "webui_priv.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_clock.h"
 #include "lb_log.h"
 
 struct webui_event {
@@ -42,6 +49,8 @@ static void event_unref(webui_event **pev)
 
 static void client_push(lb_webui *w, webui_conn *c, webui_event *ev)
 {
+    if (c->ws_revoked)
+        return;
     if (c->backlog_count == WEBUI_CLIENT_BACKLOG) {
         event_unref(&c->backlog[c->backlog_head]);
         c->backlog_head = (c->backlog_head + 1) % WEBUI_CLIENT_BACKLOG;
@@ -82,10 +91,28 @@ static webui_event *lite_status_event(const cJSON *full)
     return ev;
 }
 
+void webui_events_revalidate(lb_webui *w)
+{
+    for (webui_conn *c = w->ws_clients; c; c = c->ws_next) {
+        if (c->ws_revoked || !c->who.role || webui_auth_still_valid(w->auth, &c->who))
+            continue;
+        LB_LOGI("webui", "closing the event socket of '%s': its %s ended", c->who.user,
+                c->who.via == WEBUI_VIA_TOKEN ? "API token" : "session");
+        c->ws_revoked = 1;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
 void webui_events_drain(lb_webui *w)
 {
     char *batch[WEBUI_PUBLISH_RING];
     int n = 0;
+    int64_t now = lb_clock_now();
+
+    if (now - w->ws_checked_us >= 1000000) {       /* expiry: about once a second */
+        w->ws_checked_us = now;
+        webui_events_revalidate(w);
+    }
 
     pthread_mutex_lock(&w->lock);
     while (w->ring_count) {
@@ -156,6 +183,12 @@ void webui_events_detach(lb_webui *w, webui_conn *c)
 
 int webui_events_write(lb_webui *w, webui_conn *c)
 {
+    static const char reason[] = "credentials ended";
+    if (c && c->is_ws && c->ws_revoked) {
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+                         sizeof reason - 1);
+        return -1;
+    }
     if (!c || !c->is_ws || !c->backlog_count)
         return 0;
     webui_event *ev = c->backlog[c->backlog_head];

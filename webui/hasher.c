@@ -1,15 +1,17 @@
 /* Design note: yescrypt costs tens of milliseconds by design, which is
  * fine for a person logging in and ruinous for an event loop under a
- * password spray.  So a login is answered in two steps: the loop checks
- * the rate limit and queues (user, password, stored hash) for the
- * "lb-webui-auth" thread; that thread only computes, touching no webui
- * state, and hands the verdict back through a done list and
- * lws_cancel_service(); the loop then makes the session and answers.
+ * password spray.  So a login (or a password change) is answered in two
+ * steps: the loop checks the rate limit and queues (password, stored hash,
+ * and for a change the new password) for the "lb-webui-auth" thread; that
+ * thread only computes, touching no webui state, and hands the verdict
+ * (and the new hash) back through a done list and lws_cancel_service();
+ * on the loop the job's done() then counts the attempt, makes the session
+ * or stores the hash, and answers.
  *
  * A connection that closes while its job is queued sets job->conn to NULL
- * (both on the loop thread, so no lock); the verdict is then dropped.  The
- * queue is bounded: past WEBUI_MAX_HASH_JOBS waiting jobs a login is
- * answered 429 at once. */
+ * (both on the loop thread, so no lock); done() then runs without it, so a
+ * wrong guess still counts.  The queue is bounded: past
+ * WEBUI_MAX_HASH_JOBS waiting jobs a request is answered 429 at once. */
 #include "webui_priv.h"
 
 #include <errno.h>
@@ -26,11 +28,12 @@
 struct webui_hash_job {
     webui_hash_job *next;
     webui_conn *conn;                 /* loop thread only */
-    char user[64];
-    char ip[64];
+    webui_hash_done_fn done;
+    int check, make;
     char password[260];               /* wiped once checked */
     char hash[CRYPT_OUTPUT_SIZE];
-    int ok;
+    char new_password[260];           /* wiped once hashed */
+    webui_hash_result r;
 };
 
 static void job_free(webui_hash_job **job)
@@ -66,8 +69,13 @@ static void *hasher_loop(void *arg)
         w->jobs_todo = job->next;
         pthread_mutex_unlock(&w->jobs_lock);
 
-        job->ok = webui_auth_verify_password(job->password, job->hash);
+        job->r.ok = !job->check || webui_auth_verify_password(job->password, job->hash);
         explicit_bzero(job->password, sizeof job->password);
+        if (job->r.ok && job->make &&
+            webui_auth_hash_password(job->new_password, job->r.new_hash,
+                                     sizeof job->r.new_hash) < 0)
+            job->r.new_hash[0] = 0;
+        explicit_bzero(job->new_password, sizeof job->new_password);
 
         pthread_mutex_lock(&w->jobs_lock);
         job->next = w->jobs_done;
@@ -100,8 +108,7 @@ void webui_hasher_stop(lb_webui *w)
     w->nb_jobs = 0;
 }
 
-int webui_hasher_submit_login(lb_webui *w, webui_conn *c, const char *user, const char *password,
-                              const char *hash)
+int webui_hasher_submit(lb_webui *w, webui_conn *c, const webui_hash_request *req)
 {
     webui_hash_job *job;
 
@@ -110,10 +117,15 @@ int webui_hasher_submit_login(lb_webui *w, webui_conn *c, const char *user, cons
     if (!(job = calloc(1, sizeof *job)))
         return AVERROR(ENOMEM);
     job->conn = c;
-    snprintf(job->user, sizeof job->user, "%s", user);
-    snprintf(job->ip, sizeof job->ip, "%s", c->ip);
-    snprintf(job->password, sizeof job->password, "%s", password);
-    snprintf(job->hash, sizeof job->hash, "%s", hash);
+    job->done = req->done;
+    snprintf(job->r.user, sizeof job->r.user, "%s", req->user ? req->user : "");
+    snprintf(job->r.ip, sizeof job->r.ip, "%s", c->ip);
+    if ((job->check = req->password && req->hash)) {
+        snprintf(job->password, sizeof job->password, "%s", req->password);
+        snprintf(job->hash, sizeof job->hash, "%s", req->hash);
+    }
+    if ((job->make = !!req->new_password))
+        snprintf(job->new_password, sizeof job->new_password, "%s", req->new_password);
     c->hash_job = job;
     w->nb_jobs++;
 
@@ -146,18 +158,13 @@ void webui_hasher_drain(lb_webui *w)
         webui_hash_job *job = done;
         done = job->next;
         w->nb_jobs--;
-        webui_principal who;
-        /* Finish even when the client left: a wrong guess still counts. */
-        int ret = webui_auth_login_finish(w->auth, job->ip, job->user, job->ok, &who);
         webui_conn *c = job->conn;
-        if (c) {
+        if (c)
             c->hash_job = NULL;
-            webui_api_login_done(w, c, ret, &who);
+        /* Even when the client left: a wrong guess still counts. */
+        job->done(w, c, &job->r);
+        if (c)
             lws_callback_on_writable(c->wsi);
-        } else if (ret >= 0) {
-            webui_auth_logout(w->auth, who.session_id);   /* nobody to give it to */
-        }
-        explicit_bzero(&who, sizeof who);
         job_free(&job);
     }
 }

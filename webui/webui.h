@@ -81,8 +81,9 @@ typedef struct lb_webui_params {
 } lb_webui_params;
 
 /* [auth]: admin_password_hash, public_viewer, metrics_public, users_file,
- * session_idle_s, login_max_failures, login_window_s, and tls_cert, tls_key
- * (the older names of [webui] tls_cert and tls_key). */
+ * session_idle_s, session_max_s, login_max_failures, login_window_s,
+ * login_backoff_max_s, and tls_cert, tls_key (the older names of [webui]
+ * tls_cert and tls_key). */
 extern const lb_option lb_auth_options[];
 /* [webui]: tls = off | auto | on (not set: on when a certificate is
  * configured, else off), https_port, plain_live, tls_cert, tls_key.  With

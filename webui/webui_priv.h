@@ -52,6 +52,8 @@ typedef struct webui_principal {
     char user[64];
     char session_id[48];
     char csrf[48];
+    char token_id[24];        /* WEBUI_VIA_TOKEN */
+    char auth_error[96];      /* why a credential was refused ("" : none sent) */
 } webui_principal;
 
 /* [auth]: see lb_auth_options. */
@@ -61,8 +63,10 @@ typedef struct webui_auth_settings {
     int metrics_public;
     char users_file[PATH_MAX];
     int session_idle_s;
+    int session_max_s;
     int login_max_failures;
     int login_window_s;
+    int login_backoff_max_s;
     char tls_cert[PATH_MAX];
     char tls_key[PATH_MAX];
 } webui_auth_settings;
@@ -108,43 +112,80 @@ const char *webui_auth_setup_code(const webui_auth *a);       /* "" when none */
  * not, AVERROR(EEXIST) when an admin exists already. */
 int webui_auth_setup(webui_auth *a, const char *code, const char *user, const char *password,
                      char *err, size_t err_size);
-/* Rate limit of password and code guesses per client address: attempt()
- * returns AVERROR(EAGAIN) when ip must wait, else counts a failure that
- * attempt_succeeded() takes back. */
-int webui_auth_attempt(webui_auth *a, const char *ip);
-void webui_auth_attempt_succeeded(webui_auth *a, const char *ip);
+/* Rate limit of password and code guesses, per client address (a fixed
+ * window of login_window_s) and, when user is not NULL, per account
+ * (exponential backoff past login_max_failures, capped at
+ * login_backoff_max_s, reset by a success).  attempt() returns
+ * AVERROR(EAGAIN) and the seconds to wait in *retry_after_s while ip or
+ * user must wait; else it counts the attempt as failed until
+ * attempt_done() says how it went. */
+int webui_auth_attempt(webui_auth *a, const char *ip, const char *user, int *retry_after_s);
+void webui_auth_attempt_done(webui_auth *a, const char *ip, const char *user, int ok);
 /* 0 and a new session in *who; AVERROR(EACCES) for a wrong name or
- * password; AVERROR(EAGAIN) while ip is rate-limited.  Hashes on the
- * calling thread: for the first run only; logins go through the hasher. */
+ * password; AVERROR(EAGAIN) while rate-limited.  Hashes on the calling
+ * thread: for the first run only; logins go through the hasher. */
 int webui_auth_login(webui_auth *a, const char *ip, const char *user, const char *password,
                      webui_principal *who);
 /* The same in two halves around the slow part: begin checks the rate limit
- * (AVERROR(EAGAIN)) and hands out the hash to check the password against;
+ * (AVERROR(EAGAIN), *retry_after_s) and hands out the hash to check the
+ * password against (a dummy one for unknown names);
  * webui_auth_verify_password() (any thread, no state) checks it; finish
- * makes the session. */
+ * counts the attempt and, if right, makes the session.  The password
+ * change uses begin too, with attempt_done() as its finish. */
 int webui_auth_login_begin(webui_auth *a, const char *ip, const char *user, char *hash,
-                           size_t hash_size);
+                           size_t hash_size, int *retry_after_s);
 int webui_auth_verify_password(const char *password, const char *hash);
+/* yescrypt with a fresh salt; any thread, no state. */
+int webui_auth_hash_password(const char *password, char *out, size_t out_size);
+/* 1 if password is acceptable as a new one; else 0 and why in err. */
+int webui_auth_password_acceptable(const char *password, char *err, size_t err_size);
 int webui_auth_login_finish(webui_auth *a, const char *ip, const char *user, int password_ok,
                             webui_principal *who);
 void webui_auth_logout(webui_auth *a, const char *session_id);
-/* Fills who from a session cookie value or a bearer token; 0 if found. */
+/* Fills who from a session cookie value or a bearer token; 0 if found.
+ * An expired token leaves who->auth_error saying so. */
 int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *who);
 int webui_auth_token(webui_auth *a, const char *token, webui_principal *who);
+/* 1 while who's session or token is still valid (not revoked, not
+ * expired), without counting as use; for open event sockets. */
+int webui_auth_still_valid(webui_auth *a, const webui_principal *who);
+/* The sessions of user (all when NULL), without their secrets: each has a
+ * "ref" that DELETE /api/v1/sessions/<ref> takes.  current marks the
+ * caller's own. */
+cJSON *webui_auth_sessions_json(webui_auth *a, const char *user, const char *current_id);
+/* Ends the session ref (only if it belongs to user, unless user is NULL):
+ * 0 or AVERROR(ENOENT). */
+int webui_auth_session_revoke(webui_auth *a, const char *ref, const char *user);
+/* Ends every session of user but keep_id (NULL: all); returns how many. */
+int webui_auth_user_revoke(webui_auth *a, const char *user, const char *keep_id);
 
 /* 1 if equal; takes the same time wherever two secrets differ. */
 int webui_secret_equal(const char *a, const char *b);
 cJSON *webui_auth_users_json(const webui_auth *a);
+/* The role of user; WEBUI_ROLE_NONE when there is no such user. */
+webui_role webui_auth_user_role_of(webui_auth *a, const char *user);
 int webui_auth_user_add(webui_auth *a, const char *user, const char *password, webui_role role,
                         char *err, size_t err_size);
 int webui_auth_user_delete(webui_auth *a, const char *user, char *err, size_t err_size);
+/* A new password for user (hashed on this thread: admins only); ends the
+ * user's sessions but keep_id (NULL: all). */
 int webui_auth_user_password(webui_auth *a, const char *user, const char *password,
-                             char *err, size_t err_size);
-int webui_auth_check_password(webui_auth *a, const char *user, const char *password);
+                             const char *keep_id, char *err, size_t err_size);
+/* The same with a hash made by webui_auth_hash_password(). */
+int webui_auth_user_set_hash(webui_auth *a, const char *user, const char *hash,
+                             const char *keep_id, char *err, size_t err_size);
+/* A new role; the user's sessions end (they log in again with it). */
+int webui_auth_user_role(webui_auth *a, const char *user, webui_role role, char *err,
+                         size_t err_size);
 cJSON *webui_auth_tokens_json(const webui_auth *a);
-/* The secret is written to token (shown once, never stored). */
-int webui_auth_token_create(webui_auth *a, const char *name, webui_role role, char *token,
+/* The secret is written to token (shown once, never stored).  created_by
+ * is who made it; expires_wall_us is when it stops working (wall clock,
+ * µs since the epoch; 0: never). */
+int webui_auth_token_create(webui_auth *a, const char *name, webui_role role,
+                            const char *created_by, int64_t expires_wall_us, char *token,
                             size_t token_size, char *err, size_t err_size);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)"; 0 or AVERROR(EINVAL). */
+int webui_parse_iso8601(const char *text, int64_t *wall_us);
 int webui_auth_token_delete(webui_auth *a, const char *id, char *err, size_t err_size);
 
 /* ---- files.c: names from requests, MIME types, Range ---- */
@@ -221,11 +262,12 @@ typedef struct webui_conn {
     int responding;
     int close_after;
 
-    webui_hash_job *hash_job;         /* a login waiting for the hasher */
+    webui_hash_job *hash_job;         /* a password check waiting for the hasher */
 
     /* WebSocket /api/v1/events */
     struct webui_conn *ws_next;
     int ws_lite;                      /* public viewer: status-lite only */
+    int ws_revoked;                   /* its session or token ended: close it */
     webui_event *backlog[WEBUI_CLIENT_BACKLOG];
     int backlog_head, backlog_count;
     uint64_t ws_dropped;
@@ -273,6 +315,7 @@ struct lb_webui {
     /* webui thread only */
     webui_conn *ws_clients;
     uint64_t requests, ws_events_sent, ws_events_dropped;
+    int64_t ws_checked_us;            /* last check of the sockets' credentials */
     unsigned char wbuf[LWS_PRE + WEBUI_CHUNK];     /* one header block or body chunk */
 };
 
@@ -308,19 +351,33 @@ void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
 
 /* api.c: /api/v1/... and /metrics, once the body is complete. */
 void webui_api_handle(lb_webui *w, webui_conn *c);
-/* The answer to a login, once the hasher checked the password. */
-void webui_api_login_done(lb_webui *w, webui_conn *c, int ret, const webui_principal *who);
 /* The status as the events socket and GET /api/v1/status show it;
  * lite for the public viewer. */
 cJSON *webui_status_json(lb_webui *w, int lite);
 
-/* hasher.c: login password checks off the loop thread */
+/* hasher.c: password checks and hashing off the loop thread */
 int webui_hasher_start(lb_webui *w);
 void webui_hasher_stop(lb_webui *w);
-/* Queues the check of c's login; the answer comes later from
- * webui_hasher_drain().  AVERROR(EAGAIN) when too many are waiting. */
-int webui_hasher_submit_login(lb_webui *w, webui_conn *c, const char *user,
-                              const char *password, const char *hash);
+
+/* What the hasher hands back to the loop. */
+typedef struct webui_hash_result {
+    char user[64];                    /* whose password */
+    char ip[64];                      /* who asked */
+    int ok;                           /* the password was right (1 when none checked) */
+    char new_hash[CRYPT_HASH_SIZE];   /* the new password's hash, when asked and ok */
+} webui_hash_result;
+/* Runs on the loop thread once the job is done; c is NULL when the client
+ * left meanwhile (the attempt must still be counted). */
+typedef void (*webui_hash_done_fn)(lb_webui *w, webui_conn *c, const webui_hash_result *r);
+typedef struct webui_hash_request {
+    const char *user;
+    const char *password, *hash;      /* check password against hash (NULL: no check) */
+    const char *new_password;         /* then hash this one (NULL: none) */
+    webui_hash_done_fn done;
+} webui_hash_request;
+/* Queues the job for c; done() answers later, from webui_hasher_drain().
+ * AVERROR(EAGAIN) when too many are waiting. */
+int webui_hasher_submit(lb_webui *w, webui_conn *c, const webui_hash_request *req);
 void webui_hasher_drain(lb_webui *w);
 /* The connection is going away: its job, if any, must not answer it. */
 void webui_hasher_forget(webui_conn *c);
@@ -330,5 +387,8 @@ void webui_events_drain(lb_webui *w);              /* the publish ring to client
 int webui_events_attach(lb_webui *w, webui_conn *c);
 void webui_events_detach(lb_webui *w, webui_conn *c);
 int webui_events_write(lb_webui *w, webui_conn *c);  /* one event; <0 closes */
+/* Closes every event socket whose session or token has ended (revoked,
+ * expired, its user deleted or changed). */
+void webui_events_revalidate(lb_webui *w);
 
 #endif
