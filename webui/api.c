@@ -312,7 +312,7 @@ static void h_login(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_hash_request req = { .user = user, .password = password, .hash = hash,
                                    .done = login_checked };
         if ((ret = webui_hasher_submit(w, c, &req)) < 0)
-            webui_auth_attempt_done(w->auth, c->ip, user, 1);   /* never checked */
+            webui_auth_attempt_done(w->auth, c->ip, user, -1);   /* never checked */
     }
     explicit_bzero(password, sizeof password);
     if (ret < 0)
@@ -387,7 +387,7 @@ static void h_password(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_hash_request req = { .user = c->who.user, .password = old, .hash = hash,
                                    .new_password = password, .done = password_checked };
         if ((ret = webui_hasher_submit(w, c, &req)) < 0)
-            webui_auth_attempt_done(w->auth, c->ip, c->who.user, 1);
+            webui_auth_attempt_done(w->auth, c->ip, c->who.user, -1);
     }
     if (ret < 0)
         guess_refused(c, ret, retry_s, "wrong passwords");

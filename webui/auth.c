@@ -662,6 +662,11 @@ void webui_auth_attempt_done(webui_auth *a, const char *ip, const char *name, in
             acc = &a->accounts[i];
     if (acc && acc->pending > 0)
         acc->pending--;
+    if (ok < 0) {                          /* never checked: as if never tried */
+        if (f && f->count > 0)
+            f->count--;
+        return;
+    }
     if (ok) {
         if (f && f->count > 0)
             f->count--;

@@ -118,7 +118,8 @@ int webui_auth_setup(webui_auth *a, const char *code, const char *user, const ch
  * login_backoff_max_s, reset by a success).  attempt() returns
  * AVERROR(EAGAIN) and the seconds to wait in *retry_after_s while ip or
  * user must wait; else it counts the attempt as failed until
- * attempt_done() says how it went. */
+ * attempt_done() says how it went: ok 1 right, 0 wrong, -1 never checked
+ * (the hasher was full). */
 int webui_auth_attempt(webui_auth *a, const char *ip, const char *user, int *retry_after_s);
 void webui_auth_attempt_done(webui_auth *a, const char *ip, const char *user, int ok);
 /* 0 and a new session in *who; AVERROR(EACCES) for a wrong name or
