@@ -529,7 +529,9 @@ static int token_expiry(webui_conn *c, const cJSON *body, int64_t *at)
     }
     if (secs) {
         double v = cJSON_IsNumber(secs) ? secs->valuedouble : -1;
-        if (!cJSON_IsNumber(secs) || v != (double)(int64_t)v || v < 1 || v > 10.0 * 365 * 86400) {
+        /* The range first: a cast of 1e300 to an integer is undefined. */
+        if (!cJSON_IsNumber(secs) || !(v >= 1 && v <= 10.0 * 365 * 86400) ||
+            v != (double)(int64_t)v) {
             webui_respond_error(c, 400, "'expires_s' must be a whole number of seconds "
                                 "from 1 to 315360000");
             return -1;

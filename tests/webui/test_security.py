@@ -355,6 +355,7 @@ def main():
     for body, what in (({"name": "a", "role": "viewer", "expires_s": 0}, "expires_s 0"),
                        ({"name": "a", "role": "viewer", "expires_s": "60"}, "expires_s a string"),
                        ({"name": "a", "role": "viewer", "expires_s": 1.5}, "expires_s 1.5"),
+                       ({"name": "a", "role": "viewer", "expires_s": 1e300}, "expires_s 1e300"),
                        ({"name": "a", "role": "viewer", "expires_at": "2020-01-01T00:00:00Z"},
                         "expires_at in the past"),
                        ({"name": "a", "role": "viewer", "expires_at": "tomorrow"},
