@@ -60,14 +60,24 @@ static cJSON *ctl_status(void *opaque)
 
     pthread_mutex_lock(&p->lock);
     cJSON *rec = cJSON_AddObjectToObject(root, "recording");
-    int active = p->rec_state == REC_RECORDING || p->rec_state == REC_STARTING;
+    int active = p->lc.state == LB_LESSON_RECORDING || p->lc.state == LB_LESSON_STARTING;
     cJSON_AddBoolToObject(rec, "active", active);
+    cJSON_AddStringToObject(rec, "lesson_state", lb_lesson_state_name(p->lc.state));
+    cJSON *flags = cJSON_AddArrayToObject(rec, "lesson_flags");
+    if (p->lc.flags & LB_LESSON_ENTRY)
+        cJSON_AddItemToArray(flags, cJSON_CreateString("timetable"));
+    if (p->lc.flags & LB_LESSON_RESUMED)
+        cJSON_AddItemToArray(flags, cJSON_CreateString("resumed"));
+    if (p->lc.flags & LB_LESSON_EXTENDED)
+        cJSON_AddItemToArray(flags, cJSON_CreateString("extended"));
+    if (p->lc.flags & LB_LESSON_RELOAD_PENDING)
+        cJSON_AddItemToArray(flags, cJSON_CreateString("reload_pending"));
     cJSON_AddStringToObject(rec, "id", p->lesson ? lb_lesson_id(p->lesson) : "");
     cJSON_AddStringToObject(rec, "title", active ? p->pending_info.title : "");
     cJSON_AddStringToObject(rec, "teacher", active ? p->pending_info.teacher : "");
     cJSON_AddStringToObject(rec, "course", active ? p->pending_info.course : "");
     cJSON_AddNumberToObject(rec, "elapsed_s",
-                            p->rec_state == REC_RECORDING ? (double)p->rec_frames * p->fps_den / p->fps_num : 0);
+                            p->lc.state == LB_LESSON_RECORDING ? (double)p->rec_frames * p->fps_den / p->fps_num : 0);
     cJSON_AddStringToObject(rec, "last_error", p->last_error);
 
     cJSON *dir = cJSON_AddObjectToObject(root, "director");
@@ -142,30 +152,15 @@ static cJSON *ctl_status(void *opaque)
 
 static int ctl_recording(void *opaque, const lb_recording_request *req, char *err, size_t err_size)
 {
-    lb_pipeline *p = opaque;
-    int ret = 0;
-    pthread_mutex_lock(&p->lock);
+    lb_lesson_info info = { 0 };
     if (req->start) {
-        if (p->rec_state != REC_IDLE) {
-            snprintf(err, err_size, "a recording is already running");
-            ret = AVERROR(EBUSY);
-        } else {
-            lb_lesson_info *info = &p->pending_info;
-            snprintf(info->title, sizeof info->title, "%s", *req->title ? req->title : "Lesson");
-            snprintf(info->teacher, sizeof info->teacher, "%s", req->teacher);
-            snprintf(info->course, sizeof info->course, "%s", req->course);
-            p->rec_state = REC_STARTING;
-        }
-    } else {
-        if (p->rec_state != REC_RECORDING && p->rec_state != REC_STARTING) {
-            snprintf(err, err_size, "no recording is running");
-            ret = AVERROR(EINVAL);
-        } else {
-            p->rec_state = p->rec_state == REC_STARTING ? REC_IDLE : REC_STOPPING;
-        }
+        snprintf(info.title, sizeof info.title, "%s", *req->title ? req->title : "Lesson");
+        snprintf(info.teacher, sizeof info.teacher, "%s", req->teacher);
+        snprintf(info.course, sizeof info.course, "%s", req->course);
     }
-    pthread_mutex_unlock(&p->lock);
-    return ret;
+    /* a refusal is AVERROR(EBUSY): the API answers 409 with the reason */
+    return lb_lifecycle_event(opaque, req->start ? LB_EV_START : LB_EV_STOP,
+                              req->start ? "api: start" : "api: stop", &info, err, err_size);
 }
 
 static int ctl_director(void *opaque, const char *mode, const char *shot, const char *layout,
@@ -371,7 +366,7 @@ static char *ctl_metrics(void *opaque)
                              "# TYPE luobo_recording gauge\nluobo_recording %d\n",
            (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
            (unsigned long long)p->frames_skipped,
-           p->rec_state == REC_RECORDING);
+           p->lc.state == LB_LESSON_RECORDING);
     pthread_mutex_unlock(&p->lock);
     return buf;
 }

@@ -1,5 +1,21 @@
 /* The daemon: wires the modules from the config and owns the program's
- * threads.  Private to daemon/. */
+ * threads.  Private to daemon/.
+ *
+ *   main.c         command line, exit codes
+ *   pipeline.c     set-up; the program thread (one tick per output frame:
+ *                  capture, mix, director, compose, hand to the encoders);
+ *                  the encoder and rendition/ISO encode threads
+ *   lifecycle.c    the lesson's life on the pipeline: every start, stop,
+ *                  disk-full, failure and shutdown is an event into the state
+ *                  machine of core/lb_lifecycle.h (its only writer); the
+ *                  lesson folder and the archive's start and stop at a frame
+ *   iso_copy.c     resource mode by stream copy (iso-copy threads, the slate)
+ *   mic_archive.c  resource mode for mics (enc-mics)
+ *   status.c       the lb-status thread: meters, status, the tally
+ *   control.c      lb_control_ops for the web UI (status JSON, recording
+ *                  start/stop as lifecycle events, snapshots, metrics)
+ *
+ * Shared state and the files' interfaces are in pipeline_priv.h. */
 #ifndef LB_DAEMON_H
 #define LB_DAEMON_H
 
@@ -42,8 +58,9 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size);
 /* Blocks until the duration has passed, shutdown was requested or the
  * offline sources ended. */
 void lb_pipeline_wait(lb_pipeline *p);
-/* Stops everything, finishing a recording in progress.  Returns 0, or a
- * negative AVERROR if a recording could not be finalised. */
+/* Stops everything; a recording in progress is finished (the lifecycle's
+ * "shutdown": the encoder thread finishes it after the last frame).
+ * Returns 0, or a negative AVERROR if a recording could not be finalised. */
 int lb_pipeline_stop(lb_pipeline *p);
 void lb_pipeline_free(lb_pipeline **p);
 

@@ -1,10 +1,14 @@
-/* The lesson's life on the pipeline: the lesson folder, the archive's
- * start and stop at a frame, the waits for the encoders around them.
+/* The lesson's life on the pipeline: the state machine of core/lb_lifecycle.h
+ * driven by the API, --record/--duration, the disk guard and shutdown, and
+ * its effects carried out: the lesson folder, the archive's start and stop
+ * at a frame, the waits for the encoders around them.
  *
- * The program thread calls lb_lifecycle_tick() once per tick, before any
- * encoder is given the tick's frame: a recording asked for starts at that
- * frame (lesson folder, archive), a stop asked for (or the disk guard's)
- * marks it as the last.  The encoder thread, after encoding the marked
+ * Every event goes through lb_lifecycle_event() (or send_locked()), the only
+ * writer of p->lc.  Effects that need the program thread (create the
+ * lesson, start the archive, mark the stop frame) are noted in p->lc_todo;
+ * the program thread calls lb_lifecycle_tick() once per tick, before any
+ * encoder is given the tick's frame, carries them out and reports back
+ * (started, failure, stop done).  The encoder thread, after encoding the marked
  * frame, calls lb_lifecycle_finish_at(), which waits until every ISO encode
  * and the mics' worker have finished that frame too, then finishes the
  * archive and lesson.json. */
@@ -17,7 +21,50 @@
 
 #include <libavutil/mathematics.h>
 
+#include "lb_lifecycle.h"
 #include "lb_log.h"
+
+#define START_FX (LB_FX_CREATE_LESSON | LB_FX_OPEN_LESSON | LB_FX_START_ARCHIVE)
+
+/* Steps the machine with p->lock held and applies the effects that are
+ * bookkeeping; the rest is left in p->lc_todo for the program thread, or
+ * returned for the caller (LB_FX_FINISH: the reporter marks the frame). */
+static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, const lb_lesson_info *info,
+                       unsigned *fx_out, char *err, size_t err_size)
+{
+    lb_lifecycle_effects fx;
+    int ret = lb_lifecycle_send(&p->lc, p->lesson_id, ev, why, &fx);
+    if (fx_out)
+        *fx_out = fx.fx;
+    if (ret < 0) {
+        if (err)
+            snprintf(err, err_size, "%s", fx.refused);
+        return ret;
+    }
+    if ((fx.fx & LB_FX_SET_METADATA) && info)
+        p->pending_info = *info;
+    if (fx.fx & LB_FX_CANCEL)
+        p->lc_todo &= ~(unsigned)START_FX;
+    p->lc_todo |= fx.fx & (START_FX | LB_FX_MARK_STOP);
+    if (fx.fx & LB_FX_SET_ERROR)
+        snprintf(p->last_error, sizeof p->last_error, "%s", why);
+    if (fx.fx & LB_FX_RESTART)
+        LB_LOGI("lifecycle", "a reload that restarts the pipeline applies now (%s)", why);
+    if (fx.fx & LB_FX_PUBLISH)
+        atomic_store(&p->status_dirty, 1);
+    if (!lb_lesson_state_busy(p->lc.state))
+        p->lesson_id[0] = 0;
+    return 0;
+}
+
+int lb_lifecycle_event(lb_pipeline *p, lb_lesson_event ev, const char *why, const lb_lesson_info *info,
+                       char *err, size_t err_size)
+{
+    pthread_mutex_lock(&p->lock);
+    int ret = send_locked(p, ev, why, info, NULL, err, err_size);
+    pthread_mutex_unlock(&p->lock);
+    return ret;
+}
 
 /* How long --record waits at start-up for the cameras to connect. */
 #define RECORD_WAIT_US 5000000
@@ -40,7 +87,7 @@ static void discard_lesson(lb_lesson **lesson)
 /* Starts the lesson and the archive at this tick.  Called on the program
  * thread, before any encoder is given this tick's frame, so that every
  * packet of the lesson reaches the archive. */
-static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info)
+static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info, int open_lesson)
 {
     char err[512];
     lb_lesson_source srcs[LB_MAX_SOURCES + LB_MAX_MICS];
@@ -58,7 +105,11 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *i
                                             .file = files[nb_srcs], .mic = 1 };
     }
     lb_lesson *lesson = NULL;
-    int ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err, sizeof err);
+    int ret = open_lesson ? AVERROR(ENOSYS) : 0;
+    if (ret < 0)
+        snprintf(err, sizeof err, "resuming into an interrupted lesson's folder is not supported yet");
+    else
+        ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err, sizeof err);
     if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {
         snprintf(err, sizeof err, "the archive cannot start in %s: %s", lb_lesson_dir(lesson),
                  ret == AVERROR(ENOSPC) ? "not enough free disk space" : av_err2str(ret));
@@ -67,22 +118,35 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *i
     pthread_mutex_lock(&p->lock);
     if (ret < 0) {
         LB_LOGE("pipeline", "cannot start a recording: %s", err);
-        snprintf(p->last_error, sizeof p->last_error, "%s", err);
-        p->rec_state = REC_IDLE;
-    } else {
-        p->lesson = lesson;
-        p->rec_state = REC_RECORDING;
-        p->rec_start_us = t_us;
-        p->rec_frames = 0;
-        p->last_error[0] = 0;
-        LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
-        /* the first decision of a lesson is logged even if the shot holds */
-        char line[1024];
-        if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
-            lb_lesson_log_decision(p->lesson, line);
+        send_locked(p, LB_EV_FAILURE, err, NULL, NULL, NULL, 0);
+        p->lc_todo &= ~(unsigned)START_FX;
+        pthread_mutex_unlock(&p->lock);
+        return ret;
     }
+    p->lesson = lesson;
+    snprintf(p->lesson_id, sizeof p->lesson_id, "%s", lb_lesson_id(lesson));
+    char why[64];
+    snprintf(why, sizeof why, "pipeline: archive started at %.3f s", t_us / 1e6);
+    if ((ret = send_locked(p, LB_EV_STARTED, why, NULL, NULL, NULL, 0)) < 0) {
+        /* stopped while the encoders were waited for: nothing of it is kept */
+        p->lesson = NULL;
+        p->lesson_id[0] = 0;
+        pthread_mutex_unlock(&p->lock);
+        lb_streamer_stop_recording(p->streamer);
+        discard_lesson(&lesson);
+        return ret;
+    }
+    p->lc_todo &= ~(unsigned)START_FX;
+    p->rec_start_us = t_us;
+    p->rec_frames = 0;
+    p->last_error[0] = 0;
+    LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
+    /* the first decision of a lesson is logged even if the shot holds */
+    char line[1024];
+    if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
+        lb_lesson_log_decision(p->lesson, line);
     pthread_mutex_unlock(&p->lock);
-    return ret;
+    return 0;
 }
 
 /* Waits until every encoder has finished the frames before frame n, so that
@@ -117,10 +181,9 @@ static int sources_settled(lb_pipeline *p)
 
 void lb_lifecycle_request_record(lb_pipeline *p, const char *title)
 {
-    pthread_mutex_lock(&p->lock);
-    snprintf(p->pending_info.title, sizeof p->pending_info.title, "%s", title ? title : "Lesson");
-    p->rec_state = REC_STARTING;
-    pthread_mutex_unlock(&p->lock);
+    lb_lesson_info info = { 0 };
+    snprintf(info.title, sizeof info.title, "%s", title ? title : "Lesson");
+    lb_lifecycle_event(p, LB_EV_START, "command line: --record", &info, NULL, 0);
 }
 
 int lb_lifecycle_duration_reached(lb_pipeline *p, int64_t n, int64_t total_frames)
@@ -133,7 +196,7 @@ int lb_lifecycle_duration_reached(lb_pipeline *p, int64_t n, int64_t total_frame
      * start still ends the run a little later */
     pthread_mutex_lock(&p->lock);
     int64_t recorded = p->rec_frames;
-    int has_lesson = p->lesson != NULL || p->rec_state == REC_RECORDING;
+    int has_lesson = p->lesson != NULL || p->lc.state == LB_LESSON_RECORDING;
     pthread_mutex_unlock(&p->lock);
     return has_lesson ? recorded >= total_frames : n >= total_frames + RECORD_WAIT_FRAMES(p);
 }
@@ -142,7 +205,7 @@ void lb_lifecycle_skipped(lb_pipeline *p, int64_t frames)
 {
     pthread_mutex_lock(&p->lock);
     p->frames_skipped += (uint64_t)frames;
-    if (p->rec_state == REC_RECORDING)
+    if (p->lc.state == LB_LESSON_RECORDING)
         p->rec_frames += frames;        /* --duration counts the lesson's time */
     pthread_mutex_unlock(&p->lock);
 }
@@ -150,29 +213,32 @@ void lb_lifecycle_skipped(lb_pipeline *p, int64_t frames)
 void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
 {
     pthread_mutex_lock(&p->lock);
-    recording_state state = p->rec_state;
+    unsigned todo = p->lc_todo;
+    lb_lesson_state state = p->lc.state;
     lb_lesson_info info = p->pending_info;
     pthread_mutex_unlock(&p->lock);
 
     tk->start = tk->stop = 0;
-    if (state == REC_STARTING && !p->params.offline && tk->t_us < RECORD_WAIT_US && !sources_settled(p))
-        state = REC_IDLE;   /* --record at start-up: begin once the cameras are up */
-    if (state == REC_STARTING)
+    /* --record at start-up: begin once the cameras are up */
+    if ((todo & LB_FX_START_ARCHIVE) &&
+        (p->params.offline || tk->t_us >= RECORD_WAIT_US || sources_settled(p))) {
         wait_for_encoders(p, tk->next_sent);     /* not n: ticks may have been skipped */
-    if (state == REC_STARTING && begin_recording(p, tk->t_us, &info) >= 0)
-        tk->start = 1;
+        tk->start = begin_recording(p, tk->t_us, &info, !!(todo & LB_FX_OPEN_LESSON)) >= 0;
+    }
 
     /* the archive stopped by itself (the disk guard): end the lesson here
      * and say why */
-    int archive_error = state == REC_RECORDING ? lb_streamer_recording_error(p->streamer) : 0;
+    int archive_error = state == LB_LESSON_RECORDING ? lb_streamer_recording_error(p->streamer) : 0;
     pthread_mutex_lock(&p->lock);
-    if (archive_error < 0 && p->rec_state == REC_RECORDING) {
-        snprintf(p->last_error, sizeof p->last_error, "recording stopped: %s",
-                 archive_error == AVERROR(ENOSPC) ? "the disk is almost full" : av_err2str(archive_error));
-        LB_LOGE("pipeline", "%s", p->last_error);
-        p->rec_state = REC_STOPPING;
+    if (archive_error < 0 && p->lc.state == LB_LESSON_RECORDING) {
+        char why[256];
+        snprintf(why, sizeof why, "recording stopped: %s", archive_error == AVERROR(ENOSPC)
+                 ? "the disk is almost full" : av_err2str(archive_error));
+        LB_LOGE("pipeline", "%s", why);
+        send_locked(p, archive_error == AVERROR(ENOSPC) ? LB_EV_DISK_FULL : LB_EV_FAILURE, why,
+                    NULL, NULL, NULL, 0);
     }
-    if (p->rec_state == REC_RECORDING) {
+    if (p->lc.state == LB_LESSON_RECORDING) {
         p->rec_frames++;
         if (tk->shot_changed && !tk->start) {
             char line[1024];
@@ -182,10 +248,21 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
         if (tk->chapter)
             lb_lesson_add_chapter(p->lesson, (double)(tk->t_us - p->rec_start_us) / 1000000, tk->chapter);
     }
-    if (p->rec_state == REC_STOPPING) {
-        tk->stop = 1;
-        p->rec_state = REC_FINISHING;    /* the encoder thread finishes the lesson */
+    if (p->lc_todo & LB_FX_MARK_STOP) {
+        /* this frame is the lesson's last: the encoder thread finishes after it */
+        unsigned fx = 0;
+        p->lc_todo &= ~(unsigned)LB_FX_MARK_STOP;
+        send_locked(p, LB_EV_STOP_DONE, "pipeline: last frame marked", NULL, &fx, NULL, 0);
+        tk->stop = !!(fx & LB_FX_FINISH);
     }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void lb_lifecycle_shutdown(lb_pipeline *p, const char *why)
+{
+    pthread_mutex_lock(&p->lock);
+    p->lc_todo &= ~(unsigned)LB_FX_MARK_STOP;   /* the encoder finishes at the program's last frame */
+    send_locked(p, LB_EV_SHUTDOWN, why, NULL, NULL, NULL, 0);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -209,13 +286,20 @@ static void finish_recording(lb_pipeline *p, int complete)
     lb_lesson *lesson = p->lesson;
     p->lesson = NULL;
     double duration = (double)p->rec_frames * p->fps_den / p->fps_num;
-    p->rec_state = REC_IDLE;
     pthread_mutex_unlock(&p->lock);
-    if (ret < 0)
-        LB_LOGE("pipeline", "the archive reported an error while finishing: %s", av_err2str(ret));
+    char why[256];
+    if (ret < 0) {
+        snprintf(why, sizeof why, "the archive reported an error while finishing: %s", av_err2str(ret));
+        LB_LOGE("pipeline", "%s", why);
+    } else {
+        snprintf(why, sizeof why, "pipeline: lesson finished, %.2f s", duration);
+    }
     if (lesson)
         LB_LOGI("pipeline", "recording %s finished: %.2f s", lb_lesson_id(lesson), duration);
     lb_lesson_finish(&lesson, duration, complete && ret >= 0);
+    pthread_mutex_lock(&p->lock);
+    send_locked(p, ret < 0 ? LB_EV_FAILURE : LB_EV_FINISH_DONE, why, NULL, NULL, NULL, 0);
+    pthread_mutex_unlock(&p->lock);
 }
 
 void lb_lifecycle_finish_at(lb_pipeline *p, int64_t seq)

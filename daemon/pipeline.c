@@ -108,7 +108,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     pthread_mutex_init(&p->workers_lock, NULL);
     pthread_cond_init(&p->workers_cond, NULL);
     p->params = *params;
-    p->rec_state = REC_IDLE;
+    p->lc = LB_LIFECYCLE_INIT;
 
     if ((ret = lb_config_apply(lb_config_find(cfg, "general"), lb_general_options, &p->general,
                                err, err_size)) < 0)
@@ -654,6 +654,7 @@ end:
     for (int m = 0; m < p->nb_mics; m++)
         free(mic_bufs[m]);
     free(mix);
+    lb_lifecycle_shutdown(p, atomic_load(&p->stop) ? "shutdown" : "the program ended");
     lb_queue_close(p->to_encoder);
     atomic_store(&p->finished, 1);
     lb_shutdown_request(NULL);

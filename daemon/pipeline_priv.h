@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "director.h"
 #include "encoder.h"
+#include "lb_lifecycle.h"
 #include "lb_queue.h"
 #include "lb_thread.h"
 #include "streamer.h"
@@ -67,15 +68,6 @@ struct mic_archive {
     int64_t done;                   /* ticks finished, under workers_lock */
 };
 
-typedef enum recording_state {
-    REC_INVALID = 0,
-    REC_IDLE,
-    REC_STARTING,           /* asked; the program thread will start it */
-    REC_RECORDING,
-    REC_STOPPING,           /* asked; the program thread marks the last frame */
-    REC_FINISHING,          /* the encoder thread is finishing the lesson */
-} recording_state;
-
 /* Which stream of a camera with a sub-stream the director analyses. */
 typedef enum analysis_watch {
     ANALYSIS_STARTING = 0,
@@ -118,12 +110,15 @@ struct lb_pipeline {
     lb_thread program_thread, encoder_thread, status_thread;
     atomic_int stop;
     atomic_int finished;            /* duration reached or sources ended */
+    atomic_int status_dirty;        /* publish the status at the next 100 ms, not the next second */
     int started;
 
-    /* recording: written by the control/API threads under lock, acted on by
-     * the program and encoder threads */
+    /* the lesson's life (daemon/lifecycle.c), under lock: p->lc is written
+     * only by lb_lifecycle_event() and the lifecycle's own reports */
     pthread_mutex_t lock;
-    recording_state rec_state;
+    lb_lifecycle lc;
+    unsigned lc_todo;               /* LB_FX_* the program thread has yet to carry out */
+    char lesson_id[64];             /* of the lesson being started to finished, for the log */
     lb_lesson_info pending_info;
     lb_lesson *lesson;
     int64_t rec_start_us;           /* program time of the recording's first frame */
@@ -184,6 +179,16 @@ typedef struct lb_lifecycle_tick_info {
     int start, stop;            /* out: the lesson starts / ends at this tick's frame */
 } lb_lifecycle_tick_info;
 
+/* Sends a lesson event from any thread (the API, the timetable, a guard):
+ * the only way to change the lesson's state.  why is for the log line
+ * ("api: stop", "timetable: period ended"); info, the metadata of a start.
+ * Returns 0, or AVERROR(EBUSY) with the reason in err when the event is
+ * not allowed in the current state. */
+int lb_lifecycle_event(lb_pipeline *p, lb_lesson_event ev, const char *why, const lb_lesson_info *info,
+                       char *err, size_t err_size);
+/* Program thread, at its end: a lesson in progress is finished by the
+ * encoder thread after the last frame. */
+void lb_lifecycle_shutdown(lb_pipeline *p, const char *why);
 /* --record: a lesson starts as soon as the cameras are up. */
 void lb_lifecycle_request_record(lb_pipeline *p, const char *title);
 /* Program thread, each tick, before any encoder sees the tick's frame. */

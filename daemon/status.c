@@ -29,7 +29,7 @@ static void *status_thread(void *arg)
         if (n < sizeof meters)
             snprintf(meters + n, sizeof meters - n, "}}");
         lb_webui_publish(p->webui, meters);
-        if (tick % 10 == 0) {
+        if (tick % 10 == 0 || atomic_exchange(&p->status_dirty, 0)) {
             cJSON *st = lb_pipeline_control_ops.status(p);
             if (st) {
                 cJSON *ev = cJSON_CreateObject();
@@ -63,7 +63,7 @@ void lb_status_decision(lb_pipeline *p, const lb_shot *air, int64_t t_us)
     if (!p->general.http_port)
         return;
     pthread_mutex_lock(&p->lock);
-    int64_t rel = p->rec_state == REC_RECORDING ? t_us - p->rec_start_us : t_us;
+    int64_t rel = p->lc.state == LB_LESSON_RECORDING ? t_us - p->rec_start_us : t_us;
     pthread_mutex_unlock(&p->lock);
     /* the decision's own fields, as director.jsonl has them */
     char line[1024], event[1200];
