@@ -168,6 +168,8 @@ static pthread_cond_t shutdown_cond;
 static atomic_int shutdown_flag;
 static void (*shutdown_hook)(void *);
 static void *shutdown_hook_opaque;
+static void (*reload_hook)(void *);
+static void *reload_hook_opaque;
 static lb_thread signal_thread;
 static sigset_t signal_set;
 static int initialised;
@@ -190,6 +192,17 @@ static void *signal_loop(void *unused)
             continue;
         if (sig == SIGUSR2)                 /* lb_shutdown_uninit's wake-up */
             return NULL;
+        if (sig == SIGHUP) {
+            pthread_mutex_lock(&shutdown_lock);
+            void (*hook)(void *) = reload_hook;
+            void *opaque = reload_hook_opaque;
+            pthread_mutex_unlock(&shutdown_lock);
+            if (hook)
+                hook(opaque);
+            else
+                LB_LOGW("luobo", "SIGHUP ignored: nothing to reload");
+            continue;
+        }
         if (++count > 1) {
             LB_LOGE("luobo", "second %s: exiting without finishing", strsignal(sig));
             _exit(1);
@@ -208,6 +221,7 @@ int lb_shutdown_init(void)
     sigemptyset(&signal_set);
     sigaddset(&signal_set, SIGINT);
     sigaddset(&signal_set, SIGTERM);
+    sigaddset(&signal_set, SIGHUP);
     sigaddset(&signal_set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signal_set, NULL);
     signal(SIGPIPE, SIG_IGN);     /* a closed socket is an error code, not a death */
@@ -232,6 +246,14 @@ void lb_shutdown_set_hook(void (*hook)(void *), void *opaque)
     pthread_mutex_lock(&shutdown_lock);
     shutdown_hook = hook;
     shutdown_hook_opaque = opaque;
+    pthread_mutex_unlock(&shutdown_lock);
+}
+
+void lb_reload_set_hook(void (*hook)(void *), void *opaque)
+{
+    pthread_mutex_lock(&shutdown_lock);
+    reload_hook = hook;
+    reload_hook_opaque = opaque;
     pthread_mutex_unlock(&shutdown_lock);
 }
 

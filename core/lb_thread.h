@@ -4,7 +4,8 @@
  * SIGINT and SIGTERM in the calling thread, so every thread inherits the
  * mask, and a dedicated "lb-signals" thread takes them with sigwait().  The
  * first signal requests a clean shutdown (recordings are finalised); a
- * second one exits at once with status 1. */
+ * second one exits at once with status 1.  SIGHUP (systemctl reload) calls
+ * the reload hook on the lb-signals thread, or is ignored without one. */
 #ifndef LB_THREAD_H
 #define LB_THREAD_H
 
@@ -52,5 +53,7 @@ int lb_shutdown_wait(int64_t timeout_us);
 /* Called (once, from the requesting thread) when shutdown is requested, so
  * that loops blocked elsewhere (an event loop, a queue) can be woken. */
 void lb_shutdown_set_hook(void (*hook)(void *opaque), void *opaque);
+/* Called on the lb-signals thread at each SIGHUP; NULL: SIGHUP is ignored. */
+void lb_reload_set_hook(void (*hook)(void *opaque), void *opaque);
 
 #endif

@@ -19,6 +19,7 @@
 #ifndef LB_DAEMON_H
 #define LB_DAEMON_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "lb_config.h"
@@ -56,8 +57,14 @@ int lb_pipeline_create(lb_pipeline **p, const lb_pipeline_params *params,
 /* Starts capture, encoding, live outputs and the web UI. */
 int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size);
 /* Blocks until the duration has passed, shutdown was requested or the
- * offline sources ended. */
-void lb_pipeline_wait(lb_pipeline *p);
+ * offline sources ended (returns 0), or a reload asks for the pipeline to
+ * be restarted with a new configuration, which happens only while no
+ * lesson runs (returns 1: stop, free and create it anew). */
+int lb_pipeline_wait(lb_pipeline *p);
+/* A new configuration was read and checked: the lifecycle's "reload",
+ * which restarts the pipeline now when idle, or once the lesson has
+ * finished (never cutting it).  Any thread. */
+void lb_pipeline_reload(lb_pipeline *p, const char *why);
 /* Stops everything; a recording in progress is finished (the lifecycle's
  * "shutdown": the encoder thread finishes it after the last frame).
  * Returns 0, or a negative AVERROR if a recording could not be finalised. */
@@ -65,6 +72,26 @@ int lb_pipeline_stop(lb_pipeline *p);
 void lb_pipeline_free(lb_pipeline **p);
 
 const lb_general_settings *lb_pipeline_general(const lb_pipeline *p);
+
+/* Reload on SIGHUP (daemon/reload.c): reads and checks the file on the
+ * lb-signals thread; a good new configuration waits in the struct until the
+ * pipeline's lifecycle lets it restart (lb_pipeline_wait() returns 1). */
+typedef struct lb_reload {
+    pthread_mutex_t lock;
+    const char *path;           /* NULL: the demo classroom, nothing to read */
+    lb_pipeline_params params;
+    int verbose;
+    lb_pipeline *pipeline;      /* the running one, under lock */
+    lb_config *pending;         /* checked, waiting for the restart */
+    char *pending_text, *loaded_text;
+} lb_reload;
+
+void lb_reload_init(lb_reload *r, const char *path, const lb_pipeline_params *params, int verbose,
+                    lb_pipeline *p);
+/* Frees the stopped pipeline and its config, creates the next from the
+ * pending config.  Returns 1, or a negative AVERROR with err. */
+int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, size_t err_size);
+void lb_reload_uninit(lb_reload *r);
 
 /* For the web UI (daemon/control.c). */
 extern const lb_control_ops lb_pipeline_control_ops;

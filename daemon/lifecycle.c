@@ -48,8 +48,10 @@ static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
     p->lc_todo |= fx.fx & (START_FX | LB_FX_MARK_STOP);
     if (fx.fx & LB_FX_SET_ERROR)
         snprintf(p->last_error, sizeof p->last_error, "%s", why);
-    if (fx.fx & LB_FX_RESTART)
-        LB_LOGI("lifecycle", "a reload that restarts the pipeline applies now (%s)", why);
+    if (fx.fx & LB_FX_RESTART) {
+        LB_LOGI("lifecycle", "no lesson is running: the pipeline restarts with the new configuration");
+        atomic_store(&p->restart, 1);
+    }
     if (fx.fx & LB_FX_PUBLISH)
         atomic_store(&p->status_dirty, 1);
     if (!lb_lesson_state_busy(p->lc.state))

@@ -38,6 +38,10 @@ static void usage(FILE *f)
         "  -h, --help             show this help and the configuration keys\n"
         "  -V, --version          show the version\n"
         "\n"
+        "Signals: SIGINT, SIGTERM stop cleanly (a recording is finished; a second one\n"
+        "exits at once); SIGHUP reads the configuration file again and restarts the\n"
+        "pipeline with it when no lesson is recording (a bad file is logged and ignored).\n"
+        "\n"
         "Exit status: 0 ok, 1 runtime failure, 2 bad usage or configuration.\n"
         "\n"
         "Configuration keys (type, default, meaning):\n");
@@ -137,25 +141,37 @@ int main(int argc, char **argv)
     }
 
     int status = EXIT_OK;
+    lb_reload reload;
+    lb_reload_init(&reload, config_path, &params, verbose, pipeline);
     if (lb_shutdown_init() < 0) {
         fprintf(stderr, "luobo: cannot set up signal handling\n");
         status = EXIT_RUNTIME;
         goto end;
     }
-    if ((ret = lb_pipeline_start(pipeline, err, sizeof err)) < 0) {
-        LB_LOGE("luobo", "cannot start: %s", err);
-        status = EXIT_RUNTIME;
-        goto end;
+    for (;;) {
+        if ((ret = lb_pipeline_start(pipeline, err, sizeof err)) < 0) {
+            LB_LOGE("luobo", "cannot start: %s", err);
+            status = EXIT_RUNTIME;
+            goto end;
+        }
+        if (!config_path && lb_pipeline_general(pipeline)->http_port)
+            LB_LOGI("luobo", "demo classroom running: open http://localhost:%d/ (Ctrl-C stops)",
+                    lb_pipeline_general(pipeline)->http_port);
+        int restart = lb_pipeline_wait(pipeline);
+        if (lb_pipeline_stop(pipeline) < 0)
+            status = EXIT_RUNTIME;
+        if (!restart || lb_shutdown_requested())
+            break;
+        if ((ret = lb_reload_next(&reload, &pipeline, &cfg, err, sizeof err)) < 0) {
+            LB_LOGE("luobo", "cannot restart with the new configuration: %s", err);
+            status = EXIT_RUNTIME;
+            goto end;
+        }
     }
-    if (!config_path && lb_pipeline_general(pipeline)->http_port)
-        LB_LOGI("luobo", "demo classroom running: open http://localhost:%d/ (Ctrl-C stops)",
-                lb_pipeline_general(pipeline)->http_port);
-    lb_pipeline_wait(pipeline);
-    if (lb_pipeline_stop(pipeline) < 0)
-        status = EXIT_RUNTIME;
 end:
-    lb_pipeline_free(&pipeline);
     lb_shutdown_uninit();
+    lb_reload_uninit(&reload);
+    lb_pipeline_free(&pipeline);
     lb_config_free(&cfg);
     return status;
 }

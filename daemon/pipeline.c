@@ -657,7 +657,8 @@ end:
     lb_lifecycle_shutdown(p, atomic_load(&p->stop) ? "shutdown" : "the program ended");
     lb_queue_close(p->to_encoder);
     atomic_store(&p->finished, 1);
-    lb_shutdown_request(NULL);
+    if (!atomic_load(&p->stop))         /* not stopped for a restart: the run is over */
+        lb_shutdown_request(NULL);
     return NULL;
 }
 
@@ -793,9 +794,17 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     return 0;
 }
 
-void lb_pipeline_wait(lb_pipeline *p)
+int lb_pipeline_wait(lb_pipeline *p)
 {
-    lb_shutdown_wait(-1);
+    while (!lb_shutdown_wait(200000))
+        if (atomic_load(&p->restart))
+            return 1;
+    return 0;
+}
+
+void lb_pipeline_reload(lb_pipeline *p, const char *why)
+{
+    lb_lifecycle_event(p, LB_EV_RELOAD, why, NULL, NULL, 0);
 }
 
 /* Where the CPU went, per thread name (x264's workers are named after their

@@ -110,7 +110,8 @@ struct lb_pipeline {
     lb_thread program_thread, encoder_thread, status_thread;
     atomic_int stop;
     atomic_int finished;            /* duration reached or sources ended */
-    atomic_int status_dirty;        /* publish the status at the next 100 ms, not the next second */
+    atomic_int status_dirty;
+    atomic_int restart;             /* a reload restarts the pipeline: lb_pipeline_wait() returns */        /* publish the status at the next 100 ms, not the next second */
     int started;
 
     /* the lesson's life (daemon/lifecycle.c), under lock: p->lc is written
