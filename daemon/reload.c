@@ -3,7 +3,8 @@
  * bad one is logged with its file:line and the running configuration
  * stays.  A good one that differs sets the log level at once and sends the
  * lifecycle's "reload": the pipeline is restarted with it now if no lesson
- * runs, or when the lesson has finished; a lesson is never cut.
+ * runs, or when the lesson has finished; a lesson is never cut.  A change
+ * of log_level alone needs no restart.
  *
  * Everything else that changed (cameras, program size, outputs, director,
  * auth) applies with that restart: nothing is applied live yet, and the
@@ -48,6 +49,44 @@ static char *read_text(const char *path)
     return text;
 }
 
+/* The next line of text that is not a log_level line; NULL at the end. */
+static const char *next_line(const char *s, size_t *len)
+{
+    while (s && *s) {
+        const char *end = strchr(s, '\n');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        const char *k = s;
+        while (k < s + n && (*k == ' ' || *k == '\t'))
+            k++;
+        const char *v = k + strlen("log_level");
+        while (v < s + n && (*v == ' ' || *v == '\t'))
+            v++;
+        if (strncmp(k, "log_level", strlen("log_level")) || v >= s + n || *v != '=') {
+            *len = n;
+            return s;
+        }
+        s = end ? end + 1 : s + n;
+    }
+    return NULL;
+}
+
+/* 1 when the two files differ at most in their log_level lines, which
+ * apply without a restart. */
+static int same_but_log_level(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    for (;;) {
+        a = next_line(a, &na);
+        b = next_line(b, &nb);
+        if (!a || !b)
+            return !a && !b;
+        if (na != nb || memcmp(a, b, na))
+            return 0;
+        a += na + (a[na] == '\n');
+        b += nb + (b[nb] == '\n');
+    }
+}
+
 static void on_sighup(void *opaque)
 {
     lb_reload *r = opaque;
@@ -89,6 +128,15 @@ static void on_sighup(void *opaque)
     if (r->verbose)
         lb_log_set_level(LB_LOG_DEBUG);
     pthread_mutex_lock(&r->lock);
+    if (!r->pending && r->loaded_text && same_but_log_level(text, r->loaded_text)) {
+        /* only the log level changed: applied above, no restart */
+        LB_LOGI("reload", "%s: only log_level changed: applied at once, no restart", r->path);
+        free(r->loaded_text);
+        r->loaded_text = text;
+        pthread_mutex_unlock(&r->lock);
+        lb_config_free(&cfg);
+        return;
+    }
     lb_config_free(&r->pending);
     r->pending = cfg;
     free(r->pending_text);

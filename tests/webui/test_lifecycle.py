@@ -123,6 +123,15 @@ def test_reload(srv, jar, auth):
     check(relogin(srv, jar) is not None and program(srv, jar).get("width") == 640,
           "a reload while idle applies at once: 640 wide again")
 
+    # only the log level: applied without a restart (the session survives)
+    with open(srv.ini, "w") as f:
+        f.write(good.replace("[general]\n", "[general]\nlog_level = info\n", 1))
+    srv.proc.send_signal(signal.SIGHUP)
+    check(wait_log(srv, "only log_level changed: applied at once, no restart"),
+          "a log_level change is applied without a restart")
+    check(srv.log_text()[log_len:].count("the pipeline starts again") == 1 and
+          curl(srv.base + "/api/v1/status", jar=jar).status == 200, "no restart: the session still works")
+
 
 def main():
     if not os.access(os.environ.get("LUOBO_BIN", ""), os.X_OK):
