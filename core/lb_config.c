@@ -438,3 +438,77 @@ void lb_options_print(FILE *f, const char *section, const lb_option *opts)
                 *range ? " (" : "", range, *range ? ")" : "");
     }
 }
+
+void lb_roff_escape(FILE *f, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    int line_start = 1;
+    while (*s) {
+        unsigned c = *s;
+        if (line_start && (c == '.' || c == '\''))
+            fputs("\\&", f);
+        line_start = c == '\n';
+        if (c == '\\') {
+            fputs("\\e", f);
+        } else if (c == '-') {
+            fputs("\\-", f);
+        } else if (c < 0x80) {
+            fputc((int)c, f);
+            /* long URLs and lists may break after these (groff -ww warns
+             * about a line it cannot break) */
+            if (c == '/' || c == '&' || c == '|' || c == ',' || c == '?')
+                fputs("\\:", f);
+        } else {
+            /* UTF-8 as groff's \[uXXXX]: groff alone reads bytes as Latin-1 */
+            int n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+            unsigned cp = n == 3 ? c & 0x07 : n == 2 ? c & 0x0f : c & 0x1f;
+            int ok = n > 0;
+            for (int i = 1; ok && i <= n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                    ok = 0;
+                else
+                    cp = cp << 6 | (s[i] & 0x3f);
+            }
+            if (ok) {
+                fprintf(f, "\\[u%04X]", cp);
+                s += n;
+            } else {
+                fputc('?', f);
+            }
+        }
+        s++;
+    }
+}
+
+void lb_options_print_man(FILE *f, const char *section, const lb_option *opts)
+{
+    static const char *const type_names[] = { "?", "integer", "number", "boolean", "text", "choice" };
+    fputs(".SS \"[", f);
+    lb_roff_escape(f, section);
+    fputs("]\"\n", f);
+    for (const lb_option *o = opts; o->name; o++) {
+        char range[300] = "";
+        if (o->type == LB_OPT_ENUM)
+            list_choices(o->choices, range, sizeof range);
+        else if (o->min != o->max)
+            snprintf(range, sizeof range, "%g to %g", o->min, o->max);
+        fputs(".TP\n.B ", f);
+        lb_roff_escape(f, o->name);
+        fputs("\n(", f);
+        lb_roff_escape(f, type_names[o->type]);
+        if (*range) {
+            fputs(o->type == LB_OPT_ENUM ? ": " : ", ", f);
+            lb_roff_escape(f, range);
+        }
+        if (o->def && *o->def) {
+            fputs("; default \\fB", f);
+            lb_roff_escape(f, o->def);
+            fputs("\\fR", f);
+        }
+        fputs(")\n", f);
+        if (o->help && *o->help) {
+            lb_roff_escape(f, o->help);
+            fputs("\n", f);
+        }
+    }
+}

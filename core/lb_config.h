@@ -90,5 +90,12 @@ int lb_config_check_unused(const lb_config *cfg, char *err, size_t err_size);
 
 /* Prints the table for --help, one option a line with type, default and help. */
 void lb_options_print(FILE *f, const char *section, const lb_option *opts);
+/* The same table as roff for luobo.ini(5): a .SS per section, a .TP per key. */
+void lb_options_print_man(FILE *f, const char *section, const lb_option *opts);
+/* Either of the two, for modules that print several tables. */
+typedef void (*lb_options_printer)(FILE *f, const char *section, const lb_option *opts);
+/* Writes text as roff body text (backslashes, leading dots, hyphens,
+ * UTF-8 as \[uXXXX]). */
+void lb_roff_escape(FILE *f, const char *text);
 
 #endif

@@ -5,19 +5,51 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <libavutil/common.h>
 #include <libavutil/log.h>
 
 static _Atomic int current_level = LB_LOG_INFO;
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
-static char last_line[LB_LOG_LINE_MAX];
+static char last_line[LB_LOG_LINE_MAX + 96];
 static int64_t last_line_us;
 static int repeats;
+static lb_log_level last_level;
+static lb_log_sink_fn sink_fn;
+static void *sink_opaque;
+
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static int journal_stream;
+
+static pthread_mutex_t lesson_lock = PTHREAD_MUTEX_INITIALIZER;
+static char lesson_id[128];
 
 static const char *const level_names[] = { "?", "ERROR", "WARN", "INFO", "DEBUG" };
+
+/* Per-site limit: a site is a format string in a module.  A small table
+ * is enough: sites that flood are few, and one evicted early only starts
+ * a new window. */
+#define NB_SITES 64
+#define SITE_WINDOW_US ((int64_t)LB_LOG_SITE_WINDOW_S * 1000000)
+
+typedef struct log_site {
+    const char *fmt;                /* NULL: free */
+    char module[48];
+    lb_log_level level;
+    int64_t window_start_us;
+    int64_t last_us;
+    int lines;                      /* shown in this window */
+    uint64_t suppressed;
+    char last_message[LB_LOG_LINE_MAX];     /* of the suppressed ones */
+} log_site;
+
+static log_site sites[NB_SITES];
 
 void lb_log_set_level(lb_log_level level) { atomic_store(&current_level, level); }
 lb_log_level lb_log_get_level(void) { return (lb_log_level)atomic_load(&current_level); }
@@ -29,6 +61,54 @@ lb_log_level lb_log_level_from_name(const char *name)
         if (!strcasecmp(name, names[i]))
             return (lb_log_level)i;
     return LB_LOG_INVALID;
+}
+
+int lb_log_priority(lb_log_level level)
+{
+    static const int prio[] = { 6, 3, 4, 6, 7 };
+    return level > LB_LOG_INVALID && level <= LB_LOG_DEBUG ? prio[level] : 6;
+}
+
+/* systemd sets JOURNAL_STREAM to "device:inode" of the stream it connected
+ * to stdout and stderr; a stderr redirected elsewhere keeps the variable
+ * but is another file, so both numbers must match. */
+static void detect_journal(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (env && sscanf(env, "%llu:%llu", &dev, &ino) == 2 && !fstat(STDERR_FILENO, &st) &&
+        (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino)
+        journal_stream = 1;
+}
+
+int lb_log_stderr_is_journal(void)
+{
+    pthread_once(&journal_once, detect_journal);
+    return journal_stream;
+}
+
+void lb_log_set_sink(lb_log_sink_fn sink, void *opaque)
+{
+    pthread_mutex_lock(&sink_lock);
+    sink_fn = sink;
+    sink_opaque = opaque;
+    pthread_mutex_unlock(&sink_lock);
+}
+
+void lb_log_set_lesson(const char *id)
+{
+    pthread_mutex_lock(&lesson_lock);
+    snprintf(lesson_id, sizeof lesson_id, "%s", id ? id : "");
+    pthread_mutex_unlock(&lesson_lock);
+}
+
+const char *lb_log_lesson(char *buf, int size)
+{
+    pthread_mutex_lock(&lesson_lock);
+    snprintf(buf, (size_t)size, "%s", lesson_id);
+    pthread_mutex_unlock(&lesson_lock);
+    return buf;
 }
 
 static void stamp(char *buf, size_t size)
@@ -112,15 +192,99 @@ size_t lb_log_escape(const char *in, size_t in_len, char *out, size_t out_size)
     return o;
 }
 
+/* Writes one line; sink_lock held. */
+static void emit(lb_log_level level, const char *module, const char *message)
+{
+    if (sink_fn && sink_fn(sink_opaque, level, module, message) >= 0)
+        return;
+    if (lb_log_stderr_is_journal()) {
+        fprintf(stderr, "<%d>%-5s [%s] %s\n", lb_log_priority(level), level_names[level], module, message);
+    } else {
+        char ts[32];
+        stamp(ts, sizeof ts);
+        fprintf(stderr, "%s %-5s [%s] %s\n", ts, level_names[level], module, message);
+    }
+}
+
+/* 1,234,567 */
+static void thousands(char *buf, size_t size, uint64_t v)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < size; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+}
+
+static void tell_suppressed(log_site *s, int64_t now)
+{
+    if (!s->suppressed)
+        return;
+    char count[40], line[LB_LOG_LINE_MAX + 64];
+    thousands(count, sizeof count, s->suppressed);
+    int64_t span_s = (FFMIN(now, s->window_start_us + SITE_WINDOW_US) - s->window_start_us + 999999) / 1000000;
+    snprintf(line, sizeof line, "%s (%s similar suppressed in %lld s)", s->last_message, count,
+             (long long)FFMAX(span_s, 1));
+    emit(s->level, s->module, line);
+    s->suppressed = 0;
+}
+
+/* Windows that ended with lines suppressed are told now; sink_lock held. */
+static void tell_ended_windows(int64_t now, int all)
+{
+    for (int i = 0; i < NB_SITES; i++)
+        if (sites[i].fmt && sites[i].suppressed && (all || now - sites[i].window_start_us >= SITE_WINDOW_US))
+            tell_suppressed(&sites[i], now);
+}
+
+/* 1 when this line of the site is to be shown; sink_lock held. */
+static int site_allows(lb_log_level level, const char *module, const char *fmt,
+                       const char *message, int64_t now)
+{
+    log_site *s = NULL, *oldest = &sites[0];
+    for (int i = 0; i < NB_SITES && !s; i++) {
+        log_site *c = &sites[i];
+        if (c->fmt == fmt && !strcmp(c->module, module))
+            s = c;
+        else if (!c->fmt || (oldest->fmt && c->last_us < oldest->last_us))
+            oldest = c;
+    }
+    if (!s) {
+        s = oldest;
+        tell_suppressed(s, now);
+        memset(s, 0, sizeof *s);
+        s->fmt = fmt;
+        snprintf(s->module, sizeof s->module, "%s", module);
+        s->window_start_us = now;
+    }
+    s->level = level;
+    s->last_us = now;
+    if (now - s->window_start_us >= SITE_WINDOW_US) {
+        tell_suppressed(s, now);
+        s->window_start_us = now;
+        s->lines = 0;
+    }
+    if (s->lines < LB_LOG_SITE_BURST) {
+        s->lines++;
+        return 1;
+    }
+    s->suppressed++;
+    snprintf(s->last_message, sizeof s->last_message, "%s", message);
+    return 0;
+}
+
 void lb_logv(lb_log_level level, const char *module, const char *fmt, va_list ap)
 {
     if (level <= LB_LOG_INVALID || level > lb_log_get_level())
         return;
+    if (!module)
+        module = "luobo";
     char raw[LB_LOG_LINE_MAX], msg[LB_LOG_LINE_MAX];
-    int n = snprintf(raw, sizeof raw, "%-5s [%s] ", level_names[level], module ? module : "luobo");
-    if (n < 0 || (size_t)n >= sizeof raw)
-        n = 0;
-    vsnprintf(raw + n, sizeof raw - (size_t)n, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     size_t len = strlen(raw);
     while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
         raw[--len] = 0;
@@ -128,21 +292,31 @@ void lb_logv(lb_log_level level, const char *module, const char *fmt, va_list ap
      * the log, and a newline or an ESC in them must not forge a line or
      * drive the operator's terminal. */
     lb_log_escape(raw, len, msg, sizeof msg);
+    /* the fold compares level and module too */
+    char key[sizeof last_line];
+    snprintf(key, sizeof key, "%d %s %s", (int)level, module, msg);
 
-    char ts[32];
-    stamp(ts, sizeof ts);
     int64_t now = lb_clock_now();
     pthread_mutex_lock(&sink_lock);
+    tell_ended_windows(now, 0);
+    if (level <= LB_LOG_WARN && !site_allows(level, module, fmt, msg, now)) {
+        pthread_mutex_unlock(&sink_lock);
+        return;
+    }
     /* a device that fails the same way every second says so once a minute */
-    if (!strcmp(msg, last_line) && now - last_line_us < 60000000) {
+    if (!strcmp(key, last_line) && now - last_line_us < 60000000) {
         repeats++;
     } else {
-        if (repeats)
-            fprintf(stderr, "%s INFO  [log] last message repeated %d times\n", ts, repeats);
+        if (repeats) {
+            char note[64];
+            snprintf(note, sizeof note, "last message repeated %d times", repeats);
+            emit(last_level > LB_LOG_INFO ? last_level : LB_LOG_INFO, "log", note);
+        }
         repeats = 0;
-        fprintf(stderr, "%s %s\n", ts, msg);
-        snprintf(last_line, sizeof last_line, "%s", msg);
+        emit(level, module, msg);
+        snprintf(last_line, sizeof last_line, "%s", key);
         last_line_us = now;
+        last_level = level;
     }
     pthread_mutex_unlock(&sink_lock);
 }
@@ -153,6 +327,22 @@ void lb_log(lb_log_level level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     lb_logv(level, module, fmt, ap);
     va_end(ap);
+}
+
+void lb_log_flush(void)
+{
+    int64_t now = lb_clock_now();
+    pthread_mutex_lock(&sink_lock);
+    tell_ended_windows(now, 1);
+    if (repeats) {
+        char note[64];
+        snprintf(note, sizeof note, "last message repeated %d times", repeats);
+        emit(LB_LOG_INFO, "log", note);
+        repeats = 0;
+        last_line[0] = 0;
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&sink_lock);
 }
 
 static void av_callback(void *avcl, int av_level, const char *fmt, va_list ap)

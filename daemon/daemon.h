@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lb_config.h"
 #include "webui.h"
@@ -92,6 +93,26 @@ void lb_reload_init(lb_reload *r, const char *path, const lb_pipeline_params *pa
  * pending config.  Returns 1, or a negative AVERROR with err. */
 int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, size_t err_size);
 void lb_reload_uninit(lb_reload *r);
+
+/* The command line (daemon/main.c): one entry per option; short_name is
+ * the letter, or a value >= 256 for long-only options. */
+typedef struct lb_cli_option {
+    int short_name;
+    const char *long_name;
+    const char *arg;          /* NULL: takes no value */
+    const char *help;
+} lb_cli_option;
+extern const lb_cli_option lb_cli_options[];
+/* Prints every configuration table with print (--help, luobo.ini(5)). */
+void lb_print_config_tables(FILE *f, lb_options_printer print);
+/* daemon/man.c: luobo(8) (section 8) or luobo.ini(5) (section 5) as roff. */
+void lb_print_man(FILE *f, int section);
+
+/* daemon/install.c: the web UI's folder when [general] www_dir is not
+ * set: the source tree's for a binary in the build tree, else the
+ * installed one (next to the binary: ../share/luobo/www, or the
+ * configured install prefix's). */
+const char *lb_default_www_dir(void);
 
 /* For the web UI (daemon/control.c). */
 extern const lb_control_ops lb_pipeline_control_ops;

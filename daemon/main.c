@@ -14,9 +14,45 @@
 #include "lb_log.h"
 #include "streamer.h"
 #include "lb_thread.h"
+#include "service.h"
 #include "webui.h"
 
+#include <libavutil/error.h>
+
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { OPT_CHECK = 256, OPT_PRINT_DEMO, OPT_PRINT_MAN };
+
+/* The command line, once: getopt's table, --help and luobo(8) are made
+ * from it. */
+const lb_cli_option lb_cli_options[] = {
+    { 'c', "config", "FILE", "read the hall's configuration from FILE (INI)" },
+    { 'r', "record", NULL, "start recording at once" },
+    { 'd', "duration", "SECONDS", "stop cleanly after this much program time and exit 0" },
+    { 'o', "offline", NULL, "run file and synthetic sources as fast as possible" },
+    { 't', "title", "TEXT", "title of the lesson started by --record" },
+    { OPT_CHECK, "check-config", NULL, "validate the configuration and exit" },
+    { OPT_PRINT_DEMO, "print-demo-config", NULL, "print the demo classroom's configuration" },
+    { OPT_PRINT_MAN, "print-man", "SECTION", "write the manual page luobo(8) or luobo.ini(5) as roff" },
+    { 'v', "verbose", NULL, "log at debug level" },
+    { 'h', "help", NULL, "show this help and the configuration keys" },
+    { 'V', "version", NULL, "show the version" },
+    { 0 },
+};
+
+/* Every option table of the configuration, in the order of the file. */
+void lb_print_config_tables(FILE *f, lb_options_printer print)
+{
+    print(f, "general", lb_general_options);
+    print(f, "general (web UI)", lb_webui_general_options);
+    print(f, "source.NAME", lb_source_options);
+    print(f, "mic.NAME", lb_mic_options);
+    print(f, "director", lb_director_options);
+    print(f, "director (layouts)", lb_compositor_options);
+    print(f, "encoder", lb_encoder_options);
+    print(f, "auth", lb_auth_options);
+    print(f, "webui", lb_webui_options);
+    lb_streamer_print_options(f, print);
+}
 
 static void usage(FILE *f)
 {
@@ -26,17 +62,15 @@ static void usage(FILE *f)
         "With no --config, runs the built-in demo classroom (synthetic cameras and\n"
         "microphones) and serves the web UI on http://localhost:8080.\n"
         "\n"
-        "Options:\n"
-        "  -c, --config FILE      read the hall's configuration from FILE (INI)\n"
-        "  -r, --record           start recording at once\n"
-        "  -d, --duration SECONDS stop cleanly after this much program time and exit 0\n"
-        "  -o, --offline          run file and synthetic sources as fast as possible\n"
-        "  -t, --title TEXT       title of the lesson started by --record\n"
-        "      --check-config     validate the configuration and exit\n"
-        "      --print-demo-config print the demo classroom's configuration\n"
-        "  -v, --verbose          log at debug level\n"
-        "  -h, --help             show this help and the configuration keys\n"
-        "  -V, --version          show the version\n"
+        "Options:\n");
+    for (const lb_cli_option *o = lb_cli_options; o->long_name; o++) {
+        char left[48];
+        snprintf(left, sizeof left, "%c%c%c --%s%s%s", o->short_name < 256 ? '-' : ' ',
+                 o->short_name < 256 ? o->short_name : ' ', o->short_name < 256 ? ',' : ' ',
+                 o->long_name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-22s %s\n", left, o->help);
+    }
+    fprintf(f,
         "\n"
         "Signals: SIGINT, SIGTERM stop cleanly (a recording is finished; a second one\n"
         "exits at once); SIGHUP reads the configuration file again and restarts the\n"
@@ -45,34 +79,17 @@ static void usage(FILE *f)
         "Exit status: 0 ok, 1 runtime failure, 2 bad usage or configuration.\n"
         "\n"
         "Configuration keys (type, default, meaning):\n");
-    lb_options_print(f, "general", lb_general_options);
-    lb_options_print(f, "general (web UI)", lb_webui_general_options);
-    lb_options_print(f, "source.NAME", lb_source_options);
-    lb_options_print(f, "mic.NAME", lb_mic_options);
-    lb_options_print(f, "director", lb_director_options);
-    lb_options_print(f, "director (layouts)", lb_compositor_options);
-    lb_options_print(f, "encoder", lb_encoder_options);
-    lb_options_print(f, "auth", lb_auth_options);
-    lb_options_print(f, "webui", lb_webui_options);
-    lb_streamer_print_options(f);
+    lb_print_config_tables(f, lb_options_print);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_PRINT_DEMO };
-    static const struct option longopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "record", no_argument, NULL, 'r' },
-        { "duration", required_argument, NULL, 'd' },
-        { "offline", no_argument, NULL, 'o' },
-        { "title", required_argument, NULL, 't' },
-        { "check-config", no_argument, NULL, OPT_CHECK },
-        { "print-demo-config", no_argument, NULL, OPT_PRINT_DEMO },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
+    struct option longopts[sizeof lb_cli_options / sizeof lb_cli_options[0]];
+    int nb_longopts = 0;
+    for (const lb_cli_option *o = lb_cli_options; o->long_name; o++)
+        longopts[nb_longopts++] = (struct option){ o->long_name, o->arg ? required_argument : no_argument,
+                                                   NULL, o->short_name };
+    longopts[nb_longopts] = (struct option){ 0 };
     const char *config_path = NULL;
     lb_pipeline_params params = { 0 };
     int check_only = 0, verbose = 0;
@@ -97,6 +114,13 @@ int main(int argc, char **argv)
         }
         case OPT_CHECK: check_only = 1; break;
         case OPT_PRINT_DEMO: fputs(lb_demo_config, stdout); return EXIT_OK;
+        case OPT_PRINT_MAN:
+            if (strcmp(optarg, "5") && strcmp(optarg, "8")) {
+                fprintf(stderr, "luobo: --print-man: no section '%s' (5: luobo.ini, 8: luobo)\n", optarg);
+                return EXIT_USAGE;
+            }
+            lb_print_man(stdout, atoi(optarg));
+            return EXIT_OK;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("luobo %s\n", LUOBO_VERSION); return EXIT_OK;
         case ':':
@@ -113,6 +137,7 @@ int main(int argc, char **argv)
     }
 
     lb_log_route_av();
+    lb_service_init();
     if (verbose)
         lb_log_set_level(LB_LOG_DEBUG);
 
@@ -121,7 +146,11 @@ int main(int argc, char **argv)
     int ret = config_path ? lb_config_load_file(&cfg, config_path, err, sizeof err)
                           : lb_config_load_string(&cfg, "<demo classroom>", lb_demo_config, err, sizeof err);
     if (ret < 0) {
-        fprintf(stderr, "luobo: %s\n", err);
+        /* a fresh install has no configuration yet: say where to start */
+        fprintf(stderr, "luobo: %s%s\n", err,
+                ret == AVERROR(ENOENT) ? "; start from the example " LUOBO_EXAMPLE_CONFIG
+                                         " (copy it to " LUOBO_DEFAULT_CONFIG " and edit it)"
+                                         " or from luobo --print-demo-config" : "");
         return EXIT_USAGE;
     }
     params.cfg = cfg;
@@ -157,7 +186,12 @@ int main(int argc, char **argv)
         if (!config_path && lb_pipeline_general(pipeline)->http_port)
             LB_LOGI("luobo", "demo classroom running: open http://localhost:%d/ (Ctrl-C stops)",
                     lb_pipeline_general(pipeline)->http_port);
+        lb_service_ready();
         int restart = lb_pipeline_wait(pipeline);
+        if (!restart || lb_shutdown_requested())
+            lb_service_stopping();
+        else
+            lb_service_reloading();
         if (lb_pipeline_stop(pipeline) < 0)
             status = EXIT_RUNTIME;
         if (!restart || lb_shutdown_requested())
@@ -172,6 +206,8 @@ end:
     lb_shutdown_uninit();
     lb_reload_uninit(&reload);
     lb_pipeline_free(&pipeline);
+    lb_service_uninit();
     lb_config_free(&cfg);
+    lb_log_flush();
     return status;
 }

@@ -34,6 +34,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "service.h"
 
 #define OFF(x) offsetof(lb_general_settings, x)
 #define STR(x) OFF(x), sizeof(((lb_general_settings *)0)->x)
@@ -205,7 +206,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
 
     lb_webui_params wp = {
         .cfg = cfg, .data_dir = p->general.data_dir,
-        .www_dir = *p->general.www_dir ? p->general.www_dir : LUOBO_WWW_DIR,
+        .www_dir = *p->general.www_dir ? p->general.www_dir : lb_default_www_dir(),
         .live_dir = lb_streamer_live_dir(p->streamer), .ops = &lb_pipeline_control_ops, .opaque = p,
     };
     /* created (and [auth] checked) even when http_port = 0 turns it off */
@@ -569,6 +570,7 @@ static void *program_thread(void *arg)
             goto end;
 
     for (int64_t n = 0; !atomic_load(&p->stop); n++) {
+        lb_service_heartbeat();
         if (lb_lifecycle_duration_reached(p, n, total_frames))
             break;
         int64_t t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);

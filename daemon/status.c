@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "lb_clock.h"
+#include "service.h"
 
 static void *status_thread(void *arg)
 {
@@ -31,6 +32,7 @@ static void *status_thread(void *arg)
         lb_webui_publish(p->webui, meters);
         if (tick % 10 == 0 || atomic_exchange(&p->status_dirty, 0)) {
             cJSON *st = lb_pipeline_control_ops.status(p);
+            lb_service_status(st);      /* systemd's STATUS= line */
             if (st) {
                 cJSON *ev = cJSON_CreateObject();
                 cJSON_AddStringToObject(ev, "type", "status");

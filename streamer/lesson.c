@@ -239,6 +239,7 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
         snprintf(err, err_size, "%s/lesson.json: cannot write: %s", l->dir, av_err2str(ret));
         goto fail;
     }
+    lb_log_set_lesson(l->id);           /* the journal tags the lesson's lines */
     LB_LOGI("lesson", "%s: recording", l->dir);
     *pl = l;
     return 0;
@@ -300,6 +301,7 @@ void lb_lesson_finish(lb_lesson **pl, double duration_s, int complete)
     write_lesson(l, complete ? "complete" : "interrupted", duration_s, lb_clock_wall_us());
     pthread_mutex_unlock(&l->lock);
     LB_LOGI("lesson", "%s: %s, %.1f s", l->dir, complete ? "complete" : "interrupted", duration_s);
+    lb_log_set_lesson(NULL);
     lesson_free(l);
     *pl = NULL;
 }

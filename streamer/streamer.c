@@ -478,14 +478,16 @@ int lb_streamer_recording_error(lb_streamer *st)
     return 0;
 }
 
-void lb_streamer_print_options(FILE *f)
+void lb_streamer_print_options(FILE *f, lb_options_printer print)
 {
-    lb_options_print(f, "output.NAME", common_options);
+    if (!print)
+        print = lb_options_print;
+    print(f, "output.NAME", common_options);
     for (int i = 0; i < NB_KINDS; i++) {
         char title[64];
         snprintf(title, sizeof title, "output.NAME, type = %s", output_kinds[i]->kind);
         if (output_kinds[i]->options)
-            lb_options_print(f, title, output_kinds[i]->options);
+            print(f, title, output_kinds[i]->options);
     }
 }
 

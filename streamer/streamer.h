@@ -170,8 +170,9 @@ int lb_streamer_recording_error(lb_streamer *st);
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
 void lb_streamer_stop_live(lb_streamer *st);
 
-/* Prints every [output.NAME] key, per type, for --help. */
-void lb_streamer_print_options(FILE *f);
+/* Prints every [output.NAME] key, per type, with print (NULL:
+ * lb_options_print, for --help; lb_options_print_man for the man page). */
+void lb_streamer_print_options(FILE *f, lb_options_printer print);
 
 /* The local folder of the first HLS output (its playlist is NAME.m3u8,
  * "program.m3u8" by default), for the web server's /live/; NULL when there
