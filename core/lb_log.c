@@ -36,7 +36,8 @@ static const char *const level_names[] = { "?", "ERROR", "WARN", "INFO", "DEBUG"
  * is enough: sites that flood are few, and one evicted early only starts
  * a new window. */
 #define NB_SITES 64
-#define SITE_WINDOW_US ((int64_t)LB_LOG_SITE_WINDOW_S * 1000000)
+static int site_burst = LB_LOG_SITE_BURST;
+static int64_t site_window_us = (int64_t)LB_LOG_SITE_WINDOW_S * 1000000;
 
 typedef struct log_site {
     const char *fmt;                /* NULL: free */
@@ -226,7 +227,7 @@ static void tell_suppressed(log_site *s, int64_t now)
         return;
     char count[40], line[LB_LOG_LINE_MAX + 64];
     thousands(count, sizeof count, s->suppressed);
-    int64_t span_s = (FFMIN(now, s->window_start_us + SITE_WINDOW_US) - s->window_start_us + 999999) / 1000000;
+    int64_t span_s = (FFMIN(now, s->window_start_us + site_window_us) - s->window_start_us + 999999) / 1000000;
     snprintf(line, sizeof line, "%s (%s similar suppressed in %lld s)", s->last_message, count,
              (long long)FFMAX(span_s, 1));
     emit(s->level, s->module, line);
@@ -237,7 +238,7 @@ static void tell_suppressed(log_site *s, int64_t now)
 static void tell_ended_windows(int64_t now, int all)
 {
     for (int i = 0; i < NB_SITES; i++)
-        if (sites[i].fmt && sites[i].suppressed && (all || now - sites[i].window_start_us >= SITE_WINDOW_US))
+        if (sites[i].fmt && sites[i].suppressed && (all || now - sites[i].window_start_us >= site_window_us))
             tell_suppressed(&sites[i], now);
 }
 
@@ -263,12 +264,12 @@ static int site_allows(lb_log_level level, const char *module, const char *fmt,
     }
     s->level = level;
     s->last_us = now;
-    if (now - s->window_start_us >= SITE_WINDOW_US) {
+    if (now - s->window_start_us >= site_window_us) {
         tell_suppressed(s, now);
         s->window_start_us = now;
         s->lines = 0;
     }
-    if (s->lines < LB_LOG_SITE_BURST) {
+    if (s->lines < site_burst) {
         s->lines++;
         return 1;
     }
@@ -327,6 +328,14 @@ void lb_log(lb_log_level level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     lb_logv(level, module, fmt, ap);
     va_end(ap);
+}
+
+void lb_log_set_site_limit(int burst, int window_ms)
+{
+    pthread_mutex_lock(&sink_lock);
+    site_burst = burst > 0 ? burst : LB_LOG_SITE_BURST;
+    site_window_us = window_ms > 0 ? (int64_t)window_ms * 1000 : (int64_t)LB_LOG_SITE_WINDOW_S * 1000000;
+    pthread_mutex_unlock(&sink_lock);
 }
 
 void lb_log_flush(void)

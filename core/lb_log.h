@@ -80,6 +80,9 @@ void lb_log_set_sink(lb_log_sink_fn sink, void *opaque);
 void lb_log_set_lesson(const char *id);
 const char *lb_log_lesson(char *buf, int size);
 
+/* Changes the per-site limit (tests; 0, 0: the defaults above). */
+void lb_log_set_site_limit(int burst, int window_ms);
+
 /* Tells what the per-site limit has suppressed so far (at exit). */
 void lb_log_flush(void);
 

@@ -53,8 +53,14 @@ static const char *source_of(const char *module, char *kind, size_t kind_size)
     return colon + 1;
 }
 
+/* sd_journal_send() drops lines silently when the journal's socket is
+ * missing (journald not running): then the stream takes them. */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static int journal_sink(void *opaque, lb_log_level level, const char *module, const char *message)
 {
+    if (access(JOURNAL_SOCKET, F_OK))
+        return -1;
     char msg[700], prio[16], mod[80], src[96], lesson[160], id[128], kind[48];
     struct iovec iov[6];
     int n = 0;
