@@ -40,7 +40,7 @@ static int site_burst = LB_LOG_SITE_BURST;
 static int64_t site_window_us = (int64_t)LB_LOG_SITE_WINDOW_S * 1000000;
 
 typedef struct log_site {
-    const char *fmt;                /* NULL: free */
+    uint64_t key;                   /* 0: free */
     char module[48];
     lb_log_level level;
     int64_t window_start_us;
@@ -238,27 +238,58 @@ static void tell_suppressed(log_site *s, int64_t now)
 static void tell_ended_windows(int64_t now, int all)
 {
     for (int i = 0; i < NB_SITES; i++)
-        if (sites[i].fmt && sites[i].suppressed && (all || now - sites[i].window_start_us >= site_window_us))
+        if (sites[i].key && sites[i].suppressed && (all || now - sites[i].window_start_us >= site_window_us))
             tell_suppressed(&sites[i], now);
+}
+
+/* A site is its format string; a format that is little more than "%s"
+ * (a library's message passed on) is no site: the message itself is, with
+ * its numbers left out, so that different messages are not folded. */
+static uint64_t site_key(const char *fmt, const char *message)
+{
+    int literal = 0;
+    for (const char *f = fmt; *f; f++) {
+        if (*f == '%' && f[1]) {
+            f++;
+            while (*f && !strchr("sdiuxXfgecplz%", *f))
+                f++;
+            if (!*f)
+                break;
+            continue;
+        }
+        literal += *f != ' ' && *f != ':';
+    }
+    uint64_t h = 1469598103934665603ULL;        /* FNV-1a */
+    if (literal >= 4) {
+        uintptr_t v = (uintptr_t)fmt;
+        for (size_t i = 0; i < sizeof v; i++, v >>= 8)
+            h = (h ^ (v & 0xff)) * 1099511628211ULL;
+    } else {
+        for (const char *m = message; *m; m++)
+            if (*m < '0' || *m > '9')
+                h = (h ^ (unsigned char)*m) * 1099511628211ULL;
+    }
+    return h ? h : 1;
 }
 
 /* 1 when this line of the site is to be shown; sink_lock held. */
 static int site_allows(lb_log_level level, const char *module, const char *fmt,
                        const char *message, int64_t now)
 {
+    uint64_t key = site_key(fmt, message);
     log_site *s = NULL, *oldest = &sites[0];
     for (int i = 0; i < NB_SITES && !s; i++) {
         log_site *c = &sites[i];
-        if (c->fmt == fmt && !strcmp(c->module, module))
+        if (c->key == key && !strcmp(c->module, module))
             s = c;
-        else if (!c->fmt || (oldest->fmt && c->last_us < oldest->last_us))
+        else if (!c->key || (oldest->key && c->last_us < oldest->last_us))
             oldest = c;
     }
     if (!s) {
         s = oldest;
         tell_suppressed(s, now);
         memset(s, 0, sizeof *s);
-        s->fmt = fmt;
+        s->key = key;
         snprintf(s->module, sizeof s->module, "%s", module);
         s->window_start_us = now;
     }

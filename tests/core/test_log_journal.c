@@ -55,6 +55,19 @@ int main(void)
             LB_LOGW("capture:teacher", "another site %d", i);   /* its own budget */
     }
     LB_LOGI("test", "after the flood");
+    /* a message passed on whole ("%s") is its own site: different ones
+     * all show, the same one with other numbers folds */
+    static const char *const words[] = { "alpha", "bravo", "charlie", "delta", "echo", "foxtrot",
+                                         "golf", "hotel" };
+    char msg[64];
+    for (int i = 0; i < 8; i++) {
+        snprintf(msg, sizeof msg, "passed on: %s", words[i]);
+        LB_LOGE("lib", "%s", msg);
+    }
+    for (int i = 0; i < 50; i++) {
+        snprintf(msg, sizeof msg, "passed on: retry %d", i);
+        LB_LOGE("lib", "%s", msg);
+    }
     lb_log_flush();
 
     /* a short window: the count is told when the site speaks again */
@@ -93,6 +106,9 @@ int main(void)
                              "(995 similar suppressed in ");
     CHECK_STR_CONTAINS(text, "<4>WARN  [capture:teacher] another site 750\n");
     CHECK_STR_CONTAINS(text, "<6>INFO  [test] after the flood\n");
+    CHECK_STR_CONTAINS(text, "<3>ERROR [lib] passed on: hotel\n");
+    CHECK(count_lines(text, "passed on: retry") == LB_LOG_SITE_BURST + 1);
+    CHECK_STR_CONTAINS(text, "[lib] passed on: retry 49 (45 similar suppressed in ");
     /* the short window: 2 shown, 1,298 told before the next line, which shows */
     CHECK_STR_CONTAINS(text, "[test] short window 1299 (1,298 similar suppressed in 1 s)\n");
     CHECK_STR_CONTAINS(text, "[test] short window again\n");
