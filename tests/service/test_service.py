@@ -7,7 +7,9 @@ journal, the manual pages.
            once a recording is started through the API; WATCHDOG=1 arrives
            at a quarter of WATCHDOG_USEC, stops while the program thread is
            stalled (LUOBO_TEST_STALL_FILE, the test-only hook), comes back
-           when it runs again; STOPPING=1 at SIGTERM, exit 0.
+           when it runs again; a reload that restarts the pipeline (SIGHUP
+           with a new program size, idle) says RELOADING=1, then READY=1,
+           and the watchdog is fed throughout; STOPPING=1 at SIGTERM, exit 0.
   journal  stderr is "the journal" (JOURNAL_STREAM = its dev:inode) but no
            journald listens (a private mount namespace hides any): every
            line falls back to the stream with its priority prefix (<6> info,
@@ -175,6 +177,32 @@ def test_notify():
             notes.wait(lambda l: l == "WATCHDOG=1" and notes.lines("WATCHDOG=1")[-1][0] > t_back, 30,
                        "WATCHDOG=1 again after the stall", srv.alive)
 
+            # a reload that restarts the pipeline (the program size, while
+            # idle): RELOADING=1, READY=1 again, the watchdog fed throughout
+            r = curl(srv.base + "/api/v1/recording", "POST", {"action": "stop"}, **auth)
+            check(r.status == 200, "recording stops (%d)" % r.status)
+            notes.wait(lambda l: l.startswith("STATUS=idle"), 60, "STATUS=idle after the lesson", srv.alive)
+            with open(cfg) as f:
+                text = f.read()
+            with open(cfg, "w") as f:
+                f.write(text.replace("width = 640\n", "width = 480\n"))
+            t_hup = time.monotonic()
+            proc.send_signal(signal.SIGHUP)
+            t_rel, _ = notes.wait(lambda l: l == "RELOADING=1" and notes.lines("RELOADING=1")[-1][0] >= t_hup,
+                                  60, "RELOADING=1 after SIGHUP", srv.alive)
+            t_ready2, _ = notes.wait(lambda l: l == "READY=1" and notes.lines("READY=1")[-1][0] > t_rel,
+                                     120, "READY=1 after the reload", srv.alive)
+            late = [t for t, _ in notes.lines("WATCHDOG=1") if t > t_ready2]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(late) < 3:
+                time.sleep(0.2)
+                late = [t for t, _ in notes.lines("WATCHDOG=1") if t > t_ready2]
+            check(len(late) >= 3, "WATCHDOG=1 goes on after the reload")
+            pings = [t for t, _ in notes.lines("WATCHDOG=1") if t_hup <= t <= t_ready2]
+            gaps = [b - a for a, b in zip([t_hup] + pings, pings + [t_ready2])]
+            check(max(gaps) < watchdog_us / 1e6, "the watchdog is fed while the pipeline restarts "
+                  "(largest gap %.2f s)" % max(gaps))
+
             proc.send_signal(signal.SIGTERM)
             check(proc.wait(120) == 0, "luobo stops with status 0")
             check(notes.lines("STOPPING=1"), "STOPPING=1 at shutdown")
@@ -186,6 +214,8 @@ def test_notify():
             notes.close()
         found = lessons(os.path.join(tmp, "data"))
         check(len(found) == 1, "one lesson recorded")
+        print("notify: READY %d times, RELOADING %d, STATUS lines %d" % (
+            len(notes.lines("READY=1")), len(notes.lines("RELOADING=1")), len(notes.lines("STATUS="))))
 
 
 def journal_env(stderr_file):
