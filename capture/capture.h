@@ -78,7 +78,10 @@ typedef struct lb_mic_stats {
     uint64_t xruns;
     uint64_t reconnects;
     double level_dbfs;        /* RMS of the last 100 ms, -120 for silence */
+    double peak_dbfs;         /* loudest sample (before the gain) of the last second */
     double drift_ppm;         /* device clock vs lb_clock, measured */
+    uint64_t resyncs;         /* the audio was placed anew after straying by
+                               * over 200 ms (not counting known gaps) */
     int64_t cpu_us;           /* CPU time of the mic's thread so far, -1 if unknown */
     char kind[16];
     char last_error[256];

@@ -41,6 +41,7 @@
 #define RING_SAMPLES (LB_AUDIO_RATE * 4)
 #define BLOCK_MAX 48000         /* 1 s: longer than any period */
 #define RESYNC_US 200000
+#define PEAK_HOLD_US 1000000     /* a peak stays in the stats this long: pollers see it */
 #define FIRST_BACKOFF_US 250000
 /* the drift loop: see the design note */
 #define LOOP_KP 0.2              /* 1/s */
@@ -57,6 +58,7 @@ typedef struct drift_loop {
     int64_t clock_origin;   /* paced kinds: their clock's 0 on the program timeline */
     double phase_s;         /* filtered phase error */
     double integral;        /* the measured drift */
+    uint64_t resyncs;       /* placed anew after straying (not after a known gap) */
 } drift_loop;
 
 struct lb_mic {
@@ -78,6 +80,7 @@ struct lb_mic {
     int ended;
     int live;
     lb_mic_stats stats;
+    int64_t peak_at_us;     /* when stats.peak_dbfs was set: it holds PEAK_HOLD_US */
     drift_loop drift;       /* mic thread only */
 };
 
@@ -108,6 +111,7 @@ int lb_mic_create(lb_mic **pm, const lb_config_section *sec, const lb_capture_pa
     snprintf(m->log_name, sizeof m->log_name, "capture:mic:%s", m->name);
     m->params = *params;
     m->stats.level_dbfs = -120;
+    m->stats.peak_dbfs = -120;
     if ((ret = lb_config_apply(sec, lb_mic_options, &m->settings, err, err_size)) < 0)
         goto fail;
     if (!m->settings.type) {
@@ -210,6 +214,8 @@ static int drift_correct(lb_mic *m, int64_t t_us, int discontinuity, const float
     int64_t delay = swr_get_delay(d->swr, LB_AUDIO_RATE);
     double phase = (double)(d->next_index + delay) - expected;
     if (!d->placed || discontinuity || fabs(phase) > (double)RESYNC_US * LB_AUDIO_RATE / 1e6) {
+        if (d->placed && !discontinuity)
+            d->resyncs++;
         if (d->placed)
             lb_log(discontinuity ? LB_LOG_DEBUG : LB_LOG_WARN, m->log_name,
                    "audio placed anew (off by %.1f ms)", phase * 1000 / LB_AUDIO_RATE);
@@ -286,8 +292,11 @@ static void *mic_thread(void *arg)
             }
             int n = blk.nb_samples;
             double energy = 0;
-            for (int i = 0; i < n; i++)
+            float peak = 0;
+            for (int i = 0; i < n; i++) {
                 energy += (double)block[i] * block[i];
+                peak = fmaxf(peak, fabsf(block[i]));
+            }
             if (gain != 1)
                 for (int i = 0; i < n; i++)
                     block[i] *= (float)gain;
@@ -331,6 +340,13 @@ static void *mic_thread(void *arg)
             ring_write(m, at, out, n);
             m->stats.level_dbfs = n ? 10 * log10(energy / FFMAX(blk.nb_samples, 1) + 1e-12) : -120;
             m->stats.drift_ppm = m->drift.integral * 1e6;
+            m->stats.resyncs = m->drift.resyncs;
+            double peak_dbfs = peak > 0 ? 20 * log10(peak) : -120;
+            int64_t now_us = lb_clock_now();
+            if (peak_dbfs >= m->stats.peak_dbfs || now_us - m->peak_at_us > PEAK_HOLD_US) {
+                m->stats.peak_dbfs = peak_dbfs;
+                m->peak_at_us = now_us;
+            }
             m->stats.xruns += (uint64_t)blk.xruns;
             pthread_mutex_unlock(&m->lock);
         }

@@ -368,7 +368,16 @@ static char *ctl_metrics(void *opaque)
            (unsigned long long)p->frames_skipped,
            p->lc.state == LB_LESSON_RECORDING);
     pthread_mutex_unlock(&p->lock);
+    char *alerts = lb_health_feed_metrics(p);
+    if (alerts)
+        append(&buf, &len, &cap, "%s", alerts);
+    free(alerts);
     return buf;
+}
+
+static cJSON *ctl_alerts(void *opaque)
+{
+    return lb_health_feed_alerts_json(opaque);
 }
 
 const lb_control_ops lb_pipeline_control_ops = {
@@ -378,4 +387,5 @@ const lb_control_ops lb_pipeline_control_ops = {
     .director = ctl_director,
     .snapshot = ctl_snapshot,
     .metrics = ctl_metrics,
+    .alerts = ctl_alerts,
 };

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "director.h"
 #include "encoder.h"
+#include "health.h"
 #include "lb_log.h"
 #include "streamer.h"
 #include "lb_thread.h"
@@ -51,6 +52,7 @@ void lb_print_config_tables(FILE *f, lb_options_printer print)
     print(f, "encoder", lb_encoder_options);
     print(f, "auth", lb_auth_options);
     print(f, "webui", lb_webui_options);
+    print(f, "health", lb_health_options);
     lb_streamer_print_options(f, print);
 }
 

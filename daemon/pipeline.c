@@ -213,6 +213,8 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     if ((ret = lb_webui_create(&p->webui, &wp, err, err_size)) < 0)
         goto fail;
 
+    if ((ret = lb_health_feed_create(p, lb_config_find(cfg, "health"), err, err_size)) < 0)
+        goto fail;
     if ((ret = lb_config_check_unused(cfg, err, err_size)) < 0)
         goto fail;
     *pp = p;
@@ -791,7 +793,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     if ((ret = lb_thread_start(&p->encoder_thread, "lb-encode", encoder_thread, p)) < 0 ||
         (ret = lb_thread_start(&p->program_thread, "lb-program", program_thread, p)) < 0)
         return ret;
-    if ((ret = lb_status_start(p)) < 0)
+    if ((ret = lb_status_start(p)) < 0 || (ret = lb_health_feed_start(p)) < 0)
         return ret;
     return 0;
 }
@@ -899,6 +901,7 @@ int lb_pipeline_stop(lb_pipeline *p)
     }
     lb_mic_archive_stop(p);
     lb_status_stop(p);
+    lb_health_feed_stop(p);
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_stop(p->sources[i]);
     lb_iso_copy_stop(p);
@@ -920,6 +923,7 @@ void lb_pipeline_free(lb_pipeline **pp)
         return;
     lb_pipeline_stop(p);
     lb_webui_free(&p->webui);
+    lb_health_feed_free(p);
     lb_streamer_free(&p->streamer);
     lb_queue_free(&p->to_encoder);
     lb_video_encoder_close(&p->venc);

@@ -68,6 +68,8 @@ struct mic_archive {
     int64_t done;                   /* ticks finished, under workers_lock */
 };
 
+typedef struct lb_health_feed lb_health_feed;
+
 /* Which stream of a camera with a sub-stream the director analyses. */
 typedef enum analysis_watch {
     ANALYSIS_STARTING = 0,
@@ -142,6 +144,7 @@ struct lb_pipeline {
     double program_dbfs;
     int64_t program_time_us;
     uint64_t frames_composed, frames_late, frames_skipped;
+    lb_health_feed *health;         /* daemon/health_feed.c */
 };
 
 /* daemon/mic_archive.c */
@@ -169,6 +172,16 @@ int lb_status_start(lb_pipeline *p);
 void lb_status_stop(lb_pipeline *p);                  /* after p->stop is set */
 /* The shot that went on the air at program time t_us; program thread. */
 void lb_status_decision(lb_pipeline *p, const lb_shot *air, int64_t t_us);
+
+/* daemon/health_feed.c: the health checks ([health]) on the lb-health thread */
+int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec, char *err, size_t err_size);
+int lb_health_feed_start(lb_pipeline *p);
+void lb_health_feed_stop(lb_pipeline *p);
+void lb_health_feed_free(lb_pipeline *p);
+/* GET /api/v1/alerts: {"alerts":[...]}; any thread */
+cJSON *lb_health_feed_alerts_json(lb_pipeline *p);
+/* The luobo_alert family for /metrics (malloc'ed); any thread */
+char *lb_health_feed_metrics(lb_pipeline *p);
 
 /* daemon/lifecycle.c: the lesson's life on the pipeline */
 typedef struct lb_lifecycle_tick_info {

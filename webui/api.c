@@ -701,6 +701,16 @@ static void h_sources(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     webui_respond(c, 200, "image/jpeg", copy, size);
 }
 
+static void h_alerts(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    cJSON *a = w->ops->alerts ? w->ops->alerts(w->opaque) : NULL;
+    if (!a) {
+        a = cJSON_CreateObject();
+        cJSON_AddArrayToObject(a, "alerts");
+    }
+    webui_respond_json(c, 200, a);
+}
+
 static void h_metrics(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
     char *text = w->ops->metrics ? w->ops->metrics(w->opaque) : NULL;
@@ -965,6 +975,7 @@ static const route routes[] = {
     { "/api/v1/sessions/",       NO,       NO,       NO,       VIEWER, h_sessions, 0 },
     { "/api/v1/status",          VIEWER,   NO,       NO,       NO,    h_status, 1 },
     { "/api/v1/recording",       NO,       TEACHER,  NO,       NO,    h_recording, 0 },
+    { "/api/v1/alerts",          VIEWER,   NO,       NO,       NO,    h_alerts, 0 },
     { "/api/v1/director",        NO,       OPERATOR, NO,       NO,    h_director, 0 },
     { "/api/v1/sources",         OPERATOR, NO,       NO,       NO,    h_sources, 0 },
     { "/api/v1/sources/",        OPERATOR, NO,       NO,       NO,    h_sources, 0 },

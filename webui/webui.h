@@ -36,6 +36,8 @@
  *   {"type":"meters","program":dBFS,"mics":{"name":dBFS}}  about 10 Hz
  *   {"type":"tally","program":[names],"preview":[names]}   on change
  *   {"type":"decision", ...one director.jsonl line}         on change
+ *   {"type":"alert","state":"raised"|"cleared", "event_id", ...one alert
+ *    as GET /api/v1/alerts lists it}                          on change
  * A public viewer (no login) gets only status events reduced to
  * recording.{active,title,teacher,course,elapsed_s}. */
 
@@ -67,6 +69,9 @@ typedef struct lb_control_ops {
     int (*snapshot)(void *opaque, const char *source, uint8_t **jpeg, size_t *size);
     /* Prometheus text for /metrics (malloc'ed, freed by the webui). */
     char *(*metrics)(void *opaque);
+    /* GET /api/v1/alerts: {"alerts":[{"id","alert","subject","since",
+     * "message","params"}]}, the raised alerts oldest first */
+    cJSON *(*alerts)(void *opaque);
 } lb_control_ops;
 
 typedef struct lb_webui lb_webui;

@@ -1,0 +1,228 @@
+/* The health checks' hysteresis and thresholds, fed made-up stats on a
+ * made-up clock: raised after the configured time of a bad condition,
+ * not raised by a shorter one, cleared after clear_s of good, no flapping
+ * on a level between the thresholds. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "health.h"
+
+typedef struct seen {
+    char log[64][96];
+    int n;
+} seen;
+
+static void on_alert(void *opaque, const lb_alert *a)
+{
+    seen *s = opaque;
+    if (s->n < 64)
+        snprintf(s->log[s->n++], sizeof s->log[0], "%s %s %s", a->raised ? "raised" : "cleared",
+                 lb_alert_name(a->kind), a->subject);
+}
+
+static int has(const seen *s, const char *what)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->log[i], what))
+            return 1;
+    return 0;
+}
+
+static void defaults(lb_health_settings *st)
+{
+    lb_config *cfg = NULL;
+    char err[256];
+    memset(st, 0, sizeof *st);
+    if (lb_config_load_string(&cfg, "t.ini", "[health]\nmic_silent_s = 10\nclear_s = 3\n"
+                              "camera_black_s = 4\ncamera_frozen_s = 6\noutput_down_s = 5\n"
+                              "disk_hours_needed = 2\ndisk_rate_window_s = 8\n", err, sizeof err) < 0 ||
+        lb_config_apply(lb_config_find(cfg, "health"), lb_health_options, st, err, sizeof err) < 0)
+        fprintf(stderr, "config: %s\n", err);
+    lb_config_free(&cfg);
+}
+
+/* One healthy hall: a mic, a camera, an SRT output, a disk. */
+static void healthy(lb_health_input *in, int64_t t_s)
+{
+    memset(in, 0, sizeof *in);
+    in->now_us = t_s * 1000000;
+    in->wall_s = 1.7e9 + (double)t_s;
+    in->recording = 1;
+    in->nb_mics = 1;
+    in->mics[0] = (lb_health_mic){ .name = "lapel", .up = 1, .level_dbfs = -20, .peak_dbfs = -8 };
+    in->nb_cameras = 1;
+    in->cameras[0] = (lb_health_camera){ .name = "teacher", .up = 1, .measured = 1, .luma_mean = 110,
+                                         .luma_spread = 40, .luma_diff = 3, .has_diff = 1 };
+    in->nb_outputs = 1;
+    in->outputs[0] = (lb_health_output){ .name = "platform", .kind = "srt", .state = "live",
+                                         .last_error = "" };
+    in->disk_known = 1;
+    in->disk_free_bytes = 100e9;
+    in->recorded_bytes = (uint64_t)t_s * 1000000;  /* 1 MB/s: 100 GB is 27 h */
+}
+
+int main(void)
+{
+    lb_health_settings st;
+    defaults(&st);
+    CHECK(st.mic_silent_s == 10 && st.clear_s == 3 && st.mic_silent_dbfs == -60);
+    lb_health *h = NULL;
+    CHECK(lb_health_create(&h, &st) == 0);
+    seen s = { 0 };
+    lb_health_input in;
+    int64_t t = 0;
+
+    /* healthy for 20 s: nothing (the clock of this machine is not asked) */
+    for (; t < 20; t++) {
+        healthy(&in, t);
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(s.n == 0);
+
+    /* silent for 9 s, then a word, then silent 10 s: raised only at the end */
+    int64_t silent_from = t;
+    for (; t < silent_from + 9; t++) {
+        healthy(&in, t);
+        in.mics[0].level_dbfs = -90;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(!has(&s, "raised mic_silent lapel"));
+    healthy(&in, t++);
+    lb_health_update(h, &in, on_alert, &s);
+    int64_t again = t;
+    for (; t < again + 10; t++) {
+        healthy(&in, t);
+        in.mics[0].level_dbfs = -90;
+        lb_health_update(h, &in, on_alert, &s);
+        CHECK(has(&s, "raised mic_silent lapel") == (t - again >= 10));
+    }
+    healthy(&in, t);
+    in.mics[0].level_dbfs = -90;
+    lb_health_update(h, &in, on_alert, &s);
+    CHECK(has(&s, "raised mic_silent lapel"));
+    lb_alert list[8];
+    CHECK(lb_health_raised(h, list, 8) == 1 && list[0].kind == LB_ALERT_MIC_SILENT &&
+          !strcmp(list[0].subject, "lapel") && strstr(list[0].message, "silent for 10 s"));
+    t++;
+
+    /* a level between -60 and -54 dBFS neither clears nor restarts the clear */
+    for (int k = 0; k < 10; k++, t++) {
+        healthy(&in, t);
+        in.mics[0].level_dbfs = -57;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(!has(&s, "cleared mic_silent lapel"));
+    for (int k = 0; k < 3; k++, t++) {
+        healthy(&in, t);
+        lb_health_update(h, &in, on_alert, &s);
+        CHECK(!has(&s, "cleared mic_silent lapel"));
+    }
+    healthy(&in, t++);
+    lb_health_update(h, &in, on_alert, &s);
+    CHECK(has(&s, "cleared mic_silent lapel"));
+    CHECK(lb_health_raised(h, list, 8) == 0);
+
+    /* not recording: a silent mic is no alert */
+    for (int k = 0; k < 15; k++, t++) {
+        healthy(&in, t);
+        in.recording = 0;
+        in.mics[0].level_dbfs = -120;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(lb_health_raised(h, list, 8) == 0);
+
+    /* black: 4 s; a camera that gives no new picture keeps the timers */
+    int n0 = s.n;
+    for (int k = 0; k < 8; k++, t++) {
+        healthy(&in, t);
+        in.cameras[0].luma_mean = 16;
+        in.cameras[0].luma_spread = 0.5;
+        in.cameras[0].luma_diff = 0;
+        in.cameras[0].measured = k % 2 == 0;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "raised camera_black teacher"));
+    CHECK(!has(&s, "raised camera_frozen teacher"));    /* black says it */
+    CHECK(s.n == n0 + 1);
+
+    /* frozen: a picture that stops changing */
+    for (int k = 0; k < 10; k++, t++) {
+        healthy(&in, t);
+        in.cameras[0].luma_diff = 0.05;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "cleared camera_black teacher"));
+    CHECK(has(&s, "raised camera_frozen teacher"));
+
+    /* the SRT output: reconnecting for 4 s is no alert, for 5 s is */
+    for (int k = 0; k < 4; k++, t++) {
+        healthy(&in, t);
+        in.outputs[0].state = "reconnecting";
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    healthy(&in, t++);
+    lb_health_update(h, &in, on_alert, &s);
+    CHECK(!has(&s, "raised output_down platform"));
+    for (int k = 0; k < 6; k++, t++) {
+        healthy(&in, t);
+        in.outputs[0].state = "lost";
+        in.outputs[0].last_error = "connection refused";
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "raised output_down platform"));
+    CHECK(lb_health_raised(h, list, 8) >= 1);
+
+    /* the disk: 100 MB left at 1 MB/s is under 2 h */
+    for (int k = 0; k < 10; k++, t++) {
+        healthy(&in, t);
+        in.disk_free_bytes = 100e6;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "raised disk_low disk"));
+    for (int k = 0; k < 5; k++, t++) {
+        healthy(&in, t);
+        in.recording = 0;
+        in.disk_free_bytes = 100e6;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "cleared disk_low disk"));
+
+    /* overload: 10 late frames within 10 s */
+    uint64_t late = 0;
+    for (int k = 0; k < 6; k++, t++) {
+        healthy(&in, t);
+        in.late_frames = late += 3;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "raised overload program"));
+
+    /* the clock: unsynchronised for clock_unsynced_s */
+    for (int k = 0; k <= 60; k++, t++) {
+        healthy(&in, t);
+        in.late_frames = late;
+        in.clock_known = 1;
+        in.clock_unsynced = 1;
+        in.clock_maxerror_ms = 16000;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "raised clock_unsynced system"));
+
+    /* the luma measure: a flat picture, then one a little different */
+    static uint8_t pic[64 * 48], grid[64], grid2[64];
+    memset(pic, 16, sizeof pic);
+    int nb = 0, nb2 = 0;
+    double mean, spread, diff;
+    lb_health_measure_luma(pic, 64, 64, 48, grid, 64, &nb, NULL, 0, &mean, &spread, &diff);
+    CHECK(nb == 12 && mean == 16 && spread == 0 && diff < 0);
+    pic[8 * 64 + 8] = 28;
+    lb_health_measure_luma(pic, 64, 64, 48, grid2, 64, &nb2, grid, nb, &mean, &spread, &diff);
+    CHECK(nb2 == 12 && mean == 17 && fabs(diff - 1.0) < 1e-9 && spread > 3);
+
+    for (int i = 0; i < s.n; i++)
+        printf("%s\n", s.log[i]);
+    lb_health_free(&h);
+    CHECK(h == NULL);
+    return CHECK_DONE();
+}
