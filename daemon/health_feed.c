@@ -7,6 +7,7 @@
  * GET /api/v1/alerts and /metrics (daemon/control.c). */
 #include "pipeline_priv.h"
 #include "health.h"
+#include "webhook.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct lb_health_feed {
     lb_pipeline *p;
     lb_health_settings settings;
     lb_health *health;              /* under lock */
+    lb_webhook *webhook;            /* NULL: none */
     pthread_mutex_t lock;
     lb_thread thread;
     atomic_int stop;
@@ -42,7 +44,8 @@ struct lb_health_feed {
     camera_probe cams[LB_MAX_SOURCES];
 };
 
-int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec, char *err, size_t err_size)
+int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec,
+                          const lb_config_section *alerts, char *err, size_t err_size)
 {
     int ret;
     lb_health_feed *f = calloc(1, sizeof *f);
@@ -55,7 +58,7 @@ int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec, char *er
         return ret;
     if (lb_health_create(&f->health, &f->settings) < 0)
         return AVERROR(ENOMEM);
-    return 0;
+    return lb_webhook_create(&f->webhook, alerts, err, err_size);
 }
 
 static void format_since(const lb_alert *a, char *buf, int size)
@@ -97,8 +100,10 @@ static void on_alert(void *opaque, const lb_alert *a)
     cJSON_AddStringToObject(ev, "state", a->raised ? "raised" : "cleared");
     cJSON_AddNumberToObject(ev, "event_id", (double)++f->event_id);
     char *text = cJSON_PrintUnformatted(ev);
-    if (text)
+    if (text) {
         lb_webui_publish(f->p->webui, text);
+        lb_webhook_post(f->webhook, text);
+    }
     free(text);
     cJSON_Delete(ev);
 }
@@ -232,7 +237,8 @@ int lb_health_feed_start(lb_pipeline *p)
     lb_health_feed *f = p->health;
     if (!f || !f->settings.enabled)
         return 0;
-    return lb_thread_start(&f->thread, "lb-health", health_thread, f);
+    int ret = lb_webhook_start(f->webhook);
+    return ret < 0 ? ret : lb_thread_start(&f->thread, "lb-health", health_thread, f);
 }
 
 void lb_health_feed_stop(lb_pipeline *p)
@@ -250,6 +256,7 @@ void lb_health_feed_free(lb_pipeline *p)
     if (!f)
         return;
     lb_health_feed_stop(p);
+    lb_webhook_free(&f->webhook);
     lb_health_free(&f->health);
     pthread_mutex_destroy(&f->lock);
     free(f);
@@ -294,7 +301,7 @@ char *lb_health_feed_metrics(lb_pipeline *p)
 {
     lb_alert *list = calloc(MAX_RAISED, sizeof *list);
     int n = list ? raised(p->health, list, MAX_RAISED) : 0;
-    size_t size = 256 + (size_t)n * 200;
+    size_t size = 1024 + (size_t)n * 200;
     char *buf = malloc(size);
     if (!buf) {
         free(list);
@@ -310,5 +317,15 @@ char *lb_health_feed_metrics(lb_pipeline *p)
                                 lb_alert_name(list[i].kind), subject);
     }
     free(list);
+    if (p->health && p->health->webhook && len < size) {
+        lb_webhook_stats st;
+        lb_webhook_get_stats(p->health->webhook, &st);
+        snprintf(buf + len, size - len,
+                 "# HELP luobo_webhook_pending Alert events waiting for the webhook's receiver.\n"
+                 "# TYPE luobo_webhook_pending gauge\nluobo_webhook_pending %d\n"
+                 "# TYPE luobo_webhook_sent_total counter\nluobo_webhook_sent_total %llu\n"
+                 "# TYPE luobo_webhook_failures_total counter\nluobo_webhook_failures_total %llu\n",
+                 st.pending, (unsigned long long)st.sent, (unsigned long long)st.failures);
+    }
     return buf;
 }

@@ -16,6 +16,7 @@
 #include "streamer.h"
 #include "lb_thread.h"
 #include "service.h"
+#include "webhook.h"
 #include "webui.h"
 
 #include <libavutil/error.h>
@@ -53,6 +54,7 @@ void lb_print_config_tables(FILE *f, lb_options_printer print)
     print(f, "auth", lb_auth_options);
     print(f, "webui", lb_webui_options);
     print(f, "health", lb_health_options);
+    print(f, "alerts", lb_alerts_options);
     lb_streamer_print_options(f, print);
 }
 

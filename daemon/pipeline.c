@@ -213,7 +213,8 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     if ((ret = lb_webui_create(&p->webui, &wp, err, err_size)) < 0)
         goto fail;
 
-    if ((ret = lb_health_feed_create(p, lb_config_find(cfg, "health"), err, err_size)) < 0)
+    if ((ret = lb_health_feed_create(p, lb_config_find(cfg, "health"), lb_config_find(cfg, "alerts"),
+                                     err, err_size)) < 0)
         goto fail;
     if ((ret = lb_config_check_unused(cfg, err, err_size)) < 0)
         goto fail;

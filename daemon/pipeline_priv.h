@@ -174,7 +174,9 @@ void lb_status_stop(lb_pipeline *p);                  /* after p->stop is set */
 void lb_status_decision(lb_pipeline *p, const lb_shot *air, int64_t t_us);
 
 /* daemon/health_feed.c: the health checks ([health]) on the lb-health thread */
-int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec, char *err, size_t err_size);
+/* sec: [health]; alerts: [alerts] (the webhook) */
+int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec,
+                          const lb_config_section *alerts, char *err, size_t err_size);
 int lb_health_feed_start(lb_pipeline *p);
 void lb_health_feed_stop(lb_pipeline *p);
 void lb_health_feed_free(lb_pipeline *p);

@@ -18,6 +18,13 @@ alert in GET /api/v1/alerts and as luobo_alert{...} 1 in /metrics while
 raised; and in the log at warning level (raised) and info (cleared).
 Times to raise are printed (measured from when the condition began, as
 the test knows it).
+
+The webhook ([alerts], HTTP Basic from a 0600 file) posts to a receiver
+(python's http.server) that is down at first and comes up once the first
+alerts were raised: it must then get every event the events socket saw,
+in order, none twice, with the credentials, which the log never shows.
+"config": bad [alerts] settings are refused by --check-config with a
+message naming the problem.
 """
 import json
 import os
@@ -28,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -71,6 +79,33 @@ class Receiver:
             self.proc.wait()
 
 
+class Hook:
+    """The webhook's receiver: records each POST's Authorization and body."""
+
+    def __init__(self, port):
+        self.port, self.got, self.server = port, [], None
+
+    def start(self):
+        hook = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                hook.got.append((self.headers.get("Authorization"), json.loads(self.rfile.read(n))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
 def try_tmpfs(path, size_mb):
     os.makedirs(path, exist_ok=True)
     if os.geteuid() != 0:
@@ -87,7 +122,12 @@ def test_live():
         tmpfs = try_tmpfs(data, 48)
         if not tmpfs:
             print("note: no tmpfs (not root): the disk forecast is not checked")
-        port, srt_port, closed_port = free_port(), free_port(), free_port()
+        port, srt_port, closed_port, hook_port = free_port(), free_port(), free_port(), free_port()
+        creds = os.path.join(d, "creds")
+        with open(creds, "w") as f:
+            f.write("luobo:s3cret-pw-77\n")
+        os.chmod(creds, 0o600)
+        hook = Hook(hook_port)
         rx = Receiver(srt_port, os.path.join(d, "got.ts"))
         rx.start()
         ini = os.path.join(d, "luobo.ini")
@@ -151,7 +191,14 @@ upload_failing_s = 2
 disk_hours_needed = 1
 disk_rate_window_s = 4
 clock_check = false
-""".format(data=data, port=port, d=d, srt_port=srt_port, closed_port=closed_port))
+
+[alerts]
+webhook = http://127.0.0.1:{hook_port}/hook
+allow_http = true
+credentials = {creds}
+retry_max_s = 2
+""".format(data=data, port=port, d=d, srt_port=srt_port, closed_port=closed_port,
+           hook_port=hook_port, creds=creds))
         log = open(os.path.join(d, "luobo.log"), "w")
         t0 = time.monotonic()
         proc = subprocess.Popen([LUOBO, "--config", ini, "--record", "--title", "health"],
@@ -243,6 +290,7 @@ clock_check = false
             if tmpfs:
                 want.append(("disk_low", "disk"))
             wait_for(lambda: all(k in raised_events() for k in want), "mic/camera/disk alerts")
+            hook.start()        # the receiver comes back: the backlog follows
             # the SRT receiver goes away
             wait_for(lambda: [o["state"] for o in curl("http://127.0.0.1:%d/api/v1/status" % port,
                                                        jar=jar).json()["outputs"]
@@ -264,6 +312,18 @@ clock_check = false
             if tmpfs:
                 wait_for(lambda: ("disk_low", "disk") in cleared_events(), "disk_low cleared")
             poll()
+            wait_for(lambda: len(hook.got) >= len(events), "the webhook's receiver has every event")
+            time.sleep(1)
+            ws_ids = [e["event_id"] for e in events]
+            hook_ids = [b["event_id"] for _, b in hook.got]
+            check(hook_ids[:len(ws_ids)] == ws_ids, "webhook got the events in order, once each: %s vs %s"
+                  % (hook_ids, ws_ids))
+            check(all(b["type"] == "alert" and b["state"] in ("raised", "cleared") for _, b in hook.got),
+                  "webhook bodies are alert events")
+            import base64
+            basic = "Basic " + base64.b64encode(b"luobo:s3cret-pw-77").decode()
+            check(all(a == basic for a, _ in hook.got), "webhook sends the credentials")
+            print("webhook: %d events delivered after the receiver came back" % len(hook.got))
 
             raised, cleared = raised_events(), cleared_events()
             starts = {("mic_silent", "lapel"): rec_t, ("camera_black", "dark"): rec_t,
@@ -291,6 +351,7 @@ clock_check = false
                     proc.kill()
                     proc.wait()
             rx.stop()
+            hook.stop()
             log.close()
             if tmpfs:
                 subprocess.run(["umount", data])
@@ -301,11 +362,41 @@ clock_check = false
         for k in want[:3] + [("output_down", "platform")]:
             check(re.search(r"INFO +\[health\] alert %s %s cleared" % k, text),
                   "log: %s %s cleared at info level" % k)
+        check("s3cret-pw-77" not in text, "the log never shows the webhook's password")
+        check(re.search(r"WARN +\[webhook\] cannot deliver", text), "log: webhook retries")
         check(proc.returncode == 0, "luobo exit code %d" % proc.returncode)
+
+
+def test_config():
+    with Scratch("health-config") as d:
+        creds = os.path.join(d, "creds")
+        with open(creds, "w") as f:
+            f.write("luobo:pw\n")
+        os.chmod(creds, 0o644)
+        cases = [
+            ("webhook = http://127.0.0.1:1/x\n", "allow_http = true"),
+            ("webhook = ftp://x/\n", "expected an https:// URL"),
+            ("webhook = https://x/\ncredentials = %s\n" % creds, "readable by others"),
+            ("webhook = https://x/\ncredentials = %s/none\n" % d, "No such file"),
+            ("credentials = %s\n" % creds, "without a webhook"),
+        ]
+        for text, want in cases:
+            ini = os.path.join(d, "luobo.ini")
+            with open(ini, "w") as f:
+                f.write("[general]\ndata_dir = %s\nhttp_port = 0\n[source.cam]\ntype = synthetic\n"
+                        "[alerts]\n%s" % (d, text))
+            p = subprocess.run([LUOBO, "--config", ini, "--check-config"], capture_output=True, text=True)
+            check(p.returncode == 2 and "alerts" in p.stderr and want in p.stderr,
+                  "[alerts] %r refused with %r: rc %d, %s" % (text, want, p.returncode, p.stderr.strip()))
+        with open(ini, "w") as f:
+            f.write("[general]\ndata_dir = %s\nhttp_port = 0\n[source.cam]\ntype = synthetic\n"
+                    "[health]\nmic_silent_s = 0\n" % d)
+        p = subprocess.run([LUOBO, "--config", ini, "--check-config"], capture_output=True, text=True)
+        check(p.returncode == 2 and "mic_silent_s" in p.stderr, "[health] bounds: %s" % p.stderr.strip())
 
 
 if __name__ == "__main__":
     if not shutil.which("srt-live-transmit"):
         print("srt-live-transmit missing (srt-tools)")
         sys.exit(77)
-    main({"live": test_live})
+    main({"config": test_config, "live": test_live})
