@@ -11,7 +11,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
-from webui_common import Daemon, LiveHls, Server, make_mp4, setup_code  # noqa: E402
+from webui_common import Daemon, LiveHls, Server, free_port, make_mp4, setup_code  # noqa: E402
 
 BUILD = os.environ.get("LUOBO_BUILD", os.getcwd())
 SRC = os.environ.get("LUOBO_SRC", os.path.join(HERE, "..", ".."))
@@ -45,6 +45,8 @@ def main():
     os.makedirs(shots, exist_ok=True)
     if target == "daemon":
         sys.exit(run_daemon(node_dir, scratch, shots))
+    if target == "alerts":
+        sys.exit(run_alerts(node_dir, scratch, shots))
     fixture = os.path.join(scratch, "fixture.mp4")
     make_mp4(fixture)
     live = os.path.join(scratch, "live")
@@ -110,6 +112,58 @@ def run_daemon(node_dir, scratch, shots):
             d.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     print("screenshots in " + shots)
+    return code
+
+
+def run_alerts(node_dir, scratch, shots):
+    """A recording daemon whose mic "lapel" is silent for its first 40 s."""
+    port = free_port()
+    ini = os.path.join(scratch, "luobo.ini")
+    with open(ini, "w") as f:
+        f.write("[general]\ndata_dir = %s\nhttp_port = %d\nhttp_address = 127.0.0.1\nwww_dir = %s\n"
+                "width = 320\nheight = 180\nfps = 15\n\n[source.cam]\ntype = synthetic\nrole = teacher\n\n"
+                "[mic.lapel]\ntype = synthetic\nrole = teacher\nspeaks = 40-60\n\n"
+                "[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
+                "[output.archive]\ntype = archive\nmin_free_mb = 10\nstop_free_mb = 5\n\n"
+                "[health]\nmic_silent_s = 3\nclear_s = 2\nclock_check = false\n"
+                % (os.path.join(scratch, "data"), port, os.path.join(SRC, "webui", "www")))
+    log = open(os.path.join(scratch, "luobo.log"), "w")
+    proc = subprocess.Popen([os.environ["LUOBO_BIN"], "--config", ini, "--record"], stdout=log,
+                            stderr=subprocess.STDOUT)
+    code = 1
+    try:
+        for _ in range(400):
+            if proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+
+        class Log:
+            def log_text(self):
+                log.flush()
+                return open(log.name).read()
+
+            def alive(self):
+                return proc.poll() is None
+        env = dict(os.environ, BASE="http://127.0.0.1:%d" % port, SHOTS=shots,
+                   PROFILE=os.path.join(scratch, "profile"), SETUP_CODE=setup_code(Log()),
+                   NODE_PATH=os.path.join(node_dir, "node_modules"))
+        code = subprocess.run(["node", os.path.join(HERE, "alerts_test.js")], env=env,
+                              timeout=600).returncode
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if code:
+            print(open(log.name).read()[-3000:])
+        shutil.rmtree(scratch, ignore_errors=True)
     return code
 
 

@@ -220,6 +220,98 @@ const LB = (() => {
     return () => ws;
   }
 
+  /* Alerts (GET /api/v1/alerts, "alert" events): said in the page's
+   * language from the alert's code, subject and params; the server's
+   * English message is the fallback for a code this page does not know. */
+  const ALERT_TEXT = {
+    en: {
+      mic_silent: 'Microphone “{s}” has been silent for {t} s — is it switched on?',
+      mic_clipping: 'Microphone “{s}” is too loud and distorts — turn its gain down.',
+      mic_lost: 'Microphone “{s}” gives no sound — is it connected?',
+      camera_lost: 'Camera “{s}” gives no picture — is it connected?',
+      camera_black: 'Camera “{s}” has shown a black picture for {t} s — is its lens covered?',
+      camera_frozen: 'Camera “{s}” has shown the same still picture for {t} s — it may have frozen.',
+      substream_lost: 'Camera “{s}”: its sub-stream gives no picture.',
+      av_drift: 'Microphone “{s}”: sound and picture may be out of sync.',
+      output_down: 'Live output “{s}” has been disconnected for {t} s.',
+      upload_failing: 'Uploads to “{s}” keep failing.',
+      disk_low: 'The disk holds only {v} h more recording; {t} h are needed.',
+      overload: 'The recorder is falling behind real time.',
+      clock_unsynced: 'The system clock is not synchronised.',
+    },
+    zh: {
+      mic_silent: '麦克风“{s}”已经 {t} 秒没有声音——是否已打开？',
+      mic_clipping: '麦克风“{s}”音量过大、声音失真——请调低增益。',
+      mic_lost: '麦克风“{s}”没有信号——是否已连接？',
+      camera_lost: '摄像机“{s}”没有画面——是否已连接？',
+      camera_black: '摄像机“{s}”已经 {t} 秒是黑画面——镜头是否被遮挡？',
+      camera_frozen: '摄像机“{s}”的画面已经 {t} 秒没有变化——可能已卡住。',
+      substream_lost: '摄像机“{s}”的子码流没有画面。',
+      av_drift: '麦克风“{s}”：声音和画面可能不同步。',
+      output_down: '直播输出“{s}”已断开 {t} 秒。',
+      upload_failing: '上传到“{s}”一再失败。',
+      disk_low: '磁盘只够再录 {v} 小时，需要 {t} 小时。',
+      overload: '录播机处理不过来，落后于实时。',
+      clock_unsynced: '系统时钟未同步。',
+    },
+  };
+  function alertText(a) {
+    const tpl = ALERT_TEXT[lang][a.alert];
+    if (!tpl) return a.message || a.alert;
+    const p = a.params || {};
+    return tpl.replace('{s}', a.subject).replace('{t}', p.threshold !== undefined ? p.threshold : '')
+      .replace('{v}', p.value !== undefined ? Number(p.value).toFixed(1) : '?');
+  }
+
+  /* The raised alerts, kept from GET /api/v1/alerts and the alert events
+   * (pass every event to handle()); onChange gets the list, oldest first. */
+  function alertTracker(onChange) {
+    const raised = new Map();
+    const key = (a) => a.alert + '\u0000' + a.subject;
+    const changed = () => onChange(Array.from(raised.values()));
+    async function refresh() {
+      const r = await api('/api/v1/alerts');
+      if (r.status !== 200 || !r.data) return;
+      raised.clear();
+      for (const a of r.data.alerts || []) raised.set(key(a), a);
+      changed();
+    }
+    function handle(ev) {
+      if (ev.type !== 'alert') return;
+      if (ev.state === 'raised') raised.set(key(ev), ev);
+      else raised.delete(key(ev));
+      changed();
+    }
+    refresh();
+    setInterval(refresh, 30000);    // a missed event (a reconnect) heals
+    return { handle, refresh };
+  }
+
+  /* A banner under the header listing the alerts (the console). */
+  function renderAlertBanner(list) {
+    const header = document.querySelector('header.top');
+    let banner = document.getElementById('alert-banner');
+    if (!list.length || !header) {
+      if (banner) banner.remove();
+      return;
+    }
+    if (!banner) {
+      banner = document.createElement('div');
+      banner.id = 'alert-banner';
+      banner.className = 'alert-banner';
+      banner.setAttribute('role', 'alert');
+      header.after(banner);
+    }
+    banner.textContent = '';
+    for (const a of list) {
+      const line = document.createElement('div');
+      line.dataset.alert = a.alert;
+      line.dataset.subject = a.subject;
+      line.textContent = '⚠ ' + alertText(a);
+      banner.appendChild(line);
+    }
+  }
+
   /* The status object inside a status event, whatever the envelope. */
   const statusOf = (ev) => ev.status || ev.data || ev;
 
@@ -280,6 +372,7 @@ const LB = (() => {
 
   applyI18n();
   return { lang, t, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
+    alertText, alertTracker, renderAlertBanner,
            attachHls, fmtDuration, fmtBytes, fmtDate, el, dash, allows, homeFor,
            get session() { return session; } };
 })();

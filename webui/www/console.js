@@ -183,11 +183,33 @@
     else document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
   });
 
+  // Alerts: the banner, and a badge on the camera's tile or the mic's meter.
+  function renderAlerts(list) {
+    LB.renderAlertBanner(list);
+    const on = new Map();
+    for (const a of list) {
+      const k = a.subject;
+      on.set(k, (on.get(k) ? on.get(k) + ' · ' : '') + LB.alertText(a));
+    }
+    for (const [name, entry] of tiles) {
+      entry.tile.classList.toggle('alerting', list.some((a) => a.subject === name && /^(camera_|substream_)/.test(a.alert)));
+      entry.tile.title = on.get(name) || name;
+    }
+    for (const row of document.querySelectorAll('#meters .meter')) {
+      const bad = list.some((a) => a.subject === row.dataset.name && (a.alert.startsWith('mic') || a.alert === 'av_drift'));
+      row.classList.toggle('alerting', bad);
+      row.title = bad ? on.get(row.dataset.name) : '';
+    }
+  }
+  let alertList = [];
+  const alerts = LB.alertTracker((list) => { alertList = list; renderAlerts(list); });
+
   const st = await LB.api('/api/v1/status');
   if (st.status === 200) render(st.data);
   refreshSnapshots();
   LB.events((ev) => {
-    if (ev.type === 'status') render(LB.statusOf(ev));
+    alerts.handle(ev);
+    if (ev.type === 'status') { render(LB.statusOf(ev)); renderAlerts(alertList); }
     else if (ev.type === 'meters') {
       if (ev.program !== undefined) setMeter(t('program'), ev.program);
       const mics = ev.mics || {};

@@ -57,10 +57,22 @@
     else error.textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
   });
 
+  // While recording, what the teacher can fix in the room: a mic or a camera.
+  const warning = document.getElementById('alert-warning');
+  let alertList = [];
+  function showAlerts() {
+    const mine = recording ? alertList.filter((a) => /^(mic_|camera_)/.test(a.alert)) : [];
+    warning.textContent = '';
+    for (const a of mine) warning.appendChild(LB.el('div', {}, '⚠ ' + LB.alertText(a)));
+    warning.hidden = !mine.length;
+  }
+  const alerts = LB.alertTracker((list) => { alertList = list; showAlerts(); });
+
   const st = await LB.api('/api/v1/status');
   if (st.status === 200) show(st.data.recording);
   LB.events((ev) => {
-    if (ev.type === 'status') show(LB.statusOf(ev).recording);
+    alerts.handle(ev);
+    if (ev.type === 'status') { show(LB.statusOf(ev).recording); showAlerts(); }
   });
   LB.attachHls(document.getElementById('preview'), '/live/program.m3u8');
 })();
