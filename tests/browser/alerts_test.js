@@ -1,4 +1,4 @@
-// Alerts in a real browser: a silent mic (synthetic, speaks = 40-60) on a
+// Alerts in a real browser: a silent mic (synthetic, speaks = 25-60) on a
 // recording daemon shows the console's banner and the mic meter's badge,
 // and the teacher page's plain-language warning; both go when it speaks.
 // Env: BASE, SHOTS, PROFILE, SETUP_CODE.
@@ -51,7 +51,7 @@ function check(cond, what) {
     check(/silent for 3 s — is it switched on\?/.test(warn), 'teacher: warning while recording (' + warn.trim() + ')');
     await teacher.screenshot({ path: path.join(process.env.SHOTS, 'alert-teacher.png') });
 
-    // the mic speaks from its 40th second: both go
+    // the mic speaks from its 25th second: both go
     await page.waitForSelector('#alert-banner', { state: 'detached', timeout: 120000 });
     check(true, 'console: the banner goes when the mic speaks');
     check(await page.$('#meters .meter.alerting[data-name="lapel"]') === null, 'console: the badge goes');

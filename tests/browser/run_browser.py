@@ -116,13 +116,13 @@ def run_daemon(node_dir, scratch, shots):
 
 
 def run_alerts(node_dir, scratch, shots):
-    """A recording daemon whose mic "lapel" is silent for its first 40 s."""
+    """A recording daemon whose mic "lapel" is silent for its first 25 s."""
     port = free_port()
     ini = os.path.join(scratch, "luobo.ini")
     with open(ini, "w") as f:
         f.write("[general]\ndata_dir = %s\nhttp_port = %d\nhttp_address = 127.0.0.1\nwww_dir = %s\n"
                 "width = 320\nheight = 180\nfps = 15\n\n[source.cam]\ntype = synthetic\nrole = teacher\n\n"
-                "[mic.lapel]\ntype = synthetic\nrole = teacher\nspeaks = 40-60\n\n"
+                "[mic.lapel]\ntype = synthetic\nrole = teacher\nspeaks = 25-60\n\n"
                 "[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
                 "[output.archive]\ntype = archive\nmin_free_mb = 10\nstop_free_mb = 5\n\n"
                 "[health]\nmic_silent_s = 3\nclear_s = 2\nclock_check = false\n"

@@ -1,8 +1,8 @@
 """Health checks triggered by real conditions in a live recording.
 
 One daemon on loopback, recording at once (--record), with:
-  - mic "lapel": synthetic, silent for the first 25 s of each minute
-    (speaks = 25-60): mic_silent raised, then cleared when it speaks;
+  - mic "lapel": synthetic, silent for the first 15 s of each minute
+    (speaks = 15-60): mic_silent raised, then cleared when it speaks;
   - camera "dark": a url source of a file that is black for 10 s, then moving
     for 10 s (looped): camera_black raised, then cleared;
   - camera "still": a url source of a file that is a still picture (SMPTE
@@ -159,7 +159,7 @@ loop = true
 [mic.lapel]
 type = synthetic
 role = teacher
-speaks = 25-60
+speaks = 15-60
 
 [encoder]
 preset = ultrafast
@@ -300,7 +300,7 @@ retry_max_s = 2
             wait_for(lambda: ("output_down", "platform") in raised_events(), "output_down")
             rx.start()
             back_t = time.monotonic() - t0
-            wait_for(lambda: ("output_down", "platform") in cleared_events(), "output_down cleared")
+            # the mic speaks, the cameras move: cleared (while still recording)
             for k in want[:3]:
                 wait_for(lambda: k in cleared_events(), "%s %s cleared" % k)
             # the lesson ends: the upload to a closed port fails
@@ -308,6 +308,7 @@ retry_max_s = 2
                      jar=jar, headers=["X-CSRF-Token: %s" % csrf])
             check(r.status == 200, "stop: HTTP %d %s" % (r.status, r.body[:200]))
             stop_t = time.monotonic() - t0
+            wait_for(lambda: ("output_down", "platform") in cleared_events(), "output_down cleared")
             wait_for(lambda: ("upload_failing", "repo") in raised_events(), "upload_failing")
             if tmpfs:
                 wait_for(lambda: ("disk_low", "disk") in cleared_events(), "disk_low cleared")
