@@ -246,7 +246,7 @@ int lb_config_section_line(const lb_config_section *sec) { return sec->line; }
 
 static entry *find_entry(const lb_config_section *sec, const char *key)
 {
-    for (int i = 0; sec && i < sec->nb_entries; i++)
+    for (int i = 0; sec && key && i < sec->nb_entries; i++)
         if (!strcmp(sec->entries[i].key, key))
             return &sec->entries[i];
     return NULL;
