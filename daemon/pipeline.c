@@ -122,6 +122,12 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
         goto fail;
     }
     lb_log_set_level(level);
+    if (!p->general.data_dir[0]) {
+        lb_config_error(lb_config_find(cfg, "general"), "data_dir", err, err_size,
+                        "must not be empty (the folder where lessons are recorded)");
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
     if (p->general.width % 2 || p->general.height % 2) {
         lb_config_error(lb_config_find(cfg, "general"), "width", err, err_size,
                         "program size %dx%d: width and height must be even",
