@@ -193,18 +193,23 @@ static void route_files(lb_webui *w, webui_conn *c)
                          "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
 }
 
-static void dispatch(lb_webui *w, webui_conn *c)
+void webui_route(lb_webui *w, webui_conn *c)
 {
-    if (c->dispatched)
-        return;
-    c->dispatched = 1;
-    w->requests++;
     if (c->body_too_large)
         webui_respond_error(c, 413, "request body larger than %d bytes", WEBUI_MAX_BODY);
     else if (!strncmp(c->path, "/api/", 5) || !strcmp(c->path, "/metrics"))
         webui_api_handle(w, c);
     else
         route_files(w, c);
+}
+
+static void dispatch(lb_webui *w, webui_conn *c)
+{
+    if (c->dispatched)
+        return;
+    c->dispatched = 1;
+    w->requests++;
+    webui_route(w, c);
     if (c->hash_job)
         return;                     /* the hasher will answer */
     if (!c->responding)
@@ -257,21 +262,28 @@ static void cookie_value(const char *cookies, const char *name, char *out, size_
     }
 }
 
-/* Session cookie or bearer token; leaves who empty when neither is valid. */
-static void identify(lb_webui *w, struct lws *wsi, webui_principal *who)
+void webui_identify(lb_webui *w, const char *authorization, const char *cookies,
+                    webui_principal *who)
 {
-    char buf[4096], sid[128];
+    char sid[128];
 
     memset(who, 0, sizeof *who);
-    copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf);
-    if (!strncasecmp(buf, "Bearer ", 7)) {
-        webui_auth_token(w->auth, buf + 7, who);
+    if (!strncasecmp(authorization, "Bearer ", 7)) {
+        webui_auth_token(w->auth, authorization + 7, who);
         return;          /* a bad token is not silently replaced by a cookie */
     }
-    copy_header(wsi, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf);
-    cookie_value(buf, WEBUI_SESSION_COOKIE, sid, sizeof sid);
+    cookie_value(cookies, WEBUI_SESSION_COOKIE, sid, sizeof sid);
     if (sid[0])
         webui_auth_session(w->auth, sid, who);
+}
+
+static void identify(lb_webui *w, struct lws *wsi, webui_principal *who)
+{
+    char authorization[4096], cookies[4096];
+
+    copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, authorization, sizeof authorization);
+    copy_header(wsi, WSI_TOKEN_HTTP_COOKIE, cookies, sizeof cookies);
+    webui_identify(w, authorization, cookies, who);
 }
 
 static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)

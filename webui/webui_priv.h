@@ -350,6 +350,15 @@ void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
 void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* http.c: a complete request (method, path, headers and body in c) to its
+ * handler, which fills c's response (or queues a login for the hasher). */
+void webui_route(lb_webui *w, webui_conn *c);
+/* Who sent a request, from its Authorization and Cookie headers ("" when
+ * absent): a bearer token, else the session cookie; who is left empty when
+ * neither is valid. */
+void webui_identify(lb_webui *w, const char *authorization, const char *cookies,
+                    webui_principal *who);
+
 /* api.c: /api/v1/... and /metrics, once the body is complete. */
 void webui_api_handle(lb_webui *w, webui_conn *c);
 /* The status as the events socket and GET /api/v1/status show it;
