@@ -550,37 +550,84 @@ static void clean_dir(hls *h)
     closedir(d);
 }
 
+/* "#EXT-X-...:N" as we write it: N decimal, below 2^53 (players keep
+ * sequence numbers in a JavaScript number), then the end of the line.
+ * 1 if line is that tag with such a number, 0 if it is another line, -1 if
+ * it is that tag with anything else. */
+static int tag_number(const char *line, const char *tag, int64_t *value)
+{
+    size_t n = strlen(tag);
+    int64_t v = 0;
+    if (strncmp(line, tag, n))
+        return 0;
+    const char *p = line + n;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((v = v * 10 + (*p - '0')) >= LB_HLS_MAX_SEQ)
+            return -1;
+    if (strcmp(p, "\n") && strcmp(p, "\r\n") && *p)
+        return -1;
+    *value = v;
+    return 1;
+}
+
+int lb_hls_read_playlist(const char *path, int64_t *next_seq, int64_t *discontinuity_seq)
+{
+    char line[1024];
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return AVERROR(errno);
+    int64_t mseq = -1, dseq = 0, value, nb_segments = 0, nb_disc = 0;
+    int ret = 0, line_start = 1;
+    while (ret >= 0 && fgets(line, sizeof line, f)) {
+        /* the rest of a line longer than the buffer is no tag */
+        int start = line_start;
+        line_start = strchr(line, '\n') != NULL;
+        if (!start)
+            continue;
+        int m = tag_number(line, "#EXT-X-MEDIA-SEQUENCE:", &value);
+        int d = m ? 0 : tag_number(line, "#EXT-X-DISCONTINUITY-SEQUENCE:", &value);
+        if (m < 0 || d < 0)
+            ret = AVERROR_INVALIDDATA;
+        else if (m)
+            mseq = value;
+        else if (d)
+            dseq = value;
+        else if (!strcmp(line, "#EXT-X-DISCONTINUITY\n") || !strcmp(line, "#EXT-X-DISCONTINUITY"))
+            nb_disc++;
+        else if (!strncmp(line, "#EXTINF:", 8))
+            nb_segments++;
+    }
+    fclose(f);
+    if (ret < 0 || mseq < 0 || mseq + nb_segments >= LB_HLS_MAX_SEQ ||
+        dseq + nb_disc >= LB_HLS_MAX_SEQ)
+        return AVERROR_INVALIDDATA;       /* a master playlist, or not ours */
+    *next_seq = mseq + nb_segments;
+    *discontinuity_seq = dseq + nb_disc;
+    return 0;
+}
+
 /* A playlist left in the folder by an earlier run (of this process or of
  * one that stopped or crashed): the new run goes on from it, so that a
  * player that follows across the restart sees sequence numbers that keep
  * growing and an EXT-X-DISCONTINUITY where the timeline starts again. */
 static void continue_previous(hls *h, variant *v)
 {
-    char path[PATH_MAX], name[128], line[1024];
+    char path[PATH_MAX], name[128];
+    int64_t next_seq, discontinuity_seq;
     playlist_name(h, v, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int ret = lb_hls_read_playlist(path, &next_seq, &discontinuity_seq);
+    if (ret == AVERROR_INVALIDDATA)
+        LB_LOGW("hls", "%s: not a media playlist of ours (or its numbers are out of range): "
+                "starting afresh", path);
+    if (ret < 0)
         return;
-    long long mseq = -1, dseq = 0, value;
-    int64_t nb_segments = 0, nb_disc = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "#EXT-X-MEDIA-SEQUENCE:%lld", &value) == 1)
-            mseq = value;
-        else if (sscanf(line, "#EXT-X-DISCONTINUITY-SEQUENCE:%lld", &value) == 1)
-            dseq = value;
-        else if (!strncmp(line, "#EXT-X-DISCONTINUITY\n", 21) || !strcmp(line, "#EXT-X-DISCONTINUITY"))
-            nb_disc++;
-        else if (!strncmp(line, "#EXTINF:", 8))
-            nb_segments++;
-    }
-    fclose(f);
-    if (mseq < 0)
-        return;                       /* a master playlist, or not ours */
-    if (v->next_seq < mseq + nb_segments)
-        v->next_seq = mseq + nb_segments;
+    if (v->next_seq < next_seq)
+        v->next_seq = next_seq;
     /* its discontinuity tags leave with its segments */
-    v->discontinuity_seq = dseq + nb_disc;
+    v->discontinuity_seq = discontinuity_seq;
     v->pending_discontinuity = 1;
 }
 

@@ -17,6 +17,14 @@ extern const lb_output_ops lb_output_upload;
  * none; the folder in use. */
 void lb_hls_set_default_dir(void *priv, const char *dir);
 const char *lb_hls_dir(void *priv);
+/* Reads the media playlist an earlier run left at path: the sequence
+ * number of the segment after its last, and its discontinuity sequence
+ * counting its own EXT-X-DISCONTINUITY tags, both below LB_HLS_MAX_SEQ.
+ * 0; AVERROR_INVALIDDATA for a master playlist, another's or one whose
+ * numbers reach LB_HLS_MAX_SEQ; a negative errno AVERROR when it cannot be
+ * read. */
+#define LB_HLS_MAX_SEQ (INT64_C(1) << 53)
+int lb_hls_read_playlist(const char *path, int64_t *next_seq, int64_t *discontinuity_seq);
 
 /* Upload: the default queue file (DATA_DIR/.upload-queue). */
 void lb_upload_set_default_queue(void *priv, const char *path);
