@@ -184,12 +184,23 @@ static void load_queue(upload *u)
     FILE *f = fopen(u->set.queue_file, "re");
     if (!f)
         return;
-    char line[PATH_MAX];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (*line)
+    /* One folder a line, as save_queue() writes them.  A line that cannot
+     * be one (a NUL inside, longer than a path) is skipped, not cut into
+     * pieces that would name other folders. */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n')
+            line[--len] = 0;
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        if (strlen(line) != (size_t)len || len >= PATH_MAX)
+            LB_LOGW("upload", "%s: skipping a line that is no folder", u->set.queue_file);
+        else if (len)
             queue_add(u, line);
     }
+    free(line);
     fclose(f);
     if (u->nb_queue)
         LB_LOGI("upload", "%d lesson(s) waiting for upload from an earlier run", u->nb_queue);
