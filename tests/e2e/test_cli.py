@@ -51,6 +51,10 @@ def test_check_config():
             ({"mode = auto": "mode = manual\nshot = podium"}, "director: shot: no source or role named 'podium'"),
             ({"segment_s = 2": "segment_s = 3"},
              "output.live: segment_s: segments of 3 s are not a whole number of GOPs ([encoder] keyint_s = 2)"),
+            # found by fuzz_config (tests/fuzz): a crash, and an error that named no file
+            ({"[source.teacher]": "[source.[source.teacher]"},
+             "source.[source.teacher: source names are 1-32 letters"),
+            ({"data_dir = " + os.path.join(tmp, "d"): "data_dir ="}, "general: data_dir: must not be empty"),
         ]
         for subst, message in cases:
             path = write_config(tmp, demo_config(os.path.join(tmp, "d"), replace=subst), "bad.ini")
