@@ -338,17 +338,20 @@ static cJSON *read_json(const char *path)
     return root;
 }
 
+/* Case-sensitive, as every reader looks keys up: "Status" is another member. */
 static void set_number(cJSON *root, const char *key, double v)
 {
     cJSON *n = cJSON_CreateNumber(v);
-    if (n && !cJSON_ReplaceItemInObject(root, key, n) && !cJSON_AddItemToObject(root, key, n))
+    if (n && !cJSON_ReplaceItemInObjectCaseSensitive(root, key, n) &&
+        !cJSON_AddItemToObject(root, key, n))
         cJSON_Delete(n);
 }
 
 static void set_string(cJSON *root, const char *key, const char *v)
 {
     cJSON *n = cJSON_CreateString(v);
-    if (n && !cJSON_ReplaceItemInObject(root, key, n) && !cJSON_AddItemToObject(root, key, n))
+    if (n && !cJSON_ReplaceItemInObjectCaseSensitive(root, key, n) &&
+        !cJSON_AddItemToObject(root, key, n))
         cJSON_Delete(n);
 }
 
