@@ -18,45 +18,52 @@
 #include "director.h"
 #include "encoder.h"
 #include "fuzz_common.h"
+#include "health.h"
 #include "lb_config.h"
 #include "lb_log.h"
-#include "streamer_priv.h"
+#include "streamer.h"
+#include "webhook.h"
 #include "webui.h"
 
 /* The dictionary comes from the option tables themselves, so it names
- * every key and choice of this build. */
+ * every section, key and choice of this build.  Called like --help's
+ * printer with a section title ("source.NAME", "general (web UI)",
+ * "output.NAME, type = hls"). */
+static void dict_table(FILE *f, const char *section, const lb_option *opts)
+{
+    char entry[128];
+    size_t kind = strcspn(section, ". ,(");
+    snprintf(entry, sizeof entry, "[%.*s%s", (int)kind, section, section[kind] == '.' ? "." : "]");
+    fuzz_dict_entry(f, entry);
+    const char *type = strstr(section, "type = ");
+    if (type)
+        fuzz_dict_entry(f, type + 7);
+    for (const lb_option *o = opts; o && o->name; o++) {
+        snprintf(entry, sizeof entry, "%s = ", o->name);
+        fuzz_dict_entry(f, entry);
+        for (const lb_option_choice *c = o->choices; c && c->name; c++)
+            fuzz_dict_entry(f, c->name);
+    }
+}
+
 static void write_dict(const char *path)
 {
-    static const char *const sections[] = {
-        "[general]", "[source.", "[mic.", "[director]", "[encoder]", "[output.", "[auth]",
-        "[webui]",
-    };
-    const lb_option *const tables[] = {
-        lb_general_options, lb_webui_general_options, lb_source_options, lb_mic_options,
-        lb_director_options, lb_compositor_options, lb_encoder_options, lb_auth_options,
-        lb_webui_options,
-        lb_output_archive.options, lb_output_hls.options, lb_output_srt.options,
-        lb_output_upload.options,
-    };
-    const lb_output_ops *const outputs[] = {
-        &lb_output_archive, &lb_output_hls, &lb_output_srt, &lb_output_upload,
-    };
     FILE *f = fopen(path, "w");
     if (!f)
         fuzz_fail("cannot write %s", path);
-    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
-        fuzz_dict_entry(f, sections[i]);
-    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
-        fuzz_dict_entry(f, outputs[i]->kind);
-    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
-        for (const lb_option *o = tables[t]; o && o->name; o++) {
-            char line[128];
-            snprintf(line, sizeof line, "%s = ", o->name);
-            fuzz_dict_entry(f, line);
-            for (const lb_option_choice *c = o->choices; c && c->name; c++)
-                fuzz_dict_entry(f, c->name);
-        }
-    }
+    /* the tables of the daemon's lb_print_config_tables() (in main.c) */
+    dict_table(f, "general", lb_general_options);
+    dict_table(f, "general (web UI)", lb_webui_general_options);
+    dict_table(f, "source.NAME", lb_source_options);
+    dict_table(f, "mic.NAME", lb_mic_options);
+    dict_table(f, "director", lb_director_options);
+    dict_table(f, "director (layouts)", lb_compositor_options);
+    dict_table(f, "encoder", lb_encoder_options);
+    dict_table(f, "auth", lb_auth_options);
+    dict_table(f, "webui", lb_webui_options);
+    dict_table(f, "health", lb_health_options);
+    dict_table(f, "alerts", lb_alerts_options);
+    lb_streamer_print_options(f, dict_table);
     fclose(f);
 }
 
