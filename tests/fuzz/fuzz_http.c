@@ -154,9 +154,21 @@ static char *fake_metrics(void *opaque)
     return strdup("# TYPE luobo_recording gauge\nluobo_recording 1\n");
 }
 
+static cJSON *fake_alerts(void *opaque)
+{
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "alerts");
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "id", "mic_silent:teacher");
+    cJSON_AddStringToObject(a, "alert", "mic_silent");
+    cJSON_AddStringToObject(a, "subject", "teacher");
+    cJSON_AddItemToArray(arr, a);
+    return o;
+}
+
 static const lb_control_ops fake_ops = {
     .status = fake_status, .sources = fake_sources, .recording = fake_recording,
     .director = fake_director, .snapshot = fake_snapshot, .metrics = fake_metrics,
+    .alerts = fake_alerts,
 };
 
 /* ---- the folders ---- */
@@ -308,7 +320,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const char *const dict[] = {
         "GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE ", "OPTIONS ",
         "/api/v1/session", "/api/v1/setup", "/api/v1/login", "/api/v1/logout",
-        "/api/v1/password", "/api/v1/status", "/api/v1/recording", "/api/v1/director",
+        "/api/v1/password", "/api/v1/sessions", "/api/v1/alerts", "/api/v1/status", "/api/v1/recording", "/api/v1/director",
         "/api/v1/sources", "/api/v1/sources/teacher/snapshot.jpg", "/api/v1/recordings",
         "/api/v1/recordings/" LESSON_DONE, "/api/v1/recordings/" LESSON_REC, "/api/v1/users",
         "/api/v1/users/view", "/api/v1/tokens", "/api/v1/tokens/fuzzview", "/metrics",
