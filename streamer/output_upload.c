@@ -145,7 +145,7 @@ static int save_queue(upload *u)
         return AVERROR(ENOMEM);
     for (int i = 0; i < u->nb_queue; i++)
         p += sprintf(p, "%s\n", u->queue[i]);
-    int ret = lb_write_file_atomic(u->set.queue_file, text, (size_t)(p - text));
+    int ret = lb_write_file_atomic(u->set.queue_file, text, (size_t)(p - text), 0644);
     free(text);
     if (ret < 0)
         LB_LOGE("upload", "%s: cannot save the queue: %s", u->set.queue_file, av_err2str(ret));
@@ -267,7 +267,7 @@ static void write_status(const char *dir, const char *state, int files_done, int
     if (!text)
         return;
     snprintf(path, sizeof path, "%s/upload.json", dir);
-    lb_write_file_atomic(path, text, strlen(text));
+    lb_write_file_atomic(path, text, strlen(text), 0644);
     cJSON_free(text);
 }
 

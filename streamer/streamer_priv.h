@@ -7,6 +7,7 @@
 #include <libavformat/avformat.h>
 
 #include "streamer.h"
+#include "lb_file.h"
 
 extern const lb_output_ops lb_output_archive;
 extern const lb_output_ops lb_output_hls;
@@ -46,15 +47,9 @@ int lb_mp4_faststart(const char *path);
  * negative AVERROR when it cannot be opened. */
 int lb_media_probe_duration(const char *path, double *duration_s);
 
-/* Writes data to path atomically: temp file, fsync, rename, fsync folder. */
-int lb_write_file_atomic(const char *path, const void *data, size_t size);
-
 /* The string value of a top-level key of a (small) JSON file: 0, or a
  * negative AVERROR (buf then ""). */
 int lb_json_file_string(const char *path, const char *key, char *buf, size_t size);
-
-/* fsyncs a folder (after a rename into it). */
-void lb_fsync_dir(const char *dir);
 
 /* Free space of the file system holding path, bytes (-1 when unknown). */
 /* mkdir -p: creates path and its missing parents (0755).  0 or AVERROR. */

@@ -1,4 +1,4 @@
-/* File helpers of the streamer: atomic writes, free space, and the two MP4
+/* File helpers of the streamer: free space, and the two MP4
  * post-processing steps (probe the real duration, rewrite to fast start). */
 #include "streamer_priv.h"
 
@@ -15,16 +15,8 @@
 #include <libavutil/avstring.h>
 #include <libavutil/dict.h>
 
+#include "lb_file.h"
 #include "lb_log.h"
-
-void lb_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
 
 static void parent_dir(const char *path, char *dir, size_t size)
 {
@@ -36,51 +28,6 @@ static void parent_dir(const char *path, char *dir, size_t size)
         *slash = 0;
     else
         snprintf(dir, size, ".");
-}
-
-int lb_write_file_atomic(const char *path, const void *data, size_t size)
-{
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    int ret = 0, fd;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return AVERROR(ENAMETOOLONG);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-        return AVERROR(errno);
-    const char *p = data;
-    size_t left = size;
-    while (left) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            ret = AVERROR(errno);
-            goto fail;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) < 0) {
-        ret = AVERROR(errno);
-        goto fail;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        ret = AVERROR(errno);
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        ret = AVERROR(errno);
-        goto fail;
-    }
-    parent_dir(path, dir, sizeof dir);
-    lb_fsync_dir(dir);
-    return 0;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return ret;
 }
 
 int lb_mkdir_p(const char *path)

@@ -25,6 +25,7 @@
 #include <libavutil/mem.h>
 
 #include "lb_clock.h"
+#include "lb_file.h"
 #include "lb_log.h"
 
 #define MAX_LESSON_JSON (1 << 20)
@@ -102,38 +103,22 @@ fail:
     return json;
 }
 
-/* Writes next to path and renames over it: readers see old or new. */
+/* Replaces path atomically and durably (lb_write_file_atomic): readers see
+ * old or new, also after a power cut. */
 static int write_json_file(const char *path, const cJSON *json)
 {
-    char tmp[PATH_MAX + 8];
     char *text = cJSON_Print(json);
-    int fd = -1, ret = AVERROR(ENOMEM);
-
     if (!text)
-        goto fail;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-        ret = AVERROR(errno);
-        goto fail;
-    }
+        return AVERROR(ENOMEM);
     size_t len = strlen(text);
-    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-        ret = AVERROR(EIO);
-        goto fail;
+    char *line = realloc(text, len + 2);
+    if (!line) {
+        free(text);
+        return AVERROR(ENOMEM);
     }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        ret = AVERROR(errno);
-        goto fail;
-    }
-    ret = 0;
-fail:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
-    free(text);
+    line[len] = '\n';
+    int ret = lb_write_file_atomic(path, line, len + 1, 0644);
+    free(line);
     return ret;
 }
 

@@ -47,6 +47,7 @@
 #include <libavutil/sha.h>
 
 #include "lb_clock.h"
+#include "lb_file.h"
 #include "lb_log.h"
 
 #define MAX_USERS     64
@@ -395,10 +396,9 @@ fail:
 
 static int save(webui_auth *a, char *err, size_t err_size)
 {
-    char tmp[PATH_MAX + 8];
     cJSON *root = cJSON_CreateObject(), *users, *tokens;
     char *text = NULL;
-    int fd = -1, ret = AVERROR(ENOMEM);
+    int ret = AVERROR(ENOMEM);
 
     if (!root || !(users = cJSON_AddArrayToObject(root, "users")) ||
         !(tokens = cJSON_AddArrayToObject(root, "tokens")))
@@ -435,31 +435,18 @@ static int save(webui_auth *a, char *err, size_t err_size)
     }
     if (!(text = cJSON_Print(root)))
         goto fail;
-    snprintf(tmp, sizeof tmp, "%s.tmp", a->users_file);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-        ret = AVERROR(errno);
-        snprintf(err, err_size, "cannot write %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
     size_t len = strlen(text);
-    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-        ret = AVERROR(EIO);
-        snprintf(err, err_size, "cannot write %s: %s", tmp, strerror(errno));
+    char *line = realloc(text, len + 2);
+    if (!line)
+        goto fail;
+    text = line;
+    text[len] = '\n';
+    /* temp file (0600: hashes), fsync, rename, fsync of the folder */
+    if ((ret = lb_write_file_atomic(a->users_file, text, len + 1, 0600)) < 0) {
+        snprintf(err, err_size, "cannot write %s: %s", a->users_file, av_err2str(ret));
         goto fail;
     }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, a->users_file) < 0) {
-        ret = AVERROR(errno);
-        snprintf(err, err_size, "cannot rename %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    ret = 0;
 fail:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
     free(text);
     cJSON_Delete(root);
     return ret;
