@@ -1,9 +1,16 @@
 /* The lesson: a recording folder with lesson.json and director.jsonl.
  *
- * lesson.json is always replaced atomically (temp file, fsync, rename), so a
- * crash leaves either the old or the new version, never a torn one.  The
- * status "recording" in it is what lb_lesson_repair_all() looks for after a
- * crash. */
+ * lesson.json is always replaced atomically (temp file, fsync, rename, fsync
+ * of the folder), so a crash or a power cut leaves either the old or the new
+ * version, never a torn one.  The status "recording" in it is what
+ * lb_lesson_repair_all() looks for after a crash.
+ *
+ * While recording, the callers are the program thread, which must never
+ * wait for the disk: the rewrites for a chapter and the fdatasync of
+ * director.jsonl (at most once a second, after the lines were flushed to the
+ * page cache) run on the lesson's own syncer thread ("lb-lesson-io").  The
+ * first lesson.json (creating the lesson) and the last one (finishing it)
+ * are written at once. */
 #include "streamer_priv.h"
 
 #include <ctype.h>
@@ -45,8 +52,12 @@ struct lb_lesson {
     chapter *chapters;
     int nb_chapters;
     FILE *decisions;
+    lb_syncer *io;              /* chapters' rewrites, director.jsonl's syncs */
+    int decisions_sync;         /* director.jsonl's id in io */
     pthread_mutex_t lock;
 };
+
+#define DECISIONS_SYNC_US 1000000
 
 static void make_slug(const char *title, char *slug, size_t size)
 {
@@ -118,7 +129,8 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
     return root;
 }
 
-static int write_json(const char *dir, cJSON *root)
+/* async: queued on that syncer rather than written at once. */
+static int write_json(const char *dir, cJSON *root, lb_syncer *async)
 {
     char path[PATH_MAX];
     if (!root)
@@ -130,7 +142,8 @@ static int write_json(const char *dir, cJSON *root)
     snprintf(path, sizeof path, "%s/lesson.json", dir);
     size_t len = strlen(text);
     text[len] = '\n';                     /* the NUL becomes the final newline */
-    int ret = lb_write_file_atomic(path, text, len + 1);
+    int ret = async ? lb_syncer_write_atomic(async, path, text, len + 1, 0644)
+                    : lb_write_file_atomic(path, text, len + 1, 0644);
     cJSON_free(text);
     if (ret < 0)
         LB_LOGE("lesson", "%s: cannot write: %s", path, av_err2str(ret));
@@ -138,9 +151,18 @@ static int write_json(const char *dir, cJSON *root)
 }
 
 static int write_lesson(const lb_lesson *l, const char *status, double duration_s,
-                        int64_t ended_wall_us)
+                        int64_t ended_wall_us, lb_syncer *async)
 {
-    return write_json(l->dir, lesson_json(l, status, duration_s, ended_wall_us));
+    return write_json(l->dir, lesson_json(l, status, duration_s, ended_wall_us), async);
+}
+
+/* Ends the background writes (what is queued is done). */
+static void stop_io(lb_lesson *l)
+{
+    if (!l->io)
+        return;
+    lb_syncer_remove(l->io, l->decisions_sync);
+    lb_syncer_free(&l->io);
 }
 
 static void lesson_free(lb_lesson *l)
@@ -155,6 +177,7 @@ static void lesson_free(lb_lesson *l)
     for (int i = 0; i < l->nb_chapters; i++)
         free(l->chapters[i].title);
     free(l->chapters);
+    stop_io(l);
     if (l->decisions)
         fclose(l->decisions);
     pthread_mutex_destroy(&l->lock);
@@ -235,8 +258,16 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
         snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
         goto fail;
     }
-    if ((ret = write_lesson(l, "recording", 0, 0)) < 0) {
+    /* director.jsonl's entry is made durable with lesson.json's rename */
+    if ((ret = write_lesson(l, "recording", 0, 0, NULL)) < 0) {
         snprintf(err, err_size, "%s/lesson.json: cannot write: %s", l->dir, av_err2str(ret));
+        goto fail;
+    }
+    lb_fsync_dir(data_dir);               /* the lesson folder's own entry */
+    if ((ret = lb_syncer_create(&l->io, "lb-lesson-io")) < 0 ||
+        (ret = l->decisions_sync = lb_syncer_add(l->io, fileno(l->decisions), path, 0,
+                                                 DECISIONS_SYNC_US)) < 0) {
+        snprintf(err, err_size, "%s: cannot start its writer: %s", l->dir, av_err2str(ret));
         goto fail;
     }
     lb_log_set_lesson(l->id);           /* the journal tags the lesson's lines */
@@ -263,6 +294,7 @@ int lb_lesson_log_decision(lb_lesson *l, const char *json_line)
     if (fwrite(json_line, 1, len, l->decisions) != len || fputc('\n', l->decisions) == EOF ||
         fflush(l->decisions) == EOF)
         ret = AVERROR(errno ? errno : EIO);
+    lb_syncer_kick(l->io, l->decisions_sync);
     pthread_mutex_unlock(&l->lock);
     return ret;
 }
@@ -282,7 +314,7 @@ int lb_lesson_add_chapter(lb_lesson *l, double t_s, const char *title)
         goto out;
     }
     grown[l->nb_chapters++].t_s = t_s;
-    ret = write_lesson(l, "recording", 0, 0);
+    ret = write_lesson(l, "recording", 0, 0, l->io);
 out:
     pthread_mutex_unlock(&l->lock);
     return ret;
@@ -294,11 +326,12 @@ void lb_lesson_finish(lb_lesson **pl, double duration_s, int complete)
     if (!l)
         return;
     pthread_mutex_lock(&l->lock);
+    stop_io(l);                          /* a chapter's rewrite lands before the last one */
     if (l->decisions) {
         fflush(l->decisions);
-        fsync(fileno(l->decisions));
+        fdatasync(fileno(l->decisions));
     }
-    write_lesson(l, complete ? "complete" : "interrupted", duration_s, lb_clock_wall_us());
+    write_lesson(l, complete ? "complete" : "interrupted", duration_s, lb_clock_wall_us(), NULL);
     pthread_mutex_unlock(&l->lock);
     LB_LOGI("lesson", "%s: %s, %.1f s", l->dir, complete ? "complete" : "interrupted", duration_s);
     lb_log_set_lesson(NULL);
@@ -413,7 +446,7 @@ static int repair_one(const char *dir)
     set_number(root, "duration_s", duration_s);
     set_string(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
     set_string(root, "status", "interrupted");
-    int ret = write_json(dir, root);
+    int ret = write_json(dir, root, NULL);
     if (ret < 0)
         return 0;
     LB_LOGW("lesson", "%s: was left recording (crash or power loss): marked interrupted, %.1f s",

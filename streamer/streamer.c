@@ -310,10 +310,13 @@ static int stop_output(lb_streamer *st, output *o)
     pthread_mutex_unlock(&st->stats_lock);
     lb_output_stats os;
     lb_streamer_get_stats(st, (int)(o - st->outputs), &os);
+    /* the queue's peak says whether the output kept up: a blocking queue
+     * that reached its capacity held up the encoder */
     LB_LOGI("streamer", "%s (%s) stopped: %llu packets, %llu dropped in %llu drop(s), "
-            "%llu reconnect(s)%s%s", o->name, o->ops->kind, (unsigned long long)os.packets,
-            (unsigned long long)qs.dropped, (unsigned long long)qs.drop_events,
-            (unsigned long long)os.reconnects, *os.last_error ? "; last error: " : "", os.last_error);
+            "%llu reconnect(s), queue peak %zu of %d%s%s", o->name, o->ops->kind,
+            (unsigned long long)os.packets, (unsigned long long)qs.dropped,
+            (unsigned long long)qs.drop_events, (unsigned long long)os.reconnects, qs.max_depth,
+            o->queue_packets, *os.last_error ? "; last error: " : "", os.last_error);
     return o->first_error;
 }
 
