@@ -89,8 +89,10 @@ static const lb_option archive_options[] = {
       "that were uploaded (upload.json done) are deleted; never one that was not (0 = off)" },
     { "sync", LB_OPT_ENUM, offsetof(archive_settings, sync), 0, "fragment", 0, 0, sync_choices,
       "fragment: every fragment is fdatasynced as soon as it is written (on a thread of its own), "
-      "so a power cut loses about the last 1-2 s; off: the kernel writes back when it likes "
-      "(a power cut may lose 30 s or more; saves a few disk flushes a second on slow cards)" },
+      "so a power cut loses about the last 1-2 s; off: the disk write is started about once a "
+      "second but never waited for, and the files' growth is journaled when the file system "
+      "commits (ext4: every 5 s), so a power cut may lose several seconds and more; saves a "
+      "few disk flushes a second (slow SD cards)" },
     { NULL },
 };
 
