@@ -74,7 +74,10 @@ int lb_write_file_atomic(const char *path, const void *data, size_t size, int mo
     int ret = 0, fd;
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return AVERROR(ENAMETOOLONG);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
+    /* a temp file left by a crash goes first: O_EXCL makes mode the
+     * file's (a private key must not inherit an old 0644) */
+    unlink(tmp);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0)
         return AVERROR(errno);
     const char *p = data;
     size_t left = size;

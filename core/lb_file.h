@@ -4,7 +4,8 @@
  * the box lost power:
  *
  * - lb_write_file_atomic() for a state file that is rewritten as a whole
- *   (lesson.json, the upload queue, upload.json, the users file): temp file
+ *   (lesson.json, the upload queue, upload.json, the users file, the web
+ *   UI's self-signed certificate and key): temp file
  *   in the same folder, fsync, rename over the old one, fsync the folder.
  *   A reader (or the next start after a crash) sees the old or the new
  *   content, never a torn one.
@@ -23,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Writes data to path atomically: "<path>.tmp" (created with mode), fsync,
+/* Writes data to path atomically: "<path>.tmp" (made anew with mode), fsync,
  * rename over path, fsync of path's folder.  0 or a negative AVERROR (the
  * temp file is removed then; path is untouched).  Any thread; blocks on the
  * disk. */

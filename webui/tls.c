@@ -42,6 +42,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "lb_file.h"
 #include "lb_log.h"
 
 #define CERT_DAYS          3650
@@ -311,31 +312,21 @@ fail:
     return ret;
 }
 
-/* Writes next to path and renames over it, so a reader never sees half. */
+/* Replaced atomically and durably (lb_write_file_atomic): a reader never
+ * sees half, a power cut leaves the old or the new one. */
 static int write_pem(const char *path, mode_t mode, X509 *x, EVP_PKEY *key)
 {
-    char tmp[PATH_MAX + 8];
-    int fd, ok;
-    FILE *f;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    unlink(tmp);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0)
-        return AVERROR(errno);
-    if (!(f = fdopen(fd, "w"))) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return AVERROR(e);
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    int ret = AVERROR(ENOMEM);
+    if (!b)
+        return ret;
+    if (x ? PEM_write_bio_X509(b, x) : PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)) {
+        long len = BIO_get_mem_data(b, &data);
+        ret = len > 0 ? lb_write_file_atomic(path, data, (size_t)len, (int)mode) : AVERROR(EIO);
     }
-    ok = x ? PEM_write_X509(f, x) : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-    ok = ok && fflush(f) == 0 && fsync(fd) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return AVERROR(EIO);
-    }
-    return 0;
+    BIO_free(b);
+    return ret;
 }
 
 /* tls = auto without a configured certificate: reuse ours or make one. */
