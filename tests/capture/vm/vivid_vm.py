@@ -16,7 +16,9 @@ and out.
 
 Cached in CACHE (the build folder): kernel/ (the unpacked package with a
 modules.dep from depmod) and initramfs.cpio (rewritten only when it
-changes)."""
+changes).  Also used by the power-cut trials (tests/streamer/powercut/:
+prepare() with their own modules and cache, start() with a virtio disk, and
+a SIGKILL of qemu)."""
 import os
 import re
 import shutil
@@ -41,8 +43,9 @@ def run(cmd, **kw):
     return p.stdout
 
 
-def ensure_kernel(cache):
-    """Downloads and unpacks Debian's kernel once; returns (root, version)."""
+def ensure_kernel(cache, guest_modules=GUEST_MODULES):
+    """Downloads and unpacks Debian's kernel once, keeping the modules that
+    boot and guest_modules need; returns (root, version)."""
     kdir = os.path.join(cache, "kernel")
     ready = os.path.join(kdir, "ready")
     if os.path.exists(ready):
@@ -74,7 +77,7 @@ def ensure_kernel(cache):
     run(["depmod", "-b", root, version])
     shutil.rmtree(dl)
     # of its 400 MB only the kernel and a few modules are used
-    keep = set(module_order(root, version, BOOT_MODULES + GUEST_MODULES))
+    keep = set(module_order(root, version, BOOT_MODULES + list(guest_modules)))
     for top, _, files in os.walk(os.path.join(root, "lib", "modules", version, "kernel")):
         for f in files:
             if os.path.join(top, f) not in keep:
@@ -169,10 +172,11 @@ def ensure_initramfs(cache, root, version):
     return path
 
 
-def prepare(cache):
-    """Kernel and initramfs, cached in cache; returns what boot() needs."""
+def prepare(cache, guest_modules=GUEST_MODULES):
+    """Kernel and initramfs, cached in cache (one cache per set of
+    guest_modules: the others are deleted); returns what boot() needs."""
     os.makedirs(cache, exist_ok=True)
-    root, version = ensure_kernel(cache)
+    root, version = ensure_kernel(cache, guest_modules)
     initrd = ensure_initramfs(cache, root, version)
     return {"root": root, "version": version, "initrd": initrd,
             "kernel": os.path.join(root, "boot", "vmlinuz-" + version)}
@@ -193,10 +197,10 @@ def accel():
     return "kvm" if "vmx" in flags or "svm" in flags else "tcg"
 
 
-def boot(vm, work, script, env, timeout):
-    """Boots the VM, which runs script (sh) in work as root with env, and
-    powers off.  Returns (guest exit status, console text); guest.log in
-    work has the script's output."""
+def start(vm, work, script, env, qemu_args=()):
+    """Starts the VM, which runs script (sh) in work as root with env and
+    then powers off; returns the qemu process (console.log, guest.log and
+    guest.rc appear in work).  qemu_args: more devices (e.g. a disk)."""
     if re.search(r"[\s,\"']", work):
         raise VmError("the work folder's path %r has characters the kernel command line cannot carry" % work)
     lines = ["export %s='%s'" % (k, v.replace("'", "'\\''")) for k, v in sorted(env.items())]
@@ -214,11 +218,23 @@ def boot(vm, work, script, env, timeout):
            "-append", "console=ttyS0 quiet panic=-1 lbwork=" + work,
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
            "-virtfs", "local,path=%s,mount_tag=work,security_model=none,multidevs=remap" % work]
+    return subprocess.Popen(cmd + list(qemu_args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def boot(vm, work, script, env, timeout, qemu_args=()):
+    """Boots the VM, which runs script (sh) in work as root with env, and
+    powers off.  Returns (guest exit status, console text); guest.log in
+    work has the script's output."""
+    console = os.path.join(work, "console.log")
+    p = start(vm, work, script, env, qemu_args)
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        _, err = p.communicate(timeout=timeout)
         if p.returncode != 0:
-            raise VmError("qemu exited %d: %s" % (p.returncode, p.stderr.strip()[-800:]))
+            raise VmError("qemu exited %d: %s" % (p.returncode, err.strip()[-800:]))
     except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
         raise VmError("the VM did not power off within %d s; console: %s" % (timeout, tail(console)))
     text = open(console, errors="replace").read() if os.path.exists(console) else ""
     rc_path = os.path.join(work, "guest.rc")
