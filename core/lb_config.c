@@ -315,7 +315,7 @@ static int set_value(const lb_config_section *sec, const lb_option *o, const cha
     char *p = (char *)dst + o->offset;
     char *end;
     int bounded = o->min != o->max;
-    switch (o->type) {
+    switch (o->type & LB_OPT_TYPE_MASK) {
     case LB_OPT_INT: {
         errno = 0;
         long v = strtol(value, &end, 10);
@@ -388,9 +388,9 @@ int lb_config_apply(const lb_config_section *sec, const lb_option *opts, void *d
         ((lb_config_section *)sec)->used = 1;
     for (const lb_option *o = opts; o->name; o++) {
         int ret;
-        if (o->type == LB_OPT_STRING)
+        if ((o->type & LB_OPT_TYPE_MASK) == LB_OPT_STRING)
             ((char *)dst + o->offset)[0] = 0;
-        else if (o->type == LB_OPT_DOUBLE)
+        else if ((o->type & LB_OPT_TYPE_MASK) == LB_OPT_DOUBLE)
             *(double *)((char *)dst + o->offset) = 0;
         else
             *(int *)((char *)dst + o->offset) = 0;
@@ -401,6 +401,29 @@ int lb_config_apply(const lb_config_section *sec, const lb_option *opts, void *d
             return ret;
     }
     return 0;
+}
+
+int lb_config_section_nb_keys(const lb_config_section *sec)
+{
+    return sec ? sec->nb_entries : 0;
+}
+
+const char *lb_config_section_key_at(const lb_config_section *sec, int index)
+{
+    return sec && index >= 0 && index < sec->nb_entries ? sec->entries[index].key : NULL;
+}
+
+const char *lb_config_section_value_at(const lb_config_section *sec, int index)
+{
+    return sec && index >= 0 && index < sec->nb_entries ? sec->entries[index].value : NULL;
+}
+
+int lb_option_is_live(const lb_option *opts, const char *key)
+{
+    for (const lb_option *o = opts; o && o->name; o++)
+        if (!strcmp(o->name, key))
+            return (o->type & LB_OPT_LIVE) != 0;
+    return -1;
 }
 
 int lb_config_check_unused(const lb_config *cfg, char *err, size_t err_size)
@@ -429,13 +452,14 @@ void lb_options_print(FILE *f, const char *section, const lb_option *opts)
     fprintf(f, "  [%s]\n", section);
     for (const lb_option *o = opts; o->name; o++) {
         char range[300] = "";
-        if (o->type == LB_OPT_ENUM)
+        if ((o->type & LB_OPT_TYPE_MASK) == LB_OPT_ENUM)
             list_choices(o->choices, range, sizeof range);
         else if (o->min != o->max)
             snprintf(range, sizeof range, "%g..%g", o->min, o->max);
-        fprintf(f, "    %-16s %-6s %-12s %s%s%s%s\n", o->name, type_names[o->type],
-                o->def && *o->def ? o->def : "-", o->help ? o->help : "",
-                *range ? " (" : "", range, *range ? ")" : "");
+        fprintf(f, "    %-16s %-6s %-12s %s%s%s%s%s\n", o->name,
+                type_names[o->type & LB_OPT_TYPE_MASK], o->def && *o->def ? o->def : "-",
+                o->help ? o->help : "", *range ? " (" : "", range, *range ? ")" : "",
+                o->type & LB_OPT_LIVE ? " [reload applies it at once]" : "");
     }
 }
 
@@ -488,16 +512,16 @@ void lb_options_print_man(FILE *f, const char *section, const lb_option *opts)
     fputs("]\"\n", f);
     for (const lb_option *o = opts; o->name; o++) {
         char range[300] = "";
-        if (o->type == LB_OPT_ENUM)
+        if ((o->type & LB_OPT_TYPE_MASK) == LB_OPT_ENUM)
             list_choices(o->choices, range, sizeof range);
         else if (o->min != o->max)
             snprintf(range, sizeof range, "%g to %g", o->min, o->max);
         fputs(".TP\n.B ", f);
         lb_roff_escape(f, o->name);
         fputs("\n(", f);
-        lb_roff_escape(f, type_names[o->type]);
+        lb_roff_escape(f, type_names[o->type & LB_OPT_TYPE_MASK]);
         if (*range) {
-            fputs(o->type == LB_OPT_ENUM ? ": " : ", ", f);
+            fputs((o->type & LB_OPT_TYPE_MASK) == LB_OPT_ENUM ? ": " : ", ", f);
             lb_roff_escape(f, range);
         }
         if (o->def && *o->def) {
@@ -505,6 +529,8 @@ void lb_options_print_man(FILE *f, const char *section, const lb_option *opts)
             lb_roff_escape(f, o->def);
             fputs("\\fR", f);
         }
+        if (o->type & LB_OPT_LIVE)
+            fputs("; a reload applies it at once", f);
         fputs(")\n", f);
         if (o->help && *o->help) {
             lb_roff_escape(f, o->help);

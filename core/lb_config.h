@@ -28,7 +28,13 @@ typedef enum lb_option_type {
     LB_OPT_BOOL,       /* int, 0 or 1; accepts true/false/yes/no/on/off/1/0 */
     LB_OPT_STRING,     /* char[size] */
     LB_OPT_ENUM,       /* int, one of choices[].value */
+    /* Or'ed into a type: the key is live-changeable, i.e. a reload (SIGHUP)
+     * applies it to the running daemon at once; a key without it needs the
+     * pipeline restarted (which waits for the lesson to end). */
+    LB_OPT_LIVE = 0x100,
 } lb_option_type;
+
+#define LB_OPT_TYPE_MASK 0xff
 
 typedef struct lb_option_choice {
     const char *name;
@@ -37,7 +43,7 @@ typedef struct lb_option_choice {
 
 typedef struct lb_option {
     const char *name;
-    lb_option_type type;
+    lb_option_type type;            /* a type, possibly | LB_OPT_LIVE */
     size_t offset;                  /* into the settings struct */
     size_t size;                    /* LB_OPT_STRING: size of the char array */
     const char *def;                /* default, written as in the file; NULL = empty/0 */
@@ -71,6 +77,16 @@ int lb_config_section_line(const lb_config_section *sec);
 const char *lb_config_get(const lb_config_section *sec, const char *key);
 /* Line of a key in the file, or the section's line if the key is absent. */
 int lb_config_key_line(const lb_config_section *sec, const char *key);
+
+/* The keys of a section in file order, with their raw values (neither
+ * marks anything used): for comparing two configurations. */
+int lb_config_section_nb_keys(const lb_config_section *sec);
+const char *lb_config_section_key_at(const lb_config_section *sec, int index);
+const char *lb_config_section_value_at(const lb_config_section *sec, int index);
+
+/* 1 when the table marks key live-changeable (LB_OPT_LIVE), 0 when it
+ * needs a restart, -1 when the table has no such key. */
+int lb_option_is_live(const lb_option *opts, const char *key);
 
 /* Fills dst from the table: defaults first, then the section's values
  * (sec may be NULL: defaults only).  Marks the section and its matched keys

@@ -142,6 +142,11 @@ static cJSON *ctl_status(void *opaque)
         cJSON_AddItemToArray(outs, o);
     }
     struct statvfs vfs;
+    pthread_mutex_lock(&p->lock);
+    cJSON *reload = *p->reload_status ? cJSON_Parse(p->reload_status) : NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (reload)
+        cJSON_AddItemToObject(root, "reload", reload);
     cJSON *disk = cJSON_AddObjectToObject(root, "disk");
     if (statvfs(p->general.data_dir, &vfs) == 0) {
         cJSON_AddNumberToObject(disk, "free_bytes", (double)vfs.f_bavail * vfs.f_frsize);

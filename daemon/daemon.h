@@ -66,6 +66,18 @@ int lb_pipeline_wait(lb_pipeline *p);
  * which restarts the pipeline now when idle, or once the lesson has
  * finished (never cutting it).  Any thread. */
 void lb_pipeline_reload(lb_pipeline *p, const char *why);
+/* A reload's live part (daemon/reload.c), any thread: an output of cfg
+ * started or stopped in the running streamer, [director] and [auth]'s live
+ * keys.  cfg must outlive the pipeline.  0 or a negative AVERROR with err. */
+int lb_pipeline_add_output(lb_pipeline *p, const lb_config *cfg, const char *name,
+                           char *err, size_t err_size);
+int lb_pipeline_remove_output(lb_pipeline *p, const char *name);
+int lb_pipeline_reconfigure_director(lb_pipeline *p, const lb_config *cfg, char *err,
+                                     size_t err_size);
+int lb_pipeline_reconfigure_webui(lb_pipeline *p, const lb_config *cfg, char *err,
+                                  size_t err_size);
+/* The status's "reload" member (a JSON object; copied). */
+void lb_pipeline_set_reload_status(lb_pipeline *p, const char *json);
 /* Stops everything; a recording in progress is finished (the lifecycle's
  * "shutdown": the encoder thread finishes it after the last frame).
  * Returns 0, or a negative AVERROR if a recording could not be finalised. */
@@ -75,16 +87,33 @@ void lb_pipeline_free(lb_pipeline **p);
 const lb_general_settings *lb_pipeline_general(const lb_pipeline *p);
 
 /* Reload on SIGHUP (daemon/reload.c): reads and checks the file on the
- * lb-signals thread; a good new configuration waits in the struct until the
- * pipeline's lifecycle lets it restart (lb_pipeline_wait() returns 1). */
+ * lb-signals thread and compares it with the last good one, key by key.
+ * What the option tables mark live (LB_OPT_LIVE: [director] mode, weights
+ * and the cutter's durations; [auth] public_viewer, metrics_public, the
+ * session and login limits; [general] log_level) and [output.NAME] of
+ * kinds hls, srt, upload (added, removed, changed) apply to the running
+ * pipeline at once.  The rest (sources, mics, program size, encoder,
+ * archive, ports, TLS...) waits as a pending restart of the pipeline,
+ * which its lifecycle allows only while no lesson runs (lb_pipeline_wait()
+ * returns 1). */
+typedef struct lb_reload_changes {
+    char items[64][96];         /* "director.weight_board", "output.hls2 (added)" */
+    int nb;
+} lb_reload_changes;
+
 typedef struct lb_reload {
     pthread_mutex_t lock;
     const char *path;           /* NULL: the demo classroom, nothing to read */
-    lb_pipeline_params params;
+    lb_pipeline_params params;  /* .cfg: the running pipeline's */
     int verbose;
     lb_pipeline *pipeline;      /* the running one, under lock */
-    lb_config *pending;         /* checked, waiting for the restart */
-    char *pending_text, *loaded_text;
+    lb_config **kept;           /* good files since the pipeline started, oldest
+                                 * first: live outputs may point into them */
+    int nb_kept;
+    lb_config *pending;         /* one of kept: the restart's */
+    lb_reload_changes waiting;  /* what the pending restart will apply */
+    char *loaded_text;
+    char status_json[8192];     /* the status's "reload" */
 } lb_reload;
 
 void lb_reload_init(lb_reload *r, const char *path, const lb_pipeline_params *params, int verbose,

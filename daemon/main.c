@@ -77,8 +77,9 @@ static void usage(FILE *f)
     fprintf(f,
         "\n"
         "Signals: SIGINT, SIGTERM stop cleanly (a recording is finished; a second one\n"
-        "exits at once); SIGHUP reads the configuration file again and restarts the\n"
-        "pipeline with it when no lesson is recording (a bad file is logged and ignored).\n"
+        "exits at once); SIGHUP reads the configuration file again: the keys marked\n"
+        "[reload applies it at once] and hls/srt/upload outputs apply at once, the rest\n"
+        "restarts the pipeline when no lesson is recording (a bad file is logged and ignored).\n"
         "\n"
         "Exit status: 0 ok, 1 runtime failure, 2 bad usage or configuration.\n"
         "\n"
@@ -207,9 +208,9 @@ int main(int argc, char **argv)
         }
     }
 end:
-    lb_shutdown_uninit();
+    lb_shutdown_uninit();               /* no SIGHUP hook runs after it */
+    lb_pipeline_free(&pipeline);        /* before the files its outputs came from */
     lb_reload_uninit(&reload);
-    lb_pipeline_free(&pipeline);
     lb_service_uninit();
     lb_config_free(&cfg);
     lb_log_flush();

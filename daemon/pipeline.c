@@ -210,10 +210,17 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     if ((ret = lb_streamer_create(&p->streamer, cfg, err, err_size)) < 0)
         goto fail;
 
+    /* without an HLS output /live/ is still the default one's folder: a
+     * reload may add it */
+    char live_dir[sizeof p->general.data_dir + 8];
+    if (lb_streamer_live_dir(p->streamer))
+        snprintf(live_dir, sizeof live_dir, "%s", lb_streamer_live_dir(p->streamer));
+    else
+        snprintf(live_dir, sizeof live_dir, "%s/.live", p->general.data_dir);
     lb_webui_params wp = {
         .cfg = cfg, .data_dir = p->general.data_dir,
         .www_dir = *p->general.www_dir ? p->general.www_dir : lb_default_www_dir(),
-        .live_dir = lb_streamer_live_dir(p->streamer), .ops = &lb_pipeline_control_ops, .opaque = p,
+        .live_dir = live_dir, .ops = &lb_pipeline_control_ops, .opaque = p,
     };
     /* created (and [auth] checked) even when http_port = 0 turns it off */
     if ((ret = lb_webui_create(&p->webui, &wp, err, err_size)) < 0)
@@ -816,6 +823,52 @@ int lb_pipeline_wait(lb_pipeline *p)
 void lb_pipeline_reload(lb_pipeline *p, const char *why)
 {
     lb_lifecycle_event(p, LB_EV_RELOAD, why, NULL, NULL, 0);
+}
+
+/* /live/ follows the first HLS output, else the default one's folder. */
+static void update_live_dir(lb_pipeline *p)
+{
+    char dir[sizeof p->general.data_dir + 8];
+    if (lb_streamer_live_dir(p->streamer))
+        snprintf(dir, sizeof dir, "%s", lb_streamer_live_dir(p->streamer));
+    else
+        snprintf(dir, sizeof dir, "%s/.live", p->general.data_dir);
+    lb_webui_set_live_dir(p->webui, dir);
+}
+
+int lb_pipeline_add_output(lb_pipeline *p, const lb_config *cfg, const char *name,
+                           char *err, size_t err_size)
+{
+    int ret = lb_streamer_add_output(p->streamer, cfg, name, err, err_size);
+    update_live_dir(p);
+    return ret;
+}
+
+int lb_pipeline_remove_output(lb_pipeline *p, const char *name)
+{
+    int ret = lb_streamer_remove_output(p->streamer, name);
+    update_live_dir(p);
+    return ret;
+}
+
+int lb_pipeline_reconfigure_director(lb_pipeline *p, const lb_config *cfg, char *err,
+                                     size_t err_size)
+{
+    return lb_director_reconfigure(p->director, lb_config_find(cfg, "director"), err, err_size);
+}
+
+int lb_pipeline_reconfigure_webui(lb_pipeline *p, const lb_config *cfg, char *err,
+                                  size_t err_size)
+{
+    return lb_webui_reconfigure(p->webui, cfg, err, err_size);
+}
+
+void lb_pipeline_set_reload_status(lb_pipeline *p, const char *json)
+{
+    pthread_mutex_lock(&p->lock);
+    snprintf(p->reload_status, sizeof p->reload_status, "%s", json);
+    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->status_dirty, 1);
 }
 
 /* Where the CPU went, per thread name (x264's workers are named after their

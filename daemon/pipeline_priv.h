@@ -127,6 +127,7 @@ struct lb_pipeline {
     int64_t rec_start_us;           /* program time of the recording's first frame */
     int64_t rec_frames;
     char last_error[256];
+    char reload_status[8192];       /* the last reload, a JSON object ("" none) */
 
     /* latest frames for snapshots and the current shot, under lock */
     AVFrame *latest[LB_MAX_SOURCES];

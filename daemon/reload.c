@@ -13,11 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <time.h>
+
+#include <cjson/cJSON.h>
 #include <libavutil/error.h>
 
 #include "daemon.h"
 #include "lb_log.h"
+#include "director.h"
 #include "lb_thread.h"
 
 static char *read_text(const char *path)
@@ -49,42 +54,188 @@ static char *read_text(const char *path)
     return text;
 }
 
-/* The next line of text that is not a log_level line; NULL at the end. */
-static const char *next_line(const char *s, size_t *len)
+/* ---- what changed, and whether it can apply at once ---- */
+
+typedef lb_reload_changes change_list;
+
+static void add_change(change_list *l, const char *a, const char *b)
 {
-    while (s && *s) {
-        const char *end = strchr(s, '\n');
-        size_t n = end ? (size_t)(end - s) : strlen(s);
-        const char *k = s;
-        while (k < s + n && (*k == ' ' || *k == '\t'))
-            k++;
-        const char *v = k + strlen("log_level");
-        while (v < s + n && (*v == ' ' || *v == '\t'))
-            v++;
-        if (strncmp(k, "log_level", strlen("log_level")) || v >= s + n || *v != '=') {
-            *len = n;
-            return s;
-        }
-        s = end ? end + 1 : s + n;
-    }
+    char item[sizeof l->items[0]];
+    snprintf(item, sizeof item, "%s%s", a, b);
+    for (int i = 0; i < l->nb; i++)
+        if (!strcmp(l->items[i], item))
+            return;
+    if (l->nb < (int)(sizeof l->items / sizeof l->items[0]))
+        snprintf(l->items[l->nb++], sizeof l->items[0], "%s", item);
+}
+
+/* A key's value, or NULL: without marking it used. */
+static const char *raw_value(const lb_config_section *sec, const char *key)
+{
+    for (int i = 0; i < lb_config_section_nb_keys(sec); i++)
+        if (!strcmp(lb_config_section_key_at(sec, i), key))
+            return lb_config_section_value_at(sec, i);
     return NULL;
 }
 
-/* 1 when the two files differ at most in their log_level lines, which
- * apply without a restart. */
-static int same_but_log_level(const char *a, const char *b)
+/* Live-changeable by the tables (LB_OPT_LIVE); outputs as a whole. */
+static int key_is_live(const char *kind, const char *key)
 {
-    size_t na = 0, nb = 0;
-    for (;;) {
-        a = next_line(a, &na);
-        b = next_line(b, &nb);
-        if (!a || !b)
-            return !a && !b;
-        if (na != nb || memcmp(a, b, na))
-            return 0;
-        a += na + (a[na] == '\n');
-        b += nb + (b[nb] == '\n');
+    if (!strcmp(kind, "general"))
+        return !strcmp(key, "log_level");
+    if (!strcmp(kind, "director"))
+        return lb_option_is_live(lb_director_options, key) == 1;
+    if (!strcmp(kind, "auth"))
+        return lb_option_is_live(lb_auth_options, key) == 1;
+    return 0;
+}
+
+/* An [output.NAME] that a reload starts or stops in the running streamer
+ * (hls, srt, upload); the archive is the lesson's, and waits. */
+static int output_is_live(const lb_config_section *a, const lb_config_section *b)
+{
+    const char *ta = a ? raw_value(a, "type") : NULL, *tb = b ? raw_value(b, "type") : NULL;
+    return (!ta || strcasecmp(ta, "archive")) && (!tb || strcasecmp(tb, "archive"));
+}
+
+/* The keys of sa that differ in sb (absent, or another value). */
+static void diff_keys(const lb_config_section *sa, const lb_config_section *sb, const char *name,
+                      const char *kind, int want_live, change_list *out)
+{
+    for (int i = 0; i < lb_config_section_nb_keys(sa); i++) {
+        const char *key = lb_config_section_key_at(sa, i);
+        const char *vb = sb ? raw_value(sb, key) : NULL;
+        if (vb && !strcmp(vb, lb_config_section_value_at(sa, i)))
+            continue;
+        char item[sizeof out->items[0]];
+        snprintf(item, sizeof item, "%s.", name);
+        if (key_is_live(kind, key) == want_live)
+            add_change(out, item, key);
     }
+}
+
+/* Everything that differs between a and b: the live part (want_live = 1)
+ * or the part that needs the pipeline restarted (0). */
+static void diff(const lb_config *a, const lb_config *b, int want_live, change_list *out)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const lb_config *x = pass ? b : a, *y = pass ? a : b;
+        for (int i = 0; i < lb_config_nb_sections(x); i++) {
+            const lb_config_section *sx = lb_config_section_at(x, i);
+            const char *name = lb_config_section_name(sx), *kind = lb_config_section_kind(sx);
+            const lb_config_section *sy = lb_config_find(y, name);
+            if (!strcmp(kind, "output")) {
+                const lb_config_section *sa = pass ? sy : sx, *sb = pass ? sx : sy;
+                int same = sy && lb_config_section_nb_keys(sx) == lb_config_section_nb_keys(sy);
+                for (int k = 0; same && k < lb_config_section_nb_keys(sx); k++) {
+                    const char *v = raw_value(sy, lb_config_section_key_at(sx, k));
+                    same = v && !strcmp(v, lb_config_section_value_at(sx, k));
+                }
+                if (!same && output_is_live(sa, sb) == want_live)
+                    add_change(out, name, !sa ? " (added)" : !sb ? " (removed)" : "");
+                continue;
+            }
+            if (!sy && !lb_config_section_nb_keys(sx) && !want_live) {
+                add_change(out, name, "");
+                continue;
+            }
+            diff_keys(sx, sy, name, kind, want_live, out);
+        }
+    }
+}
+
+static void list_text(const change_list *l, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < l->nb && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", l->items[i]);
+    if (!l->nb)
+        snprintf(buf, size, "nothing");
+}
+
+/* Applies the live changes from prev to next on the running pipeline.
+ * Returns 0, or the first error (the rest is still tried) in err. */
+static int apply_live(lb_pipeline *p, const lb_config *prev, const lb_config *next,
+                      const change_list *live, char *err, size_t err_size)
+{
+    int ret = 0, director = 0, auth = 0;
+    char why[LB_CONFIG_ERR_SIZE];
+    for (int i = 0; i < live->nb; i++) {
+        const char *item = live->items[i];
+        director |= !strncmp(item, "director.", 9);
+        auth |= !strncmp(item, "auth.", 5);
+        if (strncmp(item, "output.", 7))
+            continue;
+        char name[96];
+        snprintf(name, sizeof name, "%s", item + 7);
+        char *space = strchr(name, ' ');
+        if (space)
+            *space = 0;
+        char sec[128];
+        snprintf(sec, sizeof sec, "output.%s", name);
+        int r = 0;
+        if (lb_config_find(prev, sec))
+            r = lb_pipeline_remove_output(p, name);
+        if (r >= 0 && lb_config_find(next, sec))
+            r = lb_pipeline_add_output(p, next, name, why, sizeof why);
+        else if (r < 0)
+            snprintf(why, sizeof why, "output %s: cannot stop it: %s", name, av_err2str(r));
+        if (r < 0 && ret >= 0) {
+            ret = r;
+            snprintf(err, err_size, "%s", why);
+        }
+    }
+    if (director) {
+        int r = lb_pipeline_reconfigure_director(p, next, why, sizeof why);
+        if (r < 0 && ret >= 0) {
+            ret = r;
+            snprintf(err, err_size, "%s", why);
+        }
+    }
+    if (auth) {
+        int r = lb_pipeline_reconfigure_webui(p, next, why, sizeof why);
+        if (r < 0 && ret >= 0) {
+            ret = r;
+            snprintf(err, err_size, "%s", why);
+        }
+    }
+    return ret;
+}
+
+/* The status's "reload" member, kept here and handed to each pipeline. */
+static void publish(lb_reload *r, const change_list *applied, const change_list *pending,
+                    const char *error)
+{
+    cJSON *o = cJSON_CreateObject();
+    char at[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    cJSON_AddStringToObject(o, "at", at);
+    cJSON *a = cJSON_AddArrayToObject(o, "applied"), *w = cJSON_AddArrayToObject(o, "pending");
+    for (int i = 0; applied && i < applied->nb; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(applied->items[i]));
+    for (int i = 0; pending && i < pending->nb; i++)
+        cJSON_AddItemToArray(w, cJSON_CreateString(pending->items[i]));
+    if (error)
+        cJSON_AddStringToObject(o, "error", error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (json) {
+        snprintf(r->status_json, sizeof r->status_json, "%s", json);
+        free(json);
+    }
+    if (r->pipeline)
+        lb_pipeline_set_reload_status(r->pipeline, r->status_json);
+}
+
+/* The newest good configuration: what live changes are measured from. */
+static const lb_config *accepted(const lb_reload *r)
+{
+    return r->nb_kept ? r->kept[r->nb_kept - 1] : r->params.cfg;
 }
 
 static void on_sighup(void *opaque)
@@ -123,27 +274,57 @@ static void on_sighup(void *opaque)
         LB_LOGE("reload", "%s: keeping the running configuration", err);
         lb_config_free(&cfg);
         free(text);
+        pthread_mutex_lock(&r->lock);
+        publish(r, NULL, &r->waiting, err);
+        pthread_mutex_unlock(&r->lock);
         return;
     }
     if (r->verbose)
         lb_log_set_level(LB_LOG_DEBUG);
+
     pthread_mutex_lock(&r->lock);
-    if (!r->pending && r->loaded_text && same_but_log_level(text, r->loaded_text)) {
-        /* only the log level changed: applied above, no restart */
-        LB_LOGI("reload", "%s: only log_level changed: applied at once, no restart", r->path);
-        free(r->loaded_text);
-        r->loaded_text = text;
+    change_list *live = calloc(1, sizeof *live), *restart = calloc(1, sizeof *restart);
+    lb_config **grown = realloc(r->kept, sizeof *grown * (size_t)(r->nb_kept + 1));
+    if (!live || !restart || !grown) {
+        LB_LOGE("reload", "out of memory: keeping the running configuration");
+        free(live);
+        free(restart);
+        if (grown)
+            r->kept = grown;
         pthread_mutex_unlock(&r->lock);
         lb_config_free(&cfg);
+        free(text);
         return;
     }
-    lb_config_free(&r->pending);
-    r->pending = cfg;
-    free(r->pending_text);
-    r->pending_text = text;
-    if (r->pipeline)
-        lb_pipeline_reload(r->pipeline, "reload: the configuration changed");
+    r->kept = grown;
+    /* live changes from the last good file; restarts from what runs */
+    diff(accepted(r), cfg, 1, live);
+    diff(r->params.cfg, cfg, 0, restart);
+    const lb_config *prev = accepted(r);
+    r->kept[r->nb_kept++] = cfg;        /* kept: running outputs may point into it */
+    free(r->loaded_text);
+    r->loaded_text = text;
+    *err = 0;
+    if (r->pipeline && live->nb)
+        ret = apply_live(r->pipeline, prev, cfg, live, err, sizeof err);
+    if (restart->nb || r->pending) {
+        /* a restart already asked for stays asked for: the newest file is its */
+        r->pending = cfg;
+        if (r->pipeline)
+            lb_pipeline_reload(r->pipeline, "reload: the configuration changed");
+    }
+    char applied_text[1024], waits_text[1024];
+    list_text(live, applied_text, sizeof applied_text);
+    list_text(restart, waits_text, sizeof waits_text);
+    if (ret < 0)
+        LB_LOGE("reload", "%s: applying at once: %s", r->path, err);
+    LB_LOGI("reload", "%s: applied at once: %s; waits for a pipeline restart%s: %s", r->path,
+            applied_text, r->pending ? " (when no lesson records)" : "", waits_text);
+    r->waiting = *restart;
+    publish(r, live, restart, ret < 0 ? err : NULL);
     pthread_mutex_unlock(&r->lock);
+    free(live);
+    free(restart);
 }
 
 void lb_reload_init(lb_reload *r, const char *path, const lb_pipeline_params *params, int verbose,
@@ -159,36 +340,75 @@ void lb_reload_init(lb_reload *r, const char *path, const lb_pipeline_params *pa
     lb_reload_set_hook(on_sighup, r);
 }
 
+static void free_kept(lb_reload *r, const lb_config *keep)
+{
+    for (int i = 0; i < r->nb_kept; i++)
+        if (r->kept[i] != keep)
+            lb_config_free(&r->kept[i]);
+    free(r->kept);
+    r->kept = NULL;
+    r->nb_kept = 0;
+}
+
 int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, size_t err_size)
 {
     pthread_mutex_lock(&r->lock);
     r->pipeline = NULL;                 /* SIGHUP from now on only keeps the newest file */
     lb_config *next = r->pending;
     r->pending = NULL;
-    if (next) {
-        free(r->loaded_text);
-        r->loaded_text = r->pending_text;
-        r->pending_text = NULL;
-    }
     pthread_mutex_unlock(&r->lock);
     if (!next) {
         snprintf(err, err_size, "a restart without a new configuration");
         return AVERROR_BUG;
     }
     lb_pipeline_free(p);
+    pthread_mutex_lock(&r->lock);
+    if (r->kept[r->nb_kept - 1] != next) {
+        /* a SIGHUP during the restart kept a newer file, pending again */
+        r->pending = r->kept[r->nb_kept - 1];
+    }
     lb_config_free(cfg);
     *cfg = next;
     r->params.cfg = next;
     r->params.record = 0;               /* --record's lesson is over */
-    int ret = lb_pipeline_create(p, &r->params, err, err_size);
+    /* every older file goes; the new pipeline's and a newer pending one stay */
+    for (int i = 0; i < r->nb_kept; i++)
+        if (r->kept[i] != next && r->kept[i] != r->pending)
+            lb_config_free(&r->kept[i]);
+    int n = 0;
+    for (int i = 0; i < r->nb_kept; i++)
+        if (r->kept[i] && r->kept[i] != next)
+            r->kept[n++] = r->kept[i];
+    r->nb_kept = n;
+    lb_pipeline_params params = r->params;
+    pthread_mutex_unlock(&r->lock);
+    int ret = lb_pipeline_create(p, &params, err, err_size);
     if (ret < 0)
         return ret;
     if (r->verbose)
         lb_log_set_level(LB_LOG_DEBUG);
     pthread_mutex_lock(&r->lock);
     r->pipeline = *p;
-    if (r->pending)                     /* a SIGHUP came during the restart */
-        lb_pipeline_reload(*p, "reload: the configuration changed again");
+    change_list none = { .nb = 0 };
+    publish(r, &r->waiting, &none, NULL);
+    r->waiting = none;
+    if (r->pending) {                   /* a SIGHUP came during the restart */
+        /* what the newer file changes from the new pipeline's: applied at
+         * once if live, else it waits once more */
+        change_list *live = calloc(1, sizeof *live);
+        if (live) {
+            diff(next, r->pending, 1, live);
+            char why[LB_CONFIG_ERR_SIZE];
+            if (live->nb && apply_live(*p, next, r->pending, live, why, sizeof why) < 0)
+                LB_LOGE("reload", "%s: applying at once: %s", r->path, why);
+            diff(next, r->pending, 0, &r->waiting);
+            free(live);
+        }
+        if (r->waiting.nb)
+            lb_pipeline_reload(*p, "reload: the configuration changed again");
+        else
+            r->pending = NULL;          /* all of it applied at once */
+    }
     pthread_mutex_unlock(&r->lock);
     LB_LOGI("reload", "%s: the pipeline starts again with the new configuration", r->path);
     return 1;
@@ -197,8 +417,8 @@ int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, si
 void lb_reload_uninit(lb_reload *r)
 {
     lb_reload_set_hook(NULL, NULL);
-    lb_config_free(&r->pending);
-    free(r->pending_text);
+    /* main frees the running pipeline's configuration itself */
+    free_kept(r, r->params.cfg);
     free(r->loaded_text);
     pthread_mutex_destroy(&r->lock);
 }

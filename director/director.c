@@ -39,25 +39,25 @@ static const lb_option_choice layout_choices[] = {
 #define OFF(x) offsetof(lb_director_settings, x)
 #define STR(x) OFF(x), sizeof(((lb_director_settings *)0)->x)
 const lb_option lb_director_options[] = {
-    { "mode", LB_OPT_ENUM, OFF(mode), 0, "auto", 0, 0, mode_choices, "auto: rules pick shots; manual: the operator" },
-    { "shot", LB_OPT_STRING, STR(shot), NULL, 0, 0, NULL, "manual: the shot to start with, a source or role (empty: the first automatic shot, frozen)" },
-    { "layout", LB_OPT_ENUM, OFF(layout), 0, "single", 0, 0, layout_choices, "manual: the layout of that shot (pip and sbs add the teacher camera)" },
-    { "min_shot_s", LB_OPT_DOUBLE, OFF(min_shot_s), 0, "3", 0.5, 60, NULL, "shortest shot" },
-    { "max_shot_s", LB_OPT_DOUBLE, OFF(max_shot_s), 0, "30", 2, 600, NULL, "longest shot before a cutaway" },
-    { "cutaway_s", LB_OPT_DOUBLE, OFF(cutaway_s), 0, "4", 0.5, 60, NULL, "length of a cutaway (at least min_shot_s)" },
-    { "settle_s", LB_OPT_DOUBLE, OFF(settle_s), 0, "0.2", 0, 10, NULL, "a new shot must be wanted this long before a cut" },
-    { "hysteresis", LB_OPT_DOUBLE, OFF(hysteresis), 0, "0.1", 0, 1, NULL, "weight a newcomer needs above a still valid shot" },
+    { "mode", LB_OPT_ENUM | LB_OPT_LIVE, OFF(mode), 0, "auto", 0, 0, mode_choices, "auto: rules pick shots; manual: the operator" },
+    { "shot", LB_OPT_STRING | LB_OPT_LIVE, STR(shot), NULL, 0, 0, NULL, "manual: the shot to start with, a source or role (empty: the first automatic shot, frozen)" },
+    { "layout", LB_OPT_ENUM | LB_OPT_LIVE, OFF(layout), 0, "single", 0, 0, layout_choices, "manual: the layout of that shot (pip and sbs add the teacher camera)" },
+    { "min_shot_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(min_shot_s), 0, "3", 0.5, 60, NULL, "shortest shot" },
+    { "max_shot_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(max_shot_s), 0, "30", 2, 600, NULL, "longest shot before a cutaway" },
+    { "cutaway_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(cutaway_s), 0, "4", 0.5, 60, NULL, "length of a cutaway (at least min_shot_s)" },
+    { "settle_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(settle_s), 0, "0.2", 0, 10, NULL, "a new shot must be wanted this long before a cut" },
+    { "hysteresis", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(hysteresis), 0, "0.1", 0, 1, NULL, "weight a newcomer needs above a still valid shot" },
     { "analysis_hz", LB_OPT_DOUBLE, OFF(analysis_hz), 0, "10", 1, 30, NULL, "analysis ticks per second of program time" },
     { "analysis_width", LB_OPT_INT, OFF(analysis_width), 0, "160", 32, 640, NULL, "width of the small luma copies" },
     { "stale_s", LB_OPT_DOUBLE, OFF(stale_s), 0, "3", 0.2, 60, NULL, "a source whose picture stops this long is lost" },
     { "zones", LB_OPT_STRING, STR(zones), NULL, 0, 0, NULL, "NAME@SOURCE:x,y,w,h; ... (shares of the picture); zone 'stand' on the students camera, 'podium' on the teacher camera" },
-    { "weight_students", LB_OPT_DOUBLE, OFF(weight_students), 0, "0.9", 0, 1, NULL, "a student standing or the students' mic" },
-    { "weight_slide", LB_OPT_DOUBLE, OFF(weight_slide), 0, "0.8", 0, 1, NULL, "a new slide: the screen alone" },
-    { "weight_board", LB_OPT_DOUBLE, OFF(weight_board), 0, "0.7", 0, 1, NULL, "the teacher writing on the board" },
-    { "weight_video", LB_OPT_DOUBLE, OFF(weight_video), 0, "0.65", 0, 1, NULL, "video playing on a screen" },
-    { "weight_slide_pip", LB_OPT_DOUBLE, OFF(weight_slide_pip), 0, "0.55", 0, 1, NULL, "a recent slide: screen with the teacher in picture" },
-    { "weight_speaker", LB_OPT_DOUBLE, OFF(weight_speaker), 0, "0.5", 0, 1, NULL, "the camera of the speaking mic's role" },
-    { "weight_idle", LB_OPT_DOUBLE, OFF(weight_idle), 0, "0.2", 0, 1, NULL, "nothing going on: wide, else teacher" },
+    { "weight_students", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_students), 0, "0.9", 0, 1, NULL, "a student standing or the students' mic" },
+    { "weight_slide", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_slide), 0, "0.8", 0, 1, NULL, "a new slide: the screen alone" },
+    { "weight_board", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_board), 0, "0.7", 0, 1, NULL, "the teacher writing on the board" },
+    { "weight_video", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_video), 0, "0.65", 0, 1, NULL, "video playing on a screen" },
+    { "weight_slide_pip", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_slide_pip), 0, "0.55", 0, 1, NULL, "a recent slide: screen with the teacher in picture" },
+    { "weight_speaker", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_speaker), 0, "0.5", 0, 1, NULL, "the camera of the speaking mic's role" },
+    { "weight_idle", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(weight_idle), 0, "0.2", 0, 1, NULL, "nothing going on: wide, else teacher" },
     { "motion_threshold", LB_OPT_INT, OFF(motion_threshold), 0, "10", 1, 255, NULL, "luma change that counts as motion" },
     { "presence_threshold", LB_OPT_INT, OFF(presence_threshold), 0, "20", 1, 255, NULL, "luma difference from the background that counts as someone" },
     { "absorb_s", LB_OPT_DOUBLE, OFF(absorb_s), 0, "20", 1, 600, NULL, "still foreground becomes background after this" },
@@ -67,13 +67,13 @@ const lb_option lb_director_options[] = {
     { "board_persist_s", LB_OPT_DOUBLE, OFF(board_persist_s), 0, "1", 0.2, 10, NULL, "a change still this long is a mark" },
     { "board_hold_s", LB_OPT_DOUBLE, OFF(board_hold_s), 0, "8", 1, 25, NULL, "marks count as writing this long" },
     { "board_min_marks", LB_OPT_DOUBLE, OFF(board_min_marks), 0, "0.0005", 0, 1, NULL, "share of the board newly marked within board_hold_s" },
-    { "board_layout", LB_OPT_ENUM, OFF(board_layout), 0, "single", 0, 0, layout_choices, "board alone, or with the teacher" },
+    { "board_layout", LB_OPT_ENUM | LB_OPT_LIVE, OFF(board_layout), 0, "single", 0, 0, layout_choices, "board alone, or with the teacher" },
     { "slide_min", LB_OPT_DOUBLE, OFF(slide_min), 0, "0.02", 0.001, 1, NULL, "share of the screen that changes for a new slide" },
     { "slide_settle_s", LB_OPT_DOUBLE, OFF(slide_settle_s), 0, "0.4", 0.1, 2, NULL, "a new slide must then stay still this long" },
-    { "slide_full_s", LB_OPT_DOUBLE, OFF(slide_full_s), 0, "5", 0, 60, NULL, "a new slide alone on screen" },
-    { "slide_pip_s", LB_OPT_DOUBLE, OFF(slide_pip_s), 0, "20", 0, 600, NULL, "then with the teacher in picture, until this long after the slide" },
+    { "slide_full_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(slide_full_s), 0, "5", 0, 60, NULL, "a new slide alone on screen" },
+    { "slide_pip_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(slide_pip_s), 0, "20", 0, 600, NULL, "then with the teacher in picture, until this long after the slide" },
     { "chapter_min", LB_OPT_DOUBLE, OFF(chapter_min), 0, "0.05", 0.001, 1, NULL, "share of the screen that changes for a new chapter" },
-    { "chapter_gap_s", LB_OPT_DOUBLE, OFF(chapter_gap_s), 0, "10", 0, 3600, NULL, "shortest chapter" },
+    { "chapter_gap_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(chapter_gap_s), 0, "10", 0, 3600, NULL, "shortest chapter" },
     { "video_min", LB_OPT_DOUBLE, OFF(video_min), 0, "0.01", 0.001, 1, NULL, "share of the screen moving for video" },
     { "video_s", LB_OPT_DOUBLE, OFF(video_s), 0, "2", 0.5, 25, NULL, "moving in most ticks of this long for video" },
     { "vad_threshold_dbfs", LB_OPT_DOUBLE, OFF(vad_threshold_dbfs), 0, "-50", -100, 0, NULL, "voice is louder than this" },
@@ -119,6 +119,28 @@ static int find_source(const lb_director_setup *setup, const char *name_or_role)
     return -1;
 }
 
+/* The checks across keys, at create and at a reload. */
+static int check_settings(const lb_director_settings *st, const lb_config_section *sec,
+                          char *err, size_t err_size)
+{
+    if (st->cutaway_s < st->min_shot_s) {
+        lb_config_error(sec, "cutaway_s", err, err_size, "%g is shorter than min_shot_s (%g)",
+                        st->cutaway_s, st->min_shot_s);
+        return AVERROR(EINVAL);
+    }
+    if (st->max_shot_s <= st->min_shot_s) {
+        lb_config_error(sec, "max_shot_s", err, err_size, "%g is not longer than min_shot_s (%g)",
+                        st->max_shot_s, st->min_shot_s);
+        return AVERROR(EINVAL);
+    }
+    if (st->board_hold_s * st->analysis_hz > LB_RING || st->video_s * st->analysis_hz > LB_RING) {
+        lb_config_error(sec, "analysis_hz", err, err_size,
+                        "board_hold_s and video_s may span at most %d analysis ticks", LB_RING);
+        return AVERROR(EINVAL);
+    }
+    return 0;
+}
+
 int lb_director_create(lb_director **pd, const lb_config_section *sec,
                        const lb_director_setup *setup, char *err, size_t err_size)
 {
@@ -140,25 +162,8 @@ int lb_director_create(lb_director **pd, const lb_config_section *sec,
     d->last_update_us = INT64_MIN;
     if ((ret = lb_config_apply(sec, lb_director_options, &d->settings, err, err_size)) < 0)
         goto fail;
-    if (d->settings.cutaway_s < d->settings.min_shot_s) {
-        lb_config_error(sec, "cutaway_s", err, err_size, "%g is shorter than min_shot_s (%g)",
-                        d->settings.cutaway_s, d->settings.min_shot_s);
-        ret = AVERROR(EINVAL);
+    if ((ret = check_settings(&d->settings, sec, err, err_size)) < 0)
         goto fail;
-    }
-    if (d->settings.max_shot_s <= d->settings.min_shot_s) {
-        lb_config_error(sec, "max_shot_s", err, err_size, "%g is not longer than min_shot_s (%g)",
-                        d->settings.max_shot_s, d->settings.min_shot_s);
-        ret = AVERROR(EINVAL);
-        goto fail;
-    }
-    if (d->settings.board_hold_s * d->settings.analysis_hz > LB_RING ||
-        d->settings.video_s * d->settings.analysis_hz > LB_RING) {
-        lb_config_error(sec, "analysis_hz", err, err_size,
-                        "board_hold_s and video_s may span at most %d analysis ticks", LB_RING);
-        ret = AVERROR(EINVAL);
-        goto fail;
-    }
     if ((ret = lb_zones_parse(d, sec, err, err_size)) < 0)
         goto fail;
     if (*d->settings.vcam && (d->vcam_source = find_source(setup, d->settings.vcam)) < 0) {
@@ -424,6 +429,12 @@ int lb_director_status_json(lb_director *d, char *buf, size_t size)
 int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
                        const double *mic_dbfs, lb_shot *shot)
 {
+    pthread_mutex_lock(&d->lock);
+    if (d->have_next_settings) {        /* a reload: taken between two frames */
+        d->settings = d->next_settings;
+        d->have_next_settings = 0;
+    }
+    pthread_mutex_unlock(&d->lock);
     int64_t dt_us = d->last_update_us == INT64_MIN ? 0 : t_us - d->last_update_us;
     if (dt_us < 0)
         dt_us = 0;
@@ -516,6 +527,42 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
     } else {
         memset(&d->manual, 0, sizeof d->manual);
     }
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int lb_director_reconfigure(lb_director *d, const lb_config_section *sec, char *err,
+                            size_t err_size)
+{
+    lb_director_settings next;
+    int ret;
+    if ((ret = lb_config_apply(sec, lb_director_options, &next, err, err_size)) < 0 ||
+        (ret = check_settings(&next, sec, err, err_size)) < 0)
+        return ret;
+    if (*next.shot && next.mode != LB_DIRECTOR_MANUAL) {
+        lb_config_error(sec, "shot", err, err_size,
+                        "the automatic director picks its own shots (mode = manual fixes one)");
+        return AVERROR(EINVAL);
+    }
+    /* only the live keys move; the rest keeps what the director was made with */
+    lb_director_settings cur = d->settings;
+    const char *base = (const char *)&next;
+    for (const lb_option *o = lb_director_options; o->name; o++) {
+        if (!(o->type & LB_OPT_LIVE))
+            continue;
+        size_t size = (o->type & LB_OPT_TYPE_MASK) == LB_OPT_STRING ? o->size
+                    : (o->type & LB_OPT_TYPE_MASK) == LB_OPT_DOUBLE ? sizeof(double) : sizeof(int);
+        memcpy((char *)&cur + o->offset, base + o->offset, size);
+    }
+    char why[128];
+    if ((ret = lb_director_set_mode(d, (lb_director_mode)next.mode, next.shot,
+                                    (lb_layout)next.layout, why, sizeof why)) < 0) {
+        lb_config_error(sec, "shot", err, err_size, "%s", why);
+        return ret;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->next_settings = cur;
+    d->have_next_settings = 1;
     pthread_mutex_unlock(&d->lock);
     return 0;
 }

@@ -145,6 +145,13 @@ int lb_director_status_json(lb_director *d, char *buf, size_t size);
 int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot,
                          lb_layout layout, char *err, size_t err_size);
 lb_director_mode lb_director_get_mode(lb_director *d);
+/* A reload: reads [director] again and applies its live keys (LB_OPT_LIVE
+ * in lb_director_options: mode, shot, layout, the cutter's durations and
+ * hysteresis, the weights) from the next update on; the other keys keep
+ * what the director was created with.  mode and shot act as the operator's
+ * override would.  Any thread.  Returns 0 or AVERROR(EINVAL) with err. */
+int lb_director_reconfigure(lb_director *d, const lb_config_section *sec, char *err,
+                            size_t err_size);
 
 /* The compositor: program frames from a shot.  It reads lb_compositor_options
  * from the section given to lb_compositor_create (the [director] section):

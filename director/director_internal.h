@@ -174,7 +174,9 @@ struct lb_director {
     double vtx, vty, vtw;     /* target */
     int vtx_set;
 
-    pthread_mutex_t lock;     /* mode, manual, chapters */
+    pthread_mutex_t lock;     /* mode, manual, chapters, next_settings */
+    lb_director_settings next_settings;   /* a reload's, for the next update */
+    int have_next_settings;
     lb_director_mode mode;
     lb_shot manual;
     lb_shot current;

@@ -77,7 +77,7 @@ typedef struct output {
 } output;
 
 struct lb_streamer {
-    output *outputs;
+    output **outputs;            /* pointers: a live add or remove moves none */
     int nb_outputs;
     lb_stream_desc *streams;
     int nb_streams;
@@ -102,22 +102,100 @@ static int packet_is_sync(const void *item)
     return ((const AVPacket *)item)->opaque != NULL;
 }
 
-static int add_output(lb_streamer *st, const lb_output_ops *ops, const lb_config_section *sec,
+static void free_output(output **po)
+{
+    output *o = *po;
+    if (!o)
+        return;
+    if (o->ops->uninit)
+        o->ops->uninit(o->priv);
+    free(o->priv);
+    free(o);
+    *po = NULL;
+}
+
+/* A configured output, not yet in the list. */
+static int new_output(output **po, const lb_output_ops *ops, const lb_config_section *sec,
                       const char *name, int queue_packets, char *err, size_t err_size)
 {
-    output *grown = realloc(st->outputs, sizeof *grown * (size_t)(st->nb_outputs + 1));
-    if (!grown)
+    output *o = calloc(1, sizeof *o);
+    if (!o)
         return AVERROR(ENOMEM);
-    st->outputs = grown;
-    output *o = &st->outputs[st->nb_outputs];
-    memset(o, 0, sizeof *o);
     o->ops = ops;
     o->queue_packets = queue_packets;
     snprintf(o->name, sizeof o->name, "%s", name);
+    *po = o;
     if (!(o->priv = calloc(1, ops->priv_size ? ops->priv_size : 1)))
         return AVERROR(ENOMEM);
-    st->nb_outputs++;
     return ops->configure ? ops->configure(o->priv, sec, err, err_size) : 0;
+}
+
+/* Appends o to the list; the locks keep send and get_stats off the array
+ * while it moves. */
+static int append_output(lb_streamer *st, output *o)
+{
+    pthread_rwlock_wrlock(&st->run_lock);
+    pthread_mutex_lock(&st->stats_lock);
+    output **grown = realloc(st->outputs, sizeof *grown * (size_t)(st->nb_outputs + 1));
+    if (grown) {
+        st->outputs = grown;
+        st->outputs[st->nb_outputs++] = o;
+    }
+    pthread_mutex_unlock(&st->stats_lock);
+    pthread_rwlock_unlock(&st->run_lock);
+    return grown ? 0 : AVERROR(ENOMEM);
+}
+
+static int add_output(lb_streamer *st, const lb_output_ops *ops, const lb_config_section *sec,
+                      const char *name, int queue_packets, char *err, size_t err_size)
+{
+    output *o = NULL;
+    int ret = new_output(&o, ops, sec, name, queue_packets, err, err_size);
+    if (ret >= 0 && (ret = append_output(st, o)) >= 0)
+        return 0;
+    free_output(&o);
+    return ret;
+}
+
+/* Reads one [output.NAME] section and adds it (not started). */
+static int add_section(lb_streamer *st, const lb_config *cfg, const lb_config_section *sec,
+                       int *have_archive, char *err, size_t err_size)
+{
+    common_settings cs;
+    int ret;
+    if ((ret = lb_config_apply(sec, common_options, &cs, err, err_size)) < 0)
+        return ret;
+    if (cs.type == 0) {
+        lb_config_error(sec, "type", err, err_size, "missing (expected archive, hls, srt, upload)");
+        return AVERROR(EINVAL);
+    }
+    if (cs.type == KIND_ARCHIVE && (*have_archive)++) {
+        lb_config_error(sec, "type", err, err_size, "only one archive output is allowed");
+        return AVERROR(EINVAL);
+    }
+    output *o = NULL;
+    if ((ret = new_output(&o, output_kinds[cs.type - 1], sec, lb_config_section_instance(sec),
+                          cs.queue_packets, err, err_size)) < 0)
+        goto fail;
+    if (cs.type == KIND_HLS || cs.type == KIND_UPLOAD) {
+        /* their files default to hidden names in the data folder */
+        const char *data_dir = lb_config_get(lb_config_find(cfg, "general"), "data_dir");
+        char path[4096];
+        data_dir = data_dir && *data_dir ? data_dir : "recordings";
+        if (cs.type == KIND_HLS) {
+            snprintf(path, sizeof path, "%s/.live", data_dir);
+            lb_hls_set_default_dir(o->priv, path);
+        } else {
+            snprintf(path, sizeof path, "%s/.upload-queue", data_dir);
+            lb_upload_set_default_queue(o->priv, path);
+        }
+    }
+    if ((ret = append_output(st, o)) < 0)
+        goto fail;
+    return 0;
+fail:
+    free_output(&o);
+    return ret;
 }
 
 int lb_streamer_create(lb_streamer **pst, const lb_config *cfg, char *err, size_t err_size)
@@ -140,37 +218,8 @@ int lb_streamer_create(lb_streamer **pst, const lb_config *cfg, char *err, size_
         const lb_config_section *sec = lb_config_section_at(cfg, i);
         if (strcmp(lb_config_section_kind(sec), "output"))
             continue;
-        common_settings cs;
-        if ((ret = lb_config_apply(sec, common_options, &cs, err, err_size)) < 0)
+        if ((ret = add_section(st, cfg, sec, &have_archive, err, err_size)) < 0)
             goto fail;
-        if (cs.type == 0) {
-            lb_config_error(sec, "type", err, err_size,
-                            "missing (expected archive, hls, srt, upload)");
-            ret = AVERROR(EINVAL);
-            goto fail;
-        }
-        if (cs.type == KIND_ARCHIVE && have_archive++) {
-            lb_config_error(sec, "type", err, err_size, "only one archive output is allowed");
-            ret = AVERROR(EINVAL);
-            goto fail;
-        }
-        if ((ret = add_output(st, output_kinds[cs.type - 1], sec, lb_config_section_instance(sec),
-                              cs.queue_packets, err, err_size)) < 0)
-            goto fail;
-        if (cs.type == KIND_HLS || cs.type == KIND_UPLOAD) {
-            /* their files default to hidden names in the data folder */
-            const char *data_dir = lb_config_get(lb_config_find(cfg, "general"), "data_dir");
-            char path[4096];
-            void *priv = st->outputs[st->nb_outputs - 1].priv;
-            data_dir = data_dir && *data_dir ? data_dir : "recordings";
-            if (cs.type == KIND_HLS) {
-                snprintf(path, sizeof path, "%s/.live", data_dir);
-                lb_hls_set_default_dir(priv, path);
-            } else {
-                snprintf(path, sizeof path, "%s/.upload-queue", data_dir);
-                lb_upload_set_default_queue(priv, path);
-            }
-        }
     }
     if (!have_archive) {
         common_settings cs;
@@ -286,6 +335,35 @@ fail:
     return ret;
 }
 
+/* Under stats_lock: the queue of the current run cannot be freed meanwhile. */
+static void get_stats_locked(output *o, lb_output_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    snprintf(stats->state, sizeof stats->state, "idle");
+    if (o->ops->stats)
+        o->ops->stats(o->priv, stats);
+    snprintf(stats->name, sizeof stats->name, "%s", o->name);
+    snprintf(stats->kind, sizeof stats->kind, "%s", o->ops->kind);
+    if (o->ops->stream_kinds) {       /* else the output counts its own units */
+        stats->packets = atomic_load(&o->packets);
+        stats->bytes = atomic_load(&o->bytes);
+    }
+    stats->dropped = o->dropped_before;
+    stats->cpu_us = o->cpu_before_us + atomic_load(&o->cpu_us);
+    if (o->queue) {
+        lb_queue_stats qs;
+        lb_queue_get_stats(o->queue, &qs);
+        stats->dropped += qs.dropped;
+    }
+}
+
+static void get_stats(lb_streamer *st, output *o, lb_output_stats *stats)
+{
+    pthread_mutex_lock(&st->stats_lock);
+    get_stats_locked(o, stats);
+    pthread_mutex_unlock(&st->stats_lock);
+}
+
 /* Closes the queue (wakes a blocked send), stops running, drains, closes. */
 static int stop_output(lb_streamer *st, output *o)
 {
@@ -309,7 +387,7 @@ static int stop_output(lb_streamer *st, output *o)
     lb_queue_free(&o->queue);
     pthread_mutex_unlock(&st->stats_lock);
     lb_output_stats os;
-    lb_streamer_get_stats(st, (int)(o - st->outputs), &os);
+    get_stats(st, o, &os);
     /* the queue's peak says whether the output kept up: a blocking queue
      * that reached its capacity held up the encoder */
     LB_LOGI("streamer", "%s (%s) stopped: %llu packets, %llu dropped in %llu drop(s), "
@@ -354,7 +432,7 @@ int lb_streamer_start_live(lb_streamer *st, const lb_stream_desc *streams, int n
     }
     st->nb_streams = nb_streams;
     for (int i = 0; i < st->nb_outputs; i++) {
-        output *o = &st->outputs[i];
+        output *o = st->outputs[i];
         if (o->ops->per_lesson)
             continue;
         /* A live output that cannot start is reported and skipped: the
@@ -377,8 +455,8 @@ void lb_streamer_stop_live(lb_streamer *st)
         return;
     pthread_mutex_lock(&st->ctl_lock);
     for (int i = 0; i < st->nb_outputs; i++)
-        if (!st->outputs[i].ops->per_lesson)
-            stop_output(st, &st->outputs[i]);
+        if (!st->outputs[i]->ops->per_lesson)
+            stop_output(st, st->outputs[i]);
     st->live = 0;
     pthread_mutex_unlock(&st->ctl_lock);
 }
@@ -395,14 +473,14 @@ int lb_streamer_start_recording(lb_streamer *st, const char *lesson_dir)
     }
     snprintf(st->lesson_dir, sizeof st->lesson_dir, "%s", lesson_dir);
     for (int i = 0; i < st->nb_outputs; i++) {
-        output *o = &st->outputs[i];
+        output *o = st->outputs[i];
         if (!o->ops->per_lesson)
             continue;
         if ((ret = start_output(st, o, lesson_dir)) < 0) {
             /* The archive is the recording: without it there is none. */
             for (int j = 0; j < i; j++)
-                if (st->outputs[j].ops->per_lesson)
-                    stop_output(st, &st->outputs[j]);
+                if (st->outputs[j]->ops->per_lesson)
+                    stop_output(st, st->outputs[j]);
             goto out;
         }
         pthread_rwlock_wrlock(&st->run_lock);
@@ -424,16 +502,16 @@ int lb_streamer_stop_recording(lb_streamer *st)
     if (!st->recording)
         goto out;
     for (int i = 0; i < st->nb_outputs; i++) {
-        if (!st->outputs[i].ops->per_lesson)
+        if (!st->outputs[i]->ops->per_lesson)
             continue;
-        int r = stop_output(st, &st->outputs[i]);
+        int r = stop_output(st, st->outputs[i]);
         if (r < 0 && ret == 0)
             ret = r;
     }
     st->recording = 0;
     for (int i = 0; i < st->nb_outputs; i++)
-        if (st->outputs[i].ops->lesson_done)
-            st->outputs[i].ops->lesson_done(st->outputs[i].priv, st->lesson_dir);
+        if (st->outputs[i]->ops->lesson_done)
+            st->outputs[i]->ops->lesson_done(st->outputs[i]->priv, st->lesson_dir);
 out:
     pthread_mutex_unlock(&st->ctl_lock);
     return ret;
@@ -450,7 +528,7 @@ int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
                sd->par && sd->par->codec_type == AVMEDIA_TYPE_VIDEO;
     pthread_rwlock_rdlock(&st->run_lock);
     for (int i = 0; i < st->nb_outputs; i++) {
-        output *o = &st->outputs[i];
+        output *o = st->outputs[i];
         if (!o->running || !(o->ops->stream_kinds & bit))
             continue;
         AVPacket *ref = av_packet_clone(pkt);
@@ -472,13 +550,18 @@ int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
 
 int lb_streamer_recording_error(lb_streamer *st)
 {
-    for (int i = 0; st && i < st->nb_outputs; i++) {
-        output *o = &st->outputs[i];
+    int ret = 0;
+    if (!st)
+        return 0;
+    pthread_mutex_lock(&st->stats_lock);    /* the list may change under a reload */
+    for (int i = 0; i < st->nb_outputs && !ret; i++) {
+        output *o = st->outputs[i];
         /* first_error is written before failed is set (seq_cst) */
         if (o->ops->per_lesson && atomic_load(&o->failed))
-            return o->first_error < 0 ? o->first_error : AVERROR_EXTERNAL;
+            ret = o->first_error < 0 ? o->first_error : AVERROR_EXTERNAL;
     }
-    return 0;
+    pthread_mutex_unlock(&st->stats_lock);
+    return ret;
 }
 
 void lb_streamer_print_options(FILE *f, lb_options_printer print)
@@ -497,41 +580,105 @@ void lb_streamer_print_options(FILE *f, lb_options_printer print)
 const char *lb_streamer_live_dir(const lb_streamer *st)
 {
     for (int i = 0; st && i < st->nb_outputs; i++)
-        if (st->outputs[i].ops == &lb_output_hls)
-            return lb_hls_dir(st->outputs[i].priv);
+        if (st->outputs[i]->ops == &lb_output_hls)
+            return lb_hls_dir(st->outputs[i]->priv);
     return NULL;
 }
 
 int lb_streamer_nb_outputs(lb_streamer *st)
 {
-    return st ? st->nb_outputs : 0;
+    if (!st)
+        return 0;
+    pthread_mutex_lock(&st->stats_lock);
+    int n = st->nb_outputs;
+    pthread_mutex_unlock(&st->stats_lock);
+    return n;
 }
 
 void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
-    if (!st || index < 0 || index >= st->nb_outputs)
+    if (!st)
         return;
-    output *o = &st->outputs[index];
-    snprintf(stats->state, sizeof stats->state, "idle");
-    if (o->ops->stats)
-        o->ops->stats(o->priv, stats);
-    snprintf(stats->name, sizeof stats->name, "%s", o->name);
-    snprintf(stats->kind, sizeof stats->kind, "%s", o->ops->kind);
-    if (o->ops->stream_kinds) {       /* else the output counts its own units */
-        stats->packets = atomic_load(&o->packets);
-        stats->bytes = atomic_load(&o->bytes);
-    }
-    /* The queue of the current run cannot be freed while stats_lock is held. */
+    /* the list may change under a reload: an index past its end is empty */
     pthread_mutex_lock(&st->stats_lock);
-    stats->dropped = o->dropped_before;
-    stats->cpu_us = o->cpu_before_us + atomic_load(&o->cpu_us);
-    if (o->queue) {
-        lb_queue_stats qs;
-        lb_queue_get_stats(o->queue, &qs);
-        stats->dropped += qs.dropped;
-    }
+    if (index >= 0 && index < st->nb_outputs)
+        get_stats_locked(st->outputs[index], stats);
     pthread_mutex_unlock(&st->stats_lock);
+}
+
+/* A reload. */
+int lb_streamer_add_output(lb_streamer *st, const lb_config *cfg, const char *name,
+                           char *err, size_t err_size)
+{
+    char full[128];
+    int ret, have_archive = 1;          /* an archive is never added live */
+    snprintf(full, sizeof full, "output.%s", name);
+    const lb_config_section *sec = lb_config_find(cfg, full);
+    if (!sec) {
+        snprintf(err, err_size, "no section [%s]", full);
+        return AVERROR(ENOENT);
+    }
+    pthread_mutex_lock(&st->ctl_lock);
+    for (int i = 0; i < st->nb_outputs; i++) {
+        if (!strcmp(st->outputs[i]->name, name)) {
+            snprintf(err, err_size, "output %s exists already", name);
+            ret = AVERROR(EEXIST);
+            goto out;
+        }
+    }
+    if ((ret = add_section(st, cfg, sec, &have_archive, err, err_size)) < 0)
+        goto out;
+    output *o = st->outputs[st->nb_outputs - 1];
+    if (o->ops->per_lesson) {
+        /* it starts with the next lesson; never in the middle of this one */
+    } else if (st->live) {
+        if ((ret = start_output(st, o, NULL)) < 0) {
+            ret = 0;        /* logged, and in its stats, like a live output at start */
+            goto out;
+        }
+        /* it joins at the next key frame: a network output resumes at one */
+        pthread_rwlock_wrlock(&st->run_lock);
+        o->running = 1;
+        pthread_rwlock_unlock(&st->run_lock);
+    }
+    LB_LOGI("streamer", "%s (%s) added", o->name, o->ops->kind);
+out:
+    pthread_mutex_unlock(&st->ctl_lock);
+    return ret;
+}
+
+int lb_streamer_remove_output(lb_streamer *st, const char *name)
+{
+    int ret = AVERROR(ENOENT);
+    pthread_mutex_lock(&st->ctl_lock);
+    for (int i = 0; i < st->nb_outputs; i++) {
+        output *o = st->outputs[i];
+        if (strcmp(o->name, name))
+            continue;
+        if (o->ops == &lb_output_archive) {
+            ret = AVERROR(EPERM);       /* the recording is never touched */
+            break;
+        }
+        if (o->ops->per_lesson && st->recording) {
+            ret = AVERROR(EBUSY);
+            break;
+        }
+        stop_output(st, o);
+        pthread_rwlock_wrlock(&st->run_lock);
+        pthread_mutex_lock(&st->stats_lock);
+        memmove(&st->outputs[i], &st->outputs[i + 1],
+                sizeof *st->outputs * (size_t)(st->nb_outputs - i - 1));
+        st->nb_outputs--;
+        pthread_mutex_unlock(&st->stats_lock);
+        pthread_rwlock_unlock(&st->run_lock);
+        LB_LOGI("streamer", "%s (%s) removed", o->name, o->ops->kind);
+        free_output(&o);
+        ret = 0;
+        break;
+    }
+    pthread_mutex_unlock(&st->ctl_lock);
+    return ret;
 }
 
 void lb_streamer_free(lb_streamer **pst)
@@ -541,12 +688,8 @@ void lb_streamer_free(lb_streamer **pst)
         return;
     lb_streamer_stop_recording(st);
     lb_streamer_stop_live(st);
-    for (int i = 0; i < st->nb_outputs; i++) {
-        output *o = &st->outputs[i];
-        if (o->ops->uninit)
-            o->ops->uninit(o->priv);
-        free(o->priv);
-    }
+    for (int i = 0; i < st->nb_outputs; i++)
+        free_output(&st->outputs[i]);
     free(st->outputs);
     free_streams(st);
     pthread_rwlock_destroy(&st->run_lock);

@@ -28,7 +28,7 @@
  *   DATA_DIR/.upload-queue lessons waiting for upload, one folder a line
  *
  * Threads: lb_streamer_send from the encoder thread(s); the control calls
- * (start/stop/free) from one control thread at a time; get_stats and
+ * (start/stop/add/remove/free) from control threads, serialised inside; get_stats and
  * live_dir from any thread. */
 #ifndef LB_STREAMER_H
 #define LB_STREAMER_H
@@ -169,6 +169,18 @@ int lb_streamer_recording_error(lb_streamer *st);
 /* Gives a reference of pkt to every running output; the caller keeps pkt. */
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
 void lb_streamer_stop_live(lb_streamer *st);
+
+/* A reload (any control thread): adds the output of section [output.NAME]
+ * of cfg (hls, srt or upload; an archive is refused as a second one) and
+ * starts it now when the live outputs run; it joins the program at its
+ * next key frame.  The archive and the lesson are not touched.  cfg must
+ * outlive the streamer.  Returns 0 (a failure to open is logged and shown
+ * in its stats, as at start) or a negative AVERROR with err. */
+int lb_streamer_add_output(lb_streamer *st, const lb_config *cfg, const char *name,
+                           char *err, size_t err_size);
+/* Stops (drains) and removes output NAME.  AVERROR(EPERM) for the archive,
+ * AVERROR(ENOENT) when there is none.  Indices of get_stats shift. */
+int lb_streamer_remove_output(lb_streamer *st, const char *name);
 
 /* Prints every [output.NAME] key, per type, with print (NULL:
  * lb_options_print, for --help; lb_options_print_man for the man page). */

@@ -303,6 +303,12 @@ fail:
     return ret;
 }
 
+void webui_auth_set_settings(webui_auth *a, const webui_auth_settings *s)
+{
+    if (a)
+        a->s = *s;
+}
+
 void webui_auth_free(webui_auth **pa)
 {
     if (!pa || !*pa)

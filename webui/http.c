@@ -518,6 +518,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        pthread_mutex_lock(&w->lock);
+        webui_apply_settings(w);
+        pthread_mutex_unlock(&w->lock);
         webui_hasher_drain(w);
         webui_events_drain(w);
         break;

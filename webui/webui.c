@@ -26,22 +26,22 @@ const lb_option lb_auth_options[] = {
     { "admin_password_hash", LB_OPT_STRING, AUTH_OFF(admin_password_hash),
       AUTH_SIZE(admin_password_hash), NULL, 0, 0, NULL,
       "crypt(5) hash of user 'admin' (mkpasswd -m yescrypt); empty: set it in the browser on first visit" },
-    { "public_viewer", LB_OPT_BOOL, AUTH_OFF(public_viewer), 0, "false", 0, 0, NULL,
+    { "public_viewer", LB_OPT_BOOL | LB_OPT_LIVE, AUTH_OFF(public_viewer), 0, "false", 0, 0, NULL,
       "the viewer page, /live/ and a reduced status work without login" },
-    { "metrics_public", LB_OPT_BOOL, AUTH_OFF(metrics_public), 0, "false", 0, 0, NULL,
+    { "metrics_public", LB_OPT_BOOL | LB_OPT_LIVE, AUTH_OFF(metrics_public), 0, "false", 0, 0, NULL,
       "/metrics without login (otherwise an operator session or API token)" },
     { "users_file", LB_OPT_STRING, AUTH_OFF(users_file), AUTH_SIZE(users_file), NULL, 0, 0, NULL,
       "users and API tokens (default DATA_DIR/.luobo-auth.json)" },
-    { "session_idle_s", LB_OPT_INT, AUTH_OFF(session_idle_s), 0, "43200", 60, 2592000, NULL,
+    { "session_idle_s", LB_OPT_INT | LB_OPT_LIVE, AUTH_OFF(session_idle_s), 0, "43200", 60, 2592000, NULL,
       "a session unused this long ends" },
-    { "session_max_s", LB_OPT_INT, AUTH_OFF(session_max_s), 0, "604800", 1, 31536000, NULL,
+    { "session_max_s", LB_OPT_INT | LB_OPT_LIVE, AUTH_OFF(session_max_s), 0, "604800", 1, 31536000, NULL,
       "a session ends this long after its login, however busy" },
-    { "login_max_failures", LB_OPT_INT, AUTH_OFF(login_max_failures), 0, "5", 1, 1000, NULL,
+    { "login_max_failures", LB_OPT_INT | LB_OPT_LIVE, AUTH_OFF(login_max_failures), 0, "5", 1, 1000, NULL,
       "failed password attempts from one address (in login_window_s), or at one account, "
       "before it must wait" },
-    { "login_window_s", LB_OPT_INT, AUTH_OFF(login_window_s), 0, "60", 1, 86400, NULL,
+    { "login_window_s", LB_OPT_INT | LB_OPT_LIVE, AUTH_OFF(login_window_s), 0, "60", 1, 86400, NULL,
       "the window in which failed logins are counted" },
-    { "login_backoff_max_s", LB_OPT_INT, AUTH_OFF(login_backoff_max_s), 0, "300", 1, 86400, NULL,
+    { "login_backoff_max_s", LB_OPT_INT | LB_OPT_LIVE, AUTH_OFF(login_backoff_max_s), 0, "300", 1, 86400, NULL,
       "an account past login_max_failures waits 1, 2, 4 ... s after each failure, at most this" },
     { "tls_cert", LB_OPT_STRING, AUTH_OFF(tls_cert), AUTH_SIZE(tls_cert), NULL, 0, 0, NULL,
       "the older name of [webui] tls_cert" },
@@ -276,6 +276,66 @@ void lb_webui_publish(lb_webui *w, const char *json)
     /* Under the lock, so that stop cannot destroy the context meanwhile. */
     lws_cancel_service(w->ctx);
     pthread_mutex_unlock(&w->lock);
+}
+
+/* Copies the live keys of [auth] (LB_OPT_LIVE in lb_auth_options). */
+static void copy_live_auth(webui_auth_settings *dst, const webui_auth_settings *src)
+{
+    for (const lb_option *o = lb_auth_options; o->name; o++) {
+        if (!(o->type & LB_OPT_LIVE))
+            continue;
+        size_t size = (o->type & LB_OPT_TYPE_MASK) == LB_OPT_STRING ? o->size : sizeof(int);
+        memcpy((char *)dst + o->offset, (const char *)src + o->offset, size);
+    }
+}
+
+int lb_webui_reconfigure(lb_webui *w, const lb_config *cfg, char *err, size_t err_size)
+{
+    webui_auth_settings next;
+    int ret = lb_config_apply(lb_config_find(cfg, "auth"), lb_auth_options, &next, err, err_size);
+    if (ret < 0)
+        return ret;
+    if (w->tls && w->tls_settings.plain_live && !next.public_viewer) {
+        lb_config_error(lb_config_find(cfg, "auth"), "public_viewer", err, err_size,
+                        "[webui] plain_live needs it true (a login cannot ride on plain HTTP)");
+        return AVERROR(EINVAL);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->next_auth = w->auth_settings;
+    copy_live_auth(&w->next_auth, &next);
+    w->have_next_auth = 1;
+    if (w->ctx)
+        lws_cancel_service(w->ctx);
+    else
+        webui_apply_settings(w);        /* not started: nothing else reads them */
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+void lb_webui_set_live_dir(lb_webui *w, const char *dir)
+{
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->next_live_dir, sizeof w->next_live_dir, "%s", dir ? dir : "");
+    w->have_next_live_dir = 1;
+    if (w->ctx)
+        lws_cancel_service(w->ctx);
+    else
+        webui_apply_settings(w);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* On the loop (or before it runs), under w->lock. */
+void webui_apply_settings(lb_webui *w)
+{
+    if (w->have_next_live_dir) {
+        w->have_next_live_dir = 0;
+        memcpy(w->live_dir, w->next_live_dir, sizeof w->live_dir);
+    }
+    if (!w->have_next_auth)
+        return;
+    w->have_next_auth = 0;
+    copy_live_auth(&w->auth_settings, &w->next_auth);
+    webui_auth_set_settings(w->auth, &w->auth_settings);
 }
 
 void lb_webui_stop(lb_webui *w)

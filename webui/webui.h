@@ -105,6 +105,15 @@ extern const lb_option lb_webui_general_options[];
  * must outlive the webui.  Returns 0 or AVERROR(EINVAL) with a config-style
  * message. */
 int lb_webui_create(lb_webui **w, const lb_webui_params *p, char *err, size_t err_size);
+/* A reload: the live keys of [auth] (public_viewer, metrics_public, the
+ * session and login limits; LB_OPT_LIVE in lb_auth_options) of cfg apply
+ * to the running web UI, without dropping a connection or a session.
+ * Listeners, ports, TLS, the users file and the admin hash need a new web
+ * UI.  Any thread; cfg is not kept.  Returns 0 or AVERROR(EINVAL) with err. */
+int lb_webui_reconfigure(lb_webui *w, const lb_config *cfg, char *err, size_t err_size);
+/* A reload added or removed the HLS output: /live/ serves dir from now on
+ * (NULL or "": nothing).  Any thread. */
+void lb_webui_set_live_dir(lb_webui *w, const char *dir);
 /* Creates data_dir if needed, reads the users file, reads or (tls = auto)
  * makes the certificate, binds the port(s) and
  * starts two threads: "lb-webui" (the loop; every lb_control_ops call

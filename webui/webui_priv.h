@@ -102,6 +102,10 @@ int webui_auth_create(webui_auth **a, const webui_auth_settings *s, const char *
 /* Reads the users file, if any.  Returns 0 or AVERROR with err. */
 int webui_auth_load(webui_auth *a, char *err, size_t err_size);
 void webui_auth_free(webui_auth **a);
+/* A reload: the session and login limits from now on (the loop's thread). */
+void webui_auth_set_settings(webui_auth *a, const webui_auth_settings *s);
+/* Applies a reload's staged settings; on the loop, under w->lock. */
+void webui_apply_settings(lb_webui *w);
 
 /* 1 while no admin exists: the UI then asks for the first password. */
 int webui_auth_needs_setup(const webui_auth *a);
@@ -276,6 +280,10 @@ typedef struct webui_conn {
 
 struct lb_webui {
     webui_auth_settings auth_settings;
+    webui_auth_settings next_auth;    /* a reload's, under lock, for the loop */
+    int have_next_auth;
+    char next_live_dir[PATH_MAX];     /* a reload's /live/ folder, likewise */
+    int have_next_live_dir;
     webui_http_settings http;
     webui_tls_settings tls_settings;
     char data_dir[PATH_MAX];

@@ -7,9 +7,18 @@ not allowed in a state are refused with 409 and the reason, the log has one
 Then reload (SIGHUP): a bad file is refused with its file:line and the
 recording goes on; a changed program size during a lesson waits ("reload
 pending") and applies when the lesson has finished, in one piece; while
-idle it applies at once."""
+idle it applies at once.
+
+Then the live part of a reload, during one lesson: a director weight and
+an added HLS output apply at once (the output in the status, its playlist
+served and playable), removing outputs stops them, mode auto -> manual
+applies, a bad key keeps everything, and a mixed change applies its
+director part at once while its camera part waits for the end of the
+lesson; the lesson's program.mp4 has every frame, without a gap."""
 import json
 import os
+import re
+import subprocess
 import shutil
 import signal
 import sys
@@ -120,17 +129,175 @@ def test_reload(srv, jar, auth):
     while time.monotonic() < deadline and \
             srv.log_text()[log_len:].count("the pipeline starts again with the new configuration") < 1:
         time.sleep(0.1)
-    check(relogin(srv, jar) is not None and program(srv, jar).get("width") == 640,
+    csrf = relogin(srv, jar)
+    check(csrf is not None and program(srv, jar).get("width") == 640,
           "a reload while idle applies at once: 640 wide again")
 
     # only the log level: applied without a restart (the session survives)
     with open(srv.ini, "w") as f:
         f.write(good.replace("[general]\n", "[general]\nlog_level = info\n", 1))
     srv.proc.send_signal(signal.SIGHUP)
-    check(wait_log(srv, "only log_level changed: applied at once, no restart"),
+    check(wait_log(srv, "applied at once: general.log_level; waits for a pipeline restart: nothing"),
           "a log_level change is applied without a restart")
     check(srv.log_text()[log_len:].count("the pipeline starts again") == 1 and
           curl(srv.base + "/api/v1/status", jar=jar).status == 200, "no restart: the session still works")
+    return csrf
+
+
+def full_status(srv, jar):
+    return curl(srv.base + "/api/v1/status", jar=jar).json() or {}
+
+
+def reload_with(srv, jar, text, timeout_s=60):
+    """Writes the file, sends SIGHUP and returns the status's reload member
+    once it is newer than before (None on a time-out)."""
+    before = len(srv.log_text())
+    with open(srv.ini, "w") as f:
+        f.write(text)
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        tail = srv.log_text()[before:]
+        if "[reload] " in tail and ("applied at once:" in tail or "keeping the running" in tail):
+            time.sleep(0.3)         # the status is published right after the line
+            return full_status(srv, jar).get("reload")
+        time.sleep(0.1)
+    return None
+
+
+def output(srv, jar, name):
+    for o in full_status(srv, jar).get("outputs", []):
+        if o.get("name") == name:
+            return o
+    return None
+
+
+def wait_for(cond, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    return None
+
+
+def test_reload_live(srv, jar, auth, scratch):
+    with open(srv.ini) as f:
+        base = f.read()
+    has_live = "[output.live]" in base
+    r = curl(srv.base + "/api/v1/recording", "POST", {"action": "start", "title": "Live reload"}, **auth)
+    st, seen = wait_state(srv, jar, ("recording",))
+    check(r.status == 200 and st == "recording", "a lesson records for the live reloads (seen %s)" % seen)
+    lesson_id = status(srv, jar).get("id", "")
+    live2 = os.path.join(scratch, "live2")
+    hls2 = "\n[output.hls2]\ntype = hls\ndir = %s\nname = second\nsegment_s = 1\n" % live2
+
+    # a director weight and a new HLS output: at once, nothing restarts
+    text = base + "\n[director]\nweight_board = 0.75\n" + hls2
+    rl = reload_with(srv, jar, text)
+    check(rl is not None and rl.get("applied") == ["director.weight_board", "output.hls2 (added)"] and
+          rl.get("pending") == [] and rl.get("error") is None and re.match(r"\d{4}-\d\d-\d\dT", rl.get("at", "")),
+          "weight and output applied at once, nothing pending: %s" % rl)
+    o = wait_for(lambda: (lambda x: x if x and x.get("packets", 0) > 0 else None)(output(srv, jar, "hls2")))
+    check(o is not None and o.get("kind") == "hls", "the new HLS output is in the status and running: %s" % o)
+    playlist = os.path.join(live2, "second.m3u8")
+    check(wait_for(lambda: os.path.exists(playlist) and "#EXTINF" in open(playlist).read()),
+          "the new output writes its playlist")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                            "-of", "csv=p=0", playlist], capture_output=True, text=True)
+    check(probe.returncode == 0 and "h264" in probe.stdout, "its playlist plays: %s %s" % (probe.stdout, probe.stderr[-300:]))
+    rec = status(srv, jar)
+    check(rec.get("id") == lesson_id and rec.get("lesson_state") == "recording" and
+          "reload_pending" not in rec.get("lesson_flags", []), "the lesson goes on, no restart pending: %s" % rec)
+
+    # director mode auto -> manual: at once
+    check(full_status(srv, jar).get("director", {}).get("mode") == "auto", "the director is automatic")
+    text = base + "\n[director]\nweight_board = 0.75\nmode = manual\n" + hls2
+    rl = reload_with(srv, jar, text)
+    check(rl is not None and rl.get("applied") == ["director.mode"] and rl.get("pending") == [],
+          "mode applied at once: %s" % rl)
+    check(wait_for(lambda: full_status(srv, jar).get("director", {}).get("mode") == "manual"),
+          "the director is manual now")
+
+    # the first HLS output removed: stopped, and /live/ serves the new one
+    if has_live:
+        base_nolive = base[:base.index("[output.live]")]
+        text = base_nolive + "\n[director]\nweight_board = 0.75\nmode = manual\n" + hls2
+        rl = reload_with(srv, jar, text)
+        check(rl is not None and rl.get("applied") == ["output.live (removed)"], "output.live removed: %s" % rl)
+        check(output(srv, jar, "live") is None, "the removed output is gone from the status")
+        base = base_nolive
+    pl = wait_for(lambda: (lambda r: r if r.status == 200 else None)(curl(srv.base + "/live/second.m3u8", jar=jar)))
+    lines = pl.body.decode().splitlines() if pl else []
+    segs = [l for l in lines if l and not l.startswith("#")]
+    check(lines[:1] == ["#EXTM3U"] and any(l.startswith("#EXTINF:") for l in lines) and segs,
+          "/live/second.m3u8 is served and parses as a playlist: %s" % lines[:8])
+    seg = curl(srv.base + "/live/" + segs[-1], jar=jar) if segs else None
+    if seg is not None:
+        seg_path = os.path.join(scratch, "seg.ts")
+        with open(seg_path, "wb") as f:
+            f.write(seg.body)
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                                "-of", "csv=p=0", seg_path], capture_output=True, text=True)
+    check(seg is not None and seg.status == 200 and "h264" in probe.stdout, "a served segment decodes")
+
+    # removing the added one stops it
+    text = base + "\n[director]\nweight_board = 0.75\nmode = manual\n"
+    rl = reload_with(srv, jar, text)
+    check(rl is not None and rl.get("applied") == ["output.hls2 (removed)"], "hls2 removed: %s" % rl)
+    check(output(srv, jar, "hls2") is None and "[streamer] hls2 (hls) stopped" in srv.log_text(),
+          "the removed output is stopped and gone from the status")
+
+    # a bad key: the running configuration and the recording stay
+    bad = text.replace("mode = manual\n", "mode = manual\nbogus_key = 1\n")
+    line = bad[:bad.index("bogus_key")].count("\n") + 1
+    rl = reload_with(srv, jar, bad)
+    msg = "%s:%d: director: unknown key 'bogus_key'" % (srv.ini, line)
+    check(rl is not None and msg in (rl.get("error") or "") and
+          wait_log(srv, "[reload] %s: keeping the running configuration" % msg),
+          "a bad key: logged with file:line, in the status: %s" % rl)
+    rec = status(srv, jar)
+    check(rec.get("id") == lesson_id and rec.get("lesson_state") == "recording" and
+          full_status(srv, jar).get("director", {}).get("mode") == "manual", "the recording and the config stay")
+
+    # mixed: the director part at once, the camera waits for the lesson's end
+    mixed = text.replace("weight_board = 0.75", "weight_board = 0.7").replace(
+        "[source.board]\n", "[source.board]\npattern = screen\n")
+    rl = reload_with(srv, jar, mixed)
+    check(rl is not None and rl.get("applied") == ["director.weight_board"] and
+          rl.get("pending") == ["source.board.pattern"], "mixed: one applied, one pending: %s" % rl)
+    check(wait_log(srv, "applied at once: director.weight_board; waits for a pipeline restart (when no lesson "
+                   "records): source.board.pattern"), "one log line says what applied and what waits")
+    check(status(srv, jar).get("lesson_flags") == ["reload_pending"], "the lesson is flagged reload_pending")
+    time.sleep(2)
+    restarts = srv.log_text().count("the pipeline starts again with the new configuration")
+    r = curl(srv.base + "/api/v1/recording", "POST", {"action": "stop"}, **auth)
+    check(r.status == 200, "stop: 200")
+    check(wait_for(lambda: srv.log_text().count("the pipeline starts again with the new configuration") > restarts,
+                   120),
+          "the camera change applies once the lesson has ended")
+    check(relogin(srv, jar) is not None, "the new web UI answers a login")
+    rl = full_status(srv, jar).get("reload") or {}
+    check(rl.get("applied") == ["source.board.pattern"] and rl.get("pending") == [],
+          "after the restart the pending part is applied: %s" % rl)
+
+    # the lesson's program has no gap through the reloads
+    ldir = os.path.join(srv.data, lesson_id)
+    check(wait_for(lambda: not os.path.exists(os.path.join(ldir, ".finalising")) and
+                   json.load(open(os.path.join(ldir, "lesson.json"))).get("status") == "complete", 120),
+          "the lesson is complete")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "frame=pts_time", "-of", "csv=p=0", os.path.join(ldir, "program.mp4")],
+                           capture_output=True, text=True)
+    pts = [float(x.strip().strip(",")) for x in probe.stdout.split() if x.strip().strip(",")]
+    fps = 25.0
+    gaps = [b - a for a, b in zip(pts, pts[1:])]
+    duration = (pts[-1] - pts[0] + 1 / fps) if pts else 0
+    check(len(pts) > 5 * fps and abs(len(pts) - duration * fps) <= 1 and max(gaps) <= 1.5 / fps,
+          "program.mp4: %d frames decoded over %.2f s (%.1f expected), largest pts step %.3f s" %
+          (len(pts), duration, duration * fps, max(gaps) if gaps else -1))
+    print("figures: %d frames, %.2f s, largest pts step %.1f ms" % (len(pts), duration, 1000 * max(gaps)))
 
 
 def main():
@@ -192,7 +359,9 @@ def main():
         check(lesson["status"] == "complete" and lesson["title"] == "Optics" and lesson["duration_s"] > 0,
               "lesson.json complete, with the start's metadata: %s %s %s" %
               (lesson["status"], lesson["title"], lesson["duration_s"]))
-        test_reload(srv, jar, auth)
+        csrf = test_reload(srv, jar, auth)
+        auth = {"jar": jar, "headers": ["X-CSRF-Token: " + (csrf or "")]}
+        test_reload_live(srv, jar, auth, scratch)
     finally:
         rc = srv.stop()
         shutil.rmtree(scratch, ignore_errors=True)
