@@ -127,6 +127,8 @@ static cJSON *ctl_status(void *opaque)
     for (int i = 0; i < lb_streamer_nb_outputs(p->streamer); i++) {
         lb_output_stats st;
         lb_streamer_get_stats(p->streamer, i, &st);
+        if (!*st.name)
+            continue;                   /* a reload removed it meanwhile */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", st.name);
         cJSON_AddStringToObject(o, "kind", st.kind);
@@ -350,6 +352,8 @@ static char *ctl_metrics(void *opaque)
     for (int i = 0; i < lb_streamer_nb_outputs(p->streamer); i++) {
         lb_output_stats st;
         lb_streamer_get_stats(p->streamer, i, &st);
+        if (!*st.name)
+            continue;
         append(&buf, &len, &cap, "luobo_output_bytes_total{output=\"%s\",kind=\"%s\"} %llu\n",
                st.name, st.kind, (unsigned long long)st.bytes);
         append(&buf, &len, &cap, "luobo_output_dropped_total{output=\"%s\",kind=\"%s\"} %llu\n",

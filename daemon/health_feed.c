@@ -176,6 +176,8 @@ static void gather(lb_health_feed *f, lb_health_input *in, lb_output_stats *ost)
     }
     for (int i = 0; i < lb_streamer_nb_outputs(p->streamer) && i < LB_HEALTH_MAX_ITEMS; i++) {
         lb_streamer_get_stats(p->streamer, i, &ost[i]);
+        if (!*ost[i].name)
+            continue;                   /* a reload removed it meanwhile */
         lb_health_output *o = &in->outputs[in->nb_outputs++];
         o->name = ost[i].name;
         o->kind = ost[i].kind;

@@ -179,7 +179,8 @@ void lb_streamer_stop_live(lb_streamer *st);
 int lb_streamer_add_output(lb_streamer *st, const lb_config *cfg, const char *name,
                            char *err, size_t err_size);
 /* Stops (drains) and removes output NAME.  AVERROR(EPERM) for the archive,
- * AVERROR(ENOENT) when there is none.  Indices of get_stats shift. */
+ * AVERROR(ENOENT) when there is none.  Indices of get_stats shift: an
+ * index past the end gives stats with an empty name. */
 int lb_streamer_remove_output(lb_streamer *st, const char *name);
 
 /* Prints every [output.NAME] key, per type, with print (NULL:
@@ -188,7 +189,8 @@ void lb_streamer_print_options(FILE *f, lb_options_printer print);
 
 /* The local folder of the first HLS output (its playlist is NAME.m3u8,
  * "program.m3u8" by default), for the web server's /live/; NULL when there
- * is no HLS output.  Valid until lb_streamer_free; any thread. */
+ * is no HLS output.  Valid until lb_streamer_free or the output's
+ * removal (lb_streamer_remove_output). */
 const char *lb_streamer_live_dir(const lb_streamer *st);
 
 int lb_streamer_nb_outputs(lb_streamer *st);

@@ -29,7 +29,10 @@
  *     "outputs":   [ { "name", "kind", "state", "packets", "bytes", "dropped",
  *                      "reconnects", "rtt_ms", "loss_pct", "send_kbps",
  *                      "last_error" } ],
- *     "disk":      { "free_bytes", "total_bytes" } }   (added when absent)
+ *     "disk":      { "free_bytes", "total_bytes" },   (added when absent)
+ *     "reload":    { "at", "applied": [...], "pending": [...], "error" } }
+ *                  (after a SIGHUP: what applied at once, what waits for a
+ *                  pipeline restart, the bad file's message or null)
  *
  * events published with lb_webui_publish(), one JSON object each:
  *   {"type":"status","status":{...}}                       about 1 Hz
