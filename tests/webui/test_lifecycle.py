@@ -258,6 +258,15 @@ def test_reload_live(srv, jar, auth, scratch):
     check(output(srv, jar, "hls2") is None and "[streamer] hls2 (hls) stopped" in srv.log_text(),
           "the removed output is stopped and gone from the status")
 
+    # [auth] metrics_public: at once, the console's session is kept
+    check(curl(srv.base + "/metrics").status in (401, 403), "/metrics needs a login")
+    text += "\n[auth]\nmetrics_public = true\n"
+    rl = reload_with(srv, jar, text)
+    check(rl is not None and rl.get("applied") == ["auth.metrics_public"], "auth applied at once: %s" % rl)
+    m = wait_for(lambda: (lambda r: r if r.status == 200 else None)(curl(srv.base + "/metrics")))
+    check(m is not None and b"luobo_" in m.body and curl(srv.base + "/api/v1/status", jar=jar).status == 200,
+          "/metrics without a login now, and the session still works")
+
     # a bad key: the running configuration and the recording stay
     bad = text.replace("mode = manual\n", "mode = manual\nbogus_key = 1\n")
     line = bad[:bad.index("bogus_key")].count("\n") + 1
