@@ -85,6 +85,25 @@ void lb_thread_join(lb_thread *t)
     t->started = 0;
 }
 
+int lb_thread_join_timeout(lb_thread *t, int64_t timeout_us)
+{
+    struct timespec deadline;
+    if (!t || !t->started)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_us / 1000000;
+    deadline.tv_nsec += (timeout_us % 1000000) * 1000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    int rc = pthread_timedjoin_np(t->tid, NULL, &deadline);
+    if (rc)
+        return AVERROR(rc);
+    t->started = 0;
+    return 0;
+}
+
 int64_t lb_thread_cpu_us(const lb_thread *t)
 {
     clockid_t cid;

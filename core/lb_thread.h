@@ -22,6 +22,9 @@ typedef struct lb_thread {
 int lb_thread_start(lb_thread *t, const char *name, void *(*fn)(void *), void *arg);
 /* Joins if started; idempotent. */
 void lb_thread_join(lb_thread *t);
+/* Joins if started and the thread ends within timeout_us; returns 0, or
+ * AVERROR(ETIMEDOUT) and leaves t started (the thread runs on). */
+int lb_thread_join_timeout(lb_thread *t, int64_t timeout_us);
 /* CPU time consumed so far by a started thread, microseconds (-1 if unknown). */
 int64_t lb_thread_cpu_us(const lb_thread *t);
 

@@ -53,6 +53,7 @@ void lb_print_config_tables(FILE *f, lb_options_printer print)
     print(f, "encoder", lb_encoder_options);
     print(f, "auth", lb_auth_options);
     print(f, "webui", lb_webui_options);
+    print(f, "webui (names)", lb_webui_host_options);
     print(f, "health", lb_health_options);
     print(f, "alerts", lb_alerts_options);
     lb_streamer_print_options(f, print);

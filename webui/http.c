@@ -13,7 +13,28 @@
  * slow client holds one file descriptor and no memory, and never the loop.
  *
  * The WebSocket /api/v1/events is an upgrade of the same protocol (lws
- * gives it fresh per-session data); see events.c. */
+ * gives it fresh per-session data); see events.c.
+ *
+ * Driving lws 4.1.6 safely (Debian 12's build; the faults are in lws):
+ * - A client that sends more after a request's body, before its answer,
+ *   is cut off unless the answer is ready: the request stays in LRS_BODY
+ *   and lws re-issues BODY_COMPLETION for what it buffered at every turn of
+ *   the loop, spinning until the answer is out (a login waits for its
+ *   hash).  rx flow
+ *   control is no way out: a flow-controlled h1 connection never gets its
+ *   POLLOUT serviced, so its answer would never leave and the loop would
+ *   spin on the writable socket instead.
+ * - A request that lws parses from bytes it buffered behind an earlier one
+ *   (HTTP pipelining) must not have a body: for such a request
+ *   lws_http_action() re-reads the very buffer it is parsing as the body,
+ *   and once that body is complete loops for ever, consuming nothing
+ *   (`while (1)` over lws_read_h1() in lws_http_action; one lws_service()
+ *   call that never returns).  Such requests are refused and the
+ *   connection closed before lws gets there.
+ * - Every Upgrade is refused except the events WebSocket: h2 (and its
+ *   HPACK code) stays unreachable, and LWS_CALLBACK_HTTP_CONFIRM_UPGRADE
+ *   never lets lws go on after it answered an unknown upgrade itself (it
+ *   reads the freed header table then, CVE-2025-11677). */
 #include "webui_priv.h"
 
 #include <errno.h>
@@ -87,6 +108,62 @@ static void conn_reset(webui_conn *c)
     struct lws *wsi = c->wsi;
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
+}
+
+/* Answers status with {"error": msg} and Connection: close at once, from a
+ * callback that is about to return -1 (lws then closes the connection):
+ * for refusals at points where lws must not be let on. */
+static void refuse_now(lb_webui *w, struct lws *wsi, int status, const char *msg)
+{
+    unsigned char *start = w->wbuf + LWS_PRE, *p = start, *end = w->wbuf + sizeof w->wbuf - 1;
+    cJSON *o = cJSON_CreateObject();
+    char *text;
+
+    cJSON_AddStringToObject(o, "error", msg);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    if (!lws_add_http_common_headers(wsi, (unsigned)status, "application/json",
+                                     (lws_filepos_t)len, &p, end) &&
+        !lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                     (const unsigned char *)"nosniff", 7, &p, end) &&
+        !lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                     (const unsigned char *)"no-store", 8, &p, end) &&
+        !lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                      5, &p, end) &&
+        !lws_finalize_write_http_header(wsi, start, &p, end) &&
+        len < WEBUI_CHUNK) {
+        memcpy(start, text, len);
+        lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL);
+    }
+    free(text);
+}
+
+/* Set on a connection (lws opaque user data, which outlives the per-request
+ * data) while lws holds bytes of a next request read with an earlier one. */
+static const char pipelined_tag;
+#define PIPELINED ((void *)&pipelined_tag)
+
+/* After lws_http_transaction_completed(): 1 if lws kept bytes of a next
+ * request.  lws 4.1 keeps the connection's header table exactly then (and
+ * frees it otherwise), and lws_hdr_custom_copy() clears its output only when
+ * there is a table: the one way its API tells. */
+static int rx_pipelined(struct lws *wsi)
+{
+    char probe[2] = "?";
+    lws_hdr_custom_copy(wsi, probe, sizeof probe, "x-luobo-probe:", 14);
+    return probe[0] == 0;
+}
+
+/* 1 if lws will read a body for this request: POST, PUT and PATCH always
+ * (lws assumes one even without Content-Length), others with one. */
+static int lws_expects_body(struct lws *wsi, webui_method m)
+{
+    return m == WEBUI_POST || m == WEBUI_PUT || m == WEBUI_PATCH ||
+           lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+           lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
 }
 
 /* ---- files: static UI, /live/, /recordings/ ---- */
@@ -286,22 +363,37 @@ static void identify(lb_webui *w, struct lws *wsi, webui_principal *who)
     webui_identify(w, authorization, cookies, who);
 }
 
+/* An answer decided before the body: the connection closes after it, as
+ * the body (if any) is never read. */
+static int answer_early(webui_conn *c, int status, const char *msg)
+{
+    c->close_after = 1;
+    c->dispatched = 1;
+    webui_respond_error(c, status, "%s", msg);
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
 static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
 {
-    char num[32];
+    char num[32], host[256], why[320];
 
     conn_reset(c);
     c->wsi = wsi;
     c->content_length = -1;
     c->method = method_of(wsi);
-    if (!uri || strlen(uri) >= sizeof c->path) {
-        c->close_after = 1;
-        webui_respond_error(c, 414, "URI too long");
-        c->dispatched = 1;
-        lws_callback_on_writable(wsi);
-        return 0;
+    if (lws_get_opaque_user_data(wsi) == PIPELINED && lws_expects_body(wsi, c->method)) {
+        /* Returning 0 would let lws 4.1.6 spin for ever (see the top). */
+        refuse_now(w, wsi, 400, "a request with a body must not be pipelined: "
+                                "send it after the previous answer");
+        return -1;
     }
+    if (!uri || strlen(uri) >= sizeof c->path)
+        return answer_early(c, 414, "URI too long");
     snprintf(c->path, sizeof c->path, "%s", uri);
+    copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    if (!webui_host_allowed(w, host, why, sizeof why))
+        return answer_early(c, host[0] ? 421 : 400, why);
     lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
     if (webui_tls_on_request(w, c, wsi)) {      /* plain HTTP while HTTPS is on */
         c->dispatched = 1;
@@ -320,22 +412,13 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
         long long v = strtoll(num, &end, 10);
         c->content_length = (*end || v < 0) ? WEBUI_MAX_BODY + 1 : v;
     }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
-        /* lws 4.1 does not decode chunked request bodies for us. */
-        c->close_after = 1;
-        webui_respond_error(c, 411, "Content-Length required");
-        c->dispatched = 1;
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
+    /* lws 4.1 does not decode chunked request bodies for us. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+        return answer_early(c, 411, "Content-Length required");
+    /* lws would wait for a body that has no end */
     if ((c->method == WEBUI_POST || c->method == WEBUI_PUT || c->method == WEBUI_PATCH) &&
-        c->content_length < 0) {
-        c->close_after = 1;        /* lws would wait for a body that has no end */
-        webui_respond_error(c, 411, "Content-Length required");
-        c->dispatched = 1;
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
+        c->content_length < 0)
+        return answer_early(c, 411, "Content-Length required");
     if (c->content_length > WEBUI_MAX_BODY) {
         c->close_after = 1;        /* do not read what we will refuse */
         c->body_too_large = 1;
@@ -468,32 +551,71 @@ static int on_writeable(lb_webui *w, webui_conn *c)
         return 0;
     }
     int close_after = c->close_after;
+    struct lws *wsi = c->wsi;
     conn_reset(c);
     if (close_after)
         return -1;
-    return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    /* c was freed: lws gives each transaction fresh per-session data. */
+    lws_set_opaque_user_data(wsi, rx_pipelined(wsi) ? PIPELINED : NULL);
+    return 0;
 }
 
 /* ---- the events WebSocket: who may upgrade ---- */
 
-/* Refuses cross-site WebSocket hijacking: a browser always sends Origin,
- * and it must name this host.  Non-browser clients send none. */
-static int origin_ok(struct lws *wsi)
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: only the events WebSocket may leave
+ * HTTP/1.1.  Reads the request through lws_hdr_*() only, never lws's `in`:
+ * when lws answered an unknown upgrade itself before asking, its header
+ * table is gone (or reset for the next request) and `in` points into it
+ * (CVE-2025-11677); then there is no method and the answer is to hang up. */
+static int confirm_upgrade(lb_webui *w, struct lws *wsi)
 {
-    char origin[256], host[256];
-    copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
-    if (!origin[0])
-        return 1;
+    char up[32], uri[64], host[256], origin[256], why[320];
+
+    if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
+        method_of(wsi) == WEBUI_METHOD_INVALID)
+        return -1;
+    copy_header(wsi, WSI_TOKEN_UPGRADE, up, sizeof up);
+    copy_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
     copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
-    const char *o = strstr(origin, "://");
-    return o && host[0] && !strcmp(o + 3, host);
+    copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    if (strcasecmp(up, "websocket")) {
+        snprintf(why, sizeof why, "upgrade to '%s' refused: this server speaks HTTP/1.1 "
+                 "(and WebSocket on /api/v1/events)", up);
+        refuse_now(w, wsi, 400, why);
+        return -1;
+    }
+    if (lws_get_opaque_user_data(wsi) == PIPELINED) {
+        refuse_now(w, wsi, 400, "a WebSocket upgrade must not be pipelined");
+        return -1;
+    }
+    if (strcmp(uri, "/api/v1/events")) {
+        refuse_now(w, wsi, 404, "no WebSocket here: the events socket is /api/v1/events");
+        return -1;
+    }
+    if (!webui_host_allowed(w, host, why, sizeof why)) {
+        refuse_now(w, wsi, host[0] ? 421 : 400, why);
+        return -1;
+    }
+    /* Cross-site WebSocket hijacking: a browser always sends Origin. */
+    if (!webui_origin_allowed(w, origin, host, why, sizeof why)) {
+        refuse_now(w, wsi, 403, why);
+        return -1;
+    }
+    return 0;
 }
 
 static int ws_filter(lb_webui *w, webui_conn *c, struct lws *wsi)
 {
-    char uri[64];
+    char uri[64], host[256], origin[256], why[320];
+    /* confirm_upgrade() checked these already; this is the last door. */
     copy_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
-    if (strcmp(uri, "/api/v1/events") || !origin_ok(wsi) || webui_tls_refuse_upgrade(w, wsi))
+    copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    if (strcmp(uri, "/api/v1/events") || !webui_host_allowed(w, host, why, sizeof why) ||
+        !webui_origin_allowed(w, origin, host, why, sizeof why) ||
+        webui_tls_refuse_upgrade(w, wsi))
         return -1;
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
@@ -514,7 +636,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     lb_webui *w = ctx ? lws_context_user(ctx) : NULL;
     webui_conn *c = user;
 
-    if (!w)
+    if (!w || atomic_load(&w->abandoned))
         return 0;
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -529,6 +651,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(c, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        /* Again for the same request: the client sent more before our
+         * answer (see the top).  An answer that is ready leaves at the next
+         * turn; a client that waits for a login's hash, or does not read,
+         * is cut off.  (Not inside lws_http_action()'s loop here: pipelined
+         * bodies never get there, so closing is safe.) */
+        if (c->body_completed)
+            return !c->responding || ++c->body_repeats > WEBUI_MAX_BODY_REPEATS ? -1 : 0;
+        c->body_completed = 1;
         dispatch(w, c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -538,6 +668,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c && !c->is_ws)
             conn_reset(c);
         break;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(w, wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return ws_filter(w, c, wsi);
     case LWS_CALLBACK_ESTABLISHED:

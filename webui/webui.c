@@ -111,7 +111,8 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     pthread_cond_init(&w->jobs_cond, NULL);
     if ((ret = lb_config_apply(auth_sec, lb_auth_options, &w->auth_settings, err, err_size)) < 0 ||
         (ret = lb_config_apply(general, lb_webui_general_options, &w->http, err, err_size)) < 0 ||
-        (ret = lb_config_apply(webui_sec, lb_webui_options, &w->tls_settings, err, err_size)) < 0)
+        (ret = lb_config_apply(webui_sec, lb_webui_options, &w->tls_settings, err, err_size)) < 0 ||
+        (ret = webui_hosts_configure(w, webui_sec, err, err_size)) < 0)
         goto fail;
     if (!p->data_dir || !*p->data_dir || !p->ops) {
         snprintf(err, err_size, "webui: data_dir and ops are required");
@@ -338,10 +339,14 @@ void webui_apply_settings(lb_webui *w)
     webui_auth_set_settings(w->auth, &w->auth_settings);
 }
 
+/* lb_webui_free() of a webui whose loop could not be stopped: kept here,
+ * reachable, for the rest of the process. */
+static lb_webui *abandoned_webui;
+
 void lb_webui_stop(lb_webui *w)
 {
     struct lws_context *ctx;
-    if (!w)
+    if (!w || atomic_load(&w->abandoned))
         return;
     pthread_mutex_lock(&w->lock);
     ctx = w->ctx;
@@ -351,7 +356,17 @@ void lb_webui_stop(lb_webui *w)
     pthread_mutex_unlock(&w->lock);
     if (!ctx)
         return;
-    lb_thread_join(&w->thread);
+    /* The loop checks stop between services; a loop stuck inside lws (as
+     * lws 4.1.6 could be made to spin by a client) must not keep the daemon
+     * from finishing its recording and exiting.  Then the thread is left
+     * running with its context, and every callback returns at once. */
+    if (lb_thread_join_timeout(&w->thread, WEBUI_STOP_TIMEOUT_US) < 0) {
+        atomic_store(&w->abandoned, 1);
+        LB_LOGE("webui", "the web thread did not stop within %d s; leaving it behind",
+                (int)(WEBUI_STOP_TIMEOUT_US / 1000000));
+        webui_hasher_stop(w);
+        return;
+    }
     pthread_mutex_lock(&w->lock);
     w->ctx = NULL;
     pthread_mutex_unlock(&w->lock);
@@ -368,6 +383,11 @@ void lb_webui_free(lb_webui **pw)
     if (!w)
         return;
     lb_webui_stop(w);
+    if (atomic_load(&w->abandoned)) {
+        abandoned_webui = w;           /* its thread still reads it */
+        *pw = NULL;
+        return;
+    }
     for (int i = 0; i < WEBUI_PUBLISH_RING; i++)
         free(w->ring[i]);
     webui_auth_free(&w->auth);

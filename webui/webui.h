@@ -98,6 +98,9 @@ extern const lb_option lb_auth_options[];
  * TLS, HTTPS and WSS are served on https_port and http_port answers with a
  * redirect to it (except /live/ with plain_live). */
 extern const lb_option lb_webui_options[];
+/* [webui] server_names: more names the UI may be reached by (every
+ * request's Host and a WebSocket's Origin must name this machine). */
+extern const lb_option lb_webui_host_options[];
 /* The [general] keys the webui reads itself: http_port (default 8080; 0 =
  * any free port, see lb_webui_port()) and http_address (default: every
  * interface).  lb_webui_create() applies them, which marks them used. */

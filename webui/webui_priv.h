@@ -22,6 +22,8 @@
 #define WEBUI_PUBLISH_RING   256           /* events waiting for the loop */
 #define WEBUI_CLIENT_BACKLOG 64            /* events waiting per WebSocket client */
 #define WEBUI_MAX_HEADERS    8             /* extra response headers */
+#define WEBUI_MAX_BODY_REPEATS 64         /* see http.c's BODY_COMPLETION */
+#define WEBUI_STOP_TIMEOUT_US (2 * 1000000) /* lb_webui_stop() waits this long for the loop */
 #define WEBUI_SESSION_COOKIE "luobo_session"
 #define CRYPT_HASH_SIZE      384           /* crypt.h's CRYPT_OUTPUT_SIZE */
 
@@ -92,6 +94,18 @@ typedef struct webui_tls_settings {
     char tls_cert[PATH_MAX];
     char tls_key[PATH_MAX];
 } webui_tls_settings;
+/* [webui] keys of hosts.c: see lb_webui_host_options. */
+typedef struct webui_host_settings {
+    char server_names[1024];
+} webui_host_settings;
+
+#define WEBUI_MAX_NAMES      32            /* names and addresses in server_names */
+#define WEBUI_MAX_IF_ADDRS   64            /* the machine's addresses we remember */
+
+typedef struct webui_addr {
+    int family;                       /* AF_INET (4 bytes used) or AF_INET6 */
+    unsigned char bytes[16];
+} webui_addr;
 
 /* ---- auth.c: users, sessions, API tokens, login rate limit ---- */
 
@@ -212,6 +226,18 @@ typedef enum webui_range_result {
 webui_range_result webui_parse_range(const char *header, int64_t size, int64_t *first,
                                      int64_t *last);
 
+/* ---- hosts.c: who may name us in Host and Origin ---- */
+
+/* Applies [webui] server_names (sec may be NULL) and reads the machine's
+ * names and addresses.  Returns 0 or AVERROR(EINVAL) with a config error. */
+int webui_hosts_configure(lb_webui *w, const lb_config_section *sec, char *err, size_t err_size);
+/* 1 if the Host header names this server; else 0 with the reason in why. */
+int webui_host_allowed(lb_webui *w, const char *host_header, char *why, size_t why_size);
+/* 1 if a WebSocket's Origin (none: not a browser) names this server at the
+ * port of host_header; else 0 with the reason in why. */
+int webui_origin_allowed(lb_webui *w, const char *origin, const char *host_header, char *why,
+                         size_t why_size);
+
 /* ---- http.c / api.c: one request ---- */
 
 typedef enum webui_method {
@@ -251,6 +277,8 @@ typedef struct webui_conn {
     char *body;
     size_t body_len;
     int body_too_large;
+    int body_completed;               /* lws said BODY_COMPLETION */
+    int body_repeats;                 /* ... and said it again (http.c) */
     int dispatched;
 
     /* response */
@@ -294,6 +322,17 @@ struct lb_webui {
     void *opaque;
     webui_auth *auth;
 
+    /* hosts.c, webui thread only after start */
+    webui_host_settings host_settings;
+    char names[WEBUI_MAX_NAMES][256];
+    int nb_names;
+    webui_addr name_addrs[WEBUI_MAX_NAMES];
+    int nb_name_addrs;
+    webui_addr if_addrs[WEBUI_MAX_IF_ADDRS];
+    int nb_if_addrs;
+    int64_t if_addrs_us;              /* when if_addrs was read */
+    int any_host;                     /* server_names = * */
+
     struct lws_context *ctx;
     lb_thread thread;
     atomic_int stop;
@@ -304,6 +343,7 @@ struct lb_webui {
     int tls_generated;                /* tls = auto made (or reused) our own */
     char tls_cert[PATH_MAX], tls_key[PATH_MAX];   /* what lws loads */
     struct lws_vhost *plain_vhost;    /* the redirecting listener (TLS only) */
+    atomic_int abandoned;             /* the loop did not stop in time: see lb_webui_stop() */
     int64_t started_us;
 
     /* lb_webui_publish(): any thread, under lock */

@@ -131,7 +131,7 @@ def main():
     check(r.status == 413 and "error" in (r.json() or {}), "oversized body: 413")
     # chunked upload without a length: refused, never waited for
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
-    s.sendall(b"POST /api/v1/recording HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    s.sendall(b"POST /api/v1/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"5\r\nhello\r\n0\r\n\r\n")
     first = s.recv(200).decode("latin-1")
     s.close()

@@ -36,7 +36,7 @@ def main():
     # A client that sends a (right) login and leaves at once.
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     body = b'{"user":"admin","password":"%s"}' % PW.encode()
-    s.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+    s.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
               % (len(body), body))
     s.close()
 

@@ -61,35 +61,35 @@ def main():
     up("random bytes")
     raw(port, b"\x00\x00\x00GET / HTTP/1.1\r\n\r\n")
     up("NULs before a request")
-    r = raw(port, b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
+    r = raw(port, b"BREW /pot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     check(status_of(r) != 200, "unknown method refused (%d)" % status_of(r))
     raw(port, b"GET /\r\n\r\n")
     up("a request line without version")
-    r = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    r = raw(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
     check(status_of(r) != 200, "a 20 KB header is refused (%s)" % (status_of(r) or "closed"))
-    r = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n")
+    r = raw(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(2000)) + b"\r\n")
     check(status_of(r) != 200, "2000 headers are refused (%s)" % (status_of(r) or "closed"))
     up("oversized headers")
-    r = raw(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    r = raw(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     check(status_of(r) != 200, "a 9000-byte URI is refused (%s)" % (status_of(r) or "closed"))
     for cl in (b"-5", b"abc", b"99999999999999999999999"):
-        r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl + b"\r\n\r\n{}",
+        r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + cl + b"\r\n\r\n{}",
                 read="head")
         check(status_of(r) in (400, 411, 413) or not r, "Content-Length %s refused (%d)" % (cl.decode(), status_of(r)))
     up("bad lengths")
     body = b"[" * 5000 + b"]" * 5000
-    r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+    r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
             read="head")
     check(status_of(r) == 400, "deeply nested JSON: 400 (%d)" % status_of(r))
     body = b'{"user":"\xff\xfe\x00","password":"x"}'
-    r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+    r = raw(port, b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
             read="head")
     check(status_of(r) in (400, 401), "invalid UTF-8 and NUL in JSON: 400 or 401 (%d)" % status_of(r))
-    r = raw(port, b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    r = raw(port, b"GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     check(r.count(b"HTTP/1.1 200") == 2, "two pipelined requests, two answers")
-    raw(port, b"POST /api/v1/recording HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"act", read=False)
+    raw(port, b"POST /api/v1/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"act", read=False)
     up("a body cut short")
-    r = raw(port, b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    r = raw(port, b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
                   b"Cookie: luobo_session=" + cookie.encode() + b"\r\n\r\n", read="head")
     check(b" 101 " not in r[:20], "WebSocket on another path refused")
@@ -108,7 +108,7 @@ def main():
     before = rss_kb()
     stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    stalled.sendall(b"GET /recordings/20260101-000000-big/program.mp4 HTTP/1.1\r\nHost: x\r\n"
+    stalled.sendall(b"GET /recordings/20260101-000000-big/program.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Cookie: luobo_session=" + cookie.encode() + b"\r\n\r\n")
     for _ in range(20):
         check_ok = curl(srv.base + "/api/v1/status", jar=jar).status == 200
@@ -132,7 +132,7 @@ def main():
     held = []
     for _ in range(40):
         s = socket.create_connection(("127.0.0.1", port), timeout=15)
-        s.sendall(b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        s.sendall(b"GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         held.append(s)
     check(curl(srv.base + "/api/v1/status", jar=jar).status == 200,
           "40 half-sent requests held open: others are served")
