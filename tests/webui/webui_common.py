@@ -40,7 +40,7 @@ class Server:
     """webui_testd in a temporary folder; config is the INI text."""
 
     def __init__(self, config="", www=None, live=None, fixture=None, data=None,
-                 address="127.0.0.1"):
+                 address="127.0.0.1", args=()):
         self.tmp = tempfile.mkdtemp(prefix="webui-test-")
         self.data = data or os.path.join(self.tmp, "data")
         os.makedirs(self.data, exist_ok=True)
@@ -50,6 +50,7 @@ class Server:
         cfg = os.path.join(self.tmp, "luobo.ini")
         with open(cfg, "w") as f:
             f.write("[general]\nhttp_port = 0\nhttp_address = %s\n" % address + config)
+        extra_args = args
         args = [TESTD, "--data", self.data, "--config", cfg, "--port-file", self.port_file]
         if www:
             args += ["--www", www]
@@ -57,6 +58,7 @@ class Server:
             args += ["--live", live]
         if fixture:
             args += ["--fixture", fixture]
+        args += list(extra_args)
         self.log = open(os.path.join(self.tmp, "testd.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.port = None
@@ -332,3 +334,89 @@ def make_mp4(path, seconds=8):
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"] + LiveHls.SRC +
                    ["-t", str(seconds)] + LiveHls.ENC + ["-movflags", "+faststart", path],
                    check=True, timeout=300)
+
+
+def thread_cpu_s(pid, name):
+    """CPU seconds used so far by the process's threads called name."""
+    total = 0
+    hz = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")] == name:
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / hz
+
+
+def idle_share(pid, name="lb-webui", seconds=3.0):
+    """Share of one core the named thread used over the next seconds."""
+    t0, c0 = time.monotonic(), thread_cpu_s(pid, name)
+    time.sleep(seconds)
+    return (thread_cpu_s(pid, name) - c0) / (time.monotonic() - t0)
+
+
+def sanitizer_report(log):
+    """The first line of an ASan/UBSan/LSan report in a log, or None."""
+    for line in log.splitlines():
+        if ("ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line or
+                "runtime error:" in line):
+            return line
+    return None
+
+
+def stops_within(proc, seconds):
+    """SIGTERM; True if the process ended within seconds (killed otherwise)."""
+    t0 = time.monotonic()
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+        print("     stopped %.2f s after SIGTERM" % (time.monotonic() - t0))
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+
+
+def http_exchange(sock, data, timeout=5.0):
+    """Sends data on sock, then reads until the peer closes or goes quiet
+    for timeout; returns the bytes read ("<reset>" on a reset)."""
+    sock.settimeout(timeout)
+    out = b""
+    try:
+        if data:
+            sock.sendall(data)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    except (ConnectionResetError, BrokenPipeError):
+        out += b"<reset>"
+    return out
+
+
+def read_response(sock, timeout=10.0):
+    """One HTTP response (headers and Content-Length body) from sock."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return buf
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    want = int(m.group(1)) if m else 0
+    while len(body) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body

@@ -7,7 +7,10 @@
  * meters and tally the way the daemon does.
  *
  *   webui_testd --data DIR [--www DIR] [--live DIR] [--config FILE]
- *               [--port-file FILE] [--fixture MP4]
+ *               [--port-file FILE] [--fixture MP4] [--wedge metrics]
+ *
+ * --wedge metrics makes GET /metrics never return, as a web thread stuck
+ * for good would be (lb_webui_stop() must still let the process exit).
  *
  * Writes the bound port to --port-file once it listens (and, with TLS, the
  * HTTPS port on a second line); exits 0 on SIGTERM
@@ -58,6 +61,7 @@ typedef struct fake {
     int lessons_made;
     lb_webui *webui;
     atomic_int stop;
+    int wedge_metrics;
 } fake;
 
 static cJSON *fake_status(void *opaque)
@@ -331,6 +335,8 @@ fail:
 static char *fake_metrics(void *opaque)
 {
     fake *f = opaque;
+    while (f->wedge_metrics)
+        pause();                    /* every signal is blocked: for good */
     char *text = malloc(256);
     if (text)
         snprintf(text, 256,
@@ -421,6 +427,8 @@ int main(int argc, char **argv)
             port_file = argv[i + 1];
         else if (!strcmp(argv[i], "--fixture"))
             f.fixture = argv[i + 1];
+        else if (!strcmp(argv[i], "--wedge") && !strcmp(argv[i + 1], "metrics"))
+            f.wedge_metrics = 1;
         else {
             fprintf(stderr, "webui_testd: unknown option %s\n", argv[i]);
             return 2;
