@@ -7,9 +7,9 @@
  * addresses (getifaddrs, looked up again when an unknown address shows up,
  * as DHCP may add one at any time), its host name, localhost, the loopback
  * addresses, or a name listed in [webui] server_names.  A WebSocket's Origin
- * must name such a host too, at the port the client reached us on, so that
- * neither another site nor another service on this machine can open the
- * events socket with a visitor's session cookie. */
+ * must name such a host too, and an explicit port in it must be the one the
+ * client reached us on, so that neither another site nor another service on
+ * this machine can open the events socket with a visitor's session cookie. */
 #include "webui_priv.h"
 
 #include <arpa/inet.h>
@@ -286,10 +286,12 @@ int webui_origin_allowed(lb_webui *w, const char *origin, const char *host_heade
         snprintf(why, why_size, "foreign origin");
         return 0;
     }
-    /* The same port as the request: another service on this machine is
-     * another origin, and cookies do not tell ports apart. */
+    /* An explicit port must be the request's: another service on this
+     * machine is another origin, and cookies do not tell ports apart.  An
+     * Origin on the scheme's own port is a page behind a proxy (nginx on 443
+     * passing Host with luobo's port or none). */
     if (split_host(host_header, host, sizeof host, &port) < 0 ||
-        (oport ? oport : def) != (port ? port : def)) {
+        (oport && oport != (port ? port : def))) {
         snprintf(why, why_size, "foreign origin (another port)");
         return 0;
     }

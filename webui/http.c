@@ -391,15 +391,17 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     if (!uri || strlen(uri) >= sizeof c->path)
         return answer_early(c, 414, "URI too long");
     snprintf(c->path, sizeof c->path, "%s", uri);
-    copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
-    if (!webui_host_allowed(w, host, why, sizeof why))
-        return answer_early(c, host[0] ? 421 : 400, why);
     lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
     if (webui_tls_on_request(w, c, wsi)) {      /* plain HTTP while HTTPS is on */
         c->dispatched = 1;
         lws_callback_on_writable(wsi);
         return 0;
     }
+    /* After the redirect to HTTPS, which serves nothing and keeps the host
+     * the client asked for (the HTTPS side checks it). */
+    copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    if (!webui_host_allowed(w, host, why, sizeof why))
+        return answer_early(c, host[0] ? 421 : 400, why);
     copy_header(wsi, WSI_TOKEN_HTTP_RANGE, c->range, sizeof c->range);
     copy_header(wsi, WSI_TOKEN_HTTP_IF_MODIFIED_SINCE, c->if_modified_since,
                 sizeof c->if_modified_since);

@@ -188,17 +188,18 @@ def alpn(tmp):
         return
     ts = Server(config="[auth]\ntls_cert = %s\ntls_key = %s\n" % (crt, key))
     if check(ts.alive(), "webui_testd with TLS starts"):
+        tls_port = ts.https_port or ts.port
         for offer in (["h2"], ["h2", "http/1.1"]):
             ctx = ssl.create_default_context(cafile=crt)
             ctx.check_hostname = False
             ctx.set_alpn_protocols(offer)
-            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", ts.port), timeout=15)) as s:
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=15)) as s:
                 got = s.selected_alpn_protocol()
             check(got in (None, "http/1.1"), "TLS, client offers %s: ALPN picks %s, never h2"
                   % (",".join(offer), got))
         out = subprocess.run(["curl", "-sS", "--http2", "--cacert", crt, "-o", "/dev/null",
                               "--max-time", "20", "-w", "%{http_code} %{http_version}",
-                              "https://127.0.0.1:%d/api/v1/session" % ts.port],
+                              "https://127.0.0.1:%d/api/v1/session" % tls_port],
                              capture_output=True, text=True)
         check(out.stdout == "200 1.1", "curl --http2 over TLS: HTTP/1.1 200 (%s)" % out.stdout)
     check(ts.stop() == 0, "webui_testd with TLS exits 0")
@@ -252,7 +253,8 @@ def hosts():
                        ("http://luobo.school.example:%d" % port, True), (None, True),
                        ("http://evil.example:%d" % port, False), ("http://evil.example", False),
                        ("http://127.0.0.1:%d" % (port + 1 if port < 65535 else 1), False),
-                       ("http://127.0.0.1", False), ("null", False),
+                       ("http://127.0.0.1", True),     # the scheme's port: behind a proxy
+                       ("null", False),
                        ("file://", False), ("http://127.0.0.1:%d.evil.example" % port, False)):
         line = ws(None, origin)
         check((" 101 " in line) == ok, "WebSocket with Origin %s: %s (%s)"
