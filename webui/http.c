@@ -545,10 +545,18 @@ static int on_writeable(lb_webui *w, webui_conn *c)
         lws_callback_on_writable(c->wsi);
         return 0;
     }
-    int done = write_body_chunk(w, c);
+    int done = c->body_done ? 1 : write_body_chunk(w, c);
     if (done < 0)
         return -1;
     if (!done) {
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    /* What lws still holds of the last write goes out first: closing would
+     * cut it, and lws_http_transaction_completed() would defer the end of
+     * the transaction to later, where rx_pipelined() cannot look. */
+    c->body_done = 1;
+    if (lws_partial_buffered(c->wsi)) {
         lws_callback_on_writable(c->wsi);
         return 0;
     }

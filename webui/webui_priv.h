@@ -292,6 +292,7 @@ typedef struct webui_conn {
     int64_t file_off, file_left;
     int64_t content_len_total;
     int headers_sent;
+    int body_done;                    /* all handed to lws; waiting for its flush */
     int responding;
     int close_after;
 
