@@ -14,6 +14,8 @@
 #include <ini.h>
 #include <libavutil/error.h>
 
+#include "lb_redact.h"
+
 typedef struct entry {
     char *key, *value;
     int line;
@@ -35,6 +37,11 @@ struct lb_config {
     int nb_sections;
 };
 
+struct header {
+    char *name;
+    int line;
+};
+
 typedef struct parse_state {
     lb_config *cfg;
     int line;
@@ -44,48 +51,170 @@ typedef struct parse_state {
     size_t err_size;
     int failed;
     int header_line;    /* line of the latest [section] header */
+    struct header *headers;   /* every [section] line so far */
+    int nb_headers;
 } parse_state;
 
+static void fail(parse_state *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The parse's one error (the first wins), with any secret it quotes
+ * redacted: a bad line may well be a url = ... line. */
+static void fail(parse_state *ps, const char *fmt, ...)
+{
+    if (ps->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    lb_redact_vformat(ps->err, ps->err_size, fmt, ap);
+    va_end(ap);
+    ps->failed = 1;
+}
+
+static int is_kind_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* [kind] or [kind.NAME]: the name becomes file names (audio/<mic>.m4a),
+ * thread names, log modules and metric labels, so it is checked once here
+ * for everyone. */
+int lb_config_valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > 32)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+static int valid_section_name(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    size_t kind_len = dot ? (size_t)(dot - name) : strlen(name);
+    if (!kind_len || kind_len > 32 || !(name[0] >= 'a' && name[0] <= 'z'))
+        return 0;
+    for (size_t i = 0; i < kind_len; i++)
+        if (!is_kind_char(name[i]))
+            return 0;
+    return !dot || lb_config_valid_name(dot + 1);
+}
+
+/* A [section] line, checked here rather than trusted to inih, which takes
+ * whatever lies between '[' and the first ']' and ignores the rest. */
+static void check_header(parse_state *ps, const char *p)
+{
+    const char *close = strchr(p, ']');
+    if (!close) {
+        fail(ps, "%s:%d: section header without a closing ']'", ps->cfg->file_name, ps->line);
+        return;
+    }
+    char name[INI_MAX_LINE + 1];
+    size_t len = (size_t)(close - p - 1);
+    snprintf(name, sizeof name, "%.*s", (int)len, p + 1);
+    if (!valid_section_name(name)) {
+        fail(ps, "%s:%d: bad section name [%s] (expected [kind] or [kind.NAME], NAME being 1-32 "
+                 "letters, digits, '-' or '_')", ps->cfg->file_name, ps->line, name);
+        return;
+    }
+    const char *rest = close + 1;
+    while (*rest == ' ' || *rest == '\t' || *rest == '\r' || *rest == '\n')
+        rest++;
+    if (*rest && *rest != ';' && *rest != '#') {
+        fail(ps, "%s:%d: text after the section header [%s]", ps->cfg->file_name, ps->line, name);
+        return;
+    }
+    for (int i = 0; i < ps->nb_headers; i++) {
+        if (!strcmp(ps->headers[i].name, name)) {
+            fail(ps, "%s:%d: section [%s] appears twice (first at line %d)", ps->cfg->file_name,
+                 ps->line, name, ps->headers[i].line);
+            return;
+        }
+    }
+    struct header *grown = realloc(ps->headers, sizeof *grown * (size_t)(ps->nb_headers + 1));
+    if (!grown || !(grown[ps->nb_headers].name = strdup(name))) {
+        if (grown)
+            ps->headers = grown;
+        fail(ps, "%s: out of memory", ps->cfg->file_name);
+        return;
+    }
+    ps->headers = grown;
+    grown[ps->nb_headers++].line = ps->line;
+}
+
+/* One line of the file into str (at most num - 1 bytes with its '\n'):
+ * unlike fgets, sees NUL bytes, which would silently cut the line. */
+static char *file_line(parse_state *ps, char *str, int num, size_t *len)
+{
+    int c = 0;
+    *len = 0;
+    while ((int)*len < num - 1 && (c = getc(ps->file)) != EOF) {
+        str[(*len)++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    str[*len] = 0;
+    if (!*len)
+        return NULL;
+    if (c != '\n' && (int)*len == num - 1 && (c = getc(ps->file)) != EOF) {
+        ungetc(c, ps->file);
+        *len = (size_t)num;              /* longer than num - 1 */
+    }
+    return str;
+}
+
 /* inih reads at most num - 1 characters a line and would take the rest of a
- * longer line as a line of its own: refuse such a line instead. */
+ * longer line as a line of its own: refuse such a line instead.  Control
+ * characters (NUL included) have no place in a config file either. */
 static char *read_line(char *str, int num, void *stream)
 {
     parse_state *ps = stream;
     char *got = NULL;
+    size_t len = 0;
     if (ps->failed)
         return NULL;
     if (ps->file) {
-        got = fgets(str, num, ps->file);
-        if (got && !strchr(got, '\n') && !feof(ps->file)) {
-            ps->line++;
-            goto too_long;
-        }
+        got = file_line(ps, str, num, &len);
     } else if (ps->text && *ps->text) {
         const char *nl = strchr(ps->text, '\n');
-        size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
-        if (len > (size_t)num - 1) {
-            ps->line++;
-            goto too_long;
+        len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
+        if (len <= (size_t)num - 1) {
+            memcpy(str, ps->text, len);
+            str[len] = 0;
         }
-        memcpy(str, ps->text, len);
-        str[len] = 0;
         ps->text += len;
         got = str;
     }
-    if (got) {
-        ps->line++;
-        const char *p = got;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '[')
-            ps->header_line = ps->line;
+    if (!got)
+        return NULL;
+    ps->line++;
+    if (len > (size_t)num - 1) {
+        fail(ps, "%s:%d: line longer than %d characters", ps->cfg->file_name, ps->line, num - 2);
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)str[i];
+        int line_end = c == '\r' && (i + 1 == len || str[i + 1] == '\n');     /* CRLF */
+        if ((c < 0x20 && c != '\t' && c != '\n' && !line_end) || c == 0x7f) {
+            fail(ps, "%s:%d: control character 0x%02x at column %zu (a config file is text)",
+                 ps->cfg->file_name, ps->line, c, i + 1);
+            return NULL;
+        }
+    }
+    const char *p = got;
+    if (ps->line == 1 && !strncmp(p, "\xEF\xBB\xBF", 3))
+        p += 3;                          /* inih skips a UTF-8 BOM */
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[') {
+        ps->header_line = ps->line;
+        check_header(ps, p);
+        if (ps->failed)
+            return NULL;
     }
     return got;
-too_long:
-    snprintf(ps->err, ps->err_size, "%s:%d: line longer than %d characters",
-             ps->cfg->file_name, ps->line, num - 2);
-    ps->failed = 1;
-    return NULL;
 }
 
 static lb_config_section *add_section(lb_config *cfg, const char *name, int line)
@@ -115,17 +244,22 @@ static int on_key(void *user, const char *section, const char *key, const char *
 {
     parse_state *ps = user;
     lb_config *cfg = ps->cfg;
+    if (!*key) {
+        fail(ps, "%s:%d: a value without a key", cfg->file_name, ps->line);
+        return 0;
+    }
     if (!*section) {
-        snprintf(ps->err, ps->err_size, "%s:%d: key '%s' outside of any [section]",
-                 cfg->file_name, ps->line, key);
-        ps->failed = 1;
+        fail(ps, "%s:%d: key '%s' outside of any [section]", cfg->file_name, ps->line, key);
         return 0;
     }
     lb_config_section *sec = (lb_config_section *)lb_config_find(cfg, section);
     if (sec && ps->header_line && ps->header_line != sec->line) {
-        snprintf(ps->err, ps->err_size, "%s:%d: section [%s] appears twice (first at line %d)",
-                 cfg->file_name, ps->line, section, sec->line);
-        ps->failed = 1;
+        fail(ps, "%s:%d: section [%s] appears twice (first at line %d)", cfg->file_name, ps->line,
+             section, sec->line);
+        return 0;
+    }
+    if (!sec && !valid_section_name(section)) {     /* read_line saw its header already */
+        fail(ps, "%s:%d: bad section name [%s]", cfg->file_name, ps->line, section);
         return 0;
     }
     if (!sec) {
@@ -134,9 +268,8 @@ static int on_key(void *user, const char *section, const char *key, const char *
     }
     for (int i = 0; i < sec->nb_entries; i++) {
         if (!strcmp(sec->entries[i].key, key)) {
-            snprintf(ps->err, ps->err_size, "%s:%d: %s: %s: set twice (first at line %d)",
-                     cfg->file_name, ps->line, section, key, sec->entries[i].line);
-            ps->failed = 1;
+            fail(ps, "%s:%d: %s: %s: set twice (first at line %d)", cfg->file_name, ps->line,
+                 section, key, sec->entries[i].line);
             return 0;
         }
     }
@@ -153,14 +286,14 @@ static int on_key(void *user, const char *section, const char *key, const char *
     sec->nb_entries++;
     return 1;
 nomem:
-    snprintf(ps->err, ps->err_size, "%s: out of memory", cfg->file_name);
-    ps->failed = 1;
+    fail(ps, "%s: out of memory", cfg->file_name);
     return 0;
 }
 
 static int parse(lb_config **out, parse_state *ps, const char *name)
 {
     lb_config *cfg = calloc(1, sizeof *cfg);
+    int ret = 0;
     if (!cfg || !(cfg->file_name = strdup(name))) {
         free(cfg);
         snprintf(ps->err, ps->err_size, "%s: out of memory", name);
@@ -168,21 +301,22 @@ static int parse(lb_config **out, parse_state *ps, const char *name)
     }
     ps->cfg = cfg;
     int rc = ini_parse_stream(read_line, ps, on_key, ps);
+    if (!ps->failed && rc > 0)
+        fail(ps, "%s:%d: syntax error (expected [section] or key = value)", name, rc);
+    else if (!ps->failed && rc != 0)
+        fail(ps, "%s: cannot be read", name);
     if (ps->failed) {
         lb_config_free(&cfg);
-        return AVERROR(EINVAL);
+        ret = AVERROR(EINVAL);
     }
-    if (rc != 0) {
-        if (rc > 0)
-            snprintf(ps->err, ps->err_size, "%s:%d: syntax error (expected [section] or key = value)",
-                     name, rc);
-        else
-            snprintf(ps->err, ps->err_size, "%s: cannot be read", name);
-        lb_config_free(&cfg);
-        return AVERROR(EINVAL);
-    }
-    *out = cfg;
-    return 0;
+    for (int i = 0; i < ps->nb_headers; i++)
+        free(ps->headers[i].name);
+    free(ps->headers);
+    ps->headers = NULL;
+    ps->nb_headers = 0;
+    if (!ret)
+        *out = cfg;
+    return ret;
 }
 
 int lb_config_load_file(lb_config **cfg, const char *path, char *err, size_t err_size)
@@ -263,7 +397,7 @@ const char *lb_config_get(const lb_config_section *sec, const char *key)
 
 int lb_config_key_line(const lb_config_section *sec, const char *key)
 {
-    entry *e = find_entry(sec, key);
+    entry *e = key ? find_entry(sec, key) : NULL;
     return e ? e->line : sec ? sec->line : 0;
 }
 
@@ -271,23 +405,24 @@ void lb_config_error(const lb_config_section *sec, const char *key, char *err,
                      size_t err_size, const char *fmt, ...)
 {
     int n;
+    if (!err || !err_size)
+        return;
     if (sec)
         n = snprintf(err, err_size, "%s:%d: %s: ", sec->cfg->file_name,
                      lb_config_key_line(sec, key), sec->name);
     else
         n = snprintf(err, err_size, "(defaults): ");
-    if (n < 0 || (size_t)n >= err_size)
-        return;
-    if (key) {
+    if (n >= 0 && (size_t)n < err_size && key) {
         int k = snprintf(err + n, err_size - (size_t)n, "%s: ", key);
-        if (k < 0 || (size_t)(n + k) >= err_size)
-            return;
-        n += k;
+        n = k < 0 ? -1 : n + k;
     }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
-    va_end(ap);
+    if (n >= 0 && (size_t)n < err_size) {
+        /* messages quote values, and a value may be a URL with a password */
+        va_list ap;
+        va_start(ap, fmt);
+        lb_redact_vformat(err + n, err_size - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
 }
 
 static int parse_bool(const char *s, int *out)
@@ -439,6 +574,7 @@ int lb_config_check_unused(const lb_config *cfg, char *err, size_t err_size)
             if (!sec->entries[j].used) {
                 snprintf(err, err_size, "%s:%d: %s: unknown key '%s'", cfg->file_name,
                          sec->entries[j].line, sec->name, sec->entries[j].key);
+                lb_redact_in_place(err, err_size);
                 return AVERROR(EINVAL);
             }
         }

@@ -69,6 +69,10 @@ const lb_config_section *lb_config_section_at(const lb_config *cfg, int index);
 /* By full name ("general", "source.teacher"); NULL if absent. */
 const lb_config_section *lb_config_find(const lb_config *cfg, const char *name);
 
+/* Section names are checked while the file is read: [kind] or [kind.NAME],
+ * kind in lowercase letters, digits and '_', NAME as lb_config_valid_name(),
+ * each section once.  So an instance name is safe in file and thread
+ * names, log lines and metric labels. */
 const char *lb_config_section_name(const lb_config_section *sec);     /* "source.teacher" */
 const char *lb_config_section_kind(const lb_config_section *sec);     /* "source" */
 const char *lb_config_section_instance(const lb_config_section *sec); /* "teacher", or "" */
@@ -94,8 +98,12 @@ int lb_option_is_live(const lb_option *opts, const char *key);
 int lb_config_apply(const lb_config_section *sec, const lb_option *opts, void *dst,
                     char *err, size_t err_size);
 
+/* 1 when name has 1-32 letters, digits, '-' or '_' (an instance's NAME). */
+int lb_config_valid_name(const char *name);
+
 /* Formats a message about a section/key in the standard form
- * "file:line: section: key: message" (key may be NULL). */
+ * "file:line: section: key: message" (key may be NULL: the section's line),
+ * with secrets the message quotes redacted (lb_redact_text). */
 void lb_config_error(const lb_config_section *sec, const char *key, char *err,
                      size_t err_size, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
