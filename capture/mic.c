@@ -36,6 +36,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 #include "lb_thread.h"
 
 #define RING_SAMPLES (LB_AUDIO_RATE * 4)
@@ -144,8 +145,13 @@ fail:
     return ret;
 }
 
-static void set_state(lb_mic *m, lb_source_state state, const char *error)
+static void set_state(lb_mic *m, lb_source_state state, const char *raw_error)
 {
+    /* a URL's password never reaches the status, the API or the log */
+    char redacted[sizeof m->stats.last_error];
+    const char *error = raw_error ? redacted : NULL;
+    if (raw_error)
+        lb_redact_text(redacted, sizeof redacted, raw_error);
     pthread_mutex_lock(&m->lock);
     lb_source_state old = m->stats.state;
     int retrying = (old == LB_SOURCE_LOST && state == LB_SOURCE_RECONNECTING) ||

@@ -27,6 +27,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 #include "lb_thread.h"
 
 static const lb_option_choice kind_choices[] = {
@@ -177,17 +178,6 @@ static const lb_source_ops *source_ops_for(int kind)
     }
 }
 
-static int valid_name(const char *name)
-{
-    if (!*name || strlen(name) > 32)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            return 0;
-    return 1;
-}
-
 static lb_source *source_alloc(const char *name, const char *log_suffix,
                                const char *thread_prefix, const lb_capture_params *params)
 {
@@ -273,7 +263,7 @@ int lb_source_create(lb_source **ps, const lb_config_section *sec,
     lb_source *s = source_alloc(lb_config_section_instance(sec), "", "cap-", params);
     if (!s)
         return AVERROR(ENOMEM);
-    if (!valid_name(s->name)) {
+    if (!lb_config_valid_name(s->name)) {
         lb_config_error(sec, NULL, err, err_size,
                         "source names are 1-32 letters, digits, '-' or '_'");
         ret = AVERROR(EINVAL);
@@ -297,8 +287,13 @@ fail:
     return ret;
 }
 
-static void set_state(lb_source *s, lb_source_state state, const char *error)
+static void set_state(lb_source *s, lb_source_state state, const char *raw_error)
 {
+    /* a URL's password never reaches the status, the API or the log */
+    char redacted[sizeof s->stats.last_error];
+    const char *error = raw_error ? redacted : NULL;
+    if (raw_error)
+        lb_redact_text(redacted, sizeof redacted, raw_error);
     pthread_mutex_lock(&s->lock);
     lb_source_state old = s->stats.state;
     /* a camera that stays away fails the same way every second: say it

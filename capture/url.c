@@ -22,6 +22,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
@@ -69,6 +70,11 @@ static int check_url(const lb_source_ctx *ctx, const lb_config_section *sec, int
         return AVERROR(EINVAL);
     }
     *live = lb_url_is_live(st->url);
+    if (!av_strncasecmp(st->url, "srt:", 4) && strstr(st->url, "mode=listener") &&
+        !strstr(st->url, "passphrase="))
+        LB_LOGW(ctx->name, "%s: the SRT listener has no passphrase: anyone who can reach its "
+                "port can send it a stream (add passphrase=<10 to 79 characters> to the url)",
+                lb_config_section_name(sec));
     if (*live && st->loop) {
         lb_config_error(sec, "loop", err, err_size, "only files can loop, %s is a live stream", st->url);
         return AVERROR(EINVAL);

@@ -1,5 +1,6 @@
 #include "lb_log.h"
 #include "lb_clock.h"
+#include "lb_redact.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -316,7 +317,9 @@ void lb_logv(lb_log_level level, const char *module, const char *fmt, va_list ap
     if (!module)
         module = "luobo";
     char raw[LB_LOG_LINE_MAX], msg[LB_LOG_LINE_MAX];
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    /* every line, whoever wrote it (libavformat echoes the URLs it opens),
+     * loses its credentials here, before it is cut to size */
+    lb_redact_vformat(raw, sizeof raw, fmt, ap);
     size_t len = strlen(raw);
     while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
         raw[--len] = 0;

@@ -17,7 +17,8 @@
  *     "audio placed anew (off by 3.2 ms) (1,234 similar suppressed in 10 s)".
  *     The count is told at the next line logged after the window, or by
  *     lb_log_flush().
- * Thread-safe.
+ * Every line is redacted (lb_redact.h): passwords in URLs and secret
+ * parameters never reach the log (nor the journal).  Thread-safe.
  *
  * One call is one line: control characters in the formatted message (C0,
  * DEL, C1, bytes that are not UTF-8) are written as \n, \r, \t or \xNN,

@@ -15,6 +15,16 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
+
+/* Errors are redacted where they are made; again here, where they leave
+ * for the API and the events, so that a new error path cannot leak. */
+static void add_error(cJSON *o, const char *key, const char *text)
+{
+    char redacted[1024];
+    lb_redact_text(redacted, sizeof redacted, text);
+    cJSON_AddStringToObject(o, key, redacted);
+}
 
 static cJSON *sources_json(lb_pipeline *p)
 {
@@ -33,14 +43,14 @@ static cJSON *sources_json(lb_pipeline *p)
         cJSON_AddNumberToObject(o, "partial_frames", (double)st.partial_frames);
         cJSON_AddNumberToObject(o, "dropped", (double)st.dropped);
         cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
-        cJSON_AddStringToObject(o, "last_error", st.last_error);
+        add_error(o, "last_error", st.last_error);
         if (st.analysis.present) {
             cJSON *a = cJSON_AddObjectToObject(o, "analysis_stream");
             cJSON_AddStringToObject(a, "state", lb_source_state_name(st.analysis.state));
             cJSON_AddNumberToObject(a, "width", st.analysis.width);
             cJSON_AddNumberToObject(a, "height", st.analysis.height);
             cJSON_AddNumberToObject(a, "frames", (double)st.analysis.frames);
-            cJSON_AddStringToObject(a, "last_error", st.analysis.last_error);
+            add_error(a, "last_error", st.analysis.last_error);
         }
         cJSON_AddItemToArray(arr, o);
     }
@@ -78,7 +88,7 @@ static cJSON *ctl_status(void *opaque)
     cJSON_AddStringToObject(rec, "course", active ? p->pending_info.course : "");
     cJSON_AddNumberToObject(rec, "elapsed_s",
                             p->lc.state == LB_LESSON_RECORDING ? (double)p->rec_frames * p->fps_den / p->fps_num : 0);
-    cJSON_AddStringToObject(rec, "last_error", p->last_error);
+    add_error(rec, "last_error", p->last_error);
 
     cJSON *dir = cJSON_AddObjectToObject(root, "director");
     cJSON_AddStringToObject(dir, "mode", lb_director_get_mode(p->director) == LB_DIRECTOR_MANUAL ? "manual" : "auto");
@@ -120,7 +130,7 @@ static cJSON *ctl_status(void *opaque)
         cJSON_AddStringToObject(o, "state", lb_source_state_name(st.state));
         cJSON_AddNumberToObject(o, "level_dbfs", levels[m]);
         cJSON_AddNumberToObject(o, "xruns", (double)st.xruns);
-        cJSON_AddStringToObject(o, "last_error", st.last_error);
+        add_error(o, "last_error", st.last_error);
         cJSON_AddItemToArray(mics, o);
     }
     cJSON *outs = cJSON_AddArrayToObject(root, "outputs");
@@ -140,7 +150,7 @@ static cJSON *ctl_status(void *opaque)
         cJSON_AddNumberToObject(o, "rtt_ms", st.rtt_ms);
         cJSON_AddNumberToObject(o, "loss_pct", st.loss_pct);
         cJSON_AddNumberToObject(o, "send_kbps", st.send_kbps);
-        cJSON_AddStringToObject(o, "last_error", st.last_error);
+        add_error(o, "last_error", st.last_error);
         cJSON_AddItemToArray(outs, o);
     }
     struct statvfs vfs;

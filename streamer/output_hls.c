@@ -40,6 +40,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 #include "lb_thread.h"
 
 #define MAX_VARIANTS 8
@@ -158,8 +159,8 @@ static void set_state(hls *h, const char *state, const char *error)
     pthread_mutex_lock(&h->lock);
     if (state)
         snprintf(h->state, sizeof h->state, "%s", state);
-    if (error)
-        snprintf(h->last_error, sizeof h->last_error, "%s", error);
+    if (error)     /* the origin's URL may carry a password */
+        lb_redact_text(h->last_error, sizeof h->last_error, error);
     pthread_mutex_unlock(&h->lock);
 }
 

@@ -45,6 +45,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 #include "lb_thread.h"
 
 #define TS_PAYLOAD 1316
@@ -137,7 +138,7 @@ static void set_state(srt_out *s, const char *state, const char *fmt, ...)
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
+        lb_redact_vformat(s->last_error, sizeof s->last_error, fmt, ap);
         va_end(ap);
     }
     pthread_mutex_unlock(&s->lock);
@@ -279,6 +280,10 @@ static int srt_configure(void *priv, const lb_config_section *sec, char *err, si
     }
     if ((ret = parse_url(s, sec, err, err_size)) < 0)
         return ret;
+    if (s->listener && !*s->passphrase)
+        LB_LOGW("srt", "%s: the listener on port %d has no passphrase: anyone who can reach the "
+                "port can pull the program (add passphrase=<10 to 79 characters> to the url)",
+                lb_config_section_name(sec), s->port);
     pthread_mutex_init(&s->lock, NULL);
     s->lock_init = 1;
     snprintf(s->state, sizeof s->state, "idle");

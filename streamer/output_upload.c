@@ -36,6 +36,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 
 #define MAX_FILES 256
 
@@ -98,7 +99,7 @@ static void set_error(upload *u, const char *state, const char *fmt, ...)
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(u->last_error, sizeof u->last_error, fmt, ap);
+        lb_redact_vformat(u->last_error, sizeof u->last_error, fmt, ap);
         va_end(ap);
     }
     pthread_mutex_unlock(&u->lock);

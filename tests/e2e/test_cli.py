@@ -67,7 +67,119 @@ def test_check_config():
         one_line_error(run_luobo(["--config", path, "--check-config"], check_rc=2), "level: 3.0 is too low for 1920x1080")
 
 
-TESTS = {"help_version": test_help_version, "bad_usage": test_bad_usage, "check_config": test_check_config}
+def check_bytes(tmp, data, message, name="bad.ini"):
+    """--check-config on a file of these bytes: exit 2, one line naming the file and message."""
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    p = run_luobo(["--config", path, "--check-config"], check_rc=2)
+    one_line_error(p, message)
+    check(("%s:" % path) in p.stderr, "error does not name the file: %r" % p.stderr)
+    return p
+
+
+def test_nasty_config():
+    """Malformed files: one clear line with file:line and exit 2, never a crash."""
+    with Scratch("cli-nasty") as tmp:
+        demo = demo_config(os.path.join(tmp, "d"))
+        lines = demo.split("\n")
+        at = lines.index("[source.teacher]") + 1
+        # the crash of issue #16: a section header inside a section header
+        check_bytes(tmp, demo.replace("[source.teacher]", "[source.[source.a]").encode(),
+                    "bad.ini:%d: bad section name [source.[source.a]" % at)
+        for header in ("[source.a.b]", "[mic.../../x]", "[source.a b]"):
+            check_bytes(tmp, demo.replace("[source.teacher]", header).encode(),
+                        "bad.ini:%d: bad section name %s" % (at, header))
+        check_bytes(tmp, demo.replace("[source.teacher]", "[source.teacher").encode(),
+                    "bad.ini:%d: section header without a closing ']'" % at)
+        # NUL bytes and other controls
+        check_bytes(tmp, demo.replace("role = teacher", "role = tea\0cher", 1).encode(),
+                    "bad.ini:%d: control character 0x00" % (at + 2))
+        check_bytes(tmp, b"\0" * 64, "bad.ini:1: control character 0x00")
+        check_bytes(tmp, demo.replace("[encoder]", "[enc\roder]").encode(), "control character 0x0d")
+        # huge lines
+        check_bytes(tmp, (demo + "\nx = " + "y" * 100000 + "\n").encode(),
+                    "bad.ini:%d: line longer than" % (len(lines) + 1))
+        check_bytes(tmp, demo.replace("type = synthetic", "type = " + "s" * 400, 1).encode(),
+                    "bad.ini:%d: line longer than" % (at + 1))
+        # duplicated sections, with and without keys
+        check_bytes(tmp, (demo + "\n[source.teacher]\n").encode(),
+                    "section [source.teacher] appears twice (first at line %d)" % at)
+        check_bytes(tmp, (demo + "\n[encoder]\npreset = fast\n").encode(), "section [encoder] appears twice")
+        # keys without a section
+        check_bytes(tmp, ("fps = 30\n" + demo).encode(), "bad.ini:1: key 'fps' outside of any [section]")
+        check_bytes(tmp, ("= 30\n" + demo).encode(), "bad.ini:1: a value without a key")
+        # CRLF files are fine
+        path = os.path.join(tmp, "crlf.ini")
+        with open(path, "wb") as f:
+            f.write(demo.replace("\n", "\r\n").encode())
+        run_luobo(["--config", path, "--check-config"])
+
+
+def test_corpus():
+    """Every crash input kept for the fuzzers (tests/fuzz/corpus/config) is one clean line today."""
+    corpus = os.path.join(SRC, "tests", "fuzz", "corpus", "config")
+    names = sorted(os.listdir(corpus))
+    check(names, "the corpus is empty")
+    for name in names:
+        p = run_luobo(["--config", os.path.join(corpus, name), "--check-config"], check_rc=None)
+        check(p.returncode in (0, 2), "%s: exit %d: %s" % (name, p.returncode, p.stderr[-2000:]))
+        check("Sanitizer" not in p.stderr and "runtime error" not in p.stderr,
+              "%s: sanitizer report: %s" % (name, p.stderr[-2000:]))
+        if p.returncode == 2:
+            one_line_error(p, os.path.join(corpus, name) + ":")
+
+
+def test_secrets_in_config():
+    """Config errors about a URL do not show its password or passphrase; an SRT
+    listener without a passphrase is accepted with a warning."""
+    pw = "supersecret123"
+    with Scratch("cli-secrets") as tmp:
+        d = os.path.join(tmp, "d")
+        srt = "srt://127.0.0.1:%d?mode=caller&passphrase=" + pw
+        cases = [
+            ("[output.push]\ntype = srt\nurl = " + (srt % 99999) + "\n",
+             "output.push: url: 'srt://127.0.0.1:99999?mode=caller&passphrase=***' needs host:port"),
+            ("[output.push]\ntype = srt\nurl = " + (srt % 9000) + "&latency=fast\n",
+             "output.push: url: latency 'fast' must be milliseconds"),
+            ("[output.push]\ntype = srt\nurl = " + (srt % 9000) + "\nbogus = 1\n",
+             "output.push: unknown key 'bogus'"),
+            ("[output.push]\ntype = srt\nurl = srtx://127.0.0.1:9000?passphrase=" + pw + "\n",
+             "output.push: url: 'srtx://127.0.0.1:9000?passphrase=***' is not an srt:// URL"),
+            ("[output.push]\ntype = srt\nurl = 127.0.0.1:9000?passphrase=" + pw + "\n",
+             "is not an srt:// URL"),
+            ("[source.cam]\ntype = url\nrole = wide\nloop = true\nurl = " + (srt % 9000) + "\n",
+             "source.cam: loop: only files can loop, srt://127.0.0.1:9000?mode=caller&passphrase=*** is a live stream"),
+            ("[source.cam]\ntype = url\nrole = wide\nloop = true\nurl = rtsp://admin:" + pw + "@10.0.0.5/s\n",
+             "only files can loop, rtsp://admin:***@10.0.0.5/s is a live stream"),
+            ("[output.platform]\ntype = upload\nurl = ftp://up:" + pw + "@10.0.0.5/x/\n",
+             "output.platform: url: 'ftp://up:***@10.0.0.5/x/' is not an http:// or https:// URL"),
+            ("[output.platform]\ntype = upload\nurl = up:" + pw + "@10.0.0.5/x/\n",
+             "'up:***@10.0.0.5/x/' is not an http:// or https:// URL"),
+        ]
+        for extra, message in cases:
+            path = write_config(tmp, demo_config(d, extra="\n" + extra), "bad.ini")
+            p = run_luobo(["--config", path, "--check-config"], check_rc=2)
+            one_line_error(p, message)
+            check(pw not in p.stderr and pw not in p.stdout, "the error shows the secret: %r" % p.stderr)
+        # listeners without a passphrase: valid, with a warning each
+        extra = ("\n[output.pull]\ntype = srt\nurl = srt://127.0.0.1:9000?mode=listener\n"
+                 "\n[source.enc]\ntype = url\nrole = wide\nurl = srt://127.0.0.1:9001?mode=listener\n")
+        p = run_luobo(["--config", write_config(tmp, demo_config(d, extra=extra)), "--check-config"])
+        check("valid" in p.stdout, "check-config says %r" % p.stdout)
+        check("output.pull: the listener on port 9000 has no passphrase: anyone who can reach the port "
+              "can pull the program" in p.stderr, "no warning for the SRT output: %r" % p.stderr)
+        check("source.enc: the SRT listener has no passphrase: anyone who can reach its port can send "
+              "it a stream" in p.stderr, "no warning for the SRT camera: %r" % p.stderr)
+        # with passphrases: no warning, and the passphrases appear nowhere
+        extra = extra.replace("mode=listener", "mode=listener&passphrase=" + pw)
+        p = run_luobo(["--config", write_config(tmp, demo_config(d, extra=extra)), "--check-config"])
+        check("passphrase" not in p.stderr and pw not in p.stdout + p.stderr,
+              "a listener with a passphrase: %r" % p.stderr)
+
+
+TESTS = {"help_version": test_help_version, "bad_usage": test_bad_usage, "check_config": test_check_config,
+         "nasty_config": test_nasty_config, "corpus": test_corpus, "secrets_in_config": test_secrets_in_config}
 
 if __name__ == "__main__":
     main(TESTS)
