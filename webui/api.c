@@ -27,6 +27,7 @@
 #include "lb_clock.h"
 #include "lb_file.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 
 #define MAX_LESSON_JSON (1 << 20)
 
@@ -134,12 +135,85 @@ static void add_disk(lb_webui *w, cJSON *status)
     cJSON_AddNumberToObject(disk, "total_bytes", (double)vfs.f_blocks * (double)vfs.f_frsize);
 }
 
-cJSON *webui_status_json(lb_webui *w, int lite)
+webui_status_view webui_status_view_for(webui_role role)
+{
+    return role >= WEBUI_ROLE_OPERATOR ? WEBUI_VIEW_FULL
+         : role >= WEBUI_ROLE_VIEWER ? WEBUI_VIEW_VIEWER : WEBUI_VIEW_PUBLIC;
+}
+
+void webui_redact_json(cJSON *json)
+{
+    if (!json)
+        return;
+    if (cJSON_IsString(json) && json->valuestring && lb_redact_needed(json->valuestring)) {
+        size_t size = strlen(json->valuestring) * 3 + 4;   /* "***" per character at worst */
+        char *redacted = malloc(size);
+        if (redacted)
+            lb_redact_text(redacted, size, json->valuestring);
+        cJSON_SetValuestring(json, redacted ? redacted : "");
+        free(redacted);
+    }
+    for (cJSON *c = json->child; c; c = c->next)
+        webui_redact_json(c);       /* cJSON parses at most 1000 levels deep */
+}
+
+static void copy_members(cJSON *dst, const cJSON *src, const char *const *keys, size_t nb)
+{
+    for (size_t i = 0; src && i < nb; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, keys[i]);
+        if (v)
+            cJSON_AddItemToObject(dst, keys[i], cJSON_Duplicate(v, 1));
+    }
+}
+
+/* name, role and state of each camera or mic: no kind, no error, no URL */
+static void copy_list(cJSON *dst, const cJSON *full, const char *key)
+{
+    static const char *const keep[] = { "name", "role", "state" };
+    const cJSON *item, *list = cJSON_GetObjectItemCaseSensitive(full, key);
+    cJSON *out = cJSON_AddArrayToObject(dst, key);
+    cJSON_ArrayForEach(item, list) {
+        cJSON *o = cJSON_CreateObject();
+        copy_members(o, item, keep, sizeof keep / sizeof keep[0]);
+        cJSON_AddItemToArray(out, o);
+    }
+}
+
+cJSON *webui_status_filter(const cJSON *full, webui_status_view view)
+{
+    static const char *const rec_keep[] = { "active", "title", "course", "teacher", "elapsed_s" };
+    if (view == WEBUI_VIEW_FULL) {
+        cJSON *copy = full ? cJSON_Duplicate(full, 1) : cJSON_CreateObject();
+        webui_redact_json(copy);
+        return copy;
+    }
+    cJSON *out = cJSON_CreateObject(), *r = cJSON_AddObjectToObject(out, "recording");
+    copy_members(r, cJSON_GetObjectItemCaseSensitive(full, "recording"), rec_keep,
+                 sizeof rec_keep / sizeof rec_keep[0]);
+    if (view != WEBUI_VIEW_VIEWER)
+        return out;
+    /* live: the stream viewers watch (an HLS output) is up */
+    int live = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(full, "outputs")) {
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
+        live |= cJSON_IsString(kind) && !strcmp(kind->valuestring, "hls") &&
+                cJSON_IsString(state) && !strcmp(state->valuestring, "live");
+    }
+    cJSON_AddBoolToObject(out, "live", live);
+    copy_list(out, full, "sources");
+    copy_list(out, full, "mics");
+    webui_redact_json(out);               /* titles are typed by people */
+    return out;
+}
+
+cJSON *webui_status_json(lb_webui *w, webui_status_view view)
 {
     cJSON *full = w->ops->status ? w->ops->status(w->opaque) : NULL;
     if (!full)
         full = cJSON_CreateObject();
-    if (!lite) {
+    if (view == WEBUI_VIEW_FULL) {
         int clients = 0;
         for (webui_conn *c = w->ws_clients; c; c = c->ws_next)
             clients++;
@@ -148,16 +222,10 @@ cJSON *webui_status_json(lb_webui *w, int lite)
         cJSON_AddNumberToObject(webui, "ws_clients", clients);
         cJSON_AddNumberToObject(webui, "uptime_s", (double)(lb_clock_now() - w->started_us) / 1e6);
         cJSON_AddBoolToObject(webui, "tls", w->tls);
+        webui_redact_json(full);
         return full;
     }
-    cJSON *out = cJSON_CreateObject(), *r = cJSON_AddObjectToObject(out, "recording");
-    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(full, "recording");
-    static const char *const keep[] = { "active", "title", "course", "teacher", "elapsed_s" };
-    for (size_t i = 0; rec && i < sizeof keep / sizeof keep[0]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
-        if (v)
-            cJSON_AddItemToObject(r, keep[i], cJSON_Duplicate(v, 1));
-    }
+    cJSON *out = webui_status_filter(full, view);
     cJSON_Delete(full);
     return out;
 }
@@ -169,7 +237,7 @@ static void h_status(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
                                                                 : "login required");
         return;
     }
-    cJSON *status = webui_status_json(w, !c->who.role);
+    cJSON *status = webui_status_json(w, webui_status_view_for(c->who.role));
     if (c->who.role)
         cJSON_AddBoolToObject(status, "insecure_transport", c->insecure_transport);
     webui_respond_json(c, 200, status);
@@ -611,7 +679,7 @@ static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body
         return;
     }
     LB_LOGI("webui", "%s: recording %s", c->who.user, req.start ? "start" : "stop");
-    webui_respond_json(c, 200, webui_status_json(w, 0));
+    webui_respond_json(c, 200, webui_status_json(w, webui_status_view_for(c->who.role)));
 }
 
 static void h_director(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
@@ -643,7 +711,7 @@ static void h_director(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "director refused");
         return;
     }
-    cJSON *status = webui_status_json(w, 0);
+    cJSON *status = webui_status_json(w, WEBUI_VIEW_FULL);
     cJSON *dir = cJSON_DetachItemFromObjectCaseSensitive(status, "director");
     cJSON_Delete(status);
     webui_respond_json(c, 200, dir ? dir : cJSON_CreateObject());
@@ -653,6 +721,7 @@ static void h_sources(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
     if (!*arg) {
         cJSON *s = w->ops->sources ? w->ops->sources(w->opaque) : NULL;
+        webui_redact_json(s);
         webui_respond_json(c, 200, s ? s : cJSON_CreateArray());
         return;
     }
@@ -710,6 +779,16 @@ static void h_metrics(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         free(text);
         webui_respond_error(c, 500, "out of memory");
         return;
+    }
+    if (text && lb_redact_needed(text)) {
+        /* labels are names checked at load, but the daemon's text is not
+         * ours to trust */
+        size_t size = strlen(text) * 3 + 4;
+        char *redacted = malloc(size);
+        if (redacted)
+            lb_redact_text(redacted, size, text);
+        free(text);
+        text = redacted;
     }
     if (text)
         fputs(text, f);
@@ -807,6 +886,8 @@ static cJSON *lesson_json(lb_webui *w, const char *id, int with_files)
         else
             cJSON_Delete(upload);
     }
+    /* an older luobo wrote upload errors with the platform's password */
+    webui_redact_json(lesson);
     if (with_files) {
         cJSON *files = cJSON_AddArrayToObject(lesson, "files");
         add_file(files, dir, "program.mp4");

@@ -6,9 +6,10 @@
  * nothing.  On the loop, each event becomes one refcounted buffer shared by
  * every client, and each client has its own small backlog: a client that
  * reads too slowly loses its oldest events (meters are stale after 100 ms
- * anyway) and never delays the others.  Public viewers (no login) receive
- * only a reduced status: title, course, whether a lesson is being
- * recorded.
+ * anyway) and never delays the others.  Below an operator a client
+ * receives status events reduced to its view (webui_status_filter: no
+ * errors, URLs, paths or outputs) and, from viewer up, alert events;
+ * nothing else (meters, tally, decisions are the console's).
  *
  * A socket is as good as the session or API token it was opened with: when
  * that ends (logout, revocation, a password or role change, the user
@@ -22,6 +23,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 
 struct webui_event {
     int refs;
@@ -37,6 +39,13 @@ static webui_event *event_new(const char *text, size_t len)
     ev->refs = 1;
     ev->len = len;
     memcpy(ev->data + LWS_PRE, text, len);
+    return ev;
+}
+
+static webui_event *event_ref(webui_event *ev)
+{
+    if (ev)
+        ev->refs++;
     return ev;
 }
 
@@ -72,20 +81,13 @@ static webui_event *event_from_json(cJSON *json)
     return ev;
 }
 
-/* The reduced status for public viewers, from a full status event. */
-static webui_event *lite_status_event(const cJSON *full)
+/* A status event reduced to what view may see. */
+static webui_event *status_event(const cJSON *full, webui_status_view view)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(full, "status");
-    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(data ? data : full, "recording");
-    cJSON *out = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(out, "status");
-    cJSON *r = cJSON_AddObjectToObject(d, "recording");
-    static const char *const keep[] = { "active", "title", "course", "teacher", "elapsed_s" };
+    cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "type", "status");
-    for (size_t i = 0; rec && i < sizeof keep / sizeof keep[0]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
-        if (v)
-            cJSON_AddItemToObject(r, keep[i], cJSON_Duplicate(v, 1));
-    }
+    cJSON_AddItemToObject(out, "status", webui_status_filter(data ? data : full, view));
     webui_event *ev = event_from_json(out);
     cJSON_Delete(out);
     return ev;
@@ -124,32 +126,42 @@ void webui_events_drain(lb_webui *w)
     pthread_mutex_unlock(&w->lock);
 
     for (int i = 0; i < n; i++) {
-        webui_event *full = NULL, *lite = NULL;
-        int has_lite = 0;
+        /* one shared buffer per view: full, viewer, public */
+        webui_event *ev[WEBUI_VIEW_FULL + 1] = { NULL };
+        int wanted[WEBUI_VIEW_FULL + 1] = { 0 };
         for (webui_conn *c = w->ws_clients; c; c = c->ws_next)
-            has_lite |= c->ws_lite;
-        if (has_lite) {
+            wanted[c->ws_view] = 1;
+        int viewer_sees_all = 0;
+        if (wanted[WEBUI_VIEW_PUBLIC] || wanted[WEBUI_VIEW_VIEWER]) {
+            /* below an operator: status events, reduced; viewers also get
+             * alerts (GET /api/v1/alerts is theirs too) */
             cJSON *json = cJSON_Parse(batch[i]);
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
-            if (cJSON_IsString(type) && !strcmp(type->valuestring, "status"))
-                lite = lite_status_event(json);
+            if (cJSON_IsString(type) && !strcmp(type->valuestring, "status")) {
+                for (int v = WEBUI_VIEW_PUBLIC; v < WEBUI_VIEW_FULL; v++)
+                    if (wanted[v])
+                        ev[v] = status_event(json, (webui_status_view)v);
+            } else if (cJSON_IsString(type) && !strcmp(type->valuestring, "alert")) {
+                viewer_sees_all = wanted[WEBUI_VIEW_VIEWER];
+            }
             cJSON_Delete(json);
         }
-        full = event_new(batch[i], strlen(batch[i]));
-        for (webui_conn *c = w->ws_clients; c; c = c->ws_next) {
-            webui_event *ev = c->ws_lite ? lite : full;
-            if (ev)
-                client_push(w, c, ev);
-        }
-        event_unref(&full);
-        event_unref(&lite);
+        if (wanted[WEBUI_VIEW_FULL] || viewer_sees_all)
+            ev[WEBUI_VIEW_FULL] = event_new(batch[i], strlen(batch[i]));
+        if (viewer_sees_all)
+            ev[WEBUI_VIEW_VIEWER] = event_ref(ev[WEBUI_VIEW_FULL]);
+        for (webui_conn *c = w->ws_clients; c; c = c->ws_next)
+            if (ev[c->ws_view])
+                client_push(w, c, ev[c->ws_view]);
+        for (int v = 0; v <= WEBUI_VIEW_FULL; v++)
+            event_unref(&ev[v]);
         free(batch[i]);
     }
 }
 
 int webui_events_attach(lb_webui *w, webui_conn *c)
 {
-    cJSON *status = webui_status_json(w, c->ws_lite);
+    cJSON *status = webui_status_json(w, (webui_status_view)c->ws_view);
     cJSON *msg = cJSON_CreateObject();
     webui_event *ev;
 

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "lb_log.h"
+#include "lb_redact.h"
 
 /* ---- responses ---- */
 
@@ -91,7 +92,7 @@ void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    lb_redact_vformat(msg, sizeof msg, fmt, ap);   /* errors may quote a daemon's message */
     va_end(ap);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", msg);
@@ -631,11 +632,9 @@ static int ws_filter(lb_webui *w, webui_conn *c, struct lws *wsi)
     c->wsi = wsi;
     c->is_ws = 1;
     identify(w, wsi, &c->who);
-    if (!c->who.role) {
-        if (!w->auth_settings.public_viewer)
-            return -1;
-        c->ws_lite = 1;
-    }
+    if (!c->who.role && !w->auth_settings.public_viewer)
+        return -1;
+    c->ws_view = webui_status_view_for(c->who.role);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_redact.h"
 
 #ifndef LUOBO_WWW_DIR
 #define LUOBO_WWW_DIR "webui/www"
@@ -257,7 +258,18 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
 void lb_webui_publish(lb_webui *w, const char *json)
 {
     char *copy;
-    if (!w || !json || !(copy = strdup(json)))
+    if (!w || !json)
+        return;
+    /* whatever a publisher put in it, no password goes out to the clients
+     * (redacting the text keeps it JSON: see lb_redact.h) */
+    if (lb_redact_needed(json)) {
+        size_t size = strlen(json) * 3 + 4;
+        if ((copy = malloc(size)))
+            lb_redact_text(copy, size, json);
+    } else {
+        copy = strdup(json);
+    }
+    if (!copy)
         return;
     pthread_mutex_lock(&w->lock);
     if (!w->ctx) {

@@ -41,8 +41,14 @@
  *   {"type":"decision", ...one director.jsonl line}         on change
  *   {"type":"alert","state":"raised"|"cleared", "event_id", ...one alert
  *    as GET /api/v1/alerts lists it}                          on change
- * A public viewer (no login) gets only status events reduced to
- * recording.{active,title,teacher,course,elapsed_s}. */
+ * What each role sees (webui_status_filter): operators and admins the whole
+ * status and every event, with secrets redacted (lb_redact.h); viewers and
+ * teachers status events reduced to recording.{active,title,teacher,
+ * course,elapsed_s}, "live" (the HLS output is up) and sources[] and mics[]
+ * as {name,role,state} (no errors, URLs, paths or outputs), and alert
+ * events; a public viewer (no login) only status events with the recording
+ * part.  Every published
+ * event is redacted on the way in (lb_webui_publish). */
 
 typedef struct lb_recording_request {
     int start;                    /* 1 start, 0 stop */

@@ -300,7 +300,7 @@ typedef struct webui_conn {
 
     /* WebSocket /api/v1/events */
     struct webui_conn *ws_next;
-    int ws_lite;                      /* public viewer: status-lite only */
+    int ws_view;                      /* webui_status_view: what it may see */
     int ws_revoked;                   /* its session or token ended: close it */
     webui_event *backlog[WEBUI_CLIENT_BACKLOG];
     int backlog_head, backlog_count;
@@ -410,9 +410,23 @@ void webui_identify(lb_webui *w, const char *authorization, const char *cookies,
 
 /* api.c: /api/v1/... and /metrics, once the body is complete. */
 void webui_api_handle(lb_webui *w, webui_conn *c);
-/* The status as the events socket and GET /api/v1/status show it;
- * lite for the public viewer. */
-cJSON *webui_status_json(lb_webui *w, int lite);
+/* What a client may see of the status (webui.h says what each holds).
+ * Below an operator nobody sees errors, URLs, paths or outputs. */
+typedef enum webui_status_view {
+    WEBUI_VIEW_INVALID = 0,
+    WEBUI_VIEW_PUBLIC,     /* no login (public_viewer): the lesson and whether it records */
+    WEBUI_VIEW_VIEWER,     /* viewer, teacher: + live, cameras' and mics' name, role, state */
+    WEBUI_VIEW_FULL,       /* operator, admin: all of it, secrets redacted */
+} webui_status_view;
+
+webui_status_view webui_status_view_for(webui_role role);
+/* The status as the events socket and GET /api/v1/status show it to view. */
+cJSON *webui_status_json(lb_webui *w, webui_status_view view);
+/* A new copy of a full status reduced to what view may see (FULL: the
+ * whole of it, every string redacted). */
+cJSON *webui_status_filter(const cJSON *full, webui_status_view view);
+/* Redacts every string in json, in place (lb_redact_text). */
+void webui_redact_json(cJSON *json);
 
 /* hasher.c: password checks and hashing off the loop thread */
 int webui_hasher_start(lb_webui *w);
