@@ -53,7 +53,7 @@ def test_check_config():
              "output.live: segment_s: segments of 3 s are not a whole number of GOPs ([encoder] keyint_s = 2)"),
             # found by fuzz_config (tests/fuzz): a crash, and an error that named no file
             ({"[source.teacher]": "[source.[source.teacher]"},
-             "source.[source.teacher: source names are 1-32 letters"),
+             "bad section name [source.[source.teacher] (expected [kind] or [kind.NAME]"),
             ({"data_dir = " + os.path.join(tmp, "d"): "data_dir ="}, "general: data_dir: must not be empty"),
         ]
         for subst, message in cases:

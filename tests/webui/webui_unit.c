@@ -2,6 +2,7 @@
  * MIME types, roles.  Table driven; prints each failure and exits 1. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "webui_priv.h"
@@ -109,11 +110,66 @@ static void test_mime_and_roles(void)
           WEBUI_ROLE_OPERATOR < WEBUI_ROLE_ADMIN, "roles are ranked");
 }
 
+/* What each role sees of a status: a full one with errors and URLs in. */
+static void test_status_views(void)
+{
+    static const char full_text[] =
+        "{\"version\":\"1\",\"recording\":{\"active\":true,\"id\":\"20261204-x\",\"title\":\"Optics\","
+        "\"teacher\":\"Ms Li\",\"course\":\"Physics\",\"elapsed_s\":12,\"last_error\":\"disk\"},"
+        "\"director\":{\"mode\":\"auto\",\"shot\":\"cam\"},"
+        "\"sources\":[{\"name\":\"cam\",\"role\":\"teacher\",\"kind\":\"url\",\"state\":\"lost\","
+        "\"last_error\":\"rtsp://u:secretpw@h/c: refused\",\"analysis_stream\":{\"last_error\":\"x\"}}],"
+        "\"mics\":[{\"name\":\"m\",\"role\":\"teacher\",\"kind\":\"alsa\",\"state\":\"live\","
+        "\"last_error\":\"/dev/snd\"}],"
+        "\"outputs\":[{\"name\":\"live\",\"kind\":\"hls\",\"state\":\"live\",\"last_error\":\"\"},"
+        "{\"name\":\"up\",\"kind\":\"upload\",\"state\":\"lost\","
+        "\"last_error\":\"HEAD http://up:secretpw@h/x: refused\"}],"
+        "\"disk\":{\"free_bytes\":1}}";
+    cJSON *full = cJSON_Parse(full_text);
+    CHECK(full != NULL, "the sample status parses");
+    if (!full)
+        return;
+    CHECK(webui_status_view_for(WEBUI_ROLE_NONE) == WEBUI_VIEW_PUBLIC &&
+          webui_status_view_for(WEBUI_ROLE_VIEWER) == WEBUI_VIEW_VIEWER &&
+          webui_status_view_for(WEBUI_ROLE_TEACHER) == WEBUI_VIEW_VIEWER &&
+          webui_status_view_for(WEBUI_ROLE_OPERATOR) == WEBUI_VIEW_FULL &&
+          webui_status_view_for(WEBUI_ROLE_ADMIN) == WEBUI_VIEW_FULL, "views by role");
+    static const struct {
+        webui_status_view view;
+        const char *want;
+    } cases[] = {
+        { WEBUI_VIEW_PUBLIC, "{\"recording\":{\"active\":true,\"title\":\"Optics\","
+                             "\"course\":\"Physics\",\"teacher\":\"Ms Li\",\"elapsed_s\":12}}" },
+        { WEBUI_VIEW_VIEWER, "{\"recording\":{\"active\":true,\"title\":\"Optics\","
+                             "\"course\":\"Physics\",\"teacher\":\"Ms Li\",\"elapsed_s\":12},"
+                             "\"live\":true,"
+                             "\"sources\":[{\"name\":\"cam\",\"role\":\"teacher\",\"state\":\"lost\"}],"
+                             "\"mics\":[{\"name\":\"m\",\"role\":\"teacher\",\"state\":\"live\"}]}" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *v = webui_status_filter(full, cases[i].view);
+        char *text = cJSON_PrintUnformatted(v);
+        CHECK(text && !strcmp(text, cases[i].want), "view %d:\n  got  %s\n  want %s", cases[i].view,
+              text ? text : "(null)", cases[i].want);
+        free(text);
+        cJSON_Delete(v);
+    }
+    cJSON *v = webui_status_filter(full, WEBUI_VIEW_FULL);
+    char *text = cJSON_PrintUnformatted(v);
+    CHECK(text && !strstr(text, "secretpw") && strstr(text, "rtsp://u:***@h/c: refused") &&
+          strstr(text, "HEAD http://up:***@h/x") && strstr(text, "\"disk\""),
+          "the full view: everything, redacted (%s)", text ? text : "(null)");
+    free(text);
+    cJSON_Delete(v);
+    cJSON_Delete(full);
+}
+
 int main(void)
 {
     test_ranges();
     test_paths();
     test_mime_and_roles();
+    test_status_views();
     if (failures) {
         printf("%d failure(s)\n", failures);
         return 1;
