@@ -187,11 +187,14 @@ cJSON *webui_status_filter(const cJSON *full, webui_status_view view)
         webui_redact_json(copy);
         return copy;
     }
+    /* the teacher's page follows the lesson's state (stopping, finishing) */
+    static const char *const rec_viewer[] = { "started_at", "lesson_state", "lesson_flags" };
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(full, "recording");
     cJSON *out = cJSON_CreateObject(), *r = cJSON_AddObjectToObject(out, "recording");
-    copy_members(r, cJSON_GetObjectItemCaseSensitive(full, "recording"), rec_keep,
-                 sizeof rec_keep / sizeof rec_keep[0]);
+    copy_members(r, rec, rec_keep, sizeof rec_keep / sizeof rec_keep[0]);
     if (view != WEBUI_VIEW_VIEWER)
         return out;
+    copy_members(r, rec, rec_viewer, sizeof rec_viewer / sizeof rec_viewer[0]);
     /* live: the stream viewers watch (an HLS output) is up */
     int live = 0;
     const cJSON *o;

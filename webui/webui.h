@@ -44,7 +44,8 @@
  * What each role sees (webui_status_filter): operators and admins the whole
  * status and every event, with secrets redacted (lb_redact.h); viewers and
  * teachers status events reduced to recording.{active,title,teacher,
- * course,elapsed_s}, "live" (the HLS output is up) and sources[] and mics[]
+ * course,elapsed_s,started_at,lesson_state,lesson_flags}, "live" (the HLS
+ * output is up) and sources[] and mics[]
  * as {name,role,state} (no errors, URLs, paths or outputs), and alert
  * events; a public viewer (no login) only status events with the recording
  * part.  Every published

@@ -115,7 +115,8 @@ static void test_status_views(void)
 {
     static const char full_text[] =
         "{\"version\":\"1\",\"recording\":{\"active\":true,\"id\":\"20261204-x\",\"title\":\"Optics\","
-        "\"teacher\":\"Ms Li\",\"course\":\"Physics\",\"elapsed_s\":12,\"last_error\":\"disk\"},"
+        "\"teacher\":\"Ms Li\",\"course\":\"Physics\",\"elapsed_s\":12,\"last_error\":\"disk\","
+        "\"lesson_state\":\"recording\"},"
         "\"director\":{\"mode\":\"auto\",\"shot\":\"cam\"},"
         "\"sources\":[{\"name\":\"cam\",\"role\":\"teacher\",\"kind\":\"url\",\"state\":\"lost\","
         "\"last_error\":\"rtsp://u:secretpw@h/c: refused\",\"analysis_stream\":{\"last_error\":\"x\"}}],"
@@ -141,7 +142,8 @@ static void test_status_views(void)
         { WEBUI_VIEW_PUBLIC, "{\"recording\":{\"active\":true,\"title\":\"Optics\","
                              "\"course\":\"Physics\",\"teacher\":\"Ms Li\",\"elapsed_s\":12}}" },
         { WEBUI_VIEW_VIEWER, "{\"recording\":{\"active\":true,\"title\":\"Optics\","
-                             "\"course\":\"Physics\",\"teacher\":\"Ms Li\",\"elapsed_s\":12},"
+                             "\"course\":\"Physics\",\"teacher\":\"Ms Li\",\"elapsed_s\":12,"
+                             "\"lesson_state\":\"recording\"},"
                              "\"live\":true,"
                              "\"sources\":[{\"name\":\"cam\",\"role\":\"teacher\",\"state\":\"lost\"}],"
                              "\"mics\":[{\"name\":\"m\",\"role\":\"teacher\",\"state\":\"live\"}]}" },
