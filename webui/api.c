@@ -765,6 +765,7 @@ static void h_alerts(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         a = cJSON_CreateObject();
         cJSON_AddArrayToObject(a, "alerts");
     }
+    webui_redact_json(a);        /* messages quote errors, and viewers read them */
     webui_respond_json(c, 200, a);
 }
 

@@ -1,5 +1,4 @@
 """The command line contract: options, exit codes, one clear line on error."""
-import concurrent.futures
 import os
 import sys
 
@@ -112,22 +111,6 @@ def test_nasty_config():
         run_luobo(["--config", path, "--check-config"])
 
 
-def test_corpus():
-    """Every crash input kept for the fuzzers (tests/fuzz/corpus/config) is one clean line today."""
-    corpus = os.path.join(SRC, "tests", "fuzz", "corpus", "config")
-    names = sorted(os.listdir(corpus))
-    check(names, "the corpus is empty")
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:     # two cores: half the wait
-        runs = list(pool.map(lambda n: run_luobo(["--config", os.path.join(corpus, n), "--check-config"],
-                                                 check_rc=None), names))
-    for name, p in zip(names, runs):
-        check(p.returncode in (0, 2), "%s: exit %d: %s" % (name, p.returncode, p.stderr[-2000:]))
-        check("Sanitizer" not in p.stderr and "runtime error" not in p.stderr,
-              "%s: sanitizer report: %s" % (name, p.stderr[-2000:]))
-        if p.returncode == 2:
-            one_line_error(p, os.path.join(corpus, name) + ":")
-
-
 def test_secrets_in_config():
     """Config errors about a URL do not show its password or passphrase; an SRT
     listener without a passphrase is accepted with a warning."""
@@ -171,7 +154,7 @@ def test_secrets_in_config():
 
 
 TESTS = {"help_version": test_help_version, "bad_usage": test_bad_usage, "check_config": test_check_config,
-         "nasty_config": test_nasty_config, "corpus": test_corpus, "secrets_in_config": test_secrets_in_config}
+         "nasty_config": test_nasty_config, "secrets_in_config": test_secrets_in_config}
 
 if __name__ == "__main__":
     main(TESTS)

@@ -8,12 +8,16 @@ The real luobo with cameras and outputs whose URLs carry a password:
   - platform: an upload output to http://up:PW@127.0.0.1:<closed port>/, with
     a lesson of an earlier run waiting in its queue (fails at once)
   - live: the HLS output pushing to http://push:PW@127.0.0.1:<closed port>/
-  - push: an SRT caller with passphrase=PW... to a closed port.
+  - push: an SRT caller with passphrase=PW... to a closed port;
+  - alerts raised after 1 s, POSTed to a webhook (a real HTTP receiver here)
+    whose URL has a password too.
 Once the errors are there: PW is nowhere in a viewer's /api/v1/status (which
 has no last_error, no outputs, no kinds), an operator's status (redacted,
-with the errors), /api/v1/sources, /metrics, the events WebSocket of either,
-the daemon's log (which shows the redacted form of libavformat's lines and
-curl's errors), or any file in the data folder."""
+with the errors), /api/v1/sources, /api/v1/alerts, /metrics, the events
+WebSocket of either, the webhook's bodies, the daemon's log (which shows
+the redacted form of libavformat's lines and curl's errors), or any file in
+the data folder."""
+import http.server
 import json
 import os
 import signal
@@ -64,6 +68,24 @@ def hls_camera(tmp):
     return server, port
 
 
+def webhook_receiver():
+    """A real HTTP server that keeps the bodies POSTed to it."""
+    bodies = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, bodies
+
+
 def ws_collect(port, cookie, sink, stop):
     s, line = ws_connect(port, cookie=cookie, origin="http://127.0.0.1:%d" % port)
     sink.append(line)
@@ -101,6 +123,7 @@ def test_secrets():
         with open(os.path.join(data, ".upload-queue"), "w") as f:
             f.write(old + "\n")
         http_port = free_port()
+        hook, hook_bodies = webhook_receiver()
         ini = os.path.join(tmp, "luobo.ini")
         with open(ini, "w") as f:
             f.write("""[general]
@@ -147,7 +170,16 @@ retry_max_s = 2
 [output.push]
 type = srt
 url = srt://127.0.0.1:{closed}?mode=caller&passphrase={pw}{pw}
-""".format(data=data, http=http_port, pw=PW, closed=closed, cam=cam_port))
+
+[health]
+camera_lost_s = 1
+upload_failing_s = 1
+output_down_s = 1
+
+[alerts]
+webhook = http://hook:{pw}@127.0.0.1:{hook}/hook
+allow_http = true
+""".format(data=data, http=http_port, pw=PW, closed=closed, cam=cam_port, hook=hook.server_port))
         log_path = os.path.join(tmp, "luobo.log")
         log = open(log_path, "w")
         proc = subprocess.Popen([LUOBO, "--config", ini, "-v"], stdout=log, stderr=subprocess.STDOUT)
@@ -205,6 +237,9 @@ url = srt://127.0.0.1:{closed}?mode=caller&passphrase={pw}{pw}
             # the events sockets saw a status or two with the errors
             wait_for("status events with the errors", lambda: any(
                 '"last_error":"HEAD http://up:***@' in m for m in events["op1"]), proc)
+            # the upload's alert, quoting its error, went to the webhook
+            wait_for("the upload_failing alert at the webhook", lambda: any(
+                '"upload_failing"' in b and "up:***@" in b for b in hook_bodies), proc)
 
             # operator: the full status, redacted
             text = json.dumps(st)
@@ -230,6 +265,9 @@ url = srt://127.0.0.1:{closed}?mode=caller&passphrase={pw}{pw}
             r = curl(base + "/api/v1/sources", jar=jars["op1"])
             check(r.status == 200 and PW not in r.body.decode() and "cam" in r.body.decode(),
                   "/api/v1/sources: no password")
+            r = curl(base + "/api/v1/alerts", jar=jars["v1"])
+            check(r.status == 200 and PW not in r.body.decode() and "upload_failing" in r.body.decode(),
+                  "a viewer's /api/v1/alerts: no password (%s)" % r.body[:300])
             r = curl(base + "/metrics", jar=jars["op1"])
             check(r.status == 200 and PW not in r.body.decode() and "luobo_source_up" in r.body.decode(),
                   "/metrics: no password")
@@ -260,8 +298,11 @@ url = srt://127.0.0.1:{closed}?mode=caller&passphrase={pw}{pw}
                     proc.wait()
             http_server.terminate()
             http_server.wait()
+            hook.shutdown()
             log.close()
         check(proc.returncode == 0, "luobo exits 0 (%s)" % proc.returncode)
+        check(hook_bodies and not any(PW in b for b in hook_bodies),
+              "the webhook's bodies: no password (%d bodies)" % len(hook_bodies))
         with open(log_path, errors="replace") as f:
             text = f.read()
         check(PW not in text, "the log: no password (%s)" % [l for l in text.splitlines() if PW in l][:3])
