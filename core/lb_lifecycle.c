@@ -30,6 +30,15 @@ typedef struct row {
 } row;
 
 static const row table[] = {
+    /* the pipeline is on its way out: a lesson started now would be cut or lost */
+#define CLOSING_ROWS(ev)                                                                          \
+    { ANY, ev, LB_LESSON_SHUTTING_DOWN, 0, SAME, 0, 0, 0, "shutting down" },                      \
+    { ANY, ev, LB_LESSON_RESTARTING, 0, SAME, 0, 0, 0, "restarting, try again in a few seconds" }
+    CLOSING_ROWS(LB_EV_START),
+    CLOSING_ROWS(LB_EV_ENTRY_START),
+    CLOSING_ROWS(LB_EV_RESUME),
+#undef CLOSING_ROWS
+
     /* a teacher's start and stop */
     { REST, LB_EV_START, 0, 0, LB_LESSON_STARTING, 0, 0,
       LB_FX_SET_METADATA | LB_FX_CREATE_LESSON | LB_FX_START_ARCHIVE | LB_FX_PUBLISH, NULL },
@@ -83,13 +92,14 @@ static const row table[] = {
     { REST | S(STOPPING) | S(FINISHING), LB_EV_DISK_FULL, 0, 0, SAME, 0, 0, 0, "no recording to stop" },
 
     /* a reload that needs a restart applies when idle, never cuts a lesson */
-    { REST, LB_EV_RELOAD, 0, 0, SAME, 0, 0, LB_FX_RESTART, NULL },
+    { REST, LB_EV_RELOAD, 0, 0, SAME, LB_LESSON_RESTARTING, 0, LB_FX_RESTART, NULL },
     { LESSON, LB_EV_RELOAD, 0, 0, SAME, LB_LESSON_RELOAD_PENDING, 0, 0, NULL },
 
     /* the program ends: the encoder thread finishes a lesson at its last frame */
-    { S(STARTING), LB_EV_SHUTDOWN, 0, 0, LB_LESSON_IDLE, 0, 0, LB_FX_CANCEL, NULL },
-    { S(RECORDING) | S(STOPPING), LB_EV_SHUTDOWN, 0, 0, LB_LESSON_FINISHING, 0, 0, LB_FX_FINISH, NULL },
-    { REST | S(FINISHING), LB_EV_SHUTDOWN, 0, 0, SAME, 0, 0, 0, NULL },
+    { S(STARTING), LB_EV_SHUTDOWN, 0, 0, LB_LESSON_IDLE, LB_LESSON_SHUTTING_DOWN, 0, LB_FX_CANCEL, NULL },
+    { S(RECORDING) | S(STOPPING), LB_EV_SHUTDOWN, 0, 0, LB_LESSON_FINISHING, LB_LESSON_SHUTTING_DOWN, 0,
+      LB_FX_FINISH, NULL },
+    { REST | S(FINISHING), LB_EV_SHUTDOWN, 0, 0, SAME, LB_LESSON_SHUTTING_DOWN, 0, 0, NULL },
 
     /* the pipeline reporting */
     { S(STARTING), LB_EV_STARTED, 0, 0, LB_LESSON_RECORDING, 0, 0, LB_FX_PUBLISH, NULL },
@@ -135,6 +145,7 @@ lb_lifecycle lb_lifecycle_step(lb_lifecycle cur, lb_lesson_event ev, lb_lifecycl
             next.state = next.flags & LB_LESSON_ARMED ? LB_LESSON_SCHEDULED : LB_LESSON_IDLE;
             if (next.flags & LB_LESSON_RELOAD_PENDING) {
                 next.flags &= ~(unsigned)LB_LESSON_RELOAD_PENDING;
+                next.flags |= LB_LESSON_RESTARTING;
                 fx->fx |= LB_FX_RESTART;
             }
         }
@@ -181,6 +192,7 @@ static void state_text(char *buf, size_t size, lb_lifecycle lc)
     static const struct { unsigned flag; const char *name; } shown[] = {
         { LB_LESSON_ENTRY, "timetable" }, { LB_LESSON_RESUMED, "resumed" },
         { LB_LESSON_EXTENDED, "extended" }, { LB_LESSON_RELOAD_PENDING, "reload pending" },
+        { LB_LESSON_RESTARTING, "restarting" }, { LB_LESSON_SHUTTING_DOWN, "shutting down" },
     };
     const char *sep = " (";
     for (size_t i = 0; i < sizeof shown / sizeof *shown && n > 0 && (size_t)n < size; i++)

@@ -24,7 +24,11 @@
  * recording (and of stopping and finishing: a resumed lesson still finishes
  * as resumed).  What they change is what an event means (an extended
  * lesson ignores its entry's end; a resumed one opens its old folder), and
- * a flag says that with one row.  Scheduled is a state because it is what
+ * a flag says that with one row.  Restarting and shutting down are flags
+ * of the machine: once the restart is decided (or the program ends) the
+ * pipeline is on its way out, so a start would be cut or lost; START,
+ * ENTRY_START and RESUME are refused until the next pipeline's machine,
+ * which begins afresh.  Scheduled is a state because it is what
  * an operator sees between lessons ("next lesson armed"); it is idle with
  * LB_LESSON_ARMED, which outlives a lesson, so a lesson that ends while an
  * entry is armed returns to scheduled.
@@ -54,6 +58,8 @@ enum {
     LB_LESSON_EXTENDED = 1 << 2,        /* an entry's lesson past its end on a teacher's request */
     LB_LESSON_ARMED = 1 << 3,           /* a timetable entry is armed (outlives a lesson) */
     LB_LESSON_RELOAD_PENDING = 1 << 4,  /* a reload that restarts the pipeline waits for idle */
+    LB_LESSON_RESTARTING = 1 << 5,      /* the pipeline restarts: no lesson starts in it */
+    LB_LESSON_SHUTTING_DOWN = 1 << 6,   /* the program ends: no lesson starts in it */
 };
 #define LB_LESSON_FLAGS_OF_LESSON (LB_LESSON_ENTRY | LB_LESSON_RESUMED | LB_LESSON_EXTENDED)
 

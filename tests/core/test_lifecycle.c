@@ -257,10 +257,10 @@ static void test_resume(void)
     CHECK(lc.flags == LB_LESSON_RESUMED);
     SEND(lc, LB_EV_SHUTDOWN, "signal: SIGTERM", LB_LESSON_FINISHING, LB_FX_FINISH);
     SEND(lc, LB_EV_FINISH_DONE, "pipeline", LB_LESSON_IDLE, LB_FX_PUBLISH);
-    CHECK(lc.flags == 0);
+    CHECK(lc.flags == LB_LESSON_SHUTTING_DOWN);   /* the lesson's flags go, the machine's stays */
     char *log = captured_log();
     CHECK_STR_CONTAINS(log, "lesson " ID ": idle -> starting (resumed) (start-up: interrupted 42 s ago)");
-    CHECK_STR_CONTAINS(log, ": recording (resumed) -> finishing (resumed) (signal: SIGTERM)");
+    CHECK_STR_CONTAINS(log, ": recording (resumed) -> finishing (resumed, shutting down) (signal: SIGTERM)");
     free(log);
 }
 
@@ -268,6 +268,8 @@ static void test_reload_and_shutdown(void)
 {
     lb_lifecycle lc = LB_LIFECYCLE_INIT;
     SEND(lc, LB_EV_RELOAD, "signal: SIGHUP", LB_LESSON_IDLE, LB_FX_RESTART);
+    CHECK(lc.flags == LB_LESSON_RESTARTING);
+    lc = LB_LIFECYCLE_INIT;             /* the restarted pipeline's machine */
     SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
     SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
     /* a lesson in progress is never cut: the restart waits for its end */
@@ -276,16 +278,77 @@ static void test_reload_and_shutdown(void)
     SEND(lc, LB_EV_STOP, "api: stop", LB_LESSON_STOPPING, LB_FX_MARK_STOP | LB_FX_PUBLISH);
     SEND(lc, LB_EV_STOP_DONE, "pipeline", LB_LESSON_FINISHING, LB_FX_FINISH);
     SEND(lc, LB_EV_FINISH_DONE, "pipeline", LB_LESSON_IDLE, LB_FX_PUBLISH | LB_FX_RESTART);
-    CHECK(lc.flags == 0);
+    CHECK(lc.flags == LB_LESSON_RESTARTING);
     /* shutdown: a pending start is dropped, a stopping lesson finished */
+    lc = LB_LIFECYCLE_INIT;
     SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
     SEND(lc, LB_EV_SHUTDOWN, "signal", LB_LESSON_IDLE, LB_FX_CANCEL);
     SEND(lc, LB_EV_SHUTDOWN, "signal", LB_LESSON_IDLE, 0);
+    lc = LB_LIFECYCLE_INIT;
     SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
     SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
     SEND(lc, LB_EV_STOP, "api: stop", LB_LESSON_STOPPING, LB_FX_MARK_STOP | LB_FX_PUBLISH);
     SEND(lc, LB_EV_SHUTDOWN, "signal", LB_LESSON_FINISHING, LB_FX_FINISH);
     SEND(lc, LB_EV_SHUTDOWN, "signal", LB_LESSON_FINISHING, 0);
+}
+
+/* Once a restart is decided (at once, or at the end of the lesson it waited
+ * for) or the program ends, the pipeline is on its way out: a start, an
+ * entry's start or a resume is refused with a reason the API shows (a 409),
+ * not accepted and then cut by the shutdown or left "starting" for ever. */
+static void test_no_start_while_closing(void)
+{
+    capture_log();
+    /* a reload when idle: the restart begins at once */
+    lb_lifecycle lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_RELOAD, "signal: SIGHUP", LB_LESSON_IDLE, LB_FX_RESTART);
+    REFUSE(lc, LB_EV_START, "restarting, try again in a few seconds");
+    REFUSE(lc, LB_EV_ENTRY_START, "restarting, try again in a few seconds");
+    REFUSE(lc, LB_EV_RESUME, "restarting, try again in a few seconds");
+    REFUSE(lc, LB_EV_STOP, "no recording is running");
+    /* a timetable entry armed meanwhile still shows; it starts in the next pipeline */
+    SEND(lc, LB_EV_ENTRY_ARMED, "timetable: period 2 next", LB_LESSON_SCHEDULED, LB_FX_PUBLISH);
+    REFUSE(lc, LB_EV_ENTRY_START, "restarting");
+    SEND(lc, LB_EV_RELOAD, "signal: SIGHUP", LB_LESSON_SCHEDULED, LB_FX_RESTART);
+    SEND(lc, LB_EV_SHUTDOWN, "shutdown", LB_LESSON_SCHEDULED, 0);
+    /* shutting down wins: the program ends, it does not come back */
+    REFUSE(lc, LB_EV_START, "shutting down");
+
+    /* a reload pending during a lesson fires at its end, just as the next
+     * teacher presses start */
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_RELOAD, "signal: SIGHUP", LB_LESSON_RECORDING, 0);
+    SEND(lc, LB_EV_STOP, "api: stop", LB_LESSON_STOPPING, LB_FX_MARK_STOP | LB_FX_PUBLISH);
+    SEND(lc, LB_EV_STOP_DONE, "pipeline", LB_LESSON_FINISHING, LB_FX_FINISH);
+    SEND(lc, LB_EV_FINISH_DONE, "pipeline", LB_LESSON_IDLE, LB_FX_PUBLISH | LB_FX_RESTART);
+    REFUSE(lc, LB_EV_START, "restarting, try again in a few seconds");
+    /* the restart stops the program thread: its shutdown finds nothing to cancel */
+    SEND(lc, LB_EV_SHUTDOWN, "shutdown", LB_LESSON_IDLE, 0);
+    REFUSE(lc, LB_EV_START, "shutting down");
+
+    /* shutdown while recording: the lesson finishes, nothing new starts */
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_SHUTDOWN, "signal: SIGTERM", LB_LESSON_FINISHING, LB_FX_FINISH);
+    REFUSE(lc, LB_EV_START, "shutting down");
+    REFUSE(lc, LB_EV_ENTRY_START, "shutting down");
+    REFUSE(lc, LB_EV_RESUME, "shutting down");
+    SEND(lc, LB_EV_FINISH_DONE, "pipeline", LB_LESSON_IDLE, LB_FX_PUBLISH);
+    CHECK(lc.flags == LB_LESSON_SHUTTING_DOWN);
+    REFUSE(lc, LB_EV_START, "shutting down");
+    /* a start cancelled by the shutdown (asked before the program thread saw it) */
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_SHUTDOWN, "shutdown", LB_LESSON_IDLE, LB_FX_CANCEL);
+    REFUSE(lc, LB_EV_START, "shutting down");
+    char *log = captured_log();
+    CHECK_STR_CONTAINS(log, ": idle -> idle (restarting) (signal: SIGHUP)");
+    CHECK_STR_CONTAINS(log, ": finishing (reload pending) -> idle (restarting) (pipeline)");
+    CHECK_STR_CONTAINS(log, ": recording -> finishing (shutting down) (signal: SIGTERM)");
+    free(log);
 }
 
 /* Every state, with every combination of flags it can hold, against every
@@ -302,8 +365,10 @@ static void test_whole_table(void)
     };
     int edges = 0;
     for (int s = LB_LESSON_IDLE; s < LB_LESSON_NB_STATES; s++) {
-        for (unsigned flags = 0; flags < 32; flags++) {
+        for (unsigned flags = 0; flags < 128; flags++) {
             int rest = s == LB_LESSON_IDLE || s == LB_LESSON_SCHEDULED;
+            if (!rest && (flags & LB_LESSON_RESTARTING))
+                continue;       /* the restart is decided only when idle, and no lesson starts after */
             if (rest && ((flags & LB_LESSON_FLAGS_OF_LESSON) || (flags & LB_LESSON_RELOAD_PENDING) ||
                          !(flags & LB_LESSON_ARMED) != (s == LB_LESSON_IDLE)))
                 continue;       /* not reachable */
@@ -333,8 +398,13 @@ static void test_whole_table(void)
                     CHECK(fx.fx & LB_FX_MARK_STOP);
                 if (fxs.state == LB_LESSON_FINISHING && cur.state != LB_LESSON_FINISHING)
                     CHECK(fx.fx & LB_FX_FINISH);
-                if (fxs.state == LB_LESSON_STARTING && cur.state != LB_LESSON_STARTING)
+                if (fxs.state == LB_LESSON_STARTING && cur.state != LB_LESSON_STARTING) {
                     CHECK(fx.fx & LB_FX_START_ARCHIVE);
+                    CHECK(!(cur.flags & (LB_LESSON_RESTARTING | LB_LESSON_SHUTTING_DOWN)));
+                }
+                /* closing is for good, within a pipeline */
+                CHECK((fxs.flags & cur.flags & (LB_LESSON_RESTARTING | LB_LESSON_SHUTTING_DOWN)) ==
+                      (cur.flags & (LB_LESSON_RESTARTING | LB_LESSON_SHUTTING_DOWN)));
                 if ((fxs.flags & LB_LESSON_EXTENDED))
                     CHECK(fxs.flags & LB_LESSON_ENTRY);
             }
@@ -361,6 +431,7 @@ int main(void)
     test_double_stop();
     test_resume();
     test_reload_and_shutdown();
+    test_no_start_while_closing();
     test_whole_table();
     return CHECK_DONE();
 }
