@@ -43,6 +43,8 @@ static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
     }
     if ((fx.fx & LB_FX_SET_METADATA) && info)
         p->pending_info = *info;
+    if (fx.fx & START_FX)
+        p->lc_start_gen++;
     if (fx.fx & LB_FX_CANCEL)
         p->lc_todo &= ~(unsigned)START_FX;
     p->lc_todo |= fx.fx & (START_FX | LB_FX_MARK_STOP);
@@ -88,8 +90,13 @@ static void discard_lesson(lb_lesson **lesson)
 
 /* Starts the lesson and the archive at this tick.  Called on the program
  * thread, before any encoder is given this tick's frame, so that every
- * packet of the lesson reaches the archive. */
-static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info, int open_lesson)
+ * packet of the lesson reaches the archive.  gen is the start's
+ * p->lc_start_gen: if the start was stopped and another asked for while the
+ * encoders were waited for, this one's outcome is not the newer one's (its
+ * failure must not end it, nor its lesson become the newer one's): the newer
+ * start stays to do at the next tick. */
+static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info, int open_lesson,
+                           unsigned gen)
 {
     char err[512];
     lb_lesson_source srcs[LB_MAX_SOURCES + LB_MAX_MICS];
@@ -118,6 +125,16 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *i
         discard_lesson(&lesson);
     }
     pthread_mutex_lock(&p->lock);
+    if (p->lc_start_gen != gen) {
+        LB_LOGI("pipeline", "a start was stopped and another asked for meanwhile: the older one is "
+                "dropped%s%s", ret < 0 ? "; it had failed: " : "", ret < 0 ? err : "");
+        pthread_mutex_unlock(&p->lock);
+        if (ret >= 0) {
+            lb_streamer_stop_recording(p->streamer);
+            discard_lesson(&lesson);
+        }
+        return AVERROR(ECANCELED);
+    }
     if (ret < 0) {
         LB_LOGE("pipeline", "cannot start a recording: %s", err);
         send_locked(p, LB_EV_FAILURE, err, NULL, NULL, NULL, 0);
@@ -218,6 +235,7 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
     unsigned todo = p->lc_todo;
     lb_lesson_state state = p->lc.state;
     lb_lesson_info info = p->pending_info;
+    unsigned gen = p->lc_start_gen;
     pthread_mutex_unlock(&p->lock);
 
     tk->start = tk->stop = 0;
@@ -225,7 +243,7 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
     if ((todo & LB_FX_START_ARCHIVE) &&
         (p->params.offline || tk->t_us >= RECORD_WAIT_US || sources_settled(p))) {
         wait_for_encoders(p, tk->next_sent);     /* not n: ticks may have been skipped */
-        tk->start = begin_recording(p, tk->t_us, &info, !!(todo & LB_FX_OPEN_LESSON)) >= 0;
+        tk->start = begin_recording(p, tk->t_us, &info, !!(todo & LB_FX_OPEN_LESSON), gen) >= 0;
     }
 
     /* the archive stopped by itself (the disk guard): end the lesson here

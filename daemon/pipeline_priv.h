@@ -121,6 +121,7 @@ struct lb_pipeline {
     pthread_mutex_t lock;
     lb_lifecycle lc;
     unsigned lc_todo;               /* LB_FX_* the program thread has yet to carry out */
+    unsigned lc_start_gen;          /* bumped by each start asked for: its reports name it */
     char lesson_id[64];             /* of the lesson being started to finished, for the log */
     lb_lesson_info pending_info;
     lb_lesson *lesson;
