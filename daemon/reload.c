@@ -305,15 +305,31 @@ static void on_sighup(void *opaque)
     free(r->loaded_text);
     r->loaded_text = text;
     *err = 0;
-    if (r->pipeline && live->nb)
+    char applied_text[1024], waits_text[1024];
+    if (!r->pipeline) {
+        /* the pipeline is being restarted (lb_reload_next): nothing can be
+         * applied now, even live keys; the new pipeline takes the newest
+         * file, then applies what it changes from its own, at once or with
+         * one more restart */
+        r->pending = cfg;
+        for (int i = 0; i < live->nb; i++)
+            add_change(restart, live->items[i], "");
+        list_text(restart, waits_text, sizeof waits_text);
+        LB_LOGI("reload", "%s: the pipeline is restarting: applied when it starts again: %s", r->path,
+                waits_text);
+        publish(r, NULL, restart, NULL);
+        pthread_mutex_unlock(&r->lock);
+        free(live);
+        free(restart);
+        return;
+    }
+    if (live->nb)
         ret = apply_live(r->pipeline, prev, cfg, live, err, sizeof err);
     if (restart->nb || r->pending) {
         /* a restart already asked for stays asked for: the newest file is its */
         r->pending = cfg;
-        if (r->pipeline)
-            lb_pipeline_reload(r->pipeline, "reload: the configuration changed");
+        lb_pipeline_reload(r->pipeline, "reload: the configuration changed");
     }
-    char applied_text[1024], waits_text[1024];
     list_text(live, applied_text, sizeof applied_text);
     list_text(restart, waits_text, sizeof waits_text);
     if (ret < 0)
@@ -402,6 +418,11 @@ int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, si
             if (live->nb && apply_live(*p, next, r->pending, live, why, sizeof why) < 0)
                 LB_LOGE("reload", "%s: applying at once: %s", r->path, why);
             diff(next, r->pending, 0, &r->waiting);
+            char applied_text[1024], waits_text[1024];
+            list_text(live, applied_text, sizeof applied_text);
+            list_text(&r->waiting, waits_text, sizeof waits_text);
+            LB_LOGI("reload", "%s: the file read during the restart: applied at once: %s; "
+                    "waits for a pipeline restart: %s", r->path, applied_text, waits_text);
             free(live);
         }
         if (r->waiting.nb)
