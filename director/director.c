@@ -544,8 +544,15 @@ int lb_director_reconfigure(lb_director *d, const lb_config_section *sec, char *
                         "the automatic director picks its own shots (mode = manual fixes one)");
         return AVERROR(EINVAL);
     }
-    /* only the live keys move; the rest keeps what the director was made with */
-    lb_director_settings cur = d->settings;
+    /* only the live keys move; the rest keeps what the director was made
+     * with.  The program thread writes d->settings (taking next_settings)
+     * under the lock; the newest file's are next_settings if not taken yet. */
+    pthread_mutex_lock(&d->lock);
+    lb_director_settings cur = d->have_next_settings ? d->next_settings : d->settings;
+    pthread_mutex_unlock(&d->lock);
+    /* the file's mode, shot and layout apply only when the file changes
+     * them: an operator's shot taken since stays through any other change */
+    int mode_changed = next.mode != cur.mode || strcmp(next.shot, cur.shot) || next.layout != cur.layout;
     const char *base = (const char *)&next;
     for (const lb_option *o = lb_director_options; o->name; o++) {
         if (!(o->type & LB_OPT_LIVE))
@@ -555,8 +562,8 @@ int lb_director_reconfigure(lb_director *d, const lb_config_section *sec, char *
         memcpy((char *)&cur + o->offset, base + o->offset, size);
     }
     char why[128];
-    if ((ret = lb_director_set_mode(d, (lb_director_mode)next.mode, next.shot,
-                                    (lb_layout)next.layout, why, sizeof why)) < 0) {
+    if (mode_changed && (ret = lb_director_set_mode(d, (lb_director_mode)next.mode, next.shot,
+                                                    (lb_layout)next.layout, why, sizeof why)) < 0) {
         lb_config_error(sec, "shot", err, err_size, "%s", why);
         return ret;
     }

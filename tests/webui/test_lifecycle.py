@@ -10,7 +10,7 @@ pending") and applies when the lesson has finished, in one piece; while
 idle it applies at once.
 
 Then the live part of a reload, during one lesson: a director weight and
-an added HLS output apply at once (the output in the status, its playlist
+an added HLS output apply at once (an operator's manual shot stays) (the output in the status, its playlist
 served and playable), removing outputs stops them, mode auto -> manual
 applies, a bad key keeps everything, and a mixed change applies its
 director part at once while its camera part waits for the end of the
@@ -207,12 +207,23 @@ def test_reload_live(srv, jar, auth, scratch):
     live2 = os.path.join(scratch, "live2")
     hls2 = "\n[output.hls2]\ntype = hls\ndir = %s\nname = second\nsegment_s = 1\n" % live2
 
+    # the operator takes a shot by hand (the file says auto)
+    r = curl(srv.base + "/api/v1/director", "POST", {"mode": "manual", "shot": "students"}, **auth)
+    check(r.status == 200 and (r.json() or {}).get("mode") == "manual", "the operator's shot: 200 (%d)" % r.status)
+
     # a director weight and a new HLS output: at once, nothing restarts
     text = base + "\n[director]\nweight_board = 0.75\n" + hls2
     rl = reload_with(srv, jar, text)
     check(rl is not None and rl.get("applied") == ["director.weight_board", "output.hls2 (added)"] and
           rl.get("pending") == [] and rl.get("error") is None and re.match(r"\d{4}-\d\d-\d\dT", rl.get("at", "")),
           "weight and output applied at once, nothing pending: %s" % rl)
+    # the file's mode did not change: the operator's shot stays
+    time.sleep(0.5)                     # a few frames past the reload
+    d = full_status(srv, jar).get("director", {})
+    check(d.get("mode") == "manual" and d.get("sources", [None])[0] == "students",
+          "a reload of a weight keeps the operator's manual shot: %s" % {k: d.get(k) for k in ("mode", "sources")})
+    r = curl(srv.base + "/api/v1/director", "POST", {"mode": "auto"}, **auth)
+    check(r.status == 200, "the operator gives the shots back to the director")
     o = wait_for(lambda: (lambda x: x if x and x.get("packets", 0) > 0 else None)(output(srv, jar, "hls2")))
     check(o is not None and o.get("kind") == "hls", "the new HLS output is in the status and running: %s" % o)
     playlist = os.path.join(live2, "second.m3u8")
