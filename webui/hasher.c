@@ -45,12 +45,14 @@ static void job_free(webui_hash_job **job)
     }
 }
 
-static void free_jobs(webui_hash_job **list)
+/* With the loop abandoned, callbacks no longer forget closed connections
+ * and lws may have freed job->conn: it is not touched then. */
+static void free_jobs(webui_hash_job **list, int conns_valid)
 {
     while (*list) {
         webui_hash_job *job = *list;
         *list = job->next;
-        if (job->conn)
+        if (conns_valid && job->conn)
             job->conn->hash_job = NULL;
         job_free(&job);
     }
@@ -103,8 +105,9 @@ void webui_hasher_stop(lb_webui *w)
     pthread_cond_broadcast(&w->jobs_cond);
     pthread_mutex_unlock(&w->jobs_lock);
     lb_thread_join(&w->hasher);
-    free_jobs(&w->jobs_todo);
-    free_jobs(&w->jobs_done);
+    int conns_valid = !atomic_load(&w->abandoned);
+    free_jobs(&w->jobs_todo, conns_valid);
+    free_jobs(&w->jobs_done, conns_valid);
     w->nb_jobs = 0;
 }
 

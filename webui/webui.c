@@ -146,9 +146,24 @@ fail:
 static void *loop(void *arg)
 {
     lb_webui *w = arg;
+    struct lws_context *ctx = w->ctx;
     while (!atomic_load(&w->stop))
-        if (lws_service(w->ctx, 0) < 0)
+        if (lws_service(ctx, 0) < 0)
             break;
+    /* Left behind by lb_webui_stop() and unstuck since: nobody else will
+     * destroy the context, and its listeners would stay bound, failing the
+     * next lb_webui_start() on the same ports. */
+    pthread_mutex_lock(&w->lock);
+    w->loop_done = 1;
+    int abandoned = atomic_load(&w->abandoned);
+    if (abandoned)
+        w->ctx = NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (abandoned) {
+        lws_context_destroy(ctx);      /* every callback returns at once */
+        LB_LOGW("webui", "the web thread left behind has stopped; its listeners are closed");
+        pthread_detach(pthread_self());
+    }
     return NULL;
 }
 
@@ -234,6 +249,7 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
         w->plain_vhost = plain;
     pthread_mutex_lock(&w->lock);
     w->ctx = ctx;
+    w->loop_done = 0;
     pthread_mutex_unlock(&w->lock);
     w->started_us = lb_clock_now();
     atomic_store(&w->stop, 0);
@@ -373,11 +389,19 @@ void lb_webui_stop(lb_webui *w)
      * from finishing its recording and exiting.  Then the thread is left
      * running with its context, and every callback returns at once. */
     if (lb_thread_join_timeout(&w->thread, WEBUI_STOP_TIMEOUT_US) < 0) {
-        atomic_store(&w->abandoned, 1);
-        LB_LOGE("webui", "the web thread did not stop within %d s; leaving it behind",
-                (int)(WEBUI_STOP_TIMEOUT_US / 1000000));
-        webui_hasher_stop(w);
-        return;
+        /* Under lock: loop() either saw abandoned and destroys the
+         * context itself, or finished just now and is joined here. */
+        pthread_mutex_lock(&w->lock);
+        if (!w->loop_done)
+            atomic_store(&w->abandoned, 1);
+        pthread_mutex_unlock(&w->lock);
+        if (atomic_load(&w->abandoned)) {
+            LB_LOGE("webui", "the web thread did not stop within %d s; leaving it behind",
+                    (int)(WEBUI_STOP_TIMEOUT_US / 1000000));
+            webui_hasher_stop(w);
+            return;
+        }
+        lb_thread_join(&w->thread);
     }
     pthread_mutex_lock(&w->lock);
     w->ctx = NULL;

@@ -23,7 +23,10 @@
 #define WEBUI_CLIENT_BACKLOG 64            /* events waiting per WebSocket client */
 #define WEBUI_MAX_HEADERS    8             /* extra response headers */
 #define WEBUI_MAX_BODY_REPEATS 64         /* see http.c's BODY_COMPLETION */
-#define WEBUI_STOP_TIMEOUT_US (2 * 1000000) /* lb_webui_stop() waits this long for the loop */
+/* lb_webui_stop() waits this long for the loop: past the few seconds a
+ * legitimate request may take (a DELETE of a multi-GB recording runs nftw()
+ * on the loop), well under the service's TimeoutStopSec. */
+#define WEBUI_STOP_TIMEOUT_US (10 * 1000000)
 #define WEBUI_SESSION_COOKIE "luobo_session"
 #define CRYPT_HASH_SIZE      384           /* crypt.h's CRYPT_OUTPUT_SIZE */
 
@@ -345,6 +348,7 @@ struct lb_webui {
     char tls_cert[PATH_MAX], tls_key[PATH_MAX];   /* what lws loads */
     struct lws_vhost *plain_vhost;    /* the redirecting listener (TLS only) */
     atomic_int abandoned;             /* the loop did not stop in time: see lb_webui_stop() */
+    int loop_done;                    /* under lock: loop() has returned from lws */
     int64_t started_us;
 
     /* lb_webui_publish(): any thread, under lock */

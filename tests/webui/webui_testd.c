@@ -7,10 +7,13 @@
  * meters and tally the way the daemon does.
  *
  *   webui_testd --data DIR [--www DIR] [--live DIR] [--config FILE]
- *               [--port-file FILE] [--fixture MP4] [--wedge metrics]
+ *               [--port-file FILE] [--fixture MP4] [--wedge metrics|metrics-briefly]
  *
  * --wedge metrics makes GET /metrics never return, as a web thread stuck
  * for good would be (lb_webui_stop() must still let the process exit).
+ * --wedge metrics-briefly lets it return once lb_webui_free() has left the
+ * thread behind; testd then waits for the port to be free again (the loop
+ * closes its own listeners), logs "port N free again" and exits.
  *
  * Writes the bound port to --port-file once it listens (and, with TLS, the
  * HTTPS port on a second line); exits 0 on SIGTERM
@@ -24,6 +27,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/error.h>
@@ -61,7 +68,8 @@ typedef struct fake {
     int lessons_made;
     lb_webui *webui;
     atomic_int stop;
-    int wedge_metrics;
+    int wedge_metrics;                /* 1: for good, 2: until unwedge */
+    atomic_int unwedge;
 } fake;
 
 static cJSON *fake_status(void *opaque)
@@ -335,8 +343,10 @@ fail:
 static char *fake_metrics(void *opaque)
 {
     fake *f = opaque;
-    while (f->wedge_metrics)
+    while (f->wedge_metrics == 1)
         pause();                    /* every signal is blocked: for good */
+    while (f->wedge_metrics == 2 && !atomic_load(&f->unwedge))
+        usleep(10000);
     char *text = malloc(256);
     if (text)
         snprintf(text, 256,
@@ -404,6 +414,26 @@ static void *publisher(void *arg)
     return NULL;
 }
 
+/* 0 once 127.0.0.1:port can be bound (SO_REUSEADDR, as lws binds: only a
+ * listener still open refuses it), -1 if not within timeout_s. */
+static int wait_port_free(int port, int timeout_s)
+{
+    for (int i = 0; i < timeout_s * 10; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        int ok = !bind(fd, (struct sockaddr *)&sa, sizeof sa);
+        close(fd);
+        if (ok)
+            return 0;
+        usleep(100000);
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     const char *data = NULL, *www = NULL, *live = NULL, *config = NULL, *port_file = NULL;
@@ -429,6 +459,8 @@ int main(int argc, char **argv)
             f.fixture = argv[i + 1];
         else if (!strcmp(argv[i], "--wedge") && !strcmp(argv[i + 1], "metrics"))
             f.wedge_metrics = 1;
+        else if (!strcmp(argv[i], "--wedge") && !strcmp(argv[i + 1], "metrics-briefly"))
+            f.wedge_metrics = 2;
         else {
             fprintf(stderr, "webui_testd: unknown option %s\n", argv[i]);
             return 2;
@@ -477,7 +509,18 @@ end:
         fprintf(stderr, "webui_testd: %s\n", err);
     atomic_store(&f.stop, 1);
     lb_thread_join(&pub);
+    int port = f.webui ? lb_webui_port(f.webui) : -1;
     lb_webui_free(&f.webui);
+    if (f.wedge_metrics == 2 && port > 0) {
+        atomic_store(&f.unwedge, 1);
+        if (wait_port_free(port, 60) < 0) {
+            fprintf(stderr, "webui_testd: port %d still bound 60 s after the web thread "
+                            "came unstuck\n", port);
+            ret = 1;
+        } else {
+            fprintf(stderr, "webui_testd: port %d free again\n", port);
+        }
+    }
     lb_config_free(&cfg);
     return ret;
 }
