@@ -9,7 +9,8 @@
  * flip an output's `running` flag.  A stop first closes the output's queue
  * (which wakes a send blocked on a full archive queue), then takes the
  * write lock, so a blocked send can never hold a stop up.  `ctl_lock`
- * serialises the control calls (start/stop/free) against each other. */
+ * serialises the control calls (start/stop/free) against each other; a
+ * removed output is unlinked under it and stopped after it. */
 #include "streamer_priv.h"
 
 #include <errno.h>
@@ -651,20 +652,21 @@ out:
 int lb_streamer_remove_output(lb_streamer *st, const char *name)
 {
     int ret = AVERROR(ENOENT);
+    output *o = NULL;
     pthread_mutex_lock(&st->ctl_lock);
     for (int i = 0; i < st->nb_outputs; i++) {
-        output *o = st->outputs[i];
-        if (strcmp(o->name, name))
+        if (strcmp(st->outputs[i]->name, name))
             continue;
-        if (o->ops == &lb_output_archive) {
+        if (st->outputs[i]->ops == &lb_output_archive) {
             ret = AVERROR(EPERM);       /* the recording is never touched */
             break;
         }
-        if (o->ops->per_lesson && st->recording) {
+        if (st->outputs[i]->ops->per_lesson && st->recording) {
             ret = AVERROR(EBUSY);
             break;
         }
-        stop_output(st, o);
+        /* Unlinked, nothing feeds, starts or stops it any more. */
+        o = st->outputs[i];
         pthread_rwlock_wrlock(&st->run_lock);
         pthread_mutex_lock(&st->stats_lock);
         memmove(&st->outputs[i], &st->outputs[i + 1],
@@ -672,13 +674,18 @@ int lb_streamer_remove_output(lb_streamer *st, const char *name)
         st->nb_outputs--;
         pthread_mutex_unlock(&st->stats_lock);
         pthread_rwlock_unlock(&st->run_lock);
-        LB_LOGI("streamer", "%s (%s) removed", o->name, o->ops->kind);
-        free_output(&o);
         ret = 0;
         break;
     }
     pthread_mutex_unlock(&st->ctl_lock);
-    return ret;
+    if (!o)
+        return ret;
+    /* Draining and joining may take seconds (an HLS push has no interrupt):
+     * outside ctl_lock, so that a recording still starts and stops meanwhile. */
+    stop_output(st, o);
+    LB_LOGI("streamer", "%s (%s) removed", o->name, o->ops->kind);
+    free_output(&o);
+    return 0;
 }
 
 void lb_streamer_free(lb_streamer **pst)
