@@ -282,16 +282,22 @@ int webui_origin_allowed(lb_webui *w, const char *origin, const char *host_heade
         snprintf(why, why_size, "foreign origin");
         return 0;
     }
-    if (split_host(origin, ohost, sizeof ohost, &oport) < 0 || !host_is_ours(w, ohost)) {
+    if (split_host(origin, ohost, sizeof ohost, &oport) < 0 || !host_is_ours(w, ohost) ||
+        split_host(host_header, host, sizeof host, &port) < 0) {
         snprintf(why, why_size, "foreign origin");
         return 0;
     }
-    /* An explicit port must be the request's: another service on this
-     * machine is another origin, and cookies do not tell ports apart.  An
-     * Origin on the scheme's own port is a page behind a proxy (nginx on 443
-     * passing Host with luobo's port or none). */
-    if (split_host(host_header, host, sizeof host, &port) < 0 ||
-        (oport && oport != (port ? port : def))) {
+    /* server_names = * trusts every Host, so the Origin must at least be
+     * the page the request names. */
+    if (w->any_host && strcmp(ohost, host)) {
+        snprintf(why, why_size, "foreign origin (not the Host)");
+        return 0;
+    }
+    /* The Origin's port, explicit or the scheme's, must be the request's:
+     * another service on this machine (on 80 or 443 too) is another origin,
+     * and cookies do not tell ports apart.  A Host without a port is a
+     * request through a proxy on the scheme's own port. */
+    if ((oport ? oport : def) != (port ? port : def)) {
         snprintf(why, why_size, "foreign origin (another port)");
         return 0;
     }

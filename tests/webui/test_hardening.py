@@ -261,22 +261,30 @@ def hosts():
     r = curl(srv.base + "/api/v1/session", headers=["Host: attacker.example"])
     check(r.status == 421, "curl with a rebinding Host: 421")
 
-    def ws(host, origin):
-        s, line = ws_connect(port, origin=origin)
+    def ws(host, origin, to=None):
+        s, line = ws_connect(to or port, origin=origin, host=host)
         s.close()
         return line
 
-    # ws_connect sends Host: 127.0.0.1:port.
-    for origin, ok in (("http://127.0.0.1:%d" % port, True), ("http://localhost:%d" % port, True),
-                       ("http://luobo.school.example:%d" % port, True), (None, True),
-                       ("http://evil.example:%d" % port, False), ("http://evil.example", False),
-                       ("http://127.0.0.1:%d" % (port + 1 if port < 65535 else 1), False),
-                       ("http://127.0.0.1", True),     # the scheme's port: behind a proxy
-                       ("null", False),
-                       ("file://", False), ("http://127.0.0.1:%d.evil.example" % port, False)):
-        line = ws(None, origin)
-        check((" 101 " in line) == ok, "WebSocket with Origin %s: %s (%s)"
-              % (origin, "accepted" if ok else "refused", line))
+    # Host None: ws_connect's Host: 127.0.0.1:port.
+    for host, origin, ok in (
+            (None, "http://127.0.0.1:%d" % port, True), (None, "http://localhost:%d" % port, True),
+            (None, "http://luobo.school.example:%d" % port, True), (None, None, True),
+            (None, "http://evil.example:%d" % port, False), (None, "http://evil.example", False),
+            (None, "http://127.0.0.1:%d" % (port + 1 if port < 65535 else 1), False),
+            # a page of another service on port 80 of this machine
+            (None, "http://127.0.0.1", False), (None, "https://127.0.0.1", False),
+            # behind a proxy on the scheme's port: Host without a port
+            ("luobo.school.example", "https://luobo.school.example", True),
+            ("127.0.0.1", "http://127.0.0.1", True), ("127.0.0.1", "http://127.0.0.1:80", True),
+            ("127.0.0.1:443", "https://127.0.0.1", True),
+            ("127.0.0.1", "http://127.0.0.1:%d" % port, False),
+            ("127.0.0.1:443", "http://127.0.0.1", False),
+            (None, "null", False),
+            (None, "file://", False), (None, "http://127.0.0.1:%d.evil.example" % port, False)):
+        line = ws(host, origin)
+        check((" 101 " in line) == ok, "WebSocket with Host %s, Origin %s: %s (%s)"
+              % (host or "127.0.0.1:%d" % port, origin, "accepted" if ok else "refused", line))
     s = conn(port)
     r = http_exchange(s, b"GET /api/v1/events HTTP/1.1\r\nHost: evil.example:%d\r\nUpgrade: websocket\r\n"
                       b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -296,9 +304,17 @@ def hosts():
         check(code != 0 and "server_names" in log,
               "server_names = %s: a config error naming the key" % bad)
         b.cleanup()
-    any_host = Server(config="[webui]\nserver_names = *\n")
+    any_host = Server(config="[auth]\npublic_viewer = true\n[webui]\nserver_names = *\n")
     r = curl(any_host.base + "/api/v1/session", headers=["Host: anything.example"])
     check(r.status == 200, "server_names = *: any Host")
+    ap = any_host.port
+    for host, origin, ok in (("anything.example:%d" % ap, "http://anything.example:%d" % ap, True),
+                             ("127.0.0.1:%d" % ap, "http://127.0.0.1:%d" % ap, True),
+                             ("127.0.0.1:%d" % ap, "http://evil.example:%d" % ap, False),
+                             ("anything.example", "https://evil.example", False)):
+        line = ws(host, origin, to=ap)
+        check((" 101 " in line) == ok, "server_names = *: WebSocket with Host %s, Origin %s: %s (%s)"
+              % (host, origin, "accepted" if ok else "refused", line))
     any_host.stop()
     any_host.cleanup()
 

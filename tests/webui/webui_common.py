@@ -184,13 +184,14 @@ def login(server, user, password, jar):
     return r, j.get("csrf")
 
 
-def ws_connect(port, path="/api/v1/events", cookie=None, origin=None):
-    """A minimal RFC 6455 client.  Returns (socket, status line)."""
+def ws_connect(port, path="/api/v1/events", cookie=None, origin=None, host=None):
+    """A minimal RFC 6455 client (Host: 127.0.0.1:port unless host says
+    otherwise).  Returns (socket, status line)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=15)
     key = base64.b64encode(os.urandom(16)).decode()
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-           % (path, port, key))
+           % (path, host or "127.0.0.1:%d" % port, key))
     if cookie:
         req += "Cookie: %s\r\n" % cookie
     if origin:
