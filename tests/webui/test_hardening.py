@@ -335,8 +335,17 @@ def wedged():
     srv.cleanup()
 
     # A thread left behind that comes unstuck later closes its listeners:
-    # a reload's restart can bind the port again.
+    # a reload's restart can bind the port again.  The connections it
+    # served leak by design (its callbacks return at once once it is left
+    # behind, since the state they would clean up may be gone), so leak
+    # detection is off for this one process; ASan and UBSan stay on.
+    asan = os.environ.get("ASAN_OPTIONS")
+    os.environ["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "detect_leaks=0"
     srv = Server(config="[auth]\nmetrics_public = true\n", args=["--wedge", "metrics-briefly"])
+    if asan is None:
+        del os.environ["ASAN_OPTIONS"]
+    else:
+        os.environ["ASAN_OPTIONS"] = asan
     if not check(srv.alive(), "webui_testd --wedge metrics-briefly starts"):
         return
     r = curl(srv.base + "/metrics", extra=["--max-time", "2"])
