@@ -23,8 +23,6 @@
 #include "lb_redact.h"
 #include "lb_thread.h"
 
-#define MAX_PENDING 10000
-
 typedef struct webhook_settings {
     char url[1024];
     char credentials[512];
@@ -58,6 +56,7 @@ struct lb_webhook {
     pthread_cond_t cond;
     item *head, *tail;
     int nb;
+    int head_in_flight;             /* curl reads head->json: it is not freed */
     uint64_t sent, failures, dropped;
     atomic_int stop;
     lb_thread thread;
@@ -200,11 +199,16 @@ static void *webhook_thread(void *arg)
             pthread_mutex_unlock(&w->lock);
             break;
         }
-        char *json = w->head->json;     /* stays first until it is taken */
+        /* stays first and alive until it is taken: lb_webhook_post()
+         * drops the one after it when the queue is full */
+        char *json = w->head->json;
+        w->head_in_flight = 1;
         pthread_mutex_unlock(&w->lock);
 
-        if (post(w, curl, json, why, sizeof why) == 0) {
-            pthread_mutex_lock(&w->lock);
+        int ret = post(w, curl, json, why, sizeof why);
+        pthread_mutex_lock(&w->lock);
+        w->head_in_flight = 0;
+        if (ret == 0) {
             item *it = w->head;
             w->head = it->next;
             if (!w->head)
@@ -222,7 +226,6 @@ static void *webhook_thread(void *arg)
         backoff_s = backoff_s ? backoff_s * 2 : 1;
         if (backoff_s > w->set.retry_max_s)
             backoff_s = w->set.retry_max_s;
-        pthread_mutex_lock(&w->lock);
         w->failures++;
         int pending = w->nb;
         pthread_mutex_unlock(&w->lock);
@@ -264,10 +267,14 @@ void lb_webhook_post(lb_webhook *w, const char *json)
     }
     lb_redact_text(it->json, size, json);
     pthread_mutex_lock(&w->lock);
-    if (w->nb == MAX_PENDING) {
-        /* a receiver away for days: the oldest go, counted */
-        item *old = w->head;
-        w->head = old->next;
+    if (w->nb == LB_WEBHOOK_MAX_PENDING) {
+        /* a receiver away for days: the oldest go, counted; not the one
+         * being sent, whose json curl reads and whose 2xx takes the head */
+        item **pold = w->head_in_flight ? &w->head->next : &w->head;
+        item *old = *pold;
+        *pold = old->next;
+        if (w->tail == old)
+            w->tail = pold == &w->head ? NULL : w->head;
         w->nb--;
         w->dropped++;
         free(old->json);

@@ -9,6 +9,10 @@
 
 typedef struct lb_webhook lb_webhook;
 
+/* Events waiting at most; beyond, the oldest not being sent is dropped
+ * (counted in lb_webhook_stats.dropped). */
+#define LB_WEBHOOK_MAX_PENDING 10000
+
 typedef struct lb_webhook_stats {
     int pending;
     uint64_t sent, failures, dropped;
