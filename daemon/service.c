@@ -182,6 +182,11 @@ void lb_service_status(const cJSON *status)
     } else {
         snprintf(line, sizeof line, "idle, %s", cameras);
     }
+    /* the title is the teacher's text: a newline in it would start a
+     * notify assignment of its own (WATCHDOG=trigger kills us) */
+    for (unsigned char *ch = (unsigned char *)line; *ch; ch++)
+        if (*ch < 0x20 || *ch == 0x7f)
+            *ch = ' ';
     if (!strcmp(line, last_status))
         return;
     snprintf(last_status, sizeof last_status, "%s", line);

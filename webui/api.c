@@ -67,6 +67,22 @@ static int take_string(webui_conn *c, const cJSON *body, const char *key, char *
     return 0;
 }
 
+/* take_string() for the text people read elsewhere (a lesson's metadata,
+ * a token's name): it reaches logs, files and systemd's one-line STATUS,
+ * where a control character could forge a line of its own. */
+static int take_text(webui_conn *c, const cJSON *body, const char *key, char *dst, size_t size)
+{
+    if (take_string(c, body, key, dst, size) < 0)
+        return -1;
+    for (const unsigned char *ch = (const unsigned char *)dst; *ch; ch++) {
+        if (*ch < 0x20 || *ch == 0x7f) {
+            webui_respond_error(c, 400, "'%s' must not contain control characters (0x%02x)", key, *ch);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int status_for_error(int err)
 {
     if (err == AVERROR(EINVAL))
@@ -618,7 +634,7 @@ static void h_tokens(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
         return;
     }
     if (c->method == WEBUI_POST && !*arg) {
-        if (take_string(c, body, "name", name, sizeof name) < 0 ||
+        if (take_text(c, body, "name", name, sizeof name) < 0 ||
             take_string(c, body, "role", role, sizeof role) < 0 ||
             token_expiry(c, body, &expires_us) < 0)
             return;
@@ -663,9 +679,9 @@ static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body
 
     memset(&req, 0, sizeof req);
     if (take_string(c, body, "action", action, sizeof action) < 0 ||
-        take_string(c, body, "title", req.title, sizeof req.title) < 0 ||
-        take_string(c, body, "teacher", req.teacher, sizeof req.teacher) < 0 ||
-        take_string(c, body, "course", req.course, sizeof req.course) < 0)
+        take_text(c, body, "title", req.title, sizeof req.title) < 0 ||
+        take_text(c, body, "teacher", req.teacher, sizeof req.teacher) < 0 ||
+        take_text(c, body, "course", req.course, sizeof req.course) < 0)
         return;
     if (!strcmp(action, "start"))
         req.start = 1;
@@ -1001,7 +1017,7 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
     for (size_t i = 0; i < sizeof editable / sizeof editable[0]; i++) {
         if (!cJSON_GetObjectItemCaseSensitive(body, editable[i].key))
             continue;
-        if (take_string(c, body, editable[i].key, value, editable[i].size) < 0) {
+        if (take_text(c, body, editable[i].key, value, editable[i].size) < 0) {
             cJSON_Delete(lesson);
             return;
         }

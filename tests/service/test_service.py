@@ -217,6 +217,34 @@ def test_notify():
         print("notify: READY %d times, RELOADING %d, STATUS lines %d" % (
             len(notes.lines("READY=1")), len(notes.lines("RELOADING=1")), len(notes.lines("STATUS="))))
 
+    # a title with control characters (the API refuses them, --title does
+    # not): STATUS stays one line, a newline forges no WATCHDOG=trigger
+    with Scratch("notify-title") as tmp:
+        cfg = small_config(tmp, free_port())
+        sock_path = os.path.join(tmp, "notify.sock")
+        notes = Notifications(sock_path)
+        env = dict(os.environ, NOTIFY_SOCKET=sock_path)
+        env.pop("WATCHDOG_USEC", None)
+        env.pop("WATCHDOG_PID", None)
+        with open(os.path.join(tmp, "luobo.log"), "w") as log:
+            proc = subprocess.Popen([LUOBO, "--config", cfg, "--record", "--duration", "3", "--title",
+                                     "x\nWATCHDOG=trigger\n\tend\x7f"], stdout=log, stderr=subprocess.STDOUT,
+                                    env=env)
+            try:
+                check(proc.wait(180) == 0, "luobo --record --duration 3 exits 0")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        notes.wait(lambda l: l.startswith("STATUS=recording"), 30, "STATUS=recording")
+        notes.close()
+        status = [l for _, l in notes.lines("STATUS=recording")]
+        check(status and all(re.fullmatch(r"STATUS=recording 'x WATCHDOG=trigger  end ' \d\d:\d\d:\d\d", l)
+                             for l in status), "the title's control characters are spaces in STATUS (%r)" % status)
+        forged = [l for _, l in notes.lines() if l.startswith("WATCHDOG=") and l != "WATCHDOG=1"]
+        check(not forged, "no notify line forged by the title (%r)" % forged)
+        print("notify: with a title of control characters, %r" % status[-1])
+
 
 def journal_env(stderr_file):
     st = os.fstat(stderr_file.fileno())

@@ -127,6 +127,16 @@ def main():
     check(r.status == 400 and "object" in r.json()["error"], "JSON that is not an object: 400")
     r = curl(base + "/api/v1/recording", "POST", {"action": "start", "title": 5}, **AC)
     check(r.status == 400 and "title" in r.json()["error"], "wrong member type: 400")
+    # a control character in a lesson's metadata would forge a line of its
+    # own in systemd's STATUS (WATCHDOG=trigger) or a log: refused, named
+    for key, text in (("title", "x\nWATCHDOG=trigger\n"), ("teacher", "a\tb"), ("course", "c\x7f")):
+        r = curl(base + "/api/v1/recording", "POST", {"action": "start", key: text}, **AC)
+        check(r.status == 400 and ("'%s'" % key) in r.json()["error"] and "control" in r.json()["error"],
+              "a control character in %s: 400 naming it (%d %s)" % (key, r.status, r.body[:120]))
+    r = curl(base + "/api/v1/recording", "POST", {"action": "start", "title": "Lehrstück 录播 ✓"}, **AC)
+    check(r.status == 200 and r.json()["recording"]["active"] is True, "a UTF-8 title is accepted")
+    r = curl(base + "/api/v1/recording", "POST", {"action": "stop"}, **AC)
+    check(r.status == 200, "and that recording stops")
     r = curl(base + "/api/v1/recording", "POST", "x" * (70 * 1024), **AC)
     check(r.status == 413 and "error" in (r.json() or {}), "oversized body: 413")
     # chunked upload without a length: refused, never waited for
@@ -163,6 +173,8 @@ def main():
     check(r.status == 200 and r.json()["course"] == "Optics", "recording POST edits metadata too")
     r = curl(base + "/api/v1/recordings/" + lid, "PATCH", {"title": "x" * 300}, **AC)
     check(r.status == 400, "too long title: 400")
+    r = curl(base + "/api/v1/recordings/" + lid, "PATCH", {"teacher": "Ms\rX"}, **AC)
+    check(r.status == 400 and "'teacher'" in r.json()["error"], "recording PATCH with a control character: 400")
 
     # ---- director, sources, snapshots, metrics ----
     r = curl(base + "/api/v1/director", "POST", {"mode": "manual", "shot": "students",
