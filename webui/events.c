@@ -96,10 +96,20 @@ static webui_event *status_event(const cJSON *full, webui_status_view view)
 void webui_events_revalidate(lb_webui *w)
 {
     for (webui_conn *c = w->ws_clients; c; c = c->ws_next) {
-        if (c->ws_revoked || !c->who.role || webui_auth_still_valid(w->auth, &c->who))
+        if (c->ws_revoked)
             continue;
-        LB_LOGI("webui", "closing the event socket of '%s': its %s ended", c->who.user,
-                c->who.via == WEBUI_VIA_TOKEN ? "API token" : "session");
+        if (!c->who.role) {
+            /* anonymous: only while [auth] public_viewer (a reload may
+             * have turned it off) */
+            if (w->auth_settings.public_viewer)
+                continue;
+            LB_LOGI("webui", "closing an anonymous event socket: [auth] public_viewer is off");
+        } else if (webui_auth_still_valid(w->auth, &c->who)) {
+            continue;
+        } else {
+            LB_LOGI("webui", "closing the event socket of '%s': its %s ended", c->who.user,
+                    c->who.via == WEBUI_VIA_TOKEN ? "API token" : "session");
+        }
         c->ws_revoked = 1;
         lws_callback_on_writable(c->wsi);
     }

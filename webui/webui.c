@@ -365,6 +365,9 @@ void webui_apply_settings(lb_webui *w)
     w->have_next_auth = 0;
     copy_live_auth(&w->auth_settings, &w->next_auth);
     webui_auth_set_settings(w->auth, &w->auth_settings);
+    /* the event sockets the new settings no longer allow close now, not
+     * at the next expiry check */
+    webui_events_revalidate(w);
 }
 
 /* lb_webui_free() of a webui whose loop could not be stopped: kept here,

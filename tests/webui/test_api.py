@@ -268,6 +268,8 @@ def main():
     check(r.status == 403, "operator token may not delete")
     r = curl(base + "/api/v1/status", headers=["Authorization: Bearer lbt_x_forged"])
     check(r.status == 401, "forged token: 401")
+    r = curl(base + "/api/v1/tokens", "POST", {"name": "ci\nx", "role": "operator"}, **AC)
+    check(r.status == 400 and "'name'" in r.json()["error"], "a token name with a control character: 400")
     r = curl(base + "/api/v1/tokens", **A)
     tid = r.json()[0]["id"] if r.status == 200 and r.json() else ""
     check(r.status == 200 and tid and token.encode() not in r.body,

@@ -21,11 +21,13 @@ import re
 import subprocess
 import shutil
 import signal
+import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import Daemon, Server, check, curl, finish, login, setup_admin  # noqa: E402
+from webui_common import (Daemon, Server, check, curl, finish, login, setup_admin,  # noqa: E402
+                          ws_connect, ws_recv)
 
 PW = "correct horse 1"
 
@@ -273,6 +275,35 @@ def test_reload_live(srv, jar, auth, scratch):
     check(rl is not None and rl.get("applied") == ["output.hls2 (removed)"], "hls2 removed: %s" % rl)
     check(output(srv, jar, "hls2") is None and "[streamer] hls2 (hls) stopped" in srv.log_text(),
           "the removed output is stopped and gone from the status")
+
+    # [auth] public_viewer on, then off again: an anonymous event socket
+    # opened meanwhile is closed by the reload, not left receiving status
+    rl = reload_with(srv, jar, text + "\n[auth]\npublic_viewer = true\n")
+    check(rl is not None and rl.get("applied") == ["auth.public_viewer"], "public_viewer on: %s" % rl)
+    ws, line = ws_connect(int(srv.base.rsplit(":", 1)[1]))
+    check(" 101 " in line, "an anonymous events socket while public_viewer is on (%s)" % line)
+    check(json.loads(ws_recv(ws)).get("type") == "status", "it receives the status")
+    # (its reload line is the one just logged: the log folds it into a
+    # "repeated" line, so the socket's close is what is waited for)
+    with open(srv.ini, "w") as f:
+        f.write(text)
+    srv.proc.send_signal(signal.SIGHUP)
+    closed = False
+    ws.settimeout(10)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:      # status events until the close
+            ws_recv(ws)
+    except (EOFError, ConnectionError):
+        closed = True
+    except socket.timeout:
+        pass
+    ws.close()
+    check(closed and wait_log(srv, "closing an anonymous event socket: [auth] public_viewer is off"),
+          "the reload that turns public_viewer off closes the anonymous socket")
+    ws, line = ws_connect(int(srv.base.rsplit(":", 1)[1]))
+    ws.close()
+    check(" 101 " not in line, "and a new anonymous one is refused (%s)" % line)
 
     # [auth] metrics_public: at once, the console's session is kept
     check(curl(srv.base + "/metrics").status in (401, 403), "/metrics needs a login")
