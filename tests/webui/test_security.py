@@ -47,22 +47,8 @@ def login_from(srv, user, password, ip, jar=None):
 
 
 def ws_open(port, cookie=None, bearer=None):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    req = ("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           "Sec-WebSocket-Version: 13\r\n" % port)
-    if cookie:
-        req += "Cookie: %s\r\n" % cookie
-    if bearer:
-        req += "Authorization: Bearer %s\r\n" % bearer
-    s.sendall((req + "\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(1)
-        if not chunk:
-            break
-        head += chunk
-    return s, b" 101 " in head.split(b"\r\n", 1)[0]
+    s, line = ws_connect(port, cookie=cookie, bearer=bearer, timeout=30)
+    return s, " 101 " in line
 
 
 def ws_frame(s):

@@ -184,10 +184,11 @@ def login(server, user, password, jar):
     return r, j.get("csrf")
 
 
-def ws_connect(port, path="/api/v1/events", cookie=None, origin=None, host=None):
+def ws_connect(port, path="/api/v1/events", cookie=None, origin=None, host=None, bearer=None,
+               timeout=15):
     """A minimal RFC 6455 client (Host: 127.0.0.1:port unless host says
     otherwise).  Returns (socket, status line)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     key = base64.b64encode(os.urandom(16)).decode()
     req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
@@ -196,6 +197,8 @@ def ws_connect(port, path="/api/v1/events", cookie=None, origin=None, host=None)
         req += "Cookie: %s\r\n" % cookie
     if origin:
         req += "Origin: %s\r\n" % origin
+    if bearer:
+        req += "Authorization: Bearer %s\r\n" % bearer
     s.sendall((req + "\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:
