@@ -8,7 +8,7 @@
 #   tests/fuzz/run.sh [--seconds N | --minutes N] [--seed N] [--merge] [--ci]
 #                     [--build-only] [HARNESS...]
 #
-#   --seconds N, --minutes N  fuzzing time per harness (default 40 s)
+#   --seconds N, --minutes N  fuzzing time per harness (default 30 s)
 #   --seed N                  libFuzzer's seed (default 1: CI runs repeat)
 #   --merge                   afterwards, add what the run found that covers
 #                             something new to tests/fuzz/corpus/ (minimised)
@@ -23,7 +23,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 here="$src/tests/fuzz"
-seconds=40 seed=1 merge=0 ci=0 build_only=0 harnesses=""
+seconds=30 seed=1 merge=0 ci=0 build_only=0 harnesses=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift ;;
