@@ -102,3 +102,17 @@ void fuzz_fail(const char *fmt, ...)
     fprintf(stderr, "==fuzz== property violated: %s\n", msg);
     abort();
 }
+
+void fuzz_use_words(int *argc, char ***argv, const char *dir, const char *name,
+                    const char *const *words, size_t nb_words)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.dict", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fuzz_fail("cannot write %s", path);
+    for (size_t i = 0; i < nb_words; i++)
+        fuzz_dict_entry(f, words[i]);
+    fclose(f);
+    fuzz_use_dict(argc, argv, path);
+}

@@ -20,6 +20,9 @@ void fuzz_remove_tree(const char *path);
 void fuzz_use_dict(int *argc, char ***argv, const char *path);
 /* Appends one dictionary entry ("text", escaped as libFuzzer wants). */
 void fuzz_dict_entry(FILE *f, const char *text);
+/* Writes words as the dictionary dir/NAME.dict and uses it (fuzz_use_dict). */
+void fuzz_use_words(int *argc, char ***argv, const char *dir, const char *name,
+                    const char *const *words, size_t nb_words);
 
 /* A violated property: prints it and aborts, which libFuzzer reports as a
  * crash with the input that caused it. */

@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "#EXT-X-STREAM-INF:BANDWIDTH=", "program-1796416942.ts\n", "9007199254740991",
         "9007199254740992", "18446744073709551615", "\r\n",
     };
-    char text[PATH_MAX + 256], err[LB_CONFIG_ERR_SIZE], dict_path[PATH_MAX + 16];
+    char text[PATH_MAX + 256], err[LB_CONFIG_ERR_SIZE];
     const char *top = fuzz_scratch_dir("hls");
 
     snprintf(live_dir, sizeof live_dir, "%s/live", top);
@@ -56,14 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     audio_par->codec_id = AV_CODEC_ID_AAC;
     audio_par->sample_rate = 48000;
 
-    snprintf(dict_path, sizeof dict_path, "%s/hls.dict", top);
-    FILE *f = fopen(dict_path, "w");
-    if (!f)
-        fuzz_fail("cannot write %s", dict_path);
-    for (size_t i = 0; i < sizeof dict / sizeof dict[0]; i++)
-        fuzz_dict_entry(f, dict[i]);
-    fclose(f);
-    fuzz_use_dict(argc, argv, dict_path);
+    fuzz_use_words(argc, argv, top, "hls", dict, sizeof dict / sizeof dict[0]);
     lb_log_set_level(LB_LOG_ERROR);
     return 0;
 }

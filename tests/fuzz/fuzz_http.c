@@ -334,16 +334,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "\"user\"", "\"password\"", "\"old\"", "\"code\"", "\"role\"", "\"name\"",
         "\"operator\"", "\"admin\"", "\"fuzz-password\"", "\\u0000", "..", "%2e", "/.",
     };
-    char path[PATH_MAX + 16];
     make_folders(fuzz_scratch_dir("http"));
-    snprintf(path, sizeof path, "%s/http.dict", top);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fuzz_fail("cannot write %s", path);
-    for (size_t i = 0; i < sizeof dict / sizeof dict[0]; i++)
-        fuzz_dict_entry(f, dict[i]);
-    fclose(f);
-    fuzz_use_dict(argc, argv, path);
+    fuzz_use_words(argc, argv, top, "http", dict, sizeof dict / sizeof dict[0]);
     lb_log_set_level(LB_LOG_ERROR);
     return 0;
 }

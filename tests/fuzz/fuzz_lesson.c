@@ -49,7 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "\"duration_s\"", "\"started_at\"", "\"chapters\"", "\"sources\"", "\"mics\"", "null",
         "\"id\"", "\"title\"", "\\u0000", "\\ud800", "1e309", "recordings/" LESSON "\n", "\r\n",
     };
-    char text[PATH_MAX + 256], err[LB_CONFIG_ERR_SIZE], dict_path[PATH_MAX + 16];
+    char text[PATH_MAX + 256], err[LB_CONFIG_ERR_SIZE];
     const char *top = fuzz_scratch_dir("lesson");
 
     snprintf(data_dir, sizeof data_dir, "%s/data", top);
@@ -62,14 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (lb_config_load_string(&cfg, "fuzz.ini", text, err, sizeof err) < 0)
         fuzz_fail("%s", err);
 
-    snprintf(dict_path, sizeof dict_path, "%s/lesson.dict", top);
-    FILE *f = fopen(dict_path, "w");
-    if (!f)
-        fuzz_fail("cannot write %s", dict_path);
-    for (size_t i = 0; i < sizeof dict / sizeof dict[0]; i++)
-        fuzz_dict_entry(f, dict[i]);
-    fclose(f);
-    fuzz_use_dict(argc, argv, dict_path);
+    fuzz_use_words(argc, argv, top, "lesson", dict, sizeof dict / sizeof dict[0]);
     lb_log_set_level(LB_LOG_ERROR);
     return 0;
 }
