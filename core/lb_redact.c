@@ -239,6 +239,19 @@ int lb_redact_needed(const char *text)
     return o.changed;
 }
 
+char *lb_redact_dup(const char *text)
+{
+    if (!text)
+        return NULL;
+    if (!maybe_secret(text))
+        return strdup(text);
+    size_t size = strlen(text) * 3 + 4;     /* "***" per character at worst */
+    char *dst = malloc(size);
+    if (dst)
+        lb_redact_text(dst, size, text);
+    return dst;
+}
+
 int lb_redact_in_place(char *buf, size_t size)
 {
     if (!buf || !size || !lb_redact_needed(buf))

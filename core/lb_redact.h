@@ -54,6 +54,11 @@ size_t lb_redact_format(char *dst, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t lb_redact_vformat(char *dst, size_t size, const char *fmt, va_list ap);
 
+/* A redacted copy of text in a new buffer the caller frees (a plain copy
+ * when there is nothing to replace); NULL when text is NULL or memory runs
+ * out. */
+char *lb_redact_dup(const char *text);
+
 /* 1 when text holds something lb_redact_text would replace. */
 int lb_redact_needed(const char *text);
 

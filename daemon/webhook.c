@@ -260,12 +260,10 @@ void lb_webhook_post(lb_webhook *w, const char *json)
     item *it = calloc(1, sizeof *it);
     /* the alert leaves for another machine: its messages quote errors,
      * which must not carry a URL's password (redacted text stays JSON) */
-    size_t size = strlen(json) * 3 + 4;
-    if (!it || !(it->json = malloc(size))) {
+    if (!it || !(it->json = lb_redact_dup(json))) {
         free(it);
         return;
     }
-    lb_redact_text(it->json, size, json);
     pthread_mutex_lock(&w->lock);
     if (w->nb == LB_WEBHOOK_MAX_PENDING) {
         /* a receiver away for days: the oldest go, counted; not the one

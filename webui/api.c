@@ -162,10 +162,7 @@ void webui_redact_json(cJSON *json)
     if (!json)
         return;
     if (cJSON_IsString(json) && json->valuestring && lb_redact_needed(json->valuestring)) {
-        size_t size = strlen(json->valuestring) * 3 + 4;   /* "***" per character at worst */
-        char *redacted = malloc(size);
-        if (redacted)
-            lb_redact_text(redacted, size, json->valuestring);
+        char *redacted = lb_redact_dup(json->valuestring);
         cJSON_SetValuestring(json, redacted ? redacted : "");
         free(redacted);
     }
@@ -803,10 +800,7 @@ static void h_metrics(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     if (text && lb_redact_needed(text)) {
         /* labels are names checked at load, but the daemon's text is not
          * ours to trust */
-        size_t size = strlen(text) * 3 + 4;
-        char *redacted = malloc(size);
-        if (redacted)
-            lb_redact_text(redacted, size, text);
+        char *redacted = lb_redact_dup(text);
         free(text);
         text = redacted;
     }

@@ -278,14 +278,7 @@ void lb_webui_publish(lb_webui *w, const char *json)
         return;
     /* whatever a publisher put in it, no password goes out to the clients
      * (redacting the text keeps it JSON: see lb_redact.h) */
-    if (lb_redact_needed(json)) {
-        size_t size = strlen(json) * 3 + 4;
-        if ((copy = malloc(size)))
-            lb_redact_text(copy, size, json);
-    } else {
-        copy = strdup(json);
-    }
-    if (!copy)
+    if (!(copy = lb_redact_dup(json)))
         return;
     pthread_mutex_lock(&w->lock);
     if (!w->ctx) {

@@ -82,7 +82,12 @@ int main(void)
         snprintf(buf, sizeof buf, "%s", table[i].in);
         lb_redact_in_place(buf, sizeof buf);
         CHECK(!strcmp(buf, table[i].out));
+        /* and so does a copy */
+        char *dup = lb_redact_dup(table[i].in);
+        CHECK(dup && !strcmp(dup, table[i].out));
+        free(dup);
     }
+    CHECK(lb_redact_dup(NULL) == NULL);
 
     /* a cut never shows part of a secret, whatever the size */
     const char *msg = "rtsp://user:secretpw@h/c?passphrase=supersecret1";
