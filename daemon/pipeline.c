@@ -97,6 +97,15 @@ static int fail_with(char *err, size_t err_size, const char *msg)
     return AVERROR(EINVAL);
 }
 
+/* /live/ follows the first HLS output, else the default one's folder. */
+static void live_dir_of(const lb_pipeline *p, char *dir, size_t size)
+{
+    if (lb_streamer_live_dir(p->streamer))
+        snprintf(dir, size, "%s", lb_streamer_live_dir(p->streamer));
+    else
+        snprintf(dir, size, "%s/.live", p->general.data_dir);
+}
+
 int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
                        char *err, size_t err_size)
 {
@@ -213,10 +222,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     /* without an HLS output /live/ is still the default one's folder: a
      * reload may add it */
     char live_dir[sizeof p->general.data_dir + 8];
-    if (lb_streamer_live_dir(p->streamer))
-        snprintf(live_dir, sizeof live_dir, "%s", lb_streamer_live_dir(p->streamer));
-    else
-        snprintf(live_dir, sizeof live_dir, "%s/.live", p->general.data_dir);
+    live_dir_of(p, live_dir, sizeof live_dir);
     lb_webui_params wp = {
         .cfg = cfg, .data_dir = p->general.data_dir,
         .www_dir = *p->general.www_dir ? p->general.www_dir : lb_default_www_dir(),
@@ -825,14 +831,10 @@ void lb_pipeline_reload(lb_pipeline *p, const char *why)
     lb_lifecycle_event(p, LB_EV_RELOAD, why, NULL, NULL, 0);
 }
 
-/* /live/ follows the first HLS output, else the default one's folder. */
 static void update_live_dir(lb_pipeline *p)
 {
     char dir[sizeof p->general.data_dir + 8];
-    if (lb_streamer_live_dir(p->streamer))
-        snprintf(dir, sizeof dir, "%s", lb_streamer_live_dir(p->streamer));
-    else
-        snprintf(dir, sizeof dir, "%s/.live", p->general.data_dir);
+    live_dir_of(p, dir, sizeof dir);
     lb_webui_set_live_dir(p->webui, dir);
 }
 
