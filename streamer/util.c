@@ -18,18 +18,6 @@
 #include "lb_file.h"
 #include "lb_log.h"
 
-static void parent_dir(const char *path, char *dir, size_t size)
-{
-    snprintf(dir, size, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = 0;
-    else if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, size, ".");
-}
-
 int lb_mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
@@ -112,7 +100,7 @@ int lb_mp4_faststart(const char *path)
     AVFormatContext *ic = NULL, *oc = NULL;
     AVPacket *pkt = av_packet_alloc();
     AVDictionary *opts = NULL;
-    char tmp[PATH_MAX], dir[PATH_MAX];
+    char tmp[PATH_MAX];
     int ret, header = 0;
     int64_t *last_dts = NULL;
 
@@ -182,8 +170,7 @@ int lb_mp4_faststart(const char *path)
         ret = AVERROR(errno);
         goto fail;
     }
-    parent_dir(path, dir, sizeof dir);
-    lb_fsync_dir(dir);
+    lb_fsync_parents(path, 1);
     ret = 0;
     goto out;
 fail:
