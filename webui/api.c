@@ -205,22 +205,22 @@ cJSON *webui_status_filter(const cJSON *full, webui_status_view view)
     const cJSON *rec = cJSON_GetObjectItemCaseSensitive(full, "recording");
     cJSON *out = cJSON_CreateObject(), *r = cJSON_AddObjectToObject(out, "recording");
     copy_members(r, rec, rec_keep, sizeof rec_keep / sizeof rec_keep[0]);
-    if (view != WEBUI_VIEW_VIEWER)
-        return out;
-    copy_members(r, rec, rec_viewer, sizeof rec_viewer / sizeof rec_viewer[0]);
-    /* live: the stream viewers watch (an HLS output) is up */
-    int live = 0;
-    const cJSON *o;
-    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(full, "outputs")) {
-        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
-        const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
-        live |= cJSON_IsString(kind) && !strcmp(kind->valuestring, "hls") &&
-                cJSON_IsString(state) && !strcmp(state->valuestring, "live");
+    if (view == WEBUI_VIEW_VIEWER) {
+        copy_members(r, rec, rec_viewer, sizeof rec_viewer / sizeof rec_viewer[0]);
+        /* live: the stream viewers watch (an HLS output) is up */
+        int live = 0;
+        const cJSON *o;
+        cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(full, "outputs")) {
+            const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+            const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
+            live |= cJSON_IsString(kind) && !strcmp(kind->valuestring, "hls") &&
+                    cJSON_IsString(state) && !strcmp(state->valuestring, "live");
+        }
+        cJSON_AddBoolToObject(out, "live", live);
+        copy_list(out, full, "sources");
+        copy_list(out, full, "mics");
     }
-    cJSON_AddBoolToObject(out, "live", live);
-    copy_list(out, full, "sources");
-    copy_list(out, full, "mics");
-    webui_redact_json(out);               /* titles are typed by people */
+    webui_redact_json(out);               /* titles are typed by people, in every view */
     return out;
 }
 
