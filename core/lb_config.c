@@ -561,6 +561,18 @@ int lb_option_is_live(const lb_option *opts, const char *key)
     return -1;
 }
 
+void lb_option_copy_live(const lb_option *opts, void *dst, const void *src)
+{
+    for (const lb_option *o = opts; o && o->name; o++) {
+        if (!(o->type & LB_OPT_LIVE))
+            continue;
+        lb_option_type type = o->type & LB_OPT_TYPE_MASK;
+        size_t size = type == LB_OPT_STRING ? o->size
+                    : type == LB_OPT_DOUBLE ? sizeof(double) : sizeof(int);
+        memcpy((char *)dst + o->offset, (const char *)src + o->offset, size);
+    }
+}
+
 int lb_config_check_unused(const lb_config *cfg, char *err, size_t err_size)
 {
     for (int i = 0; cfg && i < cfg->nb_sections; i++) {

@@ -92,6 +92,10 @@ const char *lb_config_section_value_at(const lb_config_section *sec, int index);
  * needs a restart, -1 when the table has no such key. */
 int lb_option_is_live(const lb_option *opts, const char *key);
 
+/* Copies the table's live-changeable fields (LB_OPT_LIVE) from src to dst,
+ * two structs the table describes: what a reload applies at once. */
+void lb_option_copy_live(const lb_option *opts, void *dst, const void *src);
+
 /* Fills dst from the table: defaults first, then the section's values
  * (sec may be NULL: defaults only).  Marks the section and its matched keys
  * used.  Returns 0 or AVERROR(EINVAL) with the message in err. */

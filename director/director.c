@@ -553,14 +553,7 @@ int lb_director_reconfigure(lb_director *d, const lb_config_section *sec, char *
     /* the file's mode, shot and layout apply only when the file changes
      * them: an operator's shot taken since stays through any other change */
     int mode_changed = next.mode != cur.mode || strcmp(next.shot, cur.shot) || next.layout != cur.layout;
-    const char *base = (const char *)&next;
-    for (const lb_option *o = lb_director_options; o->name; o++) {
-        if (!(o->type & LB_OPT_LIVE))
-            continue;
-        size_t size = (o->type & LB_OPT_TYPE_MASK) == LB_OPT_STRING ? o->size
-                    : (o->type & LB_OPT_TYPE_MASK) == LB_OPT_DOUBLE ? sizeof(double) : sizeof(int);
-        memcpy((char *)&cur + o->offset, base + o->offset, size);
-    }
+    lb_option_copy_live(lb_director_options, &cur, &next);
     char why[128];
     if (mode_changed && (ret = lb_director_set_mode(d, (lb_director_mode)next.mode, next.shot,
                                                     (lb_layout)next.layout, why, sizeof why)) < 0) {

@@ -301,16 +301,6 @@ void lb_webui_publish(lb_webui *w, const char *json)
 }
 
 /* Copies the live keys of [auth] (LB_OPT_LIVE in lb_auth_options). */
-static void copy_live_auth(webui_auth_settings *dst, const webui_auth_settings *src)
-{
-    for (const lb_option *o = lb_auth_options; o->name; o++) {
-        if (!(o->type & LB_OPT_LIVE))
-            continue;
-        size_t size = (o->type & LB_OPT_TYPE_MASK) == LB_OPT_STRING ? o->size : sizeof(int);
-        memcpy((char *)dst + o->offset, (const char *)src + o->offset, size);
-    }
-}
-
 int lb_webui_reconfigure(lb_webui *w, const lb_config *cfg, char *err, size_t err_size)
 {
     webui_auth_settings next;
@@ -324,7 +314,7 @@ int lb_webui_reconfigure(lb_webui *w, const lb_config *cfg, char *err, size_t er
     }
     pthread_mutex_lock(&w->lock);
     w->next_auth = w->auth_settings;
-    copy_live_auth(&w->next_auth, &next);
+    lb_option_copy_live(lb_auth_options, &w->next_auth, &next);
     w->have_next_auth = 1;
     if (w->ctx)
         lws_cancel_service(w->ctx);
@@ -356,7 +346,7 @@ void webui_apply_settings(lb_webui *w)
     if (!w->have_next_auth)
         return;
     w->have_next_auth = 0;
-    copy_live_auth(&w->auth_settings, &w->next_auth);
+    lb_option_copy_live(lb_auth_options, &w->auth_settings, &w->next_auth);
     webui_auth_set_settings(w->auth, &w->auth_settings);
     /* the event sockets the new settings no longer allow close now, not
      * at the next expiry check */
