@@ -167,6 +167,8 @@ typedef struct lb_demux_params {
 } lb_demux_params;
 /* 1 for network streams (which run in real time by themselves). */
 int lb_url_is_live(const char *url);
+/* 1 for an SRT URL in listener mode (the camera calls luobo). */
+int lb_url_is_srt_listener(const char *url);
 /* Errors: AVERROR(EINVAL) when retrying cannot help (a file that is not
  * media), ETIMEDOUT, or what libavformat said; err says it in words. */
 int lb_demux_open(lb_demux **d, const lb_demux_params *p, char *err, size_t err_size);

@@ -63,6 +63,11 @@ int lb_url_is_live(const char *url)
     return 0;
 }
 
+int lb_url_is_srt_listener(const char *url)
+{
+    return !av_strncasecmp(url, "srt:", 4) && strstr(url, "mode=listener");
+}
+
 /* Turns what libavformat said into what an operator should read. */
 static int explain(lb_demux *d, int ret, const char *what, char *err, size_t err_size)
 {
@@ -113,7 +118,7 @@ int lb_demux_open(lb_demux **pd, const lb_demux_params *p, char *err, size_t err
 
     /* a listener (the camera calls us: srt mode=listener) waits for its
      * caller as long as it takes; stop still ends the wait */
-    int listener = !av_strncasecmp(p->url, "srt:", 4) && strstr(p->url, "mode=listener");
+    int listener = lb_url_is_srt_listener(p->url);
     arm(d, listener ? INT64_MAX / 2 - lb_clock_now() : (int64_t)p->timeout_ms * 1000);
     ret = avformat_open_input(&d->fmt, p->url, NULL, &opts);
     if (ret < 0) {

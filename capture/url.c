@@ -70,8 +70,7 @@ static int check_url(const lb_source_ctx *ctx, const lb_config_section *sec, int
         return AVERROR(EINVAL);
     }
     *live = lb_url_is_live(st->url);
-    if (!av_strncasecmp(st->url, "srt:", 4) && strstr(st->url, "mode=listener") &&
-        !strstr(st->url, "passphrase="))
+    if (lb_url_is_srt_listener(st->url) && !strstr(st->url, "passphrase="))
         LB_LOGW(ctx->name, "%s: the SRT listener has no passphrase: anyone who can reach its "
                 "port can send it a stream (add passphrase=<10 to 79 characters> to the url)",
                 lb_config_section_name(sec));
