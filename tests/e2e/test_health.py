@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
-from lbtest import Scratch, check, free_port, main  # noqa: E402
+from lbtest import Scratch, check, free_port, main, stop_daemon  # noqa: E402
 from webui_common import curl, setup_code, ws_connect, ws_recv, cookie_of  # noqa: E402
 
 LUOBO = os.environ.get("LUOBO_BIN", "luobo")
@@ -344,13 +343,7 @@ retry_max_s = 2
             check(ids == sorted(ids) and len(set(ids)) == len(ids), "event ids increase: %s" % ids)
         finally:
             stop_reader.set()
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=120)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_daemon(proc)
             rx.stop()
             hook.stop()
             log.close()

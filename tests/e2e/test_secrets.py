@@ -20,7 +20,6 @@ the data folder."""
 import http.server
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
-from lbtest import LUOBO, Scratch, check, free_port, main  # noqa: E402
+from lbtest import LUOBO, Scratch, check, free_port, main, stop_daemon  # noqa: E402
 from webui_common import cookie_of, curl, ws_connect, ws_recv  # noqa: E402
 
 PW = "secretpw"
@@ -289,13 +288,7 @@ allow_http = true
                   "operator's events: meters too")
         finally:
             stop.set()
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=120)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_daemon(proc)
             http_server.terminate()
             http_server.wait()
             hook.shutdown()

@@ -60,6 +60,17 @@ def run_luobo(args, timeout=600, check_rc=0):
     return p
 
 
+def stop_daemon(proc, timeout=120):
+    """SIGTERM, as a service manager stops it; killed when it does not end."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def lessons(data_dir):
     out = []
     for name in sorted(os.listdir(data_dir)):
