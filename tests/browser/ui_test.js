@@ -81,6 +81,10 @@ async function shot(page, name) {
       ts.map((t) => t.dataset.source).find((n) => n !== b), before);
     await page.click('#modes button[data-mode="manual"]');
     await page.waitForFunction(() => document.querySelector('#modes button[data-mode="manual"]').classList.contains('on'));
+    // one camera alone: manual mode keeps the automatic director's last
+    // layout, and a PiP would keep the old camera's tally as its inset
+    await page.click('#layouts button[data-layout="single"]');
+    await page.waitForFunction(() => document.querySelector('#layouts button[data-layout="single"]').classList.contains('on'));
     await page.click('#shots button[data-shot="' + other + '"]');
     await page.waitForFunction((o) => {
       const t = document.querySelector('#multiview .tile[data-source="' + o + '"]');
