@@ -42,6 +42,7 @@
 
 #include "lb_config.h"
 #include "lb_media.h"
+#include "lb_meta.h"
 
 typedef struct lb_stream_desc {
     lb_stream_kind kind;
@@ -104,11 +105,8 @@ typedef struct lb_output_ops {
 
 typedef struct lb_lesson lb_lesson;
 
-typedef struct lb_lesson_info {
-    char title[128];
-    char teacher[64];
-    char course[64];
-} lb_lesson_info;
+/* The lesson's metadata (core/lb_meta.h). */
+typedef lb_lesson_meta lb_lesson_info;
 
 typedef struct lb_lesson_source {
     const char *name;
