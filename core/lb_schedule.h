@@ -73,9 +73,13 @@ void lb_ical_free(lb_ical **cal);
 
 /* Occurrences overlapping [from_s, to_s), sorted by start.  tz is an IANA
  * zone name ("Asia/Shanghai") in which the timetable's wall times are read
- * (NULL or "": the system's); an iCal event carries its own TZID, and a
- * floating time is read in tz.  *occ is malloc'd (free() it), *nb its
- * length.  A window longer than 62 days is refused. */
+ * (NULL or "": the system's; the timetable's own "timezone", when it has
+ * one, wins over tz); an iCal event carries its own TZID, and a floating
+ * time is read in tz.  A wall time that happens twice (clocks going back)
+ * is the first one; one that does not happen (clocks going forward) is
+ * read with the offset before the gap (RFC 5545 3.3.5).  *occ is malloc'd
+ * (free() it), *nb its length.  A window longer than 62 days, outside the
+ * years 1970-2499, or with more than 2048 lessons is refused. */
 int lb_timetable_expand(const lb_timetable *tt, const char *tz, int64_t from_s, int64_t to_s,
                         lb_schedule_occurrence **occ, int *nb, char *err, size_t err_size);
 int lb_ical_expand(const lb_ical *cal, const char *tz, int64_t from_s, int64_t to_s,

@@ -1,0 +1,485 @@
+/* core_schedule: the timetable (课表) and the iCalendar feeds of
+ * core/lb_schedule.h.  Expected occurrences are written out by hand (UTC
+ * from timegm() of the wall time minus the zone's offset as the test
+ * states it), never computed by the code under test. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "lb_schedule.h"
+
+#ifndef SCHEDULE_DIR
+#error "SCHEDULE_DIR: the folder of the test's documents"
+#endif
+
+static char *slurp(const char *name, size_t *size)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", SCHEDULE_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (!s || fread(s, 1, (size_t)n, f) != (size_t)n)
+        exit(1);
+    s[n] = 0;
+    fclose(f);
+    *size = (size_t)n;
+    return s;
+}
+
+/* a wall time at a fixed UTC offset (hours east) as Unix time */
+static int64_t at(int y, int mo, int d, int h, int mi, int s, int offset_h)
+{
+    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                     .tm_hour = h, .tm_min = mi, .tm_sec = s };
+    return (int64_t)timegm(&tm) - offset_h * 3600;
+}
+
+static lb_timetable *parse_ok(const char *text)
+{
+    lb_timetable *tt = NULL;
+    char err[512] = "";
+    int ret = lb_timetable_parse(&tt, text, strlen(text), err, sizeof err);
+    if (ret < 0)
+        fprintf(stderr, "unexpected error: %s\n", err);
+    CHECK(ret == 0 && tt);
+    return tt;
+}
+
+/* the document must fail with a message containing each of the needles */
+static void parse_fails(const char *text, const char *needle1, const char *needle2)
+{
+    lb_timetable *tt = NULL;
+    char err[512] = "";
+    int ret = lb_timetable_parse(&tt, text, strlen(text), err, sizeof err);
+    CHECK(ret < 0 && !tt);
+    if (ret >= 0) {
+        fprintf(stderr, "accepted: %s\n", text);
+        lb_timetable_free(&tt);
+        return;
+    }
+    CHECK_STR_CONTAINS(err, needle1);
+    if (needle2)
+        CHECK_STR_CONTAINS(err, needle2);
+}
+
+typedef struct expect {
+    const char *uid, *title;
+    int64_t start_s, end_s;
+    int record;
+    lb_live live;
+    lb_lesson_type type;
+} expect;
+
+static void check_occurrences(const lb_schedule_occurrence *occ, int nb, const expect *want,
+                              int nb_want)
+{
+    CHECK(nb == nb_want);
+    for (int i = 0; i < nb && i < nb_want; i++) {
+        const lb_schedule_occurrence *o = &occ[i];
+        const expect *w = &want[i];
+        if (strcmp(o->meta.schedule_uid, w->uid) || o->start_s != w->start_s ||
+            o->end_s != w->end_s || (w->title && strcmp(o->meta.title, w->title)) ||
+            o->record != w->record || o->meta.live != w->live ||
+            (w->type && o->meta.lesson_type != w->type)) {
+            fprintf(stderr, "occurrence %d: got %s '%s' %lld-%lld record %d live %d type %d; "
+                    "want %s '%s' %lld-%lld record %d live %d type %d\n", i,
+                    o->meta.schedule_uid, o->meta.title, (long long)o->start_s,
+                    (long long)o->end_s, o->record, o->meta.live, o->meta.lesson_type, w->uid,
+                    w->title ? w->title : "", (long long)w->start_s, (long long)w->end_s,
+                    w->record, w->live, w->type);
+            check_failures++;
+        }
+    }
+}
+
+static void test_timetable_week(void)
+{
+    size_t size;
+    char *text = slurp("timetable.json", &size), err[512] = "";
+    lb_timetable *tt = NULL;
+    lb_schedule_occurrence *occ = NULL;
+    int nb = 0;
+
+    CHECK(lb_timetable_parse(&tt, text, size, err, sizeof err) == 0);
+    if (!tt) {
+        fprintf(stderr, "timetable.json: %s\n", err);
+        free(text);
+        return;
+    }
+    CHECK(lb_timetable_timezone(tt) && !strcmp(lb_timetable_timezone(tt), "Asia/Shanghai"));
+
+    /* the week of Monday 2026-12-07 in Shanghai (UTC+8): Wednesday is a
+     * holiday (校运会), Saturday a make-up day running Friday's timetable,
+     * Tuesday has a one-off lesson; the timetable's zone wins over tz */
+    int64_t from = at(2026, 12, 7, 0, 0, 0, 8), to = at(2026, 12, 14, 0, 0, 0, 8);
+    CHECK(lb_timetable_expand(tt, "Europe/Berlin", from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect week[] = {
+        { "math-7-3@2026-12-07", "七年级3班 数学", at(2026, 12, 7, 8, 0, 0, 8),
+          at(2026, 12, 7, 8, 45, 0, 8), 1, LB_LIVE_NO, LB_LESSON_TYPE_ORDINARY },
+        { "chinese-7-3@2026-12-07", "七年级3班 语文（公开课）", at(2026, 12, 7, 8, 55, 0, 8),
+          at(2026, 12, 7, 9, 40, 0, 8), 1, LB_LIVE_YES, LB_LESSON_TYPE_OPEN },
+        { "open-day@2026-12-08", "九年级 化学", at(2026, 12, 8, 10, 0, 0, 8),
+          at(2026, 12, 8, 10, 45, 0, 8), 1, LB_LIVE_YES, LB_LESSON_TYPE_DEMONSTRATION },
+        { "english-fri@2026-12-11", "英语 with Ms. Chen", at(2026, 12, 11, 10, 0, 0, 8),
+          at(2026, 12, 11, 10, 45, 0, 8), 1, LB_LIVE_YES, LB_LESSON_TYPE_ORDINARY },
+        { "english-fri@2026-12-12", "英语 with Ms. Chen", at(2026, 12, 12, 10, 0, 0, 8),
+          at(2026, 12, 12, 10, 45, 0, 8), 1, LB_LIVE_YES, LB_LESSON_TYPE_ORDINARY },
+    };
+    check_occurrences(occ, nb, week, 5);
+    if (nb >= 2) {
+        CHECK(!strcmp(occ[1].meta.teacher, "李老师") && !strcmp(occ[1].meta.hall, "") &&
+              occ[1].meta.nb_keywords == 2 && !strcmp(occ[1].meta.keywords[1], "朗读") &&
+              !strcmp(occ[1].meta.description, "《观沧海》\n第二课时") &&
+              occ[1].origin == LB_SCHEDULE_TIMETABLE);
+        CHECK(!strcmp(occ[0].meta.hall, "录播教室1") && !strcmp(occ[0].meta.subject, "数学") &&
+              !strcmp(occ[0].meta.grade, "七年级") && !strcmp(occ[0].meta.class_name, "3班"));
+    }
+    if (nb >= 3)
+        CHECK(!strcmp(occ[2].meta.school, "实验中学"));
+    free(occ);
+
+    /* Wednesday 2026-12-16 is an exception of the physics lesson, the 23rd
+     * is not: record false, end with seconds */
+    from = at(2026, 12, 14, 0, 0, 0, 8);
+    to = at(2026, 12, 24, 0, 0, 0, 8);
+    CHECK(lb_timetable_expand(tt, NULL, from, to, &occ, &nb, err, sizeof err) == 0);
+    int physics = 0;
+    for (int i = 0; i < nb; i++)
+        if (!strncmp(occ[i].meta.schedule_uid, "physics-8-1@", 12)) {
+            physics++;
+            CHECK(!strcmp(occ[i].meta.schedule_uid, "physics-8-1@2026-12-23"));
+            CHECK(occ[i].start_s == at(2026, 12, 23, 14, 0, 0, 8));
+            CHECK(occ[i].end_s == at(2026, 12, 23, 14, 40, 30, 8));
+            CHECK(occ[i].record == 0 && occ[i].meta.live == LB_LIVE_NO);
+        }
+    CHECK(physics == 1);
+    for (int i = 1; i < nb; i++)
+        CHECK(occ[i - 1].start_s <= occ[i].start_s);
+    free(occ);
+
+    /* the National Day week: holidays 10-01..10-07, Saturday 10-10 runs
+     * Thursday's timetable (nothing on Thursdays: no lessons), Monday
+     * 10-05 is inside the holiday */
+    from = at(2026, 10, 1, 0, 0, 0, 8);
+    to = at(2026, 10, 12, 0, 0, 0, 8);
+    CHECK(lb_timetable_expand(tt, NULL, from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect national[] = {
+        { "english-fri@2026-10-09", NULL, at(2026, 10, 9, 10, 0, 0, 8),
+          at(2026, 10, 9, 10, 45, 0, 8), 1, LB_LIVE_YES, 0 },
+    };
+    check_occurrences(occ, nb, national, 1);
+    free(occ);
+
+    /* term bounds: nothing before 2026-09-01 or after 2027-01-22 */
+    from = at(2027, 1, 18, 0, 0, 0, 8);
+    to = at(2027, 1, 30, 0, 0, 0, 8);
+    CHECK(lb_timetable_expand(tt, NULL, from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect term_end[] = {
+        { "math-7-3@2027-01-18", NULL, at(2027, 1, 18, 8, 0, 0, 8), at(2027, 1, 18, 8, 45, 0, 8),
+          1, LB_LIVE_NO, 0 },
+        { "chinese-7-3@2027-01-18", NULL, at(2027, 1, 18, 8, 55, 0, 8),
+          at(2027, 1, 18, 9, 40, 0, 8), 1, LB_LIVE_YES, 0 },
+        { "physics-8-1@2027-01-20", NULL, at(2027, 1, 20, 14, 0, 0, 8),
+          at(2027, 1, 20, 14, 40, 30, 8), 0, LB_LIVE_NO, 0 },
+        { "english-fri@2027-01-22", NULL, at(2027, 1, 22, 10, 0, 0, 8),
+          at(2027, 1, 22, 10, 45, 0, 8), 1, LB_LIVE_YES, 0 },
+    };
+    check_occurrences(occ, nb, term_end, 4);
+    free(occ);
+
+    /* a window cutting a lesson keeps it (it overlaps); a window of
+     * more than 62 days and one ending before it starts are refused */
+    from = at(2026, 12, 7, 8, 30, 0, 8);
+    to = at(2026, 12, 7, 8, 56, 0, 8);
+    CHECK(lb_timetable_expand(tt, NULL, from, to, &occ, &nb, err, sizeof err) == 0);
+    CHECK(nb == 2);
+    free(occ);
+    CHECK(lb_timetable_expand(tt, NULL, from, from + 63 * 86400, &occ, &nb, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "62 days");
+    CHECK(lb_timetable_expand(tt, NULL, to, from, &occ, &nb, err, sizeof err) < 0);
+
+    /* round trip: to_json is canonical, parse(to_json) gives it back */
+    char *json = lb_timetable_to_json(tt);
+    CHECK(json != NULL);
+    lb_timetable *tt2 = json ? parse_ok(json) : NULL;
+    char *json2 = tt2 ? lb_timetable_to_json(tt2) : NULL;
+    CHECK(json2 && !strcmp(json, json2));
+    if (json)
+        CHECK_STR_CONTAINS(json, "\"lesson_type\":\t\"open\"");
+    from = at(2026, 12, 7, 0, 0, 0, 8);
+    to = at(2026, 12, 14, 0, 0, 0, 8);
+    if (tt2) {
+        CHECK(lb_timetable_expand(tt2, NULL, from, to, &occ, &nb, err, sizeof err) == 0);
+        check_occurrences(occ, nb, week, 5);
+        free(occ);
+    }
+    free(json);
+    free(json2);
+    lb_timetable_free(&tt2);
+    lb_timetable_free(&tt);
+    CHECK(tt == NULL);
+    lb_timetable_free(&tt);     /* NULL is fine */
+    free(text);
+}
+
+/* Europe/Berlin springs forward at 02:00 on 2026-03-29 (02:30 does not
+ * exist: read with the offset before the gap, +1, it is 03:30 CEST) and
+ * falls back at 03:00 on 2026-10-25 (02:30 happens twice: the first, in
+ * CEST, +2).  Asia/Shanghai has no DST: +8 all year. */
+static void test_dst(void)
+{
+    const char *doc =
+        "{\"entries\":["
+        "{\"id\":\"night\",\"weekday\":\"sun\",\"start\":\"02:30\",\"end\":\"03:30\"},"
+        "{\"id\":\"day\",\"weekday\":\"sun\",\"start\":\"10:00\",\"end\":\"11:00\"}]}";
+    lb_timetable *tt = parse_ok(doc);
+    lb_schedule_occurrence *occ = NULL;
+    int nb = 0;
+    char err[256];
+    if (!tt)
+        return;
+    CHECK(lb_timetable_timezone(tt) == NULL);
+
+    int64_t from = at(2026, 3, 28, 12, 0, 0, 0), to = at(2026, 3, 30, 0, 0, 0, 0);
+    CHECK(lb_timetable_expand(tt, "Europe/Berlin", from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect spring[] = {
+        /* 02:30 does not exist: 01:30 UTC (03:30 CEST); 03:30 CEST is 01:30 UTC
+         * too, so the lesson is empty and left out */
+        { "day@2026-03-29", NULL, at(2026, 3, 29, 10, 0, 0, 2), at(2026, 3, 29, 11, 0, 0, 2), 1,
+          LB_LIVE_NO, 0 },
+    };
+    check_occurrences(occ, nb, spring, 1);
+    free(occ);
+
+    from = at(2026, 10, 24, 12, 0, 0, 0);
+    to = at(2026, 10, 26, 0, 0, 0, 0);
+    CHECK(lb_timetable_expand(tt, "Europe/Berlin", from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect autumn[] = {
+        /* 02:30 the first time (CEST, 00:30 UTC) to 03:30 CET (02:30 UTC): two hours */
+        { "night@2026-10-25", NULL, at(2026, 10, 25, 0, 30, 0, 0), at(2026, 10, 25, 2, 30, 0, 0),
+          1, LB_LIVE_NO, 0 },
+        { "day@2026-10-25", NULL, at(2026, 10, 25, 10, 0, 0, 1), at(2026, 10, 25, 11, 0, 0, 1), 1,
+          LB_LIVE_NO, 0 },
+    };
+    check_occurrences(occ, nb, autumn, 2);
+    free(occ);
+
+    /* an ordinary Sunday in summer and winter, and Shanghai */
+    CHECK(lb_timetable_expand(tt, "Europe/Berlin", at(2026, 7, 5, 0, 0, 0, 2),
+                              at(2026, 7, 6, 0, 0, 0, 2), &occ, &nb, err, sizeof err) == 0);
+    CHECK(nb == 2 && occ[0].start_s == at(2026, 7, 5, 2, 30, 0, 2) &&
+          occ[1].end_s == at(2026, 7, 5, 11, 0, 0, 2));
+    free(occ);
+    CHECK(lb_timetable_expand(tt, "Asia/Shanghai", at(2026, 7, 5, 0, 0, 0, 8),
+                              at(2026, 7, 6, 0, 0, 0, 8), &occ, &nb, err, sizeof err) == 0);
+    CHECK(nb == 2 && occ[0].start_s == at(2026, 7, 5, 2, 30, 0, 8) &&
+          occ[1].end_s == at(2026, 7, 5, 11, 0, 0, 8));
+    free(occ);
+    CHECK(lb_timetable_expand(tt, "UTC", at(2026, 7, 5, 0, 0, 0, 0), at(2026, 7, 6, 0, 0, 0, 0),
+                              &occ, &nb, err, sizeof err) == 0);
+    CHECK(nb == 2 && occ[0].start_s == at(2026, 7, 5, 2, 30, 0, 0));
+    free(occ);
+    CHECK(lb_timetable_expand(tt, "Mars/Olympus_Mons", at(2026, 7, 5, 0, 0, 0, 0),
+                              at(2026, 7, 6, 0, 0, 0, 0), &occ, &nb, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "unknown time zone 'Mars/Olympus_Mons'");
+    CHECK(lb_timetable_expand(tt, "../../../etc/passwd", at(2026, 7, 5, 0, 0, 0, 0),
+                              at(2026, 7, 6, 0, 0, 0, 0), &occ, &nb, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "unknown time zone");
+    lb_timetable_free(&tt);
+}
+
+#define PERIODS "\"periods\":[{\"id\":\"p1\",\"name\":\"第1节\",\"start\":\"08:00\",\"end\":\"08:45\"}," \
+                "{\"id\":\"p2\",\"name\":\"第2节\",\"start\":\"08:55\",\"end\":\"09:40\"}]"
+
+static void test_errors(void)
+{
+    /* overlaps name both entries */
+    parse_fails("{" PERIODS ",\"entries\":["
+                "{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\",\"subject\":\"语文\"},"
+                "{\"id\":\"b\",\"weekday\":\"tue\",\"period\":\"p1\",\"subject\":\"英语\"},"
+                "{\"id\":\"c\",\"weekday\":\"mon\",\"start\":\"08:30\",\"end\":\"09:00\",\"subject\":\"数学\"}]}",
+                "entries[2] (数学 Mon 08:30-09:00): overlaps entries[0] (语文 Mon 第1节)", NULL);
+    /* a one-off on a Monday meets the Monday lesson, unless excepted */
+    parse_fails("{" PERIODS ",\"entries\":["
+                "{\"id\":\"a\",\"weekday\":\"周一\",\"period\":\"p1\",\"subject\":\"语文\"},"
+                "{\"id\":\"x\",\"date\":\"2026-12-07\",\"period\":\"p1\",\"subject\":\"化学\"}]}",
+                "entries[1] (化学 2026-12-07 第1节): overlaps entries[0] (语文 Mon 第1节) on 2026-12-07",
+                NULL);
+    lb_timetable *tt = parse_ok("{" PERIODS ",\"entries\":["
+                "{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\",\"except\":[\"2026-12-07\"]},"
+                "{\"id\":\"x\",\"date\":\"2026-12-07\",\"period\":\"p1\"}]}");
+    lb_timetable_free(&tt);
+    /* ... or when the Monday is a holiday, or outside the term */
+    tt = parse_ok("{" PERIODS ",\"holidays\":[{\"date\":\"2026-12-07\"}],\"entries\":["
+                  "{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\"},"
+                  "{\"id\":\"x\",\"date\":\"2026-12-07\",\"period\":\"p1\"}]}");
+    lb_timetable_free(&tt);
+    /* a make-up Saturday running Monday meets a one-off that Saturday */
+    parse_fails("{" PERIODS ",\"makeup_days\":[{\"date\":\"2026-12-12\",\"weekday\":\"mon\"}],"
+                "\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\"},"
+                "{\"id\":\"x\",\"date\":\"2026-12-12\",\"start\":\"08:40\",\"end\":\"09:00\"}]}",
+                "entries[1] (x 2026-12-12 08:40-09:00): overlaps entries[0] (a Mon 第1节)", NULL);
+    /* end before start */
+    parse_fails("{\"periods\":[{\"id\":\"p1\",\"name\":\"第1节\",\"start\":\"08:00\",\"end\":\"08:45\"},"
+                "{\"id\":\"p3\",\"name\":\"第3节\",\"start\":\"09:55\",\"end\":\"09:40\"}]}",
+                "periods[1] (第3节): end 09:40 is before start 09:55", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"10:00\","
+                "\"end\":\"09:00\",\"subject\":\"数学\"}]}",
+                "entries[0] (数学 Mon 10:00-09:00): end 09:00 is not after start 10:00", NULL);
+    /* unknown lesson type, period, weekday, key */
+    parse_fails("{" PERIODS ",\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\","
+                "\"subject\":\"数学\",\"lesson_type\":\"exam\"}]}",
+                "entries[0] (数学 Mon 第1节): unknown lesson_type 'exam' (ordinary, open, quality, "
+                "demonstration", NULL);
+    parse_fails("{" PERIODS ",\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p9\","
+                "\"subject\":\"数学\"}]}", "entries[0] (数学 Mon p9): unknown period 'p9'", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"funday\",\"start\":\"08:00\",\"end\":\"09:00\"}]}",
+                "entries[0] (a funday 08:00-09:00): unknown weekday 'funday'", NULL);
+    parse_fails("{" PERIODS ",\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\","
+                "\"subject\":\"数学\",\"techer\":\"王\"}]}",
+                "entries[0] (数学 Mon 第1节): unknown key 'techer'", NULL);
+    parse_fails("{\"shedule\":1}", "timetable: unknown key 'shedule'", NULL);
+    parse_fails("{\"periods\":[{\"id\":\"p1\",\"start\":\"08:00\",\"end\":\"08:45\",\"lenght\":1}]}",
+                "periods[0]: unknown key 'lenght'", NULL);
+    parse_fails("{\"holidays\":[{\"name\":\"春节\",\"from\":\"2027-02-10\",\"too\":\"2027-02-17\"}]}",
+                "holidays[0] (春节): unknown key 'too'", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"id\":\"b\",\"weekday\":\"mon\",\"start\":\"08:00\","
+                "\"end\":\"09:00\"}]}", "key 'id' given twice", NULL);
+    /* bad dates and times */
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"date\":\"2026-02-30\",\"start\":\"08:00\","
+                "\"end\":\"09:00\"}]}", "entries[0] (a 2026-02-30 08:00-09:00): date '2026-02-30' "
+                "is not a date", NULL);
+    parse_fails("{\"holidays\":[{\"name\":\"x\",\"date\":\"2026-13-01\"}]}",
+                "holidays[0] (x): date '2026-13-01' is not a date", NULL);
+    parse_fails("{\"term\":{\"start\":\"2027-01-22\",\"end\":\"2026-09-01\"}}",
+                "term: end is before start", NULL);
+    parse_fails("{\"makeup_days\":[{\"date\":\"2026-10-03\",\"weekday\":\"mon\"}],"
+                "\"holidays\":[{\"name\":\"国庆节\",\"from\":\"2026-10-01\",\"to\":\"2026-10-07\"}]}",
+                "makeup_days[0] (2026-10-03): falls in holidays[0] (国庆节)", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"8:00\",\"end\":\"09:00\"}]}",
+                "start '8:00' is not a time", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"24:00\"}]}",
+                "end '24:00' is not a time", NULL);
+    /* one of weekday/date, one of period/start+end, ids */
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"start\":\"08:00\",\"end\":\"09:00\"}]}",
+                "entries[0] (a 08:00-09:00): needs either a weekday", NULL);
+    parse_fails("{" PERIODS ",\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"period\":\"p1\","
+                "\"start\":\"08:00\"}]}", "has a period and start/end", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a b\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\"}]}",
+                "id 'a b' must be", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\"},"
+                "{\"id\":\"a\",\"weekday\":\"tue\",\"start\":\"08:00\",\"end\":\"09:00\"}]}",
+                "entries[1] (a Tue 08:00-09:00): id 'a' is also entries[0]'s", NULL);
+    /* title templates are checked when parsing */
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\","
+                "\"subject\":\"数学\",\"title\":\"{subjet}\"}]}",
+                "entries[0] (数学 Mon 08:00-09:00): title template: unknown field {subjet}", NULL);
+    /* types, sizes */
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\","
+                "\"record\":\"yes\"}]}", "record must be true or false", NULL);
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    char doc[1024];
+    snprintf(doc, sizeof doc, "{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\","
+             "\"end\":\"09:00\",\"teacher\":\"%s\"}]}", big);
+    parse_fails(doc, "entries[0] (a Mon 08:00-09:00): teacher is longer than 127 bytes", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\","
+                "\"subject\":\"\\u0007\"}]}", "subject holds a control character", NULL);
+    parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\","
+                "\"subject\":\"\xff\"}]}", "subject is not valid UTF-8", NULL);
+    /* more entries than allowed */
+    size_t cap = 1001 * 80 + 64, n = 0;
+    char *many = malloc(cap);
+    n += (size_t)snprintf(many + n, cap - n, "{\"entries\":[");
+    for (int i = 0; i < 1001; i++)
+        n += (size_t)snprintf(many + n, cap - n, "%s{\"id\":\"e%d\",\"date\":\"2026-12-07\","
+                              "\"start\":\"08:00\",\"end\":\"08:01\"}", i ? "," : "", i);
+    snprintf(many + n, cap - n, "]}");
+    parse_fails(many, "entries: more than 1000", NULL);
+    free(many);
+    /* a document larger than LB_SCHEDULE_MAX_BYTES, broken JSON, versions */
+    lb_timetable *none = NULL;
+    char err[256];
+    CHECK(lb_timetable_parse(&none, "{}", (size_t)LB_SCHEDULE_MAX_BYTES + 1, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "larger than");
+    parse_fails("{\n\"entries\": [\n  {\"id\": \"a\",]\n}", "not JSON (syntax error at line 3", NULL);
+    parse_fails("{} {}", "text after the JSON document", NULL);
+    parse_fails("[]", "must be a JSON object", NULL);
+    parse_fails("{\"schema\":2}", "schema 2 is newer", NULL);
+    parse_fails("{\"timezone\":\"Asia/Shanghia\"}", "unknown time zone 'Asia/Shanghia'", NULL);
+    CHECK(lb_timetable_parse(&none, "{\"a\0", 4, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "NUL");
+    /* the empty timetable is fine, and the schema is written */
+    tt = parse_ok("{}");
+    char *json = tt ? lb_timetable_to_json(tt) : NULL;
+    CHECK(json && strstr(json, "\"schema\":\t1"));
+    free(json);
+    lb_timetable_free(&tt);
+}
+
+static lb_schedule_occurrence occurrence(const char *uid, int64_t start_s, int64_t end_s,
+                                         lb_schedule_origin origin)
+{
+    lb_schedule_occurrence o;
+    memset(&o, 0, sizeof o);
+    o.start_s = start_s;
+    o.end_s = end_s;
+    o.origin = origin;
+    o.record = 1;
+    snprintf(o.meta.schedule_uid, sizeof o.meta.schedule_uid, "%s", uid);
+    snprintf(o.meta.title, sizeof o.meta.title, "lesson %s", uid);
+    return o;
+}
+
+static void test_merge(void)
+{
+    lb_schedule_occurrence a[] = {
+        occurrence("a1", 1000, 2000, LB_SCHEDULE_TIMETABLE),
+        occurrence("a2", 3000, 4000, LB_SCHEDULE_TIMETABLE),
+        occurrence("a3", 5000, 6000, LB_SCHEDULE_TIMETABLE),
+    };
+    lb_schedule_occurrence b[] = {
+        occurrence("b1", 500, 900, LB_SCHEDULE_ICAL),
+        occurrence("b2", 2000, 3000, LB_SCHEDULE_ICAL),    /* touches both: no overlap */
+        occurrence("b3", 3500, 4500, LB_SCHEDULE_ICAL),    /* inside a2: dropped */
+        occurrence("b4", 5000, 5500, LB_SCHEDULE_ICAL),    /* same start as a3: a's wins */
+    };
+    lb_schedule_occurrence *out = NULL;
+    int nb = 0;
+    char conflict[1024] = "x";
+    CHECK(lb_schedule_merge(a, 3, b, 0, &out, &nb, conflict, sizeof conflict) == 0);
+    CHECK(nb == 3 && !conflict[0]);
+    free(out);
+    CHECK(lb_schedule_merge(a, 3, b, 4, &out, &nb, conflict, sizeof conflict) == 0);
+    const char *want[] = { "b1", "a1", "b2", "a2", "a3" };
+    CHECK(nb == 5);
+    for (int i = 0; i < nb && i < 5; i++)
+        CHECK(!strcmp(out[i].meta.schedule_uid, want[i]));
+    CHECK_STR_CONTAINS(conflict, "'lesson b3' (iCal b3) 1970-01-01T00:58:20Z-01:15:00Z overlaps "
+                       "'lesson a2' (timetable a2) 1970-01-01T00:50:00Z-01:06:40Z");
+    CHECK_STR_CONTAINS(conflict, "(and 1 more conflicts)");
+    free(out);
+    CHECK(lb_schedule_merge(NULL, 0, NULL, 0, &out, &nb, conflict, sizeof conflict) == 0);
+    CHECK(nb == 0);
+    free(out);
+}
+
+int main(void)
+{
+    test_timetable_week();
+    test_dst();
+    test_errors();
+    test_merge();
+    return CHECK_DONE();
+}
