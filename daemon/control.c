@@ -378,8 +378,9 @@ static char *ctl_metrics(void *opaque)
                              "luobo_program_frames_total %llu\n"
                              "# TYPE luobo_program_late_frames_total counter\n"
                              "luobo_program_late_frames_total %llu\n"
-                             "# HELP luobo_program_skipped_frames_total Ticks skipped to stay live "
-                             "after falling behind real time by over a second.\n"
+                             "# HELP luobo_program_skipped_frames_total Ticks whose picture was not "
+                             "made (the last one repeated) to catch up after falling behind real "
+                             "time by over max_lag_ms.\n"
                              "# TYPE luobo_program_skipped_frames_total counter\n"
                              "luobo_program_skipped_frames_total %llu\n"
                              "# TYPE luobo_recording gauge\nluobo_recording %d\n",

@@ -216,7 +216,7 @@ int lb_iso_copy_add(lb_pipeline *p, int source, const AVCodecParameters *par)
         return ret;
     lb_source_set_packet_queue(p->sources[source], c->queue);
     p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO,
-                                                    lb_source_name(p->sources[source]), c->par };
+                                                    lb_source_name(p->sources[source]), c->par, 0 };
     p->nb_copiers++;
     return 0;
 }

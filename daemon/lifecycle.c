@@ -220,15 +220,6 @@ int lb_lifecycle_duration_reached(lb_pipeline *p, int64_t n, int64_t total_frame
     return has_lesson ? recorded >= total_frames : n >= total_frames + RECORD_WAIT_FRAMES(p);
 }
 
-void lb_lifecycle_skipped(lb_pipeline *p, int64_t frames)
-{
-    pthread_mutex_lock(&p->lock);
-    p->frames_skipped += (uint64_t)frames;
-    if (p->lc.state == LB_LESSON_RECORDING)
-        p->rec_frames += frames;        /* --duration counts the lesson's time */
-    pthread_mutex_unlock(&p->lock);
-}
-
 void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
 {
     pthread_mutex_lock(&p->lock);

@@ -67,7 +67,7 @@ int lb_mic_archive_setup(lb_pipeline *p, char *err, size_t err_size)
         }
         c->stream = p->nb_streams;
         p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_ISO_AUDIO, lb_mic_name(p->mics[m]),
-                                                        c->par };
+                                                        c->par, 0 };
     }
     lb_queue_params q = { .name = "mics", .capacity = 16, .policy = LB_QUEUE_BLOCK,
                           .free_item = free_mic_item };

@@ -61,11 +61,13 @@ typedef struct program_item {
     int nb_audio;
     int64_t audio_pts_us;
     int start_recording;        /* the archive was started for this frame */
+    int repeat;                 /* video is the last picture again (daemon/overload.c) */
     int stop_recording;
 } program_item;
 
 typedef struct worker_item {
-    AVFrame *frame;
+    AVFrame *frame;             /* NULL: the last picture again, at pts */
+    int64_t pts;
     int force_idr;
     int64_t seq;                /* the program frame's number */
 } worker_item;
@@ -282,8 +284,8 @@ static void *encoder_thread(void *arg)
         if (it->audio && (ret = lb_audio_encoder_encode(p->aenc, it->audio, it->nb_audio,
                                                         it->audio_pts_us, program_audio_sink, p)) < 0)
             LB_LOGE("pipeline", "audio encoding failed: %s", av_err2str(ret));
-        if (it->video && (ret = lb_video_encoder_encode(p->venc, it->video, it->start_recording,
-                                                        program_video_sink, p)) < 0)
+        int flags = (it->start_recording ? LB_ENCODE_FORCE_IDR : 0) | (it->repeat ? LB_ENCODE_REPEAT : 0);
+        if (it->video && (ret = lb_video_encoder_encode(p->venc, it->video, flags, program_video_sink, p)) < 0)
             LB_LOGE("pipeline", "video encoding failed: %s", av_err2str(ret));
         pthread_mutex_lock(&p->workers_lock);
         p->encoded_frames = it->seq + 1;
@@ -303,48 +305,67 @@ static void *encoder_thread(void *arg)
     return NULL;
 }
 
-/* A rendition or ISO encode: scale to its size (letterboxed to keep the
- * picture's shape) and encode. */
+/* Scales src into a new frame of the worker's size (letterboxed to keep the
+ * picture's shape). */
+static AVFrame *scale_for(encode_worker *w, const AVFrame *src)
+{
+    AVFrame *dst = av_frame_alloc();
+    if (!dst)
+        return NULL;
+    dst->format = AV_PIX_FMT_YUV420P;
+    dst->width = w->width;
+    dst->height = w->height;
+    if (av_frame_get_buffer(dst, 0) < 0)
+        goto fail;
+    int fw = w->width, fh = w->height;
+    if ((int64_t)src->width * w->height > (int64_t)src->height * w->width)
+        fh = (int)((int64_t)w->width * src->height / src->width) & ~1;
+    else
+        fw = (int)((int64_t)w->height * src->width / src->height) & ~1;
+    int x = ((w->width - fw) / 2) & ~1, y = ((w->height - fh) / 2) & ~1;
+    if (fw != w->width || fh != w->height) {
+        for (int pl = 0; pl < 3; pl++)
+            memset(dst->data[pl], pl ? 128 : 16,
+                   (size_t)dst->linesize[pl] * (size_t)(pl ? w->height / 2 : w->height));
+    }
+    w->sws = sws_getCachedContext(w->sws, src->width, src->height, src->format, fw, fh,
+                                  AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+    if (!w->sws)
+        goto fail;
+    uint8_t *planes[4];
+    for (int pl = 0; pl < 3; pl++)
+        planes[pl] = dst->data[pl] + (y >> (pl ? 1 : 0)) * dst->linesize[pl] + (x >> (pl ? 1 : 0));
+    sws_scale(w->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+              planes, dst->linesize);
+    return dst;
+fail:
+    av_frame_free(&dst);
+    return NULL;
+}
+
+/* A rendition or ISO encode: scale to its size and encode; a repeated
+ * picture (the program behind real time) reuses the last one scaled. */
 static void *worker_thread(void *arg)
 {
     encode_worker *w = arg;
+    AVFrame *last = NULL;
     for (;;) {
         void *item_ptr;
         if (lb_queue_pop(w->queue, &item_ptr, -1) < 0)
             break;
         worker_item *it = item_ptr;
-        AVFrame *src = it->frame;
-        AVFrame *dst = av_frame_alloc();
-        int ret = AVERROR(ENOMEM);
+        int ret = 0;
+        AVFrame *dst = it->frame ? scale_for(w, it->frame) : last ? av_frame_clone(last) : NULL;
         if (dst) {
-            dst->format = AV_PIX_FMT_YUV420P;
-            dst->width = w->width;
-            dst->height = w->height;
-            ret = av_frame_get_buffer(dst, 0);
-        }
-        if (ret >= 0) {
-            int fw = w->width, fh = w->height;
-            if ((int64_t)src->width * w->height > (int64_t)src->height * w->width)
-                fh = (int)((int64_t)w->width * src->height / src->width) & ~1;
-            else
-                fw = (int)((int64_t)w->height * src->width / src->height) & ~1;
-            int x = ((w->width - fw) / 2) & ~1, y = ((w->height - fh) / 2) & ~1;
-            if (fw != w->width || fh != w->height) {
-                for (int pl = 0; pl < 3; pl++)
-                    memset(dst->data[pl], pl ? 128 : 16,
-                           (size_t)dst->linesize[pl] * (size_t)(pl ? w->height / 2 : w->height));
+            dst->pts = it->frame ? it->frame->pts : it->pts;
+            ret = lb_video_encoder_encode(w->enc, dst, (it->force_idr ? LB_ENCODE_FORCE_IDR : 0) |
+                                                       (it->frame ? 0 : LB_ENCODE_REPEAT), worker_sink, w);
+            if (it->frame) {
+                av_frame_free(&last);
+                last = av_frame_clone(dst);
             }
-            w->sws = sws_getCachedContext(w->sws, src->width, src->height, src->format, fw, fh,
-                                          AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
-            if (w->sws) {
-                uint8_t *planes[4];
-                for (int pl = 0; pl < 3; pl++)
-                    planes[pl] = dst->data[pl] + (y >> (pl ? 1 : 0)) * dst->linesize[pl] + (x >> (pl ? 1 : 0));
-                sws_scale(w->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
-                          planes, dst->linesize);
-                dst->pts = src->pts;
-                ret = lb_video_encoder_encode(w->enc, dst, it->force_idr, worker_sink, w);
-            }
+        } else if (it->frame) {
+            ret = AVERROR(ENOMEM);
         }
         if (ret < 0)
             LB_LOGE("pipeline", "%s: encoding failed: %s", w->name, av_err2str(ret));
@@ -356,6 +377,7 @@ static void *worker_thread(void *arg)
         pthread_cond_broadcast(&w->p->workers_cond);
         pthread_mutex_unlock(&w->p->workers_lock);
     }
+    av_frame_free(&last);
     lb_video_encoder_encode(w->enc, NULL, 0, worker_sink, w);
     pthread_mutex_lock(&w->p->workers_lock);
     pthread_cond_broadcast(&w->p->workers_cond);
@@ -394,9 +416,6 @@ static void fill_black_frame(AVFrame *f)
 
 /* How long start-up waits for compressed cameras to tell their codec. */
 #define CODEC_WAIT_US 3000000
-
-/* Sound the mics keep (capture's ring holds 4 s): the most a skip can take. */
-#define MIC_KEEP_S 3
 
 /* Longest a decided shot waits for its cameras to be decoded in full. */
 #define ON_AIR_WAIT_MAX_US 1000000
@@ -491,7 +510,8 @@ static void analysis_frames(lb_pipeline *p, int64_t t, AVFrame *const *valid, AV
 }
 
 /* Renditions take the program frame, ISO encodes their camera's; a lesson's
- * first frame is a key frame in every one of them. */
+ * first frame is a key frame in every one of them.  out NULL: the tick
+ * repeats the last picture, and every worker its last one. */
 static void feed_workers(lb_pipeline *p, int64_t n, int64_t t, AVFrame *out, AVFrame *const *valid,
                          int start_recording)
 {
@@ -499,7 +519,9 @@ static void feed_workers(lb_pipeline *p, int64_t n, int64_t t, AVFrame *out, AVF
         encode_worker *w = &p->workers[i];
         AVFrame *src = w->source < 0 ? out : valid[w->source];
         worker_item *wi = calloc(1, sizeof *wi);
-        if (!wi || !src || !(wi->frame = av_frame_clone(src))) {
+        if (wi && !out) {
+            wi->pts = t;
+        } else if (!wi || !src || !(wi->frame = av_frame_clone(src))) {
             /* an ISO camera with no picture at all yet: black at its size */
             if (wi && !wi->frame && (wi->frame = new_program_frame(p))) {
                 fill_black_frame(wi->frame);
@@ -509,7 +531,8 @@ static void feed_workers(lb_pipeline *p, int64_t n, int64_t t, AVFrame *out, AVF
                 continue;
             }
         }
-        wi->frame->pts = t;
+        if (wi->frame)
+            wi->frame->pts = t;
         wi->seq = n;
         wi->force_idr = start_recording;
         if (lb_queue_push(w->queue, wi, -1) < 0)
@@ -517,18 +540,23 @@ static void feed_workers(lb_pipeline *p, int64_t n, int64_t t, AVFrame *out, AVF
     }
 }
 
-/* What the tick made, for the API, the meters and the console's previews. */
+/* What the tick made, for the API, the meters and the console's previews
+ * (preview NULL: the tick repeated the last picture). */
 static void share_tick(lb_pipeline *p, int64_t t, const lb_shot *air, const double *levels,
                        const lb_mixer_levels *mixed, AVFrame *const *preview, const AVFrame *out)
 {
     pthread_mutex_lock(&p->lock);
     p->shot = *air;
     p->program_time_us = t;
-    p->frames_composed++;
     for (int m = 0; m < p->nb_mics; m++)
         p->mic_dbfs[m] = levels[m];
     p->mix_levels = *mixed;
     p->program_dbfs = mixed->out_dbfs;
+    if (!preview) {                     /* the last picture repeated: nothing new to show */
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    p->frames_composed++;
     for (int i = 0; i < p->nb_sources; i++) {
         av_frame_free(&p->latest[i]);
         p->latest[i] = preview[i] ? av_frame_clone(preview[i]) : NULL;
@@ -538,49 +566,20 @@ static void share_tick(lb_pipeline *p, int64_t t, const lb_shot *air, const doub
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Realtime: waits for the tick's time; further behind than max_lag_ms
- * (the machine stalled or cannot keep up), showing every late frame would
- * put the live outputs ever further behind: goes on from the tick due now
- * (the sound is kept whole, the pictures of the ticks passed are not made).
- * Returns 1 when *n moved on. */
-static int pace(lb_pipeline *p, int64_t *n, int64_t *audio_pos, int64_t max_samples)
-{
-    int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
-    int64_t due = p->capture.epoch_us + av_rescale(*n, 1000000LL * p->fps_den, p->fps_num) + delay_us;
-    int64_t now = lb_clock_now();
-    if (now < due)
-        lb_clock_sleep_until(due);
-    else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2)
-        p->frames_late++;
-    if (!p->general.max_lag_ms || now - due <= (int64_t)p->general.max_lag_ms * 1000)
-        return 0;
-    int64_t n_now = av_rescale(now - p->capture.epoch_us - delay_us, p->fps_num, 1000000LL * p->fps_den);
-    int64_t skipped = n_now - *n;
-    LB_LOGW("pipeline", "%.1f s behind real time: skipping %lld frames to stay live",
-            (now - due) / 1e6, (long long)skipped);
-    lb_lifecycle_skipped(p, skipped);
-    *n = n_now;
-    int64_t t_next = av_rescale(*n + 1, 1000000LL * p->fps_den, p->fps_num);
-    if (av_rescale(t_next, LB_AUDIO_RATE, 1000000) - *audio_pos > max_samples)
-        *audio_pos = av_rescale(t_next, LB_AUDIO_RATE, 1000000) - max_samples;
-    return 1;
-}
-
 static void *program_thread(void *arg)
 {
     lb_pipeline *p = arg;
     AVFrame *frames[LB_MAX_SOURCES] = { 0 };
     AVFrame *sub_frames[LB_MAX_SOURCES] = { 0 };
     float *mic_bufs[LB_MAX_MICS] = { 0 }, *mix = NULL;
-    /* a tick's sound, or what a skip ahead takes at once (max_lag_ms):
-     * at most what the mics keep */
-    int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2 +
-                          (p->params.offline ? 0 : LB_AUDIO_RATE * MIC_KEEP_S);
+    /* a tick's sound */
+    int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2;
     int64_t duration_us = (int64_t)(p->params.duration_s * 1000000 + 0.5);
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
     int64_t audio_pos = 0;          /* next sample index of the program audio */
     int64_t next_sent = 0;          /* number of the frame after the last one sent on */
     lb_shot air = { 0 };            /* what the program shows: nothing yet */
+    AVFrame *last_out = NULL;       /* the last composed picture (daemon/overload.c) */
 
     if (!(mix = malloc(sizeof(float) * (size_t)max_samples)))
         goto end;
@@ -597,12 +596,10 @@ static void *program_thread(void *arg)
             break;
         int64_t t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
         int64_t t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
-        if (!p->params.offline && pace(p, &n, &audio_pos, max_samples)) {
-            t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
-            t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
-        }
+        /* behind real time: the last picture stands for this tick */
+        int repeat = !p->params.offline && lb_overload_pace(p, n, last_out != NULL);
         int live_sources = 0;
-        for (int i = 0; i < p->nb_sources; i++) {
+        for (int i = 0; i < p->nb_sources && !repeat; i++) {
             av_frame_unref(frames[i]);
             int ret = lb_source_frame_at(p->sources[i], t, frames[i]);
             if (ret >= 0 || (ret == AVERROR_EOF && frames[i]->buf[0]))
@@ -627,14 +624,17 @@ static void *program_thread(void *arg)
         AVFrame *valid[LB_MAX_SOURCES], *seen[LB_MAX_SOURCES], *preview[LB_MAX_SOURCES];
         for (int i = 0; i < p->nb_sources; i++)
             valid[i] = frames[i]->buf[0] ? frames[i] : NULL;
-        analysis_frames(p, t, valid, sub_frames, seen, preview);
-        lb_shot shot;
-        int decided = lb_director_update(p->director, t, seen, levels, &shot);
-        int changed = take_shot(p, t, decided, &shot, valid, &air);
+        int changed = 0, has_chapter = 0;
         char chapter[128];
-        int has_chapter = lb_director_next_chapter(p->director, chapter, sizeof chapter);
+        if (!repeat) {
+            analysis_frames(p, t, valid, sub_frames, seen, preview);
+            lb_shot shot;
+            int decided = lb_director_update(p->director, t, seen, levels, &shot);
+            changed = take_shot(p, t, decided, &shot, valid, &air);
+            has_chapter = lb_director_next_chapter(p->director, chapter, sizeof chapter);
+        }
 
-        AVFrame *out = new_program_frame(p);
+        AVFrame *out = repeat ? av_frame_clone(last_out) : new_program_frame(p);
         program_item *it = calloc(1, sizeof *it);
         if (!out || !it || !(it->audio = malloc(sizeof(float) * (size_t)nb))) {
             av_frame_free(&out);
@@ -642,13 +642,17 @@ static void *program_thread(void *arg)
             LB_LOGE("pipeline", "out of memory");
             break;
         }
-        lb_compositor_compose(p->compositor, &air, valid, out);
+        if (!repeat) {
+            lb_compositor_compose(p->compositor, &air, valid, out);
+            av_frame_free(&last_out);
+            last_out = av_frame_clone(out);
+        }
         out->pts = t;
         memcpy(it->audio, mix, sizeof(float) * (size_t)nb);
         it->nb_audio = nb;
         it->audio_pts_us = av_rescale(first, 1000000, LB_AUDIO_RATE);
 
-        share_tick(p, t, &air, levels, &mixed, preview, out);
+        share_tick(p, t, &air, levels, &mixed, repeat ? NULL : preview, out);
 
         if (changed)
             lb_status_decision(p, &air, t);     /* the console's tally follows at once */
@@ -658,12 +662,13 @@ static void *program_thread(void *arg)
         it->start_recording = tick.start;
         it->stop_recording = tick.stop;
 
-        feed_workers(p, n, t, out, valid, it->start_recording);
+        feed_workers(p, n, t, repeat ? NULL : out, valid, it->start_recording);
         lb_mic_archive_push(p, n, mic_bufs, nb, it->audio_pts_us, it->start_recording,
                             it->stop_recording);
 
         it->seq = n;
         it->video = out;
+        it->repeat = repeat;
         if (lb_queue_push(p->to_encoder, it, -1) < 0) {
             free_item(it);
             break;
@@ -671,6 +676,7 @@ static void *program_thread(void *arg)
         next_sent = n + 1;
     }
 end:
+    av_frame_free(&last_out);
     for (int i = 0; i < p->nb_sources; i++) {
         av_frame_free(&frames[i]);
         av_frame_free(&sub_frames[i]);
@@ -707,8 +713,11 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     if ((ret = lb_audio_encoder_open(&p->aenc, p->encoder.audio_bitrate_kbps, err, err_size)) < 0 ||
         (ret = lb_mixer_create(&p->mixer, &p->encoder, p->nb_mics)) < 0)
         return ret;
-    p->streams[0] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", lb_video_encoder_codecpar(p->venc) };
-    p->streams[1] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", lb_audio_encoder_codecpar(p->aenc) };
+    int64_t keyint_us = (int64_t)(p->encoder.keyint_s * 1e6 + 0.5);
+    p->streams[0] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", lb_video_encoder_codecpar(p->venc),
+                                      keyint_us };
+    p->streams[1] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", lb_audio_encoder_codecpar(p->aenc),
+                                      0 };
     p->nb_streams = 2;
 
     lb_rendition ladder[LB_MAX_RENDITIONS];
@@ -730,7 +739,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
                  .fps_den = p->fps_den, .stream_index = w->stream, .name = w->name }, err, err_size)) < 0)
             return ret;
         p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_RENDITION_VIDEO, w->name,
-                                                        lb_video_encoder_codecpar(w->enc) };
+                                                        lb_video_encoder_codecpar(w->enc), keyint_us };
         p->nb_workers++;
     }
 
@@ -768,7 +777,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
                 return ret;
             p->streams[p->nb_streams++] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO,
                                                             lb_source_name(p->sources[i]),
-                                                            lb_video_encoder_codecpar(w->enc) };
+                                                            lb_video_encoder_codecpar(w->enc), keyint_us };
             p->nb_workers++;
             p->source_needs_frames[i] = 1;
         }
@@ -910,7 +919,8 @@ static void log_cpu_summary(void)
 /* What an operator reads after a run: drops, reconnects, late frames. */
 static void log_summary(lb_pipeline *p)
 {
-    LB_LOGI("summary", "program: %llu frames composed, %llu late, %llu skipped to stay live",
+    LB_LOGI("summary", "program: %llu frames composed, %llu late, %llu skipped to stay live "
+            "(the last picture repeated)",
             (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
             (unsigned long long)p->frames_skipped);
     for (int i = 0; i < p->nb_sources; i++) {

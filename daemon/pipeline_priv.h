@@ -145,9 +145,17 @@ struct lb_pipeline {
     lb_mixer_levels mix_levels;
     double program_dbfs;
     int64_t program_time_us;
-    uint64_t frames_composed, frames_late, frames_skipped;
+    uint64_t frames_composed, frames_late;
+    uint64_t frames_skipped;        /* ticks that repeated the last picture (under lock) */
+    int64_t repeat_until;           /* program thread: ticks before this one repeat it */
     lb_health_feed *health;         /* daemon/health_feed.c */
 };
+
+/* daemon/overload.c: behind real time */
+/* Program thread, realtime, before tick n: waits for its time; returns 1
+ * when the tick is to repeat the last picture (the program fell more than
+ * max_lag_ms behind and catches up; never without a picture to repeat). */
+int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture);
 
 /* daemon/mic_archive.c */
 int lb_mic_archive_setup(lb_pipeline *p, char *err, size_t err_size);   /* adds the streams */
@@ -213,8 +221,6 @@ void lb_lifecycle_request_record(lb_pipeline *p, const char *title);
 void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tick);
 /* --duration: 1 when the run (or the --record lesson) is long enough. */
 int lb_lifecycle_duration_reached(lb_pipeline *p, int64_t n, int64_t total_frames);
-/* The program skipped this many ticks to stay live. */
-void lb_lifecycle_skipped(lb_pipeline *p, int64_t frames);
 /* Encoder thread: the frame seq, marked as the lesson's last, is encoded;
  * waits for the ISO encodes and the mics, then finishes the lesson. */
 void lb_lifecycle_finish_at(lb_pipeline *p, int64_t seq);

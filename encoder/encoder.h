@@ -86,11 +86,20 @@ typedef struct lb_video_encoder_params {
  * in err before any frame is encoded. */
 int lb_video_encoder_open(lb_video_encoder **e, const lb_video_encoder_params *p,
                           char *err, size_t err_size);
+/* lb_video_encoder_encode()'s flags */
+#define LB_ENCODE_FORCE_IDR 1    /* a new GOP at this frame (a recording starting) */
+#define LB_ENCODE_REPEAT    2    /* the same picture as the last frame: made of skipped
+                                  * macroblocks at the coarsest quantiser, a fraction of
+                                  * a frame's work (the program behind real time) */
+
 /* Encodes one YUV420P frame (pts in us; x264 copies it, the caller keeps
- * its reference), or flushes with frame == NULL.  force_idr starts a new
- * GOP at this frame (a recording starting).  Every packet produced goes to
- * sink.  Returns 0 or a negative AVERROR. */
-int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int force_idr,
+ * its reference), or flushes with frame == NULL.  Key frames go by time:
+ * an IDR at the first frame at or past every multiple of keyint_s from the
+ * last forced IDR, however many ticks were not given; LB_ENCODE_FORCE_IDR
+ * starts a new GOP at this frame and moves that grid to it (a key frame is
+ * never made as a repeat).  Every packet produced goes to sink.  Returns 0
+ * or a negative AVERROR. */
+int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int flags,
                             lb_packet_sink sink, void *opaque);
 /* Codec parameters with SPS/PPS as extradata (valid from open to close). */
 const AVCodecParameters *lb_video_encoder_codecpar(const lb_video_encoder *e);

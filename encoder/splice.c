@@ -541,7 +541,7 @@ int lb_splice_encoder_encode(lb_splice_encoder *e, const AVFrame *frame,
         }
         first = 1;
     }
-    int size = lb_x264_encode_frame(e->x264, &e->pic_in, frame, first, &nals, &nb_nals, &out);
+    int size = lb_x264_encode_frame(e->x264, &e->pic_in, frame, first, X264_QP_AUTO, &nals, &nb_nals, &out);
     if (size < 0)
         return size;
     return size ? emit(e, nals, nb_nals, &out, sink, opaque) : 0;

@@ -4,7 +4,14 @@
  * with SPS/PPS repeated before every IDR (MPEG-TS for SRT and HLS needs them
  * in band; the MP4 muxer turns Annex B into avcC), a fixed GOP of keyint_s
  * seconds with scene-cut off so that every HLS segment starts with an IDR
- * and renditions line up, and BT.709 limited-range VUI.  x264 runs its own
+ * and renditions line up, and BT.709 limited-range VUI.
+ *
+ * Key frames by time, not by count: an IDR goes to the first frame at or
+ * past each multiple of keyint_s on the timeline (from the last forced IDR,
+ * a recording's first frame, so every file of a lesson has its key frames
+ * at multiples of keyint_s from its start).  x264 is never left to count
+ * frames: a tick the program did not make would stretch its GOP, and the
+ * HLS segment with it.  x264 runs its own
  * threads; with zerolatency it uses sliced threads and no lookahead, so a
  * frame comes out of the call that took it in. */
 #include "encoder.h"
@@ -68,6 +75,9 @@ struct lb_video_encoder {
     int64_t frame_duration_us;
     char log_name[64];
     int64_t frames_in;
+    int64_t keyint_us;           /* the GOP on the timeline */
+    int64_t gop_anchor_us;       /* pts of the last forced IDR: the grid starts there */
+    int64_t gop_index;           /* the grid's interval of the last IDR */
 };
 
 static int in_list(const char *const *names, const char *value)
@@ -297,7 +307,9 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
     p.i_timebase_den = 1000000;
     p.b_vfr_input = 0;
     int keyint = (int)(s->keyint_s * vp->fps_num / vp->fps_den + 0.5);
-    p.i_keyint_max = keyint;
+    e->keyint_us = (int64_t)(s->keyint_s * 1e6 + 0.5);
+    /* every IDR is ours (by time, see the note at the top) */
+    p.i_keyint_max = X264_KEYINT_MAX_INFINITE;
     p.i_keyint_min = keyint;
     p.i_scenecut_threshold = 0;
     p.b_repeat_headers = 1;
@@ -364,10 +376,10 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
     x264_picture_init(&e->pic_in);
     e->pic_in.img.i_csp = X264_CSP_I420;
     e->pic_in.img.i_plane = 3;
-    LB_LOGI(e->log_name, "x264 %s%s%s, %dx%d, %s %d kbit/s, IDR every %d frames, %d threads",
+    LB_LOGI(e->log_name, "x264 %s%s%s, %dx%d, %s %d kbit/s, IDR every %g s (%d frames), %d threads",
             s->preset, *tune ? "/" : "", tune, vp->width, vp->height,
             s->rate_control == LB_RC_CRF ? "crf" : s->rate_control == LB_RC_VBR ? "vbr" : "cbr",
-            s->rate_control == LB_RC_CRF ? s->crf : s->bitrate_kbps, keyint, p.i_threads);
+            s->rate_control == LB_RC_CRF ? s->crf : s->bitrate_kbps, s->keyint_s, keyint, p.i_threads);
     *pe = e;
     return 0;
 fail:
@@ -398,14 +410,31 @@ static int emit(lb_video_encoder *e, x264_nal_t *nals, int nb_nals, int size,
     return ret;
 }
 
-int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int force_idr,
+int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int flags,
                             lb_packet_sink sink, void *opaque)
 {
+    int force_idr = !!(flags & LB_ENCODE_FORCE_IDR);
     x264_nal_t *nals;
     int nb_nals, ret;
     x264_picture_t out;
     if (frame) {
-        int size = lb_x264_encode_frame(e->x264, &e->pic_in, frame, force_idr, &nals, &nb_nals, &out);
+        /* the first frame at or past the next multiple of keyint (half a
+         * frame early counts: pts are rounded to the microsecond) */
+        int64_t index = (frame->pts - e->gop_anchor_us + e->frame_duration_us / 2) / e->keyint_us;
+        if (force_idr || !e->frames_in || frame->pts < e->gop_anchor_us) {
+            e->gop_anchor_us = frame->pts;
+            e->gop_index = 0;
+            force_idr = 1;
+        } else if (index != e->gop_index) {
+            e->gop_index = index;
+            force_idr = 1;
+        }
+        /* a repeat at QP 51: its residual quantises to nothing, so x264
+         * finds every macroblock skipped at once (at the rate control's
+         * QP it would refine the picture, at half a frame's cost) */
+        int size = lb_x264_encode_frame(e->x264, &e->pic_in, frame, force_idr,
+                                        (flags & LB_ENCODE_REPEAT) && !force_idr ? 51 + 1 : X264_QP_AUTO,
+                                        &nals, &nb_nals, &out);
         if (size < 0)
             return size;
         e->frames_in++;

@@ -108,7 +108,9 @@ typedef struct variant {
     int nb_expired;
     int64_t next_seq;
     int64_t discontinuity_seq;
-    int target_s;
+    int target_s;                /* EXT-X-TARGETDURATION: fixed for the playlist's life */
+    int64_t keyint_us;           /* the encoder's GOP on the timeline (0: unknown) */
+    int too_long_warned;
     int64_t declared_bps;        /* BANDWIDTH in the master */
     int64_t peak_bps;            /* the highest a whole segment really took, +5% */
 } variant;
@@ -431,8 +433,12 @@ static void close_segment(hls *h, variant *v, int64_t end_us)
     *s = (segment){ .seq = seq, .duration_s = dur,
                     .pdt_wall_us = h->wall_base_us + v->seg_start_us,
                     .discontinuity = v->cur_discontinuity };
-    if ((int)ceil(dur - 0.001) > v->target_s)
-        v->target_s = (int)ceil(dur - 0.001);     /* only ever grows */
+    /* RFC 8216 4.3.3.1: the target duration never changes in a live
+     * playlist, and every EXTINF rounded is at most it; the cut below keeps
+     * segments within it, so a longer one is a bug worth a line */
+    if ((int)lround(dur) > v->target_s && !v->too_long_warned++)
+        LB_LOGW("hls", "%s: a segment of %.3f s is longer than the target duration %d s "
+                "(key frames missing from the stream?)", v->name, dur, v->target_s);
     /* Segments past the playlist and the kept ones go, locally now and on
      * the origin with the push thread's next pass. */
     int limit = h->set.list_size + h->set.keep_segments;
@@ -828,6 +834,7 @@ static int hls_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
             memset(v, 0, sizeof *v);
             v->video_index = i;
             v->vpar = sd->par;
+            v->keyint_us = sd->keyint_us;
             if (sd->kind == LB_STREAM_PROGRAM_VIDEO)
                 snprintf(v->name, sizeof v->name, "%s", h->set.name);
             else
@@ -912,8 +919,13 @@ static int hls_write(void *priv, const AVPacket *pkt)
             h->wall_base_us = lb_clock_wall_us() - pkt->pts;
             h->have_wall_base = 1;
         }
-        if (key && (!v->ts || v->pending_discontinuity ||
-                    pkt->pts - v->seg_start_us >= (int64_t)(h->set.segment_s * 1e6) - 1000)) {
+        /* cut at a key frame once the segment is long enough, or when
+         * waiting for the next one (at most a GOP away: key frames go by
+         * time) would make it longer than the target, as after the extra
+         * IDR of a recording's start */
+        int64_t seg_us = (int64_t)(h->set.segment_s * 1e6), so_far = pkt->pts - v->seg_start_us;
+        if (key && (!v->ts || v->pending_discontinuity || so_far >= seg_us - 1000 ||
+                    (v->keyint_us > 0 && so_far + v->keyint_us > seg_us + 1000))) {
             close_segment(h, v, v->pending_discontinuity ? v->last_pts_us : pkt->pts);
             if (open_segment(h, v, pkt->pts) < 0)
                 continue;

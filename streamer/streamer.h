@@ -48,6 +48,8 @@ typedef struct lb_stream_desc {
     lb_stream_kind kind;
     const char *name;                 /* "program", "audio", "720p", source name */
     const AVCodecParameters *par;     /* valid for the streamer's whole run */
+    int64_t keyint_us;                /* video: the longest a GOP lasts (an IDR at every
+                                       * multiple of it on the timeline); 0 = unknown */
 } lb_stream_desc;
 
 typedef struct lb_output_stats {

@@ -1,5 +1,6 @@
 /* The program encoder on its own: quality against the source (PSNR after a
- * real H.264 decode), key frames exactly every keyint, a forced IDR,
+ * real H.264 decode), key frames exactly every keyint, a forced IDR, key
+ * frames by time when ticks are missing,
  * timestamps passed through, and settings x264 would reject caught first. */
 #include <math.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavfilter/avfilter.h>
 #include <libavfilter/buffersink.h>
+#include <libavutil/mathematics.h>
 #include <libavutil/opt.h>
 
 #include "../core/check.h"
@@ -66,6 +68,49 @@ static int sink(void *opaque, AVPacket *pkt)
         av_frame_unref(r->decoded);
     }
     return 0;
+}
+
+typedef struct keys {
+    int nb_packets, nb_keys;
+    int64_t key_pts[16];
+} keys;
+
+static int key_sink(void *opaque, AVPacket *pkt)
+{
+    keys *k = opaque;
+    k->nb_packets++;
+    if (pkt->flags & AV_PKT_FLAG_KEY && k->nb_keys < 16)
+        k->key_pts[k->nb_keys++] = pkt->pts;
+    return 0;
+}
+
+/* Ticks the program did not make (an overload) do not stretch the GOP: the
+ * IDR goes to the first frame past each multiple of keyint_s. */
+static void check_keys_by_time(AVFrame **sources, const lb_encoder_settings *s)
+{
+    char err[512];
+    lb_video_encoder *e = NULL;
+    lb_video_encoder_params p = { .settings = s, .width = W, .height = H, .fps_num = FPS, .fps_den = 1,
+                                  .stream_index = 7, .name = "gaps" };
+    CHECK(lb_video_encoder_open(&e, &p, err, sizeof err) == 0);
+    keys k = { 0 };
+    AVFrame *f = av_frame_alloc();
+    for (int tick = 0; tick <= 185; tick++) {
+        if ((tick >= 40 && tick < 71) || (tick >= 101 && tick < 130))
+            continue;               /* not made */
+        CHECK(av_frame_ref(f, sources[tick % FRAMES]) == 0);
+        f->pts = av_rescale(tick, 1000000, FPS);
+        CHECK(lb_video_encoder_encode(e, f, 0, key_sink, &k) == 0);
+        av_frame_unref(f);
+    }
+    CHECK(lb_video_encoder_encode(e, NULL, 0, key_sink, &k) == 0);
+    av_frame_free(&f);
+    lb_video_encoder_close(&e);
+    /* grid 0, 2, 4, 6 s: ticks 0, 60 (not made: 71), 120 (not made: 130), 180 */
+    CHECK(k.nb_packets == 186 - 31 - 29);
+    CHECK(k.nb_keys == 4);
+    CHECK(k.key_pts[0] == 0 && k.key_pts[1] == av_rescale(71, 1000000, FPS) &&
+          k.key_pts[2] == av_rescale(130, 1000000, FPS) && k.key_pts[3] == 6000000);
 }
 
 static int make_sources(AVFrame **frames)
@@ -138,6 +183,7 @@ int main(void)
     /* IDRs at 0, 60 (keyint 2 s), the forced one at 75, then 135 is past the end */
     CHECK(r.nb_keys == 3);
     CHECK(r.key_pts[0] == 0 && r.key_pts[1] == 2000000 && r.key_pts[2] == 2500000);
+    check_keys_by_time(r.sources, &s);
     double psnr = r.psnr_sum / r.nb_decoded;
     double kbps = r.bytes * 8.0 / (FRAMES / (double)FPS) / 1000;
     printf("720p30 testsrc2 at %d kbit/s (veryfast, zerolatency): Y-PSNR %.2f dB, %.0f kbit/s\n",

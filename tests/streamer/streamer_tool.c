@@ -71,14 +71,14 @@ static int tool_open(tool *t, const char *config_path, int bframes)
         sp.bitrate_kbps = atoi(getenv("SYNTH_KBPS"));
     if ((ret = synth_open(&t->syn, &sp)) < 0)
         return ret;
-    t->streams[S_VIDEO] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", synth_video_par(t->syn) };
-    t->streams[S_AUDIO] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", synth_audio_par(t->syn) };
-    t->streams[S_ISO] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO, "teacher", synth_video_par(t->syn) };
+    t->streams[S_VIDEO] = (lb_stream_desc){ LB_STREAM_PROGRAM_VIDEO, "program", synth_video_par(t->syn), 0 };
+    t->streams[S_AUDIO] = (lb_stream_desc){ LB_STREAM_PROGRAM_AUDIO, "audio", synth_audio_par(t->syn), 0 };
+    t->streams[S_ISO] = (lb_stream_desc){ LB_STREAM_ISO_VIDEO, "teacher", synth_video_par(t->syn), 0 };
     t->nb_streams = 3;
     if (getenv("RENDITION")) {
         /* the same packets as a second variant: enough for the playlists */
         t->streams[S_RENDITION] = (lb_stream_desc){ LB_STREAM_RENDITION_VIDEO, "low",
-                                                    synth_video_par(t->syn) };
+                                                    synth_video_par(t->syn), 0 };
         t->nb_streams = 4;
     }
     t->iso_from_us = getenv("ISO_FROM_S") ? (int64_t)(atof(getenv("ISO_FROM_S")) * 1e6) : 0;
