@@ -12,6 +12,12 @@
  * marks a discontinuity, so the next block is placed by its stamp instead
  * of being slewed to.
  *
+ * A PCM without a clock of its own (ALSA's file plugin over the null one,
+ * without `pace = true`) hands out samples as fast as it is read: more
+ * sound than time has passed since it started is the sign.  Such a PCM is
+ * paced on lb_clock from then on, as `pace = true` would, with one warning,
+ * instead of a thread spinning on a core.
+ *
  * Channels are averaged to mono here (a predictable mix for any channel
  * count, unlike a layout-based matrix), then libswresample converts the
  * card's rate to 48 kHz when it differs. */
@@ -33,14 +39,17 @@ typedef struct alsa_mic {
     snd_pcm_t *pcm;
     snd_pcm_format_t format;
     unsigned rate, channels;
-    snd_pcm_uframes_t period;
+    snd_pcm_uframes_t period, buffer;
     void *buf;                  /* one period, interleaved */
     float *mono;
     SwrContext *swr;            /* rate -> 48 kHz, when they differ */
     int64_t paced_origin_us;    /* pace: lb_clock time of frame 0 */
+    int paced;                  /* pace = true, or found faster than real time */
+    int64_t started_us;         /* when the PCM started: nothing real is ahead of it */
     int64_t frames_read;
     int64_t last_data_us;
     int xrun_pending;
+    int replace;                /* the next block is placed by its stamp */
 } alsa_mic;
 
 static pthread_once_t error_handler_once = PTHREAD_ONCE_INIT;
@@ -141,6 +150,7 @@ static int mic_open(void *priv, const lb_source_ctx *ctx, char *err, size_t err_
         return AVERROR(EINVAL);
     }
     snd_pcm_hw_params_get_period_size(hw, &a->period, &dir);
+    a->buffer = buffer;
     if ((ret = snd_pcm_sw_params_current(a->pcm, sw)) < 0 ||
         (ret = snd_pcm_sw_params_set_avail_min(a->pcm, sw, a->period)) < 0 ||
         (ret = snd_pcm_sw_params_set_start_threshold(a->pcm, sw, 1)) < 0 ||
@@ -164,8 +174,9 @@ static int mic_open(void *priv, const lb_source_ctx *ctx, char *err, size_t err_
         return AVERROR(-ret);
     }
     a->frames_read = 0;
-    a->paced_origin_us = a->last_data_us = lb_clock_now();
-    a->xrun_pending = 0;
+    a->paced_origin_us = a->last_data_us = a->started_us = lb_clock_now();
+    a->paced = st->pace;
+    a->xrun_pending = a->replace = 0;
     lb_log(LB_LOG_INFO, ctx->name, "ALSA '%s': %s, %u channels, %u Hz, %lu-frame periods%s",
            st->device, snd_pcm_format_name(a->format), a->channels, a->rate,
            (unsigned long)a->period, st->pace ? ", paced" : "");
@@ -201,6 +212,14 @@ static int wait_until(const lb_source_ctx *ctx, int64_t t)
     return 0;
 }
 
+/* A card cannot have captured more than the time since it started, plus
+ * its buffer: a PCM 100 ms ahead of that delivers faster than real time. */
+static int too_fast(const alsa_mic *a, snd_pcm_sframes_t n, int64_t now)
+{
+    int64_t possible = av_rescale(now - a->started_us, a->rate, 1000000) + (int64_t)a->buffer;
+    return a->frames_read + n > possible + (int64_t)a->rate / 10;
+}
+
 static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
                     char *err, size_t err_size)
 {
@@ -209,7 +228,7 @@ static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
     for (;;) {
         if (atomic_load(ctx->stop))
             return AVERROR_EXIT;
-        if (st->pace) {
+        if (a->paced) {
             int64_t due = a->paced_origin_us +
                           av_rescale(a->frames_read + (int64_t)a->period, 1000000, a->rate);
             if (wait_until(ctx, due) < 0)
@@ -246,11 +265,21 @@ static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
         if (n == 0)
             continue;
         a->last_data_us = now;
+        if (!a->paced && too_fast(a, n, now)) {
+            lb_log(LB_LOG_WARN, ctx->name, "ALSA '%s' gave %.2f s of sound in %.2f s: it has no clock of "
+                   "its own (a file plugin?); reads are paced on the system clock from now on (say "
+                   "pace = true to expect it)", st->device,
+                   (double)(a->frames_read + n) / a->rate, (now - a->started_us) / 1e6);
+            a->paced = 1;
+            /* the block goes on from where it is due now, placed anew */
+            a->paced_origin_us = now - av_rescale(a->frames_read, 1000000, a->rate);
+            a->replace = 1;
+        }
         snd_pcm_sframes_t delay = 0;
-        if (st->pace || snd_pcm_delay(a->pcm, &delay) < 0 || delay < 0)
+        if (a->paced || snd_pcm_delay(a->pcm, &delay) < 0 || delay < 0)
             delay = 0;
         /* the block's first sample was captured n + delay frames ago */
-        int64_t first_us = st->pace ? a->paced_origin_us + av_rescale(a->frames_read, 1000000, a->rate)
+        int64_t first_us = a->paced ? a->paced_origin_us + av_rescale(a->frames_read, 1000000, a->rate)
                                     : now - av_rescale(n + delay, 1000000, a->rate);
         a->frames_read += n;
         to_mono(a, n);
@@ -270,9 +299,9 @@ static int mic_read(void *priv, const lb_source_ctx *ctx, lb_mic_block *blk,
         }
         blk->nb_samples = out_n;
         blk->capture_us = first_us;
-        blk->discontinuity = a->xrun_pending > 0;
+        blk->discontinuity = a->xrun_pending > 0 || a->replace;
         blk->xruns = a->xrun_pending;
-        a->xrun_pending = 0;
+        a->xrun_pending = a->replace = 0;
         return 0;
     }
 }

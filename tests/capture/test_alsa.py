@@ -4,7 +4,11 @@ tone, 2 s of a 440 Hz tone (TEST-PEERS.md).  The samples read through
 lb_mic_read have the same tones for the same durations (+-40 ms), resampled
 to 48 kHz mono when the card runs at another rate or in stereo.
 
-Usage: test_alsa.py mono48 | stereo44 | missing
+Without `pace = true` the same PCM hands out samples as fast as they are
+read (no clock): the mic finds it faster than real time, paces it itself
+with one warning, and its thread stays nearly idle (unpaced).
+
+Usage: test_alsa.py mono48 | stereo44 | unpaced | missing
 """
 import array
 import math
@@ -80,8 +84,8 @@ def analyse(x):
     check(dev < 1.0, "1 kHz periods are regular (max deviation %.3f samples)" % dev)
 
 
-def run(rate, channels):
-    wd = scratch("alsa_%d_%d" % (rate, channels))
+def run(rate, channels, pace=True):
+    wd = scratch("alsa_%d_%d%s" % (rate, channels, "" if pace else "_unpaced"))
     raw = os.path.join(wd, "mic.raw")
     make_raw(raw, rate, channels)
     rc = asoundrc(wd, raw, rate, channels)
@@ -92,8 +96,7 @@ device = testmic
 channels = %d
 rate = %d
 period_ms = 10
-pace = true
-""" % (channels, rate)
+%s""" % (channels, rate, "pace = true\n" if pace else "")
     out = os.path.join(wd, "got.f32")
     # read 1 s behind: a loaded test machine may hold the mic thread back
     ev = run_tool("mic", cfg, "mic.lectern", 7.5, "--raw", out, "--delay-ms", "1000", workdir=wd,
@@ -103,6 +106,20 @@ pace = true
     check(e["kind"] == "alsa" and e["state"] == "live", "the ALSA mic is live (%s %s)" % (e["state"], e["error"]))
     check(e["xruns"] == 0, "no xruns")
     check(abs(e["drift_ppm"]) < 200, "measured drift of a paced PCM is small (%.1f ppm)" % e["drift_ppm"])
+    if not pace:
+        with open(os.path.join(wd, "tool.log")) as f:
+            log = f.read()
+        warned = [l for l in log.splitlines() if "WARN" in l]
+        print("\n".join(warned))
+        fast = [l for l in warned if "faster" in l or "no clock" in l]
+        check(len(fast) == 1, "one warning about the clock-less PCM, not %d" % len(fast))
+        check(len(warned) <= 3, "%d warning lines (a spinning mic thread logs thousands)" % len(warned))
+        cpu = by(ev, "cpu")[0]
+        share = cpu["thread_cpu_us"] / cpu["wall_us"]
+        print("mic thread: %.1f %% of a core" % (100 * share))
+        # a spinning thread takes a whole core; paced, a 10 ms read costs
+        # next to nothing (generous for sanitizer builds on a busy machine)
+        check(share < 0.15, "the mic thread took %.0f %% of a core" % (100 * share))
     x = array.array("f")
     with open(out, "rb") as f:
         x.frombytes(f.read())
@@ -240,5 +257,6 @@ def missing():
 
 if __name__ == "__main__":
     {"mono48": lambda: run(48000, 1), "stereo44": lambda: run(44100, 2), "missing": missing,
+     "unpaced": lambda: run(48000, 1, pace=False),
      "url_file": url_file, "url_srt": url_srt, "url_rtsp": url_rtsp}[sys.argv[1]]()
     print("PASS")
