@@ -3,12 +3,14 @@
  * start or taken under the pipeline's lock, and nothing here blocks on the
  * media threads. */
 #include "pipeline_priv.h"
+#include "scheduler.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/timex.h>
 
 #include <libavcodec/avcodec.h>
 #include <libswscale/swscale.h>
@@ -400,6 +402,105 @@ static cJSON *ctl_alerts(void *opaque)
     return lb_health_feed_alerts_json(opaque);
 }
 
+/* ---- the schedule (daemon/scheduler.c) ---- */
+
+/* Whether the wall clock the schedule runs on can be trusted: the kernel's
+ * view (adjtimex), and the health checks' clock_unsynced alert, which
+ * says it for long enough to matter (one alert, not a second one here). */
+static void add_clock(lb_pipeline *p, cJSON *root)
+{
+    cJSON *clock = cJSON_AddObjectToObject(root, "clock");
+    struct timex tx = { 0 };
+    int state = adjtimex(&tx);
+    if (state >= 0) {
+        cJSON_AddBoolToObject(clock, "synchronised", !(state == TIME_ERROR || (tx.status & STA_UNSYNC)));
+        cJSON_AddNumberToObject(clock, "maxerror_ms", tx.maxerror / 1000.0);
+    } else {
+        cJSON_AddNullToObject(clock, "synchronised");
+    }
+    int raised = 0;
+    cJSON *alerts = lb_health_feed_alerts_json(p), *a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(alerts, "alerts")) {
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(a, "alert");
+        raised |= cJSON_IsString(kind) && !strcmp(kind->valuestring, "clock_unsynced");
+    }
+    cJSON_Delete(alerts);
+    cJSON_AddBoolToObject(clock, "alert", raised);
+}
+
+static cJSON *ctl_schedule(void *opaque)
+{
+    lb_pipeline *p = opaque;
+    if (!p->scheduler)
+        return NULL;
+    cJSON *o = lb_scheduler_status(p->scheduler);
+    add_clock(p, o);
+    return o;
+}
+
+static char *ctl_timetable_get(void *opaque)
+{
+    lb_pipeline *p = opaque;
+    return p->scheduler ? lb_scheduler_timetable(p->scheduler) : NULL;
+}
+
+static int ctl_timetable_put(void *opaque, const char *text, size_t size, char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    if (!p->scheduler) {
+        snprintf(err, err_size, "the schedule is not available");
+        return AVERROR(ENOSYS);
+    }
+    return lb_scheduler_set_timetable(p->scheduler, text, size, err, err_size);
+}
+
+static int ctl_extend(void *opaque, int minutes, char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    if (!p->scheduler) {
+        snprintf(err, err_size, "only a timetable lesson can be extended");
+        return AVERROR(EBUSY);
+    }
+    return lb_scheduler_extend(p->scheduler, minutes, err, err_size);
+}
+
+static int sched_event(void *opaque, lb_lesson_event ev, const char *why, const lb_lesson_meta *meta,
+                       char *err, size_t err_size)
+{
+    return lb_lifecycle_event(opaque, ev, why, meta, err, err_size);
+}
+
+static lb_lifecycle sched_lifecycle(void *opaque)
+{
+    lb_pipeline *p = opaque;
+    pthread_mutex_lock(&p->lock);
+    lb_lifecycle lc = p->lc;
+    pthread_mutex_unlock(&p->lock);
+    return lc;
+}
+
+static void sched_publish(void *opaque, const char *json)
+{
+    lb_pipeline *p = opaque;
+    lb_webui_publish(p->webui, json);
+}
+
+static void sched_private(void *opaque, int on)
+{
+    lb_pipeline *p = opaque;
+    lb_streamer_set_private(p->streamer, on);
+}
+
+int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err, size_t err_size)
+{
+    static const lb_scheduler_ops ops = {
+        .event = sched_event, .lifecycle = sched_lifecycle, .publish = sched_publish,
+        .set_private = sched_private,
+    };
+    return lb_scheduler_create(&p->scheduler, lb_config_find(cfg, "schedule"), p->general.data_dir, &ops,
+                               p, err, err_size);
+}
+
 const lb_control_ops lb_pipeline_control_ops = {
     .status = ctl_status,
     .sources = ctl_sources,
@@ -408,4 +509,8 @@ const lb_control_ops lb_pipeline_control_ops = {
     .snapshot = ctl_snapshot,
     .metrics = ctl_metrics,
     .alerts = ctl_alerts,
+    .schedule = ctl_schedule,
+    .timetable_get = ctl_timetable_get,
+    .timetable_put = ctl_timetable_put,
+    .extend = ctl_extend,
 };

@@ -41,8 +41,12 @@ static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
             snprintf(err, err_size, "%s", fx.refused);
         return ret;
     }
-    if ((fx.fx & LB_FX_SET_METADATA) && info)
+    if ((fx.fx & LB_FX_SET_METADATA) && info) {
         p->pending_info = *info;
+        /* a running lesson taken over by a timetable entry: same folder, no cut */
+        if (p->lesson)
+            lb_lesson_set_info(p->lesson, info);
+    }
     if (fx.fx & START_FX)
         p->lc_start_gen++;
     if (fx.fx & LB_FX_CANCEL)

@@ -15,6 +15,7 @@
 #include "lb_log.h"
 #include "streamer.h"
 #include "lb_thread.h"
+#include "scheduler.h"
 #include "service.h"
 #include "webhook.h"
 #include "webui.h"
@@ -56,6 +57,7 @@ void lb_print_config_tables(FILE *f, lb_options_printer print)
     print(f, "webui (names)", lb_webui_host_options);
     print(f, "health", lb_health_options);
     print(f, "alerts", lb_alerts_options);
+    print(f, "schedule", lb_schedule_options);
     lb_streamer_print_options(f, print);
 }
 

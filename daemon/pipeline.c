@@ -17,6 +17,7 @@
  * Realtime, the program runs sync_delay_ms behind the sources so that the
  * audio of a tick has arrived when the tick is composed. */
 #include "pipeline_priv.h"
+#include "scheduler.h"
 
 #include <errno.h>
 #include <math.h>
@@ -236,6 +237,8 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
 
     if ((ret = lb_health_feed_create(p, lb_config_find(cfg, "health"), lb_config_find(cfg, "alerts"),
                                      err, err_size)) < 0)
+        goto fail;
+    if ((ret = lb_pipeline_scheduler_create(p, cfg, err, err_size)) < 0)
         goto fail;
     if ((ret = lb_config_check_unused(cfg, err, err_size)) < 0)
         goto fail;
@@ -822,7 +825,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     if ((ret = lb_thread_start(&p->encoder_thread, "lb-encode", encoder_thread, p)) < 0 ||
         (ret = lb_thread_start(&p->program_thread, "lb-program", program_thread, p)) < 0)
         return ret;
-    if ((ret = lb_status_start(p)) < 0 || (ret = lb_health_feed_start(p)) < 0)
+    if ((ret = lb_status_start(p)) < 0 || (ret = lb_health_feed_start(p)) < 0 ||
+        (ret = lb_scheduler_start(p->scheduler)) < 0)
         return ret;
     return 0;
 }
@@ -962,6 +966,7 @@ int lb_pipeline_stop(lb_pipeline *p)
     p->started = 0;
     if (p->streamer)
         log_cpu_summary();
+    lb_scheduler_stop(p->scheduler);    /* no timetable event into a pipeline on its way out */
     atomic_store(&p->stop, 1);
     lb_thread_join(&p->program_thread);
     if (p->to_encoder)
@@ -996,6 +1001,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     lb_pipeline_stop(p);
     lb_webui_free(&p->webui);
     lb_health_feed_free(p);
+    lb_scheduler_free(&p->scheduler);
     lb_streamer_free(&p->streamer);
     lb_queue_free(&p->to_encoder);
     lb_video_encoder_close(&p->venc);

@@ -149,6 +149,7 @@ struct lb_pipeline {
     uint64_t frames_skipped;        /* ticks that repeated the last picture (under lock) */
     int64_t repeat_until;           /* program thread: ticks before this one repeat it */
     lb_health_feed *health;         /* daemon/health_feed.c */
+    struct lb_scheduler *scheduler; /* daemon/scheduler.c */
 };
 
 /* daemon/overload.c: behind real time */
@@ -194,6 +195,9 @@ void lb_health_feed_free(lb_pipeline *p);
 cJSON *lb_health_feed_alerts_json(lb_pipeline *p);
 /* The luobo_alert family for /metrics (malloc'ed); any thread */
 char *lb_health_feed_metrics(lb_pipeline *p);
+
+/* daemon/scheduler.c wired to the pipeline (pipeline.c): [schedule] */
+int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err, size_t err_size);
 
 /* daemon/lifecycle.c: the lesson's life on the pipeline */
 typedef struct lb_lifecycle_tick_info {

@@ -320,6 +320,16 @@ out:
     return ret;
 }
 
+int lb_lesson_set_info(lb_lesson *l, const lb_lesson_info *info)
+{
+    pthread_mutex_lock(&l->lock);
+    l->info = *info;
+    int ret = write_lesson(l, "recording", 0, 0, l->io);
+    pthread_mutex_unlock(&l->lock);
+    LB_LOGI("lesson", "%s: metadata set (%s)", l->dir, info->title);
+    return ret;
+}
+
 void lb_lesson_finish(lb_lesson **pl, double duration_s, int complete)
 {
     lb_lesson *l = pl ? *pl : NULL;

@@ -48,6 +48,7 @@ static const lb_option_choice kind_choices[] = {
 typedef struct common_settings {
     int type;
     int queue_packets;
+    int follow_schedule;
 } common_settings;
 
 /* Keys every [output.NAME] section has; each kind adds its own table. */
@@ -57,6 +58,9 @@ static const lb_option common_options[] = {
     { "queue_packets", LB_OPT_INT, offsetof(common_settings, queue_packets), 0, "1024", 16, 65536,
       NULL, "packets buffered between the encoder and the output (network outputs drop "
             "the oldest GOP beyond this; the archive blocks)" },
+    { "follow_schedule", LB_OPT_BOOL, offsetof(common_settings, follow_schedule), 0, "true", 0, 0,
+      NULL, "hls and srt: carry nothing while a lesson the schedule marks live = false is recorded "
+            "(paused, the connection kept; the program again at the next key frame after)" },
     { NULL },
 };
 
@@ -65,6 +69,9 @@ typedef struct output {
     void *priv;
     char name[64];
     int queue_packets;
+    int follow_schedule;         /* a live output paused by lb_streamer_set_private */
+    atomic_int resync;           /* paused lately: waits for a video key frame */
+    atomic_int gap_pending;      /* the output marks a discontinuity before its next packet */
     lb_queue *queue;
     lb_thread thread;
     int running;                 /* changed under the write lock of run_lock */
@@ -84,6 +91,7 @@ struct lb_streamer {
     int nb_streams;
     int live;
     int recording;
+    atomic_int private_on;       /* lb_streamer_set_private */
     char lesson_dir[4096];
     pthread_rwlock_t run_lock;
     pthread_mutex_t ctl_lock;
@@ -174,10 +182,16 @@ static int add_section(lb_streamer *st, const lb_config *cfg, const lb_config_se
         lb_config_error(sec, "type", err, err_size, "only one archive output is allowed");
         return AVERROR(EINVAL);
     }
+    if ((cs.type == KIND_ARCHIVE || cs.type == KIND_UPLOAD) && lb_config_get(sec, "follow_schedule")) {
+        lb_config_error(sec, "follow_schedule", err, err_size, "only hls and srt outputs follow the "
+                        "schedule's live flag (a lesson is always archived)");
+        return AVERROR(EINVAL);
+    }
     output *o = NULL;
     if ((ret = new_output(&o, output_kinds[cs.type - 1], sec, lb_config_section_instance(sec),
                           cs.queue_packets, err, err_size)) < 0)
         goto fail;
+    o->follow_schedule = cs.follow_schedule && (cs.type == KIND_HLS || cs.type == KIND_SRT);
     if (cs.type == KIND_HLS || cs.type == KIND_UPLOAD) {
         /* their files default to hidden names in the data folder */
         const char *data_dir = lb_config_get(lb_config_find(cfg, "general"), "data_dir");
@@ -268,7 +282,7 @@ static void *output_thread(void *arg)
             break;                                   /* closed and drained */
         lb_queue_stats qs;
         lb_queue_get_stats(o->queue, &qs);
-        if (qs.dropped != seen_drops) {
+        if (qs.dropped != seen_drops || atomic_exchange(&o->gap_pending, 0)) {
             seen_drops = qs.dropped;
             if (o->ops->gap)
                 o->ops->gap(o->priv);
@@ -351,6 +365,8 @@ static void get_stats_locked(output *o, lb_output_stats *stats)
     }
     stats->dropped = o->dropped_before;
     stats->cpu_us = o->cpu_before_us + atomic_load(&o->cpu_us);
+    if (o->follow_schedule && atomic_load(&o->resync))
+        snprintf(stats->state, sizeof stats->state, "paused");
     if (o->queue) {
         lb_queue_stats qs;
         lb_queue_get_stats(o->queue, &qs);
@@ -527,11 +543,22 @@ int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
     unsigned bit = KIND_BIT(sd->kind);
     int sync = (pkt->flags & AV_PKT_FLAG_KEY) &&
                sd->par && sd->par->codec_type == AVMEDIA_TYPE_VIDEO;
+    int private_on = atomic_load(&st->private_on);
     pthread_rwlock_rdlock(&st->run_lock);
     for (int i = 0; i < st->nb_outputs; i++) {
         output *o = st->outputs[i];
         if (!o->running || !(o->ops->stream_kinds & bit))
             continue;
+        if (o->follow_schedule && private_on) {
+            atomic_store(&o->resync, 1);
+            continue;
+        }
+        if (atomic_load(&o->resync)) {
+            if (!sync)
+                continue;
+            if (atomic_exchange(&o->resync, 0))
+                atomic_store(&o->gap_pending, 1);
+        }
         AVPacket *ref = av_packet_clone(pkt);
         if (!ref) {
             ret = AVERROR(ENOMEM);
@@ -594,6 +621,14 @@ int lb_streamer_nb_outputs(lb_streamer *st)
     int n = st->nb_outputs;
     pthread_mutex_unlock(&st->stats_lock);
     return n;
+}
+
+void lb_streamer_set_private(lb_streamer *st, int on)
+{
+    if (!st || atomic_exchange(&st->private_on, !!on) == !!on)
+        return;
+    LB_LOGI("streamer", "%s", on ? "a lesson that is not live: the live outputs that follow the "
+                                   "schedule pause" : "the live outputs carry the program again");
 }
 
 void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats)

@@ -129,6 +129,10 @@ const char *lb_lesson_id(const lb_lesson *l);
 int lb_lesson_log_decision(lb_lesson *l, const char *json_line);
 /* Adds a chapter at program time t_s (seconds from the lesson start). */
 int lb_lesson_add_chapter(lb_lesson *l, double t_s, const char *title);
+/* New metadata for a lesson being recorded (a manual recording that a
+ * timetable entry took over): lesson.json is rewritten with it, off the
+ * caller's thread; the folder keeps its name. */
+int lb_lesson_set_info(lb_lesson *l, const lb_lesson_info *info);
 /* Writes lesson.json with status complete (or interrupted) and the
  * duration, then frees.  Accepts NULL. */
 void lb_lesson_finish(lb_lesson **l, double duration_s, int complete);
@@ -192,6 +196,13 @@ void lb_streamer_print_options(FILE *f, lb_options_printer print);
  * is no HLS output.  Valid until lb_streamer_free or the output's
  * removal (lb_streamer_remove_output). */
 const char *lb_streamer_live_dir(const lb_streamer *st);
+
+/* A lesson that is not live (the schedule's live = false) is being
+ * recorded: the live outputs with follow_schedule = true (hls, srt; the
+ * default) send nothing while on is 1 (stats state "paused", the
+ * connection kept), and take the program again at the next video key
+ * frame after.  Any thread. */
+void lb_streamer_set_private(lb_streamer *st, int on);
 
 int lb_streamer_nb_outputs(lb_streamer *st);
 void lb_streamer_get_stats(lb_streamer *st, int index, lb_output_stats *stats);

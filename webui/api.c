@@ -38,6 +38,7 @@ typedef struct route {
     webui_role get, post, patch, del;   /* least role; NONE: method not allowed */
     handler_fn handler;
     int anonymous_ok;              /* handler decides (login, setup, session) */
+    webui_role put;
 } route;
 
 /* ---- helpers ---- */
@@ -668,6 +669,31 @@ static void h_tokens(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 
 /* ---- recording, director, sources ---- */
 
+/* {"action":"extend","minutes":N}: the timetable's lesson records N more
+ * minutes (the teacher page offers 5 and 10), up to the next lesson. */
+static void extend_recording(lb_webui *w, webui_conn *c, const cJSON *body)
+{
+    char err[256] = "";
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "minutes");
+    double v = cJSON_IsNumber(m) ? m->valuedouble : -1;
+    if (!(v >= 1 && v <= 60) || v != (double)(int)v) {
+        webui_respond_error(c, 400, "'minutes' must be a whole number of minutes from 1 to 60 "
+                            "(e.g. 5 or 10)");
+        return;
+    }
+    if (!w->ops->extend) {
+        webui_respond_error(c, 501, "extending is not available");
+        return;
+    }
+    int ret = w->ops->extend(w->opaque, (int)v, err, sizeof err);
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "cannot extend");
+        return;
+    }
+    LB_LOGI("webui", "%s: recording extended by %d min", c->who.user, (int)v);
+    webui_respond_json(c, 200, webui_status_json(w, webui_status_view_for(c->who.role)));
+}
+
 static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
     lb_recording_request req;
@@ -675,7 +701,13 @@ static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body
     int ret;
 
     memset(&req, 0, sizeof req);
-    if (take_string(c, body, "action", action, sizeof action) < 0 ||
+    if (take_string(c, body, "action", action, sizeof action) < 0)
+        return;
+    if (!strcmp(action, "extend")) {
+        extend_recording(w, c, body);
+        return;
+    }
+    if (
         take_text(c, body, "title", req.title, sizeof req.title) < 0 ||
         take_text(c, body, "teacher", req.teacher, sizeof req.teacher) < 0 ||
         take_text(c, body, "course", req.course, sizeof req.course) < 0)
@@ -683,7 +715,7 @@ static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body
     if (!strcmp(action, "start"))
         req.start = 1;
     else if (strcmp(action, "stop")) {
-        webui_respond_error(c, 400, "'action' must be \"start\" or \"stop\"");
+        webui_respond_error(c, 400, "'action' must be \"start\", \"stop\" or \"extend\"");
         return;
     }
     if (!w->ops->recording) {
@@ -769,6 +801,62 @@ static void h_sources(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     av_free(jpeg);
     webui_add_header(c, "Cache-Control", "no-store");
     webui_respond(c, 200, "image/jpeg", copy, size);
+}
+
+/* ---- the schedule ---- */
+
+static void h_schedule(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    cJSON *o = w->ops->schedule ? w->ops->schedule(w->opaque) : NULL;
+    if (!o) {
+        webui_respond_error(c, 501, "the schedule is not available");
+        return;
+    }
+    webui_redact_json(o);         /* the feed's URL may carry credentials */
+    webui_respond_json(c, 200, o);
+}
+
+/* GET: the timetable as a file (export); PUT: a new one (import, or the
+ * page's edit), validated with the error naming the entry; DELETE: none. */
+static void h_timetable(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char err[512] = "";
+    if (c->method == WEBUI_GET || c->method == WEBUI_HEAD) {
+        char *text = w->ops->timetable_get ? w->ops->timetable_get(w->opaque) : NULL;
+        if (!text) {
+            webui_respond_error(c, 404, "no timetable yet (PUT one to /api/v1/timetable)");
+            return;
+        }
+        webui_add_header(c, "Content-Disposition", "attachment; filename=\"timetable.json\"");
+        webui_add_header(c, "Cache-Control", "no-store");
+        webui_respond(c, 200, "application/json", text, strlen(text));
+        return;
+    }
+    if (!w->ops->timetable_put) {
+        webui_respond_error(c, 501, "the schedule is not available");
+        return;
+    }
+    if (c->method == WEBUI_PUT && !c->body_len) {
+        webui_respond_error(c, 400, "the body must be a timetable (JSON); DELETE removes it");
+        return;
+    }
+    int del = c->method == WEBUI_DELETE;
+    int ret = w->ops->timetable_put(w->opaque, del ? "" : c->body, del ? 0 : c->body_len, err, sizeof err);
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "cannot store the timetable");
+        return;
+    }
+    LB_LOGI("webui", "%s: timetable %s", c->who.user, del ? "removed" : "replaced");
+    if (del) {
+        webui_respond(c, 204, "application/json", NULL, 0);
+        return;
+    }
+    char *text = w->ops->timetable_get ? w->ops->timetable_get(w->opaque) : NULL;
+    if (!text) {
+        respond_ok(c);
+        return;
+    }
+    webui_respond(c, 200, "application/json", text, strlen(text));
 }
 
 static void h_alerts(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
@@ -1045,27 +1133,29 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
  * anonymous_ok (last column) decide about identity in their handler, and
  * their role column only says which methods exist. */
 static const route routes[] = {
-    /* prefix                    GET       POST      PATCH     DELETE */
-    { "/api/v1/session",         VIEWER,   NO,       NO,       NO,    h_session, 1 },
-    { "/api/v1/setup",           NO,       VIEWER,   NO,       NO,    h_setup, 1 },
-    { "/api/v1/login",           NO,       VIEWER,   NO,       NO,    h_login, 1 },
-    { "/api/v1/logout",          NO,       VIEWER,   NO,       NO,    h_logout, 1 },
-    { "/api/v1/password",        NO,       VIEWER,   NO,       NO,    h_password, 0 },
-    { "/api/v1/sessions",        VIEWER,   NO,       NO,       NO,    h_sessions, 0 },
-    { "/api/v1/sessions/",       NO,       NO,       NO,       VIEWER, h_sessions, 0 },
-    { "/api/v1/status",          VIEWER,   NO,       NO,       NO,    h_status, 1 },
-    { "/api/v1/recording",       NO,       TEACHER,  NO,       NO,    h_recording, 0 },
-    { "/api/v1/alerts",          VIEWER,   NO,       NO,       NO,    h_alerts, 0 },
-    { "/api/v1/director",        NO,       OPERATOR, NO,       NO,    h_director, 0 },
-    { "/api/v1/sources",         OPERATOR, NO,       NO,       NO,    h_sources, 0 },
-    { "/api/v1/sources/",        OPERATOR, NO,       NO,       NO,    h_sources, 0 },
-    { "/api/v1/recordings",      OPERATOR, NO,       NO,       NO,    h_recordings, 0 },
-    { "/api/v1/recordings/",     OPERATOR, OPERATOR, OPERATOR, ADMIN, h_recordings, 0 },
-    { "/api/v1/users",           ADMIN,    ADMIN,    NO,       NO,    h_users, 0 },
-    { "/api/v1/users/",          NO,       NO,       ADMIN,    ADMIN, h_users, 0 },
-    { "/api/v1/tokens",          ADMIN,    ADMIN,    NO,       NO,    h_tokens, 0 },
-    { "/api/v1/tokens/",         NO,       NO,       NO,       ADMIN, h_tokens, 0 },
-    { "/metrics",                OPERATOR, NO,       NO,       NO,    h_metrics, 0 },
+    /* prefix                    GET       POST      PATCH     DELETE  handler anon PUT */
+    { "/api/v1/session",         VIEWER,   NO,       NO,       NO,    h_session, 1, NO },
+    { "/api/v1/setup",           NO,       VIEWER,   NO,       NO,    h_setup, 1, NO },
+    { "/api/v1/login",           NO,       VIEWER,   NO,       NO,    h_login, 1, NO },
+    { "/api/v1/logout",          NO,       VIEWER,   NO,       NO,    h_logout, 1, NO },
+    { "/api/v1/password",        NO,       VIEWER,   NO,       NO,    h_password, 0, NO },
+    { "/api/v1/sessions",        VIEWER,   NO,       NO,       NO,    h_sessions, 0, NO },
+    { "/api/v1/sessions/",       NO,       NO,       NO,       VIEWER, h_sessions, 0, NO },
+    { "/api/v1/status",          VIEWER,   NO,       NO,       NO,    h_status, 1, NO },
+    { "/api/v1/recording",       NO,       TEACHER,  NO,       NO,    h_recording, 0, NO },
+    { "/api/v1/alerts",          VIEWER,   NO,       NO,       NO,    h_alerts, 0, NO },
+    { "/api/v1/schedule",        VIEWER,   NO,       NO,       NO,    h_schedule, 0, NO },
+    { "/api/v1/timetable",       VIEWER,   NO,       NO,       OPERATOR, h_timetable, 0, OPERATOR },
+    { "/api/v1/director",        NO,       OPERATOR, NO,       NO,    h_director, 0, NO },
+    { "/api/v1/sources",         OPERATOR, NO,       NO,       NO,    h_sources, 0, NO },
+    { "/api/v1/sources/",        OPERATOR, NO,       NO,       NO,    h_sources, 0, NO },
+    { "/api/v1/recordings",      OPERATOR, NO,       NO,       NO,    h_recordings, 0, NO },
+    { "/api/v1/recordings/",     OPERATOR, OPERATOR, OPERATOR, ADMIN, h_recordings, 0, NO },
+    { "/api/v1/users",           ADMIN,    ADMIN,    NO,       NO,    h_users, 0, NO },
+    { "/api/v1/users/",          NO,       NO,       ADMIN,    ADMIN, h_users, 0, NO },
+    { "/api/v1/tokens",          ADMIN,    ADMIN,    NO,       NO,    h_tokens, 0, NO },
+    { "/api/v1/tokens/",         NO,       NO,       NO,       ADMIN, h_tokens, 0, NO },
+    { "/metrics",                OPERATOR, NO,       NO,       NO,    h_metrics, 0, NO },
 };
 
 static const route *find_route(const char *path, const char **arg)
@@ -1093,6 +1183,7 @@ static webui_role role_needed(const route *r, webui_method m)
     case WEBUI_HEAD:   return r->get;
     case WEBUI_POST:   return r->post ? r->post : r->patch;   /* POST may edit */
     case WEBUI_PATCH:  return r->patch;
+    case WEBUI_PUT:    return r->put;
     case WEBUI_DELETE: return r->del;
     default:           return WEBUI_ROLE_NONE;
     }
@@ -1107,6 +1198,8 @@ static void allow_header(webui_conn *c, const route *r)
         strcat(allow, "POST, ");
     if (r->patch)
         strcat(allow, "PATCH, ");
+    if (r->put)
+        strcat(allow, "PUT, ");
     if (r->del)
         strcat(allow, "DELETE, ");
     size_t len = strlen(allow);

@@ -144,14 +144,16 @@ void webui_events_drain(lb_webui *w)
         int viewer_sees_all = 0;
         if (wanted[WEBUI_VIEW_PUBLIC] || wanted[WEBUI_VIEW_VIEWER]) {
             /* below an operator: status events, reduced; viewers also get
-             * alerts (GET /api/v1/alerts is theirs too) */
+             * alerts and the schedule (GET /api/v1/alerts and
+             * /api/v1/schedule are theirs too) */
             cJSON *json = cJSON_Parse(batch[i]);
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
             if (cJSON_IsString(type) && !strcmp(type->valuestring, "status")) {
                 for (int v = WEBUI_VIEW_PUBLIC; v < WEBUI_VIEW_FULL; v++)
                     if (wanted[v])
                         ev[v] = status_event(json, (webui_status_view)v);
-            } else if (cJSON_IsString(type) && !strcmp(type->valuestring, "alert")) {
+            } else if (cJSON_IsString(type) && (!strcmp(type->valuestring, "alert") ||
+                                                !strcmp(type->valuestring, "schedule"))) {
                 viewer_sees_all = wanted[WEBUI_VIEW_VIEWER];
             }
             cJSON_Delete(json);

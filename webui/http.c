@@ -271,10 +271,16 @@ static void route_files(lb_webui *w, webui_conn *c)
                          "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
 }
 
+/* A timetable is a document of its own: larger than a command's body. */
+static int64_t body_limit(const webui_conn *c)
+{
+    return !strcmp(c->path, "/api/v1/timetable") ? WEBUI_MAX_DOC_BODY : WEBUI_MAX_BODY;
+}
+
 void webui_route(lb_webui *w, webui_conn *c)
 {
     if (c->body_too_large)
-        webui_respond_error(c, 413, "request body larger than %d bytes", WEBUI_MAX_BODY);
+        webui_respond_error(c, 413, "request body larger than %lld bytes", (long long)body_limit(c));
     else if (!strncmp(c->path, "/api/", 5) || !strcmp(c->path, "/metrics"))
         webui_api_handle(w, c);
     else
@@ -413,7 +419,7 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     if (num[0]) {
         char *end;
         long long v = strtoll(num, &end, 10);
-        c->content_length = (*end || v < 0) ? WEBUI_MAX_BODY + 1 : v;
+        c->content_length = (*end || v < 0) ? WEBUI_MAX_DOC_BODY + 1 : v;
     }
     /* lws 4.1 does not decode chunked request bodies for us. */
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
@@ -422,7 +428,7 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     if ((c->method == WEBUI_POST || c->method == WEBUI_PUT || c->method == WEBUI_PATCH) &&
         c->content_length < 0)
         return answer_early(c, 411, "Content-Length required");
-    if (c->content_length > WEBUI_MAX_BODY) {
+    if (c->content_length > body_limit(c)) {
         c->close_after = 1;        /* do not read what we will refuse */
         c->body_too_large = 1;
         dispatch(w, c);
@@ -440,7 +446,7 @@ static int on_body(webui_conn *c, const void *in, size_t len)
 {
     if (c->dispatched || c->body_too_large)
         return 0;
-    if (c->body_len + len > WEBUI_MAX_BODY) {
+    if ((int64_t)(c->body_len + len) > body_limit(c)) {
         c->body_too_large = 1;
         c->close_after = 1;
         return 0;

@@ -41,13 +41,15 @@
  *   {"type":"decision", ...one director.jsonl line}         on change
  *   {"type":"alert","state":"raised"|"cleared", "event_id", ...one alert
  *    as GET /api/v1/alerts lists it}                          on change
+ *   {"type":"schedule","schedule":{...GET /api/v1/schedule}}  on change (the
+ *    current or next lesson, an extension, the timetable, the feed)
  * What each role sees (webui_status_filter): operators and admins the whole
  * status and every event, with secrets redacted (lb_redact.h); viewers and
  * teachers status events reduced to recording.{active,title,teacher,
  * course,elapsed_s,started_at,lesson_state,lesson_flags}, "live" (the HLS
  * output is up) and sources[] and mics[]
- * as {name,role,state} (no errors, URLs, paths or outputs), and alert
- * events; a public viewer (no login) only status events with the recording
+ * as {name,role,state} (no errors, URLs, paths or outputs), alert and
+ * schedule events; a public viewer (no login) only status events with the recording
  * part.  Every published
  * event is redacted on the way in (lb_webui_publish). */
 
@@ -82,6 +84,19 @@ typedef struct lb_control_ops {
     /* GET /api/v1/alerts: {"alerts":[{"id","alert","subject","since",
      * "message","params"}]}, the raised alerts oldest first */
     cJSON *(*alerts)(void *opaque);
+    /* GET /api/v1/schedule: the scheduler's view (daemon/scheduler.h):
+     * current and next occurrence with their metadata, the feed's state
+     * and last error, the clock's synchronisation */
+    cJSON *(*schedule)(void *opaque);
+    /* GET /api/v1/timetable: the stored timetable as JSON text (malloc'ed,
+     * freed by the webui), NULL when there is none */
+    char *(*timetable_get)(void *opaque);
+    /* PUT /api/v1/timetable: validates (EINVAL, err naming the entry),
+     * stores and applies; size 0 removes the timetable */
+    int (*timetable_put)(void *opaque, const char *text, size_t size, char *err, size_t err_size);
+    /* POST /api/v1/recording {"action":"extend","minutes":5|10}: the
+     * timetable lesson records that much longer (EBUSY: why not) */
+    int (*extend)(void *opaque, int minutes, char *err, size_t err_size);
 } lb_control_ops;
 
 typedef struct lb_webui lb_webui;

@@ -17,6 +17,7 @@
 #include "webui.h"
 
 #define WEBUI_MAX_BODY       (64 * 1024)   /* request bodies; more is 413 */
+#define WEBUI_MAX_DOC_BODY   (1024 * 1024) /* a document's (PUT /api/v1/timetable) */
 #define WEBUI_MAX_PATH       1024
 #define WEBUI_CHUNK          (32 * 1024)   /* one write of a streamed body */
 #define WEBUI_PUBLISH_RING   256           /* events waiting for the loop */

@@ -1,0 +1,1081 @@
+/* Design note: recording by the schedule.
+ *
+ * The schedule (core/lb_schedule.h) gives occurrences with absolute start
+ * and end times.  Each tick the scheduler compares the wall clock with them
+ * and sends the lifecycle the timetable's events: ENTRY_ARMED/DISARMED for
+ * the next occurrence to record, ENTRY_START at start - pre_roll (a manual
+ * lesson running then becomes the entry's, no cut: the lifecycle's
+ * SET_METADATA), ENTRY_END at end + post_roll (EXTENSION_END at a
+ * teacher's extension's end).  Two neighbours whose rolls overlap meet at
+ * the later one's start - pre_roll (never before the earlier one's end).
+ *
+ * It fires on transitions, never on levels: every occurrence is started at
+ * most once, and remembered by its schedule_uid (on disk, so a restart or
+ * a reload does not record it twice).  So a lesson a teacher stopped early
+ * stays stopped; a clock stepped back into a lesson already recorded does
+ * not record it again; a clock stepped forward into a lesson starts it at
+ * once (as a start in the middle of an entry does); one it stepped over
+ * entirely is logged as skipped.  Steps are noticed by comparing the wall
+ * clock with the monotonic one, and logged.
+ *
+ * The feed thread (lb-ical) reads or fetches the iCal feed and swaps the
+ * parsed calendar in only when it parsed: a broken feed keeps the last good
+ * schedule and shows its error. */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libavutil/error.h>
+
+#include "lb_clock.h"
+#include "lb_file.h"
+#include "lb_log.h"
+#include "lb_redact.h"
+#include "lb_thread.h"
+
+#define OFF(x) offsetof(lb_schedule_settings, x)
+const lb_option lb_schedule_options[] = {
+    { "enabled", LB_OPT_BOOL, OFF(enabled), 0, "true", 0, 0, NULL,
+      "record by the timetable (DATA_DIR/timetable.json, edited in the web UI) and the iCal feed" },
+    { "ical", LB_OPT_STRING, OFF(ical), sizeof(((lb_schedule_settings *)0)->ical), NULL, 0, 0, NULL,
+      "an iCalendar feed (RFC 5545): a file, or an https:// URL polled every poll_s" },
+    { "timezone", LB_OPT_STRING, OFF(timezone), sizeof(((lb_schedule_settings *)0)->timezone), NULL, 0, 0,
+      NULL, "the zone the timetable's times are read in, e.g. Asia/Shanghai (default: the system's)" },
+    { "pre_roll_s", LB_OPT_INT, OFF(pre_roll_s), 0, "0", 0, 900, NULL,
+      "start recording this long before a lesson's start" },
+    { "post_roll_s", LB_OPT_INT, OFF(post_roll_s), 0, "0", 0, 1800, NULL,
+      "stop recording this long after a lesson's end (never past the next lesson's start)" },
+    { "poll_s", LB_OPT_INT, OFF(poll_s), 0, "300", 1, 86400, NULL,
+      "read or fetch the iCal feed this often" },
+    { "fetch_timeout_s", LB_OPT_INT, OFF(fetch_timeout_s), 0, "20", 1, 300, NULL,
+      "give up a fetch of the feed after this long" },
+    { "allow_http", LB_OPT_BOOL, OFF(allow_http), 0, "false", 0, 0, NULL,
+      "allow a plain http:// feed (its content can be changed on the way)" },
+    { NULL },
+};
+#undef OFF
+
+#define TICK_US 250000
+#define STEP_NOTICE_S 2.0               /* a wall clock step larger than this is logged */
+#define WINDOW_BEFORE_S 86400           /* occurrences expanded: yesterday ... */
+#define WINDOW_AFTER_S (2 * 86400)      /* ... to the day after tomorrow */
+#define REEXPAND_S 3600                 /* and again when the clock moved this far */
+#define MEMO_KEEP_S (3 * 86400)
+
+/* What the scheduler remembers of an occurrence it acted on. */
+typedef struct memo {
+    char uid[256];
+    int64_t end_s;
+    int started;                /* ENTRY_START accepted: never sent again */
+    int done;                   /* recorded, stopped early or skipped: never started */
+    char refused[128];          /* the last refusal, logged once */
+} memo;
+
+/* An occurrence with when it is recorded. */
+typedef struct slot {
+    lb_schedule_occurrence occ;
+    int64_t start_at, stop_at;  /* rolls applied, neighbours resolved */
+} slot;
+
+struct lb_scheduler {
+    lb_schedule_settings set;
+    char data_dir[PATH_MAX];
+    lb_scheduler_ops ops;
+    void *opaque;
+    const char *offset_file;    /* LUOBO_TEST_WALL_OFFSET_FILE */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    atomic_int stop;
+    lb_thread thread, feed_thread;
+    int running;
+
+    lb_timetable *timetable;
+    char timetable_error[512];
+    lb_ical *ical;
+    /* the feed */
+    char feed_state[16];        /* "none", "waiting", "ok", "error" */
+    char feed_error[512];
+    int64_t feed_ok_wall_us, feed_try_wall_us;
+    char *feed_text;            /* the last good text (to skip an unchanged one) */
+
+    slot *slots;
+    int nb_slots;
+    int dirty;                  /* expand again */
+    double expanded_at;
+    char expand_error[512];
+    char conflict[512];
+
+    memo *memos;
+    int nb_memos;
+
+    char cur_uid[256];          /* the occurrence whose lesson is recording */
+    int64_t cur_stop_at;
+    int64_t ext_until;          /* the teacher's extension: 0 none */
+    lb_live cur_live;
+    char armed_uid[256];
+    int private_on;
+    double now_s;               /* the last tick's wall clock */
+    double prev_wall_s;
+    int64_t prev_mono_us;
+    double last_step_s;         /* the last clock step noticed (for the status) */
+    char published[64];         /* cur/next of the last event: publish on change */
+};
+
+/* ---- files ---- */
+
+static int read_file(const char *path, char **text, size_t *size, char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "rb");
+    *text = NULL;
+    *size = 0;
+    if (!f) {
+        int ret = AVERROR(errno);
+        snprintf(err, err_size, "%s: %s", path, av_err2str(ret));
+        return ret;
+    }
+    char *buf = malloc(LB_SCHEDULE_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, LB_SCHEDULE_MAX_BYTES + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf)
+        return AVERROR(ENOMEM);
+    if (bad || n > LB_SCHEDULE_MAX_BYTES) {
+        free(buf);
+        snprintf(err, err_size, "%s: %s", path, bad ? "read error" : "larger than 4 MiB");
+        return AVERROR(bad ? EIO : EFBIG);
+    }
+    buf[n] = 0;
+    *text = buf;
+    *size = n;
+    return 0;
+}
+
+static void path_of(const lb_scheduler *s, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", s->data_dir, name);
+}
+
+/* ---- memory of the occurrences acted on ---- */
+
+static memo *memo_find(lb_scheduler *s, const char *uid)
+{
+    for (int i = 0; i < s->nb_memos; i++)
+        if (!strcmp(s->memos[i].uid, uid))
+            return &s->memos[i];
+    return NULL;
+}
+
+static memo *memo_get(lb_scheduler *s, const lb_schedule_occurrence *o)
+{
+    memo *m = memo_find(s, o->meta.schedule_uid);
+    if (m)
+        return m;
+    memo *grown = realloc(s->memos, sizeof *grown * (size_t)(s->nb_memos + 1));
+    if (!grown)
+        return NULL;
+    s->memos = grown;
+    m = &s->memos[s->nb_memos++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->uid, sizeof m->uid, "%s", o->meta.schedule_uid);
+    m->end_s = o->end_s;
+    return m;
+}
+
+static void memo_save(lb_scheduler *s)
+{
+    char path[PATH_MAX];
+    cJSON *arr = cJSON_CreateArray();
+    int64_t now = (int64_t)s->now_s;
+    int kept = 0;
+    for (int i = 0; i < s->nb_memos; i++) {
+        memo *m = &s->memos[i];
+        if (now && m->end_s < now - MEMO_KEEP_S)
+            continue;                   /* long past: forget it */
+        s->memos[kept++] = *m;
+        if (!m->started && !m->done)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "uid", m->uid);
+        cJSON_AddNumberToObject(o, "end_s", (double)m->end_s);
+        cJSON_AddItemToArray(arr, o);
+    }
+    s->nb_memos = kept;
+    char *text = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    path_of(s, ".schedule-done.json", path, sizeof path);
+    if (text && lb_write_file_atomic(path, text, strlen(text), 0644) < 0)
+        LB_LOGW("schedule", "%s: cannot write", path);
+    free(text);
+}
+
+static void memo_load(lb_scheduler *s)
+{
+    char path[PATH_MAX], err[256];
+    char *text;
+    size_t size;
+    path_of(s, ".schedule-done.json", path, sizeof path);
+    if (access(path, F_OK) || read_file(path, &text, &size, err, sizeof err) < 0)
+        return;
+    cJSON *arr = cJSON_ParseWithLength(text, size), *o;
+    free(text);
+    cJSON_ArrayForEach(o, arr) {
+        const cJSON *uid = cJSON_GetObjectItemCaseSensitive(o, "uid");
+        const cJSON *end = cJSON_GetObjectItemCaseSensitive(o, "end_s");
+        if (!cJSON_IsString(uid) || !cJSON_IsNumber(end))
+            continue;
+        lb_schedule_occurrence occ = { .end_s = (int64_t)end->valuedouble };
+        snprintf(occ.meta.schedule_uid, sizeof occ.meta.schedule_uid, "%s", uid->valuestring);
+        memo *m = memo_get(s, &occ);
+        if (m)
+            m->started = m->done = 1;
+    }
+    cJSON_Delete(arr);
+}
+
+/* ---- the occurrences ---- */
+
+static const char *zone(const lb_scheduler *s)
+{
+    if (s->set.timezone[0])
+        return s->set.timezone;
+    return s->timetable && lb_timetable_timezone(s->timetable) ? lb_timetable_timezone(s->timetable) : "";
+}
+
+static void expand(lb_scheduler *s, double now_s)
+{
+    lb_schedule_occurrence *a = NULL, *b = NULL, *all = NULL;
+    int nb_a = 0, nb_b = 0, nb = 0;
+    char err[512] = "";
+    int64_t from = (int64_t)now_s - WINDOW_BEFORE_S, to = (int64_t)now_s + WINDOW_AFTER_S;
+
+    s->expand_error[0] = 0;
+    if (s->timetable && lb_timetable_expand(s->timetable, zone(s), from, to, &a, &nb_a, err, sizeof err) < 0) {
+        snprintf(s->expand_error, sizeof s->expand_error, "timetable: %s", err);
+        nb_a = 0;
+    }
+    if (s->ical && lb_ical_expand(s->ical, zone(s), from, to, &b, &nb_b, err, sizeof err) < 0) {
+        snprintf(s->expand_error, sizeof s->expand_error, "iCal feed: %s", err);
+        nb_b = 0;
+    }
+    char conflict[512] = "";
+    if (lb_schedule_merge(a, nb_a, b, nb_b, &all, &nb, conflict, sizeof conflict) < 0) {
+        snprintf(s->expand_error, sizeof s->expand_error, "cannot merge the timetable and the feed");
+        nb = 0;
+    }
+    if (strcmp(conflict, s->conflict) && conflict[0])
+        LB_LOGW("schedule", "%s", conflict);
+    snprintf(s->conflict, sizeof s->conflict, "%s", conflict);
+    if (s->expand_error[0])
+        LB_LOGW("schedule", "%s", s->expand_error);
+    free(a);
+    free(b);
+
+    free(s->slots);
+    s->slots = nb > 0 ? calloc((size_t)nb, sizeof *s->slots) : NULL;
+    s->nb_slots = s->slots ? nb : 0;
+    int prev = -1;
+    for (int i = 0; i < s->nb_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->occ = all[i];
+        sl->start_at = all[i].start_s - s->set.pre_roll_s;
+        sl->stop_at = all[i].end_s + s->set.post_roll_s;
+        if (!sl->occ.record)
+            continue;
+        /* neighbours meet at the later one's pre-roll, never inside the earlier lesson */
+        if (prev >= 0 && s->slots[prev].stop_at > sl->start_at) {
+            int64_t meet = sl->start_at > s->slots[prev].occ.end_s ? sl->start_at : s->slots[prev].occ.end_s;
+            s->slots[prev].stop_at = meet;
+            if (sl->start_at < meet)
+                sl->start_at = meet;
+        }
+        prev = i;
+    }
+    free(all);
+    s->expanded_at = now_s;
+    s->dirty = 0;
+    /* the running lesson follows its entry's new end */
+    for (int i = 0; i < s->nb_slots && s->cur_uid[0]; i++)
+        if (!strcmp(s->slots[i].occ.meta.schedule_uid, s->cur_uid))
+            s->cur_stop_at = s->slots[i].stop_at;
+}
+
+static slot *slot_of(lb_scheduler *s, const char *uid)
+{
+    for (int i = 0; i < s->nb_slots; i++)
+        if (!strcmp(s->slots[i].occ.meta.schedule_uid, uid))
+            return &s->slots[i];
+    return NULL;
+}
+
+/* The next occurrence to record after the current one: not begun, not done. */
+static slot *next_slot(lb_scheduler *s, double now_s)
+{
+    for (int i = 0; i < s->nb_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->occ.record || sl->stop_at <= now_s || !strcmp(sl->occ.meta.schedule_uid, s->cur_uid))
+            continue;
+        memo *m = memo_find(s, sl->occ.meta.schedule_uid);
+        if (m && (m->started || m->done))
+            continue;
+        return sl;
+    }
+    return NULL;
+}
+
+/* ---- status ---- */
+
+static void add_time(cJSON *o, const char *key, int64_t wall_s)
+{
+    char buf[40];
+    cJSON_AddStringToObject(o, key, lb_clock_iso8601(wall_s * 1000000, buf, sizeof buf));
+}
+
+static cJSON *meta_json(const lb_lesson_meta *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "title", m->title);
+    cJSON_AddStringToObject(o, "teacher", m->teacher);
+    cJSON_AddStringToObject(o, "subject", m->subject);
+    cJSON_AddStringToObject(o, "grade", m->grade);
+    cJSON_AddStringToObject(o, "class", m->class_name);
+    const char *type = lb_lesson_type_name(m->lesson_type);
+    if (type) {
+        cJSON_AddStringToObject(o, "lesson_type", type);
+        cJSON_AddStringToObject(o, "lesson_type_label", lb_lesson_type_label(m->lesson_type));
+    }
+    cJSON_AddStringToObject(o, "hall", m->hall);
+    cJSON_AddStringToObject(o, "school", m->school);
+    cJSON_AddStringToObject(o, "description", m->description);
+    cJSON_AddStringToObject(o, "schedule_uid", m->schedule_uid);
+    return o;
+}
+
+static cJSON *slot_json(lb_scheduler *s, const slot *sl)
+{
+    cJSON *o = meta_json(&sl->occ.meta);
+    cJSON_AddStringToObject(o, "origin", sl->occ.origin == LB_SCHEDULE_ICAL ? "ical" : "timetable");
+    add_time(o, "start", sl->occ.start_s);
+    add_time(o, "end", sl->occ.end_s);
+    cJSON_AddNumberToObject(o, "start_s", (double)sl->occ.start_s);
+    cJSON_AddNumberToObject(o, "end_s", (double)sl->occ.end_s);
+    cJSON_AddNumberToObject(o, "record_from_s", (double)sl->start_at);
+    cJSON_AddNumberToObject(o, "record_until_s", (double)sl->stop_at);
+    cJSON_AddBoolToObject(o, "record", sl->occ.record);
+    cJSON_AddBoolToObject(o, "live", sl->occ.meta.live != LB_LIVE_NO);
+    const memo *m = memo_find(s, sl->occ.meta.schedule_uid);
+    const char *state = !sl->occ.record ? "not_recorded"
+                      : !strcmp(s->cur_uid, sl->occ.meta.schedule_uid) ? "recording"
+                      : m && (m->started || m->done) ? "done"
+                      : sl->stop_at <= s->now_s ? "past" : "waiting";
+    cJSON_AddStringToObject(o, "state", state);
+    return o;
+}
+
+static cJSON *status_locked(lb_scheduler *s)
+{
+    cJSON *root = cJSON_CreateObject();
+    char redacted[1100];
+    cJSON_AddBoolToObject(root, "enabled", s->set.enabled);
+    cJSON_AddStringToObject(root, "timezone", zone(s)[0] ? zone(s) : "system");
+    cJSON_AddNumberToObject(root, "now_s", floor(s->now_s));
+    if (s->now_s > 0)
+        add_time(root, "now", (int64_t)s->now_s);
+    cJSON_AddNumberToObject(root, "pre_roll_s", s->set.pre_roll_s);
+    cJSON_AddNumberToObject(root, "post_roll_s", s->set.post_roll_s);
+    cJSON_AddNumberToObject(root, "last_clock_step_s", s->last_step_s);
+    slot *cur = s->cur_uid[0] ? slot_of(s, s->cur_uid) : NULL;
+    if (cur) {
+        cJSON *c = slot_json(s, cur);
+        cJSON_AddNumberToObject(c, "record_until_s", (double)(s->ext_until ? s->ext_until : s->cur_stop_at));
+        if (s->ext_until)
+            add_time(c, "extended_until", s->ext_until);
+        cJSON_AddItemToObject(root, "current", c);
+    } else {
+        /* an occurrence under way that is not recorded (record = false, or
+         * stopped early) is still the current lesson for the teacher's page */
+        slot *now_sl = NULL;
+        for (int i = 0; i < s->nb_slots && !now_sl; i++)
+            if (s->slots[i].occ.start_s <= s->now_s && s->now_s < s->slots[i].occ.end_s)
+                now_sl = &s->slots[i];
+        if (now_sl)
+            cJSON_AddItemToObject(root, "current", slot_json(s, now_sl));
+        else
+            cJSON_AddNullToObject(root, "current");
+    }
+    slot *next = NULL;
+    for (int i = 0; i < s->nb_slots && !next; i++)
+        if (s->slots[i].occ.start_s > s->now_s)
+            next = &s->slots[i];
+    if (next)
+        cJSON_AddItemToObject(root, "next", slot_json(s, next));
+    else
+        cJSON_AddNullToObject(root, "next");
+    /* today and tomorrow, for the timetable page */
+    cJSON *list = cJSON_AddArrayToObject(root, "occurrences");
+    for (int i = 0; i < s->nb_slots; i++)
+        if (s->slots[i].occ.end_s > s->now_s - 12 * 3600 && s->slots[i].occ.start_s < s->now_s + 36 * 3600)
+            cJSON_AddItemToArray(list, slot_json(s, &s->slots[i]));
+    cJSON *tt = cJSON_AddObjectToObject(root, "timetable");
+    cJSON_AddBoolToObject(tt, "present", s->timetable != NULL);
+    if (s->timetable_error[0])
+        cJSON_AddStringToObject(tt, "error", s->timetable_error);
+    else
+        cJSON_AddNullToObject(tt, "error");
+    cJSON *feed = cJSON_AddObjectToObject(root, "feed");
+    lb_redact_url(redacted, sizeof redacted, s->set.ical);
+    cJSON_AddStringToObject(feed, "source", redacted);
+    cJSON_AddStringToObject(feed, "state", s->feed_state);
+    cJSON_AddBoolToObject(feed, "have_schedule", s->ical != NULL);
+    if (s->feed_ok_wall_us)
+        add_time(feed, "last_ok_at", s->feed_ok_wall_us / 1000000);
+    if (s->feed_try_wall_us)
+        add_time(feed, "last_try_at", s->feed_try_wall_us / 1000000);
+    if (s->feed_error[0])
+        cJSON_AddStringToObject(feed, "last_error", s->feed_error);
+    else
+        cJSON_AddNullToObject(feed, "last_error");
+    if (s->conflict[0])
+        cJSON_AddStringToObject(root, "conflict", s->conflict);
+    else
+        cJSON_AddNullToObject(root, "conflict");
+    if (s->expand_error[0])
+        cJSON_AddStringToObject(root, "error", s->expand_error);
+    else
+        cJSON_AddNullToObject(root, "error");
+    return root;
+}
+
+static void publish_locked(lb_scheduler *s)
+{
+    if (!s->ops.publish)
+        return;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "schedule");
+    cJSON_AddItemToObject(ev, "schedule", status_locked(s));
+    char *text = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    if (text)
+        s->ops.publish(s->opaque, text);
+    free(text);
+}
+
+cJSON *lb_scheduler_status(lb_scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    cJSON *o = status_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    return o;
+}
+
+/* ---- the tick ---- */
+
+static int send_event(lb_scheduler *s, lb_lesson_event ev, const char *why, const lb_lesson_meta *meta,
+                char *err, size_t err_size)
+{
+    err[0] = 0;
+    return s->ops.event(s->opaque, ev, why, meta, err, err_size);
+}
+
+static void end_current(lb_scheduler *s, const char *how)
+{
+    memo *m = memo_find(s, s->cur_uid);
+    if (m)
+        m->done = 1;
+    LB_LOGI("schedule", "%s: %s", s->cur_uid, how);
+    s->cur_uid[0] = 0;
+    s->ext_until = 0;
+    memo_save(s);
+}
+
+static void tick_locked(lb_scheduler *s, double now_s)
+{
+    char why[512], err[256];
+    int64_t mono = lb_clock_now();
+    double stepped_from = 0;           /* a forward step this tick: the wall time before it */
+    if (s->prev_mono_us) {
+        double step = (now_s - s->prev_wall_s) - (mono - s->prev_mono_us) / 1e6;
+        if (fabs(step) > STEP_NOTICE_S) {
+            LB_LOGW("schedule", "the wall clock stepped by %+.0f s: lessons already started or "
+                    "recorded are not started again, lessons stepped over are skipped", step);
+            s->last_step_s = step;
+            if (step > 0)
+                stepped_from = s->prev_wall_s;
+            s->dirty |= fabs(now_s - s->expanded_at) > REEXPAND_S;
+        }
+    }
+    s->prev_wall_s = now_s;
+    s->prev_mono_us = mono;
+    s->now_s = now_s;
+    if (s->dirty || fabs(now_s - s->expanded_at) > REEXPAND_S)
+        expand(s, now_s);
+    if (!s->set.enabled)
+        return;
+
+    lb_lifecycle lc = s->ops.lifecycle(s->opaque);
+    int busy = lb_lesson_state_busy(lc.state);
+
+    /* 1. the running lesson: ended by someone else, or due to end */
+    if (s->cur_uid[0]) {
+        if (!busy || !(lc.flags & LB_LESSON_ENTRY)) {
+            end_current(s, lc.state == LB_LESSON_IDLE || lc.state == LB_LESSON_SCHEDULED
+                           ? "its lesson ended (stopped early, or failed): it is not started again"
+                           : "its lesson is no longer the timetable's");
+        } else if (lc.state == LB_LESSON_STARTING || lc.state == LB_LESSON_RECORDING) {
+            int64_t until = s->ext_until ? s->ext_until : s->cur_stop_at;
+            if (now_s >= until) {
+                int extended = !!(lc.flags & LB_LESSON_EXTENDED);
+                snprintf(why, sizeof why, "timetable: %s %s", s->cur_uid,
+                         extended ? "extension ended" : "period ended");
+                if (send_event(s, extended ? LB_EV_EXTENSION_END : LB_EV_ENTRY_END, why, NULL, err, sizeof err) >= 0)
+                    end_current(s, extended ? "extension ended, recording stops" : "period ended, recording stops");
+                else
+                    LB_LOGD("schedule", "%s: end refused: %s", s->cur_uid, err);
+            }
+        }
+    }
+
+    /* 2. the occurrence due now, if none is recording */
+    for (int i = 0; i < s->nb_slots && !s->cur_uid[0]; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->occ.record || now_s < sl->start_at)
+            continue;
+        memo *m = memo_find(s, sl->occ.meta.schedule_uid);
+        if (m && (m->started || m->done))
+            continue;
+        if (now_s >= sl->stop_at) {
+            /* a clock step went over its whole time */
+            if (stepped_from && sl->stop_at > stepped_from && !m && (m = memo_get(s, &sl->occ))) {
+                m->done = 1;
+                LB_LOGW("schedule", "%s (%s): skipped: the clock stepped over its whole time",
+                        sl->occ.meta.schedule_uid, sl->occ.meta.title);
+                memo_save(s);
+            }
+            continue;
+        }
+        if (lc.state == LB_LESSON_STOPPING || lc.state == LB_LESSON_FINISHING)
+            break;                      /* the last lesson is being finished: next tick */
+        snprintf(why, sizeof why, "timetable: %s (%s)%s", sl->occ.meta.schedule_uid, sl->occ.meta.title,
+                 now_s > sl->start_at + 2 ? ", in the middle of its time" : "");
+        if (!(m = memo_get(s, &sl->occ)))
+            break;
+        if (send_event(s, LB_EV_ENTRY_START, why, &sl->occ.meta, err, sizeof err) < 0) {
+            if (strcmp(m->refused, err)) {
+                LB_LOGW("schedule", "%s (%s): cannot start now: %s; trying again", m->uid,
+                        sl->occ.meta.title, err);
+                snprintf(m->refused, sizeof m->refused, "%s", err);
+            }
+            break;
+        }
+        m->started = 1;
+        snprintf(s->cur_uid, sizeof s->cur_uid, "%s", m->uid);
+        s->cur_stop_at = sl->stop_at;
+        s->cur_live = sl->occ.meta.live;
+        s->ext_until = 0;
+        LB_LOGI("schedule", "%s (%s): recording until %+.0f s from now%s", m->uid, sl->occ.meta.title,
+                sl->stop_at - now_s, sl->occ.meta.live == LB_LIVE_NO ? ", not live" : "");
+        memo_save(s);
+        lc = s->ops.lifecycle(s->opaque);
+    }
+
+    /* 3. the next occurrence is armed */
+    slot *next = next_slot(s, now_s);
+    const char *next_uid = next ? next->occ.meta.schedule_uid : "";
+    if (strcmp(next_uid, s->armed_uid) || !!(lc.flags & LB_LESSON_ARMED) != !!next) {
+        if (next)
+            snprintf(why, sizeof why, "timetable: next is %s (%s)", next_uid, next->occ.meta.title);
+        else
+            snprintf(why, sizeof why, "timetable: no lesson to record next");
+        if (send_event(s, next ? LB_EV_ENTRY_ARMED : LB_EV_ENTRY_DISARMED, why, NULL, err, sizeof err) >= 0)
+            snprintf(s->armed_uid, sizeof s->armed_uid, "%s", next_uid);
+    }
+
+    /* 4. a lesson that is not live keeps the live outputs that follow the schedule paused */
+    int private_on = s->cur_uid[0] && s->cur_live == LB_LIVE_NO;
+    if (private_on != s->private_on) {
+        s->private_on = private_on;
+        if (s->ops.set_private)
+            s->ops.set_private(s->opaque, private_on);
+        LB_LOGI("schedule", "live outputs %s", private_on ? "paused: the lesson is not live"
+                                                          : "carry the program again");
+    }
+
+    /* 5. what the teacher's page shows changed: tell it */
+    char shown[64];
+    slot *cur = s->cur_uid[0] ? slot_of(s, s->cur_uid) : NULL;
+    snprintf(shown, sizeof shown, "%p/%p/%lld", (void *)cur, (void *)next, (long long)s->ext_until);
+    if (strcmp(shown, s->published)) {
+        snprintf(s->published, sizeof s->published, "%s", shown);
+        publish_locked(s);
+    }
+}
+
+void lb_scheduler_tick(lb_scheduler *s, double now_s)
+{
+    pthread_mutex_lock(&s->lock);
+    tick_locked(s, now_s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The wall clock, moved by LUOBO_TEST_WALL_OFFSET_FILE's seconds in tests. */
+static double wall_now(lb_scheduler *s)
+{
+    double now = lb_clock_wall_us() / 1e6;
+    if (s->offset_file) {
+        FILE *f = fopen(s->offset_file, "r");
+        double off = 0;
+        if (f) {
+            if (fscanf(f, "%lf", &off) == 1 && isfinite(off))
+                now += off;
+            fclose(f);
+        }
+    }
+    return now;
+}
+
+static void *schedule_thread(void *arg)
+{
+    lb_scheduler *s = arg;
+    int64_t next = lb_clock_now();
+    while (!atomic_load(&s->stop)) {
+        lb_scheduler_tick(s, wall_now(s));
+        next += TICK_US;
+        int64_t now = lb_clock_now();
+        if (next < now)
+            next = now;
+        pthread_mutex_lock(&s->lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t wait = next - now;
+        ts.tv_sec += wait / 1000000;
+        ts.tv_nsec += (wait % 1000000) * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (!atomic_load(&s->stop))
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return NULL;
+}
+
+/* ---- the feed ---- */
+
+typedef struct fetch_buf {
+    lb_scheduler *s;
+    char *data;
+    size_t len;
+    int too_big;
+} fetch_buf;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *opaque)
+{
+    fetch_buf *b = opaque;
+    size_t n = size * nmemb;
+    if (b->len + n > LB_SCHEDULE_MAX_BYTES) {
+        b->too_big = 1;
+        return 0;
+    }
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, n);
+    b->data = grown;
+    b->len += n;
+    b->data[b->len] = 0;
+    return n;
+}
+
+static int on_progress(void *opaque, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    return atomic_load(&((fetch_buf *)opaque)->s->stop);
+}
+
+static int is_url(const char *src)
+{
+    return !strncmp(src, "http://", 7) || !strncmp(src, "https://", 8);
+}
+
+static int fetch_url(lb_scheduler *s, char **text, size_t *size, char *err, size_t err_size)
+{
+    char cerr[CURL_ERROR_SIZE] = "", url[1100];
+    fetch_buf b = { .s = s };
+    long code = 0;
+    CURL *c = curl_easy_init();
+    if (!c)
+        return AVERROR(ENOMEM);
+    const char *protos = s->set.allow_http ? "http,https" : "https";
+    curl_easy_setopt(c, CURLOPT_URL, s->set.ical);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protos);
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protos);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)s->set.fetch_timeout_s);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE, (long)LB_SCHEDULE_MAX_BYTES);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &b);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "luobo/" LUOBO_VERSION);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    lb_redact_url(url, sizeof url, s->set.ical);
+    if (rc == CURLE_OK && code >= 200 && code < 300) {
+        *text = b.data ? b.data : strdup("");
+        *size = b.len;
+        return *text ? 0 : AVERROR(ENOMEM);
+    }
+    free(b.data);
+    if (b.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        snprintf(err, err_size, "%s: larger than 4 MiB", url);
+    else if (rc == CURLE_OK)
+        snprintf(err, err_size, "%s: HTTP %ld", url, code);
+    else
+        snprintf(err, err_size, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
+    return AVERROR(EIO);
+}
+
+/* Reads or fetches the feed once; a good one is parsed, stored and applied. */
+static void poll_feed(lb_scheduler *s)
+{
+    char *text = NULL, err[512] = "", path[PATH_MAX];
+    size_t size = 0;
+    lb_ical *cal = NULL;
+    int ret = is_url(s->set.ical) ? fetch_url(s, &text, &size, err, sizeof err)
+                                  : read_file(s->set.ical, &text, &size, err, sizeof err);
+    int unchanged = 0;
+    if (ret >= 0) {
+        pthread_mutex_lock(&s->lock);
+        unchanged = s->feed_text && s->ical && !strcmp(s->feed_text, text);
+        pthread_mutex_unlock(&s->lock);
+        char perr[400] = "";
+        if (!unchanged && (ret = lb_ical_parse(&cal, text, size, perr, sizeof perr)) < 0)
+            snprintf(err, sizeof err, "the feed does not parse: %s", perr);
+    }
+    if (ret >= 0 && !unchanged) {
+        path_of(s, ".schedule-feed.ics", path, sizeof path);
+        if (lb_write_file_atomic(path, text, size, 0600) < 0)
+            LB_LOGW("schedule", "%s: cannot keep the feed for the next start", path);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->feed_try_wall_us = lb_clock_wall_us();
+    if (ret >= 0) {
+        if (!unchanged) {
+            lb_ical_free(&s->ical);
+            s->ical = cal;
+            cal = NULL;
+            free(s->feed_text);
+            s->feed_text = text;
+            text = NULL;
+            s->dirty = 1;
+            LB_LOGI("schedule", "iCal feed read (%zu bytes)", size);
+        }
+        if (strcmp(s->feed_state, "ok"))
+            LB_LOGI("schedule", "iCal feed: ok");
+        snprintf(s->feed_state, sizeof s->feed_state, "ok");
+        s->feed_error[0] = 0;
+        s->feed_ok_wall_us = s->feed_try_wall_us;
+        if (!unchanged)
+            publish_locked(s);
+    } else {
+        int changed = strcmp(s->feed_error, err);
+        if (changed)
+            LB_LOGW("schedule", "iCal feed: %s; the last good schedule stays%s", err,
+                    s->ical ? "" : " (there is none yet)");
+        snprintf(s->feed_state, sizeof s->feed_state, "error");
+        snprintf(s->feed_error, sizeof s->feed_error, "%s", err);
+        if (changed)
+            publish_locked(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    lb_ical_free(&cal);
+    free(text);
+}
+
+static void *feed_thread(void *arg)
+{
+    lb_scheduler *s = arg;
+    while (!atomic_load(&s->stop)) {
+        poll_feed(s);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += s->set.poll_s;
+        pthread_mutex_lock(&s->lock);
+        if (!atomic_load(&s->stop))
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return NULL;
+}
+
+/* ---- set-up ---- */
+
+static int check_settings(lb_schedule_settings *set, const lb_config_section *sec, char *err, size_t err_size)
+{
+    const char *src = set->ical;
+    if (!strncmp(src, "http://", 7) && !set->allow_http) {
+        lb_config_error(sec, "ical", err, err_size, "a plain http:// feed needs allow_http = true "
+                        "(use https://)");
+        return AVERROR(EINVAL);
+    }
+    if (strstr(src, "://") && !is_url(src)) {
+        lb_config_error(sec, "ical", err, err_size, "'%s': a file, or an http(s) URL", src);
+        return AVERROR(EINVAL);
+    }
+    const char *tz = set->timezone;
+    if (tz[0]) {
+        char path[256];
+        struct stat st;
+        int plain = tz[0] != '/' && !strstr(tz, "..");
+        for (const char *c = tz; *c && plain; c++)
+            plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                    strchr("/_-+", *c);
+        snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+        if (!plain || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+            lb_config_error(sec, "timezone", err, err_size, "unknown time zone '%s' (an IANA name such "
+                            "as Asia/Shanghai)", tz);
+            return AVERROR(EINVAL);
+        }
+    }
+    return 0;
+}
+
+int lb_scheduler_create(lb_scheduler **ps, const lb_config_section *sec, const char *data_dir,
+                        const lb_scheduler_ops *ops, void *opaque, char *err, size_t err_size)
+{
+    int ret;
+    lb_scheduler *s = calloc(1, sizeof *s);
+    *ps = NULL;
+    if (!s)
+        return AVERROR(ENOMEM);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    s->ops = *ops;
+    s->opaque = opaque;
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir);
+    snprintf(s->feed_state, sizeof s->feed_state, "none");
+    s->offset_file = getenv("LUOBO_TEST_WALL_OFFSET_FILE");
+    if ((ret = lb_config_apply(sec, lb_schedule_options, &s->set, err, err_size)) < 0 ||
+        (ret = check_settings(&s->set, sec, err, err_size)) < 0) {
+        lb_scheduler_free(&s);
+        return ret;
+    }
+    if (s->set.ical[0])
+        snprintf(s->feed_state, sizeof s->feed_state, "waiting");
+    s->dirty = 1;
+    *ps = s;
+    return 0;
+}
+
+/* The stored timetable and the last good feed (I/O: at start, not create). */
+static void load_stored(lb_scheduler *s)
+{
+    char path[PATH_MAX], err[512];
+    char *text;
+    size_t size;
+    path_of(s, "timetable.json", path, sizeof path);
+    if (!access(path, F_OK)) {
+        if (read_file(path, &text, &size, err, sizeof err) < 0 ||
+            lb_timetable_parse(&s->timetable, text ? text : "", size, err, sizeof err) < 0) {
+            snprintf(s->timetable_error, sizeof s->timetable_error, "%s: %s", path, err);
+            LB_LOGE("schedule", "%s", s->timetable_error);
+        }
+        free(text);
+    }
+    path_of(s, ".schedule-feed.ics", path, sizeof path);
+    if (s->set.ical[0] && !access(path, F_OK) && read_file(path, &text, &size, err, sizeof err) >= 0) {
+        if (lb_ical_parse(&s->ical, text, size, err, sizeof err) >= 0) {
+            s->feed_text = text;
+            text = NULL;
+            LB_LOGI("schedule", "the last good iCal feed is kept until the feed is read");
+        }
+        free(text);
+    }
+    memo_load(s);
+}
+
+int lb_scheduler_start(lb_scheduler *s)
+{
+    int ret;
+    if (!s)
+        return 0;
+    mkdir(s->data_dir, 0755);           /* the web UI makes it too; a failure shows at the first write */
+    load_stored(s);
+    if ((ret = lb_thread_start(&s->thread, "lb-schedule", schedule_thread, s)) < 0)
+        return ret;
+    s->running = 1;
+    if (s->set.ical[0] && (ret = lb_thread_start(&s->feed_thread, "lb-ical", feed_thread, s)) < 0)
+        return ret;
+    s->running = 2;
+    if (s->set.enabled)
+        LB_LOGI("schedule", "recording by the schedule (%s%s%s; time zone %s; pre-roll %d s, post-roll %d s)",
+                s->timetable ? "timetable" : "no timetable", s->set.ical[0] ? ", iCal feed" : "",
+                "", zone(s)[0] ? zone(s) : "the system's", s->set.pre_roll_s, s->set.post_roll_s);
+    return 0;
+}
+
+void lb_scheduler_stop(lb_scheduler *s)
+{
+    if (!s || !s->running)
+        return;
+    atomic_store(&s->stop, 1);
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    lb_thread_join(&s->thread);
+    if (s->running > 1)
+        lb_thread_join(&s->feed_thread);
+    s->running = 0;
+}
+
+void lb_scheduler_free(lb_scheduler **ps)
+{
+    lb_scheduler *s = ps ? *ps : NULL;
+    if (!s)
+        return;
+    lb_scheduler_stop(s);
+    lb_timetable_free(&s->timetable);
+    lb_ical_free(&s->ical);
+    free(s->feed_text);
+    free(s->slots);
+    free(s->memos);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    *ps = NULL;
+}
+
+/* ---- the API's ---- */
+
+char *lb_scheduler_timetable(lb_scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    char *text = s->timetable ? lb_timetable_to_json(s->timetable) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    return text;
+}
+
+int lb_scheduler_set_timetable(lb_scheduler *s, const char *text, size_t size, char *err, size_t err_size)
+{
+    char path[PATH_MAX];
+    lb_timetable *tt = NULL;
+    char *canon = NULL;
+    int ret;
+    if (size && (ret = lb_timetable_parse(&tt, text, size, err, err_size)) < 0)
+        return ret == AVERROR(ENOMEM) ? ret : AVERROR(EINVAL);
+    path_of(s, "timetable.json", path, sizeof path);
+    if (tt) {
+        if (!(canon = lb_timetable_to_json(tt))) {
+            lb_timetable_free(&tt);
+            return AVERROR(ENOMEM);
+        }
+        ret = lb_write_file_atomic(path, canon, strlen(canon), 0644);
+    } else {
+        ret = unlink(path) < 0 && errno != ENOENT ? AVERROR(errno) : 0;
+        if (ret >= 0)
+            lb_fsync_parents(path, 1);
+    }
+    free(canon);
+    if (ret < 0) {
+        snprintf(err, err_size, "%s: cannot write: %s", path, av_err2str(ret));
+        lb_timetable_free(&tt);
+        return ret;
+    }
+    pthread_mutex_lock(&s->lock);
+    lb_timetable_free(&s->timetable);
+    s->timetable = tt;
+    s->timetable_error[0] = 0;
+    s->dirty = 1;
+    expand(s, s->now_s > 0 ? s->now_s : lb_clock_wall_us() / 1e6);
+    s->published[0] = 0;                /* the next tick tells the pages */
+    publish_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    LB_LOGI("schedule", "timetable %s", tt ? "replaced" : "removed");
+    return 0;
+}
+
+int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size)
+{
+    char why[320];
+    int ret;
+    pthread_mutex_lock(&s->lock);
+    lb_lifecycle lc = s->ops.lifecycle(s->opaque);
+    if (!s->cur_uid[0] || lc.state != LB_LESSON_RECORDING || !(lc.flags & LB_LESSON_ENTRY)) {
+        snprintf(err, err_size, "%s", lc.state == LB_LESSON_RECORDING
+                 ? "only a timetable lesson can be extended" : "no timetable lesson is recording");
+        ret = AVERROR(EBUSY);
+        goto out;
+    }
+    int64_t base = s->ext_until ? s->ext_until : s->cur_stop_at;
+    int64_t until = base + (int64_t)minutes * 60;
+    slot *next = next_slot(s, s->now_s);
+    if (next && next->start_at < until) {
+        if (next->start_at <= base) {
+            char at[40];
+            snprintf(err, err_size, "the next lesson (%s) starts at %s: no time to extend into",
+                     next->occ.meta.title, lb_clock_iso8601(next->start_at * 1000000, at, sizeof at));
+            ret = AVERROR(EBUSY);
+            goto out;
+        }
+        until = next->start_at;
+    }
+    snprintf(why, sizeof why, "teacher: +%d min (%s)", minutes, s->cur_uid);
+    if ((ret = send_event(s, LB_EV_EXTEND, why, NULL, err, err_size)) < 0)
+        goto out;
+    s->ext_until = until;
+    LB_LOGI("schedule", "%s: extended by %d min: recording until %+.0f s from now", s->cur_uid,
+            minutes, until - s->now_s);
+    s->published[0] = 0;
+    publish_locked(s);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
+double lb_scheduler_remaining_s(lb_scheduler *s)
+{
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    double total = 0, now = s->now_s;
+    if (s->set.enabled && now > 0) {
+        time_t t = (time_t)now;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        double midnight = now + (86400 - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec));
+        for (int i = 0; i < s->nb_slots; i++) {
+            slot *sl = &s->slots[i];
+            int cur = !strcmp(sl->occ.meta.schedule_uid, s->cur_uid) && s->cur_uid[0];
+            memo *m = memo_find(s, sl->occ.meta.schedule_uid);
+            if (!sl->occ.record || (!cur && m && (m->started || m->done)))
+                continue;
+            double from = fmax(now, (double)sl->start_at);
+            double to = fmin(midnight, (double)(cur && s->ext_until ? s->ext_until : sl->stop_at));
+            if (to > from)
+                total += to - from;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return total;
+}

@@ -1,0 +1,97 @@
+/* The scheduler: records by the timetable and the iCal feed (DESIGN.md's
+ * ★ Schedule).  A module of its own on its own threads, fed by the wall
+ * clock and the schedule, talking to the lesson's lifecycle through the
+ * events the API uses (lb_scheduler_ops), and to the web UI through the
+ * control ops (GET /api/v1/schedule, the timetable, extend).
+ *
+ * What it keeps:
+ *   DATA_DIR/timetable.json    the timetable (core/lb_schedule.h), replaced
+ *                              atomically by PUT /api/v1/timetable
+ *   DATA_DIR/.schedule-feed.ics  the last iCal feed that parsed: a restart,
+ *                              or a feed that breaks, keeps the schedule
+ *   DATA_DIR/.schedule-done.json  the occurrences (schedule_uid) already
+ *                              recorded or stopped early, so that neither a
+ *                              restart nor a clock step records one twice
+ *
+ * Threads: "lb-schedule" ticks 4 times a second (wall clock in seconds,
+ * plus LUOBO_TEST_WALL_OFFSET_FILE's offset in tests) and sends the
+ * lifecycle its timetable events; "lb-ical" reads or fetches the feed every
+ * poll_s.  Every other function may be called from any thread.
+ *
+ * Lock order: the scheduler's lock, then whatever ops take (the pipeline's):
+ * ops must never call back into the scheduler. */
+#ifndef LB_SCHEDULER_H
+#define LB_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "lb_config.h"
+#include "lb_lifecycle.h"
+#include "lb_schedule.h"
+
+/* [schedule] */
+typedef struct lb_schedule_settings {
+    int enabled;
+    char ical[1024];            /* a file, or an http(s) URL; "" none */
+    char timezone[64];          /* IANA name; "" the system's */
+    int pre_roll_s, post_roll_s;
+    int poll_s;
+    int fetch_timeout_s;
+    int allow_http;             /* a plain http:// feed */
+} lb_schedule_settings;
+
+extern const lb_option lb_schedule_options[];
+
+typedef struct lb_scheduler_ops {
+    /* One lifecycle event (daemon/lifecycle.c's lb_lifecycle_event):
+     * 0, or AVERROR(EBUSY) with the refusal in err. */
+    int (*event)(void *opaque, lb_lesson_event ev, const char *why, const lb_lesson_meta *meta,
+                 char *err, size_t err_size);
+    /* The lifecycle's state and flags now. */
+    lb_lifecycle (*lifecycle)(void *opaque);
+    /* An event for the events socket (a JSON object, copied). */
+    void (*publish)(void *opaque, const char *json);
+    /* 1 while a lesson marked live = false is recorded: the live outputs
+     * that follow the schedule pause (see lb_streamer_set_private). */
+    void (*set_private)(void *opaque, int on);
+} lb_scheduler_ops;
+
+typedef struct lb_scheduler lb_scheduler;
+
+/* Applies [schedule] (sec may be NULL: disabled unless a timetable exists),
+ * reads the stored timetable, feed and memory.  No thread yet.  A bad
+ * stored file is no error: it shows in the status. */
+int lb_scheduler_create(lb_scheduler **s, const lb_config_section *sec, const char *data_dir,
+                        const lb_scheduler_ops *ops, void *opaque, char *err, size_t err_size);
+int lb_scheduler_start(lb_scheduler *s);
+void lb_scheduler_stop(lb_scheduler *s);
+void lb_scheduler_free(lb_scheduler **s);
+
+/* One step at wall time now_s (the thread's, or a test's): arms, starts
+ * and ends the occurrences due. */
+void lb_scheduler_tick(lb_scheduler *s, double now_s);
+
+/* GET /api/v1/schedule: {"enabled","timezone","now","clock_offset_s",
+ * "current","next","occurrences":[...today's],"timetable":{"entries","error"},
+ * "feed":{"source","state","last_ok_at","last_error","events"},"conflict",
+ * "pre_roll_s","post_roll_s","extended_until"}.  clock (synchronised or
+ * not) is added by the caller, which knows the health checks. */
+cJSON *lb_scheduler_status(lb_scheduler *s);
+/* The stored timetable (canonical JSON, malloc'd), or NULL when none. */
+char *lb_scheduler_timetable(lb_scheduler *s);
+/* Validates, stores and applies a new timetable.  AVERROR(EINVAL) with the
+ * parser's message (naming the entry) in err; size 0 removes it. */
+int lb_scheduler_set_timetable(lb_scheduler *s, const char *text, size_t size, char *err,
+                               size_t err_size);
+/* A teacher's +minutes on the running timetable lesson, capped at the next
+ * lesson's start (with its pre-roll).  AVERROR(EBUSY) with why in err. */
+int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size);
+/* Seconds of recording the schedule still asks for today (from now to
+ * local midnight in the schedule's zone, post-roll included, the running
+ * lesson's rest included), for the disk forecast.  0 when disabled. */
+double lb_scheduler_remaining_s(lb_scheduler *s);
+
+#endif
