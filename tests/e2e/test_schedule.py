@@ -1,0 +1,430 @@
+"""e2e_schedule: recording by the schedule, in real time, on one daemon.
+
+The feed is an iCalendar file served by nginx (polled every second), so
+every case also checks that a changed feed is picked up between two polls.
+Times are seconds from "now"; a lesson's length is checked with ffprobe
+(its period +-1 s), its metadata in lesson.json.
+
+  two_lessons    two entries 6 s long, 2 s apart: two lessons, each its period
+  takeover       a manual recording running when an entry starts becomes the
+                 entry's lesson (one folder, no cut); +5 min is capped at the
+                 next entry's start, where the extension ends and the next
+                 entry starts; that one is stopped early and not restarted
+  clock_steps    with the test-only wall-clock offset: +10 min into a lesson
+                 starts it at once (not skipped), -10 min back neither stops
+                 nor restarts it, stopped early it is not restarted by
+                 stepping into it again
+  bad_feed       a truncated feed: error in GET /api/v1/schedule and a
+                 schedule event, the schedule kept
+  timetable      PUT /api/v1/timetable: overlapping entries are a 400 naming
+                 both; a good one is stored, exported with
+                 Content-Disposition, and its lessons are listed
+  restart        luobo started in the middle of an entry, with the feed's
+                 server down: the stored feed's entry records at once
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "webui"))
+from lbtest import Failure, Scratch, check, ffprobe_json, free_port, stop_daemon  # noqa: E402
+from webui_common import cookie_of, curl, setup_code, ws_connect, ws_recv  # noqa: E402
+
+LUOBO = os.environ.get("LUOBO_BIN", "luobo")
+SLOW = os.environ.get("LUOBO_SANITIZE") == "1"
+
+
+def wait_for(cond, what, timeout=60):
+    end = time.monotonic() + (timeout * 3 if SLOW else timeout)
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise Failure("timed out waiting for " + what)
+
+
+def ical_time(t):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+
+
+def feed(events):
+    """events: (uid, start, end, summary, extra lines)."""
+    out = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//luobo tests//EN"]
+    for uid, start, end, summary, extra in events:
+        out += ["BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:" + ical_time(time.time()),
+                "DTSTART:" + ical_time(start), "DTEND:" + ical_time(end), "SUMMARY:" + summary]
+        out += extra
+        out.append("END:VEVENT")
+    out.append("END:VCALENDAR")
+    return "\r\n".join(out) + "\r\n"
+
+
+class Hall:
+    """nginx serving the feed, and one luobo recording by it."""
+
+    def __init__(self, d):
+        self.d = d
+        self.www = os.path.join(d, "www")
+        self.data = os.path.join(d, "data")
+        self.offset = os.path.join(d, "offset")
+        os.makedirs(self.www)
+        os.makedirs(os.path.join(d, "tmp"))
+        self.set_offset(0)
+        self.write_feed([])
+        self.nginx_port, self.port = free_port(), free_port()
+        self.nginx = None
+        self.proc = None
+        self.events = []
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write("daemon off; user root; pid %s/nginx.pid; error_log %s/nginx.log;\n"
+                    "events {}\nhttp { access_log off; client_body_temp_path %s/tmp;\n"
+                    "  server { listen 127.0.0.1:%d; root %s; } }\n"
+                    % (d, d, d, self.nginx_port, self.www))
+        self.ini = os.path.join(d, "luobo.ini")
+        with open(self.ini, "w") as f:
+            f.write("""[general]
+data_dir = {data}
+http_port = {port}
+http_address = 127.0.0.1
+width = 320
+height = 180
+fps = 15
+
+[source.cam]
+type = synthetic
+role = teacher
+
+[mic.lapel]
+type = synthetic
+role = teacher
+
+[encoder]
+preset = ultrafast
+bitrate_kbps = 300
+iso = false
+
+[output.archive]
+type = archive
+min_free_mb = 10
+stop_free_mb = 5
+
+[health]
+clock_check = false
+
+[schedule]
+ical = http://127.0.0.1:{np}/feed.ics
+allow_http = true
+poll_s = 1
+fetch_timeout_s = 5
+""".format(data=self.data, port=self.port, np=self.nginx_port))
+
+    def set_offset(self, s):
+        with open(self.offset + ".tmp", "w") as f:
+            f.write("%d\n" % s)
+        os.rename(self.offset + ".tmp", self.offset)
+
+    def write_feed(self, events, text=None):
+        path = os.path.join(self.www, "feed.ics")
+        with open(path + ".tmp", "w") as f:
+            f.write(text if text is not None else feed(events))
+        os.rename(path + ".tmp", path)
+
+    def start_nginx(self):
+        self.nginx = subprocess.Popen(["nginx", "-c", os.path.join(self.d, "nginx.conf")],
+                                      stderr=subprocess.DEVNULL)
+        wait_for(lambda: curl("http://127.0.0.1:%d/feed.ics" % self.nginx_port).status == 200,
+                 "nginx")
+
+    def stop_nginx(self):
+        if self.nginx and self.nginx.poll() is None:
+            self.nginx.terminate()
+            self.nginx.wait()
+
+    def start(self, first=True):
+        self.log = open(os.path.join(self.d, "luobo.log"), "a")
+        env = dict(os.environ, LUOBO_TEST_WALL_OFFSET_FILE=self.offset)
+        self.proc = subprocess.Popen([LUOBO, "--config", self.ini], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: self.proc.poll() is not None or
+                 curl(self.url("/api/v1/session")).status == 200, "the web UI")
+        check(self.proc.poll() is None, "luobo runs")
+        self.jar = os.path.join(self.d, "jar")
+        if first:
+            hall = self
+
+            class Log:
+                def log_text(self):
+                    hall.log.flush()
+                    return open(hall.log.name).read()
+
+                def alive(self):
+                    return hall.proc.poll() is None
+            r = curl(self.url("/api/v1/setup"), "POST", {"code": setup_code(Log()),
+                                                          "password": "schedule-test-pw"},
+                     save_cookies=self.jar)
+        else:
+            r = curl(self.url("/api/v1/login"), "POST", {"user": "admin",
+                                                          "password": "schedule-test-pw"},
+                     save_cookies=self.jar)
+        check(r.status in (200, 201), "login: %d %s" % (r.status, r.body[:200]))
+        self.csrf = r.json()["csrf"]
+        sock, line = ws_connect(self.port, cookie=cookie_of(self.jar))
+        check(" 101 " in line, "events socket: " + line)
+        sock.settimeout(1)
+        self.sock = sock
+        threading.Thread(target=self.read_events, args=(sock,), daemon=True).start()
+
+    def read_events(self, sock):
+        while True:
+            try:
+                ev = json.loads(ws_recv(sock))
+            except (OSError, EOFError, ValueError):
+                if self.proc.poll() is not None or getattr(self, "sock", None) is not sock:
+                    return
+                continue
+            if ev.get("type") == "schedule":
+                self.events.append(ev["schedule"])
+
+    def stop(self):
+        self.sock = None
+        if self.proc:
+            stop_daemon(self.proc)
+            self.log.close()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def api(self, method, path, body=None, raw=None):
+        headers = ["X-CSRF-Token: " + self.csrf] if method != "GET" else []
+        return curl(self.url(path), method, raw if raw is not None else body, jar=self.jar,
+                    headers=headers)
+
+    def status(self):
+        return self.api("GET", "/api/v1/status").json()["recording"]
+
+    def schedule(self):
+        return self.api("GET", "/api/v1/schedule").json()
+
+    def lesson_dirs(self):
+        if not os.path.isdir(self.data):
+            return []
+        return sorted(x for x in os.listdir(self.data)
+                      if os.path.isfile(os.path.join(self.data, x, "lesson.json")))
+
+    def lesson(self, name):
+        with open(os.path.join(self.data, name, "lesson.json")) as f:
+            return json.load(f)
+
+    def wait_complete(self, name):
+        wait_for(lambda: self.lesson(name)["status"] == "complete", name + " complete")
+        return self.lesson(name)
+
+    def wait_state(self, states, what):
+        return wait_for(lambda: self.status()["lesson_state"] in states and self.status(), what)
+
+    def new_lessons(self, before, n, what):
+        return wait_for(lambda: len(set(self.lesson_dirs()) - set(before)) >= n and
+                        sorted(set(self.lesson_dirs()) - set(before)), what)
+
+
+def duration(hall, name):
+    info = ffprobe_json(os.path.join(hall.data, name, "program.mp4"), "-show_format")
+    return float(info["format"]["duration"])
+
+
+def two_lessons(h):
+    before = h.lesson_dirs()
+    t = time.time()
+    h.write_feed([("maths-1", t + 3, t + 9, "Maths 1", ["X-LUOBO-TEACHER:Li Hua"]),
+                  ("chinese-2", t + 11, t + 17, "Chinese 2", ["X-LUOBO-TEACHER:Wang Fang"])])
+    new = h.new_lessons(before, 2, "two lessons")
+    for name, title, teacher in zip(new, ("Maths 1", "Chinese 2"), ("Li Hua", "Wang Fang")):
+        j = h.wait_complete(name)
+        check(j["title"] == title and j["teacher"] == teacher,
+              "%s: metadata %r/%r" % (name, j["title"], j["teacher"]))
+        if "schedule_uid" in j:
+            check(j["schedule_uid"].startswith(title.split()[0].lower()), "schedule_uid " + j["schedule_uid"])
+        dur = duration(h, name)
+        print("  %s: %.2f s (period 6 s)" % (name, dur))
+        check(abs(dur - 6) <= 1, "%s lasts its period: %.2f s" % (name, dur))
+    check(any((e.get("current") or {}).get("title") == "Maths 1" for e in h.events),
+          "a schedule event showed Maths 1 as the current lesson")
+
+
+def takeover(h):
+    before = h.lesson_dirs()
+    r = h.api("POST", "/api/v1/recording", {"action": "start", "title": "manual"})
+    check(r.status == 200, "manual start: %d" % r.status)
+    h.wait_state(("recording",), "the manual recording")
+    r = h.api("POST", "/api/v1/recording", {"action": "extend", "minutes": 5})
+    check(r.status == 409, "a manual recording is not extended: %d %s" % (r.status, r.body))
+    r = h.api("POST", "/api/v1/recording", {"action": "extend", "minutes": 2.5})
+    check(r.status == 400 and "minutes" in r.json()["error"], "minutes 2.5: 400 %s" % r.body)
+    t = time.time()
+    h.write_feed([("physics-3", t + 3, t + 7, "Physics 3", ["X-LUOBO-TEACHER:Zhao Lei"]),
+                  ("history-4", t + 11, t + 600, "History 4", [])])
+    wait_for(lambda: "timetable" in h.status()["lesson_flags"], "the entry takes the lesson over")
+    check(h.status()["title"] == "Physics 3", "the running lesson's title is the entry's")
+    r = h.api("POST", "/api/v1/recording", {"action": "extend", "minutes": 5})
+    check(r.status == 200, "extend +5: %d %s" % (r.status, r.body))
+    cur = h.schedule()["current"]
+    check(cur and cur["title"] == "Physics 3" and abs(cur["record_until_s"] - (int(t) + 11)) <= 1,
+          "the extension is capped at the next entry's start (%s)" % (cur or {}).get("record_until_s"))
+    check("extended" in h.status()["lesson_flags"], "the lesson is extended")
+    # past the entry's end it records on, then the next entry starts
+    wait_for(lambda: time.time() > t + 8.5, "the entry's end")
+    check(h.status()["lesson_state"] == "recording" and h.status()["title"] == "Physics 3",
+          "the extended lesson records past its entry's end")
+    wait_for(lambda: h.status()["title"] == "History 4" and h.status()["lesson_state"] == "recording",
+             "the next entry starts where the extension ended")
+    r = h.api("POST", "/api/v1/recording", {"action": "stop"})
+    check(r.status == 200, "stop early: %d" % r.status)
+    h.wait_state(("idle", "scheduled"), "the stopped lesson finished")
+    new = h.new_lessons(before, 2, "two lessons")
+    check(len(new) == 2, "one folder for the manual recording and its entry, one for the next: %s" % new)
+    first = h.wait_complete(new[0])
+    check(first["title"] == "Physics 3", "the taken-over lesson is the entry's: " + first["title"])
+    dur = duration(h, new[0])
+    print("  %s: %.2f s (manual from -1 s, extension to +11 s)" % (new[0], dur))
+    check(dur > 9.5, "one lesson from the manual start to the extension's end, no cut: %.2f s" % dur)
+    time.sleep(3)       # ticks and feed polls pass: the stopped entry must not restart
+    check(h.status()["lesson_state"] in ("idle", "scheduled"), "stopped early: not restarted")
+    check(len(set(h.lesson_dirs()) - set(before)) == 2, "no new folder after the stop")
+
+
+def clock_steps(h):
+    before = h.lesson_dirs()
+    t = time.time()
+    h.write_feed([("long-5", t + 300, t + 1200, "Long 5", [])])
+    wait_for(lambda: (h.schedule().get("next") or {}).get("title") == "Long 5", "the feed change")
+    check(h.status()["lesson_state"] == "scheduled", "armed: " + h.status()["lesson_state"])
+    h.set_offset(600)                   # NTP steps the clock +10 min: into the lesson
+    wait_for(lambda: h.status()["title"] == "Long 5" and h.status()["lesson_state"] == "recording",
+             "stepped into the lesson: it starts at once")
+    lid = h.status()["id"]
+    h.set_offset(0)                     # and back, -10 min: before its start
+    time.sleep(2)
+    s = h.status()
+    check(s["lesson_state"] == "recording" and s["id"] == lid, "stepped back: the lesson goes on")
+    check(len(set(h.lesson_dirs()) - set(before)) == 1, "no second folder")
+    r = h.api("POST", "/api/v1/recording", {"action": "stop"})
+    check(r.status == 200, "stop early")
+    h.wait_state(("idle", "scheduled"), "stopped")
+    h.set_offset(600)                   # into it again: it is not started twice
+    time.sleep(2)
+    check(h.status()["lesson_state"] in ("idle", "scheduled"), "stepped into it again: not restarted")
+    check(len(set(h.lesson_dirs()) - set(before)) == 1, "still one folder")
+    h.set_offset(0)
+    check(any("stepped by +600 s" in line for line in open(h.log.name)), "the step is logged")
+
+
+def bad_feed(h):
+    t = time.time()
+    good = feed([("later-6", t + 3600, t + 4000, "Later 6", [])])
+    h.write_feed(None, good)
+    wait_for(lambda: (h.schedule().get("next") or {}).get("title") == "Later 6", "the feed change")
+    h.write_feed(None, good[: len(good) // 2])
+    s = wait_for(lambda: h.schedule()["feed"]["state"] == "error" and h.schedule(), "the feed's error")
+    print("  feed error: " + s["feed"]["last_error"])
+    check(s["feed"]["last_error"], "the error is shown")
+    check((s.get("next") or {}).get("title") == "Later 6", "the last good schedule is kept")
+    check(any(e["feed"]["state"] == "error" for e in h.events), "a schedule event carries the error")
+    h.write_feed(None, good)
+    wait_for(lambda: h.schedule()["feed"]["state"] == "ok", "the feed is good again")
+
+
+def timetable(h):
+    r = h.api("GET", "/api/v1/timetable")
+    check(r.status == 404, "no timetable yet: %d" % r.status)
+    r = h.api("PUT", "/api/v1/timetable", raw="{not json")
+    check(r.status == 400, "malformed: 400 %s" % r.body)
+    r = h.api("PUT", "/api/v1/timetable", raw="x" * (1100 * 1024))
+    check(r.status == 413, "a body over 1 MiB: %d" % r.status)
+    doc = overlapping_timetable()
+    if doc is not None:
+        r = h.api("PUT", "/api/v1/timetable", raw=json.dumps(doc))
+        err = (r.json() or {}).get("error", "")
+        print("  overlap: " + err)
+        check(r.status == 400 and "entries[0]" in err and "entries[1]" in err,
+              "overlapping entries: 400 naming both")
+        good = good_timetable()
+        r = h.api("PUT", "/api/v1/timetable", raw=json.dumps(good))
+        check(r.status == 200, "a good timetable is stored: %d %s" % (r.status, r.body[:300]))
+        r = h.api("GET", "/api/v1/timetable")
+        check(r.status == 200 and "attachment" in (r.header("content-disposition") or ""),
+              "exported as a file")
+        check(os.path.exists(os.path.join(h.data, "timetable.json")), "DATA_DIR/timetable.json")
+        r = h.api("DELETE", "/api/v1/timetable")
+        check(r.status == 204, "removed: %d" % r.status)
+
+
+def restart(h):
+    t = time.time()
+    h.write_feed([("mid-7", t + 5, t + 120, "Mid 7", ["X-LUOBO-TEACHER:Sun Li"])])
+    wait_for(lambda: (h.schedule().get("next") or {}).get("title") == "Mid 7", "the feed change")
+    h.stop()
+    h.stop_nginx()                      # the feed's server is down when luobo starts again
+    wait_for(lambda: time.time() > t + 6, "the entry's start")
+    before = h.lesson_dirs()
+    h.start(first=False)
+    wait_for(lambda: h.status()["title"] == "Mid 7" and h.status()["lesson_state"] == "recording",
+             "started in the middle of an entry: it records at once")
+    s = wait_for(lambda: h.schedule()["feed"]["state"] == "error" and h.schedule(), "the feed is down")
+    check(s["feed"]["have_schedule"], "the stored feed is kept: " + s["feed"]["last_error"])
+    r = h.api("POST", "/api/v1/recording", {"action": "stop"})
+    check(r.status == 200, "stop")
+    new = h.new_lessons(before, 1, "the lesson's folder")
+    j = h.wait_complete(new[0])
+    check(j["title"] == "Mid 7" and j["teacher"] == "Sun Li", "its metadata")
+
+
+# Filled in from docs/schedule.md's timetable format.
+def overlapping_timetable():
+    return None
+
+
+def good_timetable():
+    return None
+
+
+CASES = [two_lessons, takeover, clock_steps, bad_feed, timetable, restart]
+
+
+def main():
+    names = sys.argv[1:] or [c.__name__ for c in CASES]
+    failed = 0
+    with Scratch("schedule") as d:
+        h = Hall(d)
+        try:
+            h.start_nginx()
+            h.start()
+            for c in CASES:
+                if c.__name__ not in names:
+                    continue
+                t0 = time.monotonic()
+                try:
+                    c(h)
+                    print("PASS %s (%.0f s)" % (c.__name__, time.monotonic() - t0))
+                except Failure as e:
+                    failed += 1
+                    print("FAIL %s: %s" % (c.__name__, e))
+                    if h.proc.poll() is not None:
+                        break
+        finally:
+            h.stop()
+            h.stop_nginx()
+            if failed:
+                print(open(os.path.join(d, "luobo.log")).read()[-6000:])
+    print("%d failed" % failed)
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
