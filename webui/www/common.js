@@ -37,6 +37,14 @@ const LB = (() => {
       users: 'Users', tokens: 'API tokens', add_user: 'Add user', add_token: 'New token',
       token_shown_once: 'Copy this token now; it is not shown again:',
       recording_since: 'Recording', not_recording: 'Not recording', reconnecting: 'Reconnecting…',
+      nav_timetable: 'Timetable', lesson_now: 'Now', lesson_next: 'Next', no_lesson: 'No lesson',
+      extend5: '+5 min', extend10: '+10 min', stop_early: 'Stop early',
+      confirm_stop_early: 'Stop this lesson now? It will not be recorded again.',
+      not_recorded: 'not recorded', not_live: 'not live', extended_until: 'extended until',
+      clock_unsynced: 'The clock of this recorder is not synchronised: lessons may start at the wrong time.',
+      timetable: 'Timetable', entries: 'Entries', add_entry: 'Add entry', import_file: 'Import file',
+      export_file: 'Export file', feed: 'Calendar feed', schedule_today: 'Today and tomorrow',
+      saved: 'Saved', key: 'Key', value: 'Value', add_field: 'Add field', no_timetable: 'No timetable yet.',
       insecure_transport: 'Not secure: this connection is plain HTTP, so your password and session cross the network unencrypted. Ask the administrator to turn on HTTPS ([webui] tls = auto) and use the https:// address.',
     },
     zh: {
@@ -69,6 +77,14 @@ const LB = (() => {
       users: '用户', tokens: 'API 令牌', add_user: '添加用户', add_token: '新建令牌',
       token_shown_once: '请立即复制此令牌，之后不再显示：',
       recording_since: '录制中', not_recording: '未在录制', reconnecting: '正在重连…',
+      nav_timetable: '课表', lesson_now: '当前', lesson_next: '下一节', no_lesson: '无课程',
+      extend5: '延长 5 分钟', extend10: '延长 10 分钟', stop_early: '提前结束',
+      confirm_stop_early: '现在结束本节课？本节课不会再次录制。',
+      not_recorded: '不录制', not_live: '不直播', extended_until: '延长至',
+      clock_unsynced: '本机时钟未同步：课程可能在错误的时间开始。',
+      timetable: '课表', entries: '条目', add_entry: '添加条目', import_file: '导入文件',
+      export_file: '导出文件', feed: '日历订阅', schedule_today: '今天和明天',
+      saved: '已保存', key: '字段', value: '值', add_field: '添加字段', no_timetable: '还没有课表。',
       insecure_transport: '连接不安全：当前使用明文 HTTP，密码和会话在网络上未经加密传输。请管理员开启 HTTPS（[webui] tls = auto）并改用 https:// 地址访问。',
     },
   };
@@ -167,6 +183,7 @@ const LB = (() => {
       if (allows(s.role, 'teacher')) links.push(['/teacher.html', 'nav_teacher']);
       if (allows(s.role, 'operator')) links.push(['/console.html', 'nav_console']);
       if (allows(s.role, 'operator')) links.push(['/recordings.html', 'nav_recordings']);
+      if (allows(s.role, 'operator')) links.push(['/timetable.html', 'nav_timetable']);
       links.push(['/viewer.html', 'nav_viewer']);
       if (allows(s.role, 'admin')) links.push(['/admin.html', 'nav_admin']);
     }
@@ -357,6 +374,23 @@ const LB = (() => {
   }
 
   /* Small DOM helper: el('td', {className: 'x'}, 'text', child...) */
+  /* A schedule time (Unix seconds) in the schedule's zone: "08:00". */
+  function fmtClock(secs, tz) {
+    const o = { hour: '2-digit', minute: '2-digit' };
+    if (tz && tz !== 'system') o.timeZone = tz;
+    try { return new Date(secs * 1000).toLocaleTimeString(zh ? 'zh-CN' : undefined, o); } catch (e) {
+      return new Date(secs * 1000).toLocaleTimeString(); }
+  }
+  /* One occurrence of GET /api/v1/schedule as a line of text. */
+  function lessonText(o, tz) {
+    if (!o) return t('no_lesson');
+    const meta = [o.subject, o.grade && o.class ? o.grade + o['class'] : o.grade || o['class'],
+                  o.teacher, o.lesson_type_label, o.hall].filter(Boolean).join(' · ');
+    const flags = [o.record === false ? t('not_recorded') : '', o.live === false ? t('not_live') : '']
+      .filter(Boolean).join(', ');
+    return fmtClock(o.start_s, tz) + '–' + fmtClock(o.end_s, tz) + '  ' + (o.title || '') +
+      (meta ? '  (' + meta + ')' : '') + (flags ? '  [' + flags + ']' : '');
+  }
   function el(tag, props, ...kids) {
     const e = document.createElement(tag);
     if (props) for (const [k, v] of Object.entries(props)) {
@@ -373,6 +407,6 @@ const LB = (() => {
   applyI18n();
   return { lang, t, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
     alertText, alertTracker, renderAlertBanner,
-           attachHls, fmtDuration, fmtBytes, fmtDate, el, dash, allows, homeFor,
+           attachHls, fmtDuration, fmtBytes, fmtDate, fmtClock, lessonText, el, dash, allows, homeFor,
            get session() { return session; } };
 })();
