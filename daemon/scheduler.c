@@ -204,7 +204,10 @@ static void memo_save(lb_scheduler *s)
         if (now && m->end_s < now - MEMO_KEEP_S)
             continue;                   /* long past: forget it */
         s->memos[kept++] = *m;
-        if (!m->started && !m->done)
+        /* only what ended: a lesson that a restart interrupted is recorded
+         * again for the rest of its time (as luobo started in the middle of
+         * an entry would) */
+        if (!m->done)
             continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "uid", m->uid);
