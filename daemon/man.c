@@ -86,6 +86,8 @@ static void man8(FILE *f)
                                 "journalctl LUOBO_LESSON=20261204-080000-math.");
     tagged(f, "LUOBO_TEST_STALL_FILE", "For tests only: while the named file exists, the program thread "
                                        "stops at its heartbeat.");
+    tagged(f, "LUOBO_TEST_WALL_OFFSET_FILE", "For tests only: the schedule reads its wall clock moved by "
+                                             "the seconds the named file holds (a clock step).");
     fputs(".SH FILES\n", f);
     tagged(f, LUOBO_DEFAULT_CONFIG, "The configuration of the packaged service (luobo.ini(5)).");
     tagged(f, LUOBO_EXAMPLE_CONFIG, "An example to start a hall's configuration from.");
