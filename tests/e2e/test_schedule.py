@@ -6,7 +6,9 @@ Times are seconds from "now"; a lesson's length is checked with ffprobe
 (its period +-1 s), its metadata in lesson.json.
 
   two_lessons    a timetable (PUT) of two entries 6 s long, 2 s apart: two
-                 lessons, each its period, with their metadata
+                 lessons, each its period, with their metadata; the first,
+                 ordinary (live = false by default), pauses the HLS output
+                 (nothing sent), the second, open, is carried live
   takeover       a manual recording running when an entry starts becomes the
                  entry's lesson (one folder, no cut); +5 min is capped at the
                  next entry's start, where the extension ends and the next
@@ -114,6 +116,9 @@ iso = false
 type = archive
 min_free_mb = 10
 stop_free_mb = 5
+
+[output.live]
+type = hls
 
 [health]
 clock_check = false
@@ -256,6 +261,21 @@ def two_lessons(h):
          "subject": "语文", "teacher": "Wang Fang", "lesson_type": "open"}]}
     r = h.api("PUT", "/api/v1/timetable", raw=json.dumps(tt))
     check(r.status == 200, "the timetable is stored: %d %s" % (r.status, r.body[:300]))
+
+    def hls():
+        return [o for o in h.api("GET", "/api/v1/status").json()["outputs"] if o["name"] == "live"][0]
+    # an ordinary lesson is not live: the HLS output carries nothing while it records
+    wait_for(lambda: h.status()["title"] == "Maths 1" and hls()["state"] == "paused",
+             "the live output paused for a lesson that is not live")
+    sent = hls()["bytes"]
+    time.sleep(1.5)
+    check(hls()["bytes"] == sent and h.status()["title"] == "Maths 1",
+          "nothing is sent while the lesson that is not live records")
+    # an open lesson is live
+    wait_for(lambda: h.status()["title"] == "Chinese 2" and h.status()["lesson_state"] == "recording"
+             and hls()["state"] == "live", "the live output carries the open lesson")
+    sent = hls()["bytes"]
+    wait_for(lambda: hls()["bytes"] > sent, "the open lesson is sent live")
     new = h.new_lessons(before, 2, "two lessons")
     for name, title, teacher in zip(new, ("Maths 1", "Chinese 2"), ("Li Hua", "Wang Fang")):
         j = h.wait_complete(name)
