@@ -47,6 +47,8 @@ def main():
         sys.exit(run_daemon(node_dir, scratch, shots))
     if target == "alerts":
         sys.exit(run_alerts(node_dir, scratch, shots))
+    if target == "schedule":
+        sys.exit(run_schedule(node_dir, scratch, shots))
     fixture = os.path.join(scratch, "fixture.mp4")
     make_mp4(fixture)
     live = os.path.join(scratch, "live")
@@ -152,6 +154,82 @@ def run_alerts(node_dir, scratch, shots):
                    PROFILE=os.path.join(scratch, "profile"), SETUP_CODE=setup_code(Log()),
                    NODE_PATH=os.path.join(node_dir, "node_modules"))
         code = subprocess.run(["node", os.path.join(HERE, "alerts_test.js")], env=env,
+                              timeout=600).returncode
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if code:
+            print(open(log.name).read()[-3000:])
+        shutil.rmtree(scratch, ignore_errors=True)
+    return code
+
+
+def schedule_timetable():
+    """A lesson under way now and the next one, each within its day (not
+    recorded: the page is what is tested, not a recording)."""
+    def local(t):
+        return time.localtime(t)
+
+    def entry(eid, a, b, **meta):
+        day_end = time.mktime(local(a)[:3] + (23, 59, 59, 0, 0, -1))
+        b = min(b, day_end)
+        return dict(id=eid, date=time.strftime("%Y-%m-%d", local(a)),
+                    start=time.strftime("%H:%M:%S", local(a)),
+                    end=time.strftime("%H:%M:%S", local(b)), record=False, **meta)
+    now = time.time()
+    first = entry("maths-7-3", now - 60, now + 900, subject="数学", grade="七年级", **{"class": "3班"},
+                  teacher="王老师")
+    first_end = time.mktime(time.strptime(first["date"] + " " + first["end"], "%Y-%m-%d %H:%M:%S"))
+    second = entry("physics-9-1", first_end + 60, first_end + 1800, subject="物理", grade="九年级",
+                   **{"class": "1班"}, teacher="赵老师", lesson_type="open")
+    return {"entries": [first, second]}
+
+
+def run_schedule(node_dir, scratch, shots):
+    """A daemon with a timetable: a lesson now and the next one."""
+    import json
+    port = free_port()
+    data = os.path.join(scratch, "data")
+    os.makedirs(data)
+    with open(os.path.join(data, "timetable.json"), "w") as f:
+        json.dump(schedule_timetable(), f, ensure_ascii=False)
+    ini = os.path.join(scratch, "luobo.ini")
+    with open(ini, "w") as f:
+        f.write("[general]\ndata_dir = %s\nhttp_port = %d\nhttp_address = 127.0.0.1\nwww_dir = %s\n"
+                "width = 320\nheight = 180\nfps = 15\n\n[source.cam]\ntype = synthetic\nrole = teacher\n\n"
+                "[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
+                "[health]\nclock_check = false\n"
+                % (data, port, os.path.join(SRC, "webui", "www")))
+    log = open(os.path.join(scratch, "luobo.log"), "w")
+    proc = subprocess.Popen([os.environ["LUOBO_BIN"], "--config", ini], stdout=log,
+                            stderr=subprocess.STDOUT)
+    code = 1
+    try:
+        for _ in range(400):
+            if proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+
+        class Log:
+            def log_text(self):
+                log.flush()
+                return open(log.name).read()
+
+            def alive(self):
+                return proc.poll() is None
+        env = dict(os.environ, BASE="http://127.0.0.1:%d" % port, SHOTS=shots,
+                   PROFILE=os.path.join(scratch, "profile"), SETUP_CODE=setup_code(Log()),
+                   NODE_PATH=os.path.join(node_dir, "node_modules"))
+        code = subprocess.run(["node", os.path.join(HERE, "schedule_test.js")], env=env,
                               timeout=600).returncode
     finally:
         proc.terminate()

@@ -96,7 +96,7 @@
     ol.textContent = '';
     for (const o of sc.occurrences || [])
       ol.appendChild(el('li', { dataset: { state: o.state } }, LB.lessonText(o, sc.timezone) + ' ',
-        el('span', { className: 'badge ' + (o.state === 'recording' ? 'recording' : o.state === 'done' ? 'done' : '') }, o.state)));
+        el('span', { className: 'badge ' + (o.state === 'recording' ? 'recording' : o.state === 'done' ? 'done' : '') }, t('occ_' + o.state))));
     const f = sc.feed || {};
     document.getElementById('feed').textContent = f.source ? f.source + ' · ' + f.state +
       (f.last_ok_at ? ' · ' + LB.fmtDate(f.last_ok_at) : '') : '–';

@@ -1,0 +1,78 @@
+// The schedule in a real browser (issue 14): the teacher page shows the
+// timetable's current and next lesson with their metadata, and an edit on
+// the timetable page (a title) is stored and reaches the teacher page.
+// Env: BASE, SHOTS, PROFILE, SETUP_CODE.
+'use strict';
+const { chromium } = require('playwright-core');
+const path = require('path');
+
+const BASE = process.env.BASE;
+const failures = [];
+function check(cond, what) {
+  console.log((cond ? 'ok   ' : 'FAIL ') + what);
+  if (!cond) failures.push(what);
+  return cond;
+}
+
+(async () => {
+  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
+    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 },
+    locale: 'en-US',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(60000);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(BASE + '/');
+    await page.waitForSelector('#setup:not(.hidden)');
+    await page.fill('#setup-code', process.env.SETUP_CODE);
+    await page.fill('#setup-password', 'schedule test pw 1');
+    await page.fill('#setup-password2', 'schedule test pw 1');
+    await page.click('#setup-button');
+    await page.waitForURL(/console\.html/);
+
+    const teacher = await context.newPage();
+    teacher.setDefaultTimeout(60000);
+    teacher.on('pageerror', (e) => errors.push(String(e)));
+    await teacher.goto(BASE + '/teacher.html');
+    await teacher.waitForSelector('#schedule:not([hidden]) #lesson-now[data-title="七年级3班 数学"]');
+    const now = await teacher.textContent('#lesson-now');
+    check(/七年级3班 数学/.test(now) && /数学/.test(now) && /王老师/.test(now),
+      'teacher: the current lesson with its metadata (' + now.trim() + ')');
+    const next = await teacher.textContent('#lesson-next');
+    check(/九年级1班 物理/.test(next) && /公开课/.test(next) && /赵老师/.test(next),
+      'teacher: the next lesson with its metadata (' + next.trim() + ')');
+    check(!(await teacher.isVisible('#entry-buttons')),
+      'teacher: no stop early / +5 / +10 while no timetable lesson records');
+    await teacher.screenshot({ path: path.join(process.env.SHOTS, 'schedule-teacher.png') });
+
+    // the timetable page: edit the first entry's title, save
+    await page.goto(BASE + '/timetable.html');
+    const title = page.locator('.tt-entry[data-index="0"] input[data-key="title"]');
+    await title.waitFor();
+    await title.fill('Edited 数学');
+    await title.dispatchEvent('change');
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('saved').textContent.length > 0 ||
+                                     document.getElementById('error').textContent.length > 0);
+    check(!(await page.textContent('#error')).trim(), 'timetable: saved without an error (' +
+      (await page.textContent('#error')).trim() + ')');
+    const stored = await page.evaluate(async () => (await fetch('/api/v1/timetable')).json());
+    check(stored.entries[0].title === 'Edited 数学', 'timetable: the edit is stored (' + stored.entries[0].title + ')');
+    await page.waitForSelector('#occurrences li >> text=Edited 数学');
+    check(true, 'timetable: today\'s list shows the edit');
+    await page.screenshot({ path: path.join(process.env.SHOTS, 'schedule-timetable.png') });
+    await teacher.waitForSelector('#lesson-now[data-title="Edited 数学"]');
+    check(true, 'teacher: the edit reaches the teacher page (a schedule event)');
+
+    check(errors.length === 0, 'no script errors: ' + errors.join(' | '));
+  } catch (e) {
+    check(false, String(e).split('\n')[0]);
+  } finally {
+    await context.close();
+  }
+  process.exit(failures.length ? 1 : 0);
+})();
