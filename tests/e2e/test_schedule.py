@@ -245,6 +245,7 @@ def duration(hall, name):
 
 
 def two_lessons(h):
+    h.events.clear()
     before = h.lesson_dirs()
     t = time.time()
     if time.localtime(t + 20).tm_mday != time.localtime(t).tm_mday:
@@ -450,10 +451,9 @@ def main():
             f = wait_for(lambda: h.schedule()["feed"]["state"] not in ("waiting", "none") and
                          h.schedule()["feed"], "the first read of the feed")
             if "not supported" in (f["last_error"] or ""):
-                print("SKIP: this luobo does not parse iCal feeds yet: " + f["last_error"])
-                h.stop()
-                h.stop_nginx()
-                sys.exit(77)
+                print("note: this luobo does not parse iCal feeds yet (%s): only the timetable's "
+                      "cases run" % f["last_error"])
+                names = [n for n in names if n in ("two_lessons", "timetable")]
             for c in CASES:
                 if c.__name__ not in names:
                     continue
