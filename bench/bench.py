@@ -22,6 +22,9 @@ Sections (default: all):
   realtime  luobo paced in real time: CPU share, drops (from /metrics), RSS
   latency   glass-to-glass over SRT and HLS delay, luobo and the ffmpeg CLI
   scaling   cameras 1..6 and program 720p/1080p/2160p (offline)
+  overload  (not in the default list) the capacity job in real time, inputs
+            looped: quiet, then a one-minute overload (busy loops on every
+            core), then quiet again; RSS every second, frames written
 
 CPU and max RSS come from wait4() of the child (the whole process tree that
 the child waited for), wall from the monotonic clock; per-thread CPU from
@@ -1002,6 +1005,66 @@ def section_longrun(a, res):
     res["longrun"] = r
 
 
+def section_overload(a, res):
+    """Issue #17: memory bounded by time and given back.  The capacity job
+    (six 1080p30 cameras, the program and a 720p rendition) in real time,
+    inputs looped: --ov-quiet s quiet, --ov-load s with two busy loops per
+    core, --ov-after s quiet again.  RSS every second; the quiet level is
+    the median of the 15 s before the overload, the level after it the
+    median of the last 15 s."""
+    name = "overload"
+    cams = ("teacher", "screen", "teacher#2", "screen#2", "teacher#3", "screen#3")
+    d, port, sink, cfg = paced_setup(a, name, cams=cams, loop=True,
+                                     encoder_extra=("renditions = 1280x720:2500",))
+    q, l, af = a.ov_quiet, a.ov_load, a.ov_after
+    total = q + l + af
+    samples, hogs = [], []
+
+    def hook(t, pid):
+        if q <= t < q + l and not hogs:
+            for _ in range(2 * os.cpu_count()):
+                hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        elif t >= q + l and hogs:
+            for h in hogs:
+                h.kill()
+                h.wait()
+            hogs.clear()
+        if t < len(samples):
+            return
+        m = parse_metrics(scrape("http://127.0.0.1:%d/metrics" % port) or "")
+        samples.append(dict(t_s=round(t, 1), rss_mib=round(vm_rss_mib(pid), 1),
+                            phase="quiet" if t < q else "overload" if t < q + l else "after",
+                            late=m.get("luobo_program_late_frames_total"),
+                            repeated=m.get("luobo_program_skipped_frames_total")))
+    log("%s: luobo paced, %d s quiet, %d s overloaded, %d s quiet" % (name, q, l, af))
+    try:
+        r = run_measured([a.luobo, "--config", cfg, "--record", "--duration", str(total)],
+                         name, a.work, sample=True, hook=hook, timeout=total + 600)
+    finally:
+        sink.close()
+        for h in hogs:
+            h.kill()
+            h.wait()
+    lesson = newest_lesson(os.path.join(d, "data")) if os.path.isdir(os.path.join(d, "data")) else None
+    frames = count_frames(os.path.join(lesson, "program.mp4")) if lesson else None
+    rss = lambda lo, hi: [s["rss_mib"] for s in samples if lo <= s["t_s"] < hi and s["rss_mib"]]
+    quiet = rss(q - 15, q)
+    during = rss(q, q + l)
+    after = rss(total - 15, total + 60)
+    last = samples[-1] if samples else {}
+    r.update(quiet_s=q, overload_s=l, after_s=af, samples=samples, program_frames=frames,
+             expected_frames=total * FPS,
+             rss_quiet_mib=statistics.median(quiet) if quiet else None,
+             rss_overload_max_mib=max(during) if during else None,
+             rss_after_mib=statistics.median(after) if after else None,
+             late=last.get("late"), repeated=last.get("repeated"))
+    if r["rss_quiet_mib"] and r["rss_after_mib"]:
+        r["after_vs_quiet"] = round(r["rss_after_mib"] / r["rss_quiet_mib"], 3)
+    if lesson:
+        shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
+    res["overload"] = r
+
+
 # ---- latency
 
 def barcode_graph(movie_name):
@@ -1267,6 +1330,9 @@ def main():
     ap.add_argument("--lat-skip", type=int, default=300)
     ap.add_argument("--scale-duration", type=int, default=15)
     ap.add_argument("--long-duration", type=int, default=3600, help="section longrun: seconds in real time")
+    ap.add_argument("--ov-quiet", type=int, default=45, help="section overload: seconds before the overload")
+    ap.add_argument("--ov-load", type=int, default=60, help="section overload: seconds of overload")
+    ap.add_argument("--ov-after", type=int, default=60, help="section overload: seconds after it")
     ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_cli_picture,luobo_nosub,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")

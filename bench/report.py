@@ -320,6 +320,7 @@ def render(r, rel_json):
     out.append("")
     out.append(render_encoder(r))
     out.append(render_longrun(r))
+    out.append(render_overload(r))
     return "\n".join(out)
 
 
@@ -350,6 +351,31 @@ def render_longrun(r):
         step = max(1, len(pts) // 12)
         out.append("\nRSS every %d s: " % int(10 * step) +
                    ", ".join("%d min %.0f" % (s["t_s"] // 60, s["rss_mib"]) for s in pts[::step]) + " MiB")
+    return "\n".join(out) + "\n"
+
+
+def render_overload(r):
+    o = r.get("overload")
+    out = ["### 9. Memory through an overload (six 1080p30 cameras + 720p rendition, real time)\n"]
+    if not o:
+        out.append("not measured in this run (`bench/run --sections overload`, about 3 minutes)")
+        return "\n".join(out) + "\n"
+    if "error" in o:
+        out.append("failed in this run: %s" % o["error"])
+        return "\n".join(out) + "\n"
+    out.append(table(["figure", "value", "target"], [
+        ["run", "%s s quiet, %s s with two busy loops per core, %s s quiet" % (
+            o.get("quiet_s"), o.get("overload_s"), o.get("after_s")), ""],
+        ["RSS quiet (median of the 15 s before)", f(o.get("rss_quiet_mib"), 0, " MiB"), "≤ 250 MB"],
+        ["RSS highest during the overload", f(o.get("rss_overload_max_mib"), 0, " MiB"), ""],
+        ["RSS after (median of the last 15 s) / quiet", "%s MiB / %s" % (
+            f(o.get("rss_after_mib"), 0), f(o.get("after_vs_quiet"), 3)), "≤ 1.10"],
+        ["peak RSS (wait4)", f(o.get("maxrss_mib"), 0, " MiB"), ""],
+        ["program frames written / ticks", "%s / %s" % (o.get("program_frames"), o.get("expected_frames")),
+         "equal"],
+        ["late ticks / ticks that repeated the last picture", "%s / %s" % (
+            f(o.get("late"), 0), f(o.get("repeated"), 0)), ""],
+    ]))
     return "\n".join(out) + "\n"
 
 

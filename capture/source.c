@@ -116,6 +116,10 @@ const lb_option lb_mic_options[] = {
  * the program's rate miss every third tick. */
 #define DUE_SLACK_US 1000
 #define QUEUE_DEPTH_REALTIME 12      /* bursts of a network stream (a TS over http or srt) */
+/* ... but a time, not a count: a program behind real time (or catching up
+ * by repeating its last picture) leaves the queues full, and 12 frames of
+ * six 1080p cameras are 220 MB */
+#define QUEUE_REALTIME_US 250000
 #define QUEUE_DEPTH_OFFLINE 3
 /* A camera going on the air is decoded in full from this many frames after
  * the tick that asks: more than an offline source can be ahead of the
@@ -166,6 +170,11 @@ static void free_frame(void *item)
 {
     AVFrame *f = item;
     av_frame_free(&f);
+}
+
+static int64_t frame_time(const void *item)
+{
+    return ((const AVFrame *)item)->pts;
 }
 
 static const lb_source_ops *source_ops_for(int kind)
@@ -222,6 +231,8 @@ static int source_setup(lb_source *s, const lb_config_section *sec, char *err, s
         .capacity = s->blocking ? QUEUE_DEPTH_OFFLINE : QUEUE_DEPTH_REALTIME,
         .policy = s->blocking ? LB_QUEUE_BLOCK : LB_QUEUE_DROP_OLDEST,
         .free_item = free_frame,
+        .item_time_us = s->blocking ? NULL : frame_time,
+        .max_duration_us = s->blocking ? 0 : QUEUE_REALTIME_US,
     };
     if (!(s->frames = lb_queue_alloc(&qp)))
         return AVERROR(ENOMEM);

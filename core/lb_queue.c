@@ -26,7 +26,8 @@ lb_queue *lb_queue_alloc(const lb_queue_params *params)
 {
     if (!params || !params->capacity || params->policy <= LB_QUEUE_INVALID ||
         params->policy > LB_QUEUE_DROP_OLDEST_GOP ||
-        (params->policy == LB_QUEUE_DROP_OLDEST_GOP && !params->is_sync))
+        (params->policy == LB_QUEUE_DROP_OLDEST_GOP && !params->is_sync) ||
+        (params->max_duration_us && (!params->item_time_us || params->policy == LB_QUEUE_BLOCK)))
         return NULL;
     lb_queue *q = calloc(1, sizeof *q);
     if (!q)
@@ -132,6 +133,12 @@ int lb_queue_push(lb_queue *q, void *item, int64_t timeout_us)
     q->items[(q->head + q->count) % q->p.capacity] = item;
     q->count++;
     q->stats.pushed++;
+    /* bounded by duration: the oldest go while the items span too long */
+    if (q->p.max_duration_us) {
+        int64_t newest = q->p.item_time_us(item);
+        while (q->count > 1 && newest - q->p.item_time_us(q->items[q->head]) > q->p.max_duration_us)
+            drop_for_room(q);
+    }
     if (q->count > q->stats.max_depth)
         q->stats.max_depth = q->count;
     pthread_cond_signal(&q->not_empty);

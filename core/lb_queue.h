@@ -14,6 +14,12 @@
  *                             edges).  Every drop is counted; consumers see
  *                             a gap as a change of stats.drops.
  *
+ * A dropping queue may also be bounded by duration (realtime queues of
+ * frames: what they hold is then a time, e.g. 250 ms, whatever the rate):
+ * with item_time_us and max_duration_us set, a push drops from the head (by
+ * the policy) while the items span more than max_duration_us; capacity
+ * stays the hard limit.
+ *
  * lb_queue_close() wakes every waiter: pushes then fail with AVERROR_EOF,
  * pops drain what is left and then return AVERROR_EOF. */
 #ifndef LB_QUEUE_H
@@ -43,6 +49,8 @@ typedef struct lb_queue_params {
     lb_queue_policy policy;
     void (*free_item)(void *item);
     int (*is_sync)(const void *item);   /* LB_QUEUE_DROP_OLDEST_GOP */
+    int64_t (*item_time_us)(const void *item);  /* optional, dropping policies */
+    int64_t max_duration_us;            /* with item_time_us; 0 = no bound */
 } lb_queue_params;
 
 /* Returns NULL on bad parameters or no memory. */

@@ -15,13 +15,37 @@
  * they drop whole GOPs as before.
  *
  * Counted as luobo_program_skipped_frames_total: ticks whose picture was
- * not made (the last one repeated). */
+ * not made (the last one repeated).
+ *
+ * Memory given back.  An overload fills every queue and grows the pools of
+ * frames to match; a pool never gives a buffer back by itself.  Once the
+ * program has been on time for RECOVERED_US after being late, the program
+ * frames' pool is replaced by an empty one (the old one frees its buffers
+ * as the frames in flight come home) and malloc_trim() returns the freed
+ * pages to the system. */
 #include "pipeline_priv.h"
+
+#include <malloc.h>
 
 #include <libavutil/mathematics.h>
 
 #include "lb_clock.h"
 #include "lb_log.h"
+
+/* On time this long after being late: the overload has passed. */
+#define RECOVERED_US 10000000
+
+static void give_back(lb_pipeline *p)
+{
+    AVBufferPool *fresh = av_buffer_pool_init(p->frame_pool_size, NULL);
+    if (fresh) {
+        av_buffer_pool_uninit(&p->frame_pool);
+        p->frame_pool = fresh;
+    }
+    malloc_trim(0);
+    LB_LOGD("pipeline", "on time again for %d s: frame pools renewed, free memory given back",
+            RECOVERED_US / 1000000);
+}
 
 int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
 {
@@ -32,8 +56,14 @@ int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
     int64_t now = lb_clock_now();
     if (now < due)
         lb_clock_sleep_until(due);
-    else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2)
+    else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2) {
         p->frames_late++;
+        p->late_since_trim_us = now;
+    }
+    if (p->late_since_trim_us && now - p->late_since_trim_us > RECOVERED_US) {
+        p->late_since_trim_us = 0;
+        give_back(p);
+    }
     if (!p->general.max_lag_ms || now - due <= (int64_t)p->general.max_lag_ms * 1000 || !have_picture)
         return 0;
     /* every tick before the one due now repeats the last picture */

@@ -796,7 +796,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     }
 
     int frame_size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, p->general.width, p->general.height, 64);
-    if (!(p->frame_pool = av_buffer_pool_init((size_t)frame_size + 64, NULL)))
+    p->frame_pool_size = (size_t)frame_size + 64;
+    if (!(p->frame_pool = av_buffer_pool_init(p->frame_pool_size, NULL)))
         return AVERROR(ENOMEM);
     lb_queue_params qp = { .name = "program->encoder", .capacity = 4, .policy = LB_QUEUE_BLOCK,
                            .free_item = free_item };

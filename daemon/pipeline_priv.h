@@ -107,7 +107,10 @@ struct lb_pipeline {
     pthread_cond_t workers_cond;
     int64_t encoded_frames;         /* program frames the encoder thread finished */
 
-    AVBufferPool *frame_pool;       /* program-size YUV420P buffers */
+    AVBufferPool *frame_pool;       /* program-size YUV420P buffers (program thread) */
+    size_t frame_pool_size;
+    int64_t late_since_trim_us;     /* program thread: the last late tick not yet followed
+                                     * by giving memory back (0: none) */
     lb_queue *to_encoder;           /* program frames + audio, BLOCK */
     lb_thread program_thread, encoder_thread, status_thread;
     atomic_int stop;

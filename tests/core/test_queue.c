@@ -25,6 +25,11 @@ static int is_key(const void *p)
     return ((const item *)p)->key;
 }
 
+static int64_t item_time(const void *p)
+{
+    return ((const item *)p)->value;        /* the value is a time here */
+}
+
 static item *make(int value, int key)
 {
     item *it = malloc(sizeof *it);
@@ -114,7 +119,30 @@ int main(void)
     CHECK(lb_queue_pop(q, &got, -1) == AVERROR_EOF);
     lb_queue_free(&q);
 
+    /* bounded by duration: items 10 ms apart, at most 25 ms held (3 items),
+     * whatever the capacity */
+    freed = 0;
+    q = lb_queue_alloc(&(lb_queue_params){ .name = "time", .capacity = 12, .policy = LB_QUEUE_DROP_OLDEST,
+                       .free_item = free_item, .item_time_us = item_time, .max_duration_us = 25000 });
+    for (int i = 0; i < 8; i++)
+        CHECK(lb_queue_push(q, make(i * 10000, 0), 0) == 0);
+    lb_queue_get_stats(q, &st);
+    CHECK(st.depth == 3 && st.dropped == 5 && freed == 5);
+    CHECK(lb_queue_pop(q, &got, 0) == 0 && ((item *)got)->value == 50000);
+    free_item(got);
+    /* a burst of items with one time is held whole (up to capacity): 70 ms
+     * and six at 90 ms */
+    for (int i = 0; i < 6; i++)
+        CHECK(lb_queue_push(q, make(90000, 0), 0) == 0);
+    lb_queue_get_stats(q, &st);
+    CHECK(st.depth == 7);
+    lb_queue_free(&q);
+
     /* bad parameters */
+    CHECK(lb_queue_alloc(&(lb_queue_params){ .capacity = 2, .policy = LB_QUEUE_DROP_OLDEST,
+                                             .max_duration_us = 1000 }) == NULL);
+    CHECK(lb_queue_alloc(&(lb_queue_params){ .capacity = 2, .policy = LB_QUEUE_BLOCK, .item_time_us = item_time,
+                                             .max_duration_us = 1000 }) == NULL);
     CHECK(lb_queue_alloc(&(lb_queue_params){ .capacity = 0, .policy = LB_QUEUE_BLOCK }) == NULL);
     CHECK(lb_queue_alloc(&(lb_queue_params){ .capacity = 2, .policy = LB_QUEUE_DROP_OLDEST_GOP }) == NULL);
     return CHECK_DONE();
