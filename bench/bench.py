@@ -1018,7 +1018,7 @@ def section_overload(a, res):
                                      encoder_extra=("renditions = 1280x720:2500",))
     q, l, af = a.ov_quiet, a.ov_load, a.ov_after
     total = q + l + af
-    samples, hogs = [], []
+    samples, hogs, maps = [], [], {}
 
     def hook(t, pid):
         if q <= t < q + l and not hogs:
@@ -1031,6 +1031,8 @@ def section_overload(a, res):
             hogs.clear()
         if t < len(samples):
             return
+        if len(samples) in (q - 1, q + l - 1, total - 2):   # where the memory is, by kind
+            maps[samples[-1]["phase"] if samples else "quiet"] = memory_map(pid)
         m = parse_metrics(scrape("http://127.0.0.1:%d/metrics" % port) or "")
         samples.append(dict(t_s=round(t, 1), rss_mib=round(vm_rss_mib(pid), 1),
                             phase="quiet" if t < q else "overload" if t < q + l else "after",
@@ -1051,13 +1053,15 @@ def section_overload(a, res):
     quiet = rss(q - 15, q)
     during = rss(q, q + l)
     after = rss(total - 15, total + 60)
-    last = samples[-1] if samples else {}
+    scraped = [s for s in samples if s.get("late") is not None]
+    last = scraped[-1] if scraped else {}
     r.update(quiet_s=q, overload_s=l, after_s=af, samples=samples, program_frames=frames,
              expected_frames=total * FPS,
              rss_quiet_mib=statistics.median(quiet) if quiet else None,
              rss_overload_max_mib=max(during) if during else None,
              rss_after_mib=statistics.median(after) if after else None,
-             late=last.get("late"), repeated=last.get("repeated"))
+             late=last.get("late"), repeated=last.get("repeated"), memory_maps=maps,
+             loadavg_end=os.getloadavg())
     if r["rss_quiet_mib"] and r["rss_after_mib"]:
         r["after_vs_quiet"] = round(r["rss_after_mib"] / r["rss_quiet_mib"], 3)
     if lesson:
