@@ -199,9 +199,11 @@ fetch_timeout_s = 5
 
     def stop(self):
         self.sock = None
-        if self.proc:
+        if self.proc and not self.log.closed:
             stop_daemon(self.proc)
             self.log.close()
+            # a sanitizer's report makes the exit code non-zero
+            check(self.proc.returncode == 0, "luobo exits cleanly (%d)" % self.proc.returncode)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -377,6 +379,23 @@ def bad_feed(h):
 def timetable(h):
     r = h.api("GET", "/api/v1/timetable")
     check(r.status == 404, "no timetable yet: %d" % r.status)
+    # roles: a viewer reads the schedule, only an operator edits the timetable
+    tok = {}
+    for role in ("viewer", "teacher"):
+        r = h.api("POST", "/api/v1/tokens", {"name": "sched-" + role, "role": role})
+        check(r.status == 201, "a %s token: %d" % (role, r.status))
+        tok[role] = r.json()["token"]
+    as_viewer = ["Authorization: Bearer " + tok["viewer"]]
+    check(curl(h.url("/api/v1/schedule"), headers=as_viewer).status == 200, "a viewer reads the schedule")
+    check(curl(h.url("/api/v1/timetable"), "PUT", "{}", headers=as_viewer).status == 403,
+          "a viewer may not change the timetable")
+    check(curl(h.url("/api/v1/timetable"), "PUT", "{}",
+               headers=["Authorization: Bearer " + tok["teacher"]]).status == 403,
+          "nor a teacher")
+    r = curl(h.url("/api/v1/recording"), "POST", {"action": "extend", "minutes": 5},
+             headers=["Authorization: Bearer " + tok["teacher"]])
+    check(r.status == 409 and "no timetable lesson" in r.json()["error"],
+          "a teacher may extend, but no timetable lesson records: %d %s" % (r.status, r.body))
     r = h.api("PUT", "/api/v1/timetable", raw="{not json")
     check(r.status == 400, "malformed: 400 %s" % r.body)
     r = h.api("PUT", "/api/v1/timetable", raw="x" * (1100 * 1024))
@@ -437,7 +456,23 @@ def good_timetable():
          "grade": "九年级", "class": "2班", "teacher": "周老师", "lesson_type": "公开课"}]}
 
 
-CASES = [two_lessons, takeover, clock_steps, bad_feed, timetable, restart]
+def config(h):
+    """[schedule] errors name the file, the key and the problem (--check-config)."""
+    for extra, want in (("ical = http://example.invalid/x.ics\n", "allow_http"),
+                        ("ical = ftp://example.invalid/x.ics\n", "a file, or an http(s) URL"),
+                        ("timezone = Mars/Olympus\n", "unknown time zone 'Mars/Olympus'"),
+                        ("pre_roll_s = -5\n", "pre_roll_s"),
+                        ("poll = 5\n", "poll")):
+        ini = os.path.join(h.d, "bad.ini")
+        with open(ini, "w") as f:
+            f.write("[source.cam]\ntype = synthetic\nrole = teacher\n[schedule]\n" + extra)
+        p = subprocess.run([LUOBO, "--config", ini, "--check-config"], capture_output=True, text=True)
+        err = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+        check(p.returncode == 2 and "bad.ini:" in err and "schedule" in err and want in err,
+              "%s -> exit 2: %s" % (extra.strip(), err))
+
+
+CASES = [config, two_lessons, takeover, clock_steps, bad_feed, timetable, restart]
 
 
 def main():
@@ -453,7 +488,7 @@ def main():
             if "not supported" in (f["last_error"] or ""):
                 print("note: this luobo does not parse iCal feeds yet (%s): only the timetable's "
                       "cases run" % f["last_error"])
-                names = [n for n in names if n in ("two_lessons", "timetable")]
+                names = [n for n in names if n in ("config", "two_lessons", "timetable")]
             for c in CASES:
                 if c.__name__ not in names:
                     continue
@@ -467,7 +502,11 @@ def main():
                     if h.proc.poll() is not None:
                         break
         finally:
-            h.stop()
+            try:
+                h.stop()
+            except Failure as e:
+                failed += 1
+                print("FAIL stop: %s" % e)
             h.stop_nginx()
             if failed:
                 print(open(os.path.join(d, "luobo.log")).read()[-6000:])
