@@ -1,0 +1,217 @@
+/* The scheduler's decisions on a made-up wall clock, against the real
+ * lifecycle table with a pipeline that does at once what it is asked:
+ * arming, start and end of each entry, neighbours' rolls, an extension
+ * capped at the next entry, a teacher's stop that is not undone, clock
+ * steps back into a lesson (no second start) and over one (skipped, not
+ * started late), the remaining recording time today, and the memory of
+ * ended lessons across a new scheduler (a restart). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+
+#include "check.h"
+#include "lb_config.h"
+#include "scheduler.h"
+
+typedef struct fake {
+    lb_lifecycle lc;
+    char log[64][160];
+    int n;
+    char title[256];
+} fake;
+
+static lb_lifecycle step(lb_lifecycle lc, lb_lesson_event ev)
+{
+    lb_lifecycle_effects fx;
+    return lb_lifecycle_step(lc, ev, &fx);
+}
+
+static int on_event(void *opaque, lb_lesson_event ev, const char *why, const lb_lesson_meta *meta,
+                    char *err, size_t err_size)
+{
+    fake *f = opaque;
+    lb_lifecycle_effects fx;
+    lb_lifecycle next = lb_lifecycle_step(f->lc, ev, &fx);
+    if (fx.refused) {
+        snprintf(err, err_size, "%s", fx.refused);
+        return AVERROR(EBUSY);
+    }
+    f->lc = next;
+    if (f->n < 64)
+        snprintf(f->log[f->n++], sizeof f->log[0], "%s%s%s", lb_lesson_event_name(ev),
+                 meta ? " " : "", meta ? meta->schedule_uid : "");
+    if (meta && (fx.fx & LB_FX_SET_METADATA))
+        snprintf(f->title, sizeof f->title, "%s", meta->title);
+    /* the pipeline, at once */
+    if (fx.fx & LB_FX_START_ARCHIVE)
+        f->lc = step(f->lc, LB_EV_STARTED);
+    if (fx.fx & LB_FX_MARK_STOP) {
+        f->lc = step(f->lc, LB_EV_STOP_DONE);
+        f->lc = step(f->lc, LB_EV_FINISH_DONE);
+    }
+    return 0;
+}
+
+static lb_lifecycle on_lifecycle(void *opaque)
+{
+    return ((fake *)opaque)->lc;
+}
+
+static int private_on;
+static void on_private(void *opaque, int on)
+{
+    private_on = on;
+}
+
+static const lb_scheduler_ops ops = { .event = on_event, .lifecycle = on_lifecycle,
+                                      .set_private = on_private };
+
+/* What the ticks sent since the last call, as one line. */
+static const char *sent(fake *f, char *buf, size_t size)
+{
+    buf[0] = 0;
+    for (int i = 0; i < f->n; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "; " : "", f->log[i]);
+    f->n = 0;
+    return buf;
+}
+
+#define EXPECT(f, text) do {                                                   \
+        char got_[4096];                                                       \
+        sent((f), got_, sizeof got_);                                          \
+        if (strcmp(got_, (text))) {                                            \
+            fprintf(stderr, "%s:%d: sent '%s', expected '%s'\n", __FILE__, __LINE__, got_, (text)); \
+            check_failures++;                                                  \
+        }                                                                      \
+    } while (0)
+
+int main(void)
+{
+    setenv("TZ", "UTC", 1);                 /* "today" ends at midnight UTC, like the timetable */
+    char dir[] = "/tmp/luobo-test-scheduler-XXXXXX", err[512], buf[256];
+    CHECK(mkdtemp(dir) != NULL);
+    lb_config *cfg = NULL;
+    CHECK(lb_config_load_string(&cfg, "test.ini", "[schedule]\npre_roll_s = 60\npost_roll_s = 120\n",
+                                err, sizeof err) == 0);
+    /* 2026-12-07 (a Monday) in UTC */
+    struct tm day = { .tm_year = 126, .tm_mon = 11, .tm_mday = 7 };
+    time_t t0 = timegm(&day);
+    const char *tt = "{\"timezone\":\"UTC\",\"entries\":["
+        "{\"id\":\"a\",\"date\":\"2026-12-07\",\"start\":\"08:00\",\"end\":\"08:45\",\"title\":\"A\"},"
+        "{\"id\":\"b\",\"date\":\"2026-12-07\",\"start\":\"08:47\",\"end\":\"09:30\",\"title\":\"B\"},"
+        "{\"id\":\"c\",\"date\":\"2026-12-07\",\"start\":\"09:40\",\"end\":\"10:20\",\"title\":\"C\","
+        "\"lesson_type\":\"open\"},"
+        "{\"id\":\"d\",\"date\":\"2026-12-07\",\"start\":\"11:00\",\"end\":\"11:40\",\"title\":\"D\"},"
+        "{\"id\":\"e\",\"date\":\"2026-12-07\",\"start\":\"13:00\",\"end\":\"13:40\",\"title\":\"E\"},"
+        "{\"id\":\"f\",\"date\":\"2026-12-07\",\"start\":\"15:00\",\"end\":\"15:40\",\"title\":\"F\","
+        "\"record\":false},"
+        "{\"id\":\"g\",\"date\":\"2026-12-07\",\"start\":\"16:00\",\"end\":\"16:40\",\"title\":\"G\"}]}";
+#define AT(h, m, s) ((double)(t0 + (h) * 3600 + (m) * 60 + (s)))
+
+    fake f = { .lc = LB_LIFECYCLE_INIT };
+    lb_scheduler *s = NULL;
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &f, err, sizeof err) == 0);
+    CHECK(lb_scheduler_set_timetable(s, tt, strlen(tt), err, sizeof err) == 0);
+    char bad[] = "{\"entries\":[{\"id\":\"x\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"08:30\"},"
+                 "{\"id\":\"y\",\"weekday\":\"mon\",\"start\":\"08:10\",\"end\":\"08:20\"}]}";
+    CHECK(lb_scheduler_set_timetable(s, bad, strlen(bad), err, sizeof err) == AVERROR(EINVAL));
+    CHECK_STR_CONTAINS(err, "entries[1]");
+    CHECK_STR_CONTAINS(err, "entries[0]");
+
+    /* armed before its pre-roll, started at it, with its metadata */
+    lb_scheduler_tick(s, AT(7, 0, 0));
+    EXPECT(&f, "entry armed");
+    CHECK(f.lc.state == LB_LESSON_SCHEDULED);
+    lb_scheduler_tick(s, AT(7, 58, 59));
+    EXPECT(&f, "");
+    lb_scheduler_tick(s, AT(7, 59, 0));
+    EXPECT(&f, "entry start a@2026-12-07; entry armed");
+    CHECK(f.lc.state == LB_LESSON_RECORDING && !strcmp(f.title, "A"));
+    CHECK(private_on);                      /* an ordinary lesson is not live */
+    /* the remaining time today: A's rest and post-roll, B, C, D, E (F is not recorded) */
+    double rest = lb_scheduler_remaining_s(s);
+    CHECK(rest > 0);
+
+    /* a step back of 10 min: A goes on, nothing is sent */
+    lb_scheduler_tick(s, AT(7, 49, 0));
+    EXPECT(&f, "");
+    CHECK(f.lc.state == LB_LESSON_RECORDING);
+    lb_scheduler_tick(s, AT(8, 30, 0));
+    EXPECT(&f, "");
+
+    /* A's post-roll meets B's pre-roll at 08:46 (not 08:47): A ends there, B starts */
+    lb_scheduler_tick(s, AT(8, 45, 59));
+    EXPECT(&f, "");
+    lb_scheduler_tick(s, AT(8, 46, 0));
+    EXPECT(&f, "entry end; entry start b@2026-12-07; entry armed");
+    CHECK(!strcmp(f.title, "B"));
+
+    /* +10 min on B (ends 09:32 with its post-roll) is capped at C's pre-roll, 09:39 */
+    CHECK(lb_scheduler_extend(s, 10, err, sizeof err) == 0);
+    CHECK(f.lc.flags & LB_LESSON_EXTENDED);
+    EXPECT(&f, "extend");
+    CHECK(lb_scheduler_extend(s, 5, err, sizeof err) == AVERROR(EBUSY));
+    CHECK_STR_CONTAINS(err, "no time to extend");
+    lb_scheduler_tick(s, AT(9, 32, 0));
+    EXPECT(&f, "");
+    CHECK(f.lc.state == LB_LESSON_RECORDING);
+    lb_scheduler_tick(s, AT(9, 39, 0));
+    EXPECT(&f, "extension end; entry start c@2026-12-07; entry armed");
+    CHECK(!private_on);                     /* an open lesson is live */
+
+    /* a teacher stops C early: it is not started again, also after a step back into it */
+    f.lc = step(f.lc, LB_EV_STOP);
+    f.lc = step(f.lc, LB_EV_STOP_DONE);
+    f.lc = step(f.lc, LB_EV_FINISH_DONE);
+    lb_scheduler_tick(s, AT(9, 50, 0));
+    EXPECT(&f, "");
+    lb_scheduler_tick(s, AT(9, 45, 0));
+    EXPECT(&f, "");
+    CHECK(f.lc.state == LB_LESSON_SCHEDULED);
+    CHECK(lb_scheduler_extend(s, 5, err, sizeof err) == AVERROR(EBUSY));
+
+    /* a step forward into D starts it at once; one over E entirely skips E */
+    lb_scheduler_tick(s, AT(11, 10, 0));
+    EXPECT(&f, "entry start d@2026-12-07; entry armed");
+    lb_scheduler_tick(s, AT(11, 42, 0));
+    EXPECT(&f, "entry end");
+    lb_scheduler_tick(s, AT(14, 0, 0));
+    EXPECT(&f, "entry armed");               /* E skipped; F is not recorded: G is next */
+    CHECK(f.lc.state == LB_LESSON_SCHEDULED);
+    lb_scheduler_tick(s, AT(15, 10, 0));
+    EXPECT(&f, "");
+    /* what is left today: G with its rolls */
+    CHECK(lb_scheduler_remaining_s(s) == 40 * 60 + 60 + 120);
+
+    cJSON *st = lb_scheduler_status(s);
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(st, "current");
+    CHECK(cJSON_IsObject(cur) && !strcmp(cJSON_GetObjectItemCaseSensitive(cur, "state")->valuestring,
+                                         "not_recorded"));
+    cJSON_Delete(st);
+    lb_scheduler_free(&s);
+    CHECK(s == NULL);
+
+    /* a new scheduler (a restart) remembers what ended: back at 09:45 C is not recorded again */
+    fake g = { .lc = LB_LIFECYCLE_INIT };
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &g, err, sizeof err) == 0);
+    CHECK(lb_scheduler_start(s) == 0);
+    lb_scheduler_stop(s);
+    g.n = 0;
+    g.lc = LB_LIFECYCLE_INIT;
+    lb_scheduler_tick(s, AT(9, 45, 0));
+    EXPECT(&g, "entry armed");               /* G next: C, D and the skipped E stay done */
+    CHECK(g.lc.state == LB_LESSON_SCHEDULED);
+    lb_scheduler_tick(s, AT(11, 5, 0));
+    EXPECT(&g, "");
+    lb_scheduler_free(&s);
+    lb_config_free(&cfg);
+
+    snprintf(buf, sizeof buf, "rm -rf %s", dir);
+    CHECK(system(buf) == 0);
+    return CHECK_DONE();
+}
