@@ -10,6 +10,7 @@
 #include "lb_file.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -468,4 +469,64 @@ void lb_syncer_get_stats(lb_syncer *s, lb_syncer_stats *st)
         st->p99_us = copy[(int)((int64_t)n * 99 / 100)];
         free(copy);
     }
+}
+
+int lb_credentials_read(const char *path, lb_credentials *c, char *why, size_t why_size)
+{
+    struct stat st;
+    char line[600] = "";
+    int ret = 0;
+    memset(c, 0, sizeof *c);
+    /* O_NOFOLLOW: the checks are about this file, not what a link points at */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        ret = AVERROR(errno);
+        snprintf(why, why_size, "%s: %s", path, strerror(errno));
+        return ret;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, why_size, "%s: not a regular file", path);
+        ret = AVERROR(EINVAL);
+        goto end;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, why_size, "%s: owned by uid %u, not by the user luobo runs as (uid %u): "
+                 "chown it", path, (unsigned)st.st_uid, (unsigned)geteuid());
+        ret = AVERROR(EPERM);
+        goto end;
+    }
+    if (st.st_mode & 077) {
+        snprintf(why, why_size, "%s: readable by others (mode %03o): chmod 600 it", path,
+                 (unsigned)(st.st_mode & 0777));
+        ret = AVERROR(EPERM);
+        goto end;
+    }
+    ssize_t n = read(fd, line, sizeof line - 1);
+    if (n < 0) {
+        ret = AVERROR(errno);
+        snprintf(why, why_size, "%s: %s", path, strerror(errno));
+        goto end;
+    }
+    line[n] = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    if (!strncmp(line, "Bearer ", 7) && line[7] && strlen(line) + 15 < sizeof c->bearer_header &&
+        !strpbrk(line + 7, " \t")) {
+        snprintf(c->bearer_header, sizeof c->bearer_header, "Authorization: %s", line);
+    } else if (strncmp(line, "Bearer ", 7) && strchr(line, ':') && line[0] != ':' &&
+               strlen(line) < sizeof c->userpwd) {
+        snprintf(c->userpwd, sizeof c->userpwd, "%s", line);
+    } else {
+        snprintf(why, why_size, "%s: expected user:password or 'Bearer TOKEN' on its first line",
+                 path);
+        ret = AVERROR(EINVAL);
+    }
+end:
+    explicit_bzero(line, sizeof line);
+    close(fd);
+    return ret;
+}
+
+void lb_credentials_clear(lb_credentials *c)
+{
+    explicit_bzero(c, sizeof *c);
 }

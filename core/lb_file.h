@@ -76,4 +76,20 @@ void lb_syncer_flush(lb_syncer *s);
 
 void lb_syncer_get_stats(lb_syncer *s, lb_syncer_stats *st);
 
+/* HTTP credentials kept in a file of their own ([alerts] credentials,
+ * [output.NAME] credentials): its first line is user:password (HTTP Basic)
+ * or "Bearer TOKEN".  The file must be a regular file owned by the user
+ * luobo runs as and readable by nobody else (mode 0600 or stricter);
+ * otherwise it is refused.  The secret never appears in a message. */
+typedef struct lb_credentials {
+    char userpwd[256];          /* Basic: for CURLOPT_USERPWD; or */
+    char bearer_header[560];    /* "Authorization: Bearer ..." */
+} lb_credentials;
+
+/* 0, or a negative AVERROR with why ("/etc/luobo/up.cred: readable by
+ * others (mode 644): chmod 600 it"; no part of the file's content). */
+int lb_credentials_read(const char *path, lb_credentials *c, char *why, size_t why_size);
+/* Wipes the secret from memory. */
+void lb_credentials_clear(lb_credentials *c);
+
 #endif

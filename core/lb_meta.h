@@ -43,6 +43,7 @@ typedef struct lb_lesson_meta {
     int nb_keywords;
     char schedule_uid[256];         /* the timetable entry or iCal UID that started it; "" manual */
     lb_live live;                   /* zero: the outputs as configured */
+    char language[32];              /* BCP 47, e.g. "zh-CN"; [general] language */
 } lb_lesson_meta;
 
 /* "ordinary", "open", "quality", "demonstration"; NULL for unset/out of range. */
@@ -58,5 +59,53 @@ lb_lesson_type lb_lesson_type_parse(const char *s);
  * name is an error naming it.  Returns 0 or -1 with err set. */
 int lb_meta_expand_title(const char *tmpl, const lb_lesson_meta *m, char *out, size_t out_size,
                          char *err, size_t err_size);
+
+/* ---- lesson.json and the API ---- */
+
+struct cJSON;
+
+/* One bit per member of lesson.json / the API that lb_meta_from_json()
+ * read, so an edit changes only what it was given. */
+enum {
+    LB_META_TITLE = 1u << 0, LB_META_TEACHER = 1u << 1, LB_META_COURSE = 1u << 2,
+    LB_META_SUBJECT = 1u << 3, LB_META_GRADE = 1u << 4, LB_META_CLASS = 1u << 5,
+    LB_META_LESSON_TYPE = 1u << 6, LB_META_SCHOOL = 1u << 7, LB_META_HALL = 1u << 8,
+    LB_META_DESCRIPTION = 1u << 9, LB_META_KEYWORDS = 1u << 10, LB_META_LANGUAGE = 1u << 11,
+    LB_META_SCHEDULE_UID = 1u << 12,
+    LB_META_ALL = (1u << 13) - 1,
+};
+
+/* Flags of lb_meta_from_json(). */
+#define LB_META_LENIENT 1u   /* skip a bad member (the first error still in err) */
+
+/* Reads the metadata members of obj (lesson.json, or an API request's body)
+ * into m, leaving the members obj does not have as they are.  Every
+ * member is optional; null is "" (lesson_type: unset).  Strings must be
+ * valid UTF-8 without control characters (description may hold newlines
+ * and tabs) and fit their field; lesson_type is a name or a Chinese label
+ * of lb_lesson_type_parse; keywords an array of at most
+ * LB_META_MAX_KEYWORDS such strings.  obj is treated as hostile: nothing
+ * is copied before it was checked.  Returns the mask of the members read,
+ * or -1 with err naming the member ("'grade': longer than 63 bytes");
+ * with LB_META_LENIENT a bad member is skipped instead (err holds the
+ * first such error, "" when none). */
+int lb_meta_from_json(lb_lesson_meta *m, const struct cJSON *obj, unsigned flags,
+                      char *err, size_t err_size);
+
+/* Sets the members of mask on obj (replacing what is there): every string
+ * (also ""), "lesson_type" as its name or null, "keywords" as an array;
+ * "schedule_uid" and "language" are left out when empty.  0 or -1 (out of
+ * memory). */
+int lb_meta_to_json(const lb_lesson_meta *m, unsigned mask, struct cJSON *obj);
+
+/* Copies the members of mask from src to dst. */
+void lb_meta_copy(lb_lesson_meta *dst, const lb_lesson_meta *src, unsigned mask);
+
+/* Checks that s is valid UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF) of at most max_len bytes without control
+ * characters (newline, carriage return and tab allowed when multiline).
+ * 0, or -1 with why ("longer than 63 bytes", "not valid UTF-8 at byte 4",
+ * "a control character (0x01) at byte 7"). */
+int lb_meta_check_text(const char *s, size_t max_len, int multiline, char *why, size_t why_size);
 
 #endif
