@@ -88,6 +88,11 @@ static cJSON *ctl_status(void *opaque)
     cJSON_AddStringToObject(rec, "title", active ? p->pending_info.title : "");
     cJSON_AddStringToObject(rec, "teacher", active ? p->pending_info.teacher : "");
     cJSON_AddStringToObject(rec, "course", active ? p->pending_info.course : "");
+    cJSON_AddStringToObject(rec, "subject", active ? p->pending_info.subject : "");
+    cJSON_AddStringToObject(rec, "grade", active ? p->pending_info.grade : "");
+    cJSON_AddStringToObject(rec, "class", active ? p->pending_info.class_name : "");
+    const char *lt = active ? lb_lesson_type_name(p->pending_info.lesson_type) : NULL;
+    cJSON_AddStringToObject(rec, "lesson_type", lt ? lt : "");
     cJSON_AddNumberToObject(rec, "elapsed_s",
                             p->lc.state == LB_LESSON_RECORDING ? (double)p->rec_frames * p->fps_den / p->fps_num : 0);
     add_error(rec, "last_error", p->last_error);
@@ -172,11 +177,8 @@ static cJSON *ctl_status(void *opaque)
 static int ctl_recording(void *opaque, const lb_recording_request *req, char *err, size_t err_size)
 {
     lb_lesson_info info = { 0 };
-    if (req->start) {
-        snprintf(info.title, sizeof info.title, "%s", *req->title ? req->title : "Lesson");
-        snprintf(info.teacher, sizeof info.teacher, "%s", req->teacher);
-        snprintf(info.course, sizeof info.course, "%s", req->course);
-    }
+    if (req->start)
+        info = req->meta;                /* checked by the web UI; [general] fills the gaps */
     /* a refusal is AVERROR(EBUSY): the API answers 409 with the reason */
     return lb_lifecycle_event(opaque, req->start ? LB_EV_START : LB_EV_STOP,
                               req->start ? "api: start" : "api: stop", &info, err, err_size);
@@ -501,6 +503,16 @@ int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err
                                p, err, err_size);
 }
 
+static int ctl_upload(void *opaque, const char *lesson_dir, char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    if (lb_streamer_lesson_done(p->streamer, lesson_dir) == 0) {
+        snprintf(err, err_size, "no upload output is configured ([output.NAME] type = upload)");
+        return AVERROR(ENOENT);
+    }
+    return 0;
+}
+
 const lb_control_ops lb_pipeline_control_ops = {
     .status = ctl_status,
     .sources = ctl_sources,
@@ -513,4 +525,5 @@ const lb_control_ops lb_pipeline_control_ops = {
     .timetable_get = ctl_timetable_get,
     .timetable_put = ctl_timetable_put,
     .extend = ctl_extend,
+    .upload = ctl_upload,
 };

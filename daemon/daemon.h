@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "lb_config.h"
+#include "lb_meta.h"
 #include "webui.h"
 
 extern const char lb_demo_config[];
@@ -38,6 +39,9 @@ typedef struct lb_general_settings {
     int sync_delay_ms;
     int max_lag_ms;           /* realtime: skip ahead when further behind; 0 never */
     char www_dir[512];
+    char school[128];         /* a lesson's defaults (lb_lesson_meta) */
+    char hall[128];
+    char language[32];
 } lb_general_settings;
 
 extern const lb_option lb_general_options[];
@@ -50,6 +54,8 @@ typedef struct lb_pipeline_params {
     int record;               /* start a recording at program time 0 */
     double duration_s;        /* stop after this much program time; 0: until asked */
     const char *title;
+    const lb_lesson_meta *meta; /* --record's lesson (--title and the other metadata
+                                 * options; NULL: none); title overrides its title */
 } lb_pipeline_params;
 
 /* Reads and checks every section (no I/O): the whole of --check-config. */

@@ -99,10 +99,25 @@ static void discard_lesson(lb_lesson **lesson)
  * encoders were waited for, this one's outcome is not the newer one's (its
  * failure must not end it, nor its lesson become the newer one's): the newer
  * start stays to do at the next tick. */
-static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *info, int open_lesson,
+/* What a lesson's metadata does not say, [general] does. */
+static void meta_defaults(const lb_pipeline *p, lb_lesson_info *m)
+{
+    if (!*m->title)
+        snprintf(m->title, sizeof m->title, "Lesson");
+    if (!*m->school)
+        snprintf(m->school, sizeof m->school, "%s", p->general.school);
+    if (!*m->hall)
+        snprintf(m->hall, sizeof m->hall, "%s", p->general.hall);
+    if (!*m->language)
+        snprintf(m->language, sizeof m->language, "%s", p->general.language);
+}
+
+static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *given, int open_lesson,
                            unsigned gen)
 {
     char err[512];
+    lb_lesson_info meta = *given, *info = &meta;
+    meta_defaults(p, &meta);
     lb_lesson_source srcs[LB_MAX_SOURCES + LB_MAX_MICS];
     char files[LB_MAX_SOURCES + LB_MAX_MICS][96];
     for (int i = 0; i < p->nb_sources; i++) {
@@ -205,7 +220,10 @@ static int sources_settled(lb_pipeline *p)
 void lb_lifecycle_request_record(lb_pipeline *p, const char *title)
 {
     lb_lesson_info info = { 0 };
-    snprintf(info.title, sizeof info.title, "%s", title ? title : "Lesson");
+    if (p->params.meta)
+        info = *p->params.meta;
+    if (title)
+        snprintf(info.title, sizeof info.title, "%s", title);
     lb_lifecycle_event(p, LB_EV_START, "command line: --record", &info, NULL, 0);
 }
 

@@ -20,10 +20,12 @@
 #include "webhook.h"
 #include "webui.h"
 
+#include <cjson/cJSON.h>
 #include <libavutil/error.h>
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-enum { OPT_CHECK = 256, OPT_PRINT_DEMO, OPT_PRINT_MAN };
+enum { OPT_CHECK = 256, OPT_PRINT_DEMO, OPT_PRINT_MAN, OPT_TEACHER, OPT_SUBJECT, OPT_GRADE,
+       OPT_CLASS, OPT_LESSON_TYPE, OPT_DESCRIPTION, OPT_KEYWORDS, OPT_COURSE };
 
 /* The command line, once: getopt's table, --help and luobo(8) are made
  * from it. */
@@ -33,6 +35,14 @@ const lb_cli_option lb_cli_options[] = {
     { 'd', "duration", "SECONDS", "stop cleanly after this much program time and exit 0" },
     { 'o', "offline", NULL, "run file and synthetic sources as fast as possible" },
     { 't', "title", "TEXT", "title of the lesson started by --record" },
+    { OPT_TEACHER, "teacher", "NAME", "the lesson's teacher (lesson.json, episode.xml's creator, the MP4 files' artist)" },
+    { OPT_COURSE, "course", "TEXT", "the lesson's course" },
+    { OPT_SUBJECT, "subject", "TEXT", "the lesson's subject, e.g. 数学 (the MP4 files' genre)" },
+    { OPT_GRADE, "grade", "TEXT", "the lesson's grade, e.g. 初二" },
+    { OPT_CLASS, "class", "TEXT", "the lesson's class, e.g. 3班" },
+    { OPT_LESSON_TYPE, "lesson-type", "TYPE", "ordinary, open, quality or demonstration (常态课, 公开课, 优质课, 示范课)" },
+    { OPT_DESCRIPTION, "description", "TEXT", "the lesson's description (the MP4 files' comment)" },
+    { OPT_KEYWORDS, "keywords", "A,B,...", "the lesson's keywords, separated by commas (at most 16)" },
     { OPT_CHECK, "check-config", NULL, "validate the configuration and exit" },
     { OPT_PRINT_DEMO, "print-demo-config", NULL, "print the demo classroom's configuration" },
     { OPT_PRINT_MAN, "print-man", "SECTION", "write the manual page luobo(8) or luobo.ini(5) as roff" },
@@ -90,6 +100,41 @@ static void usage(FILE *f)
     lb_print_config_tables(f, lb_options_print);
 }
 
+/* One metadata option into meta, with the API's checks (lb_meta_from_json):
+ * 0, or -1 after saying what is wrong. */
+static int meta_option(lb_lesson_meta *meta, const char *option, const char *key, const char *value)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char err[256];
+    int ret = -1;
+    if (!obj)
+        goto end;
+    if (!strcmp(key, "keywords")) {
+        cJSON *arr = cJSON_AddArrayToObject(obj, key);
+        for (const char *p = value; arr && *p;) {
+            size_t n = strcspn(p, ",");
+            char word[256];
+            snprintf(word, sizeof word, "%.*s", (int)(n < sizeof word ? n : sizeof word - 1), p);
+            char *w = word;
+            while (*w == ' ')
+                w++;
+            for (size_t l = strlen(w); l && w[l - 1] == ' '; l--)
+                w[l - 1] = 0;
+            cJSON_AddItemToArray(arr, cJSON_CreateString(n >= sizeof word ? value : w));
+            p += n + (p[n] == ',');
+        }
+    } else {
+        cJSON_AddStringToObject(obj, key, value);
+    }
+    if (lb_meta_from_json(meta, obj, 0, err, sizeof err) < 0)
+        fprintf(stderr, "luobo: --%s: %s\n", option, err);
+    else
+        ret = 0;
+end:
+    cJSON_Delete(obj);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     struct option longopts[sizeof lb_cli_options / sizeof lb_cli_options[0]];
@@ -100,6 +145,7 @@ int main(int argc, char **argv)
     longopts[nb_longopts] = (struct option){ 0 };
     const char *config_path = NULL;
     lb_pipeline_params params = { 0 };
+    static lb_lesson_meta meta;
     int check_only = 0, verbose = 0;
     int opt;
 
@@ -110,6 +156,19 @@ int main(int argc, char **argv)
         case 'r': params.record = 1; break;
         case 'o': params.offline = 1; break;
         case 't': params.title = optarg; break;
+        case OPT_TEACHER: case OPT_COURSE: case OPT_SUBJECT: case OPT_GRADE: case OPT_CLASS:
+        case OPT_LESSON_TYPE: case OPT_DESCRIPTION: case OPT_KEYWORDS: {
+            static const char *const keys[] = { "teacher", "subject", "grade", "class", "lesson_type",
+                                                "description", "keywords", "course" };
+            const char *option = NULL;
+            for (const lb_cli_option *o = lb_cli_options; o->long_name; o++)
+                if (o->short_name == opt)
+                    option = o->long_name;
+            if (meta_option(&meta, option, keys[opt - OPT_TEACHER], optarg) < 0)
+                return EXIT_USAGE;
+            params.meta = &meta;
+            break;
+        }
         case 'v': verbose = 1; break;
         case 'd': {
             char *end;

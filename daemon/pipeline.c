@@ -50,6 +50,9 @@ const lb_option lb_general_options[] = {
     { "sync_delay_ms", LB_OPT_INT, OFF(sync_delay_ms), 0, "60", 0, 2000, NULL, "realtime: how far the program runs behind capture" },
     { "max_lag_ms", LB_OPT_INT, OFF(max_lag_ms), 0, "1000", 0, 60000, NULL, "realtime: further behind than this, the program skips to the frame due now to stay live (0: never skip, make every late frame)" },
     { "www_dir", LB_OPT_STRING, STR(www_dir), NULL, 0, 0, NULL, "web UI files (default: the installed ones)" },
+    { "school", LB_OPT_STRING, STR(school), NULL, 0, 0, NULL, "the school, for every lesson's metadata (lesson.json, episode.xml)" },
+    { "hall", LB_OPT_STRING, STR(hall), NULL, 0, 0, NULL, "this hall's name, for every lesson's metadata (episode.xml's spatial)" },
+    { "language", LB_OPT_STRING, STR(language), NULL, 0, 0, NULL, "the lessons' language as a BCP 47 tag, e.g. zh-CN (episode.xml's language; empty: not said)" },
     { NULL },
 };
 
@@ -134,6 +137,21 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
         goto fail;
     }
     lb_log_set_level(level);
+    /* a lesson's metadata: the same checks as the API's */
+    static const struct { const char *key; size_t off, size; } meta_keys[] = {
+        { "school", offsetof(lb_general_settings, school), sizeof(((lb_lesson_meta *)0)->school) },
+        { "hall", offsetof(lb_general_settings, hall), sizeof(((lb_lesson_meta *)0)->hall) },
+        { "language", offsetof(lb_general_settings, language), sizeof(((lb_lesson_meta *)0)->language) },
+    };
+    for (size_t i = 0; i < sizeof meta_keys / sizeof meta_keys[0]; i++) {
+        char why[128];
+        if (lb_meta_check_text((const char *)&p->general + meta_keys[i].off, meta_keys[i].size - 1, 0,
+                               why, sizeof why) < 0) {
+            lb_config_error(lb_config_find(cfg, "general"), meta_keys[i].key, err, err_size, "%s", why);
+            ret = AVERROR(EINVAL);
+            goto fail;
+        }
+    }
     if (!p->general.data_dir[0]) {
         lb_config_error(lb_config_find(cfg, "general"), "data_dir", err, err_size,
                         "must not be empty (the folder where lessons are recorded)");
@@ -695,6 +713,12 @@ end:
     return NULL;
 }
 
+static void queue_repaired(void *opaque, const char *dir)
+{
+    lb_pipeline *p = opaque;
+    lb_streamer_lesson_done(p->streamer, dir);
+}
+
 int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
 {
     int ret;
@@ -704,7 +728,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         snprintf(err, err_size, "data_dir %s: %s", p->general.data_dir, strerror(errno));
         return AVERROR(errno);
     }
-    int repaired = lb_lesson_repair_all(p->general.data_dir);
+    /* a lesson a crash left behind goes to the platform like any other */
+    int repaired = lb_lesson_repair_each(p->general.data_dir, queue_repaired, p);
     if (repaired > 0)
         LB_LOGW("pipeline", "repaired %d lesson(s) left unfinished by a crash", repaired);
 

@@ -19,6 +19,7 @@
 #include <libavutil/error.h>
 
 #include "lb_clock.h"
+#include "lb_file.h"
 #include "lb_log.h"
 #include "lb_redact.h"
 #include "lb_thread.h"
@@ -50,8 +51,7 @@ typedef struct item {
 
 struct lb_webhook {
     webhook_settings set;
-    char userpwd[256];              /* Basic, or */
-    char bearer[512];               /* "Authorization: Bearer ..." */
+    lb_credentials cred;            /* Basic or a bearer token (core/lb_file.h) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     item *head, *tail;
@@ -64,31 +64,9 @@ struct lb_webhook {
 
 static int read_credentials(lb_webhook *w, const lb_config_section *sec, char *err, size_t err_size)
 {
-    const char *path = w->set.credentials;
-    struct stat st;
-    FILE *f = NULL;
-    if (stat(path, &st) < 0 || !(f = fopen(path, "r"))) {
-        lb_config_error(sec, "credentials", err, err_size, "%s: %s", path, strerror(errno));
-        return AVERROR(EINVAL);
-    }
-    if (st.st_mode & 077) {
-        fclose(f);
-        lb_config_error(sec, "credentials", err, err_size, "%s: readable by others (mode %03o): "
-                        "chmod 600 it", path, (unsigned)(st.st_mode & 0777));
-        return AVERROR(EINVAL);
-    }
-    char line[512] = "";
-    if (!fgets(line, sizeof line, f))
-        line[0] = 0;
-    fclose(f);
-    line[strcspn(line, "\r\n")] = 0;
-    if (!strncmp(line, "Bearer ", 7) && line[7])
-        snprintf(w->bearer, sizeof w->bearer, "Authorization: %s", line);
-    else if (strchr(line, ':') && strlen(line) < sizeof w->userpwd)
-        snprintf(w->userpwd, sizeof w->userpwd, "%s", line);
-    else {
-        lb_config_error(sec, "credentials", err, err_size, "%s: expected user:password or "
-                        "'Bearer TOKEN' on its first line", path);
+    char why[1024];
+    if (lb_credentials_read(w->set.credentials, &w->cred, why, sizeof why) < 0) {
+        lb_config_error(sec, "credentials", err, err_size, "%s", why);
         return AVERROR(EINVAL);
     }
     return 0;
@@ -152,8 +130,8 @@ static int interrupted(void *opaque, curl_off_t a, curl_off_t b, curl_off_t c, c
 static int post(lb_webhook *w, CURL *curl, const char *json, char *why, size_t why_size)
 {
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    if (*w->bearer)
-        hdrs = curl_slist_append(hdrs, w->bearer);
+    if (*w->cred.bearer_header)
+        hdrs = curl_slist_append(hdrs, w->cred.bearer_header);
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, w->set.url);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
@@ -165,9 +143,9 @@ static int post(lb_webhook *w, CURL *curl, const char *json, char *why, size_t w
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, interrupted);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, w);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, w->set.allow_http ? "http,https" : "https");
-    if (*w->userpwd) {
+    if (*w->cred.userpwd) {
         curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(curl, CURLOPT_USERPWD, w->userpwd);
+        curl_easy_setopt(curl, CURLOPT_USERPWD, w->cred.userpwd);
     }
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
@@ -321,8 +299,7 @@ void lb_webhook_free(lb_webhook **pw)
     }
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
-    explicit_bzero(w->userpwd, sizeof w->userpwd);
-    explicit_bzero(w->bearer, sizeof w->bearer);
+    lb_credentials_clear(&w->cred);
     free(w);
     *pw = NULL;
 }

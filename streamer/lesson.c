@@ -86,10 +86,12 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
     cJSON *root = cJSON_CreateObject(), *arr;
     if (!root)
         return NULL;
+    cJSON_AddNumberToObject(root, "schema", LB_LESSON_SCHEMA);
     cJSON_AddStringToObject(root, "id", l->id);
-    cJSON_AddStringToObject(root, "title", l->info.title);
-    cJSON_AddStringToObject(root, "teacher", l->info.teacher);
-    cJSON_AddStringToObject(root, "course", l->info.course);
+    if (lb_meta_to_json(&l->info, LB_META_ALL, root) < 0) {
+        cJSON_Delete(root);
+        return NULL;
+    }
     cJSON_AddStringToObject(root, "started_at", lb_clock_iso8601(l->started_wall_us, buf, sizeof buf));
     if (ended_wall_us > 0)
         cJSON_AddStringToObject(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
@@ -154,6 +156,15 @@ static int write_lesson(const lb_lesson *l, const char *status, double duration_
                         int64_t ended_wall_us, lb_syncer *async)
 {
     return write_json(l->dir, lesson_json(l, status, duration_s, ended_wall_us), async);
+}
+
+static int write_episode(const lb_lesson *l, int64_t ended_wall_us, lb_syncer *async)
+{
+    char started[64], ended[64];
+    lb_clock_iso8601(l->started_wall_us, started, sizeof started);
+    if (ended_wall_us > 0)
+        lb_clock_iso8601(ended_wall_us, ended, sizeof ended);
+    return lb_episode_write(l->dir, &l->info, started, ended_wall_us > 0 ? ended : NULL, async);
 }
 
 /* Ends the background writes (what is queued is done). */
@@ -263,6 +274,10 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
         snprintf(err, err_size, "%s/lesson.json: cannot write: %s", l->dir, av_err2str(ret));
         goto fail;
     }
+    if ((ret = write_episode(l, 0, NULL)) < 0) {
+        snprintf(err, err_size, "%s/episode.xml: cannot write: %s", l->dir, av_err2str(ret));
+        goto fail;
+    }
     lb_fsync_dir(data_dir);               /* the lesson folder's own entry */
     if ((ret = lb_syncer_create(&l->io, "lb-lesson-io")) < 0 ||
         (ret = l->decisions_sync = lb_syncer_add(l->io, fileno(l->decisions), path, 0,
@@ -325,6 +340,8 @@ int lb_lesson_set_info(lb_lesson *l, const lb_lesson_info *info)
     pthread_mutex_lock(&l->lock);
     l->info = *info;
     int ret = write_lesson(l, "recording", 0, 0, l->io);
+    if (ret >= 0)
+        ret = write_episode(l, 0, l->io);
     pthread_mutex_unlock(&l->lock);
     LB_LOGI("lesson", "%s: metadata set (%s)", l->dir, info->title);
     return ret;
@@ -341,7 +358,9 @@ void lb_lesson_finish(lb_lesson **pl, double duration_s, int complete)
         fflush(l->decisions);
         fdatasync(fileno(l->decisions));
     }
-    write_lesson(l, complete ? "complete" : "interrupted", duration_s, lb_clock_wall_us(), NULL);
+    int64_t ended_us = lb_clock_wall_us();
+    write_episode(l, ended_us, NULL);
+    write_lesson(l, complete ? "complete" : "interrupted", duration_s, ended_us, NULL);
     pthread_mutex_unlock(&l->lock);
     LB_LOGI("lesson", "%s: %s, %.1f s", l->dir, complete ? "complete" : "interrupted", duration_s);
     lb_log_set_lesson(NULL);
@@ -349,36 +368,82 @@ void lb_lesson_finish(lb_lesson **pl, double duration_s, int complete)
     *pl = NULL;
 }
 
-static cJSON *read_json(const char *path)
+int lb_lesson_json_read(const char *dir, cJSON **proot, char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
+    char path[PATH_MAX];
+    int ret;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 16384;
-            if (cap > (16u << 20))
-                break;
-            char *g = realloc(buf, cap);
-            if (!g)
-                break;
-            buf = g;
-        }
-        size_t n = fread(buf + len, 1, 4096, f);
-        len += n;
-        if (n == 0)
-            break;
+    *proot = NULL;
+    snprintf(path, sizeof path, "%s/lesson.json", dir);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        return ret;
     }
+    /* bounded whatever the file claims: read one byte past the limit */
+    if (!(buf = malloc(LB_LESSON_JSON_MAX + 2))) {
+        fclose(f);
+        snprintf(err, err_size, "%s: out of memory", path);
+        return AVERROR(ENOMEM);
+    }
+    size_t len = fread(buf, 1, LB_LESSON_JSON_MAX + 1, f);
+    int read_error = ferror(f);
     fclose(f);
-    cJSON *root = NULL;
-    if (buf) {
-        buf[len] = 0;
-        root = cJSON_Parse(buf);
+    if (read_error) {
+        snprintf(err, err_size, "%s: read error", path);
+        ret = AVERROR(EIO);
+        goto fail;
+    }
+    if (len > LB_LESSON_JSON_MAX) {
+        snprintf(err, err_size, "%s: larger than %d bytes", path, LB_LESSON_JSON_MAX);
+        ret = AVERROR_INVALIDDATA;
+        goto fail;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root) {
+        snprintf(err, err_size, "%s: malformed JSON at byte %zu", path,
+                 end && end >= buf ? (size_t)(end - buf) : (size_t)0);
+        ret = AVERROR_INVALIDDATA;
+        goto fail;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        snprintf(err, err_size, "%s: not a JSON object", path);
+        ret = AVERROR_INVALIDDATA;
+        goto fail;
     }
     free(buf);
+    *proot = root;
+    return 0;
+fail:
+    free(buf);
+    return ret;
+}
+
+static cJSON *read_json(const char *dir)
+{
+    cJSON *root = NULL;
+    char err[PATH_MAX + 64];
+    int ret = lb_lesson_json_read(dir, &root, err, sizeof err);
+    if (ret < 0 && ret != AVERROR(ENOENT))
+        LB_LOGW("lesson", "%s", err);
     return root;
+}
+
+/* episode.xml from lesson.json as it is on disk (a repair, an edit). */
+static int episode_from_json(const char *dir, const cJSON *root)
+{
+    lb_lesson_meta meta = { 0 };
+    char err[256];
+    lb_meta_from_json(&meta, root, LB_META_LENIENT, err, sizeof err);
+    if (*err)
+        LB_LOGW("lesson", "%s/lesson.json: %s (left out of episode.xml)", dir, err);
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(root, "started_at");
+    const cJSON *ended = cJSON_GetObjectItemCaseSensitive(root, "ended_at");
+    return lb_episode_write(dir, &meta, cJSON_IsString(started) ? started->valuestring : NULL,
+                            cJSON_IsString(ended) ? ended->valuestring : NULL, NULL);
 }
 
 /* Case-sensitive, as every reader looks keys up: "Status" is another member. */
@@ -432,8 +497,7 @@ static int repair_one(const char *dir)
 {
     char path[PATH_MAX], buf[64];
     clear_finalising(dir);
-    snprintf(path, sizeof path, "%s/lesson.json", dir);
-    cJSON *root = read_json(path);
+    cJSON *root = read_json(dir);
     if (!root)
         return 0;
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
@@ -456,6 +520,7 @@ static int repair_one(const char *dir)
     set_number(root, "duration_s", duration_s);
     set_string(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
     set_string(root, "status", "interrupted");
+    episode_from_json(dir, root);          /* with its end, before lesson.json says so */
     int ret = write_json(dir, root, NULL);
     if (ret < 0)
         return 0;
@@ -464,10 +529,52 @@ static int repair_one(const char *dir)
     return 1;
 }
 
+int lb_lesson_edit(const char *dir, const lb_lesson_meta *meta, unsigned mask, char *err,
+                   size_t err_size)
+{
+    cJSON *root = NULL;
+    int ret = lb_lesson_json_read(dir, &root, err, err_size);
+    if (ret < 0)
+        return ret;
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    if (cJSON_IsString(status) && !strcmp(status->valuestring, "recording")) {
+        cJSON_Delete(root);
+        snprintf(err, err_size, "the lesson is being recorded");
+        return AVERROR(EBUSY);
+    }
+    /* only the members given change: the rest of the file stays as it is */
+    if (lb_meta_to_json(meta, mask, root) < 0) {
+        cJSON_Delete(root);
+        snprintf(err, err_size, "out of memory");
+        return AVERROR(ENOMEM);
+    }
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(root, "schema");
+    if (!cJSON_IsNumber(schema) || schema->valuedouble < LB_LESSON_SCHEMA)
+        set_number(root, "schema", LB_LESSON_SCHEMA);
+    /* episode.xml first: lesson.json is what says the edit happened */
+    if ((ret = episode_from_json(dir, root)) < 0) {
+        cJSON_Delete(root);
+        snprintf(err, err_size, "%s/episode.xml: cannot write: %s", dir, av_err2str(ret));
+        return ret;
+    }
+    if ((ret = write_json(dir, root, NULL)) < 0) {
+        snprintf(err, err_size, "%s/lesson.json: cannot write: %s", dir, av_err2str(ret));
+        return ret;
+    }
+    LB_LOGI("lesson", "%s: metadata edited", dir);
+    return 0;
+}
+
 int lb_lesson_repair_all(const char *data_dir)
 {
+    return lb_lesson_repair_each(data_dir, NULL, NULL);
+}
+
+int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, const char *dir),
+                          void *opaque)
+{
     DIR *d = opendir(data_dir);
-    int repaired = 0;
+    int n = 0;
     if (!d)
         return 0;
     struct dirent *e;
@@ -480,8 +587,12 @@ int lb_lesson_repair_all(const char *data_dir)
         struct stat stt;
         if (stat(dir, &stt) < 0 || !S_ISDIR(stt.st_mode))
             continue;
-        repaired += repair_one(dir);
+        if (repair_one(dir)) {
+            n++;
+            if (repaired)
+                repaired(opaque, dir);
+        }
     }
     closedir(d);
-    return repaired;
+    return n;
 }

@@ -49,6 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <libavutil/dict.h>
 #include <libavutil/mathematics.h>
 
@@ -136,6 +137,7 @@ typedef struct archive {
     int64_t end_us;              /* latest packet end on the lesson timeline */
     AVPacket *pending[MAX_PENDING];
     int nb_pending;
+    AVDictionary *tags;          /* the lesson's MP4 tags, from its lesson.json */
 
     pthread_mutex_t lock;        /* guards what stats() reads, and the jobs */
     int lock_init;
@@ -156,6 +158,8 @@ typedef struct finalise_job {
     int nb_paths;
     char paths[MAX_STREAMS + 1][PATH_MAX];
 } finalise_job;
+
+static AVDictionary *lesson_tags(const char *dir);
 
 static void set_state(archive *a, const char *state, const char *error)
 {
@@ -304,6 +308,9 @@ static int mux_write_header(archive *a, mux *m)
     snprintf(frag, sizeof frag, "%d", a->set.fragment_ms * 1000);
     av_dict_set(&opts, "movflags", "+delay_moov+default_base_moof+frag_keyframe", 0);
     av_dict_set(&opts, "frag_duration", frag, 0);
+    /* in the moov, which the first fragment brings: a crashed lesson's
+     * files have them too */
+    av_dict_copy(&m->fc->metadata, a->tags, 0);
     int ret = avformat_write_header(m->fc, &opts);
     av_dict_free(&opts);
     if (ret < 0)
@@ -450,6 +457,8 @@ static int archive_open(void *priv, const lb_stream_desc *streams, int nb_stream
 
     if (a->set.retention_free_mb > 0)
         apply_retention(a);
+    av_dict_free(&a->tags);
+    a->tags = lesson_tags(a->dir);
     if (a->set.sync == SYNC_FRAGMENT && (ret = lb_syncer_create(&a->syncer, "lb-archive-sync")) < 0) {
         snprintf(msg, sizeof msg, "cannot start the syncer: %s", av_err2str(ret));
         set_state(a, "failed", msg);
@@ -660,20 +669,46 @@ static void marker_path(const char *dir, char *buf, size_t size)
     snprintf(buf, size, "%s/" LB_FINALISING_MARKER, dir);
 }
 
+/* The MP4 tags of the lesson in dir, from its lesson.json (NULL when it
+ * cannot be read: the files keep theirs). */
+static AVDictionary *lesson_tags(const char *dir)
+{
+    cJSON *root = NULL;
+    char err[256];
+    AVDictionary *tags = NULL;
+    int ret = lb_lesson_json_read(dir, &root, err, sizeof err);
+    if (ret < 0) {
+        if (ret != AVERROR(ENOENT))
+            LB_LOGW("archive", "%s: no MP4 tags: %s", dir, err);
+        return NULL;
+    }
+    lb_lesson_meta meta = { 0 };
+    lb_meta_from_json(&meta, root, LB_META_LENIENT, err, sizeof err);
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(root, "started_at");
+    lb_mp4_tags(&tags, &meta, cJSON_IsString(started) && lb_is_w3cdtf(started->valuestring)
+                                  ? started->valuestring : NULL);
+    cJSON_Delete(root);
+    return tags;
+}
+
 static void run_job(archive *a, finalise_job *job)
 {
     char marker[PATH_MAX];
+    /* the metadata as it is now (a lesson's metadata may change while it
+     * records: the timetable takes over a manual recording) */
+    AVDictionary *tags = lesson_tags(job->dir);
     for (int i = 0; i < job->nb_paths; i++) {
         struct stat st;
         int64_t free_b = lb_free_bytes(job->dir);
         /* The rewrite needs a second copy; never let it fill the disk. */
         if (stat(job->paths[i], &st) == 0 &&
             (free_b < 0 || free_b - (int64_t)st.st_size > (int64_t)a->set.stop_free_mb << 20))
-            lb_mp4_faststart(job->paths[i]);
+            lb_mp4_faststart_tags(job->paths[i], tags);
         else
             LB_LOGW("archive", "%s: not enough room for the fast-start rewrite; kept fragmented",
                     job->paths[i]);
     }
+    av_dict_free(&tags);
     marker_path(job->dir, marker, sizeof marker);
     unlink(marker);
     lb_fsync_dir(job->dir);
@@ -799,6 +834,7 @@ static void archive_close(void *priv)
                     st.errors ? ", some FAILED" : "");
     }
     drop_pending(a);
+    av_dict_free(&a->tags);
     memset(a->by_stream, 0, sizeof a->by_stream);
     if (a->lock_init) {
         pthread_mutex_lock(&a->lock);

@@ -45,6 +45,8 @@ typedef struct upload_settings {
     char queue_file[1024];
     int retry_max_s;
     int timeout_s;
+    char credentials[1024];
+    int allow_http;
 } upload_settings;
 
 static const lb_option upload_options[] = {
@@ -57,13 +59,22 @@ static const lb_option upload_options[] = {
       "longest wait between attempts (s)" },
     { "timeout_s", LB_OPT_INT, offsetof(upload_settings, timeout_s), 0, "30", 1, 3600, NULL,
       "a transfer slower than 1 kB/s for this long is abandoned (s)" },
+    { "credentials", LB_OPT_STRING, offsetof(upload_settings, credentials),
+      sizeof(((upload_settings *)0)->credentials), NULL, 0, 0, NULL,
+      "a file (mode 0600, owned by luobo's user) with user:password (HTTP Basic) or "
+      "'Bearer TOKEN' on its first line" },
+    { "allow_http", LB_OPT_BOOL, offsetof(upload_settings, allow_http), 0, "false", 0, 0, NULL,
+      "allow a plain http:// url (lessons and credentials cross the network in clear)" },
     { NULL },
 };
 
 typedef struct upload {
     upload_settings set;
+    lb_credentials cred;
     CURL *curl;
     atomic_int stop;
+    atomic_int retry_now;        /* an operator's retry: no backoff wait */
+    int queue_loaded;            /* the queue file was read (under lock) */
     int64_t next_attempt_us;
     int backoff_s;
 
@@ -119,6 +130,18 @@ static int upload_configure(void *priv, const lb_config_section *sec, char *err,
     if (strncmp(u->set.url, "http://", 7) && strncmp(u->set.url, "https://", 8)) {
         lb_config_error(sec, "url", err, err_size, "'%s' is not an http:// or https:// URL", u->set.url);
         return AVERROR(EINVAL);
+    }
+    if (!strncmp(u->set.url, "http://", 7) && !u->set.allow_http) {
+        lb_config_error(sec, "url", err, err_size, "a plain http:// URL needs allow_http = true "
+                        "(lessons and credentials would cross the network in clear); use https://");
+        return AVERROR(EINVAL);
+    }
+    if (*u->set.credentials) {
+        char why[1200];
+        if (lb_credentials_read(u->set.credentials, &u->cred, why, sizeof why) < 0) {
+            lb_config_error(sec, "credentials", err, err_size, "%s", why);
+            return AVERROR(EINVAL);
+        }
     }
     if (u->set.url[ul - 1] != '/') {
         if (ul + 1 >= sizeof u->set.url) {
@@ -182,6 +205,11 @@ static void queue_remove(upload *u, const char *dir)
 
 static void load_queue(upload *u)
 {
+    if (u->queue_loaded)
+        return;
+    if (!*u->set.queue_file)
+        snprintf(u->set.queue_file, sizeof u->set.queue_file, "recordings/.upload-queue");
+    u->queue_loaded = 1;
     FILE *f = fopen(u->set.queue_file, "re");
     if (!f)
         return;
@@ -209,12 +237,19 @@ static void load_queue(upload *u)
 
 /* ---- files of a lesson ---- */
 
+/* The metadata files: sent after the media, lesson.json last, and always
+ * sent again (an edit may keep a file's size). */
+static int metadata_rank(const char *rel)
+{
+    return !strcmp(rel, "lesson.json") ? 2 : !strcmp(rel, "episode.xml") ? 1 : 0;
+}
+
 static int cmp_files(const void *a, const void *b)
 {
     const file_entry *x = a, *y = b;
-    int xl = !strcmp(x->rel, "lesson.json"), yl = !strcmp(y->rel, "lesson.json");
-    if (xl != yl)
-        return xl - yl;                      /* lesson.json last */
+    int xr = metadata_rank(x->rel), yr = metadata_rank(y->rel);
+    if (xr != yr)
+        return xr - yr;
     return strcmp(x->rel, y->rel);
 }
 
@@ -334,6 +369,15 @@ static int request(upload *u, const char *method, const char *url, FILE *body, i
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, u);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, u->set.allow_http ? "http,https" : "https");
+    struct curl_slist *hdrs = NULL;
+    if (*u->cred.bearer_header) {
+        hdrs = curl_slist_append(NULL, u->cred.bearer_header);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    } else if (*u->cred.userpwd) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, u->cred.userpwd);
+    }
     if (hi) {
         memset(hi, 0, sizeof *hi);
         hi->length = -1;
@@ -350,6 +394,7 @@ static int request(upload *u, const char *method, const char *url, FILE *body, i
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
     CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
     *status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     if (cc != CURLE_OK) {
@@ -424,6 +469,14 @@ static int lesson_still_recording(const char *dir)
 
 #define NOT_READY 2
 
+/* The platform refused us: say so plainly (never with the secret). */
+static void refused(upload *u, const char *method, const char *url, long status)
+{
+    set_error(u, NULL, "%s %s: HTTP %ld: the platform refused %s (check [output] credentials)",
+              method, url, status, *u->cred.userpwd || *u->cred.bearer_header
+              ? "the credentials" : "an upload without credentials");
+}
+
 /* Uploads one lesson: 0 done, 1 failed for good, NOT_READY, negative to retry. */
 static int upload_lesson_files(upload *u, const char *dir, file_entry *files);
 
@@ -471,7 +524,11 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
         /* resume: what is already there with the right size stays */
         if ((ret = request(u, "HEAD", url, NULL, 0, &hi, &status)) < 0)
             goto retry;
-        if (!(status == 200 && hi.length == fe->size)) {
+        if (status == 401 || status == 403) {
+            refused(u, "HEAD", url, status);
+            goto retry;
+        }
+        if (metadata_rank(fe->rel) || !(status == 200 && hi.length == fe->size)) {
             FILE *f = fopen(path, "rbe");
             if (!f) {
                 set_error(u, NULL, "%s: %s", path, strerror(errno));
@@ -483,7 +540,10 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
                 goto retry;
             if (status / 100 != 2) {
                 set_error(u, NULL, "PUT %s: HTTP %ld", url, status);
-                if (status >= 500 || status == 408 || status == 429)
+                if (status == 401 || status == 403)
+                    refused(u, "PUT", url, status);
+                /* refused credentials may be mended on the platform's side */
+                if (status >= 500 || status == 408 || status == 429 || status == 401 || status == 403)
                     goto retry;
                 write_status(dir, "failed", i, nb, done_bytes, total, u->last_error);
                 return 1;
@@ -532,8 +592,6 @@ static int upload_open(void *priv, const lb_stream_desc *streams, int nb_streams
     atomic_store(&u->stop, 0);
     u->next_attempt_us = 0;
     u->backoff_s = 0;
-    if (!*u->set.queue_file)
-        snprintf(u->set.queue_file, sizeof u->set.queue_file, "recordings/.upload-queue");
     if (!(u->curl = curl_easy_init()))
         return AVERROR(ENOMEM);
     pthread_mutex_lock(&u->lock);
@@ -552,6 +610,10 @@ static void upload_idle(void *priv)
 {
     upload *u = priv;
     char dir[PATH_MAX];
+    if (atomic_exchange(&u->retry_now, 0)) {
+        u->next_attempt_us = 0;
+        u->backoff_s = 0;
+    }
     if (lb_clock_now() < u->next_attempt_us || atomic_load(&u->stop))
         return;
     pthread_mutex_lock(&u->lock);
@@ -601,11 +663,17 @@ static void upload_lesson_done(void *priv, const char *dir)
     if (!u->lock_init)
         return;
     pthread_mutex_lock(&u->lock);
+    load_queue(u);                       /* before saving: keep an earlier run's */
+    int was_queued = 0;
+    for (int i = 0; i < u->nb_queue; i++)
+        was_queued |= !strcmp(u->queue[i], dir);
     if (queue_add(u, dir) == 0 && save_queue(u) == 0) {
-        write_status(dir, "queued", 0, 0, 0, 0, NULL);
+        if (!was_queued)
+            write_status(dir, "queued", 0, 0, 0, 0, NULL);
         if (!strcmp(u->state, "idle"))
             snprintf(u->state, sizeof u->state, "queued");
     }
+    atomic_store(&u->retry_now, 1);      /* a retry is tried now, not after the backoff */
     pthread_mutex_unlock(&u->lock);
 }
 
@@ -650,6 +718,8 @@ static void upload_uninit(void *priv)
     if (u->lock_init)
         pthread_mutex_destroy(&u->lock);
     u->lock_init = 0;
+    u->queue_loaded = 0;
+    lb_credentials_clear(&u->cred);
 }
 
 const lb_output_ops lb_output_upload = {

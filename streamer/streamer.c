@@ -534,6 +534,21 @@ out:
     return ret;
 }
 
+int lb_streamer_lesson_done(lb_streamer *st, const char *lesson_dir)
+{
+    int n = 0;
+    if (!st)
+        return 0;
+    pthread_mutex_lock(&st->ctl_lock);
+    for (int i = 0; i < st->nb_outputs; i++)
+        if (st->outputs[i]->ops->lesson_done) {
+            st->outputs[i]->ops->lesson_done(st->outputs[i]->priv, lesson_dir);
+            n++;
+        }
+    pthread_mutex_unlock(&st->ctl_lock);
+    return n;
+}
+
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt)
 {
     int ret = 0;

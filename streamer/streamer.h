@@ -19,6 +19,8 @@
  *       fragmented MP4 while recording (playable at any time, also after a
  *       crash), regular fast-start MP4 once the lesson is finished
  *   <lesson>/lesson.json, <lesson>/director.jsonl   the DESIGN contracts
+ *       (lesson.json: docs/lesson-json.md, schema LB_LESSON_SCHEMA)
+ *   <lesson>/episode.xml   Dublin Core catalog (Opencast's episode form)
  *   <lesson>/upload.json   with an upload output: {"state": "queued" |
  *       "uploading" | "waiting" (origin unreachable, will retry) | "done" |
  *       "failed", "files_done", "files_total", "bytes_done", "bytes_total",
@@ -110,6 +112,9 @@ typedef struct lb_lesson lb_lesson;
 /* The lesson's metadata (core/lb_meta.h). */
 typedef lb_lesson_meta lb_lesson_info;
 
+/* lesson.json's "schema": 2 added the metadata of lb_lesson_meta. */
+#define LB_LESSON_SCHEMA 2
+
 typedef struct lb_lesson_source {
     const char *name;
     lb_role role;
@@ -130,8 +135,9 @@ int lb_lesson_log_decision(lb_lesson *l, const char *json_line);
 /* Adds a chapter at program time t_s (seconds from the lesson start). */
 int lb_lesson_add_chapter(lb_lesson *l, double t_s, const char *title);
 /* New metadata for a lesson being recorded (a manual recording that a
- * timetable entry took over): lesson.json is rewritten with it, off the
- * caller's thread; the folder keeps its name. */
+ * timetable entry took over): lesson.json and episode.xml are rewritten
+ * with it, off the caller's thread; the folder keeps its name.  The MP4
+ * files get it when the lesson is finalised (the fast-start rewrite). */
 int lb_lesson_set_info(lb_lesson *l, const lb_lesson_info *info);
 /* Writes lesson.json with status complete (or interrupted) and the
  * duration, then frees.  Accepts NULL. */
@@ -139,8 +145,21 @@ void lb_lesson_finish(lb_lesson **l, double duration_s, int complete);
 
 /* On start-up: every lesson under data_dir still marked "recording" (a crash
  * or power loss) gets its duration from its program.mp4 and is marked
- * "interrupted".  Returns how many were repaired. */
+ * "interrupted" (episode.xml rewritten with its end).  Returns how many
+ * were repaired; lb_lesson_repair_each also calls repaired (when not NULL)
+ * with each one's folder. */
 int lb_lesson_repair_all(const char *data_dir);
+int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, const char *dir),
+                          void *opaque);
+
+/* Edits a finished lesson's metadata in its folder: the members of mask
+ * (LB_META_* of core/lb_meta.h) are replaced in lesson.json (the rest of
+ * the file is kept as it is) and episode.xml is made anew, both replaced
+ * atomically.  lesson.json is read as hostile input.  0, or a negative
+ * AVERROR with err: AVERROR(EBUSY) while the lesson records, AVERROR(ENOENT)
+ * without a lesson.json, AVERROR_INVALIDDATA for a file that is not one. */
+int lb_lesson_edit(const char *lesson_dir, const lb_lesson_meta *meta, unsigned mask,
+                   char *err, size_t err_size);
 
 /* ---- the streamer: outputs of the daemon ---- */
 
@@ -170,6 +189,12 @@ int lb_streamer_stop_recording(lb_streamer *st);
  * state "disk-full" and why).  The files are already finalised: the caller
  * should stop the recording and tell the user.  Any thread. */
 int lb_streamer_recording_error(lb_streamer *st);
+/* A finished lesson (a crashed one after its repair; an operator's retry or
+ * re-upload) goes to every output that takes finished lessons (upload): it
+ * joins the queue, or is tried again at once when it is in it.  Any
+ * control thread.  Returns how many outputs took it (0: none is
+ * configured). */
+int lb_streamer_lesson_done(lb_streamer *st, const char *lesson_dir);
 /* Gives a reference of pkt to every running output; the caller keeps pkt. */
 int lb_streamer_send(lb_streamer *st, const AVPacket *pkt);
 void lb_streamer_stop_live(lb_streamer *st);

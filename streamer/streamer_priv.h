@@ -41,6 +41,9 @@ void lb_upload_set_default_queue(void *priv, const char *path);
  * failure path is left untouched.  A torn last fragment (a crash) ends the
  * copy without failing it. */
 int lb_mp4_faststart(const char *path);
+/* The same with the global tags set to tags (NULL: the input's MP4 tags of
+ * lb_mp4_tags are kept). */
+int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags);
 
 /* Real duration of a media file from its packets (the last video packet's
  * end minus the first's start; audio when there is no video), seconds;
@@ -50,6 +53,33 @@ int lb_media_probe_duration(const char *path, double *duration_s);
 /* The string value of a top-level key of a (small) JSON file: 0, or a
  * negative AVERROR (buf then ""). */
 int lb_json_file_string(const char *path, const char *key, char *buf, size_t size);
+
+/* episode.xml (episode.c): the Dublin Core catalog of a lesson, made from
+ * m and its times (ISO 8601 strings as in lesson.json; one that is not a
+ * W3C-DTF time is left out, so NULL is fine).  lb_episode_xml gives the
+ * document (malloc'ed, the caller frees); lb_episode_write writes
+ * <dir>/episode.xml atomically, on async's thread when given.  0 or a
+ * negative error. */
+int lb_episode_xml(const lb_lesson_meta *m, const char *started_at, const char *ended_at,
+                   char **out, size_t *out_len);
+int lb_episode_write(const char *dir, const lb_lesson_meta *m, const char *started_at,
+                     const char *ended_at, lb_syncer *async);
+/* 1 when s is a time as lesson.json holds them (W3C-DTF with seconds). */
+int lb_is_w3cdtf(const char *s);
+
+/* lesson.json of a lesson folder, read as hostile input (at most
+ * LB_LESSON_JSON_MAX bytes, an object): 0 and *root, or a negative AVERROR
+ * with err ("lesson.json: larger than 1 MiB", "...: malformed JSON at byte
+ * 12"). */
+#define LB_LESSON_JSON_MAX (1 << 20)
+int lb_lesson_json_read(const char *dir, struct cJSON **root, char *err, size_t err_size);
+
+/* The MP4 tags of a lesson's files from its metadata: title, artist (the
+ * teacher), date (the start), comment (the description), genre (the
+ * subject).  Adds to *dict. */
+void lb_mp4_tags(AVDictionary **dict, const lb_lesson_meta *m, const char *started_at);
+/* The tags of lb_mp4_tags, copied from src (a file being rewritten). */
+void lb_mp4_copy_tags(AVDictionary **dst, const AVDictionary *src);
 
 /* Free space of the file system holding path, bytes (-1 when unknown). */
 /* mkdir -p: creates path and its missing parents (0755).  0 or AVERROR. */

@@ -95,7 +95,31 @@ static int fsync_path(const char *path)
     return ret;
 }
 
+static const char *const tag_keys[] = { "title", "artist", "date", "comment", "genre" };
+
+void lb_mp4_tags(AVDictionary **dict, const lb_lesson_meta *m, const char *started_at)
+{
+    const char *values[] = { m->title, m->teacher, started_at, m->description, m->subject };
+    for (int i = 0; i < 5; i++)
+        if (values[i] && *values[i])
+            av_dict_set(dict, tag_keys[i], values[i], 0);
+}
+
+void lb_mp4_copy_tags(AVDictionary **dst, const AVDictionary *src)
+{
+    for (int i = 0; i < 5; i++) {
+        const AVDictionaryEntry *e = av_dict_get(src, tag_keys[i], NULL, 0);
+        if (e)
+            av_dict_set(dst, tag_keys[i], e->value, 0);
+    }
+}
+
 int lb_mp4_faststart(const char *path)
+{
+    return lb_mp4_faststart_tags(path, NULL);
+}
+
+int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags)
 {
     AVFormatContext *ic = NULL, *oc = NULL;
     AVPacket *pkt = av_packet_alloc();
@@ -132,6 +156,10 @@ int lb_mp4_faststart(const char *path)
         os->time_base = ic->streams[i]->time_base;
         last_dts[i] = AV_NOPTS_VALUE;
     }
+    /* the lesson's tags survive the rewrite (libavformat copies none) */
+    lb_mp4_copy_tags(&oc->metadata, ic->metadata);
+    if (tags)
+        lb_mp4_copy_tags(&oc->metadata, tags);
     if ((ret = avio_open(&oc->pb, tmp, AVIO_FLAG_WRITE)) < 0)
         goto fail;
     av_dict_set(&opts, "movflags", "+faststart", 0);

@@ -28,6 +28,7 @@
 #include "lb_file.h"
 #include "lb_log.h"
 #include "lb_redact.h"
+#include "streamer.h"
 
 #define MAX_LESSON_JSON (1 << 20)
 
@@ -121,25 +122,6 @@ fail:
     return json;
 }
 
-/* Replaces path atomically and durably (lb_write_file_atomic): readers see
- * old or new, also after a power cut. */
-static int write_json_file(const char *path, const cJSON *json)
-{
-    char *text = cJSON_Print(json);
-    if (!text)
-        return AVERROR(ENOMEM);
-    size_t len = strlen(text);
-    char *line = realloc(text, len + 2);
-    if (!line) {
-        free(text);
-        return AVERROR(ENOMEM);
-    }
-    line[len] = '\n';
-    int ret = lb_write_file_atomic(path, line, len + 1, 0644);
-    free(line);
-    return ret;
-}
-
 /* ---- status ---- */
 
 static void add_disk(lb_webui *w, cJSON *status)
@@ -195,7 +177,8 @@ static void copy_list(cJSON *dst, const cJSON *full, const char *key)
 
 cJSON *webui_status_filter(const cJSON *full, webui_status_view view)
 {
-    static const char *const rec_keep[] = { "active", "title", "course", "teacher", "elapsed_s" };
+    static const char *const rec_keep[] = { "active", "title", "course", "teacher", "elapsed_s",
+                                            "subject", "grade", "class", "lesson_type" };
     if (view == WEBUI_VIEW_FULL) {
         cJSON *copy = full ? cJSON_Duplicate(full, 1) : cJSON_CreateObject();
         webui_redact_json(copy);
@@ -707,17 +690,22 @@ static void h_recording(lb_webui *w, webui_conn *c, const char *arg, cJSON *body
         extend_recording(w, c, body);
         return;
     }
-    if (
-        take_text(c, body, "title", req.title, sizeof req.title) < 0 ||
-        take_text(c, body, "teacher", req.teacher, sizeof req.teacher) < 0 ||
-        take_text(c, body, "course", req.course, sizeof req.course) < 0)
-        return;
     if (!strcmp(action, "start"))
         req.start = 1;
     else if (strcmp(action, "stop")) {
         webui_respond_error(c, 400, "'action' must be \"start\", \"stop\" or \"extend\"");
         return;
     }
+    /* every metadata member, checked as lesson.json is read back: the
+     * error names the member */
+    int given = lb_meta_from_json(&req.meta, body, 0, err, sizeof err);
+    if (given < 0) {
+        webui_respond_error(c, 400, "%s", err);
+        return;
+    }
+    req.meta_given = (unsigned)given;
+    if (!req.start)
+        memset(&req.meta, 0, sizeof req.meta);
     if (!w->ops->recording) {
         webui_respond_error(c, 501, "recording is not available");
         return;
@@ -1000,18 +988,170 @@ static cJSON *lesson_json(lb_webui *w, const char *id, int with_files)
     return lesson;
 }
 
-static int by_start_desc(const void *a, const void *b)
+/* GET /api/v1/recordings's query (DESIGN: "Library queries"). */
+typedef struct library_query {
+    char q[256], subject[64], grade[64], lesson_type[32], status[16], from[16], to[16];
+    char sort[32];
+    long offset, limit;
+} library_query;
+
+#define LIBRARY_MAX_LIMIT 1000
+
+static const char *query_arg(webui_conn *c, const char *name, char *buf, int size)
 {
+    char key[32];
+    snprintf(key, sizeof key, "%s=", name);
+    return c->wsi ? lws_get_urlarg_by_name(c->wsi, key, buf, size) : NULL;
+}
+
+static int is_date(const char *s)
+{
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : !(s[i] >= '0' && s[i] <= '9'))
+            return 0;
+    return !s[10];
+}
+
+/* 0, or -1 after a 400 naming the key. */
+static int parse_library_query(webui_conn *c, library_query *lq)
+{
+    static const struct { const char *key; size_t off, size; } text[] = {
+        { "q", offsetof(library_query, q), sizeof(((library_query *)0)->q) },
+        { "subject", offsetof(library_query, subject), sizeof(((library_query *)0)->subject) },
+        { "grade", offsetof(library_query, grade), sizeof(((library_query *)0)->grade) },
+        { "lesson_type", offsetof(library_query, lesson_type), sizeof(((library_query *)0)->lesson_type) },
+        { "status", offsetof(library_query, status), sizeof(((library_query *)0)->status) },
+        { "from", offsetof(library_query, from), sizeof(((library_query *)0)->from) },
+        { "to", offsetof(library_query, to), sizeof(((library_query *)0)->to) },
+        { "sort", offsetof(library_query, sort), sizeof(((library_query *)0)->sort) },
+    };
+    char buf[512];
+    memset(lq, 0, sizeof *lq);
+    lq->limit = 100;
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        const char *v = query_arg(c, text[i].key, buf, sizeof buf);
+        if (!v)
+            continue;
+        char why[96];
+        if (lb_meta_check_text(v, text[i].size - 1, 0, why, sizeof why) < 0) {
+            webui_respond_error(c, 400, "'%s': %s", text[i].key, why);
+            return -1;
+        }
+        snprintf((char *)lq + text[i].off, text[i].size, "%s", v);
+    }
+    if (*lq->lesson_type) {
+        lb_lesson_type t = lb_lesson_type_parse(lq->lesson_type);
+        if (!t) {
+            webui_respond_error(c, 400, "'lesson_type': unknown lesson type (ordinary, open, quality, "
+                                "demonstration)");
+            return -1;
+        }
+        snprintf(lq->lesson_type, sizeof lq->lesson_type, "%s", lb_lesson_type_name(t));
+    }
+    if (*lq->status && strcmp(lq->status, "recording") && strcmp(lq->status, "complete") &&
+        strcmp(lq->status, "interrupted")) {
+        webui_respond_error(c, 400, "'status' must be recording, complete or interrupted");
+        return -1;
+    }
+    if ((*lq->from && !is_date(lq->from)) || (*lq->to && !is_date(lq->to))) {
+        webui_respond_error(c, 400, "'%s' must be a date, YYYY-MM-DD", *lq->from && !is_date(lq->from)
+                            ? "from" : "to");
+        return -1;
+    }
+    const char *sort = *lq->sort == '-' ? lq->sort + 1 : lq->sort;
+    if (*lq->sort && strcmp(sort, "started_at") && strcmp(sort, "title") && strcmp(sort, "duration_s")) {
+        webui_respond_error(c, 400, "'sort' must be started_at, title or duration_s, with a leading "
+                            "'-' for descending");
+        return -1;
+    }
+    static const struct { const char *key; long max; size_t off; } nums[] = {
+        { "offset", 1000000000L, offsetof(library_query, offset) },
+        { "limit", LIBRARY_MAX_LIMIT, offsetof(library_query, limit) },
+    };
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = query_arg(c, nums[i].key, buf, sizeof buf);
+        char *end;
+        if (!v)
+            continue;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || errno || n < 0 || n > nums[i].max) {
+            webui_respond_error(c, 400, "'%s' must be a whole number from 0 to %ld", nums[i].key,
+                                nums[i].max);
+            return -1;
+        }
+        *(long *)((char *)lq + nums[i].off) = n;
+    }
+    return 0;
+}
+
+static int contains_nocase(const char *hay, const char *needle)
+{
+    return hay && strcasestr(hay, needle);
+}
+
+static int matches(const cJSON *l, const library_query *lq)
+{
+    const char *started = json_string(l, "started_at");
+    if (*lq->q && !contains_nocase(json_string(l, "title"), lq->q) &&
+        !contains_nocase(json_string(l, "teacher"), lq->q) &&
+        !contains_nocase(json_string(l, "subject"), lq->q))
+        return 0;
+    const struct { const char *want, *key; } exact[] = {
+        { lq->subject, "subject" }, { lq->grade, "grade" }, { lq->status, "status" },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = json_string(l, exact[i].key);
+        if (*exact[i].want && (!v || strcmp(v, exact[i].want)))
+            return 0;
+    }
+    if (*lq->lesson_type) {
+        const char *v = json_string(l, "lesson_type");
+        if (!v || lb_lesson_type_parse(v) != lb_lesson_type_parse(lq->lesson_type))
+            return 0;
+    }
+    /* dates compare as the start's day, as it was written (local time) */
+    if ((*lq->from || *lq->to) && (!started || strlen(started) < 10))
+        return 0;
+    if (*lq->from && strncmp(started, lq->from, 10) < 0)
+        return 0;
+    if (*lq->to && strncmp(started, lq->to, 10) > 0)
+        return 0;
+    return 1;
+}
+
+typedef struct sort_order {
+    const char *key;
+    int desc;
+} sort_order;
+
+static int by_sort(const void *a, const void *b, void *opaque)
+{
+    const sort_order *so = opaque;
+    const char *sort_key = so->key;
     const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    const char *sx = json_string(x, "started_at"), *sy = json_string(y, "started_at");
-    int r = strcmp(sy ? sy : "", sx ? sx : "");
-    return r ? r : strcmp(json_string(y, "id"), json_string(x, "id"));
+    int r;
+    if (!strcmp(sort_key, "duration_s")) {
+        const cJSON *dx = cJSON_GetObjectItemCaseSensitive(x, "duration_s");
+        const cJSON *dy = cJSON_GetObjectItemCaseSensitive(y, "duration_s");
+        double vx = cJSON_IsNumber(dx) ? dx->valuedouble : 0, vy = cJSON_IsNumber(dy) ? dy->valuedouble : 0;
+        r = vx < vy ? -1 : vx > vy;
+    } else {
+        const char *sx = json_string(x, sort_key), *sy = json_string(y, sort_key);
+        r = strcmp(sx ? sx : "", sy ? sy : "");
+    }
+    if (!r)
+        r = strcmp(json_string(x, "id"), json_string(y, "id"));
+    return so->desc ? -r : r;
 }
 
 static void list_recordings(lb_webui *w, webui_conn *c)
 {
+    library_query lq;
     struct dirent **names = NULL;
-    cJSON **items = NULL, *arr = cJSON_CreateArray();
+    cJSON **items = NULL;
+    if (parse_library_query(c, &lq) < 0)
+        return;
     int n = scandir(w->data_dir, &names, NULL, alphasort), nb = 0;
 
     if (n > 0)
@@ -1020,23 +1160,38 @@ static void list_recordings(lb_webui *w, webui_conn *c)
         cJSON *lesson = NULL;
         if (items && names[i]->d_name[0] != '.')
             lesson = lesson_json(w, names[i]->d_name, 1);
+        if (lesson && !matches(lesson, &lq)) {
+            cJSON_Delete(lesson);
+            lesson = NULL;
+        }
         if (lesson)
             items[nb++] = lesson;
         free(names[i]);
     }
     free(names);
+    /* newest first unless asked otherwise */
+    sort_order so = { !*lq.sort ? "started_at" : *lq.sort == '-' ? lq.sort + 1 : lq.sort,
+                      !*lq.sort || *lq.sort == '-' };
     if (nb)
-        qsort(items, (size_t)nb, sizeof *items, by_start_desc);
-    for (int i = 0; i < nb; i++)
-        cJSON_AddItemToArray(arr, items[i]);
+        qsort_r(items, (size_t)nb, sizeof *items, by_sort, &so);
+    cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "recordings");
+    for (int i = 0; i < nb; i++) {
+        if (i >= lq.offset && i - lq.offset < lq.limit)
+            cJSON_AddItemToArray(arr, items[i]);
+        else
+            cJSON_Delete(items[i]);
+    }
+    cJSON_AddNumberToObject(out, "total", nb);
     free(items);
-    webui_respond_json(c, 200, arr);
+    webui_respond_json(c, 200, out);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     return remove(path) < 0 ? -1 : 0;
 }
+
+static void upload_recording(lb_webui *w, webui_conn *c, const char *id);
 
 static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
 {
@@ -1051,7 +1206,14 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         list_recordings(w, c);
         return;
     }
-    if (strchr(id, '/') || !(lesson = lesson_json(w, id, 1))) {
+    const char *sub = strchr(id, '/');
+    if (sub && !strcmp(sub, "/upload")) {
+        char one[256];
+        snprintf(one, sizeof one, "%.*s", (int)(sub - id), id);
+        upload_recording(w, c, one);
+        return;
+    }
+    if (sub || !(lesson = lesson_json(w, id, 1))) {
         webui_respond_error(c, 404, "no recording '%s'", id);
         return;
     }
@@ -1084,41 +1246,74 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         webui_respond(c, 204, "application/json", NULL, 0);
         return;
     }
-    /* PATCH or POST: edit the metadata, in the file as it is on disk (not
-     * what lesson_json() added to it). */
+    /* PATCH or POST: edit the metadata, in lesson.json as it is on disk
+     * (not what lesson_json() added to it), and episode.xml with it */
     cJSON_Delete(lesson);
-    if (lesson_path(w, id, "lesson.json", path, sizeof path) < 0 || !(lesson = read_json_file(path))) {
+    lb_lesson_meta meta = { 0 };
+    char err[512];
+    int mask = lb_meta_from_json(&meta, body, 0, err, sizeof err);
+    if (mask < 0) {
+        webui_respond_error(c, 400, "%s", err);
+        return;
+    }
+    mask &= ~LB_META_SCHEDULE_UID;           /* where it came from is history */
+    if (!mask) {
+        webui_respond_error(c, 400, "nothing to change (title, teacher, course, subject, grade, "
+                            "class, lesson_type, school, hall, description, keywords, language)");
+        return;
+    }
+    if (lesson_path(w, id, NULL, dir, sizeof dir) < 0) {
         webui_respond_error(c, 404, "no recording '%s'", id);
         return;
     }
-    static const struct { const char *key; size_t size; } editable[] = {
-        { "title", 128 }, { "teacher", 64 }, { "course", 64 },
-    };
-    char value[128];
-    int changed = 0;
-    for (size_t i = 0; i < sizeof editable / sizeof editable[0]; i++) {
-        if (!cJSON_GetObjectItemCaseSensitive(body, editable[i].key))
-            continue;
-        if (take_text(c, body, editable[i].key, value, editable[i].size) < 0) {
-            cJSON_Delete(lesson);
-            return;
-        }
-        cJSON_DeleteItemFromObjectCaseSensitive(lesson, editable[i].key);
-        cJSON_AddStringToObject(lesson, editable[i].key, value);
-        changed = 1;
-    }
-    if (!changed) {
-        cJSON_Delete(lesson);
-        webui_respond_error(c, 400, "nothing to change (title, teacher, course)");
-        return;
-    }
-    int ret = write_json_file(path, lesson);
-    cJSON_Delete(lesson);
+    int ret = lb_lesson_edit(dir, &meta, (unsigned)mask, err, sizeof err);
     if (ret < 0) {
-        webui_respond_error(c, 500, "cannot write lesson.json: %s", av_err2str(ret));
+        webui_respond_error(c, ret == AVERROR(EBUSY) ? 409 : ret == AVERROR(ENOENT) ? 404 : 500,
+                            "%s: %s", id, err);
         return;
     }
+    LB_LOGI("webui", "%s edited the metadata of %s", c->who.user, id);
+    /* the platform gets the new catalog: a lesson that was queued for
+     * upload (or uploaded) goes again, its media skipped where they match */
+    if (lesson_path(w, id, "upload.json", path, sizeof path) == 0 && access(path, F_OK) == 0 &&
+        w->ops->upload && w->ops->upload(w->opaque, dir, err, sizeof err) < 0)
+        LB_LOGW("webui", "%s: the edited metadata is not uploaded: %s", id, err);
     webui_respond_json(c, 200, lesson_json(w, id, 1));
+}
+
+/* POST /api/v1/recordings/<id>/upload: retry now, or upload again. */
+static void upload_recording(lb_webui *w, webui_conn *c, const char *id)
+{
+    char dir[PATH_MAX], err[256] = "";
+    cJSON *lesson;
+    if (c->method != WEBUI_POST) {
+        webui_add_header(c, "Allow", "POST");
+        webui_respond_error(c, 405, "method not allowed");
+        return;
+    }
+    if (!(lesson = lesson_json(w, id, 0)) || lesson_path(w, id, NULL, dir, sizeof dir) < 0) {
+        cJSON_Delete(lesson);
+        webui_respond_error(c, 404, "no recording '%s'", id);
+        return;
+    }
+    const char *status = json_string(lesson, "status");
+    int busy = status && !strcmp(status, "recording");
+    cJSON_Delete(lesson);
+    if (busy) {
+        webui_respond_error(c, 409, "'%s' is being recorded", id);
+        return;
+    }
+    if (!w->ops->upload) {
+        webui_respond_error(c, 501, "uploads are not available");
+        return;
+    }
+    int ret = w->ops->upload(w->opaque, dir, err, sizeof err);
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "cannot upload");
+        return;
+    }
+    LB_LOGI("webui", "%s asked for the upload of %s", c->who.user, id);
+    webui_respond_json(c, 202, lesson_json(w, id, 0));
 }
 
 /* ---- routing ---- */

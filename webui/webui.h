@@ -14,13 +14,14 @@
 #include <cjson/cJSON.h>
 
 #include "lb_config.h"
+#include "lb_meta.h"
 
 /* What the UI reads (the scripts in webui/www/); unknown members are ignored and
  * missing ones shown as "-":
  *
  * status (GET /api/v1/status, and the "status" member of status events):
- *   { "recording": { "active", "id", "title", "teacher", "course",
- *                    "started_at", "elapsed_s" },
+ *   { "recording": { "active", "id", "title", "teacher", "course", "subject",
+ *                    "grade", "class", "lesson_type", "started_at", "elapsed_s" },
  *     "director":  { "mode": "auto"|"manual", "shot", "layout",
  *                    "sources": [names on the program, main first], "reason" },
  *     "sources":   [ { "name", "role", "kind", "state", "width", "height",
@@ -46,7 +47,7 @@
  * What each role sees (webui_status_filter): operators and admins the whole
  * status and every event, with secrets redacted (lb_redact.h); viewers and
  * teachers status events reduced to recording.{active,title,teacher,
- * course,elapsed_s,started_at,lesson_state,lesson_flags}, "live" (the HLS
+ * course,subject,grade,class,lesson_type,elapsed_s,started_at,lesson_state,lesson_flags}, "live" (the HLS
  * output is up) and sources[] and mics[]
  * as {name,role,state} (no errors, URLs, paths or outputs), alert and
  * schedule events; a public viewer (no login) only status events with the recording
@@ -55,9 +56,9 @@
 
 typedef struct lb_recording_request {
     int start;                    /* 1 start, 0 stop */
-    char title[128];
-    char teacher[64];
-    char course[64];
+    lb_lesson_meta meta;          /* start: the lesson's metadata, checked as
+                                   * lb_meta_from_json() does */
+    unsigned meta_given;          /* the LB_META_* members the request gave */
 } lb_recording_request;
 
 /* Implemented by the daemon; called on the webui thread only, must not
@@ -97,6 +98,10 @@ typedef struct lb_control_ops {
     /* POST /api/v1/recording {"action":"extend","minutes":5|10}: the
      * timetable lesson records that much longer (EBUSY: why not) */
     int (*extend)(void *opaque, int minutes, char *err, size_t err_size);
+    /* POST /api/v1/recordings/<id>/upload, and after a metadata edit: the
+     * finished lesson in lesson_dir goes (again) to every upload output,
+     * at once.  AVERROR(ENOENT) with err when there is no upload output. */
+    int (*upload)(void *opaque, const char *lesson_dir, char *err, size_t err_size);
 } lb_control_ops;
 
 typedef struct lb_webui lb_webui;

@@ -178,6 +178,7 @@ url = srt://127.0.0.1:{srt_port}?mode=caller&latency=200
 [output.repo]
 type = upload
 url = http://127.0.0.1:{closed_port}/up/
+allow_http = true
 retry_max_s = 2
 
 [health]

@@ -164,6 +164,7 @@ url = http://push:{pw}@127.0.0.1:{closed}/live/
 [output.platform]
 type = upload
 url = http://up:{pw}@127.0.0.1:{closed}/lessons/
+allow_http = true
 retry_max_s = 2
 
 [output.push]

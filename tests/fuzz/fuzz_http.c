@@ -115,10 +115,15 @@ static void check_text(const char *what, const char *s, size_t size)
 
 static int fake_recording(void *opaque, const lb_recording_request *req, char *err, size_t err_size)
 {
-    check_text("title", req->title, sizeof req->title);
-    check_text("teacher", req->teacher, sizeof req->teacher);
-    check_text("course", req->course, sizeof req->course);
-    if (req->start && !strcmp(req->title, "busy")) {
+    check_text("title", req->meta.title, sizeof req->meta.title);
+    check_text("teacher", req->meta.teacher, sizeof req->meta.teacher);
+    check_text("course", req->meta.course, sizeof req->meta.course);
+    check_text("description", req->meta.description, sizeof req->meta.description);
+    for (int i = 0; i < req->meta.nb_keywords; i++)
+        check_text("keywords", req->meta.keywords[i], sizeof req->meta.keywords[i]);
+    if (req->meta.nb_keywords < 0 || req->meta.nb_keywords > LB_META_MAX_KEYWORDS)
+        fuzz_fail("%d keywords reached the hall", req->meta.nb_keywords);
+    if (req->start && !strcmp(req->meta.title, "busy")) {
         snprintf(err, err_size, "already recording");
         return AVERROR(EBUSY);
     }

@@ -57,7 +57,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(lesson_json, sizeof lesson_json, "%s/lesson.json", lesson_dir);
     snprintf(queue_file, sizeof queue_file, "%s/.upload-queue", data_dir);
     snprintf(new_lesson, sizeof new_lesson, "%s/20261204-210000-new", data_dir);
-    snprintf(text, sizeof text, "[output.up]\ntype = upload\nurl = http://127.0.0.1:9/lessons/\n"
+    snprintf(text, sizeof text, "[output.up]\ntype = upload\nurl = http://127.0.0.1:9/lessons/\nallow_http = true\n"
              "queue_file = %s\n", queue_file);
     if (lb_config_load_string(&cfg, "fuzz.ini", text, err, sizeof err) < 0)
         fuzz_fail("%s", err);

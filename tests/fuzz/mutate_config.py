@@ -49,6 +49,7 @@ url = srt://127.0.0.1:9000?mode=caller&latency=120&passphrase=%(s)s&pbkeylen=16
 [output.platform]
 type = upload
 url = http://up:%(s)s@127.0.0.1:9/lessons/
+allow_http = true
 
 [output.origin]
 type = hls

@@ -23,7 +23,7 @@ rc, err, kv = load("")
 check(rc == 0 and kv["outputs"] == "1" and kv["live_dir"] == "(none)",
       "no [output.*]: the archive alone")
 rc, err, kv = load("[output.web]\ntype = hls\ndir = /tmp/x/live\n"
-                   "[output.up]\ntype = upload\nurl = http://10.0.0.1/lessons\nqueue_file = /tmp/q\n"
+                   "[output.up]\ntype = upload\nurl = http://10.0.0.1/lessons\nallow_http = true\nqueue_file = /tmp/q\n"
                    "[output.platform]\ntype = srt\nurl = srt://10.0.0.2:9000?mode=caller&latency=200"
                    "&passphrase=0123456789abc&pbkeylen=32&streamid=hall1\n"
                    "[output.pull]\ntype = srt\nurl = srt://:9001?mode=listener\n")

@@ -47,7 +47,7 @@ def config(tmp, data, extra=""):
     # an origin that refuses: the lesson is queued for upload and stays queued
     return demo_config(data, 0, replace={"width = 1920": "width = 640",
                                          "height = 1080": "height = 360"},
-                       extra="\n[output.up]\ntype = upload\nurl = http://127.0.0.1:%d/\n"
+                       extra="\n[output.up]\ntype = upload\nurl = http://127.0.0.1:%d/\nallow_http = true\n"
                        % free_port() + extra)
 
 

@@ -57,7 +57,7 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 cfg = os.path.join(work, "luobo.ini")
 with open(cfg, "w") as f:
     f.write(f"[output.archive]\ntype = archive\nmin_free_mb = 1\nstop_free_mb = 0\n"
-            f"[output.platform]\ntype = upload\nurl = http://127.0.0.1:{port}/in/\n"
+            f"[output.platform]\ntype = upload\nurl = http://127.0.0.1:{port}/in/\nallow_http = true\n"
             f"queue_file = {work}/queue\nretry_max_s = 1\n")
 kv = run_tool("archive", os.path.join(work, "data"), "2",
               env={"STREAMER_CONFIG": cfg, "UPLOAD_WAIT": "60"})

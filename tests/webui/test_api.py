@@ -149,8 +149,9 @@ def main():
 
     # ---- recordings ----
     r = curl(base + "/api/v1/recordings", **A)
-    lst = r.json() or []
+    lst = (r.json() or {}).get("recordings", [])
     ids = [x["id"] for x in lst]
+    check(r.json().get("total") == len(lst), "recordings list: total")
     check(r.status == 200 and lid in ids and rec_id in ids, "recordings list has both lessons")
     fx = [x for x in lst if x["id"] == lid][0]
     check(fx.get("upload", {}).get("state") == "uploading", "recordings list: upload state")

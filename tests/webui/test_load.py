@@ -166,7 +166,7 @@ def main():
         # the lesson finishes after stop; wait (bounded) for lesson.json to say so
         lesson = None
         for _ in range(600):
-            lst = curl(srv.base + "/api/v1/recordings", jar=jar).json() or []
+            lst = (curl(srv.base + "/api/v1/recordings", jar=jar).json() or {}).get("recordings", [])
             lesson = next((x for x in lst if x.get("title") == "Load"), None)
             if lesson and lesson.get("status") == "complete":
                 break

@@ -82,9 +82,9 @@ static cJSON *fake_status(void *opaque)
     cJSON_AddBoolToObject(rec, "active", f->recording);
     if (f->recording) {
         cJSON_AddStringToObject(rec, "id", f->lesson_id);
-        cJSON_AddStringToObject(rec, "title", f->info.title);
-        cJSON_AddStringToObject(rec, "teacher", f->info.teacher);
-        cJSON_AddStringToObject(rec, "course", f->info.course);
+        cJSON_AddStringToObject(rec, "title", f->info.meta.title);
+        cJSON_AddStringToObject(rec, "teacher", f->info.meta.teacher);
+        cJSON_AddStringToObject(rec, "course", f->info.meta.course);
         cJSON_AddStringToObject(rec, "started_at", f->started_at);
         cJSON_AddNumberToObject(rec, "elapsed_s", (double)(lb_clock_now() - f->started_us) / 1e6);
     }
@@ -158,9 +158,9 @@ static int write_lesson(fake *f, const char *status, double duration)
     char path[4200], end[40] = "";
     cJSON *l = cJSON_CreateObject();
     cJSON_AddStringToObject(l, "id", f->lesson_id);
-    cJSON_AddStringToObject(l, "title", f->info.title);
-    cJSON_AddStringToObject(l, "teacher", f->info.teacher);
-    cJSON_AddStringToObject(l, "course", f->info.course);
+    cJSON_AddStringToObject(l, "title", f->info.meta.title);
+    cJSON_AddStringToObject(l, "teacher", f->info.meta.teacher);
+    cJSON_AddStringToObject(l, "course", f->info.meta.course);
     cJSON_AddStringToObject(l, "started_at", f->started_at);
     if (duration >= 0)
         lb_clock_iso8601(lb_clock_wall_us(), end, sizeof end);
@@ -225,8 +225,8 @@ static int fake_recording(void *opaque, const lb_recording_request *req, char *e
         struct tm tm;
         gmtime_r(&now, &tm);
         f->info = *req;
-        if (!f->info.title[0])
-            snprintf(f->info.title, sizeof f->info.title, "Lesson");
+        if (!f->info.meta.title[0])
+            snprintf(f->info.meta.title, sizeof f->info.meta.title, "Lesson");
         snprintf(f->lesson_id, sizeof f->lesson_id, "%04d%02d%02d-%02d%02d%02d-test-%d",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                  ++f->lessons_made);

@@ -37,21 +37,29 @@
     player.scrollIntoView({ behavior: 'smooth' });
   }
 
+  // the metadata the platform files a lesson under (lesson.json, episode.xml)
+  const editable = ['title', 'teacher', 'course', 'subject', 'grade', 'class', 'lesson_type', 'description'];
   function edit(rec) {
     const dlg = document.getElementById('edit');
-    document.getElementById('e-title').value = rec.title || '';
-    document.getElementById('e-teacher').value = rec.teacher || '';
-    document.getElementById('e-course').value = rec.course || '';
+    for (const k of editable) document.getElementById('e-' + k).value = rec[k] || '';
+    document.getElementById('e-keywords').value = (rec.keywords || []).join(', ');
     document.getElementById('edit-error').textContent = '';
     dlg.onclose = async () => {
       if (dlg.returnValue !== 'save') return;
-      const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id), { method: 'PATCH', body: {
-        title: document.getElementById('e-title').value, teacher: document.getElementById('e-teacher').value,
-        course: document.getElementById('e-course').value } });
+      const body = {};
+      for (const k of editable) body[k] = document.getElementById('e-' + k).value;
+      body.keywords = document.getElementById('e-keywords').value.split(/[,，]/).map((w) => w.trim()).filter((w) => w);
+      const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id), { method: 'PATCH', body });
       if (r.status !== 200) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
       load();
     };
     dlg.showModal();
+  }
+
+  async function upload(rec) {
+    const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id) + '/upload', { method: 'POST' });
+    if (r.status !== 202) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    load();
   }
 
   async function remove(rec) {
@@ -71,16 +79,20 @@
     return badge;
   }
 
+  document.getElementById('search-form').addEventListener('submit', (e) => { e.preventDefault(); load(); });
+
   async function load() {
-    const r = await LB.api('/api/v1/recordings');
+    const q = document.getElementById('search').value.trim();
+    const r = await LB.api('/api/v1/recordings?limit=1000' + (q ? '&q=' + encodeURIComponent(q) : ''));
     const tbody = document.querySelector('#list tbody');
     tbody.textContent = '';
     if (r.status !== 200) {
       document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
       return;
     }
-    document.getElementById('empty').classList.toggle('hidden', r.data.length > 0);
-    for (const rec of r.data) {
+    const list = r.data.recordings || [];
+    document.getElementById('empty').classList.toggle('hidden', list.length > 0);
+    for (const rec of list) {
       const main = (rec.files || []).find((f) => f.path === 'program.mp4') || (rec.files || [])[0];
       const actions = el('div', { className: 'actions' });
       if (main) {
@@ -89,10 +101,12 @@
       }
       if (rec.status !== 'recording') {
         actions.append(el('button', { type: 'button', onclick: () => edit(rec) }, t('edit')));
+        // an operator retries a failed upload, or sends a lesson again
+        if (rec.upload) actions.append(el('button', { type: 'button', className: 'upload', onclick: () => upload(rec) }, t('upload_again')));
         if (isAdmin) actions.append(el('button', { type: 'button', className: 'danger', onclick: () => remove(rec) }, t('del')));
       }
       const row = el('tr', {}, el('td', {}, dash(rec.title)), el('td', {}, dash(rec.teacher)),
-        el('td', {}, dash(rec.course)), el('td', {}, LB.fmtDate(rec.started_at)),
+        el('td', {}, dash(rec.subject)), el('td', {}, LB.fmtDate(rec.started_at)),
         el('td', {}, LB.fmtDuration(rec.duration_s)),
         el('td', {}, el('span', { className: 'badge ' + (rec.status || '') }, dash(rec.status))),
         el('td', { className: 'hide-narrow' }, uploadState(rec)), el('td', {}, actions));

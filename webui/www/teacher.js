@@ -8,7 +8,9 @@
   const timer = document.getElementById('timer');
   const state = document.getElementById('state');
   const error = document.getElementById('error');
-  const fields = ['title', 'course', 'teacher'].map((id) => document.getElementById(id));
+  // what the lesson is filed under (lesson.json, episode.xml, the MP4 tags)
+  const names = ['title', 'course', 'teacher', 'subject', 'lesson_type', 'grade', 'class'];
+  const fields = names.map((id) => document.getElementById(id));
   let recording = false;
   let busy = false;
   let elapsedAt = 0;        // elapsed_s as last reported ...
@@ -25,11 +27,7 @@
     if (recording) {
       elapsedAt = Number(rec.elapsed_s) || 0;
       reportedAt = performance.now();
-      if (!was) {
-        document.getElementById('title').value = rec.title || '';
-        document.getElementById('course').value = rec.course || '';
-        document.getElementById('teacher').value = rec.teacher || '';
-      }
+      if (!was) names.forEach((n, i) => { if (rec[n] !== undefined) fields[i].value = rec[n] || ''; });
     }
     tick();
   };
@@ -48,8 +46,8 @@
     button.disabled = true;
     error.textContent = '';
     state.textContent = LB.t(recording ? 'stopping' : 'starting');
-    const req = recording ? { action: 'stop' } : {
-      action: 'start', title: fields[0].value, course: fields[1].value, teacher: fields[2].value };
+    const req = { action: recording ? 'stop' : 'start' };
+    if (!recording) names.forEach((n, i) => { req[n] = fields[i].value; });
     const r = await LB.api('/api/v1/recording', { method: 'POST', body: req });
     busy = false;
     button.disabled = false;
