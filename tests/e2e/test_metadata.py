@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""A lesson's metadata (issue #14 items 4 and 5), with the real daemon.
+
+metadata: a lesson started through the API with every member (Chinese,
+  XML's special characters, a newline in the description) and [general]
+  school, hall and language as defaults: lesson.json (schema 2, parsed),
+  the MP4 tags of program.mp4, every iso/*.mp4 and audio/*.m4a (ffprobe's
+  format_tags), episode.xml parsed with xml.etree (Opencast's namespaces);
+  bad metadata (an unknown lesson_type, an oversized member, keywords that
+  are no list, a control character) is refused with 400 naming the member
+  and starts nothing; PATCH changes lesson.json and episode.xml; the
+  library's query keys.
+upload: a lesson killed with kill -9 while recording (not resumed) is
+  repaired at the next start and uploaded to nginx WebDAV with HTTP Basic;
+  first with a wrong password: a clear error in the status and upload.json,
+  retried until the platform accepts the password (its htpasswd changed
+  and nginx reloaded), then lesson.json and episode.xml are on the
+  platform and parse; an operator's re-upload; the password is nowhere in
+  the log, the status or the events.  A credentials file readable by
+  others and an http:// url without allow_http are refused by
+  --check-config with the key named."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "webui"))
+from lbtest import LUOBO, Scratch, check, demo_config, free_port, main, stop_daemon  # noqa: E402
+from webui_common import cookie_of, curl, ws_connect, ws_recv  # noqa: E402
+
+ADMIN_PW = "metadata test admin pw"
+DC = "{http://purl.org/dc/terms/}"
+OC = "{http://www.opencastproject.org/xsd/1.0/dublincore/}"
+
+META = {
+    "title": "一次函数的图像 <第1课> & \"复习\"",
+    "teacher": "王老师",
+    "course": "初中数学",
+    "subject": "数学",
+    "grade": "初二",
+    "class": "3班",
+    "lesson_type": "公开课",
+    "description": "第一行\n第二行 <b>&amp;</b>",
+    "keywords": ["函数", "图像", "一次函数"],
+}
+
+
+def wait_for(what, cond, proc, tries=900):
+    """Polls cond (bounded: tries x 0.1 s plus the time cond takes)."""
+    for _ in range(tries):
+        v = cond()
+        if v:
+            return v
+        check(proc is None or proc.poll() is None,
+              "luobo exited (%s) while waiting for %s" % (proc and proc.returncode, what))
+        time.sleep(0.1)
+    check(False, "gave up waiting for %s" % what)
+
+
+def small_config(data, http_port, extra=""):
+    return demo_config(data, http_port, replace={
+        "width = 1920": "width = 320", "height = 1080": "height = 180", "fps = 30": "fps = 15",
+        "iso_width = 640": "iso_width = 160", "iso_height = 360": "iso_height = 90",
+        "[general]\n": "[general]\nhttp_address = 127.0.0.1\nmax_lag_ms = 0\n" + extra})
+
+
+class Daemon:
+    def __init__(self, tmp, ini, name="luobo"):
+        self.log_path = os.path.join(tmp, name + ".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([LUOBO, "--config", ini], stdout=self.log, stderr=subprocess.STDOUT)
+
+    def text(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        stop_daemon(self.proc)
+        self.log.close()
+
+
+def admin_session(tmp, base, d):
+    """The first run's admin (the setup code from the log): curl arguments."""
+    code = wait_for("the setup code", lambda: [l.split("setup code ")[1].split()[0]
+                                               for l in d.text().splitlines() if "setup code " in l],
+                    d.proc)[-1]
+    jar = os.path.join(tmp, "admin.jar")
+    r = wait_for("the API", lambda: (lambda r: r if r.status else None)(
+        curl(base + "/api/v1/setup", "POST", {"code": code, "password": ADMIN_PW}, save_cookies=jar)),
+        d.proc)
+    check(r.status == 201, "admin set up (%d %s)" % (r.status, r.body[:200]))
+    return {"jar": jar, "headers": ["X-CSRF-Token: " + r.json()["csrf"]]}
+
+
+def tags(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", path],
+                         capture_output=True, text=True)
+    check(out.returncode == 0, "ffprobe %s: %s" % (path, out.stderr[-300:]))
+    return {k.lower(): v for k, v in json.loads(out.stdout).get("format", {}).get("tags", {}).items()}
+
+
+def episode(path):
+    """episode.xml parsed: {local name: [texts]}."""
+    root = ET.parse(path).getroot()
+    check(root.tag == OC + "dublincore", "episode.xml's root is Opencast's dublincore (%s)" % root.tag)
+    out = {}
+    for e in root:
+        check(e.tag.startswith(DC), "episode.xml: %s is in the dcterms namespace" % e.tag)
+        out.setdefault(e.tag[len(DC):], []).append(e.text or "")
+    return out
+
+
+def lesson_done(data, lid):
+    path = os.path.join(data, lid, "lesson.json")
+    try:
+        with open(path) as f:
+            j = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if j.get("status") == "recording" or os.path.exists(os.path.join(data, lid, ".finalising")):
+        return None
+    return j
+
+
+def test_metadata():
+    with Scratch("metadata") as tmp:
+        data = os.path.join(tmp, "data")
+        http_port = free_port()
+        ini = os.path.join(tmp, "luobo.ini")
+        with open(ini, "w") as f:
+            f.write(small_config(data, http_port, "school = 实验中学\nhall = 多功能厅\nlanguage = zh-CN\n"))
+        d = Daemon(tmp, ini)
+        try:
+            base = "http://127.0.0.1:%d" % http_port
+            A = admin_session(tmp, base, d)
+            rec = base + "/api/v1/recording"
+            # bad metadata: 400 naming the member, nothing starts
+            for body, member in (({"lesson_type": "lecture"}, "'lesson_type'"),
+                                 ({"title": "长" * 100}, "'title'"),
+                                 ({"grade": "x" * 64}, "'grade'"),
+                                 ({"keywords": "函数"}, "'keywords'"),
+                                 ({"keywords": ["k"] * 17}, "'keywords'"),
+                                 ({"keywords": ["ok", 5]}, "'keywords'"),
+                                 ({"description": "a\x01b"}, "'description'"),
+                                 ({"subject": 12}, "'subject'")):
+                r = curl(rec, "POST", dict(body, action="start"), **A)
+                err = (r.json() or {}).get("error", "")
+                check(r.status == 400 and member in err,
+                      "bad %s: 400 naming it (%d %s)" % (member, r.status, err))
+            st = curl(base + "/api/v1/status", **A).json()
+            check(not st["recording"]["active"], "no lesson was started by bad metadata")
+
+            r = curl(rec, "POST", dict(META, action="start"), **A)
+            check(r.status == 200 and r.json()["recording"]["active"], "start with metadata (%d %s)"
+                  % (r.status, r.body[:200]))
+            check(r.json()["recording"].get("subject") == "数学" and
+                  r.json()["recording"].get("lesson_type") == "open", "the status shows the metadata")
+            wait_for("2 s of recording", lambda: (curl(base + "/api/v1/status", **A).json() or {})
+                     .get("recording", {}).get("elapsed_s", 0) >= 2, d.proc)
+            lid = curl(base + "/api/v1/status", **A).json()["recording"]["id"]
+            # written at the start already
+            ep = episode(os.path.join(data, lid, "episode.xml"))
+            check(ep.get("title") == [META["title"]] and "end=" not in ep["temporal"][0],
+                  "episode.xml at the start: title, a period without its end (%s)" % ep.get("temporal"))
+            r = curl(rec, "POST", {"action": "stop"}, **A)
+            check(r.status == 200, "stop")
+            lj = wait_for("the lesson finished", lambda: lesson_done(data, lid), d.proc)
+
+            check(lj["schema"] == 2 and lj["status"] == "complete", "lesson.json: schema 2, complete")
+            for k, v in META.items():
+                want = "open" if k == "lesson_type" else v
+                check(lj.get(k) == want, "lesson.json %s = %r (%r)" % (k, want, lj.get(k)))
+            check(lj["school"] == "实验中学" and lj["hall"] == "多功能厅" and lj["language"] == "zh-CN",
+                  "lesson.json: [general] school, hall, language as defaults")
+            check("schedule_uid" not in lj, "lesson.json: no schedule_uid for a manual lesson")
+            for k in ("id", "started_at", "ended_at", "duration_s", "sources", "chapters", "mics"):
+                check(k in lj, "lesson.json keeps %s" % k)
+
+            folder = os.path.join(data, lid)
+            files = ["program.mp4"] + ["iso/" + n for n in sorted(os.listdir(os.path.join(folder, "iso")))] \
+                + ["audio/" + n for n in sorted(os.listdir(os.path.join(folder, "audio")))]
+            check(len(files) == 1 + 4 + 2, "program, four cameras, two mics (%s)" % files)
+            for rel in files:
+                t = tags(os.path.join(folder, rel))
+                check(t.get("title") == META["title"] and t.get("artist") == "王老师" and
+                      t.get("genre") == "数学" and t.get("comment") == META["description"] and
+                      t.get("date") == lj["started_at"],
+                      "%s: MP4 tags title, artist, genre, comment, date (%s)" % (rel, t))
+
+            ep = episode(os.path.join(folder, "episode.xml"))
+            check(ep["title"] == [META["title"]] and ep["creator"] == ["王老师"] and
+                  ep["subject"][0] == "数学" and ep["subject"][1:] == META["keywords"] and
+                  ep["spatial"] == ["多功能厅"] and ep["description"] == [META["description"]] and
+                  ep["type"] == ["公开课"] and ep["language"] == ["zh-CN"] and
+                  ep["created"] == [lj["started_at"]] and ep["publisher"] == ["实验中学"] and
+                  ep["educationLevel"] == ["初二"] and ep["audience"] == ["初二 3班"],
+                  "episode.xml: every member (%s)" % ep)
+            check(ep["temporal"] == ["start=%s; end=%s; scheme=W3C-DTF;" % (lj["started_at"], lj["ended_at"])],
+                  "episode.xml: temporal as Opencast writes it (%s)" % ep["temporal"])
+
+            # PATCH: refused with the member named, then the files change
+            one = base + "/api/v1/recordings/" + lid
+            for body, member in (({"lesson_type": "seminar"}, "'lesson_type'"),
+                                 ({"hall": "h" * 200}, "'hall'"),
+                                 ({"title": "a\nb"}, "'title'")):
+                r = curl(one, "PATCH", body, **A)
+                check(r.status == 400 and member in (r.json() or {}).get("error", ""),
+                      "PATCH bad %s: 400 naming it (%d %s)" % (member, r.status, r.body[:200]))
+            with open(os.path.join(folder, "lesson.json")) as f:
+                check(json.load(f)["title"] == META["title"], "a refused PATCH changed nothing")
+            edit = {"title": "一次函数 (修订)", "lesson_type": "demonstration", "grade": "初三",
+                    "keywords": ["函数"], "description": "控制字符之外 \t 都可以"}
+            r = curl(one, "PATCH", edit, **A)
+            check(r.status == 200 and r.json().get("title") == edit["title"], "PATCH: 200 (%d %s)"
+                  % (r.status, r.body[:200]))
+            with open(os.path.join(folder, "lesson.json")) as f:
+                lj2 = json.load(f)
+            check(lj2["title"] == edit["title"] and lj2["lesson_type"] == "demonstration" and
+                  lj2["grade"] == "初三" and lj2["keywords"] == ["函数"] and lj2["teacher"] == "王老师" and
+                  lj2["sources"] == lj["sources"] and lj2["status"] == "complete",
+                  "PATCH: lesson.json has the edit and keeps the rest")
+            ep = episode(os.path.join(folder, "episode.xml"))
+            check(ep["title"] == [edit["title"]] and ep["type"] == ["示范课"] and
+                  ep["subject"] == ["数学", "函数"] and ep["educationLevel"] == ["初三"] and
+                  ep["description"] == [edit["description"]] and ep["creator"] == ["王老师"],
+                  "PATCH: episode.xml rewritten (%s)" % ep)
+
+            # the library's queries
+            lst = base + "/api/v1/recordings"
+            for q, n in (("", 1), ("?subject=%E6%95%B0%E5%AD%A6", 1), ("?subject=English", 0),
+                         ("?lesson_type=demonstration", 1), ("?lesson_type=%E7%A4%BA%E8%8C%83%E8%AF%BE", 1),
+                         ("?lesson_type=open", 0), ("?q=%E7%8E%8B", 1), ("?grade=%E5%88%9D%E4%B8%89", 1),
+                         ("?status=complete&from=2000-01-01&to=2999-12-31", 1), ("?to=2000-01-01", 0),
+                         ("?offset=1", 1), ("?sort=-title&limit=1", 1)):
+                r = curl(lst + q, **A)
+                j = r.json() or {}
+                check(r.status == 200 and j.get("total") == n and
+                      len(j.get("recordings", [])) == (0 if q == "?offset=1" else n),
+                      "library %s: total %d (%d %s)" % (q or "(all)", n, r.status, r.body[:200]))
+            for q, key in (("?limit=x", "'limit'"), ("?from=yesterday", "'from'"),
+                           ("?lesson_type=x", "'lesson_type'"), ("?sort=size", "'sort'")):
+                r = curl(lst + q, **A)
+                check(r.status == 400 and key in (r.json() or {}).get("error", ""),
+                      "library %s: 400 naming %s" % (q, key))
+        finally:
+            d.stop()
+
+
+def nginx_conf(tmp, port):
+    root = os.path.join(tmp, "root")
+    for sub in ("root", "tmp"):
+        os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""daemon off; user root; pid {t}/nginx.pid; error_log {t}/error.log;
+events {{}}
+http {{ access_log off; client_body_temp_path {t}/tmp;
+  server {{ listen 127.0.0.1:{p}; root {r}; client_max_body_size 0;
+    location / {{ auth_basic "platform"; auth_basic_user_file {t}/htpasswd;
+      dav_methods PUT DELETE MKCOL; create_full_put_path on; }} }} }}
+""".format(t=tmp, p=port, r=root))
+    return conf, root
+
+
+def htpasswd(tmp, user, password):
+    h = subprocess.run(["openssl", "passwd", "-apr1", password], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    with open(os.path.join(tmp, "htpasswd"), "w") as f:
+        f.write("%s:%s\n" % (user, h))
+
+
+def ws_collect(port, cookie, sink, stop):
+    s, line = ws_connect(port, cookie=cookie, origin="http://127.0.0.1:%d" % port)
+    sink.append(line)
+    s.settimeout(1)
+    while not stop.is_set():
+        try:
+            sink.append(ws_recv(s))
+        except socket.timeout:
+            continue
+        except (EOFError, OSError):
+            break
+    s.close()
+
+
+def has_resume_window():
+    out = subprocess.run([LUOBO, "--help"], capture_output=True, text=True).stdout
+    return "resume_window_s" in out
+
+
+def test_upload():
+    pw, good_pw = "wrong-Pa55word", "right-Pa55word"
+    with Scratch("metadata-upload") as tmp:
+        data = os.path.join(tmp, "data")
+        port = free_port()
+        conf, root = nginx_conf(tmp, port)
+        htpasswd(tmp, "hall1", good_pw)
+        cred = os.path.join(tmp, "platform.cred")
+        fd = os.open(cred, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, ("hall1:%s\n" % pw).encode())
+        os.close(fd)
+        upload = ("\n[output.platform]\ntype = upload\nurl = http://127.0.0.1:%d/lessons/\n"
+                  "allow_http = true\ncredentials = %s\nretry_max_s = 1\n" % (port, cred))
+        # resume (a lesson interrupted lately continues at the next start) must not take it
+        general = "resume_window_s = 0\n" if has_resume_window() else ""
+
+        # refusals: a credentials file others can read; http:// without allow_http
+        ini = os.path.join(tmp, "check.ini")
+        os.chmod(cred, 0o640)
+        with open(ini, "w") as f:
+            f.write(small_config(data, 0, general) + upload)
+        p = subprocess.run([LUOBO, "--config", ini, "--check-config"], capture_output=True, text=True)
+        check(p.returncode == 2 and "output.platform: credentials" in p.stderr and
+              "readable by others" in p.stderr and pw not in p.stderr,
+              "a group-readable credentials file is refused (%d %s)" % (p.returncode, p.stderr[-300:]))
+        os.chmod(cred, 0o600)
+        with open(ini, "w") as f:
+            f.write(small_config(data, 0, general) + upload.replace("allow_http = true\n", ""))
+        p = subprocess.run([LUOBO, "--config", ini, "--check-config"], capture_output=True, text=True)
+        check(p.returncode == 2 and "output.platform: url" in p.stderr and "allow_http" in p.stderr,
+              "http:// without allow_http is refused (%d %s)" % (p.returncode, p.stderr[-300:]))
+
+        # run 1: a lesson killed while it records
+        ini = os.path.join(tmp, "luobo.ini")
+        with open(ini, "w") as f:
+            f.write(small_config(data, free_port(), general))
+        p1 = subprocess.Popen([LUOBO, "--config", ini, "--record", "--title", "断电的课", "--teacher", "李老师",
+                               "--subject", "物理", "--grade", "高一", "--class", "2班", "--lesson-type", "ordinary",
+                               "--keywords", "力学, 牛顿"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def recording_lesson():
+                for name in os.listdir(data) if os.path.isdir(data) else []:
+                    prog = os.path.join(data, name, "program.mp4")
+                    if os.path.exists(prog) and os.path.getsize(prog) > 20000:
+                        return name
+                return None
+            lid = wait_for("program.mp4 growing", recording_lesson, p1)
+        finally:
+            p1.send_signal(signal.SIGKILL)
+            p1.wait()
+        with open(os.path.join(data, lid, "lesson.json")) as f:
+            check(json.load(f)["status"] == "recording", "killed while recording")
+
+        # run 2: repaired and uploaded; the platform refuses the password first
+        http_port = free_port()
+        with open(ini, "w") as f:
+            f.write(small_config(data, http_port, general) + upload)
+        nginx = subprocess.Popen(["nginx", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        d = Daemon(tmp, ini)
+        stop = threading.Event()
+        events = []
+        t = None
+        try:
+            base = "http://127.0.0.1:%d" % http_port
+            A = admin_session(tmp, base, d)
+            t = threading.Thread(target=ws_collect, args=(http_port, cookie_of(A["jar"]), events, stop))
+            t.start()
+            up_json = os.path.join(data, lid, "upload.json")
+
+            def refused():
+                try:
+                    with open(up_json) as f:
+                        u = json.load(f)
+                except (OSError, ValueError):
+                    return None
+                return u if "401" in u.get("last_error", "") else None
+            u = wait_for("the platform's refusal", refused, d.proc)
+            check(u["state"] == "waiting" and "credentials" in u["last_error"],
+                  "upload.json: waiting, with a clear error (%s)" % u["last_error"])
+            with open(os.path.join(data, lid, "lesson.json")) as f:
+                lj = json.load(f)
+            check(lj["status"] == "interrupted" and lj["duration_s"] > 0 and lj["subject"] == "物理",
+                  "the killed lesson was repaired: interrupted, with its duration and metadata")
+            st = wait_for("the error in the status", lambda: (lambda s: s if any(
+                "401" in o.get("last_error", "") for o in s.get("outputs", [])) else None)(
+                curl(base + "/api/v1/status", **A).json() or {}), d.proc)
+            out = [o for o in st["outputs"] if o["name"] == "platform"][0]
+            check("credentials" in out["last_error"], "the status says the credentials were refused (%s)"
+                  % out["last_error"])
+
+            # the platform takes the password now: the retry goes through
+            htpasswd(tmp, "hall1", pw)
+            subprocess.run(["nginx", "-c", conf, "-s", "reload"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def done():
+                try:
+                    with open(up_json) as f:
+                        return json.load(f).get("state") == "done"
+                except (OSError, ValueError):
+                    return False
+            wait_for("the upload after a retry", done, d.proc)
+            remote = os.path.join(root, "lessons", lid)
+            for rel in ("program.mp4", "lesson.json", "episode.xml"):
+                check(os.path.exists(os.path.join(remote, rel)) and
+                      os.path.getsize(os.path.join(remote, rel)) ==
+                      os.path.getsize(os.path.join(data, lid, rel)), "%s on the platform" % rel)
+            with open(os.path.join(remote, "lesson.json")) as f:
+                rj = json.load(f)
+            check(rj["status"] == "interrupted" and rj["title"] == "断电的课", "the platform's lesson.json")
+            ep = episode(os.path.join(remote, "episode.xml"))
+            check(ep["title"] == ["断电的课"] and ep["creator"] == ["李老师"] and
+                  ep["subject"] == ["物理", "力学", "牛顿"] and ep["type"] == ["常态课"] and
+                  "end=" in ep["temporal"][0], "the platform's episode.xml, with the lesson's end (%s)" % ep)
+            lst = curl(base + "/api/v1/recordings", **A).json()["recordings"]
+            check([x.get("upload", {}).get("state") for x in lst if x["id"] == lid] == ["done"],
+                  "the library shows the upload done")
+
+            # an operator uploads it again (the platform lost it)
+            os.remove(os.path.join(remote, "program.mp4"))
+            r = curl(base + "/api/v1/recordings/%s/upload" % lid, "POST", {}, **A)
+            check(r.status == 202, "re-upload: 202 (%d %s)" % (r.status, r.body[:200]))
+            wait_for("program.mp4 sent again", lambda: os.path.exists(os.path.join(remote, "program.mp4"))
+                     and done(), d.proc)
+            r = curl(base + "/api/v1/recordings/nope/upload", "POST", {}, **A)
+            check(r.status == 404, "re-upload of no lesson: 404")
+            final_status = curl(base + "/api/v1/status", **A).body.decode(errors="replace")
+        finally:
+            stop.set()
+            if t:
+                t.join()
+            d.stop()
+            nginx.send_signal(signal.SIGTERM)
+            nginx.wait()
+        check(len(events) > 2, "events were seen (%d)" % len(events))
+        for what, text in (("the log", d.text()), ("the status", final_status),
+                           ("the events", "\n".join(str(e) for e in events)),
+                           ("upload.json", open(os.path.join(data, lid, "upload.json")).read())):
+            check(pw not in text and good_pw not in text, "the password is not in %s" % what)
+
+
+if __name__ == "__main__":
+    main({"metadata": test_metadata, "upload": test_upload})
