@@ -400,6 +400,9 @@ int lb_lesson_json_read(const char *dir, cJSON **proot, char *err, size_t err_si
         ret = AVERROR_INVALIDDATA;
         goto fail;
     }
+    /* a NUL ends the text, as for every reader of the file (C strings) */
+    buf[len] = 0;
+    len = strlen(buf);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {

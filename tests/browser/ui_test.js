@@ -112,6 +112,11 @@ async function shot(page, name) {
     await page.fill('#title', title);
     await page.fill('#course', 'Physics');
     await page.fill('#teacher', 'Ms Li');
+    // the metadata the platform files the lesson under, set before recording
+    await page.fill('#subject', '物理');
+    await page.selectOption('#lesson_type', 'open');
+    await page.fill('#grade', '初二');
+    await page.fill('#class', '3班');
     await page.click('#record');
     await page.waitForFunction(() => document.body.classList.contains('recording'));
     check(true, 'teacher: the page turns red while recording');
@@ -171,11 +176,21 @@ async function shot(page, name) {
     const { row } = await waitComplete(title);
     await row.first().locator('button', { hasText: 'Edit' }).click();
     await page.waitForSelector('#edit[open]');
+    check(await page.inputValue('#e-subject') === '物理' && await page.inputValue('#e-lesson_type') === 'open' &&
+          await page.inputValue('#e-grade') === '初二' && await page.inputValue('#e-class') === '3班',
+          'recordings: the teacher page\'s metadata reached the lesson (subject, type, grade, class)');
     await page.fill('#e-course', 'Physics 2');
+    await page.selectOption('#e-lesson_type', 'demonstration');
     await page.click('#edit-save');
     await page.waitForFunction((t) => [...document.querySelectorAll('#list tbody tr')]
       .some((r) => r.textContent.includes(t) && r.textContent.includes('Physics 2')), title);
     check(true, 'recordings: the course was edited');
+    const edited = await page.evaluate(async (t) => {
+      const r = await fetch('/api/v1/recordings?q=' + encodeURIComponent(t));
+      return (await r.json()).recordings[0];
+    }, title);
+    check(edited && edited.lesson_type === 'demonstration' && edited.subject === '物理',
+          'recordings: the edit form changed the lesson type (' + (edited && edited.lesson_type) + ')');
     const other = await waitComplete('Lesson');
     check(other.status === 'complete', 'recordings: the console lesson is complete');
     const before = await page.locator('#list tbody tr').count();

@@ -157,10 +157,9 @@ static int write_lesson(fake *f, const char *status, double duration)
 {
     char path[4200], end[40] = "";
     cJSON *l = cJSON_CreateObject();
+    cJSON_AddNumberToObject(l, "schema", 2);
     cJSON_AddStringToObject(l, "id", f->lesson_id);
-    cJSON_AddStringToObject(l, "title", f->info.meta.title);
-    cJSON_AddStringToObject(l, "teacher", f->info.meta.teacher);
-    cJSON_AddStringToObject(l, "course", f->info.meta.course);
+    lb_meta_to_json(&f->info.meta, LB_META_ALL, l);   /* as streamer/lesson.c writes it */
     cJSON_AddStringToObject(l, "started_at", f->started_at);
     if (duration >= 0)
         lb_clock_iso8601(lb_clock_wall_us(), end, sizeof end);

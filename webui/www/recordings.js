@@ -106,7 +106,8 @@
         if (isAdmin) actions.append(el('button', { type: 'button', className: 'danger', onclick: () => remove(rec) }, t('del')));
       }
       const row = el('tr', {}, el('td', {}, dash(rec.title)), el('td', {}, dash(rec.teacher)),
-        el('td', {}, dash(rec.subject)), el('td', {}, LB.fmtDate(rec.started_at)),
+        el('td', {}, dash(rec.course)), el('td', { className: 'hide-narrow' }, dash(rec.subject)),
+        el('td', {}, LB.fmtDate(rec.started_at)),
         el('td', {}, LB.fmtDuration(rec.duration_s)),
         el('td', {}, el('span', { className: 'badge ' + (rec.status || '') }, dash(rec.status))),
         el('td', { className: 'hide-narrow' }, uploadState(rec)), el('td', {}, actions));
