@@ -64,6 +64,8 @@ static cJSON *ctl_sources(void *opaque)
     return sources_json(opaque);
 }
 
+static void add_clock(lb_pipeline *p, cJSON *root);
+
 static cJSON *ctl_status(void *opaque)
 {
     lb_pipeline *p = opaque;
@@ -166,6 +168,7 @@ static cJSON *ctl_status(void *opaque)
     pthread_mutex_unlock(&p->lock);
     if (reload)
         cJSON_AddItemToObject(root, "reload", reload);
+    add_clock(p, root);             /* the schedule runs on it */
     cJSON *disk = cJSON_AddObjectToObject(root, "disk");
     if (statvfs(p->general.data_dir, &vfs) == 0) {
         cJSON_AddNumberToObject(disk, "free_bytes", (double)vfs.f_bavail * vfs.f_frsize);

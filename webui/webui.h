@@ -31,9 +31,12 @@
  *                      "reconnects", "rtt_ms", "loss_pct", "send_kbps",
  *                      "last_error" } ],
  *     "disk":      { "free_bytes", "total_bytes" },   (added when absent)
- *     "reload":    { "at", "applied": [...], "pending": [...], "error" } }
+ *     "reload":    { "at", "applied": [...], "pending": [...], "error" },
  *                  (after a SIGHUP: what applied at once, what waits for a
  *                  pipeline restart, the bad file's message or null)
+ *     "clock":     { "synchronised", "maxerror_ms", "alert" } }
+ *                  (the wall clock the schedule runs on: adjtimex, and
+ *                  whether the clock_unsynced alert is raised)
  *
  * events published with lb_webui_publish(), one JSON object each:
  *   {"type":"status","status":{...}}                       about 1 Hz
