@@ -33,6 +33,8 @@ function check(cond, what) {
     await page.fill('#setup-password2', 'schedule test pw 1');
     await page.click('#setup-button');
     await page.waitForURL(/console\.html/);
+    await page.waitForSelector('#sched-now:has-text("七年级3班 数学")');
+    check(/九年级1班 物理/.test(await page.textContent('#sched-next')), 'console: the timetable\'s now and next');
 
     const teacher = await context.newPage();
     teacher.setDefaultTimeout(60000);

@@ -204,6 +204,19 @@
   let alertList = [];
   const alerts = LB.alertTracker((list) => { alertList = list; renderAlerts(list); });
 
+  // the schedule: what records now and next, and a feed or clock that fails
+  function renderSchedule(sc) {
+    if (!sc) return;
+    document.getElementById('sched-now').textContent = LB.lessonText(sc.current, sc.timezone);
+    document.getElementById('sched-next').textContent = LB.lessonText(sc.next, sc.timezone);
+    const f = sc.feed || {};
+    document.getElementById('sched-error').textContent = [f.last_error, sc.conflict, sc.error,
+      (sc.timetable || {}).error, sc.clock && sc.clock.synchronised === false ? t('clock_unsynced') : '']
+      .filter(Boolean).join(' · ');
+  }
+  const sc = await LB.api('/api/v1/schedule');
+  if (sc.status === 200) renderSchedule(sc.data);
+
   const st = await LB.api('/api/v1/status');
   if (st.status === 200) render(st.data);
   refreshSnapshots();
