@@ -280,12 +280,14 @@ def two_lessons(h):
     sent = hls()["bytes"]
     wait_for(lambda: hls()["bytes"] > sent, "the open lesson is sent live")
     new = h.new_lessons(before, 2, "two lessons")
-    for name, title, teacher in zip(new, ("Maths 1", "Chinese 2"), ("Li Hua", "Wang Fang")):
+    for name, entry in zip(new, tt["entries"]):
         j = h.wait_complete(name)
-        check(j["title"] == title and j["teacher"] == teacher,
-              "%s: metadata %r/%r" % (name, j["title"], j["teacher"]))
-        if "schedule_uid" in j:
-            check(j["schedule_uid"].startswith(title.split()[0].lower()), "schedule_uid " + j["schedule_uid"])
+        check(j["title"] == entry["title"] and j["teacher"] == entry["teacher"] and
+              j.get("subject") == entry["subject"] and
+              j.get("lesson_type") == entry.get("lesson_type", "ordinary") and
+              j.get("schedule_uid") == "%s@%s" % (entry["id"], day),
+              "%s: the entry's metadata in lesson.json: %s" % (name, {k: j.get(k) for k in (
+                  "title", "teacher", "subject", "lesson_type", "schedule_uid")}))
         dur = duration(h, name)
         print("  %s: %.2f s (period 6 s)" % (name, dur))
         check(abs(dur - 6) <= 1, "%s lasts its period: %.2f s" % (name, dur))
@@ -326,7 +328,9 @@ def takeover(h):
     new = h.new_lessons(before, 2, "two lessons")
     check(len(new) == 2, "one folder for the manual recording and its entry, one for the next: %s" % new)
     first = h.wait_complete(new[0])
-    check(first["title"] == "Physics 3", "the taken-over lesson is the entry's: " + first["title"])
+    check(first["title"] == "Physics 3" and first["teacher"] == "Zhao Lei" and
+          first.get("schedule_uid", "").startswith("physics-3@"),
+          "the taken-over lesson is the entry's: %s %s" % (first["title"], first.get("schedule_uid")))
     dur = duration(h, new[0])
     print("  %s: %.2f s (manual from -1 s, extension to +11 s)" % (new[0], dur))
     check(dur > 9.5, "one lesson from the manual start to the extension's end, no cut: %.2f s" % dur)
