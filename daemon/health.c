@@ -215,6 +215,11 @@ static void describe(lb_alert *a)
     }
 }
 
+/* Updates come on a period (1 s) but their times jitter by the thread's
+ * wake-up: a condition seen bad at two updates 4 s apart may measure
+ * 3.9999 s, and a 4 s threshold would wait for one more update. */
+#define SLACK_US 50000
+
 /* One verdict for one (kind, subject): the timers, then a raise or a clear. */
 static void judge(lb_health *h, const lb_health_input *in, lb_alert_kind kind, const char *subject,
                   verdict v, double raise_s, double threshold, double value, const char *detail,
@@ -234,7 +239,7 @@ static void judge(lb_health *h, const lb_health_input *in, lb_alert_kind kind, c
             it->a.value = value;
             snprintf(it->a.detail, sizeof it->a.detail, "%s", detail ? detail : "");
         }
-        if (!it->a.raised && in->now_us - it->bad_since >= (int64_t)(raise_s * 1e6)) {
+        if (!it->a.raised && in->now_us - it->bad_since >= (int64_t)(raise_s * 1e6) - SLACK_US) {
             it->a.raised = 1;
             it->a.id = h->next_id++;
             it->a.since_us = in->now_us;
@@ -247,7 +252,7 @@ static void judge(lb_health *h, const lb_health_input *in, lb_alert_kind kind, c
         it->bad_since = -1;
         if (it->good_since < 0)
             it->good_since = in->now_us;
-        if (it->a.raised && in->now_us - it->good_since >= (int64_t)(h->s.clear_s * 1e6)) {
+        if (it->a.raised && in->now_us - it->good_since >= (int64_t)(h->s.clear_s * 1e6) - SLACK_US) {
             it->a.raised = 0;
             if (cb)
                 cb(opaque, &it->a);

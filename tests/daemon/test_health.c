@@ -209,6 +209,23 @@ int main(void)
     }
     CHECK(has(&s, "raised clock_unsynced system"));
 
+    /* the updates' times jitter (the thread's wake-up): a mic silent at
+     * updates 10 s apart by the period, 9.9996 s by the clock, is raised
+     * at that update, not one later */
+    {
+        lb_health *j = NULL;
+        seen js = { 0 };
+        CHECK(lb_health_create(&j, &st) == 0);
+        for (int k = 0; k <= 10; k++) {
+            healthy(&in, 100 + k);
+            in.now_us += k == 0 ? 400 : 0;
+            in.mics[0].level_dbfs = -90;
+            lb_health_update(j, &in, on_alert, &js);
+            CHECK(has(&js, "raised mic_silent lapel") == (k == 10));
+        }
+        lb_health_free(&j);
+    }
+
     /* the luma measure: a flat picture, then one a little different */
     static uint8_t pic[64 * 48], grid[64], grid2[64];
     memset(pic, 16, sizeof pic);
