@@ -30,7 +30,7 @@ const lb_option lb_health_options[] = {
     { "resync_window_s", LB_OPT_DOUBLE, OFF(resync_window_s), 0, "60", 1, 3600, NULL, "av_drift: ... within this window" },
     { "output_down_s", LB_OPT_DOUBLE, OFF(output_down_s), 0, "10", 0, 3600, NULL, "output_down: an SRT or HLS push output not connected this long" },
     { "upload_failing_s", LB_OPT_DOUBLE, OFF(upload_failing_s), 0, "60", 0, 86400, NULL, "upload_failing: uploads failing this long" },
-    { "disk_hours_needed", LB_OPT_DOUBLE, OFF(disk_hours_needed), 0, "4", 0, 1000, NULL, "disk_low: hours of recording the disk must still hold at the current write rate" },
+    { "disk_hours_needed", LB_OPT_DOUBLE, OFF(disk_hours_needed), 0, "4", 0, 1000, NULL, "disk_low: hours of recording the disk must still hold at the current write rate, when no timetable says what the rest of the day needs" },
     { "disk_rate_window_s", LB_OPT_DOUBLE, OFF(disk_rate_window_s), 0, "30", 2, 3600, NULL, "disk_low: the write rate is measured over this window" },
     { "overload_frames", LB_OPT_INT, OFF(overload_frames), 0, "10", 1, 100000, NULL, "overload: late or skipped program frames ..." },
     { "overload_window_s", LB_OPT_DOUBLE, OFF(overload_window_s), 0, "10", 1, 3600, NULL, "overload: ... within this window" },
@@ -200,7 +200,7 @@ static void describe(lb_alert *a)
         break;
     case LB_ALERT_DISK_LOW:
         snprintf(a->message, sizeof a->message, "the disk holds %.1f h more at the current write "
-                 "rate, less than the %.1f h needed", a->value, a->threshold);
+                 "rate, less than the %.1f h %s", a->value, a->threshold, a->detail);
         break;
     case LB_ALERT_OVERLOAD:
         snprintf(a->message, sizeof a->message, "the program is falling behind real time: "
@@ -368,14 +368,16 @@ void lb_health_update(lb_health *h, const lb_health_input *in, lb_health_cb cb, 
         /* a rate is known once a good part of the window was seen */
         verdict v = GOOD;
         double hours = INFINITY;
+        double needed_h = in->day_known ? fmax(0, in->day_needed_s) / 3600 : s->disk_hours_needed;
         if (in->recording && span >= s->disk_rate_window_s / 4 && grown > 0) {
             double rate = grown / span;
             hours = in->disk_free_bytes / rate / 3600;
-            v = hours < s->disk_hours_needed ? BAD : GOOD;
+            v = hours < needed_h ? BAD : GOOD;
         } else if (in->recording) {
             v = UNKNOWN;
         }
-        judge(h, in, LB_ALERT_DISK_LOW, "disk", v, 0, s->disk_hours_needed, hours, NULL, cb, opaque);
+        judge(h, in, LB_ALERT_DISK_LOW, "disk", v, 0, needed_h, hours,
+              in->day_known ? "that today's remaining lessons need" : "needed", cb, opaque);
     }
 
     {
@@ -405,6 +407,15 @@ void lb_health_update(lb_health *h, const lb_health_input *in, lb_health_cb cb, 
                 cb(opaque, &it->a);
         }
     }
+}
+
+void lb_health_read_clock(int state, const struct timex *tx, lb_health_input *in)
+{
+    if (state < 0)
+        return;
+    in->clock_known = 1;
+    in->clock_unsynced = state == TIME_ERROR || (tx->status & STA_UNSYNC);
+    in->clock_maxerror_ms = tx->maxerror / 1000.0;
 }
 
 int lb_health_raised(const lb_health *h, lb_alert *out, int max)

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/timex.h>
 
 #include "lb_config.h"
 
@@ -61,7 +62,8 @@ typedef struct lb_health_settings {
     double resync_window_s;         /* ... within this window: av_drift */
     double output_down_s;
     double upload_failing_s;
-    double disk_hours_needed, disk_rate_window_s;
+    double disk_hours_needed;       /* when the timetable does not say what the day needs */
+    double disk_rate_window_s;
     int overload_frames;            /* late or skipped program frames ... */
     double overload_window_s;       /* ... within this window: overload */
     int clock_check;
@@ -110,10 +112,21 @@ typedef struct lb_health_input {
     int disk_known;
     double disk_free_bytes;
     uint64_t recorded_bytes;        /* written by per-lesson outputs so far (a counter) */
+    /* what the rest of the day still needs recorded, in seconds: the
+     * timetable's remaining lessons (the running one's rest included); with
+     * day_known 0 the configured disk_hours_needed stands in for it */
+    int day_known;
+    double day_needed_s;
     uint64_t late_frames;           /* late + skipped program frames so far (a counter) */
     int clock_known, clock_unsynced;
     double clock_maxerror_ms;
 } lb_health_input;
+
+/* Reads what adjtimex(2) returned (state) and filled in (tx) into in's
+ * clock_* fields: unsynchronised when the state is TIME_ERROR or the
+ * status has STA_UNSYNC; maxerror is in microseconds.  state < 0 (the call
+ * failed): the clock's state stays unknown and is not judged. */
+void lb_health_read_clock(int state, const struct timex *tx, lb_health_input *in);
 
 /* An alert, raised or just cleared. */
 typedef struct lb_alert {

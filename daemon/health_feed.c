@@ -142,6 +142,16 @@ static void probe_camera(lb_health_feed *f, int i, lb_health_camera *c)
     av_frame_free(&fr);
 }
 
+/* Seconds of recording the rest of the day needs: the timetable's
+ * remaining lessons, from daemon/scheduler.c (lb_scheduler_remaining_s)
+ * once it is on main; < 0 until then, or while no schedule runs, and the
+ * configured [health] disk_hours_needed applies. */
+static double day_remaining_s(lb_pipeline *p)
+{
+    (void)p;
+    return -1;
+}
+
 static void gather(lb_health_feed *f, lb_health_input *in, lb_output_stats *ost)
 {
     lb_pipeline *p = f->p;
@@ -191,13 +201,13 @@ static void gather(lb_health_feed *f, lb_health_input *in, lb_output_stats *ost)
         in->disk_known = 1;
         in->disk_free_bytes = (double)vfs.f_bavail * vfs.f_frsize;
     }
-    struct timex tx = { 0 };
-    int state = adjtimex(&tx);
-    if (state >= 0) {
-        in->clock_known = 1;
-        in->clock_unsynced = state == TIME_ERROR || (tx.status & STA_UNSYNC);
-        in->clock_maxerror_ms = tx.maxerror / 1000.0;
+    double day_s = day_remaining_s(p);
+    if (day_s >= 0) {
+        in->day_known = 1;
+        in->day_needed_s = day_s;
     }
+    struct timex tx = { 0 };
+    lb_health_read_clock(adjtimex(&tx), &tx, in);
 }
 
 static void *health_thread(void *arg)

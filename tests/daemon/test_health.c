@@ -209,6 +209,100 @@ int main(void)
     }
     CHECK(has(&s, "raised clock_unsynced system"));
 
+    /* adjtimex read: a clock the kernel calls synchronised clears it */
+    {
+        lb_health_input c = { 0 };
+        struct timex tx = { .status = STA_UNSYNC, .maxerror = 16000000 };
+        lb_health_read_clock(-1, &tx, &c);
+        CHECK(!c.clock_known);
+        lb_health_read_clock(TIME_OK, &tx, &c);
+        CHECK(c.clock_known && c.clock_unsynced && c.clock_maxerror_ms == 16000);
+        tx.status = 0;
+        lb_health_read_clock(TIME_ERROR, &tx, &c);
+        CHECK(c.clock_unsynced);
+        tx.status = STA_PLL | STA_NANO;
+        tx.maxerror = 2500;
+        lb_health_read_clock(TIME_OK, &tx, &c);
+        CHECK(c.clock_known && !c.clock_unsynced && c.clock_maxerror_ms == 2.5);
+        for (int k = 0; k <= 3; k++, t++) {
+            healthy(&in, t);
+            in.late_frames = late;
+            lb_health_read_clock(TIME_OK, &tx, &in);
+            lb_health_update(h, &in, on_alert, &s);
+            CHECK(has(&s, "cleared clock_unsynced system") == (k == 3));
+        }
+        /* synchronised but with a maximum error beyond clock_maxerror_ms */
+        tx.maxerror = 900000;
+        for (int k = 0; k <= 60; k++, t++) {
+            healthy(&in, t);
+            in.late_frames = late;
+            lb_health_read_clock(TIME_OK, &tx, &in);
+            lb_health_update(h, &in, on_alert, &s);
+        }
+        CHECK(lb_health_raised(h, list, 8) >= 1 && list[lb_health_raised(h, list, 8) - 1].kind ==
+              LB_ALERT_CLOCK_UNSYNCED && strstr(list[lb_health_raised(h, list, 8) - 1].message, "900 ms"));
+    }
+
+    /* av_drift: a clock beyond drift_max_ppm at once, cleared once corrected */
+    for (int k = 0; k < 2; k++, t++) {
+        healthy(&in, t);
+        in.late_frames = late;
+        in.mics[0].drift_ppm = 8000;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "raised av_drift lapel"));
+    for (int k = 0; k <= 3; k++, t++) {
+        healthy(&in, t);
+        in.late_frames = late;
+        in.mics[0].drift_ppm = 40;
+        lb_health_update(h, &in, on_alert, &s);
+    }
+    CHECK(has(&s, "cleared av_drift lapel"));
+
+    /* the disk forecast against what the rest of the day needs: 100 MB at
+     * 1 MB/s is 100 s; the timetable's remaining lessons, when known,
+     * replace disk_hours_needed (2 h) */
+    {
+        lb_health *d = NULL;
+        seen ds = { 0 };
+        CHECK(lb_health_create(&d, &st) == 0);
+        int64_t u = 0;
+        for (; u < 10; u++) {                   /* 60 s left to record today: enough */
+            healthy(&in, u);
+            in.disk_free_bytes = 100e6;
+            in.day_known = 1;
+            in.day_needed_s = 60;
+            lb_health_update(d, &in, on_alert, &ds);
+        }
+        CHECK(!has(&ds, "raised disk_low disk"));
+        for (int k = 0; k < 2; k++, u++) {      /* a lesson added: 200 s */
+            healthy(&in, u);
+            in.disk_free_bytes = 100e6;
+            in.day_known = 1;
+            in.day_needed_s = 200;
+            lb_health_update(d, &in, on_alert, &ds);
+        }
+        CHECK(has(&ds, "raised disk_low disk"));
+        lb_alert dl[4];
+        CHECK(lb_health_raised(d, dl, 4) == 1 && fabs(dl[0].threshold - 200 / 3600.0) < 1e-9 &&
+              fabs(dl[0].value - 100 / 3600.0) < 1e-3 && strstr(dl[0].message, "remaining lessons"));
+        for (int k = 0; k <= 3; k++, u++) {     /* the day's lessons are over */
+            healthy(&in, u);
+            in.disk_free_bytes = 100e6;
+            in.day_known = 1;
+            in.day_needed_s = 0;
+            lb_health_update(d, &in, on_alert, &ds);
+        }
+        CHECK(has(&ds, "cleared disk_low disk"));
+        for (int k = 0; k < 2; k++, u++) {      /* no timetable: 2 h configured */
+            healthy(&in, u);
+            in.disk_free_bytes = 100e6;
+            lb_health_update(d, &in, on_alert, &ds);
+        }
+        CHECK(lb_health_raised(d, dl, 4) == 1 && dl[0].threshold == 2 && strstr(dl[0].message, "2.0 h needed"));
+        lb_health_free(&d);
+    }
+
     /* the updates' times jitter (the thread's wake-up): a mic silent at
      * updates 10 s apart by the period, 9.9996 s by the clock, is raised
      * at that update, not one later */
