@@ -90,9 +90,15 @@ static cJSON *alert_json(const lb_alert *a)
 static void on_alert(void *opaque, const lb_alert *a)
 {
     lb_health_feed *f = opaque;
-    if (a->raised)
-        LB_LOGW("health", "alert %s %s raised: %s", lb_alert_name(a->kind), a->subject, a->message);
-    else
+    if (a->raised) {
+        /* the log limits warnings per format string (5 in 10 s): through
+         * "%s" each alert's text is its own site, so a burst of different
+         * alerts is never folded into "similar suppressed" */
+        char line[512];
+        snprintf(line, sizeof line, "alert %s %s raised: %s", lb_alert_name(a->kind), a->subject,
+                 a->message);
+        LB_LOGW("health", "%s", line);
+    } else
         LB_LOGI("health", "alert %s %s cleared (raised %.0f s ago)", lb_alert_name(a->kind),
                 a->subject, (lb_clock_now() - a->since_us) / 1e6);
     cJSON *ev = alert_json(a);
