@@ -12,7 +12,24 @@ One daemon on loopback, recording at once (--record), with:
   - output "repo": upload to a closed port: upload_failing after the lesson
     is stopped;
   - data_dir on a 48 MB tmpfs (when mount works, i.e. root) with
-    disk_hours_needed = 1: disk_low while recording, cleared after.
+    disk_hours_needed = 1: disk_low while recording, cleared after;
+  - mic "lectern": ALSA's file plugin (no sound card) playing 10 s of
+    silence, 5 s of a full-scale (clipped) tone, then a tone at -10 dBFS:
+    mic_silent raised and cleared, then mic_clipping raised and cleared;
+  - camera "ipcam": a url camera over SRT from an ffmpeg listener, with a
+    sub-stream (analysis_url) from another; mic "radio": a url mic over SRT
+    from a third: the three peers are killed with the SRT receiver and
+    restarted: camera_lost, substream_lost and mic_lost raised, then cleared;
+  - mic "drifty": synthetic, its clock 8000 ppm fast (as test_drift.py
+    makes drift), beyond drift_max_ppm: av_drift raised (it never ends in
+    this run: the mic's clock stays fast);
+  - the daemon starved of CPU (a cgroup with 3 % of a core when the cpu
+    controller is there, else SIGSTOP for 2 s): the program falls behind
+    real time: overload raised, then cleared once it has the CPU again;
+  - clock_check on: the kernel's adjtimex (read here with ctypes) decides:
+    an unsynchronised clock raises clock_unsynced with the kernel's maximum
+    error, a synchronised one raises nothing (this machine's state is not
+    changed: it is the machine's clock).
 Each raise and clear must be seen on the events WebSocket; each raised
 alert in GET /api/v1/alerts and as luobo_alert{...} 1 in /metrics while
 raised; and in the log at warning level (raised) and info (cleared).
@@ -26,9 +43,14 @@ in order, none twice, with the credentials, which the log never shows.
 "config": bad [alerts] settings are refused by --check-config with a
 message naming the problem.
 """
+import array
+import ctypes
 import json
+import math
 import os
 import re
+import signal
+import socket
 import shutil
 import subprocess
 import sys
@@ -49,8 +71,13 @@ def ffmpeg(*args):
     subprocess.run(["ffmpeg", "-v", "error", "-y"] + list(args), check=True)
 
 
+LECTERN_SILENT_S, LECTERN_CLIP_S = 10, 5
+
+
 def make_media(d):
-    """dark.mp4: 10 s black + 10 s moving; still.mp4: 10 s bars + 10 s moving."""
+    """dark.mp4: 10 s black + 10 s moving; still.mp4: 10 s bars + 10 s moving;
+    ipcam.mp4 and sub.mp4: moving, for the SRT camera and its sub-stream;
+    radio.m4a: a tone at -12 dBFS; lectern.raw: the ALSA mic's samples."""
     enc = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "20", "-g", "15", "-pix_fmt", "yuv420p"]
     moving = "testsrc2=s=320x180:r=15:d=10"
     for name, first in (("dark", "color=c=black:s=320x180:r=15:d=10"),
@@ -58,6 +85,121 @@ def make_media(d):
         ffmpeg("-f", "lavfi", "-i", first, "-f", "lavfi", "-i", moving,
                "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", *enc,
                os.path.join(d, name + ".mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=15:d=10", *enc, os.path.join(d, "ipcam.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=15:d=10", *enc, os.path.join(d, "sub.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:r=48000:d=10,volume=0.5", "-c:a", "aac", "-b:a", "64k",
+           os.path.join(d, "radio.m4a"))
+    # sine's amplitude is 1/8: x10 is clipped to full scale in 16 bits,
+    # x2.4 peaks at -10 dBFS
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:r=48000:d=90,volume=eval=frame:volume='if(lt(t,%d),0,if(lt(t,%d),10,2.4))'"
+           % (LECTERN_SILENT_S, LECTERN_SILENT_S + LECTERN_CLIP_S),
+           "-f", "s16le", "-ac", "1", os.path.join(d, "lectern.raw"))
+    with open(os.path.join(d, "asoundrc"), "w") as f:
+        f.write('pcm.testmic {\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
+                '  infile "%s"\n  format "raw"\n}\n' % os.path.join(d, "lectern.raw"))
+
+
+def udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SrtSender:
+    """ffmpeg as an SRT listener sending a file in a loop, in real time: a
+    camera or a mic that luobo calls.  Like a camera's server it takes a
+    new caller after one went away (ffmpeg serves one and exits: a shell
+    loop starts it again).  Killed, it is the device going away."""
+
+    def __init__(self, port, path, log):
+        self.port, self.path, self.log = port, path, log
+        self.proc = None
+
+    def start(self):
+        cmd = ("while :; do ffmpeg -v error -re -stream_loop -1 -i '%s' -c copy -f mpegts "
+               "'srt://127.0.0.1:%d?mode=listener' </dev/null; sleep 0.2; done" % (self.path, self.port))
+        self.proc = subprocess.Popen(["sh", "-c", cmd], stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class timex(ctypes.Structure):
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("constant", ctypes.c_long), ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
+                ("time", ctypes.c_long * 2), ("tick", ctypes.c_long), ("ppsfreq", ctypes.c_long),
+                ("jitter", ctypes.c_long), ("shift", ctypes.c_int), ("stabil", ctypes.c_long),
+                ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long), ("errcnt", ctypes.c_long),
+                ("stbcnt", ctypes.c_long), ("tai", ctypes.c_int), ("pad", ctypes.c_int * 11)]
+
+
+def kernel_clock():
+    """(unsynchronised, maximum error in ms) as adjtimex(2) says, read only."""
+    tx = timex()
+    state = ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(tx))
+    check(state >= 0, "adjtimex: errno %d" % ctypes.get_errno())
+    return state == 5 or bool(tx.status & 0x40), tx.maxerror / 1000.0
+
+
+class Starver:
+    """Starves the daemon of CPU: a cgroup (v1 cpu or v2) with 3 % of a
+    core when one can be made, else SIGSTOP (no CPU at all) for a while."""
+
+    def __init__(self, pid):
+        self.pid, self.dir, self.quota = pid, None, None
+        for root, quota in (("/sys/fs/cgroup/cpu", "cpu.cfs_quota_us"), ("/sys/fs/cgroup", "cpu.max")):
+            d = os.path.join(root, "luobo-health-%d" % pid)
+            try:
+                if not os.path.exists(os.path.join(root, quota if quota != "cpu.max" else "cgroup.controllers")):
+                    continue
+                os.mkdir(d)
+                if os.path.exists(os.path.join(d, quota)):
+                    self.dir, self.root, self.quota = d, root, quota
+                    break
+                os.rmdir(d)
+            except OSError:
+                continue
+
+    def how(self):
+        return "cgroup %s" % self.dir if self.dir else "SIGSTOP"
+
+    def _write(self, name, text):
+        with open(os.path.join(self.dir, name), "w") as f:
+            f.write(text)
+
+    def start(self):
+        if self.dir:
+            self._write(self.quota, "3000" if self.quota == "cpu.cfs_quota_us" else "3000 100000")
+            self._write("cgroup.procs", str(self.pid))
+        else:
+            os.kill(self.pid, signal.SIGSTOP)
+            time.sleep(2)
+            os.kill(self.pid, signal.SIGCONT)
+
+    def end(self):
+        if self.dir:
+            self._write(self.quota, "-1" if self.quota == "cpu.cfs_quota_us" else "max 100000")
+
+    def remove(self):
+        if not self.dir:
+            return
+        try:
+            self.end()
+            if os.path.exists("/proc/%d" % self.pid):
+                with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
+                    f.write(str(self.pid))
+        except OSError:
+            pass
+        for _ in range(50):
+            try:
+                os.rmdir(self.dir)
+                return
+            except OSError:
+                time.sleep(0.1)
 
 
 class Receiver:
@@ -121,14 +263,22 @@ def test_live():
         tmpfs = try_tmpfs(data, 48)
         if not tmpfs:
             print("note: no tmpfs (not root): the disk forecast is not checked")
-        port, srt_port, closed_port, hook_port = free_port(), free_port(), free_port(), free_port()
+        port, srt_port, closed_port, hook_port = free_port(), udp_port(), free_port(), free_port()
+        cam_port, sub_port, radio_port = udp_port(), udp_port(), udp_port()
         creds = os.path.join(d, "creds")
         with open(creds, "w") as f:
             f.write("luobo:s3cret-pw-77\n")
         os.chmod(creds, 0o600)
         hook = Hook(hook_port)
         rx = Receiver(srt_port, os.path.join(d, "got.ts"))
+        peer_log = open(os.path.join(d, "peers.log"), "w")
+        peers = [SrtSender(cam_port, os.path.join(d, "ipcam.mp4"), peer_log),
+                 SrtSender(sub_port, os.path.join(d, "sub.mp4"), peer_log),
+                 SrtSender(radio_port, os.path.join(d, "radio.m4a"), peer_log)]
         rx.start()
+        for peer in peers:
+            peer.start()
+        clock_unsynced, clock_maxerror_ms = kernel_clock()
         ini = os.path.join(d, "luobo.ini")
         with open(ini, "w") as f:
             f.write("""[general]
@@ -155,10 +305,33 @@ role = board
 url = {d}/still.mp4
 loop = true
 
+[source.ipcam]
+type = url
+role = wide
+url = srt://127.0.0.1:{cam_port}?mode=caller
+analysis_url = srt://127.0.0.1:{sub_port}?mode=caller
+
 [mic.lapel]
 type = synthetic
 role = teacher
 speaks = 15-60
+
+[mic.lectern]
+type = alsa
+role = teacher
+device = testmic
+pace = true
+
+[mic.radio]
+type = url
+role = students
+url = srt://127.0.0.1:{radio_port}?mode=caller
+
+[mic.drifty]
+type = synthetic
+role = students
+drift_ppm = 8000
+frequency_hz = 1000
 
 [encoder]
 preset = ultrafast
@@ -184,13 +357,18 @@ retry_max_s = 2
 [health]
 clear_s = 2
 mic_silent_s = 4
+mic_lost_s = 2
+camera_lost_s = 2
+substream_lost_s = 2
 camera_black_s = 3
 camera_frozen_s = 4
 output_down_s = 3
 upload_failing_s = 2
 disk_hours_needed = 1
 disk_rate_window_s = 4
-clock_check = false
+overload_window_s = 2
+clock_check = true
+clock_unsynced_s = 1
 
 [alerts]
 webhook = http://127.0.0.1:{hook_port}/hook
@@ -198,11 +376,25 @@ allow_http = true
 credentials = {creds}
 retry_max_s = 2
 """.format(data=data, port=port, d=d, srt_port=srt_port, closed_port=closed_port,
-           hook_port=hook_port, creds=creds))
+           hook_port=hook_port, creds=creds, cam_port=cam_port, sub_port=sub_port,
+           radio_port=radio_port))
         log = open(os.path.join(d, "luobo.log"), "w")
-        t0 = time.monotonic()
+        t0, wall0 = time.monotonic(), time.time()
+        tm0 = time.localtime(wall0)
+        tod0 = tm0.tm_hour * 3600 + tm0.tm_min * 60 + tm0.tm_sec + wall0 % 1
+
+        def logged_at(pattern):
+            """The test time of the first log line matching pattern, from
+            the line's own time of day (HH:MM:SS.mmm, local)."""
+            log.flush()
+            m = re.search(r"^(\d\d):(\d\d):(\d\d\.\d+) .*" + pattern, open(log.name).read(), re.M)
+            check(m, "the log has a line matching %r" % pattern)
+            tod = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+            return (tod - tod0) % 86400
+        env = dict(os.environ, ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:" + os.path.join(d, "asoundrc"))
         proc = subprocess.Popen([LUOBO, "--config", ini, "--record", "--title", "health"],
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        starver = Starver(proc.pid)
         events, first_seen = [], {}
         stop_reader = threading.Event()
         try:
@@ -244,18 +436,20 @@ retry_max_s = 2
             th = threading.Thread(target=reader, daemon=True)
             th.start()
 
-            def first(state):
+            def first(state, after=0):
+                """(alert, subject) -> the test time of its first event in
+                that state at or after `after`."""
                 out = {}
-                for e in events:
-                    if e["state"] == state:
+                for e in list(events):
+                    if e["state"] == state and e["_t"] >= after:
                         out.setdefault((e["alert"], e["subject"]), e["_t"])
                 return out
 
-            def raised_events():
-                return first("raised")
+            def raised_events(after=0):
+                return first("raised", after)
 
-            def cleared_events():
-                return first("cleared")
+            def cleared_events(after=0):
+                return first("cleared", after)
 
             seen_api, seen_metrics = set(), set()
 
@@ -282,27 +476,76 @@ retry_max_s = 2
                     time.sleep(0.3)
                 check(False, "timed out waiting for " + what)
 
-            # the recording's start: the conditions of mic and cameras begin
-            wait_for(lambda: curl("http://127.0.0.1:%d/api/v1/status" % port, jar=jar).json()
-                     ["recording"]["active"], "the recording")
-            rec_t = time.monotonic() - t0
-            want = [("mic_silent", "lapel"), ("camera_black", "dark"), ("camera_frozen", "still")]
+            def status():
+                return curl("http://127.0.0.1:%d/api/v1/status" % port, jar=jar).json()
+
+            # the recording's start: the conditions of mics and cameras begin
+            wait_for(lambda: status()["recording"]["active"], "the recording")
+            rec_t = logged_at(r"\[lifecycle\] lesson \S+: starting -> recording")
+            # the ALSA file plays from the PCM's start; the drifting mic
+            # drifts from its own
+            alsa_t = logged_at(r"\[capture:mic:lectern\] ALSA 'testmic'")
+            drift_t = logged_at(r"\[capture:mic:drifty\] live")
+            # the files' black and still pictures come first
+            dark_t = logged_at(r"\[capture:dark\] live")
+            still_t = logged_at(r"\[capture:still\] live")
+            want = [("mic_silent", "lapel"), ("camera_black", "dark"), ("camera_frozen", "still"),
+                    ("mic_silent", "lectern"), ("av_drift", "drifty")]
+            if clock_unsynced or clock_maxerror_ms > 500:
+                want.append(("clock_unsynced", "system"))
             if tmpfs:
                 want.append(("disk_low", "disk"))
-            wait_for(lambda: all(k in raised_events() for k in want), "mic/camera/disk alerts")
+            wait_for(lambda: all(k in raised_events() for k in want), "mic/camera/clock/disk alerts")
             hook.start()        # the receiver comes back: the backlog follows
-            # the SRT receiver goes away
-            wait_for(lambda: [o["state"] for o in curl("http://127.0.0.1:%d/api/v1/status" % port,
-                                                       jar=jar).json()["outputs"]
-                              if o["name"] == "platform"] == ["live"], "the SRT output live")
+
+            # the SRT receiver, the IP camera, its sub-stream and the radio
+            # mic go away at once
+            def all_live():
+                st = status()
+                outs = [o["state"] for o in st["outputs"] if o["name"] == "platform"]
+                cam = [s for s in st["sources"] if s["name"] == "ipcam"][0]
+                radio = [m for m in st["mics"] if m["name"] == "radio"][0]
+                return outs == ["live"] and cam["state"] == "live" and \
+                    cam["analysis_stream"]["state"] == "live" and radio["state"] == "live"
+            lost = [("output_down", "platform"), ("camera_lost", "ipcam"), ("substream_lost", "ipcam"),
+                    ("mic_lost", "radio")]
+
+            def raised_now():
+                r = curl("http://127.0.0.1:%d/api/v1/alerts" % port, jar=jar)
+                return [(a["alert"], a["subject"]) for a in r.json()["alerts"]]
+            # (a peer slow to connect at the start may have raised its alert)
+            wait_for(lambda: all_live() and not set(lost) & set(raised_now()),
+                     "the SRT output, camera, sub-stream and mic live")
             rx.stop()
+            for peer in peers:
+                peer.stop()
             kill_t = time.monotonic() - t0
-            wait_for(lambda: ("output_down", "platform") in raised_events(), "output_down")
-            rx.start()
+            # each comes back once its alert was raised (SRT takes longest)
+            wait_for(lambda: all(k in raised_events(kill_t) for k in lost[1:]), "the lost alerts")
+            for peer in peers:
+                peer.start()
             back_t = time.monotonic() - t0
-            # the mic speaks, the cameras move: cleared (while still recording)
-            for k in want[:3]:
+            wait_for(lambda: lost[0] in raised_events(kill_t), "output_down")
+            rx.start()
+            rx_back_t = time.monotonic() - t0
+            # the mics speak, the cameras move, the peers are back: cleared
+            # (while still recording); the lectern clips, then speaks softly
+            clears = want[:4] + lost[1:]
+            for k in clears:
                 wait_for(lambda: k in cleared_events(), "%s %s cleared" % k)
+            wait_for(lambda: ("mic_clipping", "lectern") in raised_events(), "mic_clipping")
+            wait_for(lambda: ("mic_clipping", "lectern") in cleared_events(), "mic_clipping cleared")
+
+            # the daemon is starved of CPU: the program falls behind
+            wait_for(lambda: ("overload", "program") not in raised_now(),
+                     "no overload before the CPU is taken away")
+            starve_t = time.monotonic() - t0
+            starver.start()
+            wait_for(lambda: ("overload", "program") in raised_events(starve_t), "overload", 120)
+            starver.end()
+            fed_t = time.monotonic() - t0
+            wait_for(lambda: ("overload", "program") in cleared_events(starve_t), "overload cleared", 120)
+
             # the lesson ends: the upload to a closed port fails
             r = curl("http://127.0.0.1:%d/api/v1/recording" % port, "POST", {"action": "stop"},
                      jar=jar, headers=["X-CSRF-Token: %s" % csrf])
@@ -326,35 +569,75 @@ retry_max_s = 2
             check(all(a == basic for a, _ in hook.got), "webhook sends the credentials")
             print("webhook: %d events delivered after the receiver came back" % len(hook.got))
 
-            raised, cleared = raised_events(), cleared_events()
-            starts = {("mic_silent", "lapel"): rec_t, ("camera_black", "dark"): rec_t,
-                      ("camera_frozen", "still"): rec_t, ("disk_low", "disk"): rec_t,
-                      ("output_down", "platform"): kill_t, ("upload_failing", "repo"): stop_t}
-            for k in want + [("output_down", "platform"), ("upload_failing", "repo")]:
+            # when each condition began, as the test knows it
+            # (or when the checks started, with the recording, if later)
+            starts = {("mic_silent", "lapel"): rec_t, ("camera_black", "dark"): max(dark_t, rec_t),
+                      ("camera_frozen", "still"): max(still_t, rec_t), ("disk_low", "disk"): rec_t,
+                      ("mic_silent", "lectern"): rec_t, ("av_drift", "drifty"): max(drift_t, rec_t),
+                      ("clock_unsynced", "system"): rec_t,
+                      ("mic_clipping", "lectern"): alsa_t + LECTERN_SILENT_S,
+                      ("overload", "program"): starve_t, ("upload_failing", "repo"): stop_t}
+            for k in lost:
+                starts[k] = kill_t
+            after = {k: (kill_t if k in lost else starve_t if k[0] == "overload" else 0) for k in starts}
+            all_raised = want + lost + [("mic_clipping", "lectern"), ("overload", "program"),
+                                        ("upload_failing", "repo")]
+            print("%-15s %-9s %-12s %s" % ("alert", "subject", "raised after", "(threshold: [health])"))
+            for k in all_raised:
                 check(k in seen_api, "%s %s in GET /api/v1/alerts" % k)
                 check(k in seen_metrics, "%s %s in /metrics" % k)
-                print("raised %-15s %-9s %5.1f s after its condition began (at %.1f s)"
-                      % (k[0], k[1], raised[k] - starts[k], raised[k]))
+                t = raised_events(after[k])[k]
+                print("%-15s %-9s %5.1f s       (at %.1f s of the test)" % (k[0], k[1], t - starts[k], t))
+            cleared = cleared_events()
+            print("cleared: the SRT peers back at %.1f s: %s; the CPU back at %.1f s: overload at %.1f s"
+                  % (back_t, ", ".join("%s %.1f s" % (k[0], cleared_events(back_t)[k] - back_t)
+                                       for k in lost[1:]), fed_t, cleared_events(starve_t)[("overload",
+                                                                                             "program")] - fed_t))
             print("output_down cleared %.1f s after the receiver came back" %
-                  (cleared[("output_down", "platform")] - back_t))
+                  (cleared[("output_down", "platform")] - rx_back_t))
+            print("overload: the CPU was taken by %s" % starver.how())
             ev = [e for e in events if e["alert"] == "mic_silent"][0]
             check(ev["params"]["threshold"] == 4 and "silent for 4 s" in ev["message"] and
                   isinstance(ev["event_id"], (int, float)), "mic_silent event: %s" % ev)
+            clip = [e for e in events if e["alert"] == "mic_clipping" and e["state"] == "raised"][0]
+            check(clip["params"]["value"] >= -0.1, "mic_clipping's value is the peak: %s" % clip)
+            drift = [e for e in events if e["alert"] == "av_drift" and e["state"] == "raised"][0]
+            check(drift["params"]["value"] > 1000 and "ppm" in drift["message"],
+                  "av_drift says the measured drift: %s" % drift)
+            for e in events:
+                if e["alert"] == "clock_unsynced" and e["state"] == "raised":
+                    _, now_ms = kernel_clock()
+                    check(clock_maxerror_ms - 1000 <= e["params"]["value"] <= now_ms + 1000,
+                          "clock_unsynced gives the kernel's maximum error (%s ms; the kernel said %.0f "
+                          "then %.0f ms)" % (e["params"]["value"], clock_maxerror_ms, now_ms))
+                    check(("unsynchronised" in e["message"]) == clock_unsynced,
+                          "clock_unsynced says whether the kernel calls it unsynchronised: %s" % e["message"])
+            if not any(k == ("clock_unsynced", "system") for k in want):
+                check(("clock_unsynced", "system") not in raised_events(), "a synchronised clock: no alert")
+            if tmpfs:
+                disk = [e for e in events if e["alert"] == "disk_low" and e["state"] == "raised"][0]
+                check(disk["params"]["threshold"] == 1 and disk["params"]["value"] < 1 and
+                      "than the 1.0 h needed" in disk["message"],
+                      "disk_low: the hours left at the write rate vs disk_hours_needed: %s" % disk)
             ids = [e["event_id"] for e in events]
             check(ids == sorted(ids) and len(set(ids)) == len(ids), "event ids increase: %s" % ids)
         finally:
             stop_reader.set()
+            starver.remove()
             stop_daemon(proc)
             rx.stop()
+            for peer in peers:
+                peer.stop()
             hook.stop()
             log.close()
+            peer_log.close()
             if tmpfs:
                 subprocess.run(["umount", data])
         text = open(os.path.join(d, "luobo.log")).read()
-        for k in want + [("output_down", "platform"), ("upload_failing", "repo")]:
+        for k in all_raised:
             check(re.search(r"WARN +\[health\] alert %s %s raised: " % k, text),
                   "log: %s %s raised at warning level" % k)
-        for k in want[:3] + [("output_down", "platform")]:
+        for k in clears + [("output_down", "platform"), ("mic_clipping", "lectern"), ("overload", "program")]:
             check(re.search(r"INFO +\[health\] alert %s %s cleared" % k, text),
                   "log: %s %s cleared at info level" % k)
         check("s3cret-pw-77" not in text, "the log never shows the webhook's password")
