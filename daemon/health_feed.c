@@ -7,6 +7,7 @@
  * GET /api/v1/alerts and /metrics (daemon/control.c). */
 #include "pipeline_priv.h"
 #include "health.h"
+#include "scheduler.h"
 #include "webhook.h"
 
 #include <math.h>
@@ -148,14 +149,22 @@ static void probe_camera(lb_health_feed *f, int i, lb_health_camera *c)
     av_frame_free(&fr);
 }
 
-/* Seconds of recording the rest of the day needs: the timetable's
- * remaining lessons, from daemon/scheduler.c (lb_scheduler_remaining_s)
- * once it is on main; < 0 until then, or while no schedule runs, and the
- * configured [health] disk_hours_needed applies. */
+/* Seconds of recording the rest of the day needs: the schedule's
+ * remaining lessons (daemon/scheduler.c), when the hall has a schedule (a
+ * timetable or an iCal feed that parsed); < 0 without one, and the
+ * configured [health] disk_hours_needed applies.  lb_scheduler_remaining_s
+ * answers 0 both for "no schedule" and "no lesson left today": the
+ * status tells the two apart. */
 static double day_remaining_s(lb_pipeline *p)
 {
-    (void)p;
-    return -1;
+    if (!p->scheduler)
+        return -1;
+    cJSON *st = lb_scheduler_status(p->scheduler);
+    int has = cJSON_IsTrue(cJSON_GetObjectItem(st, "enabled")) &&
+              (cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "timetable"), "present")) ||
+               cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "feed"), "have_schedule")));
+    cJSON_Delete(st);
+    return has ? lb_scheduler_remaining_s(p->scheduler) : -1;
 }
 
 static void gather(lb_health_feed *f, lb_health_input *in, lb_output_stats *ost)

@@ -12,7 +12,11 @@ One daemon on loopback, recording at once (--record), with:
   - output "repo": upload to a closed port: upload_failing after the lesson
     is stopped;
   - data_dir on a 48 MB tmpfs (when mount works, i.e. root) with
-    disk_hours_needed = 1: disk_low while recording, cleared after;
+    disk_hours_needed = 1: disk_low while recording; then a timetable
+    (PUT, the scheduler's clock at noon) whose only lesson today is 14:00 to
+    14:01: the day needs 1 min, disk_low cleared while recording; then one
+    of 14:00 to 16:00: 2 h needed, raised again with the timetable's 2 h;
+    cleared after the lesson;
   - mic "lectern": ALSA's file plugin (no sound card) playing 10 s of
     silence, 5 s of a full-scale (clipped) tone, then a tone at -10 dBFS:
     mic_silent raised and cleared, then mic_clipping raised and cleared;
@@ -391,7 +395,16 @@ retry_max_s = 2
             check(m, "the log has a line matching %r" % pattern)
             tod = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
             return (tod - tod0) % 86400
-        env = dict(os.environ, ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:" + os.path.join(d, "asoundrc"))
+        # the scheduler's clock reads noon today: a lesson at 14:00 is
+        # today's and has not begun, whatever the time the test runs
+        tm = time.localtime(wall0)
+        noon = time.mktime((tm.tm_year, tm.tm_mon, tm.tm_mday, 12, 0, 0, 0, 0, -1))
+        offset = os.path.join(d, "wall-offset")
+        with open(offset, "w") as f:
+            f.write("%.3f\n" % (noon - wall0))
+        today = time.strftime("%Y-%m-%d", tm)
+        env = dict(os.environ, ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:" + os.path.join(d, "asoundrc"),
+                   LUOBO_TEST_WALL_OFFSET_FILE=offset)
         proc = subprocess.Popen([LUOBO, "--config", ini, "--record", "--title", "health"],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
         starver = Starver(proc.pid)
@@ -498,6 +511,17 @@ retry_max_s = 2
             wait_for(lambda: all(k in raised_events() for k in want), "mic/camera/clock/disk alerts")
             hook.start()        # the receiver comes back: the backlog follows
 
+            def timetable(end):
+                tt = {"entries": [{"id": "e1", "date": today, "start": "14:00", "end": end,
+                                   "title": "Physics"}]}
+                r = curl("http://127.0.0.1:%d/api/v1/timetable" % port, "PUT", json.dumps(tt), jar=jar,
+                         headers=["X-CSRF-Token: %s" % csrf])
+                check(r.status == 200, "timetable PUT: %d %s" % (r.status, r.body[:300]))
+            if tmpfs:
+                # the rest of the day needs one minute: the disk holds that
+                timetable("14:01")
+                short_t = time.monotonic() - t0
+
             # the SRT receiver, the IP camera, its sub-stream and the radio
             # mic go away at once
             def all_live():
@@ -525,9 +549,18 @@ retry_max_s = 2
             for peer in peers:
                 peer.start()
             back_t = time.monotonic() - t0
+            if tmpfs:
+                wait_for(lambda: ("disk_low", "disk") in cleared_events(short_t),
+                         "disk_low cleared: the timetable needs 1 min")
+                # two hours: more than the disk holds
+                timetable("16:00")
+                long_t = time.monotonic() - t0
             wait_for(lambda: lost[0] in raised_events(kill_t), "output_down")
             rx.start()
             rx_back_t = time.monotonic() - t0
+            if tmpfs:
+                wait_for(lambda: ("disk_low", "disk") in raised_events(long_t),
+                         "disk_low raised: the timetable needs 2 h")
             # the mics speak, the cameras move, the peers are back: cleared
             # (while still recording); the lectern clips, then speaks softly
             clears = want[:4] + lost[1:]
@@ -554,7 +587,7 @@ retry_max_s = 2
             wait_for(lambda: ("output_down", "platform") in cleared_events(), "output_down cleared")
             wait_for(lambda: ("upload_failing", "repo") in raised_events(), "upload_failing")
             if tmpfs:
-                wait_for(lambda: ("disk_low", "disk") in cleared_events(), "disk_low cleared")
+                wait_for(lambda: ("disk_low", "disk") in cleared_events(stop_t), "disk_low cleared")
             poll()
             wait_for(lambda: len(hook.got) >= len(events), "the webhook's receiver has every event")
             time.sleep(1)
@@ -615,10 +648,16 @@ retry_max_s = 2
             if not any(k == ("clock_unsynced", "system") for k in want):
                 check(("clock_unsynced", "system") not in raised_events(), "a synchronised clock: no alert")
             if tmpfs:
-                disk = [e for e in events if e["alert"] == "disk_low" and e["state"] == "raised"][0]
-                check(disk["params"]["threshold"] == 1 and disk["params"]["value"] < 1 and
-                      "than the 1.0 h needed" in disk["message"],
-                      "disk_low: the hours left at the write rate vs disk_hours_needed: %s" % disk)
+                disk = [e for e in events if e["alert"] == "disk_low" and e["state"] == "raised"]
+                check(disk[0]["params"]["threshold"] == 1 and disk[0]["params"]["value"] < 1 and
+                      "than the 1.0 h needed" in disk[0]["message"],
+                      "disk_low: the hours left at the write rate vs disk_hours_needed: %s" % disk[0])
+                check(len(disk) >= 2 and disk[1]["params"]["threshold"] == 2 and
+                      "than the 2.0 h that today's remaining lessons need" in disk[1]["message"],
+                      "disk_low: the hours left vs the timetable's remaining lessons: %s" % disk[1:])
+                print("disk_low: cleared %.1f s after the timetable needed 1 min, raised %.1f s after "
+                      "it needed 2 h" % (cleared_events(short_t)[("disk_low", "disk")] - short_t,
+                                         raised_events(long_t)[("disk_low", "disk")] - long_t))
             ids = [e["event_id"] for e in events]
             check(ids == sorted(ids) and len(set(ids)) == len(ids), "event ids increase: %s" % ids)
         finally:
