@@ -321,8 +321,8 @@ void lb_health_update(lb_health *h, const lb_health_input *in, lb_health_cb cb, 
         verdict drift = GOOD;
         if (fabs(m->drift_ppm) > s->drift_max_ppm) {
             drift = BAD;
-            snprintf(detail, sizeof detail, "its clock drifts by %.0f ppm, beyond what is corrected",
-                     m->drift_ppm);
+            snprintf(detail, sizeof detail, "its clock drifts by %.0f ppm, more than a sound card's "
+                     "should: is its sample rate right?", m->drift_ppm);
         } else if (resyncs >= s->resyncs_max) {
             drift = BAD;
             snprintf(detail, sizeof detail, "its audio was re-placed %.0f times in %.0f s: "
