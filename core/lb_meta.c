@@ -135,6 +135,10 @@ int lb_meta_check_text(const char *s, size_t max_len, int multiline, char *why, 
             snprintf(why, why_size, "not valid UTF-8 at byte %zu", i);
             return -1;
         }
+        if (cp == 0xfffe || cp == 0xffff) {
+            snprintf(why, why_size, "a noncharacter (U+%04X) at byte %zu", (unsigned)cp, i);
+            return -1;
+        }
         if (cp >= 0x80 && cp <= 0x9f) {
             snprintf(why, why_size, "a control character (U+%04X) at byte %zu", (unsigned)cp, i);
             return -1;

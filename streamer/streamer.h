@@ -161,6 +161,14 @@ int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, c
 int lb_lesson_edit(const char *lesson_dir, const lb_lesson_meta *meta, unsigned mask,
                    char *err, size_t err_size);
 
+/* The lesson's MP4 tags (title, artist, date, comment, genre:
+ * docs/lesson-json.md) copied from src to *dst: whatever rewrites or joins
+ * a lesson's MP4 files (the fast-start rewrite, a resumed lesson's join)
+ * copies them from its input's AVFormatContext.metadata to its output's,
+ * which libavformat does not do by itself. */
+struct AVDictionary;
+void lb_mp4_copy_tags(struct AVDictionary **dst, const struct AVDictionary *src);
+
 /* ---- the streamer: outputs of the daemon ---- */
 
 typedef struct lb_streamer lb_streamer;

@@ -78,8 +78,6 @@ int lb_lesson_json_read(const char *dir, struct cJSON **root, char *err, size_t 
  * teacher), date (the start), comment (the description), genre (the
  * subject).  Adds to *dict. */
 void lb_mp4_tags(AVDictionary **dict, const lb_lesson_meta *m, const char *started_at);
-/* The tags of lb_mp4_tags, copied from src (a file being rewritten). */
-void lb_mp4_copy_tags(AVDictionary **dst, const AVDictionary *src);
 
 /* Free space of the file system holding path, bytes (-1 when unknown). */
 /* mkdir -p: creates path and its missing parents (0755).  0 or AVERROR. */

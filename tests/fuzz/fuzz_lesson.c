@@ -11,6 +11,9 @@
  *   'Q' the upload queue (DATA_DIR/.upload-queue): an upload output opened
  *       on it, as at start-up, then one more lesson queued (which saves the
  *       queue).
+ *   'E' episode.xml from any bytes: the rest, split at NULs, is a lesson's
+ *       title, teacher, subject, hall, description, a keyword and its
+ *       started_at and ended_at, unchecked (as --title reaches it).
  * (director.jsonl is only ever written and served, never read back, so it
  * has no mode here.)
  *
@@ -19,7 +22,11 @@
  *      and duration_s, every other member kept as it was; any other file is
  *      left byte for byte; the marker and the half copy are gone.
  *   Q: the saved queue is the folders of the old one, one per line, each
- *      once, in order, plus the new one: no line cut into two folders. */
+ *      once, in order, plus the new one: no line cut into two folders.
+ *   E (and L's episode.xml after a repair): libxml2 parses the document
+ *      without an error, its root is Opencast's dublincore, every child in
+ *      the dcterms namespace; a title that is valid text (lb_meta_check_text)
+ *      comes back as it went in. */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -31,12 +38,17 @@
 
 #include <cjson/cJSON.h>
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #include "fuzz_common.h"
 #include "lb_config.h"
 #include "lb_log.h"
 #include "streamer_priv.h"
 
 #define LESSON "20261204-204323-english-reading"
+
+static void silent(void *ctx, const char *msg, ...);
 
 static char data_dir[PATH_MAX], lesson_dir[PATH_MAX + 64], lesson_json[PATH_MAX + 128];
 static char queue_file[PATH_MAX + 64], new_lesson[PATH_MAX + 64];
@@ -48,6 +60,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         "\"status\"", "\"recording\"", "\"complete\"", "\"interrupted\"", "\"ended_at\"",
         "\"duration_s\"", "\"started_at\"", "\"chapters\"", "\"sources\"", "\"mics\"", "null",
         "\"id\"", "\"title\"", "\\u0000", "\\ud800", "1e309", "recordings/" LESSON "\n", "\r\n",
+        "\"subject\"", "\"lesson_type\"", "\"keywords\"", "\"description\"", "\x01", "]]>", "&amp;",
+        "\xef\xbf\xbe", "\xed\xa0\x80", "2026-12-05T08:00:00+08:00",
     };
     char text[PATH_MAX + 256], err[LB_CONFIG_ERR_SIZE];
     const char *top = fuzz_scratch_dir("lesson");
@@ -64,6 +78,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     fuzz_use_words(argc, argv, top, "lesson", dict, sizeof dict / sizeof dict[0]);
     lb_log_set_level(LB_LOG_ERROR);
+    xmlSetGenericErrorFunc(NULL, silent);   /* a parse error is ours to report */
     return 0;
 }
 
@@ -91,6 +106,75 @@ static char *read_all(const char *path, size_t *size)
     return buf;
 }
 
+/* ---- E: episode.xml ---- */
+
+static void silent(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+/* The document must be well-formed XML of the right shape; title: what the
+ * title element must hold (NULL: not checked). */
+static void check_episode(const char *xml, size_t len, const char *title)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int)len, "episode.xml", NULL, XML_PARSE_NONET);
+    if (!doc)
+        fuzz_fail("episode.xml is not well-formed XML:\n%.*s", (int)(len > 2000 ? 2000 : len), xml);
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!root || strcmp((const char *)root->name, "dublincore") || !root->ns ||
+        strcmp((const char *)root->ns->href, "http://www.opencastproject.org/xsd/1.0/dublincore/"))
+        fuzz_fail("episode.xml's root is not Opencast's dublincore");
+    int seen_title = 0;
+    for (xmlNodePtr n = root->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (!n->ns || strcmp((const char *)n->ns->href, "http://purl.org/dc/terms/"))
+            fuzz_fail("episode.xml: <%s> is not in the dcterms namespace", n->name);
+        if (!strcmp((const char *)n->name, "title") && title) {
+            xmlChar *text = xmlNodeGetContent(n);
+            if (!text || strcmp((const char *)text, title))
+                fuzz_fail("episode.xml: the title came back as '%s', not '%s'", text, title);
+            xmlFree(text);
+            seen_title = 1;
+        }
+    }
+    if (title && *title && !seen_title)
+        fuzz_fail("episode.xml: the title is missing");
+    xmlFreeDoc(doc);
+}
+
+static void episode_mode(const uint8_t *data, size_t size)
+{
+    lb_lesson_meta m = { 0 };
+    char *fields[8] = { 0 };
+    char why[96];
+    size_t off = 0;
+    for (int i = 0; i < 8; i++) {
+        size_t n = off < size ? strnlen((const char *)data + off, size - off) : 0;
+        fields[i] = fuzz_strndup(data + off, n);
+        off += n + 1;
+    }
+    char *const dst[] = { m.title, m.teacher, m.subject, m.hall, m.description, m.keywords[0] };
+    const size_t sizes[] = { sizeof m.title, sizeof m.teacher, sizeof m.subject, sizeof m.hall,
+                             sizeof m.description, sizeof m.keywords[0] };
+    for (int i = 0; i < 6; i++)
+        snprintf(dst[i], sizes[i], "%s", fields[i]);
+    m.nb_keywords = 1;
+    m.lesson_type = (lb_lesson_type)(size % (LB_LESSON_TYPE_NB + 1));
+    char *xml = NULL;
+    size_t len = 0;
+    if (lb_episode_xml(&m, fields[6], fields[7], &xml, &len) < 0)
+        fuzz_fail("lb_episode_xml failed");
+    /* a title the API would take (and without \r, which XML parsers turn
+     * into \n) comes back the same */
+    int plain = lb_meta_check_text(m.title, sizeof m.title - 1, 0, why, sizeof why) == 0;
+    check_episode(xml, len, plain ? m.title : NULL);
+    free(xml);
+    for (int i = 0; i < 8; i++)
+        free(fields[i]);
+}
+
 /* ---- L: lesson.json at repair ---- */
 
 static void check_repaired(const char *old_text, int repaired)
@@ -116,6 +200,15 @@ static void check_repaired(const char *old_text, int repaired)
             !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(now, "ended_at")) ||
             !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(now, "duration_s")))
             fuzz_fail("the repaired lesson.json is not interrupted with ended_at and duration_s");
+        /* its catalog, made from the hostile file, is well-formed */
+        char path[PATH_MAX + 128];
+        size_t xlen;
+        snprintf(path, sizeof path, "%s/episode.xml", lesson_dir);
+        char *xml = read_all(path, &xlen);
+        if (!xml)
+            fuzz_fail("the repair wrote no episode.xml");
+        check_episode(xml, xlen, NULL);
+        free(xml);
         const cJSON *it;
         cJSON_ArrayForEach(it, old) {
             if (!strcmp(it->string, "status") || !strcmp(it->string, "ended_at") ||
@@ -261,6 +354,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lesson_mode(data + 1, size - 1);
     else if (data[0] == 'Q')
         queue_mode(data + 1, size - 1);
+    else if (data[0] == 'E')
+        episode_mode(data + 1, size - 1);
     else
         return -1;
     return 0;
