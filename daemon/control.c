@@ -3,6 +3,7 @@
  * start or taken under the pipeline's lock, and nothing here blocks on the
  * media threads. */
 #include "pipeline_priv.h"
+#include "health.h"
 #include "scheduler.h"
 
 #include <stdarg.h>
@@ -416,10 +417,11 @@ static void add_clock(lb_pipeline *p, cJSON *root)
 {
     cJSON *clock = cJSON_AddObjectToObject(root, "clock");
     struct timex tx = { 0 };
-    int state = adjtimex(&tx);
-    if (state >= 0) {
-        cJSON_AddBoolToObject(clock, "synchronised", !(state == TIME_ERROR || (tx.status & STA_UNSYNC)));
-        cJSON_AddNumberToObject(clock, "maxerror_ms", tx.maxerror / 1000.0);
+    lb_health_input in = { 0 };
+    lb_health_read_clock(adjtimex(&tx), &tx, &in);       /* as the health checks read it */
+    if (in.clock_known) {
+        cJSON_AddBoolToObject(clock, "synchronised", !in.clock_unsynced);
+        cJSON_AddNumberToObject(clock, "maxerror_ms", in.clock_maxerror_ms);
     } else {
         cJSON_AddNullToObject(clock, "synchronised");
     }

@@ -162,6 +162,9 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
         return ret;
     }
     p->lesson = lesson;
+    /* a timetable entry took the start over while the folder was being made */
+    if (memcmp(&p->pending_info, info, sizeof *info))
+        lb_lesson_set_info(lesson, &p->pending_info);
     snprintf(p->lesson_id, sizeof p->lesson_id, "%s", lb_lesson_id(lesson));
     char why[64];
     snprintf(why, sizeof why, "pipeline: archive started at %.3f s", t_us / 1e6);
