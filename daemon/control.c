@@ -123,6 +123,9 @@ static cJSON *ctl_status(void *opaque)
     cJSON_AddNumberToObject(program, "frames", (double)p->frames_composed);
     cJSON_AddNumberToObject(program, "late_frames", (double)p->frames_late);
     cJSON_AddNumberToObject(program, "skipped_frames", (double)p->frames_skipped);
+    cJSON_AddNumberToObject(program, "shed_level", atomic_load(&p->shed_level));
+    if (lb_overload_shedding(p))
+        cJSON_AddStringToObject(program, "shedding", lb_overload_shedding(p));
     cJSON_AddNumberToObject(program, "audio_dbfs", p->program_dbfs);
     double levels[LB_MAX_MICS];
     memcpy(levels, p->mic_dbfs, sizeof levels);
@@ -391,10 +394,13 @@ static char *ctl_metrics(void *opaque)
                              "time by over max_lag_ms.\n"
                              "# TYPE luobo_program_skipped_frames_total counter\n"
                              "luobo_program_skipped_frames_total %llu\n"
-                             "# TYPE luobo_recording gauge\nluobo_recording %d\n",
+                             "# TYPE luobo_recording gauge\nluobo_recording %d\n"
+                             "# HELP luobo_program_shed_level The overload's shedding ladder: the "
+                             "step taken (0 none; docs/ARCHITECTURE.md).\n"
+                             "# TYPE luobo_program_shed_level gauge\nluobo_program_shed_level %d\n",
            (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
            (unsigned long long)p->frames_skipped,
-           p->lc.state == LB_LESSON_RECORDING);
+           p->lc.state == LB_LESSON_RECORDING, atomic_load(&p->shed_level));
     pthread_mutex_unlock(&p->lock);
     char *alerts = lb_health_feed_metrics(p);
     if (alerts)

@@ -37,7 +37,8 @@ typedef struct lb_general_settings {
     int fps;
     char log_level[16];
     int sync_delay_ms;
-    int max_lag_ms;           /* realtime: skip ahead when further behind; 0 never */
+    int max_lag_ms;           /* realtime: further behind, repeat the last picture to catch up; 0 never */
+    int overload_recover_s;   /* realtime: on time this long, a shedding step is undone */
     char www_dir[512];
     char school[128];         /* a lesson's defaults (lb_lesson_meta) */
     char hall[128];

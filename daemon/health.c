@@ -204,7 +204,8 @@ static void describe(lb_alert *a)
         break;
     case LB_ALERT_OVERLOAD:
         snprintf(a->message, sizeof a->message, "the program is falling behind real time: "
-                 "%.0f late or skipped frames in %.0f s", a->value, a->threshold);
+                 "%.0f late or skipped frames in %.0f s%s%s", a->value, a->threshold,
+                 *a->detail ? "; shed: " : "", a->detail);
         break;
     case LB_ALERT_CLOCK_UNSYNCED:
         snprintf(a->message, sizeof a->message, "the system clock is not synchronised (%s)",
@@ -384,8 +385,9 @@ void lb_health_update(lb_health *h, const lb_health_input *in, lb_health_cb cb, 
         double span = 0;
         history_add(&h->late, in->now_us, (double)in->late_frames);
         double late = history_growth(&h->late, in->now_us, s->overload_window_s, &span);
-        judge(h, in, LB_ALERT_OVERLOAD, "program", late >= s->overload_frames ? BAD : GOOD, 0,
-              s->overload_window_s, late, NULL, cb, opaque);
+        /* shedding work keeps it raised until the ladder is undone */
+        judge(h, in, LB_ALERT_OVERLOAD, "program", late >= s->overload_frames || in->shedding ? BAD : GOOD,
+              0, s->overload_window_s, late, in->shedding, cb, opaque);
     }
 
     if (s->clock_check && in->clock_known) {

@@ -118,6 +118,7 @@ typedef struct lb_health_input {
     int day_known;
     double day_needed_s;
     uint64_t late_frames;           /* late + skipped program frames so far (a counter) */
+    const char *shedding;           /* the overload's last shedding step, or NULL */
     int clock_known, clock_unsynced;
     double clock_maxerror_ms;
 } lb_health_input;

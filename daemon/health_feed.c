@@ -175,6 +175,7 @@ static void gather(lb_health_feed *f, lb_health_input *in, lb_output_stats *ost)
     pthread_mutex_lock(&p->lock);
     in->recording = p->lc.state == LB_LESSON_RECORDING;
     in->late_frames = p->frames_late + p->frames_skipped;
+    in->shedding = lb_overload_shedding(p);
     pthread_mutex_unlock(&p->lock);
     for (int m = 0; m < p->nb_mics && m < LB_HEALTH_MAX_ITEMS; m++) {
         lb_mic_stats st;

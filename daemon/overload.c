@@ -19,10 +19,20 @@
  *
  * Memory given back.  An overload fills every queue and grows the pools of
  * frames to match; a pool never gives a buffer back by itself.  Once the
- * program has been on time for RECOVERED_US after being late, the program
+ * program has been on time for overload_recover_s after being late, the program
  * frames' pool is replaced by an empty one (the old one frees its buffers
  * as the frames in flight come home) and malloc_trim() returns the freed
- * pages to the system. */
+ * pages to the system.
+ *
+ * The shedding ladder.  Before the program has to repeat pictures, work
+ * that matters less goes, one step at a time, cheapest loss first: a step
+ * is taken when the program is more than SHED_LATE_US behind and the last
+ * change is SHED_STEP_US old (the step had time to help), and undone, last
+ * first, once the program has been on time for overload_recover_s.  Each step is
+ * logged and keeps the `overload` alert raised (daemon/health.c); a step
+ * that would change nothing here (no ISO encode, the preset already the
+ * fastest one shedding uses) is passed over.  docs/ARCHITECTURE.md says
+ * why this order. */
 #include "pipeline_priv.h"
 
 #include <malloc.h>
@@ -32,8 +42,77 @@
 #include "lb_clock.h"
 #include "lb_log.h"
 
-/* On time this long after being late: the overload has passed. */
-#define RECOVERED_US 10000000
+/* On time this long after being late: the overload has passed
+ * ([general] overload_recover_s). */
+#define RECOVERED_US ((int64_t)p->general.overload_recover_s * 1000000)
+
+#define SHED_LATE_US 250000
+#define SHED_STEP_US 3000000
+#define SHED_UNDO_US RECOVERED_US
+
+static const char *const shed_steps[LB_SHED_STEPS + 1] = {
+    [LB_SHED_PREVIEWS] = "console previews no longer keep sub-streams decoded in full",
+    [LB_SHED_ISO] = "ISO encodes: x264 one preset faster",
+    [LB_SHED_RENDITIONS] = "renditions: x264 one preset faster",
+    [LB_SHED_PROGRAM] = "the program: x264 one preset faster",
+};
+
+/* Puts the encoders at level (each takes it before its next frame);
+ * returns whether the step `level` changes anything. */
+static int set_encoders(lb_pipeline *p, int level, int step)
+{
+    int changes = step == LB_SHED_PREVIEWS;
+    for (int i = 0; i < p->nb_workers; i++) {
+        encode_worker *w = &p->workers[i];
+        int mine = w->source >= 0 ? LB_SHED_ISO : LB_SHED_RENDITIONS;
+        int applied = lb_video_encoder_set_speed(w->enc, level >= mine);
+        changes |= mine == step && applied > 0;
+    }
+    int applied = lb_video_encoder_set_speed(p->venc, level >= LB_SHED_PROGRAM);
+    changes |= step == LB_SHED_PROGRAM && applied > 0;
+    return changes;
+}
+
+static void shed(lb_pipeline *p, int64_t now, int64_t late_us)
+{
+    int level = atomic_load(&p->shed_level);
+    if (late_us > SHED_LATE_US) {
+        p->shed_late_us = now;
+        if (level == LB_SHED_STEPS || now - p->shed_changed_us < SHED_STEP_US)
+            return;
+        int next = level + 1;
+        while (next <= LB_SHED_STEPS && !set_encoders(p, next, next))
+            next++;                         /* nothing to shed at this step here */
+        if (next > LB_SHED_STEPS) {         /* nothing left to shed */
+            set_encoders(p, level, -1);
+            p->shed_changed_us = now;
+            return;
+        }
+        level = next;
+        atomic_store(&p->shed_level, level);
+        p->shed_changed_us = now;
+        LB_LOGW("overload", "shedding step %d: %s (the program is %.2f s behind real time)", level,
+                shed_steps[level], late_us / 1e6);
+        return;
+    }
+    if (level && now - p->shed_late_us >= SHED_UNDO_US && now - p->shed_changed_us >= SHED_UNDO_US) {
+        LB_LOGI("overload", "step %d undone: %s (on time for %d s)", level, shed_steps[level],
+                p->general.overload_recover_s);
+        level--;
+        /* passed-over steps go with the one below them */
+        while (level && !set_encoders(p, level, level))
+            level--;
+        set_encoders(p, level, -1);
+        atomic_store(&p->shed_level, level);
+        p->shed_changed_us = now;
+    }
+}
+
+const char *lb_overload_shedding(const lb_pipeline *p)
+{
+    int level = atomic_load(&p->shed_level);
+    return level ? shed_steps[level] : NULL;
+}
 
 static void give_back(lb_pipeline *p)
 {
@@ -44,7 +123,7 @@ static void give_back(lb_pipeline *p)
     }
     malloc_trim(0);
     LB_LOGD("pipeline", "on time again for %d s: frame pools renewed, free memory given back",
-            RECOVERED_US / 1000000);
+            p->general.overload_recover_s);
 }
 
 int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
@@ -60,6 +139,7 @@ int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
         p->frames_late++;
         p->late_since_trim_us = now;
     }
+    shed(p, now, now - due);
     if (p->late_since_trim_us && now - p->late_since_trim_us > RECOVERED_US) {
         p->late_since_trim_us = 0;
         give_back(p);

@@ -48,7 +48,8 @@ const lb_option lb_general_options[] = {
     { "fps", LB_OPT_INT, OFF(fps), 0, "30", 1, 120, NULL, "program frame rate" },
     { "log_level", LB_OPT_STRING, STR(log_level), "info", 0, 0, NULL, "error, warn, info or debug" },
     { "sync_delay_ms", LB_OPT_INT, OFF(sync_delay_ms), 0, "60", 0, 2000, NULL, "realtime: how far the program runs behind capture" },
-    { "max_lag_ms", LB_OPT_INT, OFF(max_lag_ms), 0, "1000", 0, 60000, NULL, "realtime: further behind than this, the program skips to the frame due now to stay live (0: never skip, make every late frame)" },
+    { "max_lag_ms", LB_OPT_INT, OFF(max_lag_ms), 0, "1000", 0, 60000, NULL, "realtime: further behind than this, the program catches up to the frame due now, the ticks between repeating the last picture (0: never, make every late frame)" },
+    { "overload_recover_s", LB_OPT_INT, OFF(overload_recover_s), 0, "10", 1, 600, NULL, "realtime: on time this long after an overload, a shedding step is undone and memory given back" },
     { "www_dir", LB_OPT_STRING, STR(www_dir), NULL, 0, 0, NULL, "web UI files (default: the installed ones)" },
     { "school", LB_OPT_STRING, STR(school), NULL, 0, 0, NULL, "the school, for every lesson's metadata (lesson.json, episode.xml)" },
     { "hall", LB_OPT_STRING, STR(hall), NULL, 0, 0, NULL, "this hall's name, for every lesson's metadata (episode.xml's spatial)" },
@@ -485,7 +486,8 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
     for (int i = 0; i < p->nb_sources; i++)
         lb_source_set_on_air(p->sources[i], none_yet || shows(air, i) || shows(shot, i) ||
                                             p->source_needs_frames[i],
-                             director | (now < atomic_load(&p->preview_until_us[i]) ? LB_WATCH_PREVIEW : 0),
+                             director | (now < atomic_load(&p->preview_until_us[i]) &&
+                                         atomic_load(&p->shed_level) < LB_SHED_PREVIEWS ? LB_WATCH_PREVIEW : 0),
                              t);
     return changed;
 }

@@ -151,6 +151,8 @@ struct lb_pipeline {
     uint64_t frames_composed, frames_late;
     uint64_t frames_skipped;        /* ticks that repeated the last picture (under lock) */
     int64_t repeat_until;           /* program thread: ticks before this one repeat it */
+    atomic_int shed_level;          /* the shedding ladder's step (daemon/overload.c) */
+    int64_t shed_changed_us, shed_late_us;  /* program thread */
     lb_health_feed *health;         /* daemon/health_feed.c */
     struct lb_scheduler *scheduler; /* daemon/scheduler.c */
 };
@@ -160,6 +162,16 @@ struct lb_pipeline {
  * when the tick is to repeat the last picture (the program fell more than
  * max_lag_ms behind and catches up; never without a picture to repeat). */
 int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture);
+/* The shedding ladder's steps, in the order they are taken. */
+enum {
+    LB_SHED_PREVIEWS = 1,
+    LB_SHED_ISO,
+    LB_SHED_RENDITIONS,
+    LB_SHED_PROGRAM,
+    LB_SHED_STEPS = LB_SHED_PROGRAM,
+};
+/* What the last step taken shed, or NULL; any thread. */
+const char *lb_overload_shedding(const lb_pipeline *p);
 
 /* daemon/mic_archive.c */
 int lb_mic_archive_setup(lb_pipeline *p, char *err, size_t err_size);   /* adds the streams */

@@ -101,6 +101,11 @@ int lb_video_encoder_open(lb_video_encoder **e, const lb_video_encoder_params *p
  * or a negative AVERROR. */
 int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int flags,
                             lb_packet_sink sink, void *opaque);
+/* Load shedding: the analysis of a preset steps faster than the configured
+ * one (0: as configured; never past superfast), taken between two frames
+ * by the encoding thread; rate, size and headers stay.  Any thread.
+ * Returns the steps that will apply. */
+int lb_video_encoder_set_speed(lb_video_encoder *e, int steps);
 /* Codec parameters with SPS/PPS as extradata (valid from open to close). */
 const AVCodecParameters *lb_video_encoder_codecpar(const lb_video_encoder *e);
 void lb_video_encoder_close(lb_video_encoder **e);

@@ -17,6 +17,7 @@
 #include "encoder.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,11 @@ struct lb_video_encoder {
     int64_t frame_duration_us;
     char log_name[64];
     int64_t frames_in;
+    atomic_int speed_wanted;     /* presets faster than the configured one (load shedding) */
+    int speed_applied;
+    int preset_index;            /* in x264_preset_names */
+    char tune[64], profile[16];
+    int frame_reference;         /* as opened: a faster preset never raises it */
     int64_t keyint_us;           /* the GOP on the timeline */
     int64_t gop_anchor_us;       /* pts of the last forced IDR: the grid starts there */
     int64_t gop_index;           /* the grid's interval of the last IDR */
@@ -366,6 +372,12 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
         goto fail;
     }
     x264_encoder_parameters(e->x264, &p);
+    for (e->preset_index = 0; x264_preset_names[e->preset_index] &&
+                              strcmp(x264_preset_names[e->preset_index], s->preset); e->preset_index++)
+        ;
+    snprintf(e->tune, sizeof e->tune, "%s", tune);
+    snprintf(e->profile, sizeof e->profile, "%s", s->profile);
+    e->frame_reference = p.i_frame_reference;
     if ((ret = fill_codecpar(e, &p)) < 0) {
         snprintf(err, err_size, "encoder: no SPS/PPS from x264");
         goto fail;
@@ -410,9 +422,45 @@ static int emit(lb_video_encoder *e, x264_nal_t *nals, int nb_nals, int size,
     return ret;
 }
 
+/* The fastest preset shedding goes to: x264 warns that ultrafast's
+ * shortcuts cannot be switched out of by a reconfiguration. */
+#define FASTEST_SHED_PRESET 1           /* superfast */
+
+int lb_video_encoder_set_speed(lb_video_encoder *e, int steps)
+{
+    int target = FFMAX(FFMIN(e->preset_index, FASTEST_SHED_PRESET), e->preset_index - FFMAX(steps, 0));
+    atomic_store(&e->speed_wanted, e->preset_index - target);
+    return e->preset_index - target;
+}
+
+/* Takes the analysis of a faster preset (or back the configured one's)
+ * between two frames: x264_encoder_reconfig() changes analysis, never the
+ * rate control, sizes or the stream's headers. */
+static void apply_speed(lb_video_encoder *e, int steps)
+{
+    x264_param_t cur, want;
+    const char *name = x264_preset_names[e->preset_index - steps];
+    x264_encoder_parameters(e->x264, &cur);
+    if (x264_param_default_preset(&want, name, *e->tune ? e->tune : NULL) < 0)
+        return;
+    cur.analyse = want.analyse;
+    cur.i_frame_reference = FFMIN(want.i_frame_reference, e->frame_reference);
+    cur.b_deblocking_filter = want.b_deblocking_filter;
+    x264_param_apply_profile(&cur, e->profile);
+    if (x264_encoder_reconfig(e->x264, &cur) < 0) {
+        LB_LOGW(e->log_name, "x264 refused the %s preset's analysis", name);
+        return;
+    }
+    e->speed_applied = steps;
+    LB_LOGI(e->log_name, "x264 analysis now %s's%s", name, steps ? " (load shedding)" : " (as configured)");
+}
+
 int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int flags,
                             lb_packet_sink sink, void *opaque)
 {
+    int wanted = atomic_load(&e->speed_wanted);
+    if (frame && wanted != e->speed_applied)
+        apply_speed(e, wanted);
     int force_idr = !!(flags & LB_ENCODE_FORCE_IDR);
     x264_nal_t *nals;
     int nb_nals, ret;

@@ -98,6 +98,11 @@ static void check_keys_by_time(AVFrame **sources, const lb_encoder_settings *s)
     for (int tick = 0; tick <= 185; tick++) {
         if ((tick >= 40 && tick < 71) || (tick >= 101 && tick < 130))
             continue;               /* not made */
+        /* load shedding between frames: veryfast -> superfast (no further) and back */
+        if (tick == 100)
+            CHECK(lb_video_encoder_set_speed(e, 9) == 1);
+        if (tick == 150)
+            CHECK(lb_video_encoder_set_speed(e, 0) == 0);
         CHECK(av_frame_ref(f, sources[tick % FRAMES]) == 0);
         f->pts = av_rescale(tick, 1000000, FPS);
         CHECK(lb_video_encoder_encode(e, f, 0, key_sink, &k) == 0);
