@@ -894,28 +894,49 @@ int lb_scheduler_create(lb_scheduler **ps, const lb_config_section *sec, const c
 /* The stored timetable and the last good feed (I/O: at start, not create). */
 static void load_stored(lb_scheduler *s)
 {
-    char path[PATH_MAX], err[512];
-    char *text;
+    char path[PATH_MAX], err[512], tt_error[sizeof s->timetable_error] = "";
+    char *text = NULL, *feed_text = NULL;
     size_t size;
+    lb_timetable *tt = NULL;
+    lb_ical *cal = NULL;
     path_of(s, "timetable.json", path, sizeof path);
     if (!access(path, F_OK)) {
         if (read_file(path, &text, &size, err, sizeof err) < 0 ||
-            lb_timetable_parse(&s->timetable, text ? text : "", size, err, sizeof err) < 0) {
-            snprintf(s->timetable_error, sizeof s->timetable_error, "%s: %s", path, err);
-            LB_LOGE("schedule", "%s", s->timetable_error);
+            lb_timetable_parse(&tt, text ? text : "", size, err, sizeof err) < 0) {
+            snprintf(tt_error, sizeof tt_error, "%s: %s", path, err);
+            LB_LOGE("schedule", "%s", tt_error);
         }
         free(text);
+        text = NULL;
     }
     path_of(s, ".schedule-feed.ics", path, sizeof path);
     if (s->set.ical[0] && !access(path, F_OK) && read_file(path, &text, &size, err, sizeof err) >= 0) {
-        if (lb_ical_parse(&s->ical, text, size, err, sizeof err) >= 0) {
-            s->feed_text = text;
+        if (lb_ical_parse(&cal, text, size, err, sizeof err) >= 0) {
+            feed_text = text;
             text = NULL;
             LB_LOGI("schedule", "the last good iCal feed is kept until the feed is read");
         }
         free(text);
     }
+    /* the web UI runs already: a timetable PUT meanwhile is newer than the file */
+    pthread_mutex_lock(&s->lock);
+    if (!s->timetable) {
+        s->timetable = tt;
+        tt = NULL;
+        snprintf(s->timetable_error, sizeof s->timetable_error, "%s", tt_error);
+    }
+    if (!s->ical) {
+        s->ical = cal;
+        cal = NULL;
+        s->feed_text = feed_text;
+        feed_text = NULL;
+    }
+    s->dirty = 1;
     memo_load(s);
+    pthread_mutex_unlock(&s->lock);
+    lb_timetable_free(&tt);
+    lb_ical_free(&cal);
+    free(feed_text);
 }
 
 int lb_scheduler_start(lb_scheduler *s)
