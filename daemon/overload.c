@@ -8,8 +8,8 @@
  * frame, but the last composed picture stands for it (no capture, no
  * director, no compositing; the renditions and ISO encodes reuse their last
  * scaled picture too), while each tick's sound is read and mixed as usual.
- * x264 makes a repeated picture of skipped macroblocks, a fraction of a
- * real frame's work, so the archive has a frame for every tick, the audio
+ * x264 makes a repeated picture of skipped macroblocks, about half a new
+ * picture's work (its per-frame costs remain), so the archive has a frame for every tick, the audio
  * whole and in sync, and the key frames stay on their grid (encoder/ puts
  * them by time).  The live outputs take the same frames; on a slow network
  * they drop whole GOPs as before.

@@ -89,8 +89,8 @@ int lb_video_encoder_open(lb_video_encoder **e, const lb_video_encoder_params *p
 /* lb_video_encoder_encode()'s flags */
 #define LB_ENCODE_FORCE_IDR 1    /* a new GOP at this frame (a recording starting) */
 #define LB_ENCODE_REPEAT    2    /* the same picture as the last frame: made of skipped
-                                  * macroblocks at the coarsest quantiser, a fraction of
-                                  * a frame's work (the program behind real time) */
+                                  * macroblocks at the coarsest quantiser, about half a
+                                  * new picture's work (the program behind real time) */
 
 /* Encodes one YUV420P frame (pts in us; x264 copies it, the caller keeps
  * its reference), or flushes with frame == NULL.  Key frames go by time:
