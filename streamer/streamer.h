@@ -152,6 +152,14 @@ int lb_lesson_repair_all(const char *data_dir);
 int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, const char *dir),
                           void *opaque);
 
+/* lesson.json of a lesson folder, read as hostile input (at most
+ * LB_LESSON_JSON_MAX bytes, an object): 0 and *root, or a negative AVERROR
+ * with err ("lesson.json: larger than 1 MiB", "...: malformed JSON at byte
+ * 12"). */
+#define LB_LESSON_JSON_MAX (1 << 20)
+struct cJSON;
+int lb_lesson_json_read(const char *dir, struct cJSON **root, char *err, size_t err_size);
+
 /* Edits a finished lesson's metadata in its folder: the members of mask
  * (LB_META_* of core/lb_meta.h) are replaced in lesson.json (the rest of
  * the file is kept as it is) and episode.xml is made anew, both replaced

@@ -67,12 +67,6 @@ int lb_episode_write(const char *dir, const lb_lesson_meta *m, const char *start
 /* 1 when s is a time as lesson.json holds them (W3C-DTF with seconds). */
 int lb_is_w3cdtf(const char *s);
 
-/* lesson.json of a lesson folder, read as hostile input (at most
- * LB_LESSON_JSON_MAX bytes, an object): 0 and *root, or a negative AVERROR
- * with err ("lesson.json: larger than 1 MiB", "...: malformed JSON at byte
- * 12"). */
-#define LB_LESSON_JSON_MAX (1 << 20)
-int lb_lesson_json_read(const char *dir, struct cJSON **root, char *err, size_t err_size);
 
 /* The MP4 tags of a lesson's files from its metadata: title, artist (the
  * teacher), date (the start), comment (the description), genre (the

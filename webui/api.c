@@ -1214,7 +1214,18 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         return;
     }
     if (sub || !(lesson = lesson_json(w, id, 1))) {
-        webui_respond_error(c, 404, "no recording '%s'", id);
+        /* a folder whose lesson.json is damaged says so, rather than not
+         * being there (the list leaves it out) */
+        cJSON *root = NULL;
+        char why[PATH_MAX + 128];
+        int ret = !sub && lesson_path(w, id, NULL, dir, sizeof dir) == 0
+                      ? lb_lesson_json_read(dir, &root, why, sizeof why) : AVERROR(ENOENT);
+        cJSON_Delete(root);
+        const char *what = strstr(why, "lesson.json: ");
+        if (ret < 0 && ret != AVERROR(ENOENT) && ret != AVERROR(ENOTDIR) && what)
+            webui_respond_error(c, 422, "%s/%s", id, what);
+        else
+            webui_respond_error(c, 404, "no recording '%s'", id);
         return;
     }
     const char *status = json_string(lesson, "status");

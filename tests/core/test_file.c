@@ -1,6 +1,6 @@
 /* lb_write_file_atomic and the syncer: contents, modes, no temp file left,
  * errors, kicks merged and made durable, rewrites queued (the newest wins),
- * flush, removal while a file is busy. */
+ * flush, removal while a file is busy; credentials files. */
 #include "check.h"
 
 #include <errno.h>
@@ -130,6 +130,58 @@ static void test_syncer(void)
     lb_syncer_free(&s);
 }
 
+static void write_mode(const char *path, const char *text, int mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    chmod(path, (mode_t)mode);
+}
+
+/* lb_credentials_read: Basic and Bearer; refused when others may read the
+ * file, through a symlink, or without a credential; no message shows the
+ * secret. */
+static void test_credentials(void)
+{
+    char path[300], link_path[300], why[1024];
+    lb_credentials c;
+    snprintf(path, sizeof path, "%s/cred", dir);
+    snprintf(link_path, sizeof link_path, "%s/cred-link", dir);
+
+    write_mode(path, "hall1:s3cret-pw\n", 0600);
+    CHECK(lb_credentials_read(path, &c, why, sizeof why) == 0);
+    CHECK(!strcmp(c.userpwd, "hall1:s3cret-pw") && !c.bearer_header[0]);
+    write_mode(path, "Bearer tok-abc.123\r\nignored second line\n", 0400);
+    CHECK(lb_credentials_read(path, &c, why, sizeof why) == 0);
+    CHECK(!strcmp(c.bearer_header, "Authorization: Bearer tok-abc.123") && !c.userpwd[0]);
+    lb_credentials_clear(&c);
+    CHECK(!c.bearer_header[0]);
+
+    write_mode(path, "hall1:s3cret-pw\n", 0640);
+    CHECK(lb_credentials_read(path, &c, why, sizeof why) == AVERROR(EPERM));
+    CHECK_STR_CONTAINS(why, "readable by others (mode 640)");
+    CHECK(!strstr(why, "s3cret") && !c.userpwd[0]);
+    write_mode(path, "hall1:s3cret-pw\n", 0604);
+    CHECK(lb_credentials_read(path, &c, why, sizeof why) == AVERROR(EPERM));
+
+    write_mode(path, "hall1:s3cret-pw\n", 0600);
+    unlink(link_path);
+    CHECK(symlink(path, link_path) == 0);
+    CHECK(lb_credentials_read(link_path, &c, why, sizeof why) < 0);
+
+    static const char *const bad[] = { "", "no-colon-s3cret\n", "Bearer \n", "Bearer two words\n",
+                                       ":s3cret\n" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_mode(path, bad[i], 0600);
+        CHECK(lb_credentials_read(path, &c, why, sizeof why) == AVERROR(EINVAL));
+        CHECK_STR_CONTAINS(why, "expected user:password or 'Bearer TOKEN'");
+        CHECK(!strstr(why, "s3cret") && !strstr(why, "words"));
+    }
+    CHECK(lb_credentials_read("/nonexistent/cred", &c, why, sizeof why) == AVERROR(ENOENT));
+    CHECK_STR_CONTAINS(why, "/nonexistent/cred");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/lb-test-file-XXXXXX");
@@ -137,6 +189,7 @@ int main(void)
         return 1;
     test_atomic();
     test_syncer();
+    test_credentials();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (!check_failures && system(cmd) != 0)

@@ -9,7 +9,8 @@ metadata: a lesson started through the API with every member (Chinese,
   bad metadata (an unknown lesson_type, an oversized member, keywords that
   are no list, a control character) is refused with 400 naming the member
   and starts nothing; PATCH changes lesson.json and episode.xml; the
-  library's query keys.
+  library's query keys; a damaged lesson.json (torn, over 1 MiB, not an
+  object) is named with 422, never served.
 upload: a lesson killed with kill -9 while recording (not resumed) is
   repaired at the next start and uploaded to nginx WebDAV with HTTP Basic;
   first with a wrong password: a clear error in the status and upload.json,
@@ -247,6 +248,22 @@ def test_metadata():
                 check(r.status == 200 and j.get("total") == n and
                       len(j.get("recordings", [])) == (0 if q == "?offset=1" else n),
                       "library %s: total %d (%d %s)" % (q or "(all)", n, r.status, r.body[:200]))
+            # lesson.json read back as hostile: a damaged one is named, never served
+            for name, body, what in (("20260101-080000-torn", b'{"title": "torn', "malformed JSON at byte"),
+                                     ("20260101-090000-huge", b'{"t": "' + b"x" * (1 << 20) + b'"}',
+                                      "larger than 1048576 bytes"),
+                                     ("20260101-100000-list", b"[1, 2]", "not a JSON object")):
+                os.makedirs(os.path.join(data, name))
+                with open(os.path.join(data, name, "lesson.json"), "wb") as f:
+                    f.write(body)
+                for method in ("GET", "PATCH"):
+                    r = curl(base + "/api/v1/recordings/" + name, method, {"title": "x"} if method == "PATCH"
+                             else None, **A)
+                    err = (r.json() or {}).get("error", "")
+                    check(r.status == 422 and what in err and err.startswith(name + "/lesson.json"),
+                          "%s %s: 422 saying what is wrong (%d %s)" % (method, name, r.status, err))
+            r = curl(lst, **A)
+            check(r.status == 200 and r.json().get("total") == 1, "the library leaves damaged lessons out")
             for q, key in (("?limit=x", "'limit'"), ("?from=yesterday", "'from'"),
                            ("?lesson_type=x", "'lesson_type'"), ("?sort=size", "'sort'")):
                 r = curl(lst + q, **A)
