@@ -26,6 +26,19 @@
 
 #define START_FX (LB_FX_CREATE_LESSON | LB_FX_OPEN_LESSON | LB_FX_START_ARCHIVE)
 
+/* What a lesson's metadata does not say, [general] does. */
+static void meta_defaults(const lb_pipeline *p, lb_lesson_info *m)
+{
+    if (!*m->title)
+        snprintf(m->title, sizeof m->title, "Lesson");
+    if (!*m->school)
+        snprintf(m->school, sizeof m->school, "%s", p->general.school);
+    if (!*m->hall)
+        snprintf(m->hall, sizeof m->hall, "%s", p->general.hall);
+    if (!*m->language)
+        snprintf(m->language, sizeof m->language, "%s", p->general.language);
+}
+
 /* Steps the machine with p->lock held and applies the effects that are
  * bookkeeping; the rest is left in p->lc_todo for the program thread, or
  * returned for the caller (LB_FX_FINISH: the reporter marks the frame). */
@@ -44,8 +57,11 @@ static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
     if ((fx.fx & LB_FX_SET_METADATA) && info) {
         p->pending_info = *info;
         /* a running lesson taken over by a timetable entry: same folder, no cut */
-        if (p->lesson)
-            lb_lesson_set_info(p->lesson, info);
+        if (p->lesson) {
+            lb_lesson_info taken = *info;
+            meta_defaults(p, &taken);
+            lb_lesson_set_info(p->lesson, &taken);
+        }
     }
     if (fx.fx & START_FX)
         p->lc_start_gen++;
@@ -99,19 +115,6 @@ static void discard_lesson(lb_lesson **lesson)
  * encoders were waited for, this one's outcome is not the newer one's (its
  * failure must not end it, nor its lesson become the newer one's): the newer
  * start stays to do at the next tick. */
-/* What a lesson's metadata does not say, [general] does. */
-static void meta_defaults(const lb_pipeline *p, lb_lesson_info *m)
-{
-    if (!*m->title)
-        snprintf(m->title, sizeof m->title, "Lesson");
-    if (!*m->school)
-        snprintf(m->school, sizeof m->school, "%s", p->general.school);
-    if (!*m->hall)
-        snprintf(m->hall, sizeof m->hall, "%s", p->general.hall);
-    if (!*m->language)
-        snprintf(m->language, sizeof m->language, "%s", p->general.language);
-}
-
 static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *given, int open_lesson,
                            unsigned gen)
 {
@@ -163,8 +166,11 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
     }
     p->lesson = lesson;
     /* a timetable entry took the start over while the folder was being made */
-    if (memcmp(&p->pending_info, info, sizeof *info))
-        lb_lesson_set_info(lesson, &p->pending_info);
+    if (memcmp(&p->pending_info, given, sizeof *given)) {
+        lb_lesson_info taken = p->pending_info;
+        meta_defaults(p, &taken);
+        lb_lesson_set_info(lesson, &taken);
+    }
     snprintf(p->lesson_id, sizeof p->lesson_id, "%s", lb_lesson_id(lesson));
     char why[64];
     snprintf(why, sizeof why, "pipeline: archive started at %.3f s", t_us / 1e6);
