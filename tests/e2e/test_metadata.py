@@ -10,7 +10,8 @@ metadata: a lesson started through the API with every member (Chinese,
   are no list, a control character) is refused with 400 naming the member
   and starts nothing; PATCH changes lesson.json and episode.xml; the
   library's query keys; a damaged lesson.json (torn, over 1 MiB, not an
-  object) is named with 422, never served.
+  object) is named with 422, never served; bad --lesson-type, --grade,
+  --keywords, --teacher: exit 2 naming the option.
 upload: a lesson killed with kill -9 while recording (not resumed) is
   repaired at the next start and uploaded to nginx WebDAV with HTTP Basic;
   first with a wrong password: a clear error in the status and upload.json,
@@ -134,6 +135,14 @@ def lesson_done(data, lid):
 
 
 def test_metadata():
+    # the command line's metadata options are checked as the API checks them
+    for args, want in ((["--lesson-type", "lecture"], "--lesson-type: 'lesson_type': unknown lesson type"),
+                       (["--grade", "x" * 64], "--grade: 'grade': longer than 63 bytes"),
+                       (["--keywords", ",".join("k%d" % i for i in range(17))], "--keywords: 'keywords': more than 16"),
+                       (["--teacher", "a\nb"], "--teacher: 'teacher': a control character")):
+        p = subprocess.run([LUOBO] + args + ["--check-config"], capture_output=True, text=True)
+        check(p.returncode == 2 and want in p.stderr, "%s: exit 2 naming it (%d %s)"
+              % (args[0], p.returncode, p.stderr.strip()[-200:]))
     with Scratch("metadata") as tmp:
         data = os.path.join(tmp, "data")
         http_port = free_port()
