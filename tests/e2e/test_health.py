@@ -326,6 +326,8 @@ http_address = 127.0.0.1
 width = 320
 height = 180
 fps = 15
+# a shedding step (#17) keeps overload raised until it is undone
+overload_recover_s = 1
 
 [source.cam]
 type = synthetic
