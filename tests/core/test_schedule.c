@@ -428,6 +428,298 @@ static void test_errors(void)
     lb_timetable_free(&tt);
 }
 
+
+/* ---- iCalendar ---- */
+
+static lb_ical *ical_ok(const char *text, size_t size)
+{
+    lb_ical *cal = NULL;
+    char err[512] = "";
+    int ret = lb_ical_parse(&cal, text, size, err, sizeof err);
+    if (ret < 0)
+        fprintf(stderr, "unexpected iCal error: %s\n", err);
+    CHECK(ret == 0 && cal);
+    return cal;
+}
+
+static void ical_fails(const char *text, size_t size, const char *needle1, const char *needle2)
+{
+    lb_ical *cal = NULL;
+    char err[512] = "";
+    int ret = lb_ical_parse(&cal, text, size, err, sizeof err);
+    CHECK(ret < 0 && !cal);
+    if (ret >= 0) {
+        fprintf(stderr, "accepted a feed that should fail with '%s'\n", needle1);
+        lb_ical_free(&cal);
+        return;
+    }
+    CHECK_STR_CONTAINS(err, needle1);
+    if (needle2)
+        CHECK_STR_CONTAINS(err, needle2);
+}
+
+/* text with the first occurrence of from replaced by to (malloc'd) */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    if (!at) {
+        fprintf(stderr, "test bug: '%s' is not in the feed\n", from);
+        exit(1);
+    }
+    size_t a = (size_t)(at - text), n = strlen(text) - strlen(from) + strlen(to);
+    char *out = malloc(n + 1);
+    memcpy(out, text, a);
+    memcpy(out + a, to, strlen(to));
+    strcpy(out + a + strlen(to), at + strlen(from));
+    return out;
+}
+
+static void ical_edit_fails(const char *text, const char *from, const char *to,
+                            const char *needle1, const char *needle2)
+{
+    char *t = replaced(text, from, to);
+    ical_fails(t, strlen(t), needle1, needle2);
+    free(t);
+}
+
+/* tests/core/schedule/school.ics: a weekly RRULE (Mondays and Wednesdays
+ * 08:00-08:45 in Asia/Shanghai, UTC+8, no DST) with an EXDATE (Wednesday
+ * 12-09), an RDATE (Saturday 12-12 10:00), an override (RECURRENCE-ID:
+ * Monday 12-07 moved to 14:00), an all-day event, a floating event, a
+ * cancelled one, one in UTC; X-LUOBO- properties. */
+static void test_ical_week(void)
+{
+    size_t size;
+    char *text = slurp("school.ics", &size), err[512];
+    lb_ical *cal = ical_ok(text, size);
+    lb_schedule_occurrence *occ = NULL;
+    int nb = 0;
+    if (!cal) {
+        free(text);
+        return;
+    }
+    int64_t from = at(2026, 12, 7, 0, 0, 0, 8), to = at(2026, 12, 14, 0, 0, 0, 8);
+    CHECK(lb_ical_expand(cal, "Asia/Shanghai", from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect week[] = {
+        /* the override: 14:00-14:45 (06:00Z), named by its RECURRENCE-ID */
+        { "math-weekly@school.example@20261207T000000Z", "七年级3班 数学（调课）",
+          at(2026, 12, 7, 14, 0, 0, 8), at(2026, 12, 7, 14, 45, 0, 8), 1, LB_LIVE_YES, 0 },
+        /* floating 10:00 read in the tz given; DURATION PT40M; X-LUOBO-RECORD */
+        { "english-floating@school.example@20261208T020000Z", "English",
+          at(2026, 12, 8, 10, 0, 0, 8), at(2026, 12, 8, 10, 40, 0, 8), 0, LB_LIVE_YES, 0 },
+        /* Wednesday 12-09 is an EXDATE (and the all-day 校运会 is no lesson);
+         * 12-10 is cancelled; Friday's is in UTC */
+        { "physics@school.example@20261211T060000Z", "物理", at(2026, 12, 11, 6, 0, 0, 0),
+          at(2026, 12, 11, 6, 40, 0, 0), 1, LB_LIVE_YES, 0 },
+        /* the RDATE: Saturday 10:00, the master's 45 minutes and metadata */
+        { "math-weekly@school.example@20261212T020000Z", "七年级3班 数学",
+          at(2026, 12, 12, 10, 0, 0, 8), at(2026, 12, 12, 10, 45, 0, 8), 1, LB_LIVE_NO,
+          LB_LESSON_TYPE_OPEN },
+    };
+    check_occurrences(occ, nb, week, 4);
+    if (nb == 4) {
+        const lb_lesson_meta *m = &occ[3].meta;
+        CHECK(occ[3].origin == LB_SCHEDULE_ICAL);
+        CHECK(!strcmp(m->teacher, "王老师"));           /* ORGANIZER's CN */
+        CHECK(!strcmp(m->subject, "数学"));             /* the first CATEGORIES */
+        CHECK(!strcmp(m->hall, "录播教室1"));           /* LOCATION */
+        CHECK(!strcmp(m->grade, "七年级") && !strcmp(m->class_name, "3班"));
+        CHECK(!strcmp(m->description, "函数的概念, 第一课时\n例题"));
+        CHECK(!strcmp(occ[0].meta.teacher, "赵老师"));  /* X-LUOBO-TEACHER */
+        CHECK(!strcmp(occ[2].meta.teacher, "Ms. Chen"));  /* X-LUOBO-TEACHER over ORGANIZER */
+        CHECK(occ[1].meta.lesson_type == LB_LESSON_TYPE_UNSET);
+    }
+    free(occ);
+
+    /* the next week: the rule alone, Monday and Wednesday 08:00 */
+    from = at(2026, 12, 14, 0, 0, 0, 8);
+    to = at(2026, 12, 21, 0, 0, 0, 8);
+    CHECK(lb_ical_expand(cal, "Asia/Shanghai", from, to, &occ, &nb, err, sizeof err) == 0);
+    const expect next[] = {
+        { "math-weekly@school.example@20261214T000000Z", NULL, at(2026, 12, 14, 8, 0, 0, 8),
+          at(2026, 12, 14, 8, 45, 0, 8), 1, LB_LIVE_NO, LB_LESSON_TYPE_OPEN },
+        { "math-weekly@school.example@20261216T000000Z", NULL, at(2026, 12, 16, 8, 0, 0, 8),
+          at(2026, 12, 16, 8, 45, 0, 8), 1, LB_LIVE_NO, LB_LESSON_TYPE_OPEN },
+    };
+    check_occurrences(occ, nb, next, 2);
+    free(occ);
+
+    /* UNTIL 2027-01-22T16:00Z: Wednesday 01-20 is the last */
+    from = at(2027, 1, 18, 0, 0, 0, 8);
+    to = at(2027, 2, 1, 0, 0, 0, 8);
+    CHECK(lb_ical_expand(cal, "Asia/Shanghai", from, to, &occ, &nb, err, sizeof err) == 0);
+    CHECK(nb == 2 && !strcmp(occ[1].meta.schedule_uid,
+                             "math-weekly@school.example@20270120T000000Z"));
+    free(occ);
+
+    /* a floating time is read in the tz given: 10:00 in Berlin is 09:00Z */
+    from = at(2026, 12, 8, 0, 0, 0, 0);
+    to = at(2026, 12, 9, 0, 0, 0, 0);
+    CHECK(lb_ical_expand(cal, "Europe/Berlin", from, to, &occ, &nb, err, sizeof err) == 0);
+    CHECK(nb == 1 && occ[0].start_s == at(2026, 12, 8, 10, 0, 0, 1) &&
+          occ[0].end_s == at(2026, 12, 8, 10, 40, 0, 1));
+    free(occ);
+    CHECK(lb_ical_expand(cal, "Nowhere/Special", from, to, &occ, &nb, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "unknown time zone 'Nowhere/Special'");
+    CHECK(lb_ical_expand(cal, NULL, from, from + 63 * 86400, &occ, &nb, err, sizeof err) < 0);
+    CHECK_STR_CONTAINS(err, "62 days");
+    lb_ical_free(&cal);
+    CHECK(cal == NULL);
+
+    /* a feed of all-day events only: parsed, no lessons */
+    const char *allday = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
+                         "UID:holiday\r\nDTSTART;VALUE=DATE:20261209\r\nSUMMARY:校运会\r\n"
+                         "END:VEVENT\r\nEND:VCALENDAR\r\n";
+    cal = ical_ok(allday, strlen(allday));
+    if (cal) {
+        CHECK(lb_ical_expand(cal, "Asia/Shanghai", at(2026, 12, 7, 0, 0, 0, 8),
+                             at(2026, 12, 14, 0, 0, 0, 8), &occ, &nb, err, sizeof err) == 0);
+        CHECK(nb == 0);
+        free(occ);
+    }
+    lb_ical_free(&cal);
+
+    free(text);
+}
+
+/* the timetable's week and the feed's, merged: the feed's Tuesday 10:00
+ * (English) and Saturday 10:00 (the RDATE) start with the timetable's
+ * lessons and are dropped (on a tie the first list, the timetable, wins) */
+static void test_merge_sources(void)
+{
+    size_t size_tt, size_ics;
+    char *tt_text = slurp("timetable.json", &size_tt), *ics = slurp("school.ics", &size_ics);
+    char err[512], conflict[1024];
+    lb_timetable *tt = NULL;
+    lb_ical *cal = NULL;
+    lb_schedule_occurrence *a = NULL, *b = NULL, *out = NULL;
+    int nb_a = 0, nb_b = 0, nb = 0;
+    int64_t from = at(2026, 12, 7, 0, 0, 0, 8), to = at(2026, 12, 14, 0, 0, 0, 8);
+    CHECK(lb_timetable_parse(&tt, tt_text, size_tt, err, sizeof err) == 0);
+    CHECK(lb_ical_parse(&cal, ics, size_ics, err, sizeof err) == 0);
+    if (tt && cal) {
+        CHECK(lb_timetable_expand(tt, NULL, from, to, &a, &nb_a, err, sizeof err) == 0);
+        CHECK(lb_ical_expand(cal, "Asia/Shanghai", from, to, &b, &nb_b, err, sizeof err) == 0);
+        CHECK(nb_a == 5 && nb_b == 4);
+        CHECK(lb_schedule_merge(a, nb_a, b, nb_b, &out, &nb, conflict, sizeof conflict) == 0);
+        const char *want[] = {
+            "math-7-3@2026-12-07", "chinese-7-3@2026-12-07",
+            "math-weekly@school.example@20261207T000000Z", "open-day@2026-12-08",
+            "english-fri@2026-12-11", "physics@school.example@20261211T060000Z",
+            "english-fri@2026-12-12",
+        };
+        CHECK(nb == 7);
+        for (int i = 0; i < nb && i < 7; i++)
+            CHECK(!strcmp(out[i].meta.schedule_uid, want[i]));
+        CHECK_STR_CONTAINS(conflict, "'English' (iCal english-floating@school.example@20261208T020000Z) "
+                           "2026-12-08T02:00:00Z-02:40:00Z overlaps '九年级 化学' (timetable "
+                           "open-day@2026-12-08) 2026-12-08T02:00:00Z-02:45:00Z");
+        CHECK_STR_CONTAINS(conflict, "(and 1 more conflicts)");
+    }
+    free(a);
+    free(b);
+    free(out);
+    lb_timetable_free(&tt);
+    lb_ical_free(&cal);
+    free(tt_text);
+    free(ics);
+}
+
+/* An Outlook export: VTIMEZONEs with Windows names (quoted and not), a
+ * weekly rule crossing Europe's change back to winter time on 2026-10-25
+ * (09:00 is 07:00Z in CEST and 08:00Z in CET), COUNT=3, and a VTODO
+ * with a broken value (not read, so not an error). */
+static void test_ical_vtimezone(void)
+{
+    size_t size;
+    char *text = slurp("outlook-vtimezone.ics", &size), err[512];
+    lb_ical *cal = ical_ok(text, size);
+    lb_schedule_occurrence *occ = NULL;
+    int nb = 0;
+    if (cal) {
+        CHECK(lb_ical_expand(cal, "Asia/Shanghai", at(2026, 10, 15, 0, 0, 0, 0),
+                             at(2026, 11, 30, 0, 0, 0, 0), &occ, &nb, err, sizeof err) == 0);
+        const char *m = "040000008200E00074C5B7101A82E00800000000-mathe@";
+        char u1[128], u2[128], u3[128];
+        snprintf(u1, sizeof u1, "%s20261019T070000Z", m);
+        snprintf(u2, sizeof u2, "%s20261026T080000Z", m);
+        snprintf(u3, sizeof u3, "%s20261102T080000Z", m);
+        const expect want[] = {
+            { "040000008200E00074C5B7101A82E00800000000-yuwen@20261019T000000Z", "语文",
+              at(2026, 10, 19, 8, 0, 0, 8), at(2026, 10, 19, 8, 45, 0, 8), 1, LB_LIVE_YES, 0 },
+            { u1, "Mathematik 7b", at(2026, 10, 19, 9, 0, 0, 2), at(2026, 10, 19, 9, 45, 0, 2), 1,
+              LB_LIVE_YES, LB_LESSON_TYPE_QUALITY },
+            { u2, NULL, at(2026, 10, 26, 9, 0, 0, 1), at(2026, 10, 26, 9, 45, 0, 1), 1,
+              LB_LIVE_YES, LB_LESSON_TYPE_QUALITY },
+            { u3, NULL, at(2026, 11, 2, 9, 0, 0, 1), at(2026, 11, 2, 9, 45, 0, 1), 1,
+              LB_LIVE_YES, LB_LESSON_TYPE_QUALITY },
+        };
+        check_occurrences(occ, nb, want, 4);
+        if (nb == 4)
+            CHECK(!strcmp(occ[1].meta.hall, "Raum 101") &&
+                  !strcmp(occ[1].meta.subject, "Mathematik"));
+        free(occ);
+    }
+    lb_ical_free(&cal);
+    free(text);
+}
+
+static void test_ical_errors(void)
+{
+    size_t size;
+    char *text = slurp("school.ics", &size);
+
+    /* truncated: inside a VALARM, inside a property, before END:VCALENDAR */
+    const char *alarm = strstr(text, "TRIGGER"), *dtstart = strstr(text, "DTSTART;TZID=Asia/Shanghai:20261207");
+    const char *end = strstr(text, "END:VCALENDAR");
+    ical_fails(text, (size_t)(alarm - text), "the feed ends at line 22 inside BEGIN:VALARM of line 21",
+               "truncated");
+    ical_fails(text, (size_t)(dtstart - text) + 34, "inside BEGIN:VEVENT of line 27", "truncated");
+    ical_fails(text, (size_t)(end - text), "inside BEGIN:VCALENDAR of line 1", "truncated");
+    /* invalid */
+    ical_edit_fails(text, "DTSTART;TZID=Asia/Shanghai:20261207T140000",
+                    "DTSTART;TZID=Asia/Shanghai:2026120XT140000",
+                    "VEVENT 'math-weekly@school.example' (line 27): Can't parse as DATE-TIME value "
+                    "in DTSTART property", NULL);
+    ical_edit_fails(text, "TZID=Asia/Shanghai:20260907T080000", "TZID=Asia/Shanghia:20260907T080000",
+                    "VEVENT 'math-weekly@school.example' (line 4): DTSTART has an unknown TZID "
+                    "'Asia/Shanghia'", NULL);
+    ical_edit_fails(text, "X-LUOBO-TYPE:公开课", "X-LUOBO-TYPE:exam",
+                    "VEVENT 'math-weekly@school.example' (line 4): unknown X-LUOBO-TYPE 'exam'", NULL);
+    ical_edit_fails(text, "X-LUOBO-LIVE:FALSE", "X-LUOBO-LIVE:maybe",
+                    "X-LUOBO-LIVE 'maybe' is not TRUE or FALSE", NULL);
+    ical_edit_fails(text, "UID:physics@school.example\r\n", "", "VEVENT (line 59): no UID", NULL);
+    ical_edit_fails(text, "END:VALARM", "END:VEVENT", "line 25: END:VEVENT closes BEGIN:VALARM of line 21",
+                    NULL);
+    ical_edit_fails(text, "SUMMARY:English", "this is not a property",
+                    "VEVENT 'english-floating@school.example' (line 43): Got a data line, but could "
+                    "not find a property name", NULL);
+    ical_edit_fails(text, "DTSTART:20261208T100000", "DTSTRT:20261208T100000",
+                    "VEVENT 'english-floating@school.example' (line 43): no DTSTART", NULL);
+    ical_edit_fails(text, "DTEND;TZID=Asia/Shanghai:20260907T084500",
+                    "DTEND;TZID=Asia/Shanghai:20260907T074500", "DTEND is not after DTSTART", NULL);
+    ical_edit_fails(text, "RRULE:FREQ=WEEKLY", "RRULE:FREQ=MINUTELY",
+                    "RRULE FREQ=MINUTELY: lessons repeat at most daily", NULL);
+    ical_edit_fails(text, "BYDAY=MO,WE", "BYDAY=MO,XX", "Can't parse as RECUR value in RRULE", NULL);
+    ical_edit_fails(text, "UID:physics@school.example", "UID:english-floating@school.example",
+                    "VEVENT 'english-floating@school.example' (line 59): the UID of the VEVENT of "
+                    "line 43 too", NULL);
+    ical_edit_fails(text, "SUMMARY:物理", "SUMMARY:\xe7\x89", "SUMMARY is not UTF-8", NULL);
+    const char html[] = "<html><body>502 Bad Gateway</body></html>\n";
+    ical_fails(html, sizeof html - 1,
+               "line 1: text outside BEGIN:VCALENDAR", NULL);
+    ical_fails("", 0, "no BEGIN:VCALENDAR", NULL);
+    const char nul[] = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n\0END:VCALENDAR\r\n";
+    ical_fails(nul, sizeof nul - 1, "line 3: a NUL byte", NULL);
+    ical_fails(text, (size_t)LB_SCHEDULE_MAX_BYTES + 1, "larger than", NULL);
+    /* unknown properties and parameters are ignored (RFC 5545 3.8.8) */
+    char *t = replaced(text, "SUMMARY:物理", "SUMMARY;FOO=bar:物理\r\nCOLOUR:red");
+    lb_ical *cal = ical_ok(t, strlen(t));
+    lb_ical_free(&cal);
+    free(t);
+    free(text);
+}
+
 static lb_schedule_occurrence occurrence(const char *uid, int64_t start_s, int64_t end_s,
                                          lb_schedule_origin origin)
 {
@@ -481,5 +773,9 @@ int main(void)
     test_dst();
     test_errors();
     test_merge();
+    test_ical_week();
+    test_ical_vtimezone();
+    test_ical_errors();
+    test_merge_sources();
     return CHECK_DONE();
 }
