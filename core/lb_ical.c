@@ -57,6 +57,7 @@ typedef struct ical_event {
     plist rrules, rdates, exdates, xprops;
     icalproperty *dtstart, *dtend, *rid;
     int line;
+    int group, group_len;           /* its UID's run in lb_ical.by_uid */
     const char *uid;
     int is_override, cancelled;
     icaltimezone *start_zone;       /* DTSTART's (NULL: floating or UTC) */
@@ -71,6 +72,9 @@ struct lb_ical {
     icalcomponent *root;
     ical_event *events;
     int nb_events;
+    /* the events sorted by UID, each UID's master first: an event's
+     * overrides are found in its group, not by a search of every event */
+    int *by_uid;
 };
 
 /* ---- reading the feed a line at a time ---- */
@@ -245,6 +249,7 @@ static int parse_tree(const char *text, size_t size, icalcomponent **root, char 
             }
         }
         if (ret < 0) {
+            /* out of memory: stop below */
         } else if (state == ICALPARSER_BEGIN_COMP) {
             if (!depth && strcmp(name, "VCALENDAR"))
                 ret = sched_fail(err, err_size, "iCalendar: line %d: BEGIN:%s outside a "
@@ -622,6 +627,49 @@ static int check_timezones(icalcomponent *c, char *err, size_t err_size)
     return 0;
 }
 
+static const lb_ical *sorting;
+
+static int uid_cmp(const void *pa, const void *pb)
+{
+    const ical_event *a = &sorting->events[*(const int *)pa], *b = &sorting->events[*(const int *)pb];
+    int c = strcmp(a->uid, b->uid);
+    if (c)
+        return c;
+    if (a->is_override != b->is_override)
+        return a->is_override - b->is_override;
+    return a->line - b->line;
+}
+
+/* Groups the events by UID (O(n log n): a feed may hold 20000); two
+ * masters of one UID are an error.  Call locked (sorting is static). */
+static int group_by_uid(lb_ical *cal, char *err, size_t err_size)
+{
+    if (!cal->nb_events)
+        return 0;
+    if (!(cal->by_uid = malloc((size_t)cal->nb_events * sizeof *cal->by_uid)))
+        return AVERROR(ENOMEM);
+    for (int i = 0; i < cal->nb_events; i++)
+        cal->by_uid[i] = i;
+    sorting = cal;
+    qsort(cal->by_uid, (size_t)cal->nb_events, sizeof *cal->by_uid, uid_cmp);
+    sorting = NULL;
+    for (int i = 0, j; i < cal->nb_events; i = j) {
+        const ical_event *first = &cal->events[cal->by_uid[i]];
+        for (j = i + 1; j < cal->nb_events && !strcmp(cal->events[cal->by_uid[j]].uid, first->uid);
+             j++) {
+            const ical_event *e = &cal->events[cal->by_uid[j]];
+            if (!e->is_override && !first->is_override)
+                return sched_fail(err, err_size, "iCalendar: %s: the UID of the VEVENT of line %d "
+                                  "too (and neither has a RECURRENCE-ID)", e->where, first->line);
+        }
+        for (int k = i; k < j; k++) {
+            cal->events[cal->by_uid[k]].group = i;
+            cal->events[cal->by_uid[k]].group_len = j - i;
+        }
+    }
+    return 0;
+}
+
 static void free_event(ical_event *e)
 {
     free(e->rrules.p);
@@ -707,15 +755,8 @@ int lb_ical_parse(lb_ical **pcal, const char *text, size_t size, char *err, size
     if ((ret = check_timezones(cal->root, err, err_size)) < 0 ||
         (ret = collect_events(cal, cal->root, &cap, err, err_size)) < 0)
         goto fail;
-    for (int i = 0; i < cal->nb_events; i++)
-        for (int j = 0; j < i; j++)
-            if (!cal->events[i].is_override && !cal->events[j].is_override &&
-                !strcmp(cal->events[i].uid, cal->events[j].uid)) {
-                ret = sched_fail(err, err_size, "iCalendar: %s: the UID of the VEVENT of line %d "
-                                 "too (and neither has a RECURRENCE-ID)", cal->events[i].where,
-                                 cal->events[j].line);
-                goto fail;
-            }
+    if ((ret = group_by_uid(cal, err, err_size)) < 0)
+        goto fail;
     icalerror_clear_errno();
     sched_ical_unlock();
     *pcal = cal;
@@ -740,6 +781,7 @@ void lb_ical_free(lb_ical **pcal)
     for (int i = 0; i < cal->nb_events; i++)
         free_event(&cal->events[i]);
     free(cal->events);
+    free(cal->by_uid);
     free(cal);
     *pcal = NULL;
 }
@@ -821,9 +863,9 @@ static int is_excluded(expansion *x, const lb_ical *cal, const ical_event *e, in
             return 1;
     }
     /* an override of this occurrence replaces it */
-    for (int i = 0; i < cal->nb_events; i++) {
-        const ical_event *o = &cal->events[i];
-        if (!o->is_override || strcmp(o->uid, e->uid))
+    for (int i = e->group; i < e->group + e->group_len; i++) {
+        const ical_event *o = &cal->events[cal->by_uid[i]];
+        if (!o->is_override)
             continue;
         if (prop_utc(x, o->rid, icalproperty_get_recurrenceid(o->rid)) == utc_s)
             return 1;

@@ -845,8 +845,9 @@ static int parse_document(lb_timetable *tt, const cJSON *root, char *err, size_t
         return ret;
     tt->schema = TT_SCHEMA;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "schema"))) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble ||
-            v->valueint < 1)
+        /* compared as a double first: casting 1e300 to int is undefined */
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= 1e6) ||
+            v->valuedouble != (double)(int)v->valuedouble)
             return sched_fail(err, err_size, "timetable: schema must be a positive integer");
         if (v->valueint > TT_SCHEMA)
             return sched_fail(err, err_size, "timetable: schema %d is newer than this luobo's "
@@ -1151,8 +1152,10 @@ static void fill_occurrence(const tt_entry *t, int64_t day, int64_t start_s, int
     o->origin = LB_SCHEDULE_TIMETABLE;
     o->record = t->record;
     o->meta = t->meta;
-    o->meta.title[0] = 0;       /* {title} in a template is "" */
-    if (lb_meta_expand_title(t->meta.title, &o->meta, o->meta.title, sizeof o->meta.title, why,
+    /* the fields from the entry; {title} in a template is "" */
+    lb_lesson_meta fields = t->meta;
+    fields.title[0] = 0;
+    if (lb_meta_expand_title(t->meta.title, &fields, o->meta.title, sizeof o->meta.title, why,
                              sizeof why) < 0)
         snprintf(o->meta.title, sizeof o->meta.title, "%s", t->id);
     trim(o->meta.title);

@@ -2,6 +2,7 @@
  * core/lb_schedule.h.  Expected occurrences are written out by hand (UTC
  * from timegm() of the wall time minus the zone's offset as the test
  * states it), never computed by the code under test. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,20 @@ static void test_errors(void)
     parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\","
                 "\"subject\":\"数学\",\"title\":\"{subjet}\"}]}",
                 "entries[0] (数学 Mon 08:00-09:00): title template: unknown field {subjet}", NULL);
+    /* {title} in a template is "" (found by fuzz_timetable: it read the
+     * title being written) */
+    tt = parse_ok("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\","
+                  "\"end\":\"09:00\",\"subject\":\"数学\",\"title\":\"{title}{subject}{title}\"}]}");
+    if (tt) {
+        lb_schedule_occurrence *occ = NULL;
+        int nb = 0;
+        char e[256];
+        CHECK(lb_timetable_expand(tt, "UTC", at(2026, 12, 7, 0, 0, 0, 0), at(2026, 12, 8, 0, 0, 0, 0),
+                                  &occ, &nb, e, sizeof e) == 0);
+        CHECK(nb == 1 && !strcmp(occ[0].meta.title, "数学"));
+        free(occ);
+    }
+    lb_timetable_free(&tt);
     /* types, sizes */
     parse_fails("{\"entries\":[{\"id\":\"a\",\"weekday\":\"mon\",\"start\":\"08:00\",\"end\":\"09:00\","
                 "\"record\":\"yes\"}]}", "record must be true or false", NULL);
@@ -417,6 +432,8 @@ static void test_errors(void)
     parse_fails("{} {}", "text after the JSON document", NULL);
     parse_fails("[]", "must be a JSON object", NULL);
     parse_fails("{\"schema\":2}", "schema 2 is newer", NULL);
+    parse_fails("{\"schema\":1e300}", "schema must be a positive integer", NULL);   /* fuzz_timetable */
+    parse_fails("{\"schema\":1.5}", "schema must be a positive integer", NULL);
     parse_fails("{\"timezone\":\"Asia/Shanghia\"}", "unknown time zone 'Asia/Shanghia'", NULL);
     CHECK(lb_timetable_parse(&none, "{\"a\0", 4, err, sizeof err) < 0);
     CHECK_STR_CONTAINS(err, "NUL");
@@ -720,6 +737,69 @@ static void test_ical_errors(void)
     free(text);
 }
 
+/* a parsed feed and timetable are expanded from several threads at once
+ * (libical's state is behind one lock): each thread gets the same lessons */
+typedef struct expander {
+    const lb_ical *cal;
+    const lb_timetable *tt;
+    int nb_ical, nb_tt, failed;
+    int64_t sum;
+} expander;
+
+static void *expand_thread(void *opaque)
+{
+    expander *x = opaque;
+    char err[256];
+    for (int round = 0; round < 20; round++) {
+        lb_schedule_occurrence *occ = NULL;
+        int nb = 0;
+        int64_t from = at(2026, 9, 7, 0, 0, 0, 8) + round * 7 * 86400;
+        if (lb_ical_expand(x->cal, round % 2 ? "Europe/Berlin" : "Asia/Shanghai", from,
+                           from + 14 * 86400, &occ, &nb, err, sizeof err) < 0)
+            x->failed = 1;
+        x->nb_ical += nb;
+        for (int i = 0; i < nb; i++)
+            x->sum += occ[i].start_s;
+        free(occ);
+        if (lb_timetable_expand(x->tt, NULL, from, from + 14 * 86400, &occ, &nb, err,
+                                sizeof err) < 0)
+            x->failed = 1;
+        x->nb_tt += nb;
+        for (int i = 0; i < nb; i++)
+            x->sum += occ[i].end_s;
+        free(occ);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    size_t size_tt, size_ics;
+    char *tt_text = slurp("timetable.json", &size_tt), *ics = slurp("school.ics", &size_ics);
+    char err[512];
+    lb_timetable *tt = NULL;
+    lb_ical *cal = NULL;
+    CHECK(lb_timetable_parse(&tt, tt_text, size_tt, err, sizeof err) == 0);
+    CHECK(lb_ical_parse(&cal, ics, size_ics, err, sizeof err) == 0);
+    if (tt && cal) {
+        expander x[4];
+        pthread_t th[4];
+        for (int i = 0; i < 4; i++) {
+            x[i] = (expander){ .cal = cal, .tt = tt };
+            CHECK(pthread_create(&th[i], NULL, expand_thread, &x[i]) == 0);
+        }
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < 4; i++)
+            CHECK(!x[i].failed && x[i].nb_ical == x[0].nb_ical && x[i].nb_tt == x[0].nb_tt &&
+                  x[i].sum == x[0].sum && x[i].nb_ical > 20 && x[i].nb_tt > 20);
+    }
+    lb_timetable_free(&tt);
+    lb_ical_free(&cal);
+    free(tt_text);
+    free(ics);
+}
+
 static lb_schedule_occurrence occurrence(const char *uid, int64_t start_s, int64_t end_s,
                                          lb_schedule_origin origin)
 {
@@ -777,5 +857,6 @@ int main(void)
     test_ical_vtimezone();
     test_ical_errors();
     test_merge_sources();
+    test_threads();
     return CHECK_DONE();
 }
