@@ -15,7 +15,7 @@
 #   --ci                      as ctest runs it: skipped (77) under
 #                             LUOBO_SANITIZE=1, the fuzzers being ASan+UBSan
 #   --build-only              build and stop
-#   HARNESS                   config, http, lesson, hls (default: all)
+#   HARNESS                   config, http, lesson, hls, timetable, ical (default: all)
 #
 # The build goes to $LUOBO_BUILD/fuzz (ctest sets LUOBO_BUILD), else to
 # build-fuzz/ in the source tree; crashes to <build>/artifacts/, with the
@@ -32,13 +32,13 @@ while [ $# -gt 0 ]; do
     --merge) merge=1 ;;
     --ci) ci=1 ;;
     --build-only) build_only=1 ;;
-    config|http|lesson|hls) harnesses="$harnesses $1" ;;
-    *) echo "usage: tests/fuzz/run.sh [--seconds N|--minutes N] [--seed N] [--merge] [--ci] [--build-only] [config|http|lesson|hls]..." >&2
+    config|http|lesson|hls|timetable|ical) harnesses="$harnesses $1" ;;
+    *) echo "usage: tests/fuzz/run.sh [--seconds N|--minutes N] [--seed N] [--merge] [--ci] [--build-only] [config|http|lesson|hls|timetable|ical]..." >&2
        exit 2 ;;
   esac
   shift
 done
-[ -n "$harnesses" ] || harnesses="config http lesson hls"
+[ -n "$harnesses" ] || harnesses="config http lesson hls timetable ical"
 
 if [ $ci = 1 ] && [ "${LUOBO_SANITIZE:-0}" = 1 ]; then
   echo "skipped: the fuzzers are ASan+UBSan builds already and run in the plain pass"
@@ -76,6 +76,8 @@ files_of() {
     http)   echo webui/http.c webui/files.c webui/api.c webui/auth.c ;;
     lesson) echo streamer/lesson.c streamer/output_upload.c streamer/util.c ;;
     hls)    echo streamer/output_hls.c ;;
+    timetable) echo core/lb_schedule.c ;;
+    ical)   echo core/lb_ical.c core/lb_schedule.c ;;
   esac
 }
 
