@@ -202,8 +202,17 @@ static void component_name(const char *line, char *name, size_t size)
             name[i] = '?';
 }
 
-static int parse_tree(const char *text, size_t size, icalcomponent **root, char *err,
-                      size_t err_size)
+/* the lines libical's parser flagged, to name the one an X-LIC-ERROR is about */
+typedef struct bad_lines {
+    struct {
+        int line, component_line;
+        char text[120];
+    } at[32];
+    int nb;
+} bad_lines;
+
+static int parse_tree(const char *text, size_t size, icalcomponent **root, bad_lines *bad,
+                      char *err, size_t err_size)
 {
     feed f = { .p = text, .end = text + size, .at_line_start = 1 };
     struct { char name[32]; int line; } stack[ICAL_MAX_DEPTH + 1];
@@ -229,6 +238,11 @@ static int parse_tree(const char *text, size_t size, icalcomponent **root, char 
         icalcomponent *c = icalparser_add_line(parser, line);
         icalparser_state state = icalparser_get_state(parser);
         component_name(line, name, sizeof name);
+        if (state == ICALPARSER_ERROR && depth && bad->nb < (int)(sizeof bad->at / sizeof bad->at[0])) {
+            bad->at[bad->nb].line = at;
+            bad->at[bad->nb].component_line = stack[depth - 1].line;
+            snprintf(bad->at[bad->nb++].text, sizeof bad->at[0].text, "%s", line);
+        }
         if (c) {
             calendars++;
             if (!*root) {
@@ -737,7 +751,8 @@ int lb_ical_parse(lb_ical **pcal, const char *text, size_t size, char *err, size
     if (!(cal = calloc(1, sizeof *cal)))
         return AVERROR(ENOMEM);
     sched_ical_lock();
-    if ((ret = parse_tree(text, size, &cal->root, err, err_size)) < 0)
+    bad_lines lines = { .nb = 0 };
+    if ((ret = parse_tree(text, size, &cal->root, &lines, err, err_size)) < 0)
         goto fail;
     if ((bad = find_error(cal->root, &bad_in))) {
         char where[160], what[200];
@@ -749,7 +764,18 @@ int lb_ical_parse(lb_ical **pcal, const char *text, size_t size, char *err, size
         for (char *s = what; *s; s++)
             if ((unsigned char)*s < 0x20)
                 *s = ' ';
-        ret = sched_fail(err, err_size, "iCalendar: %s: %s", where, what);
+        /* libical's message ends with the text it could not read: the
+         * flagged line of that component holding it is the line at fault */
+        const char *tail = strrchr(what, ':');
+        int line = 0;
+        tail = tail ? tail + 1 + (tail[1] == ' ') : "";
+        for (int i = 0; i < lines.nb && *tail && !line; i++)
+            if (lines.at[i].component_line == line_int(bad_in) && strstr(lines.at[i].text, tail))
+                line = lines.at[i].line;
+        if (line)
+            ret = sched_fail(err, err_size, "iCalendar: line %d: %s (in %s)", line, what, where);
+        else
+            ret = sched_fail(err, err_size, "iCalendar: %s: %s", where, what);
         goto fail;
     }
     if ((ret = check_timezones(cal->root, err, err_size)) < 0 ||

@@ -696,8 +696,9 @@ static void test_ical_errors(void)
     /* invalid */
     ical_edit_fails(text, "DTSTART;TZID=Asia/Shanghai:20261207T140000",
                     "DTSTART;TZID=Asia/Shanghai:2026120XT140000",
-                    "VEVENT 'math-weekly@school.example' (line 27): Can't parse as DATE-TIME value "
-                    "in DTSTART property", NULL);
+                    "line 31: Can't parse as DATE-TIME value in DTSTART property. Removing entire "
+                    "property: 2026120XT140000 (in VEVENT 'math-weekly@school.example' (line 27))",
+                    NULL);
     ical_edit_fails(text, "TZID=Asia/Shanghai:20260907T080000", "TZID=Asia/Shanghia:20260907T080000",
                     "VEVENT 'math-weekly@school.example' (line 4): DTSTART has an unknown TZID "
                     "'Asia/Shanghia'", NULL);
@@ -709,15 +710,16 @@ static void test_ical_errors(void)
     ical_edit_fails(text, "END:VALARM", "END:VEVENT", "line 25: END:VEVENT closes BEGIN:VALARM of line 21",
                     NULL);
     ical_edit_fails(text, "SUMMARY:English", "this is not a property",
-                    "VEVENT 'english-floating@school.example' (line 43): Got a data line, but could "
-                    "not find a property name", NULL);
+                    "line 48: Got a data line, but could not find a property name",
+                    "(in VEVENT 'english-floating@school.example' (line 43))");
     ical_edit_fails(text, "DTSTART:20261208T100000", "DTSTRT:20261208T100000",
                     "VEVENT 'english-floating@school.example' (line 43): no DTSTART", NULL);
     ical_edit_fails(text, "DTEND;TZID=Asia/Shanghai:20260907T084500",
                     "DTEND;TZID=Asia/Shanghai:20260907T074500", "DTEND is not after DTSTART", NULL);
     ical_edit_fails(text, "RRULE:FREQ=WEEKLY", "RRULE:FREQ=MINUTELY",
                     "RRULE FREQ=MINUTELY: lessons repeat at most daily", NULL);
-    ical_edit_fails(text, "BYDAY=MO,WE", "BYDAY=MO,XX", "Can't parse as RECUR value in RRULE", NULL);
+    ical_edit_fails(text, "BYDAY=MO,WE", "BYDAY=MO,XX", "line 9: Can't parse as RECUR value in RRULE",
+                    NULL);
     ical_edit_fails(text, "UID:physics@school.example", "UID:english-floating@school.example",
                     "VEVENT 'english-floating@school.example' (line 59): the UID of the VEVENT of "
                     "line 43 too", NULL);
