@@ -934,7 +934,11 @@ static int expand_event(expansion *x, const lb_ical *cal, const ical_event *e)
     int64_t dur = event_duration(x, e, start);
     int ret;
 
-    dtstart.zone = e->start_kind == ZONE_UTC ? icaltimezone_get_utc_timezone() : e->start_zone;
+    /* libical's iterator walks wall times without a zone: given one, it
+     * moves a time that does not exist (02:30 when clocks spring forward)
+     * to one that does and goes on from there, every later week an hour
+     * late.  Each wall time it gives is read in the zone here. */
+    dtstart.zone = NULL;
     if (dur <= 0)
         return 0;                   /* a floating lesson made empty by a DST change */
     if (e->is_override)
@@ -949,6 +953,12 @@ static int expand_event(expansion *x, const lb_ical *cal, const ical_event *e)
         return ret;
     for (int i = 0; i < e->rrules.n; i++) {
         struct icalrecurrencetype r = icalproperty_get_rrule(e->rrules.p[i]);
+        /* UNTIL in UTC (what RFC 5545 asks beside a TZID) as the wall time */
+        if (!icaltime_is_null_time(r.until) && !r.until.is_date) {
+            if (icaltime_is_utc(r.until))
+                r.until = local_time(x, e, wall_of(r.until), dtstart);
+            r.until.zone = NULL;
+        }
         icalrecur_iterator *it = icalrecur_iterator_new(r, dtstart);
         if (!it) {
             icalerror_clear_errno();

@@ -299,6 +299,70 @@ static void test_dst(void)
     lb_timetable_free(&tt);
 }
 
+/* libical's reading of the system's tzdata against glibc's, in zones
+ * with DST north and south and without: a lesson at 09:00 every day for
+ * years (far from the 01:00-03:00 changes), its UTC start from libical
+ * (lb_timetable_expand) and from mktime() under TZ (this test alone sets
+ * TZ, before any thread runs). */
+static void test_zones_against_libc(void)
+{
+    static const char *const zones[] = { "Europe/Berlin", "America/New_York",
+                                         "Australia/Sydney", "Asia/Shanghai" };
+    static const int years[] = { 2026, 2027, 2031, 2036, 2038, 2045 };
+    const char *doc = "{\"entries\":["
+        "{\"id\":\"mo\",\"weekday\":\"mon\",\"start\":\"09:00\",\"end\":\"09:45\"},"
+        "{\"id\":\"tu\",\"weekday\":\"tue\",\"start\":\"09:00\",\"end\":\"09:45\"},"
+        "{\"id\":\"we\",\"weekday\":\"wed\",\"start\":\"09:00\",\"end\":\"09:45\"},"
+        "{\"id\":\"th\",\"weekday\":\"thu\",\"start\":\"09:00\",\"end\":\"09:45\"},"
+        "{\"id\":\"fr\",\"weekday\":\"fri\",\"start\":\"09:00\",\"end\":\"09:45\"},"
+        "{\"id\":\"sa\",\"weekday\":\"sat\",\"start\":\"09:00\",\"end\":\"09:45\"},"
+        "{\"id\":\"su\",\"weekday\":\"sun\",\"start\":\"09:00\",\"end\":\"09:45\"}]}";
+    lb_timetable *tt = parse_ok(doc);
+    char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    int compared = 0, wrong = 0;
+    if (!tt)
+        return;
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        setenv("TZ", zones[z], 1);
+        tzset();
+        for (size_t y = 0; y < sizeof years / sizeof years[0]; y++) {
+            for (int w = 0; w < 6; w++) {       /* six 61-day windows: the whole year */
+                int64_t from = at(years[y], 1, 1, 0, 0, 0, 0) + w * 61 * 86400;
+                lb_schedule_occurrence *occ = NULL;
+                int nb = 0;
+                char err[256];
+                CHECK(lb_timetable_expand(tt, zones[z], from, from + 61 * 86400, &occ, &nb, err,
+                                          sizeof err) == 0);
+                for (int i = 0; i < nb; i++) {
+                    int yy, mm, dd;
+                    if (sscanf(strchr(occ[i].meta.schedule_uid, '@') + 1, "%d-%d-%d", &yy, &mm,
+                               &dd) != 3)
+                        continue;
+                    struct tm tm = { .tm_year = yy - 1900, .tm_mon = mm - 1, .tm_mday = dd,
+                                     .tm_hour = 9, .tm_isdst = -1 };
+                    int64_t want = (int64_t)mktime(&tm);
+                    compared++;
+                    if (occ[i].start_s != want && wrong++ < 5)
+                        fprintf(stderr, "%s %s: libical %lld, glibc %lld\n", zones[z],
+                                occ[i].meta.schedule_uid, (long long)occ[i].start_s,
+                                (long long)want);
+                }
+                free(occ);
+            }
+        }
+    }
+    if (old_tz)
+        setenv("TZ", old_tz, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    free(old_tz);
+    CHECK(compared > 4 * 6 * 360 && wrong == 0);
+    if (wrong)
+        fprintf(stderr, "%d of %d lessons differ from glibc\n", wrong, compared);
+    lb_timetable_free(&tt);
+}
+
 #define PERIODS "\"periods\":[{\"id\":\"p1\",\"name\":\"第1节\",\"start\":\"08:00\",\"end\":\"08:45\"}," \
                 "{\"id\":\"p2\",\"name\":\"第2节\",\"start\":\"08:55\",\"end\":\"09:40\"}]"
 
@@ -681,6 +745,49 @@ static void test_ical_vtimezone(void)
     free(text);
 }
 
+/* iCal wall times at Europe/Berlin's changes, RFC 5545 3.3.5: a weekly
+ * 02:30 on Sundays is 01:30Z in winter, 01:30Z on 2026-03-29 too (02:30
+ * does not exist: the offset before the gap), 00:30Z in summer; on
+ * 2026-10-25 02:30 happens twice and is the first (CEST, 00:30Z). */
+static void test_ical_dst(void)
+{
+    const char *feed =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+        "BEGIN:VEVENT\r\nUID:spring\r\nDTSTART;TZID=Europe/Berlin:20260322T023000\r\n"
+        "DURATION:PT1H\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nSUMMARY:night\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:autumn\r\nDTSTART;TZID=Europe/Berlin:20261025T023000\r\n"
+        "DTEND;TZID=Europe/Berlin:20261025T033000\r\nSUMMARY:fold\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n";
+    lb_ical *cal = ical_ok(feed, strlen(feed));
+    lb_schedule_occurrence *occ = NULL;
+    int nb = 0;
+    char err[256];
+    if (!cal)
+        return;
+    CHECK(lb_ical_expand(cal, "UTC", at(2026, 3, 20, 0, 0, 0, 0), at(2026, 4, 10, 0, 0, 0, 0), &occ,
+                         &nb, err, sizeof err) == 0);
+    const expect spring[] = {
+        { "spring@20260322T013000Z", "night", at(2026, 3, 22, 1, 30, 0, 0),
+          at(2026, 3, 22, 2, 30, 0, 0), 1, LB_LIVE_YES, 0 },
+        { "spring@20260329T013000Z", "night", at(2026, 3, 29, 1, 30, 0, 0),
+          at(2026, 3, 29, 2, 30, 0, 0), 1, LB_LIVE_YES, 0 },
+        { "spring@20260405T003000Z", "night", at(2026, 4, 5, 0, 30, 0, 0),
+          at(2026, 4, 5, 1, 30, 0, 0), 1, LB_LIVE_YES, 0 },
+    };
+    check_occurrences(occ, nb, spring, 3);
+    free(occ);
+    CHECK(lb_ical_expand(cal, "UTC", at(2026, 10, 24, 0, 0, 0, 0), at(2026, 10, 26, 0, 0, 0, 0),
+                         &occ, &nb, err, sizeof err) == 0);
+    /* DTEND 03:30 is CET (02:30Z): the lesson lasts two hours */
+    const expect autumn[] = {
+        { "autumn@20261025T003000Z", "fold", at(2026, 10, 25, 0, 30, 0, 0),
+          at(2026, 10, 25, 2, 30, 0, 0), 1, LB_LIVE_YES, 0 },
+    };
+    check_occurrences(occ, nb, autumn, 1);
+    free(occ);
+    lb_ical_free(&cal);
+}
+
 static void test_ical_errors(void)
 {
     size_t size;
@@ -853,10 +960,12 @@ int main(void)
 {
     test_timetable_week();
     test_dst();
+    test_zones_against_libc();
     test_errors();
     test_merge();
     test_ical_week();
     test_ical_vtimezone();
+    test_ical_dst();
     test_ical_errors();
     test_merge_sources();
     test_threads();
