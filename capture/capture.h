@@ -123,6 +123,10 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
  * *out (pts = t_us).  Any thread; a lavfi run of a few ms, so a caller
  * draws it about once a second.  0, or a negative AVERROR (*out NULL). */
 int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFrame **out);
+/* The same grey card with any two lines (title large, line below), e.g. a
+ * resumed lesson's "recording interrupted from ... to ...".  Any thread.
+ * 0, or a negative AVERROR (*out NULL). */
+int lb_slate_draw_text(const char *title, const char *line, int width, int height, AVFrame **out);
 
 /* Decoding on demand.  A compressed url camera that is off the air may be
  * decoded from its key frames only, at a few percent of the cost: its

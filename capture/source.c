@@ -643,13 +643,24 @@ static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
     lb_source_stats st;
     lb_source_get_stats(s, &st);
     int64_t lost = st.lost_at_us >= 0 ? st.lost_at_us / 1000000 : second;
-    char title[160], line[160], title_esc[512], line_esc[512];
+    char title[160], line[160];
     snprintf(title, sizeof title, "%s  NO SIGNAL", s->name);
     /* a resource-mode track fills the time since its last packet, which
      * may come a little before the source noticed the loss */
     snprintf(line, sizeof line, "%s since %02d:%02d:%02d (%lld s)", lb_source_state_name(st.state),
              (int)(lost / 3600), (int)(lost / 60 % 60), (int)(lost % 60),
              (long long)FFMAX(0, second - lost));
+    AVFrame *f = NULL;
+    if (lb_slate_draw_text(title, line, width, height, &f) < 0)
+        return NULL;
+    f->pts = t_us;
+    return f;
+}
+
+int lb_slate_draw_text(const char *title, const char *line, int width, int height, AVFrame **out)
+{
+    char title_esc[512], line_esc[512];
+    *out = NULL;
     lb_lavfi_escape_text(title, title_esc, sizeof title_esc);
     lb_lavfi_escape_text(line, line_esc, sizeof line_esc);
     char desc[2048], err[256];
@@ -662,16 +673,19 @@ static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
              width, height, title_esc, line_esc);
     lb_lavfi *g = NULL;
     AVFrame *f = av_frame_alloc();
-    if (!f || lb_lavfi_open(&g, desc, 0, err, sizeof err) < 0 || lb_lavfi_read(g, f) < 0) {
+    int ret;
+    if (!f)
+        return AVERROR(ENOMEM);
+    if ((ret = lb_lavfi_open(&g, desc, 0, err, sizeof err)) < 0 || (ret = lb_lavfi_read(g, f)) < 0) {
         av_frame_free(&f);
         lb_lavfi_close(&g);
-        return NULL;
+        return ret;
     }
     lb_lavfi_close(&g);
     /* tells the director (and anyone else) that this is not a picture */
     av_dict_set(&f->metadata, LB_SLATE_METADATA, "1", 0);
-    f->pts = t_us;
-    return f;
+    *out = f;
+    return 0;
 }
 
 /* The consumer's slate, redrawn once a second (the text changes no faster). */
