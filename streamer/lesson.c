@@ -35,6 +35,10 @@ typedef struct chapter {
     char *title;
 } chapter;
 
+typedef struct outage {
+    double from_s, to_s;        /* lesson time: the recording's gap */
+} outage;
+
 typedef struct source {
     char *name;
     lb_role role;
@@ -55,6 +59,13 @@ struct lb_lesson {
     lb_syncer *io;              /* chapters' rewrites, director.jsonl's syncs */
     int decisions_sync;         /* director.jsonl's id in io */
     pthread_mutex_t lock;
+    /* resume (parts.c): the gaps so far, a stop asked for, and the keys of
+     * a reopened lesson.json that this code does not write itself */
+    outage *outages;
+    int nb_outages;
+    double part_offset_s;       /* lesson time of this part's first frame */
+    int stop_requested;
+    cJSON *kept;
 };
 
 #define DECISIONS_SYNC_US 1000000
@@ -93,9 +104,12 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
         return NULL;
     }
     cJSON_AddStringToObject(root, "started_at", lb_clock_iso8601(l->started_wall_us, buf, sizeof buf));
-    if (ended_wall_us > 0)
+    /* started_at has whole seconds; a resumed part is placed to the ms */
+    cJSON_AddNumberToObject(root, "started_at_ms", (double)(l->started_wall_us / 1000));
+    if (ended_wall_us > 0) {
         cJSON_AddStringToObject(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
-    else
+        cJSON_AddNumberToObject(root, "ended_at_ms", (double)(ended_wall_us / 1000));
+    } else
         cJSON_AddNullToObject(root, "ended_at");
     cJSON_AddNumberToObject(root, "duration_s", duration_s);
     /* cameras in "sources" (the contract), microphones beside them in "mics" */
@@ -127,7 +141,27 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
             cJSON_AddItemToArray(arr, c);
         }
     }
+    if (l->nb_outages && (arr = cJSON_AddArrayToObject(root, "outages"))) {
+        for (int i = 0; i < l->nb_outages; i++) {
+            cJSON *o = cJSON_CreateObject();
+            if (!o)
+                continue;
+            cJSON_AddNumberToObject(o, "from", l->outages[i].from_s);
+            cJSON_AddNumberToObject(o, "to", l->outages[i].to_s);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    if (l->stop_requested)
+        cJSON_AddTrueToObject(root, "stop_requested");
     cJSON_AddStringToObject(root, "status", status);
+    /* a reopened lesson keeps what others wrote into it (metadata, the
+     * timetable's keys) */
+    for (const cJSON *k = l->kept ? l->kept->child : NULL; k; k = k->next) {
+        cJSON *dup;
+        if (k->string && !cJSON_GetObjectItemCaseSensitive(root, k->string) &&
+            (dup = cJSON_Duplicate(k, 1)))
+            cJSON_AddItemToObject(root, k->string, dup);
+    }
     return root;
 }
 
@@ -188,6 +222,8 @@ static void lesson_free(lb_lesson *l)
     for (int i = 0; i < l->nb_chapters; i++)
         free(l->chapters[i].title);
     free(l->chapters);
+    free(l->outages);
+    cJSON_Delete(l->kept);
     stop_io(l);
     if (l->decisions)
         fclose(l->decisions);
@@ -195,12 +231,65 @@ static void lesson_free(lb_lesson *l)
     free(l);
 }
 
+/* The lesson's files and its writer, for a new lesson and a reopened one:
+ * iso/, director.jsonl (appended), lesson.json "recording". */
+static int open_files(lb_lesson *l, const lb_lesson_source *sources, int nb_sources,
+                      char *err, size_t err_size)
+{
+    int ret;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/iso", l->dir);
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
+        return ret;
+    }
+    if (nb_sources > 0 && !(l->sources = calloc((size_t)nb_sources, sizeof *l->sources)))
+        goto nomem;
+    for (int i = 0; i < nb_sources; i++) {
+        source *s = &l->sources[i];
+        s->role = sources[i].role;
+        s->mic = sources[i].mic;
+        s->name = strdup(sources[i].name ? sources[i].name : "");
+        s->file = strdup(sources[i].file ? sources[i].file : "");
+        l->nb_sources++;
+        if (!s->name || !s->file)
+            goto nomem;
+    }
+    snprintf(path, sizeof path, "%s/director.jsonl", l->dir);
+    if (!(l->decisions = fopen(path, "ae"))) {
+        ret = AVERROR(errno);
+        snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
+        return ret;
+    }
+    /* director.jsonl's entry is made durable with lesson.json's rename */
+    if ((ret = write_lesson(l, "recording", 0, 0, NULL)) < 0) {
+        snprintf(err, err_size, "%s/lesson.json: cannot write: %s", l->dir, av_err2str(ret));
+        return ret;
+    }
+    if ((ret = write_episode(l, 0, NULL)) < 0) {
+        snprintf(err, err_size, "%s/episode.xml: cannot write: %s", l->dir, av_err2str(ret));
+        return ret;
+    }
+    if ((ret = lb_syncer_create(&l->io, "lb-lesson-io")) < 0 ||
+        (ret = l->decisions_sync = lb_syncer_add(l->io, fileno(l->decisions), path, 0,
+                                                 DECISIONS_SYNC_US)) < 0) {
+        snprintf(err, err_size, "%s: cannot start its writer: %s", l->dir, av_err2str(ret));
+        return ret;
+    }
+    lb_log_set_lesson(l->id);           /* the journal tags the lesson's lines */
+    return 0;
+nomem:
+    snprintf(err, err_size, "lesson: out of memory");
+    return AVERROR(ENOMEM);
+}
+
 int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info *info,
                      const lb_lesson_source *sources, int nb_sources,
                      char *err, size_t err_size)
 {
     int ret;
-    char slug[64], stamp[32], path[PATH_MAX];
+    char slug[64], stamp[32];
     lb_lesson *l = calloc(1, sizeof *l);
     *pl = NULL;
     if (!l) {
@@ -241,56 +330,12 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
             goto fail;
         }
     }
-    snprintf(path, sizeof path, "%s/iso", l->dir);
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        ret = AVERROR(errno);
-        snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
+    if ((ret = open_files(l, sources, nb_sources, err, err_size)) < 0)
         goto fail;
-    }
-    if (nb_sources > 0 && !(l->sources = calloc((size_t)nb_sources, sizeof *l->sources))) {
-        ret = AVERROR(ENOMEM);
-        goto nomem;
-    }
-    for (int i = 0; i < nb_sources; i++) {
-        source *s = &l->sources[i];
-        s->role = sources[i].role;
-        s->mic = sources[i].mic;
-        s->name = strdup(sources[i].name ? sources[i].name : "");
-        s->file = strdup(sources[i].file ? sources[i].file : "");
-        l->nb_sources++;
-        if (!s->name || !s->file) {
-            ret = AVERROR(ENOMEM);
-            goto nomem;
-        }
-    }
-    snprintf(path, sizeof path, "%s/director.jsonl", l->dir);
-    if (!(l->decisions = fopen(path, "ae"))) {
-        ret = AVERROR(errno);
-        snprintf(err, err_size, "%s: cannot create: %s", path, av_err2str(ret));
-        goto fail;
-    }
-    /* director.jsonl's entry is made durable with lesson.json's rename */
-    if ((ret = write_lesson(l, "recording", 0, 0, NULL)) < 0) {
-        snprintf(err, err_size, "%s/lesson.json: cannot write: %s", l->dir, av_err2str(ret));
-        goto fail;
-    }
-    if ((ret = write_episode(l, 0, NULL)) < 0) {
-        snprintf(err, err_size, "%s/episode.xml: cannot write: %s", l->dir, av_err2str(ret));
-        goto fail;
-    }
     lb_fsync_dir(data_dir);               /* the lesson folder's own entry */
-    if ((ret = lb_syncer_create(&l->io, "lb-lesson-io")) < 0 ||
-        (ret = l->decisions_sync = lb_syncer_add(l->io, fileno(l->decisions), path, 0,
-                                                 DECISIONS_SYNC_US)) < 0) {
-        snprintf(err, err_size, "%s: cannot start its writer: %s", l->dir, av_err2str(ret));
-        goto fail;
-    }
-    lb_log_set_lesson(l->id);           /* the journal tags the lesson's lines */
     LB_LOGI("lesson", "%s: recording", l->dir);
     *pl = l;
     return 0;
-nomem:
-    snprintf(err, err_size, "lesson: out of memory");
 fail:
     lesson_free(l);
     return ret;
@@ -495,20 +540,151 @@ static void clear_finalising(const char *dir)
     LB_LOGW("lesson", "%s: the fast-start rewrite was interrupted; the files stay fragmented", dir);
 }
 
+int lb_lesson_write_json(const char *dir, cJSON *root)
+{
+    return write_json(dir, root, NULL);
+}
+
+static const char *json_text(const cJSON *root, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+int lb_lesson_open(lb_lesson **pl, const char *dir, const lb_lesson_source *sources,
+                   int nb_sources, char *err, size_t err_size)
+{
+    int ret = AVERROR_INVALIDDATA;
+    char why[256];
+    lb_lesson *l = calloc(1, sizeof *l);
+    *pl = NULL;
+    if (!l) {
+        snprintf(err, err_size, "lesson: out of memory");
+        return AVERROR(ENOMEM);
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    const char *slash = strrchr(dir, '/');
+    snprintf(l->id, sizeof l->id, "%s", slash ? slash + 1 : dir);
+    if ((ret = lb_lesson_json_read(dir, &l->kept, err, err_size)) < 0)
+        goto fail;
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(l->kept, "started_at_ms");
+    const cJSON *outages = cJSON_GetObjectItemCaseSensitive(l->kept, "outages"), *it;
+    if (strcmp(json_text(l->kept, "status"), "recording") || !cJSON_IsNumber(ms) ||
+        ms->valuedouble <= 0 || cJSON_GetArraySize(outages) < 1) {
+        snprintf(err, err_size, "%s/lesson.json: not a lesson prepared for resuming", dir);
+        goto fail;
+    }
+    l->started_wall_us = (int64_t)ms->valuedouble * 1000;
+    /* its metadata as lesson.json has it now (a bad member is skipped) */
+    lb_meta_from_json(&l->info, l->kept, LB_META_LENIENT, why, sizeof why);
+    const cJSON *chapters = cJSON_GetObjectItemCaseSensitive(l->kept, "chapters");
+    int nb = cJSON_GetArraySize(chapters), n = 0;
+    if (nb > 0 && !(l->chapters = calloc((size_t)nb, sizeof *l->chapters)))
+        goto nomem;
+    cJSON_ArrayForEach(it, chapters) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "t");
+        if (n < nb && cJSON_IsNumber(t) && (l->chapters[n].title = strdup(json_text(it, "title"))))
+            l->chapters[n++].t_s = t->valuedouble;
+    }
+    l->nb_chapters = n;
+    nb = cJSON_GetArraySize(outages);
+    if (!(l->outages = calloc((size_t)nb, sizeof *l->outages)))
+        goto nomem;
+    cJSON_ArrayForEach(it, outages) {
+        const cJSON *from = cJSON_GetObjectItemCaseSensitive(it, "from");
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(it, "to");
+        if (cJSON_IsNumber(from) && cJSON_IsNumber(to))
+            l->outages[l->nb_outages++] = (outage){ from->valuedouble, to->valuedouble };
+    }
+    if (!l->nb_outages) {
+        snprintf(err, err_size, "%s/lesson.json: its outages are not numbers", dir);
+        goto fail;
+    }
+    /* The outage noted at start-up ends now: this part's first frame is at
+     * the wall time since the lesson's start. */
+    outage *last = &l->outages[l->nb_outages - 1];
+    double now_s = (double)(lb_clock_wall_us() - l->started_wall_us) / 1e6;
+    last->to_s = now_s > last->from_s ? now_s : last->from_s;
+    l->part_offset_s = last->to_s;
+    /* what this code writes itself is taken from the struct, not kept */
+    static const char *const own[] = { "stop_requested", "ended_at", "ended_at_ms", "duration_s",
+                                       "sources", "mics" };
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(l->kept, own[i]);
+    if ((ret = open_files(l, sources, nb_sources, err, err_size)) < 0)
+        goto fail;
+    LB_LOGI("lesson", "%s: resumed at %.3f s (recording interrupted from %.3f s)", l->dir,
+            last->to_s, last->from_s);
+    *pl = l;
+    return 0;
+nomem:
+    ret = AVERROR(ENOMEM);
+    snprintf(err, err_size, "lesson: out of memory");
+fail:
+    lesson_free(l);
+    return ret;
+}
+
+double lb_lesson_part_offset(const lb_lesson *l)
+{
+    return l->part_offset_s;
+}
+
+void lb_lesson_request_stop(lb_lesson *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->lock);
+    if (!l->stop_requested) {
+        l->stop_requested = 1;
+        write_lesson(l, "recording", 0, 0, l->io);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+static lb_lesson_joiner joiner;
+
+void lb_lesson_set_joiner(lb_lesson_joiner join)
+{
+    joiner = join;
+}
+
+int lb_lesson_has_parts(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/" LB_PARTS_DIR, dir);
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int lb_lesson_join(const char *dir, const AVDictionary *tags)
+{
+    if (!lb_lesson_has_parts(dir))
+        return 0;
+    if (!joiner) {
+        LB_LOGW("lesson", "%s: its parts stay apart: nothing here can join them", dir);
+        return AVERROR(ENOSYS);
+    }
+    return joiner(dir, tags);
+}
+
 /* Repairs one lesson folder; 1 if it was repaired. */
 static int repair_one(const char *dir)
 {
     char path[PATH_MAX], buf[64];
     clear_finalising(dir);
-    cJSON *root = read_json(dir);
+    cJSON *root = read_json(dir);          /* names what is wrong with it: left alone */
     if (!root)
         return 0;
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (!cJSON_IsString(status) || strcmp(status->valuestring, "recording")) {
         cJSON_Delete(root);
+        lb_lesson_join(dir, NULL);        /* a crash while a resumed lesson's parts were joined */
         return 0;
     }
-    double duration_s = 0;
+    /* a resumed lesson: its current part starts after the last outage */
+    double duration_s = 0, offset_s = lb_lesson_last_outage_end(root);
     snprintf(path, sizeof path, "%s/program.mp4", dir);
     struct stat stp;
     int have_program = stat(path, &stp) == 0;
@@ -520,6 +696,7 @@ static int repair_one(const char *dir)
         if (ret < 0)
             LB_LOGW("lesson", "%s: cannot read: %s", path, av_err2str(ret));
     }
+    duration_s += offset_s;
     set_number(root, "duration_s", duration_s);
     set_string(root, "ended_at", lb_clock_iso8601(ended_wall_us, buf, sizeof buf));
     set_string(root, "status", "interrupted");
@@ -529,6 +706,7 @@ static int repair_one(const char *dir)
         return 0;
     LB_LOGW("lesson", "%s: was left recording (crash or power loss): marked interrupted, %.1f s",
             dir, duration_s);
+    lb_lesson_join(dir, NULL);
     return 1;
 }
 
@@ -570,11 +748,17 @@ int lb_lesson_edit(const char *dir, const lb_lesson_meta *meta, unsigned mask, c
 
 int lb_lesson_repair_all(const char *data_dir)
 {
-    return lb_lesson_repair_each(data_dir, NULL, NULL);
+    return lb_lesson_repair_each_except(data_dir, NULL, NULL, NULL);
 }
 
 int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, const char *dir),
                           void *opaque)
+{
+    return lb_lesson_repair_each_except(data_dir, NULL, repaired, opaque);
+}
+
+int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir,
+                                 void (*repaired)(void *opaque, const char *dir), void *opaque)
 {
     DIR *d = opendir(data_dir);
     int n = 0;
@@ -589,6 +773,8 @@ int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, c
             continue;
         struct stat stt;
         if (stat(dir, &stt) < 0 || !S_ISDIR(stt.st_mode))
+            continue;
+        if (keep_dir && !strcmp(dir, keep_dir))
             continue;
         if (repair_one(dir)) {
             n++;

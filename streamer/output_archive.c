@@ -697,7 +697,9 @@ static void run_job(archive *a, finalise_job *job)
     /* the metadata as it is now (a lesson's metadata may change while it
      * records: the timetable takes over a manual recording) */
     AVDictionary *tags = lesson_tags(job->dir);
-    for (int i = 0; i < job->nb_paths; i++) {
+    /* a resumed lesson: its parts become one fast-start file each */
+    int joined = lb_lesson_has_parts(job->dir) && lb_lesson_join(job->dir, tags) >= 0;
+    for (int i = 0; !joined && a->set.faststart && i < job->nb_paths; i++) {
         struct stat st;
         int64_t free_b = lb_free_bytes(job->dir);
         /* The rewrite needs a second copy; never let it fill the disk. */
@@ -712,7 +714,7 @@ static void run_job(archive *a, finalise_job *job)
     marker_path(job->dir, marker, sizeof marker);
     unlink(marker);
     lb_fsync_dir(job->dir);
-    LB_LOGI("archive", "%s: files finalised (fast start)", job->dir);
+    LB_LOGI("archive", "%s: files finalised (%s)", job->dir, joined ? "parts joined" : "fast start");
 }
 
 static void *finaliser_loop(void *arg)
@@ -799,7 +801,8 @@ static void archive_close(void *priv)
     finalise_job *job = NULL;
     if (a->nb_muxes && !a->finalised)
         set_state(a, "finalising", NULL);
-    if (a->nb_muxes && a->set.faststart && !a->finalised && (job = calloc(1, sizeof *job)))
+    if (a->nb_muxes && (a->set.faststart || lb_lesson_has_parts(a->dir)) && !a->finalised &&
+        (job = calloc(1, sizeof *job)))
         snprintf(job->dir, sizeof job->dir, "%s", a->dir);
     for (int i = 0; i < a->nb_muxes; i++) {
         mux *m = a->muxes[i];

@@ -151,6 +151,12 @@ void lb_lesson_finish(lb_lesson **l, double duration_s, int complete);
 int lb_lesson_repair_all(const char *data_dir);
 int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, const char *dir),
                           void *opaque);
+/* The same, leaving the folder keep_dir alone (the lesson being resumed).
+ * A resumed lesson's duration is its last outage's end plus its current
+ * program.mp4's, and its parts are joined (lb_lesson_join); so are the
+ * parts of a lesson whose join was cut short. */
+int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir,
+                                 void (*repaired)(void *opaque, const char *dir), void *opaque);
 
 /* lesson.json of a lesson folder, read as hostile input (at most
  * LB_LESSON_JSON_MAX bytes, an object): 0 and *root, or a negative AVERROR
@@ -176,6 +182,57 @@ int lb_lesson_edit(const char *lesson_dir, const lb_lesson_meta *meta, unsigned 
  * which libavformat does not do by itself. */
 struct AVDictionary;
 void lb_mp4_copy_tags(struct AVDictionary **dst, const struct AVDictionary *src);
+
+/* ---- resuming an interrupted lesson ----
+ *
+ * A lesson left "recording" by a crash, a kill or a power cut is resumed
+ * into its own folder at the next start when it was last written less than
+ * window_s ago, was not stopped on purpose (lesson.json "stop_requested",
+ * written when a stop is asked for) and its "schedule_end" (Unix seconds or
+ * ISO 8601, written by the timetable) has not passed.  Its files so far
+ * move to parts/<n>/ and an outage {"from","to"} (lesson seconds) is added
+ * to lesson.json's "outages"; the resumed part is recorded as a lesson's
+ * files always are, starting at lesson time "to" (the wall time since the
+ * lesson's start).  When the lesson ends, the joiner makes each file one
+ * again on the lesson's timeline, the outages as a slate. */
+/* The folder of the lesson to resume under data_dir (the latest written,
+ * if several qualify) into dir: 1, or 0 when there is none.  Every lesson
+ * left recording that does not qualify is logged with the reason. */
+int lb_lesson_find_resumable(const char *data_dir, int window_s, int64_t now_wall_us,
+                             char *dir, size_t dir_size);
+/* Start-up, before the pipeline runs: moves the current files to the next
+ * parts/<n>/ and notes the outage from the end of that part.  0 or a
+ * negative AVERROR with err (the lesson is then repaired as interrupted). */
+int lb_lesson_prepare_resume(const char *dir, char *err, size_t err_size);
+/* At the resumed part's first frame: reopens a prepared lesson (its
+ * metadata, chapters, outages and every key of lesson.json this code does
+ * not write itself); the last outage ends now. */
+int lb_lesson_open(lb_lesson **l, const char *dir, const lb_lesson_source *sources,
+                   int nb_sources, char *err, size_t err_size);
+/* Lesson time (seconds) of this part's first frame: 0 for a new lesson. */
+double lb_lesson_part_offset(const lb_lesson *l);
+/* A stop was asked for: lesson.json says so ("stop_requested": true, written
+ * off the caller's thread), so a crash while finishing is never resumed. */
+void lb_lesson_request_stop(lb_lesson *l);
+
+/* lesson.json written back atomically (takes root; read it with
+ * lb_lesson_json_read). */
+int lb_lesson_write_json(const char *dir, struct cJSON *root);
+
+/* Makes a resumed lesson's parts one file each (the daemon's: it has the
+ * encoders for the slate), called on the archive's finaliser thread after
+ * the lesson ends (tags: the lesson's MP4 tags now) and by the repair at
+ * start-up (tags NULL: the first part's are kept); removes parts/ when it
+ * succeeded.  0 or a negative AVERROR (the parts are kept). */
+typedef int (*lb_lesson_joiner)(const char *lesson_dir, const struct AVDictionary *tags);
+/* Set once at start-up, before any lesson. */
+void lb_lesson_set_joiner(lb_lesson_joiner join);
+/* How many parts/<n>/ the folder has (n = 1, 2, ... without a hole). */
+int lb_lesson_count_parts(const char *dir);
+/* 1 when the folder holds parts of a resumed lesson. */
+int lb_lesson_has_parts(const char *dir);
+/* Calls the joiner when the folder has parts: 0 when it has none. */
+int lb_lesson_join(const char *dir, const struct AVDictionary *tags);
 
 /* ---- the streamer: outputs of the daemon ---- */
 

@@ -34,6 +34,11 @@ void lb_upload_set_default_queue(void *priv, const char *path);
  * fast start (after the lesson): uploads and retention wait for it. */
 #define LB_FINALISING_MARKER ".finalising"
 
+/* A resumed lesson's earlier parts: parts/<n>/ (parts.c). */
+#define LB_PARTS_DIR "parts"
+/* Lesson time of the last outage's end: where the current part starts. */
+double lb_lesson_last_outage_end(const struct cJSON *root);
+
 #define KIND_BIT(k) (1u << (unsigned)(k))
 
 /* Remuxes a (fragmented) MP4 into a regular MP4 with the moov in front:
