@@ -97,7 +97,12 @@ static cJSON *ctl_status(void *opaque)
     const char *lt = active ? lb_lesson_type_name(p->pending_info.lesson_type) : NULL;
     cJSON_AddStringToObject(rec, "lesson_type", lt ? lt : "");
     cJSON_AddNumberToObject(rec, "elapsed_s",
-                            p->lc.state == LB_LESSON_RECORDING ? (double)p->rec_frames * p->fps_den / p->fps_num : 0);
+                            p->lc.state == LB_LESSON_RECORDING
+                                ? p->rec_offset_s + (double)p->rec_frames * p->fps_den / p->fps_num : 0);
+    /* a lesson resumed after a crash: where its current part began */
+    cJSON_AddBoolToObject(rec, "resumed", !!(p->lc.flags & LB_LESSON_RESUMED));
+    if (p->lc.flags & LB_LESSON_RESUMED)
+        cJSON_AddNumberToObject(rec, "resumed_at_s", p->rec_offset_s);
     add_error(rec, "last_error", p->last_error);
 
     cJSON *dir = cJSON_AddObjectToObject(root, "director");

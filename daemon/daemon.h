@@ -39,6 +39,7 @@ typedef struct lb_general_settings {
     int sync_delay_ms;
     int max_lag_ms;           /* realtime: further behind, repeat the last picture to catch up; 0 never */
     int overload_recover_s;   /* realtime: on time this long, a shedding step is undone */
+    int resume_window_s;      /* an interrupted lesson younger than this is resumed; 0 never */
     char www_dir[512];
     char school[128];         /* a lesson's defaults (lb_lesson_meta) */
     char hall[128];

@@ -99,13 +99,17 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-/* A lesson whose archive could not start holds nothing: remove its folder. */
+/* A lesson whose archive could not start holds nothing: remove its folder.
+ * A resumed one holds its earlier parts: it stays interrupted (the next
+ * start joins them). */
 static void discard_lesson(lb_lesson **lesson)
 {
     char dir[1024];
+    double offset_s = lb_lesson_part_offset(*lesson);
     snprintf(dir, sizeof dir, "%s", lb_lesson_dir(*lesson));
-    lb_lesson_finish(lesson, 0, 0);
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    lb_lesson_finish(lesson, offset_s, 0);
+    if (offset_s == 0 && !lb_lesson_has_parts(dir))
+        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Starts the lesson and the archive at this tick.  Called on the program
@@ -136,11 +140,9 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
                                             .file = files[nb_srcs], .mic = 1 };
     }
     lb_lesson *lesson = NULL;
-    int ret = open_lesson ? AVERROR(ENOSYS) : 0;
-    if (ret < 0)
-        snprintf(err, sizeof err, "resuming into an interrupted lesson's folder is not supported yet");
-    else
-        ret = lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err, sizeof err);
+    int ret = open_lesson ? lb_lesson_open(&lesson, p->resume_dir, srcs, nb_srcs, err, sizeof err)
+                          : lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err,
+                                             sizeof err);
     if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {
         snprintf(err, sizeof err, "the archive cannot start in %s: %s", lb_lesson_dir(lesson),
                  ret == AVERROR(ENOSPC) ? "not enough free disk space" : av_err2str(ret));
@@ -184,13 +186,21 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
         return ret;
     }
     p->lc_todo &= ~(unsigned)START_FX;
-    p->rec_start_us = t_us;
+    /* a resumed part goes on the lesson's timeline: program time of the
+     * resumed part = wall time since the lesson's start, for chapters and
+     * director.jsonl alike */
+    p->rec_offset_s = lb_lesson_part_offset(lesson);
+    p->rec_start_us = t_us - (int64_t)(p->rec_offset_s * 1e6 + 0.5);
     p->rec_frames = 0;
     p->last_error[0] = 0;
-    LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
+    if (open_lesson)
+        LB_LOGI("pipeline", "recording %s resumed at lesson time %.3f s", lb_lesson_id(lesson),
+                p->rec_offset_s);
+    else
+        LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
     /* the first decision of a lesson is logged even if the shot holds */
     char line[1024];
-    if (lb_shot_to_json(&p->shot, 0, &p->setup, line, sizeof line) > 0)
+    if (lb_shot_to_json(&p->shot, t_us - p->rec_start_us, &p->setup, line, sizeof line) > 0)
         lb_lesson_log_decision(p->lesson, line);
     pthread_mutex_unlock(&p->lock);
     return 0;
@@ -294,6 +304,8 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
         /* this frame is the lesson's last: the encoder thread finishes after it */
         unsigned fx = 0;
         p->lc_todo &= ~(unsigned)LB_FX_MARK_STOP;
+        /* stopped on purpose: a crash while finishing is repaired, never resumed */
+        lb_lesson_request_stop(p->lesson);
         send_locked(p, LB_EV_STOP_DONE, "pipeline: last frame marked", NULL, &fx, NULL, 0);
         tk->stop = !!(fx & LB_FX_FINISH);
     }
@@ -327,7 +339,7 @@ static void finish_recording(lb_pipeline *p, int complete)
     pthread_mutex_lock(&p->lock);
     lb_lesson *lesson = p->lesson;
     p->lesson = NULL;
-    double duration = (double)p->rec_frames * p->fps_den / p->fps_num;
+    double duration = p->rec_offset_s + (double)p->rec_frames * p->fps_den / p->fps_num;
     pthread_mutex_unlock(&p->lock);
     char why[256];
     if (ret < 0) {

@@ -50,6 +50,7 @@ const lb_option lb_general_options[] = {
     { "sync_delay_ms", LB_OPT_INT, OFF(sync_delay_ms), 0, "60", 0, 2000, NULL, "realtime: how far the program runs behind capture" },
     { "max_lag_ms", LB_OPT_INT, OFF(max_lag_ms), 0, "1000", 0, 60000, NULL, "realtime: further behind than this, the program catches up to the frame due now, the ticks between repeating the last picture (0: never, make every late frame)" },
     { "overload_recover_s", LB_OPT_INT, OFF(overload_recover_s), 0, "10", 1, 600, NULL, "realtime: on time this long after an overload, a shedding step is undone and memory given back" },
+    { "resume_window_s", LB_OPT_INT, OFF(resume_window_s), 0, "600", 0, 604800, NULL, "a lesson interrupted by a crash, a kill or a power cut (not stopped) that was last written less than this long ago is resumed into its own folder at the next start, its outage shown as a slate (s; 0: never resume, mark it interrupted)" },
     { "www_dir", LB_OPT_STRING, STR(www_dir), NULL, 0, 0, NULL, "web UI files (default: the installed ones)" },
     { "school", LB_OPT_STRING, STR(school), NULL, 0, 0, NULL, "the school, for every lesson's metadata (lesson.json, episode.xml)" },
     { "hall", LB_OPT_STRING, STR(hall), NULL, 0, 0, NULL, "this hall's name, for every lesson's metadata (episode.xml's spatial)" },
@@ -730,8 +731,12 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         snprintf(err, err_size, "data_dir %s: %s", p->general.data_dir, strerror(errno));
         return AVERROR(errno);
     }
-    /* a lesson a crash left behind goes to the platform like any other */
-    int repaired = lb_lesson_repair_each(p->general.data_dir, queue_repaired, p);
+    /* a lesson left recording is resumed (the archive starts at the first
+     * tick) or repaired; a lesson a crash left behind goes to the platform
+     * like any other */
+    int resume = lb_resume_prepare(p);
+    int repaired = lb_lesson_repair_each_except(p->general.data_dir, resume ? p->resume_dir : NULL,
+                                                queue_repaired, p);
     if (repaired > 0)
         LB_LOGW("pipeline", "repaired %d lesson(s) left unfinished by a crash", repaired);
 
@@ -837,6 +842,8 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     if (p->general.http_port && (ret = lb_webui_start(p->webui, err, err_size)) < 0)
         return ret;
 
+    if (resume)
+        lb_resume_request(p);
     if (p->params.record) {
         lb_lifecycle_request_record(p, p->params.title);
     }

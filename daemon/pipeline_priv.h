@@ -128,7 +128,10 @@ struct lb_pipeline {
     char lesson_id[64];             /* of the lesson being started to finished, for the log */
     lb_lesson_info pending_info;
     lb_lesson *lesson;
-    int64_t rec_start_us;           /* program time of the recording's first frame */
+    int64_t rec_start_us;           /* program time of the lesson's time 0 (a resumed
+                                     * part's first frame is later) */
+    double rec_offset_s;            /* lesson time of this part's first frame (resumed) */
+    char resume_dir[1024];          /* the interrupted lesson to resume (daemon/resume.c) */
     int64_t rec_frames;
     char last_error[256];
     char reload_status[8192];       /* the last reload, a JSON object ("" none) */
@@ -213,6 +216,16 @@ char *lb_health_feed_metrics(lb_pipeline *p);
 
 /* daemon/scheduler.c wired to the pipeline (pipeline.c): [schedule] */
 int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err, size_t err_size);
+
+/* daemon/resume.c: resuming an interrupted lesson.  At start-up, before
+ * the repair: finds the lesson (streamer's rules), moves its files aside as
+ * a part and notes it in p->resume_dir: 1, else 0. */
+int lb_resume_prepare(lb_pipeline *p);
+/* Sends the lifecycle's "resume" with the lesson's metadata. */
+void lb_resume_request(lb_pipeline *p);
+/* The lesson joiner (lb_lesson_set_joiner): the parts of a resumed lesson,
+ * stream-copied onto the lesson's timeline, each outage a slate. */
+int lb_resume_join(const char *lesson_dir, const struct AVDictionary *tags);
 
 /* daemon/lifecycle.c: the lesson's life on the pipeline */
 typedef struct lb_lifecycle_tick_info {
