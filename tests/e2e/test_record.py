@@ -341,9 +341,12 @@ def test_kill_9():
         data = os.path.join(tmp, "data")
         port = free_port()
         # with the default max_lag_ms: ticks the program repeats to catch up
-        # still give frames, so the repaired duration is frames / fps
-        cfg = write_config(tmp, demo_config(data, http_port=port,
-                                            extra="\n[auth]\nmetrics_public = true\n"))
+        # still give frames, so the repaired duration is frames / fps;
+        # resume_window_s = 0: the next start repairs the lesson rather than
+        # resuming it (resume is e2e_resume's)
+        cfg = write_config(tmp, demo_config(data, http_port=port, replace={
+            "[general]\n": "[general]\nresume_window_s = 0\n"},
+            extra="\n[auth]\nmetrics_public = true\n"))
         proc = subprocess.Popen([LUOBO, "--config", cfg, "--record", "--duration", "60"],
                                 stderr=subprocess.DEVNULL)
         composed = None

@@ -216,7 +216,9 @@ def test_kill9():
     with Scratch("durable-kill") as tmp:
         data = os.path.join(tmp, "data")
         port = free_port()
-        cfg = write_config(tmp, config(tmp, data).replace("http_port = 0", "http_port = %d" % port))
+        # resume_window_s = 0: the next start repairs, never resumes
+        cfg = write_config(tmp, config(tmp, data).replace("http_port = 0", "http_port = %d" % port)
+                           .replace("[general]\n", "[general]\nresume_window_s = 0\n"))
         reads = {"ok": 0, "bad": [], "versions": set(), "stop": False, "lesson": None}
 
         def reader():

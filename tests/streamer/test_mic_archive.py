@@ -270,7 +270,9 @@ def test_kill9():
     with Scratch("mics-kill") as tmp:
         data = os.path.join(tmp, "data")
         port = free_port()
-        cfg = write_config(tmp, config(data, port, "\n[auth]\nmetrics_public = true\n"))
+        # resume_window_s = 0: the next start repairs, never resumes
+        cfg = write_config(tmp, config(data, port, "\n[auth]\nmetrics_public = true\n").replace(
+            "[general]\n", "[general]\nresume_window_s = 0\n"))
         proc = subprocess.Popen([LUOBO, "--config", cfg, "--record", "--duration", "60"],
                                 stderr=subprocess.DEVNULL)
         try:

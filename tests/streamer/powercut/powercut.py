@@ -52,6 +52,7 @@ FPS = 10     # light enough for a TCG guest on a busy host
 def config(port):
     return """[general]
 data_dir = /run/rec/data
+resume_window_s = 0
 http_port = %d
 width = 320
 height = 180

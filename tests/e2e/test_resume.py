@@ -1,0 +1,481 @@
+"""End-to-end: a lesson killed mid-recording is resumed into its own folder.
+
+One data folder, five runs of the real daemon:
+
+1. --record, then kill -9 in the middle of the lesson.
+2. A restart within [general] resume_window_s (no --record): the lesson is
+   resumed (the status, the events socket and the log say so) and ends
+   with --duration.  Its folder then holds one program.mp4, one file per
+   ISO camera and per mic, each as long as the wall time from the lesson's
+   start to its end (+-1 s), the outage shown as the slate (video) and
+   silence (audio) exactly where lesson.json's "outages" say, the flash
+   and click of the camera and mic still together after it.  Beside it,
+   lessons a restart must not resume: one stopped on purpose
+   ("stop_requested"), one whose timetable entry has ended, a lesson.json
+   that is not JSON and one that is too large: logged, never resumed.
+3. --record, a teacher's stop through the API, kill -9 as soon as
+   lesson.json says the stop was asked for (while finishing, when the
+   kill lands first).
+4. --record again: the stopped lesson is not resumed, a new lesson starts;
+   kill -9.
+5. A restart after the window (resume_window_s small): that lesson is
+   marked interrupted and nothing records.
+
+The camera and the mic are a 320x180 H.264 file with a white flash every
+second and a 1 kHz click at the same instants (stream-copied to its ISO
+file, so the slate goes through the splice encoder there too); a synthetic
+bars camera is encoded to its ISO file.
+"""
+import array
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "webui"))
+from lbtest import (LUOBO, Scratch, check, ffprobe_json, free_port, load_lesson, main,  # noqa: E402
+                    write_config)
+from webui_common import cookie_of, curl, setup_code, ws_connect, ws_recv  # noqa: E402
+
+W, H, FPS = 320, 180, 30
+PASSWORD = "resume-test-pw-1"
+
+
+def config(data, port, window_s):
+    return """[general]
+data_dir = %s
+http_port = %d
+width = %d
+height = %d
+fps = %d
+max_lag_ms = 0
+resume_window_s = %d
+
+[source.cam]
+type = url
+role = teacher
+url = %s
+loop = true
+
+[source.board]
+type = synthetic
+role = board
+pattern = bars
+width = %d
+height = %d
+
+[mic.voice]
+type = url
+role = teacher
+url = %s
+loop = true
+
+[director]
+mode = manual
+shot = cam
+
+[encoder]
+preset = ultrafast
+bitrate_kbps = 400
+iso_width = %d
+iso_height = %d
+iso_preset = ultrafast
+iso_bitrate_kbps = 200
+
+[auth]
+metrics_public = true
+
+# each run's own A/V relation, as it left the encoder: the reference for
+# the joined file's
+[output.live]
+type = hls
+segment_s = 2
+list_size = 20
+""" % (data, port, W, H, FPS, window_s, os.path.join(os.path.dirname(data), "av.mp4"), W, H,
+       os.path.join(os.path.dirname(data), "av.mp4"), W, H)
+
+
+def make_media(tmp):
+    # luma 16..115 by frame number, white (235) on every 30th frame; the
+    # click at every whole second
+    # (one file for the camera and the mic: both open it alike, so the two
+    # start within a few ms of each other)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=black:s=%dx%d:r=%d:d=10,format=yuv420p,"
+                    "geq=lum='if(eq(mod(N,30),0),235,16+mod(N*7,100))':cb=128:cr=128" % (W, H, FPS),
+                    "-f", "lavfi", "-i", "aevalsrc='if(lt(mod(t,1),0.02),0.5*sin(2*PI*1000*t),0)':s=48000:d=10",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-bf", "0",
+                    "-c:a", "aac", "-b:a", "96k", os.path.join(tmp, "av.mp4")], check=True)
+
+
+class Daemon:
+    def __init__(self, tmp, cfg, args, name):
+        self.log_path = os.path.join(tmp, name + ".log")
+        self.log = open(self.log_path, "w")
+        self.port = int([ln.split("=")[1] for ln in open(cfg) if ln.startswith("http_port")][0])
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.t_launch = time.time()
+        self.proc = subprocess.Popen([LUOBO, "--config", cfg] + args, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_for(self, cond, what, limit_s=120):
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            if cond():
+                return
+            check(self.alive(), "luobo ended while waiting for %s:\n%s" % (what, self.log_text()[-3000:]))
+            time.sleep(0.05)
+        check(False, "timed out waiting for " + what)
+
+    def metric(self, name):
+        r = curl(self.base + "/metrics")
+        for line in r.body.decode(errors="replace").splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def wait_exit(self, limit_s=300):
+        rc = self.proc.wait(timeout=limit_s)
+        self.log.close()
+        check(rc == 0, "luobo exited %d:\n%s" % (rc, open(self.log_path).read()[-3000:]))
+
+
+def decode_errors(path):
+    """Decodes every frame; ffmpeg's errors ("" when clean).  The frames go
+    to the null muxer with their own timestamps: a stream-copied camera
+    whose intervals are not all equal (one late packet) makes ffmpeg guess a
+    rate like 29.92 and round two frames into one slot otherwise."""
+    p = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-fps_mode", "passthrough",
+                        "-enc_time_base", "1:90000", "-f", "null", "-"], capture_output=True, text=True)
+    return (p.stderr.strip() if p.returncode == 0 else "exit %d: %s" % (p.returncode, p.stderr)).strip()
+
+
+def lesson_dirs(data, skip=()):
+    return sorted(os.path.join(data, d) for d in os.listdir(data)
+                  if not d.startswith(".") and d not in skip and os.path.isdir(os.path.join(data, d)))
+
+
+def duration(path, stream):
+    """End of the last packet of a stream (pts + duration), seconds."""
+    data = ffprobe_json(path, "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time")
+    return max(float(p["pts_time"]) + float(p.get("duration_time", 0) or 0) for p in data["packets"])
+
+
+def frames(path):
+    """(pts, mean luma, spread) of every decoded frame of the first video stream."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    info = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")
+    pts = [float(f["pts_time"]) for f in info["frames"]]
+    size = W * H
+    out = []
+    for i in range(min(len(pts), len(raw) // size)):
+        px = raw[i * size:(i + 1) * size:13]
+        mean = sum(px) / len(px)
+        spread = (sum((x - mean) ** 2 for x in px) / len(px)) ** 0.5
+        out.append((pts[i], mean, spread))
+    return out
+
+
+def audio(path):
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0", "-ac", "1",
+                          "-ar", "48000", "-f", "s16le", "-"], capture_output=True, check=True).stdout
+    a = array.array("h")
+    a.frombytes(raw[:len(raw) // 2 * 2])
+    return a
+
+
+def onsets(pcm):
+    out, i = [], 0
+    while i < len(pcm):
+        if abs(pcm[i]) > 3000:
+            out.append(i / 48000.0)
+            i += 24000
+        else:
+            i += 1
+    return out
+
+
+def av_offset(path, lo=0.0, hi=1e9):
+    """Click minus flash, seconds, for each flash in [lo, hi] (decoded: the
+    video by frame times, the audio by its samples from its first pts)."""
+    fr = frames(path)
+    # a flash is one white frame; a camera's first frame (white too) is
+    # repeated while it starts: not a flash
+    white = [m > 200 for _, m, _ in fr]
+    flashes = [fr[i][0] for i in range(1, len(fr) - 1)
+               if white[i] and not white[i - 1] and not white[i + 1] and lo <= fr[i][0] <= hi]
+    a0 = float(ffprobe_json(path, "-select_streams", "a:0", "-show_entries", "stream=start_time")
+               ["streams"][0]["start_time"])
+    clicks = [a0 + t for t in onsets(audio(path))]
+    return [round(min(clicks, key=lambda c: abs(c - t)) - t, 4) for t in flashes]
+
+
+def hls_snapshot(data, path):
+    """The live HLS segments of the run that wrote the playlist last (after
+    its last discontinuity), concatenated into one TS file."""
+    live = os.path.join(data, ".live")
+    segs = []
+    for line in open(os.path.join(live, "program.m3u8")):
+        line = line.strip()
+        if line == "#EXT-X-DISCONTINUITY":
+            segs = []
+        elif line and not line.startswith("#"):
+            segs.append(os.path.join(live, line))
+    with open(path, "wb") as f:
+        for seg in segs:
+            with open(seg, "rb") as g:
+                f.write(g.read())
+    return path
+
+
+def is_slate(mean, spread):
+    # the slate: grey 0x303030 with text; the camera: one flat level per frame
+    return spread > 4 and 35 < mean < 90
+
+
+def fixture(data, name, text, age_s=0):
+    d = os.path.join(data, name)
+    os.makedirs(d)
+    path = os.path.join(d, "lesson.json")
+    with open(path, "w") as f:
+        f.write(text if isinstance(text, str) else json.dumps(text))
+    if age_s:
+        t = time.time() - age_s
+        os.utime(path, (t, t))
+    return d
+
+
+def test_resume():
+    with Scratch("resume") as tmp:
+        make_media(tmp)
+        data = os.path.join(tmp, "data")
+        port = free_port()
+        cfg = write_config(tmp, config(data, port, 60))
+
+        # 1: record, kill -9 in the middle
+        d1 = Daemon(tmp, cfg, ["--record", "--title", "Resumed lesson"], "run1")
+        d1.wait_for(lambda: d1.metric("luobo_recording") == 1, "the recording")
+        d1.wait_for(lambda: lesson_dirs(data) and os.path.exists(os.path.join(lesson_dirs(data)[0], "program.mp4"))
+                    and os.path.getsize(os.path.join(lesson_dirs(data)[0], "program.mp4")) > 0
+                    and duration(os.path.join(lesson_dirs(data)[0], "program.mp4"), "v:0") >= 3,
+                    "3 s in program.mp4")
+        d1.kill9()
+        t_kill = time.time()
+        hls1 = hls_snapshot(data, os.path.join(tmp, "hls-run1.ts"))
+        time.sleep(1.5)         # a box takes a while to come back: an outage long enough to see
+        (lesson,) = lesson_dirs(data)
+        held = duration(os.path.join(lesson, "program.mp4"), "v:0")
+        check(load_lesson(lesson)["status"] == "recording", "killed: still recording")
+
+        # the lessons beside it that must not be resumed
+        now_ms = time.time() * 1000
+        base = {"id": "x", "title": "t", "teacher": "", "course": "", "started_at": "2026-12-05T08:00:00+00:00",
+                "started_at_ms": now_ms - 20000, "ended_at": None, "duration_s": 0, "sources": [],
+                "chapters": [], "status": "recording"}
+        stopped = fixture(data, "20261205-080000-stopped", dict(base, id="20261205-080000-stopped",
+                                                                stop_requested=True))
+        ended = fixture(data, "20261205-080001-ended", dict(base, id="20261205-080001-ended",
+                                                            schedule_end=int(time.time()) - 5))
+        garbage_text = '{"status": "recording", "started_at_ms": %d, oops' % now_ms
+        garbage = fixture(data, "20261205-080002-garbage", garbage_text)
+        huge_text = json.dumps(dict(base, id="20261205-080003-huge", description="x" * (1100 * 1024)))
+        huge = fixture(data, "20261205-080004-huge", huge_text)
+        fixtures = [os.path.basename(x) for x in (stopped, ended, garbage, huge)]
+
+        # 2: restart within the window: resumed, then ends with --duration
+        d2 = Daemon(tmp, cfg, ["--duration", "5"], "run2")
+        d2.wait_for(lambda: curl(d2.base + "/api/v1/session").status == 200, "the web UI")
+        jar = os.path.join(tmp, "jar")
+        r = curl(d2.base + "/api/v1/setup", "POST", {"code": setup_code(d2), "password": PASSWORD},
+                 save_cookies=jar)
+        check(r.status in (200, 201), "first-run setup: HTTP %d %s" % (r.status, r.body[:200]))
+        sock, line = ws_connect(port, cookie=cookie_of(jar))
+        check(" 101 " in line, "events socket: %s" % line)
+        sock.settimeout(1)
+        seen = {}
+
+        def reader():
+            while "event" not in seen:
+                try:
+                    ev = json.loads(ws_recv(sock))
+                except (OSError, EOFError, ValueError):
+                    if not d2.alive():
+                        return
+                    continue
+                rec = ev.get("status", {}).get("recording", {}) if ev.get("type") == "status" else {}
+                if "resumed" in rec.get("lesson_flags", []) and rec.get("resumed") is True:
+                    seen["event"] = rec
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+        d2.wait_for(lambda: "event" in seen or not th.is_alive(), "a status event of a resumed lesson", 60)
+        check("event" in seen, "the events socket says the lesson is resumed")
+        st = curl(d2.base + "/api/v1/status", jar=jar).json()["recording"]
+        check(st["resumed"] is True and "resumed" in st["lesson_flags"] and
+              st["id"] == os.path.basename(lesson), "status: resumed %s" % st)
+        sock.close()
+        d2.wait_exit()
+        log2 = open(d2.log_path).read()
+        check("idle -> starting (resumed)" in log2 and "resumed at lesson time" in log2,
+              "the log says the lesson was resumed")
+        for name, why in ((stopped, "stopped on purpose"), (ended, "timetable entry has ended"),
+                          (garbage, "malformed JSON"), (huge, "larger than")):
+            check(why in "\n".join(ln for ln in log2.splitlines() if name in ln),
+                  "the log names %s: %s" % (os.path.basename(name), why))
+
+        # one lesson folder, complete, one file each
+        check(lesson_dirs(data, fixtures) == [lesson], "one lesson folder: %s" % lesson_dirs(data))
+        check(not os.path.exists(os.path.join(lesson, "parts")), "the parts are joined and gone")
+        lj = load_lesson(lesson)
+        check(lj["status"] == "complete", "status %s" % lj["status"])
+        check(len(lj["outages"]) == 1, "one outage: %s" % lj["outages"])
+        out_from, out_to = lj["outages"][0]["from"], lj["outages"][0]["to"]
+        check(abs(out_from - held) < 0.1, "the outage starts where part 1 ends (%.3f vs %.3f)" % (out_from, held))
+        start_s = lj["started_at_ms"] / 1000
+        check(start_s <= t_kill - held + 0.5 and start_s + out_to >= t_kill,
+              "the outage %.3f-%.3f s covers the kill at %.3f s" % (out_from, out_to, t_kill - start_s))
+        wall = (lj["ended_at_ms"] - lj["started_at_ms"]) / 1000
+        prog = os.path.join(lesson, "program.mp4")
+        v_end, a_end = duration(prog, "v:0"), duration(prog, "a:0")
+        check(abs(v_end - wall) <= 1.0 and abs(a_end - wall) <= 1.0,
+              "program.mp4 lasts %.3f s (audio %.3f s), the wall time %.3f s" % (v_end, a_end, wall))
+        check(abs(lj["duration_s"] - v_end) < 0.1, "duration_s %.3f" % lj["duration_s"])
+        files = ["program.mp4"] + [s["file"] for s in lj["sources"] + lj["mics"]]
+        check(sorted(files[1:]) == ["audio/voice.m4a", "iso/board.mp4", "iso/cam.mp4"], "files %s" % files)
+        for f in files:
+            path = os.path.join(lesson, f)
+            err = decode_errors(path)
+            check(not err, "%s decodes: %s" % (f, err[:300]))
+            end = duration(path, "a:0" if f.endswith(".m4a") else "v:0")
+            check(abs(end - v_end) <= 0.5, "%s lasts %.3f s, the program %.3f s" % (f, end, v_end))
+            info = ffprobe_json(path, "-show_entries", "stream=codec_type")
+            check(len(info["streams"]) == (2 if f == "program.mp4" else 1), "%s: one track each" % f)
+
+        # the slate where the outage was, the camera around it
+        fr = frames(prog)
+        inside = [(t, m, s) for t, m, s in fr if out_from + 0.1 < t < out_to - 0.1]
+        outside = [(t, m, s) for t, m, s in fr if t < out_from - 0.1 or t > out_to + 0.1]
+        check(inside and all(is_slate(m, s) for _, m, s in inside),
+              "the outage shows the slate: %s" % [x for x in inside if not is_slate(x[1], x[2])][:5])
+        check(not any(is_slate(m, s) for _, m, s in outside), "the slate only in the outage")
+        slate_t = [t for t, m, s in fr if is_slate(m, s)]
+        first_after = min(t for t, m, s in fr if t > out_from and not is_slate(m, s))
+        check(abs(slate_t[0] - out_from) <= 1.5 / FPS and abs(first_after - out_to) <= 1.5 / FPS,
+              "slate %.3f-%.3f s, camera again at %.3f s; outage %.3f-%.3f s"
+              % (slate_t[0], slate_t[-1], first_after, out_from, out_to))
+        for f in ("iso/cam.mp4", "iso/board.mp4"):
+            iso = frames(os.path.join(lesson, f))
+            mid = [x for x in iso if out_from + 0.2 < x[0] < out_to - 0.2]
+            check(mid and all(is_slate(m, s) for _, m, s in mid), "%s shows the slate in the outage" % f)
+        # audio and video together after the outage: the flash and the click
+        # audio and video together after the outage: the flash and the
+        # click, as far apart as in the same run's live stream (what the
+        # encoders gave, before any join); the joined audio sits on the AAC
+        # frame grid (1024 samples, 21.3 ms): up to half a frame off
+        hls = [hls1, hls_snapshot(data, os.path.join(tmp, "hls-run2.ts"))]
+        offsets = {}
+        for part, lo, hi, ref, tol in (("before", 0.3, out_from - 0.3, hls[0], 0.003),
+                                       ("after", out_to + 0.3, v_end - 0.3, hls[1], 0.012)):
+            pairs = av_offset(prog, lo, hi)
+            live = av_offset(ref)
+            check(len(pairs) >= 2 and len(live) >= 1, "flashes %s the outage: %s; live: %s" % (part, pairs, live))
+            got, want = sorted(pairs)[len(pairs) // 2], sorted(live)[len(live) // 2]
+            check(abs(got - want) <= tol and max(pairs) - min(pairs) <= 0.002,
+                  "click - flash %s the outage: %s; live %s" % (part, pairs, live))
+            check(abs(got) <= 0.1, "click - flash %s the outage %.3f s" % (part, got))
+            offsets[part] = (got, want)
+        clicks = onsets(audio(prog))
+        pcm = audio(prog)
+        gap = pcm[int((out_from + 0.05) * 48000):int((out_to - 0.05) * 48000)]
+        check(gap and max(abs(x) for x in gap) < 50, "silence in the program's outage")
+        mic = audio(os.path.join(lesson, "audio/voice.m4a"))
+        gap = mic[int((out_from + 0.05) * 48000):int((out_to - 0.05) * 48000)]
+        check(gap and max(abs(x) for x in gap) < 50, "silence in the mic's outage")
+        mic_after = [c for c in onsets(mic) if c > out_to]
+        check(mic_after and all(min(abs(c - p) for p in clicks) <= 0.005 for c in mic_after),
+              "the mic's clicks after the outage are the program's: %s" % mic_after)
+        # decisions and chapters on the lesson's timeline
+        with open(os.path.join(lesson, "director.jsonl")) as f:
+            ts = [json.loads(x)["t"] for x in f if x.strip()]
+        check(ts == sorted(ts) and ts[-1] >= out_to - 0.05,
+              "director.jsonl times %s run on the lesson's timeline past %.3f s" % (ts, out_to))
+        # the ones beside it
+        for d, status in ((stopped, "interrupted"), (ended, "interrupted")):
+            check(load_lesson(d)["status"] == status, "%s: %s" % (os.path.basename(d), load_lesson(d)["status"]))
+        check(open(os.path.join(garbage, "lesson.json")).read() == garbage_text, "the garbage is left alone")
+        check(open(os.path.join(huge, "lesson.json")).read() == huge_text, "the huge one is left alone")
+        print("resume: part 1 held %.3f s; outage %.3f-%.3f s; program %.3f s for %.3f s of wall time "
+              "(%+.3f s); slate %.3f-%.3f s; click - flash before %.1f ms (live %.1f), after %.1f ms "
+              "(live %.1f); resumed %.2f s after the restart's launch"
+              % (held, out_from, out_to, v_end, wall, v_end - wall, slate_t[0], slate_t[-1] + 1.0 / FPS,
+                 offsets["before"][0] * 1000, offsets["before"][1] * 1000, offsets["after"][0] * 1000,
+                 offsets["after"][1] * 1000, start_s + out_to - d2.t_launch))
+
+        # 3: a teacher's stop, killed while it finishes
+        d3 = Daemon(tmp, cfg, ["--record", "--title", "Stopped"], "run3")
+        d3.wait_for(lambda: d3.metric("luobo_recording") == 1, "the recording")
+        (stopped_lesson,) = lesson_dirs(data, fixtures + [os.path.basename(lesson)])
+        r = curl(d3.base + "/api/v1/login", "POST", {"user": "admin", "password": PASSWORD}, save_cookies=jar)
+        check(r.status == 200, "login: HTTP %d %s" % (r.status, r.body[:200]))
+        csrf = r.json()["csrf"]
+        r = curl(d3.base + "/api/v1/recording", "POST", {"action": "stop"}, jar=jar,
+                 headers=["X-CSRF-Token: %s" % csrf])
+        check(r.status == 200, "stop: HTTP %d %s" % (r.status, r.body[:200]))
+
+        def stop_noted():
+            try:
+                return load_lesson(stopped_lesson).get("stop_requested") is True or \
+                    load_lesson(stopped_lesson)["status"] != "recording"
+            except (OSError, ValueError):
+                return False
+        d3.wait_for(stop_noted, "lesson.json's stop_requested")
+        d3.kill9()
+        killed_finishing = load_lesson(stopped_lesson)["status"] == "recording"
+        # 4: not resumed; --record starts a new lesson, killed too
+        d4 = Daemon(tmp, cfg, ["--record", "--title", "After the window"], "run4")
+        d4.wait_for(lambda: d4.metric("luobo_recording") == 1, "the recording")
+        (late,) = lesson_dirs(data, fixtures + [os.path.basename(x) for x in (lesson, stopped_lesson)])
+        d4.wait_for(lambda: os.path.exists(os.path.join(late, "program.mp4")) and
+                    os.path.getsize(os.path.join(late, "program.mp4")) > 0, "the new lesson's program")
+        d4.kill9()
+        log4 = open(d4.log_path).read()
+        check(load_lesson(stopped_lesson)["status"] in ("interrupted", "complete") and
+              "stop_requested" not in load_lesson(late), "the stopped lesson was not resumed")
+        if killed_finishing:
+            check("stopped on purpose" in log4, "the log says why the stopped lesson is not resumed")
+            check(load_lesson(stopped_lesson)["status"] == "interrupted", "the stopped lesson is repaired")
+        check("(resumed)" not in log4, "nothing resumed in run 4")
+        # 5: after the window
+        time.sleep(1.5)
+        cfg5 = write_config(tmp, config(data, free_port(), 1), "late.ini")
+        d5 = Daemon(tmp, cfg5, ["--duration", "0.5"], "run5")
+        d5.wait_exit()
+        log5 = open(d5.log_path).read()
+        check(load_lesson(late)["status"] == "interrupted", "after the window: interrupted")
+        check("outside [general] resume_window_s = 1" in log5 and "(resumed)" not in log5,
+              "after the window: not resumed, and the log says why")
+        check(len(lesson_dirs(data, fixtures)) == 3, "no new lesson without --record")
+        print("stopped lesson killed %s" % ("while finishing (repaired, not resumed)" if killed_finishing
+                                            else "after it had finished (complete)"))
+
+
+if __name__ == "__main__":
+    main({"resume": test_resume})
