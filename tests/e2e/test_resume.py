@@ -131,13 +131,13 @@ class Daemon:
     def alive(self):
         return self.proc.poll() is None
 
-    def wait_for(self, cond, what, limit_s=120):
+    def wait_for(self, cond, what, limit_s=120, every_s=0.05):
         end = time.monotonic() + limit_s
         while time.monotonic() < end:
             if cond():
                 return
             check(self.alive(), "luobo ended while waiting for %s:\n%s" % (what, self.log_text()[-3000:]))
-            time.sleep(0.05)
+            time.sleep(every_s)
         check(False, "timed out waiting for " + what)
 
     def metric(self, name):
@@ -179,23 +179,43 @@ def duration(path, stream):
     return max(float(p["pts_time"]) + float(p.get("duration_time", 0) or 0) for p in data["packets"])
 
 
+_frames = {}
+
+
 def frames(path):
-    """(pts, mean luma, spread) of every decoded frame of the first video stream."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-f", "rawvideo",
-                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
-    info = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")
-    pts = [float(f["pts_time"]) for f in info["frames"]]
+    """(pts, mean luma, max - min luma) of every decoded frame of the first video stream."""
+    if path not in _frames:
+        _frames[path] = decode_frames(path)
+    return _frames[path]
+
+
+def decode_frames(path):
+    # passthrough: one picture per decoded frame (a constant rate would
+    # repeat one where a frame lasts longer, the slate's last, and shift the
+    # rest against ffprobe's list)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough",
+                          "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    # no B-frames here: the pictures come in the order of their packets' pts
+    info = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time")
+    pts = sorted(float(p["pts_time"]) for p in info["packets"])
     size = W * H
     out = []
     for i in range(min(len(pts), len(raw) // size)):
-        px = raw[i * size:(i + 1) * size:13]
-        mean = sum(px) / len(px)
-        spread = (sum((x - mean) ** 2 for x in px) / len(px)) ** 0.5
-        out.append((pts[i], mean, spread))
+        px = raw[i * size:(i + 1) * size:7]
+        out.append((pts[i], sum(px) / len(px), max(px) - min(px)))
     return out
 
 
+_audio = {}
+
+
 def audio(path):
+    if path not in _audio:
+        _audio[path] = decode_audio(path)
+    return _audio[path]
+
+
+def decode_audio(path):
     raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", path, "-map", "0:a:0", "-ac", "1",
                           "-ar", "48000", "-f", "s16le", "-"], capture_output=True, check=True).stdout
     a = array.array("h")
@@ -226,7 +246,10 @@ def av_offset(path, lo=0.0, hi=1e9):
     a0 = float(ffprobe_json(path, "-select_streams", "a:0", "-show_entries", "stream=start_time")
                ["streams"][0]["start_time"])
     clicks = [a0 + t for t in onsets(audio(path))]
-    return [round(min(clicks, key=lambda c: abs(c - t)) - t, 4) for t in flashes]
+    pairs = [round(min(clicks, key=lambda c: abs(c - t)) - t, 4) for t in flashes if clicks]
+    # a flash whose click is missing (the mic connected a moment after the
+    # camera) has none nearby
+    return [d for d in pairs if abs(d) < 0.25]
 
 
 def hls_snapshot(data, path):
@@ -248,8 +271,8 @@ def hls_snapshot(data, path):
 
 
 def is_slate(mean, spread):
-    # the slate: grey 0x303030 with text; the camera: one flat level per frame
-    return spread > 4 and 35 < mean < 90
+    # the slate: grey 0x303030 with white text; the camera: one flat level per frame
+    return spread > 100 and 35 < mean < 90
 
 
 def fixture(data, name, text, age_s=0):
@@ -265,6 +288,8 @@ def fixture(data, name, text, age_s=0):
 
 
 def test_resume():
+    t0 = time.monotonic()
+    phase = lambda what: print("%6.1f s %s" % (time.monotonic() - t0, what), flush=True)  # noqa: E731
     with Scratch("resume") as tmp:
         make_media(tmp)
         data = os.path.join(tmp, "data")
@@ -301,6 +326,7 @@ def test_resume():
         huge = fixture(data, "20261205-080004-huge", huge_text)
         fixtures = [os.path.basename(x) for x in (stopped, ended, garbage, huge)]
 
+        phase("run 1 killed")
         # 2: restart within the window: resumed, then ends with --duration
         d2 = Daemon(tmp, cfg, ["--duration", "5"], "run2")
         d2.wait_for(lambda: curl(d2.base + "/api/v1/session").status == 200, "the web UI")
@@ -341,6 +367,7 @@ def test_resume():
             check(why in "\n".join(ln for ln in log2.splitlines() if name in ln),
                   "the log names %s: %s" % (os.path.basename(name), why))
 
+        phase("run 2 ended")
         # one lesson folder, complete, one file each
         check(lesson_dirs(data, fixtures) == [lesson], "one lesson folder: %s" % lesson_dirs(data))
         check(not os.path.exists(os.path.join(lesson, "parts")), "the parts are joined and gone")
@@ -396,7 +423,8 @@ def test_resume():
                                        ("after", out_to + 0.3, v_end - 0.3, hls[1], 0.012)):
             pairs = av_offset(prog, lo, hi)
             live = av_offset(ref)
-            check(len(pairs) >= 2 and len(live) >= 1, "flashes %s the outage: %s; live: %s" % (part, pairs, live))
+            check(len(pairs) >= (1 if part == "before" else 3) and len(live) >= 1,
+                  "flashes with their clicks %s the outage: %s; live: %s" % (part, pairs, live))
             got, want = sorted(pairs)[len(pairs) // 2], sorted(live)[len(live) // 2]
             check(abs(got - want) <= tol and max(pairs) - min(pairs) <= 0.002,
                   "click - flash %s the outage: %s; live %s" % (part, pairs, live))
@@ -429,6 +457,7 @@ def test_resume():
                  offsets["before"][0] * 1000, offsets["before"][1] * 1000, offsets["after"][0] * 1000,
                  offsets["after"][1] * 1000, start_s + out_to - d2.t_launch))
 
+        phase("run 2 checked")
         # 3: a teacher's stop, killed while it finishes
         d3 = Daemon(tmp, cfg, ["--record", "--title", "Stopped"], "run3")
         d3.wait_for(lambda: d3.metric("luobo_recording") == 1, "the recording")
@@ -446,9 +475,11 @@ def test_resume():
                     load_lesson(stopped_lesson)["status"] != "recording"
             except (OSError, ValueError):
                 return False
-        d3.wait_for(stop_noted, "lesson.json's stop_requested")
+        # polled closely: the kill should land while the lesson finishes
+        d3.wait_for(stop_noted, "lesson.json's stop_requested", every_s=0.001)
         d3.kill9()
         killed_finishing = load_lesson(stopped_lesson)["status"] == "recording"
+        phase("run 3 killed")
         # 4: not resumed; --record starts a new lesson, killed too
         d4 = Daemon(tmp, cfg, ["--record", "--title", "After the window"], "run4")
         d4.wait_for(lambda: d4.metric("luobo_recording") == 1, "the recording")
@@ -463,6 +494,7 @@ def test_resume():
             check("stopped on purpose" in log4, "the log says why the stopped lesson is not resumed")
             check(load_lesson(stopped_lesson)["status"] == "interrupted", "the stopped lesson is repaired")
         check("(resumed)" not in log4, "nothing resumed in run 4")
+        phase("run 4 killed")
         # 5: after the window
         time.sleep(1.5)
         cfg5 = write_config(tmp, config(data, free_port(), 1), "late.ini")
