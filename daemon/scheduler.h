@@ -89,9 +89,10 @@ int lb_scheduler_set_timetable(lb_scheduler *s, const char *text, size_t size, c
 /* A teacher's +minutes on the running timetable lesson, capped at the next
  * lesson's start (with its pre-roll).  AVERROR(EBUSY) with why in err. */
 int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size);
-/* Seconds of recording the schedule still asks for today (from now to
- * local midnight in the schedule's zone, post-roll included, the running
- * lesson's rest included), for the disk forecast.  0 when disabled. */
+/* Seconds of recording the schedule still asks for today (from the last
+ * tick's wall clock to the next midnight in the system's zone, rolls
+ * included, the running lesson's rest and extension included), for the
+ * disk forecast.  0 when disabled. */
 double lb_scheduler_remaining_s(lb_scheduler *s);
 
 #endif
