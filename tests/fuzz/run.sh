@@ -52,9 +52,10 @@ build=${LUOBO_BUILD:+$LUOBO_BUILD/fuzz}
 build=${build:-$src/build-fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 if [ ! -f "$build/CMakeCache.txt" ]; then
+  mkdir -p "$build"
   CC=clang cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLUOBO_FUZZ=ON \
-    -DLUOBO_FUZZ_COVERAGE=ON >"$build.configure.log" 2>&1 ||
-    { cat "$build.configure.log"; exit 1; }
+    -DLUOBO_FUZZ_COVERAGE=ON >"$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log"; exit 1; }
 fi
 targets=""
 for h in $harnesses; do targets="$targets fuzz_$h"; done
