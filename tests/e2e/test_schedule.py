@@ -6,7 +6,8 @@ Times are seconds from "now"; a lesson's length is checked with ffprobe
 (its period +-1 s), its metadata in lesson.json.
 
   two_lessons    a timetable (PUT) of two entries 6 s long, 2 s apart: two
-                 lessons, each its period, with their metadata; the first,
+                 lessons, each its period, with their metadata (lesson.json,
+                 the MP4 tags, episode.xml parsed as XML); the first,
                  ordinary (live = false by default), pauses the HLS output
                  (nothing sent), the second, open, is carried live
   takeover       a manual recording running when an entry starts becomes the
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -40,6 +42,7 @@ from webui_common import cookie_of, curl, setup_code, ws_connect, ws_recv  # noq
 
 LUOBO = os.environ.get("LUOBO_BIN", "luobo")
 SLOW = os.environ.get("LUOBO_SANITIZE") == "1"
+DCTERMS = "http://purl.org/dc/terms/"
 
 
 def wait_for(cond, what, timeout=60):
@@ -288,6 +291,15 @@ def two_lessons(h):
               j.get("schedule_uid") == "%s@%s" % (entry["id"], day),
               "%s: the entry's metadata in lesson.json: %s" % (name, {k: j.get(k) for k in (
                   "title", "teacher", "subject", "lesson_type", "schedule_uid")}))
+        tags = {k.lower(): v for k, v in ffprobe_json(os.path.join(h.data, name, "program.mp4"),
+                                                      "-show_entries", "format_tags")
+                .get("format", {}).get("tags", {}).items()}
+        check(tags.get("title") == entry["title"] and tags.get("artist") == entry["teacher"] and
+              tags.get("genre") == entry["subject"], "%s: the MP4 tags (%s)" % (name, tags))
+        root = ET.parse(os.path.join(h.data, name, "episode.xml")).getroot()
+        dc = {e.tag.split("}")[1]: e.text for e in root if e.tag.startswith("{" + DCTERMS + "}")}
+        check(dc.get("title") == entry["title"] and dc.get("creator") == entry["teacher"] and
+              dc.get("subject") == entry["subject"], "%s: episode.xml's dcterms (%s)" % (name, dc))
         dur = duration(h, name)
         print("  %s: %.2f s (period 6 s)" % (name, dur))
         check(abs(dur - 6) <= 1, "%s lasts its period: %.2f s" % (name, dur))
