@@ -21,6 +21,7 @@
 
 #include <libavutil/mathematics.h>
 
+#include "lb_clock.h"
 #include "lb_lifecycle.h"
 #include "lb_log.h"
 
@@ -140,7 +141,13 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
                                             .file = files[nb_srcs], .mic = 1 };
     }
     lb_lesson *lesson = NULL;
-    int ret = open_lesson ? lb_lesson_open(&lesson, p->resume_dir, srcs, nb_srcs, err, sizeof err)
+    /* the wall time of this tick's frame: the program thread may be late
+     * with it (the first ticks after start-up are), and a resumed part
+     * belongs where its pictures were taken */
+    int64_t due_us = p->capture.epoch_us + t_us + (int64_t)p->general.sync_delay_ms * 1000;
+    int64_t late_us = p->params.offline ? 0 : FFMAX(lb_clock_now() - due_us, 0);
+    int ret = open_lesson ? lb_lesson_open(&lesson, p->resume_dir, srcs, nb_srcs, lb_clock_wall_us() - late_us,
+                                           err, sizeof err)
                           : lb_lesson_create(&lesson, p->general.data_dir, info, srcs, nb_srcs, err,
                                              sizeof err);
     if (ret >= 0 && (ret = lb_streamer_start_recording(p->streamer, lb_lesson_dir(lesson))) < 0) {

@@ -552,7 +552,7 @@ static const char *json_text(const cJSON *root, const char *key)
 }
 
 int lb_lesson_open(lb_lesson **pl, const char *dir, const lb_lesson_source *sources,
-                   int nb_sources, char *err, size_t err_size)
+                   int nb_sources, int64_t first_frame_wall_us, char *err, size_t err_size)
 {
     int ret = AVERROR_INVALIDDATA;
     char why[256];
@@ -604,7 +604,8 @@ int lb_lesson_open(lb_lesson **pl, const char *dir, const lb_lesson_source *sour
     /* The outage noted at start-up ends now: this part's first frame is at
      * the wall time since the lesson's start. */
     outage *last = &l->outages[l->nb_outages - 1];
-    double now_s = (double)(lb_clock_wall_us() - l->started_wall_us) / 1e6;
+    double now_s = (double)((first_frame_wall_us > 0 ? first_frame_wall_us : lb_clock_wall_us()) -
+                            l->started_wall_us) / 1e6;
     last->to_s = now_s > last->from_s ? now_s : last->from_s;
     l->part_offset_s = last->to_s;
     /* what this code writes itself is taken from the struct, not kept */

@@ -206,9 +206,10 @@ int lb_lesson_find_resumable(const char *data_dir, int window_s, int64_t now_wal
 int lb_lesson_prepare_resume(const char *dir, char *err, size_t err_size);
 /* At the resumed part's first frame: reopens a prepared lesson (its
  * metadata, chapters, outages and every key of lesson.json this code does
- * not write itself); the last outage ends now. */
+ * not write itself); the last outage ends at first_frame_wall_us (the wall
+ * time of the part's first frame; 0: now). */
 int lb_lesson_open(lb_lesson **l, const char *dir, const lb_lesson_source *sources,
-                   int nb_sources, char *err, size_t err_size);
+                   int nb_sources, int64_t first_frame_wall_us, char *err, size_t err_size);
 /* Lesson time (seconds) of this part's first frame: 0 for a new lesson. */
 double lb_lesson_part_offset(const lb_lesson *l);
 /* A stop was asked for: lesson.json says so ("stop_requested": true, written

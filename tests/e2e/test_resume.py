@@ -420,7 +420,7 @@ def test_resume():
         hls = [hls1, hls_snapshot(data, os.path.join(tmp, "hls-run2.ts"))]
         offsets = {}
         for part, lo, hi, ref, tol in (("before", 0.3, out_from - 0.3, hls[0], 0.003),
-                                       ("after", out_to + 0.3, v_end - 0.3, hls[1], 0.012)):
+                                       ("after", out_to + 0.3, v_end - 0.3, hls[1], 0.0125)):
             pairs = av_offset(prog, lo, hi)
             live = av_offset(ref)
             check(len(pairs) >= (1 if part == "before" else 3) and len(live) >= 1,
