@@ -17,9 +17,11 @@ One data folder, five runs of the real daemon:
    lesson.json says the stop was asked for (while finishing, when the
    kill lands first).
 4. --record again: the stopped lesson is not resumed, a new lesson starts;
-   kill -9.
+   kill -9; a restart resumes it and is killed again in its second part.
 5. A restart after the window (resume_window_s small): that lesson is
-   marked interrupted and nothing records.
+   marked interrupted, its two parts joined by the repair (one file each,
+   the slate in the outage, as long as the outage's end plus the second
+   part), and nothing records.
 
 The camera and the mic are a 320x180 H.264 file with a white flash every
 second and a 1 kHz click at the same instants (stream-copied to its ISO
@@ -495,13 +497,45 @@ def test_resume():
             check(load_lesson(stopped_lesson)["status"] == "interrupted", "the stopped lesson is repaired")
         check("(resumed)" not in log4, "nothing resumed in run 4")
         phase("run 4 killed")
+        # 4b: that lesson resumed, and killed again in its second part: the
+        # repair after the window must put its parts together too
+        time.sleep(1)
+        d4b = Daemon(tmp, cfg, [], "run4b")
+        d4b.wait_for(lambda: "resumed at lesson time" in d4b.log_text(), "the lesson resumed")
+        d4b.wait_for(lambda: os.path.exists(os.path.join(late, "program.mp4")) and
+                     os.path.getsize(os.path.join(late, "program.mp4")) > 0 and
+                     duration(os.path.join(late, "program.mp4"), "v:0") >= 1, "1 s in the second part")
+        d4b.kill9()
+        held2 = duration(os.path.join(late, "program.mp4"), "v:0")
+        check(os.path.isdir(os.path.join(late, "parts", "1")), "the first part is in parts/1")
+        phase("run 4b killed")
         # 5: after the window
         time.sleep(1.5)
         cfg5 = write_config(tmp, config(data, free_port(), 1), "late.ini")
         d5 = Daemon(tmp, cfg5, ["--duration", "0.5"], "run5")
         d5.wait_exit()
         log5 = open(d5.log_path).read()
-        check(load_lesson(late)["status"] == "interrupted", "after the window: interrupted")
+        lj = load_lesson(late)
+        check(lj["status"] == "interrupted", "after the window: interrupted")
+        # the resumed lesson's repair: one file each, the outage as the slate
+        check(not os.path.exists(os.path.join(late, "parts")), "the repair joined the parts")
+        check(len(lj["outages"]) == 1, "one outage: %s" % lj["outages"])
+        out_from, out_to = lj["outages"][0]["from"], lj["outages"][0]["to"]
+        prog = os.path.join(late, "program.mp4")
+        v_end = duration(prog, "v:0")
+        check(abs(v_end - (out_to + held2)) <= 0.1 and abs(lj["duration_s"] - v_end) <= 0.1,
+              "repaired: program %.3f s = outage end %.3f + second part %.3f (duration_s %.3f)"
+              % (v_end, out_to, held2, lj["duration_s"]))
+        for f in ["program.mp4"] + [x["file"] for x in lj["sources"] + lj["mics"]]:
+            path = os.path.join(late, f)
+            # a camera's file that never had a fragment (its key frame came
+            # after the kill) stays empty, joined or not
+            if f.startswith("iso/") and os.path.getsize(path) == 0:
+                continue
+            err = decode_errors(path)
+            check(not err, "repaired %s decodes: %s" % (f, err[:300]))
+        mid = [x for x in frames(prog) if out_from + 0.2 < x[0] < out_to - 0.2]
+        check(mid and all(is_slate(m, sp) for _, m, sp in mid), "the repaired program shows the slate")
         check("outside [general] resume_window_s = 1" in log5 and "(resumed)" not in log5,
               "after the window: not resumed, and the log says why")
         check(len(lesson_dirs(data, fixtures)) == 3, "no new lesson without --record")
