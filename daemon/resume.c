@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@
 #define JOIN_TMP ".join.tmp"
 #define JOINED_MARKER "/" "parts" "/.joined"
 #define SLATE_KEYINT_S 2.0
+#define JOIN_MARGIN_BYTES (INT64_C(100) << 20)   /* left free after a join: the archive's stop_free_mb default */
 
 int lb_resume_prepare(lb_pipeline *p)
 {
@@ -560,6 +562,23 @@ int lb_resume_join(const char *lesson, const AVDictionary *tags)
     if (access(path, F_OK) == 0) {
         LB_LOGW("resume", "%s: a join was cut short after its files were written: finishing it", lesson);
         ret = commit(lesson, names, nb);
+        goto out;
+    }
+    /* the joined files are a second copy of the parts: never fill the disk
+     * with them (the parts stay, the next start tries again) */
+    int64_t need = JOIN_MARGIN_BYTES;
+    for (int k = 0; k <= nb_parts; k++)
+        for (int i = 0; i < nb; i++) {
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", segs[k].dir, names[i]);
+            if (stat(path, &st) == 0)
+                need += st.st_size;
+        }
+    struct statvfs vfs;
+    if (statvfs(lesson, &vfs) == 0 && (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize < need) {
+        LB_LOGE("resume", "%s: not enough free space to join its parts (%lld MB needed): they stay apart",
+                lesson, (long long)(need >> 20));
+        ret = AVERROR(ENOSPC);
         goto out;
     }
     int64_t program_end_us = 0;
