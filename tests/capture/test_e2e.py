@@ -248,22 +248,17 @@ def looks_like_slate(img, w=64):
     return all(abs(v - 48) <= 6 for v in rows)
 
 
-def camera_run(iso_sizes, cam_sizes, from_end=False):
-    """How many of the ISO's packets, from its start (or its end), are one
-    run of the camera's packet sizes (the file is looped by rtsp_cam)."""
-    seq = iso_sizes[::-1] if from_end else iso_sizes
+def camera_marks(iso_sizes, cam_sizes, window=30):
+    """For each of the ISO's packets, whether it lies in a run of `window`
+    packets that the camera sent in that order (the file is looped)."""
     looped = cam_sizes * 3
-    if from_end:
-        looped = looped[::-1]
-    best = 0
-    for off in range(len(cam_sizes)):
-        if looped[off:off + 30] != seq[:30]:
-            continue
-        n = 0
-        while n < len(seq) and off + n < len(looped) and looped[off + n] == seq[n]:
-            n += 1
-        best = max(best, n)
-    return best
+    known = set(tuple(looped[i:i + window]) for i in range(len(cam_sizes)))
+    marks = [False] * len(iso_sizes)
+    for i in range(len(iso_sizes) - window + 1):
+        if tuple(iso_sizes[i:i + window]) in known:
+            for k in range(i, i + window):
+                marks[k] = True
+    return marks
 
 
 def check_iso_slate(cam_mp4, iso, program, duration):
@@ -309,9 +304,27 @@ def check_iso_slate(cam_mp4, iso, program, duration):
     # the camera's own packets before and after the gap, the slate between
     cam_sizes = packet_sizes(cam_mp4)
     sizes = [sz for _, _, sz, _ in pkts]
-    before = camera_run(sizes, cam_sizes)
-    after = camera_run(sizes, cam_sizes, from_end=True)
-    slate = len(pkts) - before - after
+    # a camera packet is one inside a run of 30 that the camera sent in that
+    # order; the slate is the longest stretch of others.  On a loaded
+    # machine the peer can stall for over a second while it streams, and
+    # the track then shows the slate for that moment too (a "blip", not the
+    # outage): allowed, short, reported
+    marks = camera_marks(sizes, cam_sizes)
+    runs, i = [], 0
+    while i < len(marks):
+        j = i
+        while j < len(marks) and marks[j] == marks[i]:
+            j += 1
+        if not marks[i]:
+            runs.append((i, j - i))
+        i = j
+    before, slate = max(runs, key=lambda r: r[1]) if runs else (len(pkts), 0)
+    blips = [r for r in runs if r != (before, slate)]
+    blip_idx = set(k for b, n in blips for k in range(b, b + n))
+    check(sum(n for _, n in blips) <= 2 * FPS,
+          "besides the outage, %d short stretch(es) of %s frames not from the camera (a stalled "
+          "peer on a busy machine; at most 2 s in all)" % (len(blips), [n for _, n in blips]))
+    after = len(pkts) - before - slate
     check(before >= 5 * FPS and after >= 5 * FPS and 8 * FPS <= slate <= 14 * FPS,
           "camera packets %d (to %.2f s), slate %d (%.1f s), camera packets %d (from %.2f s)"
           % (before, pkts[before - 1][0], slate, slate / FPS, after, pkts[before + slate][0]))
@@ -324,8 +337,9 @@ def check_iso_slate(cam_mp4, iso, program, duration):
         check(1.0 / FPS - 0.0005 <= step <= 2.0 / FPS + 0.0005,
               "%.1f ms between the last picture before the switch at %.3f s and the first after"
               % (step * 1000, pkts[i][0]))
-    not_slate = [i for i in range(before + slate, len(frames)) if looks_like_slate(frames[i])]
-    not_slate += [i for i in range(before) if looks_like_slate(frames[i])]
+    not_slate = [i for i in range(before + slate, len(frames))
+                 if i not in blip_idx and looks_like_slate(frames[i])]
+    not_slate += [i for i in range(before) if i not in blip_idx and looks_like_slate(frames[i])]
     check(not not_slate, "the camera's pictures are not the slate (%d are)" % len(not_slate))
     bad = [i for i in range(before, before + slate) if not looks_like_slate(frames[i])]
     check(not bad, "every picture of the gap is the slate (%d are not, first at %.3f s)"
