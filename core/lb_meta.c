@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -174,6 +175,33 @@ static const text_member text_members[] = {
 #define NB_TEXT (sizeof text_members / sizeof text_members[0])
 
 /* One member into m; 0 or -1 with err. */
+/* ISO 8601 with seconds and a zone ("Z", "+08:00", "+0800"; fractions
+ * ignored): Unix seconds, or -1.  Without a zone the time is local. */
+static long long parse_iso8601(const char *s)
+{
+    struct tm tm = { 0 };
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -1;
+    if (*rest == '.')
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+            ;
+    if (!*rest) {
+        tm.tm_isdst = -1;
+        return (long long)mktime(&tm);
+    }
+    long long t = (long long)timegm(&tm);
+    if (!strcmp(rest, "Z"))
+        return t;
+    int hh, mm;
+    char tail;
+    if ((rest[0] == '+' || rest[0] == '-') &&
+        (sscanf(rest + 1, "%2d:%2d%c", &hh, &mm, &tail) == 2 || sscanf(rest + 1, "%2d%2d%c", &hh, &mm, &tail) == 2) &&
+        hh <= 23 && mm <= 59)
+        return t - (rest[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+    return -1;
+}
+
 static int read_member(lb_lesson_meta *m, const cJSON *v, const char *key, char *err, size_t err_size)
 {
     char why[96];
@@ -215,6 +243,23 @@ static int read_member(lb_lesson_meta *m, const cJSON *v, const char *key, char 
         m->lesson_type = t;
         return 0;
     }
+    if (!strcmp(key, "schedule_end")) {
+        long long end_s = 0;
+        /* 4102444800: 2100-01-01, far past any lesson; keeps a hostile number in range */
+        if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 4102444800.0)
+            end_s = (long long)v->valuedouble;
+        else if (cJSON_IsString(v) && v->valuestring)
+            end_s = parse_iso8601(v->valuestring);
+        else if (!cJSON_IsNull(v))
+            end_s = -1;
+        if (end_s < 0 || end_s >= 4102444800LL) {
+            snprintf(err, err_size, "'schedule_end' must be Unix seconds or ISO 8601 with a zone "
+                     "(2026-12-07T08:45:00+08:00)");
+            return -1;
+        }
+        m->schedule_end_s = end_s;
+        return 0;
+    }
     /* keywords */
     if (cJSON_IsNull(v)) {
         m->nb_keywords = 0;
@@ -253,7 +298,9 @@ static const struct {
     unsigned bit;
 } other_members[] = {
     { "lesson_type", LB_META_LESSON_TYPE }, { "keywords", LB_META_KEYWORDS },
+    { "schedule_end", LB_META_SCHEDULE_END },
 };
+#define NB_OTHER (sizeof other_members / sizeof *other_members)
 
 int lb_meta_from_json(lb_lesson_meta *m, const cJSON *obj, unsigned flags, char *err, size_t err_size)
 {
@@ -265,7 +312,7 @@ int lb_meta_from_json(lb_lesson_meta *m, const cJSON *obj, unsigned flags, char 
         snprintf(err, err_size, "not a JSON object");
         return -1;
     }
-    for (size_t i = 0; i < NB_TEXT + 2; i++) {
+    for (size_t i = 0; i < NB_TEXT + NB_OTHER; i++) {
         const char *key = i < NB_TEXT ? text_members[i].key : other_members[i - NB_TEXT].key;
         unsigned bit = i < NB_TEXT ? text_members[i].bit : other_members[i - NB_TEXT].bit;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -323,6 +370,12 @@ int lb_meta_to_json(const lb_lesson_meta *m, unsigned mask, cJSON *obj)
         }
         ret |= set_member(obj, "keywords", arr);
     }
+    if (mask & LB_META_SCHEDULE_END) {
+        if (m->schedule_end_s > 0)
+            ret |= set_member(obj, "schedule_end", cJSON_CreateNumber((double)m->schedule_end_s));
+        else
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, "schedule_end");   /* absent when unset */
+    }
     return ret ? -1 : 0;
 }
 
@@ -338,4 +391,6 @@ void lb_meta_copy(lb_lesson_meta *dst, const lb_lesson_meta *src, unsigned mask)
         memcpy(dst->keywords, src->keywords, sizeof dst->keywords);
         dst->nb_keywords = src->nb_keywords;
     }
+    if (mask & LB_META_SCHEDULE_END)
+        dst->schedule_end_s = src->schedule_end_s;
 }

@@ -44,6 +44,11 @@ typedef struct lb_lesson_meta {
     char schedule_uid[256];         /* the timetable entry or iCal UID that started it; "" manual */
     lb_live live;                   /* zero: the outputs as configured */
     char language[32];              /* BCP 47, e.g. "zh-CN"; [general] language */
+    /* When the schedule stops the lesson (its entry's end plus post-roll, or
+     * a teacher's extension's end), Unix seconds; 0 unset.  lesson.json's
+     * "schedule_end": a lesson resumed after a crash stops there, and one
+     * whose schedule_end has passed is not resumed. */
+    long long schedule_end_s;
 } lb_lesson_meta;
 
 /* "ordinary", "open", "quality", "demonstration"; NULL for unset/out of range. */
@@ -71,8 +76,8 @@ enum {
     LB_META_SUBJECT = 1u << 3, LB_META_GRADE = 1u << 4, LB_META_CLASS = 1u << 5,
     LB_META_LESSON_TYPE = 1u << 6, LB_META_SCHOOL = 1u << 7, LB_META_HALL = 1u << 8,
     LB_META_DESCRIPTION = 1u << 9, LB_META_KEYWORDS = 1u << 10, LB_META_LANGUAGE = 1u << 11,
-    LB_META_SCHEDULE_UID = 1u << 12,
-    LB_META_ALL = (1u << 13) - 1,
+    LB_META_SCHEDULE_UID = 1u << 12, LB_META_SCHEDULE_END = 1u << 13,
+    LB_META_ALL = (1u << 14) - 1,
 };
 
 /* Flags of lb_meta_from_json(). */
@@ -84,7 +89,9 @@ enum {
  * valid UTF-8 without control characters (description may hold newlines
  * and tabs) and fit their field; lesson_type is a name or a Chinese label
  * of lb_lesson_type_parse; keywords an array of at most
- * LB_META_MAX_KEYWORDS such strings.  obj is treated as hostile: nothing
+ * LB_META_MAX_KEYWORDS such strings; schedule_end Unix seconds (a
+ * number) or ISO 8601 with a zone ("2026-12-07T08:45:00+08:00", "...Z").
+ * obj is treated as hostile: nothing
  * is copied before it was checked.  Returns the mask of the members read,
  * or -1 with err naming the member ("'grade': longer than 63 bytes");
  * with LB_META_LENIENT a bad member is skipped instead (err holds the
@@ -94,7 +101,8 @@ int lb_meta_from_json(lb_lesson_meta *m, const struct cJSON *obj, unsigned flags
 
 /* Sets the members of mask on obj (replacing what is there): every string
  * (also ""), "lesson_type" as its name or null, "keywords" as an array;
- * "schedule_uid" and "language" are left out when empty.  0 or -1 (out of
+ * "schedule_uid" and "language" are left out when empty, "schedule_end"
+ * (Unix seconds) when 0.  0 or -1 (out of
  * memory). */
 int lb_meta_to_json(const lb_lesson_meta *m, unsigned mask, struct cJSON *obj);
 
