@@ -71,7 +71,9 @@ static const row table[] = {
       "a manual recording: the timetable does not stop it" },
     { REST | S(STOPPING) | S(FINISHING), LB_EV_ENTRY_END, 0, 0, SAME, 0, 0, 0,
       "no timetable lesson is recording" },
-    { S(RECORDING), LB_EV_EXTEND, LB_LESSON_ENTRY, 0, SAME, LB_LESSON_EXTENDED, 0, LB_FX_PUBLISH, NULL },
+    /* the extended end goes into lesson.json: a crash in the extension resumes up to it */
+    { S(RECORDING), LB_EV_EXTEND, LB_LESSON_ENTRY, 0, SAME, LB_LESSON_EXTENDED, 0,
+      LB_FX_SET_END | LB_FX_PUBLISH, NULL },
     { S(RECORDING), LB_EV_EXTEND, 0, LB_LESSON_ENTRY, SAME, 0, 0, 0,
       "only a timetable lesson can be extended" },
     { REST | S(STARTING) | S(STOPPING) | S(FINISHING), LB_EV_EXTEND, 0, 0, SAME, 0, 0, 0,

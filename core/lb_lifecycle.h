@@ -102,6 +102,7 @@ enum {
     LB_FX_SET_ERROR = 1 << 7,     /* the event's reason is the status' last error */
     LB_FX_RESTART = 1 << 8,       /* apply the pending reload: restart the pipeline */
     LB_FX_PUBLISH = 1 << 9,       /* the status changed: publish it at once */
+    LB_FX_SET_END = 1 << 10,      /* the event's schedule_end_s becomes the lesson's (lesson.json) */
 };
 
 typedef struct lb_lifecycle {

@@ -64,6 +64,16 @@ static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
             lb_lesson_set_info(p->lesson, &taken);
         }
     }
+    if ((fx.fx & LB_FX_SET_END) && info) {
+        /* an extension: lesson.json's schedule_end follows it, so a crash in
+         * it resumes up to the extended end */
+        p->pending_info.schedule_end_s = info->schedule_end_s;
+        if (p->lesson) {
+            lb_lesson_info taken = p->pending_info;
+            meta_defaults(p, &taken);
+            lb_lesson_set_info(p->lesson, &taken);
+        }
+    }
     if (fx.fx & START_FX)
         p->lc_start_gen++;
     if (fx.fx & LB_FX_CANCEL)

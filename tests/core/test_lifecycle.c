@@ -163,7 +163,7 @@ static void test_timetable_end_during_extension(void)
     SEND(lc, LB_EV_ENTRY_START, "timetable: period 1 began", LB_LESSON_STARTING, START_FX);
     CHECK(lc.flags & LB_LESSON_ENTRY);
     SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
-    SEND(lc, LB_EV_EXTEND, "api: extend +5 min", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_EXTEND, "api: extend +5 min", LB_LESSON_RECORDING, LB_FX_SET_END | LB_FX_PUBLISH);
     CHECK(lc.flags & LB_LESSON_EXTENDED);
     REFUSE(lc, LB_EV_ENTRY_END, "extended");
     CHECK(lc.state == LB_LESSON_RECORDING);
@@ -261,6 +261,33 @@ static void test_resume(void)
     char *log = captured_log();
     CHECK_STR_CONTAINS(log, "lesson " ID ": idle -> starting (resumed) (start-up: interrupted 42 s ago)");
     CHECK_STR_CONTAINS(log, ": recording (resumed) -> finishing (resumed, shutting down) (signal: SIGTERM)");
+    free(log);
+}
+
+/* A resumed timetable lesson is taken back by its entry (the scheduler's
+ * entry start on a lesson that is no entry's): the same lesson, no new
+ * folder, and from then on its entry's end and extension stop it. */
+static void test_resume_of_an_entry(void)
+{
+    capture_log();
+    lb_lifecycle lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_RESUME, "start-up", LB_LESSON_STARTING,
+         LB_FX_SET_METADATA | LB_FX_OPEN_LESSON | LB_FX_START_ARCHIVE | LB_FX_PUBLISH);
+    SEND(lc, LB_EV_ENTRY_START, "timetable: a@2026-12-07 (A) resumed", LB_LESSON_STARTING,
+         LB_FX_SET_METADATA | LB_FX_PUBLISH);
+    CHECK(lc.flags == (LB_LESSON_RESUMED | LB_LESSON_ENTRY));
+    REFUSE(lc, LB_EV_ENTRY_START, "another timetable entry");
+    SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_EXTEND, "teacher: +5 min", LB_LESSON_RECORDING, LB_FX_SET_END | LB_FX_PUBLISH);
+    SEND(lc, LB_EV_EXTENSION_END, "timetable: extension ended", LB_LESSON_STOPPING,
+         LB_FX_MARK_STOP | LB_FX_PUBLISH);
+    SEND(lc, LB_EV_STOP_DONE, "pipeline", LB_LESSON_FINISHING, LB_FX_FINISH);
+    CHECK(lc.flags == (LB_LESSON_RESUMED | LB_LESSON_ENTRY | LB_LESSON_EXTENDED));
+    SEND(lc, LB_EV_FINISH_DONE, "pipeline", LB_LESSON_IDLE, LB_FX_PUBLISH);
+    CHECK(lc.flags == 0);
+    char *log = captured_log();
+    CHECK_STR_CONTAINS(log, ": starting (resumed) -> starting (timetable, resumed) "
+                       "(timetable: a@2026-12-07 (A) resumed)");
     free(log);
 }
 
@@ -430,6 +457,7 @@ int main(void)
     test_disk_full();
     test_double_stop();
     test_resume();
+    test_resume_of_an_entry();
     test_reload_and_shutdown();
     test_no_start_while_closing();
     test_whole_table();
