@@ -27,6 +27,7 @@
  * (a changed codec, size or parameter sets between runs) stay as they are,
  * and the log says why. */
 #include "pipeline_priv.h"
+#include "scheduler.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -89,6 +90,8 @@ void lb_resume_request(lb_pipeline *p)
              p->general.resume_window_s);
     if (lb_lifecycle_event(p, LB_EV_RESUME, why, &info, err, sizeof err) < 0)
         LB_LOGE("resume", "%s: not resumed: %s (the next start repairs it)", p->resume_dir, err);
+    else
+        lb_scheduler_resumed(p->scheduler, &info);   /* a timetable lesson ends with its entry */
 }
 
 /* ---- the joiner ---- */

@@ -125,6 +125,9 @@ struct lb_scheduler {
     int64_t ext_until;          /* the teacher's extension: 0 none */
     lb_live cur_live;
     char armed_uid[256];
+    /* a timetable lesson resumed at start-up, taken back at the first tick */
+    lb_lesson_meta resumed;
+    int resumed_pending;
     int private_on;
     double now_s;               /* the last tick's wall clock */
     double prev_wall_s;
@@ -502,6 +505,47 @@ static void end_current(lb_scheduler *s, const char *how)
     memo_save(s);
 }
 
+/* The lesson resumed at start-up was a timetable entry's: it becomes the
+ * current entry again (the entry start of a recording lesson: no cut, its
+ * folder stays), so it stops at its entry's end plus post-roll, or at the
+ * extension lesson.json's schedule_end records, whichever is later.  An
+ * entry no longer in the schedule stops at schedule_end. */
+static void adopt_resumed(lb_scheduler *s, lb_lifecycle lc, double now_s)
+{
+    char why[512], err[256];
+    lb_lesson_meta meta = s->resumed;
+    const char *uid = meta.schedule_uid;
+    if (!(lc.flags & LB_LESSON_RESUMED) || (lc.flags & LB_LESSON_ENTRY) ||
+        (lc.state != LB_LESSON_STARTING && lc.state != LB_LESSON_RECORDING))
+        return;                         /* it did not resume after all */
+    slot *sl = slot_of(s, uid);
+    int64_t stop_at = sl ? sl->stop_at : meta.schedule_end_s;
+    int64_t ext = sl && meta.schedule_end_s > sl->stop_at ? meta.schedule_end_s : 0;
+    if (stop_at <= 0) {
+        LB_LOGW("schedule", "%s: resumed, but its entry is neither in the schedule nor has a "
+                "schedule_end: it records until it is stopped", uid);
+        return;
+    }
+    meta.schedule_end_s = ext ? ext : stop_at;
+    snprintf(why, sizeof why, "timetable: %s (%s) resumed", uid, meta.title);
+    if (send_event(s, LB_EV_ENTRY_START, why, &meta, err, sizeof err) < 0) {
+        LB_LOGW("schedule", "%s: resumed, but not taken back as the timetable's: %s", uid, err);
+        return;
+    }
+    lb_schedule_occurrence occ = { .end_s = sl ? sl->occ.end_s : stop_at };
+    snprintf(occ.meta.schedule_uid, sizeof occ.meta.schedule_uid, "%s", uid);
+    memo *m = memo_get(s, &occ);
+    if (m)
+        m->started = 1;
+    snprintf(s->cur_uid, sizeof s->cur_uid, "%s", uid);
+    s->cur_stop_at = stop_at;
+    s->ext_until = ext;
+    s->cur_live = sl ? sl->occ.meta.live : meta.live;
+    LB_LOGI("schedule", "%s (%s): resumed, recording until %+.0f s from now%s%s", uid, meta.title,
+            (double)(ext ? ext : stop_at) - now_s, ext ? " (its extension)" : "", sl ? "" :
+            " (its entry is no longer in the schedule: lesson.json's schedule_end)");
+}
+
 static void tick_locked(lb_scheduler *s, double now_s)
 {
     char why[512], err[256];
@@ -527,6 +571,11 @@ static void tick_locked(lb_scheduler *s, double now_s)
         return;
 
     lb_lifecycle lc = s->ops.lifecycle(s->opaque);
+    if (s->resumed_pending) {
+        s->resumed_pending = 0;
+        adopt_resumed(s, lc, now_s);
+        lc = s->ops.lifecycle(s->opaque);
+    }
     int busy = lb_lesson_state_busy(lc.state);
 
     /* 1. the running lesson: ended by someone else, or due to end */
@@ -573,7 +622,10 @@ static void tick_locked(lb_scheduler *s, double now_s)
                  now_s > sl->start_at + 2 ? ", in the middle of its time" : "");
         if (!(m = memo_get(s, &sl->occ)))
             break;
-        if (send_event(s, LB_EV_ENTRY_START, why, &sl->occ.meta, err, sizeof err) < 0) {
+        /* lesson.json says when it ends: a crash before then resumes it, not after */
+        lb_lesson_meta meta = sl->occ.meta;
+        meta.schedule_end_s = sl->stop_at;
+        if (send_event(s, LB_EV_ENTRY_START, why, &meta, err, sizeof err) < 0) {
             if (strcmp(m->refused, err)) {
                 LB_LOGW("schedule", "%s (%s): cannot start now: %s; trying again", m->uid,
                         sl->occ.meta.title, err);
@@ -1065,7 +1117,9 @@ int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size
         until = next->start_at;
     }
     snprintf(why, sizeof why, "teacher: +%d min (%s)", minutes, s->cur_uid);
-    if ((ret = send_event(s, LB_EV_EXTEND, why, NULL, err, err_size)) < 0)
+    lb_lesson_meta end = { .schedule_end_s = until };   /* only its end is read (LB_FX_SET_END) */
+    snprintf(end.schedule_uid, sizeof end.schedule_uid, "%s", s->cur_uid);
+    if ((ret = send_event(s, LB_EV_EXTEND, why, &end, err, err_size)) < 0)
         goto out;
     s->ext_until = until;
     LB_LOGI("schedule", "%s: extended by %d min: recording until %+.0f s from now", s->cur_uid,
@@ -1075,6 +1129,16 @@ int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size
 out:
     pthread_mutex_unlock(&s->lock);
     return ret;
+}
+
+void lb_scheduler_resumed(lb_scheduler *s, const lb_lesson_meta *meta)
+{
+    if (!s || !meta->schedule_uid[0])
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->resumed = *meta;
+    s->resumed_pending = 1;
+    pthread_mutex_unlock(&s->lock);
 }
 
 double lb_scheduler_remaining_s(lb_scheduler *s)

@@ -89,6 +89,13 @@ int lb_scheduler_set_timetable(lb_scheduler *s, const char *text, size_t size, c
 /* A teacher's +minutes on the running timetable lesson, capped at the next
  * lesson's start (with its pre-roll).  AVERROR(EBUSY) with why in err. */
 int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size);
+/* The lesson resumed at start-up (its lesson.json's metadata), called after
+ * the lifecycle accepted the resume and before the first tick.  A lesson
+ * with a schedule_uid is taken back as the current entry at that tick:
+ * it stops at its entry's end plus post-roll, or at its schedule_end when
+ * that is later (an extension before the crash) or the entry is gone.
+ * Nothing for a manual lesson (no schedule_uid). */
+void lb_scheduler_resumed(lb_scheduler *s, const lb_lesson_meta *meta);
 /* Seconds of recording the schedule still asks for today (from the last
  * tick's wall clock to the next midnight in the system's zone, rolls
  * included, the running lesson's rest and extension included), for the

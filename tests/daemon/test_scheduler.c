@@ -3,8 +3,11 @@
  * arming, start and end of each entry, neighbours' rolls, an extension
  * capped at the next entry, a teacher's stop that is not undone, clock
  * steps back into a lesson (no second start) and over one (skipped, not
- * started late), the remaining recording time today, and the memory of
- * ended lessons across a new scheduler (a restart). */
+ * started late), the remaining recording time today, the memory of
+ * ended lessons across a new scheduler (a restart), schedule_end given
+ * with each start and extension, and a resumed timetable lesson taken
+ * back as the current entry (ending with its entry, its extension, or its
+ * schedule_end when the entry is gone). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@ typedef struct fake {
     char log[64][160];
     int n;
     char title[256];
+    long long end_s;            /* the schedule_end of the last SET_METADATA or SET_END */
 } fake;
 
 static lb_lifecycle step(lb_lifecycle lc, lb_lesson_event ev)
@@ -47,6 +51,8 @@ static int on_event(void *opaque, lb_lesson_event ev, const char *why, const lb_
                  meta ? " " : "", meta ? meta->schedule_uid : "");
     if (meta && (fx.fx & LB_FX_SET_METADATA))
         snprintf(f->title, sizeof f->title, "%s", meta->title);
+    if (meta && (fx.fx & (LB_FX_SET_METADATA | LB_FX_SET_END)))
+        f->end_s = meta->schedule_end_s;
     /* the pipeline, at once */
     if (fx.fx & LB_FX_START_ARCHIVE)
         f->lc = step(f->lc, LB_EV_STARTED);
@@ -132,6 +138,7 @@ int main(void)
     lb_scheduler_tick(s, AT(7, 59, 0));
     EXPECT(&f, "entry start a@2026-12-07; entry armed");
     CHECK(f.lc.state == LB_LESSON_RECORDING && !strcmp(f.title, "A"));
+    CHECK(f.end_s == (long long)AT(8, 46, 0));   /* lesson.json's schedule_end: where it stops */
     CHECK(private_on);                      /* an ordinary lesson is not live */
     /* the remaining time today: A's rest and post-roll, B, C, D, E (F is not recorded) */
     double rest = lb_scheduler_remaining_s(s);
@@ -154,7 +161,8 @@ int main(void)
     /* +10 min on B (ends 09:32 with its post-roll) is capped at C's pre-roll, 09:39 */
     CHECK(lb_scheduler_extend(s, 10, err, sizeof err) == 0);
     CHECK(f.lc.flags & LB_LESSON_EXTENDED);
-    EXPECT(&f, "extend");
+    EXPECT(&f, "extend b@2026-12-07");
+    CHECK(f.end_s == (long long)AT(9, 39, 0));   /* the extended end, for a resume after a crash */
     CHECK(lb_scheduler_extend(s, 5, err, sizeof err) == AVERROR(EBUSY));
     CHECK_STR_CONTAINS(err, "no time to extend");
     lb_scheduler_tick(s, AT(9, 32, 0));
@@ -208,6 +216,71 @@ int main(void)
     CHECK(g.lc.state == LB_LESSON_SCHEDULED);
     lb_scheduler_tick(s, AT(11, 5, 0));
     EXPECT(&g, "");
+    lb_scheduler_free(&s);
+
+    /* a restart in the middle of G with G's lesson resumed: it is taken back
+     * as the current entry (no second lesson) and stops at G's end plus
+     * post-roll, 16:42 */
+    fake r = { .lc = LB_LIFECYCLE_INIT };
+    lb_lesson_meta resumed = { .title = "G", .schedule_end_s = (long long)AT(16, 42, 0) };
+    snprintf(resumed.schedule_uid, sizeof resumed.schedule_uid, "g@2026-12-07");
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &r, err, sizeof err) == 0);
+    CHECK(lb_scheduler_start(s) == 0);
+    lb_scheduler_stop(s);
+    r.n = 0;
+    r.lc = step(LB_LIFECYCLE_INIT, LB_EV_RESUME);
+    lb_scheduler_resumed(s, &resumed);
+    lb_scheduler_tick(s, AT(16, 10, 0));
+    EXPECT(&r, "entry start g@2026-12-07");
+    CHECK(r.lc.state == LB_LESSON_STARTING && (r.lc.flags & LB_LESSON_RESUMED) && (r.lc.flags & LB_LESSON_ENTRY));
+    CHECK(r.end_s == (long long)AT(16, 42, 0));
+    r.lc = step(r.lc, LB_EV_STARTED);
+    lb_scheduler_tick(s, AT(16, 41, 59));
+    EXPECT(&r, "");
+    lb_scheduler_tick(s, AT(16, 42, 0));
+    EXPECT(&r, "entry end");
+    CHECK(r.lc.state == LB_LESSON_IDLE);
+    lb_scheduler_tick(s, AT(16, 20, 0));     /* a step back into G: not recorded again */
+    EXPECT(&r, "");
+    lb_scheduler_free(&s);
+
+    /* one extended to 16:50 before the crash stops at its extension; one
+     * whose entry is gone from the schedule stops at its schedule_end */
+    for (int gone = 0; gone < 2; gone++) {
+        fake x = { .lc = LB_LIFECYCLE_INIT };
+        lb_lesson_meta ext = resumed;
+        ext.schedule_end_s = (long long)AT(16, 50, 0);
+        if (gone)
+            snprintf(ext.schedule_uid, sizeof ext.schedule_uid, "gone@2026-12-07");
+        snprintf(buf, sizeof buf, "%s/.schedule-done.json", dir);
+        unlink(buf);                        /* G's memory from the run above */
+        CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &x, err, sizeof err) == 0);
+        CHECK(lb_scheduler_start(s) == 0);
+        lb_scheduler_stop(s);
+        x.n = 0;
+        x.lc = step(step(LB_LIFECYCLE_INIT, LB_EV_RESUME), LB_EV_STARTED);
+        lb_scheduler_resumed(s, &ext);
+        lb_scheduler_tick(s, AT(16, 30, 0));
+        /* with its entry gone, G (not begun) is armed until its time is over */
+        EXPECT(&x, gone ? "entry start gone@2026-12-07; entry armed" : "entry start g@2026-12-07");
+        CHECK(x.end_s == (long long)AT(16, 50, 0));
+        lb_scheduler_tick(s, AT(16, 42, 0));
+        EXPECT(&x, gone ? "entry disarmed" : "");
+        CHECK(x.lc.state == LB_LESSON_RECORDING);
+        lb_scheduler_tick(s, AT(16, 50, 0));
+        EXPECT(&x, "entry end");
+        lb_scheduler_free(&s);
+    }
+
+    /* a manual lesson resumed (no schedule_uid) is left alone */
+    fake mnl = { .lc = LB_LIFECYCLE_INIT };
+    lb_lesson_meta manual = { .title = "M" };
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &mnl, err, sizeof err) == 0);
+    mnl.lc = step(step(LB_LIFECYCLE_INIT, LB_EV_RESUME), LB_EV_STARTED);
+    lb_scheduler_resumed(s, &manual);
+    lb_scheduler_tick(s, AT(17, 0, 0));
+    EXPECT(&mnl, "");
+    CHECK(mnl.lc.state == LB_LESSON_RECORDING && !(mnl.lc.flags & LB_LESSON_ENTRY));
     lb_scheduler_free(&s);
     lb_config_free(&cfg);
 
