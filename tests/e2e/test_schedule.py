@@ -23,8 +23,12 @@ Times are seconds from "now"; a lesson's length is checked with ffprobe
   timetable      PUT /api/v1/timetable: overlapping entries are a 400 naming
                  both; a good one is stored, exported with
                  Content-Disposition, and its lessons are listed
-  restart        luobo started in the middle of an entry, with the feed's
-                 server down: the stored feed's entry records at once
+  restart        kill -9 while an entry records, luobo back within
+                 resume_window_s with the feed's server down: the same folder
+                 resumes and stops at the entry's end by itself (its length
+                 +-1 s, one outage); the next entry killed, luobo back after
+                 its end: repaired, not resumed; the stored feed's entry under
+                 way then records at once
 """
 import json
 import os
@@ -199,6 +203,12 @@ fetch_timeout_s = 5
                 continue
             if ev.get("type") == "schedule":
                 self.events.append(ev["schedule"])
+
+    def kill9(self):
+        self.sock = None
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
 
     def stop(self):
         self.sock = None
@@ -439,21 +449,56 @@ def timetable(h):
 
 
 def restart(h):
+    # A records by the feed, is killed (kill -9) and luobo starts again with
+    # the feed's server down, within resume_window_s while A runs: A goes on
+    # in its own folder (one outage) and stops by itself at its end.  B is
+    # killed and luobo comes back after B's end: B is repaired, not resumed;
+    # C, under way then, records at once from the stored feed.
+    la = 9 if SLOW else 6                # A's length: room for a start-up under ASan
     t = time.time()
-    h.write_feed([("mid-7", t + 5, t + 120, "Mid 7", ["X-LUOBO-TEACHER:Sun Li"])])
-    wait_for(lambda: (h.schedule().get("next") or {}).get("title") == "Mid 7", "the feed change")
-    h.stop()
-    h.stop_nginx()                      # the feed's server is down when luobo starts again
-    wait_for(lambda: time.time() > t + 6, "the entry's start")
+    a0, a1 = int(t) + 3, int(t) + 3 + la
+    b0, b1 = a1 + 1, a1 + 4
+    h.write_feed([("crash-a", a0, a1, "Crash A", []), ("crash-b", b0, b1, "Crash B", []),
+                  ("mid-7", b1 + 1, b1 + 120, "Mid 7", ["X-LUOBO-TEACHER:Sun Li"])])
+    wait_for(lambda: (h.schedule().get("next") or {}).get("title") == "Crash A", "the feed change")
     before = h.lesson_dirs()
+    wait_for(lambda: h.status()["title"] == "Crash A" and h.status()["lesson_state"] == "recording",
+             "A recording")
+    (a,) = h.new_lessons(before, 1, "A's folder")
+    prog = os.path.join(h.data, a, "program.mp4")
+    wait_for(lambda: os.path.exists(prog) and os.path.getsize(prog) > 0, "A's first fragment")
+    check(h.lesson(a)["schedule_end"] == a1, "lesson.json's schedule_end is A's end: %s"
+          % h.lesson(a).get("schedule_end"))
+    h.kill9()
+    h.stop_nginx()                      # the feed's server is down when luobo starts again
     h.start(first=False)
+    wait_for(lambda: h.status()["lesson_state"] == "recording" and h.status()["title"] == "Crash A" and
+             h.status().get("resumed") is True, "A resumed")
+    wait_for(lambda: h.lesson(a)["status"] == "complete", "A stops at its end by itself", 60)
+    j = h.lesson(a)
+    dur = duration(h, a)
+    print("  %s: resumed, %.2f s (entry %d s), outage %s" % (a, dur, la, j.get("outages")))
+    check(len(j.get("outages", [])) == 1, "one outage: %s" % j.get("outages"))
+    check(abs(dur - la) <= 1, "A lasts its entry: %.2f s" % dur)
+    # B: killed while it records, back after its end
+    wait_for(lambda: h.status()["title"] == "Crash B" and h.status()["lesson_state"] == "recording",
+             "B recording")
+    (b,) = h.new_lessons(before + [a], 1, "B's folder")
+    check(b != a and h.lesson(b)["title"] == "Crash B", "B in a folder of its own")
+    prog = os.path.join(h.data, b, "program.mp4")
+    wait_for(lambda: os.path.exists(prog) and os.path.getsize(prog) > 0, "B's first fragment")
+    h.kill9()
+    wait_for(lambda: time.time() > b1 + 1.5, "the end of B and the start of Mid 7")
+    h.start(first=False)
+    check(h.lesson(b)["status"] == "interrupted", "B repaired, not resumed: %s" % h.lesson(b)["status"])
+    check("its timetable entry has ended" in open(h.log.name).read(), "the log says why B is not resumed")
     wait_for(lambda: h.status()["title"] == "Mid 7" and h.status()["lesson_state"] == "recording",
              "started in the middle of an entry: it records at once")
     s = wait_for(lambda: h.schedule()["feed"]["state"] == "error" and h.schedule(), "the feed is down")
     check(s["feed"]["have_schedule"], "the stored feed is kept: " + s["feed"]["last_error"])
     r = h.api("POST", "/api/v1/recording", {"action": "stop"})
     check(r.status == 200, "stop")
-    new = h.new_lessons(before, 1, "the lesson's folder")
+    new = h.new_lessons(before + [a, b], 1, "the lesson's folder")
     j = h.wait_complete(new[0])
     check(j["title"] == "Mid 7" and j["teacher"] == "Sun Li", "its metadata")
 
