@@ -454,7 +454,7 @@ def restart(h):
     # in its own folder (one outage) and stops by itself at its end.  B is
     # killed and luobo comes back after B's end: B is repaired, not resumed;
     # C, under way then, records at once from the stored feed.
-    la = 9 if SLOW else 6                # A's length: room for a start-up under ASan
+    la = 7 if SLOW else 6                # A's length: room for a start-up under ASan
     t = time.time()
     a0, a1 = int(t) + 3, int(t) + 3 + la
     b0, b1 = a1 + 1, a1 + 4
@@ -488,7 +488,7 @@ def restart(h):
     prog = os.path.join(h.data, b, "program.mp4")
     wait_for(lambda: os.path.exists(prog) and os.path.getsize(prog) > 0, "B's first fragment")
     h.kill9()
-    wait_for(lambda: time.time() > b1 + 1.5, "the end of B and the start of Mid 7")
+    wait_for(lambda: time.time() > b1 + 1.2, "the end of B and the start of Mid 7")
     h.start(first=False)
     check(h.lesson(b)["status"] == "interrupted", "B repaired, not resumed: %s" % h.lesson(b)["status"])
     check("its timetable entry has ended" in open(h.log.name).read(), "the log says why B is not resumed")
