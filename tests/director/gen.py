@@ -42,18 +42,24 @@ def color(c, w, h, d):
 
 def finish(name, sc):
     # sensor noise, and the camera's exposure breathing (a slow brightness
-    # swing) for the lessons that ask for harsh cameras
+    # swing) for the lessons that ask for harsh cameras; the room's lights
+    # switched (a step in brightness at a time) on the cameras listed
     noise, swing = sc.get("camera", (3, 0))
-    eq = "eq=brightness='%g*sin(2*PI*t/7)':eval=frame," % swing if swing else ""
+    bright = ["%g*sin(2*PI*t/7)" % swing] if swing else []
+    bright += ["%g*gte(t,%g)" % (step, t) for cam, t, step in sc.get("lights", []) if cam == name]
+    eq = "eq=brightness='%s':eval=frame," % "+".join(bright) if bright else ""
     return "%snoise=alls=%d:allf=t:all_seed=42%s,format=yuv420p" % (eq, noise, label(name))
 
 
 def teacher_graph(sc, d):
+    # the teacher leaves the podium camera's picture while at the board
+    away = sc.get("teacher_away", [])
+    enable = ":enable='not(%s)'" % spans(away) if away else ""
     return ("%s[bg];%s[board];%s[fig];"
             "[bg][board]overlay=x=64:y=30[room];"
-            "[room][fig]overlay=x='W/2-w/2+W/4*sin(2*PI*t/23)':y=H/3:eval=frame,%s"
+            "[room][fig]overlay=x='W/2-w/2+W/4*sin(2*PI*t/23)':y=H/3:eval=frame%s,%s"
             % (color("0x4a5560", W, H, d), color("0x2d3a2d", 512, 120, d),
-               color("0xe0b080", 64, 180, d), finish("teacher", sc)))
+               color("0xe0b080", 64, 180, d), enable, finish("teacher", sc)))
 
 
 def seats():
@@ -63,8 +69,9 @@ def seats():
 def students_graph(sc, d):
     g = color("0x5a4a3a", W, H, d) + "[bg];"
     boxes = ",".join("drawbox=x=%d:y=%d:w=24:h=24:c=0xc09070:t=fill" % s for s in seats())
+    # col: the seat's column, 0..7; below 0 or over 7 towards the edges
     for a, b, col in sc["stands"]:
-        x = 40 + col * 75 - 13
+        x = int(40 + col * 75 - 13)
         boxes += ",drawbox=x=%d:y=60:w=50:h=150:c=0xf0c090:t=fill:enable='between(t,%g,%g)'" % (x, a, b)
     g += "[bg]%s[room]" % boxes
     last = "room"
@@ -173,7 +180,7 @@ def generate(name, out):
     for mic in mics:
         ini += ["[mic.%s]" % mic, "type = url", "role = %s" % mic,
                 "url = %s" % os.path.abspath(os.path.join(out, mic + "_mic.wav")), ""]
-    ini += ["[director]", "zones = %s" % ZONES, "vcam = teacher", ""]
+    ini += ["[director]", "zones = %s" % sc.get("zones", ZONES), "vcam = teacher", ""]
     open(os.path.join(out, "luobo.ini"), "w").write("\n".join(ini))
     json.dump(dict(name=name, duration=d, roles={c: c for c in sc["cameras"]},
                    drops=sc["drops"], truth=sc["truth"], chapters=sc["chapters"]),

@@ -10,6 +10,16 @@ explains).
 
 `camera` = (noise, brightness swing) makes the cameras harsh: sensor noise
 of that strength and the exposure breathing by that share every 7 s.
+`lights` = [(camera, t, step)]: the room's lights switched at t, the
+camera's brightness stepping by that share.  `teacher_away`: spans when
+the teacher is off the podium camera (at the board).
+
+The first six were written with the director; the `room`/`board2` pair
+(issue #18) was written afterwards with other orders and timings, to
+measure the behaviours an operator gets right: back to the teacher when
+the writing ends, a walk past the board is not writing, a student standing
+at an edge of the room, writing taken quickly but not for a single stroke,
+and a new slide just after a cut.
 
 Times are seconds of program time.  Everything here is data; gen.py renders
 it, score.py judges a decision log against it.
@@ -143,5 +153,50 @@ SCENARIOS = {
         truth=[(0, 10, "teacher"), (10, 30, "screen"), (30, 45, "wide|screen"),
                (45, 60, "teacher"), (60, 80, "screen"), (80, 90, "teacher")],
         chapters=2,
+    ),
+    # Written after the director (issue #18): the teacher walks to the
+    # board, writes for 11 s and goes back to the podium (off the podium
+    # camera meanwhile); later walks past the board without writing, then
+    # adds a single stroke in passing.
+    "board2": dict(
+        duration=56,
+        camera=(8, 0.02),
+        cameras=["teacher", "students", "board", "screen"],
+        teacher_speaks=[(0.5, 11.5), (12.2, 33), (33.6, 56)],
+        teacher_away=[(12.5, 26.3), (33.8, 38.2), (43.3, 46)],
+        students_speaks=[],
+        stands=[],
+        strokes=strokes(14, 8, every=1.5) + [dict(t=44.3, until=None, x=530, y=300, w=100)],
+        board_figures=[(12, 13.5, 700, 330), (13.5, 25.5, 330, 315), (25.5, 26.3, 315, 700),
+                       (34, 38, -80, 700), (43.5, 44.8, 440, 445), (44.8, 46, 445, 700)],
+        slides=[],
+        videos=[],
+        drops=[],
+        truth=[(0, 12.5, "teacher"), (12.5, 14, "teacher|board"), (14, 25.5, "board"),
+               (25.5, 56, "teacher")],
+        chapters=0,
+    ),
+    # Written after the director (issue #18): lights up and down on the
+    # students, cameras breathing; a student at the left edge stands and
+    # answers (the mic 3 s after standing); a new slide right after the cut
+    # back to the teacher; a student at the right edge answers.  No zone
+    # for standing: the director must find them in the whole picture.
+    "room": dict(
+        duration=60,
+        zones="podium@teacher:0,0.25,1,0.75",
+        camera=(8, 0.03),
+        lights=[("students", 6, 0.12), ("students", 33, -0.1)],
+        cameras=["teacher", "students", "board", "screen"],
+        teacher_speaks=[(0.5, 13.5), (27, 40.5), (50.5, 60)],
+        students_speaks=[(17, 26), (44, 49.5)],
+        stands=[(14, 26.5, -0.3), (41, 50, 7.4)],
+        strokes=[],
+        board_figures=[],
+        slides=[28.3],
+        videos=[],
+        drops=[],
+        truth=[(0, 14, "teacher"), (14, 27, "students"), (27, 28.3, "teacher"),
+               (28.3, 41, "screen"), (41, 50.5, "students"), (50.5, 60, "teacher")],
+        chapters=1,
     ),
 }
