@@ -6,7 +6,10 @@
  *  - moving: |cur - prev| > motion_threshold (prev: the last tick);
  *  - still: ticks in a row without moving;
  *  - bg: a background (8.8 fixed point) learnt where nothing is in front of
- *    it; what differs from it by presence_threshold is foreground (a person);
+ *    it; what differs from it by presence_threshold, the picture's median
+ *    brightness aligned with the background's (the lights, the camera's
+ *    exposure), is foreground (a person); foreground that moved within
+ *    ACTIVE_S is someone there (on a board camera: someone at the board);
  *    foreground that stays still for absorb_s becomes background, so a ghost
  *    left by someone who stood still goes away; the teacher's centroid is
  *    taken over foreground that moved in the last 2 s, which leaves such
@@ -23,7 +26,8 @@
  *    exposure drifting is not writing).  A teacher walking past never settles;
  *    one who stops in front of the board settles as one large blob at once,
  *    which is told apart from writing (thin strokes, a few pixels a tick) by
- *    its size.
+ *    its size.  Marks start a writing session only while someone is at
+ *    the board (board_writing()).
  * Zones sum moving and foreground pixels in their rectangles.  Screens add
  * two detectors on the share of moving pixels: a slide is a burst that then
  * settles for slide_settle_s into a picture that differs from the one before
@@ -63,6 +67,7 @@
 #define OCCLUSION_S 5.0         /* after a body settled, its neighbourhood is not writing */
 #define BLANK_PERCENT 95        /* of a screen within 4 levels of its median: blank */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
+#define ACTIVE_S 0.5            /* foreground that moved this recently is someone there */
 
 int lb_find_role(const lb_director *d, lb_role role)
 {
@@ -171,6 +176,7 @@ int lb_analysis_init(lb_director *d, char *err, size_t err_size)
         d->src[i].last_video_us = INT64_MIN;
         d->src[i].last_chapter_us = INT64_MIN;
         d->src[i].present_since_us = INT64_MIN;
+        d->src[i].board_seen_us = INT64_MIN;
     }
     for (int z = 0; z < d->nb_zones; z++)
         d->zones[z].present_since_us = INT64_MIN;
@@ -401,6 +407,41 @@ static void zone_pixels(const lb_zone *zn, int w, int h, int *x0, int *y0, int *
     *y1 = *y1 > h ? h : *y1;
 }
 
+/* A writing session starts with a mark that settles while someone is
+ * still at the board (a stroke added in passing settles after they left;
+ * a walk past leaves none).  Someone is there when foreground moved in
+ * front of the board within ACTIVE_S.  It ends when the marks stop for
+ * board_hold_s, or sooner on the evidence that the teacher has left: nobody
+ * at the board for board_leave_s and the teacher, lost by the podium
+ * camera meanwhile, back in its picture. */
+static void board_writing(lb_director *d, lb_source_analysis *a, int marks, int64_t t_us)
+{
+    const lb_director_settings *st = &d->settings;
+    if (a->active >= LB_BOARD_PERSON_MIN)
+        a->board_seen_us = t_us;
+    int present = a->board_seen_us != INT64_MIN &&
+                  t_us - a->board_seen_us < (int64_t)(st->board_leave_s * 1e6);
+    int held = lb_board_marks(a) >= st->board_min_marks;
+    int tc = d->vcam_source >= 0 && d->setup.source_roles[d->vcam_source] == LB_ROLE_TEACHER
+                 ? d->vcam_source : lb_find_role(d, LB_ROLE_TEACHER);
+    int podium = tc >= 0 && d->src[tc].live ? d->src[tc].has_centroid : -1;
+    if (!a->writing) {
+        /* a board camera that never saw anyone (a visualiser, a tight
+         * framing) has only the marks to go by */
+        int someone = a->active >= LB_BOARD_PERSON_MIN || a->board_seen_us == INT64_MIN;
+        if (marks && someone && held) {
+            a->writing = 1;
+            a->writing_since_us = t_us;
+            a->podium_left = podium == 0;
+        }
+        return;
+    }
+    if (podium == 0)
+        a->podium_left = 1;
+    if (!held || (!present && a->podium_left && podium == 1))
+        a->writing = 0;
+}
+
 static void analyse_source(lb_director *d, int i, int64_t t_us)
 {
     const lb_director_settings *st = &d->settings;
@@ -422,7 +463,7 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     if (!a->have_prev)
         memcpy(a->prev, a->cur, (size_t)n);
 
-    int moving = 0, fg = 0, marks = 0, tracked = 0;
+    int moving = 0, fg = 0, marks = 0, tracked = 0, active = 0;
     /* the teacher is tracked inside a zone "podium" of this camera, if any */
     int tx0 = 0, ty0 = 0, tx1 = w, ty1 = h;
     for (int z = 0; z < d->nb_zones; z++) {
@@ -431,6 +472,23 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
             zone_pixels(zn, w, h, &tx0, &ty0, &tx1, &ty1);
     }
     const int track = (int)lrint(TRACK_S * st->analysis_hz);
+    const int active_ticks = (int)lrint(ACTIVE_S * st->analysis_hz);
+    /* the lights or the camera's exposure moving the whole picture is
+     * nobody: compare with the background brightness aligned (screens
+     * change as a whole on purpose) */
+    int bg_offset = 0;
+    if (d->setup.source_roles[i] != LB_ROLE_SCREEN) {
+        int hist[256] = { 0 };
+        for (int k = 0; k < n; k++)
+            hist[(a->bg[k] + 128) >> 8 > 255 ? 255 : (a->bg[k] + 128) >> 8]++;
+        int acc = 0, bg_median = 128;
+        for (int v = 0; v < 256; v++)
+            if ((acc += hist[v]) * 2 >= n) {
+                bg_median = v;
+                break;
+            }
+        bg_offset = median(a->cur, n) - bg_median;
+    }
     double sx = 0, sy = 0, sxx = 0;
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
@@ -439,8 +497,9 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
             int m = abs(c - a->prev[k]) > thr_m;
             a->still[k] = m ? 0 : a->still[k] < 255 ? a->still[k] + 1 : 255;
             int b = (a->bg[k] + 128) >> 8;
-            int f = abs(c - b) > thr_p;
+            int f = abs(c - bg_offset - b) > thr_p;
             if (f) {
+                active += a->still[k] < active_ticks;
                 a->fg_ticks[k] = m ? 0 : a->fg_ticks[k] + 1;
                 if (a->fg_ticks[k] > absorb) {
                     a->bg[k] = (uint16_t)(c << 8);
@@ -529,6 +588,7 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     }
     a->motion = (double)moving / n;
     a->presence = (double)fg / n;
+    a->active = relearn ? 0 : (double)active / n;
     if (a->presence < st->stand_min)
         a->present_since_us = INT64_MIN;
     else if (a->present_since_us == INT64_MIN)
@@ -556,6 +616,7 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
         a->marks_sum += marks;
         if (marks)
             a->last_mark_us = t_us;
+        board_writing(d, a, marks, t_us);
         if (a->ticks % 10 == 0)
             a->board_level = median(a->ref, n);
     }

@@ -5,7 +5,9 @@
  * a shot with a weight; the heaviest is wanted.  The cutter turns "wanted"
  * into cuts a viewer can follow:
  *  - a shot whose main source is lost is left at once;
- *  - otherwise no shot is shorter than min_shot_s;
+ *  - otherwise no shot is shorter than min_shot_s, except that an event a
+ *    viewer must not miss (a new slide, a student standing up) may cut
+ *    after min_shot_event_s: a slide shown 3 s late has lost its moment;
  *  - a newcomer must have been wanted for settle_s (noise does not cut) and,
  *    while the rule behind the current shot still proposes it, outweigh it
  *    by hysteresis;
@@ -43,6 +45,7 @@ const lb_option lb_director_options[] = {
     { "shot", LB_OPT_STRING | LB_OPT_LIVE, STR(shot), NULL, 0, 0, NULL, "manual: the shot to start with, a source or role (empty: the first automatic shot, frozen)" },
     { "layout", LB_OPT_ENUM | LB_OPT_LIVE, OFF(layout), 0, "single", 0, 0, layout_choices, "manual: the layout of that shot (pip and sbs add the teacher camera)" },
     { "min_shot_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(min_shot_s), 0, "3", 0.5, 60, NULL, "shortest shot" },
+    { "min_shot_event_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(min_shot_event_s), 0, "2", 0.5, 60, NULL, "shortest shot before a new slide or a student standing up (min_shot_s if longer)" },
     { "max_shot_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(max_shot_s), 0, "30", 2, 600, NULL, "longest shot before a cutaway" },
     { "cutaway_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(cutaway_s), 0, "4", 0.5, 60, NULL, "length of a cutaway (at least min_shot_s)" },
     { "settle_s", LB_OPT_DOUBLE | LB_OPT_LIVE, OFF(settle_s), 0, "0.2", 0, 10, NULL, "a new shot must be wanted this long before a cut" },
@@ -67,6 +70,7 @@ const lb_option lb_director_options[] = {
     { "board_persist_s", LB_OPT_DOUBLE, OFF(board_persist_s), 0, "1", 0.2, 10, NULL, "a change still this long is a mark" },
     { "board_hold_s", LB_OPT_DOUBLE, OFF(board_hold_s), 0, "8", 1, 25, NULL, "marks count as writing this long" },
     { "board_min_marks", LB_OPT_DOUBLE, OFF(board_min_marks), 0, "0.0005", 0, 1, NULL, "share of the board newly marked within board_hold_s" },
+    { "board_leave_s", LB_OPT_DOUBLE, OFF(board_leave_s), 0, "0.3", 0, 10, NULL, "nobody at the board this long and the teacher back at the podium: the writing has ended" },
     { "board_layout", LB_OPT_ENUM | LB_OPT_LIVE, OFF(board_layout), 0, "single", 0, 0, layout_choices, "board alone, or with the teacher" },
     { "slide_min", LB_OPT_DOUBLE, OFF(slide_min), 0, "0.02", 0.001, 1, NULL, "share of the screen that changes for a new slide" },
     { "slide_settle_s", LB_OPT_DOUBLE, OFF(slide_settle_s), 0, "0.4", 0.1, 2, NULL, "a new slide must then stay still this long" },
@@ -306,7 +310,10 @@ static void cutter(lb_director *d, int64_t t_us)
         d->pending = best;
         d->pending_since_us = t_us;
     }
-    if (elapsed < st->min_shot_s)
+    double min_s = st->min_shot_s;
+    if (best.event && st->min_shot_event_s < min_s)
+        min_s = st->min_shot_event_s;
+    if (elapsed < min_s)
         return;
     if (cur->cutaway) {
         if (t_us < d->cutaway_until_us && best.score <= cur->score)

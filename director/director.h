@@ -16,12 +16,17 @@
  * over an adaptive noise floor.
  *
  * Rules, each a small proposer with a weight from [director]: students
- * (a student standing in zone "stand" for stand_s, framed close, or the
- * students' mic), slide (screen
- * alone, then screen with the teacher in picture), board (new marks),
+ * (a student standing in zone "stand", else anywhere in the students
+ * picture, for stand_s, framed close, or the students' mic), slide (screen
+ * alone, then screen with the teacher in picture), board (a writing
+ * session: a new mark made while someone is at the board, ended by
+ * board_hold_s without marks or, sooner, by nobody at the board for
+ * board_leave_s once the teacher camera, which lost the teacher meanwhile,
+ * sees the teacher again),
  * video (on a screen), speaker (the source of the speaking mic's role), idle
  * (wide, else teacher).  The highest weight wins; a cutter on top keeps
- * every shot at least min_shot_s, switches only when the newcomer beats a
+ * every shot at least min_shot_s (min_shot_event_s before a new slide or a
+ * student standing up), switches only when the newcomer beats a
  * still valid current shot by hysteresis and stayed wanted for settle_s,
  * and after max_shot_s cuts away for cutaway_s.
  *
@@ -36,7 +41,7 @@
  *   vcam = teacher     the wide camera the virtual camera crops
  *   students_closeup   frame the student standing in zone "stand"
  *   chapter_min, chapter_gap_s   which screen changes become chapters
- *   weight_* (0..1), min_shot_s, max_shot_s, cutaway_s, settle_s,
+ *   weight_* (0..1), min_shot_s, min_shot_event_s, max_shot_s, cutaway_s, settle_s,
  *   hysteresis, board_*, slide_*, video_*, vad_*, vcam_*
  *   pip_corner, pip_size, pip_margin, pip_border, dissolve_ms (compositor)
  *

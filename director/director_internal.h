@@ -11,12 +11,14 @@
 #define LB_ZONES_SIZE 1024
 #define LB_SOURCE_REF_SIZE 64
 #define LB_RING 256              /* analysis ticks kept for windows */
+#define LB_BOARD_PERSON_MIN 0.004 /* moving foreground, share of a board picture: someone there */
 
 typedef struct lb_director_settings {
     int mode;                 /* lb_director_mode */
     char shot[LB_SOURCE_REF_SIZE];  /* manual: the shot to start with */
     int layout;               /* its layout (lb_layout) */
     double min_shot_s;
+    double min_shot_event_s;  /* a new slide or a standing student, sooner */
     double max_shot_s;
     double cutaway_s;
     double settle_s;
@@ -43,6 +45,7 @@ typedef struct lb_director_settings {
     double board_persist_s;
     double board_hold_s;
     double board_min_marks;   /* share of the picture, over board_hold_s */
+    double board_leave_s;     /* nobody at the board this long: writing may end */
     int board_layout;         /* lb_layout */
     double slide_min;
     double slide_settle_s;
@@ -95,6 +98,7 @@ typedef struct lb_source_analysis {
     double presence;
     int64_t present_since_us; /* presence >= stand_min since, or INT64_MIN */
     int has_centroid;
+    double active;            /* share of foreground that moved within ACTIVE_S */
     double cx, cy, spread;    /* normalised */
 
     /* board: new marks */
@@ -103,6 +107,10 @@ typedef struct lb_source_analysis {
     int marks_ring[LB_RING];  /* marks per tick, over board_hold_s */
     int marks_pos, marks_len;
     int marks_sum;
+    int writing;              /* a writing session: marks made with someone at the board */
+    int podium_left;          /* the teacher camera lost the teacher meanwhile */
+    int64_t board_seen_us;    /* someone moving in front of the board, last */
+    int64_t writing_since_us;
 
     /* screen: slides and video */
     int slide_pending;
@@ -134,6 +142,7 @@ typedef struct lb_candidate {
     int main, second;         /* source indices; second -1 for none */
     lb_rectf crop;            /* of main, fixed for the shot; w == 0: all */
     int cutaway;
+    int event;                /* may cut after min_shot_event_s */
     char reason[200];
 } lb_candidate;
 

@@ -72,7 +72,17 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
         return 0;
     c->score = st->weight_students;
     c->layout = LB_LAYOUT_SINGLE;
-    if (standing && zone && st->students_closeup) {
+    c->event = standing;
+    if (standing && !zone && st->students_closeup && d->src[stand_src].has_centroid) {
+        /* no zone: frame where the picture changed lately, a student's
+         * height being about a third of a wide students picture */
+        const lb_source_analysis *a = &d->src[stand_src];
+        double size = 0.5;
+        double x = a->cx - size / 2, y = a->cy - size / 2;
+        x = x < 0 ? 0 : x + size > 1 ? 1 - size : x;
+        y = y < 0 ? 0 : y + size > 1 ? 1 - size : y;
+        c->crop = (lb_rectf){ x, y, size, size };
+    } else if (standing && zone && st->students_closeup) {
         /* frame the student who stands: about twice their height, as an
          * operator would with a PTZ camera; kept for the whole shot */
         double size = 4.5 * zone->spread_y;
@@ -117,6 +127,7 @@ static int propose_slide(const lb_director *d, int64_t t_us, lb_candidate *c)
     c->main = best;
     if (age < st->slide_full_s) {
         c->score = st->weight_slide;
+        c->event = 1;
         c->layout = LB_LAYOUT_SINGLE;
         snprintf(c->reason, sizeof c->reason, "new slide on %s %.1f s ago",
                  d->setup.source_names[best], age);
@@ -152,7 +163,7 @@ static int propose_board(const lb_director *d, int64_t t_us, lb_candidate *c)
     double best_marks = 0;
     for (int i = 0; i < d->setup.nb_sources; i++) {
         double marks = lb_board_marks(&d->src[i]);
-        if (d->setup.source_roles[i] == LB_ROLE_BOARD && d->src[i].live &&
+        if (d->setup.source_roles[i] == LB_ROLE_BOARD && d->src[i].live && d->src[i].writing &&
             marks >= st->board_min_marks && marks > best_marks) {
             best = i;
             best_marks = marks;
@@ -163,10 +174,13 @@ static int propose_board(const lb_director *d, int64_t t_us, lb_candidate *c)
     c->main = best;
     c->score = st->weight_board;
     with_inset(d, c, (lb_layout)st->board_layout);
+    const lb_source_analysis *a = &d->src[best];
     snprintf(c->reason, sizeof c->reason,
-             "teacher writing: new marks on %s (%.2f%% of the board in %.0f s, last %.1f s ago)",
+             "teacher writing: new marks on %s (%.2f%% of the board in %.0f s, last %.1f s ago), "
+             "%s at the board %.1f s ago",
              d->setup.source_names[best], best_marks * 100, st->board_hold_s,
-             (double)(t_us - d->src[best].last_mark_us) / 1e6);
+             (double)(t_us - a->last_mark_us) / 1e6, a->active >= LB_BOARD_PERSON_MIN ? "someone" : "nobody",
+             a->board_seen_us == INT64_MIN ? -1.0 : (double)(t_us - a->board_seen_us) / 1e6);
     return 1;
 }
 
