@@ -14,6 +14,17 @@
  * restart, a gap left by GOPs the queue dropped, or a jump of the
  * timestamps starts a segment with EXT-X-DISCONTINUITY.
  *
+ * Low-latency HLS (part_s > 0): the program variant is muxed a second time,
+ * into fragmented MP4 by libavformat's mp4 muxer (one muxer per run of the
+ * timeline, a fragment flushed every part), for NAME.ll.m3u8: the same
+ * segments (cut at the same key frames, the same sequence numbers) as
+ * NAME-ll-SEQ.m4s, each the concatenation of its parts NAME-ll-SEQ.P.m4s,
+ * with EXT-X-PART for the last three target durations, EXT-X-PRELOAD-HINT
+ * for the next part and EXT-X-SERVER-CONTROL.  The playlist is rewritten
+ * after every part; the web UI holds blocking reloads (_HLS_msn, _HLS_part)
+ * until it shows what they ask for.  The MPEG-TS playlist stays as it was,
+ * for origins and plain players; only it is pushed.
+ *
  * Pushing to an HTTP origin (url) runs on its own thread and reconciles
  * the origin with the local window: PUT every segment of the window not
  * yet there, then the playlists (never a playlist naming a segment the
@@ -50,6 +61,7 @@
  * AAC frames (ffmpeg's -muxdelay default): one PES per 20 ms frame would
  * spend half the audio's bits on TS headers and stuffing. */
 #define MUX_DELAY_US 700000
+#define MAX_PARTS 64               /* parts per segment: segment_s / part_s */
 
 typedef struct hls_settings {
     char dir[1024];
@@ -59,6 +71,7 @@ typedef struct hls_settings {
     int list_size;
     int keep_segments;
     int push_timeout_ms;
+    double part_s;
 } hls_settings;
 
 static const lb_option hls_options[] = {
@@ -77,6 +90,9 @@ static const lb_option hls_options[] = {
       "segments kept after they leave the playlist, for slow players" },
     { "push_timeout_ms", LB_OPT_INT, offsetof(hls_settings, push_timeout_ms), 0, "5000", 500, 60000,
       NULL, "longest HTTP request to the origin (ms)" },
+    { "part_s", LB_OPT_DOUBLE, offsetof(hls_settings, part_s), 0, "0.334", 0, 1, NULL,
+      "low-latency HLS (NAME.ll.m3u8, fMP4 parts, blocking reloads): the part length, seconds "
+      "(PART-TARGET; 0: off, only the MPEG-TS playlist)" },
     { NULL },
 };
 
@@ -86,6 +102,9 @@ typedef struct segment {
     int64_t pdt_wall_us;
     int discontinuity;
     int pushed;                  /* on the origin */
+    int map_id;                  /* low latency: its init file */
+    int nb_parts;                /* low latency: its parts (0: none written) */
+    float parts_s[MAX_PARTS];
 } segment;
 
 typedef struct variant {
@@ -113,6 +132,21 @@ typedef struct variant {
     int too_long_warned;
     int64_t declared_bps;        /* BANDWIDTH in the master */
     int64_t peak_bps;            /* the highest a whole segment really took, +5% */
+
+    /* low latency (the program variant when part_s > 0) */
+    int ll;
+    AVFormatContext *mp4;        /* fragmented MP4 over write_buf, one per run */
+    uint8_t *ll_buf;             /* what the mp4 muxer wrote since the last part */
+    size_t ll_len, ll_cap;
+    int ll_failed;               /* a write failed: no LL until the next run */
+    int mp4_video, mp4_audio;
+    int map_id, next_map_id;
+    FILE *ll_seg;                /* the open segment's file, parts appended */
+    char ll_seg_tmp[PATH_MAX];
+    int64_t part_start_us;       /* dts of the open part's first frame */
+    int part_frames;
+    int nb_parts;                /* parts of the open segment so far */
+    float parts_s[MAX_PARTS];
 } variant;
 
 typedef struct hls {
@@ -194,6 +228,18 @@ static int hls_configure(void *priv, const lb_config_section *sec, char *err, si
         }
         h->set.url[ul] = '/';             /* a folder on the origin */
         h->set.url[ul + 1] = 0;
+    }
+    if (h->set.part_s > 0 && h->set.part_s < 0.1) {
+        lb_config_error(sec, "part_s", err, err_size, "%g: use 0 (off) or 0.1 to 1 seconds",
+                        h->set.part_s);
+        return AVERROR(EINVAL);
+    }
+    if (h->set.part_s > 0 && (h->set.part_s * 2 > h->set.segment_s ||
+                              ceil(h->set.segment_s / h->set.part_s) + 2 > MAX_PARTS)) {
+        lb_config_error(sec, "part_s", err, err_size,
+                        "%g: a segment (segment_s = %g) holds 2 to %d parts", h->set.part_s,
+                        h->set.segment_s, MAX_PARTS - 2);
+        return AVERROR(EINVAL);
     }
     pthread_mutex_init(&h->lock, NULL);
     pthread_condattr_t ca;
@@ -356,6 +402,130 @@ static char *master_playlist(hls *h)
     return buf;
 }
 
+/* ---- low latency: names and the playlist ---- */
+
+static void ll_playlist_name(const hls *h, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.ll.m3u8", h->set.name);
+}
+
+static void ll_segment_name(const variant *v, int64_t seq, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s-ll-%lld.m4s", v->name, (long long)seq);
+}
+
+static void ll_part_name(const variant *v, int64_t seq, int part, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s-ll-%lld.%d.m4s", v->name, (long long)seq, part);
+}
+
+static void ll_map_name(const variant *v, int map_id, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s-ll-init-%d.mp4", v->name, map_id);
+}
+
+static size_t ll_parts_text(char *buf, size_t cap, const variant *v, int64_t seq,
+                            const float *parts_s, int nb_parts)
+{
+    size_t n = 0;
+    char name[160];
+    for (int p = 0; p < nb_parts && n < cap; p++) {
+        ll_part_name(v, seq, p, name, sizeof name);
+        n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-PART:DURATION=%.5f,URI=\"%s\"%s\n",
+                              parts_s[p], name, p == 0 ? ",INDEPENDENT=YES" : "");
+    }
+    return n;
+}
+
+/* The low-latency playlist (draft-pantos-hls-rfc8216bis): the window's
+ * segments in fMP4, parts for the last three target durations (4.4.4.9:
+ * older ones SHOULD go), the open segment's parts and the hint of the next
+ * one; lock held. */
+static char *ll_playlist(const hls *h, const variant *v, int endlist)
+{
+    size_t cap = 2048 + (size_t)v->nb_window * (512 + MAX_PARTS * 160) + MAX_PARTS * 160, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    int first = v->nb_window - h->set.list_size;
+    if (first < 0)
+        first = 0;
+    int64_t disc_seq = v->discontinuity_seq;
+    for (int i = 0; i < first; i++)
+        disc_seq += v->window[i].discontinuity;
+    double part_target = h->set.part_s;
+    n += (size_t)snprintf(buf + n, cap - n,
+                          "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:%d\n"
+                          "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%.3f\n"
+                          "#EXT-X-PART-INF:PART-TARGET=%.3f\n"
+                          "#EXT-X-MEDIA-SEQUENCE:%lld\n#EXT-X-DISCONTINUITY-SEQUENCE:%lld\n",
+                          v->target_s, 3 * part_target, part_target,
+                          (long long)(v->nb_window ? v->window[first].seq : v->next_seq),
+                          (long long)disc_seq);
+    /* where parts stop being listed: three target durations from the end */
+    double tail_s = 0;
+    for (int p = 0; p < v->nb_parts; p++)
+        tail_s += v->parts_s[p];
+    int parts_from = v->nb_window;
+    for (int i = v->nb_window - 1; i >= first && tail_s < 3.0 * v->target_s; i--) {
+        tail_s += v->window[i].duration_s;
+        parts_from = i;
+    }
+    int map = -1;
+    for (int i = first; i < v->nb_window; i++) {
+        const segment *s = &v->window[i];
+        char name[160], date[64];
+        time_t secs = (time_t)(s->pdt_wall_us / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (s->discontinuity)
+            n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-DISCONTINUITY\n");
+        if (s->map_id != map) {
+            map = s->map_id;
+            ll_map_name(v, map, name, sizeof name);
+            n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-MAP:URI=\"%s\"\n", name);
+        }
+        n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-PROGRAM-DATE-TIME:%s.%03dZ\n", date,
+                              (int)(s->pdt_wall_us / 1000 % 1000));
+        if (i >= parts_from)
+            n += ll_parts_text(buf + n, cap - n, v, s->seq, s->parts_s, s->nb_parts);
+        ll_segment_name(v, s->seq, name, sizeof name);
+        n += (size_t)snprintf(buf + n, cap - n, "#EXTINF:%.5f,\n%s\n", s->duration_s, name);
+    }
+    if (endlist) {
+        snprintf(buf + n, cap - n, "#EXT-X-ENDLIST\n");
+        return buf;
+    }
+    char name[160];
+    if (v->ll_seg) {                       /* the open segment */
+        if (v->cur_discontinuity && v->nb_window)
+            n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-DISCONTINUITY\n");
+        if (v->map_id != map) {
+            ll_map_name(v, v->map_id, name, sizeof name);
+            n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-MAP:URI=\"%s\"\n", name);
+        }
+        n += ll_parts_text(buf + n, cap - n, v, v->next_seq, v->parts_s, v->nb_parts);
+    }
+    /* the next part: of the open segment, or the first of the next one */
+    ll_part_name(v, v->next_seq, v->ll_seg ? v->nb_parts : 0, name, sizeof name);
+    snprintf(buf + n, cap - n, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", name);
+    return buf;
+}
+
+static int write_ll_playlist(hls *h, const variant *v, int endlist)
+{
+    char path[PATH_MAX], name[128];
+    ll_playlist_name(h, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    pthread_mutex_lock(&h->lock);
+    char *text = ll_playlist(h, v, endlist);
+    pthread_mutex_unlock(&h->lock);
+    int ret = text ? write_replace(path, text) : AVERROR(ENOMEM);
+    free(text);
+    return ret;
+}
+
 static int write_playlists(hls *h, int endlist)
 {
     char path[PATH_MAX], name[128];
@@ -373,6 +543,9 @@ static int write_playlists(hls *h, int endlist)
     h->push_dirty = 1;
     pthread_cond_signal(&h->push_cond);
     pthread_mutex_unlock(&h->lock);
+    for (int i = 0; i < h->nb_vars && ret >= 0; i++)
+        if (h->vars[i].ll && !h->vars[i].ll_failed)
+            ret = write_ll_playlist(h, &h->vars[i], endlist);
     if (ret < 0) {
         LB_LOGE("hls", "%s: cannot write the playlist: %s", h->set.dir, av_err2str(ret));
         set_state(h, "failed", "cannot write the playlist");
@@ -394,6 +567,235 @@ static int write_master(hls *h)
     return ret;
 }
 
+/* ---- low latency: the fragmented MP4 muxer ---- */
+
+static int ll_write_cb(void *opaque, uint8_t *data, int size)
+{
+    variant *v = opaque;
+    if (v->ll_len + (size_t)size > v->ll_cap) {
+        size_t cap = FFMAX(v->ll_cap * 2, v->ll_len + (size_t)size + 65536);
+        uint8_t *grown = realloc(v->ll_buf, cap);
+        if (!grown)
+            return AVERROR(ENOMEM);
+        v->ll_buf = grown;
+        v->ll_cap = cap;
+    }
+    memcpy(v->ll_buf + v->ll_len, data, (size_t)size);
+    v->ll_len += (size_t)size;
+    return size;
+}
+
+static int write_bytes_replace(const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return AVERROR(errno);
+    int ok = fwrite(data, 1, len, f) == len;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) < 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return AVERROR(e);
+    }
+    return 0;
+}
+
+static void ll_close_muxer(variant *v)
+{
+    if (!v->mp4)
+        return;
+    /* no trailer: every fragment is out, and the parts are the files */
+    if (v->mp4->pb)
+        av_freep(&v->mp4->pb->buffer);
+    avio_context_free(&v->mp4->pb);
+    avformat_free_context(v->mp4);
+    v->mp4 = NULL;
+}
+
+/* Low latency stops for this run (a write failed): its playlist goes, so
+ * the viewer page takes the MPEG-TS one. */
+static void ll_fail(hls *h, variant *v, const char *what, int err)
+{
+    char path[PATH_MAX], name[128];
+    LB_LOGE("hls", "%s: low-latency %s: %s; only the MPEG-TS playlist from now on", v->name, what,
+            av_err2str(err));
+    v->ll_failed = 1;
+    ll_close_muxer(v);
+    if (v->ll_seg)
+        fclose(v->ll_seg);
+    v->ll_seg = NULL;
+    ll_playlist_name(h, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    unlink(path);
+}
+
+/* One muxer per run of the timeline: its init segment is the EXT-X-MAP of
+ * the segments until the next discontinuity.  frag_discont without edit
+ * lists puts each track's own decode time in tfdt, so audio and video keep
+ * their offset and a new muxer continues the timeline. */
+static int ll_open_muxer(hls *h, variant *v)
+{
+    AVDictionary *opts = NULL;
+    char path[PATH_MAX], name[160];
+    int ret;
+    ll_close_muxer(v);
+    v->ll_len = 0;
+    if ((ret = avformat_alloc_output_context2(&v->mp4, NULL, "mp4", NULL)) < 0)
+        return ret;
+    AVStream *vs = avformat_new_stream(v->mp4, NULL);
+    if (!vs || (ret = avcodec_parameters_copy(vs->codecpar, v->vpar)) < 0)
+        goto fail;
+    vs->codecpar->codec_tag = 0;
+    vs->time_base = (AVRational){ 1, 90000 };
+    v->mp4_video = vs->index;
+    v->mp4_audio = -1;
+    if (h->audio_index >= 0) {
+        const AVCodecParameters *apar = h->streams[h->audio_index].par;
+        AVStream *as = avformat_new_stream(v->mp4, NULL);
+        if (!as || (ret = avcodec_parameters_copy(as->codecpar, apar)) < 0)
+            goto fail;
+        as->codecpar->codec_tag = 0;
+        as->time_base = (AVRational){ 1, apar->sample_rate > 0 ? apar->sample_rate : 48000 };
+        v->mp4_audio = as->index;
+    }
+    uint8_t *iobuf = av_malloc(4096);
+    if (!iobuf || !(v->mp4->pb = avio_alloc_context(iobuf, 4096, 1, v, NULL, ll_write_cb, NULL))) {
+        av_free(iobuf);
+        ret = AVERROR(ENOMEM);
+        goto fail;
+    }
+    v->mp4->flags |= AVFMT_FLAG_CUSTOM_IO;
+    av_dict_set(&opts, "movflags", "frag_custom+empty_moov+default_base_moof+frag_discont+skip_trailer", 0);
+    av_dict_set(&opts, "use_editlist", "0", 0);
+    av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
+    if ((ret = avformat_write_header(v->mp4, &opts)) < 0)
+        goto fail;
+    av_dict_free(&opts);
+    avio_flush(v->mp4->pb);
+    if (v->mp4->pb->error < 0) {
+        ret = v->mp4->pb->error;
+        goto fail;
+    }
+    /* numbered by the first segment it serves: unique across runs */
+    v->map_id = (int)(v->next_seq % 1000000000);
+    ll_map_name(v, v->map_id, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    ret = write_bytes_replace(path, v->ll_buf, v->ll_len);
+    v->ll_len = 0;
+    if (ret < 0)
+        goto fail;
+    return 0;
+fail:
+    av_dict_free(&opts);
+    ll_close_muxer(v);
+    return ret < 0 ? ret : AVERROR(ENOMEM);
+}
+
+static int ll_mux(variant *v, int index, const AVPacket *in)
+{
+    AVPacket *pkt = av_packet_clone(in);
+    if (!pkt)
+        return AVERROR(ENOMEM);
+    pkt->pts += TS_OFFSET_US;
+    if (pkt->dts != AV_NOPTS_VALUE)
+        pkt->dts += TS_OFFSET_US;
+    av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, v->mp4->streams[index]->time_base);
+    pkt->stream_index = index;
+    pkt->opaque = NULL;
+    int ret = av_write_frame(v->mp4, pkt);
+    av_packet_free(&pkt);
+    return ret;
+}
+
+/* Ends the open part at end_us: one fragment, written as the part's file
+ * and appended to the segment's. */
+static int ll_end_part(hls *h, variant *v, int64_t end_us)
+{
+    char path[PATH_MAX], name[160];
+    int ret;
+    if (!v->mp4 || !v->ll_seg || !v->part_frames)
+        return 0;
+    if ((ret = av_write_frame(v->mp4, NULL)) < 0)
+        return ret;
+    avio_flush(v->mp4->pb);
+    if (v->mp4->pb->error < 0)
+        return v->mp4->pb->error;
+    if (v->nb_parts == MAX_PARTS)    /* configure keeps segments shorter */
+        return AVERROR(ERANGE);
+    ll_part_name(v, v->next_seq, v->nb_parts, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    if ((ret = write_bytes_replace(path, v->ll_buf, v->ll_len)) < 0)
+        return ret;
+    if (fwrite(v->ll_buf, 1, v->ll_len, v->ll_seg) != v->ll_len || fflush(v->ll_seg) != 0)
+        return AVERROR(EIO);
+    v->ll_len = 0;
+    double dur = (double)(end_us - v->part_start_us) / 1e6;
+    v->parts_s[v->nb_parts++] = (float)(dur > 0.001 ? dur : 0.001);
+    v->part_start_us = end_us;
+    v->part_frames = 0;
+    return 0;
+}
+
+static void ll_start_segment(hls *h, variant *v, int64_t start_us)
+{
+    int ret;
+    if (!v->ll || v->ll_failed)
+        return;
+    if ((!v->mp4 || v->cur_discontinuity) && (ret = ll_open_muxer(h, v)) < 0) {
+        ll_fail(h, v, "muxer", ret);
+        return;
+    }
+    snprintf(v->ll_seg_tmp, sizeof v->ll_seg_tmp, "%s/%s-ll.m4s.tmp", h->set.dir, v->name);
+    if (!(v->ll_seg = fopen(v->ll_seg_tmp, "we"))) {
+        ll_fail(h, v, v->ll_seg_tmp, AVERROR(errno));
+        return;
+    }
+    v->nb_parts = 0;
+    v->part_frames = 0;
+    v->part_start_us = start_us;
+}
+
+/* The open segment's last part; its file gets the segment's name.  0 when
+ * the segment is whole (the caller then lists its parts). */
+static int ll_end_segment(hls *h, variant *v, int64_t seq, int64_t end_us)
+{
+    char path[PATH_MAX], name[160];
+    int ret;
+    if (!v->ll_seg)
+        return -1;
+    ret = ll_end_part(h, v, end_us);
+    int closed = fclose(v->ll_seg);
+    v->ll_seg = NULL;
+    ll_segment_name(v, seq, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    if (ret >= 0 && closed != 0)
+        ret = AVERROR(EIO);
+    if (ret >= 0 && rename(v->ll_seg_tmp, path) < 0)
+        ret = AVERROR(errno);
+    if (ret < 0) {
+        unlink(v->ll_seg_tmp);
+        ll_fail(h, v, "segment", ret);
+        return ret;
+    }
+    return 0;
+}
+
+static void ll_unlink_segment(const hls *h, const variant *v, const segment *s)
+{
+    char path[PATH_MAX], name[160];
+    ll_segment_name(v, s->seq, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+    unlink(path);
+    for (int p = 0; p < s->nb_parts; p++) {
+        ll_part_name(v, s->seq, p, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
+        unlink(path);
+    }
+}
+
 /* ---- segments ---- */
 
 static void close_segment(hls *h, variant *v, int64_t end_us)
@@ -406,7 +808,9 @@ static void close_segment(hls *h, variant *v, int64_t end_us)
     avio_closep(&v->ts->pb);
     avformat_free_context(v->ts);
     v->ts = NULL;
-    int64_t seq = v->next_seq++;
+    int64_t seq = v->next_seq;
+    int ll_whole = v->ll ? ll_end_segment(h, v, seq, end_us) == 0 : 0;
+    v->next_seq++;
     segment_name(h, v, seq, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
     if (err < 0 || rename(v->tmp_path, path) < 0) {
@@ -432,7 +836,12 @@ static void close_segment(hls *h, variant *v, int64_t end_us)
     segment *s = &v->window[v->nb_window++];
     *s = (segment){ .seq = seq, .duration_s = dur,
                     .pdt_wall_us = h->wall_base_us + v->seg_start_us,
-                    .discontinuity = v->cur_discontinuity };
+                    .discontinuity = v->cur_discontinuity, .map_id = v->map_id };
+    if (ll_whole) {
+        s->nb_parts = v->nb_parts;
+        memcpy(s->parts_s, v->parts_s, sizeof s->parts_s);
+    }
+    v->nb_parts = 0;
     /* RFC 8216 4.3.3.1: the target duration never changes in a live
      * playlist, and every EXTINF rounded is at most it; the cut below keeps
      * segments within it, so a longer one is a bug worth a line */
@@ -449,6 +858,8 @@ static void close_segment(hls *h, variant *v, int64_t end_us)
         segment_name(h, v, old->seq, name, sizeof name);
         snprintf(path, sizeof path, "%s/%s", h->set.dir, name);
         unlink(path);
+        if (v->ll)
+            ll_unlink_segment(h, v, old);
         if (old->pushed) {
             if (v->nb_expired == MAX_WINDOW) {   /* origin gone for long: forget the oldest */
                 memmove(v->expired, v->expired + 1, sizeof *v->expired * (MAX_WINDOW - 1));
@@ -505,6 +916,7 @@ static int open_segment(hls *h, variant *v, int64_t start_us)
     v->seg_start_us = start_us;
     v->cur_discontinuity = v->pending_discontinuity;
     v->pending_discontinuity = 0;
+    ll_start_segment(h, v, start_us);
     return 0;
 fail:
     av_dict_free(&opts);
@@ -547,7 +959,9 @@ static void clean_dir(hls *h)
         int ours = !strncmp(e->d_name, h->set.name, nl) &&
                    ((l > 3 && !strcmp(e->d_name + l - 3, ".ts")) ||
                     (l > 5 && !strcmp(e->d_name + l - 5, ".m3u8")) ||
-                    (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")));
+                    (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")) ||
+                    (l > 4 && !strcmp(e->d_name + l - 4, ".m4s")) ||
+                    (l > 4 && !strcmp(e->d_name + l - 4, ".mp4")));
         if (ours) {
             char path[PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", h->set.dir, e->d_name);
@@ -848,6 +1262,7 @@ static int hls_open(void *priv, const lb_stream_desc *streams, int nb_streams, c
             v->next_seq = lb_clock_wall_us() / 1000000;
             v->target_s = (int)ceil(h->set.segment_s);
             v->pending_discontinuity = h->runs > 0;
+            v->ll = sd->kind == LB_STREAM_PROGRAM_VIDEO && h->set.part_s > 0;
         }
     }
     if (h->nb_vars > 1) {
@@ -899,6 +1314,9 @@ static int hls_write(void *priv, const AVPacket *pkt)
             if (v->ts && pkt->pts >= v->seg_start_us - 500000 &&
                 (ret = mux(v, v->ts_audio, pkt)) < 0)
                 LB_LOGW("hls", "%s: audio packet skipped: %s", v->name, av_err2str(ret));
+            if (v->ll_seg && v->mp4_audio >= 0 && pkt->pts >= v->seg_start_us - 500000 &&
+                (ret = ll_mux(v, v->mp4_audio, pkt)) < 0)
+                LB_LOGW("hls", "%s: low-latency audio packet skipped: %s", v->name, av_err2str(ret));
         }
         return 0;
     }
@@ -943,6 +1361,24 @@ static int hls_write(void *priv, const AVPacket *pkt)
             v->last_pts_us = end;
         if ((ret = mux(v, v->ts_video, pkt)) < 0)
             LB_LOGW("hls", "%s: video packet skipped: %s", v->name, av_err2str(ret));
+        if (v->ll_seg) {
+            /* a part ends before the frame that would make it longer than
+             * PART-TARGET (decode order: no B-frames with zerolatency) */
+            int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+            int64_t f = v->frame_us > 0 ? v->frame_us : 40000;
+            if (v->part_frames && dts + f - v->part_start_us > (int64_t)(h->set.part_s * 1e6)) {
+                if ((ret = ll_end_part(h, v, dts)) < 0)
+                    ll_fail(h, v, "part", ret);
+                else
+                    write_ll_playlist(h, v, 0);
+            }
+            if (v->ll_seg) {
+                if ((ret = ll_mux(v, v->mp4_video, pkt)) < 0)
+                    LB_LOGW("hls", "%s: low-latency video packet skipped: %s", v->name,
+                            av_err2str(ret));
+                v->part_frames++;
+            }
+        }
     }
     return 0;
 }
@@ -987,6 +1423,13 @@ static void hls_close(void *priv)
         close_segment(h, &h->vars[i], h->vars[i].last_pts_us);
     if (h->nb_vars)
         write_playlists(h, 1);
+    for (int i = 0; i < h->nb_vars; i++) {
+        variant *v = &h->vars[i];
+        ll_close_muxer(v);
+        free(v->ll_buf);
+        v->ll_buf = NULL;
+        v->ll_len = v->ll_cap = 0;
+    }
     if (h->pushing) {
         /* one last pass so the origin ends with the final playlist, unless
          * the origin is down (then the stop must not wait for it) */

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_redact.h"
 
@@ -226,6 +227,205 @@ static void serve_file(webui_conn *c, const char *root, const char *rel, const c
         webui_add_header(c, "Last-Modified", "%s", last_modified);
 }
 
+/* ---- blocking playlist reloads (LL-HLS) ----
+ *
+ * draft-pantos-hls-rfc8216bis 6.2.5.2: GET NAME.m3u8?_HLS_msn=M[&_HLS_part=P]
+ * of a playlist that says CAN-BLOCK-RELOAD=YES is answered once the
+ * playlist holds segment M whole (no P) or part P of segment M, or a later
+ * one; at once with 400 when M is more than two segments ahead of the
+ * last whole one or P more than the Advance Part Limit (3 / PART-TARGET
+ * parts) ahead of the last part; 503 after three target durations.  The
+ * request is not answered from the handler: the connection waits in
+ * w->held (at most WEBUI_MAX_HELD, WEBUI_MAX_HELD_PER_IP per address,
+ * beyond that 503 with Retry-After), and a timer on the loop looks at the
+ * playlists every WEBUI_HELD_POLL_US while any waits; an answer leaves
+ * through the writable callback like any other.  The playlist file is the
+ * one truth between the streamer (which renames it into place after each
+ * part) and us, so no other channel is needed. */
+
+typedef struct live_playlist {
+    int blocking;              /* CAN-BLOCK-RELOAD=YES */
+    int endlist;
+    int target_s;
+    double part_target_s;
+    int64_t last_msn;          /* the last whole segment (MEDIA-SEQUENCE - 1 when none) */
+    int open_parts;            /* parts listed after it (of segment last_msn + 1) */
+} live_playlist;
+
+static int live_read(const char *root, const char *rel, live_playlist *pl)
+{
+    int64_t size = 0, mtime = 0;
+    char line[512];
+    int fd = webui_open_confined(root, rel, &size, &mtime);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    memset(pl, 0, sizeof *pl);
+    int64_t mseq = -1, nseg = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "#EXT-X-MEDIA-SEQUENCE:", 22))
+            mseq = strtoll(line + 22, NULL, 10);
+        else if (!strncmp(line, "#EXT-X-TARGETDURATION:", 22))
+            pl->target_s = atoi(line + 22);
+        else if (!strncmp(line, "#EXT-X-SERVER-CONTROL:", 22))
+            pl->blocking = strstr(line, "CAN-BLOCK-RELOAD=YES") != NULL;
+        else if (!strncmp(line, "#EXT-X-PART-INF:PART-TARGET=", 28))
+            pl->part_target_s = strtod(line + 28, NULL);
+        else if (!strncmp(line, "#EXTINF:", 8)) {
+            nseg++;
+            pl->open_parts = 0;
+        } else if (!strncmp(line, "#EXT-X-PART:", 12))
+            pl->open_parts++;
+        else if (!strncmp(line, "#EXT-X-ENDLIST", 14))
+            pl->endlist = 1;
+    }
+    fclose(f);
+    if (mseq < 0 || pl->target_s <= 0)
+        return -1;
+    pl->last_msn = mseq + nseg - 1;
+    return 0;
+}
+
+/* 1: answer now; 0: hold; -1: answered with 400. */
+static int live_ready(lb_webui *w, webui_conn *c, const live_playlist *pl)
+{
+    if (!pl->blocking || pl->endlist)
+        return 1;
+    if (c->want_msn <= pl->last_msn ||
+        (c->want_part >= 0 && c->want_msn == pl->last_msn + 1 && c->want_part < pl->open_parts))
+        return 1;
+    (void)w;
+    if (c->want_msn > pl->last_msn + 2) {
+        webui_respond_error(c, 400, "_HLS_msn=%lld is more than two segments ahead of %lld",
+                            (long long)c->want_msn, (long long)pl->last_msn);
+        return -1;
+    }
+    int limit = pl->part_target_s > 0 && pl->part_target_s < 1 ? (int)(3 / pl->part_target_s) : 3;
+    int64_t ahead = c->want_msn == pl->last_msn + 1 ? c->want_part - (pl->open_parts - 1)
+                                                   : c->want_part + 1;
+    if (c->want_part >= 0 && ahead > limit) {
+        webui_respond_error(c, 400, "_HLS_part=%d is more than %d parts ahead", c->want_part, limit);
+        return -1;
+    }
+    return 0;
+}
+
+/* A decimal below 2^53, nothing else. */
+static int hls_number(const char *text, int64_t *out)
+{
+    int64_t v = 0;
+    if (!*text)
+        return -1;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) >= (1LL << 53))
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void held_remove(lb_webui *w, webui_conn *c)
+{
+    for (int i = 0; i < w->nb_held; i++) {
+        if (w->held[i] == c) {
+            w->held[i] = w->held[--w->nb_held];
+            break;
+        }
+    }
+    c->held = 0;
+}
+
+static void held_answer(lb_webui *w, webui_conn *c)
+{
+    held_remove(w, c);
+    if (!c->responding)
+        serve_file(c, w->live_dir, c->path + 6, "no-cache, no-store", 1);
+    lws_callback_on_writable(c->wsi);
+}
+
+static void held_poll(lws_sorted_usec_list_t *sul)
+{
+    lb_webui *w = lws_container_of(sul, lb_webui, held_sul);
+    int64_t now = lb_clock_now();
+    live_playlist pl;
+    char last_path[WEBUI_MAX_PATH] = "";
+    int have = 0;
+    if (atomic_load(&w->stop))
+        return;
+    for (int i = w->nb_held - 1; i >= 0; i--) {
+        webui_conn *c = w->held[i];
+        if (strcmp(c->path, last_path)) {       /* one read per playlist and turn */
+            snprintf(last_path, sizeof last_path, "%s", c->path);
+            have = live_read(w->live_dir, c->path + 6, &pl) == 0;
+        }
+        int r = have ? live_ready(w, c, &pl) : 1;        /* gone: its 404 */
+        if (r == 0 && now >= c->held_until_us) {
+            webui_add_header(c, "Retry-After", "1");
+            webui_respond_error(c, 503, "_HLS_msn=%lld not there within three target durations",
+                                (long long)c->want_msn);
+        }
+        if (r != 0 || c->responding)
+            held_answer(w, c);
+    }
+    if (w->nb_held)
+        lws_sul_schedule(w->ctx, 0, &w->held_sul, held_poll, WEBUI_HELD_POLL_US);
+}
+
+/* Serves a playlist, holding it when the query asks for what is not there
+ * yet. */
+static void serve_live_playlist(lb_webui *w, webui_conn *c)
+{
+    char msn_buf[48] = "", part_buf[48] = "";
+    int64_t v = 0;
+    live_playlist pl;
+    const char *rel = c->path + 6;
+    /* lws copies "name=value" and points at the value */
+    const char *msn = lws_get_urlarg_by_name(c->wsi, "_HLS_msn=", msn_buf, sizeof msn_buf);
+    const char *part = lws_get_urlarg_by_name(c->wsi, "_HLS_part=", part_buf, sizeof part_buf);
+    int has_msn = msn != NULL, has_part = part != NULL;
+    if ((!has_msn && !has_part) || (c->method != WEBUI_GET && c->method != WEBUI_HEAD) ||
+        live_read(w->live_dir, rel, &pl) < 0 || !pl.blocking) {
+        serve_file(c, w->live_dir, rel, "no-cache, no-store", 1);   /* ignored, as a plain server */
+        return;
+    }
+    if (!has_msn) {
+        webui_respond_error(c, 400, "_HLS_part without _HLS_msn");
+        return;
+    }
+    if (hls_number(msn, &c->want_msn) < 0 || (has_part && hls_number(part, &v) < 0) ||
+        (has_part && v > 100000)) {
+        webui_respond_error(c, 400, "_HLS_msn and _HLS_part must be decimal numbers");
+        return;
+    }
+    c->want_part = has_part ? (int)v : -1;
+    int r = live_ready(w, c, &pl);
+    if (r < 0)
+        return;
+    if (r > 0) {
+        serve_file(c, w->live_dir, rel, "no-cache, no-store", 1);
+        return;
+    }
+    int same_ip = 0;
+    for (int i = 0; i < w->nb_held; i++)
+        same_ip += !strcmp(w->held[i]->ip, c->ip);
+    if (w->nb_held >= WEBUI_MAX_HELD || same_ip >= WEBUI_MAX_HELD_PER_IP) {
+        w->held_refused++;
+        webui_add_header(c, "Retry-After", "1");
+        webui_respond_error(c, 503, "too many blocking playlist reloads waiting");
+        return;
+    }
+    c->held = 1;
+    c->held_until_us = lb_clock_now() + 3LL * pl.target_s * 1000000;
+    w->held[w->nb_held++] = c;
+    w->held_total++;
+    if (w->nb_held == 1)
+        lws_sul_schedule(w->ctx, 0, &w->held_sul, held_poll, WEBUI_HELD_POLL_US);
+}
+
 static int role_allows(const webui_principal *who, webui_role need)
 {
     return who->role >= need;
@@ -240,9 +440,12 @@ static void route_files(lb_webui *w, webui_conn *c)
             webui_respond_error(c, 401, "login required");
             return;
         }
-        /* Playlists change every segment; segments never change. */
-        const char *cc = strstr(path, ".m3u8") ? "no-cache, no-store" : "max-age=60";
-        serve_file(c, w->live_dir, path + 6, cc, 1);
+        /* Playlists change every segment (or part); segments never change. */
+        size_t pl = strlen(path);
+        if (pl > 5 && !strcmp(path + pl - 5, ".m3u8"))
+            serve_live_playlist(w, c);
+        else
+            serve_file(c, w->live_dir, path + 6, "max-age=60", 1);
         return;
     }
     if (!strncmp(path, "/recordings/", 12)) {
@@ -294,8 +497,8 @@ static void dispatch(lb_webui *w, webui_conn *c)
     c->dispatched = 1;
     w->requests++;
     webui_route(w, c);
-    if (c->hash_job)
-        return;                     /* the hasher will answer */
+    if (c->hash_job || c->held)
+        return;                     /* the hasher or held_poll() will answer */
     if (!c->responding)
         webui_respond_error(c, 500, "no response");
     lws_callback_on_writable(c->wsi);
@@ -680,6 +883,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return c ? on_writeable(w, c) : 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
+        if (c && c->held)
+            held_remove(w, c);
         if (c && !c->is_ws)
             conn_reset(c);
         break;

@@ -253,6 +253,8 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
     pthread_mutex_unlock(&w->lock);
     w->started_us = lb_clock_now();
     atomic_store(&w->stop, 0);
+    memset(&w->held_sul, 0, sizeof w->held_sul);
+    w->nb_held = 0;
     if ((ret = webui_hasher_start(w)) < 0 ||
         (ret = lb_thread_start(&w->thread, "lb-webui", loop, w)) < 0) {
         snprintf(err, err_size, "webui: cannot start its thread");

@@ -24,6 +24,11 @@
 #define WEBUI_CLIENT_BACKLOG 64            /* events waiting per WebSocket client */
 #define WEBUI_MAX_HEADERS    8             /* extra response headers */
 #define WEBUI_MAX_BODY_REPEATS 64         /* see http.c's BODY_COMPLETION */
+/* Blocking playlist reloads (LL-HLS) held at once, in all and per client
+ * address, and how often a held one looks at its playlist again. */
+#define WEBUI_MAX_HELD       64
+#define WEBUI_MAX_HELD_PER_IP 6
+#define WEBUI_HELD_POLL_US   20000
 /* lb_webui_stop() waits this long for the loop: past the few seconds a
  * legitimate request may take (a DELETE of a multi-GB recording runs nftw()
  * on the loop), well under the service's TimeoutStopSec. */
@@ -301,6 +306,10 @@ typedef struct webui_conn {
     int close_after;
 
     webui_hash_job *hash_job;         /* a password check waiting for the hasher */
+    int held;                         /* a blocking playlist reload waiting (http.c) */
+    int64_t held_until_us;            /* then 503 */
+    int64_t want_msn;
+    int want_part;                    /* -1: none asked */
 
     /* WebSocket /api/v1/events */
     struct webui_conn *ws_next;
@@ -371,6 +380,10 @@ struct lb_webui {
     webui_conn *ws_clients;
     uint64_t requests, ws_events_sent, ws_events_dropped;
     int64_t ws_checked_us;            /* last check of the sockets' credentials */
+    webui_conn *held[WEBUI_MAX_HELD]; /* blocking playlist reloads (http.c) */
+    int nb_held;
+    uint64_t held_total, held_refused;
+    lws_sorted_usec_list_t held_sul;
     unsigned char wbuf[LWS_PRE + WEBUI_CHUNK];     /* one header block or body chunk */
 };
 

@@ -345,11 +345,23 @@ const LB = (() => {
   const statusOf = (ev) => ev.status || ev.data || ev;
 
   /* Plays an HLS URL: hls.js where MSE exists, native HLS otherwise. */
-  function attachHls(video, url) {
+  // Low-latency HLS (NAME.ll.m3u8 beside NAME.m3u8) when the server writes
+  // it: hls.js in lowLatencyMode keeps PART-HOLD-BACK (about 1 s) behind the
+  // live edge, with blocking playlist reloads; else the MPEG-TS playlist.
+  async function attachHls(video, url) {
     if (video._hls) { video._hls.destroy(); video._hls = null; }
+    const llUrl = url.replace(/\.m3u8$/, '.ll.m3u8');
+    let ll = false;
+    try { ll = (await fetch(llUrl, { method: 'HEAD', cache: 'no-store' })).ok; } catch (e) { ll = false; }
+    const src = ll ? llUrl : url;
+    video.dataset.hlsSrc = src;
     if (window.Hls && window.Hls.isSupported()) {
-      const hls = new window.Hls({ liveSyncDurationCount: 2, enableWorker: true, lowLatencyMode: false });
-      hls.loadSource(url);
+      // liveSyncDurationCount would override PART-HOLD-BACK in hls.js: only
+      // for the plain playlist.
+      const cfg = ll ? { enableWorker: true, lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }
+                     : { liveSyncDurationCount: 2, enableWorker: true, lowLatencyMode: false };
+      const hls = new window.Hls(cfg);
+      hls.loadSource(src);
       hls.attachMedia(video);
       hls.on(window.Hls.Events.ERROR, (ev, data) => {
         if (!data.fatal) return;
@@ -358,7 +370,7 @@ const LB = (() => {
       });
       video._hls = hls;
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = url;
+      video.src = src;
     }
     video.play().catch(() => {});
   }
