@@ -299,8 +299,15 @@ static int fake_snapshot(void *opaque, const char *source, uint8_t **jpeg, size_
             index = i;
     if (index < 0 && strcmp(source, "program"))
         return AVERROR(ENOENT);
-    if (index < 0)
+    if (index < 0) {                  /* the program shows the shot taken */
+        fake *f = opaque;
         index = 0;
+        pthread_mutex_lock(&f->lock);
+        for (int i = 0; i < NB_SOURCES; i++)
+            if (!strcmp(f->shot, sources[i].name) || !strcmp(f->shot, sources[i].role))
+                index = i;
+        pthread_mutex_unlock(&f->lock);
+    }
     if (!codec || !(enc = avcodec_alloc_context3(codec)) || !(frame = av_frame_alloc()) ||
         !(pkt = av_packet_alloc())) {
         ret = AVERROR(ENOMEM);

@@ -74,11 +74,29 @@
   }
   setInterval(refreshSnapshots, 1000);
 
-  // Until the live stream plays, the program preview shows program snapshots.
-  const programVideo = document.getElementById('program');
-  setInterval(() => {
-    if (programVideo.readyState < 2) programVideo.poster = '/api/v1/sources/program/snapshot.jpg?t=' + Date.now();
-  }, 1000);
+  // The program preview: the program's latest picture as a JPEG, fetched
+  // one at a time, at most 5 a second, while the tab is visible, and at
+  // once after a take.  A live stream (even low-latency HLS, 1 s+) would
+  // show a take too late to judge it; this is a frame interval, a fetch
+  // and up to 0.2 s behind the program.
+  const programImg = document.getElementById('program');
+  let programBusy = false, programNext = 0, programUrl = null;
+  async function refreshProgram(now) {
+    if (programBusy || document.hidden || (!now && Date.now() < programNext)) return;
+    programBusy = true;
+    programNext = Date.now() + 200;
+    try {
+      const r = await fetch('/api/v1/sources/program/snapshot.jpg', { cache: 'no-store' });
+      if (r.ok) {
+        const url = URL.createObjectURL(await r.blob());
+        programImg.src = url;
+        if (programUrl) URL.revokeObjectURL(programUrl);
+        programUrl = url;
+      }
+    } catch (e) { /* the next turn tries again */ }
+    programBusy = false;
+  }
+  setInterval(refreshProgram, 50);
 
   function setTally(names) {
     program = names || [];
@@ -163,9 +181,10 @@
     setTally(r.data.sources);
   }
 
-  function take(name) {
+  async function take(name) {
     const layout = (status && status.director && status.director.layout) || 'single';
-    director({ mode: 'manual', shot: name, layout });
+    await director({ mode: 'manual', shot: name, layout });
+    programNext = 0;              // show the take as soon as it is on the air
   }
 
   document.querySelectorAll('#modes button').forEach((b) => b.addEventListener('click', () => {
@@ -234,5 +253,4 @@
       document.getElementById('reason').textContent = dash(ev.reason);
     }
   });
-  LB.attachHls(document.getElementById('program'), '/live/program.m3u8');
 })();
