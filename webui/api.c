@@ -901,9 +901,19 @@ static void h_metrics(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
             "luobo_webui_ws_events_dropped_total %llu\n"
             "# HELP luobo_webui_publish_dropped_total Events dropped before the loop took them.\n"
             "# TYPE luobo_webui_publish_dropped_total counter\n"
-            "luobo_webui_publish_dropped_total %llu\n",
+            "luobo_webui_publish_dropped_total %llu\n"
+            "# HELP luobo_webui_hls_held Blocking playlist reloads (LL-HLS) waiting now.\n"
+            "# TYPE luobo_webui_hls_held gauge\n"
+            "luobo_webui_hls_held %d\n"
+            "# HELP luobo_webui_hls_held_total Blocking playlist reloads held.\n"
+            "# TYPE luobo_webui_hls_held_total counter\n"
+            "luobo_webui_hls_held_total %llu\n"
+            "# HELP luobo_webui_hls_held_refused_total Blocking reloads refused (503): too many waiting.\n"
+            "# TYPE luobo_webui_hls_held_refused_total counter\n"
+            "luobo_webui_hls_held_refused_total %llu\n",
             (unsigned long long)w->requests, clients, (unsigned long long)w->ws_events_sent,
-            (unsigned long long)w->ws_events_dropped, (unsigned long long)ring_dropped);
+            (unsigned long long)w->ws_events_dropped, (unsigned long long)ring_dropped, w->nb_held,
+            (unsigned long long)w->held_total, (unsigned long long)w->held_refused);
     fclose(f);
     webui_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", out, len);
 }

@@ -17,7 +17,8 @@
     playlist has it whole (the answer says so); _HLS_msn/_HLS_part of the
     next part once it is listed; far in the future: 400 at once; _HLS_part
     alone, non-numbers: 400; more than 6 held from one address: 503 with
-    Retry-After at once, the 6 answered normally;
+    Retry-After at once, the 6 answered normally; /metrics counts them
+    (luobo_webui_hls_held, _held_total, _held_refused_total);
   - program.m3u8 (MPEG-TS, for origins and plain players) has no LL tags;
   - in plain builds with node, npm and Chromium (the sanitizers' timing
     measures nothing): tests/browser/llhls_viewer.js opens the real viewer
@@ -83,6 +84,7 @@ list_size = 6
 
 [auth]
 public_viewer = true
+metrics_public = true
 """
 
 
@@ -257,6 +259,11 @@ def check_blocking(url):
     check(all(r and r[0] == 200 for r in results),
           "the 6 held ones answered 200 (%s)" % [r[0] if r else None for r in results])
     print("ok   bounded: 6 held per address, the 7th 503 at once")
+    text = get(url.replace("/live/program.ll.m3u8", "/metrics"))[1].decode()
+    held = {k: int(v) for k, v in re.findall(r"^(luobo_webui_hls_held\w*) (\d+)$", text, re.M)}
+    check(held.get("luobo_webui_hls_held") == 0 and held.get("luobo_webui_hls_held_total", 0) >= 8
+          and held.get("luobo_webui_hls_held_refused_total", 0) >= 1,
+          "/metrics: none held now, held and refused counted (%s)" % held)
 
 
 def browser(port):
