@@ -3,7 +3,9 @@
   local       ffmpeg decodes the whole playlist, every frame is there, every
               segment starts with an IDR, the playlist is well formed
   renditions  a master playlist over two variants, each decodable
-  jump        a jump of the timeline gives EXT-X-DISCONTINUITY
+  jump        a jump of the timeline gives EXT-X-DISCONTINUITY; in the
+              low-latency playlist too, with a new EXT-X-MAP (a new fMP4
+              muxer), and it decodes (ffmpeg) across the jump
 """
 import math
 import os
@@ -122,6 +124,20 @@ elif mode == "jump":
     check_segments(segs)
     err = decode_errors(os.path.join(live, "program.m3u8"))
     check(not err, f"decodes {err[:200]}")
+    with open(os.path.join(live, "program.ll.m3u8")) as f:
+        ll = f.read().splitlines()
+    check(ll[-1] == "#EXT-X-ENDLIST", "the LL playlist ended")
+    seg_lines = [l for l in ll if re.match(r"program-ll-\d+\.m4s$", l)]
+    check([re.search(r"-(\d+)\.ts$", s["name"]).group(1) for s in segs] ==
+          [re.search(r"-(\d+)\.m4s$", l).group(1) for l in seg_lines],
+          "the LL playlist lists the same segment numbers")
+    i = ll.index("#EXT-X-DISCONTINUITY")
+    maps = [l for l in ll if l.startswith("#EXT-X-MAP:")]
+    check(len(maps) == 2 and ll[i + 1].startswith("#EXT-X-MAP:") and ll[i + 1] == maps[1],
+          f"LL: EXT-X-DISCONTINUITY then a new EXT-X-MAP at the jump ({maps})")
+    check(sum(l.startswith("#EXTINF:") for l in ll[:i]) == 3, "LL: the discontinuity before the 4th segment")
+    err = decode_errors(os.path.join(live, "program.ll.m3u8"))
+    check(not err, f"the LL playlist decodes {err[:200]}")
 else:
     fail("mode?")
 print("PASS")
