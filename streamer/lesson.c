@@ -70,7 +70,7 @@ struct lb_lesson {
 
 #define DECISIONS_SYNC_US 1000000
 
-static void make_slug(const char *title, char *slug, size_t size)
+static void slug_of(const char *title, char *slug, size_t size)
 {
     size_t n = 0;
     int dash = 0;
@@ -86,7 +86,30 @@ static void make_slug(const char *title, char *slug, size_t size)
         }
     }
     slug[n] = 0;
-    if (!n)
+}
+
+/* The folder's name after its time: the title's ASCII letters and digits.
+ * A title in Chinese leaves little of it ("七年级3班 数学" gives "3"), so
+ * then the timetable entry's id names the folder ("math-7-3"), else
+ * "lesson". */
+static void make_slug(const lb_lesson_info *info, char *slug, size_t size)
+{
+    slug_of(info->title, slug, size);
+    int non_ascii = 0;
+    for (const unsigned char *p = (const unsigned char *)info->title; *p; p++)
+        non_ascii |= *p >= 128;
+    if ((non_ascii && strlen(slug) < 4) || !*slug) {
+        char entry[sizeof info->schedule_uid];
+        snprintf(entry, sizeof entry, "%s", info->schedule_uid);
+        char *at = strchr(entry, '@');
+        if (at)
+            *at = 0;
+        char from_entry[64];
+        slug_of(entry, from_entry, sizeof from_entry);
+        if (*from_entry)
+            snprintf(slug, size, "%s", from_entry);
+    }
+    if (!*slug)
         snprintf(slug, size, "lesson");
 }
 
@@ -304,7 +327,7 @@ int lb_lesson_create(lb_lesson **pl, const char *data_dir, const lb_lesson_info 
     struct tm tm;
     localtime_r(&secs, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    make_slug(l->info.title, slug, sizeof slug);
+    make_slug(&l->info, slug, sizeof slug);
 
     if ((ret = lb_mkdir_p(data_dir)) < 0) {
         snprintf(err, err_size, "%s: cannot create: %s", data_dir, av_err2str(ret));
