@@ -26,8 +26,11 @@
  *
  * The shedding ladder.  Before the program has to repeat pictures, work
  * that matters less goes, one step at a time, cheapest loss first: a step
- * is taken when the program is more than SHED_LATE_US behind and the last
- * change is SHED_STEP_US old (the step had time to help), and undone, last
+ * is taken when the program has been more than SHED_LATE_US behind for
+ * SHED_SUSTAIN_US (one late tick is a stall, not an overload: a disk flush,
+ * a camera's burst; and the first seconds after start-up, while sources
+ * open and encoders warm up, never count) and the last change is
+ * SHED_STEP_US old (the step had time to help), and undone, last
  * first, once the program has been on time for overload_recover_s.  Each step is
  * logged and keeps the `overload` alert raised (daemon/health.c); a step
  * that would change nothing here (no ISO encode, the preset already the
@@ -47,6 +50,8 @@
 #define RECOVERED_US ((int64_t)p->general.overload_recover_s * 1000000)
 
 #define SHED_LATE_US 250000
+#define SHED_SUSTAIN_US 1000000
+#define SHED_STARTUP_US 5000000
 #define SHED_STEP_US 3000000
 #define SHED_UNDO_US RECOVERED_US
 
@@ -76,9 +81,12 @@ static int set_encoders(lb_pipeline *p, int level, int step)
 static void shed(lb_pipeline *p, int64_t now, int64_t late_us)
 {
     int level = atomic_load(&p->shed_level);
-    if (late_us > SHED_LATE_US) {
+    if (late_us > SHED_LATE_US && now - p->capture.epoch_us >= SHED_STARTUP_US) {
         p->shed_late_us = now;
-        if (level == LB_SHED_STEPS || now - p->shed_changed_us < SHED_STEP_US)
+        if (!p->shed_late_since_us)
+            p->shed_late_since_us = now;
+        if (level == LB_SHED_STEPS || now - p->shed_changed_us < SHED_STEP_US ||
+            now - p->shed_late_since_us < SHED_SUSTAIN_US)
             return;
         int next = level + 1;
         while (next <= LB_SHED_STEPS && !set_encoders(p, next, next))
@@ -95,6 +103,8 @@ static void shed(lb_pipeline *p, int64_t now, int64_t late_us)
                 shed_steps[level], late_us / 1e6);
         return;
     }
+    if (late_us <= SHED_LATE_US)
+        p->shed_late_since_us = 0;
     if (level && now - p->shed_late_us >= SHED_UNDO_US && now - p->shed_changed_us >= SHED_UNDO_US) {
         LB_LOGI("overload", "step %d undone: %s (on time for %d s)", level, shed_steps[level],
                 p->general.overload_recover_s);

@@ -156,6 +156,7 @@ struct lb_pipeline {
     int64_t repeat_until;           /* program thread: ticks before this one repeat it */
     atomic_int shed_level;          /* the shedding ladder's step (daemon/overload.c) */
     int64_t shed_changed_us, shed_late_us;  /* program thread */
+    int64_t shed_late_since_us;             /* late beyond SHED_LATE_US since; 0 on time */
     lb_health_feed *health;         /* daemon/health_feed.c */
     struct lb_scheduler *scheduler; /* daemon/scheduler.c */
 };
