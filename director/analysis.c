@@ -28,6 +28,8 @@
  *    which is told apart from writing (thin strokes, a few pixels a tick) by
  *    its size.  Marks start a writing session only while someone is at
  *    the board (board_writing()).
+ * A students picture moving in a quarter of its blocks at once (the camera
+ * knocked or panned) is learnt anew, like one that changed at once.
  * Zones sum moving and foreground pixels in their rectangles.  Screens add
  * two detectors on the share of moving pixels: a slide is a burst that then
  * settles for slide_settle_s into a picture that differs from the one before
@@ -67,6 +69,7 @@
 #define OCCLUSION_S 5.0         /* after a body settled, its neighbourhood is not writing */
 #define BLANK_PERCENT 95        /* of a screen within 4 levels of its median: blank */
 #define BLOCK 8                 /* stillness of the neighbourhood, analysis pixels */
+#define FRAME_MOTION_BLOCKS 0.25 /* share of a students picture's blocks moving: the camera moved */
 #define ACTIVE_S 0.5            /* foreground that moved this recently is someone there */
 
 int lb_find_role(const lb_director *d, lb_role role)
@@ -538,7 +541,8 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     /* the camera's exposure or the room's light drifting moves the whole
      * board: compare with the board as it was, brightness aligned */
     int offset = board ? median(a->cur, n) - median(a->ref, n) : 0;
-    int settled_all = 0;
+    int settled_all = 0, moved_blocks = 0;
+    const int students = d->setup.source_roles[i] == LB_ROLE_STUDENTS;
     const int occlusion_ticks = (int)lrint(OCCLUSION_S * st->analysis_hz);
     for (int by = 0; by < bh && !relearn; by++) {
         for (int bx = 0; bx < bw; bx++) {
@@ -551,6 +555,14 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                     moved |= a->mask[y * w + x] & 1;
             uint8_t *bs = &a->block_still[b];
             *bs = moved ? 0 : *bs < 255 ? *bs + 1 : 255;
+            if (moved && students) {
+                /* a block where a few noisy pixels flicker has not moved */
+                int count = 0;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++)
+                        count += a->mask[y * w + x] & 1;
+                moved_blocks += count * 8 >= (x1 - x0) * (y1 - y0);
+            }
             a->block_settled[b] = 0;
             if (*bs < persist)
                 continue;
@@ -585,6 +597,15 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
         }
         if (a->block_settled[b] >= MARK_MIN_PIXELS)
             marks += a->block_settled[b];
+    }
+    /* a students picture moving all over at once is the camera knocked or
+     * panned, not someone standing up: learn it anew */
+    if (!relearn && students && moved_blocks >= FRAME_MOTION_BLOCKS * bw * bh) {
+        LB_LOGD("director", "%s: motion in %.0f%% of the picture at once, learning it anew",
+                d->setup.source_names[i], 100.0 * moved_blocks / (bw * bh));
+        relearn = 1;
+        a->fresh = 1;
+        fg = tracked = 0;
     }
     a->motion = (double)moving / n;
     a->presence = (double)fg / n;

@@ -365,6 +365,7 @@ typedef struct room {
     int lights;
     int stand_x;              /* a student standing, or -1 */
     int slide;
+    int shake_x;              /* the students camera shaken sideways */
 } room;
 
 static void draw_room(room *s, int64_t t_us)
@@ -384,6 +385,9 @@ static void draw_room(room *s, int64_t t_us)
         rect(s->f[BOARD], x, 50, 30, 100, 180);
     }
     s->f[STUDENTS] = frame(320, 180, 90 + s->lights);
+    for (int row = 0; row < 5; row++)     /* rows of desks, moved when the camera shakes */
+        for (int col = 0; col < 8; col++)
+            rect(s->f[STUDENTS], 12 + col * 38 + s->shake_x, 40 + row * 28, 22, 12, 150 + s->lights);
     if (s->stand_x >= 0)
         rect(s->f[STUDENTS], s->stand_x, 30, 30, 100, 220);
     s->f[SCREEN] = frame(320, 180, 230);
@@ -476,6 +480,8 @@ static void test_students_v2(void)
         s.lights += sec >= 18 && sec < 19 ? (int)((sec - 18) * 10) : sec >= 19 ? 10 : 0;
         s.stand_x = sec >= 10 && sec < 16 ? 0 : sec >= 22 && sec < 28 ? 290 : -1;
         s.slide = sec >= 29.2;                  /* just after the cut back to the teacher */
+        /* the students camera knocked sideways at 33 s and back at 35 s */
+        s.shake_x = sec >= 33 && sec < 35 ? 6 : 0;
         CHECK(room_step(d, &s, t, &r, &shot) >= 0, "update");
         if (sec < 10)
             CHECK(shot.sources[0] != STUDENTS, "lights up at %.1f s: %s", sec, shot.reason);
@@ -490,6 +496,7 @@ static void test_students_v2(void)
               c.x, c.y, c.w, c.h);
     }
     double slide = on_air(&r, 29.2, 38, SCREEN);
+    CHECK(on_air(&r, 30, 40, STUDENTS) < 0, "the students camera shaken taken for a student standing");
     CHECK(slide >= 0 && slide <= 1.5, "a new slide after a cut on the air after %.1f s", slide);
     check_min_shot(&r, "students");
     for (int i = 0; i < NB; i++)
