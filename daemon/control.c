@@ -389,9 +389,18 @@ static char *ctl_metrics(void *opaque)
                                      "luobo_srt_loss_percent{output=\"%s\"} %.2f\n",
                    st.name, st.rtt_ms, st.name, st.loss_pct);
     }
+    pthread_mutex_lock(&p->workers_lock);
+    int64_t encoded = p->encoded_frames;
+    pthread_mutex_unlock(&p->workers_lock);
     pthread_mutex_lock(&p->lock);
+    double elapsed_s = p->lc.state == LB_LESSON_RECORDING
+                           ? p->rec_offset_s + (double)p->rec_frames * p->fps_den / p->fps_num : 0;
     append(&buf, &len, &cap, "# TYPE luobo_program_frames_total counter\n"
                              "luobo_program_frames_total %llu\n"
+                             "# HELP luobo_program_encoded_frames_total Program ticks the encoder "
+                             "finished; behind the ticks made, the encoder's queue.\n"
+                             "# TYPE luobo_program_encoded_frames_total counter\n"
+                             "luobo_program_encoded_frames_total %lld\n"
                              "# TYPE luobo_program_late_frames_total counter\n"
                              "luobo_program_late_frames_total %llu\n"
                              "# HELP luobo_program_skipped_frames_total Ticks whose picture was not "
@@ -400,12 +409,20 @@ static char *ctl_metrics(void *opaque)
                              "# TYPE luobo_program_skipped_frames_total counter\n"
                              "luobo_program_skipped_frames_total %llu\n"
                              "# TYPE luobo_recording gauge\nluobo_recording %d\n"
+                             "# HELP luobo_recording_elapsed_seconds The lesson's length so far on "
+                             "the program clock (status' elapsed_s).\n"
+                             "# TYPE luobo_recording_elapsed_seconds gauge\n"
+                             "luobo_recording_elapsed_seconds %.3f\n"
                              "# HELP luobo_program_shed_level The overload's shedding ladder: the "
                              "step taken (0 none; docs/ARCHITECTURE.md).\n"
-                             "# TYPE luobo_program_shed_level gauge\nluobo_program_shed_level %d\n",
-           (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
+                             "# TYPE luobo_program_shed_level gauge\nluobo_program_shed_level %d\n"
+                             "# HELP luobo_program_lag_seconds How late the program made its last "
+                             "tick against real time (0: on time).\n"
+                             "# TYPE luobo_program_lag_seconds gauge\nluobo_program_lag_seconds %.3f\n",
+           (unsigned long long)p->frames_composed, (long long)encoded, (unsigned long long)p->frames_late,
            (unsigned long long)p->frames_skipped,
-           p->lc.state == LB_LESSON_RECORDING, atomic_load(&p->shed_level));
+           p->lc.state == LB_LESSON_RECORDING, elapsed_s, atomic_load(&p->shed_level),
+           (double)atomic_load(&p->lag_us) / 1e6);
     pthread_mutex_unlock(&p->lock);
     char *alerts = lb_health_feed_metrics(p);
     if (alerts)

@@ -138,11 +138,12 @@ static void give_back(lb_pipeline *p)
 
 int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
 {
-    if (n < p->repeat_until)
-        return 1;                       /* catching up: no wait */
     int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
     int64_t due = p->capture.epoch_us + av_rescale(n, 1000000LL * p->fps_den, p->fps_num) + delay_us;
     int64_t now = lb_clock_now();
+    atomic_store(&p->lag_us, now > due ? now - due : 0);
+    if (n < p->repeat_until)
+        return 1;                       /* catching up: no wait */
     if (now < due)
         lb_clock_sleep_until(due);
     else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2) {

@@ -360,9 +360,16 @@ def test_kill_9():
                 pass
         time.sleep(8)
         composed = metric(port, "luobo_program_frames_total")
+        # what the power-cut trials read (tests/streamer/powercut): the
+        # lesson's program clock and the ticks the encoder finished
+        elapsed = metric(port, "luobo_recording_elapsed_seconds")
+        encoded = metric(port, "luobo_program_encoded_frames_total")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         check(composed and composed > 0, "no program frames reported before the kill")
+        check(elapsed and 5 < elapsed < 60, "luobo_recording_elapsed_seconds %r after 8 s of lesson" % elapsed)
+        check(encoded and encoded > elapsed * FPS / 2,
+              "luobo_program_encoded_frames_total %r after %r s of lesson" % (encoded, elapsed))
         found = lessons(data)
         check(len(found) == 1, "one lesson expected")
         path = os.path.join(found[0], "program.mp4")
