@@ -693,6 +693,44 @@ int lb_lesson_join(const char *dir, const AVDictionary *tags)
     return joiner(dir, tags);
 }
 
+static void cut_torn(const char *path)
+{
+    int64_t cut = lb_mp4_cut_torn(path);
+    if (cut > 0)
+        LB_LOGW("lesson", "%s: its last fragment was torn (a power cut): %lld bytes cut", path,
+                (long long)cut);
+    else if (cut < 0 && cut != AVERROR(ENOENT))
+        LB_LOGW("lesson", "%s: cannot look for a torn fragment: %s", path, av_err2str((int)cut));
+}
+
+/* A power cut can leave the last fragment of each file torn: it goes
+ * before the duration is read, so that the files decode to their end and
+ * the duration is what they hold. */
+static void cut_torn_files(const char *dir)
+{
+    static const char *const subs[] = { "iso", "audio" };
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/program.mp4", dir) < sizeof path)
+        cut_torn(path);
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, subs[i]) >= sizeof path)
+            continue;
+        DIR *d = opendir(path);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            const char *ext = strrchr(e->d_name, '.');
+            if (e->d_name[0] == '.' || !ext || (strcmp(ext, ".mp4") && strcmp(ext, ".m4a")))
+                continue;
+            char file[PATH_MAX];
+            if ((size_t)snprintf(file, sizeof file, "%s/%s", path, e->d_name) < sizeof file)
+                cut_torn(file);
+        }
+        closedir(d);
+    }
+}
+
 /* Repairs one lesson folder; 1 if it was repaired. */
 static int repair_one(const char *dir)
 {
@@ -707,6 +745,7 @@ static int repair_one(const char *dir)
         lb_lesson_join(dir, NULL);        /* a crash while a resumed lesson's parts were joined */
         return 0;
     }
+    cut_torn_files(dir);
     /* a resumed lesson: its current part starts after the last outage */
     double duration_s = 0, offset_s = lb_lesson_last_outage_end(root);
     snprintf(path, sizeof path, "%s/program.mp4", dir);

@@ -50,6 +50,14 @@ int lb_mp4_faststart(const char *path);
  * lb_mp4_tags are kept). */
 int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags);
 
+/* A power cut can tear a fragmented MP4's last fragment: the file system
+ * kept its new size but not all of its data (ext4 extends it page by page
+ * as the data is written), so it ends in a box cut short or a moof without
+ * its mdat.  Cuts path back to the end of its last whole fragment and
+ * makes that durable.  Returns the bytes cut (0: it ends in whole boxes; a
+ * file without a whole moov is left alone) or a negative AVERROR. */
+int64_t lb_mp4_cut_torn(const char *path);
+
 /* Real duration of a media file from its packets (the last video packet's
  * end minus the first's start; audio when there is no video), seconds;
  * negative AVERROR when it cannot be opened. */

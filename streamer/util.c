@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +42,63 @@ int64_t lb_free_bytes(const char *path)
     if (statvfs(path, &sv) < 0)
         return -1;
     return (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+}
+
+static uint64_t be32(const uint8_t *b)
+{
+    return (uint64_t)b[0] << 24 | (uint64_t)b[1] << 16 | (uint64_t)b[2] << 8 | b[3];
+}
+
+int64_t lb_mp4_cut_torn(const char *path)
+{
+    int64_t ret = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return AVERROR(errno);
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    int64_t size = st.st_size, pos = 0, keep = 0, moov_end = -1;
+    int moof_open = 0;                  /* a moof whose mdat has not come yet */
+    while (size - pos >= 8) {
+        uint8_t h[16];
+        ssize_t n = pread(fd, h, sizeof h, pos);
+        if (n < 8) {
+            ret = n < 0 ? AVERROR(errno) : AVERROR(EIO);
+            goto fail;
+        }
+        uint64_t len = be32(h);
+        if (len == 1) {                 /* a 64-bit size follows the type */
+            if (n < 16)
+                break;
+            len = be32(h + 8) << 32 | be32(h + 12);
+        }
+        /* 0 ("to the end of the file") is never written by the archive: a
+         * zeroed tail */
+        if (len < 8 || len > (uint64_t)(size - pos))
+            break;
+        if (!memcmp(h + 4, "moov", 4))
+            moov_end = pos + (int64_t)len;
+        if (!memcmp(h + 4, "moof", 4))
+            moof_open = 1;
+        else if (!memcmp(h + 4, "mdat", 4))
+            moof_open = 0;
+        pos += (int64_t)len;
+        if (!moof_open)
+            keep = pos;
+    }
+    if (moov_end < 0 || keep >= size)
+        goto fail;                      /* nothing to cut (ret 0) */
+    if (ftruncate(fd, keep) < 0 || fdatasync(fd) < 0) {
+        ret = AVERROR(errno);
+        goto fail;
+    }
+    ret = size - keep;
+fail:
+    close(fd);
+    return ret;
 }
 
 int lb_media_probe_duration(const char *path, double *duration_s)

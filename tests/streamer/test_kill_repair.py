@@ -1,9 +1,15 @@
 """kill -9 in the middle of a paced recording: program.mp4 and the ISO file
 decode to within 1.5 s of the last packet sent; lb_lesson_repair_all marks
-the lesson interrupted with the real duration."""
+the lesson interrupted with the real duration.  A copy of the lesson with
+its files torn as a power cut leaves them (the last mdat cut short, a moof
+without its mdat: found by tests/streamer/powercut) is repaired too: the
+torn fragment is cut off, the files decode to their end and duration_s is
+what they hold."""
 import json
 import os
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -54,8 +60,51 @@ for name in ("program.mp4", "iso/teacher.mp4"):
     check(not err,
           f"{name} decodes ({err[:200]})")
 
+
+
+def boxes(path):
+    """(type, start, end) of each top-level box."""
+    out, pos = [], 0
+    with open(path, "rb") as f:
+        data = f.read()
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
+        out.append((kind.decode(), pos, pos + size))
+        pos += size
+    return out
+
+
+# the power cut's tears, on a copy (the folder's name is not a lesson id:
+# the repair takes any folder)
+torn = os.path.join(data, "torn")
+shutil.copytree(lesson, torn)
+whole = {}
+for name, how in (("program.mp4", "mdat cut short"), ("iso/teacher.mp4", "moof without its mdat")):
+    path = os.path.join(torn, name)
+    b = boxes(path)
+    check([k for k, _, _ in b[-2:]] == ["moof", "mdat"], f"{name} ends in a fragment: {b[-3:]}")
+    moof, mdat = b[-2], b[-1]
+    cut_at = mdat[1] + 8 + (mdat[2] - mdat[1] - 8) // 2 if how == "mdat cut short" else mdat[1]
+    os.truncate(path, cut_at)
+    whole[name] = moof[1]       # what the repair must keep: up to the torn fragment
+    print(f"{name}: torn ({how}) at {cut_at} of {mdat[2]}; whole fragments end at {moof[1]}")
+check(decode_errors(os.path.join(torn, "program.mp4")) != "", "the torn program.mp4 fails to decode at its end")
+
 kv = run_tool("repair", data)
-check(kv["repaired"] == "1", "repair_all repaired one lesson")
+check(kv["repaired"] == "2", "repair_all repaired the lesson and its torn copy")
+for name, size in whole.items():
+    path = os.path.join(torn, name)
+    check(os.path.getsize(path) == size, f"{name}: cut back to its whole fragments ({os.path.getsize(path)} vs {size})")
+    err = decode_errors(path)
+    check(not err, f"{name} decodes after the repair ({err[:200]})")
+with open(os.path.join(torn, "lesson.json")) as f:
+    lj = json.load(f)
+n, end = decoded_end(os.path.join(torn, "program.mp4"))
+check(lj["status"] == "interrupted", "the torn copy is interrupted")
+check(abs(lj["duration_s"] - end) < 0.1, f"torn copy: duration_s {lj['duration_s']} is what it holds ({end:.2f})")
+print(f"torn copy: repaired to {end:.2f} s")
 with open(os.path.join(lesson, "lesson.json")) as f:
     lj = json.load(f)
 check(lj["status"] == "interrupted", "status interrupted")
