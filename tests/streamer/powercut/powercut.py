@@ -10,23 +10,34 @@ host and the next start repairs the lesson.
 Each trial:
   1. boot the VM (Debian's kernel, the host's root over 9p read-only; see
      tests/capture/vm/vivid_vm.py), mount the disk, luobo --record (paced:
-     one synthetic camera, its ISO file, one mic's file); the guest appends
-     the lesson's elapsed_s to a shared file every 50 ms;
-  2. SIGKILL qemu when the lesson has run a random time (--min-s..--max-s);
-     the media time at the cut is the last elapsed_s seen plus the wall time
-     since it was seen (an overestimate by up to one poll: the loss counted
-     errs on the large side);
+     one synthetic camera, its ISO file, one mic's file); every 50 ms the
+     guest appends to a shared file (JSON lines) what luobo's /metrics says
+     (the lesson's program clock luobo_recording_elapsed_seconds, the late
+     and repeated ticks, how late the last tick was, the ticks encoded) and
+     program.mp4's size as the guest's kernel has it; luobo's threads' CPU
+     time goes to threads.jsonl every second;
+  2. SIGKILL qemu at the first line the guest writes after a random moment
+     (--min-s..--max-s into the lesson): the media time at the cut is that
+     line's program clock plus at most the line's age (since_read_s, tens
+     of ms: the guest's clock paired with the host's), never extrapolated
+     over a poll, since a guest starved by the host may go a second without
+     writing and its program clock does not run meanwhile;
   3. on a copy of the image: e2fsck (the journal replay a reboot would do),
      debugfs rdump of the lesson; lesson.json parses and says "recording";
      program.mp4, iso/cam.mp4 and audio/teacher.m4a decode; lost = media
-     time at the cut - program.mp4's decoded end: at most --max-lost (1.5 s).
-     The guest also reports program.mp4's size as its kernel sees it: bytes
-     luobo had written that the disk lacks are the durability's own loss
-     (the rest is what was still in the encoders and the fragment being
-     built; in a TCG guest on a busy host the program falls behind real
-     time and that part grows);
-  4. boot again on the image: luobo starts (repairing), exits; lesson.json
-     says "interrupted" with program.mp4's duration.
+     time at the cut - program.mp4's decoded end: at most --max-lost (1.5
+     s; lost_min_s leaves the line's age out).  Bytes of program.mp4 the
+     guest had (at the last line) that the disk lacks are the durability's
+     own loss; the rest is what was still in the encoders and the fragment
+     being built (encoder_backlog_s: ticks made but not encoded at the
+     last line).  The guest's lateness is reported with each trial
+     (guest_late, guest_skipped: ticks over two frames late and ticks
+     repeated to catch up during the lesson; lag_s, lag_max_s);
+     A file may end in a torn fragment (its moof or part of its mdat on the
+     disk, the rest not): it decodes up to there ("torn" lists it);
+  4. boot again on the image: luobo starts (repairing: a torn last
+     fragment is cut off), exits; lesson.json says "interrupted" with
+     program.mp4's duration, and the three files decode without an error.
 Prints one line per trial and a summary; exits 1 if a trial fails.
 Takes about a minute per trial on 2 cores with TCG (no KVM); not in CI.
 Needs qemu-system-x86, busybox-static, kmod, e2fsprogs, ffmpeg."""
@@ -47,6 +58,13 @@ import vivid_vm  # noqa: E402
 
 MODULES = ["crc32c_generic", "virtio_blk", "ext4"]
 FPS = 10     # light enough for a TCG guest on a busy host
+# The synthetic teacher speaks one second in five.  Under TCG the guest's
+# float arithmetic is emulated: each AAC encoder (the program's and the
+# mic's own file) costs ~0.6 vCPU-s per second of a tone (60 times what it
+# costs natively) and ~0.13 of silence, so a teacher talking all the time
+# keeps the 2-vCPU guest 97 % busy and the program falls 1-2.5 s behind
+# real time (2026-12-05: 25 late, 11 repeated ticks in 7 s).
+SPEAKS = ",".join("%d-%d" % (s, s + 1) for s in range(0, 60, 5))
 
 
 def config(port):
@@ -68,6 +86,7 @@ height = 180
 type = synthetic
 role = teacher
 frequency_hz = 440
+speaks = %s
 
 [encoder]
 preset = ultrafast
@@ -80,7 +99,7 @@ iso_bitrate_kbps = 200
 [auth]
 public_viewer = true
 metrics_public = true
-""" % (port, FPS)
+""" % (port, FPS, SPEAKS)
 
 
 def run(cmd, **kw):
@@ -128,8 +147,14 @@ def trial(a, vm, n, rnd):
     # 1-2: record, cut the power
     p = vivid_vm.start(vm, work, guest + " record", env, drive)
     progress = os.path.join(work, "progress")
-    last = None            # (guest's program.mp4 size, elapsed_s, host time seen)
+    last = None            # the guest's last progress line (+ "seen": host time)
+    first = None           # the first: where the lesson's clocks and counters began
+    offset = float("inf")  # host clock - guest clock, as closely as the lines tell
+    n0 = -1 << 60          # the program's tick at the lesson's start (estimated)
+    lines = 0
+    lag_max = 0.0
     cut_el = None          # elapsed_s at which to cut: counted from the first fragment
+    armed = False
     deadline = time.monotonic() + a.boot_timeout + a.max_s * 4
     pos = 0
     while time.monotonic() < deadline and p.poll() is None:
@@ -140,15 +165,34 @@ def trial(a, vm, n, rnd):
         except FileNotFoundError:
             chunk = ""
         now = time.monotonic()
-        if chunk.endswith("\n"):
+        fresh = chunk.endswith("\n")
+        if fresh:
             pos += len(chunk.encode())
-            el, size = chunk.strip().split("\n")[-1].split()
-            last = (int(size), float(el), now)
-            if cut_el is None and last[0] > 0:
-                cut_el = last[1] + cut_at
-        if cut_el is not None and last[1] + (now - last[2]) >= cut_el:
-            break
-        time.sleep(0.02)
+            for line in chunk.strip().split("\n"):
+                st = json.loads(line)
+                st["seen"] = now
+                lines += 1
+                # the smallest host - guest clock difference: the pairing
+                # with the least delay (ask, 9p, this poll) in between
+                offset = min(offset, now - st["g"])
+                # ticks encoded - ticks of the lesson made: at most the tick
+                # the lesson began at (the encoder is never ahead)
+                n0 = max(n0, st["encoded"] - round(st["el"] * FPS))
+                first = first or st
+                lag_max = max(lag_max, st["lag"])
+            last = st
+            if cut_el is None and last["size"] > 0:
+                cut_el = last["el"] + cut_at
+        # Past the random moment the cut waits for the guest's next line and
+        # comes as soon as it is seen: the program clock at the cut is then
+        # known to within the line's age (since_read_s), not extrapolated
+        # over a poll (a guest starved by the host may go a second without
+        # writing, and its program clock does not run meanwhile).
+        if cut_el is not None and last["el"] + (now - last["seen"]) >= cut_el:
+            if armed and fresh:
+                break
+            armed = True
+        time.sleep(0.005)
     if p.poll() is not None or not last:
         p.kill()
         p.communicate()
@@ -157,8 +201,12 @@ def trial(a, vm, n, rnd):
     t_cut = time.monotonic()
     os.kill(p.pid, signal.SIGKILL)
     p.communicate()
-    guest_size, el, seen = last
-    media_at_cut = el + (t_cut - seen)
+    guest_size, el, seen = last["size"], last["el"], last["seen"]
+    # The program clock at the cut: the last elapsed_s the guest read (a
+    # lower bound), plus at most the wall time since it was read (its guest
+    # clock put on the host's by the best pairing).
+    since_read = max(0.0, t_cut - (last["g"] + offset))
+    media_at_cut = el + since_read
 
     # 3: the image as the power cut left it
     copy = os.path.join(work, "cut.img")
@@ -175,8 +223,19 @@ def trial(a, vm, n, rnd):
     d = run(["debugfs", "-R", "rdump /data/%s %s" % (lesson_id, out), copy])
     os.unlink(copy)
     lesson = os.path.join(out, lesson_id)
-    res = dict(trial=n, cut_at_s=round(media_at_cut, 2), fsck=fsck.returncode, errors=[],
-               guest_program_bytes=guest_size)
+    res = dict(trial=n, cut_at_s=round(media_at_cut, 2), last_read_el_s=el,
+               since_read_s=round(since_read, 3), since_seen_s=round(t_cut - seen, 3),
+               # the guest's lateness during the lesson (the first line holds
+               # the start-up's): late and repeated ticks, the shedding step,
+               # how late the program's tick was at the last read (the
+               # program clock behind real time: at most max_lag_ms, 1 s,
+               # then it repeats ticks), the most it was in the lesson, and
+               # the ticks made but not yet encoded at the last read
+               guest_late=last["late"] - first["late"], guest_skipped=last["skipped"] - first["skipped"],
+               guest_late_total=last["late"], guest_skipped_total=last["skipped"], guest_shed=last["shed"],
+               lag_s=last["lag"], lag_max_s=lag_max,
+               encoder_backlog_s=round((n0 + el * FPS - last["encoded"]) / FPS, 2),
+               progress_lines=lines, fsck=fsck.returncode, errors=[], guest_program_bytes=guest_size)
     if not os.path.isdir(lesson):
         res["errors"].append("the lesson folder is not on the disk (%s)" % d.stderr.strip()[-200:])
         return res
@@ -194,6 +253,7 @@ def trial(a, vm, n, rnd):
     else:
         res["program_end_s"] = round(end, 2)
         res["lost_s"] = round(media_at_cut - end, 2)
+        res["lost_min_s"] = round(el - end, 2)     # against the last elapsed_s read
         if res["lost_s"] > a.max_lost:
             res["errors"].append("lost %.2f s > %.1f s" % (res["lost_s"], a.max_lost))
     # what luobo had written (the guest's view at the last poll before the
@@ -212,9 +272,12 @@ def trial(a, vm, n, rnd):
             continue
         e, why = decoded_end(path, stream)
         res[name + "_end_s"] = None if e is None else round(e, 2)
-        err = decode_errors(path)
-        if e is None or err:
-            res["errors"].append("%s: %s" % (name, (why or err)[:300]))
+        if e is None:
+            res["errors"].append("%s: %s" % (name, why[:300]))
+        elif decode_errors(path):
+            # decodes up to a torn last fragment (its data not on the disk
+            # yet): the repair must cut it off (checked below)
+            res.setdefault("torn", []).append(name)
 
     # 4: the next start repairs it
     try:
@@ -227,7 +290,19 @@ def trial(a, vm, n, rnd):
         return res
     after = os.path.join(work, "after")
     os.makedirs(after)
-    run(["debugfs", "-R", "dump /data/%s/lesson.json %s/lesson.json" % (lesson_id, after), image])
+    run(["debugfs", "-R", "rdump /data/%s %s" % (lesson_id, after), image])
+    after_lesson = os.path.join(after, lesson_id)
+    # every file decodes to its end after the repair
+    for name, stream in (("program.mp4", "v:0"), ("iso/cam.mp4", "v:0"), ("audio/teacher.m4a", "a:0")):
+        path = os.path.join(after_lesson, name)
+        err = decode_errors(path) if os.path.exists(path) else "missing"
+        if err:
+            res["errors"].append("after the repair, %s: %s" % (name, err[:300]))
+    end, _ = decoded_end(os.path.join(after_lesson, "program.mp4"), "v:0")
+    res["repaired_program_end_s"] = None if end is None else round(end, 2)
+    if end is not None and "cut_at_s" in res:
+        res["lost_after_repair_s"] = round(media_at_cut - end, 2)
+    after = after_lesson
     try:
         lj = json.load(open(os.path.join(after, "lesson.json")))
         res["repaired_status"] = lj.get("status")
