@@ -39,7 +39,7 @@ Each trial:
      fragment is cut off), exits; lesson.json says "interrupted" with
      program.mp4's duration, and the three files decode without an error.
 Prints one line per trial and a summary; exits 1 if a trial fails.
-Takes about a minute per trial on 2 cores with TCG (no KVM); not in CI.
+Takes 1-2 minutes a trial on 2 cores with TCG (no KVM); not in CI.
 Needs qemu-system-x86, busybox-static, kmod, e2fsprogs, ffmpeg."""
 import argparse
 import json
