@@ -704,9 +704,10 @@ static void cut_torn(const char *path)
 }
 
 /* A power cut can leave the last fragment of each file torn: it goes
- * before the duration is read, so that the files decode to their end and
- * the duration is what they hold. */
-static void cut_torn_files(const char *dir)
+ * before the duration is read (and before a resumed lesson's files become
+ * a part), so that the files decode to their end and the duration is what
+ * they hold. */
+void lb_lesson_cut_torn_files(const char *dir)
 {
     static const char *const subs[] = { "iso", "audio" };
     char path[PATH_MAX];
@@ -745,7 +746,7 @@ static int repair_one(const char *dir)
         lb_lesson_join(dir, NULL);        /* a crash while a resumed lesson's parts were joined */
         return 0;
     }
-    cut_torn_files(dir);
+    lb_lesson_cut_torn_files(dir);
     /* a resumed lesson: its current part starts after the last outage */
     double duration_s = 0, offset_s = lb_lesson_last_outage_end(root);
     snprintf(path, sizeof path, "%s/program.mp4", dir);

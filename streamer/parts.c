@@ -261,6 +261,7 @@ int lb_lesson_prepare_resume(const char *dir, char *err, size_t err_size)
      * (lb_lesson_open moves its end), unless there is none yet, when an
      * empty first part stands for the nothing recorded. */
     int nb_parts = lb_lesson_count_parts(dir);
+    lb_lesson_cut_torn_files(dir);          /* a power cut's torn fragment stays out of the part */
     if ((ret = move_current(dir, nb_parts + 1, !nb_parts && !cJSON_GetArraySize(outages),
                             err, err_size)) < 0)
         goto out;

@@ -57,6 +57,8 @@ int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags);
  * makes that durable.  Returns the bytes cut (0: it ends in whole boxes; a
  * file without a whole moov is left alone) or a negative AVERROR. */
 int64_t lb_mp4_cut_torn(const char *path);
+/* lb_mp4_cut_torn() on a lesson folder's program.mp4, iso/ and audio/ files (logged). */
+void lb_lesson_cut_torn_files(const char *dir);
 
 /* Real duration of a media file from its packets (the last video packet's
  * end minus the first's start; audio when there is no video), seconds;

@@ -7,6 +7,7 @@
  *       a paced (real-time) recording that runs until it is killed; writes
  *       the program time of the last video packet it sent to DATA_DIR/progress.
  *   streamer_tool repair DATA_DIR
+ *   streamer_tool prepare_resume LESSON_DIR
  *   streamer_tool live CONFIG SECONDS [paced]
  *       live outputs only (srt, hls) from CONFIG for SECONDS of media.
  */
@@ -516,6 +517,12 @@ int main(int argc, char **argv)
         return run_writer(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "cycles"))
         return run_cycles(argv[2], atoi(argv[3]));
+    if (argc >= 3 && !strcmp(argv[1], "prepare_resume")) {
+        char err[512] = "";
+        int ret = lb_lesson_prepare_resume(argv[2], err, sizeof err);
+        printf("ret=%d\nerror=%s\n", ret, err);
+        return ret < 0;
+    }
     if (argc >= 3 && !strcmp(argv[1], "repair")) {
         printf("repaired=%d\n", lb_lesson_repair_all(argv[2]));
         return 0;
@@ -549,7 +556,7 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && !strcmp(argv[1], "live"))
         return run_live(argv[2], atof(argv[3]), argc >= 5 && !strcmp(argv[4], "paced"));
-    fprintf(stderr, "usage: streamer_tool archive DIR SECONDS [bframes] | writer DIR | repair DIR"
+    fprintf(stderr, "usage: streamer_tool archive DIR SECONDS [bframes] | writer DIR | repair DIR | prepare_resume DIR"
                     " | live CONFIG SECONDS [paced]\n");
     return 2;
 }

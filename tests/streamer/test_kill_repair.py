@@ -4,7 +4,9 @@ the lesson interrupted with the real duration.  A copy of the lesson with
 its files torn as a power cut leaves them (the last mdat cut short, a moof
 without its mdat: found by tests/streamer/powercut) is repaired too: the
 torn fragment is cut off, the files decode to their end and duration_s is
-what they hold."""
+what they hold; and, resumed instead (lb_lesson_prepare_resume), its files
+become parts/1/ without the torn fragment, its outage starting where they
+end."""
 import json
 import os
 import shutil
@@ -91,6 +93,21 @@ for name, how in (("program.mp4", "mdat cut short"), ("iso/teacher.mp4", "moof w
     whole[name] = moof[1]       # what the repair must keep: up to the torn fragment
     print(f"{name}: torn ({how}) at {cut_at} of {mdat[2]}; whole fragments end at {moof[1]}")
 check(decode_errors(os.path.join(torn, "program.mp4")) != "", "the torn program.mp4 fails to decode at its end")
+# the same tears in a lesson that is resumed: its files become parts/1/
+# without the torn fragment, and its outage starts where they end
+resumed = os.path.join(scratch("kill-resumed"), "torn")
+shutil.copytree(torn, resumed)
+kv = run_tool("prepare_resume", resumed)
+check(kv["ret"] == "0", f"prepare_resume: {kv}")
+for name, size in whole.items():
+    path = os.path.join(resumed, "parts", "1", name)
+    check(os.path.getsize(path) == size, f"resumed: parts/1/{name} cut back to its whole fragments")
+    err = decode_errors(path)
+    check(not err, f"resumed: parts/1/{name} decodes ({err[:200]})")
+with open(os.path.join(resumed, "lesson.json")) as f:
+    outage = json.load(f)["outages"][0]
+n, end = decoded_end(os.path.join(resumed, "parts", "1", "program.mp4"))
+check(abs(outage["from"] - end) < 0.1, f"resumed: the outage starts where part 1 ends ({outage['from']} vs {end:.2f})")
 
 kv = run_tool("repair", data)
 check(kv["repaired"] == "2", "repair_all repaired the lesson and its torn copy")
