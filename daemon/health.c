@@ -203,9 +203,13 @@ static void describe(lb_alert *a)
                  "rate, less than the %.1f h %s", a->value, a->threshold, a->detail);
         break;
     case LB_ALERT_OVERLOAD:
-        snprintf(a->message, sizeof a->message, "the program is falling behind real time: "
-                 "%.0f late or skipped frames in %.0f s%s%s", a->value, a->threshold,
-                 *a->detail ? "; shed: " : "", a->detail);
+        if (*a->detail && a->value < 1)     /* raised (or kept) by the ladder, no frame lost yet */
+            snprintf(a->message, sizeof a->message, "the program fell behind real time; work "
+                     "is shed to keep up: %s", a->detail);
+        else
+            snprintf(a->message, sizeof a->message, "the program is falling behind real time: "
+                     "%.0f late or skipped frames in %.0f s%s%s", a->value, a->threshold,
+                     *a->detail ? "; shed: " : "", a->detail);
         break;
     case LB_ALERT_CLOCK_UNSYNCED:
         snprintf(a->message, sizeof a->message, "the system clock is not synchronised (%s)",
