@@ -155,9 +155,14 @@ static int slate_sink(void *opaque, AVPacket *pkt)
 static int silence_sink(void *opaque, AVPacket *pkt)
 {
     joiner *j = opaque;
-    /* the encoder's priming (before the gap) and its flush (after it) go;
-     * its timestamps went through samples: a few us either way */
-    if (pkt->pts < j->gap_from_us - 10 || pkt->pts >= j->gap_to_us - 10)
+    /* the encoder's priming (before the gap) and its flush (after it) go.
+     * Its packets are 1024 samples apart, their timestamps rounded to a
+     * sample and back (up to ~11 us off): tell them apart by half a frame.
+     * A fixed 10 us kept the first flush packet now and then (gap_from_us
+     * at x.5 samples): one frame too many, the part after it a frame late
+     * for a decoder that counts samples. */
+    int64_t half_frame_us = av_rescale(512, 1000000, LB_AUDIO_RATE);
+    if (pkt->pts < j->gap_from_us - half_frame_us || pkt->pts >= j->gap_to_us - half_frame_us)
         return 0;
     pkt->duration = 0;
     return write_packet(j, j->filling, pkt, AV_TIME_BASE_Q, 0);

@@ -27,10 +27,16 @@ The camera and the mic are a 320x180 H.264 file with a white flash every
 second and a 1 kHz click at the same instants (stream-copied to its ISO
 file, so the slate goes through the splice encoder there too); a synthetic
 bars camera is encoded to its ISO file.
+
+join_grid (no timing): mic parts made with ffmpeg, joined by the repair at
+start-up for outage ends that round to samples differently; the joined
+file's clicks, decoded by counting samples, where the gap's whole frames of
+silence put them (a CI run once had one frame too many: 21.3 ms late).
 """
 import array
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -543,5 +549,76 @@ def test_resume():
                                             else "after it had finished (complete)"))
 
 
+# outage ends whose silence starts between two samples (gap_from_us at x.5
+# samples: 5.091594 is the one a CI run caught) and some around them
+GRID_OUTAGE_ENDS = (5.091594, 5.091604, 5.0, 5.010427, 5.021344, 5.032281, 5.043198, 5.054115)
+
+
+def test_join_grid():
+    """The join's silence on the AAC frame grid, without timing: lessons
+    whose mic was recorded in two parts (3 s each, a click at 0.5, 1.5 and
+    2.5 s of each) are joined by the repair at start-up, with outage ends
+    that round differently to samples; each joined file's clicks (decoded
+    by counting samples, as players do) are where the outage's end puts
+    them, within a ms: never a whole AAC frame (21.3 ms) off."""
+    with Scratch("resume-grid") as tmp:
+        data = os.path.join(tmp, "data")
+        part = os.path.join(tmp, "part.m4a")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "aevalsrc='if(between(mod(t,1),0.5,0.52),0.5*sin(2*PI*1000*t),0)':s=48000:d=3",
+                        "-ac", "1", "-c:a", "aac", "-b:a", "64k", part], check=True)
+        part_clicks = [round(c, 4) for c in onsets(decode_audio(part))]
+        part_end = duration(part, "a:0")
+        part_decoded_s = len(decode_audio(part)) / 48000
+        check(len(part_clicks) == 3, "the part's clicks: %s" % part_clicks)
+        lessons = {}
+        for n, to in enumerate(GRID_OUTAGE_ENDS):
+            lid = "20261205-0900%02d-grid" % n
+            d = os.path.join(data, lid)
+            for sub in ("parts/1/audio", "audio"):
+                os.makedirs(os.path.join(d, sub))
+                shutil.copy(part, os.path.join(d, sub, "voice.m4a"))
+            with open(os.path.join(d, "lesson.json"), "w") as f:
+                json.dump({"schema": 2, "id": lid, "title": "grid", "started_at": "2026-12-05T09:00:00+00:00",
+                           "started_at_ms": 1796461200000 + n * 1000, "ended_at": None, "duration_s": 0,
+                           "sources": [], "mics": [{"name": "voice", "role": "teacher", "file": "audio/voice.m4a"}],
+                           "chapters": [], "outages": [{"from": 3, "to": to}], "status": "complete"}, f)
+            lessons[lid] = to
+        cfg = write_config(tmp, """[general]
+data_dir = %s
+http_port = 0
+width = 320
+height = 180
+fps = 30
+
+[source.board]
+type = synthetic
+role = board
+""" % data)
+        p = subprocess.run([LUOBO, "--config", cfg, "--offline", "--duration", "0.2"], capture_output=True,
+                           text=True, timeout=300)
+        check(p.returncode == 0, "luobo exited %d:\n%s" % (p.returncode, (p.stdout + p.stderr)[-3000:]))
+        bad = []
+        for lid, to in sorted(lessons.items()):
+            d = os.path.join(data, lid)
+            check(not os.path.exists(os.path.join(d, "parts")), "%s: the repair joined the parts" % lid)
+            path = os.path.join(d, "audio", "voice.m4a")
+            a0 = float(ffprobe_json(path, "-select_streams", "a:0", "-show_entries", "stream=start_time")
+                       ["streams"][0]["start_time"])
+            got = [round(a0 + c, 4) for c in onsets(decode_audio(path))]
+            # the gap's silence is whole AAC frames, as many as fit in the
+            # outage (rounded); a decoder that counts samples plays them
+            # after the whole of part 1 (its last frame too, which its
+            # timestamps cut short): up to half a frame from the second
+            # part's timestamps, and exactly there
+            frame_s = 1024 / 48000
+            second = part_decoded_s + round((to - part_end) / frame_s) * frame_s
+            want = part_clicks + [round(second + c, 4) for c in part_clicks]
+            if len(got) != len(want) or any(abs(g - w) > 0.001 for g, w in zip(got, want)):
+                bad.append("outage to %.6f: clicks %s, want %s" % (to, got, want))
+        check(not bad, "joined mic files off the grid: %s" % bad)
+        print("join grid: %d outage ends, every click within 1 ms of its place" % len(lessons))
+
+
 if __name__ == "__main__":
-    main({"resume": test_resume})
+    main({"resume": test_resume, "join_grid": test_join_grid})
