@@ -583,9 +583,6 @@ if __name__ == "__main__":
     # under sanitizers (scripts/dev.sh test --sanitize) the 10-minute run is
     # shortened: it looks for memory errors there, the plain run for drift
     {"rtsp_dropout": rtsp_dropout, "rtsp_substream": rtsp_substream, "alsa": alsa, "errors": errors,
-     # ten minutes in the plain pass; five under the sanitizers, which look
-     # for memory errors rather than for the drift of a long run
-     "drift": lambda: drift(int(os.environ.get(
-         "LUOBO_DRIFT_TEST_S", "300" if os.environ.get("LUOBO_SANITIZE") == "1" else "600"))),
+     "drift": lambda: drift(int(os.environ.get("LUOBO_DRIFT_TEST_S", "600"))),
      "drift_short": lambda: drift(130)}[sys.argv[1]]()
     print("PASS")
