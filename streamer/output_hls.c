@@ -253,15 +253,14 @@ static int hls_configure(void *priv, const lb_config_section *sec, char *err, si
 }
 
 /* Rename-only replacement: live files need atomicity, not durability. */
-static int write_replace(const char *path, const char *text)
+static int write_bytes_replace(const char *path, const uint8_t *data, size_t len)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "we");
     if (!f)
         return AVERROR(errno);
-    size_t len = strlen(text);
-    int ok = fwrite(text, 1, len, f) == len;
+    int ok = fwrite(data, 1, len, f) == len;
     if (fclose(f) != 0)
         ok = 0;
     if (!ok || rename(tmp, path) < 0) {
@@ -270,6 +269,11 @@ static int write_replace(const char *path, const char *text)
         return AVERROR(e);
     }
     return 0;
+}
+
+static int write_replace(const char *path, const char *text)
+{
+    return write_bytes_replace(path, (const uint8_t *)text, strlen(text));
 }
 
 static void segment_name(const hls *h, const variant *v, int64_t seq, char *buf, size_t size)
@@ -286,6 +290,31 @@ static void playlist_name(const hls *h, const variant *v, char *buf, size_t size
         snprintf(buf, size, "%s.m3u8", v->name);
 }
 
+/* The first segment of the window a playlist lists, and its
+ * DISCONTINUITY-SEQUENCE: discontinuities that left the playlist count in
+ * it; lock held. */
+static int window_first(const hls *h, const variant *v, int64_t *disc_seq)
+{
+    int first = v->nb_window - h->set.list_size;
+    if (first < 0)
+        first = 0;
+    *disc_seq = v->discontinuity_seq;
+    for (int i = 0; i < first; i++)
+        *disc_seq += v->window[i].discontinuity;
+    return first;
+}
+
+/* A PROGRAM-DATE-TIME value, "2026-12-05T02:13:00.123Z". */
+static void pdt_text(int64_t wall_us, char *buf, size_t size)
+{
+    char date[64];
+    time_t secs = (time_t)(wall_us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03dZ", date, (int)(wall_us / 1000 % 1000));
+}
+
 /* The media playlist of a variant; lock held. */
 static char *media_playlist(const hls *h, const variant *v, int endlist)
 {
@@ -293,13 +322,8 @@ static char *media_playlist(const hls *h, const variant *v, int endlist)
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
-    int first = v->nb_window - h->set.list_size;
-    if (first < 0)
-        first = 0;
-    int64_t disc_seq = v->discontinuity_seq;
-    /* discontinuities that left the playlist count in DISCONTINUITY-SEQUENCE */
-    for (int i = 0; i < first; i++)
-        disc_seq += v->window[i].discontinuity;
+    int64_t disc_seq;
+    int first = window_first(h, v, &disc_seq);
     n += (size_t)snprintf(buf + n, cap - n,
                           "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n"
                           "#EXT-X-MEDIA-SEQUENCE:%lld\n#EXT-X-DISCONTINUITY-SEQUENCE:%lld\n",
@@ -308,14 +332,10 @@ static char *media_playlist(const hls *h, const variant *v, int endlist)
     for (int i = first; i < v->nb_window; i++) {
         const segment *s = &v->window[i];
         char name[128], date[64];
-        time_t secs = (time_t)(s->pdt_wall_us / 1000000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        pdt_text(s->pdt_wall_us, date, sizeof date);
         segment_name(h, v, s->seq, name, sizeof name);
-        n += (size_t)snprintf(buf + n, cap - n, "%s#EXT-X-PROGRAM-DATE-TIME:%s.%03dZ\n#EXTINF:%.3f,\n%s\n",
-                              s->discontinuity ? "#EXT-X-DISCONTINUITY\n" : "", date,
-                              (int)(s->pdt_wall_us / 1000 % 1000), s->duration_s, name);
+        n += (size_t)snprintf(buf + n, cap - n, "%s#EXT-X-PROGRAM-DATE-TIME:%s\n#EXTINF:%.3f,\n%s\n",
+                              s->discontinuity ? "#EXT-X-DISCONTINUITY\n" : "", date, s->duration_s, name);
     }
     if (endlist)
         snprintf(buf + n, cap - n, "#EXT-X-ENDLIST\n");
@@ -447,12 +467,8 @@ static char *ll_playlist(const hls *h, const variant *v, int endlist)
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
-    int first = v->nb_window - h->set.list_size;
-    if (first < 0)
-        first = 0;
-    int64_t disc_seq = v->discontinuity_seq;
-    for (int i = 0; i < first; i++)
-        disc_seq += v->window[i].discontinuity;
+    int64_t disc_seq;
+    int first = window_first(h, v, &disc_seq);
     double part_target = h->set.part_s;
     n += (size_t)snprintf(buf + n, cap - n,
                           "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:%d\n"
@@ -475,10 +491,7 @@ static char *ll_playlist(const hls *h, const variant *v, int endlist)
     for (int i = first; i < v->nb_window; i++) {
         const segment *s = &v->window[i];
         char name[160], date[64];
-        time_t secs = (time_t)(s->pdt_wall_us / 1000000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        pdt_text(s->pdt_wall_us, date, sizeof date);
         if (s->discontinuity)
             n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-DISCONTINUITY\n");
         if (s->map_id != map) {
@@ -486,8 +499,7 @@ static char *ll_playlist(const hls *h, const variant *v, int endlist)
             ll_map_name(v, map, name, sizeof name);
             n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-MAP:URI=\"%s\"\n", name);
         }
-        n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-PROGRAM-DATE-TIME:%s.%03dZ\n", date,
-                              (int)(s->pdt_wall_us / 1000 % 1000));
+        n += (size_t)snprintf(buf + n, cap - n, "#EXT-X-PROGRAM-DATE-TIME:%s\n", date);
         if (i >= parts_from)
             n += ll_parts_text(buf + n, cap - n, v, s->seq, s->parts_s, s->nb_parts);
         ll_segment_name(v, s->seq, name, sizeof name);
@@ -583,24 +595,6 @@ static int ll_write_cb(void *opaque, uint8_t *data, int size)
     memcpy(v->ll_buf + v->ll_len, data, (size_t)size);
     v->ll_len += (size_t)size;
     return size;
-}
-
-static int write_bytes_replace(const char *path, const uint8_t *data, size_t len)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return AVERROR(errno);
-    int ok = fwrite(data, 1, len, f) == len;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) < 0) {
-        int e = errno ? errno : EIO;
-        unlink(tmp);
-        return AVERROR(e);
-    }
-    return 0;
 }
 
 static void ll_close_muxer(variant *v)
