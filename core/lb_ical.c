@@ -1019,12 +1019,8 @@ int lb_ical_expand(const lb_ical *cal, const char *tz, int64_t from_s, int64_t t
 
     *pocc = NULL;
     *pnb = 0;
-    if (to_s <= from_s)
-        return sched_fail(err, err_size, "schedule: the window ends before it starts");
-    if (from_s < 0 || to_s > SCHED_MAX_TIME_S)
-        return sched_fail(err, err_size, "schedule: the window is outside the years 1970 to 2499");
-    if (to_s - from_s > SCHED_MAX_WINDOW_S)
-        return sched_fail(err, err_size, "schedule: a window longer than 62 days");
+    if ((ret = sched_check_window(from_s, to_s, err, err_size)) < 0)
+        return ret;
     sched_ical_lock();
     if ((ret = sched_zone_find(tz, &x.floating, err, err_size)) < 0)
         goto done;

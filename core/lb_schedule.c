@@ -1165,7 +1165,7 @@ static void fill_occurrence(const tt_entry *t, int64_t day, int64_t start_s, int
     snprintf(o->meta.schedule_uid, sizeof o->meta.schedule_uid, "%s@%s", t->id, date);
 }
 
-static int check_window(int64_t from_s, int64_t to_s, char *err, size_t err_size)
+int sched_check_window(int64_t from_s, int64_t to_s, char *err, size_t err_size)
 {
     if (to_s <= from_s)
         return sched_fail(err, err_size, "schedule: the window ends before it starts");
@@ -1185,7 +1185,7 @@ int lb_timetable_expand(const lb_timetable *tt, const char *tz, int64_t from_s, 
 
     *pocc = NULL;
     *pnb = 0;
-    if ((ret = check_window(from_s, to_s, err, err_size)) < 0)
+    if ((ret = sched_check_window(from_s, to_s, err, err_size)) < 0)
         return ret;
     if (tt->timezone[0])
         tz = tt->timezone;

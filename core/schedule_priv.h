@@ -55,5 +55,8 @@ int sched_utf8_ok(const char *s, size_t len);
 void sched_copy_utf8(char *dst, size_t dst_size, const char *src);
 
 int sched_occurrence_cmp(const void *a, const void *b);
+/* 0 if [from_s, to_s) is a window expansion accepts (not empty, within
+ * [1970, 2500), at most SCHED_MAX_WINDOW_S), else sched_fail's error */
+int sched_check_window(int64_t from_s, int64_t to_s, char *err, size_t err_size);
 
 #endif
