@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t lb_clock_now(void)
@@ -39,4 +40,29 @@ char *lb_clock_iso8601(int64_t wall_us, char *buf, int size)
     if (n > 0 && n + 7 < size)
         snprintf(buf + n, (size_t)(size - n), "%.3s:%.2s", zone, zone + 3);
     return buf;
+}
+
+int64_t lb_clock_parse_iso8601(const char *s)
+{
+    struct tm tm = { 0 };
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -1;
+    if (*rest == '.')
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+            ;
+    if (!*rest) {
+        tm.tm_isdst = -1;
+        return (int64_t)mktime(&tm);
+    }
+    int64_t t = (int64_t)timegm(&tm);
+    if (!strcmp(rest, "Z"))
+        return t;
+    int hh, mm;
+    char tail;
+    if ((rest[0] == '+' || rest[0] == '-') &&
+        (sscanf(rest + 1, "%2d:%2d%c", &hh, &mm, &tail) == 2 || sscanf(rest + 1, "%2d%2d%c", &hh, &mm, &tail) == 2) &&
+        hh <= 23 && mm <= 59)
+        return t - (rest[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+    return -1;
 }

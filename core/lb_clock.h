@@ -21,4 +21,10 @@ int64_t lb_clock_wall_us(void);
  * "2026-11-28T23:47:21+00:00". Returns buf. */
 char *lb_clock_iso8601(int64_t wall_us, char *buf, int size);
 
+/* Seconds since the Unix epoch of an ISO 8601 time with seconds and a zone
+ * ("2026-12-05T08:45:00+08:00", "+0800", "Z"; fractions ignored); without a
+ * zone the time is local.  -1 when it is not one (also text after the
+ * zone, or an offset past 23:59). */
+int64_t lb_clock_parse_iso8601(const char *s);
+
 #endif

@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "lb_clock.h"
+
 static const struct {
     const char *name, *label;
 } lesson_types[LB_LESSON_TYPE_NB] = {
@@ -175,33 +177,6 @@ static const text_member text_members[] = {
 #define NB_TEXT (sizeof text_members / sizeof text_members[0])
 
 /* One member into m; 0 or -1 with err. */
-/* ISO 8601 with seconds and a zone ("Z", "+08:00", "+0800"; fractions
- * ignored): Unix seconds, or -1.  Without a zone the time is local. */
-static long long parse_iso8601(const char *s)
-{
-    struct tm tm = { 0 };
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return -1;
-    if (*rest == '.')
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-            ;
-    if (!*rest) {
-        tm.tm_isdst = -1;
-        return (long long)mktime(&tm);
-    }
-    long long t = (long long)timegm(&tm);
-    if (!strcmp(rest, "Z"))
-        return t;
-    int hh, mm;
-    char tail;
-    if ((rest[0] == '+' || rest[0] == '-') &&
-        (sscanf(rest + 1, "%2d:%2d%c", &hh, &mm, &tail) == 2 || sscanf(rest + 1, "%2d%2d%c", &hh, &mm, &tail) == 2) &&
-        hh <= 23 && mm <= 59)
-        return t - (rest[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
-    return -1;
-}
-
 static int read_member(lb_lesson_meta *m, const cJSON *v, const char *key, char *err, size_t err_size)
 {
     char why[96];
@@ -249,7 +224,7 @@ static int read_member(lb_lesson_meta *m, const cJSON *v, const char *key, char 
         if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 4102444800.0)
             end_s = (long long)v->valuedouble;
         else if (cJSON_IsString(v) && v->valuestring)
-            end_s = parse_iso8601(v->valuestring);
+            end_s = lb_clock_parse_iso8601(v->valuestring);
         else if (!cJSON_IsNull(v))
             end_s = -1;
         if (end_s < 0 || end_s >= 4102444800LL) {

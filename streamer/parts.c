@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "lb_clock.h"
 #include "lb_log.h"
 
 double lb_lesson_last_outage_end(const cJSON *root)
@@ -47,32 +48,6 @@ int lb_lesson_count_parts(const char *dir)
         if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             return n;
     }
-}
-
-/* Seconds since the Unix epoch of an ISO 8601 time with an offset
- * ("2026-12-05T08:45:00+08:00", "...Z"); without one, local time.  -1 when
- * it is not one. */
-static int64_t parse_iso8601(const char *s)
-{
-    struct tm tm = { 0 };
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return -1;
-    if (*rest == '.')
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-            ;
-    if (!*rest) {
-        tm.tm_isdst = -1;
-        return (int64_t)mktime(&tm);
-    }
-    int64_t t = (int64_t)timegm(&tm);
-    if (!strcmp(rest, "Z"))
-        return t;
-    int hh, mm;
-    if ((rest[0] == '+' || rest[0] == '-') &&
-        (sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2 || sscanf(rest + 1, "%2d%2d", &hh, &mm) == 2))
-        return t - (rest[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
-    return -1;
 }
 
 static int64_t mtime_us(const char *dir, const char *name)
@@ -113,7 +88,7 @@ static const char *not_resumable(const char *dir, const cJSON *root, int window_
     }
     if (end && !cJSON_IsNull(end)) {
         int64_t end_s = cJSON_IsNumber(end) ? (int64_t)end->valuedouble
-                        : cJSON_IsString(end) ? parse_iso8601(end->valuestring) : -1;
+                        : cJSON_IsString(end) ? lb_clock_parse_iso8601(end->valuestring) : -1;
         if (end_s < 0)
             return "its schedule_end is not a time";
         if (end_s * 1000000 <= now_wall_us) {
