@@ -117,20 +117,19 @@ def run_daemon(node_dir, scratch, shots):
     return code
 
 
-def run_alerts(node_dir, scratch, shots):
-    """A recording daemon whose mic "lapel" is silent for its first 25 s."""
+def run_with_daemon(node_dir, scratch, shots, sections, args, script):
+    """Starts luobo on a synthetic teacher camera with the ini sections
+    after it and args, its data in scratch/data; runs script against it in
+    Chromium, stops luobo and removes scratch.  The script's exit code
+    (luobo's log printed when it failed)."""
     port = free_port()
     ini = os.path.join(scratch, "luobo.ini")
     with open(ini, "w") as f:
         f.write("[general]\ndata_dir = %s\nhttp_port = %d\nhttp_address = 127.0.0.1\nwww_dir = %s\n"
                 "width = 320\nheight = 180\nfps = 15\n\n[source.cam]\ntype = synthetic\nrole = teacher\n\n"
-                "[mic.lapel]\ntype = synthetic\nrole = teacher\nspeaks = 25-60\n\n"
-                "[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
-                "[output.archive]\ntype = archive\nmin_free_mb = 10\nstop_free_mb = 5\n\n"
-                "[health]\nmic_silent_s = 3\nclear_s = 2\nclock_check = false\n"
-                % (os.path.join(scratch, "data"), port, os.path.join(SRC, "webui", "www")))
+                % (os.path.join(scratch, "data"), port, os.path.join(SRC, "webui", "www")) + sections)
     log = open(os.path.join(scratch, "luobo.log"), "w")
-    proc = subprocess.Popen([os.environ["LUOBO_BIN"], "--config", ini, "--record"], stdout=log,
+    proc = subprocess.Popen([os.environ["LUOBO_BIN"], "--config", ini] + args, stdout=log,
                             stderr=subprocess.STDOUT)
     code = 1
     try:
@@ -153,7 +152,7 @@ def run_alerts(node_dir, scratch, shots):
         env = dict(os.environ, BASE="http://127.0.0.1:%d" % port, SHOTS=shots,
                    PROFILE=os.path.join(scratch, "profile"), SETUP_CODE=setup_code(Log()),
                    NODE_PATH=os.path.join(node_dir, "node_modules"))
-        code = subprocess.run(["node", os.path.join(HERE, "alerts_test.js")], env=env,
+        code = subprocess.run(["node", os.path.join(HERE, script)], env=env,
                               timeout=600).returncode
     finally:
         proc.terminate()
@@ -167,6 +166,15 @@ def run_alerts(node_dir, scratch, shots):
             print(open(log.name).read()[-3000:])
         shutil.rmtree(scratch, ignore_errors=True)
     return code
+
+
+def run_alerts(node_dir, scratch, shots):
+    """A recording daemon whose mic "lapel" is silent for its first 25 s."""
+    sections = ("[mic.lapel]\ntype = synthetic\nrole = teacher\nspeaks = 25-60\n\n"
+                "[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
+                "[output.archive]\ntype = archive\nmin_free_mb = 10\nstop_free_mb = 5\n\n"
+                "[health]\nmic_silent_s = 3\nclear_s = 2\nclock_check = false\n")
+    return run_with_daemon(node_dir, scratch, shots, sections, ["--record"], "alerts_test.js")
 
 
 def schedule_timetable():
@@ -193,56 +201,13 @@ def schedule_timetable():
 def run_schedule(node_dir, scratch, shots):
     """A daemon with a timetable: a lesson now and the next one."""
     import json
-    port = free_port()
     data = os.path.join(scratch, "data")
     os.makedirs(data)
     with open(os.path.join(data, "timetable.json"), "w") as f:
         json.dump(schedule_timetable(), f, ensure_ascii=False)
-    ini = os.path.join(scratch, "luobo.ini")
-    with open(ini, "w") as f:
-        f.write("[general]\ndata_dir = %s\nhttp_port = %d\nhttp_address = 127.0.0.1\nwww_dir = %s\n"
-                "width = 320\nheight = 180\nfps = 15\n\n[source.cam]\ntype = synthetic\nrole = teacher\n\n"
-                "[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
-                "[health]\nclock_check = false\n"
-                % (data, port, os.path.join(SRC, "webui", "www")))
-    log = open(os.path.join(scratch, "luobo.log"), "w")
-    proc = subprocess.Popen([os.environ["LUOBO_BIN"], "--config", ini], stdout=log,
-                            stderr=subprocess.STDOUT)
-    code = 1
-    try:
-        for _ in range(400):
-            if proc.poll() is not None:
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.05)
-
-        class Log:
-            def log_text(self):
-                log.flush()
-                return open(log.name).read()
-
-            def alive(self):
-                return proc.poll() is None
-        env = dict(os.environ, BASE="http://127.0.0.1:%d" % port, SHOTS=shots,
-                   PROFILE=os.path.join(scratch, "profile"), SETUP_CODE=setup_code(Log()),
-                   NODE_PATH=os.path.join(node_dir, "node_modules"))
-        code = subprocess.run(["node", os.path.join(HERE, "schedule_test.js")], env=env,
-                              timeout=600).returncode
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        if code:
-            print(open(log.name).read()[-3000:])
-        shutil.rmtree(scratch, ignore_errors=True)
-    return code
+    sections = ("[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
+                "[health]\nclock_check = false\n")
+    return run_with_daemon(node_dir, scratch, shots, sections, [], "schedule_test.js")
 
 
 if __name__ == "__main__":
