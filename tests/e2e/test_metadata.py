@@ -24,7 +24,6 @@ upload: a lesson killed with kill -9 while recording (not resumed) is
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -36,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
 from lbtest import LUOBO, Scratch, check, demo_config, free_port, main, stop_daemon  # noqa: E402
-from webui_common import cookie_of, curl, ws_connect, ws_recv  # noqa: E402
+from webui_common import cookie_of, curl, ws_collect  # noqa: E402
 
 ADMIN_PW = "metadata test admin pw"
 DC = "{http://purl.org/dc/terms/}"
@@ -303,20 +302,6 @@ def htpasswd(tmp, user, password):
                        check=True).stdout.strip()
     with open(os.path.join(tmp, "htpasswd"), "w") as f:
         f.write("%s:%s\n" % (user, h))
-
-
-def ws_collect(port, cookie, sink, stop):
-    s, line = ws_connect(port, cookie=cookie, origin="http://127.0.0.1:%d" % port)
-    sink.append(line)
-    s.settimeout(1)
-    while not stop.is_set():
-        try:
-            sink.append(ws_recv(s))
-        except socket.timeout:
-            continue
-        except (EOFError, OSError):
-            break
-    s.close()
 
 
 def has_resume_window():

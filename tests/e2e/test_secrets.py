@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
 from lbtest import LUOBO, Scratch, check, free_port, main, stop_daemon  # noqa: E402
-from webui_common import cookie_of, curl, ws_connect, ws_recv  # noqa: E402
+from webui_common import cookie_of, curl, ws_collect  # noqa: E402
 
 PW = "secretpw"
 ADMIN_PW = "secrets test admin pw"
@@ -83,20 +83,6 @@ def webhook_receiver():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, bodies
-
-
-def ws_collect(port, cookie, sink, stop):
-    s, line = ws_connect(port, cookie=cookie, origin="http://127.0.0.1:%d" % port)
-    sink.append(line)
-    s.settimeout(2)
-    while not stop.is_set():
-        try:
-            sink.append(ws_recv(s))
-        except socket.timeout:
-            continue
-        except (EOFError, OSError):
-            break
-    s.close()
 
 
 def find_key(obj, key):
@@ -215,7 +201,7 @@ allow_http = true
             events = {"op1": [], "v1": []}
             for name in events:
                 t = threading.Thread(target=ws_collect, args=(http_port, cookie_of(jars[name]),
-                                                              events[name], stop))
+                                                              events[name], stop, 2))
                 t.start()
                 threads.append(t)
 

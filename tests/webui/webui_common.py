@@ -232,6 +232,23 @@ def ws_recv(s):
     return payload.decode()
 
 
+def ws_collect(port, cookie, sink, stop, poll_s=1):
+    """Appends the events socket's status line, then every frame, to sink
+    until stop is set (checked every poll_s) or the daemon closes it; a
+    thread's target."""
+    s, line = ws_connect(port, cookie=cookie, origin="http://127.0.0.1:%d" % port)
+    sink.append(line)
+    s.settimeout(poll_s)
+    while not stop.is_set():
+        try:
+            sink.append(ws_recv(s))
+        except socket.timeout:
+            continue
+        except (EOFError, OSError):
+            break
+    s.close()
+
+
 def cookie_of(jar, name="luobo_session"):
     with open(jar) as f:
         for line in f:
