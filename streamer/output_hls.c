@@ -688,7 +688,9 @@ fail:
     return ret < 0 ? ret : AVERROR(ENOMEM);
 }
 
-static int ll_mux(variant *v, int index, const AVPacket *in)
+/* A packet (program time base, µs) into one of a variant's muxers (the
+ * segment's MPEG-TS or the parts' fMP4), on the timeline they share. */
+static int mux_into(AVFormatContext *oc, int index, const AVPacket *in)
 {
     AVPacket *pkt = av_packet_clone(in);
     if (!pkt)
@@ -696,10 +698,10 @@ static int ll_mux(variant *v, int index, const AVPacket *in)
     pkt->pts += TS_OFFSET_US;
     if (pkt->dts != AV_NOPTS_VALUE)
         pkt->dts += TS_OFFSET_US;
-    av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, v->mp4->streams[index]->time_base);
+    av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, oc->streams[index]->time_base);
     pkt->stream_index = index;
     pkt->opaque = NULL;
-    int ret = av_write_frame(v->mp4, pkt);
+    int ret = av_write_frame(oc, pkt);
     av_packet_free(&pkt);
     return ret;
 }
@@ -920,23 +922,6 @@ fail:
     v->ts = NULL;
     unlink(v->tmp_path);
     LB_LOGE("hls", "%s: cannot open a segment: %s", h->set.dir, av_err2str(ret));
-    return ret;
-}
-
-static int mux(variant *v, int ts_index, const AVPacket *in)
-{
-    AVPacket *pkt = av_packet_clone(in);
-    if (!pkt)
-        return AVERROR(ENOMEM);
-    pkt->pts += TS_OFFSET_US;
-    if (pkt->dts != AV_NOPTS_VALUE)
-        pkt->dts += TS_OFFSET_US;
-    AVStream *st = v->ts->streams[ts_index];
-    av_packet_rescale_ts(pkt, AV_TIME_BASE_Q, st->time_base);
-    pkt->stream_index = ts_index;
-    pkt->opaque = NULL;
-    int ret = av_write_frame(v->ts, pkt);
-    av_packet_free(&pkt);
     return ret;
 }
 
@@ -1306,10 +1291,10 @@ static int hls_write(void *priv, const AVPacket *pkt)
         for (int i = 0; i < h->nb_vars; i++) {
             variant *v = &h->vars[i];
             if (v->ts && pkt->pts >= v->seg_start_us - 500000 &&
-                (ret = mux(v, v->ts_audio, pkt)) < 0)
+                (ret = mux_into(v->ts, v->ts_audio, pkt)) < 0)
                 LB_LOGW("hls", "%s: audio packet skipped: %s", v->name, av_err2str(ret));
             if (v->ll_seg && v->mp4_audio >= 0 && pkt->pts >= v->seg_start_us - 500000 &&
-                (ret = ll_mux(v, v->mp4_audio, pkt)) < 0)
+                (ret = mux_into(v->mp4, v->mp4_audio, pkt)) < 0)
                 LB_LOGW("hls", "%s: low-latency audio packet skipped: %s", v->name, av_err2str(ret));
         }
         return 0;
@@ -1353,7 +1338,7 @@ static int hls_write(void *priv, const AVPacket *pkt)
         int64_t end = pkt->pts + (v->frame_us > 0 ? v->frame_us : 40000);
         if (end > v->last_pts_us || v->cur_discontinuity)
             v->last_pts_us = end;
-        if ((ret = mux(v, v->ts_video, pkt)) < 0)
+        if ((ret = mux_into(v->ts, v->ts_video, pkt)) < 0)
             LB_LOGW("hls", "%s: video packet skipped: %s", v->name, av_err2str(ret));
         if (v->ll_seg) {
             /* a part ends before the frame that would make it longer than
@@ -1367,7 +1352,7 @@ static int hls_write(void *priv, const AVPacket *pkt)
                     write_ll_playlist(h, v, 0);
             }
             if (v->ll_seg) {
-                if ((ret = ll_mux(v, v->mp4_video, pkt)) < 0)
+                if ((ret = mux_into(v->mp4, v->mp4_video, pkt)) < 0)
                     LB_LOGW("hls", "%s: low-latency video packet skipped: %s", v->name,
                             av_err2str(ret));
                 v->part_frames++;
