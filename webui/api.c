@@ -1007,12 +1007,6 @@ typedef struct library_query {
 
 #define LIBRARY_MAX_LIMIT 1000
 
-static const char *query_arg(webui_conn *c, const char *name, char *buf, int size)
-{
-    char key[32];
-    snprintf(key, sizeof key, "%s=", name);
-    return c->wsi ? lws_get_urlarg_by_name(c->wsi, key, buf, size) : NULL;
-}
 
 static int is_date(const char *s)
 {
@@ -1039,7 +1033,7 @@ static int parse_library_query(webui_conn *c, library_query *lq)
     memset(lq, 0, sizeof *lq);
     lq->limit = 100;
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
-        const char *v = query_arg(c, text[i].key, buf, sizeof buf);
+        const char *v = webui_query_arg(c, text[i].key, buf, sizeof buf);
         if (!v)
             continue;
         char why[96];
@@ -1079,7 +1073,7 @@ static int parse_library_query(webui_conn *c, library_query *lq)
         { "limit", LIBRARY_MAX_LIMIT, offsetof(library_query, limit) },
     };
     for (size_t i = 0; i < 2; i++) {
-        const char *v = query_arg(c, nums[i].key, buf, sizeof buf);
+        const char *v = webui_query_arg(c, nums[i].key, buf, sizeof buf);
         char *end;
         if (!v)
             continue;

@@ -375,6 +375,15 @@ static void held_poll(lws_sorted_usec_list_t *sul)
         lws_sul_schedule(w->ctx, 0, &w->held_sul, held_poll, WEBUI_HELD_POLL_US);
 }
 
+const char *webui_query_arg(webui_conn *c, const char *name, char *buf, int size)
+{
+    char key[32];
+    if ((size_t)snprintf(key, sizeof key, "%s=", name) >= sizeof key)
+        return NULL;
+    /* lws copies "name=value" and points at the value */
+    return c->wsi ? lws_get_urlarg_by_name(c->wsi, key, buf, size) : NULL;
+}
+
 /* Serves a playlist, holding it when the query asks for what is not there
  * yet. */
 static void serve_live_playlist(lb_webui *w, webui_conn *c)
@@ -383,9 +392,8 @@ static void serve_live_playlist(lb_webui *w, webui_conn *c)
     int64_t v = 0;
     live_playlist pl;
     const char *rel = c->path + 6;
-    /* lws copies "name=value" and points at the value */
-    const char *msn = lws_get_urlarg_by_name(c->wsi, "_HLS_msn=", msn_buf, sizeof msn_buf);
-    const char *part = lws_get_urlarg_by_name(c->wsi, "_HLS_part=", part_buf, sizeof part_buf);
+    const char *msn = webui_query_arg(c, "_HLS_msn", msn_buf, sizeof msn_buf);
+    const char *part = webui_query_arg(c, "_HLS_part", part_buf, sizeof part_buf);
     int has_msn = msn != NULL, has_part = part != NULL;
     if ((!has_msn && !has_part) || (c->method != WEBUI_GET && c->method != WEBUI_HEAD) ||
         live_read(w->live_dir, rel, &pl) < 0 || !pl.blocking) {

@@ -416,6 +416,9 @@ void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The value of the query's argument name ("q", "_HLS_msn") copied into buf,
+ * or NULL when absent (or when c has no connection: the fuzz harness). */
+const char *webui_query_arg(webui_conn *c, const char *name, char *buf, int size);
 
 /* http.c: a complete request (method, path, headers and body in c) to its
  * handler, which fills c's response (or queues a login for the hasher). */
