@@ -97,6 +97,7 @@ void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
     va_end(ap);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", msg);
+    webui_error_add_code(o, msg);
     webui_respond_json(c, status, o);
 }
 

@@ -414,6 +414,9 @@ void webui_respond(webui_conn *c, int status, const char *mime, char *body, size
 void webui_respond_json(webui_conn *c, int status, cJSON *json);   /* takes json */
 void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Adds "code" and "params" to an error object whose English text msg is
+ * one the catalogue knows (errcodes.c); nothing otherwise. */
+void webui_error_add_code(cJSON *o, const char *msg);
 void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The value of the query's argument name ("q", "_HLS_msn") copied into buf,

@@ -3,7 +3,7 @@
 (async () => {
   await LB.requireSession('admin');
   const { el, t } = LB;
-  const fail = (r) => { document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status); };
+  const fail = (r) => { document.getElementById('error').textContent = LB.errText(r); };
 
   async function load() {
     const u = await LB.api('/api/v1/users');

@@ -3,11 +3,33 @@
 'use strict';
 
 const LB = (() => {
-  const zh = (navigator.language || 'en').toLowerCase().startsWith('zh');
   const STR = LB_STR;
-  const lang = zh ? 'zh' : 'en';
-  document.documentElement.lang = zh ? 'zh-CN' : 'en';
-  const t = (key) => (STR[lang][key] !== undefined ? STR[lang][key] : STR.en[key] || key);
+  /* The language: the one chosen with the header's switch (localStorage,
+   * and a cookie so the server could know it), else the browser's. */
+  const LANG_KEY = 'lb_lang';
+  function storedLang() {
+    let v = null;
+    try { v = localStorage.getItem(LANG_KEY); } catch (e) { v = null; }
+    if (!v) {
+      const m = document.cookie.match(/(?:^|;\s*)lb_lang=(zh|en)\b/);
+      v = m ? m[1] : null;
+    }
+    return v === 'zh' || v === 'en' ? v : null;
+  }
+  let lang = storedLang() || ((navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en');
+  const locale = () => (lang === 'zh' ? 'zh-CN' : 'en');
+  document.documentElement.lang = locale();
+  const has = (key) => STR[lang][key] !== undefined || STR.en[key] !== undefined;
+  const t = (key) => (STR[lang][key] !== undefined ? STR[lang][key] : STR.en[key] !== undefined ? STR.en[key] : key);
+  /* A template with {name} parameters: tf('disk_line', {free: '1 GB'}). */
+  const tf = (key, params) => String(t(key)).replace(/\{(\w+)\}/g, (m, k) =>
+    (params && params[k] !== undefined && params[k] !== null ? String(params[k]) : m));
+  /* A value of a fixed set (a role, a state, a kind): its word in this
+   * language when the table has one, else the value as the server said it. */
+  const tv = (prefix, value) => {
+    if (value === undefined || value === null || value === '') return '–';
+    return has(prefix + value) ? t(prefix + value) : String(value);
+  };
 
   function applyI18n(root) {
     (root || document).querySelectorAll('[data-i18n]').forEach((el) => {
@@ -16,6 +38,73 @@ const LB = (() => {
     (root || document).querySelectorAll('[data-i18n-placeholder]').forEach((el) => {
       el.placeholder = t(el.dataset.i18nPlaceholder);
     });
+    (root || document).querySelectorAll('[data-i18n-title]').forEach((el) => {
+      el.title = t(el.dataset.i18nTitle);
+    });
+    (root || document).querySelectorAll('[data-i18n-aria]').forEach((el) => {
+      el.setAttribute('aria-label', t(el.dataset.i18nAria));
+    });
+  }
+
+  /* Pages re-render what they drew with t() when the language changes:
+   * LB.onLang(fn). A page that registers nothing is reloaded instead. */
+  const langHandlers = [];
+  const onLang = (fn) => { langHandlers.push(fn); };
+  function setLang(l) {
+    if (l !== 'zh' && l !== 'en') return;
+    try { localStorage.setItem(LANG_KEY, l); } catch (e) { /* private mode: the cookie stays */ }
+    document.cookie = 'lb_lang=' + l + '; Path=/; Max-Age=31536000; SameSite=Strict';
+    if (l === lang) return;
+    lang = l;
+    document.documentElement.lang = locale();
+    applyI18n();
+    renderLangSwitch();
+    if (session) renderHeader(session);
+    if (!langHandlers.length) { location.reload(); return; }
+    for (const fn of langHandlers) {
+      try { fn(lang); } catch (e) { console.error(e); }
+    }
+    window.dispatchEvent(new CustomEvent('lb-lang', { detail: lang }));
+  }
+
+  /* 中文 | English in the header of every page, each in its own language. */
+  function renderLangSwitch() {
+    const header = document.querySelector('header.top');
+    if (!header) return;
+    let box = header.querySelector('.lang-switch');
+    if (!box) {
+      box = document.createElement('div');
+      box.className = 'lang-switch';
+      box.setAttribute('role', 'group');
+      for (const [l, label] of [['zh', '中文'], ['en', 'English']]) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'lang-' + l;
+        b.lang = l === 'zh' ? 'zh-CN' : 'en';
+        b.dataset.lang = l;
+        b.textContent = label;
+        b.addEventListener('click', () => setLang(l));
+        box.appendChild(b);
+      }
+      header.appendChild(box);
+    }
+    box.setAttribute('aria-label', t('language'));
+    box.querySelectorAll('button').forEach((b) => {
+      b.setAttribute('aria-pressed', b.dataset.lang === lang ? 'true' : 'false');
+    });
+  }
+
+  /* A server error ({"error", "code", "params"}) in this language: by its
+   * code when the table has it, else the server's English text. */
+  function errText(r) {
+    const d = r && r.data !== undefined ? r.data : r;
+    if (d && d.code && has('err_' + d.code)) {
+      const p = Object.assign({}, d.params || {});
+      if (p.state) p.state = tv('state_', p.state);
+      return tf('err_' + d.code, p);
+    }
+    if (d && d.error) return d.error;
+    return r && r.status !== undefined ? (r.status ? 'HTTP ' + r.status : t('err_network')) : '';
   }
 
   let session = null;
@@ -116,7 +205,7 @@ const LB = (() => {
     if (who) {
       who.textContent = '';
       if (s && s.authenticated) {
-        who.append(s.user + ' · ' + s.role + ' · ');
+        who.append(s.user + ' · ' + tv('role_', s.role) + ' · ');
         const out = document.createElement('a');
         out.href = '#';
         out.id = 'logout';
@@ -287,19 +376,28 @@ const LB = (() => {
     return two(h) + ':' + two(m) + ':' + two(sec);
   }
 
+  /* A number in this language's digits and separators. */
+  function fmtNum(n, digits) {
+    const o = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    return Number(n || 0).toLocaleString(locale(), o);
+  }
+
   function fmtBytes(n) {
     n = Number(n) || 0;
     const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i ? n.toFixed(1) : n) + ' ' + units[i];
+    return fmtNum(n, i ? 1 : 0) + ' ' + units[i];
   }
+
+  /* "78.4 GB free of 252.0 GB" / "可用 78.4 GB，共 252.0 GB". */
+  const diskText = (free, total) => tf('disk_line', { free: fmtBytes(free), total: fmtBytes(total) });
 
   function fmtDate(iso) {
     if (!iso) return '–';
     const d = new Date(iso);
     if (isNaN(d)) return iso;
-    return d.toLocaleString(zh ? 'zh-CN' : undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    return d.toLocaleString(locale(), { dateStyle: 'medium', timeStyle: 'short' });
   }
 
   /* Small DOM helper: el('td', {className: 'x'}, 'text', child...) */
@@ -307,7 +405,7 @@ const LB = (() => {
   function fmtClock(secs, tz) {
     const o = { hour: '2-digit', minute: '2-digit' };
     if (tz && tz !== 'system') o.timeZone = tz;
-    try { return new Date(secs * 1000).toLocaleTimeString(zh ? 'zh-CN' : undefined, o); } catch (e) {
+    try { return new Date(secs * 1000).toLocaleTimeString(locale(), o); } catch (e) {
       return new Date(secs * 1000).toLocaleTimeString(); }
   }
   /* One occurrence of GET /api/v1/schedule as a line of text. */
@@ -334,7 +432,9 @@ const LB = (() => {
   const dash = (v) => (v === undefined || v === null || v === '' ? '–' : String(v));
 
   applyI18n();
-  return { lang, t, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
+  renderLangSwitch();
+  return { get lang() { return lang; }, get locale() { return locale(); }, t, tf, tv, has, errText,
+    setLang, onLang, fmtNum, diskText, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
     alertText, alertTracker, renderAlertBanner,
            attachHls, fmtDuration, fmtBytes, fmtDate, fmtClock, lessonText, el, dash, allows, homeFor,
            get session() { return session; } };

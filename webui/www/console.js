@@ -175,7 +175,7 @@
   async function director(body) {
     const r = await LB.api('/api/v1/director', { method: 'POST', body });
     const err = document.getElementById('error');
-    if (r.status !== 200) { err.textContent = (r.data && r.data.error) || ('HTTP ' + r.status); return; }
+    if (r.status !== 200) { err.textContent = LB.errText(r); return; }
     err.textContent = '';
     renderDirector(r.data);
     setTally(r.data.sources);
@@ -199,7 +199,7 @@
     if (recording && !confirm(t('confirm_stop'))) return;
     const r = await LB.api('/api/v1/recording', { method: 'POST', body: { action: recording ? 'stop' : 'start' } });
     if (r.status === 200) render(r.data);
-    else document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    else document.getElementById('error').textContent = LB.errText(r);
   });
 
   // Alerts: the banner, and a badge on the camera's tile or the mic's meter.

@@ -28,7 +28,7 @@
     const code = document.getElementById('setup-code').value;
     const r = await LB.api('/api/v1/setup', { method: 'POST', body: { code, user: 'admin', password: p1 } });
     if (r.status === 201) return go(r.data.role);
-    err.textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    err.textContent = LB.errText(r);
   });
   login.addEventListener('submit', async (e) => {
     e.preventDefault();

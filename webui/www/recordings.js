@@ -50,7 +50,7 @@
       for (const k of editable) body[k] = document.getElementById('e-' + k).value;
       body.keywords = document.getElementById('e-keywords').value.split(/[,，]/).map((w) => w.trim()).filter((w) => w);
       const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id), { method: 'PATCH', body });
-      if (r.status !== 200) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+      if (r.status !== 200) document.getElementById('error').textContent = LB.errText(r);
       load();
     };
     dlg.showModal();
@@ -58,14 +58,14 @@
 
   async function upload(rec) {
     const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id) + '/upload', { method: 'POST' });
-    if (r.status !== 202) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    if (r.status !== 202) document.getElementById('error').textContent = LB.errText(r);
     load();
   }
 
   async function remove(rec) {
     if (!confirm(t('confirm_delete') + '\n\n' + (rec.title || rec.id))) return;
     const r = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id), { method: 'DELETE' });
-    if (r.status !== 204) document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    if (r.status !== 204) document.getElementById('error').textContent = LB.errText(r);
     load();
   }
 
@@ -87,7 +87,7 @@
     const tbody = document.querySelector('#list tbody');
     tbody.textContent = '';
     if (r.status !== 200) {
-      document.getElementById('error').textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+      document.getElementById('error').textContent = LB.errText(r);
       return;
     }
     const list = r.data.recordings || [];

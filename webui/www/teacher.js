@@ -52,7 +52,7 @@
     busy = false;
     button.disabled = false;
     if (r.status === 200) show(r.data.recording);
-    else error.textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    else error.textContent = LB.errText(r);
   });
 
   // While recording, what the teacher can fix in the room: a mic or a camera.
@@ -97,7 +97,7 @@
     error.textContent = '';
     const r = await LB.api('/api/v1/recording', { method: 'POST', body });
     if (r.status === 200) show(r.data.recording);
-    else error.textContent = (r.data && r.data.error) || ('HTTP ' + r.status);
+    else error.textContent = LB.errText(r);
     const sc = await LB.api('/api/v1/schedule');
     if (sc.status === 200) showSchedule(sc.data);
   }

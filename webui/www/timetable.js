@@ -13,7 +13,7 @@
   let doc = null;           // the timetable document, as GET gave it
   let listKey = 'entries';  // the member that holds the entries
 
-  function fail(r) { error.textContent = (r.data && r.data.error) || ('HTTP ' + r.status); }
+  function fail(r) { error.textContent = LB.errText(r); }
 
   function fieldInput(entry, key) {
     const v = entry[key];
