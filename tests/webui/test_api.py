@@ -71,6 +71,9 @@ def main():
     check(r.status == 403 and "setup code" in r.json()["error"], "setup without the code: 403")
     r = curl(base + "/api/v1/setup", "POST", {"code": "AAAA-AAAA", "password": PW})
     check(r.status == 403, "setup with a wrong code: 403")
+    check(r.json().get("code") == "setup_code_wrong" and r.json().get("params") == {} and
+          r.json()["error"].startswith("wrong setup code"),
+          "wrong setup code: code setup_code_wrong beside the English error")
     r = curl(base + "/api/v1/setup", "POST", {"code": code, "password": "short"})
     check(r.status == 400 and "short" in r.json()["error"], "setup: short password 400")
     r = curl(base + "/api/v1/setup", "POST", {"code": code.lower().replace("-", ""), "password": PW},
@@ -216,6 +219,9 @@ def main():
         check(r.status == 201, "admin creates %s (%s)" % (name, role))
     r = curl(base + "/api/v1/users", "POST", {"user": "op1", "password": PW, "role": "operator"}, **AC)
     check(r.status == 409, "duplicate user: 409")
+    j = r.json() or {}
+    check(j.get("error") == "user 'op1' exists" and j.get("code") == "user_exists" and
+          j.get("params") == {"user": "op1"}, "duplicate user: code user_exists, params {user: op1}: %s" % j)
     r = curl(base + "/api/v1/users", "POST", {"user": "x", "password": PW, "role": "god"}, **AC)
     check(r.status == 400, "bad role: 400")
     r = curl(base + "/api/v1/users", **A)
@@ -429,6 +435,10 @@ def main():
     r, _ = login(rl, "admin", PW, os.path.join(jars, "x"))
     check(r.status == 429 and r.header("retry-after") and "error" in r.json(),
           "6th login, even right: 429")
+    j = r.json() or {}
+    check(j.get("code") == "rate_limited_logins" and
+          j.get("params", {}).get("seconds") == r.header("retry-after"),
+          "6th login: code rate_limited_logins, params.seconds = Retry-After: %s" % j)
     check(rl.stop() == 0, "rate-limit instance exits 0")
     rl.cleanup()
 
