@@ -390,6 +390,16 @@ static void respond_ok(webui_conn *c)
     webui_respond_json(c, 200, o);
 }
 
+/* 1 after a 400 for a new password that is too short or too long. */
+static int bad_password(webui_conn *c, const char *password)
+{
+    char err[128];
+    if (webui_auth_password_acceptable(password, err, sizeof err))
+        return 0;
+    webui_respond_error(c, 400, "%s", err);
+    return 1;
+}
+
 /* The hasher checked the current password and hashed the new one.  A
  * client that left meanwhile changes nothing (it never learnt the result),
  * but its guess counts. */
@@ -420,7 +430,7 @@ static void password_checked(lb_webui *w, webui_conn *c, const webui_hash_result
 
 static void h_password(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    char old[260], password[260], hash[CRYPT_HASH_SIZE], err[256] = "";
+    char old[260], password[260], hash[CRYPT_HASH_SIZE];
     int ret, retry_s = 0;
     if (c->who.via != WEBUI_VIA_SESSION) {
         webui_respond_error(c, 403, "only a logged-in user changes their password");
@@ -429,10 +439,12 @@ static void h_password(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     if (take_string(c, body, "old", old, sizeof old) < 0 ||
         take_string(c, body, "password", password, sizeof password) < 0)
         return;
-    if (!webui_auth_password_acceptable(password, err, sizeof err)) {
-        webui_respond_error(c, 400, "%s", err);
+    if (!old[0]) {
+        webui_respond_error(c, 400, "'old' (the current password) is required");
         goto done;
     }
+    if (bad_password(c, password))
+        goto done;
     /* A guess at the current password, limited like a login (per address
      * and per account), and checked off the loop like one. */
     ret = webui_auth_login_begin(w->auth, c->ip, c->who.user, hash, sizeof hash, &retry_s);
@@ -472,6 +484,27 @@ static void h_sessions(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 }
 
 /* ---- users and API tokens (admin) ---- */
+
+/* The hasher made the hash of a password an admin set (PATCH
+ * /api/v1/users/<name>).  An admin resetting their own password keeps the
+ * session doing it; every other session of the user ends. */
+static void reset_hashed(lb_webui *w, webui_conn *c, const webui_hash_result *r)
+{
+    char err[256] = "";
+    int own = c && !strcmp(c->who.user, r->user);
+    int ret = webui_auth_user_set_hash(w->auth, r->user, r->new_hash, own ? c->who.session_id : NULL,
+                                       err, sizeof err);
+    webui_events_revalidate(w);
+    if (ret >= 0)
+        LB_LOGI("webui", "%s reset the password of '%s'", c ? c->who.user : "an admin", r->user);
+    if (!c)
+        return;
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err);
+        return;
+    }
+    respond_ok(c);
+}
 
 static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
@@ -523,6 +556,7 @@ static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
             webui_respond_error(c, status_for_error(ret), "%s", err);
             return;
         }
+        LB_LOGI("webui", "%s deleted user '%s'", c->who.user, arg);
         webui_respond(c, 204, "application/json", NULL, 0);
         return;
     }
@@ -538,19 +572,30 @@ static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
             webui_respond_error(c, 400, "role must be admin, operator, teacher or viewer");
             return;
         }
-        if (password[0] && !webui_auth_password_acceptable(password, err, sizeof err)) {
+        if (password[0] && bad_password(c, password)) {
             explicit_bzero(password, sizeof password);
-            webui_respond_error(c, 400, "%s", err);
+            return;
+        }
+        if (!webui_auth_user_role_of(w->auth, arg)) {
+            explicit_bzero(password, sizeof password);
+            snprintf(err, sizeof err, "no user '%s'", arg);
+            webui_respond_error(c, 404, "%s", err);
             return;
         }
         /* The role first: it is what may be refused (the last admin). */
         ret = role[0] ? webui_auth_user_role(w->auth, arg, webui_role_from_name(role), err,
                                              sizeof err) : 0;
-        /* An admin resetting their own password keeps the session doing it. */
-        if (ret >= 0 && password[0])
-            ret = webui_auth_user_password(w->auth, arg, password,
-                                           !strcmp(arg, c->who.user) ? c->who.session_id : NULL,
-                                           err, sizeof err);
+        if (ret >= 0 && role[0])
+            LB_LOGI("webui", "%s made '%s' %s", c->who.user, arg, role);
+        if (ret >= 0 && password[0]) {
+            /* the new hash is made on the hasher's thread, as a login's check */
+            webui_hash_request req = { .user = arg, .new_password = password, .done = reset_hashed };
+            ret = webui_hasher_submit(w, c, &req);
+            explicit_bzero(password, sizeof password);
+            if (ret < 0)
+                guess_refused(c, ret, 1, "password changes at once");
+            return;                  /* else reset_hashed() answers */
+        }
         explicit_bzero(password, sizeof password);
         if (ret < 0) {
             webui_respond_error(c, status_for_error(ret), "%s", err);

@@ -707,10 +707,20 @@ int webui_auth_user_revoke(webui_auth *a, const char *name, const char *keep_id)
     return n;
 }
 
+/* Nobody could administer the appliance without u: the UI disables its
+ * delete and demote, the API refuses them (409). */
+static int is_last_admin(const webui_auth *a, const user *u)
+{
+    int admins = 0;
+    for (int i = 0; i < a->nb_users; i++)
+        admins += a->users[i].role == WEBUI_ROLE_ADMIN;
+    return u->role == WEBUI_ROLE_ADMIN && admins == 1;
+}
+
 int webui_auth_user_delete(webui_auth *a, const char *name, char *err, size_t err_size)
 {
     user *u = find_user(a, name);
-    int admins = 0, ret;
+    int ret;
 
     if (!u) {
         snprintf(err, err_size, "no user '%s'", name);
@@ -720,11 +730,9 @@ int webui_auth_user_delete(webui_auth *a, const char *name, char *err, size_t er
         snprintf(err, err_size, "user '%s' comes from the config file", name);
         return AVERROR(EPERM);
     }
-    for (int i = 0; i < a->nb_users; i++)
-        admins += a->users[i].role == WEBUI_ROLE_ADMIN;
-    if (u->role == WEBUI_ROLE_ADMIN && admins == 1) {
+    if (is_last_admin(a, u)) {
         snprintf(err, err_size, "cannot delete the last administrator");
-        return AVERROR(EPERM);
+        return AVERROR(EBUSY);
     }
     user saved = *u;
     int index = (int)(u - a->users);
@@ -800,7 +808,7 @@ int webui_auth_user_role(webui_auth *a, const char *name, webui_role role, char 
                          size_t err_size)
 {
     user *u = find_user(a, name);
-    int admins = 0, ret;
+    int ret;
 
     if (!u) {
         snprintf(err, err_size, "no user '%s'", name);
@@ -816,11 +824,9 @@ int webui_auth_user_role(webui_auth *a, const char *name, webui_role role, char 
     }
     if (u->role == role)
         return 0;
-    for (int i = 0; i < a->nb_users; i++)
-        admins += a->users[i].role == WEBUI_ROLE_ADMIN;
-    if (u->role == WEBUI_ROLE_ADMIN && admins == 1) {
+    if (is_last_admin(a, u)) {
         snprintf(err, err_size, "cannot demote the last administrator");
-        return AVERROR(EPERM);
+        return AVERROR(EBUSY);
     }
     webui_role old = u->role;
     u->role = role;
@@ -849,6 +855,7 @@ cJSON *webui_auth_users_json(const webui_auth *a)
         cJSON_AddStringToObject(o, "name", a->users[i].name);
         cJSON_AddStringToObject(o, "role", webui_role_name(a->users[i].role));
         cJSON_AddBoolToObject(o, "from_config", a->users[i].from_config);
+        cJSON_AddBoolToObject(o, "last_admin", is_last_admin(a, &a->users[i]));
         cJSON_AddItemToArray(arr, o);
     }
     return arr;

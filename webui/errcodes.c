@@ -29,6 +29,7 @@ static const err_code codes[] = {
     { "password_too_long", "password too long", { 0 } },
     { "password_from_config", "this password is set in the config file", { 0 } },
     { "password_wrong", "the current password is wrong", { 0 } },
+    { "password_old_required", "'old' (the current password) is required", { 0 } },
     { "password_own_only", "only a logged-in user changes their password", { 0 } },
     { "admin_exists", "setup is done: an administrator exists", { 0 } },
     { "admin_exists", "an administrator exists already", { 0 } },

@@ -194,6 +194,8 @@ cJSON *webui_auth_users_json(const webui_auth *a);
 webui_role webui_auth_user_role_of(webui_auth *a, const char *user);
 int webui_auth_user_add(webui_auth *a, const char *user, const char *password, webui_role role,
                         char *err, size_t err_size);
+/* AVERROR(EBUSY) for the last administrator (also in webui_auth_user_role:
+ * a demotion), whom webui_auth_users_json() marks "last_admin". */
 int webui_auth_user_delete(webui_auth *a, const char *user, char *err, size_t err_size);
 /* A new password for user (hashed on this thread: admins only); ends the
  * user's sessions but keep_id (NULL: all). */

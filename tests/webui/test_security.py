@@ -284,8 +284,25 @@ def main():
     r, _, _ = login_from(srv, "x2", PW, fresh_ip())
     check(r.status == 200 and r.json()["role"] == "viewer", "x2 logs in again as a viewer")
     r = curl(srv.base + "/api/v1/users/admin", "PATCH", {"role": "viewer"}, **admin)
-    check(r.status == 403 and "last administrator" in r.json()["error"],
-          "the last admin cannot be demoted: 403")
+    j = r.json() or {}
+    check(r.status == 409 and "last administrator" in j.get("error", "") and j.get("code") == "last_admin_demote",
+          "the last admin cannot be demoted: 409 last_admin_demote")
+    users = {u["name"]: u for u in curl(srv.base + "/api/v1/users", jar=admin_jar).json()}
+    check(users["admin"]["last_admin"] is True and users["x2"]["last_admin"] is False,
+          "the users list marks the last admin")
+    r = curl(srv.base + "/api/v1/users/x2", "PATCH", {"role": "admin"}, **admin)
+    check(r.status == 200, "admin makes x2 an admin")
+    users = {u["name"]: u for u in curl(srv.base + "/api/v1/users", jar=admin_jar).json()}
+    check(users["x2"]["role"] == "admin" and not users["admin"]["last_admin"],
+          "with two admins neither is the last")
+    r = curl(srv.base + "/api/v1/users/x2", "PATCH", {"role": "teacher"}, **admin)
+    check(r.status == 200, "an admin of two can be demoted (x2 back to teacher)")
+    r = curl(srv.base + "/api/v1/users/ghost", "PATCH", {"role": "viewer"}, **admin)
+    check(r.status == 404 and (r.json() or {}).get("code") == "user_unknown" and
+          r.json().get("params") == {"user": "ghost"}, "PATCH of an unknown user: 404 user_unknown")
+    r = curl(srv.base + "/api/v1/users/x2", "PATCH", {"password": "short"}, **admin)
+    check(r.status == 400 and (r.json() or {}).get("code") == "password_too_short",
+          "a reset to a short password: 400 password_too_short")
     r = curl(srv.base + "/api/v1/users/x2", "PATCH", {"role": "god"}, **admin)
     check(r.status == 400, "an unknown role: 400")
     r = curl(srv.base + "/api/v1/users/x2", "PATCH", {}, **admin)
@@ -301,12 +318,30 @@ def main():
     check(curl(srv.base + "/api/v1/status", jar=b_jar).status == 401, "session B ended")
     check(curl(srv.base + "/api/v1/status", jar=a_jar).status == 200 and ws_alive(a_ws),
           "session A and its socket go on")
+    check(login_from(srv, "x3", PW, fresh_ip())[0].status == 401, "x3's old password no longer logs in")
+    r = curl(srv.base + "/api/v1/password", "POST", {"old": "not the password", "password": "x3 other pw"},
+             **as_(a_jar, a_csrf, fresh_ip()))
+    check(r.status == 403 and (r.json() or {}).get("code") == "password_wrong",
+          "a wrong current password: 403 password_wrong")
+    r = curl(srv.base + "/api/v1/password", "POST", {"password": "x3 other pw"}, **as_(a_jar, a_csrf, fresh_ip()))
+    check(r.status == 400 and (r.json() or {}).get("code") == "password_old_required",
+          "no current password: 400 password_old_required")
     r = curl(srv.base + "/api/v1/users/x3", "PATCH", {"password": "reset by admin"}, **admin)
     check(r.status == 200, "admin resets x3's password")
     check(ws_closed(a_ws) == 1008 and curl(srv.base + "/api/v1/status", jar=a_jar).status == 401,
           "the reset ends session A and closes its socket")
     check(curl(srv.base + "/api/v1/status", jar=admin_jar).status == 200,
           "the admin's own session stays")
+    def login_status(password):
+        """past the account's lock that the wrong guesses above set (1-2 s)"""
+        for _ in range(100):
+            r = login_from(srv, "x3", password, fresh_ip())[0]
+            if r.status != 429:
+                return r.status
+            time.sleep(0.2)
+        return 429
+    check(login_status("reset by admin") == 200 and login_status("x3 new password") == 401,
+          "after the reset only the admin's password logs x3 in")
 
     # Revoking one session, then a whole user (who stays a user).
     s1_jar, _, s1_ws = logged_in_socket("x4")
