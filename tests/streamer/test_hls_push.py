@@ -1,5 +1,6 @@
 """HLS push to a real nginx WebDAV origin on 127.0.0.1: the origin's playlist
-plays through ffmpeg; nginx stopped for 20 s and restarted: pushing resumes,
+plays through ffmpeg; nginx stopped for 8 s (four segments, four push
+timeouts) and restarted: pushing resumes,
 expired segments are deleted, the origin ends with the final playlist."""
 import os
 import re
@@ -41,13 +42,13 @@ with open(cfg, "w") as f:
             f"list_size = 4\nkeep_segments = 1\nsegment_s = 2\npush_timeout_ms = 2000\n")
 
 nginx = start_nginx()
-tool = spawn([TOOL, "live", cfg, "40", "paced"], stdout=subprocess.PIPE,
+tool = spawn([TOOL, "live", cfg, "24", "paced"], stdout=subprocess.PIPE,
                         stderr=open(os.path.join(work, "tool.log"), "wb"), text=True)
-time.sleep(8)
+time.sleep(6)
 check(os.path.exists(os.path.join(root, "live", "program.m3u8")), "origin has the playlist")
 nginx.send_signal(signal.SIGTERM)
 nginx.wait()
-time.sleep(20)
+time.sleep(8)
 nginx = start_nginx()
 out, _ = tool.communicate(timeout=120)
 if tool.returncode:
