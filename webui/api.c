@@ -978,29 +978,54 @@ static void add_file(cJSON *files, const char *dir, const char *rel)
     char path[PATH_MAX];
     struct stat st;
     if (snprintf(path, sizeof path, "%s/%s", dir, rel) >= (int)sizeof path ||
-        stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-        return;
+        lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return;                /* a symlink is not served either (files.c) */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", rel);
     cJSON_AddNumberToObject(o, "size", (double)st.st_size);
     cJSON_AddItemToArray(files, o);
 }
 
+/* What of a lesson folder is offered for download: upload.json is the
+ * upload's bookkeeping (an older luobo wrote errors with the platform's
+ * password into it), a .tmp is a file being replaced. */
+static int offered(const char *name)
+{
+    size_t len = strlen(name);
+    return name[0] != '.' && strcmp(name, "upload.json") &&
+           !(len > 4 && !strcmp(name + len - 4, ".tmp"));
+}
+
+/* The files of dir/sub (sub "" for the folder itself), by name; program.mp4
+ * is put first by the caller. */
 static void add_folder_files(cJSON *files, const char *dir, const char *sub)
 {
     char path[PATH_MAX], rel[PATH_MAX];
     struct dirent **names = NULL;
     int n;
-    if (snprintf(path, sizeof path, "%s/%s", dir, sub) >= (int)sizeof path ||
+    if (snprintf(path, sizeof path, "%s%s%s", dir, *sub ? "/" : "", sub) >= (int)sizeof path ||
         (n = scandir(path, &names, NULL, alphasort)) < 0)
         return;
     for (int i = 0; i < n; i++) {
-        if (names[i]->d_name[0] != '.' &&
-            snprintf(rel, sizeof rel, "%s/%s", sub, names[i]->d_name) < (int)sizeof rel)
+        if (offered(names[i]->d_name) && (*sub || strcmp(names[i]->d_name, "program.mp4")) &&
+            snprintf(rel, sizeof rel, "%s%s%s", sub, *sub ? "/" : "", names[i]->d_name) < (int)sizeof rel)
             add_file(files, dir, rel);
         free(names[i]);
     }
     free(names);
+}
+
+/* Every file of the lesson, each downloadable from /recordings/<id>/<path>:
+ * program.mp4 first, then the folder's other files (lesson.json,
+ * episode.xml, director.jsonl, a re-cut program...), the cameras (iso/) and
+ * the microphones (audio/). */
+static void add_files(cJSON *lesson, const char *dir)
+{
+    cJSON *files = cJSON_AddArrayToObject(lesson, "files");
+    add_file(files, dir, "program.mp4");
+    add_folder_files(files, dir, "");
+    add_folder_files(files, dir, "iso");
+    add_folder_files(files, dir, "audio");
 }
 
 /* lesson.json plus what is on disk; NULL when the folder is no lesson. */
@@ -1033,35 +1058,176 @@ static cJSON *lesson_json(lb_webui *w, const char *id, int with_files)
     }
     /* an older luobo wrote upload errors with the platform's password */
     webui_redact_json(lesson);
-    if (with_files) {
-        cJSON *files = cJSON_AddArrayToObject(lesson, "files");
-        add_file(files, dir, "program.mp4");
-        add_file(files, dir, "director.jsonl");
-        add_folder_files(files, dir, "iso");
-        add_folder_files(files, dir, "audio");
-    }
+    if (with_files)
+        add_files(lesson, dir);
     return lesson;
+}
+
+/* ---- the library: GET /api/v1/recordings ---- */
+
+/* Each listing stats every lesson folder, its lesson.json and upload.json,
+ * and parses only what changed since the last one (lesson.json is replaced
+ * by rename, which changes the folder too; one copied over in place changes
+ * its own time and size).  3000 lessons were 220-490 ms a listing parsed
+ * each time (docs/ARCHITECTURE.md has the figures); the loop must not stall
+ * that long. */
+typedef struct library_stamp {
+    struct timespec dir_mtime, json_mtime, upload_mtime;
+    off_t json_size, upload_size;
+    ino_t json_ino, upload_ino;
+} library_stamp;
+
+typedef struct library_entry {
+    char *id;
+    library_stamp stamp;
+    cJSON *lesson;                 /* lesson_json(id, 0); NULL: no lesson here */
+} library_entry;
+
+struct webui_library {
+    library_entry *entries;        /* by id (strcmp) */
+    int nb;
+};
+
+#define LIBRARY_MAX_LESSONS 100000
+
+void webui_library_free(struct webui_library **pl)
+{
+    struct webui_library *l = pl ? *pl : NULL;
+    if (!l)
+        return;
+    for (int i = 0; i < l->nb; i++) {
+        free(l->entries[i].id);
+        cJSON_Delete(l->entries[i].lesson);
+    }
+    free(l->entries);
+    free(l);
+    *pl = NULL;
+}
+
+static void stamp_of(const char *dir, library_stamp *st)
+{
+    char path[PATH_MAX];
+    struct stat s;
+    memset(st, 0, sizeof *st);
+    if (stat(dir, &s) == 0)
+        st->dir_mtime = s.st_mtim;
+    if (snprintf(path, sizeof path, "%s/lesson.json", dir) < (int)sizeof path && stat(path, &s) == 0) {
+        st->json_mtime = s.st_mtim;
+        st->json_size = s.st_size;
+        st->json_ino = s.st_ino;
+    }
+    if (snprintf(path, sizeof path, "%s/upload.json", dir) < (int)sizeof path && stat(path, &s) == 0) {
+        st->upload_mtime = s.st_mtim;
+        st->upload_size = s.st_size;
+        st->upload_ino = s.st_ino;
+    }
+}
+
+static int same_time(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static int stamp_equal(const library_stamp *a, const library_stamp *b)
+{
+    return same_time(a->dir_mtime, b->dir_mtime) && same_time(a->json_mtime, b->json_mtime) &&
+           same_time(a->upload_mtime, b->upload_mtime) && a->json_size == b->json_size &&
+           a->upload_size == b->upload_size && a->json_ino == b->json_ino &&
+           a->upload_ino == b->upload_ino;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int lesson_folder(const struct dirent *d)
+{
+    return d->d_name[0] != '.';
+}
+
+/* The library brought up to date with the data folder: w->library's
+ * entries, one per folder, in id order. */
+static void library_refresh(lb_webui *w)
+{
+    struct webui_library *old = w->library, *fresh = calloc(1, sizeof *fresh);
+    struct dirent **names = NULL;
+    char dir[PATH_MAX];
+    int total = scandir(w->data_dir, &names, lesson_folder, by_name), j = 0;
+    int n = total < LIBRARY_MAX_LESSONS ? total : LIBRARY_MAX_LESSONS;
+
+    if (!fresh || n < 0)
+        goto done;
+    if (n && !(fresh->entries = calloc((size_t)n, sizeof *fresh->entries)))
+        goto done;
+    for (int i = 0; i < n; i++) {
+        const char *id = names[i]->d_name;
+        library_entry *e = &fresh->entries[fresh->nb];
+        if (lesson_path(w, id, NULL, dir, sizeof dir) < 0)
+            continue;
+        stamp_of(dir, &e->stamp);
+        /* both lists are in strcmp order: walk the old one along */
+        while (old && j < old->nb && strcmp(old->entries[j].id, id) < 0)
+            j++;
+        library_entry *was = old && j < old->nb && !strcmp(old->entries[j].id, id) ? &old->entries[j] : NULL;
+        if (was && stamp_equal(&was->stamp, &e->stamp)) {
+            e->id = was->id;
+            e->lesson = was->lesson;
+            was->id = NULL;
+            was->lesson = NULL;
+            j++;
+        } else if (!(e->id = strdup(id))) {
+            continue;
+        } else {
+            e->lesson = lesson_json(w, id, 0);
+        }
+        fresh->nb++;
+    }
+    webui_library_free(&w->library);
+    w->library = fresh;
+    fresh = NULL;
+done:
+    for (int i = 0; i < total; i++)
+        free(names[i]);
+    free(names);
+    webui_library_free(&fresh);
 }
 
 /* GET /api/v1/recordings's query (DESIGN: "Library queries"). */
 typedef struct library_query {
-    char q[256], subject[64], grade[64], lesson_type[32], status[16], from[16], to[16];
+    char q[256], subject[64], grade[64], lesson_type[32], status[16], upload[16], from[16], to[16];
     char sort[32];
     long offset, limit;
 } library_query;
 
 #define LIBRARY_MAX_LIMIT 1000
+#define LIBRARY_KEYS "q, subject, grade, lesson_type, status, upload, from, to, sort, offset, limit"
 
-
+/* A real day, YYYY-MM-DD (2026-02-30 is not). */
 static int is_date(const char *s)
 {
+    static const int days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     for (int i = 0; i < 10; i++)
         if (i == 4 || i == 7 ? s[i] != '-' : !(s[i] >= '0' && s[i] <= '9'))
             return 0;
-    return !s[10];
+    if (s[10])
+        return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    int leap = (y % 4 == 0 && y % 100) || y % 400 == 0;
+    return m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1] - (m == 2 && !leap);
 }
 
-/* 0, or -1 after a 400 naming the key. */
+static int one_of(const char *v, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(v, *list))
+            return 1;
+    return 0;
+}
+
+/* 0, or -1 after a 400 naming the parameter.  Every parameter is checked,
+ * unknown ones and repeats too: a typo (limt=5) must not be taken as no
+ * filter at all. */
 static int parse_library_query(webui_conn *c, library_query *lq)
 {
     static const struct { const char *key; size_t off, size; } text[] = {
@@ -1070,23 +1236,69 @@ static int parse_library_query(webui_conn *c, library_query *lq)
         { "grade", offsetof(library_query, grade), sizeof(((library_query *)0)->grade) },
         { "lesson_type", offsetof(library_query, lesson_type), sizeof(((library_query *)0)->lesson_type) },
         { "status", offsetof(library_query, status), sizeof(((library_query *)0)->status) },
+        { "upload", offsetof(library_query, upload), sizeof(((library_query *)0)->upload) },
         { "from", offsetof(library_query, from), sizeof(((library_query *)0)->from) },
         { "to", offsetof(library_query, to), sizeof(((library_query *)0)->to) },
         { "sort", offsetof(library_query, sort), sizeof(((library_query *)0)->sort) },
+        { "offset", 0, 0 },
+        { "limit", 0, 0 },
     };
-    char buf[512];
+    static const char *const statuses[] = { "recording", "complete", "interrupted", NULL };
+    static const char *const uploads[] = { "none", "queued", "uploading", "waiting", "failed", "done", NULL };
+    static const char *const sorts[] = { "started_at", "title", "duration_s", "teacher", "subject", NULL };
+    enum { NB_KEYS = sizeof text / sizeof text[0] };
+    char buf[1024];
+    int seen[NB_KEYS] = { 0 };
+
     memset(lq, 0, sizeof *lq);
     lq->limit = 100;
-    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
-        const char *v = webui_query_arg(c, text[i].key, buf, sizeof buf);
-        if (!v)
-            continue;
-        char why[96];
-        if (lb_meta_check_text(v, text[i].size - 1, 0, why, sizeof why) < 0) {
-            webui_respond_error(c, 400, "'%s': %s", text[i].key, why);
+    for (int idx = 0; idx < 64; idx++) {
+        int len = webui_query_fragment(c, idx, buf, sizeof buf);
+        if (len == -1)
+            break;
+        if (len == -2) {
+            webui_respond_error(c, 400, "a query parameter is longer than %zu bytes", sizeof buf - 1);
             return -1;
         }
-        snprintf((char *)lq + text[i].off, text[i].size, "%s", v);
+        if (!len)
+            continue;
+        char *v = strchr(buf, '=');
+        if (v)
+            *v++ = 0;
+        size_t k = 0;
+        while (k < NB_KEYS && strcmp(buf, text[k].key))
+            k++;
+        if (k == NB_KEYS) {
+            char why[96];
+            if (lb_meta_check_text(buf, 40, 0, why, sizeof why) < 0)
+                snprintf(buf, sizeof buf, "?");
+            webui_respond_error(c, 400, "unknown query parameter '%s' (%s)", buf, LIBRARY_KEYS);
+            return -1;
+        }
+        if (seen[k]++) {
+            webui_respond_error(c, 400, "'%s' is given twice", text[k].key);
+            return -1;
+        }
+        if (!v)
+            v = "";
+        if (!text[k].size) {
+            long max = !strcmp(text[k].key, "limit") ? LIBRARY_MAX_LIMIT : 1000000000L;
+            char *end;
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || errno || n < 0 || n > max) {
+                webui_respond_error(c, 400, "'%s' must be a whole number from 0 to %ld", text[k].key, max);
+                return -1;
+            }
+            *(!strcmp(text[k].key, "limit") ? &lq->limit : &lq->offset) = n;
+            continue;
+        }
+        char why[96];
+        if (lb_meta_check_text(v, text[k].size - 1, 0, why, sizeof why) < 0) {
+            webui_respond_error(c, 400, "'%s': %s", text[k].key, why);
+            return -1;
+        }
+        snprintf((char *)lq + text[k].off, text[k].size, "%s", v);
     }
     if (*lq->lesson_type) {
         lb_lesson_type t = lb_lesson_type_parse(lq->lesson_type);
@@ -1097,9 +1309,12 @@ static int parse_library_query(webui_conn *c, library_query *lq)
         }
         snprintf(lq->lesson_type, sizeof lq->lesson_type, "%s", lb_lesson_type_name(t));
     }
-    if (*lq->status && strcmp(lq->status, "recording") && strcmp(lq->status, "complete") &&
-        strcmp(lq->status, "interrupted")) {
+    if (*lq->status && !one_of(lq->status, statuses)) {
         webui_respond_error(c, 400, "'status' must be recording, complete or interrupted");
+        return -1;
+    }
+    if (*lq->upload && !one_of(lq->upload, uploads)) {
+        webui_respond_error(c, 400, "'upload' must be none, queued, uploading, waiting, failed or done");
         return -1;
     }
     if ((*lq->from && !is_date(lq->from)) || (*lq->to && !is_date(lq->to))) {
@@ -1107,29 +1322,14 @@ static int parse_library_query(webui_conn *c, library_query *lq)
                             ? "from" : "to");
         return -1;
     }
-    const char *sort = *lq->sort == '-' ? lq->sort + 1 : lq->sort;
-    if (*lq->sort && strcmp(sort, "started_at") && strcmp(sort, "title") && strcmp(sort, "duration_s")) {
-        webui_respond_error(c, 400, "'sort' must be started_at, title or duration_s, with a leading "
-                            "'-' for descending");
+    if (*lq->from && *lq->to && strcmp(lq->from, lq->to) > 0) {
+        webui_respond_error(c, 400, "'from' (%s) is after 'to' (%s)", lq->from, lq->to);
         return -1;
     }
-    static const struct { const char *key; long max; size_t off; } nums[] = {
-        { "offset", 1000000000L, offsetof(library_query, offset) },
-        { "limit", LIBRARY_MAX_LIMIT, offsetof(library_query, limit) },
-    };
-    for (size_t i = 0; i < 2; i++) {
-        const char *v = webui_query_arg(c, nums[i].key, buf, sizeof buf);
-        char *end;
-        if (!v)
-            continue;
-        errno = 0;
-        long n = strtol(v, &end, 10);
-        if (!*v || *end || errno || n < 0 || n > nums[i].max) {
-            webui_respond_error(c, 400, "'%s' must be a whole number from 0 to %ld", nums[i].key,
-                                nums[i].max);
-            return -1;
-        }
-        *(long *)((char *)lq + nums[i].off) = n;
+    if (*lq->sort && !one_of(*lq->sort == '-' ? lq->sort + 1 : lq->sort, sorts)) {
+        webui_respond_error(c, 400, "'sort' must be started_at, title, duration_s, teacher or subject, "
+                            "with a leading '-' for descending");
+        return -1;
     }
     return 0;
 }
@@ -1137,6 +1337,13 @@ static int parse_library_query(webui_conn *c, library_query *lq)
 static int contains_nocase(const char *hay, const char *needle)
 {
     return hay && strcasestr(hay, needle);
+}
+
+static const char *upload_state(const cJSON *l)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(l, "upload");
+    const char *s = json_string(u, "state");
+    return !u ? "none" : s ? s : cJSON_IsString(u) ? u->valuestring : "";
 }
 
 static int matches(const cJSON *l, const library_query *lq)
@@ -1159,6 +1366,8 @@ static int matches(const cJSON *l, const library_query *lq)
         if (!v || lb_lesson_type_parse(v) != lb_lesson_type_parse(lq->lesson_type))
             return 0;
     }
+    if (*lq->upload && strcmp(upload_state(l), lq->upload))
+        return 0;
     /* dates compare as the start's day, as it was written (local time) */
     if ((*lq->from || *lq->to) && (!started || strlen(started) < 10))
         return 0;
@@ -1197,40 +1406,37 @@ static int by_sort(const void *a, const void *b, void *opaque)
 static void list_recordings(lb_webui *w, webui_conn *c)
 {
     library_query lq;
-    struct dirent **names = NULL;
-    cJSON **items = NULL;
+    const cJSON **items = NULL;
+    char dir[PATH_MAX];
+    int nb = 0;
+
     if (parse_library_query(c, &lq) < 0)
         return;
-    int n = scandir(w->data_dir, &names, NULL, alphasort), nb = 0;
-
-    if (n > 0)
-        items = calloc((size_t)n, sizeof *items);
-    for (int i = 0; i < n; i++) {
-        cJSON *lesson = NULL;
-        if (items && names[i]->d_name[0] != '.')
-            lesson = lesson_json(w, names[i]->d_name, 1);
-        if (lesson && !matches(lesson, &lq)) {
-            cJSON_Delete(lesson);
-            lesson = NULL;
-        }
-        if (lesson)
-            items[nb++] = lesson;
-        free(names[i]);
+    library_refresh(w);
+    struct webui_library *lib = w->library;
+    if (lib && lib->nb && !(items = calloc((size_t)lib->nb, sizeof *items))) {
+        webui_respond_error(c, 500, "out of memory");
+        return;
     }
-    free(names);
+    for (int i = 0; lib && i < lib->nb; i++)
+        if (lib->entries[i].lesson && matches(lib->entries[i].lesson, &lq))
+            items[nb++] = lib->entries[i].lesson;
     /* newest first unless asked otherwise */
     sort_order so = { !*lq.sort ? "started_at" : *lq.sort == '-' ? lq.sort + 1 : lq.sort,
                       !*lq.sort || *lq.sort == '-' };
     if (nb)
         qsort_r(items, (size_t)nb, sizeof *items, by_sort, &so);
+    /* the page's lessons only are copied and get their files listed */
     cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "recordings");
-    for (int i = 0; i < nb; i++) {
-        if (i >= lq.offset && i - lq.offset < lq.limit)
-            cJSON_AddItemToArray(arr, items[i]);
-        else
-            cJSON_Delete(items[i]);
+    for (long i = lq.offset; i < nb && i - lq.offset < lq.limit; i++) {
+        cJSON *l = cJSON_Duplicate(items[i], 1);
+        if (l && lesson_path(w, json_string(l, "id"), NULL, dir, sizeof dir) == 0)
+            add_files(l, dir);
+        cJSON_AddItemToArray(arr, l);
     }
     cJSON_AddNumberToObject(out, "total", nb);
+    cJSON_AddNumberToObject(out, "offset", (double)lq.offset);
+    cJSON_AddNumberToObject(out, "limit", (double)lq.limit);
     free(items);
     webui_respond_json(c, 200, out);
 }

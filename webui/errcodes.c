@@ -65,6 +65,12 @@ static const err_code codes[] = {
     { "schedule_unavailable", "the schedule is not available", { 0 } },
     { "extend_timetable_only", "only a timetable lesson can be extended", { 0 } },
     { "upload_none", "no upload output is configured ([output.NAME] type = upload)", { 0 } },
+    { "query_unknown", "unknown query parameter '%s' (%s)", { "param", "known" } },
+    { "query_twice", "'%s' is given twice", { "param" } },
+    { "query_too_long", "a query parameter is longer than %d bytes", { "max" } },
+    { "query_number", "'%s' must be a whole number from 0 to %d", { "param", "max" } },
+    { "query_date", "'%s' must be a date, YYYY-MM-DD", { "param" } },
+    { "query_from_after_to", "'from' (%s) is after 'to' (%s)", { "from", "to" } },
     { "timetable_none", "no timetable yet (PUT one to /api/v1/timetable)", { 0 } },
 };
 

@@ -385,6 +385,17 @@ const char *webui_query_arg(webui_conn *c, const char *name, char *buf, int size
     return c->wsi ? lws_get_urlarg_by_name(c->wsi, key, buf, size) : NULL;
 }
 
+int webui_query_fragment(webui_conn *c, int idx, char *buf, int size)
+{
+    if (!c->wsi)
+        return -1;
+    int len = lws_hdr_fragment_length(c->wsi, WSI_TOKEN_HTTP_URI_ARGS, idx);
+    if (len >= size)
+        return -2;
+    /* 0 is also what lws says past the last one: the copy tells them apart */
+    return lws_hdr_copy_fragment(c->wsi, buf, size, WSI_TOKEN_HTTP_URI_ARGS, idx) < 0 ? -1 : len;
+}
+
 /* Serves a playlist, holding it when the query asks for what is not there
  * yet. */
 static void serve_live_playlist(lb_webui *w, webui_conn *c)

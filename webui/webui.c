@@ -415,6 +415,7 @@ void lb_webui_free(lb_webui **pw)
     for (int i = 0; i < WEBUI_PUBLISH_RING; i++)
         free(w->ring[i]);
     webui_auth_free(&w->auth);
+    webui_library_free(&w->library);
     pthread_cond_destroy(&w->jobs_cond);
     pthread_mutex_destroy(&w->jobs_lock);
     pthread_mutex_destroy(&w->lock);

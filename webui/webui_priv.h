@@ -362,6 +362,7 @@ struct lb_webui {
     atomic_int abandoned;             /* the loop did not stop in time: see lb_webui_stop() */
     int loop_done;                    /* under lock: loop() has returned from lws */
     int64_t started_us;
+    struct webui_library *library;    /* api.c: lesson.json parsed once per change */
 
     /* lb_webui_publish(): any thread, under lock */
     pthread_mutex_t lock;
@@ -424,6 +425,10 @@ void webui_add_header(webui_conn *c, const char *name, const char *fmt, ...)
 /* The value of the query's argument name ("q", "_HLS_msn") copied into buf,
  * or NULL when absent (or when c has no connection: the fuzz harness). */
 const char *webui_query_arg(webui_conn *c, const char *name, char *buf, int size);
+/* The query's argument idx ("name=value", urldecoded) copied into buf: its
+ * length (0: an empty one, as in "a=1&&b=2"), -1 past the last one, -2 when
+ * it does not fit in size. */
+int webui_query_fragment(webui_conn *c, int idx, char *buf, int size);
 
 /* http.c: a complete request (method, path, headers and body in c) to its
  * handler, which fills c's response (or queues a login for the hasher). */
@@ -436,6 +441,8 @@ void webui_identify(lb_webui *w, const char *authorization, const char *cookies,
 
 /* api.c: /api/v1/... and /metrics, once the body is complete. */
 void webui_api_handle(lb_webui *w, webui_conn *c);
+/* Frees the library's cache (the loop thread has ended). */
+void webui_library_free(struct webui_library **pl);
 /* What a client may see of the status (webui.h says what each holds).
  * Below an operator nobody sees errors, URLs, paths or outputs. */
 typedef enum webui_status_view {

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from webui_common import (Server, setup_admin, setup_code, check, cookie_of, curl, finish, login, ws_connect,  # noqa: E402
-                          ws_recv)
+                          ws_recv, make_library)
 
 PW = "correct horse 1"
 
@@ -37,6 +37,109 @@ def make_fixture(data):
         json.dump({"state": "uploading", "files_done": 1, "files_total": 3,
                    "bytes_done": 50000, "bytes_total": 101000}, f)
     return lid, blob
+
+
+def library(srv, A):
+    """#19 item 6: 300 lessons written into the data folder, searched,
+    filtered, sorted and paged through; each answer against Python's own
+    computation over the same lessons."""
+    base = srv.base + "/api/v1/recordings"
+    mic = os.path.join(srv.tmp, "lapel.m4a")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=1:r=48000", "-c:a", "aac",
+                    "-b:a", "64k", mic], check=True)
+    lessons = make_library(srv.data, 300, mic=mic)
+    upl = {x["id"]: x["upload"] or "none" for x in lessons}
+
+    def expect(pred, key="started_at", desc=True):
+        sel = [x for x in lessons if pred(x)]
+        if key == "duration_s":
+            sel.sort(key=lambda x: (x[key], x["id"].encode()), reverse=desc)
+        else:
+            sel.sort(key=lambda x: (x[key].encode(), x["id"].encode()), reverse=desc)
+        return [x["id"] for x in sel]
+
+    def pages(query, limit):
+        got, total = [], None
+        for off in range(0, 400, limit):
+            r = curl(base + "?" + query + ("&" if query else "") + "offset=%d&limit=%d" % (off, limit), **A)
+            j = r.json() or {}
+            if r.status != 200:
+                return None, r.status
+            total = j["total"]
+            got += [x["id"] for x in j["recordings"]]
+            if off + limit >= total:
+                break
+        return got, total
+
+    in_2025 = "to=2025-12-31"
+    cases = [
+        (in_2025, lambda x: True, "started_at", True, 50),
+        ("q=optics&sort=title&" + in_2025,
+         lambda x: "optics" in x["title"].lower() or "optics" in x["teacher"].lower() or
+         "optics" in x["subject"].lower(), "title", False, 17),
+        ("q=%E7%8E%8B%E8%80%81%E5%B8%88&sort=-duration_s", lambda x: "王老师" in x["teacher"], "duration_s",
+         True, 40),
+        ("subject=%E6%95%B0%E5%AD%A6&grade=%E5%85%AB%E5%B9%B4%E7%BA%A7&sort=teacher",
+         lambda x: x["subject"] == "数学" and x["grade"] == "八年级", "teacher", False, 7),
+        ("lesson_type=open&status=interrupted", lambda x: x["lesson_type"] == "open" and
+         x["status"] == "interrupted", "started_at", True, 5),
+        ("lesson_type=%E5%85%AC%E5%BC%80%E8%AF%BE&upload=failed&" + in_2025,
+         lambda x: x["lesson_type"] == "open" and upl[x["id"]] == "failed", "started_at", True, 10),
+        ("upload=none&sort=-teacher&" + in_2025, lambda x: upl[x["id"]] == "none", "teacher", True, 30),
+        ("from=2025-03-01&to=2025-03-31&sort=duration_s",
+         lambda x: "2025-03-01" <= x["started_at"][:10] <= "2025-03-31", "duration_s", False, 9),
+        ("q=BIOLOGY&sort=-subject", lambda x: "biology" in x["subject"].lower() or
+         "biology" in x["title"].lower() or "biology" in x["teacher"].lower(), "subject", True, 1000),
+    ]
+    for query, pred, key, desc, limit in cases:
+        want = expect(pred, key, desc)
+        got, total = pages(query, limit)
+        check(got == want and total == len(want) and len(want) > 0,
+              "library ?%s: %d lessons in order, %d a page (%s of %s)"
+              % (query, len(want), limit, total, len(got or [])))
+    r = curl(base + "?sort=-duration_s&offset=295&limit=10&" + in_2025, **A)
+    j = r.json() or {}
+    check(r.status == 200 and j.get("total") == 300 and len(j["recordings"]) == 5 and
+          j.get("offset") == 295 and j.get("limit") == 10, "library: the last page holds the rest (5)")
+    r = curl(base + "?limit=0&" + in_2025, **A)
+    check(r.status == 200 and r.json()["total"] == 300 and r.json()["recordings"] == [],
+          "library: limit=0 counts only")
+    # every file of a lesson is listed and served; the mic decodes
+    r = curl(base + "?q=" + lessons[0]["title"].split()[-1] + "&sort=title&limit=1000", **A)
+    first = [x for x in (r.json() or {}).get("recordings", []) if x["id"] == lessons[0]["id"]]
+    paths = [f["path"] for f in first[0]["files"]] if first else []
+    check(paths == ["lesson.json", "audio/lapel.m4a"], "library: the lesson's files (%s)" % paths)
+    got = os.path.join(srv.tmp, "got.m4a")
+    r = curl(srv.base + "/recordings/%s/audio/lapel.m4a" % lessons[0]["id"], **A)
+    with open(got, "wb") as f:
+        f.write(r.body)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate",
+                            "-of", "json", got], capture_output=True, text=True)
+    streams = json.loads(probe.stdout or "{}").get("streams", [])
+    check(r.status == 200 and streams == [{"codec_name": "aac", "sample_rate": "48000"}],
+          "library: the mic file downloads and decodes (%s)" % streams)
+    # a changed lesson.json is read again (the listing caches by time and size)
+    one = os.path.join(srv.data, lessons[1]["id"], "lesson.json")
+    with open(one) as f:
+        lj = json.load(f)
+    lj["title"] = "Renamed in place"
+    with open(one, "w") as f:
+        json.dump(lj, f)
+    r = curl(base + "?q=renamed+in+place", **A)
+    check(r.status == 200 and [x["id"] for x in r.json()["recordings"]] == [lessons[1]["id"]],
+          "library: a lesson.json rewritten in place is read again")
+    # hostile queries: 400 naming the parameter
+    for q, key in (("limit=-1", "'limit'"), ("limit=1001", "'limit'"), ("limit=abc", "'limit'"),
+                   ("limit=", "'limit'"), ("offset=-5", "'offset'"), ("offset=99999999999999999999", "'offset'"),
+                   ("from=2025-02-30", "'from'"), ("to=yesterday", "'to'"), ("from=2025-13-01", "'from'"),
+                   ("from=2025-05-01&to=2025-04-01", "'from'"), ("sort=size", "'sort'"),
+                   ("upload=lost", "'upload'"), ("status=x", "'status'"), ("lesson_type=x", "'lesson_type'"),
+                   ("q=" + "x" * 300, "'q'"), ("q=a%01b", "'q'"), ("subject=" + "y" * 70, "'subject'"),
+                   ("limt=5", "'limt'"), ("q=a&q=b", "'q'"), ("grade=%FF%FE", "'grade'"),
+                   ("q=" + "z" * 3000, "longer than")):
+        r = curl(base + "?" + q, **A)
+        err = (r.json() or {}).get("error", "")
+        check(r.status == 400 and key in err, "library ?%s: 400 naming %s (%d %s)" % (q[:40], key, r.status, err[:80]))
 
 
 def main():
@@ -159,8 +262,10 @@ def main():
     fx = [x for x in lst if x["id"] == lid][0]
     check(fx.get("upload", {}).get("state") == "uploading", "recordings list: upload state")
     check(fx["title"] == "Fixture" and fx["has_program"] is True and
-          any(f["path"] == "program.mp4" and f["size"] == 100000 for f in fx["files"]),
-          "recordings list: metadata and files")
+          [f["path"] for f in fx["files"]] == ["program.mp4", "lesson.json", "iso/teacher.mp4"] and
+          fx["files"][0]["size"] == 100000,
+          "recordings list: every file of the lesson, program first (no upload.json, no symlink): %s"
+          % [f["path"] for f in fx["files"]])
     r = curl(base + "/api/v1/recordings/" + lid, **A)
     check(r.status == 200 and r.json()["course"] == "Physics", "recording GET")
     r = curl(base + "/api/v1/recordings/nope", **A)
@@ -423,6 +528,8 @@ def main():
     r = curl(base + "/api/v1/users/admin", "DELETE", **AC)
     check(r.status == 409 and (r.json() or {}).get("code") == "last_admin_delete",
           "the last admin cannot be deleted: 409 last_admin_delete")
+
+    library(srv, A)
 
     code = srv.stop()
     check(code == 0, "webui_testd exits 0 on SIGTERM")

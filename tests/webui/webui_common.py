@@ -441,3 +441,55 @@ def read_response(sock, timeout=10.0):
             break
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+LIBRARY_TEACHERS = ["王老师", "李老师", "Ms Chen", "Mr Smith", "赵老师", "Ms Zhou"]
+LIBRARY_SUBJECTS = ["数学", "语文", "English", "物理", "化学", "Biology"]
+LIBRARY_GRADES = ["七年级", "八年级", "九年级", "Grade 10"]
+LIBRARY_TYPES = ["ordinary", "open", "quality", "demonstration"]
+LIBRARY_UPLOADS = [None, "queued", "uploading", "waiting", "failed", "done"]
+LIBRARY_WORDS = ["Functions", "一次函数", "Optics", "古诗", "Cells", "Reading", "Algebra", "Acids", "光的折射"]
+
+
+def make_library(data, n=300, seed=19, mic=None):
+    """n finished lessons written straight into the data folder, valid per
+    docs/lesson-json.md (schema 2), spread over 2025 (days, times, subjects,
+    grades, types, statuses, upload states chosen by a seeded generator),
+    so that each filter and sort has something to find.  mic: an audio file
+    copied to audio/lapel.m4a of the first lesson.  Returns the lessons as
+    written (dicts), with "upload" the upload state or None."""
+    import random
+    rnd = random.Random(seed)
+    lessons = []
+    for i in range(n):
+        day = 1 + rnd.randrange(360)
+        t = time.strptime("2025 %d %02d %02d %02d" % (day, 7 + rnd.randrange(10), rnd.randrange(60),
+                                                        rnd.randrange(60)), "%Y %j %H %M %S")
+        lid = time.strftime("%Y%m%d-%H%M%S", t) + "-lib%03d" % i
+        started = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", t)
+        dur = 300 + rnd.randrange(3000) + rnd.randrange(10) / 10
+        title = "%s %s %d" % (rnd.choice(LIBRARY_WORDS), rnd.choice(LIBRARY_WORDS), i)
+        lesson = {"schema": 2, "id": lid, "title": title, "teacher": rnd.choice(LIBRARY_TEACHERS),
+                  "course": "Course %d" % (i % 7), "subject": rnd.choice(LIBRARY_SUBJECTS),
+                  "grade": rnd.choice(LIBRARY_GRADES), "class": "%d班" % (1 + i % 4),
+                  "lesson_type": rnd.choice(LIBRARY_TYPES), "started_at": started,
+                  "ended_at": started, "duration_s": dur, "sources": [], "chapters": [],
+                  "status": "interrupted" if i % 9 == 4 else "complete", "keywords": []}
+        d = os.path.join(data, lid)
+        os.makedirs(d)
+        with open(os.path.join(d, "lesson.json"), "w") as f:
+            json.dump(lesson, f, ensure_ascii=False)
+        up = LIBRARY_UPLOADS[rnd.randrange(len(LIBRARY_UPLOADS))]
+        if up:
+            with open(os.path.join(d, "upload.json"), "w") as f:
+                json.dump({"state": up, "files_done": 0, "files_total": 2, "bytes_done": 0,
+                           "bytes_total": 1000}, f)
+        if mic and i == 0:
+            os.makedirs(os.path.join(d, "audio"))
+            shutil.copy(mic, os.path.join(d, "audio", "lapel.m4a"))
+            lesson["mics"] = [{"name": "lapel", "role": "teacher", "file": "audio/lapel.m4a"}]
+            with open(os.path.join(d, "lesson.json"), "w") as f:
+                json.dump(lesson, f, ensure_ascii=False)
+        lesson["upload"] = up
+        lessons.append(lesson)
+    return lessons

@@ -100,6 +100,10 @@ const LB_STR = {
     err_picture_none: 'No picture from “{source}”.', err_schedule_unavailable: 'The timetable is not available.',
     err_extend_timetable_only: 'Only a timetable lesson can be extended.',
     err_upload_none: 'No upload output is configured.', err_timetable_none: 'No timetable yet.',
+    err_query_unknown: 'Unknown search parameter “{param}”.', err_query_twice: 'The search parameter “{param}” is given twice.',
+    err_query_too_long: 'A search parameter is longer than {max} bytes.',
+    err_query_number: '“{param}” must be a whole number from 0 to {max}.', err_query_date: '“{param}” must be a date (YYYY-MM-DD).',
+    err_query_from_after_to: 'The start date {from} is after the end date {to}.',
   },
   zh: {
     brand_sub: '课堂录播',
@@ -187,5 +191,9 @@ const LB_STR = {
     err_picture_none: '“{source}”没有画面。', err_schedule_unavailable: '课表功能不可用。',
     err_extend_timetable_only: '只有课表中的课程才能延长。',
     err_upload_none: '未配置上传输出。', err_timetable_none: '还没有课表。',
+    err_query_unknown: '未知的搜索参数“{param}”。', err_query_twice: '搜索参数“{param}”重复出现。',
+    err_query_too_long: '搜索参数超过 {max} 字节。',
+    err_query_number: '“{param}”必须是 0 到 {max} 之间的整数。', err_query_date: '“{param}”必须是日期（YYYY-MM-DD）。',
+    err_query_from_after_to: '开始日期 {from} 晚于结束日期 {to}。',
   },
 };
