@@ -11,7 +11,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
-from webui_common import Daemon, LiveHls, Server, free_port, make_mp4, setup_code  # noqa: E402
+from webui_common import Daemon, LiveHls, Server, free_port, make_library, make_mp4, setup_code  # noqa: E402
 
 BUILD = os.environ.get("LUOBO_BUILD", os.getcwd())
 SRC = os.environ.get("LUOBO_SRC", os.path.join(HERE, "..", ".."))
@@ -66,6 +66,8 @@ def main():
                    NODE_PATH=os.path.join(node_dir, "node_modules"))
         code = subprocess.run(["node", os.path.join(HERE, "ui_test.js")], env=env,
                               timeout=600).returncode
+        # accounts and the library (#19 items 2 and 6) on the same server
+        code = run_library(srv, env, scratch) or code
         if srv.stop() != 0:
             print("webui_testd did not exit cleanly:\n" + srv.log_text())
             code = code or 1
@@ -76,6 +78,42 @@ def main():
         shutil.rmtree(scratch, ignore_errors=True)
     print("screenshots in " + shots)
     sys.exit(code)
+
+
+def run_library(srv, env, scratch):
+    """300 lessons written into the running server's data folder, and
+    Python's own order of their ids for the queries library_test.js makes
+    through the page."""
+    import json
+    mic = os.path.join(scratch, "lapel.m4a")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=2:r=48000", "-c:a", "aac",
+                    "-b:a", "64k", mic], check=True)
+    lessons = make_library(srv.data, 300, mic=mic)
+
+    def order(pred, key="started_at", desc=False):
+        sel = [x for x in lessons if pred(x)]
+        sel.sort(key=lambda x: (x[key] if key == "duration_s" else x[key].encode(), x["id"].encode()),
+                 reverse=desc)
+        return [x["id"] for x in sel]
+
+    def has(x, word):
+        return any(word in x[k].lower() for k in ("title", "teacher", "subject"))
+    expect = {
+        "all": order(lambda x: True, desc=True),
+        "optics_title": order(lambda x: has(x, "optics"), "title"),
+        "open_failed_longest": order(lambda x: x["lesson_type"] == "open" and x["upload"] == "failed",
+                                     "duration_s", True),
+        "march_maths_teacher": order(lambda x: x["subject"] == "数学" and
+                                     "2025-03-01" <= x["started_at"][:10] <= "2025-03-31", "teacher"),
+        "interrupted_oldest": order(lambda x: x["status"] == "interrupted"),
+        "failed_title": order(lambda x: x["upload"] == "failed", "title"),
+        "mic_title": lessons[0]["title"],
+    }
+    path = os.path.join(scratch, "expect.json")
+    with open(path, "w") as f:
+        json.dump(expect, f, ensure_ascii=False)
+    env = dict(env, EXPECT=path, MIC=lessons[0]["id"], TMP=scratch, PASSWORD="first run pw 1")
+    return subprocess.run(["node", os.path.join(HERE, "library_test.js")], env=env, timeout=600).returncode
 
 
 def run_daemon(node_dir, scratch, shots):

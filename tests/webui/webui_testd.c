@@ -361,7 +361,25 @@ static char *fake_metrics(void *opaque)
     return text;
 }
 
+/* An upload output that queues at once: upload.json says "queued", as the
+ * real one's first write does. */
+static int fake_upload(void *opaque, const char *lesson_dir, char *err, size_t err_size)
+{
+    char path[4096];
+    FILE *f;
+    if (snprintf(path, sizeof path, "%s/upload.json", lesson_dir) >= (int)sizeof path ||
+        !(f = fopen(path, "w"))) {
+        snprintf(err, err_size, "cannot queue %s", lesson_dir);
+        return AVERROR(EIO);
+    }
+    fputs("{\"state\":\"queued\",\"files_done\":0,\"files_total\":0,\"bytes_done\":0,"
+          "\"bytes_total\":0}\n", f);
+    fclose(f);
+    return 0;
+}
+
 static const lb_control_ops fake_ops = {
+    .upload = fake_upload,
     .status = fake_status,
     .sources = fake_sources,
     .recording = fake_recording,

@@ -205,7 +205,14 @@ const LB = (() => {
     if (who) {
       who.textContent = '';
       if (s && s.authenticated) {
-        who.append(s.user + ' · ' + tv('role_', s.role) + ' · ');
+        // my account: my password, my sessions
+        const me = document.createElement('a');
+        me.href = '/account.html';
+        me.id = 'account-link';
+        me.title = t('my_account');
+        me.textContent = s.user;
+        if (location.pathname === '/account.html') me.className = 'here';
+        who.append(me, ' · ' + tv('role_', s.role) + ' · ');
         const out = document.createElement('a');
         out.href = '#';
         out.id = 'logout';
