@@ -151,7 +151,7 @@ async function loginStatus(browser, user, password) {
     check(await total() === 300, 'library: 300 lessons in 2025 (' + await total() + ')');
     check(/1–50 of 300/.test(await page.textContent('#page-info')), 'library: the pager says 1–50 of 300');
     check(await page.$eval('#page-prev', (b) => b.disabled), 'library: no previous page on the first');
-    await page.screenshot({ path: path.join(process.env.SHOTS, 'recordings-library.png'), fullPage: true });
+    await page.screenshot({ path: path.join(process.env.SHOTS, 'recordings-library.png') });
     let seen = [];
     seen = seen.concat(await ids());
     for (let p = 1; p < 6; p++) {
@@ -250,7 +250,7 @@ async function loginStatus(browser, user, password) {
     await page.waitForFunction(() => /共 300 条/.test(document.getElementById('page-info').textContent));
     check(/共 300 条/.test(await page.textContent('#page-info')) && (await page.textContent('#page-next')).includes('下一页'),
           'library: the pager in Chinese (' + await page.textContent('#page-info') + ')');
-    await page.screenshot({ path: path.join(process.env.SHOTS, 'recordings-library-zh.png'), fullPage: true });
+    await page.screenshot({ path: path.join(process.env.SHOTS, 'recordings-library-zh.png') });
     await page.evaluate(() => LB.setLang('en'));
   });
 
