@@ -102,6 +102,13 @@ static const row table[] = {
     { S(RECORDING) | S(STOPPING), LB_EV_SHUTDOWN, 0, 0, LB_LESSON_FINISHING, LB_LESSON_SHUTTING_DOWN, 0,
       LB_FX_FINISH, NULL },
     { REST | S(FINISHING), LB_EV_SHUTDOWN, 0, 0, SAME, LB_LESSON_SHUTTING_DOWN, 0, 0, NULL },
+    /* a service stop or a reboot: a lesson that was recording is finished
+     * as well, to be resumed; one already stopping was stopped on purpose */
+    { S(STARTING), LB_EV_SUSPEND, 0, 0, LB_LESSON_IDLE, LB_LESSON_SHUTTING_DOWN, 0, LB_FX_CANCEL, NULL },
+    { S(RECORDING), LB_EV_SUSPEND, 0, 0, LB_LESSON_FINISHING,
+      LB_LESSON_SHUTTING_DOWN | LB_LESSON_SUSPENDED, 0, LB_FX_FINISH, NULL },
+    { S(STOPPING), LB_EV_SUSPEND, 0, 0, LB_LESSON_FINISHING, LB_LESSON_SHUTTING_DOWN, 0, LB_FX_FINISH, NULL },
+    { REST | S(FINISHING), LB_EV_SUSPEND, 0, 0, SAME, LB_LESSON_SHUTTING_DOWN, 0, 0, NULL },
 
     /* the pipeline reporting */
     { S(STARTING), LB_EV_STARTED, 0, 0, LB_LESSON_RECORDING, 0, 0, LB_FX_PUBLISH, NULL },
@@ -175,7 +182,7 @@ const char *lb_lesson_event_name(lb_lesson_event ev)
         [LB_EV_ENTRY_START] = "entry start", [LB_EV_ENTRY_END] = "entry end",
         [LB_EV_EXTEND] = "extend", [LB_EV_EXTENSION_END] = "extension end",
         [LB_EV_RESUME] = "resume", [LB_EV_DISK_FULL] = "disk full", [LB_EV_RELOAD] = "reload",
-        [LB_EV_SHUTDOWN] = "shutdown", [LB_EV_STARTED] = "started",
+        [LB_EV_SHUTDOWN] = "shutdown", [LB_EV_SUSPEND] = "suspend", [LB_EV_STARTED] = "started",
         [LB_EV_FIRST_FRAME] = "first frame", [LB_EV_STOP_DONE] = "stop done",
         [LB_EV_FINISH_DONE] = "finish done", [LB_EV_FAILURE] = "failure",
     };
@@ -195,6 +202,7 @@ static void state_text(char *buf, size_t size, lb_lifecycle lc)
         { LB_LESSON_ENTRY, "timetable" }, { LB_LESSON_RESUMED, "resumed" },
         { LB_LESSON_EXTENDED, "extended" }, { LB_LESSON_RELOAD_PENDING, "reload pending" },
         { LB_LESSON_RESTARTING, "restarting" }, { LB_LESSON_SHUTTING_DOWN, "shutting down" },
+        { LB_LESSON_SUSPENDED, "to be resumed" },
     };
     const char *sep = " (";
     for (size_t i = 0; i < sizeof shown / sizeof *shown && n > 0 && (size_t)n < size; i++)

@@ -60,6 +60,8 @@ enum {
     LB_LESSON_RELOAD_PENDING = 1 << 4,  /* a reload that restarts the pipeline waits for idle */
     LB_LESSON_RESTARTING = 1 << 5,      /* the pipeline restarts: no lesson starts in it */
     LB_LESSON_SHUTTING_DOWN = 1 << 6,   /* the program ends: no lesson starts in it */
+    LB_LESSON_SUSPENDED = 1 << 7,       /* a shutdown (SUSPEND) finished a recording lesson: the
+                                         * next start resumes it, its entry is not over */
 };
 #define LB_LESSON_FLAGS_OF_LESSON (LB_LESSON_ENTRY | LB_LESSON_RESUMED | LB_LESSON_EXTENDED)
 
@@ -81,6 +83,8 @@ typedef enum lb_lesson_event {
     LB_EV_DISK_FULL,
     LB_EV_RELOAD,               /* a config change that needs the pipeline restarted */
     LB_EV_SHUTDOWN,             /* the program ends: the encoder finishes a lesson in progress */
+    LB_EV_SUSPEND,              /* the same, for a service stop or a reboot: a recording lesson
+                                 * is resumed at the next start (+suspended) */
     /* the pipeline reporting */
     LB_EV_STARTED,              /* lesson folder made, archive started at a frame */
     LB_EV_FIRST_FRAME,          /* the lesson's first frame is in the archive */

@@ -329,11 +329,20 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
     pthread_mutex_unlock(&p->lock);
 }
 
-void lb_lifecycle_shutdown(lb_pipeline *p, const char *why)
+void lb_lifecycle_shutdown(lb_pipeline *p, int signalled, const char *why)
 {
+    /* A service stop or a reboot suspends a recording lesson: finished as
+     * always, then resumed at the next start (its entry not done).  A run
+     * that ends by itself (--duration, an offline run's sources ran out) or
+     * records offline is the command line's: it ends for good. */
+    int suspend = signalled && !p->params.offline && p->params.duration_s <= 0;
     pthread_mutex_lock(&p->lock);
     p->lc_todo &= ~(unsigned)LB_FX_MARK_STOP;   /* the encoder finishes at the program's last frame */
-    send_locked(p, LB_EV_SHUTDOWN, why, NULL, NULL, NULL, 0);
+    lb_lesson_state was = p->lc.state;
+    send_locked(p, suspend ? LB_EV_SUSPEND : LB_EV_SHUTDOWN, why, NULL, NULL, NULL, 0);
+    /* into lesson.json before the archive's finaliser reads it */
+    if (was == LB_LESSON_RECORDING && p->lesson)
+        lb_lesson_set_ended_by(p->lesson, p->lc.flags & LB_LESSON_SUSPENDED ? "shutdown" : "end");
     pthread_mutex_unlock(&p->lock);
 }
 

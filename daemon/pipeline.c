@@ -708,7 +708,7 @@ end:
     for (int m = 0; m < p->nb_mics; m++)
         free(mic_bufs[m]);
     free(mix);
-    lb_lifecycle_shutdown(p, atomic_load(&p->stop) ? "shutdown" : "the program ended");
+    lb_lifecycle_shutdown(p, atomic_load(&p->stop), atomic_load(&p->stop) ? "shutdown" : "the program ended");
     lb_queue_close(p->to_encoder);
     atomic_store(&p->finished, 1);
     if (!atomic_load(&p->stop))         /* not stopped for a restart: the run is over */

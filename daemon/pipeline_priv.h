@@ -248,7 +248,7 @@ int lb_lifecycle_event(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
                        char *err, size_t err_size);
 /* Program thread, at its end: a lesson in progress is finished by the
  * encoder thread after the last frame. */
-void lb_lifecycle_shutdown(lb_pipeline *p, const char *why);
+void lb_lifecycle_shutdown(lb_pipeline *p, int signalled, const char *why);
 /* --record: a lesson starts as soon as the cameras are up. */
 void lb_lifecycle_request_record(lb_pipeline *p, const char *title);
 /* Program thread, each tick, before any encoder sees the tick's frame. */

@@ -580,7 +580,14 @@ static void tick_locked(lb_scheduler *s, double now_s)
 
     /* 1. the running lesson: ended by someone else, or due to end */
     if (s->cur_uid[0]) {
-        if (!busy || !(lc.flags & LB_LESSON_ENTRY)) {
+        if (lc.flags & LB_LESSON_SUSPENDED) {
+            /* a service stop or a reboot finished it: the next start resumes
+             * it and takes it back (adopt_resumed), so its entry is not done */
+            LB_LOGI("schedule", "%s: its lesson was finished by a shutdown: resumed at the next start, "
+                    "the entry is not done", s->cur_uid);
+            s->cur_uid[0] = 0;
+            s->ext_until = 0;
+        } else if (!busy || !(lc.flags & LB_LESSON_ENTRY)) {
             end_current(s, lc.state == LB_LESSON_IDLE || lc.state == LB_LESSON_SCHEDULED
                            ? "its lesson ended (stopped early, or failed): it is not started again"
                            : "its lesson is no longer the timetable's");

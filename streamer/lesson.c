@@ -65,6 +65,7 @@ struct lb_lesson {
     int nb_outages;
     double part_offset_s;       /* lesson time of this part's first frame */
     int stop_requested;
+    char ended_by[16];          /* lesson.json's "ended_by": "stop", "shutdown", "end"; "" not yet */
     cJSON *kept;
 };
 
@@ -176,6 +177,8 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
     }
     if (l->stop_requested)
         cJSON_AddTrueToObject(root, "stop_requested");
+    if (l->ended_by[0])
+        cJSON_AddStringToObject(root, "ended_by", l->ended_by);
     cJSON_AddStringToObject(root, "status", status);
     /* a reopened lesson keeps what others wrote into it (metadata, the
      * timetable's keys) */
@@ -632,8 +635,8 @@ int lb_lesson_open(lb_lesson **pl, const char *dir, const lb_lesson_source *sour
     last->to_s = now_s > last->from_s ? now_s : last->from_s;
     l->part_offset_s = last->to_s;
     /* what this code writes itself is taken from the struct, not kept */
-    static const char *const own[] = { "stop_requested", "ended_at", "ended_at_ms", "duration_s",
-                                       "sources", "mics" };
+    static const char *const own[] = { "stop_requested", "ended_by", "ended_at", "ended_at_ms",
+                                       "duration_s", "sources", "mics" };
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(l->kept, own[i]);
     if ((ret = open_files(l, sources, nb_sources, err, err_size)) < 0)
@@ -662,7 +665,25 @@ void lb_lesson_request_stop(lb_lesson *l)
     pthread_mutex_lock(&l->lock);
     if (!l->stop_requested) {
         l->stop_requested = 1;
+        if (!l->ended_by[0])
+            snprintf(l->ended_by, sizeof l->ended_by, "stop");
         write_lesson(l, "recording", 0, 0, l->io);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void lb_lesson_set_ended_by(lb_lesson *l, const char *how)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->lock);
+    if (!l->ended_by[0]) {
+        snprintf(l->ended_by, sizeof l->ended_by, "%s", how);
+        /* on disk before the archive's finaliser reads it (a lesson to be
+         * resumed keeps its parts apart), behind any rewrite still queued */
+        write_lesson(l, "recording", 0, 0, l->io);
+        if (l->io)
+            lb_syncer_flush(l->io);
     }
     pthread_mutex_unlock(&l->lock);
 }

@@ -697,8 +697,16 @@ static void run_job(archive *a, finalise_job *job)
     /* the metadata as it is now (a lesson's metadata may change while it
      * records: the timetable takes over a manual recording) */
     AVDictionary *tags = lesson_tags(job->dir);
-    /* a resumed lesson: its parts become one fast-start file each */
-    int joined = lb_lesson_has_parts(job->dir) && lb_lesson_join(job->dir, tags) >= 0;
+    /* a resumed lesson: its parts become one fast-start file each, unless a
+     * shutdown ended it (resumed at the next start: they stay apart, and
+     * the repair joins them if it is not) */
+    char path[PATH_MAX], ended_by[16] = "";
+    snprintf(path, sizeof path, "%s/lesson.json", job->dir);
+    lb_json_file_string(path, "ended_by", ended_by, sizeof ended_by);
+    int parts = lb_lesson_has_parts(job->dir);
+    if (parts && !strcmp(ended_by, "shutdown"))
+        LB_LOGI("archive", "%s: ended by a shutdown: its parts stay apart until it ends", job->dir);
+    int joined = parts && strcmp(ended_by, "shutdown") && lb_lesson_join(job->dir, tags) >= 0;
     for (int i = 0; !joined && a->set.faststart && i < job->nb_paths; i++) {
         struct stat st;
         int64_t free_b = lb_free_bytes(job->dir);

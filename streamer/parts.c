@@ -60,29 +60,62 @@ static int64_t mtime_us(const char *dir, const char *name)
     return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 }
 
-/* Why the lesson in dir (still "recording") may not be resumed, or NULL. */
-static const char *not_resumable(const char *dir, const cJSON *root, int window_s, int64_t now_wall_us,
-                                 int64_t *written_us, char *why, size_t why_size)
+static int64_t written_us_of(const char *dir)
+{
+    static const char *const files[] = { "lesson.json", "program.mp4", "director.jsonl" };
+    int64_t written_us = 0;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        int64_t t = mtime_us(dir, files[i]);
+        if (t > written_us)
+            written_us = t;
+    }
+    return written_us;
+}
+
+static int ended_by_shutdown(const cJSON *root)
+{
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(root, "ended_by");
+    return cJSON_IsString(status) && !strcmp(status->valuestring, "complete") && cJSON_IsString(by) &&
+           !strcmp(by->valuestring, "shutdown");
+}
+
+int lb_lesson_resume_candidate(const cJSON *root)
+{
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    return (cJSON_IsString(status) && !strcmp(status->valuestring, "recording")) || ended_by_shutdown(root);
+}
+
+const char *lb_lesson_not_resumable(const cJSON *root, int window_s, int64_t now_wall_us, int64_t written_us,
+                                    char *why, size_t why_size)
 {
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop_requested");
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(root, "started_at_ms");
     const cJSON *end = cJSON_GetObjectItemCaseSensitive(root, "schedule_end");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    int shutdown = ended_by_shutdown(root);
+    if (!lb_lesson_resume_candidate(root)) {
+        snprintf(why, why_size, "it is %s, not left recording nor finished by a shutdown",
+                 cJSON_IsString(status) ? status->valuestring : "without a status");
+        return why;
+    }
     if (cJSON_IsTrue(stop))
         return "it was stopped on purpose (its finishing was cut short)";
     if (!cJSON_IsNumber(ms) || ms->valuedouble <= 0)
         return "its lesson.json has no started_at_ms (a luobo without resume wrote it)";
-    static const char *const files[] = { "lesson.json", "program.mp4", "director.jsonl" };
-    *written_us = 0;
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        int64_t t = mtime_us(dir, files[i]);
-        if (t > *written_us)
-            *written_us = t;
-    }
     if (window_s <= 0)
-        return "resume is off ([general] resume_window_s = 0)";
-    int64_t age_s = (now_wall_us - *written_us) / 1000000;
+        return shutdown ? "resume is off ([general] resume_window_s = 0): it stays complete"
+                        : "resume is off ([general] resume_window_s = 0)";
+    /* a lesson a shutdown finished: its window runs from the shutdown
+     * (its end), the files' times are its finishing's */
+    const cJSON *ended = cJSON_GetObjectItemCaseSensitive(root, "ended_at_ms");
+    if (shutdown && cJSON_IsNumber(ended) && ended->valuedouble > 0)
+        written_us = (int64_t)ended->valuedouble * 1000;
+    int64_t age_s = (now_wall_us - written_us) / 1000000;
     if (age_s >= window_s || age_s < -window_s) {
-        snprintf(why, why_size, "it was last written %lld s ago, outside [general] resume_window_s = %d",
+        snprintf(why, why_size, shutdown
+                 ? "a shutdown finished it %lld s ago, outside [general] resume_window_s = %d: it stays complete"
+                 : "it was last written %lld s ago, outside [general] resume_window_s = %d",
                  (long long)age_s, window_s);
         return why;
     }
@@ -118,16 +151,16 @@ int lb_lesson_find_resumable(const char *data_dir, int window_s, int64_t now_wal
             continue;
         cJSON *root = NULL;
         lb_lesson_json_read(dir, &root, why, sizeof why);
-        const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
-        if (!cJSON_IsString(status) || strcmp(status->valuestring, "recording")) {
+        if (!lb_lesson_resume_candidate(root)) {
             cJSON_Delete(root);           /* unreadable ones are named by the repair */
             continue;
         }
-        int64_t written_us = 0;
-        const char *no = not_resumable(dir, root, window_s, now_wall_us, &written_us, text, sizeof text);
+        int shutdown = ended_by_shutdown(root);
+        int64_t written_us = written_us_of(dir);
+        const char *no = lb_lesson_not_resumable(root, window_s, now_wall_us, written_us, text, sizeof text);
         cJSON_Delete(root);
         if (no) {
-            LB_LOGI("lesson", "%s: interrupted, not resumed: %s", dir, no);
+            LB_LOGI("lesson", "%s: %s, not resumed: %s", dir, shutdown ? "shut down" : "interrupted", no);
             continue;
         }
         if (written_us > best_us) {
@@ -236,6 +269,14 @@ int lb_lesson_prepare_resume(const char *dir, char *err, size_t err_size)
      * (lb_lesson_open moves its end), unless there is none yet, when an
      * empty first part stands for the nothing recorded. */
     int nb_parts = lb_lesson_count_parts(dir);
+    /* a lesson a shutdown finished is recording again: a crash from here on
+     * is a crash's (resumed or repaired as interrupted) */
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "status");
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "ended_by");
+    if (!cJSON_AddStringToObject(root, "status", "recording")) {
+        ret = AVERROR(ENOMEM);
+        goto out;
+    }
     lb_lesson_cut_torn_files(dir);          /* a power cut's torn fragment stays out of the part */
     if ((ret = move_current(dir, nb_parts + 1, !nb_parts && !cJSON_GetArraySize(outages),
                             err, err_size)) < 0)

@@ -200,6 +200,18 @@ void lb_mp4_copy_tags(struct AVDictionary **dst, const struct AVDictionary *src)
  * left recording that does not qualify is logged with the reason. */
 int lb_lesson_find_resumable(const char *data_dir, int window_s, int64_t now_wall_us,
                              char *dir, size_t dir_size);
+/* The rule, on a lesson.json's contents (pure): why the lesson may not be
+ * resumed at now_wall_us, or NULL when it may.  A candidate is left
+ * "recording" (a crash, a kill, a power cut: its window runs from
+ * written_us, its files' last write) or "complete" with "ended_by":
+ * "shutdown" (a service stop or a reboot: from its "ended_at_ms"); either
+ * without "stop_requested", with a "started_at_ms", and a "schedule_end"
+ * not passed.  why (why_size bytes) may hold the text returned. */
+const char *lb_lesson_not_resumable(const struct cJSON *root, int window_s, int64_t now_wall_us,
+                                    int64_t written_us, char *why, size_t why_size);
+/* 1 when lesson.json's contents are a candidate at all (the others are not
+ * even logged by lb_lesson_find_resumable). */
+int lb_lesson_resume_candidate(const struct cJSON *root);
 /* Start-up, before the pipeline runs: moves the current files to the next
  * parts/<n>/ and notes the outage from the end of that part.  0 or a
  * negative AVERROR with err (the lesson is then repaired as interrupted). */
@@ -215,6 +227,12 @@ double lb_lesson_part_offset(const lb_lesson *l);
 /* A stop was asked for: lesson.json says so ("stop_requested": true, written
  * off the caller's thread), so a crash while finishing is never resumed. */
 void lb_lesson_request_stop(lb_lesson *l);
+/* How the lesson ends, into lesson.json's "ended_by" at once (on disk when
+ * it returns): "shutdown" (a service stop or a reboot while it recorded: it
+ * is resumed at the next start within the window, lb_lesson_find_resumable)
+ * or "end" (the program ended: an offline run, --duration); a stop asked
+ * for writes "stop" (lb_lesson_request_stop).  The first one given stays. */
+void lb_lesson_set_ended_by(lb_lesson *l, const char *how);
 
 /* lesson.json written back atomically (takes root; read it with
  * lb_lesson_json_read). */

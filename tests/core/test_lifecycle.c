@@ -264,6 +264,42 @@ static void test_resume(void)
     free(log);
 }
 
+/* A service stop or a reboot (SUSPEND) finishes a recording lesson as
+ * SHUTDOWN does, and marks the machine suspended (the lesson is resumed at
+ * the next start, its entry not counted done); a lesson already stopping
+ * was stopped on purpose: not suspended; a start not carried out is
+ * dropped. */
+static void test_suspend(void)
+{
+    capture_log();
+    lb_lifecycle lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_ENTRY_START, "timetable: a@2026-12-07 (A)", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_SUSPEND, "signal: SIGTERM", LB_LESSON_FINISHING, LB_FX_FINISH);
+    CHECK(lc.flags == (LB_LESSON_ENTRY | LB_LESSON_SHUTTING_DOWN | LB_LESSON_SUSPENDED));
+    SEND(lc, LB_EV_SUSPEND, "signal: SIGTERM", LB_LESSON_FINISHING, 0);
+    REFUSE(lc, LB_EV_RESUME, "shutting down");
+    SEND(lc, LB_EV_FINISH_DONE, "pipeline", LB_LESSON_IDLE, LB_FX_PUBLISH);
+    CHECK(lc.flags == (LB_LESSON_SHUTTING_DOWN | LB_LESSON_SUSPENDED));   /* the machine's stay */
+    char *log = captured_log();
+    CHECK_STR_CONTAINS(log, ": recording (timetable) -> finishing (timetable, shutting down, to be resumed) "
+                       "(signal: SIGTERM)");
+    free(log);
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_STOP, "api: stop", LB_LESSON_STOPPING, LB_FX_MARK_STOP | LB_FX_PUBLISH);
+    SEND(lc, LB_EV_SUSPEND, "signal", LB_LESSON_FINISHING, LB_FX_FINISH);
+    CHECK(lc.flags == LB_LESSON_SHUTTING_DOWN);
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_SUSPEND, "signal", LB_LESSON_IDLE, LB_FX_CANCEL);
+    CHECK(lc.flags == LB_LESSON_SHUTTING_DOWN);
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_SUSPEND, "signal", LB_LESSON_IDLE, 0);
+    CHECK(lc.flags == LB_LESSON_SHUTTING_DOWN);
+}
+
 /* A resumed timetable lesson is taken back by its entry (the scheduler's
  * entry start on a lesson that is no entry's): the same lesson, no new
  * folder, and from then on its entry's end and extension stop it. */
@@ -388,12 +424,14 @@ static void test_whole_table(void)
     static const lb_lesson_event outside[] = {
         LB_EV_START, LB_EV_STOP, LB_EV_ENTRY_ARMED, LB_EV_ENTRY_DISARMED, LB_EV_ENTRY_START,
         LB_EV_ENTRY_END, LB_EV_EXTEND, LB_EV_EXTENSION_END, LB_EV_RESUME, LB_EV_DISK_FULL,
-        LB_EV_RELOAD, LB_EV_SHUTDOWN,
+        LB_EV_RELOAD, LB_EV_SHUTDOWN, LB_EV_SUSPEND,
     };
     int edges = 0;
     for (int s = LB_LESSON_IDLE; s < LB_LESSON_NB_STATES; s++) {
-        for (unsigned flags = 0; flags < 128; flags++) {
+        for (unsigned flags = 0; flags < 256; flags++) {
             int rest = s == LB_LESSON_IDLE || s == LB_LESSON_SCHEDULED;
+            if ((flags & LB_LESSON_SUSPENDED) && !(flags & LB_LESSON_SHUTTING_DOWN))
+                continue;       /* suspended only by a shutdown */
             if (!rest && (flags & LB_LESSON_RESTARTING))
                 continue;       /* the restart is decided only when idle, and no lesson starts after */
             if (rest && ((flags & LB_LESSON_FLAGS_OF_LESSON) || (flags & LB_LESSON_RELOAD_PENDING) ||
@@ -434,6 +472,9 @@ static void test_whole_table(void)
                       (cur.flags & (LB_LESSON_RESTARTING | LB_LESSON_SHUTTING_DOWN)));
                 if ((fxs.flags & LB_LESSON_EXTENDED))
                     CHECK(fxs.flags & LB_LESSON_ENTRY);
+                /* only a suspend of a recording lesson makes it resumable */
+                if ((fxs.flags & LB_LESSON_SUSPENDED) && !(cur.flags & LB_LESSON_SUSPENDED))
+                    CHECK(ev == LB_EV_SUSPEND && cur.state == LB_LESSON_RECORDING);
             }
         }
     }
@@ -457,6 +498,7 @@ int main(void)
     test_disk_full();
     test_double_stop();
     test_resume();
+    test_suspend();
     test_resume_of_an_entry();
     test_reload_and_shutdown();
     test_no_start_while_closing();

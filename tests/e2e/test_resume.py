@@ -4,11 +4,17 @@ One data folder, five runs of the real daemon:
 
 1. --record, then kill -9 in the middle of the lesson.
 2. A restart within [general] resume_window_s (no --record): the lesson is
-   resumed (the status, the events socket and the log say so) and ends
-   with --duration.  Its folder then holds one program.mp4, one file per
+   resumed (the status, the events socket and the log say so); 5 s later
+   the daemon is stopped with SIGTERM (a service stop, a reboot): the
+   lesson is finished, "complete" with "ended_by": "shutdown", its parts
+   kept apart.
+2b. A restart within the window resumes it again (a second outage, from
+   the shutdown), and it ends with --duration ("ended_by": "end": the
+   command line's end, never resumed).  Its
+   folder then holds one program.mp4, one file per
    ISO camera and per mic, each as long as the wall time from the lesson's
    start to its end (+-1 s), the outage shown as the slate (video) and
-   silence (audio) exactly where lesson.json's "outages" say, the flash
+   silence (audio) exactly where lesson.json's two "outages" say, the flash
    and click of the camera and mic still together after it.  Beside it,
    lessons a restart must not resume: one stopped on purpose
    ("stop_requested"), one whose timetable entry has ended, a lesson.json
@@ -176,6 +182,17 @@ def decode_errors(path):
     return (p.stderr.strip() if p.returncode == 0 else "exit %d: %s" % (p.returncode, p.stderr)).strip()
 
 
+def span(path):
+    """Seconds between the first and the last video packet's end (0 when
+    the file has none yet): a resumed part's file starts at its lesson time."""
+    try:
+        data = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time")
+    except Exception:
+        return 0
+    pts = [float(p["pts_time"]) for p in data.get("packets", []) if p.get("pts_time") not in (None, "N/A")]
+    return max(pts) + 1.0 / FPS - min(pts) if pts else 0
+
+
 def lesson_dirs(data, skip=()):
     return sorted(os.path.join(data, d) for d in os.listdir(data)
                   if not d.startswith(".") and d not in skip and os.path.isdir(os.path.join(data, d)))
@@ -335,8 +352,8 @@ def test_resume():
         fixtures = [os.path.basename(x) for x in (stopped, ended, garbage, huge)]
 
         phase("run 1 killed")
-        # 2: restart within the window: resumed, then ends with --duration
-        d2 = Daemon(tmp, cfg, ["--duration", "5"], "run2")
+        # 2: restart within the window: resumed, then a service stop (SIGTERM)
+        d2 = Daemon(tmp, cfg, [], "run2")
         d2.wait_for(lambda: curl(d2.base + "/api/v1/session").status == 200, "the web UI")
         jar = os.path.join(tmp, "jar")
         r = curl(d2.base + "/api/v1/setup", "POST", {"code": setup_code(d2), "password": PASSWORD},
@@ -366,8 +383,28 @@ def test_resume():
         check(st["resumed"] is True and "resumed" in st["lesson_flags"] and
               st["id"] == os.path.basename(lesson), "status: resumed %s" % st)
         sock.close()
+        # 5 s of the second part (its file starts at its lesson time)
+        d2.wait_for(lambda: span(os.path.join(lesson, "program.mp4")) >= 5, "5 s in the second part", 180)
+        hls2 = hls_snapshot(data, os.path.join(tmp, "hls-run2.ts"))
+        d2.proc.send_signal(signal.SIGTERM)
         d2.wait_exit()
+        t_term = time.time()
+        lj = load_lesson(lesson)
+        check(lj["status"] == "complete" and lj.get("ended_by") == "shutdown" and "stop_requested" not in lj,
+              "SIGTERM: complete, ended by the shutdown: %s" % {k: lj.get(k) for k in ("status", "ended_by")})
+        check(os.path.isdir(os.path.join(lesson, "parts", "1")), "the shutdown keeps the parts apart")
+        err = decode_errors(os.path.join(lesson, "program.mp4"))
+        check(not err, "the second part, finished by the shutdown, decodes: %s" % err[:300])
         log2 = open(d2.log_path).read()
+        check("recording (resumed) -> finishing (resumed, shutting down, to be resumed)" in log2,
+              "the log says the lesson is to be resumed")
+        phase("run 2 stopped (SIGTERM)")
+        time.sleep(1.5)         # a reboot's outage
+        # 2b: within the window again: resumed from the shutdown, ends with --duration
+        d2b = Daemon(tmp, cfg, ["--duration", "3"], "run2b")
+        d2b.wait_exit()
+        log2b = open(d2b.log_path).read()
+        check("idle -> starting (resumed)" in log2b, "the lesson a shutdown finished is resumed")
         check("idle -> starting (resumed)" in log2 and "resumed at lesson time" in log2,
               "the log says the lesson was resumed")
         for name, why in ((stopped, "stopped on purpose"), (ended, "timetable entry has ended"),
@@ -380,13 +417,18 @@ def test_resume():
         check(lesson_dirs(data, fixtures) == [lesson], "one lesson folder: %s" % lesson_dirs(data))
         check(not os.path.exists(os.path.join(lesson, "parts")), "the parts are joined and gone")
         lj = load_lesson(lesson)
-        check(lj["status"] == "complete", "status %s" % lj["status"])
-        check(len(lj["outages"]) == 1, "one outage: %s" % lj["outages"])
+        check(lj["status"] == "complete" and lj.get("ended_by") == "end",
+              "status %s, ended_by %s" % (lj["status"], lj.get("ended_by")))
+        check(len(lj["outages"]) == 2, "two outages: %s" % lj["outages"])
         out_from, out_to = lj["outages"][0]["from"], lj["outages"][0]["to"]
+        out2_from, out2_to = lj["outages"][1]["from"], lj["outages"][1]["to"]
         check(abs(out_from - held) < 0.1, "the outage starts where part 1 ends (%.3f vs %.3f)" % (out_from, held))
         start_s = lj["started_at_ms"] / 1000
         check(start_s <= t_kill - held + 0.5 and start_s + out_to >= t_kill,
               "the outage %.3f-%.3f s covers the kill at %.3f s" % (out_from, out_to, t_kill - start_s))
+        check(out2_from >= out_to + 4.9 and start_s + out2_from <= t_term and start_s + out2_to >= t_term,
+              "the second outage %.3f-%.3f s covers the shutdown at %.3f s"
+              % (out2_from, out2_to, t_term - start_s))
         wall = (lj["ended_at_ms"] - lj["started_at_ms"]) / 1000
         prog = os.path.join(lesson, "program.mp4")
         v_end, a_end = duration(prog, "v:0"), duration(prog, "a:0")
@@ -407,10 +449,17 @@ def test_resume():
         # the slate where the outage was, the camera around it
         fr = frames(prog)
         inside = [(t, m, s) for t, m, s in fr if out_from + 0.1 < t < out_to - 0.1]
-        outside = [(t, m, s) for t, m, s in fr if t < out_from - 0.1 or t > out_to + 0.1]
+        inside2 = [(t, m, s) for t, m, s in fr if out2_from + 0.1 < t < out2_to - 0.1]
+        outside = [(t, m, s) for t, m, s in fr if (t < out_from - 0.1 or t > out_to + 0.1) and
+                   (t < out2_from - 0.1 or t > out2_to + 0.1)]
         check(inside and all(is_slate(m, s) for _, m, s in inside),
               "the outage shows the slate: %s" % [x for x in inside if not is_slate(x[1], x[2])][:5])
-        check(not any(is_slate(m, s) for _, m, s in outside), "the slate only in the outage")
+        check(inside2 and all(is_slate(m, s) for _, m, s in inside2),
+              "the shutdown's outage shows the slate: %s" % [x for x in inside2 if not is_slate(x[1], x[2])][:5])
+        check(not any(is_slate(m, s) for _, m, s in outside), "the slate only in the outages")
+        back2 = min(t for t, m, s in fr if t > out2_from + 0.1 and not is_slate(m, s))
+        check(abs(back2 - out2_to) <= 1.5 / FPS, "camera again at %.3f s after the shutdown's outage %.3f-%.3f s"
+              % (back2, out2_from, out2_to))
         slate_t = [t for t, m, s in fr if is_slate(m, s)]
         first_after = min(t for t, m, s in fr if t > out_from and not is_slate(m, s))
         check(abs(slate_t[0] - out_from) <= 1.5 / FPS and abs(first_after - out_to) <= 1.5 / FPS,
@@ -418,20 +467,32 @@ def test_resume():
               % (slate_t[0], slate_t[-1], first_after, out_from, out_to))
         for f in ("iso/cam.mp4", "iso/board.mp4"):
             iso = frames(os.path.join(lesson, f))
-            mid = [x for x in iso if out_from + 0.2 < x[0] < out_to - 0.2]
-            check(mid and all(is_slate(m, s) for _, m, s in mid), "%s shows the slate in the outage" % f)
+            for lo, hi in ((out_from, out_to), (out2_from, out2_to)):
+                # a kill can leave a camera's file a little longer than the
+                # program's (the stream-copied camera's fragments end at
+                # its key frames, one a second): its slate starts there
+                first = min([t for t, m, sp in iso if t > lo - 0.1 and is_slate(m, sp)] or [hi])
+                mid = [x for x in iso if first < x[0] < hi - 0.2]
+                check(first <= lo + 1.1 and mid and all(is_slate(m, sp) for _, m, sp in mid),
+                      "%s shows the slate in the outage %.3f-%.3f s (from %.3f s)" % (f, lo, hi, first))
         # audio and video together after the outage: the flash and the click
         # audio and video together after the outage: the flash and the
         # click, as far apart as in the same run's live stream (what the
         # encoders gave, before any join); the joined audio sits on the AAC
         # frame grid (1024 samples, 21.3 ms): up to half a frame off
-        hls = [hls1, hls_snapshot(data, os.path.join(tmp, "hls-run2.ts"))]
+        hls = [hls1, hls2, hls_snapshot(data, os.path.join(tmp, "hls-run2b.ts"))]
         offsets = {}
         for part, lo, hi, ref, tol in (("before", 0.3, out_from - 0.3, hls[0], 0.003),
-                                       ("after", out_to + 0.3, v_end - 0.3, hls[1], 0.0125)):
+                                       ("after", out_to + 0.3, out2_from - 0.3, hls[1], 0.0125),
+                                       # a 3 s part whose run's live stream is mostly the
+                                       # sources' first seconds (their A/V relation still
+                                       # moves by up to a frame then; the join itself places
+                                       # the part to the packet, as the two parts before)
+                                       ("after the shutdown", out2_to + 0.3, v_end - 0.3, hls[2],
+                                        1.0 / FPS + 0.0125)):
             pairs = av_offset(prog, lo, hi)
             live = av_offset(ref)
-            check(len(pairs) >= (1 if part == "before" else 3) and len(live) >= 1,
+            check(len(pairs) >= (3 if part == "after" else 1) and len(live) >= 1,
                   "flashes with their clicks %s the outage: %s; live: %s" % (part, pairs, live))
             got, want = sorted(pairs)[len(pairs) // 2], sorted(live)[len(live) // 2]
             check(abs(got - want) <= tol and max(pairs) - min(pairs) <= 0.002,
@@ -442,6 +503,8 @@ def test_resume():
         pcm = audio(prog)
         gap = pcm[int((out_from + 0.05) * 48000):int((out_to - 0.05) * 48000)]
         check(gap and max(abs(x) for x in gap) < 50, "silence in the program's outage")
+        gap = pcm[int((out2_from + 0.05) * 48000):int((out2_to - 0.05) * 48000)]
+        check(gap and max(abs(x) for x in gap) < 50, "silence in the program's shutdown outage")
         mic = audio(os.path.join(lesson, "audio/voice.m4a"))
         gap = mic[int((out_from + 0.05) * 48000):int((out_to - 0.05) * 48000)]
         check(gap and max(abs(x) for x in gap) < 50, "silence in the mic's outage")
@@ -458,12 +521,15 @@ def test_resume():
             check(load_lesson(d)["status"] == status, "%s: %s" % (os.path.basename(d), load_lesson(d)["status"]))
         check(open(os.path.join(garbage, "lesson.json")).read() == garbage_text, "the garbage is left alone")
         check(open(os.path.join(huge, "lesson.json")).read() == huge_text, "the huge one is left alone")
-        print("resume: part 1 held %.3f s; outage %.3f-%.3f s; program %.3f s for %.3f s of wall time "
-              "(%+.3f s); slate %.3f-%.3f s; click - flash before %.1f ms (live %.1f), after %.1f ms "
-              "(live %.1f); resumed %.2f s after the restart's launch"
-              % (held, out_from, out_to, v_end, wall, v_end - wall, slate_t[0], slate_t[-1] + 1.0 / FPS,
-                 offsets["before"][0] * 1000, offsets["before"][1] * 1000, offsets["after"][0] * 1000,
-                 offsets["after"][1] * 1000, start_s + out_to - d2.t_launch))
+        print("resume: part 1 held %.3f s; outage %.3f-%.3f s (kill -9), %.3f-%.3f s (SIGTERM); program "
+              "%.3f s for %.3f s of wall time (%+.3f s); slate %.3f-%.3f s; click - flash before %.1f ms "
+              "(live %.1f), after %.1f ms (live %.1f), after the shutdown %.1f ms (live %.1f); resumed %.2f s "
+              "and %.2f s after the restarts' launch"
+              % (held, out_from, out_to, out2_from, out2_to, v_end, wall, v_end - wall, slate_t[0],
+                 slate_t[-1] + 1.0 / FPS, offsets["before"][0] * 1000, offsets["before"][1] * 1000,
+                 offsets["after"][0] * 1000, offsets["after"][1] * 1000,
+                 offsets["after the shutdown"][0] * 1000, offsets["after the shutdown"][1] * 1000,
+                 start_s + out_to - d2.t_launch, start_s + out2_to - d2b.t_launch))
 
         phase("run 2 checked")
         # 3: a teacher's stop, killed while it finishes

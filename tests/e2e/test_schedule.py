@@ -23,7 +23,9 @@ Times are seconds from "now"; a lesson's length is checked with ffprobe
   timetable      PUT /api/v1/timetable: overlapping entries are a 400 naming
                  both; a good one is stored, exported with
                  Content-Disposition, and its lessons are listed
-  restart        kill -9 while an entry records, luobo back within
+  restart        a service stop (SIGTERM) while an entry records: the lesson
+                 ends "ended_by": "shutdown" and the entry is not counted
+                 done (.schedule-done.json); luobo back within
                  resume_window_s with the feed's server down: the same folder
                  resumes and stops at the entry's end by itself (its length
                  +-1 s, one outage); the next entry killed, luobo back after
@@ -449,7 +451,8 @@ def timetable(h):
 
 
 def restart(h):
-    # A records by the feed, is killed (kill -9) and luobo starts again with
+    # A records by the feed, luobo is stopped (SIGTERM: a service stop, a
+    # reboot; a kill -9 takes the same way back, e2e_resume) and starts again with
     # the feed's server down, within resume_window_s while A runs: A goes on
     # in its own folder (one outage) and stops by itself at its end.  B is
     # killed and luobo comes back after B's end: B is repaired, not resumed;
@@ -469,7 +472,13 @@ def restart(h):
     wait_for(lambda: os.path.exists(prog) and os.path.getsize(prog) > 0, "A's first fragment")
     check(h.lesson(a)["schedule_end"] == a1, "lesson.json's schedule_end is A's end: %s"
           % h.lesson(a).get("schedule_end"))
-    h.kill9()
+    h.stop()
+    j = h.lesson(a)
+    check(j["status"] == "complete" and j.get("ended_by") == "shutdown", "SIGTERM: A ended by the shutdown: "
+          "%s, %s" % (j["status"], j.get("ended_by")))
+    done = os.path.join(h.data, ".schedule-done.json")
+    done = json.load(open(done)) if os.path.exists(done) else []
+    check(not [d for d in done if d["uid"].startswith("crash-a")], "A's entry is not done: %s" % done)
     h.stop_nginx()                      # the feed's server is down when luobo starts again
     h.start(first=False)
     wait_for(lambda: h.status()["lesson_state"] == "recording" and h.status()["title"] == "Crash A" and
@@ -480,6 +489,7 @@ def restart(h):
     print("  %s: resumed, %.2f s (entry %d s), outage %s" % (a, dur, la, j.get("outages")))
     check(len(j.get("outages", [])) == 1, "one outage: %s" % j.get("outages"))
     check(abs(dur - la) <= 1, "A lasts its entry: %.2f s" % dur)
+    check(j.get("ended_by") == "stop", "A ended by its entry's end: %s" % j.get("ended_by"))
     # B: killed while it records, back after its end
     wait_for(lambda: h.status()["title"] == "Crash B" and h.status()["lesson_state"] == "recording",
              "B recording")

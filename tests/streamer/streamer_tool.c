@@ -8,6 +8,8 @@
  *       the program time of the last video packet it sent to DATA_DIR/progress.
  *   streamer_tool repair DATA_DIR
  *   streamer_tool prepare_resume LESSON_DIR
+ *   streamer_tool resumable LESSON_JSON WINDOW_S NOW_S WRITTEN_S
+ *       the resume rule on lesson.json's text: resumable=0|1, why=...
  *   streamer_tool live CONFIG SECONDS [paced]
  *       live outputs only (srt, hls) from CONFIG for SECONDS of media.
  */
@@ -18,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "lb_clock.h"
 #include "lb_log.h"
@@ -522,6 +526,19 @@ int main(int argc, char **argv)
         int ret = lb_lesson_prepare_resume(argv[2], err, sizeof err);
         printf("ret=%d\nerror=%s\n", ret, err);
         return ret < 0;
+    }
+    if (argc >= 6 && !strcmp(argv[1], "resumable")) {
+        char why[256] = "";
+        cJSON *root = cJSON_Parse(argv[2]);
+        if (!root) {
+            fprintf(stderr, "resumable: not JSON: %s\n", argv[2]);
+            return 1;
+        }
+        const char *no = lb_lesson_not_resumable(root, atoi(argv[3]), (int64_t)(atof(argv[4]) * 1e6),
+                                                 (int64_t)(atof(argv[5]) * 1e6), why, sizeof why);
+        printf("candidate=%d\nresumable=%d\nwhy=%s\n", lb_lesson_resume_candidate(root), !no, no ? no : "");
+        cJSON_Delete(root);
+        return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "repair")) {
         printf("repaired=%d\n", lb_lesson_repair_all(argv[2]));

@@ -142,4 +142,45 @@ check(not any(os.path.exists(os.path.join(lesson, j)) for j in
               (".finalising", "program.mp4.faststart.tmp", "iso/teacher.mp4.faststart.tmp")),
       "an interrupted rewrite is cleaned up")
 check(os.path.getsize(os.path.join(lesson, "program.mp4")) == size, "program.mp4 untouched")
+# the resume rule on lesson.json's contents (lb_lesson_not_resumable, pure):
+# left recording (a crash) or finished by a shutdown, within the window
+# from its last write or from the shutdown; never a stop asked for, an
+# entry that has ended, an offline/--duration run's end ("end"), or a
+# lesson finished any other way
+NOW = 1796461200.0
+base = {"started_at_ms": (NOW - 600) * 1000, "ended_at": None}
+shut = dict(base, status="complete", ended_by="shutdown", ended_at_ms=(NOW - 100) * 1000)
+cases = [
+    ("crash, written 30 s ago", dict(base, status="recording"), 600, NOW - 30, True, ""),
+    ("crash, after the window", dict(base, status="recording"), 600, NOW - 700, False,
+     "outside [general] resume_window_s = 600"),
+    ("crash while finishing a stop", dict(base, status="recording", stop_requested=True, ended_by="stop"),
+     600, NOW - 1, False, "stopped on purpose"),
+    ("crash while a shutdown finished it", dict(base, status="recording", ended_by="shutdown"), 600, NOW - 1,
+     True, ""),
+    ("shutdown 100 s ago", shut, 600, NOW - 1, True, ""),
+    # the window runs from the shutdown, not from a later write of its files
+    ("shutdown 100 s ago, window 60 s", shut, 60, NOW - 1, False,
+     "a shutdown finished it 100 s ago, outside [general] resume_window_s = 60: it stays complete"),
+    ("shutdown, resume off", shut, 0, NOW - 1, False, "resume is off"),
+    ("shutdown, its entry ended", dict(shut, schedule_end=int(NOW) - 5), 600, NOW - 1, False,
+     "its timetable entry has ended"),
+    ("shutdown, its entry goes on", dict(shut, schedule_end=int(NOW) + 60), 600, NOW - 1, True, ""),
+    ("shutdown of a lesson stopped on purpose", dict(shut, stop_requested=True), 600, NOW - 1, False,
+     "stopped on purpose"),
+    ("stopped by its teacher", dict(base, status="complete", ended_by="stop"), 600, NOW - 1, False,
+     "it is complete"),
+    ("an offline or --duration run's end", dict(base, status="complete", ended_by="end"), 600, NOW - 1,
+     False, "it is complete"),
+    ("complete, written before ended_by", dict(base, status="complete"), 600, NOW - 1, False, "it is complete"),
+    ("interrupted (repaired)", dict(base, status="interrupted"), 600, NOW - 1, False, "it is interrupted"),
+    ("shutdown without started_at_ms", {"status": "complete", "ended_by": "shutdown"}, 600, NOW - 1, False,
+     "no started_at_ms"),
+]
+for name, lj, window, written, want, why in cases:
+    kv = run_tool("resumable", json.dumps(lj), str(window), str(NOW), str(written))
+    check(kv["resumable"] == ("1" if want else "0") and why in kv["why"],
+          f"resume rule, {name}: resumable={kv['resumable']} ({kv['why']}), want {want} ({why})")
+    check(kv["candidate"] == ("1" if lj.get("status") == "recording" or lj.get("ended_by") == "shutdown"
+                              and lj.get("status") == "complete" else "0"), f"{name}: candidate {kv}")
 print("PASS")
