@@ -539,7 +539,7 @@ static void set_string(cJSON *root, const char *key, const char *v)
 
 /* A crash during the fast-start rewrite: the fragmented files are whole;
  * drop the half-written copies and the marker. */
-static void clear_finalising(const char *dir)
+void lb_lesson_clear_finalising(const char *dir)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/" LB_FINALISING_MARKER, dir);
@@ -757,7 +757,7 @@ void lb_lesson_cut_torn_files(const char *dir)
 static int repair_one(const char *dir)
 {
     char path[PATH_MAX], buf[64];
-    clear_finalising(dir);
+    lb_lesson_clear_finalising(dir);
     cJSON *root = read_json(dir);          /* names what is wrong with it: left alone */
     if (!root)
         return 0;

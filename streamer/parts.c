@@ -277,6 +277,9 @@ int lb_lesson_prepare_resume(const char *dir, char *err, size_t err_size)
         ret = AVERROR(ENOMEM);
         goto out;
     }
+    /* a lesson a shutdown finished may have been killed in its fast-start
+     * rewrite (the unit's TimeoutStopSec): its fragmented files are whole */
+    lb_lesson_clear_finalising(dir);
     lb_lesson_cut_torn_files(dir);          /* a power cut's torn fragment stays out of the part */
     if ((ret = move_current(dir, nb_parts + 1, !nb_parts && !cJSON_GetArraySize(outages),
                             err, err_size)) < 0)

@@ -57,6 +57,10 @@ int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags);
  * makes that durable.  Returns the bytes cut (0: it ends in whole boxes; a
  * file without a whole moov is left alone) or a negative AVERROR. */
 int64_t lb_mp4_cut_torn(const char *path);
+/* A crash (or a service manager's kill at its stop timeout) during the
+ * fast-start rewrite: the fragmented files are whole; drops the
+ * half-written copies and the marker. */
+void lb_lesson_clear_finalising(const char *dir);
 /* lb_mp4_cut_torn() on a lesson folder's program.mp4, iso/ and audio/ files (logged). */
 void lb_lesson_cut_torn_files(const char *dir);
 
