@@ -492,6 +492,13 @@ def test_resume():
                                         1.0 / FPS + 0.0125)):
             pairs = av_offset(prog, lo, hi)
             live = av_offset(ref)
+            if part == "after the shutdown" and not live:
+                # its run's 3 s had no flash with its click even live (the
+                # sources still starting up: seen under ASan): no reference
+                print("note: no flash with its click in run 2b's live stream: A/V after the shutdown "
+                      "not compared (recorded: %s)" % pairs)
+                offsets[part] = (float("nan"), float("nan"))
+                continue
             check(len(pairs) >= (3 if part == "after" else 1) and len(live) >= 1,
                   "flashes with their clicks %s the outage: %s; live: %s" % (part, pairs, live))
             got, want = sorted(pairs)[len(pairs) // 2], sorted(live)[len(live) // 2]

@@ -8,8 +8,9 @@
  *       the program time of the last video packet it sent to DATA_DIR/progress.
  *   streamer_tool repair DATA_DIR
  *   streamer_tool prepare_resume LESSON_DIR
- *   streamer_tool resumable LESSON_JSON WINDOW_S NOW_S WRITTEN_S
- *       the resume rule on lesson.json's text: resumable=0|1, why=...
+ *   streamer_tool resumable < CASES
+ *       the resume rule on lesson.json's text, one case a line
+ *       (WINDOW_S NOW_S WRITTEN_S JSON): "CANDIDATE RESUMABLE WHY" lines
  *   streamer_tool live CONFIG SECONDS [paced]
  *       live outputs only (srt, hls) from CONFIG for SECONDS of media.
  */
@@ -527,17 +528,27 @@ int main(int argc, char **argv)
         printf("ret=%d\nerror=%s\n", ret, err);
         return ret < 0;
     }
-    if (argc >= 6 && !strcmp(argv[1], "resumable")) {
-        char why[256] = "";
-        cJSON *root = cJSON_Parse(argv[2]);
-        if (!root) {
-            fprintf(stderr, "resumable: not JSON: %s\n", argv[2]);
-            return 1;
+    if (argc >= 2 && !strcmp(argv[1], "resumable")) {
+        /* one case a line: WINDOW_S NOW_S WRITTEN_S LESSON_JSON */
+        char line[8192];
+        while (fgets(line, sizeof line, stdin)) {
+            char why[256] = "";
+            int window_s = 0, n = 0;
+            double now_s = 0, written_s = 0;
+            if (sscanf(line, "%d %lf %lf %n", &window_s, &now_s, &written_s, &n) < 3) {
+                fprintf(stderr, "resumable: not WINDOW_S NOW_S WRITTEN_S JSON: %s", line);
+                return 1;
+            }
+            cJSON *root = cJSON_Parse(line + n);
+            if (!root) {
+                fprintf(stderr, "resumable: not JSON: %s", line + n);
+                return 1;
+            }
+            const char *no = lb_lesson_not_resumable(root, window_s, (int64_t)(now_s * 1e6),
+                                                     (int64_t)(written_s * 1e6), why, sizeof why);
+            printf("%d %d %s\n", lb_lesson_resume_candidate(root), !no, no ? no : "");
+            cJSON_Delete(root);
         }
-        const char *no = lb_lesson_not_resumable(root, atoi(argv[3]), (int64_t)(atof(argv[4]) * 1e6),
-                                                 (int64_t)(atof(argv[5]) * 1e6), why, sizeof why);
-        printf("candidate=%d\nresumable=%d\nwhy=%s\n", lb_lesson_resume_candidate(root), !no, no ? no : "");
-        cJSON_Delete(root);
         return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "repair")) {

@@ -177,10 +177,16 @@ cases = [
     ("shutdown without started_at_ms", {"status": "complete", "ended_by": "shutdown"}, 600, NOW - 1, False,
      "no started_at_ms"),
 ]
-for name, lj, window, written, want, why in cases:
-    kv = run_tool("resumable", json.dumps(lj), str(window), str(NOW), str(written))
-    check(kv["resumable"] == ("1" if want else "0") and why in kv["why"],
-          f"resume rule, {name}: resumable={kv['resumable']} ({kv['why']}), want {want} ({why})")
-    check(kv["candidate"] == ("1" if lj.get("status") == "recording" or lj.get("ended_by") == "shutdown"
-                              and lj.get("status") == "complete" else "0"), f"{name}: candidate {kv}")
+p = subprocess.run([TOOL, "resumable"], input="".join("%d %.3f %.3f %s\n" % (c[2], NOW, c[3], json.dumps(c[1]))
+                                                     for c in cases),
+                   capture_output=True, text=True, timeout=60)
+check(p.returncode == 0, f"streamer_tool resumable: {p.returncode} {p.stderr[-2000:]}")
+answers = p.stdout.splitlines()
+check(len(answers) == len(cases), f"one answer per case: {answers}")
+for (name, lj, window, written, want, why), answer in zip(cases, answers):
+    candidate, resumable, got_why = (answer.split(" ", 2) + [""])[:3]
+    check(resumable == ("1" if want else "0") and why in got_why,
+          f"resume rule, {name}: resumable={resumable} ({got_why}), want {want} ({why})")
+    check(candidate == ("1" if lj.get("status") == "recording" or lj.get("ended_by") == "shutdown"
+                        and lj.get("status") == "complete" else "0"), f"{name}: candidate {answer}")
 print("PASS")
