@@ -140,10 +140,15 @@ typedef struct lb_cli_option {
     const char *help;
 } lb_cli_option;
 extern const lb_cli_option lb_cli_options[];
+/* luobo recut's options (daemon/recut.c), for its --help and luobo(8). */
+extern const lb_cli_option lb_recut_options[];
 /* Prints every configuration table with print (--help, luobo.ini(5)). */
 void lb_print_config_tables(FILE *f, lb_options_printer print);
 /* daemon/man.c: luobo(8) (section 8) or luobo.ini(5) (section 5) as roff. */
 void lb_print_man(FILE *f, int section);
+/* luobo recut LESSON_DIR [--log FILE] [--redirect [--set director.KEY=VALUE]...]
+ * (daemon/recut.c): argv[0] is "recut".  Returns the exit status. */
+int lb_recut_main(int argc, char **argv);
 
 /* daemon/install.c: the web UI's folder when [general] www_dir is not
  * set: the source tree's for a binary in the build tree, else the

@@ -16,6 +16,7 @@
 
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -215,10 +216,24 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
                 p->rec_offset_s);
     else
         LB_LOGI("pipeline", "recording %s started", lb_lesson_id(lesson));
-    /* the first decision of a lesson is logged even if the shot holds */
-    char line[1024];
-    if (lb_shot_to_json(&p->shot, t_us - p->rec_start_us, &p->setup, line, sizeof line) > 0)
-        lb_lesson_log_decision(p->lesson, line);
+    /* the first decision of a lesson is logged even if the shot holds; it
+     * carries the log's header (format 2: the program's geometry and
+     * settings, docs/director-jsonl.md) */
+    char line[LB_LOG_LINE_SIZE];
+    int len = lb_shot_to_json(&p->shot, t_us - p->rec_start_us, &p->setup, line, sizeof line);
+    if (len > 0 && (size_t)len < sizeof line) {
+        size_t size = p->log_header ? (size_t)len + strlen(p->log_header) + 64 : 0;
+        char *first = size ? malloc(size) : NULL;
+        if (first) {
+            line[len - 1] = 0;          /* the closing brace */
+            /* t0_us: the program time of the lesson's first frame, so that
+             * a re-cut makes its frames at the live ticks' times */
+            snprintf(first, size, "%s, %s, \"t0_us\": %lld}", line, p->log_header,
+                     (long long)p->rec_start_us);
+        }
+        lb_lesson_log_decision(p->lesson, first ? first : line);
+        free(first);
+    }
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
@@ -309,9 +324,12 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
     }
     if (p->lc.state == LB_LESSON_RECORDING) {
         p->rec_frames++;
-        if (tk->shot_changed && !tk->start) {
-            char line[1024];
-            if (lb_shot_to_json(tk->air, tk->t_us - p->rec_start_us, &p->setup, line, sizeof line) > 0)
+        /* a decision, or a pan keyframe of the virtual camera (the shot
+         * repeated with "pan": true) */
+        if ((tk->shot_changed || tk->air->pan_key) && !tk->start) {
+            char line[LB_LOG_LINE_SIZE];
+            if (lb_shot_to_json2(tk->air, tk->t_us - p->rec_start_us, &p->setup, !tk->shot_changed,
+                                 line, sizeof line) > 0)
                 lb_lesson_log_decision(p->lesson, line);
         }
         if (tk->chapter)

@@ -149,6 +149,9 @@ int main(int argc, char **argv)
     int check_only = 0, verbose = 0;
     int opt;
 
+    /* subcommands: luobo recut LESSON_DIR ... (daemon/recut.c) */
+    if (argc >= 2 && !strcmp(argv[1], "recut"))
+        return lb_recut_main(argc - 1, argv + 1);
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:rd:ot:vhV", longopts, NULL)) != -1) {
         switch (opt) {

@@ -37,7 +37,7 @@ static void man8(FILE *f)
 {
     header(f, "LUOBO", 8, "System Administration");
     fputs(".SH NAME\nluobo \\- record and live\\-stream the lessons of a school hall\n", f);
-    fputs(".SH SYNOPSIS\n.B luobo\n.RI [ options ]\n", f);
+    fputs(".SH SYNOPSIS\n.B luobo\n.RI [ options ]\n.br\n.B luobo recut\n.I LESSON_DIR\n.RI [ options ]\n", f);
     fputs(".SH DESCRIPTION\n", f);
     paragraph(f, "luobo is the automatic recording system of a hall: it takes the hall's cameras and "
                  "microphones, directs them like a camera operator would, encodes the program once and "
@@ -53,6 +53,29 @@ static void man8(FILE *f)
         if (o->short_name < 256)
             fprintf(f, "\\fB\\-%c\\fR, ", o->short_name);
         fputs("\\fB\\-\\-", f);
+        text(f, o->long_name);
+        fputs("\\fR", f);
+        if (o->arg) {
+            fputs(" \\fI", f);
+            text(f, o->arg);
+            fputs("\\fR", f);
+        }
+        fputs("\n", f);
+        text(f, o->help);
+        fputs(".\n", f);
+    }
+    fputs(".SH \"RE\\-CUT\"\n", f);
+    fputs(".B luobo recut\n.I LESSON_DIR\n.RI [ options ]\n.PP\n", f);
+    paragraph(f, "Re-makes a finished lesson's program offline from its cameras' own recordings (iso/, "
+                 "resource mode) and its decision log (director.jsonl, whose first line holds the "
+                 "program's size, rate, layouts and encoder settings) into LESSON_DIR/program.recut-N.mp4, "
+                 "listed in lesson.json's versions; program.mp4 is never changed. With the unedited log "
+                 "the re-cut has the live program's frames at the same times; the program audio is "
+                 "copied from program.mp4 packet for packet. A camera whose ISO file is missing or ends "
+                 "early (interrupted) is an error naming the file. The format of director.jsonl is "
+                 "described in docs/director-jsonl.md.");
+    for (const lb_cli_option *o = lb_recut_options; o->long_name; o++) {
+        fputs(".TP\n\\fB\\-\\-", f);
         text(f, o->long_name);
         fputs("\\fR", f);
         if (o->arg) {
@@ -106,6 +129,8 @@ static void man8(FILE *f)
         { "luobo \\-\\-config hall.ini \\-\\-check\\-config", "Check a hall's configuration." },
         { "luobo \\-\\-config hall.ini \\-\\-record \\-\\-duration 2700 \\-\\-title \"Open lesson\"",
           "Record one lesson of 45 minutes and exit." },
+        { "luobo recut /var/lib/luobo/recordings/20261204\\-080000\\-math \\-\\-redirect \\-\\-set director.weight_board=0.95",
+          "Re-make a lesson's program with the automatic director favouring the board." },
         { "systemctl reload luobo", "Check the configuration, then signal the service." },
         { "journalctl \\-u luobo \\-p warning", "The service's warnings and errors." },
     };

@@ -239,6 +239,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     if ((ret = lb_director_create(&p->director, dsec, &p->setup, err, err_size)) < 0 ||
         (ret = lb_compositor_create(&p->compositor, &p->setup, dsec, err, err_size)) < 0)
         goto fail;
+    p->log_header = lb_recut_log_header(p, cfg);    /* a log without it is still a log */
     if ((ret = lb_streamer_create(&p->streamer, cfg, err, err_size)) < 0)
         goto fail;
 
@@ -1053,6 +1054,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     pthread_mutex_destroy(&p->workers_lock);
     lb_compositor_free(&p->compositor);
     lb_director_free(&p->director);
+    free(p->log_header);
     for (int i = 0; i < p->nb_sources; i++) {
         lb_source_free(&p->sources[i]);
         av_frame_free(&p->latest[i]);

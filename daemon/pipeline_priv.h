@@ -77,8 +77,12 @@ typedef enum analysis_watch {
     ANALYSIS_ON_MAIN,           /* the sub-stream gives no picture */
 } analysis_watch;
 
+/* A director.jsonl line (format 2 adds crops and the virtual camera). */
+#define LB_LOG_LINE_SIZE 2048
+
 struct lb_pipeline {
     lb_pipeline_params params;
+    char *log_header;               /* director.jsonl's header keys (daemon/recut.c), or NULL */
     lb_general_settings general;
     lb_encoder_settings encoder;
     lb_capture_params capture;
@@ -161,6 +165,12 @@ struct lb_pipeline {
     lb_health_feed *health;         /* daemon/health_feed.c */
     struct lb_scheduler *scheduler; /* daemon/scheduler.c */
 };
+
+/* daemon/recut.c */
+/* The keys the first line of a lesson's director.jsonl adds (format 2):
+ * "format", "v" and "program" (size, rate, sources, mics, the virtual
+ * camera and the [director] and [encoder] sections): malloc'ed, or NULL. */
+char *lb_recut_log_header(const lb_pipeline *p, const lb_config *cfg);
 
 /* daemon/overload.c: behind real time */
 /* Program thread, realtime, before tick n: waits for its time; returns 1

@@ -68,7 +68,7 @@ void lb_status_decision(lb_pipeline *p, const lb_shot *air, int64_t t_us)
     int64_t rel = p->lc.state == LB_LESSON_RECORDING ? t_us - p->rec_start_us : t_us;
     pthread_mutex_unlock(&p->lock);
     /* the decision's own fields, as director.jsonl has them */
-    char line[1024], event[1200];
+    char line[LB_LOG_LINE_SIZE], event[LB_LOG_LINE_SIZE + 200];
     if (lb_shot_to_json(air, rel, &p->setup, line, sizeof line) > 0) {
         snprintf(event, sizeof event, "{\"type\":\"decision\", %s", line + 1);
         lb_webui_publish(p->webui, event);

@@ -91,6 +91,7 @@ const lb_option lb_director_options[] = {
     { "vcam_smooth_s", LB_OPT_DOUBLE, OFF(vcam_smooth_s), 0, "0.7", 0.05, 10, NULL, "time constant of pan and zoom" },
     { "vcam_dead_zone", LB_OPT_DOUBLE, OFF(vcam_dead_zone), 0, "0.3", 0, 0.9, NULL, "share of the crop the teacher may move in without a pan" },
     { "students_closeup", LB_OPT_BOOL, OFF(students_closeup), 0, "true", 0, 0, NULL, "frame a student standing in zone stand (a crop of the students camera)" },
+    { "log_pans", LB_OPT_BOOL, OFF(log_pans), 0, "true", 0, 0, NULL, "director.jsonl: a line (\"pan\": true) whenever the virtual camera's target moves, so that a re-cut reproduces its pans exactly; false for tools that take every line for a cut" },
     { NULL },
 };
 
@@ -161,8 +162,8 @@ int lb_director_create(lb_director **pd, const lb_config_section *sec,
     pthread_mutex_init(&d->lock, NULL);
     d->setup = *setup;
     d->vcam_source = -1;
-    d->vx = d->vy = 0.5;
-    d->vw = d->vtw = 1;
+    d->vc.x = d->vc.y = 0.5;
+    d->vc.w = d->vc.tw = 1;
     d->last_update_us = INT64_MIN;
     if ((ret = lb_config_apply(sec, lb_director_options, &d->settings, err, err_size)) < 0)
         goto fail;
@@ -326,38 +327,60 @@ static void cutter(lb_director *d, int64_t t_us)
     take(d, &best, t_us);
 }
 
+void lb_vcam_step(const lb_vcam_params *pa, lb_vcam_state *s, int64_t dt_us)
+{
+    double dt = (double)dt_us / 1e6;
+    s->w += (s->tw - s->w) * (1 - exp(-dt / (2 * pa->smooth_s)));
+    double *pos[2] = { &s->x, &s->y }, target[2] = { s->tx, s->ty };
+    for (int k = 0; k < 2; k++) {
+        /* vertically people move less: keep their height framed closer */
+        double dx = target[k] - *pos[k], dead = pa->dead_zone * s->w / (k ? 4 : 2);
+        if (fabs(dx) > dead) {
+            double v = (fabs(dx) - dead) / pa->smooth_s;
+            v = v > pa->speed ? pa->speed : v;
+            double step = v * dt;
+            *pos[k] += dx > 0 ? fmin(step, dx - dead) : -fmin(step, -dx - dead);
+        }
+        double half = s->w / 2;
+        *pos[k] = *pos[k] < half ? half : *pos[k] > 1 - half ? 1 - half : *pos[k];
+    }
+}
+
+lb_rectf lb_vcam_crop(const lb_vcam_state *s)
+{
+    return (lb_rectf){ s->x - s->w / 2, s->y - s->w / 2, s->w, s->w };
+}
+
+static lb_vcam_params vcam_params(const lb_director_settings *st)
+{
+    return (lb_vcam_params){ st->vcam_smooth_s, st->vcam_speed, st->vcam_dead_zone };
+}
+
+void lb_director_vcam_info(const lb_director *d, int *source, lb_vcam_params *params)
+{
+    *source = d->vcam_source;
+    *params = vcam_params(&d->settings);
+}
+
 void lb_vcam_update(lb_director *d, int64_t dt_us)
 {
     const lb_director_settings *st = &d->settings;
     if (d->vcam_source < 0)
         return;
     const lb_source_analysis *a = &d->src[d->vcam_source];
-    double dt = (double)dt_us / 1e6;
     double closest = 1 / st->vcam_zoom;
     if (a->live && a->has_centroid) {
         /* roaming widely: show more of the podium */
         double tw = a->spread * 4;
-        d->vtw = tw < closest ? closest : tw > 1 ? 1 : tw;
-        d->vtx = a->cx;
-        d->vty = a->cy;
+        d->vc.tw = tw < closest ? closest : tw > 1 ? 1 : tw;
+        d->vc.tx = a->cx;
+        d->vc.ty = a->cy;
     } else if (!d->vtx_set) {
-        d->vtx = d->vty = 0.5;
+        d->vc.tx = d->vc.ty = 0.5;
     }
     d->vtx_set = 1;
-    d->vw += (d->vtw - d->vw) * (1 - exp(-dt / (2 * st->vcam_smooth_s)));
-    double *pos[2] = { &d->vx, &d->vy }, target[2] = { d->vtx, d->vty };
-    for (int k = 0; k < 2; k++) {
-        /* vertically people move less: keep their height framed closer */
-        double dx = target[k] - *pos[k], dead = st->vcam_dead_zone * d->vw / (k ? 4 : 2);
-        if (fabs(dx) > dead) {
-            double v = (fabs(dx) - dead) / st->vcam_smooth_s;
-            v = v > st->vcam_speed ? st->vcam_speed : v;
-            double step = v * dt;
-            *pos[k] += dx > 0 ? fmin(step, dx - dead) : -fmin(step, -dx - dead);
-        }
-        double half = d->vw / 2;
-        *pos[k] = *pos[k] < half ? half : *pos[k] > 1 - half ? 1 - half : *pos[k];
-    }
+    lb_vcam_params pa = vcam_params(st);
+    lb_vcam_step(&pa, &d->vc, dt_us);
 }
 
 static void to_shot(const lb_director *d, const lb_candidate *c, lb_shot *shot)
@@ -473,14 +496,28 @@ int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
         to_shot(d, &d->cur, &s);
     else
         memset(&s, 0, sizeof s);
+    s.vcam_slots = 0;
+    s.pan_key = 0;
     for (int k = 0; k < s.nb_sources; k++) {
-        if (s.sources[k] == d->vcam_source && d->src[d->vcam_source].live)
-            s.crop[k] = (lb_rectf){ d->vx - d->vw / 2, d->vy - d->vw / 2, d->vw, d->vw };
-        else if (k == 0 && d->mode != LB_DIRECTOR_MANUAL && d->have_cur)
+        if (s.sources[k] == d->vcam_source && d->src[d->vcam_source].live) {
+            s.crop[k] = lb_vcam_crop(&d->vc);
+            s.vcam_slots |= 1 << k;
+        } else if (k == 0 && d->mode != LB_DIRECTOR_MANUAL && d->have_cur)
             s.crop[k] = d->cur.crop;
         else
             s.crop[k] = (lb_rectf){ 0, 0, 0, 0 };
     }
+    /* a pan keyframe: the target moved (or the camera came on screen);
+     * between keyframes lb_vcam_step() alone reproduces the crop */
+    if (s.vcam_slots) {
+        s.vcam = d->vc;
+        s.pan_key = d->settings.log_pans && (!d->vcam_was_shown || d->vc.tx != d->logged_tx || d->vc.ty != d->logged_ty ||
+                    d->vc.tw != d->logged_tw);
+        d->logged_tx = d->vc.tx;
+        d->logged_ty = d->vc.ty;
+        d->logged_tw = d->vc.tw;
+    }
+    d->vcam_was_shown = s.vcam_slots != 0;
     /* taking over and handing back are decisions even on the same shot */
     int operator_now = !strcmp(s.reason, "operator"), operator_before = !strcmp(d->current.reason, "operator");
     int changed = !d->have_current || !same_shot(&s, &d->current) || operator_now != operator_before;
@@ -615,15 +652,52 @@ static void json_escape(const char *in, char *out, size_t size)
 int lb_shot_to_json(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup,
                     char *buf, size_t size)
 {
-    char names[256] = "", reason[512];
+    return lb_shot_to_json2(shot, t_us, setup, 0, buf, size);
+}
+
+/* Doubles as %.17g: read back, they are the same bits, so a replay of the
+ * virtual camera is exact. */
+int lb_shot_to_json2(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup, int pan,
+                     char *buf, size_t size)
+{
+    char names[256] = "", reason[512], extra[640] = "";
     size_t n = 0;
     for (int i = 0; i < shot->nb_sources && n < sizeof names; i++)
         n += (size_t)snprintf(names + n, sizeof names - n, "%s\"%s\"", i ? "," : "",
                               setup->source_names[shot->sources[i]]);
     json_escape(shot->reason, reason, sizeof reason);
+    n = 0;
+#define PUT(...)                                                                  \
+    do {                                                                          \
+        if (n < sizeof extra)                                                     \
+            n += (size_t)snprintf(extra + n, sizeof extra - n, __VA_ARGS__);      \
+    } while (0)
+    if (shot->nb_sources) {
+        PUT(", \"crop\": [");
+        for (int k = 0; k < shot->nb_sources; k++) {
+            const lb_rectf *c = &shot->crop[k];
+            if (shot->vcam_slots & (1 << k))
+                PUT("%s\"vcam\"", k ? ", " : "");
+            else if (c->w > 0)
+                PUT("%s[%.17g, %.17g, %.17g, %.17g]", k ? ", " : "", c->x, c->y, c->w, c->h);
+            else
+                PUT("%snull", k ? ", " : "");
+        }
+        PUT("]");
+    }
+    if (shot->vcam_slots) {
+        const lb_vcam_state *v = &shot->vcam;
+        PUT(", \"vcam\": {\"x\": %.17g, \"y\": %.17g, \"w\": %.17g, \"tx\": %.17g, \"ty\": %.17g, "
+            "\"tw\": %.17g}", v->x, v->y, v->w, v->tx, v->ty, v->tw);
+    }
+    if (pan)
+        PUT(", \"pan\": true");
+#undef PUT
+    if (n >= sizeof extra)
+        return AVERROR(ENOSPC);
     /* t printed from integers so that offline logs are byte-identical */
     return snprintf(buf, size,
-                    "{\"t\": %lld.%03lld, \"shot\": \"%s\", \"layout\": \"%s\", \"sources\": [%s], \"reason\": \"%s\"}",
+                    "{\"t\": %lld.%03lld, \"shot\": \"%s\", \"layout\": \"%s\", \"sources\": [%s], \"reason\": \"%s\"%s}",
                     (long long)(t_us / 1000000), (long long)(t_us / 1000 % 1000), shot->name,
-                    lb_layout_name(shot->layout), names, reason);
+                    lb_layout_name(shot->layout), names, reason, extra);
 }

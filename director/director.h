@@ -86,6 +86,25 @@ typedef struct lb_rectf {
     double x, y, w, h;
 } lb_rectf;
 
+/* The virtual camera's state: the crop's centre and width (normalised) and
+ * where it is heading.  lb_vcam_step() moves it from frame to frame; a
+ * re-cut replays a logged state with it (docs/director-jsonl.md). */
+typedef struct lb_vcam_state {
+    double x, y, w;
+    double tx, ty, tw;
+} lb_vcam_state;
+
+/* How the virtual camera moves ([director] vcam_*). */
+typedef struct lb_vcam_params {
+    double smooth_s, speed, dead_zone;
+} lb_vcam_params;
+
+/* One frame of the virtual camera's motion toward its target, dt_us after
+ * the last: the same arithmetic live and in a re-cut. */
+void lb_vcam_step(const lb_vcam_params *params, lb_vcam_state *s, int64_t dt_us);
+/* The crop of a state (x, y, w, h with h = w; the compositor fits it). */
+lb_rectf lb_vcam_crop(const lb_vcam_state *s);
+
 typedef struct lb_shot {
     lb_layout layout;
     int nb_sources;
@@ -98,6 +117,12 @@ typedef struct lb_shot {
      * for a pan) and not logged.  The compositor keeps the centre and fits
      * the aspect ratio to the destination rectangle. */
     lb_rectf crop[2];
+    /* Slot k's crop follows the virtual camera (bit k), whose state at
+     * this frame is vcam; pan_key: its target moved at this frame (a pan
+     * keyframe for director.jsonl, not a decision). */
+    int vcam_slots;
+    lb_vcam_state vcam;
+    int pan_key;
 } lb_shot;
 
 /* What the director knows about the hall, fixed at start. */
@@ -171,8 +196,17 @@ int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const 
                           AVFrame *dst);
 void lb_compositor_free(lb_compositor **c);
 
-/* One decision as a director.jsonl line (no newline), into buf. */
+/* One decision as a director.jsonl line (no newline), into buf: the
+ * contract's keys, then (format 2, docs/director-jsonl.md) "crop" and, while
+ * the virtual camera is on screen, "vcam" with its state.  pan: the line is
+ * a pan keyframe ("pan": true) repeating the shot. */
 int lb_shot_to_json(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup,
                     char *buf, size_t size);
+int lb_shot_to_json2(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup, int pan,
+                     char *buf, size_t size);
+
+/* The director's settings that a re-cut's replay needs, for the log's
+ * header: the virtual camera's source (-1: none) and motion. */
+void lb_director_vcam_info(const lb_director *d, int *source, lb_vcam_params *params);
 
 #endif

@@ -67,6 +67,7 @@ typedef struct lb_director_settings {
     double vcam_smooth_s;
     double vcam_dead_zone;    /* share of the crop where the teacher may move freely */
     int students_closeup;
+    int log_pans;
 } lb_director_settings;
 
 typedef struct lb_zone {
@@ -179,9 +180,10 @@ struct lb_director {
     int have_cur;
 
     /* virtual camera */
-    double vx, vy, vw;        /* crop centre and width, normalised */
-    double vtx, vty, vtw;     /* target */
+    lb_vcam_state vc;         /* crop centre and width, normalised, and target */
     int vtx_set;
+    double logged_tx, logged_ty, logged_tw;   /* the target of the last pan keyframe */
+    int vcam_was_shown;
 
     pthread_mutex_t lock;     /* mode, manual, chapters, next_settings */
     lb_director_settings next_settings;   /* a reload's, for the next update */

@@ -190,7 +190,7 @@ static void trace(const lb_director *d, int64_t t)
         if (d->setup.source_roles[i] == LB_ROLE_SCREEN)
             printf("%s%s", a->video ? " video" : "", a->slide_pending ? " pending" : "");
         if (i == d->vcam_source)
-            printf(" c%.2f,%.2f s%.2f vcam %.2f,%.2f w%.2f", a->cx, a->cy, a->spread, d->vx, d->vy, d->vw);
+            printf(" c%.2f,%.2f s%.2f vcam %.2f,%.2f w%.2f", a->cx, a->cy, a->spread, d->vc.x, d->vc.y, d->vc.w);
     }
     for (int z = 0; z < d->nb_zones; z++)
         printf(" | zone %s m%.3f p%.3f", d->zones[z].name, d->zones[z].motion, d->zones[z].presence);

@@ -539,9 +539,11 @@ static void test_override(void)
     char line[1024];
     lb_director_setup setup = hall();
     snprintf(shot.reason, sizeof shot.reason, "say \"hi\"\\\n");
+    shot.crop[0] = (lb_rectf){ 0.25, 0.5, 0.5, 0.5 };   /* a close-up: format 2's "crop" */
+    shot.vcam_slots = 0;
     lb_shot_to_json(&shot, 12345678, &setup, line, sizeof line);
     CHECK(!strcmp(line, "{\"t\": 12.345, \"shot\": \"students\", \"layout\": \"single\", \"sources\": "
-                        "[\"cam2\"], \"reason\": \"say \\\"hi\\\"\\\\\\u000a\"}"), "json %s", line);
+                        "[\"cam2\"], \"reason\": \"say \\\"hi\\\"\\\\\\u000a\", \"crop\": [[0.25, 0.5, 0.5, 0.5]]}"), "json %s", line);
     for (int i = 0; i < NB; i++)
         av_frame_free(&s.f[i]);
     lb_director_free(&d);
