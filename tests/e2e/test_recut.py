@@ -199,7 +199,7 @@ def test_recut():
         runs = []
         for _ in range(2):
             out = recut([lesson, "--redirect", "--set", "director.weight_idle=1", "--quiet"]).stdout.strip()
-            n = re.search(r"recut-(\d+)", out).group(1)
+            n = re.search(r"recut-(\d+)\.mp4$", out).group(1)
             runs.append(os.path.join(lesson, "director.recut-%s.jsonl" % n))
             check(len(frame_times(out)) == len(live_t), "redirect: every frame")
         check(open(runs[0]).read() == open(runs[1]).read(), "two --redirect runs decide alike")
