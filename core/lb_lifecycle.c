@@ -103,8 +103,11 @@ static const row table[] = {
       LB_FX_FINISH, NULL },
     { REST | S(FINISHING), LB_EV_SHUTDOWN, 0, 0, SAME, LB_LESSON_SHUTTING_DOWN, 0, 0, NULL },
     /* a service stop or a reboot: a lesson that was recording is finished
-     * as well, to be resumed; one already stopping was stopped on purpose */
-    { S(STARTING), LB_EV_SUSPEND, 0, 0, LB_LESSON_IDLE, LB_LESSON_SHUTTING_DOWN, 0, LB_FX_CANCEL, NULL },
+     * as well, to be resumed; one already stopping was stopped on purpose;
+     * a start not carried out yet is dropped, its entry not done (the
+     * next start records the rest of it) */
+    { S(STARTING), LB_EV_SUSPEND, 0, 0, LB_LESSON_IDLE, LB_LESSON_SHUTTING_DOWN | LB_LESSON_SUSPENDED, 0,
+      LB_FX_CANCEL, NULL },
     { S(RECORDING), LB_EV_SUSPEND, 0, 0, LB_LESSON_FINISHING,
       LB_LESSON_SHUTTING_DOWN | LB_LESSON_SUSPENDED, 0, LB_FX_FINISH, NULL },
     { S(STOPPING), LB_EV_SUSPEND, 0, 0, LB_LESSON_FINISHING, LB_LESSON_SHUTTING_DOWN, 0, LB_FX_FINISH, NULL },

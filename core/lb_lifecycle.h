@@ -60,8 +60,9 @@ enum {
     LB_LESSON_RELOAD_PENDING = 1 << 4,  /* a reload that restarts the pipeline waits for idle */
     LB_LESSON_RESTARTING = 1 << 5,      /* the pipeline restarts: no lesson starts in it */
     LB_LESSON_SHUTTING_DOWN = 1 << 6,   /* the program ends: no lesson starts in it */
-    LB_LESSON_SUSPENDED = 1 << 7,       /* a shutdown (SUSPEND) finished a recording lesson: the
-                                         * next start resumes it, its entry is not over */
+    LB_LESSON_SUSPENDED = 1 << 7,       /* a shutdown (SUSPEND) finished a recording lesson (the
+                                         * next start resumes it) or dropped a start: its entry
+                                         * is not over */
 };
 #define LB_LESSON_FLAGS_OF_LESSON (LB_LESSON_ENTRY | LB_LESSON_RESUMED | LB_LESSON_EXTENDED)
 
