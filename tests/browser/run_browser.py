@@ -85,6 +85,13 @@ def run_library(srv, env, scratch):
     Python's own order of their ids for the queries library_test.js makes
     through the page."""
     import json
+    if os.environ.get("LUOBO_SANITIZE") == "1":
+        # CI time: the server's side of these flows (the library's queries
+        # on 300 lessons, password changes, resets, roles) runs under the
+        # sanitizers in webui_api and webui_security; here it would be the
+        # same JavaScript again
+        print("skip library_test.js under the sanitizers (webui_api and webui_security cover the server)")
+        return 0
     mic = os.path.join(scratch, "lapel.m4a")
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=2:r=48000", "-c:a", "aac",
                     "-b:a", "64k", mic], check=True)
