@@ -6,6 +6,7 @@
 #include "health.h"
 #include "scheduler.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,11 @@ static cJSON *ctl_status(void *opaque)
         cJSON_AddStringToObject(o, "kind", st.kind);
         cJSON_AddStringToObject(o, "state", lb_source_state_name(st.state));
         cJSON_AddNumberToObject(o, "level_dbfs", levels[m]);
+        int mute;
+        double gain_db;
+        lb_mixer_get_fader(p->mixer, m, &mute, &gain_db);
+        cJSON_AddBoolToObject(o, "mute", mute);
+        cJSON_AddNumberToObject(o, "gain_db", gain_db);
         cJSON_AddNumberToObject(o, "xruns", (double)st.xruns);
         add_error(o, "last_error", st.last_error);
         cJSON_AddItemToArray(mics, o);
@@ -213,6 +219,33 @@ static int ctl_director(void *opaque, const char *mode, const char *shot, const 
         return AVERROR(EINVAL);
     }
     return lb_director_set_mode(p->director, m, shot, l, err, err_size);
+}
+
+/* POST /api/v1/mics/<name>: the operator's fader in the program mix (the
+ * mixer's atomics; the program thread applies it at its next tick). */
+static int ctl_mic(void *opaque, const char *name, int mute, double gain_db, char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    for (int m = 0; m < p->nb_mics; m++) {
+        if (strcmp(lb_mic_name(p->mics[m]), name))
+            continue;
+        int was_mute;
+        double was_db;
+        lb_mixer_get_fader(p->mixer, m, &was_mute, &was_db);
+        mute = mute < 0 ? was_mute : mute;
+        gain_db = isnan(gain_db) ? was_db : gain_db;
+        if (lb_mixer_set_fader(p->mixer, m, mute, gain_db) < 0) {
+            snprintf(err, err_size, "gain_db must be from %g to %g dB", LB_MIXER_FADER_MIN_DB,
+                     LB_MIXER_FADER_MAX_DB);
+            return AVERROR(EINVAL);
+        }
+        if (mute != was_mute || gain_db != was_db)
+            LB_LOGI("mixer", "mic %s: %s, %+.1f dB in the program", name, mute ? "muted" : "on", gain_db);
+        atomic_store(&p->status_dirty, 1);      /* every console sees it at once */
+        return 0;
+    }
+    snprintf(err, err_size, "no mic named '%s'", name);
+    return AVERROR(ENOENT);
 }
 
 #define PREVIEW_HOLD_US 5000000
@@ -551,6 +584,7 @@ const lb_control_ops lb_pipeline_control_ops = {
     .sources = ctl_sources,
     .recording = ctl_recording,
     .director = ctl_director,
+    .mic = ctl_mic,
     .snapshot = ctl_snapshot,
     .metrics = ctl_metrics,
     .alerts = ctl_alerts,

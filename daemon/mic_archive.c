@@ -1,8 +1,8 @@
 /* Resource mode for microphones: each mic's own sound to audio/<mic>.m4a.
  *
  * The program thread hands this worker ("enc-mics") every tick's samples of
- * every mic as lb_mic_read gave them (48 kHz mono, before the mixer's gate,
- * AGC and limiter), with the recording's start and stop marks of that tick.
+ * every mic as lb_mic_read gave them (48 kHz mono, before the operator's
+ * faders (POST /api/v1/mics), the mixer's gate, AGC and limiter: raw), with the recording's start and stop marks of that tick.
  * The AAC encoders exist only during a lesson: opened at its first frame, so
  * each file's audio starts exactly with the lesson (the encoder's priming
  * packet included), and flushed at its last, so it ends with it; between

@@ -567,14 +567,14 @@ static void feed_workers(lb_pipeline *p, int64_t n, int64_t t, AVFrame *out, AVF
 
 /* What the tick made, for the API, the meters and the console's previews
  * (preview NULL: the tick repeated the last picture). */
-static void share_tick(lb_pipeline *p, int64_t t, const lb_shot *air, const double *levels,
+static void share_tick(lb_pipeline *p, int64_t t, const lb_shot *air,
                        const lb_mixer_levels *mixed, AVFrame *const *preview, const AVFrame *out)
 {
     pthread_mutex_lock(&p->lock);
     p->shot = *air;
     p->program_time_us = t;
-    for (int m = 0; m < p->nb_mics; m++)
-        p->mic_dbfs[m] = levels[m];
+    for (int m = 0; m < p->nb_mics; m++)      /* the meters: what goes into the mix */
+        p->mic_dbfs[m] = mixed->in_dbfs[m];
     p->mix_levels = *mixed;
     p->program_dbfs = mixed->out_dbfs;
     if (!preview) {                     /* the last picture repeated: nothing new to show */
@@ -642,8 +642,10 @@ static void *program_thread(void *arg)
         for (int m = 0; m < p->nb_mics; m++)
             lb_mic_read(p->mics[m], first, mic_bufs[m], nb);
         lb_mixer_process(p->mixer, (const float *const *)mic_bufs, nb, mix, &mixed);
+        /* the director hears the mics as they are, whatever the operator's
+         * faders do to the mix (its thresholds are set for the room) */
         for (int m = 0; m < p->nb_mics; m++)
-            levels[m] = mixed.in_dbfs[m];
+            levels[m] = mixed.raw_dbfs[m];
         audio_pos += nb;
 
         AVFrame *valid[LB_MAX_SOURCES], *seen[LB_MAX_SOURCES], *preview[LB_MAX_SOURCES];
@@ -677,7 +679,7 @@ static void *program_thread(void *arg)
         it->nb_audio = nb;
         it->audio_pts_us = av_rescale(first, 1000000, LB_AUDIO_RATE);
 
-        share_tick(p, t, &air, levels, &mixed, repeat ? NULL : preview, out);
+        share_tick(p, t, &air, &mixed, repeat ? NULL : preview, out);
 
         if (changed)
             lb_status_decision(p, &air, t);     /* the console's tally follows at once */

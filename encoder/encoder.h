@@ -166,15 +166,18 @@ int lb_encoder_check(const lb_encoder_settings *s, const lb_config_section *sec,
 
 /* ---- the program audio mixer ----
  *
- * Mixes the mics (each already gained and muted by capture) into the
- * program's mono track: a per-mic noise gate, automatic gain toward a target
+ * Mixes the mics (each already gained and muted by capture as [mic.NAME]
+ * gain_db and mute say) into the program's mono track: the operator's
+ * fader per mic (mute and gain at run time, lb_mixer_set_fader), a per-mic
+ * noise gate, automatic gain toward a target
  * loudness (slow, so speech keeps its dynamics, and never raising silence),
  * and a peak limiter so that shouting does not clip.  Deterministic: the same
  * input gives the same output. */
 typedef struct lb_mixer lb_mixer;
 
 typedef struct lb_mixer_levels {
-    double in_dbfs[8];           /* RMS of each input over the block */
+    double in_dbfs[8];           /* RMS of each input over the block, after its fader */
+    double raw_dbfs[8];          /* the same before the fader (what the mic hears) */
     double out_dbfs;             /* RMS of the mix */
     double out_peak_dbfs;
     double gain_db;              /* current automatic gain */
@@ -185,5 +188,15 @@ int lb_mixer_create(lb_mixer **m, const lb_encoder_settings *s, int nb_inputs);
 void lb_mixer_process(lb_mixer *m, const float *const *inputs, int n, float *out,
                       lb_mixer_levels *levels);
 void lb_mixer_free(lb_mixer **m);
+/* The operator's fader of input i for the program mix: muted, or gain_db
+ * (LB_MIXER_FADER_MIN_DB..LB_MIXER_FADER_MAX_DB, 0 at creation) on top of
+ * capture's gain.  Any thread (atomics the mixing thread reads at its next
+ * block, where the change is ramped over the block so it does not click).
+ * Only the mix hears it: the mics' own recordings (audio/<mic>.m4a) keep
+ * what capture gave.  AVERROR(EINVAL) for an input or gain out of range. */
+#define LB_MIXER_FADER_MIN_DB (-60.0)
+#define LB_MIXER_FADER_MAX_DB 20.0
+int lb_mixer_set_fader(lb_mixer *m, int i, int mute, double gain_db);
+void lb_mixer_get_fader(lb_mixer *m, int i, int *mute, double *gain_db);
 
 #endif

@@ -1,6 +1,9 @@
 /* Design note: the program audio mixer.
  *
  * Per block (one program frame of samples):
+ *   0. each input goes through the operator's fader (mute, gain at run
+ *      time), set from any thread through atomics and ramped linearly over
+ *      the block from the gain last applied, so a mute does not click;
  *   1. each input's RMS is measured; below gate_dbfs the input is muted
  *      (with a 300 ms hold so word endings are not chopped);
  *   2. the gated inputs are summed;
@@ -14,6 +17,7 @@
 #include "encoder.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +39,12 @@ struct lb_mixer {
     double gain_db;
     double limiter_gain;          /* <= 1 */
     double ceiling;
+    /* the operator's faders: written by any thread, read by the mixing one */
+    atomic_int fader_mute[8];
+    atomic_int fader_mdb[8];      /* gain in thousandths of a dB */
+    double fader_applied[8];      /* linear gain at the end of the last block */
+    float *faded;                 /* one input after its fader */
+    int faded_size;
 };
 
 static double to_db(double mean_square)
@@ -54,16 +64,56 @@ int lb_mixer_create(lb_mixer **pm, const lb_encoder_settings *s, int nb_inputs)
     m->limiter_gain = 1;
     m->ceiling = pow(10, s->limiter_dbfs / 20);
     m->mean_square = pow(10, s->agc_target_dbfs / 10);
+    for (int i = 0; i < 8; i++)
+        m->fader_applied[i] = 1;
     *pm = m;
     return 0;
 }
 
 void lb_mixer_free(lb_mixer **pm)
 {
-    if (pm) {
+    if (pm && *pm) {
+        free((*pm)->faded);
         free(*pm);
         *pm = NULL;
     }
+}
+
+int lb_mixer_set_fader(lb_mixer *m, int i, int mute, double gain_db)
+{
+    if (i < 0 || i >= m->nb_inputs || !(gain_db >= LB_MIXER_FADER_MIN_DB && gain_db <= LB_MIXER_FADER_MAX_DB))
+        return AVERROR(EINVAL);
+    atomic_store(&m->fader_mdb[i], (int)lrint(gain_db * 1000));
+    atomic_store(&m->fader_mute[i], !!mute);
+    return 0;
+}
+
+void lb_mixer_get_fader(lb_mixer *m, int i, int *mute, double *gain_db)
+{
+    int ok = i >= 0 && i < m->nb_inputs;
+    *mute = ok && atomic_load(&m->fader_mute[i]);
+    *gain_db = ok ? atomic_load(&m->fader_mdb[i]) / 1000.0 : 0;
+}
+
+/* Input i through its fader into m->faded (or the input itself when the
+ * fader is at 0 dB and stays there). */
+static const float *fade(lb_mixer *m, int i, const float *in, int n)
+{
+    double target = atomic_load(&m->fader_mute[i]) ? 0 : pow(10, atomic_load(&m->fader_mdb[i]) / 20000.0);
+    double from = m->fader_applied[i];
+    m->fader_applied[i] = target;
+    if (from == 1 && target == 1)
+        return in;
+    if (n > m->faded_size) {
+        float *grown = realloc(m->faded, sizeof(float) * (size_t)n);
+        if (!grown)
+            return in;                    /* out of memory: unfaded rather than nothing */
+        m->faded = grown;
+        m->faded_size = n;
+    }
+    for (int k = 0; k < n; k++)
+        m->faded[k] = (float)(in[k] * (from + (target - from) * (k + 1) / n));
+    return m->faded;
 }
 
 void lb_mixer_process(lb_mixer *m, const float *const *inputs, int n, float *out,
@@ -72,12 +122,20 @@ void lb_mixer_process(lb_mixer *m, const float *const *inputs, int n, float *out
     double block_s = (double)n / LB_AUDIO_RATE;
     memset(out, 0, sizeof(float) * (size_t)n);
     for (int i = 0; i < m->nb_inputs; i++) {
-        double e = 0;
+        double raw = 0, e = 0;
         for (int k = 0; k < n; k++)
-            e += (double)inputs[i][k] * inputs[i][k];
+            raw += (double)inputs[i][k] * inputs[i][k];
+        const float *in = fade(m, i, inputs[i], n);
+        if (in == inputs[i])
+            e = raw;
+        else
+            for (int k = 0; k < n; k++)
+                e += (double)in[k] * in[k];
         double db = to_db(n ? e / n : 0);
-        if (levels)
+        if (levels) {
             levels->in_dbfs[i] = db;
+            levels->raw_dbfs[i] = to_db(n ? raw / n : 0);
+        }
         if (m->s.gate_dbfs > -120) {
             if (db >= m->s.gate_dbfs)
                 m->gate_open_s[i] = GATE_HOLD_S;
@@ -87,7 +145,7 @@ void lb_mixer_process(lb_mixer *m, const float *const *inputs, int n, float *out
                 continue;
         }
         for (int k = 0; k < n; k++)
-            out[k] += inputs[i][k];
+            out[k] += in[k];
     }
 
     double e = 0;

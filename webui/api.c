@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,26 @@ cJSON *webui_status_filter(const cJSON *full, webui_status_view view)
     return out;
 }
 
+/* next_live: the timetable's next lesson that goes live, for the viewer
+ * page while nothing is live (viewers and the public may not read the whole
+ * schedule: its feed, the halls, the lessons that are not streamed). */
+static void add_next_live(lb_webui *w, cJSON *out)
+{
+    static const char *const keep[] = { "title", "teacher", "subject", "grade", "class", "start_s",
+                                        "end_s" };
+    cJSON *sc = w->ops->schedule ? w->ops->schedule(w->opaque) : NULL;
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(sc, "next");
+    if (cJSON_IsObject(next) && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(next, "live"))) {
+        cJSON *n = cJSON_AddObjectToObject(out, "next_live");
+        copy_members(n, next, keep, sizeof keep / sizeof keep[0]);
+        const cJSON *tz = cJSON_GetObjectItemCaseSensitive(sc, "timezone");
+        if (cJSON_IsString(tz))
+            cJSON_AddStringToObject(n, "timezone", tz->valuestring);
+        webui_redact_json(n);
+    }
+    cJSON_Delete(sc);
+}
+
 cJSON *webui_status_json(lb_webui *w, webui_status_view view)
 {
     cJSON *full = w->ops->status ? w->ops->status(w->opaque) : NULL;
@@ -227,6 +248,7 @@ cJSON *webui_status_json(lb_webui *w, webui_status_view view)
     }
     cJSON *out = webui_status_filter(full, view);
     cJSON_Delete(full);
+    add_next_live(w, out);
     return out;
 }
 
@@ -796,6 +818,67 @@ static void h_director(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     cJSON *dir = cJSON_DetachItemFromObjectCaseSensitive(status, "director");
     cJSON_Delete(status);
     webui_respond_json(c, 200, dir ? dir : cJSON_CreateObject());
+}
+
+/* POST /api/v1/mics/<name> {"mute":true|false,"gain_db":x}: the mic's
+ * fader in the program mix, either member or both; answers the mic as the
+ * status lists it. */
+#define MIC_GAIN_MIN_DB (-60)
+#define MIC_GAIN_MAX_DB 20
+static void h_mics(lb_webui *w, webui_conn *c, const char *name, cJSON *body)
+{
+    char err[256] = "";
+    const cJSON *mute = cJSON_GetObjectItemCaseSensitive(body, "mute");
+    const cJSON *gain = cJSON_GetObjectItemCaseSensitive(body, "gain_db");
+    const cJSON *m;
+
+    if (!webui_path_is_safe(name) || strlen(name) >= 64) {
+        webui_respond_error(c, 404, "no mic named '%s'", name);
+        return;
+    }
+    cJSON_ArrayForEach(m, body) {
+        if (strcmp(m->string, "mute") && strcmp(m->string, "gain_db")) {
+            webui_respond_error(c, 400, "unknown member '%s' (expected \"mute\" and \"gain_db\")",
+                                m->string);
+            return;
+        }
+    }
+    if (!mute && !gain) {
+        webui_respond_error(c, 400, "give 'mute' (true or false) or 'gain_db' (a number of dB)");
+        return;
+    }
+    if (mute && !cJSON_IsBool(mute)) {
+        webui_respond_error(c, 400, "'mute' must be true or false");
+        return;
+    }
+    if (gain && (!cJSON_IsNumber(gain) || !(gain->valuedouble >= MIC_GAIN_MIN_DB &&
+                                             gain->valuedouble <= MIC_GAIN_MAX_DB))) {
+        webui_respond_error(c, 400, "'gain_db' must be a number from %d to %d (dB)", MIC_GAIN_MIN_DB,
+                            MIC_GAIN_MAX_DB);
+        return;
+    }
+    if (!w->ops->mic) {
+        webui_respond_error(c, 501, "mics cannot be changed here");
+        return;
+    }
+    int ret = w->ops->mic(w->opaque, name, mute ? cJSON_IsTrue(mute) : -1, gain ? gain->valuedouble : NAN,
+                          err, sizeof err);
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err[0] ? err : "the mic refused");
+        return;
+    }
+    LB_LOGI("webui", "%s: mic %s%s%s", c->who.user, name, mute ? (cJSON_IsTrue(mute) ? " muted" : " unmuted") : "",
+            gain ? " gain set" : "");
+    cJSON *status = webui_status_json(w, WEBUI_VIEW_FULL), *out = NULL;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(status, "mics")) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) {
+            out = cJSON_Duplicate(m, 1);
+            break;
+        }
+    }
+    cJSON_Delete(status);
+    webui_respond_json(c, 200, out ? out : cJSON_CreateObject());
 }
 
 static void h_sources(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
@@ -1608,6 +1691,7 @@ static const route routes[] = {
     { "/api/v1/schedule",        VIEWER,   NO,       NO,       NO,    h_schedule, 0, NO },
     { "/api/v1/timetable",       VIEWER,   NO,       NO,       OPERATOR, h_timetable, 0, OPERATOR },
     { "/api/v1/director",        NO,       OPERATOR, NO,       NO,    h_director, 0, NO },
+    { "/api/v1/mics/",           NO,       OPERATOR, NO,       NO,    h_mics, 0, NO },
     { "/api/v1/sources",         OPERATOR, NO,       NO,       NO,    h_sources, 0, NO },
     { "/api/v1/sources/",        OPERATOR, NO,       NO,       NO,    h_sources, 0, NO },
     { "/api/v1/recordings",      OPERATOR, NO,       NO,       NO,    h_recordings, 0, NO },

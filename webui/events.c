@@ -8,8 +8,10 @@
  * reads too slowly loses its oldest events (meters are stale after 100 ms
  * anyway) and never delays the others.  Below an operator a client
  * receives status events reduced to its view (webui_status_filter: no
- * errors, URLs, paths or outputs) and, from viewer up, alert events;
- * nothing else (meters, tally, decisions are the console's).
+ * errors, URLs, paths or outputs) and, from viewer up, alert, schedule
+ * and meters events (the teacher page shows the mic's level; a public
+ * viewer, who may be one of many, gets no meters); nothing else (tally and
+ * decisions are the console's).
  *
  * A socket is as good as the session or API token it was opened with: when
  * that ends (logout, revocation, a password or role change, the user
@@ -145,7 +147,8 @@ void webui_events_drain(lb_webui *w)
         if (wanted[WEBUI_VIEW_PUBLIC] || wanted[WEBUI_VIEW_VIEWER]) {
             /* below an operator: status events, reduced; viewers also get
              * alerts and the schedule (GET /api/v1/alerts and
-             * /api/v1/schedule are theirs too) */
+             * /api/v1/schedule are theirs too) and the meters (the
+             * teacher page's mic level; names they see in the status) */
             cJSON *json = cJSON_Parse(batch[i]);
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(json, "type");
             if (cJSON_IsString(type) && !strcmp(type->valuestring, "status")) {
@@ -153,7 +156,8 @@ void webui_events_drain(lb_webui *w)
                     if (wanted[v])
                         ev[v] = status_event(json, (webui_status_view)v);
             } else if (cJSON_IsString(type) && (!strcmp(type->valuestring, "alert") ||
-                                                !strcmp(type->valuestring, "schedule"))) {
+                                                !strcmp(type->valuestring, "schedule") ||
+                                                !strcmp(type->valuestring, "meters"))) {
                 viewer_sees_all = wanted[WEBUI_VIEW_VIEWER];
             }
             cJSON_Delete(json);

@@ -26,7 +26,9 @@
  *                    "sources": [names on the program, main first], "reason" },
  *     "sources":   [ { "name", "role", "kind", "state", "width", "height",
  *                      "frames", "dropped", "reconnects", "last_error" } ],
- *     "mics":      [ { "name", "role", "kind", "state", "level_dbfs" } ],
+ *     "mics":      [ { "name", "role", "kind", "state", "level_dbfs" (after
+ *                      the fader: what goes into the program), "mute",
+ *                      "gain_db" (the operator's fader, POST /api/v1/mics) } ],
  *     "outputs":   [ { "name", "kind", "state", "packets", "bytes", "dropped",
  *                      "reconnects", "rtt_ms", "loss_pct", "send_kbps",
  *                      "last_error" } ],
@@ -52,8 +54,12 @@
  * teachers status events reduced to recording.{active,title,teacher,
  * course,subject,grade,class,lesson_type,elapsed_s,started_at,lesson_state,lesson_flags}, "live" (the HLS
  * output is up) and sources[] and mics[]
- * as {name,role,state} (no errors, URLs, paths or outputs), alert and
- * schedule events; a public viewer (no login) only status events with the recording
+ * as {name,role,state} (no errors, URLs, paths or outputs); GET
+ * /api/v1/status below an operator (the public too) adds "next_live":
+ * {title,teacher,subject,grade,class,start_s,end_s,timezone}, the
+ * timetable's next lesson when it goes live (the viewer page's "next");
+ * alert,
+ * schedule and meters events; a public viewer (no login) only status events with the recording
  * part.  Every published
  * event is redacted on the way in (lb_webui_publish). */
 
@@ -80,6 +86,10 @@ typedef struct lb_control_ops {
     /* POST /api/v1/director: mode "auto"|"manual", shot (role or source name), layout */
     int (*director)(void *opaque, const char *mode, const char *shot, const char *layout,
                     char *err, size_t err_size);
+    /* POST /api/v1/mics/<name> {"mute":bool,"gain_db":x}: the mic's fader
+     * in the program mix (mute -1, gain_db NAN: unchanged; gain_db already
+     * checked to be within -60..+20 dB).  ENOENT: no such mic. */
+    int (*mic)(void *opaque, const char *name, int mute, double gain_db, char *err, size_t err_size);
     /* Small JPEG of a source (or "program") for the multiview; *jpeg is
      * av_malloc'ed and freed by the webui with av_free. */
     int (*snapshot)(void *opaque, const char *source, uint8_t **jpeg, size_t *size);

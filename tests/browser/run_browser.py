@@ -2,6 +2,9 @@
 """Runs ui_test.js (playwright-core + /usr/bin/chromium) against webui_testd
 with a real MP4 fixture and a live HLS stream made by ffmpeg.  Screenshots
 go to $LUOBO_BUILD/screenshots."""
+import array
+import json
+import math
 import os
 import shutil
 import socket
@@ -130,8 +133,9 @@ def run_daemon(node_dir, scratch, shots):
         if not d.alive():
             print(d.log_text())
             return 1
+        marks_path = os.path.join(scratch, "marks.json")
         env = dict(os.environ, BASE=d.base, SHOTS=shots, PROFILE=os.path.join(scratch, "profile"),
-                   SETUP_CODE=setup_code(d),
+                   SETUP_CODE=setup_code(d), DAEMON="1", LUOBO_PID=str(d.proc.pid), MARKS=marks_path,
                    LIVE="1" if d.has_live else "0", NODE_PATH=os.path.join(node_dir, "node_modules"))
         if not d.has_live:
             print("note: this luobo has no hls output yet; the live viewer check is skipped")
@@ -151,6 +155,8 @@ def run_daemon(node_dir, scratch, shots):
               "daemon: the recorded program.mp4 decodes (%d frames)" % frames)
         if frames <= 25:
             code = code or 1
+        if not check_muted_audio(d.data, marks_path):
+            code = code or 1
         if d.stop() != 0:
             print("luobo did not exit cleanly:\n" + d.log_text()[-3000:])
             code = code or 1
@@ -160,6 +166,47 @@ def run_daemon(node_dir, scratch, shots):
         shutil.rmtree(scratch, ignore_errors=True)
     print("screenshots in " + shots)
     return code
+
+
+def rms_dbfs(samples):
+    if not samples:
+        return -120.0
+    ms = sum(x * x for x in samples) / len(samples) / (32768.0 * 32768.0)
+    return 10 * math.log10(ms) if ms > 1e-12 else -120.0
+
+
+def check_muted_audio(data, marks_path):
+    """#19 item 3: the console muted every mic for a while (ui_test.js
+    wrote when, in lesson seconds); the program's decoded audio is silent
+    then and was not before."""
+    if not os.path.exists(marks_path):
+        print("FAIL daemon: ui_test.js wrote no mute marks")
+        return False
+    with open(marks_path) as f:
+        marks = json.load(f)
+    mp4 = None
+    for lesson in os.listdir(data):
+        try:
+            with open(os.path.join(data, lesson, "lesson.json")) as f:
+                if json.load(f).get("title") == marks["title"]:
+                    mp4 = os.path.join(data, lesson, "program.mp4")
+        except (OSError, ValueError):
+            continue
+    if not mp4 or not os.path.exists(mp4):
+        print("FAIL daemon: the console lesson's program.mp4 is missing")
+        return False
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", mp4, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+                         capture_output=True).stdout
+    pcm = array.array("h", raw[:len(raw) // 2 * 2])
+
+    def window(a, b):
+        return rms_dbfs(pcm[int(a * 48000):int(b * 48000)])
+    before = window(max(0.3, marks["before_to"] - 2), marks["before_to"])
+    muted = window(marks["muted_from"], marks["muted_to"])
+    ok = before > -40 and muted < -70
+    print(("ok   " if ok else "FAIL ") + "daemon: program.mp4's audio is silent while the mics were muted "
+          "(%.1f dBFS in %.1f-%.1f s, %.1f dBFS before)" % (muted, marks["muted_from"], marks["muted_to"], before))
+    return ok
 
 
 def run_with_daemon(node_dir, scratch, shots, sections, args, script):
@@ -245,13 +292,12 @@ def schedule_timetable():
 
 def run_schedule(node_dir, scratch, shots):
     """A daemon with a timetable: a lesson now and the next one."""
-    import json
     data = os.path.join(scratch, "data")
     os.makedirs(data)
     with open(os.path.join(data, "timetable.json"), "w") as f:
         json.dump(schedule_timetable(), f, ensure_ascii=False)
     sections = ("[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
-                "[health]\nclock_check = false\n")
+                "[health]\nclock_check = false\n\n[auth]\npublic_viewer = true\n")
     return run_with_daemon(node_dir, scratch, shots, sections, [], "schedule_test.js")
 
 

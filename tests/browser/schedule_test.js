@@ -70,6 +70,27 @@ function check(cond, what) {
     await teacher.waitForSelector('#lesson-now[data-title="Edited 数学"]');
     check(true, 'teacher: the edit reaches the teacher page (a schedule event)');
 
+    // #19 item 5: no live output here, so the viewer page is offline and
+    // names the timetable's next live lesson (status' next_live)
+    const viewer = await context.newPage();
+    viewer.setDefaultTimeout(60000);
+    viewer.on('pageerror', (e) => errors.push(String(e)));
+    await viewer.goto(BASE + '/viewer.html');
+    await viewer.waitForSelector('#next:not([hidden])');
+    const vnext = await viewer.textContent('#next');
+    check(/九年级1班 物理/.test(vnext) && /赵老师/.test(vnext) && /物理/.test(vnext),
+      'viewer: offline, the next live lesson with its teacher and subject (' + vnext.trim() + ')');
+    check(await viewer.textContent('#live') === 'Not live' && await viewer.textContent('#title') === 'Not live right now' &&
+          !(await viewer.$eval('#dot', (d) => d.classList.contains('on'))),
+      'viewer: a clear offline state (' + await viewer.textContent('#title') + ' / ' + await viewer.textContent('#live') + ')');
+    check(!/·\s*$/.test((await viewer.textContent('.viewer-state')).trim()), 'viewer: no dangling separator');
+    check(await viewer.isVisible('#unmute-hint'), 'viewer: the unmute hint shows while the sound is muted');
+    await viewer.screenshot({ path: path.join(process.env.SHOTS, 'viewer-offline.png') });
+    // anonymous (public_viewer = true here): the viewers' status
+    const anon = await (await fetch(BASE + '/api/v1/status')).json();
+    check(anon.next_live && anon.next_live.teacher === '赵老师' && !('hall' in anon.next_live) && !('uid' in anon.next_live),
+      'status: next_live for viewers holds the lesson, not the schedule\'s internals');
+
     check(errors.length === 0, 'no script errors: ' + errors.join(' | '));
   } catch (e) {
     check(false, String(e).split('\n')[0]);

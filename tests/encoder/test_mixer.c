@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <libavutil/error.h>
+
 #include "../core/check.h"
 #include "encoder.h"
 #include "lb_config.h"
@@ -79,5 +81,41 @@ int main(void)
     CHECK(peak == 0);
     run(&s, amp, 2, &rms, &peak);       /* -30 is above the gate: passes */
     CHECK(fabs(rms - (-30.0)) < 0.2);
+
+    /* the operator's fader (#19): -6 dB, then muted, then back, set from
+     * another thread's point of view between blocks; the levels say it,
+     * raw_dbfs keeps what the mic hears, out-of-range values are refused */
+    s.gate_dbfs = -120;
+    lb_mixer *m = NULL;
+    CHECK(lb_mixer_create(&m, &s, 2) == 0);
+    CHECK(lb_mixer_set_fader(m, 0, 0, 21) == AVERROR(EINVAL));
+    CHECK(lb_mixer_set_fader(m, 0, 0, -61) == AVERROR(EINVAL));
+    CHECK(lb_mixer_set_fader(m, 2, 0, 0) == AVERROR(EINVAL));
+    CHECK(lb_mixer_set_fader(m, 0, 0, -6) == 0);
+    float in[BLOCK], zero[BLOCK] = { 0 }, out[BLOCK];
+    const float *inputs[2] = { in, zero };
+    lb_mixer_levels lv;
+    tone(in, BLOCK, 0, amp, 440);
+    lb_mixer_process(m, inputs, BLOCK, out, &lv);     /* the ramp from 0 dB */
+    lb_mixer_process(m, inputs, BLOCK, out, &lv);
+    printf("fader -6 dB: in %.1f dBFS, raw %.1f dBFS\n", lv.in_dbfs[0], lv.raw_dbfs[0]);
+    CHECK(fabs(lv.in_dbfs[0] - (lv.raw_dbfs[0] - 6)) < 0.1 && fabs(lv.out_dbfs - lv.in_dbfs[0]) < 0.1);
+    int mute;
+    double db;
+    lb_mixer_get_fader(m, 0, &mute, &db);
+    CHECK(!mute && db == -6);
+    CHECK(lb_mixer_set_fader(m, 0, 1, -6) == 0);
+    lb_mixer_process(m, inputs, BLOCK, out, &lv);     /* ramps down over this block */
+    CHECK(fabsf(out[BLOCK - 1]) < 1e-6f && fabsf(out[BLOCK / 4]) > 0);
+    lb_mixer_process(m, inputs, BLOCK, out, &lv);
+    double e = 0;
+    for (int i = 0; i < BLOCK; i++)
+        e += (double)out[i] * out[i];
+    CHECK(e == 0 && lv.in_dbfs[0] == -120 && lv.raw_dbfs[0] > -31);
+    CHECK(lb_mixer_set_fader(m, 0, 0, 0) == 0);
+    lb_mixer_process(m, inputs, BLOCK, out, &lv);
+    lb_mixer_process(m, inputs, BLOCK, out, &lv);
+    CHECK(fabs(lv.in_dbfs[0] - lv.raw_dbfs[0]) < 0.01);
+    lb_mixer_free(&m);
     return CHECK_DONE();
 }

@@ -21,22 +21,63 @@
 
   const pct = (db) => Math.max(0, Math.min(100, (Number(db) + 60) / 60 * 100));
 
-  function meter(name) {
+  // A meter row; a mic's (isMic) has its mute button and gain (the fader
+  // in the program mix, POST /api/v1/mics/<name>).
+  function meter(name, isMic) {
     if (meters.has(name)) return meters.get(name);
     const fill = el('div', { className: 'cover' });
     const peak = el('div', { className: 'peak' });
     const value = el('span', { className: 'muted' }, '–');
-    const row = el('div', { className: 'meter' }, el('span', {}, name),
+    const label = isMic ? name : t('program');
+    const row = el('div', { className: 'meter' }, el('span', { className: 'meter-name', title: label }, label),
       el('div', { className: 'bar' }, fill, peak), value);
     row.dataset.name = name;
-    document.getElementById('meters').appendChild(row);
-    const m = { fill, peak, value, peakDb: -120, peakAt: 0 };
+    const m = { fill, peak, value, peakDb: -120, peakAt: 0, row };
+    if (isMic) {
+      row.classList.add('mic');
+      m.mute = el('button', { type: 'button', className: 'mute', onclick: () => setMic(name, { mute: !m.muted }) },
+        t('mute'));
+      m.gain = el('input', { type: 'range', min: '-60', max: '20', step: '1', value: '0', className: 'gain',
+        title: t('gain'), onchange: () => setMic(name, { gain_db: Number(m.gain.value) }),
+        oninput: () => { m.gainText.textContent = fmtGain(m.gain.value); } });
+      m.gain.setAttribute('aria-label', t('gain') + ' ' + name);
+      m.gainText = el('span', { className: 'muted gain-text' }, fmtGain(0));
+      row.appendChild(el('div', { className: 'mic-ctl' }, m.mute, m.gain, m.gainText));
+      document.getElementById('meters').appendChild(row);
+    } else {
+      document.getElementById('meters').prepend(row);      // the program on top
+    }
     meters.set(name, m);
     return m;
   }
 
+  const fmtGain = (db) => (Number(db) > 0 ? '+' : '') + Number(db).toFixed(0) + ' dB';
+
+  function showMic(mic) {
+    const m = meter(mic.name, true);
+    if (mic.mute === undefined) return;
+    m.muted = !!mic.mute;
+    m.row.classList.toggle('muted-mic', m.muted);
+    m.mute.classList.toggle('on', m.muted);
+    m.mute.textContent = t(m.muted ? 'unmute' : 'mute');
+    m.mute.setAttribute('aria-pressed', String(m.muted));
+    if (document.activeElement !== m.gain && mic.gain_db !== undefined) {
+      m.gain.value = String(mic.gain_db);
+      m.gainText.textContent = fmtGain(mic.gain_db);
+    }
+  }
+
+  async function setMic(name, body) {
+    const r = await LB.api('/api/v1/mics/' + encodeURIComponent(name), { method: 'POST', body });
+    const err = document.getElementById('error');
+    if (r.status !== 200) { err.textContent = LB.errText(r); return; }
+    err.textContent = '';
+    showMic(r.data);
+  }
+
+  const PROGRAM_METER = ' program';      // no mic's name (INI trims spaces); shown as t('program')
   function setMeter(name, db) {
-    const m = meter(name);
+    const m = meter(name, name !== PROGRAM_METER);
     const now = performance.now();
     db = Number(db);
     // Peak hold: keep the highest level 1.5 s, then let it fall.
@@ -44,6 +85,7 @@
     m.fill.style.width = (100 - pct(db)) + '%';
     m.peak.style.left = 'calc(' + pct(m.peakDb) + '% - 2px)';
     m.value.textContent = db <= -119 ? '-∞' : db.toFixed(0) + ' dB';
+    m.row.dataset.dbfs = db.toFixed(1);
   }
 
   function tile(src) {
@@ -133,13 +175,25 @@
     }
   }
 
+  // In auto mode the director's current shot and layout are outlined
+  // (.auto-on: what it chose); in manual mode filled (.on: the operator's
+  // choice).  A click in auto mode takes over: the hint says so before, the
+  // note after.
+  let takeoverNote = false;
   function renderDirector(d) {
     d = d || {};
+    const auto = d.mode === 'auto';
+    const mark = (b, is) => { b.classList.toggle('on', is && !auto); b.classList.toggle('auto-on', is && auto); };
     document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b.dataset.mode === d.mode));
-    document.querySelectorAll('#layouts button').forEach((b) => b.classList.toggle('on', b.dataset.layout === d.layout));
-    document.querySelectorAll('#shots button').forEach((b) => b.classList.toggle('on', (d.sources || [])[0] === b.dataset.shot));
+    document.querySelectorAll('#layouts button').forEach((b) => mark(b, b.dataset.layout === d.layout));
+    document.querySelectorAll('#shots button').forEach((b) => mark(b, (d.sources || [])[0] === b.dataset.shot));
     document.getElementById('reason').textContent = dash(d.reason);
     document.body.dataset.mode = d.mode || '';
+    if (auto) takeoverNote = false;
+    const hint = document.getElementById('take-hint');
+    hint.textContent = auto ? t('auto_hint') : takeoverNote ? t('took_over') : '';
+    hint.classList.toggle('notice', !auto && takeoverNote);
+    for (const [, entry] of tiles) entry.tile.title = auto ? t('auto_hint') : entry.tile.dataset.source;
   }
 
   function render(s) {
@@ -156,8 +210,9 @@
       }
     }
     if (s.director) { renderDirector(s.director); setTally(s.director.sources); }
-    for (const m of s.mics || []) meter(m.name);
+    for (const m of s.mics || []) showMic(m);
     renderTables(s);
+    renderOverload(s.program);
     const rec = s.recording || {};
     recording = !!rec.active;
     recTitle = rec.title || '';
@@ -165,6 +220,7 @@
     reportedAt = performance.now();
     document.body.classList.toggle('recording', recording);
     document.getElementById('rec-button').textContent = t(recording ? 'stop' : 'record');
+    showRecFields(rec);
     tickRecording();
     if (s.disk && s.disk.total_bytes) {
       document.getElementById('disk-text').textContent = LB.fmtBytes(s.disk.free_bytes) + ' ' + t('free') + ' ' + t('of') + ' ' + LB.fmtBytes(s.disk.total_bytes);
@@ -177,12 +233,16 @@
     const err = document.getElementById('error');
     if (r.status !== 200) { err.textContent = LB.errText(r); return; }
     err.textContent = '';
+    if (status) status.director = r.data;
     renderDirector(r.data);
     setTally(r.data.sources);
   }
 
+  const isAuto = () => !!(status && status.director && status.director.mode === 'auto');
+
   async function take(name) {
     const layout = (status && status.director && status.director.layout) || 'single';
+    if (isAuto()) takeoverNote = true;
     await director({ mode: 'manual', shot: name, layout });
     programNext = 0;              // show the take as soon as it is on the air
   }
@@ -193,14 +253,53 @@
   }));
   document.querySelectorAll('#layouts button').forEach((b) => b.addEventListener('click', () => {
     const d = (status && status.director) || {};
+    if (isAuto()) takeoverNote = true;
     director({ mode: 'manual', shot: (d.sources || [])[0] || d.shot, layout: b.dataset.layout });
   }));
-  document.getElementById('rec-button').addEventListener('click', async () => {
+  // Start with the lesson's metadata (lesson.json, episode.xml); empty
+  // fields are left to [general] and the title template.
+  const recFields = ['title', 'teacher', 'subject', 'grade', 'class', 'lesson_type'];
+  const recInput = (n) => document.getElementById('rec-' + n);
+  document.getElementById('rec-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
     if (recording && !confirm(t('confirm_stop'))) return;
-    const r = await LB.api('/api/v1/recording', { method: 'POST', body: { action: recording ? 'stop' : 'start' } });
-    if (r.status === 200) render(r.data);
-    else document.getElementById('error').textContent = LB.errText(r);
+    const body = { action: recording ? 'stop' : 'start' };
+    if (!recording) for (const n of recFields) { const v = recInput(n).value.trim(); if (v) body[n] = v; }
+    const r = await LB.api('/api/v1/recording', { method: 'POST', body });
+    const err = document.getElementById('error');
+    if (r.status === 200) { err.textContent = ''; render(r.data); }
+    else err.textContent = LB.errText(r);
   });
+  function showRecFields(rec) {
+    for (const n of recFields) {
+      const f = recInput(n);
+      f.disabled = recording;
+      if (recording && rec[n] !== undefined) f.value = rec[n] || '';
+    }
+  }
+
+  // Overload: the program fell behind real time (late ticks, skipped
+  // pictures) or sheds work (daemon/overload.c).  The banner stays while the
+  // counters rose within the last minute or a shedding step holds.
+  const OVERLOAD_HOLD_MS = 60000;
+  let lastLate = null, lastSkipped = null, overloadAt = 0;
+  function renderOverload(pg) {
+    if (!pg) return;
+    const late = Number(pg.late_frames) || 0, skipped = Number(pg.skipped_frames) || 0;
+    const now = performance.now();
+    if ((lastLate !== null && late > lastLate) || (lastSkipped !== null && skipped > lastSkipped)) overloadAt = now;
+    lastLate = late; lastSkipped = skipped;
+    const shedding = Number(pg.shed_level) > 0;
+    const on = shedding || (overloadAt && now - overloadAt < OVERLOAD_HOLD_MS);
+    const banner = document.getElementById('overload');
+    banner.hidden = !on;
+    banner.textContent = on ? '⚠ ' + t('overload_now') + ' ' + t('overload_counts')
+      .replace('{late}', late).replace('{skipped}', skipped) +
+      (shedding ? ' · ' + t('overload_shedding') + ' ' + pg.shed_level + (pg.shedding ? ': ' + pg.shedding : '') : '') : '';
+    const health = document.getElementById('program-health');
+    health.hidden = !(late || skipped);
+    health.textContent = t('overload_counts').replace('{late}', late).replace('{skipped}', skipped);
+  }
 
   // Alerts: the banner, and a badge on the camera's tile or the mic's meter.
   function renderAlerts(list) {
@@ -212,7 +311,7 @@
     }
     for (const [name, entry] of tiles) {
       entry.tile.classList.toggle('alerting', list.some((a) => a.subject === name && /^(camera_|substream_)/.test(a.alert)));
-      entry.tile.title = on.get(name) || name;
+      entry.tile.title = on.get(name) || (isAuto() ? t('auto_hint') : name);
     }
     for (const row of document.querySelectorAll('#meters .meter')) {
       const bad = list.some((a) => a.subject === row.dataset.name && (a.alert.startsWith('mic') || a.alert === 'av_drift'));
@@ -243,7 +342,7 @@
     alerts.handle(ev);
     if (ev.type === 'status') { render(LB.statusOf(ev)); renderAlerts(alertList); }
     else if (ev.type === 'meters') {
-      if (ev.program !== undefined) setMeter(t('program'), ev.program);
+      if (ev.program !== undefined) setMeter(PROGRAM_METER, ev.program);
       const mics = ev.mics || {};
       if (Array.isArray(mics)) mics.forEach((m) => setMeter(m.name, m.level_dbfs));
       else for (const [name, db] of Object.entries(mics)) setMeter(name, db);

@@ -50,6 +50,16 @@ const LB_STR = {
     occ_waiting: 'to record', occ_recording: 'recording', occ_done: 'done', occ_past: 'missed',
     occ_not_recorded: 'not recorded',
     saved: 'Saved', key: 'Key', value: 'Value', add_field: 'Add field', no_timetable: 'No timetable yet.',
+    // console, teacher and viewer pages (#19 items 3-5)
+    lesson_details: 'Lesson details', mute: 'Mute', unmute: 'Unmute', gain: 'Gain',
+    auto_hint: 'Auto: the director chooses (outlined). Clicking a shot or layout switches to manual.',
+    took_over: 'Switched to manual: you choose the shots now. Click Auto to hand back to the director.',
+    overload_now: 'The recorder is falling behind real time.',
+    overload_counts: '{late} late, {skipped} skipped frames', overload_shedding: 'shedding step',
+    lesson_saved: 'Saved', mic_level: 'Microphone',
+    live_offline: 'Not live right now', next_live: 'Next live lesson:',
+    unmute_hint: 'The sound starts muted: click the video and unmute it to hear the lesson.',
+    viewer_login_hint: 'Only want to watch? Ask your teacher for the viewer login, or use “Watch the live lesson” when it is offered.',
     insecure_transport: 'Not secure: this connection is plain HTTP, so your password and session cross the network unencrypted. Ask the administrator to turn on HTTPS ([webui] tls = auto) and use the https:// address.',
     /* The language mechanism (i18n): the switch, page titles, the fixed
      * words the server sends (roles, states, kinds), errors by code. */
@@ -171,6 +181,16 @@ const LB_STR = {
     occ_waiting: '待录制', occ_recording: '录制中', occ_done: '已完成', occ_past: '未录制（已过）',
     occ_not_recorded: '不录制',
     saved: '已保存', key: '字段', value: '值', add_field: '添加字段', no_timetable: '还没有课表。',
+    // 导播台、教师页和直播页（#19 第 3–5 项）
+    lesson_details: '课程信息', mute: '静音', unmute: '取消静音', gain: '增益',
+    auto_hint: '自动：由自动导播选择（虚线框）。点击镜头或布局将切换为手动。',
+    took_over: '已切换为手动：现在由您选择镜头。点击“自动”交还给自动导播。',
+    overload_now: '录播机处理不过来，落后于实时。',
+    overload_counts: '迟到 {late} 帧，跳过 {skipped} 帧', overload_shedding: '降载级别',
+    lesson_saved: '已保存', mic_level: '麦克风',
+    live_offline: '当前没有直播', next_live: '下一节直播：',
+    unmute_hint: '声音默认静音：点击视频并取消静音即可收听。',
+    viewer_login_hint: '只想观看？请向老师索取观看账号，或在提供时点击“观看直播”。',
     insecure_transport: '连接不安全：当前使用明文 HTTP，密码和会话在网络上未经加密传输。请管理员开启 HTTPS（[webui] tls = auto）并改用 https:// 地址访问。',
     language: '语言', disk_line: '可用 {free}，共 {total}', pgm: '播出', err_network: '无法连接录播机',
     title_login: 'luobo · 登录', title_console: 'luobo · 导播台', title_teacher: 'luobo · 录制',

@@ -24,6 +24,8 @@
     label.textContent = LB.t(recording ? 'stop' : 'record');
     if (!busy) state.textContent = recording ? LB.t('recording_since') + ' · ' + (rec.title || '') : LB.t('ready');
     fields.forEach((f) => { f.disabled = recording; });
+    if (recording && !was) saved.hidden = true;
+    document.getElementById('mic-meter').hidden = !recording;
     if (recording) {
       elapsedAt = Number(rec.elapsed_s) || 0;
       reportedAt = performance.now();
@@ -51,9 +53,25 @@
     const r = await LB.api('/api/v1/recording', { method: 'POST', body: req });
     busy = false;
     button.disabled = false;
-    if (r.status === 200) show(r.data.recording);
-    else error.textContent = LB.errText(r);
+    if (r.status === 200) {
+      if (req.action === 'stop') lessonSaved();
+      show(r.data.recording);
+    } else error.textContent = LB.errText(r);
   });
+
+  // After Stop: what was saved (title, length), then the form is made ready
+  // for the next lesson: the timetable's, else empty.
+  const saved = document.getElementById('saved');
+  function lessonSaved() {
+    const s = elapsedAt + (performance.now() - reportedAt) / 1000;
+    const title = fields[0].value || LB.t('title');
+    saved.textContent = '✓ ' + LB.t('lesson_saved') + ': ' + title + ' · ' + LB.fmtDuration(s);
+    saved.dataset.title = fields[0].value;
+    saved.dataset.seconds = String(Math.floor(s));
+    saved.hidden = false;
+    const next = schedule && schedule.enabled ? schedule.next : null;
+    names.forEach((n, i) => { fields[i].value = next && next[n] ? next[n] : ''; });
+  }
 
   // While recording, what the teacher can fix in the room: a mic or a camera.
   const warning = document.getElementById('alert-warning');
@@ -112,9 +130,30 @@
   if (sc.status === 200) showSchedule(sc.data);
   const st = await LB.api('/api/v1/status');
   if (st.status === 200) show(st.data.recording);
+  // The mic's level while recording: the teacher's mic (by role), else the first.
+  let micName = null;
+  function pickMic(st) {
+    const mics = (st && st.mics) || [];
+    const m = mics.find((x) => x.role === 'teacher') || mics[0];
+    if (m && m.name !== micName) {
+      micName = m.name;
+      document.getElementById('mic-name').textContent = LB.t('mic_level') + ' · ' + m.name;
+    }
+  }
+  function showLevel(db) {
+    const pct = Math.max(0, Math.min(100, (Number(db) + 60) / 60 * 100));
+    const cover = document.getElementById('mic-cover');
+    cover.style.width = (100 - pct) + '%';
+    cover.parentNode.dataset.dbfs = String(Number(db).toFixed(1));
+  }
+  if (st.status === 200) pickMic(st.data);
   LB.events((ev) => {
     alerts.handle(ev);
-    if (ev.type === 'status') { show(LB.statusOf(ev).recording); showAlerts(); }
+    if (ev.type === 'meters' && micName) {
+      const mics = ev.mics || {};
+      if (mics[micName] !== undefined) showLevel(mics[micName]);
+    }
+    if (ev.type === 'status') { pickMic(LB.statusOf(ev)); show(LB.statusOf(ev).recording); showAlerts(); }
     if (ev.type === 'schedule') showSchedule(ev.schedule);
   });
   LB.attachHls(document.getElementById('preview'), '/live/program.m3u8');
