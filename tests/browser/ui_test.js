@@ -345,6 +345,14 @@ async function shot(page, name) {
                                null, { timeout: 60000 });
     check(await page.$eval('#rec-title', (e) => e.disabled) && (await page.textContent('#rec-state')).includes(consoleTitle),
       'console: the recording row shows the title and a running time (' + await page.textContent('#rec-state') + ')');
+    {
+      const lib = await context.newPage();
+      await lib.goto(BASE + '/recordings.html');
+      await lib.waitForFunction(() => [...document.querySelectorAll('#list .running')]
+        .some((e) => /00:00:0[1-9]|00:00:[1-5]\d|00:0[1-9]/.test(e.textContent)), null, { timeout: 30000 });
+      check(true, 'recordings: the lesson being recorded shows a running length, not 00:00:00');
+      await lib.close();
+    }
     if (DAEMON) {
       // the mics speak; muted, their meters and the program's fall silent
       await page.waitForFunction(() => [...document.querySelectorAll('#meters .meter.mic')]

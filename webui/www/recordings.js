@@ -218,7 +218,7 @@
     const tr = el('tr', {}, el('td', {}, dash(rec.title)), el('td', {}, dash(rec.teacher)),
       el('td', {}, dash(rec.course)), el('td', { className: 'hide-narrow' }, dash(rec.subject)),
       el('td', {}, LB.fmtDate(rec.started_at)),
-      el('td', {}, LB.fmtDuration(rec.duration_s)),
+      el('td', {}, runningDuration(rec)),
       el('td', {}, el('span', { className: 'badge ' + (rec.status || '') }, tv('state_', rec.status))),
       el('td', { className: 'hide-narrow' }, uploadBadge(rec)), el('td', {}, actions));
     tr.dataset.id = rec.id;
@@ -269,4 +269,16 @@
   writeQuery(new URLSearchParams(location.search));
   LB.onLang(() => { load(); if ($('detail').open) openDetail({ id: $('detail').dataset.id }); });
   load();
+  // A lesson being recorded: its length runs from started_at (lesson.json's
+  // duration_s is written at the end).
+  function runningDuration(rec) {
+    const from = Date.parse(rec.started_at);
+    if (rec.status !== 'recording' || isNaN(from)) return LB.fmtDuration(rec.duration_s);
+    const span = el('span', { className: 'running' }, LB.fmtDuration((Date.now() - from) / 1000));
+    span.dataset.from = String(from);
+    return span;
+  }
+  setInterval(() => document.querySelectorAll('#list .running').forEach((e) => {
+    e.textContent = LB.fmtDuration((Date.now() - Number(e.dataset.from)) / 1000);
+  }), 1000);
 })();
