@@ -166,6 +166,7 @@ async function shot(page, name) {
   // #19 item 3: the director's own shot (outlined) against the operator's
   // (filled), and the take-over said before and after the click.
   await step('console: auto mode shows the director\'s shot, a click takes over', async () => {
+    await page.click('#modes button[data-mode="auto"]');     // (whatever the step before left)
     await page.waitForFunction(() => document.querySelectorAll('#shots button.auto-on').length === 1 &&
       document.querySelectorAll('#layouts button.auto-on').length === 1);
     const filled = await page.$$eval('#shots button.on, #layouts button.on', (bs) => bs.length);
