@@ -243,17 +243,6 @@ async function loginStatus(browser, user, password) {
     check(r.data.upload && r.data.upload.state === 'queued', 'library: the retry queued it again (gone from the failed filter)');
   });
 
-  await step('library: Chinese', async () => {
-    await page.goto(BASE + '/recordings.html?to=2025-12-31');
-    await waitRows(EXPECT.all.slice(0, 50));
-    await page.evaluate(() => LB.setLang('zh'));
-    await page.waitForFunction(() => /共 300 条/.test(document.getElementById('page-info').textContent));
-    check(/共 300 条/.test(await page.textContent('#page-info')) && (await page.textContent('#page-next')).includes('下一页'),
-          'library: the pager in Chinese (' + await page.textContent('#page-info') + ')');
-    await page.screenshot({ path: path.join(process.env.SHOTS, 'recordings-library-zh.png') });
-    await page.evaluate(() => LB.setLang('en'));
-  });
-
   check(errors.length === 0, 'no script errors' + (errors.length ? ': ' + errors.join('; ') : ''));
   await browser.close();
   if (failures.length) {
