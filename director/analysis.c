@@ -40,7 +40,9 @@
  * above both vad_threshold_dbfs and the floor plus vad_margin_db and within
  * vad_dominance_db of the loudest mic (so the teacher's voice leaking into
  * the students' mic is not the students speaking), for vad_attack_s, held
- * for vad_hangover_s. */
+ * for vad_hangover_s; while speaking, any voice renews the hangover.  The
+ * attack also wants the unsmoothed level above the threshold for most of
+ * it (a bang's smoothed level lingers). */
 #include "director_internal.h"
 
 #include <math.h>
@@ -58,6 +60,7 @@
 
 #define FLOOR_RISE_DB_PER_S 0.2
 #define LEVEL_SMOOTH_S 0.1
+#define LOUD_SHARE 0.6
 #define SILENCE_DBFS (-120.0)
 /* a settle of more than this share of the picture in one tick is someone
  * standing still in front of the board, not writing */
@@ -737,11 +740,20 @@ void lb_analysis_mics(lb_director *d, int64_t t_us, const double *mic_dbfs)
     }
     for (int m = 0; m < d->setup.nb_mics; m++) {
         lb_mic_analysis *mc = &d->mic[m];
-        int voice = mc->level_dbfs > st->vad_threshold_dbfs &&
-                    mc->level_dbfs > mc->floor_dbfs + st->vad_margin_db &&
-                    mc->level_dbfs >= loudest - st->vad_dominance_db;
+        double thr = mc->floor_dbfs + st->vad_margin_db;
+        thr = thr > st->vad_threshold_dbfs ? thr : st->vad_threshold_dbfs;
+        int voice = mc->level_dbfs > thr && mc->level_dbfs >= loudest - st->vad_dominance_db;
+        double in = mic_dbfs ? mic_dbfs[m] : SILENCE_DBFS;
         mc->active_s = voice ? mc->active_s + dt : 0;
-        if (voice && mc->active_s >= st->vad_attack_s)
+        mc->loud_s = voice ? mc->loud_s + (in > thr ? dt : 0) : 0;
+        /* the attack keeps a cough or a bang from starting speech: the
+         * smoothed level of a loud bang stays up after it, so most of the
+         * attack must be loud as it comes in, as speech is.  Once
+         * speaking, a sentence after a pause goes on with its first word
+         * (else a pause plus the attack outlasts the hangover and ends the
+         * turn). */
+        if (voice && ((mc->active_s >= st->vad_attack_s && mc->loud_s >= LOUD_SHARE * st->vad_attack_s) ||
+                      mc->speaking))
             mc->last_voice_us = t_us;
         mc->speaking = mc->last_voice_us != INT64_MIN &&
                        t_us - mc->last_voice_us <= (int64_t)(st->vad_hangover_s * 1e6);

@@ -132,6 +132,7 @@ typedef struct lb_mic_analysis {
     double floor_dbfs;
     int floor_set;
     double active_s;          /* above the threshold, in a row */
+    double loud_s;            /* of which the unsmoothed level above it */
     int64_t last_voice_us;
     int speaking;
 } lb_mic_analysis;

@@ -2,8 +2,8 @@
 """Renders a scenario of scenarios.py to files, as cameras and mics would
 deliver them: one H.264 file per camera (640x360, 15 fps, with sensor-like
 noise and the burned-in name and timecode of the demo classroom), one WAV
-per mic (speech-like tone bursts with word gaps, a noise floor, and each
-voice leaking into the other mic 20 dB down), a luobo.ini that describes
+per mic (espeak-ng speech in Mandarin and English with pauses, over room
+noise, each voice leaking into the other mic 20 dB down: speech.py), a luobo.ini that describes
 the hall as url sources, and scenario.json with the script and the truth.
 
 Usage: gen.py NAME OUTDIR
@@ -16,6 +16,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seeds  # noqa: E402
+import speech  # noqa: E402
 from scenarios import FPS, H, SCENARIOS, W, ZONES  # noqa: E402
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -45,9 +47,17 @@ def finish(name, sc):
     # swing) for the lessons that ask for harsh cameras; the room's lights
     # switched (a step in brightness at a time) on the cameras listed
     noise, swing = sc.get("camera", (3, 0))
+    if sc.get("small") and name == "screen":
+        # the seeded lessons take the screen from the computer's output (a
+        # capture card): no exposure to breathe
+        swing = 0
     bright = ["%g*sin(2*PI*t/7)" % swing] if swing else []
     bright += ["%g*gte(t,%g)" % (step, t) for cam, t, step in sc.get("lights", []) if cam == name]
     eq = "eq=brightness='%s':eval=frame," % "+".join(bright) if bright else ""
+    if sc.get("small"):
+        # the seeded lessons: a quarter of the pixels to render, encode and
+        # decode (the analysis works on 160 pixels wide anyway)
+        eq = "scale=%d:%d," % (W // 2, H // 2) + eq
     return "%snoise=alls=%d:allf=t:all_seed=42%s,format=yuv420p" % (eq, noise, label(name))
 
 
@@ -139,24 +149,22 @@ GRAPHS = {"teacher": teacher_graph, "students": students_graph, "board": board_g
           "screen": screen_graph, "wide": wide_graph}
 
 
-def speech(spans_, freq):
-    # syllables at 4 Hz, a short gap about every 1.1 s, in the given spans
-    return ("0.25*(0.6+0.4*sin(2*PI*4*t))*gt(sin(2*PI*0.9*t)+0.9,0)*sin(2*PI*%g*t)*gt(%s,0)"
-            % (freq, spans(spans_)))
-
-
-def mic_expr(own, other, freq, other_freq):
-    return "%s+0.1*(%s)+0.003*(2*random(0)-1)" % (speech(own, freq), speech(other, other_freq))
-
-
 def run(cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def scenario(name):
+    if name.startswith("seed") and name[4:].isdigit():
+        return seeds.lesson(int(name[4:]))
+    if name not in SCENARIOS:
+        raise SystemExit("no scenario %s: one of %s or seedN" % (name, ",".join(SCENARIOS)))
+    return SCENARIOS[name]
+
+
 def generate(name, out):
-    sc = SCENARIOS[name]
+    sc = scenario(name)
     d = sc["duration"]
-    me = open(os.path.abspath(__file__), "rb").read()
+    me = b"".join(open(os.path.abspath(m.__file__), "rb").read() for m in (sys.modules[__name__], speech, seeds))
     key = hashlib.sha256(json.dumps([sc, W, H, FPS, ZONES], sort_keys=True).encode() + me).hexdigest()
     stamp = os.path.join(out, ".generated")
     if os.path.exists(stamp) and open(stamp).read() == key:
@@ -167,13 +175,13 @@ def generate(name, out):
         run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-filter_complex", graph,
              "-t", str(d), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-g", str(2 * FPS),
              "-threads", "2", os.path.join(out, cam + ".mp4")])
-    mics = {"teacher": (sc["teacher_speaks"], sc["students_speaks"], 220, 330),
-            "students": (sc["students_speaks"], sc["teacher_speaks"], 330, 220)}
-    for mic, (own, other, f1, f2) in mics.items():
-        run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-             "aevalsrc=exprs='%s':s=48000:d=%g" % (mic_expr(own, other, f1, f2), d),
-             "-c:a", "pcm_s16le", os.path.join(out, mic + "_mic.wav")])
-    ini = ["[general]", "fps = %d" % FPS, "width = %d" % W, "height = %d" % H, ""]
+    mics = ("teacher", "students")
+    speech.render_mics({"teacher": sc["teacher_speaks"], "students": sc["students_speaks"]}, out, d,
+                       sc.get("seed", name), os.path.join(os.path.dirname(os.path.abspath(out)), "speech"),
+                       langs=sc.get("langs"), noise_dbfs=sc.get("noise_dbfs", -50),
+                       speech_gain_db=sc.get("speech_gain_db", 0), bursts=sc.get("bursts", ()))
+    div = 2 if sc.get("small") else 1
+    ini = ["[general]", "fps = %d" % FPS, "width = %d" % (W // div), "height = %d" % (H // div), ""]
     for cam in sc["cameras"]:
         ini += ["[source.%s]" % cam, "type = url", "role = %s" % cam,
                 "url = %s" % os.path.abspath(os.path.join(out, cam + ".mp4")), ""]
@@ -183,14 +191,16 @@ def generate(name, out):
     ini += ["[director]", "zones = %s" % sc.get("zones", ZONES), "vcam = teacher", ""]
     open(os.path.join(out, "luobo.ini"), "w").write("\n".join(ini))
     json.dump(dict(name=name, duration=d, roles={c: c for c in sc["cameras"]},
-                   drops=sc["drops"], truth=sc["truth"], chapters=sc["chapters"]),
+                   drops=sc["drops"], truth=sc["truth"], chapters=sc["chapters"],
+                   speech=dict(teacher=sc["teacher_speaks"], students=sc["students_speaks"]),
+                   events=sc.get("events", []), episodes=sc.get("episodes", [])),
               open(os.path.join(out, "scenario.json"), "w"), indent=1)
     open(stamp, "w").write(key)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        sys.exit("usage: gen.py {%s} OUTDIR" % ",".join(SCENARIOS))
+    if len(sys.argv) != 3:
+        sys.exit("usage: gen.py {%s,seedN} OUTDIR" % ",".join(SCENARIOS))
     try:
         generate(sys.argv[1], sys.argv[2])
     except subprocess.CalledProcessError as e:
