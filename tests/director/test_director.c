@@ -631,10 +631,49 @@ static void test_compositor(void)
     av_frame_free(&dst);
 }
 
+/* Voice activity on speech-like levels: a bang in the room (a door, a
+ * chair) is not the students speaking; a student's answer with a pause
+ * between sentences is one turn, not two. */
+static void test_vad(void)
+{
+    lb_director *d = NULL;
+    char err[512];
+    CHECK(create(&d, "[director]\nvcam = teacher\n", err, sizeof err) == 0, "%s", err);
+    if (!d)
+        return;
+    scene s = { .mic = { -60, -60 } };
+    lb_shot shot;
+    run r = { .nb = 0 };
+    for (int n = 0; n < 250; n++) {
+        double t = n / 10.0;
+        s.mic[0] = t < 5 ? -20 : t < 20 ? -45 : -20;
+        s.mic[1] = (t >= 6 && t < 6.4) ? -10 : (t >= 10 && t < 13) || (t >= 13.7 && t < 17) ? -22 : -60;
+        step(d, &s, (int64_t)n * 100000, &r, &shot);
+    }
+    int in = -1, out = -1;
+    for (int i = 0; i < r.nb; i++) {
+        if (r.shot[i].sources[0] == STUDENTS && in < 0)
+            in = i;
+        else if (in >= 0 && out < 0 && r.shot[i].sources[0] != STUDENTS)
+            out = i;
+    }
+    CHECK(in >= 0 && r.cut_us[in] >= 10000000 && r.cut_us[in] <= 11500000,
+          "the answer on the air within 1.5 s (cut at %.1f s)", in >= 0 ? r.cut_us[in] / 1e6 : -1);
+    CHECK(out >= 0 && r.cut_us[out] >= 17000000 && r.cut_us[out] <= 19500000,
+          "the pause kept the turn; back after the answer (cut at %.1f s)", out >= 0 ? r.cut_us[out] / 1e6 : -1);
+    for (int i = 0; i < r.nb; i++)
+        CHECK(r.cut_us[i] < 6000000 || r.cut_us[i] >= 10000000, "no cut for a bang: %.1f s %s",
+              r.cut_us[i] / 1e6, r.shot[i].reason);
+    lb_director_free(&d);
+    for (int i = 0; i < NB; i++)
+        av_frame_free(&s.f[i]);
+}
+
 int main(void)
 {
     test_config();
     test_rules();
+    test_vad();
     test_lights();
     test_board_v2();
     test_students_v2();
