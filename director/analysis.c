@@ -482,7 +482,7 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
     /* the lights or the camera's exposure moving the whole picture is
      * nobody: compare with the background brightness aligned (screens
      * change as a whole on purpose) */
-    int bg_offset = 0;
+    int bg_offset = 0, motion_offset = 0;
     if (d->setup.source_roles[i] != LB_ROLE_SCREEN) {
         int hist[256] = { 0 };
         for (int k = 0; k < n; k++)
@@ -493,14 +493,21 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                 bg_median = v;
                 break;
             }
-        bg_offset = median(a->cur, n) - bg_median;
+        int cur_median = median(a->cur, n);
+        bg_offset = cur_median - bg_median;
+        /* and motion is measured brightness aligned too: the lights
+         * switched move every pixel at once, which is not the camera
+         * knocked (that would learn a standing student into the
+         * background) */
+        motion_offset = a->have_prev ? cur_median - a->prev_median : 0;
+        a->prev_median = cur_median;
     }
     double sx = 0, sy = 0, sxx = 0;
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
             int k = y * w + x;
             int c = a->cur[k];
-            int m = abs(c - a->prev[k]) > thr_m;
+            int m = abs(c - a->prev[k] - motion_offset) > thr_m;
             a->still[k] = m ? 0 : a->still[k] < 255 ? a->still[k] + 1 : 255;
             int b = (a->bg[k] + 128) >> 8;
             int f = abs(c - bg_offset - b) > thr_p;
@@ -510,6 +517,12 @@ static void analyse_source(lb_director *d, int i, int64_t t_us)
                 if (a->fg_ticks[k] > absorb) {
                     a->bg[k] = (uint16_t)(c << 8);
                     a->fg_ticks[k] = 0;
+                } else if (bg_offset) {
+                    /* behind someone standing, the background follows the
+                     * lights as the rest of it does (else where they stood
+                     * shows the old lights when they sit: a ghost) */
+                    int v = a->bg[k] + bg_offset * 16;
+                    a->bg[k] = (uint16_t)(v < 0 ? 0 : v > 65535 ? 65535 : v);
                 }
                 /* someone who moved lately: not the ghost of where the
                  * teacher stood when the background was first learnt */

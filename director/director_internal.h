@@ -89,6 +89,7 @@ typedef struct lb_source_analysis {
     uint16_t *bg;             /* 8.8 fixed point */
     uint16_t *fg_ticks;       /* ticks as still foreground */
     int have_prev;
+    int prev_median;          /* of the last picture's luma (with have_prev) */
     int fresh;                /* buffers new: learn bg and ref from this picture */
     int ticks;
 

@@ -22,10 +22,12 @@ are only scored (tests/director/README.md reports both, separately).
 """
 import random
 
-TUNING = list(range(1, 9))
-HELD_OUT = [9001, 9002, 9003]
+# 9002 was held out until it failed (a ghost where a student had stood
+# when the lights changed): looked at, it became a tuning seed
+TUNING = list(range(1, 9)) + [9002]
+HELD_OUT = [9101, 9102, 9103]
 # a longer held-out run (a documented command, not CI)
-HELD_OUT_LONG = list(range(9001, 9021))
+HELD_OUT_LONG = list(range(9101, 9121))
 
 PODIUM = "podium@teacher:0,0.25,1,0.75"
 STAND = "stand@students:0,0.2,1,0.8"
@@ -114,7 +116,7 @@ def lesson(seed):
             t = sl + 22
             truth.append([t, t, T])
         elif ep == "lecture":
-            n = r(34, 45)
+            n = r(31, 36)
             teach.append([t, t + n])
             truth[-1][1] = t + n
             t += n
