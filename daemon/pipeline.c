@@ -725,6 +725,13 @@ static void queue_repaired(void *opaque, const char *dir)
     lb_streamer_lesson_done(p->streamer, dir);
 }
 
+static void queue_shut_down(void *opaque, const char *dir)
+{
+    lb_pipeline *p = opaque;
+    if (lb_streamer_lesson_done(p->streamer, dir) > 0)
+        p->shut_down_queued++;
+}
+
 int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
 {
     int ret;
@@ -742,6 +749,13 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
                                                 queue_repaired, p);
     if (repaired > 0)
         LB_LOGW("pipeline", "repaired %d lesson(s) left unfinished by a crash", repaired);
+    /* a lesson a shutdown finished and this start did not resume is over:
+     * to the platform now (its end did not queue it) */
+    p->shut_down_queued = 0;
+    lb_lesson_each_shut_down(p->general.data_dir, resume ? p->resume_dir : NULL, queue_shut_down, p);
+    if (p->shut_down_queued > 0)
+        LB_LOGI("pipeline", "%d lesson(s) a shutdown finished and not resumed: queued for upload",
+                p->shut_down_queued);
 
     if ((ret = lb_video_encoder_open(&p->venc, &(lb_video_encoder_params){
              .settings = &p->encoder, .width = p->general.width, .height = p->general.height,

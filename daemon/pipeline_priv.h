@@ -136,6 +136,7 @@ struct lb_pipeline {
                                      * part's first frame is later) */
     double rec_offset_s;            /* lesson time of this part's first frame (resumed) */
     char resume_dir[1024];          /* the interrupted lesson to resume (daemon/resume.c) */
+    int shut_down_queued;           /* start-up: lessons a shutdown finished, queued for upload */
     int64_t rec_frames;
     char last_error[256];
     char reload_status[8192];       /* the last reload, a JSON object ("" none) */

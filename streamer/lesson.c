@@ -831,6 +831,36 @@ int lb_lesson_edit(const char *dir, const lb_lesson_meta *meta, unsigned mask, c
     return 0;
 }
 
+int lb_lesson_each_shut_down(const char *data_dir, const char *keep_dir,
+                             void (*each)(void *opaque, const char *dir), void *opaque)
+{
+    DIR *d = opendir(data_dir);
+    int n = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char dir[PATH_MAX], path[PATH_MAX + 16], status[32] = "", ended_by[16] = "";
+        if (e->d_name[0] == '.' ||
+            (size_t)snprintf(dir, sizeof dir, "%s/%s", data_dir, e->d_name) >= sizeof dir ||
+            (keep_dir && !strcmp(dir, keep_dir)))
+            continue;
+        /* upload.json: the upload has seen it already (this runs at every start) */
+        snprintf(path, sizeof path, "%s/upload.json", dir);
+        if (access(path, F_OK) == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/lesson.json", dir);
+        if (lb_json_file_string(path, "status", status, sizeof status) < 0 ||
+            lb_json_file_string(path, "ended_by", ended_by, sizeof ended_by) < 0 ||
+            strcmp(status, "complete") || strcmp(ended_by, "shutdown"))
+            continue;
+        each(opaque, dir);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
 int lb_lesson_repair_all(const char *data_dir)
 {
     return lb_lesson_repair_each_except(data_dir, NULL, NULL, NULL);

@@ -526,7 +526,14 @@ int lb_streamer_stop_recording(lb_streamer *st)
             ret = r;
     }
     st->recording = 0;
-    for (int i = 0; i < st->nb_outputs; i++)
+    /* a lesson a shutdown ended goes on at the next start (the upload
+     * would wait for it there, holding up the queue): it is queued when it
+     * really ends, or by the start that does not resume it
+     * (lb_lesson_each_shut_down) */
+    char path[sizeof st->lesson_dir + 16], ended_by[16] = "";
+    snprintf(path, sizeof path, "%s/lesson.json", st->lesson_dir);
+    lb_json_file_string(path, "ended_by", ended_by, sizeof ended_by);
+    for (int i = 0; i < st->nb_outputs && strcmp(ended_by, "shutdown"); i++)
         if (st->outputs[i]->ops->lesson_done)
             st->outputs[i]->ops->lesson_done(st->outputs[i]->priv, st->lesson_dir);
 out:

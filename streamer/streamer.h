@@ -234,6 +234,14 @@ void lb_lesson_request_stop(lb_lesson *l);
  * for writes "stop" (lb_lesson_request_stop).  The first one given stays. */
 void lb_lesson_set_ended_by(lb_lesson *l, const char *how);
 
+/* Calls each(opaque, dir) for every lesson under data_dir (but keep_dir)
+ * that a shutdown finished ("ended_by": "shutdown", "complete") and that no
+ * upload has seen (no upload.json): at a start that did not resume it, it
+ * is queued for upload then, as its end did not (lb_streamer_stop_recording).
+ * Returns how many. */
+int lb_lesson_each_shut_down(const char *data_dir, const char *keep_dir,
+                             void (*each)(void *opaque, const char *dir), void *opaque);
+
 /* lesson.json written back atomically (takes root; read it with
  * lb_lesson_json_read). */
 int lb_lesson_write_json(const char *dir, struct cJSON *root);

@@ -60,7 +60,7 @@ W, H, FPS = 320, 180, 30
 PASSWORD = "resume-test-pw-1"
 
 
-def config(data, port, window_s):
+def config(data, port, window_s, upload_port):
     return """[general]
 data_dir = %s
 http_port = %d
@@ -110,8 +110,14 @@ metrics_public = true
 type = hls
 segment_s = 2
 list_size = 20
+
+# a platform that is down (nothing listens): what is queued for upload, when
+[output.platform]
+type = upload
+url = http://127.0.0.1:%d/lessons/
+allow_http = true
 """ % (data, port, W, H, FPS, window_s, os.path.join(os.path.dirname(data), "av.mp4"), W, H,
-       os.path.join(os.path.dirname(data), "av.mp4"), W, H)
+       os.path.join(os.path.dirname(data), "av.mp4"), W, H, upload_port)
 
 
 def make_media(tmp):
@@ -191,6 +197,11 @@ def span(path):
         return 0
     pts = [float(p["pts_time"]) for p in data.get("packets", []) if p.get("pts_time") not in (None, "N/A")]
     return max(pts) + 1.0 / FPS - min(pts) if pts else 0
+
+
+def queued(data):
+    path = os.path.join(data, ".upload-queue")
+    return open(path).read().split() if os.path.exists(path) else []
 
 
 def lesson_dirs(data, skip=()):
@@ -319,7 +330,8 @@ def test_resume():
         make_media(tmp)
         data = os.path.join(tmp, "data")
         port = free_port()
-        cfg = write_config(tmp, config(data, port, 60))
+        upload_port = free_port()
+        cfg = write_config(tmp, config(data, port, 60, upload_port))
 
         # 1: record, kill -9 in the middle
         d1 = Daemon(tmp, cfg, ["--record", "--title", "Resumed lesson"], "run1")
@@ -393,6 +405,8 @@ def test_resume():
         check(lj["status"] == "complete" and lj.get("ended_by") == "shutdown" and "stop_requested" not in lj,
               "SIGTERM: complete, ended by the shutdown: %s" % {k: lj.get(k) for k in ("status", "ended_by")})
         check(os.path.isdir(os.path.join(lesson, "parts", "1")), "the shutdown keeps the parts apart")
+        check(lesson not in queued(data) and not os.path.exists(os.path.join(lesson, "upload.json")),
+              "not queued for upload: it goes on at the next start")
         err = decode_errors(os.path.join(lesson, "program.mp4"))
         check(not err, "the second part, finished by the shutdown, decodes: %s" % err[:300])
         log2 = open(d2.log_path).read()
@@ -419,6 +433,7 @@ def test_resume():
         lj = load_lesson(lesson)
         check(lj["status"] == "complete" and lj.get("ended_by") == "end",
               "status %s, ended_by %s" % (lj["status"], lj.get("ended_by")))
+        check(lesson in queued(data), "queued for upload when it really ended: %s" % queued(data))
         check(len(lj["outages"]) == 2, "two outages: %s" % lj["outages"])
         out_from, out_to = lj["outages"][0]["from"], lj["outages"][0]["to"]
         out2_from, out2_to = lj["outages"][1]["from"], lj["outages"][1]["to"]
@@ -590,7 +605,13 @@ def test_resume():
         phase("run 4b killed")
         # 5: after the window
         time.sleep(1.5)
-        cfg5 = write_config(tmp, config(data, free_port(), 1), "late.ini")
+        cfg5 = write_config(tmp, config(data, free_port(), 1, upload_port), "late.ini")
+        # a lesson a shutdown finished, outside the window: stays complete,
+        # and is queued for upload now (its end did not queue it)
+        shut = fixture(data, "20261205-080005-shut", dict(
+            base, id="20261205-080005-shut", status="complete", ended_by="shutdown",
+            ended_at_ms=time.time() * 1000 - 5000, started_at_ms=time.time() * 1000 - 9000))
+        fixtures.append(os.path.basename(shut))
         d5 = Daemon(tmp, cfg5, ["--duration", "0.5"], "run5")
         d5.wait_exit()
         log5 = open(d5.log_path).read()
@@ -618,6 +639,9 @@ def test_resume():
         check("outside [general] resume_window_s = 1" in log5 and "(resumed)" not in log5,
               "after the window: not resumed, and the log says why")
         check(len(lesson_dirs(data, fixtures)) == 3, "no new lesson without --record")
+        check(load_lesson(shut)["status"] == "complete" and "stays complete" in log5 and
+              os.path.exists(os.path.join(shut, "upload.json")) and shut in queued(data),
+              "shut down outside the window: complete, queued for upload")
         print("stopped lesson killed %s" % ("while finishing (repaired, not resumed)" if killed_finishing
                                             else "after it had finished (complete)"))
 
