@@ -11,7 +11,7 @@ luobo=${2:-build/daemon/luobo}
 work=$(mktemp -d /tmp/luobo-recut-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 scene() {
-    ffmpeg -v error -nostdin -y -f lavfi -i "$2" -t $((secs + 2)) -c:v libx264 -preset veryfast \
+    ffmpeg -v error -nostdin -y -f lavfi -i "$2" -t $((secs + 2)) -c:v libx264 -preset ultrafast \
         -bf 2 -g 60 -b:v 6M -pix_fmt yuv420p "$work/$1.mp4"
 }
 S=1920x1080
@@ -42,7 +42,7 @@ url = $work/screen.mp4
 [mic.teacher]
 type = synthetic
 role = teacher
-speaks = 0-600
+speaks = 0-59
 [director]
 vcam = teacher
 dissolve_ms = 300
@@ -51,10 +51,11 @@ preset = veryfast
 bitrate_kbps = 4000
 keyint_s = 2
 EOF
-"$luobo" --config "$work/hall.ini" --record --offline --duration "$secs" 2>/dev/null
+"$luobo" --config "$work/hall.ini" --record --offline --duration "$secs" 2>"$work/record.log" ||
+    { tail -5 "$work/record.log"; exit 1; }
 lesson=$(ls -d "$work"/data/*/)
 start=$(date +%s.%N)
-"$luobo" recut "$lesson" --quiet >/dev/null
+"$luobo" recut "$lesson" --quiet >/dev/null || exit 1
 end=$(date +%s.%N)
 echo "recut of $secs s at 1080p: $(echo "$end - $start" | bc) s wall, $(echo "scale=2; $secs / ($end - $start)" | bc)x real time"
 ffmpeg -v error -nostdin -i "$lesson/program.mp4" -i "$lesson/program.recut-1.mp4" \
