@@ -275,6 +275,7 @@ int main(int argc, char **argv)
 end:
     lb_shutdown_uninit();               /* no SIGHUP hook runs after it */
     lb_pipeline_free(&pipeline);        /* before the files its outputs came from */
+    lb_lesson_edits_stop();             /* a chapter remux or a clip asked for ends whole */
     lb_reload_uninit(&reload);
     lb_service_uninit();
     lb_config_free(&cfg);

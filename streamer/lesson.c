@@ -67,9 +67,61 @@ struct lb_lesson {
     int stop_requested;
     char ended_by[16];          /* lesson.json's "ended_by": "stop", "shutdown", "end"; "" not yet */
     cJSON *kept;
+    int marked_open;            /* in open_dirs (lb_lesson_wait_closed) */
 };
 
 #define DECISIONS_SYNC_US 1000000
+
+/* The lessons open in this process (their folders), for the archive's
+ * finaliser: it waits until the lesson's last lesson.json is written
+ * (lb_lesson_finish) before it reads the chapters and tags for the files. */
+#define MAX_OPEN 8
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t open_cond = PTHREAD_COND_INITIALIZER;
+static char open_dirs[MAX_OPEN][PATH_MAX];
+
+static void mark_open(const char *dir, int open)
+{
+    pthread_mutex_lock(&open_lock);
+    for (int i = 0; i < MAX_OPEN; i++) {
+        if (open ? !open_dirs[i][0] : !strcmp(open_dirs[i], dir)) {
+            if (open)
+                snprintf(open_dirs[i], sizeof open_dirs[i], "%s", dir);
+            else
+                open_dirs[i][0] = 0;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&open_cond);
+    pthread_mutex_unlock(&open_lock);
+}
+
+int lb_lesson_wait_closed(const char *dir, int64_t timeout_us)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(timeout_us / 1000000);
+    until.tv_nsec += (long)(timeout_us % 1000000) * 1000;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int ret = 0;
+    pthread_mutex_lock(&open_lock);
+    for (;;) {
+        int found = 0;
+        for (int i = 0; i < MAX_OPEN && !found; i++)
+            found = !strcmp(open_dirs[i], dir);
+        if (!found)
+            break;
+        if (pthread_cond_timedwait(&open_cond, &open_lock, &until) == ETIMEDOUT) {
+            ret = AVERROR(ETIMEDOUT);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_lock);
+    return ret;
+}
 
 static void slug_of(const char *title, char *slug, size_t size)
 {
@@ -253,6 +305,8 @@ static void lesson_free(lb_lesson *l)
     stop_io(l);
     if (l->decisions)
         fclose(l->decisions);
+    if (l->marked_open)
+        mark_open(l->dir, 0);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
@@ -304,6 +358,8 @@ static int open_files(lb_lesson *l, const lb_lesson_source *sources, int nb_sour
         return ret;
     }
     lb_log_set_lesson(l->id);           /* the journal tags the lesson's lines */
+    mark_open(l->dir, 1);
+    l->marked_open = 1;
     return 0;
 nomem:
     snprintf(err, err_size, "lesson: out of memory");

@@ -691,9 +691,23 @@ static AVDictionary *lesson_tags(const char *dir)
     return tags;
 }
 
+/* How long the finaliser waits for the lesson's last lesson.json (its
+ * chapters and metadata as they end): the encoder thread writes it right
+ * after the archive stopped. */
+#define LESSON_CLOSE_WAIT_US (30 * 1000000)
+
+static int is_program(const char *dir, const char *path)
+{
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && !strcmp(path + n, "/program.mp4");
+}
+
 static void run_job(archive *a, finalise_job *job)
 {
     char marker[PATH_MAX];
+    if (lb_lesson_wait_closed(job->dir, LESSON_CLOSE_WAIT_US) < 0)
+        LB_LOGW("archive", "%s: its lesson.json was not finished in time: chapters and tags as "
+                "they are", job->dir);
     /* the metadata as it is now (a lesson's metadata may change while it
      * records: the timetable takes over a manual recording) */
     AVDictionary *tags = lesson_tags(job->dir);
@@ -707,22 +721,56 @@ static void run_job(archive *a, finalise_job *job)
     if (parts && !strcmp(ended_by, "shutdown"))
         LB_LOGI("archive", "%s: ended by a shutdown: its parts stay apart until it ends", job->dir);
     int joined = parts && strcmp(ended_by, "shutdown") && lb_lesson_join(job->dir, tags) >= 0;
+    lb_chapter *chapters = NULL;
+    int nb_chapters = 0;
+    double duration_s = 0, end_s = 0;
+    lb_lesson_chapters_read(job->dir, &chapters, &nb_chapters, &duration_s);
+    /* the files' chapters cover them from 0 (QuickTime's chapter track
+     * must; a reader ignores its edit list): a first one named after the
+     * lesson when lesson.json's first begins later */
+    const AVDictionaryEntry *title = av_dict_get(tags, "title", NULL, 0);
+    lb_chapter *listed = chapters;
+    int nb_listed = nb_chapters;
+    lb_chapters_cover(listed, nb_listed, title ? title->value : NULL, &chapters, &nb_chapters);
+    free(listed);
+    if (joined) {
+        /* on the lesson's timeline, as the joined file is */
+        if (lb_lesson_apply_chapters(job->dir) < 0)
+            LB_LOGW("archive", "%s: the joined program.mp4 has no chapters", job->dir);
+        end_s = -1;                       /* the VTT is written */
+    } else if (parts) {
+        /* a part's program.mp4 starts later than the lesson: its chapters
+         * come with the join */
+        free(chapters);
+        chapters = NULL;
+        nb_chapters = 0;
+        end_s = -1;
+    }
     for (int i = 0; !joined && a->set.faststart && i < job->nb_paths; i++) {
         struct stat st;
         int64_t free_b = lb_free_bytes(job->dir);
+        int program = is_program(job->dir, job->paths[i]);
         /* The rewrite needs a second copy; never let it fill the disk. */
         if (stat(job->paths[i], &st) == 0 &&
-            (free_b < 0 || free_b - (int64_t)st.st_size > (int64_t)a->set.stop_free_mb << 20))
-            lb_mp4_faststart_tags(job->paths[i], tags);
-        else
+            (free_b < 0 || free_b - (int64_t)st.st_size > (int64_t)a->set.stop_free_mb << 20)) {
+            int64_t end_us = 0;
+            if (lb_mp4_remux(job->paths[i], tags, program ? chapters : NULL,
+                             program ? nb_chapters : 0, &end_us) >= 0 && program)
+                end_s = (double)end_us / 1e6;
+        } else {
             LB_LOGW("archive", "%s: not enough room for the fast-start rewrite; kept fragmented",
                     job->paths[i]);
+        }
     }
+    if (end_s >= 0)
+        lb_chapters_write_vtt(job->dir, chapters, nb_chapters, end_s > 0 ? end_s : duration_s);
+    free(chapters);
     av_dict_free(&tags);
     marker_path(job->dir, marker, sizeof marker);
     unlink(marker);
     lb_fsync_dir(job->dir);
-    LB_LOGI("archive", "%s: files finalised (%s)", job->dir, joined ? "parts joined" : "fast start");
+    LB_LOGI("archive", "%s: files finalised (%s, %d chapters)", job->dir,
+            joined ? "parts joined" : "fast start", nb_chapters);
 }
 
 static void *finaliser_loop(void *arg)

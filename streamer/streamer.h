@@ -183,6 +183,84 @@ int lb_lesson_edit(const char *lesson_dir, const lb_lesson_meta *meta, unsigned 
 struct AVDictionary;
 void lb_mp4_copy_tags(struct AVDictionary **dst, const struct AVDictionary *src);
 
+/* ---- chapters and clips of a finished lesson (chapters.c) ----
+ *
+ * lesson.json's "chapters" are written into program.mp4 as MP4 chapters
+ * by the fast-start rewrite after the lesson (and after a resumed
+ * lesson's join) and into LB_CHAPTERS_VTT beside it (WebVTT chapter
+ * cues, the last ending at the program's end).  An edit replaces the
+ * list; the files follow on the edit thread. */
+#define LB_CHAPTERS_MAX 254            /* the MP4 "chpl" box holds 255: one for a lead */
+#define LB_CHAPTER_TITLE_MAX 255       /* bytes; "chpl" holds no longer */
+#define LB_CHAPTERS_VTT "program.chapters.vtt"
+typedef struct lb_chapter {
+    double t_s;                         /* seconds from the lesson's start */
+    char title[LB_CHAPTER_TITLE_MAX + 1];
+} lb_chapter;
+/* A "chapters" array of {"t","title"} into *c (malloc'ed, sorted by t;
+ * the caller frees).  strict (the API): anything wrong is AVERROR(EINVAL)
+ * with err naming the member ("'chapters[2].title': longer than 255
+ * bytes", "'chapters[0].t' is past the lesson's end (12.000 s)"), a t past
+ * duration_s (when > 0) too, an empty title, two chapters at the same
+ * millisecond, more than LB_CHAPTERS_MAX; lenient (lesson.json as read
+ * back): bad ones are left out.  AVERROR(ENOMEM). */
+int lb_chapters_from_json(const struct cJSON *arr, double duration_s, int strict, lb_chapter **c,
+                          int *nb, char *err, size_t err_size);
+/* The chapters as the files carry them (*out malloc'ed): from 0, a first
+ * one titled lead_title (the lesson's title) before c[0] when c[0] starts
+ * later (QuickTime's chapter track must cover the file; readers take its
+ * first sample as 0 whatever its edit list says).  nb 0 gives none. */
+int lb_chapters_cover(const lb_chapter *c, int nb, const char *lead_title, lb_chapter **out,
+                      int *nb_out);
+/* The WebVTT text of chapters (malloc'ed): one cue per chapter, ending
+ * where the next begins, the last at end_s. */
+char *lb_chapters_vtt(const lb_chapter *c, int nb, double end_s);
+/* <dir>/LB_CHAPTERS_VTT written atomically. */
+int lb_chapters_write_vtt(const char *dir, const lb_chapter *c, int nb, double end_s);
+/* The chapters of lesson.json in dir (lenient) and its duration_s. */
+int lb_lesson_chapters_read(const char *dir, lb_chapter **c, int *nb, double *duration_s);
+/* The API's edit (any thread, small files only): checks chapters (strict,
+ * against duration_s), refuses a lesson being recorded (AVERROR(EBUSY)),
+ * writes the LB_FINALISING marker (uploads wait) and lesson.json with
+ * the new list.  Then lb_lesson_queue_chapters() makes the files follow. */
+int lb_lesson_set_chapters(const char *dir, const struct cJSON *chapters, char *err, size_t err_size);
+/* program.mp4 remuxed by stream copy with lesson.json's chapters and tags,
+ * and LB_CHAPTERS_VTT written (slow: a copy of the program).  0 or AVERROR. */
+int lb_lesson_apply_chapters(const char *dir);
+/* Queues lb_lesson_apply_chapters(dir) on the edit thread ("lb-lesson-edit",
+ * started on first use), which then removes the folder's .finalising
+ * marker.  AVERROR(EAGAIN) when 16 edits wait already. */
+int lb_lesson_queue_chapters(const char *dir);
+
+/* A clip: a range of one media file of a lesson as a lesson folder of its
+ * own, DATA_DIR/<lesson-id>-clip[-<source>]-HHMMSS-HHMMSS (docs/lesson-json.md,
+ * "Clips"). */
+#define LB_CLIP_MIN_S 1.0
+typedef struct lb_clip {
+    char data_dir[2048];
+    char lesson_dir[2304];
+    char src[2560];
+    char file[256];                     /* relative to the lesson: program.mp4,
+                                         * iso/<camera>.mp4, audio/<mic>.m4a */
+    char id[256];
+    char dir[2304];
+    double from_s, to_s;                /* asked for (to: at most the lesson's end) */
+} lb_clip;
+/* Checks a clip of lesson id's file from from_s to to_s (quick, any
+ * thread): AVERROR(ENOENT) (no lesson), AVERROR_INVALIDDATA (lesson.json
+ * damaged), AVERROR(EBUSY) (recording), AVERROR(EINVAL) with err naming
+ * 'file', 'from' or 'to', AVERROR(EEXIST) (made already); 0 fills clip. */
+int lb_clip_plan(const char *data_dir, const char *id, const char *file, double from_s,
+                 double to_s, lb_clip *clip, char *err, size_t err_size);
+/* Makes the clip (slow: the copy), in a hidden folder renamed into place. */
+int lb_clip_make(const lb_clip *clip, char *err, size_t err_size);
+/* Queues lb_clip_make() on the edit thread (errors are logged). */
+int lb_clip_queue(const lb_clip *clip);
+/* How many edits wait or run; lb_lesson_edits_stop() finishes them and
+ * ends the thread (the daemon, at exit). */
+int lb_lesson_edits_pending(void);
+void lb_lesson_edits_stop(void);
+
 /* ---- resuming an interrupted lesson ----
  *
  * A lesson left "recording" by a crash, a kill or a power cut is resumed

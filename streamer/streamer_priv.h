@@ -34,6 +34,10 @@ void lb_upload_set_default_queue(void *priv, const char *path);
  * fast start (after the lesson): uploads and retention wait for it. */
 #define LB_FINALISING_MARKER ".finalising"
 
+/* Waits (at most timeout_us) until no lesson object of this process has
+ * dir open: its last lesson.json is written.  0, or AVERROR(ETIMEDOUT). */
+int lb_lesson_wait_closed(const char *dir, int64_t timeout_us);
+
 /* A resumed lesson's earlier parts: parts/<n>/ (parts.c). */
 #define LB_PARTS_DIR "parts"
 /* Lesson time of the last outage's end: where the current part starts. */
@@ -49,6 +53,17 @@ int lb_mp4_faststart(const char *path);
 /* The same with the global tags set to tags (NULL: the input's MP4 tags of
  * lb_mp4_tags are kept). */
 int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags);
+
+/* The general remux by stream copy behind both (chapters.c's design
+ * note): video and audio streams only (a chapter track read back is
+ * dropped), tags as above, the chapters (NULL, 0: none) set before the
+ * trailer, ending at the end of the last packet; *end_us (when not NULL)
+ * gets that end.  Temp file, fsync, rename, as above. */
+int lb_mp4_remux(const char *path, const AVDictionary *tags, const lb_chapter *chapters,
+                 int nb_chapters, int64_t *end_us);
+/* Adds chapters to oc (before its trailer), each ending where the next
+ * starts and the last at end_us; those at or past end_us are left out. */
+int lb_mp4_add_chapters(AVFormatContext *oc, const lb_chapter *c, int nb, int64_t end_us);
 
 /* A power cut can tear a fragmented MP4's last fragment: the file system
  * kept its new size but not all of its data (ext4 extends it page by page

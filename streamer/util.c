@@ -179,12 +179,18 @@ int lb_mp4_faststart(const char *path)
 
 int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags)
 {
+    return lb_mp4_remux(path, tags, NULL, 0, NULL);
+}
+
+int lb_mp4_remux(const char *path, const AVDictionary *tags, const lb_chapter *chapters,
+                 int nb_chapters, int64_t *end_us)
+{
     AVFormatContext *ic = NULL, *oc = NULL;
     AVPacket *pkt = av_packet_alloc();
     AVDictionary *opts = NULL;
     char tmp[PATH_MAX];
-    int ret, header = 0;
-    int64_t *last_dts = NULL;
+    int ret, header = 0, *map = NULL;
+    int64_t *last_dts = NULL, end = 0;
 
     if (!pkt)
         return AVERROR(ENOMEM);
@@ -198,11 +204,20 @@ int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags)
         goto fail;
     if ((ret = avformat_alloc_output_context2(&oc, NULL, "mp4", tmp)) < 0)
         goto fail;
-    if (!(last_dts = av_calloc(ic->nb_streams, sizeof *last_dts))) {
+    if (!(last_dts = av_calloc(ic->nb_streams, sizeof *last_dts)) ||
+        !(map = av_calloc(ic->nb_streams, sizeof *map))) {
         ret = AVERROR(ENOMEM);
         goto fail;
     }
     for (unsigned i = 0; i < ic->nb_streams; i++) {
+        /* a chapter track (a file remuxed before) is read as a data stream
+         * the demuxer discards: the chapters are written anew */
+        enum AVMediaType type = ic->streams[i]->codecpar->codec_type;
+        map[i] = -1;
+        last_dts[i] = AV_NOPTS_VALUE;
+        if (ic->streams[i]->discard == AVDISCARD_ALL ||
+            (type != AVMEDIA_TYPE_VIDEO && type != AVMEDIA_TYPE_AUDIO))
+            continue;
         AVStream *os = avformat_new_stream(oc, NULL);
         if (!os) {
             ret = AVERROR(ENOMEM);
@@ -212,7 +227,7 @@ int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags)
             goto fail;
         os->codecpar->codec_tag = 0;
         os->time_base = ic->streams[i]->time_base;
-        last_dts[i] = AV_NOPTS_VALUE;
+        map[i] = os->index;
     }
     /* the lesson's tags survive the rewrite (libavformat copies none) */
     lb_mp4_copy_tags(&oc->metadata, ic->metadata);
@@ -234,17 +249,32 @@ int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags)
             break;
         }
         unsigned si = (unsigned)pkt->stream_index;
-        if (si >= ic->nb_streams || (last_dts[si] != AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE &&
-                                     pkt->dts <= last_dts[si])) {
+        if (si >= ic->nb_streams || map[si] < 0 ||
+            (last_dts[si] != AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE && pkt->dts <= last_dts[si])) {
             av_packet_unref(pkt);
             continue;
         }
         last_dts[si] = pkt->dts;
-        av_packet_rescale_ts(pkt, ic->streams[si]->time_base, oc->streams[si]->time_base);
+        if (pkt->pts != AV_NOPTS_VALUE) {
+            AVStream *is = ic->streams[si];
+            int64_t e = av_rescale_q(pkt->pts + pkt->duration -
+                                     (is->start_time != AV_NOPTS_VALUE ? is->start_time : 0),
+                                     is->time_base, AV_TIME_BASE_Q);
+            if (e > end)
+                end = e;
+        }
+        pkt->stream_index = map[si];
+        av_packet_rescale_ts(pkt, ic->streams[si]->time_base, oc->streams[map[si]]->time_base);
         pkt->pos = -1;
         if ((ret = av_interleaved_write_frame(oc, pkt)) < 0)
             goto fail;
     }
+    /* chapters added now go in with the trailer (the muxer takes them then
+     * when it does not fragment), each end known */
+    if (nb_chapters && (ret = lb_mp4_add_chapters(oc, chapters, nb_chapters, end)) < 0)
+        goto fail;
+    if (end_us)
+        *end_us = end;
     header = 0;
     if ((ret = av_write_trailer(oc)) < 0)
         goto fail;
@@ -260,8 +290,7 @@ int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags)
     ret = 0;
     goto out;
 fail:
-    LB_LOGW("archive", "%s: fast-start rewrite failed (%s); the fragmented file is kept",
-            path, av_err2str(ret));
+    LB_LOGW("archive", "%s: remux failed (%s); the file is kept as it was", path, av_err2str(ret));
     if (header)
         av_write_trailer(oc);
     if (oc)
@@ -270,6 +299,7 @@ fail:
 out:
     av_dict_free(&opts);
     av_free(last_dts);
+    av_free(map);
     av_packet_free(&pkt);
     if (oc)
         avformat_free_context(oc);

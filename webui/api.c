@@ -1545,6 +1545,17 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         return;
     }
     const char *sub = strchr(id, '/');
+    if (sub && !strchr(sub + 1, '/')) {
+        char one[256];
+        snprintf(one, sizeof one, "%.*s", (int)(sub - id), id);
+        if (webui_lesson_edit(w, c, one, sub + 1, body))    /* chapters, clips: edits.c */
+            return;
+    }
+    if (c->method == WEBUI_PUT) {
+        webui_add_header(c, "Allow", "GET, HEAD, POST, PATCH, DELETE");
+        webui_respond_error(c, 405, "method not allowed");
+        return;
+    }
     if (sub && !strcmp(sub, "/upload")) {
         char one[256];
         snprintf(one, sizeof one, "%.*s", (int)(sub - id), id);
@@ -1695,7 +1706,7 @@ static const route routes[] = {
     { "/api/v1/sources",         OPERATOR, NO,       NO,       NO,    h_sources, 0, NO },
     { "/api/v1/sources/",        OPERATOR, NO,       NO,       NO,    h_sources, 0, NO },
     { "/api/v1/recordings",      OPERATOR, NO,       NO,       NO,    h_recordings, 0, NO },
-    { "/api/v1/recordings/",     OPERATOR, OPERATOR, OPERATOR, ADMIN, h_recordings, 0, NO },
+    { "/api/v1/recordings/",     OPERATOR, OPERATOR, OPERATOR, ADMIN, h_recordings, 0, OPERATOR },
     { "/api/v1/users",           ADMIN,    ADMIN,    NO,       NO,    h_users, 0, NO },
     { "/api/v1/users/",          NO,       NO,       ADMIN,    ADMIN, h_users, 0, NO },
     { "/api/v1/tokens",          ADMIN,    ADMIN,    NO,       NO,    h_tokens, 0, NO },

@@ -430,6 +430,13 @@ const char *webui_query_arg(webui_conn *c, const char *name, char *buf, int size
  * it does not fit in size. */
 int webui_query_fragment(webui_conn *c, int idx, char *buf, int size);
 
+/* ---- edits.c: a finished lesson's chapters and clips ---- */
+
+/* /api/v1/recordings/<id>/<what>: answers and returns 1 when what is
+ * "chapters" (PUT) or "clips" (POST), else 0 (not ours). */
+int webui_lesson_edit(lb_webui *w, webui_conn *c, const char *id, const char *what, cJSON *body);
+
+
 /* http.c: a complete request (method, path, headers and body in c) to its
  * handler, which fills c's response (or queues a login for the hasher). */
 void webui_route(lb_webui *w, webui_conn *c);

@@ -66,11 +66,20 @@ def wait_for(what, cond, proc, tries=900):
     check(False, "gave up waiting for %s" % what)
 
 
-def small_config(data, http_port, extra=""):
-    return demo_config(data, http_port, replace={
+# a screen whose picture changes every second (a white box on and off) and a director that
+# makes a chapter of each such slide: chapters within a few seconds of recording
+SLIDES = {"[source.screen]\ntype = synthetic\nrole = screen\n":
+          "[source.screen]\ntype = synthetic\nrole = screen\ngraph = color=c=0x303030:s=160x90:r=15,"
+          "drawbox=x=0:y=0:w=160:h=60:color=white:t=fill:enable='gte(mod(t\\,2)\\,1)'\n",
+          "[director]\n": "[director]\nchapter_gap_s = 0.5\n"}
+
+
+def small_config(data, http_port, extra="", more=None):
+    return demo_config(data, http_port, replace=dict(more or {}, **{
         "width = 1920": "width = 320", "height = 1080": "height = 180", "fps = 30": "fps = 15",
         "iso_width = 640": "iso_width = 160", "iso_height = 360": "iso_height = 90",
-        "[general]\n": "[general]\nhttp_address = 127.0.0.1\nmax_lag_ms = 0\n" + extra})
+        "keyint_s = 2": "keyint_s = 1",
+        "[general]\n": "[general]\nhttp_address = 127.0.0.1\nmax_lag_ms = 0\n" + extra}))
 
 
 class Daemon:
@@ -147,7 +156,8 @@ def test_metadata():
         http_port = free_port()
         ini = os.path.join(tmp, "luobo.ini")
         with open(ini, "w") as f:
-            f.write(small_config(data, http_port, "school = 实验中学\nhall = 多功能厅\nlanguage = zh-CN\n"))
+            f.write(small_config(data, http_port, "school = 实验中学\nhall = 多功能厅\nlanguage = zh-CN\n",
+                                 SLIDES))
         d = Daemon(tmp, ini)
         try:
             base = "http://127.0.0.1:%d" % http_port
@@ -174,8 +184,9 @@ def test_metadata():
                   % (r.status, r.body[:200]))
             check(r.json()["recording"].get("subject") == "数学" and
                   r.json()["recording"].get("lesson_type") == "open", "the status shows the metadata")
-            wait_for("2 s of recording", lambda: (curl(base + "/api/v1/status", **A).json() or {})
-                     .get("recording", {}).get("elapsed_s", 0) >= 2, d.proc)
+            # 3 s: clips need key frames (one a second) to cut at
+            wait_for("3 s of recording", lambda: (curl(base + "/api/v1/status", **A).json() or {})
+                     .get("recording", {}).get("elapsed_s", 0) >= 3, d.proc)
             lid = curl(base + "/api/v1/status", **A).json()["recording"]["id"]
             # written at the start already
             ep = episode(os.path.join(data, lid, "episode.xml"))
@@ -277,8 +288,209 @@ def test_metadata():
                 r = curl(lst + q, **A)
                 check(r.status == 400 and key in (r.json() or {}).get("error", ""),
                       "library %s: 400 naming %s" % (q, key))
+            chapters_and_clips(base, data, lid, A, d.proc)
         finally:
             d.stop()
+
+
+def chapters_of(path):
+    """ffprobe -show_chapters: [(start_s, end_s, title)]."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-of", "json", path],
+                         capture_output=True, text=True)
+    check(out.returncode == 0, "ffprobe -show_chapters %s: %s" % (path, out.stderr[-300:]))
+    return [(float(c["start_time"]), float(c["end_time"]), c.get("tags", {}).get("title", ""))
+            for c in json.loads(out.stdout).get("chapters", [])]
+
+
+def vtt_time(text):
+    h, m, rest = text.split(":")
+    check(len(h) >= 2 and len(m) == 2 and len(rest) == 6 and rest[2] == ".",
+          "a WebVTT timestamp hh:mm:ss.ttt (%r)" % text)
+    return int(h) * 3600 + int(m) * 60 + float(rest)
+
+
+def read_vtt(path):
+    """A strict reader of WebVTT chapter cues: [(start_s, end_s, title)]."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    check(text.startswith("WEBVTT") and text[6:7] in ("", "\n", " ", "\t"), "%s: a WebVTT header" % path)
+    blocks = [b for b in text.split("\n\n")[1:] if b.strip()]
+    cues = []
+    for b in blocks:
+        lines = b.strip("\n").split("\n")
+        if "-->" not in lines[0]:
+            check(len(lines) >= 3 and "-->" not in lines[0] and "-->" in lines[1],
+                  "%s: a cue is an identifier, the timing, the text (%r)" % (path, b))
+            lines = lines[1:]
+        a, _, z = lines[0].partition(" --> ")
+        start, end = vtt_time(a.strip()), vtt_time(z.split()[0])
+        check(end > start, "%s: a cue ends after it starts (%r)" % (path, lines[0]))
+        cues.append((start, end, "\n".join(lines[1:]).replace("&lt;", "<").replace("&amp;", "&")))
+    try:  # the packaged parser agrees, where it is installed (python3-webvtt)
+        import webvtt
+        parsed = [(c.start_in_seconds, c.end_in_seconds) for c in webvtt.read(path)]
+        check([(round(a, 3), round(b, 3)) for a, b in parsed] ==
+              [(round(a, 3), round(b, 3)) for a, b, _ in cues], "python webvtt reads the same cues")
+    except ImportError:
+        pass
+    return cues
+
+
+def packet_hashes(path):
+    """framemd5 of every video and audio packet, by stream copy: stream, dts, pts, size, md5 (not
+    the duration: the mov demuxer gives the last AAC packet of a file with an edit list 1024 or
+    256 samples, alternately from one remux to the next; its data and time stay)."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-map", "0:a?", "-c", "copy",
+                          "-f", "framemd5", "-"], capture_output=True, text=True)
+    check(out.returncode == 0, "framemd5 %s: %s" % (path, out.stderr[-300:]))
+    return [[f.strip() for i, f in enumerate(l.split(",")) if i != 3]
+            for l in out.stdout.splitlines() if l and not l.startswith("#")]
+
+
+def key_frames(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey",
+                          "-show_entries", "frame=pts_time", "-of", "csv=p=0", path],
+                         capture_output=True, text=True)
+    check(out.returncode == 0, "key frames of %s" % path)
+    return [float(x) for x in out.stdout.split() if x.strip()]
+
+
+def check_chapters(folder, want, what, lead):
+    """program.mp4's MP4 chapters and program.chapters.vtt are want [(t, title)], from 0: a first
+    one titled lead (the lesson's title) when want's first begins later."""
+    if want and want[0][0] > 0:
+        want = [(0, lead)] + want
+    got = chapters_of(os.path.join(folder, "program.mp4"))
+    check([(round(a, 2), t) for a, _, t in got] == [(round(a, 2), t) for a, t in want],
+          "%s: ffprobe lists the chapters %s (%s)" % (what, want, got))
+    vtt = read_vtt(os.path.join(folder, "program.chapters.vtt"))
+    check([(round(a, 2), t) for a, _, t in vtt] == [(round(a, 2), t) for a, t in want],
+          "%s: program.chapters.vtt has the same cues (%s)" % (what, vtt))
+    for i in range(len(vtt) - 1):
+        check(abs(vtt[i][1] - vtt[i + 1][0]) < 0.002, "%s: a cue ends where the next begins" % what)
+    return got, vtt
+
+
+def chapters_and_clips(base, data, lid, A, proc):
+    """Issue #20 items 4, 5: chapters in the files after the lesson and after an edit in the
+    library; clips of the program and of a camera."""
+    folder = os.path.join(data, lid)
+    with open(os.path.join(folder, "lesson.json")) as f:
+        lj = json.load(f)
+    want = [(c["t"], c["title"]) for c in lj["chapters"]]
+    print("chapters after the lesson: %s" % want)
+    check(want, "the lesson has chapters (the screen's slides)")
+    # finalised before the PATCH: the lead chapter has the title of then
+    got, vtt = check_chapters(folder, want, "after the lesson", META["title"])
+    dur = lj["duration_s"]
+    if vtt:
+        check(abs(vtt[-1][1] - dur) < 0.2, "the last cue ends with the program (%s, %s)" % (vtt[-1], dur))
+    before = packet_hashes(os.path.join(folder, "program.mp4"))
+    one = base + "/api/v1/recordings/" + lid
+    # refused, naming the member; nothing changes
+    for body, member in (({"chapters": "x"}, "'chapters'"),
+                         ({}, "'chapters'"),
+                         ({"chapters": [{"t": -1, "title": "a"}]}, "'chapters[0].t'"),
+                         ({"chapters": [{"t": 0, "title": "a"}, {"t": dur + 5, "title": "b"}]},
+                          "'chapters[1].t'"),
+                         ({"chapters": [{"t": 0, "title": "x" * 256}]}, "'chapters[0].title'"),
+                         ({"chapters": [{"t": 0, "title": "a\nb"}]}, "'chapters[0].title'"),
+                         ({"chapters": [{"t": 0, "title": ""}]}, "'chapters[0].title'"),
+                         ({"chapters": [{"t": 1, "title": "a"}, {"t": 1, "title": "b"}]}, "'chapters'"),
+                         ({"chapters": [{"t": i * 0.001, "title": "c"} for i in range(255)]}, "'chapters'")):
+        r = curl(one + "/chapters", "PUT", body, **A)
+        j = r.json() or {}
+        check(r.status == 400 and member in j.get("error", "") and j.get("code") == "field_invalid"
+              and "params" in j, "PUT chapters %s: 400 naming %s with a code (%d %s)"
+              % (json.dumps(body)[:60], member, r.status, r.body[:200]))
+    for url, status in ((base + "/api/v1/recordings/20000101-000000-none/chapters", 404),
+                        (base + "/api/v1/recordings/.hidden/chapters", 404)):
+        r = curl(url, "PUT", {"chapters": []}, **A)
+        check(r.status == status and (r.json() or {}).get("code") == "recording_not_found",
+              "PUT chapters of no lesson: %d (%d %s)" % (status, r.status, r.body[:200]))
+    r = curl(one + "/chapters", "POST", {"chapters": []}, **A)
+    check(r.status == 405, "POST chapters: 405 (%d)" % r.status)
+    check(chapters_of(os.path.join(folder, "program.mp4")) == got, "a refused edit changed nothing")
+    # add, rename, remove: the list replaced (any order; sorted by time)
+    mid = round(dur / 2, 3)
+    edit = [{"t": mid, "title": "例题 <2> & --> 讲解"}, {"t": 0, "title": "导入 (renamed)"},
+            {"t": round(dur - 0.5, 3), "title": "小结"}]
+    r = curl(one + "/chapters", "PUT", {"chapters": edit}, **A)
+    check(r.status == 202 and [c["title"] for c in r.json()["chapters"]] ==
+          ["导入 (renamed)", "例题 <2> & --> 讲解", "小结"], "PUT chapters: 202, sorted (%d %s)"
+          % (r.status, r.body[:300]))
+    wait_for("the edited chapters in program.mp4", lambda: lesson_done(data, lid) and
+             len(chapters_of(os.path.join(folder, "program.mp4"))) == 3, proc)
+    want = [(0, "导入 (renamed)"), (mid, "例题 <2> & --> 讲解"), (round(dur - 0.5, 3), "小结")]
+    got = chapters_of(os.path.join(folder, "program.mp4"))
+    check([(round(a, 2), t) for a, _, t in got] == [(round(a, 2), t) for a, t in want],
+          "after the edit: ffprobe lists %s (%s)" % (want, got))
+    vtt = read_vtt(os.path.join(folder, "program.chapters.vtt"))
+    check([(round(a, 2), t) for a, _, t in vtt] ==
+          [(round(a, 2), t.replace("-->", "- ->")) for a, t in want],
+          "after the edit: the VTT's cues (%s)" % vtt)
+    with open(os.path.join(folder, "lesson.json")) as f:
+        lj2 = json.load(f)
+    check([(c["t"], c["title"]) for c in lj2["chapters"]] == want and lj2["title"] == lj["title"],
+          "after the edit: lesson.json's chapters, the rest kept")
+    check(packet_hashes(os.path.join(folder, "program.mp4")) == before,
+          "the edit remuxed by stream copy: every packet the same (%d)" % len(before))
+    check(tags(os.path.join(folder, "program.mp4")).get("title") == lj["title"], "the remux keeps the tags")
+
+    # clips: the program from mid-lesson, and a camera's file
+    kf = key_frames(os.path.join(folder, "program.mp4"))
+    check(len(kf) >= 2, "the program has key frames to cut at (%s)" % kf)
+    frm, to = round(kf[1] + 0.2, 3), round(min(dur, kf[1] + 1.4), 3)
+    for body, member in (({"file": "program.mp4", "from": 2, "to": 1}, "'to'"),
+                         ({"file": "program.mp4", "from": -1, "to": 1}, "'from'"),
+                         ({"file": "program.mp4", "from": 0, "to": dur + 10}, "'to'"),
+                         ({"file": "program.mp4", "from": 0, "to": 0.5}, "'to'"),
+                         ({"file": "../x.mp4", "from": 0, "to": 2}, "'file'"),
+                         ({"file": "iso/nope.mp4", "from": 0, "to": 2}, "'file'"),
+                         ({"file": "lesson.json", "from": 0, "to": 2}, "'file'"),
+                         ({"file": "program.mp4", "from": "0", "to": 2}, "'from'")):
+        r = curl(one + "/clips", "POST", body, **A)
+        j = r.json() or {}
+        check(r.status == 400 and member in j.get("error", "") and j.get("code") == "field_invalid",
+              "clip %s: 400 naming %s (%d %s)" % (json.dumps(body), member, r.status, r.body[:200]))
+    r = curl(base + "/api/v1/recordings/20000101-000000-none/clips", "POST",
+             {"file": "program.mp4", "from": 0, "to": 2}, **A)
+    check(r.status == 404, "a clip of no lesson: 404 (%d %s)" % (r.status, r.body[:200]))
+    cams = sorted(os.listdir(os.path.join(folder, "iso")))
+    clips = []
+    for rel in ("program.mp4", "iso/" + cams[0]):
+        r = curl(one + "/clips", "POST", {"file": rel, "from": frm, "to": to}, **A)
+        check(r.status == 202 and r.json().get("id", "").startswith(lid + "-clip-"),
+              "clip of %s: 202 with its id (%d %s)" % (rel, r.status, r.body[:200]))
+        clips.append((rel, r.json()["id"]))
+    r = curl(one + "/clips", "POST", {"file": "program.mp4", "from": frm, "to": to}, **A)
+    check(r.status in (202, 409), "the same clip again: refused once made (%d)" % r.status)
+    for rel, cid in clips:
+        cl = wait_for("clip " + cid, lambda: (lambda r: r.json() if r.status == 200 else None)(
+            curl(base + "/api/v1/recordings/" + cid, **A)), proc)
+        path = os.path.join(data, cid, "program.mp4")
+        src_kf = key_frames(os.path.join(folder, rel))
+        start = cl["clip"]["start"]
+        check(abs(start - max(k for k in src_kf if k <= frm + 1e-6)) < 0.002,
+              "clip of %s starts at the key frame at or before %.3f (%.3f; %s)" % (rel, frm, start, src_kf))
+        ck = key_frames(path)
+        check(ck and ck[0] < 0.001, "clip of %s begins with a key frame (%s)" % (rel, ck[:2]))
+        gop = max(b - a for a, b in zip(src_kf, src_kf[1:])) if len(src_kf) > 1 else 2
+        d = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+                                  "csv=p=0", path], capture_output=True, text=True).stdout.strip())
+        check(abs(d - (to - frm)) <= gop + 0.1, "clip of %s lasts the range within a GOP (%.3f for %.3f; GOP %.2f)"
+              % (rel, d, to - frm, gop))
+        dec = subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", path, "-f", "null", "-"],
+                             capture_output=True, text=True)
+        check(dec.returncode == 0 and not dec.stderr.strip(), "clip of %s decodes without an error (%s)"
+              % (rel, dec.stderr[-300:]))
+        t = tags(path)
+        check(t.get("title", "").startswith(lj["title"]) and "(clip " in t["title"] and
+              t.get("artist") == "王老师" and t.get("date") == lj["started_at"] and t.get("genre") == "数学",
+              "clip of %s carries the lesson's tags, titled as a clip (%s)" % (rel, t))
+        check(cl["clip"]["of"] == lid and cl["clip"]["file"] == rel and cl["status"] == "complete" and
+              cl["title"] == t["title"], "clip %s: lesson.json says what it is (%s)" % (cid, cl.get("clip")))
+        check(os.path.exists(os.path.join(data, cid, "episode.xml")), "clip %s has its episode.xml" % cid)
 
 
 def nginx_conf(tmp, port):
