@@ -94,6 +94,7 @@ const char *webui_mime_type(const char *name)
         { ".m4s",  "video/iso.segment" },
         { ".mp4",  "video/mp4" },
         { ".m4a",  "audio/mp4" },
+        { ".vtt",  "text/vtt; charset=utf-8" },   /* a lesson's chapters for the player */
         { ".txt",  "text/plain; charset=utf-8" },
         { ".map",  "application/json" },
         { ".woff2", "font/woff2" },

@@ -289,6 +289,25 @@ async function shot(page, name) {
     const seekable = await page.$eval('#video', (v) => { v.currentTime = 0.5; return v.seekable.length; });
     check(seekable > 0, 'recordings: the video is seekable (Range)');
     await shot(page, 'recordings');
+    // issue #20: a chapter added at the player's time, saved to the lesson; a clip's range
+    await page.$eval('#video', (v) => { v.pause(); v.currentTime = 1.5; });
+    await page.click('#ch-add');
+    await page.locator('.chapter-row .ch-title').last().fill('板书 chapter');
+    await page.click('#ch-save');
+    await page.waitForFunction(() => [...document.querySelectorAll('#lesson-edit div')]
+      .some((d) => /Saved|已保存/.test(d.textContent)), null, { timeout: 30000 });
+    const chapters = await page.evaluate(async (t) => {
+      const r = await fetch('/api/v1/recordings?q=' + encodeURIComponent(t));
+      return (await r.json()).recordings[0].chapters;
+    }, title);
+    check(chapters.some((c) => c.title === '板书 chapter' && Math.abs(c.t - 1.5) < 0.2),
+          'recordings: a chapter added at the player\'s time is in the lesson (' + JSON.stringify(chapters) + ')');
+    await page.click('#clip-in');
+    await page.$eval('#video', (v) => { v.currentTime = 2.5; });
+    await page.waitForFunction(() => Math.abs(document.getElementById('video').currentTime - 2.5) < 0.01);
+    await page.click('#clip-out');
+    check(/01\.5 – 00:02\.5/.test(await page.textContent('#clip-range')),
+          'recordings: the clip\'s in and out come from the player (' + await page.textContent('#clip-range') + ')');
   });
 
   // #19 item 3: the overload indicator, driven for real: the daemon is

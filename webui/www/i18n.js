@@ -136,6 +136,14 @@ const LB_STR = {
     file_camera: 'Camera “{name}”', file_mic: 'Microphone “{name}”', file_lesson_json: 'Lesson record (lesson.json)',
     file_episode: 'Catalogue (episode.xml)', file_director: 'Director’s decisions (director.jsonl)',
     upload_retry: 'Retry upload', upload_again_done: 'Upload again',
+    // a lesson's chapters and clips in the library (issue #20)
+    chapters: 'Chapters', ch_time: 'Time (mm:ss.s)', ch_title: 'Chapter title', ch_remove: 'Remove',
+    ch_add: 'Add at the player\'s time', ch_save: 'Save chapters', ch_bad_time: 'A chapter\'s time is not mm:ss.s',
+    ch_saved: 'Saved; the files are being updated.',
+    clip: 'Clip', clip_in: 'In (player\'s time)', clip_out: 'Out (player\'s time)', clip_make: 'Make clip',
+    clip_need_range: 'Set the clip\'s in and out first', clip_started: 'The clip is being made:',
+    err_field_invalid: '“{field}”: {detail}', err_clip_exists: 'That clip exists already.',
+    err_edits_busy: 'Too many edits waiting; try again soon', err_lesson_json_damaged: '{id}: lesson.json is damaged',
   },
   zh: {
     brand_sub: '课堂录播',
@@ -259,5 +267,12 @@ const LB_STR = {
     file_camera: '摄像机“{name}”', file_mic: '麦克风“{name}”', file_lesson_json: '课程记录（lesson.json）',
     file_episode: '编目（episode.xml）', file_director: '导播决定（director.jsonl）',
     upload_retry: '重试上传', upload_again_done: '重新上传',
+    chapters: '章节', ch_time: '时间（分:秒）', ch_title: '章节标题', ch_remove: '删除',
+    ch_add: '在播放位置添加', ch_save: '保存章节', ch_bad_time: '章节时间应为 分:秒',
+    ch_saved: '已保存，正在更新文件。',
+    clip: '片段', clip_in: '入点（播放位置）', clip_out: '出点（播放位置）', clip_make: '生成片段',
+    clip_need_range: '请先设置片段的入点和出点', clip_started: '正在生成片段：',
+    err_field_invalid: '“{field}”：{detail}', err_clip_exists: '该片段已存在。',
+    err_edits_busy: '等待中的编辑太多，请稍后再试', err_lesson_json_damaged: '{id}：lesson.json 已损坏',
   },
 };

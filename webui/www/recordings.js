@@ -57,6 +57,8 @@
       }
       select.onchange = play;
       play();
+      // chapters and clips of this lesson (www/lesson-edit.js)
+      if (typeof LB_lessonEdit !== 'undefined') LB_lessonEdit.open(rec, video, select, () => load());
       $('player').scrollIntoView({ behavior: 'smooth' });
     },
     close() {
