@@ -90,6 +90,7 @@ typedef struct upload {
 typedef struct file_entry {
     char rel[PATH_MAX];
     int64_t size;
+    int64_t mtime_ms;
 } file_entry;
 
 void lb_upload_set_default_queue(void *priv, const char *path)
@@ -241,7 +242,8 @@ static void load_queue(upload *u)
  * sent again (an edit may keep a file's size). */
 static int metadata_rank(const char *rel)
 {
-    return !strcmp(rel, "lesson.json") ? 2 : !strcmp(rel, "episode.xml") ? 1 : 0;
+    return !strcmp(rel, "lesson.json") ? 2 : !strcmp(rel, "episode.xml") ||
+           !strcmp(rel, LB_CHAPTERS_VTT) ? 1 : 0;
 }
 
 static int cmp_files(const void *a, const void *b)
@@ -276,6 +278,7 @@ static int list_files(const char *root, const char *rel, file_entry *files, int 
             list_files(root, sub, files, nb);
         } else if (S_ISREG(st.st_mode) && *nb < MAX_FILES) {
             snprintf(files[*nb].rel, sizeof files[*nb].rel, "%s", sub);
+            files[*nb].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
             files[(*nb)++].size = st.st_size;
         }
     }
@@ -283,13 +286,41 @@ static int list_files(const char *root, const char *rel, file_entry *files, int 
     return 0;
 }
 
-static void write_status(const char *dir, const char *state, int files_done, int files_total,
-                         int64_t bytes_done, int64_t bytes_total, const char *error)
+/* When the last whole upload of the lesson began (ms since the epoch; 0:
+ * never): a media file changed since (a chapter edit remuxed program.mp4)
+ * is sent again even when the platform has a file of its size. */
+static int64_t read_done_from(const char *dir)
+{
+    char path[PATH_MAX];
+    cJSON *root = NULL;
+    char text[4096];
+    snprintf(path, sizeof path, "%s/upload.json", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    root = cJSON_Parse(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "done_from_ms");
+    int64_t ms = cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+    cJSON_Delete(root);
+    return ms;
+}
+
+/* done_from_ms: for state "done", when that upload began; else kept */
+static void write_status_from(const char *dir, const char *state, int files_done, int files_total,
+                              int64_t bytes_done, int64_t bytes_total, const char *error,
+                              int64_t done_from_ms)
 {
     char path[PATH_MAX], date[64];
+    if (!done_from_ms)
+        done_from_ms = read_done_from(dir);
     cJSON *root = cJSON_CreateObject();
     if (!root)
         return;
+    if (done_from_ms > 0)
+        cJSON_AddNumberToObject(root, "done_from_ms", (double)done_from_ms);
     cJSON_AddStringToObject(root, "state", state);
     cJSON_AddNumberToObject(root, "files_done", files_done);
     cJSON_AddNumberToObject(root, "files_total", files_total);
@@ -305,6 +336,12 @@ static void write_status(const char *dir, const char *state, int files_done, int
     snprintf(path, sizeof path, "%s/upload.json", dir);
     lb_write_file_atomic(path, text, strlen(text), 0644);
     cJSON_free(text);
+}
+
+static void write_status(const char *dir, const char *state, int files_done, int files_total,
+                         int64_t bytes_done, int64_t bytes_total, const char *error)
+{
+    write_status_from(dir, state, files_done, files_total, bytes_done, bytes_total, error, 0);
 }
 
 /* ---- HTTP ---- */
@@ -511,6 +548,8 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
     qsort(files, (size_t)nb, sizeof *files, cmp_files);
     for (int i = 0; i < nb; i++)
         total += files[i].size;
+    /* a file changed since the last whole upload began goes again */
+    int64_t started_ms = lb_clock_wall_us() / 1000, done_from_ms = read_done_from(dir);
     set_error(u, "uploading", NULL);
     write_status(dir, "uploading", 0, nb, 0, total, NULL);
 
@@ -528,7 +567,8 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
             refused(u, "HEAD", url, status);
             goto retry;
         }
-        if (metadata_rank(fe->rel) || !(status == 200 && hi.length == fe->size)) {
+        int changed = done_from_ms > 0 && fe->mtime_ms >= done_from_ms;
+        if (metadata_rank(fe->rel) || changed || !(status == 200 && hi.length == fe->size)) {
             FILE *f = fopen(path, "rbe");
             if (!f) {
                 set_error(u, NULL, "%s: %s", path, strerror(errno));
@@ -572,7 +612,7 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
         done_bytes += fe->size;
         write_status(dir, "uploading", i + 1, nb, done_bytes, total, NULL);
     }
-    write_status(dir, "done", nb, nb, total, total, NULL);
+    write_status_from(dir, "done", nb, nb, total, total, NULL, started_ms);
     LB_LOGI("upload", "%s: uploaded and verified (%d files, %lld bytes)", id, nb, (long long)total);
     return 0;
 retry:

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libavutil/error.h>
 
@@ -118,6 +119,13 @@ static void put_chapters(lb_webui *w, webui_conn *c, const char *id, cJSON *body
     if ((ret = lb_lesson_queue_chapters(dir)) < 0)
         LB_LOGW("webui", "%s: the chapters wait for the next edit: %s", id, av_err2str(ret));
     LB_LOGI("webui", "%s set the chapters of %s", c->who.user, id);
+    /* as after a metadata edit: a lesson queued for upload (or uploaded)
+     * goes again once the files are remuxed (the uploader waits for the
+     * .finalising marker), program.mp4 sent again as changed since */
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/upload.json", dir);
+    if (access(path, F_OK) == 0 && w->ops->upload && w->ops->upload(w->opaque, dir, err, sizeof err) < 0)
+        LB_LOGW("webui", "%s: the new chapters are not uploaded: %s", id, err);
     /* what lesson.json holds now; program.mp4 and the VTT follow */
     lb_chapter *ch = NULL;
     int nb = 0;

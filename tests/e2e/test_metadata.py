@@ -648,6 +648,26 @@ def test_upload():
                      and done(), d.proc)
             r = curl(base + "/api/v1/recordings/nope/upload", "POST", {}, **A)
             check(r.status == 404, "re-upload of no lesson: 404")
+
+            # issue #20: a chapter edit of an uploaded lesson goes to the platform, also when
+            # program.mp4 keeps its size (a title renamed to one as long): sent as changed
+            def remote_titles():
+                out = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-of", "json",
+                                      os.path.join(remote, "program.mp4")], capture_output=True, text=True)
+                if out.returncode or not done():
+                    return None
+                return [c.get("tags", {}).get("title") for c in json.loads(out.stdout).get("chapters", [])]
+            sizes = []
+            for title in ("AAAA", "BBBB"):
+                r = curl(base + "/api/v1/recordings/%s/chapters" % lid, "PUT",
+                         {"chapters": [{"t": 0, "title": title}]}, **A)
+                check(r.status == 202, "chapters of an uploaded lesson: 202 (%d %s)" % (r.status, r.body[:200]))
+                wait_for("the platform's program.mp4 with chapter " + title,
+                         lambda: remote_titles() == [title], d.proc)
+                sizes.append(os.path.getsize(os.path.join(data, lid, "program.mp4")))
+                vtt = read_vtt(os.path.join(remote, "program.chapters.vtt"))
+                check([c[2] for c in vtt] == [title], "the platform's VTT has chapter %s (%s)" % (title, vtt))
+            print("program.mp4 after the two chapter edits: %s bytes" % sizes)
             final_status = curl(base + "/api/v1/status", **A).body.decode(errors="replace")
         finally:
             stop.set()

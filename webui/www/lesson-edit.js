@@ -92,6 +92,16 @@ const LB_lessonEdit = (() => {
     select.addEventListener('change', () => chaptersTrack(rec, video, select));
     if (rec.status === 'recording') return;
     chapterEditor(rec, video, root);
+    if (rec.clip) {
+      // a clip is a lesson of its own: it goes to the platform when asked
+      const msg = el('div', { className: 'error' });
+      root.append(el('div', { className: 'buttons' }, el('button', { type: 'button', className: 'upload', onclick: async () => {
+        const res = await LB.api('/api/v1/recordings/' + encodeURIComponent(rec.id) + '/upload', { method: 'POST' });
+        msg.textContent = res.status === 202 ? '' : errText(res);
+        if (res.status === 202 && reload) reload();
+      } }, t('upload_again'))), msg);
+      return;
+    }
     clipMaker(rec, video, select, root, reload);
   }
   return { open };
