@@ -72,7 +72,7 @@ static cJSON *field_params(const char *err)
 static void respond_lesson_error(webui_conn *c, const char *id, int ret, const char *err)
 {
     if (ret == AVERROR(ENOENT) || ret == AVERROR(ENOTDIR)) {
-        respond_coded(c, 404, "recording_not_found", id_params(id), "no recording '%s'", id);
+        respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
     } else if (ret == AVERROR_INVALIDDATA) {
         const char *what = strstr(err, "lesson.json: ");
         respond_coded(c, 422, "lesson_json_damaged", id_params(id), "%s/%s", id, what ? what : err);
@@ -100,7 +100,7 @@ static void put_chapters(lb_webui *w, webui_conn *c, const char *id, cJSON *body
 {
     char dir[PATH_MAX], err[512] = "";
     if (!lesson_dir(w, id, dir, sizeof dir)) {
-        respond_coded(c, 404, "recording_not_found", id_params(id), "no recording '%s'", id);
+        respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
         return;
     }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(body, "chapters");
@@ -165,7 +165,7 @@ static void post_clip(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
     const cJSON *file = cJSON_GetObjectItemCaseSensitive(body, "file");
     char dir[PATH_MAX];
     if (!lesson_dir(w, id, dir, sizeof dir)) {
-        respond_coded(c, 404, "recording_not_found", id_params(id), "no recording '%s'", id);
+        respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
         return;
     }
     if (file && !cJSON_IsString(file)) {

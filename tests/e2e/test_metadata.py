@@ -408,7 +408,7 @@ def chapters_and_clips(base, data, lid, A, proc):
     for url, status in ((base + "/api/v1/recordings/20000101-000000-none/chapters", 404),
                         (base + "/api/v1/recordings/.hidden/chapters", 404)):
         r = curl(url, "PUT", {"chapters": []}, **A)
-        check(r.status == status and (r.json() or {}).get("code") == "recording_not_found",
+        check(r.status == status and (r.json() or {}).get("code") == "recording_unknown",
               "PUT chapters of no lesson: %d (%d %s)" % (status, r.status, r.body[:200]))
     r = curl(one + "/chapters", "POST", {"chapters": []}, **A)
     check(r.status == 405, "POST chapters: 405 (%d)" % r.status)

@@ -18,7 +18,7 @@ const LB_lessonEdit = (() => {
     if (!parts.length || parts.length > 3 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p))) return NaN;
     return parts.reduce((acc, p) => acc * 60 + Number(p), 0);
   };
-  const errText = (r) => (LB.errorText ? LB.errorText(r.data) : null) ||
+  const errText = (r) => (LB.errText ? LB.errText(r) : null) ||
     (r.data && r.data.error) || ('HTTP ' + r.status);
 
   function chapterEditor(rec, video, root) {
