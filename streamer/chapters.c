@@ -879,7 +879,7 @@ static job *jobs;
 static int nb_jobs, jobs_quit, jobs_started;
 static lb_thread jobs_thread;
 
-#define MAX_JOBS 16
+#define MAX_JOBS LB_LESSON_EDITS_MAX
 
 static void run_edit(job *j)
 {

@@ -847,7 +847,10 @@ static int repair_one(const char *dir)
         return 0;
     LB_LOGW("lesson", "%s: was left recording (crash or power loss): marked interrupted, %.1f s",
             dir, duration_s);
-    lb_lesson_join(dir, NULL);
+    /* a resumed lesson's joined program gets its chapters (lesson time, as
+     * the joined file's) as after a lesson that ended well */
+    if (lb_lesson_has_parts(dir) && lb_lesson_join(dir, NULL) >= 0 && !lb_lesson_has_parts(dir))
+        lb_lesson_apply_chapters(dir);
     return 1;
 }
 

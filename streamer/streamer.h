@@ -256,7 +256,8 @@ int lb_clip_plan(const char *data_dir, const char *id, const char *file, double 
 int lb_clip_make(const lb_clip *clip, char *err, size_t err_size);
 /* Queues lb_clip_make() on the edit thread (errors are logged). */
 int lb_clip_queue(const lb_clip *clip);
-/* How many edits wait or run; lb_lesson_edits_stop() finishes them and
+#define LB_LESSON_EDITS_MAX 16
+/* How many edits wait or run (at most LB_LESSON_EDITS_MAX); lb_lesson_edits_stop() finishes them and
  * ends the thread (the daemon, at exit). */
 int lb_lesson_edits_pending(void);
 void lb_lesson_edits_stop(void);

@@ -111,6 +111,12 @@ static void put_chapters(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         respond_coded(c, 400, "field_invalid", p, "'chapters': missing (a list of {\"t\", \"title\"})");
         return;
     }
+    /* the edit thread takes it now, or the files would lag lesson.json
+     * (only this thread queues edits) */
+    if (lb_lesson_edits_pending() >= LB_LESSON_EDITS_MAX) {
+        respond_lesson_error(c, id, AVERROR(EAGAIN), "");
+        return;
+    }
     int ret = lb_lesson_set_chapters(dir, list, err, sizeof err);
     if (ret < 0) {
         respond_lesson_error(c, id, ret, err);
