@@ -786,7 +786,7 @@ int lb_clip_make(const lb_clip *clip, char *err, size_t err_size)
     /* lesson.json: the lesson's, as a clip of it */
     double dur = (double)(end_us - start_us) / 1e6;
     static const char *const drop[] = { "sources", "mics", "outages", "stop_requested",
-                                        "schedule_end", "schedule_uid", "upload", "recuts",
+                                        "schedule_end", "schedule_uid", "upload", "versions", "ended_by",
                                         "chapters", "clip" };
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(root, drop[i]);

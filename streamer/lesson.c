@@ -820,7 +820,10 @@ static int repair_one(const char *dir)
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (!cJSON_IsString(status) || strcmp(status->valuestring, "recording")) {
         cJSON_Delete(root);
-        lb_lesson_join(dir, NULL);        /* a crash while a resumed lesson's parts were joined */
+        /* a crash while a resumed lesson's parts were joined: joined now,
+         * with the chapters after */
+        if (lb_lesson_has_parts(dir) && lb_lesson_join(dir, NULL) >= 0 && !lb_lesson_has_parts(dir))
+            lb_lesson_apply_chapters(dir);
         return 0;
     }
     lb_lesson_cut_torn_files(dir);
