@@ -434,6 +434,16 @@ static int lesson_media(const char *rel, char *name, size_t size)
         snprintf(name, size, "program");
         return 1;
     }
+    /* a re-cut of the program (luobo recut): program.recut-N.mp4 */
+    if (!strncmp(rel, "program.recut-", 14)) {
+        const char *p = rel + 14;
+        size_t digits = strspn(p, "0123456789");
+        if (digits && digits < 9 && !strcmp(p + digits, ".mp4")) {
+            snprintf(name, size, "recut-%.*s", (int)digits, p);
+            return 1;
+        }
+        return 0;
+    }
     if (!strncmp(rel, "iso/", 4))
         base = rel + 4, ext = ".mp4";
     else if (!strncmp(rel, "audio/", 6))
@@ -494,7 +504,7 @@ int lb_clip_plan(const char *data_dir, const char *id, const char *file, double 
     cJSON_Delete(root);
     if (!lesson_media(file, name, sizeof name)) {
         snprintf(err, err_size, "'file': '%s' is not one of the lesson's media files (program.mp4, "
-                 "iso/<camera>.mp4, audio/<mic>.m4a)", file);
+                 "program.recut-N.mp4, iso/<camera>.mp4, audio/<mic>.m4a)", file);
         return AVERROR(EINVAL);
     }
     if ((size_t)snprintf(clip->src, sizeof clip->src, "%s/%s", clip->lesson_dir, file) >=

@@ -104,10 +104,11 @@ try:
     with open(queue, "w") as f:
         f.write(kv2["lesson_dir"] + "\n")
     kv4 = run_tool("upload", cfg, "60")
-    # the media are skipped; the two metadata files are small and always
-    # sent again (an edit may keep their size)
-    check(kv4["upload_files"] == "2", f"resume: media already there are skipped, lesson.json and "
-          f"episode.xml sent again ({kv4['upload_files']})")
+    # the media are skipped; the metadata files are small and always sent
+    # again (an edit may keep their size): lesson.json, episode.xml and the
+    # chapters' program.chapters.vtt
+    check(kv4["upload_files"] == "3", f"resume: media already there are skipped, lesson.json, "
+          f"episode.xml and program.chapters.vtt sent again ({kv4['upload_files']})")
     check_uploaded(kv2["lesson_dir"])
 finally:
     if nginx.poll() is None:
