@@ -288,7 +288,7 @@ def test_metadata():
                 r = curl(lst + q, **A)
                 check(r.status == 400 and key in (r.json() or {}).get("error", ""),
                       "library %s: 400 naming %s" % (q, key))
-            chapters_and_clips(base, data, lid, A, d.proc)
+            chapters_and_clips(base, data, lid, A, d.proc, d.text)
         finally:
             d.stop()
 
@@ -371,7 +371,7 @@ def check_chapters(folder, want, what, lead):
     return got, vtt
 
 
-def chapters_and_clips(base, data, lid, A, proc):
+def chapters_and_clips(base, data, lid, A, proc, log_text):
     """Issue #20 items 4, 5: chapters in the files after the lesson and after an edit in the
     library; clips of the program and of a camera."""
     folder = os.path.join(data, lid)
@@ -379,9 +379,10 @@ def chapters_and_clips(base, data, lid, A, proc):
         lj = json.load(f)
     want = [(c["t"], c["title"]) for c in lj["chapters"]]
     print("chapters after the lesson: %s" % want)
-    # under ASan on a busy machine the program runs seconds behind real time and catches up
-    # by repeating pictures without the director (daemon/overload.c): no slide is seen then
-    check(want or os.environ.get("LUOBO_SANITIZE") == "1", "the lesson has chapters (the screen's slides)")
+    # on a starved machine (ASan, a loaded CI host) the program runs seconds behind real time
+    # and the director sees no slide settle: then (the log says so) the list may be empty
+    check(want or "falling behind real time" in log_text(),
+          "the lesson has chapters (the screen's slides), or the program fell behind")
     # finalised before the PATCH: the lead chapter has the title of then
     got, vtt = check_chapters(folder, want, "after the lesson", META["title"])
     dur = lj["duration_s"]
