@@ -107,10 +107,11 @@ lb_role lb_source_role(const lb_source *s);
 void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
 
 /* Frame synchroniser.  Puts into dst (unreferenced by the caller before) a
- * new reference to the newest frame whose pts <= t_us, repeating or
- * dropping frames as the rates require.  While the source is lost, dst is a
- * "no signal" slate with the source's name and the time it was lost; so is
- * it before the source's first frame (connecting).  Returns 0, or
+ * new reference to the newest frame whose pts <= t_us (realtime: <= t_us +
+ * half a program frame, the nearest one), repeating or dropping frames as
+ * the rates require.  While the source is lost, dst is a "no signal" slate
+ * with the source's name and the time it was lost; so is it before the
+ * source's first frame (connecting).  Returns 0, or
  * AVERROR(EAGAIN) if there is nothing to show (the slate could not be
  * drawn: the caller chooses what to show), or AVERROR_EOF when a file without
  * loop has ended and its last frame was already handed out for t_us.
@@ -160,6 +161,15 @@ void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us);
  * frames on. */
 int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
+/* Realtime: how long after a tick the frame to show for it (the nearest:
+ * stamped up to half a program frame after the tick) has reached the
+ * consumer, for the source's frames decoded in full (the highest of the
+ * last 2-4 s; frames over 0.5 s late are taken as catching up and not
+ * counted), or INT64_MIN when none came lately.  Any thread.  The daemon
+ * runs the program that far behind capture rather than a fixed
+ * sync_delay_ms. */
+int64_t lb_source_arrival_lag_us(lb_source *s);
+
 /* Compressed passthrough for resource mode.  When the source receives
  * H.264/HEVC, it pushes a reference to every packet (pts/dts in us on the
  * program timeline, the same times as its decoded frame; time_base set;
@@ -196,5 +206,10 @@ void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats);
  * what has not arrived is silence.  Returns nb_samples, or AVERROR_EOF when
  * an offline file mic has ended (dst is then silence). */
 int lb_mic_read(lb_mic *m, int64_t first_sample, float *dst, int nb_samples);
+/* Realtime: how late a block of samples reaches the ring after its first
+ * sample's stamp (the highest lately, as lb_source_arrival_lag_us), or
+ * INT64_MIN.  A tick's sound is all there once the tick's end is this far
+ * in the past.  Any thread. */
+int64_t lb_mic_arrival_lag_us(lb_mic *m);
 
 #endif

@@ -4,6 +4,7 @@
 #define LB_CAPTURE_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include <libavcodec/packet.h>
 #include <libavfilter/avfilter.h>
@@ -212,5 +213,53 @@ void lb_lavfi_close(lb_lavfi **g);
 void lb_lavfi_escape_text(const char *in, char *out, size_t size);
 /* The font drawtext uses. */
 #define LB_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+/* How late a source's frames or a mic's samples arrive: lb_clock time when
+ * they are handed to the consumer minus the program time they are stamped
+ * with (a mic: of a block's first sample).  The producing thread records,
+ * any thread reads the highest of the last LB_LAG_WINDOW_US to 2 x that
+ * (two buckets).  The daemon's program runs that far behind capture
+ * ([general] sync_delay_auto) rather than a fixed delay. */
+#define LB_LAG_WINDOW_US 2000000
+/* later than this, a frame is catching up (a GOP decoded at a cut, a
+ * reconnection), not a steady delay: not counted */
+#define LB_LAG_IGNORE_US 500000
+typedef struct lb_lag_window {
+    _Atomic int64_t cur, prev;      /* highest lag of each bucket, INT64_MIN: none */
+    _Atomic int64_t updated_us;     /* lb_clock time of the last record */
+    int64_t bucket_start_us;        /* producer only */
+} lb_lag_window;
+
+static inline void lb_lag_init(lb_lag_window *w)
+{
+    atomic_store(&w->cur, INT64_MIN);
+    atomic_store(&w->prev, INT64_MIN);
+    atomic_store(&w->updated_us, 0);
+    w->bucket_start_us = 0;
+}
+
+static inline void lb_lag_record(lb_lag_window *w, int64_t now_us, int64_t lag_us)
+{
+    if (lag_us > LB_LAG_IGNORE_US)
+        return;
+    if (now_us - w->bucket_start_us >= LB_LAG_WINDOW_US) {
+        atomic_store(&w->prev, atomic_load(&w->cur));
+        atomic_store(&w->cur, lag_us);
+        w->bucket_start_us = now_us;
+    } else if (lag_us > atomic_load(&w->cur)) {
+        atomic_store(&w->cur, lag_us);
+    }
+    atomic_store(&w->updated_us, now_us);
+}
+
+/* The highest lag lately, or INT64_MIN when nothing arrived for a window
+ * (lost, ended, or not started). */
+static inline int64_t lb_lag_get(lb_lag_window *w, int64_t now_us)
+{
+    if (now_us - atomic_load(&w->updated_us) > LB_LAG_WINDOW_US)
+        return INT64_MIN;
+    int64_t a = atomic_load(&w->cur), b = atomic_load(&w->prev);
+    return a > b ? a : b;
+}
 
 #endif

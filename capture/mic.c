@@ -83,6 +83,7 @@ struct lb_mic {
     lb_mic_stats stats;
     int64_t peak_at_us;     /* when stats.peak_dbfs was set: it holds PEAK_HOLD_US */
     drift_loop drift;       /* mic thread only */
+    lb_lag_window lag;      /* realtime: how late blocks arrive */
 };
 
 static const lb_mic_ops *mic_ops_for(int kind)
@@ -103,6 +104,7 @@ int lb_mic_create(lb_mic **pm, const lb_config_section *sec, const lb_capture_pa
     if (!m)
         return AVERROR(ENOMEM);
     pthread_mutex_init(&m->lock, NULL);
+    lb_lag_init(&m->lag);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -344,6 +346,11 @@ static void *mic_thread(void *arg)
                    at + n - m->read_index > RING_SAMPLES)
                 pthread_cond_wait(&m->cond, &m->lock);
             ring_write(m, at, out, n);
+            if (!m->params.offline) {
+                int64_t now = lb_clock_now();
+                lb_lag_record(&m->lag, now, now - m->params.epoch_us -
+                                            av_rescale(at, 1000000, LB_AUDIO_RATE));
+            }
             m->stats.level_dbfs = n ? 10 * log10(energy / FFMAX(blk.nb_samples, 1) + 1e-12) : -120;
             m->stats.drift_ppm = m->drift.integral * 1e6;
             m->stats.resyncs = m->drift.resyncs;
@@ -425,6 +432,11 @@ void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats)
     *stats = m->stats;
     pthread_mutex_unlock(&m->lock);
     stats->cpu_us = lb_thread_cpu_us(&m->thread);
+}
+
+int64_t lb_mic_arrival_lag_us(lb_mic *m)
+{
+    return lb_lag_get(&m->lag, lb_clock_now());
 }
 
 int lb_mic_read(lb_mic *m, int64_t first, float *dst, int n)

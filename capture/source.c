@@ -164,7 +164,22 @@ struct lb_source {
 
     pthread_mutex_t lock;           /* stats */
     lb_source_stats stats;
+    lb_lag_window lag;              /* realtime: how late frames arrive */
 };
+
+/* Realtime, the nearest frame is taken rather than the newest before the
+ * tick: a camera's frames fall anywhere between two ticks, and a frame
+ * stamped up to half a tick after one is nearer to it than the one before;
+ * taking it shows the picture half a tick sooner on average (the program's
+ * delay, lb_source_arrival_lag_us, waits for it) and the pictures are
+ * within half a tick of their sound either way.  Offline the rule stays the
+ * newest at or before the tick: a file at the program's rate has its frames
+ * on the ticks. */
+static int64_t due_slack_us(const lb_source *s)
+{
+    return s->params.offline ? DUE_SLACK_US
+                             : av_rescale(1000000, s->params.fps_den, 2LL * s->params.fps_num);
+}
 
 static void free_frame(void *item)
 {
@@ -194,6 +209,7 @@ static lb_source *source_alloc(const char *name, const char *log_suffix,
     if (!s)
         return NULL;
     pthread_mutex_init(&s->lock, NULL);
+    lb_lag_init(&s->lag);
     pthread_mutex_init(&s->packets_lock, NULL);
     snprintf(s->name, sizeof s->name, "%s", name);
     snprintf(s->log_name, sizeof s->log_name, "capture:%s%s", name, log_suffix);
@@ -474,6 +490,13 @@ static void *source_thread(void *arg)
                 pts = last_pts + 1;
             last_pts = pts;
             frame->pts = pts;
+            /* only frames decoded in full count: key frames off the air are
+             * not shown, and those a decoder catches up with at a cut (older
+             * than the switch) say nothing of the steady delay */
+            if (!s->params.offline && pts >= atomic_load(&s->full_from_us)) {
+                int64_t now = lb_clock_now();
+                lb_lag_record(&s->lag, now, now - s->params.epoch_us - pts + due_slack_us(s));
+            }
             pthread_mutex_lock(&s->lock);
             s->stats.frames++;
             s->stats.partial_frames += frame->metadata &&
@@ -721,7 +744,7 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
                 break;
             s->pending = item;
         }
-        if (s->pending->pts > t_us + DUE_SLACK_US)
+        if (s->pending->pts > t_us + due_slack_us(s))
             break;              /* not due yet: the shown frame still holds */
         if (s->shown && !s->shown_handed_out) {
             pthread_mutex_lock(&s->lock);
@@ -763,6 +786,11 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     else
         dst->pts = t_us;
     return s->ended && !s->pending ? AVERROR_EOF : 0;
+}
+
+int64_t lb_source_arrival_lag_us(lb_source *s)
+{
+    return lb_lag_get(&s->lag, lb_clock_now());
 }
 
 int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)

@@ -451,11 +451,15 @@ static char *ctl_metrics(void *opaque)
                              "# TYPE luobo_program_shed_level gauge\nluobo_program_shed_level %d\n"
                              "# HELP luobo_program_lag_seconds How late the program made its last "
                              "tick against real time (0: on time).\n"
-                             "# TYPE luobo_program_lag_seconds gauge\nluobo_program_lag_seconds %.3f\n",
+                             "# TYPE luobo_program_lag_seconds gauge\nluobo_program_lag_seconds %.3f\n"
+                             "# HELP luobo_program_sync_delay_seconds How far behind capture the "
+                             "program runs ([general] sync_delay_ms, sync_delay_auto).\n"
+                             "# TYPE luobo_program_sync_delay_seconds gauge\n"
+                             "luobo_program_sync_delay_seconds %.3f\n",
            (unsigned long long)p->frames_composed, (long long)encoded, (unsigned long long)p->frames_late,
            (unsigned long long)p->frames_skipped,
            p->lc.state == LB_LESSON_RECORDING, elapsed_s, atomic_load(&p->shed_level),
-           (double)atomic_load(&p->lag_us) / 1e6);
+           (double)atomic_load(&p->lag_us) / 1e6, (double)atomic_load(&p->sync_delay_us) / 1e6);
     pthread_mutex_unlock(&p->lock);
     char *alerts = lb_health_feed_metrics(p);
     if (alerts)

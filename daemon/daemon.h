@@ -37,6 +37,7 @@ typedef struct lb_general_settings {
     int fps;
     char log_level[16];
     int sync_delay_ms;
+    int sync_delay_auto;      /* realtime: follow the sources' measured delay, at most sync_delay_ms */
     int max_lag_ms;           /* realtime: further behind, repeat the last picture to catch up; 0 never */
     int overload_recover_s;   /* realtime: on time this long, a shedding step is undone */
     int resume_window_s;      /* an interrupted lesson younger than this is resumed; 0 never */

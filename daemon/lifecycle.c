@@ -155,7 +155,7 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
     /* the wall time of this tick's frame: the program thread may be late
      * with it (the first ticks after start-up are), and a resumed part
      * belongs where its pictures were taken */
-    int64_t due_us = p->capture.epoch_us + t_us + (int64_t)p->general.sync_delay_ms * 1000;
+    int64_t due_us = p->capture.epoch_us + t_us + atomic_load(&p->sync_delay_us);
     int64_t late_us = p->params.offline ? 0 : FFMAX(lb_clock_now() - due_us, 0);
     int ret = open_lesson ? lb_lesson_open(&lesson, p->resume_dir, srcs, nb_srcs, lb_clock_wall_us() - late_us,
                                            err, sizeof err)

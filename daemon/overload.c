@@ -39,6 +39,7 @@
 #include "pipeline_priv.h"
 
 #include <malloc.h>
+#include <stdlib.h>
 
 #include <libavutil/mathematics.h>
 
@@ -136,9 +137,47 @@ static void give_back(lb_pipeline *p)
             p->general.overload_recover_s);
 }
 
+/* How far behind capture the program runs ([general] sync_delay_auto):
+ * far enough that the frames each camera shows and the sound of the whole
+ * tick have arrived.  A camera's frame stamped t is there lag after t; a
+ * tick's sound runs to the next tick, so a mic needs a tick more.  Up at
+ * once when a source gets slower (a frame that misses its tick shows one
+ * tick later); down by SYNC_DOWN_US a tick, so that the ticks it saves
+ * come a little early each rather than in a burst.  Nothing measured (the
+ * first frames, every source lost): sync_delay_ms. */
+#define SYNC_MARGIN_US 5000
+#define SYNC_DOWN_US 1000
+
+static int64_t sync_delay(lb_pipeline *p)
+{
+    int64_t cap = (int64_t)p->general.sync_delay_ms * 1000;
+    int64_t cur = atomic_load(&p->sync_delay_us);
+    if (!p->general.sync_delay_auto)
+        return cap;
+    int64_t tick_us = av_rescale(1000000, p->fps_den, p->fps_num);
+    int64_t need = INT64_MIN;
+    for (int i = 0; i < p->nb_sources; i++)
+        need = FFMAX(need, lb_source_arrival_lag_us(p->sources[i]));
+    for (int m = 0; m < p->nb_mics; m++) {
+        int64_t lag = lb_mic_arrival_lag_us(p->mics[m]);
+        if (lag != INT64_MIN)
+            need = FFMAX(need, lag + tick_us);
+    }
+    int64_t target = need == INT64_MIN ? cap : av_clip64(need + SYNC_MARGIN_US, 0, cap);
+    int64_t next = target >= cur ? target : FFMAX(target, cur - SYNC_DOWN_US);
+    if (next != cur) {
+        atomic_store(&p->sync_delay_us, next);
+        if (llabs(next - p->sync_delay_logged_us) >= 5000) {
+            LB_LOGD("pipeline", "the program runs %.0f ms behind capture (measured)", next / 1e3);
+            p->sync_delay_logged_us = next;
+        }
+    }
+    return next;
+}
+
 int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
 {
-    int64_t delay_us = (int64_t)p->general.sync_delay_ms * 1000;
+    int64_t delay_us = sync_delay(p);
     int64_t due = p->capture.epoch_us + av_rescale(n, 1000000LL * p->fps_den, p->fps_num) + delay_us;
     int64_t now = lb_clock_now();
     atomic_store(&p->lag_us, now > due ? now - due : 0);

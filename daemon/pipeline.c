@@ -47,7 +47,8 @@ const lb_option lb_general_options[] = {
     { "height", LB_OPT_INT, OFF(height), 0, "1080", 90, 4320, NULL, "program height" },
     { "fps", LB_OPT_INT, OFF(fps), 0, "30", 1, 120, NULL, "program frame rate" },
     { "log_level", LB_OPT_STRING, STR(log_level), "info", 0, 0, NULL, "error, warn, info or debug" },
-    { "sync_delay_ms", LB_OPT_INT, OFF(sync_delay_ms), 0, "60", 0, 2000, NULL, "realtime: how far the program runs behind capture" },
+    { "sync_delay_ms", LB_OPT_INT, OFF(sync_delay_ms), 0, "60", 0, 2000, NULL, "realtime: how far the program runs behind capture (with sync_delay_auto: at most)" },
+    { "sync_delay_auto", LB_OPT_BOOL, OFF(sync_delay_auto), 0, "true", 0, 0, NULL, "realtime: run only as far behind capture as the cameras' frames and the mics' sound take to arrive (measured, plus 5 ms), at most sync_delay_ms; false: always sync_delay_ms" },
     { "max_lag_ms", LB_OPT_INT, OFF(max_lag_ms), 0, "1000", 0, 60000, NULL, "realtime: further behind than this, the program catches up to the frame due now, the ticks between repeating the last picture (0: never, make every late frame)" },
     { "overload_recover_s", LB_OPT_INT, OFF(overload_recover_s), 0, "10", 1, 600, NULL, "realtime: on time this long after an overload, a shedding step is undone and memory given back" },
     { "resume_window_s", LB_OPT_INT, OFF(resume_window_s), 0, "600", 0, 604800, NULL, "a lesson interrupted by a crash, a kill or a power cut (not stopped) that was last written less than this long ago, or finished by a service stop or a reboot (SIGTERM, SIGINT) less than this long ago, is resumed into its own folder at the next start, its outage shown as a slate (s; 0: never resume: an interrupted lesson is marked interrupted, a shut-down one stays complete)" },
@@ -169,6 +170,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     }
     p->fps_num = p->general.fps;
     p->fps_den = 1;
+    atomic_init(&p->sync_delay_us, (int64_t)p->general.sync_delay_ms * 1000);
 
     const lb_config_section *enc = lb_config_find(cfg, "encoder");
     if ((ret = lb_config_apply(enc, lb_encoder_options, &p->encoder, err, err_size)) < 0 ||
@@ -979,6 +981,10 @@ static void log_summary(lb_pipeline *p)
             "(the last picture repeated)",
             (unsigned long long)p->frames_composed, (unsigned long long)p->frames_late,
             (unsigned long long)p->frames_skipped);
+    if (!p->params.offline)
+        LB_LOGI("summary", "program: %.0f ms behind capture at the end (sync_delay_ms %d%s)",
+                atomic_load(&p->sync_delay_us) / 1e3, p->general.sync_delay_ms,
+                p->general.sync_delay_auto ? ", sync_delay_auto: measured" : "");
     for (int i = 0; i < p->nb_sources; i++) {
         lb_source_stats st;
         lb_source_get_stats(p->sources[i], &st);

@@ -161,6 +161,8 @@ struct lb_pipeline {
     int64_t repeat_until;           /* program thread: ticks before this one repeat it */
     atomic_int shed_level;          /* the shedding ladder's step (daemon/overload.c) */
     _Atomic int64_t lag_us;         /* how late the last tick was made (0: on time) */
+    _Atomic int64_t sync_delay_us;  /* how far the program runs behind capture now */
+    int64_t sync_delay_logged_us;   /* program thread */
     int64_t shed_changed_us, shed_late_us;  /* program thread */
     int64_t shed_late_since_us;             /* late beyond SHED_LATE_US since; 0 on time */
     lb_health_feed *health;         /* daemon/health_feed.c */

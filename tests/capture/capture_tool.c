@@ -196,10 +196,14 @@ static int run_source(const lb_config_section *sec, double seconds, int argc, ch
             }
             slates += slate;
         }
+        int64_t lag = lb_source_arrival_lag_us(s);
+        char lag_text[24] = "null";
+        if (lag != INT64_MIN)
+            snprintf(lag_text, sizeof lag_text, "%lld", (long long)lag);
         printf("{\"ev\":\"tick\",\"t_us\":%lld,\"ret\":%d,\"slate\":%d,\"pts\":%lld,\"w\":%d,\"h\":%d,"
-               "\"corner\":%.1f,\"mean\":%.1f,\"state\":\"%s\"}\n",
+               "\"corner\":%.1f,\"mean\":%.1f,\"state\":\"%s\",\"lag_us\":%s}\n",
                (long long)t, ret, slate, ret >= 0 ? (long long)f->pts : -1LL, f->width, f->height,
-               corner, mean, lb_source_state_name(st.state));
+               corner, mean, lb_source_state_name(st.state), lag_text);
         if (on_air && (ret >= 0 || ret == AVERROR_EOF) && f->data[0])
             printf("{\"ev\":\"air\",\"t_us\":%lld,\"pts\":%lld,\"on_air\":%d,\"partial\":%d,"
                    "\"adler\":\"%08lx\"}\n", (long long)t, (long long)f->pts, in_ranges(on_air, t),

@@ -472,7 +472,9 @@ width = 320
 height = 180
 fps = %d
 # the test machine may be loaded: let the program run well behind capture
+# (always: not only as far as the mic's measured delay)
 sync_delay_ms = 500
+sync_delay_auto = false
 
 [source.teacher]
 type = synthetic

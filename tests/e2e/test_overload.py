@@ -9,8 +9,10 @@ so), that it shed work step by step, then stops the busy loops and checks
 that every step is undone once the program is on time again
 ([general] overload_recover_s = 1 here, 10 by default); then it decodes
 what was delivered."""
+import atexit
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -128,12 +130,43 @@ def ladder(err):
     return [n for e, n in events if e == "take"], [n for e, n in events if e == "undo"], recovered
 
 
+def udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_srt(path, frames_min):
+    """The SRT output through the overload, the sync delay's changes and the
+    recovery (issue #17 item 8): it decodes, its pictures keep the program's
+    timeline (each a whole number of ticks after the last, never back), and
+    its sound stays with them."""
+    check(os.path.exists(path) and os.path.getsize(path) > 0, "the SRT receiver got nothing")
+    check(decode_errors(path) == "", "the SRT output does not decode cleanly: %s" % decode_errors(path)[:300])
+    pts = [p[0] for p in packet_times(path, "v:0")]
+    check(len(pts) >= frames_min, "the SRT output has %d frames, expected at least %d" % (len(pts), frames_min))
+    steps = [(b - a) * FPS for a, b in zip(pts, pts[1:])]
+    bad = [(round(pts[i], 3), round(d, 3)) for i, d in enumerate(steps) if d < 0.99 or abs(d - round(d)) > 0.03]
+    check(not bad, "the SRT output's frames off the program's ticks (time, ticks after the last): %s" % bad[:5])
+    apts = [p[0] for p in packet_times(path, "a:0")]
+    check(apts and abs(apts[0] - pts[0]) < 0.5 and abs(apts[-1] - pts[-1]) < 0.5,
+          "the SRT output's sound runs %.3f-%.3f s, its pictures %.3f-%.3f s"
+          % (apts[0] if apts else -1, apts[-1] if apts else -1, pts[0], pts[-1]))
+    return len(pts), sum(1 for d in steps if round(d) > 1)
+
+
 def test_overload_record():
     with Scratch("overload") as tmp:
         data = os.path.join(tmp, "data")
+        srt_port = udp_port()
+        got = os.path.join(tmp, "got.ts")
+        rx = subprocess.Popen(["srt-live-transmit", "-q", "srt://127.0.0.1:%d?mode=listener" % srt_port,
+                               "file://con"], stdout=open(got, "wb"), stderr=subprocess.DEVNULL)
+        atexit.register(lambda: rx.poll() is None and rx.kill())      # a failed check ends the test
         cfg = write_config(tmp, demo_config(data, replace={
             "[general]\n": "[general]\noverload_recover_s = 1\n",
-            "[encoder]\n": "[encoder]\nrenditions = 1280x720:2500\n"}))
+            "[encoder]\n": "[encoder]\nrenditions = 1280x720:2500\n"},
+            extra="\n[output.platform]\ntype = srt\nurl = srt://127.0.0.1:%d?mode=caller&latency=120\n" % srt_port))
         watch = PlaylistWatch(os.path.join(data, ".live"))
         watch.start()
         logpath = os.path.join(tmp, "luobo.log")
@@ -160,6 +193,9 @@ def test_overload_record():
             while time.monotonic() < deadline and proc.poll() is None and not ladder(read_log())[2]:
                 time.sleep(0.2)
             stop_daemon(proc)
+        time.sleep(0.5)     # the receiver writes what libsrt still holds
+        rx.kill()
+        rx.wait()
         watch.stop.set()
         watch.join()
         err = read_log()
@@ -208,6 +244,14 @@ def test_overload_record():
             check(targets == {KEYINT_S}, "%s: EXT-X-TARGETDURATION took %s" % (name, sorted(targets)))
             longest = max(watch.extinf[name])
             check(longest <= KEYINT_S + 0.001, "%s: a segment of %.3f s (target %d)" % (name, longest, KEYINT_S))
+        # live over SRT: the same timeline (it may drop whole GOPs when it
+        # cannot keep up: gaps of whole ticks), decodable throughout
+        srt_frames, srt_gaps = check_srt(got, ticks // 2)
+        m = re.search(r"program: (\d+) ms behind capture at the end \(sync_delay_ms (\d+)", err)
+        check(m and 0 <= int(m.group(1)) <= int(m.group(2)), "the program's delay behind capture: %s"
+              % (m and m.group(0)))
+        print("SRT: %d frames, %d gaps of whole ticks; the program ended %s ms behind capture"
+              % (srt_frames, srt_gaps, m.group(1)))
         print("overload: %d ticks, %d composed, %d repeated (%d late); steps taken %s, undone %s; keys at %s; "
               "audio %.3f s; segments <= %.3f s" % (ticks, composed, skipped, late, taken, undone, keys,
                                                    len(samples) / 48000.0,
