@@ -721,6 +721,18 @@ end:
     return NULL;
 }
 
+/* A rendition or an ISO encode runs in its own worker thread, beside the
+ * program's: the encoders already work in parallel, and x264's sliced
+ * threads (zerolatency) would only add each thread's buffers (about 25 MB
+ * for a 1080p and a 720p encoder, BENCHMARKS.md) to halve a frame's wall
+ * time nobody waits for.  The program keeps x264's choice: its frame's
+ * time is the live outputs' latency.  [encoder] threads set by hand is
+ * every encoder's. */
+static int worker_threads(const lb_pipeline *p)
+{
+    return p->encoder.threads ? p->encoder.threads : 1;
+}
+
 static void queue_repaired(void *opaque, const char *dir)
 {
     lb_pipeline *p = opaque;
@@ -782,6 +794,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         encode_worker *w = &p->workers[p->nb_workers];
         snprintf(w->name, sizeof w->name, "%dp", ladder[i].height);
         lb_encoder_settings rs = p->encoder;
+        rs.threads = worker_threads(p);
         rs.bitrate_kbps = ladder[i].bitrate_kbps;
         rs.maxrate_kbps = rs.bufsize_kbits = 0;
         rs.level[0] = 0;
@@ -818,6 +831,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         } else if (p->encoder.iso) {
             encode_worker *w = &p->workers[p->nb_workers];
             lb_encoder_settings is = p->encoder;
+            is.threads = worker_threads(p);
             snprintf(is.preset, sizeof is.preset, "%s", p->encoder.iso_preset);
             is.bitrate_kbps = p->encoder.iso_bitrate_kbps;
             is.maxrate_kbps = is.bufsize_kbits = 0;
