@@ -260,7 +260,16 @@ def render(r, rel_json):
                          [lrow("luobo", la.get("luobo", {}))] +
                          ([lrow("luobo, `sync_delay_ms = 20` (cameras and mics on this machine)", la["luobo_sync20"])]
                           if la.get("luobo_sync20") else []) +
+                         ([lrow("luobo, `sync_delay_auto = false` (always `sync_delay_ms` = 60 behind capture, as before)",
+                                la["luobo_fixed60"])] if la.get("luobo_fixed60") else []) +
                          [lrow("ffmpeg CLI", la.get("ffmpeg", {}))]))
+        sd = (la.get("luobo") or {}).get("sync_delay_measured_ms")
+        if sd:
+            out.append("\nluobo's program ran %s ms behind capture (median of /metrics' "
+                       "`luobo_program_sync_delay_seconds`, %s–%s ms), measured from its camera's frames and "
+                       "its mic's sound (`sync_delay_auto`)." % (f(sd["median"], 0), f(sd["min"], 0), f(sd["max"], 0)))
+        if la.get("luobo", {}).get("loadavg_end"):
+            out.append("Load average (1 min) at the end of luobo's run: %.1f." % la["luobo"]["loadavg_end"][0])
         out.append("\nTargets: SRT ≤ 250 ms, HLS ≤ 3 s. Receiver: ffmpeg `-flags low_delay -threads 1` listener; "
                    "the barcode (44-bit wall-clock ms, as reference-ffmpeg/lat_sender.fg) is burned in when the frame "
                    "is made: for luobo by a synthetic `screen` source whose lavfi graph reads screen.mp4 through "

@@ -723,8 +723,8 @@ end:
 
 /* A rendition or an ISO encode runs in its own worker thread, beside the
  * program's: the encoders already work in parallel, and x264's sliced
- * threads (zerolatency) would only add each thread's buffers (about 25 MB
- * for a 1080p and a 720p encoder, BENCHMARKS.md) to halve a frame's wall
+ * threads (zerolatency) would only add each thread's buffers (about 35 MB
+ * RSS with a 720p rendition, docs/ARCHITECTURE.md) to halve a frame's wall
  * time nobody waits for.  The program keeps x264's choice: its frame's
  * time is the live outputs' latency.  [encoder] threads set by hand is
  * every encoder's. */
