@@ -152,8 +152,10 @@ static int64_t sync_delay(lb_pipeline *p)
 {
     int64_t cap = (int64_t)p->general.sync_delay_ms * 1000;
     int64_t cur = atomic_load(&p->sync_delay_us);
-    if (!p->general.sync_delay_auto)
+    if (!p->general.sync_delay_auto) {
+        atomic_store(&p->sync_delay_us, cap);
         return cap;
+    }
     int64_t tick_us = av_rescale(1000000, p->fps_den, p->fps_num);
     int64_t need = INT64_MIN;
     for (int i = 0; i < p->nb_sources; i++)
