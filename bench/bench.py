@@ -1258,6 +1258,107 @@ def section_latency(a, res):
     res["latency"] = out
 
 
+# ---- viewers and the console (issue 17 items 6, 7)
+
+def ms_summary(xs):
+    if not xs:
+        return None
+    q = statistics.quantiles(xs, n=20) if len(xs) > 1 else [xs[0]] * 19
+    return dict(n=len(xs), median=round(statistics.median(xs), 1), p5=round(q[0], 1), p95=round(q[-1], 1))
+
+
+def section_viewer(a, res):
+    """Glass-to-glass in Chromium: the screen camera burns its capture time
+    into the picture (as the latency section), the operator's fixed shot
+    shows it full frame, and bench/viewer_latency.js reads it back from the
+    viewer page's video element (low-latency HLS, then plain HLS) and from
+    the console's program preview (snapshot.jpg), each against Date.now()."""
+    missing = [t for t in ("node", "npm", "/usr/bin/chromium") if not shutil.which(t)]
+    if missing:
+        res["viewer"] = dict(error="needs %s (scripts/setup.sh installs them)" % ", ".join(missing))
+        return
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "browser"))
+    os.environ.setdefault("LUOBO_BUILD", a.work)
+    from run_browser import npm_install
+    node_dir = npm_install()
+    d = os.path.join(a.work, "viewer")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    port = free_port()
+    password = "bench-viewer-pw-1"
+    pw_hash = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    os.symlink(os.path.join(a.inputs, "screen.mp4"), os.path.join(d, "s.mp4"))
+    barcode_src = "\n".join(["[source.screen]", "type = synthetic", "role = screen",
+                             "graph = %s" % barcode_graph("s.mp4"), ""])
+    cfg = luobo_config(a, os.path.join(d, "data"), cams=("teacher",), hls_dir=None, http_port=port,
+                       extra_sources=barcode_src, iso=False, director="manual",
+                       director_extra=("shot = screen",))
+    cfg = cfg.replace("[general]\n", "[general]\nhttp_address = 127.0.0.1\nwww_dir = %s\n"
+                      % os.path.join(HERE, "..", "webui", "www"), 1)
+    cfg = cfg.replace("[auth]\n", "[auth]\npublic_viewer = true\nadmin_password_hash = %s\n" % pw_hash, 1)
+    cfg += "[output.live]\ntype = hls\nsegment_s = 2\n"
+    cfgp = write(os.path.join(d, "luobo.ini"), cfg)
+    seconds = 20
+    log("viewer: luobo with the web UI, Chromium reads the burned-in clock (%d s per part)" % seconds)
+    err = open(os.path.join(d, "luobo.log"), "wb")
+    lp = subprocess.Popen([a.luobo, "--config", cfgp, "--record", "--duration", str(6 * seconds + 120)],
+                          stderr=err, stdout=subprocess.DEVNULL, cwd=d)
+    out = dict(loadavg_start=os.getloadavg())
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not scrape("http://127.0.0.1:%d/live/program.ll.m3u8" % port):
+            time.sleep(0.5)
+        env = dict(os.environ, BASE="http://127.0.0.1:%d" % port, PROFILE=os.path.join(d, "profile"),
+                   PASSWORD=password, SECONDS=str(seconds), NODE_PATH=os.path.join(node_dir, "node_modules"))
+        p = subprocess.run(["node", os.path.join(HERE, "viewer_latency.js")], env=env, capture_output=True,
+                           text=True, timeout=600)
+        for line in p.stdout.splitlines():
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if "error" in j:
+                out["error"] = j["error"]
+            else:
+                out[j["part"]] = dict(ms=ms_summary(j["delays_ms"]), **{k: v for k, v in j.items()
+                                                                       if k not in ("part", "delays_ms")})
+        if p.returncode and "error" not in out:
+            out["error"] = "viewer_latency.js exited %d: %s" % (p.returncode, p.stderr[-500:])
+    finally:
+        lp.send_signal(signal.SIGTERM)
+        try:
+            lp.wait(60)
+        except subprocess.TimeoutExpired:
+            lp.kill()
+            lp.wait()
+        err.close()
+    out["loadavg_end"] = os.getloadavg()
+    shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
+    res["viewer"] = out
+
+
+# ---- two jobs on one machine
+
+def section_twojobs(a, res):
+    """Two hall-3 jobs on this 2-core machine at once, in real time: two
+    luobo processes, two configs (each its own data folder, port, SRT sink),
+    started together; each one's late ticks and repeated pictures
+    (/metrics), skipped camera frames, and program frames written."""
+    runs = {}
+
+    def one(name):
+        runs[name] = realtime_run(a, name)
+    log("twojobs: two hall-3 luobo processes at once, %d s in real time" % a.rt_duration)
+    la0 = os.getloadavg()
+    ts = [threading.Thread(target=one, args=(n,)) for n in ("twojobs-a", "twojobs-b")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    res["twojobs"] = dict(runs=runs, loadavg_start=la0, loadavg_end=os.getloadavg())
+
+
 # ---- scaling
 
 def section_scaling(a, res):
@@ -1355,7 +1456,7 @@ def main():
     ap.add_argument("--ov-quiet", type=int, default=45, help="section overload: seconds before the overload")
     ap.add_argument("--ov-load", type=int, default=60, help="section overload: seconds of overload")
     ap.add_argument("--ov-after", type=int, default=60, help="section overload: seconds after it")
-    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_cli_picture,luobo_nosub,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,latency,scaling")
+    ap.add_argument("--sections", default="limit,ffmpeg,luobo,luobo_cli_picture,luobo_nosub,luobo_noiso,luobo_manual,limit_own,psnr,encoder,realtime,capacity,overload,latency,viewer,twojobs,scaling")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep-raw", action="store_true")
     ap.add_argument("--encode-tool", help="bench/lb_bench_encode (default: next to --luobo's build)")

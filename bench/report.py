@@ -330,7 +330,61 @@ def render(r, rel_json):
     out.append(render_encoder(r))
     out.append(render_longrun(r))
     out.append(render_overload(r))
+    out.append(render_viewer(r))
+    out.append(render_twojobs(r))
     return "\n".join(out)
+
+
+def load_note(x):
+    la = [v for v in (x.get("loadavg_start"), x.get("loadavg_end")) if v]
+    return ("load average (1 min) %s" % " → ".join("%.1f" % v[0] for v in la)) if la else ""
+
+
+def render_viewer(r):
+    v = r.get("viewer")
+    out = ["### 10. Viewers and the console in Chromium (burned-in clock read from the page)\n"]
+    if not v:
+        out.append("not measured in this run (`bench/run --sections viewer --no-build`, about 2 minutes)")
+        return "\n".join(out) + "\n"
+    if "error" in v and not v.get("llhls"):
+        out.append("failed in this run: %s" % v["error"])
+        return "\n".join(out) + "\n"
+    rows = []
+    for key, name, target in (("llhls", "viewer page: low-latency HLS (hls.js lowLatencyMode, NAME.ll.m3u8)", "≤ 2000"),
+                              ("hls", "the same page on plain HLS (hls.js defaults, program.m3u8, 2 s segments)", ""),
+                              ("preview", "console program preview (snapshot.jpg, ≤ 5 a second)", "≤ 500 behind the program")):
+        m = (v.get(key) or {}).get("ms") or {}
+        rows.append([name, f(m.get("median"), 0), "%s / %s" % (f(m.get("p5"), 0), f(m.get("p95"), 0)),
+                     m.get("n", 0), target])
+    out.append(table(["what the page shows", "capture → screen, median ms", "p5 / p95 ms", "samples", "target ms"], rows))
+    out.append("\nThe screen camera stamps the wall clock when each frame is made (as section 4); the page draws "
+               "the video element (or the JPEG) onto a canvas, reads the 44-bit barcode and subtracts it from "
+               "`Date.now()`, five times a second for 20 s per row. The preview figure includes capture → "
+               "program (the sync delay), so it bounds \"behind the program\" from above. %s." % load_note(v))
+    return "\n".join(out) + "\n"
+
+
+def render_twojobs(r):
+    tj = r.get("twojobs")
+    out = ["### 11. Two hall-3 jobs on one 2-core machine (two luobo processes, real time)\n"]
+    if not tj:
+        out.append("not measured in this run (`bench/run --sections twojobs --no-build`, about 1.5 minutes)")
+        return "\n".join(out) + "\n"
+    rows = []
+    for name, x in sorted(tj.get("runs", {}).items()):
+        m = x.get("metrics_last") or {}
+        d = x.get("dropped") or {}
+        rows.append([name, f(m.get("luobo_program_late_frames_total"), 0),
+                     f(m.get("luobo_program_skipped_frames_total"), 0), f(d.get("source_dropped"), 0),
+                     "%s / %s" % (x.get("program_frames"), x.get("expected_frames")),
+                     f(100 * x["cpu_share_of_2_cores"], 1, " %") if x.get("cpu_share_of_2_cores") else "–",
+                     f(x.get("maxrss_mib"), 0), x.get("rc")])
+    out.append(table(["job", "late ticks", "ticks that repeated the last picture", "camera frames skipped",
+                      "program frames / expected", "CPU share of the 2 cores", "max RSS MiB", "exit"], rows))
+    out.append("\nGoal: 0 late and 0 skipped in each. Each job is section 3's hall-3 (three url cameras with "
+               "sub-streams, a url mic, resource mode, archive + HLS + SRT), its own config, data folder, port "
+               "and SRT sink; both start together. %s." % load_note(tj))
+    return "\n".join(out) + "\n"
 
 
 def render_longrun(r):
