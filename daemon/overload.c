@@ -144,8 +144,10 @@ static void give_back(lb_pipeline *p)
  * once when a source gets slower (a frame that misses its tick shows one
  * tick later); down by SYNC_DOWN_US a tick, so that the ticks it saves
  * come a little early each rather than in a burst.  Nothing measured (the
- * first frames, every source lost): sync_delay_ms. */
-#define SYNC_MARGIN_US 5000
+ * first frames, every source lost): sync_delay_ms.  The margin is for a
+ * late wake-up beyond those of the last seconds (a loaded machine): a mic's
+ * block that misses its tick is silence in it. */
+#define SYNC_MARGIN_US 10000
 #define SYNC_DOWN_US 1000
 
 static int64_t sync_delay(lb_pipeline *p)
