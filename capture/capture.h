@@ -107,11 +107,10 @@ lb_role lb_source_role(const lb_source *s);
 void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
 
 /* Frame synchroniser.  Puts into dst (unreferenced by the caller before) a
- * new reference to the newest frame whose pts <= t_us (realtime: <= t_us +
- * half a program frame, the nearest one), repeating or dropping frames as
- * the rates require.  While the source is lost, dst is a "no signal" slate
- * with the source's name and the time it was lost; so is it before the
- * source's first frame (connecting).  Returns 0, or
+ * new reference to the newest frame whose pts <= t_us, repeating or
+ * dropping frames as the rates require.  While the source is lost, dst is a
+ * "no signal" slate with the source's name and the time it was lost; so is
+ * it before the source's first frame (connecting).  Returns 0, or
  * AVERROR(EAGAIN) if there is nothing to show (the slate could not be
  * drawn: the caller chooses what to show), or AVERROR_EOF when a file without
  * loop has ended and its last frame was already handed out for t_us.
@@ -161,13 +160,11 @@ void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us);
  * frames on. */
 int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst);
 
-/* Realtime: how long after a tick the frame to show for it (the nearest:
- * stamped up to half a program frame after the tick) has reached the
- * consumer, for the source's frames decoded in full (the highest of the
- * last 2-4 s; frames over 0.5 s late are taken as catching up and not
- * counted), or INT64_MIN when none came lately.  Any thread.  The daemon
- * runs the program that far behind capture rather than a fixed
- * sync_delay_ms. */
+/* Realtime: how late the source's frames decoded in full reach the
+ * consumer after their stamps (the highest of the last 2-4 s; frames over
+ * 0.5 s late are taken as catching up and not counted), or INT64_MIN when
+ * none came lately.  Any thread.  The daemon runs the program that far
+ * behind capture rather than a fixed sync_delay_ms. */
 int64_t lb_source_arrival_lag_us(lb_source *s);
 
 /* Compressed passthrough for resource mode.  When the source receives

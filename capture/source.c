@@ -167,20 +167,6 @@ struct lb_source {
     lb_lag_window lag;              /* realtime: how late frames arrive */
 };
 
-/* Realtime, the nearest frame is taken rather than the newest before the
- * tick: a camera's frames fall anywhere between two ticks, and a frame
- * stamped up to half a tick after one is nearer to it than the one before;
- * taking it shows the picture half a tick sooner on average (the program's
- * delay, lb_source_arrival_lag_us, waits for it) and the pictures are
- * within half a tick of their sound either way.  Offline the rule stays the
- * newest at or before the tick: a file at the program's rate has its frames
- * on the ticks. */
-static int64_t due_slack_us(const lb_source *s)
-{
-    return s->params.offline ? DUE_SLACK_US
-                             : av_rescale(1000000, s->params.fps_den, 2LL * s->params.fps_num);
-}
-
 static void free_frame(void *item)
 {
     AVFrame *f = item;
@@ -495,7 +481,7 @@ static void *source_thread(void *arg)
              * than the switch) say nothing of the steady delay */
             if (!s->params.offline && pts >= atomic_load(&s->full_from_us)) {
                 int64_t now = lb_clock_now();
-                lb_lag_record(&s->lag, now, now - s->params.epoch_us - pts + due_slack_us(s));
+                lb_lag_record(&s->lag, now, now - s->params.epoch_us - pts);
             }
             pthread_mutex_lock(&s->lock);
             s->stats.frames++;
@@ -744,7 +730,7 @@ int lb_source_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
                 break;
             s->pending = item;
         }
-        if (s->pending->pts > t_us + due_slack_us(s))
+        if (s->pending->pts > t_us + DUE_SLACK_US)
             break;              /* not due yet: the shown frame still holds */
         if (s->shown && !s->shown_handed_out) {
             pthread_mutex_lock(&s->lock);

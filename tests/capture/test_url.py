@@ -66,25 +66,18 @@ def check_packets(path, sizes, label, connections=1):
     return got
 
 
-def check_nearest_and_lag(ticks, what):
-    """Realtime, each tick shows the nearest frame (stamped at most half a
-    tick after it), and the source says how late after a tick that frame
-    has arrived (lb_source_arrival_lag_us: what the daemon's program waits,
-    [general] sync_delay_auto)."""
-    half = 1000000 // 60
-    late = [t for t in ticks if t["pts"] > t["t_us"] + half]
-    check(not late, "%s: a frame stamped over half a tick after its tick: %s" % (what, late[:3]))
-    after = [t for t in ticks if t["pts"] > t["t_us"]]
+def check_lag(ticks, what):
+    """Realtime, the source says how late its frames arrive after their
+    stamps (lb_source_arrival_lag_us: how far the daemon's program runs
+    behind capture, [general] sync_delay_auto)."""
     lags = [t["lag_us"] for t in ticks[60:]]
     known = [x for x in lags if x is not None]
     check(len(known) >= len(lags) * 0.9, "%s: the arrival lag is measured (%d of %d ticks)"
           % (what, len(known), len(lags)))
     med = sorted(known)[len(known) // 2]
-    # at least the half tick it waits for the nearest frame; a live
-    # stream's stamps are its earliest arrivals, so not much more on loopback
-    check(half - 2000 <= med < 500000, "%s: arrival lag %d us" % (what, med))
-    print("%s: arrival lag median %.1f ms, max %.1f ms; %d of %d ticks showed a frame stamped after the tick"
-          % (what, med / 1e3, max(known) / 1e3, len(after), len(ticks)))
+    # a live stream's stamps are its earliest arrivals: never much before
+    check(-5000 <= med < 500000, "%s: arrival lag %d us" % (what, med))
+    print("%s: arrival lag median %.1f ms, max %.1f ms" % (what, med / 1e3, max(known) / 1e3))
 
 
 def rtsp_read(transport="tcp", seconds=20):
@@ -220,7 +213,7 @@ def served(proto, hevc=False):
     check(len(ticks) >= 9 * 30, "live within 3 s of the start (%d live ticks)" % len(ticks))
     check(all(t["ret"] == 0 and not t["slate"] for t in ticks), "every tick since live has a picture")
     check(e["distinct"] >= len(ticks) * 0.9, "%d distinct frames in %d ticks" % (e["distinct"], len(ticks)))
-    check_nearest_and_lag(ticks, proto)
+    check_lag(ticks, proto)
     sizes = [int(l.split()[0]) for l in open(os.path.join(wd, "packets.txt"))]
     want = set(s for s, _ in packet_sizes(media))
     check(len(sizes) > 200, "%d passthrough packets" % len(sizes))
