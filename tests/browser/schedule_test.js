@@ -85,7 +85,6 @@ function check(cond, what) {
       'viewer: a clear offline state (' + await viewer.textContent('#title') + ' / ' + await viewer.textContent('#live') + ')');
     check(!/·\s*$/.test((await viewer.textContent('.viewer-state')).trim()), 'viewer: no dangling separator');
     check(await viewer.isVisible('#unmute-hint'), 'viewer: the unmute hint shows while the sound is muted');
-    await viewer.screenshot({ path: path.join(process.env.SHOTS, 'viewer-offline.png') });
     // anonymous (public_viewer = true here): the viewers' status
     const anon = await (await fetch(BASE + '/api/v1/status')).json();
     check(anon.next_live && anon.next_live.teacher === '赵老师' && !('hall' in anon.next_live) && !('uid' in anon.next_live),
