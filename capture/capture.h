@@ -103,6 +103,8 @@ void lb_source_stop(lb_source *s);
 void lb_source_free(lb_source **s);
 
 const char *lb_source_name(const lb_source *s);
+/* The name people see: the label option (any text, e.g. 讲台), else NAME. */
+const char *lb_source_label(const lb_source *s);
 lb_role lb_source_role(const lb_source *s);
 void lb_source_get_stats(lb_source *s, lb_source_stats *stats);
 
@@ -127,6 +129,10 @@ int lb_source_draw_slate(lb_source *s, int64_t t_us, int width, int height, AVFr
  * resumed lesson's "recording interrupted from ... to ...".  Any thread.
  * 0, or a negative AVERROR (*out NULL). */
 int lb_slate_draw_text(const char *title, const char *line, int width, int height, AVFrame **out);
+/* The font file the slate draws text with: DejaVu, or a CJK font (Noto
+ * Sans CJK) when the text has CJK characters and that font is installed
+ * (else DejaVu, warned once in the log). */
+const char *lb_slate_font_for(const char *text);
 
 /* Decoding on demand.  A compressed url camera that is off the air may be
  * decoded from its key frames only, at a few percent of the cost: its
@@ -194,6 +200,8 @@ int lb_mic_start(lb_mic *m);
 void lb_mic_stop(lb_mic *m);
 void lb_mic_free(lb_mic **m);
 const char *lb_mic_name(const lb_mic *m);
+/* The name people see: the label option, else NAME. */
+const char *lb_mic_label(const lb_mic *m);
 lb_role lb_mic_role(const lb_mic *m);
 void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats);
 

@@ -17,6 +17,7 @@
  * kind reads the keys it needs and configure() rejects what does not fit. */
 typedef struct lb_source_settings {
     int type;                 /* lb_source_kind */
+    char label[96];           /* the name people see (UI, slate): any text, e.g. 讲台; "" = NAME */
     int role;                 /* lb_role */
     char device[256];         /* v4l2 device, alsa PCM name */
     char url[1024];           /* url sources; a file path */
@@ -213,6 +214,10 @@ void lb_lavfi_close(lb_lavfi **g);
 void lb_lavfi_escape_text(const char *in, char *out, size_t size);
 /* The font drawtext uses. */
 #define LB_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+/* [source|mic.NAME] label: printable text (any language). */
+int lb_label_check(const lb_config_section *sec, const char *label, char *err, size_t err_size);
+/* The font for text with CJK characters (fonts-noto-cjk; its first face). */
+#define LB_CJK_FONT_FILE "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
 
 /* How late a source's frames or a mic's samples arrive: lb_clock time when
  * they are handed to the consumer minus the program time they are stamped

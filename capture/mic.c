@@ -115,7 +115,8 @@ int lb_mic_create(lb_mic **pm, const lb_config_section *sec, const lb_capture_pa
     m->params = *params;
     m->stats.level_dbfs = -120;
     m->stats.peak_dbfs = -120;
-    if ((ret = lb_config_apply(sec, lb_mic_options, &m->settings, err, err_size)) < 0)
+    if ((ret = lb_config_apply(sec, lb_mic_options, &m->settings, err, err_size)) < 0 ||
+        (ret = lb_label_check(sec, m->settings.label, err, err_size)) < 0)
         goto fail;
     if (!m->settings.type) {
         lb_config_error(sec, "type", err, err_size, "missing (expected synthetic, url or alsa)");
@@ -424,6 +425,7 @@ void lb_mic_free(lb_mic **pm)
 }
 
 const char *lb_mic_name(const lb_mic *m) { return m->name; }
+const char *lb_mic_label(const lb_mic *m) { return *m->settings.label ? m->settings.label : m->name; }
 lb_role lb_mic_role(const lb_mic *m) { return (lb_role)m->settings.role; }
 
 void lb_mic_get_stats(lb_mic *m, lb_mic_stats *stats)

@@ -18,9 +18,12 @@
 #include "capture_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libavutil/dict.h>
 #include <libavutil/imgutils.h>
@@ -66,6 +69,7 @@ static const lb_option_choice role_choices[] = {
 const lb_option lb_source_options[] = {
     { "type", LB_OPT_ENUM, OFF(type), 0, NULL, 0, 0, kind_choices, "kind of camera" },
     { "role", LB_OPT_ENUM, OFF(role), 0, "wide", 0, 0, role_choices, "what the camera shows" },
+    { "label", LB_OPT_STRING, STR(label), NULL, 0, 0, NULL, "the name shown in the web UI and on the \"no signal\" slate, any text such as 讲台 (NAME stays the name in files, URLs, logs and metrics); default: NAME" },
     { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "v4l2: /dev/videoN" },
     { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: rtsp://, srt://, rtmp://, http://, or a file" },
     { "analysis_url", LB_OPT_STRING, STR(analysis_url), NULL, 0, 0, NULL, "url: the camera's low-resolution sub-stream (an IP camera's second stream, e.g. 640x360): the director and the console's previews watch it instead of the main stream, which is then not decoded at all while the camera is off the air (decode = auto or on_air); while it gives no picture, the main stream is watched, decoded in full" },
@@ -88,6 +92,7 @@ const lb_option lb_source_options[] = {
 const lb_option lb_mic_options[] = {
     { "type", LB_OPT_ENUM, OFF(type), 0, NULL, 0, 0, mic_kind_choices, "kind of microphone" },
     { "role", LB_OPT_ENUM, OFF(role), 0, "teacher", 0, 0, role_choices, "whose voice it carries" },
+    { "label", LB_OPT_STRING, STR(label), NULL, 0, 0, NULL, "the name shown in the web UI and on the \"no signal\" slate, any text such as 讲台 (NAME stays the name in files, URLs, logs and metrics); default: NAME" },
     { "device", LB_OPT_STRING, STR(device), NULL, 0, 0, NULL, "alsa: PCM name, e.g. hw:1,0" },
     { "url", LB_OPT_STRING, STR(url), NULL, 0, 0, NULL, "url: an audio file or a URL's audio" },
     { "transport", LB_OPT_STRING, STR(transport), "tcp", 0, 0, NULL, "url, rtsp: tcp or udp" },
@@ -282,7 +287,8 @@ int lb_source_create(lb_source **ps, const lb_config_section *sec,
         ret = AVERROR(EINVAL);
         goto fail;
     }
-    if ((ret = lb_config_apply(sec, lb_source_options, &s->settings, err, err_size)) < 0)
+    if ((ret = lb_config_apply(sec, lb_source_options, &s->settings, err, err_size)) < 0 ||
+        (ret = lb_label_check(sec, s->settings.label, err, err_size)) < 0)
         goto fail;
     if (!s->settings.type) {
         lb_config_error(sec, "type", err, err_size, "missing (expected synthetic, url or v4l2)");
@@ -568,6 +574,7 @@ void lb_source_free(lb_source **ps)
 }
 
 const char *lb_source_name(const lb_source *s) { return s->name; }
+const char *lb_source_label(const lb_source *s) { return *s->settings.label ? s->settings.label : s->name; }
 lb_role lb_source_role(const lb_source *s) { return (lb_role)s->settings.role; }
 
 void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
@@ -653,7 +660,7 @@ static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
     lb_source_get_stats(s, &st);
     int64_t lost = st.lost_at_us >= 0 ? st.lost_at_us / 1000000 : second;
     char title[160], line[160];
-    snprintf(title, sizeof title, "%s  NO SIGNAL", s->name);
+    snprintf(title, sizeof title, "%s  NO SIGNAL", lb_source_label(s));
     /* a resource-mode track fills the time since its last packet, which
      * may come a little before the source noticed the loss */
     snprintf(line, sizeof line, "%s since %02d:%02d:%02d (%lld s)", lb_source_state_name(st.state),
@@ -666,6 +673,64 @@ static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
     return f;
 }
 
+int lb_label_check(const lb_config_section *sec, const char *label, char *err, size_t err_size)
+{
+    /* drawn by lavfi's drawtext: its quoting has no escape for these */
+    for (const unsigned char *p = (const unsigned char *)label; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '\'' || *p == '\\' || *p == '%') {
+            lb_config_error(sec, "label", err, err_size, "must not contain control characters, ' \\ or %%");
+            return AVERROR(EINVAL);
+        }
+    return 0;
+}
+
+/* 1 if text has a code point DejaVu lacks and a CJK font has (Han,
+ * kana, Hangul, CJK punctuation, full-width forms): a camera named 讲台. */
+static int needs_cjk(const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        uint32_t cp;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        } else if ((*p & 0xe0) == 0xc0 && p[1]) {
+            cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+            p += 2;
+        } else if ((*p & 0xf0) == 0xe0 && p[1] && p[2]) {
+            cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+            p += 3;
+        } else if ((*p & 0xf8) == 0xf0 && p[1] && p[2] && p[3]) {
+            cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+                 (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+            p += 4;
+        } else {
+            p++;
+            continue;
+        }
+        if ((cp >= 0x1100 && cp <= 0x11ff) || (cp >= 0x2e80 && cp <= 0x9fff) ||
+            (cp >= 0xa960 && cp <= 0xa97f) || (cp >= 0xac00 && cp <= 0xd7af) ||
+            (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) ||
+            (cp >= 0xff00 && cp <= 0xffef) || (cp >= 0x20000 && cp <= 0x3ffff))
+            return 1;
+    }
+    return 0;
+}
+
+const char *lb_slate_font_for(const char *text)
+{
+    static atomic_int warned;
+    if (!needs_cjk(text))
+        return LB_FONT_FILE;
+    if (!access(LB_CJK_FONT_FILE, R_OK))
+        return LB_CJK_FONT_FILE;
+    /* once: the slate still says what it can (Latin text, the state) */
+    if (!atomic_exchange(&warned, 1))
+        LB_LOGW("capture", "no CJK font (%s; install fonts-noto-cjk): Chinese, Japanese or Korean "
+                "names on the \"no signal\" slate are drawn as boxes", LB_CJK_FONT_FILE);
+    return LB_FONT_FILE;
+}
+
 int lb_slate_draw_text(const char *title, const char *line, int width, int height, AVFrame **out)
 {
     char title_esc[512], line_esc[512];
@@ -675,11 +740,11 @@ int lb_slate_draw_text(const char *title, const char *line, int width, int heigh
     char desc[2048], err[256];
     snprintf(desc, sizeof desc,
              "color=c=0x303030:s=%dx%d:r=1:d=1,"
-             "drawtext=fontfile=" LB_FONT_FILE ":fontcolor=white:fontsize=h/12:"
+             "drawtext=fontfile=%s:fontcolor=white:fontsize=h/12:"
              "x=(w-tw)/2:y=h/2-th*1.5:text=%s,"
-             "drawtext=fontfile=" LB_FONT_FILE ":fontcolor=0xbbbbbb:fontsize=h/20:"
+             "drawtext=fontfile=%s:fontcolor=0xbbbbbb:fontsize=h/20:"
              "x=(w-tw)/2:y=h/2+th:text=%s",
-             width, height, title_esc, line_esc);
+             width, height, lb_slate_font_for(title), title_esc, lb_slate_font_for(line), line_esc);
     lb_lavfi *g = NULL;
     AVFrame *f = av_frame_alloc();
     int ret;

@@ -35,7 +35,7 @@ static const char *default_pattern(int role)
 }
 
 #define LABELS(name) \
-    "drawtext=fontfile=" LB_FONT_FILE ":fontsize=h/20:fontcolor=white:box=1:boxcolor=black@0.6:" \
+    "drawtext=fontfile=%s:fontsize=h/20:fontcolor=white:box=1:boxcolor=black@0.6:" \
     "boxborderw=8:x=w/40:y=h/30:text='" name "',"                                                \
     "drawtext=fontfile=" LB_FONT_FILE ":fontsize=h/20:fontcolor=yellow:box=1:boxcolor=black@0.6:" \
     "boxborderw=8:x=w-tw-w/40:y=h/30:text='%%{pts\\:hms}'"
@@ -61,7 +61,7 @@ static int build_graph(const lb_source_settings *st, const char *name, int fps,
             "[bg][board]overlay=x=W/10:y=H/12:format=yuv420[room];"
             "[room][fig]overlay=x='W/2-w/2+W/3*sin(2*PI*t/20)':y=H/3:eval=frame:format=yuv420,"
             LABELS("%s"),
-            w, h, fps, w * 8 / 10, h / 3, fps, w / 10, h / 2, fps, name);
+            w, h, fps, w * 8 / 10, h / 3, fps, w / 10, h / 2, fps, lb_slate_font_for(name), name);
     } else if (!strcmp(pattern, "students")) {
         n = snprintf(desc, size,
             "color=c=0x5a4a3a:s=%dx%d:r=%d,"
@@ -69,7 +69,7 @@ static int build_graph(const lb_source_settings *st, const char *name, int fps,
             "drawbox=x=iw*5/8:y=ih/4:w=iw/8:h=ih/2:c=0xf0c090:t=fill:"
             "enable='between(mod(t\\,60)\\,40\\,50)',"
             LABELS("%s"),
-            w, h, fps, name);
+            w, h, fps, lb_slate_font_for(name), name);
     } else if (!strcmp(pattern, "board")) {
         char strokes[2048] = "";
         size_t k = 0;
@@ -80,7 +80,7 @@ static int build_graph(const lb_source_settings *st, const char *name, int fps,
                 2 + (i % 2) * 8, 2 + i, 4 + i % 3, 20 + 2 * i);
         n = snprintf(desc, size,
             "color=c=0x203a28:s=%dx%d:r=%d,%s" LABELS("%s"),
-            w, h, fps, strokes, name);
+            w, h, fps, strokes, lb_slate_font_for(name), name);
     } else if (!strcmp(pattern, "screen")) {
         n = snprintf(desc, size,
             "color=c=0xf4f4f0:s=%dx%d:r=%d,"
@@ -90,9 +90,9 @@ static int build_graph(const lb_source_settings *st, const char *name, int fps,
             "drawtext=fontfile=" LB_FONT_FILE ":fontsize=h/14:fontcolor=white:x=w/20:y=h/28:"
             "text='Slide %%{eif\\:floor(t/15)+1\\:d}',"
             LABELS("%s"),
-            w, h, fps, name);
+            w, h, fps, lb_slate_font_for(name), name);
     } else if (!strcmp(pattern, "bars")) {
-        n = snprintf(desc, size, "testsrc2=s=%dx%d:r=%d," LABELS("%s"), w, h, fps, name);
+        n = snprintf(desc, size, "testsrc2=s=%dx%d:r=%d," LABELS("%s"), w, h, fps, lb_slate_font_for(name), name);
     } else {
         snprintf(err, err_size, "unknown pattern '%s' (expected teacher, students, board, screen, bars)",
                  pattern);
@@ -112,7 +112,7 @@ static int video_configure(void *priv, const lb_source_ctx *ctx, const lb_config
     const lb_source_settings *st = ctx->settings;
     int fps = st->fps ? st->fps : (int)av_rescale(1, ctx->params->fps_num, ctx->params->fps_den);
     char msg[256];
-    int ret = build_graph(st, lb_config_section_instance(sec), fps, v->desc, sizeof v->desc,
+    int ret = build_graph(st, *st->label ? st->label : lb_config_section_instance(sec), fps, v->desc, sizeof v->desc,
                           msg, sizeof msg);
     if (ret < 0)
         lb_config_error(sec, *st->graph ? "graph" : "pattern", err, err_size, "%s", msg);

@@ -38,6 +38,7 @@ static cJSON *sources_json(lb_pipeline *p)
         lb_source_get_stats(p->sources[i], &st);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", lb_source_name(p->sources[i]));
+        cJSON_AddStringToObject(o, "label", lb_source_label(p->sources[i]));
         cJSON_AddStringToObject(o, "role", lb_role_name(lb_source_role(p->sources[i])));
         cJSON_AddStringToObject(o, "kind", st.kind);
         cJSON_AddStringToObject(o, "state", lb_source_state_name(st.state));
@@ -144,6 +145,7 @@ static cJSON *ctl_status(void *opaque)
         lb_mic_get_stats(p->mics[m], &st);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", lb_mic_name(p->mics[m]));
+        cJSON_AddStringToObject(o, "label", lb_mic_label(p->mics[m]));
         cJSON_AddStringToObject(o, "role", lb_role_name(lb_mic_role(p->mics[m])));
         cJSON_AddStringToObject(o, "kind", st.kind);
         cJSON_AddStringToObject(o, "state", lb_source_state_name(st.state));

@@ -163,10 +163,10 @@ static void copy_members(cJSON *dst, const cJSON *src, const char *const *keys, 
     }
 }
 
-/* name, role and state of each camera or mic: no kind, no error, no URL */
+/* name, label, role and state of each camera or mic: no kind, no error, no URL */
 static void copy_list(cJSON *dst, const cJSON *full, const char *key)
 {
-    static const char *const keep[] = { "name", "role", "state" };
+    static const char *const keep[] = { "name", "label", "role", "state" };
     const cJSON *item, *list = cJSON_GetObjectItemCaseSensitive(full, key);
     cJSON *out = cJSON_AddArrayToObject(dst, key);
     cJSON_ArrayForEach(item, list) {
