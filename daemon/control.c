@@ -115,6 +115,9 @@ static cJSON *ctl_status(void *opaque)
     for (int i = 0; i < p->shot.nb_sources; i++)
         cJSON_AddItemToArray(on_air, cJSON_CreateString(p->setup.source_names[p->shot.sources[i]]));
     cJSON_AddStringToObject(dir, "reason", p->shot.reason);
+    cJSON *reasons = lb_director_reasons_json(p->shot.reason);     /* for pages in other languages */
+    if (reasons)
+        cJSON_AddItemToObject(dir, "reasons", reasons);
     char analysis[8192];
     if (lb_director_status_json(p->director, analysis, sizeof analysis) > 0) {
         cJSON *a = cJSON_Parse(analysis);

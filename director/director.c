@@ -695,9 +695,22 @@ int lb_shot_to_json2(const lb_shot *shot, int64_t t_us, const lb_director_setup 
 #undef PUT
     if (n >= sizeof extra)
         return AVERROR(ENOSPC);
+    /* the reason's parts as codes (reasons.c), last: for pages in other
+     * languages; left out of a line they would not fit in */
+    cJSON *codes = lb_director_reasons_json(shot->reason);
+    char *codes_text = codes ? cJSON_PrintUnformatted(codes) : NULL;
+    cJSON_Delete(codes);
     /* t printed from integers so that offline logs are byte-identical */
-    return snprintf(buf, size,
-                    "{\"t\": %lld.%03lld, \"shot\": \"%s\", \"layout\": \"%s\", \"sources\": [%s], \"reason\": \"%s\"%s}",
-                    (long long)(t_us / 1000000), (long long)(t_us / 1000 % 1000), shot->name,
-                    lb_layout_name(shot->layout), names, reason, extra);
+    int len = -1;
+    for (int with_codes = !!codes_text; with_codes >= 0; with_codes--) {
+        len = snprintf(buf, size,
+                       "{\"t\": %lld.%03lld, \"shot\": \"%s\", \"layout\": \"%s\", \"sources\": [%s], \"reason\": \"%s\"%s%s%s}",
+                       (long long)(t_us / 1000000), (long long)(t_us / 1000 % 1000), shot->name,
+                       lb_layout_name(shot->layout), names, reason, extra, with_codes ? ", \"reasons\": " : "",
+                       with_codes ? codes_text : "");
+        if (len >= 0 && (size_t)len < size)
+            break;
+    }
+    free(codes_text);
+    return len;
 }

@@ -59,6 +59,8 @@
 
 #include <libavutil/frame.h>
 
+#include <cjson/cJSON.h>
+
 #include "lb_config.h"
 #include "lb_media.h"
 
@@ -196,10 +198,18 @@ int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const 
                           AVFrame *dst);
 void lb_compositor_free(lb_compositor **c);
 
+/* A reason's parts as codes with parameters, for pages in other languages:
+ * [{"code": "mic_speaking", "params": {"mic": "teacher", "dbfs": "-21"}},
+ * {"text": "a part no template knows"}] (reasons.c).  The caller frees it. */
+cJSON *lb_director_reasons_json(const char *reason);
+
 /* One decision as a director.jsonl line (no newline), into buf: the
  * contract's keys, then (format 2, docs/director-jsonl.md) "crop" and, while
  * the virtual camera is on screen, "vcam" with its state.  pan: the line is
- * a pan keyframe ("pan": true) repeating the shot. */
+ * a pan keyframe ("pan": true) repeating the shot.  Last, "reasons": the
+ * reason's parts as codes, when the line has room for them (LB_SHOT_JSON_MAX
+ * has room for any). */
+#define LB_SHOT_JSON_MAX 4096
 int lb_shot_to_json(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup,
                     char *buf, size_t size);
 int lb_shot_to_json2(const lb_shot *shot, int64_t t_us, const lb_director_setup *setup, int pan,

@@ -7,18 +7,10 @@
  * "params" added to {"error": ...}; one that matches none keeps only its
  * English text (the page shows that).  One table, so a changed sentence
  * is one line to change here, and tests/webui checks a few of them. */
-#include <stdio.h>
-#include <string.h>
-
+#include "lb_text.h"
 #include "webui_priv.h"
 
-typedef struct {
-    const char *code;
-    const char *tpl;               /* %s: any text, %d: digits */
-    const char *params[3];         /* the names of the %s/%d in order */
-} err_code;
-
-static const err_code codes[] = {
+static const lb_text_code codes[] = {
     { "user_exists", "user '%s' exists", { "user" } },
     { "user_unknown", "no user '%s'", { "user" } },
     { "user_invalid", "invalid user name (letters, digits, . _ - @; up to 63)", { 0 } },
@@ -74,50 +66,15 @@ static const err_code codes[] = {
     { "timetable_none", "no timetable yet (PUT one to /api/v1/timetable)", { 0 } },
 };
 
-#define MAX_PARAMS 3
-
-/* Matches msg against tpl; on a match, the spans of the %s/%d in caps. */
-static int match(const char *tpl, const char *msg, const char **cap, size_t *cap_len, int n)
-{
-    for (;;) {
-        if (tpl[0] == '%' && (tpl[1] == 's' || tpl[1] == 'd')) {
-            if (n >= MAX_PARAMS)
-                return 0;
-            /* the shortest span after which the rest matches (non-empty) */
-            for (size_t len = 1; msg[len - 1]; len++) {
-                if (tpl[1] == 'd' && (msg[len - 1] < '0' || msg[len - 1] > '9'))
-                    return 0;
-                cap[n] = msg;
-                cap_len[n] = len;
-                if (match(tpl + 2, msg + len, cap, cap_len, n + 1))
-                    return 1;
-            }
-            return 0;
-        }
-        if (*tpl != *msg)
-            return 0;
-        if (!*tpl)
-            return 1;
-        tpl++;
-        msg++;
-    }
-}
-
 void webui_error_add_code(cJSON *o, const char *msg)
 {
-    const char *cap[MAX_PARAMS];
-    size_t cap_len[MAX_PARAMS];
-
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        if (!match(codes[i].tpl, msg, cap, cap_len, 0))
-            continue;
-        cJSON_AddStringToObject(o, "code", codes[i].code);
-        cJSON *p = cJSON_AddObjectToObject(o, "params");
-        for (int k = 0; p && k < MAX_PARAMS && codes[i].params[k]; k++) {
-            char v[256];
-            snprintf(v, sizeof v, "%.*s", (int)(cap_len[k] < sizeof v ? cap_len[k] : sizeof v - 1), cap[k]);
-            cJSON_AddStringToObject(p, codes[i].params[k], v);
-        }
+    cJSON *params = cJSON_CreateObject();
+    const lb_text_code *c = params ? lb_text_code_find(msg, codes, sizeof codes / sizeof codes[0], params)
+                                   : NULL;
+    if (!c) {
+        cJSON_Delete(params);
         return;
     }
+    cJSON_AddStringToObject(o, "code", c->code);
+    cJSON_AddItemToObject(o, "params", params);
 }

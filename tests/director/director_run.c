@@ -350,7 +350,7 @@ int main(int argc, char **argv)
             goto end;
         }
         if (changed) {
-            char line[1024];
+            char line[LB_SHOT_JSON_MAX];
             lb_shot_to_json(&shot, t_us, &setup, line, sizeof line);
             fprintf(out, "%s\n", line);
         }

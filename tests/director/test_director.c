@@ -536,14 +536,25 @@ static void test_override(void)
           strstr(status, "{\"name\": \"room\", \"dbfs\": ") && strstr(status, "\"name\": \"cam3\", \"live\": true"),
           "status %s", status);
     CHECK(lb_director_status_json(d, status, 10) == 9 && strlen(status) == 9, "status truncated");
-    char line[1024];
+    char line[LB_SHOT_JSON_MAX];
     lb_director_setup setup = hall();
     snprintf(shot.reason, sizeof shot.reason, "say \"hi\"\\\n");
     shot.crop[0] = (lb_rectf){ 0.25, 0.5, 0.5, 0.5 };   /* a close-up: format 2's "crop" */
     shot.vcam_slots = 0;
     lb_shot_to_json(&shot, 12345678, &setup, line, sizeof line);
     CHECK(!strcmp(line, "{\"t\": 12.345, \"shot\": \"students\", \"layout\": \"single\", \"sources\": "
-                        "[\"cam2\"], \"reason\": \"say \\\"hi\\\"\\\\\\u000a\", \"crop\": [[0.25, 0.5, 0.5, 0.5]]}"), "json %s", line);
+                        "[\"cam2\"], \"reason\": \"say \\\"hi\\\"\\\\\\u000a\", \"crop\": [[0.25, 0.5, 0.5, 0.5]], "
+                        "\"reasons\": [{\"text\":\"say \\\"hi\\\"\\\\\\n\"}]}"), "json %s", line);
+    /* the reason's parts as codes: known ones with their parameters, an unknown one as text */
+    snprintf(shot.reason, sizeof shot.reason, "mic lapel speaking (-21 dBFS); cam3 lost; something new");
+    lb_shot_to_json(&shot, 0, &setup, line, sizeof line);
+    CHECK(strstr(line, "\"reasons\": [{\"code\":\"mic_speaking\",\"params\":{\"mic\":\"lapel\",\"dbfs\":\"-21\"}},"
+                       "{\"code\":\"source_lost\",\"params\":{\"source\":\"cam3\"}},{\"text\":\"something new\"}]}"),
+          "reasons as codes: %s", line);
+    /* a line too short for them: without "reasons", still whole */
+    char small[200];
+    int n = lb_shot_to_json(&shot, 0, &setup, small, sizeof small);
+    CHECK(n > 0 && (size_t)n < sizeof small && !strstr(small, "reasons") && small[n - 1] == '}', "no room: %s", small);
     for (int i = 0; i < NB; i++)
         av_frame_free(&s.f[i]);
     lb_director_free(&d);

@@ -29,10 +29,12 @@
     const peak = el('div', { className: 'peak' });
     const value = el('span', { className: 'muted' }, '–');
     const label = isMic ? name : t('program');
-    const row = el('div', { className: 'meter' }, el('span', { className: 'meter-name', title: label }, label),
+    const labelEl = el('span', { className: 'meter-name', title: label }, label);
+    if (!isMic) labelEl.dataset.i18n = 'program';
+    const row = el('div', { className: 'meter' }, labelEl,
       el('div', { className: 'bar' }, fill, peak), value);
     row.dataset.name = name;
-    const m = { fill, peak, value, peakDb: -120, peakAt: 0, row };
+    const m = { fill, peak, value, peakDb: -120, peakAt: 0, row, labelEl };
     if (isMic) {
       row.classList.add('mic');
       m.mute = el('button', { type: 'button', className: 'mute', onclick: () => setMic(name, { mute: !m.muted }) },
@@ -55,6 +57,7 @@
 
   function showMic(mic) {
     const m = meter(mic.name, true);
+    if (mic.label) { m.labelEl.textContent = mic.label; m.labelEl.title = mic.label; }   // label = 讲台
     if (mic.mute === undefined) return;
     m.muted = !!mic.mute;
     m.row.classList.toggle('muted-mic', m.muted);
@@ -90,15 +93,16 @@
 
   function tile(src) {
     if (tiles.has(src.name)) return tiles.get(src.name);
-    const img = el('img', { alt: src.name });
+    const img = el('img', { alt: src.label || src.name });
     const stateBadge = el('span', { className: 'badge' });
+    const labelText = el('span', { className: 'name' });
     const node = el('div', { className: 'tile', title: src.name },
-      el('span', { className: 'tally' }, 'PGM'), img,
-      el('div', { className: 'label' }, el('span', {}, src.name + (src.role && src.role !== src.name ? ' · ' + src.role : '')), stateBadge));
+      el('span', { className: 'tally', dataset: { i18n: 'pgm' } }, t('pgm')), img,
+      el('div', { className: 'label' }, labelText, stateBadge));
     node.dataset.source = src.name;
     node.addEventListener('click', () => take(src.name));
     document.getElementById('multiview').appendChild(node);
-    const entry = { tile: node, img, stateBadge, loading: false };
+    const entry = { tile: node, img, stateBadge, labelText, loading: false };
     tiles.set(src.name, entry);
     return entry;
   }
@@ -157,8 +161,8 @@
       const subState = sub && sub.state !== 'live' ? t('substream') + ' ' + sub.state : '';
       const error = [src.last_error, subState && (subState + (sub.last_error ? ': ' + sub.last_error : ''))]
         .filter(Boolean).join(' · ');
-      stb.appendChild(el('tr', {}, el('td', {}, src.name), el('td', {}, dash(src.role)),
-        el('td', {}, el('span', { className: 'badge ' + (src.state || '') }, dash(src.state))),
+      stb.appendChild(el('tr', {}, el('td', {}, src.label || src.name), el('td', {}, LB.tv('srole_', src.role)),
+        el('td', {}, el('span', { className: 'badge ' + (src.state || '') }, LB.tv('state_', src.state))),
         el('td', { className: 'hide-narrow' }, size),
         el('td', { className: 'hide-narrow' }, dash(src.frames)), el('td', {}, dash(src.dropped)),
         el('td', {}, dash(src.reconnects)), el('td', { className: 'muted' }, dash(error))));
@@ -166,8 +170,8 @@
     const otb = document.querySelector('#outputs tbody');
     otb.textContent = '';
     for (const o of s.outputs || []) {
-      otb.appendChild(el('tr', {}, el('td', {}, o.name), el('td', {}, dash(o.kind)),
-        el('td', {}, el('span', { className: 'badge ' + (o.state || '') }, dash(o.state))),
+      otb.appendChild(el('tr', {}, el('td', {}, o.name), el('td', {}, LB.tv('kind_', o.kind)),
+        el('td', {}, el('span', { className: 'badge ' + (o.state || '') }, LB.tv('state_', o.state))),
         el('td', {}, o.send_kbps ? Math.round(o.send_kbps) + ' kb/s' : '–'),
         el('td', {}, o.rtt_ms ? Number(o.rtt_ms).toFixed(1) + ' ms' : '–'),
         el('td', {}, o.kind === 'srt' ? Number(o.loss_pct || 0).toFixed(2) + ' %' : '–'),
@@ -187,7 +191,7 @@
     document.querySelectorAll('#modes button').forEach((b) => b.classList.toggle('on', b.dataset.mode === d.mode));
     document.querySelectorAll('#layouts button').forEach((b) => mark(b, b.dataset.layout === d.layout));
     document.querySelectorAll('#shots button').forEach((b) => mark(b, (d.sources || [])[0] === b.dataset.shot));
-    document.getElementById('reason').textContent = dash(d.reason);
+    document.getElementById('reason').textContent = LB.reasonText(d);
     document.body.dataset.mode = d.mode || '';
     if (auto) takeoverNote = false;
     const hint = document.getElementById('take-hint');
@@ -198,13 +202,16 @@
 
   function render(s) {
     status = s;
+    LB.noteLabels(s);
     const shots = document.getElementById('shots');
     for (const src of s.sources || []) {
       const entry = tile(src);
       entry.stateBadge.className = 'badge ' + (src.state || '');
-      entry.stateBadge.textContent = dash(src.state);
+      entry.stateBadge.textContent = LB.tv('state_', src.state);
+      entry.labelText.textContent = (src.label || src.name) +
+        (src.role && src.role !== src.name ? ' · ' + LB.tv('srole_', src.role) : '');
       if (!shots.querySelector('[data-shot="' + CSS.escape(src.name) + '"]')) {
-        const b = el('button', { type: 'button', onclick: () => take(src.name) }, src.name);
+        const b = el('button', { type: 'button', onclick: () => take(src.name) }, src.label || src.name);
         b.dataset.shot = src.name;
         shots.appendChild(b);
       }
@@ -223,7 +230,7 @@
     showRecFields(rec);
     tickRecording();
     if (s.disk && s.disk.total_bytes) {
-      document.getElementById('disk-text').textContent = LB.fmtBytes(s.disk.free_bytes) + ' ' + t('free') + ' ' + t('of') + ' ' + LB.fmtBytes(s.disk.total_bytes);
+      document.getElementById('disk-text').textContent = LB.diskText(s.disk.free_bytes, s.disk.total_bytes);
       document.getElementById('disk-fill').style.width = (100 - s.disk.free_bytes / s.disk.total_bytes * 100).toFixed(1) + '%';
     }
   }
@@ -332,8 +339,15 @@
       (sc.timetable || {}).error, sc.clock && sc.clock.synchronised === false ? t('clock_unsynced') : '']
       .filter(Boolean).join(' · ');
   }
+  let schedule = null;
   const sc = await LB.api('/api/v1/schedule');
-  if (sc.status === 200) renderSchedule(sc.data);
+  if (sc.status === 200) renderSchedule(schedule = sc.data);
+  // another language: the texts this page drew from the status again
+  LB.onLang(() => {
+    if (status) render(status);
+    renderAlerts(alertList);
+    renderSchedule(schedule);
+  });
 
   const st = await LB.api('/api/v1/status');
   if (st.status === 200) render(st.data);
@@ -349,7 +363,7 @@
     } else if (ev.type === 'tally') setTally(ev.program);
     else if (ev.type === 'decision') {
       setTally(ev.sources);
-      document.getElementById('reason').textContent = dash(ev.reason);
+      document.getElementById('reason').textContent = LB.reasonText(ev);
     }
   });
 })();
