@@ -28,12 +28,31 @@
 #include <cjson/cJSON.h>
 
 #include "lb_clock.h"
+#include "lb_text.h"
 #include "lb_log.h"
 
 typedef struct chapter {
     double t_s;
     char *title;
 } chapter;
+
+/* The director's chapter titles as codes, for pages in other languages:
+ * "Slide 9" also as "code": "slide", "params": {"n": "9"}. */
+static const lb_text_code chapter_codes[] = {
+    { "slide", "Slide %d", { "n" } },
+};
+
+static void add_chapter_code(cJSON *c, const char *title)
+{
+    cJSON *params = cJSON_CreateObject();
+    const lb_text_code *code = params ? lb_text_code_find(title, chapter_codes, 1, params) : NULL;
+    if (!code) {
+        cJSON_Delete(params);
+        return;
+    }
+    cJSON_AddStringToObject(c, "code", code->code);
+    cJSON_AddItemToObject(c, "params", params);
+}
 
 typedef struct outage {
     double from_s, to_s;        /* lesson time: the recording's gap */
@@ -214,6 +233,7 @@ static cJSON *lesson_json(const lb_lesson *l, const char *status, double duratio
                 continue;
             cJSON_AddNumberToObject(c, "t", l->chapters[i].t_s);
             cJSON_AddStringToObject(c, "title", l->chapters[i].title);
+            add_chapter_code(c, l->chapters[i].title);
             cJSON_AddItemToArray(arr, c);
         }
     }

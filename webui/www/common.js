@@ -94,6 +94,27 @@ const LB = (() => {
     });
   }
 
+  /* The director's reason ({reason, reasons}) in this language: each part
+   * by its code (reason_CODE), the server's English for a part without. */
+  function reasonText(d) {
+    if (!d) return '–';
+    if (!Array.isArray(d.reasons) || !d.reasons.length) return d.reason ? d.reason : '–';
+    return d.reasons.map((r) => {
+      if (!r.code || !has('reason_' + r.code)) return r.text || r.code || '';
+      const p = Object.assign({}, r.params || {});
+      if (p.role) p.role = tv('srole_', p.role);
+      if (p.who) p.who = tv('reason_who_', p.who);
+      for (const k of ['dbfs', 'presence', 'motion', 'age_s', 'marks_pct', 'window_s', 'last_s', 'seen_s', 'after_s']) {
+        if (p[k] !== undefined && p[k] !== '' && !isNaN(Number(p[k]))) p[k] = fmtNum(p[k]);
+      }
+      return tf('reason_' + r.code, p);
+    }).filter(Boolean).join(t('reason_sep'));
+  }
+
+  /* A chapter's title: the director's "Slide 9" by its code. */
+  const chapterText = (ch) => (ch && ch.code && has('chapter_' + ch.code) ? tf('chapter_' + ch.code, ch.params)
+    : (ch && ch.title) || '');
+
   /* A server error ({"error", "code", "params"}) in this language: by its
    * code when the table has it, else the server's English text. */
   function errText(r) {
@@ -441,7 +462,7 @@ const LB = (() => {
   applyI18n();
   renderLangSwitch();
   return { get lang() { return lang; }, get locale() { return locale(); }, t, tf, tv, has, errText,
-    setLang, onLang, fmtNum, diskText, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
+    setLang, onLang, fmtNum, diskText, reasonText, chapterText, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
     alertText, alertTracker, renderAlertBanner,
            attachHls, fmtDuration, fmtBytes, fmtDate, fmtClock, lessonText, el, dash, allows, homeFor,
            get session() { return session; } };

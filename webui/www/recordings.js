@@ -53,7 +53,7 @@
       chapters.textContent = '';
       for (const ch of rec.chapters || []) {
         chapters.appendChild(el('button', { type: 'button', onclick: () => { video.currentTime = Number(ch.t) || 0; video.play().catch(() => {}); } },
-          LB.fmtDuration(ch.t) + ' ' + (ch.title || '')));
+          LB.fmtDuration(ch.t) + ' ' + LB.chapterText(ch)));
       }
       select.onchange = play;
       play();

@@ -124,7 +124,9 @@
   document.getElementById('stop-early').addEventListener('click',
     () => entryAction({ action: 'stop' }, LB.t('confirm_stop_early')));
   const showRec = show;
-  show = (rec) => { lessonFlags = (rec && rec.lesson_flags) || []; showRec(rec); showSchedule(); };
+  let lastRec = null;
+  show = (rec) => { lastRec = rec; lessonFlags = (rec && rec.lesson_flags) || []; showRec(rec); showSchedule(); };
+  LB.onLang(() => { show(lastRec); showAlerts(); });
 
   const sc = await LB.api('/api/v1/schedule');
   if (sc.status === 200) showSchedule(sc.data);

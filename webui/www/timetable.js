@@ -27,7 +27,8 @@
       else if (isObj) { try { entry[key] = JSON.parse(text); } catch (e) { error.textContent = key + ': ' + e; } }
       else entry[key] = text;
     });
-    return el('div', {}, el('label', {}, key), input);
+    // a timetable key in this language (the JSON keeps the key)
+    return el('div', {}, el('label', { title: key }, LB.tv('ttkey_', key)), input);
   }
 
   function render() {
@@ -98,7 +99,7 @@
       ol.appendChild(el('li', { dataset: { state: o.state } }, LB.lessonText(o, sc.timezone) + ' ',
         el('span', { className: 'badge ' + (o.state === 'recording' ? 'recording' : o.state === 'done' ? 'done' : '') }, t('occ_' + o.state))));
     const f = sc.feed || {};
-    document.getElementById('feed').textContent = f.source ? f.source + ' · ' + f.state +
+    document.getElementById('feed').textContent = f.source ? f.source + ' · ' + LB.tv('state_', f.state) +
       (f.last_ok_at ? ' · ' + LB.fmtDate(f.last_ok_at) : '') : '–';
     document.getElementById('feed-error').textContent = [f.last_error, sc.conflict, sc.error].filter(Boolean).join(' · ');
   }
@@ -106,4 +107,5 @@
   await load();
   await schedule();
   LB.events((ev) => { if (ev.type === 'schedule') schedule(ev.schedule); });
+  LB.onLang(() => { render(); schedule(); });
 })();

@@ -64,5 +64,6 @@
   await poll();
   setInterval(poll, 60000);       // next_live is in the status of the GET only
   LB.events((ev) => { if (ev.type === 'status') show(LB.statusOf(ev)); });
+  LB.onLang(render);
   LB.attachHls(video, '/live/program.m3u8');
 })();
