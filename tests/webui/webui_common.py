@@ -267,7 +267,8 @@ def free_port():
 class Daemon:
     """The real luobo with a small synthetic hall (demo-like), on loopback."""
 
-    def __init__(self, scratch):
+    def __init__(self, scratch, extra=""):
+        """extra: more ini sections for the hall (e.g. another camera)."""
         self.data = os.path.join(scratch, "data")
         self.live = os.path.join(scratch, "live")
         self.port = free_port()
@@ -279,6 +280,7 @@ class Daemon:
                 % (self.data, self.port, os.path.join(SRC, "webui", "www")))
         for name in ("teacher", "students", "board"):
             hall += "[source.%s]\ntype = synthetic\nrole = %s\n\n" % (name, name)
+        hall += extra
         hall += ("[mic.teacher]\ntype = synthetic\nrole = teacher\n\n"
                  "[mic.students]\ntype = synthetic\nrole = students\nfrequency_hz = 660\n\n"
                  "[encoder]\npreset = veryfast\nbitrate_kbps = 800\nkeyint_s = 1\n\n")

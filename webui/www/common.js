@@ -103,6 +103,8 @@ const LB = (() => {
       if (!r.code || !has('reason_' + r.code)) return r.text || r.code || '';
       const p = Object.assign({}, r.params || {});
       if (p.role) p.role = tv('srole_', p.role);
+      if (p.mic) p.mic = labelOf(p.mic);
+      if (p.source) p.source = labelOf(p.source);
       if (p.who) p.who = tv('reason_who_', p.who);
       for (const k of ['dbfs', 'presence', 'motion', 'age_s', 'marks_pct', 'window_s', 'last_s', 'seen_s', 'after_s']) {
         if (p[k] !== undefined && p[k] !== '' && !isNaN(Number(p[k]))) p[k] = fmtNum(p[k]);
@@ -233,7 +235,7 @@ const LB = (() => {
         me.title = t('my_account');
         me.textContent = s.user;
         if (location.pathname === '/account.html') me.className = 'here';
-        who.append(me, ' · ' + tv('role_', s.role) + ' · ');
+        who.append(me, ' · ' + tv('urole_', s.role) + ' · ');
         const out = document.createElement('a');
         out.href = '#';
         out.id = 'logout';
@@ -306,11 +308,19 @@ const LB = (() => {
       clock_unsynced: '系统时钟未同步。',
     },
   };
+  /* A camera's or mic's label (label = 讲台) by its NAME, from the status
+   * a page passes to noteLabels(); the NAME where none is known. */
+  const labels = new Map();
+  function noteLabels(st) {
+    for (const k of ['sources', 'mics']) for (const x of (st && st[k]) || []) if (x.label) labels.set(x.name, x.label);
+  }
+  const labelOf = (name) => labels.get(name) || name;
+
   function alertText(a) {
     const tpl = ALERT_TEXT[lang][a.alert];
     if (!tpl) return a.message || a.alert;
     const p = a.params || {};
-    return tpl.replace('{s}', a.subject).replace('{t}', p.threshold !== undefined ? p.threshold : '')
+    return tpl.replace('{s}', labelOf(a.subject)).replace('{t}', p.threshold !== undefined ? p.threshold : '')
       .replace('{v}', p.value !== undefined ? Number(p.value).toFixed(1) : '?');
   }
 
@@ -462,7 +472,7 @@ const LB = (() => {
   applyI18n();
   renderLangSwitch();
   return { get lang() { return lang; }, get locale() { return locale(); }, t, tf, tv, has, errText,
-    setLang, onLang, fmtNum, diskText, reasonText, chapterText, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
+    setLang, onLang, fmtNum, diskText, reasonText, chapterText, noteLabels, labelOf, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
     alertText, alertTracker, renderAlertBanner,
            attachHls, fmtDuration, fmtBytes, fmtDate, fmtClock, lessonText, el, dash, allows, homeFor,
            get session() { return session; } };

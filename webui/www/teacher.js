@@ -131,7 +131,7 @@
   const sc = await LB.api('/api/v1/schedule');
   if (sc.status === 200) showSchedule(sc.data);
   const st = await LB.api('/api/v1/status');
-  if (st.status === 200) show(st.data.recording);
+  if (st.status === 200) { LB.noteLabels(st.data); show(st.data.recording); }
   // The mic's level while recording: the teacher's mic (by role), else the first.
   let micName = null;
   function pickMic(st) {
@@ -139,7 +139,7 @@
     const m = mics.find((x) => x.role === 'teacher') || mics[0];
     if (m && m.name !== micName) {
       micName = m.name;
-      document.getElementById('mic-name').textContent = LB.t('mic_level') + ' · ' + m.name;
+      document.getElementById('mic-name').textContent = LB.t('mic_level') + ' · ' + (m.label || m.name);
     }
   }
   function showLevel(db) {
@@ -155,7 +155,7 @@
       const mics = ev.mics || {};
       if (mics[micName] !== undefined) showLevel(mics[micName]);
     }
-    if (ev.type === 'status') { pickMic(LB.statusOf(ev)); show(LB.statusOf(ev).recording); showAlerts(); }
+    if (ev.type === 'status') { LB.noteLabels(LB.statusOf(ev)); pickMic(LB.statusOf(ev)); show(LB.statusOf(ev).recording); showAlerts(); }
     if (ev.type === 'schedule') showSchedule(ev.schedule);
   });
   LB.attachHls(document.getElementById('preview'), '/live/program.m3u8');
