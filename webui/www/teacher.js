@@ -134,6 +134,7 @@
   if (st.status === 200) { LB.noteLabels(st.data); show(st.data.recording); }
   // The mic's level while recording: the teacher's mic (by role), else the first.
   let micName = null;
+  LB.onLang(() => { micName = null; });     // the next status writes its line again
   function pickMic(st) {
     const mics = (st && st.mics) || [];
     const m = mics.find((x) => x.role === 'teacher') || mics[0];
