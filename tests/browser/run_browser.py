@@ -188,13 +188,20 @@ def run_daemon(node_dir, scratch, shots):
                               timeout=900).returncode
         print("MEASURED ui_test.js %.1f s" % (time.monotonic() - started))
         started = time.monotonic()
-        # Issue 19: both languages on every page, on the same daemon.
-        env.update(PROFILE=os.path.join(scratch, "profile-i18n"), PASSWORD="first run pw 1",
-                   CAMERA=CAMERA, LABEL=LABEL)
-        code = subprocess.run(["node", os.path.join(HERE, "i18n_test.js")], env=env,
-                              timeout=600).returncode or code
-        slate = os.path.join(shots, "slate-%s.jpg" % CAMERA)
-        code = (check_slate(slate) if os.path.exists(slate) else 1) or code
+        # Issue 19: both languages on every page, on the same daemon.  Not
+        # under the sanitizers (CI time): the same JavaScript again, while
+        # the server's side (error codes, reasons, labels, the CJK slate
+        # drawn for the console's tile above) runs under them here and in
+        # webui_api and director_unit.
+        if os.environ.get("LUOBO_SANITIZE") != "1":
+            env.update(PROFILE=os.path.join(scratch, "profile-i18n"), PASSWORD="first run pw 1",
+                       CAMERA=CAMERA, LABEL=LABEL)
+            code = subprocess.run(["node", os.path.join(HERE, "i18n_test.js")], env=env,
+                                  timeout=600).returncode or code
+            slate = os.path.join(shots, "slate-%s.jpg" % CAMERA)
+            code = (check_slate(slate) if os.path.exists(slate) else 1) or code
+        else:
+            print("skip i18n_test.js under the sanitizers (the pages' JavaScript is the same)")
         print("MEASURED i18n_test.js and the slate %.1f s" % (time.monotonic() - started))
         # The lesson the browser recorded must be a playable file.
         lessons = [x for x in os.listdir(d.data) if not x.startswith(".")] if os.path.isdir(d.data) else []
