@@ -1230,7 +1230,7 @@ def lat_luobo(a, tag, sync_delay_ms=None, sync_delay_auto=None):
 def section_latency(a, res):
     out = {}
     lat_ms = 120
-    out["luobo"] = lat_luobo(a, "luobo")
+    out["luobo"] = lat_luobo(a, "luobo", sync_delay_auto=True if a.sync_auto_ok else None)
     # before issue 17 item 8: the program always ran sync_delay_ms (60)
     # behind capture, however soon the frames and the sound had arrived
     if a.sync_auto_ok:

@@ -257,10 +257,10 @@ def render(r, rel_json):
                     f(x.get("cpu_s")) + " / " + f(x.get("wall_s"))]
         out.append(table(["pipeline", "SRT glass-to-glass median ms", "p5 / p95 ms", "frames", "HLS: segment listed − capture of its first frame, median ms",
                           "CPU s / wall s"],
-                         [lrow("luobo", la.get("luobo", {}))] +
+                         [lrow("luobo, `sync_delay_auto = true`", la.get("luobo", {}))] +
                          ([lrow("luobo, `sync_delay_ms = 20` (cameras and mics on this machine)", la["luobo_sync20"])]
                           if la.get("luobo_sync20") else []) +
-                         ([lrow("luobo, `sync_delay_auto = false` (always `sync_delay_ms` = 60 behind capture, as before)",
+                         ([lrow("luobo, `sync_delay_auto = false` (always `sync_delay_ms` = 60 behind capture, the default)",
                                 la["luobo_fixed60"])] if la.get("luobo_fixed60") else []) +
                          [lrow("ffmpeg CLI", la.get("ffmpeg", {}))]))
         sd = (la.get("luobo") or {}).get("sync_delay_measured_ms")

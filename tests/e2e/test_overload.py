@@ -164,7 +164,8 @@ def test_overload_record():
                                "file://con"], stdout=open(got, "wb"), stderr=subprocess.DEVNULL)
         atexit.register(lambda: rx.poll() is None and rx.kill())      # a failed check ends the test
         cfg = write_config(tmp, demo_config(data, replace={
-            "[general]\n": "[general]\noverload_recover_s = 1\n",
+            # the measured sync delay (off by default) under overload too
+            "[general]\n": "[general]\noverload_recover_s = 1\nsync_delay_auto = true\n",
             "[encoder]\n": "[encoder]\nrenditions = 1280x720:2500\n"},
             extra="\n[output.platform]\ntype = srt\nurl = srt://127.0.0.1:%d?mode=caller&latency=120\n" % srt_port))
         watch = PlaylistWatch(os.path.join(data, ".live"))
