@@ -56,6 +56,7 @@
 #define SHED_STEP_US 3000000
 #define SHED_UNDO_US RECOVERED_US
 
+/* the console translates these by level (webui/www/i18n.js shed_step_N) */
 static const char *const shed_steps[LB_SHED_STEPS + 1] = {
     [LB_SHED_PREVIEWS] = "console previews no longer keep sub-streams decoded in full",
     [LB_SHED_ISO] = "ISO encodes: x264 one preset faster",

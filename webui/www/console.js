@@ -290,6 +290,12 @@
   // counters rose within the last minute or a shedding step holds.
   const OVERLOAD_HOLD_MS = 60000;
   let lastLate = null, lastSkipped = null, overloadAt = 0;
+  // the step by its level, in the page's language; a step the page does not
+  // know (a newer daemon) in the server's English
+  function shedText(pg) {
+    const key = 'shed_step_' + pg.shed_level;
+    return LB_STR.en[key] ? t(key) : (pg.shedding || '');
+  }
   function renderOverload(pg) {
     if (!pg) return;
     const late = Number(pg.late_frames) || 0, skipped = Number(pg.skipped_frames) || 0;
@@ -302,7 +308,7 @@
     banner.hidden = !on;
     banner.textContent = on ? '⚠ ' + t('overload_now') + ' ' + t('overload_counts')
       .replace('{late}', late).replace('{skipped}', skipped) +
-      (shedding ? ' · ' + t('overload_shedding') + ' ' + pg.shed_level + (pg.shedding ? ': ' + pg.shedding : '') : '') : '';
+      (shedding ? ' · ' + t('overload_shedding') + ' ' + pg.shed_level + ': ' + shedText(pg) : '') : '';
     const health = document.getElementById('program-health');
     health.hidden = !(late || skipped);
     health.textContent = t('overload_counts').replace('{late}', late).replace('{skipped}', skipped);
