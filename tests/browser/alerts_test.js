@@ -3,24 +3,13 @@
 // and the teacher page's plain-language warning; both go when it speaks.
 // Env: BASE, SHOTS, PROFILE, SETUP_CODE.
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, launch, finish } = require('./lib');
 const path = require('path');
 
 const BASE = process.env.BASE;
-const failures = [];
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
 
 (async () => {
-  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1366, height: 900 },
-    locale: 'en-US',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const context = await launch({ viewport: { width: 1366, height: 900 }, locale: 'en-US' });
   try {
     const page = context.pages()[0] || await context.newPage();
     page.setDefaultTimeout(60000);
@@ -64,5 +53,5 @@ function check(cond, what) {
   } finally {
     await context.close();
   }
-  process.exit(failures.length ? 1 : 0);
+  finish();
 })();

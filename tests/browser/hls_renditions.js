@@ -6,19 +6,12 @@
 // The page is served by Playwright at BASE/hls-renditions.html (same origin
 // as /live/ and /vendor/hls.min.js, which the daemon serves).
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, launch, finish } = require('./lib');
 const fs = require('fs');
 
 const BASE = process.env.BASE;
 const EXPECT = JSON.parse(process.env.EXPECT);
 const AUDIO_KBPS = Number(process.env.AUDIO_KBPS || 128);
-const failures = [];
-
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8">
 <script src="/vendor/hls.min.js"></script></head>
@@ -50,13 +43,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8">
 </script></body></html>`;
 
 (async () => {
-  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
+  const context = await launch({ autoplay: true });
   const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(60000);
   const pageErrors = [];
@@ -136,11 +123,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8">
   if (process.env.OUT && seen)
     fs.writeFileSync(process.env.OUT, JSON.stringify(seen, null, 1));
   await context.close();
-  if (failures.length) {
-    console.log(failures.length + ' check(s) failed');
-    process.exit(1);
-  }
-  console.log('all checks passed');
+  finish();
 })().catch((e) => {
   console.error(e);
   process.exit(1);

@@ -5,29 +5,12 @@
 // daemon (admin's password and the lesson it recorded are there).
 // Env: BASE, SHOTS, PROFILE, PASSWORD, LABEL (the camera's label), CAMERA (its NAME).
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, step, launch, finish } = require('./lib');
 const fs = require('fs');
 const path = require('path');
 
 const BASE = process.env.BASE;
 const SHOTS = process.env.SHOTS;
-const failures = [];
-
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
-
-async function step(what, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-  } catch (e) {
-    check(false, what + ': ' + String(e).split('\n')[0]);
-  }
-  console.log('     (' + what + ': ' + (Date.now() - t0) + ' ms)');
-}
 
 // The screenshots the READMEs show (the English ones come from ui_test.js).
 const SHOOT = new Set(['console-zh', 'teacher-zh', 'recordings-zh', 'users-zh', 'timetable-zh', 'viewer-zh']);
@@ -126,14 +109,7 @@ function leftovers(texts, data, lang) {
 }
 
 (async () => {
-  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1366, height: 900 },
-    locale: 'en-US',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const context = await launch({ viewport: { width: 1366, height: 900 }, locale: 'en-US' });
   const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(20000);
   page.on('dialog', (d) => d.accept());
@@ -229,11 +205,7 @@ function leftovers(texts, data, lang) {
   check(missing.length === 0, 'no 404 for the pages\' files (favicon)' + (missing.length ? ': ' + missing.join(' ') : ''));
   check(errors.length === 0, 'no script errors' + (errors.length ? ': ' + errors.join('; ') : ''));
   await context.close();
-  if (failures.length) {
-    console.log(failures.length + ' check(s) failed');
-    process.exit(1);
-  }
-  console.log('all checks passed');
+  finish();
 })().catch((e) => {
   console.error(e);
   process.exit(1);

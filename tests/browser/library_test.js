@@ -6,23 +6,13 @@
 // the lesson with audio/lapel.m4a), TMP (for the download).
 'use strict';
 const { chromium } = require('playwright-core');
+const { check, step, finish } = require('./lib');
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
 
 const BASE = process.env.BASE;
 const EXPECT = JSON.parse(fs.readFileSync(process.env.EXPECT, 'utf8'));
-const failures = [];
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
-async function step(what, fn) {
-  const t0 = Date.now();
-  try { await fn(); } catch (e) { check(false, what + ': ' + String(e).split('\n')[0]); }
-  console.log('     (' + what + ': ' + ((Date.now() - t0) / 1000).toFixed(1) + ' s)');
-}
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'];
 
@@ -245,9 +235,5 @@ async function loginStatus(browser, user, password) {
 
   check(errors.length === 0, 'no script errors' + (errors.length ? ': ' + errors.join('; ') : ''));
   await browser.close();
-  if (failures.length) {
-    console.log(failures.length + ' check(s) failed');
-    process.exit(1);
-  }
-  console.log('all checks passed');
+  finish();
 })().catch((e) => { console.error(e); process.exit(1); });

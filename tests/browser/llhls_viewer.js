@@ -2,25 +2,12 @@
 // Env: BASE (the daemon, http://127.0.0.1:port), PROFILE (a fresh
 // user-data-dir).  Prints the latency it measured; exits 1 on a failed check.
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, launch, finish } = require('./lib');
 
 const BASE = process.env.BASE;
-const failures = [];
-
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
 
 (async () => {
-  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
+  const context = await launch({ autoplay: true });
   const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(60000);
   const requests = [];
@@ -82,5 +69,5 @@ function check(cond, what) {
   } finally {
     await context.close();
   }
-  process.exit(failures.length ? 1 : 0);
+  finish();
 })();

@@ -3,24 +3,13 @@
 // the timetable page (a title) is stored and reaches the teacher page.
 // Env: BASE, SHOTS, PROFILE, SETUP_CODE.
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, launch, finish } = require('./lib');
 const path = require('path');
 
 const BASE = process.env.BASE;
-const failures = [];
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
 
 (async () => {
-  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 },
-    locale: 'en-US',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const context = await launch({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
   try {
     const page = context.pages()[0] || await context.newPage();
     page.setDefaultTimeout(60000);
@@ -96,5 +85,5 @@ function check(cond, what) {
   } finally {
     await context.close();
   }
-  process.exit(failures.length ? 1 : 0);
+  finish();
 })();

@@ -5,43 +5,20 @@
 // for the overload indicator) and MARKS (a JSON file for run_browser.py:
 // the console lesson's title and when its mics were muted).
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, step, launch, finish } = require('./lib');
 const path = require('path');
 
 const BASE = process.env.BASE;
 const SHOTS = process.env.SHOTS;
 const PASSWORD = 'first run pw 1';
 const DAEMON = process.env.DAEMON === '1';
-const failures = [];
-
-function check(cond, what) {
-  console.log((cond ? 'ok   ' : 'FAIL ') + what);
-  if (!cond) failures.push(what);
-  return cond;
-}
-
-async function step(what, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    check(false, what + ': ' + String(e).split('\n')[0]);
-  }
-}
 
 async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
 }
 
 (async () => {
-  const context = await chromium.launchPersistentContext(process.env.PROFILE, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1366, height: 900 },
-    locale: 'en-US',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
+  const context = await launch({ viewport: { width: 1366, height: 900 }, locale: 'en-US', autoplay: true });
   const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(20000);
   page.on('dialog', (d) => d.accept());
@@ -526,11 +503,7 @@ async function shot(page, name) {
 
   check(consoleErrors.length === 0, 'no script errors' + (consoleErrors.length ? ': ' + consoleErrors.join('; ') : ''));
   await context.close();
-  if (failures.length) {
-    console.log(failures.length + ' check(s) failed');
-    process.exit(1);
-  }
-  console.log('all checks passed');
+  finish();
 })().catch((e) => {
   console.error(e);
   process.exit(1);
