@@ -716,16 +716,6 @@ fail:
     return ret;
 }
 
-static int fsync_file(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return AVERROR(errno);
-    int ret = fsync(fd) < 0 ? AVERROR(errno) : 0;
-    close(fd);
-    return ret;
-}
-
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -789,7 +779,7 @@ int lb_clip_make(const lb_clip *clip, char *err, size_t err_size)
         snprintf(err, err_size, "%s: cannot copy: %s", clip->file, av_err2str(ret));
         goto out;
     }
-    if ((ret = fsync_file(path)) < 0) {
+    if ((ret = lb_fsync_path(path)) < 0) {
         snprintf(err, err_size, "%s: cannot sync: %s", path, av_err2str(ret));
         goto out;
     }

@@ -45,11 +45,15 @@ double lb_lesson_last_outage_end(const struct cJSON *root);
 
 #define KIND_BIT(k) (1u << (unsigned)(k))
 
+/* fsync(2) of a file by its path; 0 or a negative AVERROR. */
+int lb_fsync_path(const char *path);
+
 /* Remuxes a (fragmented) MP4 into a regular MP4 with the moov in front:
  * written to "<path>.faststart.tmp", fsynced and renamed over path.  On any
  * failure path is left untouched.  A torn last fragment (a crash) ends the
  * copy without failing it. */
 int lb_mp4_faststart(const char *path);
+
 /* The same with the global tags set to tags (NULL: the input's MP4 tags of
  * lb_mp4_tags are kept). */
 int lb_mp4_faststart_tags(const char *path, const AVDictionary *tags);

@@ -143,7 +143,7 @@ out:
     return ret;
 }
 
-static int fsync_path(const char *path)
+int lb_fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -280,7 +280,7 @@ int lb_mp4_remux(const char *path, const AVDictionary *tags, const lb_chapter *c
         goto fail;
     if ((ret = avio_closep(&oc->pb)) < 0)
         goto fail;
-    if ((ret = fsync_path(tmp)) < 0)
+    if ((ret = lb_fsync_path(tmp)) < 0)
         goto fail;
     if (rename(tmp, path) < 0) {
         ret = AVERROR(errno);
