@@ -420,13 +420,7 @@ static AVFrame *new_program_frame(lb_pipeline *p)
     AVFrame *f = av_frame_alloc();
     if (!f)
         return NULL;
-    f->format = AV_PIX_FMT_YUV420P;
-    f->width = p->general.width;
-    f->height = p->general.height;
-    f->color_primaries = AVCOL_PRI_BT709;
-    f->color_trc = AVCOL_TRC_BT709;
-    f->colorspace = AVCOL_SPC_BT709;
-    f->color_range = AVCOL_RANGE_MPEG;
+    lb_compositor_frame_setup(f, p->general.width, p->general.height);
     if (!(f->buf[0] = av_buffer_pool_get(p->frame_pool)) ||
         av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P,
                              f->width, f->height, 64) < 0)

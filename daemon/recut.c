@@ -1242,13 +1242,7 @@ int lb_recut_main(int argc, char **argv)
             ret = AVERROR(ENOMEM);
             goto fail;
         }
-        dst->format = AV_PIX_FMT_YUV420P;
-        dst->width = r->setup.width;
-        dst->height = r->setup.height;
-        dst->color_primaries = AVCOL_PRI_BT709;
-        dst->color_trc = AVCOL_TRC_BT709;
-        dst->colorspace = AVCOL_SPC_BT709;
-        dst->color_range = AVCOL_RANGE_MPEG;
+        lb_compositor_frame_setup(dst, r->setup.width, r->setup.height);
         if ((ret = av_frame_get_buffer(dst, 64)) < 0 ||
             (ret = lb_compositor_compose(r->comp, &shot, valid, dst)) < 0)
             goto fail;

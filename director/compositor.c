@@ -315,3 +315,14 @@ int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const 
     }
     return av_frame_copy(c->last, dst);
 }
+
+void lb_compositor_frame_setup(AVFrame *dst, int width, int height)
+{
+    dst->format = AV_PIX_FMT_YUV420P;
+    dst->width = width;
+    dst->height = height;
+    dst->color_primaries = AVCOL_PRI_BT709;
+    dst->color_trc = AVCOL_TRC_BT709;
+    dst->colorspace = AVCOL_SPC_BT709;
+    dst->color_range = AVCOL_RANGE_MPEG;
+}

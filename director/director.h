@@ -196,6 +196,11 @@ int lb_compositor_create(lb_compositor **c, const lb_director_setup *setup,
  * caller (writable).  Sources missing from frames[] are drawn black. */
 int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames,
                           AVFrame *dst);
+/* Describes dst as a program picture (YUV420P, width x height, BT.709
+ * limited range: what the encoders are set up for), before its buffer is
+ * attached; the live program and the re-cut both use it so their pictures
+ * are tagged alike. */
+void lb_compositor_frame_setup(AVFrame *dst, int width, int height);
 void lb_compositor_free(lb_compositor **c);
 
 /* A reason's parts as codes with parameters, for pages in other languages:
