@@ -16,7 +16,7 @@ static int fits(char t, const char *p, size_t len)
     if (t == 's')
         return 1;
     size_t i = 0, digits = 0, dots = 0;
-    if (t == 'f' && (p[0] == '-' || p[0] == '+'))
+    if (p[0] == '-' || p[0] == '+')   /* printf's %d and %f both sign */
         i++;
     for (; i < len; i++) {
         if (is_digit(p[i]))

@@ -63,6 +63,11 @@ static const lb_text_code codes[] = {
     { "query_number", "'%s' must be a whole number from 0 to %d", { "param", "max" } },
     { "query_date", "'%s' must be a date, YYYY-MM-DD", { "param" } },
     { "query_from_after_to", "'from' (%s) is after 'to' (%s)", { "from", "to" } },
+    { "mic_unknown", "no mic named '%s'", { "mic" } },
+    { "mic_member_unknown", "unknown member '%s' (expected \"mute\" and \"gain_db\")", { "member" } },
+    { "mic_nothing_to_change", "give 'mute' (true or false) or 'gain_db' (a number of dB)", { 0 } },
+    { "mic_mute_invalid", "'mute' must be true or false", { 0 } },
+    { "mic_gain_invalid", "'gain_db' must be a number from %d to %d (dB)", { "min", "max" } },
     { "timetable_none", "no timetable yet (PUT one to /api/v1/timetable)", { 0 } },
 };
 

@@ -364,11 +364,12 @@ async function shot(page, name) {
         for (const [name, body] of [['teacher', { gain_db: 99 }], ['teacher', { mute: 'yes' }], ['nobody', { mute: true }],
                                     ['teacher', { loud: true }]]) {
           const r = await LB.api('/api/v1/mics/' + name, { method: 'POST', body });
-          rs.push(r.status + ' ' + (r.data && r.data.error));
+          rs.push(r.status + ' ' + (r.data && r.data.error) + ' [' + (r.data && r.data.code) + ']');
         }
         return rs;
       });
-      check(/^400 .*gain_db/.test(bad[0]) && /^400 .*mute/.test(bad[1]) && /^404 .*nobody/.test(bad[2]) && /^400 .*loud/.test(bad[3]),
+      check(/^400 .*gain_db.*\[mic_gain_invalid\]/.test(bad[0]) && /^400 .*mute.*\[mic_mute_invalid\]/.test(bad[1]) &&
+            /^404 .*nobody.*\[mic_unknown\]/.test(bad[2]) && /^400 .*loud.*\[mic_member_unknown\]/.test(bad[3]),
         'mics API: a gain out of range, a bad mute, an unknown mic and member are refused (' + bad.join(' | ') + ')');
       for (const b of await page.$$('#meters .meter.mic .mute')) await b.click();
       await page.waitForFunction(() => [...document.querySelectorAll('#meters .meter')]
