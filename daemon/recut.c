@@ -1274,6 +1274,11 @@ int lb_recut_main(int argc, char **argv)
         }
         r->newlog = NULL;
     }
+    /* the lesson's chapters and tags, as program.mp4 carries them */
+    if ((ret = lb_lesson_chapters_into(r->dir, part_path)) < 0) {
+        fail_msg(r, ret, "%s: chapters: %s", out_name, av_err2str(ret));
+        goto fail;
+    }
     if (rename(part_path, out_path) < 0) {
         fail_msg(r, AVERROR(errno), "%s: %s", out_path, strerror(errno));
         goto fail;

@@ -305,12 +305,11 @@ static AVDictionary *tags_of(const cJSON *root, const char *dir)
     return tags;
 }
 
-int lb_lesson_apply_chapters(const char *dir)
+/* lesson.json's chapters as the files carry them and its tags; *duration_s
+ * from lesson.json (0 unknown). */
+static int lesson_chapters_and_tags(const char *dir, lb_chapter **c, int *nb, AVDictionary **tags,
+                                    double *duration_s)
 {
-    char path[PATH_MAX];
-    lb_chapter *c = NULL;
-    int nb = 0;
-    double duration_s = 0, end_s = 0;
     cJSON *root = NULL;
     char err[PATH_MAX + 64];
     int ret = lb_lesson_json_read(dir, &root, err, sizeof err);
@@ -319,16 +318,47 @@ int lb_lesson_apply_chapters(const char *dir)
         return ret;
     }
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "duration_s");
-    if (cJSON_IsNumber(d) && isfinite(d->valuedouble) && d->valuedouble > 0)
-        duration_s = d->valuedouble;
-    lb_chapters_from_json(cJSON_GetObjectItemCaseSensitive(root, "chapters"), 0, 0, &c, &nb, err,
-                          sizeof err);
-    AVDictionary *tags = tags_of(root, dir);
+    *duration_s = cJSON_IsNumber(d) && isfinite(d->valuedouble) && d->valuedouble > 0 ? d->valuedouble : 0;
+    lb_chapter *listed = NULL;
+    int nb_listed = 0;
+    lb_chapters_from_json(cJSON_GetObjectItemCaseSensitive(root, "chapters"), 0, 0, &listed, &nb_listed,
+                          err, sizeof err);
+    *tags = tags_of(root, dir);
     cJSON_Delete(root);
-    const AVDictionaryEntry *title = av_dict_get(tags, "title", NULL, 0);
-    lb_chapter *listed = c;
-    lb_chapters_cover(listed, nb, title ? title->value : NULL, &c, &nb);
+    const AVDictionaryEntry *title = av_dict_get(*tags, "title", NULL, 0);
+    *c = NULL;
+    *nb = 0;
+    lb_chapters_cover(listed, nb_listed, title ? title->value : NULL, c, nb);
     free(listed);
+    return 0;
+}
+
+int lb_lesson_chapters_into(const char *dir, const char *path)
+{
+    lb_chapter *c = NULL;
+    int nb = 0;
+    double duration_s = 0;
+    AVDictionary *tags = NULL;
+    int ret = lesson_chapters_and_tags(dir, &c, &nb, &tags, &duration_s);
+    if (ret < 0)
+        return ret;
+    int64_t end_us = 0;
+    ret = lb_mp4_remux(path, tags, c, nb, &end_us);
+    free(c);
+    av_dict_free(&tags);
+    return ret;
+}
+
+int lb_lesson_apply_chapters(const char *dir)
+{
+    char path[PATH_MAX];
+    lb_chapter *c = NULL;
+    int nb = 0;
+    double duration_s = 0, end_s = 0;
+    AVDictionary *tags = NULL;
+    int ret = lesson_chapters_and_tags(dir, &c, &nb, &tags, &duration_s);
+    if (ret < 0)
+        return ret;
     snprintf(path, sizeof path, "%s/program.mp4", dir);
     if (access(path, F_OK) == 0) {
         int64_t end_us = 0;

@@ -227,6 +227,10 @@ int lb_lesson_set_chapters(const char *dir, const struct cJSON *chapters, char *
 /* program.mp4 remuxed by stream copy with lesson.json's chapters and tags,
  * and LB_CHAPTERS_VTT written (slow: a copy of the program).  0 or AVERROR. */
 int lb_lesson_apply_chapters(const char *dir);
+/* path (another program of the lesson in dir: a re-cut) remuxed by stream
+ * copy with lesson.json's chapters and tags, as lb_lesson_apply_chapters
+ * does program.mp4.  0 or AVERROR. */
+int lb_lesson_chapters_into(const char *dir, const char *path);
 /* Queues lb_lesson_apply_chapters(dir) on the edit thread ("lb-lesson-edit",
  * started on first use), which then removes the folder's .finalising
  * marker.  AVERROR(EAGAIN) when 16 edits wait already. */

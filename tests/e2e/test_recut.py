@@ -158,6 +158,13 @@ def test_recut():
         check(iso_start <= 1.001 and min(after) >= 40, "from %.3f s on every frame matches: min %.2f dB" % (
             iso_start, min(after)))
         check(audio_md5s(program) == audio_md5s(out1), "the program audio, packet for packet")
+        chapters = lambda path: [(c["start_time"], c["end_time"], c.get("tags", {}).get("title"))  # noqa: E731
+                                 for c in ffprobe_json(path, "-show_chapters")["chapters"]]
+        tags = lambda path: ffprobe_json(path, "-show_format")["format"].get("tags", {})  # noqa: E731
+        check(chapters(out1) == chapters(program) and chapters(out1), "the lesson's chapters, as program.mp4's: %s / %s"
+              % (chapters(out1), chapters(program)))
+        check(tags(out1).get("title") == tags(program).get("title") and tags(out1).get("title"),
+              "the lesson's tags: %s" % tags(out1))
         check(md5(program) == live_md5, "program.mp4 untouched")
         check(decode_errors(out1) == "", "the re-cut decodes cleanly")
         versions = load_lesson(lesson)["versions"]
