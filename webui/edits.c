@@ -23,11 +23,10 @@
 #include "lb_redact.h"
 #include "streamer.h"
 
-static void respond_coded(webui_conn *c, int status, const char *code, cJSON *params,
-                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define respond_coded webui_respond_coded
 
-static void respond_coded(webui_conn *c, int status, const char *code, cJSON *params,
-                          const char *fmt, ...)
+void webui_respond_coded(webui_conn *c, int status, const char *code, cJSON *params,
+                         const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -228,5 +227,5 @@ int webui_lesson_edit(lb_webui *w, webui_conn *c, const char *id, const char *wh
         }
         return 1;
     }
-    return 0;
+    return webui_recut_request(w, c, id, what, body);
 }

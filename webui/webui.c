@@ -126,6 +126,7 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     snprintf(w->bind_address, sizeof w->bind_address, "%s", w->http.http_address);
     w->ops = p->ops;
     w->opaque = p->opaque;
+    snprintf(w->recut_exe, sizeof w->recut_exe, "%s", p->recut_exe ? p->recut_exe : "/proc/self/exe");
     if ((ret = webui_tls_configure(w, webui_sec, auth_sec, err, err_size)) < 0)
         goto fail;
     if ((ret = webui_auth_create(&w->auth, &w->auth_settings, w->data_dir, err, err_size)) < 0) {
@@ -407,6 +408,7 @@ void lb_webui_free(lb_webui **pw)
     if (!w)
         return;
     lb_webui_stop(w);
+    webui_recut_free(w);
     if (atomic_load(&w->abandoned)) {
         abandoned_webui = w;           /* its thread still reads it */
         *pw = NULL;

@@ -126,6 +126,7 @@ typedef struct lb_webui_params {
     const char *live_dir;         /* local HLS, served under /live/ (NULL: none) */
     const lb_control_ops *ops;
     void *opaque;
+    const char *recut_exe;        /* the luobo binary run for re-cuts (NULL: /proc/self/exe) */
 } lb_webui_params;
 
 /* [auth]: admin_password_hash, public_viewer, metrics_public, users_file,

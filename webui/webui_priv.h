@@ -363,6 +363,8 @@ struct lb_webui {
     int loop_done;                    /* under lock: loop() has returned from lws */
     int64_t started_us;
     struct webui_library *library;    /* api.c: lesson.json parsed once per change */
+    struct webui_recut *recut;        /* recut.c: the one re-cut at a time */
+    char recut_exe[PATH_MAX];
 
     /* lb_webui_publish(): any thread, under lock */
     pthread_mutex_t lock;
@@ -435,6 +437,16 @@ int webui_query_fragment(webui_conn *c, int idx, char *buf, int size);
 /* /api/v1/recordings/<id>/<what>: answers and returns 1 when what is
  * "chapters" (PUT) or "clips" (POST), else 0 (not ours). */
 int webui_lesson_edit(lb_webui *w, webui_conn *c, const char *id, const char *what, cJSON *body);
+
+/* ---- recut.c: shots, re-cuts and the upload version of a lesson ---- */
+
+/* shots, recut, version: 1 when handled (answered) */
+int webui_recut_request(lb_webui *w, webui_conn *c, const char *id, const char *what, cJSON *body);
+/* ends a running re-cut (SIGTERM to the child) and joins its thread */
+void webui_recut_free(lb_webui *w);
+/* respond_coded of edits.c, for recut.c */
+void webui_respond_coded(webui_conn *c, int status, const char *code, cJSON *params,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 
 /* http.c: a complete request (method, path, headers and body in c) to its

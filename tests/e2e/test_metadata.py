@@ -23,6 +23,8 @@ upload: a lesson killed with kill -9 while recording (not resumed) is
   --check-config with the key named."""
 import json
 import os
+import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -34,7 +36,7 @@ import xml.etree.ElementTree as ET
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
-from lbtest import LUOBO, Scratch, check, demo_config, free_port, main, stop_daemon  # noqa: E402
+from lbtest import LUOBO, Scratch, check, decode_errors, demo_config, ffprobe_json, free_port, main, stop_daemon  # noqa: E402
 from webui_common import cookie_of, curl, ws_collect  # noqa: E402
 
 ADMIN_PW = "metadata test admin pw"
@@ -289,6 +291,7 @@ def test_metadata():
                 check(r.status == 400 and key in (r.json() or {}).get("error", ""),
                       "library %s: 400 naming %s" % (q, key))
             chapters_and_clips(base, data, lid, A, d.proc, d.text)
+            recut_api(base, data, lid, A, d.proc)
         finally:
             d.stop()
 
@@ -494,6 +497,103 @@ def chapters_and_clips(base, data, lid, A, proc, log_text):
         check(cl["clip"]["of"] == lid and cl["clip"]["file"] == rel and cl["status"] == "complete" and
               cl["title"] == t["title"], "clip %s: lesson.json says what it is (%s)" % (cid, cl.get("clip")))
         check(os.path.exists(os.path.join(data, cid, "episode.xml")), "clip %s has its episode.xml" % cid)
+
+
+def log_lines(path):
+    with open(path) as f:
+        return [json.loads(x) for x in f if x.strip()]
+
+
+def recut_api(base, data, lid, A, proc):
+    """Issue #20 item 3: the lesson's shots, a re-cut with one range changed run by the daemon in
+    the background (its progress, the edited log, the new version), and the refusals."""
+    folder = os.path.join(data, lid)
+    one = base + "/api/v1/recordings/" + lid
+    log = log_lines(os.path.join(folder, "director.jsonl"))
+    cuts = [d for d in log if not d.get("pan")]
+    r = curl(one + "/shots", **A)
+    j = r.json() or {}
+    shots = j.get("shots", [])
+    dur = j.get("duration_s", 0)
+    check(r.status == 200 and len(shots) == len(cuts) and
+          [(s["start"], s["shot"], s["sources"], s["reason"]) for s in shots] ==
+          [(d["t"], d["shot"], d["sources"], d["reason"]) for d in cuts] and
+          all(a["end"] == b["start"] for a, b in zip(shots, shots[1:])) and shots[-1]["end"] == dur,
+          "GET shots: the %d decisions as spans, no pan lines (%d %s)" % (len(cuts), r.status, r.body[:300]))
+    cams = [c["name"] for c in j["sources"]]
+    # the range: the lesson's middle, shown by a camera that is not on screen at its start
+    a, b = round(dur * 0.3, 3), round(dur * 0.7, 3)
+    before = [d for d in cuts if d["t"] <= a][-1]
+    cam = next(c for c in cams if c not in before["sources"])
+    for body, member in (({}, "'edits'"), ({"edits": []}, "'edits'"),
+                         ({"edits": [{"from": a, "to": b, "shot": cam}] * 65}, "'edits'"),
+                         ({"edits": [{"from": b, "to": a, "shot": cam}]}, "'edits[0].to'"),
+                         ({"edits": [{"from": -1, "to": a, "shot": cam}]}, "'edits[0].from'"),
+                         ({"edits": [{"from": a, "to": dur + 5, "shot": cam}]}, "'edits[0].to'"),
+                         ({"edits": [{"from": a, "to": b, "shot": "nope"}]}, "'edits[0].shot'"),
+                         ({"edits": [{"from": a, "to": b, "shot": cam, "layout": "grid"}]}, "'edits[0].layout'"),
+                         ({"edits": [{"from": a, "to": b, "shot": cam, "layout": "pip"}]}, "'edits[0].with'"),
+                         ({"edits": [{"from": b, "to": dur, "shot": cam}, {"from": a, "to": b, "shot": cam}]},
+                          "'edits[1].from'")):
+        r = curl(one + "/recut", "POST", body, **A)
+        e = r.json() or {}
+        check(r.status == 400 and member in e.get("error", "") and e.get("code") == "field_invalid",
+              "POST recut %s: 400 naming %s (%d %s)" % (json.dumps(body)[:70], member, r.status, r.body[:200]))
+    # no lesson, one still recording, one without a decision log: 404, 409, 409
+    for name, lj, status, code in (("20000101-000000-none", None, 404, "recording_unknown"),
+                                   ("20000101-000000-busy", {"status": "recording"}, 409, "recording_busy"),
+                                   ("20000101-000000-nolog", {"status": "complete"}, 409, "recut_no_log")):
+        if lj:
+            os.makedirs(os.path.join(data, name))
+            with open(os.path.join(data, name, "lesson.json"), "w") as f:
+                json.dump(lj, f)
+        for what, method, body in (("shots", None, None),
+                                   ("recut", "POST", {"edits": [{"from": 0, "to": 1, "shot": cam}]})):
+            r = curl(base + "/api/v1/recordings/%s/%s" % (name, what), method, body, **A)
+            check(r.status == status and (r.json() or {}).get("code") == code,
+                  "%s %s of %s: %d %s (%d %s)" % (method or "GET", what, name, status, code, r.status, r.body[:200]))
+        if lj:
+            shutil.rmtree(os.path.join(data, name))
+    versions0 = json.load(open(os.path.join(folder, "lesson.json"))).get("versions", [])
+    r = curl(one + "/recut", "POST", {"edits": [{"from": a, "to": b, "shot": cam}]}, **A)
+    job = (r.json() or {}).get("job")
+    check(r.status == 202 and job and r.json()["state"] == "running", "POST recut: 202 with a job (%d %s)"
+          % (r.status, r.body[:200]))
+    r = curl(one + "/recut", "POST", {"edits": [{"from": a, "to": b, "shot": cam}]}, **A)
+    check(r.status == 409 and (r.json() or {}).get("code") == "recut_running", "a second re-cut meanwhile: 409 (%d %s)"
+          % (r.status, r.body[:200]))
+    seen = []
+
+    def state():
+        st = curl(one + "/recut", **A).json() or {}
+        seen.append(st.get("percent"))
+        return st if st.get("state") in ("done", "failed") else None
+    st = wait_for("the re-cut", state, proc)
+    check(st["state"] == "done" and st["job"] == job and st["percent"] == 100 and
+          re.fullmatch(r"program\.recut-\d+\.mp4", st.get("file", "")), "the re-cut is done (%s)" % st)
+    check(seen == sorted(seen), "its progress only grows (%s)" % seen)
+    out = os.path.join(folder, st["file"])
+    n = re.search(r"recut-(\d+)", st["file"]).group(1)
+    versions = json.load(open(os.path.join(folder, "lesson.json")))["versions"]
+    check(len(versions) == max(len(versions0), 1) + 1 and versions[-1]["file"] == st["file"] and
+          versions[-1]["kind"] == "recut" and versions[-1]["log"] == "director.recut-%s.jsonl" % n,
+          "lesson.json lists the new version (%s)" % versions)
+    # the edited log: outside the range the lesson's lines, inside it one decision, then the shot back
+    ed = log_lines(os.path.join(folder, "director.recut-%s.jsonl" % n))
+    inside = [d for d in ed if a <= d["t"] < b]
+    check([d for d in ed if d["t"] < a] == [d for d in log if d["t"] < a] and
+          len(inside) == 1 and inside[0]["sources"] == [cam] and inside[0]["layout"] == "single" and
+          [d for d in ed if d["t"] > b] == [d for d in log if d["t"] > b], "the edited log (%s)" % inside)
+    back = [d for d in ed if d["t"] == b]
+    check(back and back[0]["sources"] == [d for d in log if d["t"] <= b][-1]["sources"] and not back[0].get("pan"),
+          "at the range's end the shot in force comes back (%s)" % back[:1])
+    check(not os.path.exists(os.path.join(folder, ".recut-edit.jsonl")), "the work file is gone")
+    check(decode_errors(out) == "", "the new version decodes cleanly")
+    d_new = float(ffprobe_json(out, "-show_entries", "format=duration")["format"]["duration"])
+    d_old = float(ffprobe_json(os.path.join(folder, "program.mp4"), "-show_entries", "format=duration")["format"]["duration"])
+    check(abs(d_new - d_old) < 0.2, "as long as the program (%.3f, %.3f s)" % (d_new, d_old))
+    print("re-cut through the API: %s, %d shots, %.3f-%.3f s shows %s, progress %s" % (
+        st["file"], len(shots), a, b, cam, sorted(set(x for x in seen if x is not None))))
 
 
 def nginx_conf(tmp, port):
