@@ -89,6 +89,7 @@ typedef struct upload {
 
 typedef struct file_entry {
     char rel[PATH_MAX];
+    char src[128];                /* the file sent under rel's name ("" = rel) */
     int64_t size;
     int64_t mtime_ms;
 } file_entry;
@@ -278,6 +279,7 @@ static int list_files(const char *root, const char *rel, file_entry *files, int 
             list_files(root, sub, files, nb);
         } else if (S_ISREG(st.st_mode) && *nb < MAX_FILES) {
             snprintf(files[*nb].rel, sizeof files[*nb].rel, "%s", sub);
+            files[*nb].src[0] = 0;
             files[*nb].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
             files[(*nb)++].size = st.st_size;
         }
@@ -506,6 +508,32 @@ static int lesson_still_recording(const char *dir)
 
 #define NOT_READY 2
 
+/* lesson.json's "upload_version" (a re-cut chosen in the library): the
+ * platform's program.mp4 is that file, so a platform that plays
+ * program.mp4 plays the chosen version; every file also goes under its own
+ * name as before (program.recut-N.mp4 among them). */
+static void choose_program(const char *dir, file_entry *files, int nb)
+{
+    char path[PATH_MAX], chosen[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/lesson.json", dir);
+    if (lb_json_file_string(path, "upload_version", chosen, sizeof chosen) < 0 || !*chosen ||
+        strchr(chosen, '/') || chosen[0] == '.' || !strcmp(chosen, "program.mp4"))
+        return;
+    snprintf(path, sizeof path, "%s/%s", dir, chosen);
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        LB_LOGW("upload", "%s: the chosen version %s is missing: program.mp4 goes as it is", dir, chosen);
+        return;
+    }
+    for (int i = 0; i < nb; i++) {
+        if (!strcmp(files[i].rel, "program.mp4")) {
+            snprintf(files[i].src, sizeof files[i].src, "%s", chosen);
+            files[i].size = st.st_size;
+            files[i].mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        }
+    }
+}
+
 /* The platform refused us: say so plainly (never with the secret). */
 static void refused(upload *u, const char *method, const char *url, long status)
 {
@@ -546,6 +574,7 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
     if (lesson_still_recording(dir) || access(marker, F_OK) == 0)
         return NOT_READY;                   /* still recording, or being rewritten */
     qsort(files, (size_t)nb, sizeof *files, cmp_files);
+    choose_program(dir, files, nb);
     for (int i = 0; i < nb; i++)
         total += files[i].size;
     /* a file changed since the last whole upload began goes again */
@@ -559,7 +588,7 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
         long status;
         if ((ret = file_url(u, id, fe->rel, url, sizeof url)) < 0)
             return 1;
-        snprintf(path, sizeof path, "%s/%s", dir, fe->rel);
+        snprintf(path, sizeof path, "%s/%s", dir, fe->src[0] ? fe->src : fe->rel);
         /* resume: what is already there with the right size stays */
         if ((ret = request(u, "HEAD", url, NULL, 0, &hi, &status)) < 0)
             goto retry;

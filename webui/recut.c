@@ -32,6 +32,7 @@
 
 #include "lb_log.h"
 #include "lb_thread.h"
+#include "streamer.h"
 
 #define MAX_LOG_BYTES (64 << 20)   /* a day of pan lines is ~30 MB */
 #define MAX_SHOTS 4000             /* spans answered; more are cut off ("truncated") */
@@ -686,6 +687,67 @@ void webui_recut_free(lb_webui *w)
     w->recut = NULL;
 }
 
+/* ---- PUT version: which version the platform gets as program.mp4 ---- */
+
+static void put_version(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
+{
+    char dir[PATH_MAX], err[512] = "", path[PATH_MAX + 160];
+    cJSON *root = NULL, *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "id", id);
+    const cJSON *file = cJSON_GetObjectItemCaseSensitive(body, "file");
+    if (!webui_path_is_safe(id) || strchr(id, '/') ||
+        snprintf(dir, sizeof dir, "%s/%s", w->data_dir, id) >= (int)sizeof dir) {
+        webui_respond_coded(c, 404, "recording_unknown", p, "no recording '%s'", id);
+        return;
+    }
+    int ret = lb_lesson_json_read(dir, &root, err, sizeof err);
+    if (ret < 0) {
+        if (ret == AVERROR(ENOENT) || ret == AVERROR(ENOTDIR))
+            webui_respond_coded(c, 404, "recording_unknown", p, "no recording '%s'", id);
+        else
+            webui_respond_coded(c, 422, "lesson_json_damaged", p, "%s/lesson.json: %s", id, err);
+        return;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
+    if (cJSON_IsString(st) && !strcmp(st->valuestring, "recording")) {
+        cJSON_Delete(root);
+        webui_respond_coded(c, 409, "recording_busy", p, "'%s' is being recorded", id);
+        return;
+    }
+    const cJSON *versions = cJSON_GetObjectItemCaseSensitive(root, "versions"), *v;
+    int known = cJSON_IsString(file) && !strcmp(file->valuestring, "program.mp4");
+    cJSON_ArrayForEach(v, versions) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(v, "file");
+        if (cJSON_IsString(file) && cJSON_IsString(f) && !strcmp(f->valuestring, file->valuestring))
+            known = 1;
+    }
+    if (known)
+        snprintf(path, sizeof path, "%s/%s", dir, file->valuestring);
+    if (!known || strchr(file->valuestring, '/') || access(path, R_OK) != 0) {
+        cJSON_Delete(root);
+        cJSON_Delete(p);
+        respond_field(c, "file", "must be one of the lesson's versions (lesson.json \"versions\")");
+        return;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "upload_version");
+    if (strcmp(file->valuestring, "program.mp4"))
+        cJSON_AddStringToObject(root, "upload_version", file->valuestring);
+    /* the uploader sends a media file changed since the last upload began
+     * again: the chosen file counts as changed now */
+    utimensat(AT_FDCWD, path, NULL, 0);
+    if ((ret = lb_lesson_write_json(dir, root)) < 0) {
+        webui_respond_coded(c, 500, "internal", NULL, "%s/lesson.json: cannot write: %s", id, av_err2str(ret));
+        cJSON_Delete(p);
+        return;
+    }
+    LB_LOGI("webui", "%s chose %s of %s for upload", c->who.user, file->valuestring, id);
+    snprintf(path, sizeof path, "%s/upload.json", dir);
+    if (access(path, F_OK) == 0 && w->ops->upload && w->ops->upload(w->opaque, dir, err, sizeof err) < 0)
+        LB_LOGW("webui", "%s: the chosen version is not uploaded: %s", id, err);
+    cJSON_AddStringToObject(p, "upload_version", file->valuestring);
+    webui_respond_json(c, 200, p);
+}
+
 int webui_recut_request(lb_webui *w, webui_conn *c, const char *id, const char *what, cJSON *body)
 {
     if (!strcmp(what, "shots")) {
@@ -705,6 +767,15 @@ int webui_recut_request(lb_webui *w, webui_conn *c, const char *id, const char *
         } else {
             webui_add_header(c, "Allow", "GET, HEAD, POST");
             webui_respond_error(c, 405, "method not allowed");
+        }
+        return 1;
+    }
+    if (!strcmp(what, "version")) {
+        if (c->method != WEBUI_PUT) {
+            webui_add_header(c, "Allow", "PUT");
+            webui_respond_error(c, 405, "method not allowed");
+        } else {
+            put_version(w, c, id, body);
         }
         return 1;
     }

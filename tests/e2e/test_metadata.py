@@ -499,6 +499,15 @@ def chapters_and_clips(base, data, lid, A, proc, log_text):
         check(os.path.exists(os.path.join(data, cid, "episode.xml")), "clip %s has its episode.xml" % cid)
 
 
+def file_md5(path):
+    import hashlib
+    try:
+        with open(path, "rb") as f:
+            return hashlib.md5(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
 def log_lines(path):
     with open(path) as f:
         return [json.loads(x) for x in f if x.strip()]
@@ -771,6 +780,35 @@ def test_upload():
                 vtt = read_vtt(os.path.join(remote, "program.chapters.vtt"))
                 check([c[2] for c in vtt] == [title], "the platform's VTT has chapter %s (%s)" % (title, vtt))
             print("program.mp4 after the two chapter edits: %s bytes" % sizes)
+
+            # issue #20 item 3: a version chosen in the library is the platform's program.mp4
+            # (a camera's file stands in for a re-cut here: only the choice is tested)
+            folder = os.path.join(data, lid)
+            shutil.copy(os.path.join(folder, "iso", sorted(os.listdir(os.path.join(folder, "iso")))[0]),
+                        os.path.join(folder, "program.recut-1.mp4"))
+            with open(os.path.join(folder, "lesson.json")) as f:
+                lj = json.load(f)
+            lj["versions"] = [{"file": "program.mp4", "kind": "live", "log": "director.jsonl"},
+                              {"file": "program.recut-1.mp4", "kind": "recut", "log": "director.jsonl"}]
+            with open(os.path.join(folder, "lesson.json"), "w") as f:
+                json.dump(lj, f)
+            ver = base + "/api/v1/recordings/%s/version" % lid
+            for body in ({"file": "program.recut-9.mp4"}, {"file": "../program.mp4"}, {"file": 3}, {}):
+                r = curl(ver, "PUT", body, **A)
+                check(r.status == 400 and "'file'" in (r.json() or {}).get("error", ""),
+                      "PUT version %s: 400 naming 'file' (%d %s)" % (body, r.status, r.body[:200]))
+            for chosen in ("program.recut-1.mp4", "program.mp4"):
+                r = curl(ver, "PUT", {"file": chosen}, **A)
+                check(r.status == 200 and r.json().get("upload_version") == chosen, "PUT version %s: 200 (%d %s)"
+                      % (chosen, r.status, r.body[:200]))
+                with open(os.path.join(folder, "lesson.json")) as f:
+                    check(json.load(f).get("upload_version") == (None if chosen == "program.mp4" else chosen),
+                          "lesson.json's upload_version for %s" % chosen)
+                want = file_md5(os.path.join(folder, chosen))
+                wait_for("the platform's program.mp4 is " + chosen, lambda: done() and
+                         file_md5(os.path.join(remote, "program.mp4")) == want, d.proc)
+            check(file_md5(os.path.join(remote, "program.recut-1.mp4")) ==
+                  file_md5(os.path.join(folder, "program.recut-1.mp4")), "the version also goes under its own name")
             final_status = curl(base + "/api/v1/status", **A).body.decode(errors="replace")
         finally:
             stop.set()
