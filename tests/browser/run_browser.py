@@ -59,7 +59,8 @@ def main():
     srv = None
     code = 1
     try:
-        srv = Server(www=os.path.join(SRC, "webui", "www"), live=live, fixture=fixture)
+        srv = Server(www=os.path.join(SRC, "webui", "www"), live=live, fixture=fixture,
+                     args=("--luobo", os.environ["LUOBO_BIN"]) if os.environ.get("LUOBO_BIN") else ())
         if not srv.alive():
             print(srv.log_text())
             sys.exit(1)
@@ -123,7 +124,29 @@ def run_library(srv, env, scratch):
     with open(path, "w") as f:
         json.dump(expect, f, ensure_ascii=False)
     env = dict(env, EXPECT=path, MIC=lessons[0]["id"], TMP=scratch, PASSWORD="first run pw 1")
-    return subprocess.run(["node", os.path.join(HERE, "library_test.js")], env=env, timeout=600).returncode
+    code = subprocess.run(["node", os.path.join(HERE, "library_test.js")], env=env, timeout=600).returncode
+    return run_recut(srv, env, scratch) or code
+
+
+def run_recut(srv, env, scratch):
+    """Issue #20 item 3: a real lesson (4 s of the demo classroom, recorded offline into the
+    server's data folder after library_test.js counted its 300), re-cut through the page
+    (recut_test.js); webui_testd runs luobo recut as the daemon does."""
+    luobo = os.environ["LUOBO_BIN"]
+    text = subprocess.run([luobo, "--print-demo-config"], check=True, capture_output=True, text=True).stdout
+    for old, new in (("data_dir = recordings", "data_dir = " + srv.data), ("http_port = 8080", "http_port = 0"),
+                     ("width = 1920", "width = 320"), ("height = 1080", "height = 180"), ("fps = 30", "fps = 15"),
+                     ("iso_width = 640", "iso_width = 160"), ("iso_height = 360", "iso_height = 90")):
+        text = text.replace(old, new)
+    ini = os.path.join(scratch, "recut.ini")
+    with open(ini, "w") as f:
+        f.write(text)
+    before = set(os.listdir(srv.data))
+    subprocess.run([luobo, "--config", ini, "--record", "--offline", "--duration", "4"],
+                   check=True, capture_output=True, timeout=300)
+    lid = (set(os.listdir(srv.data)) - before).pop()
+    env = dict(env, RECUT_ID=lid, DATA=srv.data)
+    return subprocess.run(["node", os.path.join(HERE, "recut_test.js")], env=env, timeout=600).returncode
 
 
 # Issue 19: a camera labelled in Chinese that never connects (a closed

@@ -8,12 +8,16 @@
  *
  *   webui_testd --data DIR [--www DIR] [--live DIR] [--config FILE]
  *               [--port-file FILE] [--fixture MP4] [--wedge metrics|metrics-briefly]
+ *               [--luobo BINARY]
  *
  * --wedge metrics makes GET /metrics never return, as a web thread stuck
  * for good would be (lb_webui_stop() must still let the process exit).
  * --wedge metrics-briefly lets it return once lb_webui_free() has left the
  * thread behind; testd then waits for the port to be free again (the loop
  * closes its own listeners), logs "port N free again" and exits.
+ *
+ * --luobo is the binary the library's re-cuts run (luobo recut; the daemon
+ * runs itself).
  *
  * Writes the bound port to --port-file once it listens (and, with TLS, the
  * HTTPS port on a second line); exits 0 on SIGTERM
@@ -460,7 +464,7 @@ static int wait_port_free(int port, int timeout_s)
 
 int main(int argc, char **argv)
 {
-    const char *data = NULL, *www = NULL, *live = NULL, *config = NULL, *port_file = NULL;
+    const char *data = NULL, *www = NULL, *live = NULL, *config = NULL, *port_file = NULL, *luobo = NULL;
     char err[LB_CONFIG_ERR_SIZE] = "";
     lb_config *cfg = NULL;
     lb_thread pub = { 0 };
@@ -481,6 +485,8 @@ int main(int argc, char **argv)
             port_file = argv[i + 1];
         else if (!strcmp(argv[i], "--fixture"))
             f.fixture = argv[i + 1];
+        else if (!strcmp(argv[i], "--luobo"))
+            luobo = argv[i + 1];
         else if (!strcmp(argv[i], "--wedge") && !strcmp(argv[i + 1], "metrics"))
             f.wedge_metrics = 1;
         else if (!strcmp(argv[i], "--wedge") && !strcmp(argv[i + 1], "metrics-briefly"))
@@ -506,7 +512,7 @@ int main(int argc, char **argv)
     if (config && lb_config_load_file(&cfg, config, err, sizeof err) < 0)
         goto end;
     lb_webui_params params = { .cfg = cfg, .data_dir = data, .www_dir = www, .live_dir = live,
-                               .ops = &fake_ops, .opaque = &f };
+                               .ops = &fake_ops, .opaque = &f, .recut_exe = luobo };
     if (lb_webui_create(&f.webui, &params, err, sizeof err) < 0 ||
         lb_webui_start(f.webui, err, sizeof err) < 0)
         goto end;

@@ -172,6 +172,13 @@ const LB_STR = {
     ttkey_lesson_type: 'Lesson type', ttkey_title: 'Title', ttkey_record: 'Record', ttkey_live: 'Live',
     ttkey_description: 'Description', ttkey_keywords: 'Keywords', ttkey_name: 'Name', ttkey_from: 'From', ttkey_to: 'To',
     state_none: 'none', state_ok: 'OK', state_error: 'error',
+    // the library's re-cut (issue #20 item 3)
+    recut: 'Re-cut', recut_pick: 'Drag across the shots (or click, then shift-click) to choose a range',
+    recut_preview: 'Preview', recut_run: 'Re-cut', recut_progress: 'Re-cutting… {percent}%',
+    recut_done: 'The new version is ready: {file}', recut_failed: 'The re-cut failed: {error}',
+    recut_versions: 'Versions', recut_live: 'Live program (program.mp4)', recut_use: 'Use for upload',
+    recut_chosen: 'uploaded as the program',
+    err_recut_no_log: '“{id}” has no decision log to re-cut.', err_recut_running: 'A re-cut of “{id}” is running; one at a time.',
   },
   zh: {
     brand_sub: '课堂录播',
@@ -329,5 +336,12 @@ const LB_STR = {
     ttkey_lesson_type: '课型', ttkey_title: '标题', ttkey_record: '录制', ttkey_live: '直播',
     ttkey_description: '简介', ttkey_keywords: '关键词', ttkey_name: '名称', ttkey_from: '从', ttkey_to: '到',
     state_none: '无', state_ok: '正常', state_error: '错误',
+    // 资源库中的重新剪辑（issue #20 第 3 项）
+    recut: '重新剪辑', recut_pick: '在镜头条上拖动（或单击后按住 Shift 再单击）选择时间段',
+    recut_preview: '预览', recut_run: '重新剪辑', recut_progress: '正在重新剪辑… {percent}%',
+    recut_done: '新版本已生成：{file}', recut_failed: '重新剪辑失败：{error}',
+    recut_versions: '版本', recut_live: '直播成片（program.mp4）', recut_use: '用于上传',
+    recut_chosen: '作为成片上传',
+    err_recut_no_log: '“{id}”没有导播记录，无法重新剪辑。', err_recut_running: '“{id}”正在重新剪辑；一次只能进行一个。',
   },
 };

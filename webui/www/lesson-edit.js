@@ -103,6 +103,8 @@ const LB_lessonEdit = (() => {
       return;
     }
     clipMaker(rec, video, select, root, reload);
+    // the shots and a re-cut of them (www/lesson-recut.js)
+    if (typeof LB_lessonRecut !== 'undefined') LB_lessonRecut.open(rec, video, select, root);
   }
   return { open };
 })();
