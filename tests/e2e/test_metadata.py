@@ -516,6 +516,7 @@ def log_lines(path):
 def recut_api(base, data, lid, A, proc):
     """Issue #20 item 3: the lesson's shots, a re-cut with one range changed run by the daemon in
     the background (its progress, the edited log, the new version), and the refusals."""
+    t0 = time.time()
     folder = os.path.join(data, lid)
     one = base + "/api/v1/recordings/" + lid
     log = log_lines(os.path.join(folder, "director.jsonl"))
@@ -601,8 +602,8 @@ def recut_api(base, data, lid, A, proc):
     d_new = float(ffprobe_json(out, "-show_entries", "format=duration")["format"]["duration"])
     d_old = float(ffprobe_json(os.path.join(folder, "program.mp4"), "-show_entries", "format=duration")["format"]["duration"])
     check(abs(d_new - d_old) < 0.2, "as long as the program (%.3f, %.3f s)" % (d_new, d_old))
-    print("re-cut through the API: %s, %d shots, %.3f-%.3f s shows %s, progress %s" % (
-        st["file"], len(shots), a, b, cam, sorted(set(x for x in seen if x is not None))))
+    print("re-cut through the API: %s, %d shots, %.3f-%.3f s shows %s, progress %s (%.1f s)" % (
+        st["file"], len(shots), a, b, cam, sorted(set(x for x in seen if x is not None)), time.time() - t0))
 
 
 def nginx_conf(tmp, port):
@@ -783,6 +784,7 @@ def test_upload():
 
             # issue #20 item 3: a version chosen in the library is the platform's program.mp4
             # (a camera's file stands in for a re-cut here: only the choice is tested)
+            t0 = time.time()
             folder = os.path.join(data, lid)
             shutil.copy(os.path.join(folder, "iso", sorted(os.listdir(os.path.join(folder, "iso")))[0]),
                         os.path.join(folder, "program.recut-1.mp4"))
@@ -809,6 +811,7 @@ def test_upload():
                          file_md5(os.path.join(remote, "program.mp4")) == want, d.proc)
             check(file_md5(os.path.join(remote, "program.recut-1.mp4")) ==
                   file_md5(os.path.join(folder, "program.recut-1.mp4")), "the version also goes under its own name")
+            print("the chosen version uploaded as program.mp4, and back (%.1f s)" % (time.time() - t0))
             final_status = curl(base + "/api/v1/status", **A).body.decode(errors="replace")
         finally:
             stop.set()
