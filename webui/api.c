@@ -1589,6 +1589,11 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         webui_respond_error(c, 409, "'%s' is being recorded", id);
         return;
     }
+    if (webui_recut_running_for(w, id)) {       /* it writes lesson.json when it ends */
+        cJSON_Delete(lesson);
+        webui_respond_error(c, 409, "a re-cut of '%s' is running; one at a time", id);
+        return;
+    }
     if (c->method == WEBUI_DELETE) {
         cJSON_Delete(lesson);
         if (lesson_path(w, id, NULL, dir, sizeof dir) < 0 || !realpath(w->data_dir, real_data) ||

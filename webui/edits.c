@@ -110,6 +110,10 @@ static void put_chapters(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         respond_coded(c, 400, "field_invalid", p, "'chapters': missing (a list of {\"t\", \"title\"})");
         return;
     }
+    if (webui_recut_running_for(w, id)) {
+        respond_coded(c, 409, "recut_running", id_params(id), "a re-cut of '%s' is running; one at a time", id);
+        return;
+    }
     /* the edit thread takes it now, or the files would lag lesson.json
      * (only this thread queues edits) */
     if (lb_lesson_edits_pending() >= LB_LESSON_EDITS_MAX) {

@@ -46,6 +46,7 @@ static const lb_text_code codes[] = {
     { "field_control", "'%s' must not contain control characters (%s)", { "field", "char" } },
     { "recording_unknown", "no recording '%s'", { "id" } },
     { "recording_busy", "'%s' is being recorded", { "id" } },
+    { "recut_running", "a re-cut of '%s' is running; one at a time", { "id" } },
     { "recording_unavailable", "recording is not available", { 0 } },
     { "recording_nothing_to_change",
       "nothing to change (title, teacher, course, subject, grade, %s", { "rest" } },

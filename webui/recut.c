@@ -671,6 +671,18 @@ static void get_recut(lb_webui *w, webui_conn *c, const char *id)
     webui_respond_json(c, 200, job_json(r));
 }
 
+int webui_recut_running_for(lb_webui *w, const char *id)
+{
+    webui_recut *r = w->recut;
+    int running = 0;
+    if (r) {
+        pthread_mutex_lock(&r->lock);
+        running = r->running && !strcmp(r->lesson, id);
+        pthread_mutex_unlock(&r->lock);
+    }
+    return running;
+}
+
 void webui_recut_free(lb_webui *w)
 {
     webui_recut *r = w->recut;
@@ -712,6 +724,11 @@ static void put_version(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
     if (cJSON_IsString(st) && !strcmp(st->valuestring, "recording")) {
         cJSON_Delete(root);
         webui_respond_coded(c, 409, "recording_busy", p, "'%s' is being recorded", id);
+        return;
+    }
+    if (webui_recut_running_for(w, id)) {
+        cJSON_Delete(root);
+        webui_respond_coded(c, 409, "recut_running", p, "a re-cut of '%s' is running; one at a time", id);
         return;
     }
     const cJSON *versions = cJSON_GetObjectItemCaseSensitive(root, "versions"), *v;

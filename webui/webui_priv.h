@@ -442,6 +442,9 @@ int webui_lesson_edit(lb_webui *w, webui_conn *c, const char *id, const char *wh
 
 /* shots, recut, version: 1 when handled (answered) */
 int webui_recut_request(lb_webui *w, webui_conn *c, const char *id, const char *what, cJSON *body);
+/* a re-cut of lesson id runs: its lesson.json is the child's to write
+ * (versions) until it ends, so the library's edits of it wait */
+int webui_recut_running_for(lb_webui *w, const char *id);
 /* ends a running re-cut (SIGTERM to the child) and joins its thread */
 void webui_recut_free(lb_webui *w);
 /* respond_coded of edits.c, for recut.c */

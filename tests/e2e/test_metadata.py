@@ -572,6 +572,12 @@ def recut_api(base, data, lid, A, proc):
     r = curl(one + "/recut", "POST", {"edits": [{"from": a, "to": b, "shot": cam}]}, **A)
     check(r.status == 409 and (r.json() or {}).get("code") == "recut_running", "a second re-cut meanwhile: 409 (%d %s)"
           % (r.status, r.body[:200]))
+    # lesson.json is the child's to write until it ends: the library's edits of it wait
+    title = json.load(open(os.path.join(folder, "lesson.json")))["title"]
+    r = curl(one, "PATCH", {"title": title}, **A)
+    running = (curl(one + "/recut", **A).json() or {}).get("state") == "running"
+    check((r.status == 409 and (r.json() or {}).get("code") == "recut_running") or (r.status == 200 and not running),
+          "PATCH during the re-cut: 409 recut_running (or it had ended) (%d %s)" % (r.status, r.body[:200]))
     seen = []
 
     def state():

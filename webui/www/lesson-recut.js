@@ -11,7 +11,12 @@
 const LB_lessonRecut = (() => {
   const { el, t, tf } = LB;
   const COLOURS = ['#2e86de', '#e67e22', '#27ae60', '#8e44ad', '#c0392b', '#16a085', '#f1c40f', '#7f8c8d'];
-  const fmt = (s) => LB.fmtDuration ? LB.fmtDuration(s) : String(s);
+  // mm:ss.s, as the chapters' times (a range is chosen to the tenth)
+  const fmt = (s) => {
+    s = Math.max(0, Number(s) || 0);
+    const m = Math.floor(s / 60), sec = s - 60 * m;
+    return String(m).padStart(2, '0') + ':' + sec.toFixed(1).padStart(4, '0');
+  };
   const round3 = (x) => Math.round(x * 1000) / 1000;
   const errText = (r) => (LB.errText ? LB.errText(r) : null) || (r.data && r.data.error) || ('HTTP ' + r.status);
   const api = (rec, sub) => '/api/v1/recordings/' + encodeURIComponent(rec.id) + sub;
