@@ -86,6 +86,16 @@ const ID = process.env.RECUT_ID;
     const lj = JSON.parse(fs.readFileSync(path.join(process.env.DATA, ID, 'lesson.json'), 'utf8'));
     check(lj.upload_version === file, 'recut: the new version is the one uploaded (lesson.json upload_version ' + lj.upload_version + ')');
     await page.screenshot({ path: path.join(process.env.SHOTS, 'recordings-recut.png'), fullPage: true });
+    // the lesson's dialog lists the versions, the chosen one marked, and leads to the player
+    await page.click('#player-close');
+    await page.click('#list tbody tr[data-id="' + ID + '"] button.files');
+    await page.waitForSelector('#detail[open] #detail-versions');
+    const rows = await page.$$eval('#detail-versions > div', (els) => els.map((e) => [e.dataset.file, !!e.querySelector('.recut-chosen')]));
+    check(JSON.stringify(rows) === JSON.stringify([['program.mp4', false], [file, true]]),
+          'recut: the dialog lists the versions, ' + file + ' uploaded: ' + JSON.stringify(rows));
+    await page.click('#detail-recut');
+    await page.waitForSelector('#player:not(.hidden) #shot-strip .shot');
+    check(true, 'recut: the dialog\'s button opens the player with the strip');
   });
   await ctx.close();
   finish();

@@ -178,6 +178,7 @@ const LB_STR = {
     recut_done: 'The new version is ready: {file}', recut_failed: 'The re-cut failed: {error}',
     recut_versions: 'Versions', recut_live: 'Live program (program.mp4)', recut_use: 'Use for upload',
     recut_chosen: 'uploaded as the program',
+    recut_open: 'Re-cut in the player…',
     err_recut_no_log: '“{id}” has no decision log to re-cut.', err_recut_running: 'A re-cut of “{id}” is running; one at a time.',
   },
   zh: {
@@ -342,6 +343,7 @@ const LB_STR = {
     recut_done: '新版本已生成：{file}', recut_failed: '重新剪辑失败：{error}',
     recut_versions: '版本', recut_live: '直播成片（program.mp4）', recut_use: '用于上传',
     recut_chosen: '作为成片上传',
+    recut_open: '在播放器中重新剪辑…',
     err_recut_no_log: '“{id}”没有导播记录，无法重新剪辑。', err_recut_running: '“{id}”正在重新剪辑；一次只能进行一个。',
   },
 };

@@ -110,6 +110,20 @@
       box.append(el('h3', {}, t('upload')), el('div', { className: 'buttons', id: 'detail-upload' }, uploadBadge(rec), uploadButton(rec)));
       if (rec.upload && rec.upload.last_error) box.append(el('p', { className: 'muted small' }, rec.upload.last_error));
     },
+    (rec, box) => {                     // the program's versions (re-cuts: www/lesson-recut.js in the player)
+      if (rec.status === 'recording' || rec.clip || !(rec.files || []).some((f) => f.path === 'director.jsonl')) return;
+      const chosen = rec.upload_version || 'program.mp4';
+      const list = el('div', { id: 'detail-versions' });
+      for (const v of rec.versions && rec.versions.length ? rec.versions : [{ file: 'program.mp4' }]) {
+        list.append(el('div', { className: 'buttons', dataset: { file: v.file } },
+          el('span', {}, v.file === 'program.mp4' ? t('recut_live') : v.file),
+          el('button', { type: 'button', className: 'play', onclick: () => { $('detail').close(); player.open(rec, v.file); } }, t('play')),
+          v.file === chosen ? el('span', { className: 'muted recut-chosen' }, t('recut_chosen')) : null));
+      }
+      box.append(el('h3', {}, t('recut_versions')), list, el('div', { className: 'buttons' },
+        el('button', { type: 'button', id: 'detail-recut', onclick: () => { $('detail').close(); player.open(rec, 'program.mp4'); } },
+          t('recut_open'))));
+    },
   ];
 
   async function openDetail(rec) {
