@@ -508,6 +508,13 @@ def file_md5(path):
         return None
 
 
+def event_json(frame):
+    try:
+        return json.loads(frame if isinstance(frame, str) else frame.decode())
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+
+
 def log_lines(path):
     with open(path) as f:
         return [json.loads(x) for x in f if x.strip()]
@@ -565,6 +572,11 @@ def recut_api(base, data, lid, A, proc):
         if lj:
             shutil.rmtree(os.path.join(data, name))
     versions0 = json.load(open(os.path.join(folder, "lesson.json"))).get("versions", [])
+    port = int(base.rsplit(":", 1)[1])
+    events, stop = [], threading.Event()
+    t = threading.Thread(target=ws_collect, args=(port, cookie_of(A["jar"]), events, stop, 0.2), daemon=True)
+    t.start()
+    wait_for("the events socket", lambda: events, proc)
     r = curl(one + "/recut", "POST", {"edits": [{"from": a, "to": b, "shot": cam}]}, **A)
     job = (r.json() or {}).get("job")
     check(r.status == 202 and job and r.json()["state"] == "running", "POST recut: 202 with a job (%d %s)"
@@ -588,6 +600,13 @@ def recut_api(base, data, lid, A, proc):
     check(st["state"] == "done" and st["job"] == job and st["percent"] == 100 and
           re.fullmatch(r"program\.recut-\d+\.mp4", st.get("file", "")), "the re-cut is done (%s)" % st)
     check(seen == sorted(seen), "its progress only grows (%s)" % seen)
+    try:
+        ev = wait_for("the re-cut's last event", lambda: [e for e in map(event_json, events[1:]) if e and
+                      e.get("type") == "recut" and e.get("state") == "done"], proc)
+        check(ev[0]["job"] == job and ev[0]["id"] == lid and ev[0]["percent"] == 100, "the event says so (%s)" % ev)
+    finally:
+        stop.set()
+        t.join()
     out = os.path.join(folder, st["file"])
     n = re.search(r"recut-(\d+)", st["file"]).group(1)
     versions = json.load(open(os.path.join(folder, "lesson.json")))["versions"]
