@@ -241,8 +241,8 @@ allow_http = true
             check(set(vst) - {"insecure_transport"} == {"recording", "live", "sources", "mics"},
                   "viewer's status: recording, live, sources, mics only (%s)" % sorted(vst))
             check({s["name"] for s in vst["sources"]} == {"teacher", "cam", "web"} and
-                  all(set(s) == {"name", "role", "state"} for s in vst["sources"]),
-                  "viewer's status: cameras' name, role and state (%s)" % vst["sources"])
+                  all(set(s) == {"name", "label", "role", "state"} for s in vst["sources"]),
+                  "viewer's status: cameras' name, label, role and state (%s)" % vst["sources"])
             check("://" not in r.body.decode() and "/" not in json.dumps(vst["sources"]),
                   "viewer's status: no URL, no path")
             r = curl(base + "/api/v1/sources", jar=jars["v1"])
@@ -266,8 +266,11 @@ allow_http = true
                 check(len(msgs) > 2, "%s got events (%d)" % (name, len(msgs)))
                 check(not any(PW in m for m in msgs), "%s's events: no password" % name)
             vmsgs = [json.loads(m) for m in events["v1"][1:]]
-            check({m.get("type") for m in vmsgs} <= {"status", "alert"},
-                  "viewer's events: status and alerts only (%s)" % sorted({m.get("type") for m in vmsgs}))
+            # meters: the mics' levels (the teacher page's meter; a viewer hears the sound anyway)
+            check({m.get("type") for m in vmsgs} <= {"status", "alert", "meters"},
+                  "viewer's events: status, alerts and meters only (%s)" % sorted({m.get("type") for m in vmsgs}))
+            check(not any("://" in json.dumps(m) for m in vmsgs if m.get("type") == "meters"),
+                  "viewer's meters: no URL")
             check(not any(find_key(m, "last_error") or find_key(m, "outputs") or find_key(m, "kind")
                           for m in vmsgs if m.get("type") == "status"),
                   "viewer's status events: no errors, no outputs, no kinds")
