@@ -71,10 +71,10 @@ static char *read_text(const char *path, size_t max, size_t *len)
     if (fstat(fileno(f), &st) == 0 && (size_t)st.st_size <= max && (buf = malloc((size_t)st.st_size + 1))) {
         *len = fread(buf, 1, (size_t)st.st_size, f);
         buf[*len] = 0;
-    } else if (buf == NULL) {
-        errno = EFBIG;
     }
+    int err = buf ? 0 : EFBIG;
     fclose(f);
+    errno = err;
     return buf;
 }
 
@@ -136,6 +136,12 @@ static int load_lesson(lb_webui *w, webui_conn *c, const char *id, char *dir, si
     }
     snprintf(path, sizeof path, "%s/director.jsonl", dir);
     text = read_text(path, MAX_LOG_BYTES, &len);
+    if (!text && errno == EFBIG) {
+        cJSON_AddNumberToObject(p, "max_mb", MAX_LOG_BYTES >> 20);
+        webui_respond_coded(c, 409, "recut_log_too_big", p, "'%s': director.jsonl is larger than %d MiB",
+                            id, MAX_LOG_BYTES >> 20);
+        return -1;
+    }
     if (!text) {
         webui_respond_coded(c, 409, "recut_no_log", p, "'%s' has no decision log (director.jsonl) to re-cut", id);
         return -1;

@@ -559,11 +559,15 @@ def recut_api(base, data, lid, A, proc):
     # no lesson, one still recording, one without a decision log: 404, 409, 409
     for name, lj, status, code in (("20000101-000000-none", None, 404, "recording_unknown"),
                                    ("20000101-000000-busy", {"status": "recording"}, 409, "recording_busy"),
-                                   ("20000101-000000-nolog", {"status": "complete"}, 409, "recut_no_log")):
+                                   ("20000101-000000-nolog", {"status": "complete"}, 409, "recut_no_log"),
+                                   ("20000101-000000-huge", {"status": "complete"}, 409, "recut_log_too_big")):
         if lj:
             os.makedirs(os.path.join(data, name))
             with open(os.path.join(data, name, "lesson.json"), "w") as f:
                 json.dump(lj, f)
+        if name.endswith("huge"):
+            with open(os.path.join(data, name, "director.jsonl"), "w") as f:
+                f.truncate(65 << 20)            # sparse: over the 64 MiB bound, nothing written
         for what, method, body in (("shots", None, None),
                                    ("recut", "POST", {"edits": [{"from": 0, "to": 1, "shot": cam}]})):
             r = curl(base + "/api/v1/recordings/%s/%s" % (name, what), method, body, **A)

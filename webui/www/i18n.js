@@ -179,6 +179,7 @@ const LB_STR = {
     recut_versions: 'Versions', recut_live: 'Live program (program.mp4)', recut_use: 'Use for upload',
     recut_chosen: 'uploaded as the program',
     recut_open: 'Re-cut in the player…',
+    err_recut_log_too_big: '“{id}”: its decision log is larger than {max_mb} MiB.',
     err_recut_no_log: '“{id}” has no decision log to re-cut.', err_recut_running: 'A re-cut of “{id}” is running; one at a time.',
   },
   zh: {
@@ -344,6 +345,7 @@ const LB_STR = {
     recut_versions: '版本', recut_live: '直播成片（program.mp4）', recut_use: '用于上传',
     recut_chosen: '作为成片上传',
     recut_open: '在播放器中重新剪辑…',
+    err_recut_log_too_big: '“{id}”：导播记录超过 {max_mb} MiB。',
     err_recut_no_log: '“{id}”没有导播记录，无法重新剪辑。', err_recut_running: '“{id}”正在重新剪辑；一次只能进行一个。',
   },
 };
