@@ -24,6 +24,28 @@ static void paragraph(FILE *f, const char *s)
     fputs("\n", f);
 }
 
+/* An option table as .TP entries; a short name only where it is a letter
+ * (the table's long-only options have values from 256 up). */
+static void options(FILE *f, const lb_cli_option *list)
+{
+    for (const lb_cli_option *o = list; o->long_name; o++) {
+        fputs(".TP\n", f);
+        if (o->short_name > 0 && o->short_name < 256)
+            fprintf(f, "\\fB\\-%c\\fR, ", o->short_name);
+        fputs("\\fB\\-\\-", f);
+        text(f, o->long_name);
+        fputs("\\fR", f);
+        if (o->arg) {
+            fputs(" \\fI", f);
+            text(f, o->arg);
+            fputs("\\fR", f);
+        }
+        fputs("\n", f);
+        text(f, o->help);
+        fputs(".\n", f);
+    }
+}
+
 static void tagged(FILE *f, const char *tag, const char *s)
 {
     fputs(".TP\n.B ", f);
@@ -48,22 +70,7 @@ static void man8(FILE *f)
                  "microphones) and serves the web UI on http://localhost:8080. As a service it reads "
                  LUOBO_DEFAULT_CONFIG ", described in luobo.ini(5).");
     fputs(".SH OPTIONS\n", f);
-    for (const lb_cli_option *o = lb_cli_options; o->long_name; o++) {
-        fputs(".TP\n", f);
-        if (o->short_name < 256)
-            fprintf(f, "\\fB\\-%c\\fR, ", o->short_name);
-        fputs("\\fB\\-\\-", f);
-        text(f, o->long_name);
-        fputs("\\fR", f);
-        if (o->arg) {
-            fputs(" \\fI", f);
-            text(f, o->arg);
-            fputs("\\fR", f);
-        }
-        fputs("\n", f);
-        text(f, o->help);
-        fputs(".\n", f);
-    }
+    options(f, lb_cli_options);
     fputs(".SH \"RE\\-CUT\"\n", f);
     fputs(".B luobo recut\n.I LESSON_DIR\n.RI [ options ]\n.PP\n", f);
     paragraph(f, "Re-makes a finished lesson's program offline from its cameras' own recordings (iso/, "
@@ -74,19 +81,7 @@ static void man8(FILE *f)
                  "copied from program.mp4 packet for packet. A camera whose ISO file is missing or ends "
                  "early (interrupted) is an error naming the file. The format of director.jsonl is "
                  "described in docs/director-jsonl.md.");
-    for (const lb_cli_option *o = lb_recut_options; o->long_name; o++) {
-        fputs(".TP\n\\fB\\-\\-", f);
-        text(f, o->long_name);
-        fputs("\\fR", f);
-        if (o->arg) {
-            fputs(" \\fI", f);
-            text(f, o->arg);
-            fputs("\\fR", f);
-        }
-        fputs("\n", f);
-        text(f, o->help);
-        fputs(".\n", f);
-    }
+    options(f, lb_recut_options);
     fputs(".SH SIGNALS\n", f);
     tagged(f, "SIGINT, SIGTERM", "Stop cleanly: a lesson being recorded is finished (its files are "
                                  "complete and playable) and the outputs are closed, then luobo exits 0. "
