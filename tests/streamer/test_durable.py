@@ -206,7 +206,10 @@ def test_syscalls():
         dpath = os.path.join(lesson, "director.jsonl")
         dsyncs = [c for c in calls if c.name == "fdatasync" and c.path == dpath]
         check(dsyncs, "director.jsonl fdatasynced")
-        spaced = [b.start - a.start for a, b in zip(dsyncs[:-1], dsyncs[1:-1])]
+        # the close may sync twice without waiting (the syncer's last sync of
+        # what is dirty when it stops, then lb_lesson_finish's own): the
+        # spacing is that of the syncs before those two
+        spaced = [b.start - a.start for a, b in zip(dsyncs[:-2], dsyncs[1:-2])]
         check(all(gap >= 0.95 for gap in spaced),
               "director.jsonl fdatasynced at most once a second: %s" % spaced)
         print("director.jsonl     %d fdatasync" % len(dsyncs))
