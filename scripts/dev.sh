@@ -37,7 +37,7 @@ case "$what" in
       export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
       export LUOBO_SANITIZE=1   # tests that only measure speed skip themselves
       export LUOBO_SYNC_TEST_S=1800   # the two-hour sync test runs half an hour
-      export LUOBO_DRIFT_TEST_S=130   # the ten-minute drift test runs two
+      export LUOBO_DRIFT_TEST_S=130   # the five-minute drift test runs two
     else
       build="$top/build"
       cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLUOBO_WERROR=ON >/dev/null

@@ -582,9 +582,12 @@ mode = auto
 
 
 if __name__ == "__main__":
-    # under sanitizers (scripts/dev.sh test --sanitize) the 10-minute run is
-    # shortened: it looks for memory errors there, the plain run for drift
+    # CI's plain run records five minutes of a 0.1 % fast mic (300 ms of
+    # drift uncorrected, 20 ms allowed); the ten-minute soak is
+    # LUOBO_DRIFT_TEST_S=600 ctest -R capture_e2e_drift.  Under sanitizers
+    # (scripts/dev.sh test --sanitize) it is shorter still: it looks for
+    # memory errors there, the plain run for drift
     {"rtsp_dropout": rtsp_dropout, "rtsp_substream": rtsp_substream, "alsa": alsa, "errors": errors,
-     "drift": lambda: drift(int(os.environ.get("LUOBO_DRIFT_TEST_S", "600"))),
+     "drift": lambda: drift(int(os.environ.get("LUOBO_DRIFT_TEST_S", "300"))),
      "drift_short": lambda: drift(130)}[sys.argv[1]]()
     print("PASS")
