@@ -23,25 +23,6 @@
 #include "lb_redact.h"
 #include "streamer.h"
 
-#define respond_coded webui_respond_coded
-
-void webui_respond_coded(webui_conn *c, int status, const char *code, cJSON *params,
-                         const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    lb_redact_vformat(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    cJSON_AddStringToObject(o, "code", code);
-    if (!params)
-        params = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "params", params);
-    webui_respond_json(c, status, o);
-}
-
 static cJSON *id_params(const char *id)
 {
     cJSON *p = cJSON_CreateObject();
@@ -71,21 +52,21 @@ static cJSON *field_params(const char *err)
 static void respond_lesson_error(webui_conn *c, const char *id, int ret, const char *err)
 {
     if (ret == AVERROR(ENOENT) || ret == AVERROR(ENOTDIR)) {
-        respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
+        webui_respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
     } else if (ret == AVERROR_INVALIDDATA) {
         const char *what = strstr(err, "lesson.json: ");
-        respond_coded(c, 422, "lesson_json_damaged", id_params(id), "%s/%s", id, what ? what : err);
+        webui_respond_coded(c, 422, "lesson_json_damaged", id_params(id), "%s/%s", id, what ? what : err);
     } else if (ret == AVERROR(EBUSY)) {
-        respond_coded(c, 409, "recording_busy", id_params(id), "'%s' is being recorded", id);
+        webui_respond_coded(c, 409, "recording_busy", id_params(id), "'%s' is being recorded", id);
     } else if (ret == AVERROR(EINVAL)) {
-        respond_coded(c, 400, "field_invalid", field_params(err), "%s", err);
+        webui_respond_coded(c, 400, "field_invalid", field_params(err), "%s", err);
     } else if (ret == AVERROR(EEXIST)) {
-        respond_coded(c, 409, "clip_exists", id_params(id), "%s", err);
+        webui_respond_coded(c, 409, "clip_exists", id_params(id), "%s", err);
     } else if (ret == AVERROR(EAGAIN)) {
         webui_add_header(c, "Retry-After", "5");
-        respond_coded(c, 503, "edits_busy", NULL, "too many edits waiting; try again soon");
+        webui_respond_coded(c, 503, "edits_busy", NULL, "too many edits waiting; try again soon");
     } else {
-        respond_coded(c, 500, "internal", NULL, "%s: %s", id, *err ? err : av_err2str(ret));
+        webui_respond_coded(c, 500, "internal", NULL, "%s: %s", id, *err ? err : av_err2str(ret));
     }
 }
 
@@ -99,7 +80,7 @@ static void put_chapters(lb_webui *w, webui_conn *c, const char *id, cJSON *body
 {
     char dir[PATH_MAX], err[512] = "";
     if (!lesson_dir(w, id, dir, sizeof dir)) {
-        respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
+        webui_respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
         return;
     }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(body, "chapters");
@@ -107,11 +88,11 @@ static void put_chapters(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "field", "chapters");
         cJSON_AddStringToObject(p, "detail", "missing");
-        respond_coded(c, 400, "field_invalid", p, "'chapters': missing (a list of {\"t\", \"title\"})");
+        webui_respond_coded(c, 400, "field_invalid", p, "'chapters': missing (a list of {\"t\", \"title\"})");
         return;
     }
     if (webui_recut_running_for(w, id)) {
-        respond_coded(c, 409, "recut_running", id_params(id), "a re-cut of '%s' is running; one at a time", id);
+        webui_respond_coded(c, 409, "recut_running", id_params(id), "a re-cut of '%s' is running; one at a time", id);
         return;
     }
     /* the edit thread takes it now, or the files would lag lesson.json
@@ -160,7 +141,7 @@ static int take_seconds(webui_conn *c, const cJSON *body, const char *key, doubl
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "field", key);
         cJSON_AddStringToObject(p, "detail", "must be a number of seconds");
-        respond_coded(c, 400, "field_invalid", p, "'%s' must be a number of seconds", key);
+        webui_respond_coded(c, 400, "field_invalid", p, "'%s' must be a number of seconds", key);
         return -1;
     }
     *v = n->valuedouble;
@@ -174,21 +155,21 @@ static void post_clip(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
     const cJSON *file = cJSON_GetObjectItemCaseSensitive(body, "file");
     char dir[PATH_MAX];
     if (!lesson_dir(w, id, dir, sizeof dir)) {
-        respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
+        webui_respond_coded(c, 404, "recording_unknown", id_params(id), "no recording '%s'", id);
         return;
     }
     if (file && !cJSON_IsString(file)) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "field", "file");
         cJSON_AddStringToObject(p, "detail", "must be a string");
-        respond_coded(c, 400, "field_invalid", p, "'file' must be a string");
+        webui_respond_coded(c, 400, "field_invalid", p, "'file' must be a string");
         return;
     }
     if (take_seconds(c, body, "from", &from_s) < 0 || take_seconds(c, body, "to", &to_s) < 0)
         return;
     lb_clip *clip = calloc(1, sizeof *clip);
     if (!clip) {
-        respond_coded(c, 500, "internal", NULL, "out of memory");
+        webui_respond_coded(c, 500, "internal", NULL, "out of memory");
         return;
     }
     int ret = lb_clip_plan(w->data_dir, id, file ? file->valuestring : "program.mp4", from_s, to_s,

@@ -88,16 +88,36 @@ void webui_respond_json(webui_conn *c, int status, cJSON *json)
     webui_respond(c, status, "application/json", text, text ? strlen(text) : 0);
 }
 
+/* {"error": msg} with the message redacted: errors may quote a daemon's message */
+static cJSON *error_object(char *msg, size_t size, const char *fmt, va_list ap)
+{
+    lb_redact_vformat(msg, size, fmt, ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg);
+    return o;
+}
+
 void webui_respond_error(webui_conn *c, int status, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    lb_redact_vformat(msg, sizeof msg, fmt, ap);   /* errors may quote a daemon's message */
+    cJSON *o = error_object(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
     webui_error_add_code(o, msg);
+    webui_respond_json(c, status, o);
+}
+
+void webui_respond_coded(webui_conn *c, int status, const char *code, cJSON *params,
+                         const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    cJSON *o = error_object(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON_AddStringToObject(o, "code", code);
+    cJSON_AddItemToObject(o, "params", params ? params : cJSON_CreateObject());
     webui_respond_json(c, status, o);
 }
 

@@ -113,12 +113,11 @@ static int load_lesson(lb_webui *w, webui_conn *c, const char *id, char *dir, si
         webui_respond_coded(c, 404, "recording_unknown", p, "no recording '%s'", id);
         return -1;
     }
-    snprintf(path, sizeof path, "%s/lesson.json", dir);
-    char *text = read_text(path, 1 << 20, &len);
-    cJSON *lj = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    if (!lj) {
-        if (errno == ENOENT)
+    cJSON *lj = NULL;
+    char err[PATH_MAX + 64];
+    int ret = lb_lesson_json_read(dir, &lj, err, sizeof err);
+    if (ret < 0) {
+        if (ret == AVERROR(ENOENT) || ret == AVERROR(ENOTDIR))
             webui_respond_coded(c, 404, "recording_unknown", p, "no recording '%s'", id);
         else
             webui_respond_coded(c, 422, "lesson_json_damaged", p, "%s/lesson.json: cannot be read", id);
@@ -135,7 +134,7 @@ static int load_lesson(lb_webui *w, webui_conn *c, const char *id, char *dir, si
         return -1;
     }
     snprintf(path, sizeof path, "%s/director.jsonl", dir);
-    text = read_text(path, MAX_LOG_BYTES, &len);
+    char *text = read_text(path, MAX_LOG_BYTES, &len);
     if (!text && errno == EFBIG) {
         cJSON_AddNumberToObject(p, "max_mb", MAX_LOG_BYTES >> 20);
         webui_respond_coded(c, 409, "recut_log_too_big", p, "'%s': director.jsonl is larger than %d MiB",
