@@ -922,7 +922,7 @@ int lb_lesson_each_shut_down(const char *data_dir, const char *keep_dir,
         return 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        char dir[PATH_MAX], path[PATH_MAX + 16], status[32] = "", ended_by[16] = "";
+        char dir[PATH_MAX], path[PATH_MAX + 16], err[PATH_MAX + 64];
         if (e->d_name[0] == '.' ||
             (size_t)snprintf(dir, sizeof dir, "%s/%s", data_dir, e->d_name) >= sizeof dir ||
             (keep_dir && !strcmp(dir, keep_dir)))
@@ -931,10 +931,15 @@ int lb_lesson_each_shut_down(const char *data_dir, const char *keep_dir,
         snprintf(path, sizeof path, "%s/upload.json", dir);
         if (access(path, F_OK) == 0)
             continue;
-        snprintf(path, sizeof path, "%s/lesson.json", dir);
-        if (lb_json_file_string(path, "status", status, sizeof status) < 0 ||
-            lb_json_file_string(path, "ended_by", ended_by, sizeof ended_by) < 0 ||
-            strcmp(status, "complete") || strcmp(ended_by, "shutdown"))
+        cJSON *root = NULL;
+        if (lb_lesson_json_read(dir, &root, err, sizeof err) < 0)
+            continue;
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+        const cJSON *ended_by = cJSON_GetObjectItemCaseSensitive(root, "ended_by");
+        int shut_down = cJSON_IsString(status) && !strcmp(status->valuestring, "complete") &&
+                        cJSON_IsString(ended_by) && !strcmp(ended_by->valuestring, "shutdown");
+        cJSON_Delete(root);
+        if (!shut_down)
             continue;
         each(opaque, dir);
         n++;
