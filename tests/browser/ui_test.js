@@ -460,7 +460,10 @@ async function shot(page, name) {
       check(await page.isVisible('#unmute-hint'), 'viewer: a hint to unmute');
       await page.click('#unmute-hint');
       await page.waitForFunction(() => !document.getElementById('video').muted);
-      check(await page.isHidden('#unmute-hint'), 'viewer: unmuted, the hint goes');
+      // volumechange is a queued event: poll for the hint to go, as a viewer would wait
+      const gone = await page.waitForSelector('#unmute-hint', { state: 'hidden', timeout: 10000 })
+        .then(() => true, () => false);
+      check(gone, 'viewer: unmuted, the hint goes');
       await shot(page, 'viewer');
     });
   }

@@ -47,7 +47,7 @@
   const hint = $('unmute-hint');
   const showHint = () => { hint.hidden = !video.muted; };
   video.addEventListener('volumechange', showHint);
-  hint.addEventListener('click', () => { video.muted = false; video.play().catch(() => {}); });
+  hint.addEventListener('click', () => { video.muted = false; showHint(); video.play().catch(() => {}); });
   showHint();
   async function poll() {
     const r = await LB.api('/api/v1/status');
