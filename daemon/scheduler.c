@@ -950,14 +950,15 @@ int lb_scheduler_create(lb_scheduler **ps, const lb_config_section *sec, const c
     return 0;
 }
 
-/* The stored timetable and the last good feed (I/O: at start, not create). */
-static void load_stored(lb_scheduler *s)
+void lb_scheduler_load(lb_scheduler *s)
 {
     char path[PATH_MAX], err[512], tt_error[sizeof s->timetable_error] = "";
     char *text = NULL, *feed_text = NULL;
     size_t size;
     lb_timetable *tt = NULL;
     lb_ical *cal = NULL;
+    if (!s)
+        return;
     path_of(s, "timetable.json", path, sizeof path);
     if (!access(path, F_OK)) {
         if (read_file(path, &text, &size, err, sizeof err) < 0 ||
@@ -1004,7 +1005,7 @@ int lb_scheduler_start(lb_scheduler *s)
     if (!s)
         return 0;
     mkdir(s->data_dir, 0755);           /* the web UI makes it too; a failure shows at the first write */
-    load_stored(s);
+    lb_scheduler_load(s);
     if ((ret = lb_thread_start(&s->thread, "lb-schedule", schedule_thread, s)) < 0)
         return ret;
     s->running = 1;

@@ -66,6 +66,11 @@ typedef struct lb_scheduler lb_scheduler;
  * stored file is no error: it shows in the status. */
 int lb_scheduler_create(lb_scheduler **s, const lb_config_section *sec, const char *data_dir,
                         const lb_scheduler_ops *ops, void *opaque, char *err, size_t err_size);
+/* Reads the stored timetable, the last good feed and what ended (I/O);
+ * lb_scheduler_start() does it before its first tick.  Alone, it lets a test
+ * drive lb_scheduler_tick() at times of its own with no thread ticking at
+ * the real time in between. */
+void lb_scheduler_load(lb_scheduler *s);
 int lb_scheduler_start(lb_scheduler *s);
 void lb_scheduler_stop(lb_scheduler *s);
 void lb_scheduler_free(lb_scheduler **s);

@@ -207,8 +207,7 @@ int main(void)
     /* a new scheduler (a restart) remembers what ended: back at 09:45 C is not recorded again */
     fake g = { .lc = LB_LIFECYCLE_INIT };
     CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &g, err, sizeof err) == 0);
-    CHECK(lb_scheduler_start(s) == 0);
-    lb_scheduler_stop(s);
+    lb_scheduler_load(s);            /* no thread: it would tick at the real time */
     g.n = 0;
     g.lc = LB_LIFECYCLE_INIT;
     lb_scheduler_tick(s, AT(9, 45, 0));
@@ -225,8 +224,7 @@ int main(void)
     lb_lesson_meta resumed = { .title = "G", .schedule_end_s = (long long)AT(16, 42, 0) };
     snprintf(resumed.schedule_uid, sizeof resumed.schedule_uid, "g@2026-12-07");
     CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &r, err, sizeof err) == 0);
-    CHECK(lb_scheduler_start(s) == 0);
-    lb_scheduler_stop(s);
+    lb_scheduler_load(s);            /* no thread: it would tick at the real time */
     r.n = 0;
     r.lc = step(LB_LIFECYCLE_INIT, LB_EV_RESUME);
     lb_scheduler_resumed(s, &resumed);
@@ -255,8 +253,7 @@ int main(void)
         snprintf(buf, sizeof buf, "%s/.schedule-done.json", dir);
         unlink(buf);                        /* G's memory from the run above */
         CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &x, err, sizeof err) == 0);
-        CHECK(lb_scheduler_start(s) == 0);
-        lb_scheduler_stop(s);
+        lb_scheduler_load(s);
         x.n = 0;
         x.lc = step(step(LB_LIFECYCLE_INIT, LB_EV_RESUME), LB_EV_STARTED);
         lb_scheduler_resumed(s, &ext);
