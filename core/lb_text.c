@@ -29,18 +29,39 @@ static int fits(char t, const char *p, size_t len)
     return digits > 0;
 }
 
+/* The length of the conversion at tpl (%s, %d, %f or %.Nf: a template may
+ * be the printf format that wrote the text), its type in *type; 0 if none. */
+static size_t conversion(const char *tpl, char *type)
+{
+    size_t i = 1;
+    if (tpl[0] != '%')
+        return 0;
+    if (tpl[1] == '.') {
+        for (i = 2; is_digit(tpl[i]); i++)
+            ;
+        if (i == 2 || tpl[i] != 'f')
+            return 0;
+    }
+    if (tpl[i] != 's' && tpl[i] != 'd' && tpl[i] != 'f')
+        return 0;
+    *type = tpl[i];
+    return i + 1;
+}
+
 static int match(const char *tpl, const char *text, span *caps, int n)
 {
     for (;;) {
-        if (tpl[0] == '%' && (tpl[1] == 's' || tpl[1] == 'd' || tpl[1] == 'f')) {
+        char type;
+        size_t conv = conversion(tpl, &type);
+        if (conv) {
             if (n >= LB_TEXT_MAX_PARAMS)
                 return 0;
             /* the shortest field after which the rest matches */
             for (size_t len = 1; text[len - 1]; len++) {
-                if (tpl[1] != 's' && !fits(tpl[1], text, len))
+                if (type != 's' && !fits(type, text, len))
                     continue;
                 caps[n] = (span){ text, len };
-                if (match(tpl + 2, text + len, caps, n + 1))
+                if (match(tpl + conv, text + len, caps, n + 1))
                     return 1;
             }
             return 0;

@@ -15,8 +15,9 @@
 
 typedef struct lb_text_code {
     const char *code;
-    /* literal text with %s (any non-empty text), %d (digits) and %f (a
-     * decimal number, signed); %% is a literal % */
+    /* literal text with %s (any non-empty text), %d (digits) and %f or
+     * %.Nf (a decimal number, signed); %% is a literal %: so a printf
+     * format with those conversions is its own template */
     const char *tpl;
     const char *params[LB_TEXT_MAX_PARAMS];     /* the names of the fields, in order */
 } lb_text_code;

@@ -252,9 +252,8 @@ static int cutaway(const lb_director *d, lb_candidate *c)
             c->second = cur->main;
             c->layout = LB_LAYOUT_PIP;
         }
-        snprintf(c->reason, sizeof c->reason, "cutaway after %.0f s on %s%s",
-                 d->settings.max_shot_s, d->setup.source_names[cur->main],
-                 c->second >= 0 ? ", teacher in picture" : "");
+        snprintf(c->reason, sizeof c->reason, c->second >= 0 ? LB_REASON_CUTAWAY_TEACHER_INSET : LB_REASON_CUTAWAY,
+                 d->settings.max_shot_s, d->setup.source_names[cur->main]);
         return 1;
     }
     return 0;
@@ -284,7 +283,7 @@ static void cutter(lb_director *d, int64_t t_us)
     lb_candidate *cur = &d->cur;
     if (!d->src[cur->main].live || (cur->second >= 0 && !d->src[cur->second].live)) {
         snprintf(best.reason + strlen(best.reason), sizeof best.reason - strlen(best.reason),
-                 "; %s lost", d->setup.source_names[d->src[cur->main].live ? cur->second : cur->main]);
+                 "; " LB_REASON_SOURCE_LOST, d->setup.source_names[d->src[cur->main].live ? cur->second : cur->main]);
         take(d, &best, t_us);
         return;
     }
@@ -519,7 +518,8 @@ int lb_director_update(lb_director *d, int64_t t_us, AVFrame *const *frames,
     }
     d->vcam_was_shown = s.vcam_slots != 0;
     /* taking over and handing back are decisions even on the same shot */
-    int operator_now = !strcmp(s.reason, "operator"), operator_before = !strcmp(d->current.reason, "operator");
+    int operator_now = !strcmp(s.reason, LB_REASON_OPERATOR),
+        operator_before = !strcmp(d->current.reason, LB_REASON_OPERATOR);
     int changed = !d->have_current || !same_shot(&s, &d->current) || operator_now != operator_before;
     d->current = s;
     d->have_current = 1;
@@ -566,7 +566,7 @@ int lb_director_set_mode(lb_director *d, lb_director_mode mode, const char *shot
     if (mode == LB_DIRECTOR_MANUAL) {
         if (!shot.nb_sources)
             shot = d->current;     /* manual without a shot freezes the current one */
-        snprintf(shot.reason, sizeof shot.reason, "operator");
+        snprintf(shot.reason, sizeof shot.reason, LB_REASON_OPERATOR);
         d->manual = shot;
     } else {
         memset(&d->manual, 0, sizeof d->manual);

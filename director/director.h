@@ -207,6 +207,10 @@ void lb_compositor_free(lb_compositor **c);
  * [{"code": "mic_speaking", "params": {"mic": "teacher", "dbfs": "-21"}},
  * {"text": "a part no template knows"}] (reasons.c).  The caller frees it. */
 cJSON *lb_director_reasons_json(const char *reason);
+/* The reasons' table (code, template, parameter names), *nb entries: every
+ * sentence the director writes, for tests and pages that check coverage. */
+struct lb_text_code;
+const struct lb_text_code *lb_director_reason_codes(size_t *nb);
 
 /* One decision as a director.jsonl line (no newline), into buf: the
  * contract's keys, then (format 2, docs/director-jsonl.md) "crop" and, while

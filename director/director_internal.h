@@ -138,6 +138,32 @@ typedef struct lb_mic_analysis {
     int speaking;
 } lb_mic_analysis;
 
+/* The reasons' sentences, one printf format per code: the rules write with
+ * these and reasons.c's table matches with the same strings (lb_text takes a
+ * format as its template), so a sentence the director writes always has its
+ * code.  A new reason is a line here, one in reasons.c's table and
+ * reason_CODE in webui/www/i18n.js (both languages): test_director checks
+ * the table against i18n.js.  Parts are joined by "; ". */
+#define LB_REASON_OPERATOR                  "operator"
+#define LB_REASON_OPERATOR_RECUT            "operator: re-cut"   /* webui/recut.c's edited lines */
+#define LB_REASON_MIC_SPEAKING_CAMERA_LOST  "mic %s speaking (%.0f dBFS), its camera lost: %s"
+#define LB_REASON_MIC_SPEAKING              "mic %s speaking (%.0f dBFS)"
+#define LB_REASON_STUDENT_STANDING_ZONE_CLOSEUP "student standing: presence %.2f, motion %.2f in zone %s, close-up"
+#define LB_REASON_STUDENT_STANDING_ZONE     "student standing: presence %.2f, motion %.2f in zone %s"
+#define LB_REASON_STUDENT_STANDING_CLOSEUP  "student standing: presence %.2f, motion %.2f in %s, close-up"
+#define LB_REASON_STUDENT_STANDING          "student standing: presence %.2f, motion %.2f in %s"
+#define LB_REASON_NEW_SLIDE                 "new slide on %s %.1f s ago"
+#define LB_REASON_SLIDE_TEACHER_INSET       "slide on %s since %.1f s, teacher in picture"
+#define LB_REASON_SLIDE                     "slide on %s since %.1f s"
+#define LB_REASON_VIDEO                     "video playing on %s (motion %.2f)"
+#define LB_REASON_BOARD_WRITING                                                           \
+    "teacher writing: new marks on %s (%.2f%% of the board in %.0f s, last %.1f s ago), " \
+    "%s at the board %.1f s ago"
+#define LB_REASON_IDLE                      "nothing going on: %s"
+#define LB_REASON_CUTAWAY_TEACHER_INSET     "cutaway after %.0f s on %s, teacher in picture"
+#define LB_REASON_CUTAWAY                   "cutaway after %.0f s on %s"
+#define LB_REASON_SOURCE_LOST               "%s lost"
+
 typedef struct lb_candidate {
     const char *rule;
     double score;

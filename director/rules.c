@@ -94,13 +94,13 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
     }
     int n = 0;
     if (mic)
-        n = snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS)",
-                     d->setup.mic_names[mic_index], mic->level_dbfs);
+        n = snprintf(c->reason, sizeof c->reason, LB_REASON_MIC_SPEAKING "%s",
+                     d->setup.mic_names[mic_index], mic->level_dbfs, standing ? "; " : "");
     if (standing)
         snprintf(c->reason + n, sizeof c->reason - (size_t)n,
-                 "%sstudent standing: presence %.2f, motion %.2f in %s%s%s", n ? "; " : "", presence,
-                 motion, zone ? "zone " : "", zone ? zone->name : d->setup.source_names[stand_src],
-                 c->crop.w > 0 ? ", close-up" : "");
+                 zone ? (c->crop.w > 0 ? LB_REASON_STUDENT_STANDING_ZONE_CLOSEUP : LB_REASON_STUDENT_STANDING_ZONE)
+                      : (c->crop.w > 0 ? LB_REASON_STUDENT_STANDING_CLOSEUP : LB_REASON_STUDENT_STANDING),
+                 presence, motion, zone ? zone->name : d->setup.source_names[stand_src]);
     return 1;
 }
 
@@ -129,13 +129,13 @@ static int propose_slide(const lb_director *d, int64_t t_us, lb_candidate *c)
         c->score = st->weight_slide;
         c->event = 1;
         c->layout = LB_LAYOUT_SINGLE;
-        snprintf(c->reason, sizeof c->reason, "new slide on %s %.1f s ago",
+        snprintf(c->reason, sizeof c->reason, LB_REASON_NEW_SLIDE,
                  d->setup.source_names[best], age);
     } else {
         c->score = st->weight_slide_pip;
         with_inset(d, c, LB_LAYOUT_PIP);
-        snprintf(c->reason, sizeof c->reason, "slide on %s since %.1f s%s",
-                 d->setup.source_names[best], age, c->second >= 0 ? ", teacher in picture" : "");
+        snprintf(c->reason, sizeof c->reason, c->second >= 0 ? LB_REASON_SLIDE_TEACHER_INSET : LB_REASON_SLIDE,
+                 d->setup.source_names[best], age);
     }
     return 1;
 }
@@ -149,7 +149,7 @@ static int propose_video(const lb_director *d, int64_t t_us, lb_candidate *c)
         c->main = i;
         c->score = d->settings.weight_video;
         c->layout = LB_LAYOUT_SINGLE;
-        snprintf(c->reason, sizeof c->reason, "video playing on %s (motion %.2f)",
+        snprintf(c->reason, sizeof c->reason, LB_REASON_VIDEO,
                  d->setup.source_names[i], a->motion);
         return 1;
     }
@@ -175,9 +175,7 @@ static int propose_board(const lb_director *d, int64_t t_us, lb_candidate *c)
     c->score = st->weight_board;
     with_inset(d, c, (lb_layout)st->board_layout);
     const lb_source_analysis *a = &d->src[best];
-    snprintf(c->reason, sizeof c->reason,
-             "teacher writing: new marks on %s (%.2f%% of the board in %.0f s, last %.1f s ago), "
-             "%s at the board %.1f s ago",
+    snprintf(c->reason, sizeof c->reason, LB_REASON_BOARD_WRITING,
              d->setup.source_names[best], best_marks * 100, st->board_hold_s,
              (double)(t_us - a->last_mark_us) / 1e6, a->active >= LB_BOARD_PERSON_MIN ? "someone" : "nobody",
              a->board_seen_us == INT64_MIN ? -1.0 : (double)(t_us - a->board_seen_us) / 1e6);
@@ -214,13 +212,13 @@ static int propose_speaker(const lb_director *d, int64_t t_us, lb_candidate *c)
     c->score = d->settings.weight_speaker;
     c->layout = LB_LAYOUT_SINGLE;
     if ((c->main = src) >= 0) {
-        snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS)", d->setup.mic_names[best],
+        snprintf(c->reason, sizeof c->reason, LB_REASON_MIC_SPEAKING, d->setup.mic_names[best],
                  d->mic[best].level_dbfs);
         return 1;
     }
     if ((c->main = stand_in(d)) < 0)
         return 0;
-    snprintf(c->reason, sizeof c->reason, "mic %s speaking (%.0f dBFS), its camera lost: %s",
+    snprintf(c->reason, sizeof c->reason, LB_REASON_MIC_SPEAKING_CAMERA_LOST,
              d->setup.mic_names[best], d->mic[best].level_dbfs, d->setup.source_names[c->main]);
     return 1;
 }
@@ -236,7 +234,7 @@ static int propose_idle(const lb_director *d, int64_t t_us, lb_candidate *c)
         c->main = s;
         c->score = d->settings.weight_idle;
         c->layout = LB_LAYOUT_SINGLE;
-        snprintf(c->reason, sizeof c->reason, "nothing going on: %s", lb_role_name(order[k]));
+        snprintf(c->reason, sizeof c->reason, LB_REASON_IDLE, lb_role_name(order[k]));
         return 1;
     }
     return 0;

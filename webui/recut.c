@@ -379,6 +379,12 @@ static int write_edit(FILE *f, const edit *e)
     if (e->with)
         cJSON_AddItemToArray(s, cJSON_CreateString(e->with));
     cJSON_AddStringToObject(o, "reason", "operator: re-cut");
+    /* the director's code for it (LB_REASON_OPERATOR_RECUT), for pages in
+     * other languages, as on the director's own lines */
+    cJSON *codes = cJSON_AddArrayToObject(o, "reasons"), *code = cJSON_CreateObject();
+    cJSON_AddStringToObject(code, "code", "operator_recut");
+    cJSON_AddItemToObject(code, "params", cJSON_CreateObject());
+    cJSON_AddItemToArray(codes, code);
     int ret = write_line(f, o);
     cJSON_Delete(o);
     return ret;

@@ -11,6 +11,7 @@
 #include <libavutil/frame.h>
 
 #include "director.h"
+#include "lb_text.h"
 
 static int failures;
 
@@ -680,6 +681,125 @@ static void test_vad(void)
         av_frame_free(&s.f[i]);
 }
 
+/* Every reason the director can write is an entry of its table (the rules
+ * write with the table's formats, LB_REASON_*): each entry, written with
+ * sample values, reads back as its own code with those values, alone and
+ * joined with another part; and each code has a text in both of the UI's
+ * languages (webui/www/i18n.js) that uses only the code's parameters. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = calloc(1, (size_t)len + 1)) && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* the UI text of key in one language's table [from, to), or NULL */
+static const char *ui_text(const char *from, const char *to, const char *key, char *out, size_t size)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, " %s: '", key);
+    const char *p = strstr(from, pat);
+    if (!p || p >= to)
+        return NULL;
+    p += strlen(pat);
+    const char *q = strchr(p, '\'');
+    if (!q || q >= to)
+        return NULL;
+    snprintf(out, size, "%.*s", (int)(q - p), p);
+    return out;
+}
+
+static void test_reason_codes(void)
+{
+    size_t nb = 0;
+    const lb_text_code *tab = lb_director_reason_codes(&nb);
+    char *js = slurp(LB_I18N_JS);
+    CHECK(js, "read %s", LB_I18N_JS);
+    const char *en = js ? strstr(js, "\n  en: {") : NULL, *zh = js ? strstr(js, "\n  zh: {") : NULL;
+    CHECK(en && zh && en < zh, "%s: no en and zh tables", LB_I18N_JS);
+    CHECK(nb >= 16, "%zu reasons", nb);
+    for (size_t i = 0; i < nb && en && zh && en < zh; i++) {
+        const lb_text_code *c = &tab[i];
+        for (size_t k = 0; k < i; k++)
+            CHECK(strcmp(tab[k].code, c->code), "code %s twice", c->code);
+        /* the format written with sample values, as the rules would */
+        char text[512], want[LB_TEXT_MAX_PARAMS][32];
+        size_t n = 0;
+        int nparams = 0;
+        for (const char *f = c->tpl; *f && n < sizeof text - 40; f++) {
+            if (f[0] == '%' && f[1] == '%') {
+                text[n++] = '%';
+                f++;
+                continue;
+            }
+            if (*f != '%') {
+                text[n++] = *f;
+                continue;
+            }
+            const char *e = f + 1;
+            while (*e == '.' || (*e >= '0' && *e <= '9'))
+                e++;
+            CHECK(*e == 's' || *e == 'd' || *e == 'f', "%s: conversion %%%c", c->code, *e);
+            if (nparams < LB_TEXT_MAX_PARAMS) {
+                /* text with spaces and digits, numbers signed or not */
+                if (*e == 's')
+                    snprintf(want[nparams], sizeof want[nparams], "cam %d", nparams + 1);
+                else if (*e == 'd')
+                    snprintf(want[nparams], sizeof want[nparams], "%d", 40 + nparams);
+                else
+                    snprintf(want[nparams], sizeof want[nparams], "%s%d.5", nparams % 2 ? "-" : "", nparams);
+                n += (size_t)snprintf(text + n, sizeof text - n, "%s", want[nparams]);
+            }
+            nparams++;
+            f = e;
+        }
+        text[n] = 0;
+        int declared = 0;
+        while (declared < LB_TEXT_MAX_PARAMS && c->params[declared])
+            declared++;
+        CHECK(nparams == declared, "%s: %d conversions, %d parameters", c->code, nparams, declared);
+        for (int joined = 0; joined < 2; joined++) {
+            char both[600];
+            snprintf(both, sizeof both, "%s%s", text, joined ? "; cam 9 lost" : "");
+            cJSON *arr = lb_director_reasons_json(both);
+            const cJSON *o = cJSON_GetArrayItem(arr, 0), *params = cJSON_GetObjectItem(o, "params");
+            const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(o, "code"));
+            CHECK(cJSON_GetArraySize(arr) == 1 + joined && code && !strcmp(code, c->code),
+                  "'%s' reads as %s, want %s", both, code ? code : "text", c->code);
+            for (int k = 0; k < declared && k < nparams && code && !strcmp(code, c->code); k++) {
+                const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(params, c->params[k]));
+                CHECK(v && !strcmp(v, want[k]), "%s: %s = '%s', want '%s'", c->code, c->params[k],
+                      v ? v : "(none)", want[k]);
+            }
+            cJSON_Delete(arr);
+        }
+        /* a text in both languages, with only the code's parameters */
+        char key[80], ui[512];
+        snprintf(key, sizeof key, "reason_%s", c->code);
+        for (int lang = 0; lang < 2; lang++) {
+            const char *t = lang ? ui_text(zh, zh + strlen(zh), key, ui, sizeof ui) : ui_text(en, zh, key, ui, sizeof ui);
+            CHECK(t && *t, "%s: no %s in i18n.js's %s table", c->code, key, lang ? "zh" : "en");
+            for (const char *b = t ? strchr(t, '{') : NULL; b; b = strchr(b + 1, '{')) {
+                const char *e = strchr(b, '}');
+                int known = 0;
+                for (int k = 0; e && k < declared; k++)
+                    known |= strlen(c->params[k]) == (size_t)(e - b - 1) && !strncmp(b + 1, c->params[k], (size_t)(e - b - 1));
+                CHECK(known, "%s (%s): '%s' names a parameter the code does not have", key, lang ? "zh" : "en", t);
+            }
+        }
+    }
+    free(js);
+}
+
 int main(void)
 {
     test_config();
@@ -692,6 +812,7 @@ int main(void)
     test_cutaway_and_pan();
     test_override();
     test_compositor();
+    test_reason_codes();
     if (failures)
         fprintf(stderr, "%d failures\n", failures);
     else

@@ -623,6 +623,8 @@ def recut_api(base, data, lid, A, proc):
     check([d for d in ed if d["t"] < a] == [d for d in log if d["t"] < a] and
           len(inside) == 1 and inside[0]["sources"] == [cam] and inside[0]["layout"] == "single" and
           [d for d in ed if d["t"] > b] == [d for d in log if d["t"] > b], "the edited log (%s)" % inside)
+    check(inside and inside[0].get("reasons") == [{"code": "operator_recut", "params": {}}],
+          "the operator's line has its reason's code, for the Chinese page (%s)" % inside[:1])
     back = [d for d in ed if d["t"] == b]
     check(back and back[0]["sources"] == [d for d in log if d["t"] <= b][-1]["sources"] and not back[0].get("pan"),
           "at the range's end the shot in force comes back (%s)" % back[:1])
