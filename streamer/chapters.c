@@ -376,6 +376,21 @@ int lb_lesson_apply_chapters(const char *dir)
     return ret < 0 ? ret : vret;
 }
 
+int lb_lesson_write_chapters_vtt(const char *dir)
+{
+    lb_chapter *c = NULL;
+    int nb = 0;
+    double duration_s = 0;
+    AVDictionary *tags = NULL;
+    int ret = lesson_chapters_and_tags(dir, &c, &nb, &tags, &duration_s);
+    if (ret < 0)
+        return ret;
+    ret = lb_chapters_write_vtt(dir, c, nb, duration_s);
+    free(c);
+    av_dict_free(&tags);
+    return ret;
+}
+
 static int is_recording(const cJSON *root)
 {
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
@@ -746,7 +761,7 @@ fail:
     return ret;
 }
 
-static void remove_tree(const char *dir)
+void lb_remove_flat_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -772,8 +787,8 @@ int lb_clip_make(const lb_clip *clip, char *err, size_t err_size)
     int64_t start_us = 0, end_us = 0;
     if ((ret = lb_lesson_json_read(clip->lesson_dir, &root, err, err_size)) < 0)
         return ret;
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", clip->data_dir, clip->id);
-    remove_tree(tmp);                     /* an earlier try cut short */
+    snprintf(tmp, sizeof tmp, "%s/.%s" LB_CLIP_TEMP_SUFFIX, clip->data_dir, clip->id);
+    lb_remove_flat_dir(tmp);                     /* an earlier try cut short */
     if (mkdir(tmp, 0755) < 0) {
         ret = AVERROR(errno);
         snprintf(err, err_size, "%s: cannot create: %s", tmp, av_err2str(ret));
@@ -887,7 +902,7 @@ int lb_clip_make(const lb_clip *clip, char *err, size_t err_size)
     ret = 0;
 out:
     if (ret < 0)
-        remove_tree(tmp);
+        lb_remove_flat_dir(tmp);
     cJSON_Delete(root);
     free(c);
     av_dict_free(&tags);

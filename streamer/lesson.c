@@ -830,10 +830,49 @@ void lb_lesson_cut_torn_files(const char *dir)
 }
 
 /* Repairs one lesson folder; 1 if it was repaired. */
+/* A re-cut's work files, which a crash left: no re-cut runs at a start
+ * (the web UI's child is ended with the UI), but `luobo recut` run by hand
+ * may, so its half-written version goes only once it has not grown for a
+ * minute.  A re-cut writes to the first free N, which a crash leaves free. */
+static void clear_recut_temps(const char *dir)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/" LB_RECUT_EDIT_LOG, dir);
+    if (unlink(path) == 0)
+        LB_LOGW("lesson", "%s: removed a re-cut's edited log a crash left", dir);
+    for (int n = 1; n < 10000; n++) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/program.recut-%d.mp4", dir, n);
+        if (access(path, F_OK) == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/" LB_RECUT_PART_FMT, dir, n);
+        if (stat(path, &st) == 0 && time(NULL) - st.st_mtim.tv_sec > 60 &&
+            unlink(path) == 0)
+            LB_LOGW("lesson", "%s: removed a re-cut a crash cut short (" LB_RECUT_PART_FMT ")", dir, n);
+        break;
+    }
+}
+
+/* A clip a crash cut short: its hidden work folder in the data folder
+ * (chapters.c), unless the edit thread may be making it (a reload). */
+static void clear_clip_temp(const char *data_dir, const char *name)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(name), sl = strlen(LB_CLIP_TEMP_SUFFIX);
+    struct stat st;
+    if (name[0] != '.' || len <= 1 + sl || strcmp(name + len - sl, LB_CLIP_TEMP_SUFFIX) ||
+        (size_t)snprintf(path, sizeof path, "%s/%s", data_dir, name) >= sizeof path ||
+        lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || lb_lesson_edits_pending())
+        return;
+    lb_remove_flat_dir(path);
+    LB_LOGW("lesson", "%s: removed a clip a crash cut short", path);
+}
+
 static int repair_one(const char *dir)
 {
     char path[PATH_MAX], buf[64];
     lb_lesson_clear_finalising(dir);
+    clear_recut_temps(dir);
     cJSON *root = read_json(dir);          /* names what is wrong with it: left alone */
     if (!root)
         return 0;
@@ -874,6 +913,8 @@ static int repair_one(const char *dir)
      * the joined file's) as after a lesson that ended well */
     if (lb_lesson_has_parts(dir) && lb_lesson_join(dir, NULL) >= 0 && !lb_lesson_has_parts(dir))
         lb_lesson_apply_chapters(dir);
+    else      /* its fragmented files stay as they are: the player's chapters */
+        lb_lesson_write_chapters_vtt(dir);
     return 1;
 }
 
@@ -968,8 +1009,10 @@ int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir,
         return 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.') {
+            clear_clip_temp(data_dir, e->d_name);
             continue;
+        }
         char dir[PATH_MAX];
         if ((size_t)snprintf(dir, sizeof dir, "%s/%s", data_dir, e->d_name) >= sizeof dir)
             continue;

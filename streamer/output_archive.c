@@ -857,8 +857,9 @@ static void archive_close(void *priv)
     finalise_job *job = NULL;
     if (a->nb_muxes && !a->finalised)
         set_state(a, "finalising", NULL);
-    if (a->nb_muxes && (a->set.faststart || lb_lesson_has_parts(a->dir)) && !a->finalised &&
-        (job = calloc(1, sizeof *job)))
+    /* without the fast-start rewrite the finaliser still writes the
+     * player's chapters (VTT) once lesson.json has its end */
+    if (a->nb_muxes && !a->finalised && (job = calloc(1, sizeof *job)))
         snprintf(job->dir, sizeof job->dir, "%s", a->dir);
     for (int i = 0; i < a->nb_muxes; i++) {
         mux *m = a->muxes[i];

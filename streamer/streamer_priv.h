@@ -34,6 +34,21 @@ void lb_upload_set_default_queue(void *priv, const char *path);
  * fast start (after the lesson): uploads and retention wait for it. */
 #define LB_FINALISING_MARKER ".finalising"
 
+/* The work files an edit leaves when a crash cuts it short, removed by the
+ * start-up scan (lb_lesson_repair_each_except) that reads every lesson
+ * anyway: a clip's hidden folder DATA_DIR/.<clip-id>.tmp (chapters.c), the
+ * library's edited log for a re-cut (webui/recut.c) and luobo recut's
+ * half-written version, .program.recut-N.mp4.part (daemon/recut.c). */
+#define LB_CLIP_TEMP_SUFFIX ".tmp"
+#define LB_RECUT_EDIT_LOG ".recut-edit.jsonl"
+#define LB_RECUT_PART_FMT ".program.recut-%d.mp4.part"
+/* dir's files and then dir (a clip's work folder holds no folders). */
+void lb_remove_flat_dir(const char *dir);
+/* lesson.json's chapters in dir into LB_CHAPTERS_VTT, ending at its
+ * duration_s: for a lesson whose files are not rewritten (an interrupted
+ * one, faststart = false), which get no MP4 chapters.  0 or AVERROR. */
+int lb_lesson_write_chapters_vtt(const char *dir);
+
 /* Waits (at most timeout_us) until no lesson object of this process has
  * dir open: its last lesson.json is written.  0, or AVERROR(ETIMEDOUT). */
 int lb_lesson_wait_closed(const char *dir, int64_t timeout_us);

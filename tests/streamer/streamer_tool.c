@@ -491,6 +491,7 @@ static int run_cycles(const char *data_dir, int cycles)
             lb_lesson_finish(&lesson, 0, 0);
             break;
         }
+        lb_lesson_add_chapter(lesson, 0.1, "Slide 2");   /* for the chapters' files */
         usleep(150000 + 50000 * (i % 4));
         ret = lb_streamer_stop_recording(t.st);
         lb_lesson_finish(&lesson, 0, ret >= 0);

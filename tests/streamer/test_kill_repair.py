@@ -109,8 +109,72 @@ with open(os.path.join(resumed, "lesson.json")) as f:
 n, end = decoded_end(os.path.join(resumed, "parts", "1", "program.mp4"))
 check(abs(outage["from"] - end) < 0.1, f"resumed: the outage starts where part 1 ends ({outage['from']} vs {end:.2f})")
 
+# what a crash in the middle of an edit leaves (the start-up scan removes
+# it): a clip's hidden work folder in the data folder, a re-cut's edited log
+# and its half-written version (a minute old: luobo recut run by hand may
+# still be writing a newer one); beside them a complete lesson with a
+# re-cut version, which the scan leaves as it is
+clip_tmp = os.path.join(data, ".%s-clip-000001-000005.tmp" % lessons[0])
+os.makedirs(clip_tmp)
+with open(os.path.join(clip_tmp, "program.mp4"), "wb") as f:
+    f.write(b"half a clip")
+recut_junk = [os.path.join(lesson, n) for n in (".recut-edit.jsonl", ".program.recut-1.mp4.part")]
+for path in recut_junk:
+    with open(path, "w") as f:
+        f.write("{}\n")
+    os.utime(path, (time.time() - 120, time.time() - 120))
+young_part = os.path.join(torn, ".program.recut-1.mp4.part")
+with open(young_part, "w") as f:
+    f.write("being written")
+complete = os.path.join(data, "complete")
+os.makedirs(os.path.join(complete, "iso"))
+shutil.copy(os.path.join(lesson, "program.mp4"), os.path.join(complete, "program.mp4"))
+shutil.copy(os.path.join(lesson, "program.mp4"), os.path.join(complete, "program.recut-1.mp4"))
+with open(os.path.join(complete, "lesson.json"), "w") as f:
+    json.dump({"id": "complete", "status": "complete", "duration_s": 4, "chapters": [{"t": 0, "title": "A"}],
+               "versions": [{"file": "program.mp4", "kind": "live", "log": "director.jsonl"},
+                            {"file": "program.recut-1.mp4", "kind": "recut", "log": "director.jsonl"}]}, f)
+with open(os.path.join(complete, "director.jsonl"), "w") as f:
+    f.write('{"t": 0.000, "shot": "teacher", "layout": "single", "sources": ["teacher"], "reason": "x"}\n')
+
+
+def tree(top):
+    out = {}
+    for root, dirs, files in os.walk(top):
+        for n in files:
+            path = os.path.join(root, n)
+            st = os.stat(path)
+            out[os.path.relpath(path, top)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+complete_before = tree(complete)
+for folder in (lesson, torn):      # chapters as the director finds them while recording
+    with open(os.path.join(folder, "lesson.json")) as f:
+        lj = json.load(f)
+    lj["chapters"] = [{"t": 0, "title": "Intro"}, {"t": 2, "title": "Slide 2"}]
+    with open(os.path.join(folder, "lesson.json"), "w") as f:
+        json.dump(lj, f)
 kv = run_tool("repair", data)
 check(kv["repaired"] == "2", "repair_all repaired the lesson and its torn copy")
+check(not os.path.exists(clip_tmp), "the clip's work folder a crash left is gone")
+check(not any(os.path.exists(p) for p in recut_junk), "the re-cut's work files a crash left are gone")
+check(os.path.exists(young_part), "a re-cut written to a minute ago stays")
+check(tree(complete) == complete_before, "the complete lesson beside them is untouched")
+# the interrupted lessons' chapters for the player: their files are not
+# rewritten (no MP4 chapters), the VTT ends at duration_s
+for folder in (lesson, torn):
+    with open(os.path.join(folder, "lesson.json")) as f:
+        dur = json.load(f)["duration_s"]
+    vtt = os.path.join(folder, "program.chapters.vtt")
+    check(os.path.exists(vtt), "%s: the repair wrote program.chapters.vtt" % folder)
+    with open(vtt) as f:
+        text = f.read()
+    cues = [line.split(" --> ") for line in text.splitlines() if " --> " in line]
+    secs = lambda t: sum(float(x) * m for x, m in zip(reversed(t.split(":")), (1, 60, 3600)))
+    check(text.startswith("WEBVTT") and len(cues) == 2 and "Slide 2" in text and secs(cues[0][0]) == 0 and
+          secs(cues[1][0]) == 2 and abs(secs(cues[-1][1]) - dur) < 0.01,
+          "%s: the VTT covers 0 to duration_s %.3f: %s" % (folder, dur, cues))
 for name, size in whole.items():
     path = os.path.join(torn, name)
     check(os.path.getsize(path) == size, f"{name}: cut back to its whole fragments ({os.path.getsize(path)} vs {size})")
