@@ -446,6 +446,7 @@ int lb_lesson_set_chapters(const char *dir, const cJSON *chapters, char *err, si
     lb_fsync_dir(dir);
     if ((ret = lb_lesson_write_json(dir, root)) < 0) {
         unlink(marker);
+        lb_lesson_rewritten();
         snprintf(err, err_size, "lesson.json: cannot write: %s", av_err2str(ret));
         return ret;
     }
@@ -941,6 +942,7 @@ static void run_edit(job *j)
     snprintf(marker, sizeof marker, "%s/" LB_FINALISING_MARKER, j->dir);
     unlink(marker);
     lb_fsync_dir(j->dir);
+    lb_lesson_rewritten();
 }
 
 static void *jobs_loop(void *arg)

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,6 +614,18 @@ static void set_string(cJSON *root, const char *key, const char *v)
         cJSON_Delete(n);
 }
 
+static atomic_uint rewrites;
+
+void lb_lesson_rewritten(void)
+{
+    atomic_fetch_add(&rewrites, 1);
+}
+
+unsigned lb_lesson_rewrites(void)
+{
+    return atomic_load(&rewrites);
+}
+
 /* A crash during the fast-start rewrite: the fragmented files are whole;
  * drop the half-written copies and the marker. */
 void lb_lesson_clear_finalising(const char *dir)
@@ -639,6 +652,7 @@ void lb_lesson_clear_finalising(const char *dir)
             closedir(d);
     }
     unlink(path);
+    lb_lesson_rewritten();
     LB_LOGW("lesson", "%s: the fast-start rewrite was interrupted; the files stay fragmented", dir);
 }
 

@@ -769,6 +769,7 @@ static void run_job(archive *a, finalise_job *job)
     marker_path(job->dir, marker, sizeof marker);
     unlink(marker);
     lb_fsync_dir(job->dir);
+    lb_lesson_rewritten();
     LB_LOGI("archive", "%s: files finalised (%s, %d chapters)", job->dir,
             joined ? "parts joined" : "fast start", nb_chapters);
 }

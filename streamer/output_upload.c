@@ -77,6 +77,8 @@ typedef struct upload {
     int queue_loaded;            /* the queue file was read (under lock) */
     int64_t next_attempt_us;
     int backoff_s;
+    int waiting_rewrite;         /* the queue's head waits for a .finalising marker to go */
+    unsigned rewrites_seen;      /* lb_lesson_rewrites() when it was found */
 
     pthread_mutex_t lock;        /* queue and stats */
     int lock_init;
@@ -507,6 +509,10 @@ static int lesson_still_recording(const char *dir)
 }
 
 #define NOT_READY 2
+#define WAIT_REWRITE 3            /* the .finalising marker: files being rewritten */
+/* A marker no one in this process removes (another process's): looked at
+ * again after this long; the removals here wake the upload at once. */
+#define REWRITE_WAIT_MAX_US (60 * INT64_C(1000000))
 
 /* lesson.json's "upload_version" (a re-cut chosen in the library): the
  * platform's program.mp4 is that file, so a platform that plays
@@ -542,7 +548,8 @@ static void refused(upload *u, const char *method, const char *url, long status)
               ? "the credentials" : "an upload without credentials");
 }
 
-/* Uploads one lesson: 0 done, 1 failed for good, NOT_READY, negative to retry. */
+/* Uploads one lesson: 0 done, 1 failed for good, NOT_READY, WAIT_REWRITE,
+ * negative to retry. */
 static int upload_lesson_files(upload *u, const char *dir, file_entry *files);
 
 static int upload_lesson(upload *u, const char *dir)
@@ -571,8 +578,14 @@ static int upload_lesson_files(upload *u, const char *dir, file_entry *files)
     }
     char marker[PATH_MAX];
     snprintf(marker, sizeof marker, "%s/" LB_FINALISING_MARKER, dir);
-    if (lesson_still_recording(dir) || access(marker, F_OK) == 0)
-        return NOT_READY;                   /* still recording, or being rewritten */
+    /* read before looking: a removal after the look moves it */
+    unsigned rewrites = lb_lesson_rewrites();
+    if (lesson_still_recording(dir))
+        return NOT_READY;
+    if (access(marker, F_OK) == 0) {
+        u->rewrites_seen = rewrites;
+        return WAIT_REWRITE;                /* an edit's remux or the fast start */
+    }
     qsort(files, (size_t)nb, sizeof *files, cmp_files);
     choose_program(dir, files, nb);
     for (int i = 0; i < nb; i++)
@@ -683,6 +696,8 @@ static void upload_idle(void *priv)
         u->next_attempt_us = 0;
         u->backoff_s = 0;
     }
+    if (u->waiting_rewrite && lb_lesson_rewrites() != u->rewrites_seen)
+        u->next_attempt_us = 0;              /* a marker went: perhaps this lesson's */
     if (lb_clock_now() < u->next_attempt_us || atomic_load(&u->stop))
         return;
     pthread_mutex_lock(&u->lock);
@@ -695,6 +710,18 @@ static void upload_idle(void *priv)
     int ret = upload_lesson(u, dir);
     if (atomic_load(&u->stop) && ret < 0)
         return;                              /* interrupted: resumes next run */
+    if (ret == WAIT_REWRITE) {
+        /* no tries meanwhile: whoever removes the marker counts it */
+        if (!u->waiting_rewrite)
+            LB_LOGI("upload", "%s: waits until its files are rewritten (an edit or the fast start)", dir);
+        u->waiting_rewrite = 1;
+        u->next_attempt_us = lb_clock_now() + REWRITE_WAIT_MAX_US;
+        pthread_mutex_lock(&u->lock);
+        snprintf(u->state, sizeof u->state, "waiting");
+        pthread_mutex_unlock(&u->lock);
+        return;
+    }
+    u->waiting_rewrite = 0;
     if (ret == NOT_READY) {
         /* A lesson left "recording" by a crash is repaired at start-up
          * (lb_lesson_repair_all) before it can be retried. */

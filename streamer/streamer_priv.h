@@ -33,6 +33,11 @@ void lb_upload_set_default_queue(void *priv, const char *path);
 /* Present in a lesson folder while its MP4 files are being rewritten to
  * fast start (after the lesson): uploads and retention wait for it. */
 #define LB_FINALISING_MARKER ".finalising"
+/* Who removes a marker says so: a count of the removals in this process
+ * (an edit's remux, the fast start, the repair), which the uploader waits
+ * on instead of trying the lesson again and again. */
+void lb_lesson_rewritten(void);
+unsigned lb_lesson_rewrites(void);
 
 /* The work files an edit leaves when a crash cuts it short, removed by the
  * start-up scan (lb_lesson_repair_each_except) that reads every lesson

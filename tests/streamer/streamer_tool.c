@@ -180,6 +180,47 @@ static void wait_uploads(lb_streamer *st, double seconds)
     }
 }
 
+/* A chapter edit of a lesson queued for upload: the upload waits for the
+ * edit's remux (state "waiting") and goes once it ends. */
+static int run_upload_edit(const char *config_path, const char *dir)
+{
+    tool t = { 0 };
+    char err[512] = "";
+    int ret, rc = 1;
+    cJSON *list = cJSON_Parse("[{\"t\": 0, \"title\": \"Edited\"}, {\"t\": 1, \"title\": \"Second\"}]");
+    ret = lb_lesson_set_chapters(dir, list, err, sizeof err);     /* the marker and lesson.json */
+    cJSON_Delete(list);
+    if (ret < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if ((ret = tool_open(&t, config_path, 0)) < 0) {
+        rc = die("open", ret);
+        goto out;
+    }
+    int waiting = 0;
+    for (int64_t end = lb_clock_now() + 60000000; !waiting && lb_clock_now() < end; usleep(20000)) {
+        for (int i = 0; i < lb_streamer_nb_outputs(t.st); i++) {
+            lb_output_stats s;
+            lb_streamer_get_stats(t.st, i, &s);
+            waiting |= !strcmp(s.kind, "upload") && !strcmp(s.state, "waiting");
+        }
+    }
+    printf("waited=%d\n", waiting);
+    int64_t t0 = lb_clock_now();
+    if ((ret = lb_lesson_queue_chapters(dir)) < 0) {
+        rc = die("queue chapters", ret);
+        goto out;
+    }
+    wait_uploads(t.st, 120);
+    printf("edit_to_idle_s=%.3f\n", (double)(lb_clock_now() - t0) / 1e6);
+    rc = 0;
+out:
+    lb_lesson_edits_stop();
+    tool_close(&t);
+    return rc;
+}
+
 static int count_boxes(const char *path, const char *type)
 {
     FILE *f = fopen(path, "rb");
@@ -521,6 +562,8 @@ int main(int argc, char **argv)
         return run_archive(argv[2], atof(argv[3]), argc >= 5 && !strcmp(argv[4], "bframes"));
     if (argc >= 3 && !strcmp(argv[1], "writer"))
         return run_writer(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "upload_edit"))
+        return run_upload_edit(argv[2], argv[3]);
     if (argc >= 4 && !strcmp(argv[1], "cycles"))
         return run_cycles(argv[2], atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "prepare_resume")) {

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from testlib import spawn, TOOL, check, fail, free_tcp_port, parse_kv, run_tool, scratch
+from testlib import spawn, TOOL, check, fail, ffprobe_json, free_tcp_port, parse_kv, run_tool, scratch
 
 work = scratch("upload")
 port = free_tcp_port()
@@ -110,6 +110,23 @@ try:
     check(kv4["upload_files"] == "3", f"resume: media already there are skipped, lesson.json, "
           f"episode.xml and program.chapters.vtt sent again ({kv4['upload_files']})")
     check_uploaded(kv2["lesson_dir"])
+
+    # a chapter edit of an uploaded lesson: the upload waits in a state for
+    # the edit's remux ("waiting", one log line, no tries every 0.5 s), the
+    # edit's end wakes it (the fallback look is 60 s away) and the remuxed
+    # program.mp4 goes again
+    with open(queue, "w") as f:
+        f.write(kv2["lesson_dir"] + "\n")
+    p = subprocess.run([TOOL, "upload_edit", cfg, kv2["lesson_dir"]], capture_output=True, text=True, timeout=240)
+    kv6 = parse_kv(p.stdout)
+    check(p.returncode == 0 and kv6.get("waited") == "1", f"the upload waited for the edit ({p.stdout} {p.stderr[-500:]})")
+    check(p.stderr.count("waits until its files are rewritten") == 1, "one wait, logged once")
+    check(kv6.get("upload_state") == "idle" and float(kv6["edit_to_idle_s"]) < 45,
+          f"the edit's end woke the upload: idle {kv6.get('edit_to_idle_s')} s after the edit was queued")
+    check_uploaded(kv2["lesson_dir"])
+    remote = os.path.join(root, "lessons", os.path.basename(kv2["lesson_dir"]), "program.mp4")
+    titles = [c["tags"]["title"] for c in ffprobe_json(remote, "-show_chapters")["chapters"]]
+    check(titles == ["Edited", "Second"], f"the origin has the edited chapters: {titles}")
 finally:
     if nginx.poll() is None:
         nginx.send_signal(signal.SIGTERM)
