@@ -349,6 +349,42 @@ int lb_lesson_chapters_into(const char *dir, const char *path)
     return ret;
 }
 
+/* A version lesson.json lists as a file of this folder that a remux may
+ * rewrite: program.recut-N.mp4 (never a path from elsewhere). */
+static int is_recut_file(const char *name)
+{
+    int n = 0, len = 0;
+    return sscanf(name, "program.recut-%d.mp4%n", &n, &len) == 1 && n > 0 && (size_t)len == strlen(name) &&
+           !strchr(name, '/');
+}
+
+/* The chapters of a re-cut follow the lesson's, as program.mp4's do: each
+ * version lesson.json lists is remuxed the same way, one after the other
+ * (a long lesson's versions are as long as its program). */
+static int apply_to_versions(const char *dir)
+{
+    cJSON *root = NULL;
+    char err[PATH_MAX + 64], path[PATH_MAX + 300];
+    int ret = lb_lesson_json_read(dir, &root, err, sizeof err), failed = 0;
+    if (ret < 0)
+        return ret;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(root, "versions")) {
+        const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "file"));
+        if (!file || !is_recut_file(file))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        if (access(path, F_OK) < 0)
+            continue;                     /* deleted meanwhile */
+        if ((ret = lb_lesson_chapters_into(dir, path)) < 0) {
+            LB_LOGE("chapters", "%s: keeps its chapters: %s", path, av_err2str(ret));
+            failed = ret;
+        }
+    }
+    cJSON_Delete(root);
+    return failed;
+}
+
 int lb_lesson_apply_chapters(const char *dir)
 {
     char path[PATH_MAX];
@@ -373,7 +409,8 @@ int lb_lesson_apply_chapters(const char *dir)
     int vret = lb_chapters_write_vtt(dir, c, nb, end_s);
     free(c);
     av_dict_free(&tags);
-    return ret < 0 ? ret : vret;
+    int vers = apply_to_versions(dir);
+    return ret < 0 ? ret : vret < 0 ? vret : vers;
 }
 
 int lb_lesson_write_chapters_vtt(const char *dir)

@@ -225,7 +225,9 @@ int lb_lesson_chapters_read(const char *dir, lb_chapter **c, int *nb, double *du
  * the new list.  Then lb_lesson_queue_chapters() makes the files follow. */
 int lb_lesson_set_chapters(const char *dir, const struct cJSON *chapters, char *err, size_t err_size);
 /* program.mp4 remuxed by stream copy with lesson.json's chapters and tags,
- * and LB_CHAPTERS_VTT written (slow: a copy of the program).  0 or AVERROR. */
+ * LB_CHAPTERS_VTT written, then each re-cut lesson.json's "versions" lists
+ * (program.recut-N.mp4) remuxed the same way (slow: a copy of each).  0 or
+ * the last AVERROR (the others are still done). */
 int lb_lesson_apply_chapters(const char *dir);
 /* path (another program of the lesson in dir: a re-cut) remuxed by stream
  * copy with lesson.json's chapters and tags, as lb_lesson_apply_chapters

@@ -633,6 +633,20 @@ def recut_api(base, data, lid, A, proc):
     d_new = float(ffprobe_json(out, "-show_entries", "format=duration")["format"]["duration"])
     d_old = float(ffprobe_json(os.path.join(folder, "program.mp4"), "-show_entries", "format=duration")["format"]["duration"])
     check(abs(d_new - d_old) < 0.2, "as long as the program (%.3f, %.3f s)" % (d_new, d_old))
+    # a chapter edit after it: every version's chapters follow the lesson's, by stream copy
+    # (on the edit thread, after program.mp4; the marker goes when all are done)
+    check([t for _, _, t in chapters_of(out)] == [t for _, _, t in chapters_of(os.path.join(folder, "program.mp4"))],
+          "the re-cut has the lesson's chapters (%s)" % chapters_of(out))
+    packets = packet_hashes(out)
+    edit = [{"t": 0, "title": "版本 A"}, {"t": round(d_old / 2, 3), "title": "Version B"}]
+    r = curl(one + "/chapters", "PUT", {"chapters": edit}, **A)
+    check(r.status == 202, "PUT chapters with a re-cut: 202 (%d %s)" % (r.status, r.body[:200]))
+    titles = ["版本 A", "Version B"]
+    wait_for("the edited chapters in the re-cut", lambda: lesson_done(data, lid) and
+             [t for _, _, t in chapters_of(out)] == titles, proc)
+    check([t for _, _, t in chapters_of(os.path.join(folder, "program.mp4"))] == titles,
+          "program.mp4 has them too")
+    check(packet_hashes(out) == packets, "the re-cut remuxed by stream copy: every packet the same (%d)" % len(packets))
     print("re-cut through the API: %s, %d shots, %.3f-%.3f s shows %s, progress %s (%.1f s)" % (
         st["file"], len(shots), a, b, cam, sorted(set(x for x in seen if x is not None)), time.time() - t0))
 
