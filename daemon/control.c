@@ -515,6 +515,16 @@ static cJSON *ctl_schedule(void *opaque)
     return o;
 }
 
+static cJSON *ctl_schedule_window(void *opaque, int64_t from_s, int64_t to_s, char *err, size_t err_size)
+{
+    lb_pipeline *p = opaque;
+    if (!p->scheduler) {
+        snprintf(err, err_size, "the schedule is not available");
+        return NULL;
+    }
+    return lb_scheduler_window(p->scheduler, from_s, to_s, err, err_size);
+}
+
 static char *ctl_timetable_get(void *opaque)
 {
     lb_pipeline *p = opaque;
@@ -598,6 +608,7 @@ const lb_control_ops lb_pipeline_control_ops = {
     .metrics = ctl_metrics,
     .alerts = ctl_alerts,
     .schedule = ctl_schedule,
+    .schedule_window = ctl_schedule_window,
     .timetable_get = ctl_timetable_get,
     .timetable_put = ctl_timetable_put,
     .extend = ctl_extend,

@@ -386,6 +386,11 @@ static cJSON *slot_json(lb_scheduler *s, const slot *sl)
                       : m && (m->started || m->done) ? "done"
                       : sl->stop_at <= s->now_s ? "past" : "waiting";
     cJSON_AddStringToObject(o, "state", state);
+    /* the grid tells a lesson the clock stepped over from one recorded */
+    if (m && m->done && !m->started)
+        cJSON_AddBoolToObject(o, "skipped", 1);
+    if (m && m->refused[0] && !m->started)
+        cJSON_AddStringToObject(o, "refused", m->refused);
     return o;
 }
 
@@ -483,6 +488,43 @@ cJSON *lb_scheduler_status(lb_scheduler *s)
     cJSON *o = status_locked(s);
     pthread_mutex_unlock(&s->lock);
     return o;
+}
+
+/* The occurrences of [from_s, to_s) for the timetable page's week grid:
+ * expanded on demand (the ticking window holds only yesterday to the day
+ * after tomorrow), each with the state the ticking window knows for it,
+ * else its rolls alone (no neighbours: the grid shows lessons, not the
+ * recorder's hand-overs). */
+cJSON *lb_scheduler_window(lb_scheduler *s, int64_t from_s, int64_t to_s, char *err, size_t err_size)
+{
+    lb_schedule_occurrence *a = NULL, *b = NULL, *all = NULL;
+    int nb_a = 0, nb_b = 0, nb = 0, ret = 0;
+    char conflict[512] = "";
+    cJSON *list = NULL;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->timetable && (ret = lb_timetable_expand(s->timetable, zone(s), from_s, to_s, &a, &nb_a,
+                                                   err, err_size)) < 0)
+        goto fail;
+    if (s->ical && (ret = lb_ical_expand(s->ical, zone(s), from_s, to_s, &b, &nb_b, err, err_size)) < 0)
+        goto fail;
+    if ((ret = lb_schedule_merge(a, nb_a, b, nb_b, &all, &nb, conflict, sizeof conflict)) < 0) {
+        snprintf(err, err_size, "cannot merge the timetable and the feed");
+        goto fail;
+    }
+    list = cJSON_CreateArray();
+    for (int i = 0; i < nb; i++) {
+        const slot *known = slot_of(s, all[i].meta.schedule_uid);
+        slot tmp = { .occ = all[i], .start_at = all[i].start_s - s->set.pre_roll_s,
+                     .stop_at = all[i].end_s + s->set.post_roll_s };
+        cJSON_AddItemToArray(list, slot_json(s, known ? known : &tmp));
+    }
+fail:
+    pthread_mutex_unlock(&s->lock);
+    free(a);
+    free(b);
+    free(all);
+    return list;
 }
 
 /* ---- the tick ---- */

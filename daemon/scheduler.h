@@ -85,6 +85,12 @@ void lb_scheduler_tick(lb_scheduler *s, double now_s);
  * "pre_roll_s","post_roll_s","extended_until"}.  clock (synchronised or
  * not) is added by the caller, which knows the health checks. */
 cJSON *lb_scheduler_status(lb_scheduler *s);
+/* GET /api/v1/schedule?from=&to=: the occurrences starting before to_s and
+ * ending after from_s (Unix seconds), as "occurrences" above (with
+ * "skipped": true for one the clock stepped over, "refused" for why one
+ * could not start), for the week grid.  NULL with err when an expansion
+ * fails. */
+cJSON *lb_scheduler_window(lb_scheduler *s, int64_t from_s, int64_t to_s, char *err, size_t err_size);
 /* The stored timetable (canonical JSON, malloc'd), or NULL when none. */
 char *lb_scheduler_timetable(lb_scheduler *s);
 /* Validates, stores and applies a new timetable.  AVERROR(EINVAL) with the

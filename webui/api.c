@@ -921,12 +921,89 @@ static void h_sources(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 
 /* ---- the schedule ---- */
 
+#define SCHEDULE_MAX_WINDOW_S (15 * 86400)   /* a week and its neighbours' edges */
+
+/* ?from=&to=: Unix seconds, both or neither.  0 without them, 1 with,
+ * -1 when refused (answered). */
+static int parse_schedule_window(webui_conn *c, int64_t *from_s, int64_t *to_s)
+{
+    char buf[64];
+    int64_t *dst[2] = { from_s, to_s };
+    int seen[2] = { 0, 0 };
+    static const char *const keys[2] = { "from", "to" };
+    for (int idx = 0; idx < 16; idx++) {
+        int len = webui_query_fragment(c, idx, buf, sizeof buf);
+        if (len == -1)
+            break;
+        if (len == -2) {
+            webui_respond_error(c, 400, "a query parameter is longer than %zu bytes", sizeof buf - 1);
+            return -1;
+        }
+        if (!len)
+            continue;
+        char *v = strchr(buf, '=');
+        if (v)
+            *v++ = 0;
+        int k = !strcmp(buf, "from") ? 0 : !strcmp(buf, "to") ? 1 : -1;
+        if (k < 0) {
+            char why[96];
+            if (lb_meta_check_text(buf, 40, 0, why, sizeof why) < 0)
+                snprintf(buf, sizeof buf, "?");
+            webui_respond_error(c, 400, "unknown query parameter '%s' (from, to)", buf);
+            return -1;
+        }
+        if (seen[k]++) {
+            webui_respond_error(c, 400, "'%s' is given twice", keys[k]);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        long long n = v ? strtoll(v, &end, 10) : 0;
+        if (!v || !*v || *end || errno || n < 0 || n > 16725225600LL /* 2500-01-01 */) {
+            webui_respond_error(c, 400, "'%s' must be a time in Unix seconds", keys[k]);
+            return -1;
+        }
+        *dst[k] = n;
+    }
+    if (seen[0] != seen[1]) {
+        webui_respond_error(c, 400, "'from' and 'to' go together (Unix seconds)");
+        return -1;
+    }
+    if (seen[0] && (*to_s <= *from_s || *to_s - *from_s > SCHEDULE_MAX_WINDOW_S)) {
+        webui_respond_error(c, 400, "'to' must be after 'from', at most %d days later",
+                            SCHEDULE_MAX_WINDOW_S / 86400);
+        return -1;
+    }
+    return seen[0];
+}
+
+/* The scheduler's view; with ?from=&to= also "window" (the week grid's
+ * occurrences), leaving the rest as it is without them. */
 static void h_schedule(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
+    int64_t from_s = 0, to_s = 0;
+    char err[512] = "";
+    int want = parse_schedule_window(c, &from_s, &to_s);
+    if (want < 0)
+        return;
     cJSON *o = w->ops->schedule ? w->ops->schedule(w->opaque) : NULL;
     if (!o) {
         webui_respond_error(c, 501, "the schedule is not available");
         return;
+    }
+    if (want) {
+        cJSON *list = w->ops->schedule_window ? w->ops->schedule_window(w->opaque, from_s, to_s, err, sizeof err)
+                                              : NULL;
+        if (!list) {
+            cJSON_Delete(o);
+            webui_respond_error(c, w->ops->schedule_window ? 422 : 501, "%s",
+                                err[0] ? err : "the schedule is not available");
+            return;
+        }
+        cJSON *win = cJSON_AddObjectToObject(o, "window");
+        cJSON_AddNumberToObject(win, "from_s", (double)from_s);
+        cJSON_AddNumberToObject(win, "to_s", (double)to_s);
+        cJSON_AddItemToObject(win, "occurrences", list);
     }
     webui_redact_json(o);         /* the feed's URL may carry credentials */
     webui_respond_json(c, 200, o);

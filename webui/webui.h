@@ -102,6 +102,10 @@ typedef struct lb_control_ops {
      * current and next occurrence with their metadata, the feed's state
      * and last error, the clock's synchronisation */
     cJSON *(*schedule)(void *opaque);
+    /* GET /api/v1/schedule?from=&to= (Unix seconds): the occurrences of
+     * that window as an array (the week grid), NULL with err when the
+     * schedule cannot expand it */
+    cJSON *(*schedule_window)(void *opaque, int64_t from_s, int64_t to_s, char *err, size_t err_size);
     /* GET /api/v1/timetable: the stored timetable as JSON text (malloc'ed,
      * freed by the webui), NULL when there is none */
     char *(*timetable_get)(void *opaque);

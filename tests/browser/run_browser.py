@@ -378,17 +378,39 @@ def schedule_timetable():
     first_end = time.mktime(time.strptime(first["date"] + " " + first["end"], "%Y-%m-%d %H:%M:%S"))
     second = entry("physics-9-1", first_end + 60, first_end + 1800, subject="物理", grade="九年级",
                    **{"class": "1班"}, teacher="赵老师", lesson_type="open")
-    return {"entries": [first, second]}
+    # a weekly lesson three days on (never today or tomorrow: no overlap),
+    # for the week grid's next week
+    weekly = dict(id="english-8-2", weekday=("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+        local(now + 3 * 86400).tm_wday], start="10:00", end="10:45", subject="英语", grade="八年级",
+        teacher="陈老师", lesson_type="open", **{"class": "2班"})
+    return {"entries": [first, second, weekly]}
+
+
+def schedule_feed(path):
+    """An iCal feed with a weekly assembly on the weekday four days on (the
+    grid shows it read-only)."""
+    # begun two weeks ago: this week has one whatever today's weekday
+    day = time.strftime("%Y%m%d", time.localtime(time.time() + (4 - 14) * 86400))
+    with open(path, "w") as f:
+        f.write("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//luobo tests//EN\r\nBEGIN:VEVENT\r\n"
+                "UID:assembly@school.example\r\nDTSTAMP:20260101T000000Z\r\n"
+                "DTSTART:%sT110000\r\nDTEND:%sT114000\r\nRRULE:FREQ=WEEKLY\r\n"
+                "SUMMARY:全校周会\r\nX-LUOBO-TEACHER:校长\r\nX-LUOBO-RECORD:FALSE\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n" % (day, day))
 
 
 def run_schedule(node_dir, scratch, shots):
-    """A daemon with a timetable: a lesson now and the next one."""
+    """A daemon with a timetable (a lesson now, the next one, a weekly one)
+    and an iCal feed."""
     data = os.path.join(scratch, "data")
     os.makedirs(data)
     with open(os.path.join(data, "timetable.json"), "w") as f:
         json.dump(schedule_timetable(), f, ensure_ascii=False)
+    feed = os.path.join(scratch, "school.ics")
+    schedule_feed(feed)
     sections = ("[encoder]\npreset = ultrafast\nbitrate_kbps = 300\niso = false\n\n"
-                "[health]\nclock_check = false\n\n[auth]\npublic_viewer = true\n")
+                "[health]\nclock_check = false\n\n[auth]\npublic_viewer = true\n\n"
+                "[schedule]\nical = %s\n" % feed)
     return run_with_daemon(node_dir, scratch, shots, sections, [], "schedule_test.js")
 
 
