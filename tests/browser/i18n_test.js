@@ -19,7 +19,7 @@ const PAGES = [
   ['console', '/console.html', '#multiview .tile'],
   ['teacher', '/teacher.html', '#record'],
   ['recordings', '/recordings.html', '#list tbody tr'],
-  ['timetable', '/timetable.html', '#occurrences'],
+  ['timetable', '/timetable.html', '#grid .tg-col'],   // the week grid drawn
   ['viewer', '/viewer.html', '#video'],
   ['users', '/admin.html', '#users tbody tr'],
   ['account', '/account.html', 'header.top nav a'],
