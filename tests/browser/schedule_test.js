@@ -55,6 +55,7 @@ const BASE = process.env.BASE;
     check(stored.entries[0].title === 'Edited 数学', 'timetable: the edit is stored (' + stored.entries[0].title + ')');
     await page.waitForSelector('#occurrences li >> text=Edited 数学');
     check(true, 'timetable: today\'s list shows the edit');
+    await page.evaluate(() => window.scrollTo(0, 0));        // the week grid at the top
     await page.screenshot({ path: path.join(process.env.SHOTS, 'schedule-timetable.png') });
     await teacher.waitForSelector('#lesson-now[data-title="Edited 数学"]');
     check(true, 'teacher: the edit reaches the teacher page (a schedule event)');
