@@ -112,7 +112,7 @@
 
   /* ---- the week grid ---- */
   const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-  const PX_PER_MIN = 1.3;            // 78 px an hour: a 45-minute lesson shows its four lines
+  const PX_PER_MIN = 1.5;            // 90 px an hour: a 45-minute lesson shows its four lines
   let zoneName = 'system';           // the schedule's zone ("system": the daemon's, shown in ours)
   let weekOffset = 0;                // weeks from this one
   let week = null;                   // {monday, days: [...], occ: [...], now_s, at, next_uid, recs}
