@@ -7,7 +7,8 @@
  * ended lessons across a new scheduler (a restart), schedule_end given
  * with each start and extension, and a resumed timetable lesson taken
  * back as the current entry (ending with its entry, its extension, or its
- * schedule_end when the entry is gone). */
+ * schedule_end when the entry is gone); the week grid's window of
+ * lessons with their states. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,32 @@ int main(void)
     CHECK(cJSON_IsObject(cur) && !strcmp(cJSON_GetObjectItemCaseSensitive(cur, "state")->valuestring,
                                          "not_recorded"));
     cJSON_Delete(st);
+
+    /* the week grid's window: each lesson with what the scheduler knows of
+     * it (E skipped by the step, C stopped early is done, F not recorded,
+     * G to come); a window without lessons is empty, one too long refused */
+    cJSON *win = lb_scheduler_window(s, (int64_t)t0 - 86400, (int64_t)t0 + 7 * 86400, err, sizeof err);
+    CHECK(cJSON_IsArray(win) && cJSON_GetArraySize(win) == 7);
+    char states[160] = "";
+    const cJSON *o;
+    cJSON_ArrayForEach(o, win) {
+        const cJSON *title = cJSON_GetObjectItemCaseSensitive(o, "title");
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(o, "state");
+        snprintf(states + strlen(states), sizeof states - strlen(states), "%s%s:%s%s", states[0] ? " " : "",
+                 cJSON_IsString(title) ? title->valuestring : "?", cJSON_IsString(state) ? state->valuestring : "?",
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "skipped")) ? "+skipped" : "");
+    }
+    if (strcmp(states, "A:done B:done C:done D:done E:done+skipped F:not_recorded G:waiting")) {
+        fprintf(stderr, "%s:%d: window states '%s'\n", __FILE__, __LINE__, states);
+        check_failures++;
+    }
+    cJSON_Delete(win);
+    win = lb_scheduler_window(s, (int64_t)t0 + 86400, (int64_t)t0 + 8 * 86400, err, sizeof err);
+    CHECK(cJSON_IsArray(win) && cJSON_GetArraySize(win) == 0);
+    cJSON_Delete(win);
+    err[0] = 0;
+    CHECK(lb_scheduler_window(s, (int64_t)t0, (int64_t)t0 + 90 * 86400, err, sizeof err) == NULL);
+    CHECK(err[0] != 0);
     lb_scheduler_free(&s);
     CHECK(s == NULL);
 
