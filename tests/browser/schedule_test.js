@@ -74,7 +74,9 @@ const BASE = process.env.BASE;
         const r = b.getBoundingClientRect(), h = head.getBoundingClientRect();
         const hours = [...document.querySelectorAll('#grid .tg-hour')].map((x) =>
           ({ hour: Number(x.dataset.hour), top: x.getBoundingClientRect().top, height: x.getBoundingClientRect().height }));
-        return { uid: b.dataset.uid, date: col.dataset.date, weekday: col.dataset.weekday, today: head.classList.contains('today'),
+        return { uid: b.dataset.uid, range: document.getElementById('week-range').textContent,
+                 todayShown: !!document.querySelector('#grid .tg-dayhead.today'),
+                 oneOffShown: !!document.querySelector('#grid .tg-block[data-uid^="maths-7-3@"]'), date: col.dataset.date, weekday: col.dataset.weekday, today: head.classList.contains('today'),
                  left: r.left, right: r.right, top: r.top, bottom: r.bottom, headLeft: h.left, headRight: h.right,
                  headBottom: h.bottom, hours, cls: b.className, text: b.textContent, title: b.title };
       }, sel);
@@ -89,7 +91,7 @@ const BASE = process.env.BASE;
         const get = async (q) => { const r = await fetch('/api/v1/schedule' + q); return { status: r.status, body: await r.json() }; };
         const out = { ok: await get('?from=' + (now - 86400) + '&to=' + (now + 8 * 86400)), bad: [] };
         for (const q of ['?from=1', '?from=10&to=5', '?from=0&to=2000000', '?x=1', '?from=abc&to=9', '?from=1&from=2&to=3'])
-          out.bad.push([q, (await get(q)).status, (await get(q)).body.error]);
+        { const r = await get(q); out.bad.push([q, r.status, r.body.error]); }
         return out;
       });
       const win = api.ok.body.window;
@@ -111,8 +113,8 @@ const BASE = process.env.BASE;
       check(/\bis-now\b/.test(g.cls) && /Now/.test(g.text) && /Edited 数学/.test(g.text) && /王老师/.test(g.text) &&
             /Not recorded/.test(g.text),
         'grid: the current lesson is marked, with its title, teacher and recording (' + g.text + ')');
-      const nowLine = await page.$('#grid .tg-col.today .tg-now');
-      check(!!nowLine && await page.$eval('#grid .tg-col.today', (c) => c.dataset.date) === first.date,
+      check(await page.evaluate(() => { const c = document.querySelector('#grid .tg-col.today');
+                                        return c && c.querySelector('.tg-now') ? c.dataset.date : null; }) === first.date,
         'grid: a now line in today\'s column');
       // the weekly lesson, this week and the next
       g = await geo('#grid .tg-block[data-uid^="english-8-2@"]');
@@ -121,14 +123,13 @@ const BASE = process.env.BASE;
       check(g.weekday === weekly.weekday && g.left >= g.headLeft - 1 && g.right <= g.headRight + 1 &&
             Math.abs(g.top - rowTop(g, '10:00')) <= 2 && /Live/.test(g.text) && /陈老师/.test(g.text) && /八年级2班/.test(g.text),
         'grid: the weekly lesson on its weekday (' + g.weekday + ') at 10:00, live (' + g.text + ')');
-      const range = await page.textContent('#week-range');
+      const range = g.range;
       await page.click('#week-next');
       const nextDate = new Date(Date.parse(g.date + 'T00:00:00Z') + 7 * 86400000).toISOString().slice(0, 10);
       await page.waitForSelector('#grid .tg-block[data-uid="english-8-2@' + nextDate + '"]');
       const g2 = await geo('#grid .tg-block[data-uid="english-8-2@' + nextDate + '"]');
       check(g2.weekday === weekly.weekday && Math.abs(g2.top - rowTop(g2, '10:00')) <= 2 &&
-            await page.textContent('#week-range') !== range && !(await page.$('#grid .tg-dayhead.today')) &&
-            !(await page.$('#grid .tg-block[data-uid^="maths-7-3@"]')),
+            g2.range !== range && !g2.todayShown && !g2.oneOffShown,
         'grid: next week shows the weekly lesson again (' + nextDate + '), not the one-off, no today');
       await page.click('#week-this');
       await page.waitForSelector('#grid .tg-dayhead.today');
@@ -201,10 +202,12 @@ const BASE = process.env.BASE;
         check(bad.length === 0, 'grid at ' + width + ' px: no overlaps (' + bad.join('; ') + ')');
       }
       await page.setViewportSize({ width: 400, height: 800 });
-      await page.waitForSelector('#day-list .tg-day.today .tg-item[data-uid="maths-7-3@' + first.date + '"]');
-      check(!(await page.isVisible('#grid')) && await page.isVisible('#day-list') &&
-            await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
-        'at 400 px: a day list in place of the grid, no sideways scroll');
+      const phone = await page.evaluate((uid) => ({
+        grid: !!document.getElementById('grid').offsetParent,
+        item: !!(document.querySelector('#day-list .tg-day.today .tg-item[data-uid="' + uid + '"]') || {}).offsetParent,
+        sideways: document.documentElement.scrollWidth > window.innerWidth + 1 }), 'maths-7-3@' + first.date);
+      check(!phone.grid && phone.item && !phone.sideways,
+        'at 400 px: a day list in place of the grid, today\'s lesson in it, no sideways scroll (' + JSON.stringify(phone) + ')');
       await page.setViewportSize({ width: 1280, height: 900 });
     });
 
