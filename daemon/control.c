@@ -244,8 +244,10 @@ static int ctl_mic(void *opaque, const char *name, int mute, double gain_db, cha
                      LB_MIXER_FADER_MAX_DB);
             return AVERROR(EINVAL);
         }
-        if (mute != was_mute || gain_db != was_db)
+        if (mute != was_mute || gain_db != was_db) {
             LB_LOGI("mixer", "mic %s: %s, %+.1f dB in the program", name, mute ? "muted" : "on", gain_db);
+            lb_faders_changed(p);       /* the lesson's, through a restart or a resume */
+        }
         atomic_store(&p->status_dirty, 1);      /* every console sees it at once */
         return 0;
     }

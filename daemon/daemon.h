@@ -85,6 +85,19 @@ int lb_pipeline_reconfigure_director(lb_pipeline *p, const lb_config *cfg, char 
                                      size_t err_size);
 int lb_pipeline_reconfigure_webui(lb_pipeline *p, const lb_config *cfg, char *err,
                                   size_t err_size);
+/* A restart that keeps the web UI (daemon/reload.c).  take(), before
+ * lb_pipeline_stop(): detaches the running web UI from p (its actions
+ * answer 503 until the next pipeline has started) and leaves it running
+ * for the caller, who now owns it; NULL when p has none running or it did
+ * not answer.  webui(): p's own web UI (NULL once taken), e.g. to save its
+ * sessions after the stop.  adopt(), on the next pipeline before its
+ * start: it takes *w (NULLed), applies cfg's live [auth] keys and its
+ * /live/ folder, and attaches it in lb_pipeline_start(); 0 or AVERROR with
+ * err (it owns *w either way). */
+lb_webui *lb_pipeline_take_webui(lb_pipeline *p);
+lb_webui *lb_pipeline_webui(lb_pipeline *p);
+int lb_pipeline_adopt_webui(lb_pipeline *p, lb_webui **w, const lb_config *cfg, char *err,
+                            size_t err_size);
 /* The status's "reload" member (a JSON object; copied). */
 void lb_pipeline_set_reload_status(lb_pipeline *p, const char *json);
 /* Stops everything; a recording in progress is finished (the lifecycle's
@@ -123,12 +136,23 @@ typedef struct lb_reload {
     lb_reload_changes waiting;  /* what the pending restart will apply */
     char *loaded_text;
     char status_json[8192];     /* the status's "reload" */
+    lb_webui *webui;            /* taken from the stopping pipeline, for the next */
 } lb_reload;
 
 void lb_reload_init(lb_reload *r, const char *path, const lb_pipeline_params *params, int verbose,
                     lb_pipeline *p);
+/* Before lb_pipeline_stop() of a restart: when the pending config changes
+ * none of the web UI's keys (lb_reload_webui_changed()), the running web UI
+ * is taken from p, to go on serving through the restart. */
+void lb_reload_keep_webui(lb_reload *r, lb_pipeline *p);
+/* 1 when b differs from a in a key that needs a new web UI: any of
+ * [webui], [auth] but its live keys, [general] http_port, http_address,
+ * data_dir, www_dir. */
+int lb_reload_webui_changed(const lb_config *a, const lb_config *b);
 /* Frees the stopped pipeline and its config, creates the next from the
- * pending config.  Returns 1, or a negative AVERROR with err. */
+ * pending config, with the web UI kept running (lb_reload_keep_webui()),
+ * or a new one that keeps the old one's sessions.  Returns 1, or a
+ * negative AVERROR with err. */
 int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, size_t err_size);
 void lb_reload_uninit(lb_reload *r);
 

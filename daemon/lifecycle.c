@@ -235,6 +235,7 @@ static int begin_recording(lb_pipeline *p, int64_t t_us, const lb_lesson_info *g
         free(first);
     }
     pthread_mutex_unlock(&p->lock);
+    lb_faders_lesson_started(p, open_lesson);
     return 0;
 }
 
@@ -395,6 +396,7 @@ static void finish_recording(lb_pipeline *p, int complete)
     if (lesson)
         LB_LOGI("pipeline", "recording %s finished: %.2f s", lb_lesson_id(lesson), duration);
     lb_lesson_finish(&lesson, duration, complete && ret >= 0);
+    lb_faders_lesson_ended(p);
     pthread_mutex_lock(&p->lock);
     send_locked(p, ret < 0 ? LB_EV_FAILURE : LB_EV_FINISH_DONE, why, NULL, NULL, NULL, 0);
     pthread_mutex_unlock(&p->lock);

@@ -262,6 +262,8 @@ int main(int argc, char **argv)
             lb_service_stopping();
         else
             lb_service_reloading();
+        if (restart && !lb_shutdown_requested())
+            lb_reload_keep_webui(&reload, pipeline);    /* it serves on through the restart */
         if (lb_pipeline_stop(pipeline) < 0)
             status = EXIT_RUNTIME;
         if (!restart || lb_shutdown_requested())

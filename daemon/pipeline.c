@@ -125,6 +125,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
         return AVERROR(ENOMEM);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->workers_lock, NULL);
+    pthread_mutex_init(&p->faders_lock, NULL);
     pthread_cond_init(&p->workers_cond, NULL);
     p->params = *params;
     p->lc = LB_LIFECYCLE_INIT;
@@ -866,8 +867,15 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
         snprintf(err, err_size, "cannot start the live outputs: %s", av_err2str(ret));
         return ret;
     }
-    if (p->general.http_port && (ret = lb_webui_start(p->webui, err, err_size)) < 0)
+    if (p->webui_adopted) {
+        /* the web UI ran on through the restart: from now on it is ours */
+        if ((ret = lb_webui_set_control(p->webui, &lb_pipeline_control_ops, p)) < 0) {
+            snprintf(err, err_size, "the web UI kept through the restart does not answer");
+            return ret;
+        }
+    } else if (p->general.http_port && (ret = lb_webui_start(p->webui, err, err_size)) < 0) {
         return ret;
+    }
 
     if (resume)
         lb_resume_request(p);
@@ -937,6 +945,36 @@ int lb_pipeline_reconfigure_director(lb_pipeline *p, const lb_config *cfg, char 
 int lb_pipeline_reconfigure_webui(lb_pipeline *p, const lb_config *cfg, char *err,
                                   size_t err_size)
 {
+    return lb_webui_reconfigure(p->webui, cfg, err, err_size);
+}
+
+lb_webui *lb_pipeline_take_webui(lb_pipeline *p)
+{
+    if (!p->webui || p->webui_taken || !lb_webui_started(p->webui))
+        return NULL;
+    /* no call into p once this returns; its threads may still publish
+     * their last events, which is harmless */
+    if (lb_webui_set_control(p->webui, NULL, NULL) < 0) {
+        LB_LOGW("pipeline", "the web UI does not answer: it is made anew with the pipeline");
+        return NULL;
+    }
+    p->webui_taken = 1;
+    return p->webui;
+}
+
+lb_webui *lb_pipeline_webui(lb_pipeline *p)
+{
+    return p->webui_taken ? NULL : p->webui;
+}
+
+int lb_pipeline_adopt_webui(lb_pipeline *p, lb_webui **w, const lb_config *cfg, char *err,
+                            size_t err_size)
+{
+    lb_webui_free(&p->webui);           /* made only to check the keys */
+    p->webui = *w;
+    *w = NULL;
+    p->webui_adopted = 1;
+    update_live_dir(p);
     return lb_webui_reconfigure(p->webui, cfg, err, err_size);
 }
 
@@ -1052,7 +1090,7 @@ int lb_pipeline_stop(lb_pipeline *p)
         lb_mic_stop(p->mics[i]);
     if (p->streamer)
         lb_streamer_stop_live(p->streamer);
-    if (p->webui && p->general.http_port)
+    if (p->webui && !p->webui_taken)
         lb_webui_stop(p->webui);
     if (p->streamer)
         log_summary(p);
@@ -1065,7 +1103,8 @@ void lb_pipeline_free(lb_pipeline **pp)
     if (!p)
         return;
     lb_pipeline_stop(p);
-    lb_webui_free(&p->webui);
+    if (!p->webui_taken)
+        lb_webui_free(&p->webui);
     lb_health_feed_free(p);
     lb_scheduler_free(&p->scheduler);
     lb_streamer_free(&p->streamer);
@@ -1082,6 +1121,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     lb_iso_copy_free(p);
     pthread_cond_destroy(&p->workers_cond);
     pthread_mutex_destroy(&p->workers_lock);
+    pthread_mutex_destroy(&p->faders_lock);
     lb_compositor_free(&p->compositor);
     lb_director_free(&p->director);
     free(p->log_header);

@@ -99,9 +99,12 @@ struct lb_pipeline {
     lb_audio_encoder *aenc;
     lb_streamer *streamer;
     lb_webui *webui;
+    int webui_taken;            /* a restart keeps it running: not this pipeline's to stop or free */
+    int webui_adopted;          /* the previous pipeline's, running: attached at start */
     lb_stream_desc streams[MAX_STREAMS];
     int nb_streams;
     lb_mixer *mixer;
+    pthread_mutex_t faders_lock;    /* daemon/faders.c: one writer of .faders.json at a time */
     encode_worker workers[MAX_WORKERS];
     int nb_workers;
     copy_worker copiers[LB_MAX_SOURCES];
@@ -231,6 +234,15 @@ char *lb_health_feed_metrics(lb_pipeline *p);
 
 /* daemon/scheduler.c wired to the pipeline (pipeline.c): [schedule] */
 int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err, size_t err_size);
+
+/* daemon/faders.c: the operator's faders are the lesson's (.faders.json
+ * in its folder).  changed(): after POST /api/v1/mics, kept if a lesson
+ * records; lesson_started(): after the lesson's folder is set (p->lock not
+ * held), a resumed one's read back, then kept; lesson_ended(): back to
+ * 0 dB, unmuted.  Any thread. */
+void lb_faders_changed(lb_pipeline *p);
+void lb_faders_lesson_started(lb_pipeline *p, int resumed);
+void lb_faders_lesson_ended(lb_pipeline *p);
 
 /* daemon/resume.c: resuming an interrupted lesson.  At start-up, before
  * the repair: finds the lesson (streamer's rules), moves its files aside as

@@ -7,8 +7,11 @@
  * of log_level alone needs no restart.
  *
  * Everything else that changed (cameras, program size, outputs, director,
- * auth) applies with that restart: nothing is applied live yet, and the
- * restart re-creates the web UI, so consoles log in again. */
+ * auth) applies with that restart.  The web UI goes on running through it
+ * (its logins, event sockets and downloads untouched) unless one of its own
+ * keys changed (a port, TLS, the users file: lb_reload_webui_changed());
+ * then a new one takes over the old one's sessions, so nobody logs in
+ * again either way. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +145,35 @@ static void diff(const lb_config *a, const lb_config *b, int want_live, change_l
             diff_keys(sx, sy, name, kind, want_live, out);
         }
     }
+}
+
+static int same_value(const lb_config *a, const lb_config *b, const char *sec, const char *key)
+{
+    const lb_config_section *sa = lb_config_find(a, sec), *sb = lb_config_find(b, sec);
+    const char *va = sa ? raw_value(sa, key) : NULL, *vb = sb ? raw_value(sb, key) : NULL;
+    return va == vb || (va && vb && !strcmp(va, vb));
+}
+
+/* Every key of sec in x but the live ones (auth) has the same value in y. */
+static int same_section(const lb_config *x, const lb_config *y, const char *sec)
+{
+    const lb_config_section *sx = lb_config_find(x, sec);
+    for (int i = 0; sx && i < lb_config_section_nb_keys(sx); i++) {
+        const char *key = lb_config_section_key_at(sx, i);
+        if (!key_is_live(sec, key) && !same_value(x, y, sec, key))
+            return 0;
+    }
+    return 1;
+}
+
+int lb_reload_webui_changed(const lb_config *a, const lb_config *b)
+{
+    static const char *const general[] = { "http_port", "http_address", "data_dir", "www_dir" };
+    for (size_t i = 0; i < sizeof general / sizeof general[0]; i++)
+        if (!same_value(a, b, "general", general[i]))
+            return 1;
+    return !same_section(a, b, "webui") || !same_section(b, a, "webui") ||
+           !same_section(a, b, "auth") || !same_section(b, a, "auth");
 }
 
 static void list_text(const change_list *l, char *buf, size_t size)
@@ -366,6 +398,15 @@ static void free_kept(lb_reload *r, const lb_config *keep)
     r->nb_kept = 0;
 }
 
+void lb_reload_keep_webui(lb_reload *r, lb_pipeline *p)
+{
+    pthread_mutex_lock(&r->lock);
+    int keep = r->pending && !lb_reload_webui_changed(r->params.cfg, r->pending);
+    pthread_mutex_unlock(&r->lock);
+    if (keep && (r->webui = lb_pipeline_take_webui(p)))
+        LB_LOGI("reload", "the web UI goes on serving while the pipeline restarts");
+}
+
 int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, size_t err_size)
 {
     pthread_mutex_lock(&r->lock);
@@ -375,7 +416,20 @@ int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, si
     pthread_mutex_unlock(&r->lock);
     if (!next) {
         snprintf(err, err_size, "a restart without a new configuration");
+        lb_webui_free(&r->webui);
         return AVERROR_BUG;
+    }
+    lb_webui *kept = r->webui;
+    r->webui = NULL;
+    /* a new web UI takes the sessions over: nobody logs in again */
+    lb_webui_sessions *sessions = NULL;
+    if (kept && lb_reload_webui_changed(*cfg, next)) {
+        /* a SIGHUP after the web UI was kept changed one of its keys */
+        lb_webui_stop(kept);
+        sessions = lb_webui_save_sessions(kept);
+        lb_webui_free(&kept);
+    } else if (!kept && *p) {
+        sessions = lb_webui_save_sessions(lb_pipeline_webui(*p));   /* stopped by now */
     }
     lb_pipeline_free(p);
     pthread_mutex_lock(&r->lock);
@@ -399,8 +453,18 @@ int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, si
     lb_pipeline_params params = r->params;
     pthread_mutex_unlock(&r->lock);
     int ret = lb_pipeline_create(p, &params, err, err_size);
-    if (ret < 0)
+    if (ret < 0) {
+        lb_webui_free(&kept);
+        lb_webui_sessions_free(&sessions);
         return ret;
+    }
+    if (kept) {
+        char why[LB_CONFIG_ERR_SIZE];
+        if (lb_pipeline_adopt_webui(*p, &kept, next, why, sizeof why) < 0)
+            LB_LOGE("reload", "%s: the web UI: %s", r->path, why);
+    } else if (sessions) {
+        lb_webui_restore_sessions(lb_pipeline_webui(*p), &sessions);
+    }
     if (r->verbose)
         lb_log_set_level(LB_LOG_DEBUG);
     pthread_mutex_lock(&r->lock);
@@ -438,6 +502,7 @@ int lb_reload_next(lb_reload *r, lb_pipeline **p, lb_config **cfg, char *err, si
 void lb_reload_uninit(lb_reload *r)
 {
     lb_reload_set_hook(NULL, NULL);
+    lb_webui_free(&r->webui);
     /* main frees the running pipeline's configuration itself */
     free_kept(r, r->params.cfg);
     free(r->loaded_text);

@@ -98,6 +98,8 @@ static int status_for_error(int err)
         return 403;
     if (err == AVERROR(ENOSPC))
         return 507;
+    if (err == AVERROR(EAGAIN))        /* the pipeline is restarting */
+        return 503;
     return 500;
 }
 
@@ -277,11 +279,17 @@ static void set_session_cookie(lb_webui *w, webui_conn *c, const char *sid, int 
 /* insecure_transport: the password and the session cookie of this
  * connection cross the network in clear (plain HTTP, peer not loopback);
  * the console then shows a warning. */
-static cJSON *who_json(const webui_conn *c, const webui_principal *who)
+static cJSON *who_json(lb_webui *w, const webui_conn *c, const webui_principal *who)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "user", who->user);
     cJSON_AddStringToObject(o, "role", webui_role_name(who->role));
+    /* the UI language the user chose (null: none, or an API token) */
+    const char *lang = who->via == WEBUI_VIA_SESSION ? webui_auth_user_lang(w->auth, who->user) : "";
+    if (lang[0])
+        cJSON_AddStringToObject(o, "lang", lang);
+    else
+        cJSON_AddNullToObject(o, "lang");
     if (who->csrf[0])
         cJSON_AddStringToObject(o, "csrf", who->csrf);
     cJSON_AddBoolToObject(o, "insecure_transport", c->insecure_transport);
@@ -290,7 +298,7 @@ static cJSON *who_json(const webui_conn *c, const webui_principal *who)
 
 static void h_session(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
-    cJSON *o = c->who.role ? who_json(c, &c->who) : cJSON_CreateObject();
+    cJSON *o = c->who.role ? who_json(w, c, &c->who) : cJSON_CreateObject();
     if (!c->who.role)
         cJSON_AddBoolToObject(o, "insecure_transport", c->insecure_transport);
     cJSON_AddBoolToObject(o, "authenticated", !!c->who.role);
@@ -336,7 +344,34 @@ static void h_setup(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
     }
     LB_LOGI("webui", "first run: administrator '%s' set from %s", user, c->ip);
     set_session_cookie(w, c, who.session_id, -1);
-    webui_respond_json(c, 201, who_json(c, &who));
+    webui_respond_json(c, 201, who_json(w, c, &who));
+}
+
+/* GET /api/v1/me: who is asking, as /api/v1/session says it; PUT
+ * {"lang":"zh"|"en"|null}: the UI language kept in the user's record, so
+ * that it follows them to any browser at login. */
+static void h_me(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
+{
+    char lang[8], err[256] = "";
+    if (c->method == WEBUI_PUT) {
+        if (c->who.via != WEBUI_VIA_SESSION) {
+            webui_respond_error(c, 403, "an API token has no profile: log in as a user");
+            return;
+        }
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "lang");
+        if (!v) {
+            webui_respond_error(c, 400, "'lang' is required (\"zh\", \"en\" or null)");
+            return;
+        }
+        if (take_string(c, body, "lang", lang, sizeof lang) < 0)
+            return;
+        int ret = webui_auth_user_set_lang(w->auth, c->who.user, lang, err, sizeof err);
+        if (ret < 0) {
+            webui_respond_error(c, status_for_error(ret), "%s", err);
+            return;
+        }
+    }
+    webui_respond_json(c, 200, who_json(w, c, &c->who));
 }
 
 /* The hasher checked a login's password (c is NULL if the client left). */
@@ -353,7 +388,7 @@ static void login_checked(lb_webui *w, webui_conn *c, const webui_hash_result *r
         webui_respond_error(c, 500, "cannot make a session");
     } else {
         set_session_cookie(w, c, who.session_id, -1);
-        webui_respond_json(c, 200, who_json(c, &who));
+        webui_respond_json(c, 200, who_json(w, c, &who));
     }
     explicit_bzero(&who, sizeof who);
 }
@@ -1777,6 +1812,7 @@ static const route routes[] = {
     { "/api/v1/logout",          NO,       VIEWER,   NO,       NO,    h_logout, 1, NO },
     { "/api/v1/password",        NO,       VIEWER,   NO,       NO,    h_password, 0, NO },
     { "/api/v1/sessions",        VIEWER,   NO,       NO,       NO,    h_sessions, 0, NO },
+    { "/api/v1/me",              VIEWER,   NO,       NO,       NO,    h_me, 0, VIEWER },
     { "/api/v1/sessions/",       NO,       NO,       NO,       VIEWER, h_sessions, 0, NO },
     { "/api/v1/status",          VIEWER,   NO,       NO,       NO,    h_status, 1, NO },
     { "/api/v1/recording",       NO,       TEACHER,  NO,       NO,    h_recording, 0, NO },

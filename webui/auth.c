@@ -15,6 +15,9 @@
  * push out another user's session.  API tokens ("lbt_<id>_<secret>") are
  * stored as SHA-256 of the whole token; the secret is shown once when
  * created; they may carry an expiry (wall clock: they outlive restarts).
+ * A user's record also keeps the UI language they chose ("lang"; for the
+ * admin of the config file, whose record is not in the file, a "profiles"
+ * entry), so that it follows them to any browser.
  *
  * Password guesses (logins, password changes, setup codes) are limited
  * twice.  Per client address, in a fixed window: past the limit every
@@ -62,6 +65,7 @@ typedef struct user {
     webui_role role;
     char hash[CRYPT_OUTPUT_SIZE];
     int from_config;
+    char lang[8];                 /* the UI's language the user chose ("" : none) */
 } user;
 
 typedef struct api_token {
@@ -324,6 +328,25 @@ static const char *json_str(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static int valid_lang(const char *lang)
+{
+    return !strcmp(lang, "zh") || !strcmp(lang, "en");
+}
+
+/* A record's "lang", as hostile as the rest of the file: only a language
+ * the UI has is taken. */
+static void take_lang(webui_auth *a, user *u, const cJSON *lang)
+{
+    if (!lang || cJSON_IsNull(lang))
+        return;
+    if (!cJSON_IsString(lang) || !valid_lang(lang->valuestring)) {
+        LB_LOGW("webui", "%s: user '%s': ignoring a \"lang\" that is not zh or en", a->users_file,
+                u->name);
+        return;
+    }
+    snprintf(u->lang, sizeof u->lang, "%s", lang->valuestring);
+}
+
 int webui_auth_load(webui_auth *a, char *err, size_t err_size)
 {
     FILE *f = NULL;
@@ -368,6 +391,13 @@ int webui_auth_load(webui_auth *a, char *err, size_t err_size)
         snprintf(u->name, sizeof u->name, "%s", name);
         snprintf(u->hash, sizeof u->hash, "%s", hash);
         u->role = role;
+        take_lang(a, u, cJSON_GetObjectItemCaseSensitive(it, "lang"));
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "profiles")) {
+        const char *name = json_str(it, "name");
+        user *u = name ? find_user(a, name) : NULL;
+        if (u && u->from_config)
+            take_lang(a, u, cJSON_GetObjectItemCaseSensitive(it, "lang"));
     }
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "tokens")) {
         const char *id = json_str(it, "id"), *sha = json_str(it, "sha256");
@@ -409,16 +439,27 @@ static int save(webui_auth *a, char *err, size_t err_size)
     if (!root || !(users = cJSON_AddArrayToObject(root, "users")) ||
         !(tokens = cJSON_AddArrayToObject(root, "tokens")))
         goto fail;
+    cJSON *profiles = NULL;
     for (int i = 0; i < a->nb_users; i++) {
         const user *u = &a->users[i];
         cJSON *o = cJSON_CreateObject();
-        if (u->from_config || !o) {
-            cJSON_Delete(o);
+        if (!o)
+            continue;
+        cJSON_AddStringToObject(o, "name", u->name);
+        if (u->from_config) {
+            /* its record is the config's: only its choices are kept here */
+            if (u->lang[0] && (profiles || (profiles = cJSON_AddArrayToObject(root, "profiles")))) {
+                cJSON_AddStringToObject(o, "lang", u->lang);
+                cJSON_AddItemToArray(profiles, o);
+            } else {
+                cJSON_Delete(o);
+            }
             continue;
         }
-        cJSON_AddStringToObject(o, "name", u->name);
         cJSON_AddStringToObject(o, "role", webui_role_name(u->role));
         cJSON_AddStringToObject(o, "hash", u->hash);
+        if (u->lang[0])
+            cJSON_AddStringToObject(o, "lang", u->lang);
         cJSON_AddItemToArray(users, o);
     }
     for (int i = 0; i < a->nb_tokens; i++) {
@@ -841,6 +882,39 @@ int webui_auth_user_role(webui_auth *a, const char *name, webui_role role, char 
     return 0;
 }
 
+int webui_auth_user_set_lang(webui_auth *a, const char *name, const char *lang, char *err,
+                             size_t err_size)
+{
+    user *u = find_user(a, name);
+    int ret;
+
+    if (!u) {
+        snprintf(err, err_size, "no user '%s'", name);
+        return AVERROR(ENOENT);
+    }
+    if (lang[0] && !valid_lang(lang)) {
+        snprintf(err, err_size, "'lang' must be \"zh\" or \"en\" (or null: none)");
+        return AVERROR(EINVAL);
+    }
+    if (!strcmp(u->lang, lang))
+        return 0;
+    char old[sizeof u->lang];
+    memcpy(old, u->lang, sizeof old);
+    snprintf(u->lang, sizeof u->lang, "%s", lang);
+    if ((ret = save(a, err, err_size)) < 0) {
+        memcpy(u->lang, old, sizeof old);
+        return ret;
+    }
+    LB_LOGI("webui", "user '%s' chose the language %s", name, lang[0] ? lang : "(none)");
+    return 0;
+}
+
+const char *webui_auth_user_lang(webui_auth *a, const char *name)
+{
+    user *u = find_user(a, name);
+    return u ? u->lang : "";
+}
+
 webui_role webui_auth_user_role_of(webui_auth *a, const char *name)
 {
     user *u = find_user(a, name);
@@ -856,6 +930,8 @@ cJSON *webui_auth_users_json(const webui_auth *a)
         cJSON_AddStringToObject(o, "role", webui_role_name(a->users[i].role));
         cJSON_AddBoolToObject(o, "from_config", a->users[i].from_config);
         cJSON_AddBoolToObject(o, "last_admin", is_last_admin(a, &a->users[i]));
+        if (a->users[i].lang[0])
+            cJSON_AddStringToObject(o, "lang", a->users[i].lang);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -985,6 +1061,57 @@ void webui_auth_logout(webui_auth *a, const char *session_id)
     for (int i = 0; i < MAX_SESSIONS; i++)
         if (a->sessions[i].id[0] && webui_secret_equal(a->sessions[i].id, session_id))
             memset(&a->sessions[i], 0, sizeof a->sessions[i]);
+}
+
+struct lb_webui_sessions {
+    session sessions[MAX_SESSIONS];
+    login_failures fails[MAX_FAIL_IPS];
+    account_failures accounts[MAX_ACCOUNTS];
+};
+
+lb_webui_sessions *webui_auth_save(const webui_auth *a)
+{
+    lb_webui_sessions *s = malloc(sizeof *s);
+    if (!s)
+        return NULL;
+    memcpy(s->sessions, a->sessions, sizeof s->sessions);
+    memcpy(s->fails, a->fails, sizeof s->fails);
+    memcpy(s->accounts, a->accounts, sizeof s->accounts);
+    return s;
+}
+
+/* Same process, same monotonic clock: the times carry as they are.  The
+ * new settings' limits apply from now on. */
+void webui_auth_restore(webui_auth *a, const lb_webui_sessions *s)
+{
+    int kept = 0, ended = 0;
+    int64_t now = lb_clock_now();
+    memcpy(a->fails, s->fails, sizeof a->fails);
+    memcpy(a->accounts, s->accounts, sizeof a->accounts);
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        const session *from = &s->sessions[i];
+        if (!from->id[0] || session_expired(a, from, now))
+            continue;
+        const user *u = find_user(a, from->user);
+        if (!u || u->role != from->role) {
+            ended++;
+            continue;
+        }
+        a->sessions[i] = *from;
+        kept++;
+    }
+    if (kept || ended)
+        LB_LOGI("webui", "the new web UI keeps %d session(s)%s", kept,
+                ended ? "; those of users gone or with another role end" : "");
+}
+
+void lb_webui_sessions_free(lb_webui_sessions **s)
+{
+    if (!s || !*s)
+        return;
+    explicit_bzero(*s, sizeof **s);
+    free(*s);
+    *s = NULL;
 }
 
 int webui_auth_session(webui_auth *a, const char *session_id, webui_principal *who)

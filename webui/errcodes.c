@@ -28,6 +28,8 @@ static const lb_text_code codes[] = {
     { "setup_code_wrong", "wrong setup code (the daemon's log shows it)", { 0 } },
     { "login_failed", "wrong user name or password", { 0 } },
     { "login_required", "login required", { 0 } },
+    { "restarting", "the pipeline is restarting (a reload): try again in a moment", { 0 } },
+    { "lang_invalid", "'lang' must be \"zh\" or \"en\" (or null: none)", { 0 } },
     { "rate_limited", "too many attempts; wait and try again", { 0 } },
     { "rate_limited_logins", "too many failed logins; wait %d s and try again", { "seconds" } },
     { "rate_limited_passwords", "too many wrong passwords; wait %d s and try again", { "seconds" } },

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <libavutil/error.h>
 #include <openssl/ssl.h>
@@ -108,6 +109,7 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     if (!w)
         return AVERROR(ENOMEM);
     pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->control_cond, NULL);
     pthread_mutex_init(&w->jobs_lock, NULL);
     pthread_cond_init(&w->jobs_cond, NULL);
     if ((ret = lb_config_apply(auth_sec, lb_auth_options, &w->auth_settings, err, err_size)) < 0 ||
@@ -156,6 +158,7 @@ static void *loop(void *arg)
      * next lb_webui_start() on the same ports. */
     pthread_mutex_lock(&w->lock);
     w->loop_done = 1;
+    pthread_cond_broadcast(&w->control_cond);   /* a set_control() waits no more */
     int abandoned = atomic_load(&w->abandoned);
     if (abandoned)
         w->ctx = NULL;
@@ -205,8 +208,13 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
         snprintf(err, err_size, "webui: cannot create %s: %s", w->data_dir, strerror(errno));
         return ret;
     }
-    if ((ret = webui_auth_load(w->auth, err, err_size)) < 0 ||
-        (ret = webui_auth_prepare_setup(w->auth, err, err_size)) < 0 ||
+    if ((ret = webui_auth_load(w->auth, err, err_size)) < 0)
+        return ret;
+    if (w->carried) {
+        webui_auth_restore(w->auth, w->carried);
+        lb_webui_sessions_free(&w->carried);
+    }
+    if ((ret = webui_auth_prepare_setup(w->auth, err, err_size)) < 0 ||
         (ret = webui_tls_prepare(w, err, err_size)) < 0)
         return ret;
 
@@ -339,9 +347,110 @@ void lb_webui_set_live_dir(lb_webui *w, const char *dir)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* While a pipeline restarts (lb_webui_set_control(w, NULL, NULL)): what
+ * changes something answers 503, what reads answers empty. */
+static int restarting(char *err, size_t err_size)
+{
+    snprintf(err, err_size, "the pipeline is restarting (a reload): try again in a moment");
+    return AVERROR(EAGAIN);
+}
+
+static int restarting_recording(void *o, const lb_recording_request *r, char *err, size_t n)
+{
+    (void)o, (void)r;
+    return restarting(err, n);
+}
+
+static int restarting_director(void *o, const char *mode, const char *shot, const char *layout,
+                               char *err, size_t n)
+{
+    (void)o, (void)mode, (void)shot, (void)layout;
+    return restarting(err, n);
+}
+
+static int restarting_mic(void *o, const char *name, int mute, double gain_db, char *err, size_t n)
+{
+    (void)o, (void)name, (void)mute, (void)gain_db;
+    return restarting(err, n);
+}
+
+static int restarting_timetable(void *o, const char *text, size_t size, char *err, size_t n)
+{
+    (void)o, (void)text, (void)size;
+    return restarting(err, n);
+}
+
+static int restarting_extend(void *o, int minutes, char *err, size_t n)
+{
+    (void)o, (void)minutes;
+    return restarting(err, n);
+}
+
+static int restarting_upload(void *o, const char *dir, char *err, size_t n)
+{
+    (void)o, (void)dir;
+    return restarting(err, n);
+}
+
+static const lb_control_ops restarting_ops = {
+    .recording = restarting_recording, .director = restarting_director, .mic = restarting_mic,
+    .timetable_put = restarting_timetable, .extend = restarting_extend, .upload = restarting_upload,
+};
+
+int lb_webui_set_control(lb_webui *w, const lb_control_ops *ops, void *opaque)
+{
+    int ret = 0;
+    pthread_mutex_lock(&w->lock);
+    w->next_ops = ops ? ops : &restarting_ops;
+    w->next_opaque = ops ? opaque : NULL;
+    w->have_next_control = 1;
+    if (!w->ctx || w->loop_done) {
+        webui_apply_settings(w);        /* no loop reads them */
+    } else {
+        /* the loop swaps them between two callbacks: no call is then
+         * running into the old opaque */
+        lws_cancel_service(w->ctx);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += WEBUI_STOP_TIMEOUT_US / 1000000;
+        while (w->have_next_control && !w->loop_done && !atomic_load(&w->abandoned))
+            if (pthread_cond_timedwait(&w->control_cond, &w->lock, &until) == ETIMEDOUT)
+                break;
+        if (w->have_next_control)
+            ret = AVERROR(ETIMEDOUT);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return ret;
+}
+
+int lb_webui_started(const lb_webui *w)
+{
+    return w && w->ctx;
+}
+
+lb_webui_sessions *lb_webui_save_sessions(lb_webui *w)
+{
+    return w && !w->ctx && w->auth ? webui_auth_save(w->auth) : NULL;
+}
+
+void lb_webui_restore_sessions(lb_webui *w, lb_webui_sessions **s)
+{
+    if (!s || !*s)
+        return;
+    lb_webui_sessions_free(&w->carried);
+    w->carried = *s;
+    *s = NULL;
+}
+
 /* On the loop (or before it runs), under w->lock. */
 void webui_apply_settings(lb_webui *w)
 {
+    if (w->have_next_control) {
+        w->have_next_control = 0;
+        w->ops = w->next_ops;
+        w->opaque = w->next_opaque;
+        pthread_cond_broadcast(&w->control_cond);
+    }
     if (w->have_next_live_dir) {
         w->have_next_live_dir = 0;
         memcpy(w->live_dir, w->next_live_dir, sizeof w->live_dir);
@@ -417,7 +526,9 @@ void lb_webui_free(lb_webui **pw)
     for (int i = 0; i < WEBUI_PUBLISH_RING; i++)
         free(w->ring[i]);
     webui_auth_free(&w->auth);
+    lb_webui_sessions_free(&w->carried);
     webui_library_free(&w->library);
+    pthread_cond_destroy(&w->control_cond);
     pthread_cond_destroy(&w->jobs_cond);
     pthread_mutex_destroy(&w->jobs_lock);
     pthread_mutex_destroy(&w->lock);

@@ -182,6 +182,28 @@ void lb_webui_publish(lb_webui *w, const char *json);
 void lb_webui_stop(lb_webui *w);
 /* Stops if needed and frees; accepts NULL and *w == NULL; sets *w to NULL. */
 void lb_webui_free(lb_webui **w);
+/* A pipeline restart (daemon/reload.c) keeps the web UI when none of its
+ * keys changed: the running web UI is handed from the old pipeline to the
+ * new one, its sessions and event sockets untouched.  set_control() makes
+ * every later lb_control_ops call go to ops/opaque; ops NULL means
+ * detached (the pipeline is restarting): the status is empty and actions
+ * answer 503 "the pipeline is restarting".  Any thread but the webui's;
+ * once it returns 0 no call into the old opaque runs or will run.
+ * AVERROR(ETIMEDOUT) if the loop did not take it within a few seconds
+ * (then stop the web UI before freeing the old opaque). */
+int lb_webui_set_control(lb_webui *w, const lb_control_ops *ops, void *opaque);
+int lb_webui_started(const lb_webui *w);
+/* When a restart must make a new web UI (a port, TLS, the users file...):
+ * save() copies the sessions and login rate limits of a stopped one (NULL
+ * when w is NULL, running or out of memory), restore() hands them to a new
+ * one before lb_webui_start() (which takes them once the users file is read:
+ * the sessions of users that are gone or have another role end), so the
+ * logged-in consoles stay logged in.  API tokens live in the users file.
+ * free() accepts NULL and wipes the secrets. */
+typedef struct lb_webui_sessions lb_webui_sessions;
+lb_webui_sessions *lb_webui_save_sessions(lb_webui *w);
+void lb_webui_restore_sessions(lb_webui *w, lb_webui_sessions **s);
+void lb_webui_sessions_free(lb_webui_sessions **s);
 int lb_webui_port(const lb_webui *w);   /* the bound http_port (useful with port 0) */
 int lb_webui_https_port(const lb_webui *w);   /* the bound https_port; 0 without TLS */
 

@@ -130,6 +130,13 @@ void webui_auth_set_settings(webui_auth *a, const webui_auth_settings *s);
 /* Applies a reload's staged settings; on the loop, under w->lock. */
 void webui_apply_settings(lb_webui *w);
 
+/* A pipeline restart that needs a new web UI: the sessions and the login
+ * rate limits of a stopped one (a copy, secrets included: freed with
+ * explicit_bzero), and their adoption by a new one once its users are
+ * loaded: a session whose user is gone or has another role now ends. */
+lb_webui_sessions *webui_auth_save(const webui_auth *a);
+void webui_auth_restore(webui_auth *a, const lb_webui_sessions *s);
+
 /* 1 while no admin exists: the UI then asks for the first password. */
 int webui_auth_needs_setup(const webui_auth *a);
 /* While no admin exists: makes a one-time setup code (for the log). */
@@ -190,6 +197,12 @@ int webui_auth_user_revoke(webui_auth *a, const char *user, const char *keep_id)
 /* 1 if equal; takes the same time wherever two secrets differ. */
 int webui_secret_equal(const char *a, const char *b);
 cJSON *webui_auth_users_json(const webui_auth *a);
+/* The UI language user chose: "zh", "en" or "" (none; also for no such
+ * user).  set_lang() stores it in the users file: lang "" clears it;
+ * AVERROR(EINVAL) for another, AVERROR(ENOENT) for no such user. */
+const char *webui_auth_user_lang(webui_auth *a, const char *user);
+int webui_auth_user_set_lang(webui_auth *a, const char *user, const char *lang, char *err,
+                             size_t err_size);
 /* The role of user; WEBUI_ROLE_NONE when there is no such user. */
 webui_role webui_auth_user_role_of(webui_auth *a, const char *user);
 int webui_auth_user_add(webui_auth *a, const char *user, const char *password, webui_role role,
@@ -334,9 +347,14 @@ struct lb_webui {
     char www_dir[PATH_MAX];
     char live_dir[PATH_MAX];          /* "" when none */
     char bind_address[64];
-    const lb_control_ops *ops;
+    const lb_control_ops *ops;        /* the loop's: changed only on it (webui_apply_settings) */
     void *opaque;
+    const lb_control_ops *next_ops;   /* lb_webui_set_control()'s, under lock */
+    void *next_opaque;
+    int have_next_control;
+    pthread_cond_t control_cond;      /* the loop took next_ops */
     webui_auth *auth;
+    lb_webui_sessions *carried;       /* lb_webui_restore_sessions(): taken at start */
 
     /* hosts.c, webui thread only after start */
     webui_host_settings host_settings;

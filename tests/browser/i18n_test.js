@@ -1,5 +1,8 @@
 // Issue 19: every page in English and in Chinese through the header's
-// switch, with no visible text left in the other language; the camera
+// switch, with no visible text left in the other language; the switch kept
+// in the user's record (GET /api/v1/me), a bad language refused with its
+// code, and a browser that forgot it (no localStorage, no cookies) shown in
+// Chinese right after the login; the camera
 // labelled 讲台 on its tile; its "no signal" slate saved for run_browser.py
 // to compare with renderings.  Runs after ui_test.js against the same
 // daemon (admin's password and the lesson it recorded are there).
@@ -144,6 +147,28 @@ function leftovers(texts, data, lang) {
     check(kept[0] === 'zh' && kept[1], 'switch: remembered in localStorage and a cookie');
     await page.waitForFunction(() => [...document.querySelectorAll('#sources tbody .badge')].some((b) => b.textContent === '正常'));
     check(true, 'switch: the sources\' states re-rendered (live → 正常)');
+  });
+
+  await step('the language follows the user to any browser', async () => {
+    const me = await page.evaluate(async () => (await LB.api('/api/v1/me')).data);
+    check(me && me.lang === 'zh', 'the switch is kept in the user\'s record (' + JSON.stringify(me) + ')');
+    const bad = await page.evaluate(async () => LB.api('/api/v1/me', { method: 'PUT', body: { lang: 'fr' } }));
+    check(bad.status === 400 && bad.data.code === 'lang_invalid', 'PUT /api/v1/me {"lang":"fr"}: 400 lang_invalid (' +
+      bad.status + ' ' + JSON.stringify(bad.data) + ')');
+    // another browser: nothing remembered here, the session gone with the cookies
+    await page.evaluate(() => localStorage.removeItem('lb_lang'));
+    await page.context().clearCookies();
+    await page.goto(BASE + '/index.html');
+    await page.waitForSelector('#login:not(.hidden)');
+    check(await page.textContent('#login h1') === 'Sign in', 'a browser that forgot: English before the login');
+    await page.fill('#user', 'admin');
+    await page.fill('#password', process.env.PASSWORD);
+    await page.click('#login-button');
+    await page.waitForURL(/console\.html/);
+    await page.waitForFunction(() => document.querySelector('header.top nav a.here') &&
+      document.querySelector('header.top nav a.here').textContent === '导播台');
+    check(await page.evaluate(() => document.documentElement.lang === 'zh-CN' && localStorage.getItem('lb_lang') === 'zh'),
+      'after the login: Chinese, from the user\'s record');
   });
 
   await step('the camera labelled ' + process.env.LABEL + ' on its tile', async () => {

@@ -7,10 +7,11 @@ One data folder, five runs of the real daemon:
    resumed (the status, the events socket and the log say so); 5 s later
    the daemon is stopped with SIGTERM (a service stop, a reboot): the
    lesson is finished, "complete" with "ended_by": "shutdown", its parts
-   kept apart.
+   kept apart.  Meanwhile the operator moves the mic's fader (POST
+   /api/v1/mics/voice): the lesson's .faders.json keeps it.
 2b. A restart within the window resumes it again (a second outage, from
    the shutdown), and it ends with --duration ("ended_by": "end": the
-   command line's end, never resumed).  Its
+   command line's end, never resumed), with the operator's fader back.  Its
    folder then holds one program.mp4, one file per
    ISO camera and per mic, each as long as the wall time from the lesson's
    start to its end (+-1 s), the outage shown as the slate (video) and
@@ -22,8 +23,10 @@ One data folder, five runs of the real daemon:
 3. --record, a teacher's stop through the API, kill -9 as soon as
    lesson.json says the stop was asked for (while finishing, when the
    kill lands first).
-4. --record again: the stopped lesson is not resumed, a new lesson starts;
-   kill -9; a restart resumes it and is killed again in its second part.
+4. --record again: the stopped lesson is not resumed, a new lesson starts
+   (its faders at 0 dB); kill -9; a restart resumes it (its .faders.json,
+   made hostile meanwhile, is ignored entry by entry, each named in the
+   log) and is killed again in its second part.
 5. A restart after the window (resume_window_s small): that lesson is
    marked interrupted, its two parts joined by the repair (one file each,
    the slate in the outage, as long as the outage's end plus the second
@@ -395,6 +398,13 @@ def test_resume():
         check(st["resumed"] is True and "resumed" in st["lesson_flags"] and
               st["id"] == os.path.basename(lesson), "status: resumed %s" % st)
         sock.close()
+        # the operator's fader, kept in the lesson for its next part
+        r = curl(d2.base + "/api/v1/mics/voice", "POST", {"gain_db": -0.5}, jar=jar,
+                 headers=["X-CSRF-Token: %s" % r.json()["csrf"]])
+        check(r.status == 200, "the voice's fader to -0.5 dB: HTTP %d %s" % (r.status, r.body[:200]))
+        with open(os.path.join(lesson, ".faders.json")) as f:
+            kept = json.load(f)["mics"]
+        check(kept == {"voice": {"mute": False, "gain_db": -0.5}}, "kept in the lesson's .faders.json: %s" % kept)
         # 5 s of the second part (its file starts at its lesson time)
         d2.wait_for(lambda: span(os.path.join(lesson, "program.mp4")) >= 5, "5 s in the second part", 180)
         hls2 = hls_snapshot(data, os.path.join(tmp, "hls-run2.ts"))
@@ -419,6 +429,8 @@ def test_resume():
         d2b.wait_exit()
         log2b = open(d2b.log_path).read()
         check("idle -> starting (resumed)" in log2b, "the lesson a shutdown finished is resumed")
+        check("mic voice: on, -0.5 dB in the program (kept from the lesson's first part)" in log2b,
+              "the resumed lesson has the operator's fader back")
         check("idle -> starting (resumed)" in log2 and "resumed at lesson time" in log2,
               "the log says the lesson was resumed")
         for name, why in ((stopped, "stopped on purpose"), (ended, "timetable entry has ended"),
@@ -582,6 +594,9 @@ def test_resume():
         (late,) = lesson_dirs(data, fixtures + [os.path.basename(x) for x in (lesson, stopped_lesson)])
         d4.wait_for(lambda: os.path.exists(os.path.join(late, "program.mp4")) and
                     os.path.getsize(os.path.join(late, "program.mp4")) > 0, "the new lesson's program")
+        with open(os.path.join(late, ".faders.json")) as f:
+            kept = json.load(f)["mics"]
+        check(kept == {"voice": {"mute": False, "gain_db": 0}}, "a new lesson starts with the faders at 0 dB: %s" % kept)
         d4.kill9()
         log4 = open(d4.log_path).read()
         check(load_lesson(stopped_lesson)["status"] in ("interrupted", "complete") and
@@ -594,11 +609,17 @@ def test_resume():
         # 4b: that lesson resumed, and killed again in its second part: the
         # repair after the window must put its parts together too
         time.sleep(1)
+        with open(os.path.join(late, ".faders.json"), "w") as f:     # read as hostile
+            json.dump({"mics": {"voice": {"mute": "yes", "gain_db": -3}, "ghost": {"mute": True, "gain_db": 0}}}, f)
         d4b = Daemon(tmp, cfg, [], "run4b")
         d4b.wait_for(lambda: "resumed at lesson time" in d4b.log_text(), "the lesson resumed")
         d4b.wait_for(lambda: os.path.exists(os.path.join(late, "program.mp4")) and
                      os.path.getsize(os.path.join(late, "program.mp4")) > 0 and
                      duration(os.path.join(late, "program.mp4"), "v:0") >= 1, "1 s in the second part")
+        log4b = d4b.log_text()
+        check("mic 'voice' ignored: \"mute\" is not true or false" in log4b and
+              "mic 'ghost' ignored: no such mic in this hall" in log4b,
+              "a bad .faders.json: each bad entry ignored, named in the log")
         d4b.kill9()
         held2 = duration(os.path.join(late, "program.mp4"), "v:0")
         check(os.path.isdir(os.path.join(late, "parts", "1")), "the first part is in parts/1")

@@ -581,11 +581,30 @@ def main():
     cf = Server(config="[auth]\nadmin_password_hash = %s\n" % h)
     r = curl(cf.base + "/api/v1/session")
     check(r.status == 200 and r.json()["setup_required"] is False, "config hash: no setup page")
-    r, _ = login(cf, "admin", PW, os.path.join(cf.tmp, "jar"))
-    check(r.status == 200, "config hash: admin logs in")
+    jar = os.path.join(cf.tmp, "jar")
+    r, csrf = login(cf, "admin", PW, jar)
+    check(r.status == 200 and r.json().get("lang") is None, "config hash: admin logs in (no language chosen)")
     r = curl(cf.base + "/api/v1/setup", "POST", {"code": "", "password": PW})
     check(r.status == 403 and not setup_code(cf), "config hash: no setup code, setup refused")
+    # the UI language in the user's record: the config's admin has none in
+    # the users file, so it is a "profiles" entry there
+    r = curl(cf.base + "/api/v1/me", "PUT", {"lang": "zh"}, jar=jar, headers=["X-CSRF-Token: " + csrf])
+    check(r.status == 200 and r.json().get("lang") == "zh", "PUT /api/v1/me lang zh: 200 (%d %s)" % (r.status, r.body[:200]))
+    for bad_lang in ("fr", 3):
+        r = curl(cf.base + "/api/v1/me", "PUT", {"lang": bad_lang}, jar=jar, headers=["X-CSRF-Token: " + csrf])
+        check(r.status == 400, "PUT /api/v1/me lang %r: 400 (%s)" % (bad_lang, r.body[:200]))
+    with open(os.path.join(cf.data, ".luobo-auth.json")) as f:
+        users = json.load(f)
+    check(users.get("profiles") == [{"name": "admin", "lang": "zh"}] and users.get("users") == [],
+          "the users file keeps the config admin's language only: %s" % users)
     check(cf.stop() == 0, "config-hash instance exits 0")
+    cf2 = Server(config="[auth]\nadmin_password_hash = %s\n" % h, data=cf.data)
+    r, csrf = login(cf2, "admin", PW, jar)
+    check(r.status == 200 and r.json().get("lang") == "zh", "after a restart the login brings the language: %s" % r.body[:200])
+    r = curl(cf2.base + "/api/v1/me", "PUT", {"lang": None}, jar=jar, headers=["X-CSRF-Token: " + csrf])
+    check(r.status == 200 and r.json().get("lang") is None, "lang null clears it")
+    check(cf2.stop() == 0, "config-hash instance exits 0 again")
+    cf2.cleanup()
     cf.cleanup()
     bad = Server(config="[auth]\nadmin_password_hash = plain-text-password\n")
     code = bad.stop()

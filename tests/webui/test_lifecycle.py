@@ -2,12 +2,19 @@
 """The lesson's state machine through the real luobo: the status JSON shows
 the lifecycle state ("lesson_state") through an API start and stop, events
 not allowed in a state are refused with 409 and the reason, the log has one
-[lifecycle] line per transition, and the lesson it made is complete.
+[lifecycle] line per transition, and the lesson it made is complete.  A
+mic's fader moved during it is kept in the lesson's .faders.json and goes
+back to 0 dB when the lesson ends.
 
 Then reload (SIGHUP): a bad file is refused with its file:line and the
 recording goes on; a changed program size during a lesson waits ("reload
 pending") and applies when the lesson has finished, in one piece; while
-idle it applies at once.
+idle it applies at once.  The web UI runs on through a restart that
+changes none of its keys: the session cookie and its CSRF token still work
+and the events socket opened before stays open and shows the new program;
+a restart that changes [webui] makes a new web UI that keeps the sessions
+(the same cookie works, the old socket closes, a new one with the cookie
+is let in).
 
 Then the live part of a reload, during one lesson: a director weight and
 an added HLS output apply at once (an operator's manual shot stays) (the output in the status, its playlist
@@ -26,8 +33,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webui_common import (Daemon, Server, check, curl, finish, login, setup_admin,  # noqa: E402
-                          ws_connect, ws_recv)
+from webui_common import (Daemon, Server, check, cookie_of, curl, finish,  # noqa: E402
+                          setup_admin, ws_connect, ws_recv)
 
 PW = "correct horse 1"
 
@@ -59,15 +66,35 @@ def wait_log(srv, needle, timeout_s=60):
     return False
 
 
-def relogin(srv, jar, timeout_s=120):
-    """After a restart the web UI is new (sessions are in memory): log in
-    again once it answers; returns the CSRF token or None."""
+def after_restart(srv, jar, cond, timeout_s=120):
+    """Polls the status with the session from before a restart until cond
+    holds for it (the status is empty while the pipeline restarts); a 401
+    (the session lost) ends it at once."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        r, csrf = login(srv, "admin", PW, jar)
-        if r.status == 200 and csrf:
-            return csrf
+        r = curl(srv.base + "/api/v1/status", jar=jar)
+        if r.status == 401:
+            return False
+        if r.status == 200 and cond(r.json() or {}):
+            return True
         time.sleep(0.2)
+    return False
+
+
+def ws_wait(sock, cond, timeout_s=120):
+    """Reads events until one satisfies cond: True; False when the socket
+    closes; None when the time is up."""
+    deadline = time.monotonic() + timeout_s
+    sock.settimeout(5)
+    while time.monotonic() < deadline:
+        try:
+            ev = json.loads(ws_recv(sock))
+        except socket.timeout:
+            continue
+        except (EOFError, OSError, ValueError):
+            return False
+        if cond(ev):
+            return True
     return None
 
 
@@ -108,13 +135,24 @@ def test_reload(srv, jar, auth):
     time.sleep(1)
     check(program(srv, jar).get("frames", 0) > frames and status(srv, jar).get("id") == lesson_id,
           "the program goes on in the same lesson")
+    # an events socket open through the restart (webui keys unchanged)
+    port = int(srv.base.rsplit(":", 1)[1])
+    ws, line = ws_connect(port, cookie=cookie_of(jar), origin=srv.base)
+    check(" 101 " in line, "the events socket opens (%s)" % line)
     r = curl(srv.base + "/api/v1/recording", "POST", {"action": "stop"}, **auth)
     check(r.status == 200, "stop: 200")
     check(wait_log(srv, "the pipeline starts again with the new configuration"),
           "the lesson finished, the pipeline restarts")
-    csrf = relogin(srv, jar)
-    check(csrf is not None, "the new web UI answers a login")
-    check(program(srv, jar).get("width") == 480, "the new program is 480 wide")
+    check("the web UI goes on serving while the pipeline restarts" in srv.log_text(),
+          "the web UI is kept through the restart")
+    check(after_restart(srv, jar, lambda st: st.get("program", {}).get("width") == 480),
+          "the session from before the restart still works: the new program is 480 wide")
+    check(ws_wait(ws, lambda ev: ev.get("type") == "status" and
+                  ev.get("status", {}).get("program", {}).get("width") == 480),
+          "the events socket opened before the restart stays open and shows the new program")
+    ws.close()
+    r = curl(srv.base + "/api/v1/director", "POST", {"mode": "auto"}, **auth)
+    check(r.status == 200, "the CSRF token from before the restart still works (%d %s)" % (r.status, r.body[:200]))
     with open(os.path.join(srv.data, lesson_id, "lesson.json")) as f:
         lesson = json.load(f)
     check(lesson["status"] == "complete" and lesson["duration_s"] > 1,
@@ -122,8 +160,12 @@ def test_reload(srv, jar, auth):
     check(sorted(os.listdir(srv.data)).count(lesson_id) == 1 and
           len([d for d in os.listdir(srv.data) if d.endswith("-reload")]) == 1, "one folder for the lesson")
 
-    # idle: at once
+    # idle: at once; a [webui] key changes too, so the web UI is made anew
+    # (the old events socket closes) and takes the sessions over
+    ws, line = ws_connect(port, cookie=cookie_of(jar), origin=srv.base)
+    check(" 101 " in line, "the events socket opens (%s)" % line)
     log_len = len(srv.log_text())
+    good = good.replace("[mic.teacher]", "[webui]\nserver_names = reload.test\n\n[mic.teacher]", 1)
     with open(srv.ini, "w") as f:
         f.write(good)
     srv.proc.send_signal(signal.SIGHUP)
@@ -131,9 +173,20 @@ def test_reload(srv, jar, auth):
     while time.monotonic() < deadline and \
             srv.log_text()[log_len:].count("the pipeline starts again with the new configuration") < 1:
         time.sleep(0.1)
-    csrf = relogin(srv, jar)
-    check(csrf is not None and program(srv, jar).get("width") == 640,
-          "a reload while idle applies at once: 640 wide again")
+    check(after_restart(srv, jar, lambda st: st.get("program", {}).get("width") == 640),
+          "a reload while idle applies at once: 640 wide again, the session still works")
+    check("the web UI goes on serving" not in srv.log_text()[log_len:] and
+          "the new web UI keeps 1 session(s)" in srv.log_text()[log_len:],
+          "a [webui] change: a new web UI, which keeps the session")
+    check(ws_wait(ws, lambda ev: False, 30) is False, "the old web UI's events socket closes")
+    ws.close()
+    ws, line = ws_connect(port, cookie=cookie_of(jar), origin=srv.base)
+    check(" 101 " in line, "the new web UI lets the session's events socket in (%s)" % line)
+    check(ws_wait(ws, lambda ev: ev.get("type") == "status", 30), "and sends it the status")
+    ws.close()
+    r = curl(srv.base + "/api/v1/director", "POST", {"mode": "auto"}, **auth)
+    check(r.status == 200, "the CSRF token works with the new web UI (%d)" % r.status)
+    csrf = auth["headers"][0].split(": ", 1)[1]
 
     # only the log level: applied without a restart (the session survives)
     with open(srv.ini, "w") as f:
@@ -197,11 +250,8 @@ def test_reload_live(srv, jar, auth, scratch):
         rl = full_status(srv, jar).get("reload") or {}
         if rl.get("applied") == ["general.max_lag_ms"] and rl.get("pending") == []:
             return rl
-        relogin(srv, jar, 5)            # the new web UI has no session yet
         return None
-    check(wait_for(restarted, 120), "max_lag_ms = 0: restarted, the status says it applied")
-    csrf = relogin(srv, jar)
-    auth = {"jar": jar, "headers": ["X-CSRF-Token: " + (csrf or "")]}
+    check(wait_for(restarted, 120), "max_lag_ms = 0: restarted, the status says it applied (same session)")
     r = curl(srv.base + "/api/v1/recording", "POST", {"action": "start", "title": "Live reload"}, **auth)
     st, seen = wait_state(srv, jar, ("recording",))
     check(r.status == 200 and st == "recording", "a lesson records for the live reloads (seen %s)" % seen)
@@ -342,7 +392,8 @@ def test_reload_live(srv, jar, auth, scratch):
     check(wait_for(lambda: srv.log_text().count("the pipeline starts again with the new configuration") > restarts,
                    120),
           "the camera change applies once the lesson has ended")
-    check(relogin(srv, jar) is not None, "the new web UI answers a login")
+    check(after_restart(srv, jar, lambda st: st.get("reload", {}).get("pending") == []),
+          "the web UI answers the same session after the restart")
     rl = full_status(srv, jar).get("reload") or {}
     check(rl.get("applied") == ["source.board.pattern"] and rl.get("pending") == [],
           "after the restart the pending part is applied: %s" % rl)
@@ -395,6 +446,14 @@ def main():
         check(st == "recording", "the status reaches recording (seen %s)" % seen)
         lesson_id = status(srv, jar).get("id", "")
         check(lesson_id != "", "the recording has an id")
+        # the operator's fader is the lesson's: kept in its folder while it
+        # records, back at 0 dB once it has ended
+        r = curl(srv.base + "/api/v1/mics/teacher", "POST", {"mute": True, "gain_db": -6}, **auth)
+        check(r.status == 200, "the teacher's mic muted at -6 dB (%d)" % r.status)
+        with open(os.path.join(srv.data, lesson_id, ".faders.json")) as f:
+            kept = json.load(f).get("mics", {})
+        check(kept.get("teacher") == {"mute": True, "gain_db": -6} and
+              kept.get("students") == {"mute": False, "gain_db": 0}, "the lesson keeps its faders: %s" % kept)
 
         r = curl(srv.base + "/api/v1/recording", "POST", {"action": "start"}, **auth)
         check(r.status == 409 and "already running" in (r.json() or {}).get("error", ""),
@@ -409,6 +468,8 @@ def main():
               "double stop: 409 with the reason (%d %s)" % (r.status, err))
         st, seen = wait_state(srv, jar, ("idle",))
         check(st == "idle", "the status is back to idle (seen %s)" % seen)
+        mics = {m["name"]: (m.get("mute"), m.get("gain_db")) for m in full_status(srv, jar).get("mics", [])}
+        check(mics.get("teacher") == (False, 0), "the lesson ended: the faders are back at 0 dB (%s)" % mics)
 
         log = srv.log_text()
         lines = [l for l in log.splitlines() if "[lifecycle] lesson " in l]

@@ -5,7 +5,9 @@
 const LB = (() => {
   const STR = LB_STR;
   /* The language: the one chosen with the header's switch (localStorage,
-   * and a cookie so the server could know it), else the browser's. */
+   * and a cookie so the server could know it), else the browser's.  A
+   * logged-in user's choice is also kept in their record on the server
+   * (PUT /api/v1/me), which the session brings to any browser at login. */
   const LANG_KEY = 'lb_lang';
   function storedLang() {
     let v = null;
@@ -50,10 +52,14 @@ const LB = (() => {
    * LB.onLang(fn). A page that registers nothing is reloaded instead. */
   const langHandlers = [];
   const onLang = (fn) => { langHandlers.push(fn); };
-  function setLang(l) {
+  function rememberLang(l) {
     if (l !== 'zh' && l !== 'en') return;
     try { localStorage.setItem(LANG_KEY, l); } catch (e) { /* private mode: the cookie stays */ }
     document.cookie = 'lb_lang=' + l + '; Path=/; Max-Age=31536000; SameSite=Strict';
+  }
+  function setLang(l) {
+    if (l !== 'zh' && l !== 'en') return;
+    rememberLang(l);
     if (l === lang) return;
     lang = l;
     document.documentElement.lang = locale();
@@ -65,6 +71,17 @@ const LB = (() => {
       try { fn(lang); } catch (e) { console.error(e); }
     }
     window.dispatchEvent(new CustomEvent('lb-lang', { detail: lang }));
+  }
+
+  /* The switch: this browser, and the user's record when logged in (a
+   * session, not an API token), stored before a page without handlers
+   * reloads. */
+  async function chooseLang(l) {
+    if (session && session.authenticated && session.lang !== l && !String(session.user).startsWith('token:')) {
+      const r = await api('/api/v1/me', { method: 'PUT', body: { lang: l } });
+      if (r.status === 200) session.lang = l;
+    }
+    setLang(l);
   }
 
   /* 中文 | English in the header of every page, each in its own language. */
@@ -83,7 +100,7 @@ const LB = (() => {
         b.lang = l === 'zh' ? 'zh-CN' : 'en';
         b.dataset.lang = l;
         b.textContent = label;
-        b.addEventListener('click', () => setLang(l));
+        b.addEventListener('click', () => chooseLang(l));
         box.appendChild(b);
       }
       header.appendChild(box);
@@ -165,6 +182,9 @@ const LB = (() => {
   async function loadSession() {
     const r = await api('/api/v1/session');
     session = r.status === 200 ? r.data : null;
+    // the user's own choice, from any browser, over this browser's
+    if (session && session.authenticated && (session.lang === 'zh' || session.lang === 'en') &&
+        session.lang !== lang) setLang(session.lang);
     return session;
   }
 
@@ -472,7 +492,7 @@ const LB = (() => {
   applyI18n();
   renderLangSwitch();
   return { get lang() { return lang; }, get locale() { return locale(); }, t, tf, tv, has, errText,
-    setLang, onLang, fmtNum, diskText, reasonText, chapterText, noteLabels, labelOf, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
+    setLang, rememberLang, onLang, fmtNum, diskText, reasonText, chapterText, noteLabels, labelOf, applyI18n, api, loadSession, requireSession, renderHeader, events, statusOf,
     alertText, alertTracker, renderAlertBanner,
            attachHls, fmtDuration, fmtBytes, fmtDate, fmtClock, lessonText, el, dash, allows, homeFor,
            get session() { return session; } };

@@ -192,6 +192,8 @@ const LB_STR = {
     tg_edit_entry: 'Edit the lesson', tg_new_entry: 'New lesson',
     tg_entry_gone: 'This lesson is no longer in the timetable.',
     tg_why_failed: 'It was to be recorded, and the library has no complete recording of it.',
+    // a reload's pipeline restart; the language kept in the user's record
+    err_restarting: 'The pipeline is restarting (a reload): try again in a moment.', err_lang_invalid: 'The language must be Chinese or English.',
   },
   zh: {
     brand_sub: '课堂录播',
@@ -369,5 +371,7 @@ const LB_STR = {
     tg_edit_entry: '编辑课程', tg_new_entry: '新建课程',
     tg_entry_gone: '这节课已不在课表中。',
     tg_why_failed: '这节课应当录制，但录像库中没有它的完整录像。',
+    // a reload's pipeline restart; the language kept in the user's record
+    err_restarting: '正在重启流水线（重新加载配置）：请稍后再试。', err_lang_invalid: '语言只能是中文或英文。',
   },
 };

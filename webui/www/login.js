@@ -35,7 +35,10 @@
     const err = document.getElementById('login-error');
     const r = await LB.api('/api/v1/login', { method: 'POST', body: {
       user: document.getElementById('user').value, password: document.getElementById('password').value } });
-    if (r.status === 200) return go(r.data.role);
+    if (r.status === 200) {
+      LB.rememberLang(r.data.lang);     // the user's language, in any browser
+      return go(r.data.role);
+    }
     err.textContent = r.status === 429 ? LB.t('login_limited') : LB.t('login_failed');
   });
 })();
