@@ -14,6 +14,10 @@
  *   status.c       the lb-status thread: meters, status, the tally
  *   control.c      lb_control_ops for the web UI (status JSON, recording
  *                  start/stop as lifecycle events, snapshots, metrics)
+ *   faders.c       the operator's mic faders kept with the lesson
+ *                  (.faders.json in its folder), restored when it resumes
+ *   reload.c       SIGHUP: live changes, the pending restart, the web UI
+ *                  kept (or its sessions carried) through it
  *
  * Shared state and the files' interfaces are in pipeline_priv.h. */
 #ifndef LB_DAEMON_H
