@@ -244,8 +244,14 @@ fetch_timeout_s = 5
         with open(os.path.join(self.data, name, "lesson.json")) as f:
             return json.load(f)
 
+    def finished(self, name):
+        # complete, and its files finished: the fast start, a resumed lesson's
+        # parts joined (the folder's .finalising marker goes last)
+        return (self.lesson(name)["status"] == "complete" and
+                not os.path.exists(os.path.join(self.data, name, ".finalising")))
+
     def wait_complete(self, name):
-        wait_for(lambda: self.lesson(name)["status"] == "complete", name + " complete")
+        wait_for(lambda: self.finished(name), name + " complete")
         return self.lesson(name)
 
     def wait_state(self, states, what):
@@ -483,7 +489,7 @@ def restart(h):
     h.start(first=False)
     wait_for(lambda: h.status()["lesson_state"] == "recording" and h.status()["title"] == "Crash A" and
              h.status().get("resumed") is True, "A resumed")
-    wait_for(lambda: h.lesson(a)["status"] == "complete", "A stops at its end by itself", 60)
+    wait_for(lambda: h.finished(a), "A stops at its end by itself, its parts joined", 60)
     j = h.lesson(a)
     dur = duration(h, a)
     print("  %s: resumed, %.2f s (entry %d s), outage %s" % (a, dur, la, j.get("outages")))
