@@ -635,8 +635,6 @@ def recut_api(base, data, lid, A, proc):
     check(abs(d_new - d_old) < 0.2, "as long as the program (%.3f, %.3f s)" % (d_new, d_old))
     # a chapter edit after it: every version's chapters follow the lesson's, by stream copy
     # (on the edit thread, after program.mp4; the marker goes when all are done)
-    check([t for _, _, t in chapters_of(out)] == [t for _, _, t in chapters_of(os.path.join(folder, "program.mp4"))],
-          "the re-cut has the lesson's chapters (%s)" % chapters_of(out))
     packets = packet_hashes(out)
     edit = [{"t": 0, "title": "版本 A"}, {"t": round(d_old / 2, 3), "title": "Version B"}]
     r = curl(one + "/chapters", "PUT", {"chapters": edit}, **A)
