@@ -223,7 +223,10 @@ static int ctl_director(void *opaque, const char *mode, const char *shot, const 
         snprintf(err, err_size, "layout must be \"single\", \"pip\" or \"sbs\"");
         return AVERROR(EINVAL);
     }
-    return lb_director_set_mode(p->director, m, shot, l, err, err_size);
+    int ret = lb_director_set_mode(p->director, m, shot, l, err, err_size);
+    if (ret >= 0)
+        atomic_store(&p->take_pending, 1);  /* composed at the next tick, caught up or not */
+    return ret;
 }
 
 /* POST /api/v1/mics/<name>: the operator's fader in the program mix (the

@@ -17,6 +17,11 @@
  * Counted as luobo_program_skipped_frames_total: ticks whose picture was
  * not made (the last one repeated).
  *
+ * An operator's take (POST /api/v1/director) is composed at the next tick
+ * even while catching up: on a machine too busy even for the repeated
+ * pictures the catch-up grows to minutes of ticks, and the take (its tally,
+ * the console's program preview, the program) would wait for all of them.
+ *
  * Memory given back.  An overload fills every queue and grows the pools of
  * frames to match; a pool never gives a buffer back by itself.  Once the
  * program has been on time for overload_recover_s after being late, the program
@@ -186,6 +191,16 @@ int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
     int64_t due = p->capture.epoch_us + av_rescale(n, 1000000LL * p->fps_den, p->fps_num) + delay_us;
     int64_t now = lb_clock_now();
     atomic_store(&p->lag_us, now > due ? now - due : 0);
+    int take = atomic_exchange(&p->take_pending, 0);
+    if (n < p->repeat_until && take) {
+        /* an operator's take ends the catch-up: a long one (a machine too
+         * busy even for repeated pictures) would hold it back for as long */
+        pthread_mutex_lock(&p->lock);
+        p->frames_skipped -= (uint64_t)(p->repeat_until - n);
+        pthread_mutex_unlock(&p->lock);
+        p->repeat_until = n;
+        return 0;
+    }
     if (n < p->repeat_until)
         return 1;                       /* catching up: no wait */
     if (now < due)
@@ -199,7 +214,8 @@ int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
         p->late_since_trim_us = 0;
         give_back(p);
     }
-    if (!p->general.max_lag_ms || now - due <= (int64_t)p->general.max_lag_ms * 1000 || !have_picture)
+    if (!p->general.max_lag_ms || now - due <= (int64_t)p->general.max_lag_ms * 1000 || !have_picture ||
+        take)
         return 0;
     /* every tick before the one due now repeats the last picture */
     int64_t n_now = av_rescale(now - p->capture.epoch_us - delay_us, p->fps_num, 1000000LL * p->fps_den);

@@ -162,6 +162,7 @@ struct lb_pipeline {
     uint64_t frames_composed, frames_late;
     uint64_t frames_skipped;        /* ticks that repeated the last picture (under lock) */
     int64_t repeat_until;           /* program thread: ticks before this one repeat it */
+    atomic_int take_pending;        /* an operator's take since the last composed tick */
     atomic_int shed_level;          /* the shedding ladder's step (daemon/overload.c) */
     _Atomic int64_t lag_us;         /* how late the last tick was made (0: on time) */
     _Atomic int64_t sync_delay_us;  /* how far the program runs behind capture now */
