@@ -1,5 +1,6 @@
 // What every browser test here shares: checks that collect their failures,
-// timed steps that turn an exception into a failed check, Debian's Chromium
+// timed steps that turn an exception into a failed check, checks of a state
+// that arrives by an event (eventually), Debian's Chromium
 // launched headless on the fresh profile run_browser.py gives (PROFILE),
 // and the exit status from the checks.
 'use strict';
@@ -38,6 +39,26 @@ function launch(opts) {
   return chromium.launchPersistentContext(process.env.PROFILE, settings);
 }
 
+// A state that an action brings about through a queued event, a poll or a
+// WebSocket message is there some time after the action returns: probe()
+// (async, returning { ok, text }) is asked again until ok or timeout_ms
+// has passed (generous: the machine is shared), and the last answer is
+// checked, its text in the check's line.
+async function eventually(what, probe, timeoutMs) {
+  const until = Date.now() + (timeoutMs || 30000);
+  let r = { ok: false, text: '' };
+  for (;;) {
+    try {
+      r = await probe();
+    } catch (e) {
+      r = { ok: false, text: String(e).split('\n')[0] };
+    }
+    if (r.ok || Date.now() > until) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return check(r.ok, what + (r.text ? ' (' + r.text + ')' : ''));
+}
+
 function finish() {
   if (failures.length) {
     console.log(failures.length + ' check(s) failed');
@@ -47,4 +68,4 @@ function finish() {
   process.exit(0);
 }
 
-module.exports = { check, step, launch, finish, failures };
+module.exports = { check, step, eventually, launch, finish, failures };

@@ -3,7 +3,7 @@
 // the timetable page (a title) is stored and reaches the teacher page.
 // Env: BASE, SHOTS, PROFILE, SETUP_CODE.
 'use strict';
-const { check, step, launch, finish } = require('./lib');
+const { check, step, eventually, launch, finish } = require('./lib');
 const path = require('path');
 
 const BASE = process.env.BASE;
@@ -23,19 +23,24 @@ const BASE = process.env.BASE;
     await page.click('#setup-button');
     await page.waitForURL(/console\.html/);
     await page.waitForSelector('#sched-now:has-text("七年级3班 数学")');
-    check(/九年级1班 物理/.test(await page.textContent('#sched-next')), 'console: the timetable\'s now and next');
+    await eventually('console: the timetable\'s now and next', async () => {
+      const t = await page.textContent('#sched-next');
+      return { ok: /九年级1班 物理/.test(t), text: t };
+    });
 
     const teacher = await context.newPage();
     teacher.setDefaultTimeout(60000);
     teacher.on('pageerror', (e) => errors.push(String(e)));
     await teacher.goto(BASE + '/teacher.html');
     await teacher.waitForSelector('#schedule:not([hidden]) #lesson-now[data-title="七年级3班 数学"]');
-    const now = await teacher.textContent('#lesson-now');
-    check(/七年级3班 数学/.test(now) && /数学/.test(now) && /王老师/.test(now),
-      'teacher: the current lesson with its metadata (' + now.trim() + ')');
-    const next = await teacher.textContent('#lesson-next');
-    check(/九年级1班 物理/.test(next) && /公开课/.test(next) && /赵老师/.test(next),
-      'teacher: the next lesson with its metadata (' + next.trim() + ')');
+    await eventually('teacher: the current lesson with its metadata', async () => {
+      const now = (await teacher.textContent('#lesson-now')).trim();
+      return { ok: /七年级3班 数学/.test(now) && /数学/.test(now) && /王老师/.test(now), text: now };
+    });
+    await eventually('teacher: the next lesson with its metadata', async () => {
+      const next = (await teacher.textContent('#lesson-next')).trim();
+      return { ok: /九年级1班 物理/.test(next) && /公开课/.test(next) && /赵老师/.test(next), text: next };
+    });
     check(!(await teacher.isVisible('#entry-buttons')),
       'teacher: no stop early / +5 / +10 while no timetable lesson records');
     await teacher.screenshot({ path: path.join(process.env.SHOTS, 'schedule-teacher.png') });
@@ -218,9 +223,10 @@ const BASE = process.env.BASE;
     viewer.on('pageerror', (e) => errors.push(String(e)));
     await viewer.goto(BASE + '/viewer.html');
     await viewer.waitForSelector('#next:not([hidden])');
-    const vnext = await viewer.textContent('#next');
-    check(/九年级1班 物理/.test(vnext) && /赵老师/.test(vnext) && /物理/.test(vnext),
-      'viewer: offline, the next live lesson with its teacher and subject (' + vnext.trim() + ')');
+    await eventually('viewer: offline, the next live lesson with its teacher and subject', async () => {
+      const vnext = (await viewer.textContent('#next')).trim();
+      return { ok: /九年级1班 物理/.test(vnext) && /赵老师/.test(vnext) && /物理/.test(vnext), text: vnext };
+    });
     check(await viewer.textContent('#live') === 'Not live' && await viewer.textContent('#title') === 'Not live right now' &&
           !(await viewer.$eval('#dot', (d) => d.classList.contains('on'))),
       'viewer: a clear offline state (' + await viewer.textContent('#title') + ' / ' + await viewer.textContent('#live') + ')');
