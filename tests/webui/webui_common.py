@@ -267,8 +267,9 @@ def free_port():
 class Daemon:
     """The real luobo with a small synthetic hall (demo-like), on loopback."""
 
-    def __init__(self, scratch, extra=""):
-        """extra: more ini sections for the hall (e.g. another camera)."""
+    def __init__(self, scratch, extra="", encoder="preset = veryfast\nbitrate_kbps = 800\nkeyint_s = 1\n"):
+        """extra: more ini sections for the hall (e.g. another camera);
+        encoder: the [encoder] section's keys."""
         self.data = os.path.join(scratch, "data")
         self.live = os.path.join(scratch, "live")
         self.port = free_port()
@@ -283,7 +284,7 @@ class Daemon:
         hall += extra
         hall += ("[mic.teacher]\ntype = synthetic\nrole = teacher\n\n"
                  "[mic.students]\ntype = synthetic\nrole = students\nfrequency_hz = 660\n\n"
-                 "[encoder]\npreset = veryfast\nbitrate_kbps = 800\nkeyint_s = 1\n\n")
+                 "[encoder]\n" + encoder + "\n")
         live = "[output.live]\ntype = hls\ndir = %s\nname = program\nsegment_s = 1\n" % self.live
         # Live HLS only if this build of the daemon has the hls output.
         with open(self.ini, "w") as f:
