@@ -129,6 +129,7 @@ int lb_webui_create(lb_webui **pw, const lb_webui_params *p, char *err, size_t e
     w->ops = p->ops;
     w->opaque = p->opaque;
     snprintf(w->recut_exe, sizeof w->recut_exe, "%s", p->recut_exe ? p->recut_exe : "/proc/self/exe");
+    w->stop_timeout_us = p->stop_timeout_us > 0 ? p->stop_timeout_us : WEBUI_STOP_TIMEOUT_US;
     if ((ret = webui_tls_configure(w, webui_sec, auth_sec, err, err_size)) < 0)
         goto fail;
     if ((ret = webui_auth_create(&w->auth, &w->auth_settings, w->data_dir, err, err_size)) < 0) {
@@ -486,7 +487,7 @@ void lb_webui_stop(lb_webui *w)
      * lws 4.1.6 could be made to spin by a client) must not keep the daemon
      * from finishing its recording and exiting.  Then the thread is left
      * running with its context, and every callback returns at once. */
-    if (lb_thread_join_timeout(&w->thread, WEBUI_STOP_TIMEOUT_US) < 0) {
+    if (lb_thread_join_timeout(&w->thread, w->stop_timeout_us) < 0) {
         /* Under lock: loop() either saw abandoned and destroys the
          * context itself, or finished just now and is joined here. */
         pthread_mutex_lock(&w->lock);
@@ -495,7 +496,7 @@ void lb_webui_stop(lb_webui *w)
         pthread_mutex_unlock(&w->lock);
         if (atomic_load(&w->abandoned)) {
             LB_LOGE("webui", "the web thread did not stop within %d s; leaving it behind",
-                    (int)(WEBUI_STOP_TIMEOUT_US / 1000000));
+                    (int)(w->stop_timeout_us / 1000000));
             webui_hasher_stop(w);
             return;
         }

@@ -131,6 +131,8 @@ typedef struct lb_webui_params {
     const lb_control_ops *ops;
     void *opaque;
     const char *recut_exe;        /* the luobo binary run for re-cuts (NULL: /proc/self/exe) */
+    int64_t stop_timeout_us;      /* how long lb_webui_free() waits for a stuck web thread
+                                   * before leaving it behind (0: 10 s; tests wedge it) */
 } lb_webui_params;
 
 /* [auth]: admin_password_hash, public_viewer, metrics_public, users_file,

@@ -383,6 +383,7 @@ struct lb_webui {
     struct webui_library *library;    /* api.c: lesson.json parsed once per change */
     struct webui_recut *recut;        /* recut.c: the one re-cut at a time */
     char recut_exe[PATH_MAX];
+    int64_t stop_timeout_us;        /* lb_webui_params */
 
     /* lb_webui_publish(): any thread, under lock */
     pthread_mutex_t lock;

@@ -511,8 +511,11 @@ int main(int argc, char **argv)
 
     if (config && lb_config_load_file(&cfg, config, err, sizeof err) < 0)
         goto end;
+    /* wedged on purpose, the web thread is left behind after 2 s, not the
+     * daemon's 10 (webui_hardening's time) */
     lb_webui_params params = { .cfg = cfg, .data_dir = data, .www_dir = www, .live_dir = live,
-                               .ops = &fake_ops, .opaque = &f, .recut_exe = luobo };
+                               .ops = &fake_ops, .opaque = &f, .recut_exe = luobo,
+                               .stop_timeout_us = f.wedge_metrics ? 2000000 : 0 };
     if (lb_webui_create(&f.webui, &params, err, sizeof err) < 0 ||
         lb_webui_start(f.webui, err, sizeof err) < 0)
         goto end;
