@@ -20,7 +20,11 @@ Sections (default: all):
   encoder   luobo's program encode (bench/lb_bench_encode) against ffmpeg
             -c:v libx264 on the same raw frames: fps, CPU, PSNR, x264's SEI
   realtime  luobo paced in real time: CPU share, drops (from /metrics), RSS
-  latency   glass-to-glass over SRT and HLS delay, luobo and the ffmpeg CLI
+  latency   glass-to-glass over SRT and HLS delay, luobo and the ffmpeg CLI;
+            luobo's per-stage delays from its latency trace (bench/lat_stages.py)
+  latency_luobo  (not in the default list) luobo's latency row alone, with
+            --lat-general KEY=VALUE,... ([general] keys: sync_delay_ms,
+            sync_delay_auto) for one change at a time
   scaling   cameras 1..6 and program 720p/1080p/2160p (offline)
   overload  (not in the default list) the capacity job in real time, inputs
             looped: quiet, then a one-minute overload (busy loops on every
@@ -1210,9 +1214,19 @@ def lat_luobo(a, tag, sync_delay_ms=None, sync_delay_auto=None):
                 delays.append(m["luobo_program_sync_delay_seconds"] * 1000)
     log("latency: luobo %s%s, %d s" % (tag, "" if not general else " (%s)" % general.strip().replace("\n", ", "),
                                         a.lat_duration))
+    # where the time goes, frame by frame (bench/lat_stages.py)
+    trace = os.path.join(d, "latency-trace.txt")
     r = run_measured([a.luobo, "--config", cfgp, "--record", "--duration", str(a.lat_duration)],
-                     "lat-" + tag, a.work, sample=True, hook=hook, cwd=d, timeout=max(120, 3 * a.lat_duration))
+                     "lat-" + tag, a.work, sample=True, hook=hook, cwd=d, timeout=max(120, 3 * a.lat_duration),
+                     env=dict(os.environ, LUOBO_LATENCY_TRACE=trace))
     lr = lat_collect(d, rx, bc, mon, None)
+    if os.path.exists(trace):
+        sys.path.insert(0, HERE)
+        from lat_stages import stages
+        try:
+            lr["stages"] = stages(trace, os.path.join(d, "srt.csv"))
+        except (OSError, ValueError, IndexError) as e:
+            lr["stages"] = dict(error="%s: %s" % (type(e).__name__, e))
     lr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"], sync_delay_ms=sync_delay_ms,
               sync_delay_auto=sync_delay_auto, loadavg_end=os.getloadavg())
     if delays:
@@ -1225,6 +1239,18 @@ def lat_luobo(a, tag, sync_delay_ms=None, sync_delay_auto=None):
     if os.path.isdir(hls_dir):
         lr["hls_files"] = sorted(os.listdir(hls_dir))[:10]
     return lr
+
+
+def section_latency_luobo(a, res):
+    """luobo's row of the latency section alone (quick iterations on one
+    change; the CLI's row needs the full section)."""
+    kw = {}
+    for opt in (a.lat_general or "").split(","):
+        if opt.startswith("sync_delay_ms="):
+            kw["sync_delay_ms"] = int(opt.split("=")[1])
+        elif opt.startswith("sync_delay_auto="):
+            kw["sync_delay_auto"] = opt.split("=")[1] == "true"
+    res["latency_luobo"] = dict(luobo=lat_luobo(a, "luobo", **kw), srt_latency_ms=120, general=a.lat_general)
 
 
 def section_latency(a, res):
@@ -1451,6 +1477,7 @@ def main():
     ap.add_argument("--rt-duration", type=int, default=None)
     ap.add_argument("--lat-duration", type=int, default=30)
     ap.add_argument("--lat-skip", type=int, default=300)
+    ap.add_argument("--lat-general", help="section latency_luobo: e.g. sync_delay_auto=true,sync_delay_ms=40")
     ap.add_argument("--scale-duration", type=int, default=15)
     ap.add_argument("--long-duration", type=int, default=3600, help="section longrun: seconds in real time")
     ap.add_argument("--ov-quiet", type=int, default=45, help="section overload: seconds before the overload")

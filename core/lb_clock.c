@@ -1,7 +1,9 @@
 #include "lb_clock.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,4 +67,34 @@ int64_t lb_clock_parse_iso8601(const char *s)
         hh <= 23 && mm <= 59)
         return t - (rest[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
     return -1;
+}
+
+/* The latency trace (LUOBO_LATENCY_TRACE): a diagnostic, not a log.  One
+ * line per stage a program frame passes, written through stdio's own lock
+ * (one fprintf per line, line-buffered) and only ever closed by the
+ * process's exit. */
+static FILE *trace_file;
+static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+
+static void trace_open(void)
+{
+    const char *path = getenv("LUOBO_LATENCY_TRACE");
+    if (path && *path && (trace_file = fopen(path, "w"))) {
+        /* a line at a time: readable while luobo runs, whole after a crash */
+        setvbuf(trace_file, NULL, _IOLBF, 0);
+        fprintf(trace_file, "clock %lld %lld\n", (long long)lb_clock_now(), (long long)lb_clock_wall_us());
+    }
+}
+
+int lb_clock_trace_on(void)
+{
+    pthread_once(&trace_once, trace_open);
+    return trace_file != NULL;
+}
+
+void lb_clock_trace(const char *stage, int64_t pts_us, int64_t extra)
+{
+    if (lb_clock_trace_on())
+        fprintf(trace_file, "%s %lld %lld %lld\n", stage, (long long)pts_us, (long long)lb_clock_now(),
+                (long long)extra);
 }

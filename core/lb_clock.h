@@ -27,4 +27,13 @@ char *lb_clock_iso8601(int64_t wall_us, char *buf, int size);
  * zone, or an offset past 23:59). */
 int64_t lb_clock_parse_iso8601(const char *s);
 
+/* The live path's latency trace, for bench/lat_stages.py: with the
+ * environment variable LUOBO_LATENCY_TRACE=FILE set, each call writes
+ * "stage pts_us lb_clock_now() extra" as a line to FILE (its first line:
+ * "clock" lb_clock_now() lb_clock_wall_us(), to map onto the wall clock);
+ * without it a call costs a load.  Stages and what pts and extra are:
+ * streamer/README.md "SRT and its latency".  Any thread. */
+int lb_clock_trace_on(void);
+void lb_clock_trace(const char *stage, int64_t pts_us, int64_t extra);
+
 #endif

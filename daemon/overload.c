@@ -166,10 +166,14 @@ static int64_t sync_delay(lb_pipeline *p)
     }
     int64_t tick_us = av_rescale(1000000, p->fps_den, p->fps_num);
     int64_t need = INT64_MIN;
-    for (int i = 0; i < p->nb_sources; i++)
-        need = FFMAX(need, lb_source_arrival_lag_us(p->sources[i]));
+    for (int i = 0; i < p->nb_sources; i++) {
+        int64_t lag = lb_source_arrival_lag_us(p->sources[i]);
+        lb_clock_trace("lagsrc", i, lag);
+        need = FFMAX(need, lag);
+    }
     for (int m = 0; m < p->nb_mics; m++) {
         int64_t lag = lb_mic_arrival_lag_us(p->mics[m]);
+        lb_clock_trace("lagmic", m, lag);
         if (lag != INT64_MIN)
             need = FFMAX(need, lag + tick_us);
     }

@@ -201,6 +201,7 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     /* program time 0 is now: the sources are started moments later */
     p->capture = (lb_capture_params){ .offline = params->offline, .fps_num = p->fps_num,
                                       .fps_den = p->fps_den, .epoch_us = lb_clock_now() };
+    lb_clock_trace("epoch", 0, p->capture.epoch_us);
     for (int i = 0; i < lb_config_nb_sections(cfg); i++) {
         const lb_config_section *sec = lb_config_section_at(cfg, i);
         const char *kind = lb_config_section_kind(sec);
@@ -626,7 +627,10 @@ static void *program_thread(void *arg)
             int ret = lb_source_frame_at(p->sources[i], t, frames[i]);
             if (ret >= 0 || (ret == AVERROR_EOF && frames[i]->buf[0]))
                 live_sources += ret >= 0;
+            if (frames[i]->buf[0])
+                lb_clock_trace("src", t, frames[i]->pts);
         }
+        lb_clock_trace("tick", t, 0);
         if (p->params.offline && !live_sources && total_frames < 0) {
             LB_LOGI("pipeline", "every source has ended");
             break;
@@ -672,6 +676,7 @@ static void *program_thread(void *arg)
             last_out = av_frame_clone(out);
         }
         out->pts = t;
+        lb_clock_trace("composed", t, 0);
         memcpy(it->audio, mix, sizeof(float) * (size_t)nb);
         it->nb_audio = nb;
         it->audio_pts_us = av_rescale(first, 1000000, LB_AUDIO_RATE);

@@ -28,6 +28,7 @@
 #include <libavutil/avutil.h>
 #include <libavutil/mathematics.h>
 
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_thread.h"
 #include "x264_frame.h"
@@ -75,6 +76,7 @@ struct lb_video_encoder {
     int stream_index;
     int64_t frame_duration_us;
     char log_name[64];
+    int is_program;                     /* the latency trace follows the program's frames */
     int64_t frames_in;
     atomic_int speed_wanted;     /* presets faster than the configured one (load shedding) */
     int speed_applied;
@@ -289,6 +291,7 @@ int lb_video_encoder_open(lb_video_encoder **pe, const lb_video_encoder_params *
     }
     snprintf(e->log_name, sizeof e->log_name, "encoder:%s", vp->name ? vp->name : "program");
     e->stream_index = vp->stream_index;
+    e->is_program = !vp->name || !strcmp(vp->name, "program");
     e->frame_duration_us = av_rescale(1000000, vp->fps_den, vp->fps_num);
 
     char tune[64];
@@ -417,6 +420,8 @@ static int emit(lb_video_encoder *e, x264_nal_t *nals, int nb_nals, int size,
     pkt->stream_index = e->stream_index;
     if (out->b_keyframe)
         pkt->flags |= AV_PKT_FLAG_KEY;
+    if (e->is_program)
+        lb_clock_trace("x264out", pkt->pts, size);
     int ret = sink(opaque, pkt);
     av_packet_free(&pkt);
     return ret;
@@ -466,6 +471,8 @@ int lb_video_encoder_encode(lb_video_encoder *e, const AVFrame *frame, int flags
     int nb_nals, ret;
     x264_picture_t out;
     if (frame) {
+        if (e->is_program)
+            lb_clock_trace("x264in", frame->pts, 0);
         /* the first frame at or past the next multiple of keyint (half a
          * frame early counts: pts are rounded to the microsecond) */
         int64_t index = (frame->pts - e->gop_anchor_us + e->frame_duration_us / 2) / e->keyint_us;

@@ -729,6 +729,7 @@ static int srt_write(void *priv, const AVPacket *in)
         if (s->pend_len)
             send_payload(s, s->pend, s->pend_len, s->pend_start);
         s->pend_len = 0;
+        lb_clock_trace("srtsent", in->pts, 0);
     }
     return 0;
 }
