@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,30 @@
 #include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_thread.h"
+
+/* nftw() passes no user data: the walk's first error, per thread (two
+ * threads may remove trees at once). */
+static _Thread_local int remove_first_err;
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    if (remove(path) < 0 && !remove_first_err)
+        remove_first_err = AVERROR(errno);
+    return 0;
+}
+
+int lb_remove_tree(const char *path)
+{
+    remove_first_err = 0;
+    /* FTW_DEPTH: a folder's entries before the folder; FTW_PHYS: links are
+     * entries, not followed */
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        return AVERROR(errno);
+    return remove_first_err;
+}
 
 int lb_fsync_dir(const char *dir)
 {

@@ -37,6 +37,15 @@ int lb_fsync_dir(const char *dir);
 /* fsyncs the folder of path and, for levels > 1, the folders above it. */
 int lb_fsync_parents(const char *path, int levels);
 
+/* Removes path and everything under it (rm -r).  A symlink inside is
+ * removed, never followed, so a link planted in a lesson folder cannot make
+ * luobo delete what it points to.  An entry that cannot be removed does not
+ * stop the walk: as much as can go goes.  0, or the negative AVERROR of the
+ * first failure (AVERROR(ENOENT) when path is not there).  Any thread;
+ * blocks on the disk for as long as the tree takes: never on the lws
+ * loop. */
+int lb_remove_tree(const char *path);
+
 typedef struct lb_syncer lb_syncer;
 
 typedef struct lb_syncer_stats {

@@ -14,7 +14,6 @@
  * archive and lesson.json. */
 #include "pipeline_priv.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <libavutil/mathematics.h>
 
 #include "lb_clock.h"
+#include "lb_file.h"
 #include "lb_lifecycle.h"
 #include "lb_log.h"
 
@@ -106,11 +106,6 @@ int lb_lifecycle_event(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
 #define RECORD_WAIT_US 5000000
 #define RECORD_WAIT_FRAMES(p) av_rescale(RECORD_WAIT_US, (p)->fps_num, 1000000LL * (p)->fps_den)
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 /* A lesson whose archive could not start holds nothing: remove its folder.
  * A resumed one holds its earlier parts: it stays interrupted (the next
  * start joins them). */
@@ -121,7 +116,7 @@ static void discard_lesson(lb_lesson **lesson)
     snprintf(dir, sizeof dir, "%s", lb_lesson_dir(*lesson));
     lb_lesson_finish(lesson, offset_s, 0);
     if (offset_s == 0 && !lb_lesson_has_parts(dir))
-        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        lb_remove_tree(dir);
 }
 
 /* Starts the lesson and the archive at this tick.  Called on the program

@@ -32,7 +32,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -499,11 +498,6 @@ static void list_files(const char *seg_dir, const char *sub, const char *ext, ch
         closedir(d);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 /* After the marker: every temp file over its target, then parts/ goes. */
 static int commit(const char *lesson, char names[][128], int nb)
 {
@@ -519,7 +513,7 @@ static int commit(const char *lesson, char names[][128], int nb)
         lb_fsync_parents(dst, 1);
     }
     snprintf(dst, sizeof dst, "%s/parts", lesson);
-    nftw(dst, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    lb_remove_tree(dst);
     lb_fsync_dir(lesson);
     return 0;
 }

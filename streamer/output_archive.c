@@ -40,7 +40,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -349,11 +348,6 @@ static int mux_finish(mux *m)
     return ret;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path) < 0 ? -1 : 0;
-}
-
 /* A lesson may go when it is finished and its upload verified. */
 static int lesson_deletable(const char *dir)
 {
@@ -414,7 +408,7 @@ static void apply_retention(archive *a)
         snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
         if (!lesson_deletable(path))
             continue;
-        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+        if (lb_remove_tree(path) == 0)
             LB_LOGW("archive", "retention: deleted %s (uploaded) to keep %d MB free", path,
                     a->set.retention_free_mb);
         free_b = lb_free_bytes(a->dir);

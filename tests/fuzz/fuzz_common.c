@@ -1,8 +1,8 @@
 #include "fuzz_common.h"
+#include "lb_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,18 +78,9 @@ void fuzz_dict_entry(FILE *f, const char *text)
     fputs("\"\n", f);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void fuzz_remove_tree(const char *path)
 {
-    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    lb_remove_tree(path);
 }
 
 void fuzz_fail(const char *fmt, ...)
