@@ -178,6 +178,11 @@ struct lb_pipeline {
  * "format", "v" and "program" (size, rate, sources, mics, the virtual
  * camera and the [director] and [encoder] sections): malloc'ed, or NULL. */
 char *lb_recut_log_header(const lb_pipeline *p, const lb_config *cfg);
+/* What luobo recut checks of a decision log before it opens any media: the
+ * header (format 2) of path's first line and the settings it carries, then
+ * every record of log_path (NULL: path).  0, or a negative AVERROR with
+ * err naming the file and line.  For tests/fuzz/fuzz_director. */
+int lb_recut_log_check(const char *path, const char *log_path, char *err, size_t err_size);
 
 /* daemon/overload.c: behind real time */
 /* Program thread, realtime, before tick n: waits for its time; returns 1

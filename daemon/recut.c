@@ -958,6 +958,21 @@ static void recut_free(recut *r)
         fclose(r->newlog);
 }
 
+int lb_recut_log_check(const char *path, const char *log_path, char *err, size_t err_size)
+{
+    recut rc = { 0 }, *r = &rc;
+    int ret = load_log(r, path, 0);
+    if (ret >= 0 && !r->header)
+        ret = fail_msg(r, AVERROR(EINVAL), "%s: no header (format 2) in its first line", path);
+    if (ret >= 0)
+        ret = setup_from_header(r, path, NULL, 0);
+    if (ret >= 0)
+        ret = load_log(r, log_path ? log_path : path, 1);
+    snprintf(err, err_size, "%s", ret < 0 ? r->err : "");
+    recut_free(r);
+    return ret;
+}
+
 int lb_recut_main(int argc, char **argv)
 {
     struct option longopts[sizeof lb_recut_options / sizeof lb_recut_options[0]];

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1388,13 +1389,6 @@ done:
     webui_library_free(&fresh);
 }
 
-/* GET /api/v1/recordings's query (DESIGN: "Library queries"). */
-typedef struct library_query {
-    char q[256], subject[64], grade[64], lesson_type[32], status[16], upload[16], from[16], to[16];
-    char sort[32];
-    long offset, limit;
-} library_query;
-
 #define LIBRARY_MAX_LIMIT 1000
 #define LIBRARY_KEYS "q, subject, grade, lesson_type, status, upload, from, to, sort, offset, limit"
 
@@ -1420,21 +1414,32 @@ static int one_of(const char *v, const char *const *list)
     return 0;
 }
 
-/* 0, or -1 after a 400 naming the parameter.  Every parameter is checked,
- * unknown ones and repeats too: a typo (limt=5) must not be taken as no
- * filter at all. */
-static int parse_library_query(webui_conn *c, library_query *lq)
+static int query_error(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int query_error(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    return -400;
+}
+
+/* Every parameter is checked, unknown ones and repeats too: a typo
+ * (limt=5) must not be taken as no filter at all. */
+int webui_library_query_parse(const char *const *frags, int nb, webui_library_query *lq, char *err,
+                              size_t err_size)
 {
     static const struct { const char *key; size_t off, size; } text[] = {
-        { "q", offsetof(library_query, q), sizeof(((library_query *)0)->q) },
-        { "subject", offsetof(library_query, subject), sizeof(((library_query *)0)->subject) },
-        { "grade", offsetof(library_query, grade), sizeof(((library_query *)0)->grade) },
-        { "lesson_type", offsetof(library_query, lesson_type), sizeof(((library_query *)0)->lesson_type) },
-        { "status", offsetof(library_query, status), sizeof(((library_query *)0)->status) },
-        { "upload", offsetof(library_query, upload), sizeof(((library_query *)0)->upload) },
-        { "from", offsetof(library_query, from), sizeof(((library_query *)0)->from) },
-        { "to", offsetof(library_query, to), sizeof(((library_query *)0)->to) },
-        { "sort", offsetof(library_query, sort), sizeof(((library_query *)0)->sort) },
+        { "q", offsetof(webui_library_query, q), sizeof(((webui_library_query *)0)->q) },
+        { "subject", offsetof(webui_library_query, subject), sizeof(((webui_library_query *)0)->subject) },
+        { "grade", offsetof(webui_library_query, grade), sizeof(((webui_library_query *)0)->grade) },
+        { "lesson_type", offsetof(webui_library_query, lesson_type),
+          sizeof(((webui_library_query *)0)->lesson_type) },
+        { "status", offsetof(webui_library_query, status), sizeof(((webui_library_query *)0)->status) },
+        { "upload", offsetof(webui_library_query, upload), sizeof(((webui_library_query *)0)->upload) },
+        { "from", offsetof(webui_library_query, from), sizeof(((webui_library_query *)0)->from) },
+        { "to", offsetof(webui_library_query, to), sizeof(((webui_library_query *)0)->to) },
+        { "sort", offsetof(webui_library_query, sort), sizeof(((webui_library_query *)0)->sort) },
         { "offset", 0, 0 },
         { "limit", 0, 0 },
     };
@@ -1442,21 +1447,21 @@ static int parse_library_query(webui_conn *c, library_query *lq)
     static const char *const uploads[] = { "none", "queued", "uploading", "waiting", "failed", "done", NULL };
     static const char *const sorts[] = { "started_at", "title", "duration_s", "teacher", "subject", NULL };
     enum { NB_KEYS = sizeof text / sizeof text[0] };
-    char buf[1024];
+    char buf[WEBUI_QUERY_FRAGMENT_MAX + 1];
     int seen[NB_KEYS] = { 0 };
 
     memset(lq, 0, sizeof *lq);
     lq->limit = 100;
-    for (int idx = 0; idx < 64; idx++) {
-        int len = webui_query_fragment(c, idx, buf, sizeof buf);
-        if (len == -1)
-            break;
-        if (len == -2) {
-            webui_respond_error(c, 400, "a query parameter is longer than %zu bytes", sizeof buf - 1);
-            return -1;
-        }
+    if (nb > WEBUI_QUERY_MAX_FRAGMENTS)
+        return query_error(err, err_size, "more than %d query parameters", WEBUI_QUERY_MAX_FRAGMENTS);
+    for (int idx = 0; idx < nb; idx++) {
+        size_t len = strlen(frags[idx]);
+        if (len > WEBUI_QUERY_FRAGMENT_MAX)
+            return query_error(err, err_size, "a query parameter is longer than %d bytes",
+                               WEBUI_QUERY_FRAGMENT_MAX);
         if (!len)
             continue;
+        memcpy(buf, frags[idx], len + 1);
         char *v = strchr(buf, '=');
         if (v)
             *v++ = 0;
@@ -1467,13 +1472,10 @@ static int parse_library_query(webui_conn *c, library_query *lq)
             char why[96];
             if (lb_meta_check_text(buf, 40, 0, why, sizeof why) < 0)
                 snprintf(buf, sizeof buf, "?");
-            webui_respond_error(c, 400, "unknown query parameter '%s' (%s)", buf, LIBRARY_KEYS);
-            return -1;
+            return query_error(err, err_size, "unknown query parameter '%s' (%s)", buf, LIBRARY_KEYS);
         }
-        if (seen[k]++) {
-            webui_respond_error(c, 400, "'%s' is given twice", text[k].key);
-            return -1;
-        }
+        if (seen[k]++)
+            return query_error(err, err_size, "'%s' is given twice", text[k].key);
         if (!v)
             v = "";
         if (!text[k].size) {
@@ -1481,52 +1483,70 @@ static int parse_library_query(webui_conn *c, library_query *lq)
             char *end;
             errno = 0;
             long n = strtol(v, &end, 10);
-            if (!*v || *end || errno || n < 0 || n > max) {
-                webui_respond_error(c, 400, "'%s' must be a whole number from 0 to %ld", text[k].key, max);
-                return -1;
-            }
+            if (!*v || *end || errno || n < 0 || n > max)
+                return query_error(err, err_size, "'%s' must be a whole number from 0 to %ld", text[k].key, max);
             *(!strcmp(text[k].key, "limit") ? &lq->limit : &lq->offset) = n;
             continue;
         }
         char why[96];
-        if (lb_meta_check_text(v, text[k].size - 1, 0, why, sizeof why) < 0) {
-            webui_respond_error(c, 400, "'%s': %s", text[k].key, why);
-            return -1;
-        }
+        if (lb_meta_check_text(v, text[k].size - 1, 0, why, sizeof why) < 0)
+            return query_error(err, err_size, "'%s': %s", text[k].key, why);
         snprintf((char *)lq + text[k].off, text[k].size, "%s", v);
     }
     if (*lq->lesson_type) {
         lb_lesson_type t = lb_lesson_type_parse(lq->lesson_type);
-        if (!t) {
-            webui_respond_error(c, 400, "'lesson_type': unknown lesson type (ordinary, open, quality, "
-                                "demonstration)");
-            return -1;
-        }
+        if (!t)
+            return query_error(err, err_size, "'lesson_type': unknown lesson type (ordinary, open, quality, "
+                               "demonstration)");
         snprintf(lq->lesson_type, sizeof lq->lesson_type, "%s", lb_lesson_type_name(t));
     }
-    if (*lq->status && !one_of(lq->status, statuses)) {
-        webui_respond_error(c, 400, "'status' must be recording, complete or interrupted");
-        return -1;
-    }
-    if (*lq->upload && !one_of(lq->upload, uploads)) {
-        webui_respond_error(c, 400, "'upload' must be none, queued, uploading, waiting, failed or done");
-        return -1;
-    }
-    if ((*lq->from && !is_date(lq->from)) || (*lq->to && !is_date(lq->to))) {
-        webui_respond_error(c, 400, "'%s' must be a date, YYYY-MM-DD", *lq->from && !is_date(lq->from)
-                            ? "from" : "to");
-        return -1;
-    }
-    if (*lq->from && *lq->to && strcmp(lq->from, lq->to) > 0) {
-        webui_respond_error(c, 400, "'from' (%s) is after 'to' (%s)", lq->from, lq->to);
-        return -1;
-    }
-    if (*lq->sort && !one_of(*lq->sort == '-' ? lq->sort + 1 : lq->sort, sorts)) {
-        webui_respond_error(c, 400, "'sort' must be started_at, title, duration_s, teacher or subject, "
-                            "with a leading '-' for descending");
-        return -1;
-    }
+    if (*lq->status && !one_of(lq->status, statuses))
+        return query_error(err, err_size, "'status' must be recording, complete or interrupted");
+    if (*lq->upload && !one_of(lq->upload, uploads))
+        return query_error(err, err_size, "'upload' must be none, queued, uploading, waiting, failed or done");
+    if ((*lq->from && !is_date(lq->from)) || (*lq->to && !is_date(lq->to)))
+        return query_error(err, err_size, "'%s' must be a date, YYYY-MM-DD",
+                           *lq->from && !is_date(lq->from) ? "from" : "to");
+    if (*lq->from && *lq->to && strcmp(lq->from, lq->to) > 0)
+        return query_error(err, err_size, "'from' (%s) is after 'to' (%s)", lq->from, lq->to);
+    if (*lq->sort && !one_of(*lq->sort == '-' ? lq->sort + 1 : lq->sort, sorts))
+        return query_error(err, err_size, "'sort' must be started_at, title, duration_s, teacher or subject, "
+                           "with a leading '-' for descending");
     return 0;
+}
+
+/* The connection's query through webui_library_query_parse(): 0, or -1
+ * after a 400 naming the parameter. */
+static int parse_library_query(webui_conn *c, webui_library_query *lq)
+{
+    enum { MAX = WEBUI_QUERY_MAX_FRAGMENTS + 1 };    /* one more: too many is an error */
+    char (*bufs)[WEBUI_QUERY_FRAGMENT_MAX + 1] = malloc(MAX * sizeof *bufs);
+    const char *frags[MAX];
+    char err[1200];
+    int nb = 0, ret = -1;
+
+    if (!bufs) {
+        webui_respond_error(c, 500, "out of memory");
+        return -1;
+    }
+    for (; nb < MAX; nb++) {
+        int len = webui_query_fragment(c, nb, bufs[nb], sizeof bufs[nb]);
+        if (len == -1)
+            break;
+        if (len == -2) {
+            webui_respond_error(c, 400, "a query parameter is longer than %d bytes", WEBUI_QUERY_FRAGMENT_MAX);
+            goto fail;
+        }
+        frags[nb] = bufs[nb];
+    }
+    if (webui_library_query_parse(frags, nb, lq, err, sizeof err) < 0) {
+        webui_respond_error(c, 400, "%s", err);
+        goto fail;
+    }
+    ret = 0;
+fail:
+    free(bufs);
+    return ret;
 }
 
 static int contains_nocase(const char *hay, const char *needle)
@@ -1541,7 +1561,7 @@ static const char *upload_state(const cJSON *l)
     return !u ? "none" : s ? s : cJSON_IsString(u) ? u->valuestring : "";
 }
 
-static int matches(const cJSON *l, const library_query *lq)
+int webui_library_matches(const cJSON *l, const webui_library_query *lq)
 {
     const char *started = json_string(l, "started_at");
     if (*lq->q && !contains_nocase(json_string(l, "title"), lq->q) &&
@@ -1598,9 +1618,18 @@ static int by_sort(const void *a, const void *b, void *opaque)
     return so->desc ? -r : r;
 }
 
+void webui_library_sort(const cJSON **items, int nb, const webui_library_query *lq)
+{
+    /* newest first unless asked otherwise */
+    sort_order so = { !*lq->sort ? "started_at" : *lq->sort == '-' ? lq->sort + 1 : lq->sort,
+                      !*lq->sort || *lq->sort == '-' };
+    if (nb > 1)
+        qsort_r(items, (size_t)nb, sizeof *items, by_sort, &so);
+}
+
 static void list_recordings(lb_webui *w, webui_conn *c)
 {
-    library_query lq;
+    webui_library_query lq;
     const cJSON **items = NULL;
     char dir[PATH_MAX];
     int nb = 0;
@@ -1614,13 +1643,9 @@ static void list_recordings(lb_webui *w, webui_conn *c)
         return;
     }
     for (int i = 0; lib && i < lib->nb; i++)
-        if (lib->entries[i].lesson && matches(lib->entries[i].lesson, &lq))
+        if (lib->entries[i].lesson && webui_library_matches(lib->entries[i].lesson, &lq))
             items[nb++] = lib->entries[i].lesson;
-    /* newest first unless asked otherwise */
-    sort_order so = { !*lq.sort ? "started_at" : *lq.sort == '-' ? lq.sort + 1 : lq.sort,
-                      !*lq.sort || *lq.sort == '-' };
-    if (nb)
-        qsort_r(items, (size_t)nb, sizeof *items, by_sort, &so);
+    webui_library_sort(items, nb, &lq);
     /* the page's lessons only are copied and get their files listed */
     cJSON *out = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(out, "recordings");
     for (long i = lq.offset; i < nb && i - lq.offset < lq.limit; i++) {

@@ -100,6 +100,64 @@ static void log_free(lesson_log *l)
     memset(l, 0, sizeof *l);
 }
 
+/* director.jsonl's text into l (l->duration_s set by the caller: the
+ * lesson's, raised to the last line's t): 0, or -1 when it is no log of
+ * format 2 (l freed).  Lines that do not parse or have no "t" are skipped:
+ * a torn last line after a power cut. */
+static int parse_log(const char *text, lesson_log *l)
+{
+    int cap = 0;
+    for (const char *s = text, *e; *s; s = e) {
+        e = strchr(s, '\n');
+        e = e ? e + 1 : s + strlen(s);
+        if (e - s < 3)
+            continue;
+        if (l->nb == cap) {
+            cap = cap ? cap * 2 : 256;
+            cJSON **n = realloc(l->lines, (size_t)cap * sizeof *n);
+            if (n)
+                l->lines = n;
+            char **r = realloc(l->raw, (size_t)cap * sizeof *r);
+            if (r)
+                l->raw = r;
+            if (!n || !r)
+                break;
+        }
+        cJSON *o = cJSON_ParseWithLength(s, (size_t)(e - s));
+        if (!cJSON_IsObject(o) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "t"))) {
+            cJSON_Delete(o);
+            continue;
+        }
+        size_t n = (size_t)(e - s);
+        while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+            n--;
+        if (!(l->raw[l->nb] = strndup(s, n))) {
+            cJSON_Delete(o);
+            break;
+        }
+        l->lines[l->nb++] = o;
+    }
+    l->head = l->nb ? l->lines[0] : NULL;
+    const cJSON *v = l->head ? cJSON_GetObjectItemCaseSensitive(l->head, "v") : NULL;
+    const cJSON *srcs = l->head ? cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(l->head, "program"), "sources") : NULL;
+    if (!cJSON_IsNumber(v) || v->valueint < 2 || !cJSON_IsArray(srcs)) {
+        log_free(l);
+        return -1;
+    }
+    const cJSON *s;
+    cJSON_ArrayForEach(s, srcs) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(s, "name"), *r = cJSON_GetObjectItemCaseSensitive(s, "role");
+        if (cJSON_IsString(n) && l->nb_sources < MAX_SOURCES) {
+            l->roles[l->nb_sources] = cJSON_IsString(r) ? r->valuestring : n->valuestring;
+            l->sources[l->nb_sources++] = n->valuestring;
+        }
+    }
+    if (l->nb && l->duration_s < cJSON_GetObjectItemCaseSensitive(l->lines[l->nb - 1], "t")->valuedouble)
+        l->duration_s = cJSON_GetObjectItemCaseSensitive(l->lines[l->nb - 1], "t")->valuedouble;
+    return 0;
+}
+
 /* lesson.json finished, director.jsonl of format 2: 0; else responded */
 static int load_lesson(lb_webui *w, webui_conn *c, const char *id, char *dir, size_t dir_size, lesson_log *l)
 {
@@ -145,60 +203,16 @@ static int load_lesson(lb_webui *w, webui_conn *c, const char *id, char *dir, si
         webui_respond_coded(c, 409, "recut_no_log", p, "'%s' has no decision log (director.jsonl) to re-cut", id);
         return -1;
     }
-    int cap = 0;
-    for (char *s = text, *e; *s; s = e) {
-        e = strchr(s, '\n');
-        e = e ? e + 1 : s + strlen(s);
-        if (e - s < 3)
-            continue;
-        if (l->nb == cap) {
-            cap = cap ? cap * 2 : 256;
-            cJSON **n = realloc(l->lines, (size_t)cap * sizeof *n);
-            if (n)
-                l->lines = n;
-            char **r = realloc(l->raw, (size_t)cap * sizeof *r);
-            if (r)
-                l->raw = r;
-            if (!n || !r)
-                break;
-        }
-        cJSON *o = cJSON_ParseWithLength(s, (size_t)(e - s));
-        if (!cJSON_IsObject(o) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "t"))) {
-            cJSON_Delete(o);
-            continue;                 /* a torn last line after a power cut */
-        }
-        size_t n = (size_t)(e - s);
-        while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-            n--;
-        if (!(l->raw[l->nb] = strndup(s, n))) {
-            cJSON_Delete(o);
-            break;
-        }
-        l->lines[l->nb++] = o;
-    }
+    ret = parse_log(text, l);
     free(text);
-    l->head = l->nb ? l->lines[0] : NULL;
-    const cJSON *v = l->head ? cJSON_GetObjectItemCaseSensitive(l->head, "v") : NULL;
-    const cJSON *srcs = l->head ? cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(l->head, "program"), "sources") : NULL;
     snprintf(path, sizeof path, "%s/iso", dir);
-    if (!cJSON_IsNumber(v) || v->valueint < 2 || !cJSON_IsArray(srcs) || access(path, F_OK) != 0) {
+    if (ret < 0 || access(path, F_OK) != 0) {
         log_free(l);
         webui_respond_coded(c, 409, "recut_no_log", p,
                             "'%s' has no decision log (director.jsonl) to re-cut", id);
         return -1;
     }
     cJSON_Delete(p);
-    const cJSON *s;
-    cJSON_ArrayForEach(s, srcs) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(s, "name"), *r = cJSON_GetObjectItemCaseSensitive(s, "role");
-        if (cJSON_IsString(n) && l->nb_sources < MAX_SOURCES) {
-            l->roles[l->nb_sources] = cJSON_IsString(r) ? r->valuestring : n->valuestring;
-            l->sources[l->nb_sources++] = n->valuestring;
-        }
-    }
-    if (l->nb && l->duration_s < cJSON_GetObjectItemCaseSensitive(l->lines[l->nb - 1], "t")->valuedouble)
-        l->duration_s = cJSON_GetObjectItemCaseSensitive(l->lines[l->nb - 1], "t")->valuedouble;
     return 0;
 }
 
@@ -221,12 +235,10 @@ static void copy_member(cJSON *to, const cJSON *from, const char *key)
         cJSON_AddItemToObject(to, key, cJSON_Duplicate(m, 1));
 }
 
-static void get_shots(lb_webui *w, webui_conn *c, const char *id)
+/* GET shots' answer */
+static cJSON *shots_json(const lesson_log *lp, const char *id)
 {
-    char dir[PATH_MAX];
-    lesson_log l;
-    if (load_lesson(w, c, id, dir, sizeof dir, &l) < 0)
-        return;
+    const lesson_log l = *lp;
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "id", id);
     cJSON_AddNumberToObject(out, "duration_s", l.duration_s);
@@ -265,6 +277,16 @@ static void get_shots(lb_webui *w, webui_conn *c, const char *id)
         cJSON_AddNumberToObject(prev, "end", l.duration_s);
     if (truncated)
         cJSON_AddBoolToObject(out, "truncated", 1);
+    return out;
+}
+
+static void get_shots(lb_webui *w, webui_conn *c, const char *id)
+{
+    char dir[PATH_MAX];
+    lesson_log l;
+    if (load_lesson(w, c, id, dir, sizeof dir, &l) < 0)
+        return;
+    cJSON *out = shots_json(&l, id);
     log_free(&l);
     webui_respond_json(c, 200, out);
 }
@@ -442,6 +464,32 @@ static int write_edited(const char *path, const lesson_log *l, const edit *e, in
     if (fclose(f) != 0 || ret)
         return AVERROR(EIO);
     return 0;
+}
+
+int webui_recut_log_read_back(const char *text, double duration_s, const char *edited_path, cJSON **shots,
+                              double *from_s, double *to_s)
+{
+    lesson_log l;
+    memset(&l, 0, sizeof l);
+    l.duration_s = duration_s;
+    *shots = NULL;
+    if (parse_log(text, &l) < 0)
+        return -1;
+    *shots = shots_json(&l, "fuzz");
+    int ret = 0;
+    if (l.nb_sources && l.duration_s > 0.01 && isfinite(l.duration_s)) {
+        /* the middle third shown from the first camera, as take_edits()
+         * would make it */
+        edit e = { round(l.duration_s / 3 * 1000) / 1000, round(l.duration_s * 2 / 3 * 1000) / 1000,
+                   l.sources[0], "single", NULL, l.roles[0] };
+        *from_s = e.from_s;
+        *to_s = e.to_s;
+        ret = e.to_s > e.from_s ? write_edited(edited_path, &l, &e, 1) : 1;
+    } else {
+        ret = 1;
+    }
+    log_free(&l);
+    return ret;
 }
 
 /* ---- the job: luobo recut as a child, its progress from a pipe ---- */

@@ -382,6 +382,7 @@ struct lb_webui {
     int64_t started_us;
     struct webui_library *library;    /* api.c: lesson.json parsed once per change */
     struct webui_recut *recut;        /* recut.c: the one re-cut at a time */
+    struct webui_trash *trash;        /* trash.c: deleted lessons removed off the loop */
     char recut_exe[PATH_MAX];
     int64_t stop_timeout_us;        /* lb_webui_params */
 
@@ -451,6 +452,44 @@ const char *webui_query_arg(webui_conn *c, const char *name, char *buf, int size
  * it does not fit in size. */
 int webui_query_fragment(webui_conn *c, int idx, char *buf, int size);
 
+/* ---- trash.c: a deleted lesson's files removed off the loop ---- */
+
+#define WEBUI_TRASH_PREFIX ".trash-"      /* DATA_DIR/.trash-<id>-<n> */
+
+/* Starts "lb-webui-trash", which at once removes what an earlier run left
+ * in the trash (a crash between a delete's rename and the end of the
+ * removal). */
+int webui_trash_start(lb_webui *w);
+/* Stops it (a removal under way is finished first).  Idempotent. */
+void webui_trash_stop(lb_webui *w);
+/* Loop thread: renames the lesson folder dir into the trash (one atomic
+ * rename in the data folder) and wakes the thread to remove it (without
+ * the thread, a web UI never started as in tests/fuzz/fuzz_http, removes
+ * it at once).  0, or a negative AVERROR (the folder is left as it was). */
+int webui_trash_move(lb_webui *w, const char *dir, const char *id);
+
+/* ---- api.c: the library's query (GET /api/v1/recordings), apart from
+ * lws so that tests/fuzz/fuzz_library can call it ---- */
+
+#define WEBUI_QUERY_MAX_FRAGMENTS 64
+#define WEBUI_QUERY_FRAGMENT_MAX 1023     /* bytes of one "key=value" */
+
+typedef struct webui_library_query {
+    char q[256], subject[64], grade[64], lesson_type[32], status[16], upload[16], from[16], to[16];
+    char sort[32];
+    long offset, limit;
+} webui_library_query;
+
+/* The query's fragments ("key=value" each, as webui_query_fragment() gives
+ * them: split at '&', urldecoded) into lq: 0, or -400 with err naming the
+ * parameter and what is wrong with it (DESIGN: "Library queries"). */
+int webui_library_query_parse(const char *const *frags, int nb, webui_library_query *lq, char *err,
+                              size_t err_size);
+/* 1 when a lesson.json object passes lq's filters. */
+int webui_library_matches(const cJSON *lesson, const webui_library_query *lq);
+/* Sorts lessons by lq's sort (newest first by default; ties by id). */
+void webui_library_sort(const cJSON **items, int nb, const webui_library_query *lq);
+
 /* ---- edits.c: a finished lesson's chapters and clips ---- */
 
 /* /api/v1/recordings/<id>/<what>: answers and returns 1 when what is
@@ -459,6 +498,14 @@ int webui_lesson_edit(lb_webui *w, webui_conn *c, const char *id, const char *wh
 
 /* ---- recut.c: shots, re-cuts and the upload version of a lesson ---- */
 
+/* director.jsonl read back as GET shots and POST recut read it, apart
+ * from the lesson folder (tests/fuzz/fuzz_director): text parsed with the
+ * lesson's duration_s; *shots is GET shots' answer (NULL when the text is
+ * no log of format 2: -1 then); with a camera and a duration, the edited
+ * log of one edit (the middle third, *from_s to *to_s, on the first
+ * camera) is written to edited_path (0, or a negative AVERROR), else 1. */
+int webui_recut_log_read_back(const char *text, double duration_s, const char *edited_path, cJSON **shots,
+                              double *from_s, double *to_s);
 /* shots, recut, version: 1 when handled (answered) */
 int webui_recut_request(lb_webui *w, webui_conn *c, const char *id, const char *what, cJSON *body);
 /* a re-cut of lesson id runs: its lesson.json is the child's to write

@@ -15,7 +15,8 @@
 #   --ci                      as ctest runs it: skipped (77) under
 #                             LUOBO_SANITIZE=1, the fuzzers being ASan+UBSan
 #   --build-only              build and stop
-#   HARNESS                   config, http, lesson, hls, timetable, ical (default: all)
+#   HARNESS                   config, http, lesson, hls, timetable, ical, library,
+#                             director (default: all)
 #
 # The build goes to $LUOBO_BUILD/fuzz (ctest sets LUOBO_BUILD), else to
 # build-fuzz/ in the source tree; crashes to <build>/artifacts/, with the
@@ -32,13 +33,13 @@ while [ $# -gt 0 ]; do
     --merge) merge=1 ;;
     --ci) ci=1 ;;
     --build-only) build_only=1 ;;
-    config|http|lesson|hls|timetable|ical) harnesses="$harnesses $1" ;;
-    *) echo "usage: tests/fuzz/run.sh [--seconds N|--minutes N] [--seed N] [--merge] [--ci] [--build-only] [config|http|lesson|hls|timetable|ical]..." >&2
+    config|http|lesson|hls|timetable|ical|library|director) harnesses="$harnesses $1" ;;
+    *) echo "usage: tests/fuzz/run.sh [--seconds N|--minutes N] [--seed N] [--merge] [--ci] [--build-only] [config|http|lesson|hls|timetable|ical|library|director]..." >&2
        exit 2 ;;
   esac
   shift
 done
-[ -n "$harnesses" ] || harnesses="config http lesson hls timetable ical"
+[ -n "$harnesses" ] || harnesses="config http lesson hls timetable ical library director"
 
 if [ $ci = 1 ] && [ "${LUOBO_SANITIZE:-0}" = 1 ]; then
   echo "skipped: the fuzzers are ASan+UBSan builds already and run in the plain pass"
@@ -79,6 +80,8 @@ files_of() {
     hls)    echo streamer/output_hls.c ;;
     timetable) echo core/lb_schedule.c ;;
     ical)   echo core/lb_ical.c core/lb_schedule.c ;;
+    library) echo webui/api.c core/lb_meta.c ;;
+    director) echo daemon/recut.c webui/recut.c ;;
   esac
 }
 

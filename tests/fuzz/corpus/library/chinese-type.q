@@ -1,0 +1,1 @@
+lesson_type=公开课&upload=none&sort=teacher

@@ -1,0 +1,1 @@
+q=math&subject=math&grade=7&lesson_type=open&status=complete&upload=done&from=2026-12-01&to=2026-12-31&sort=-title&offset=0&limit=10
