@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1661,11 +1660,6 @@ static void list_recordings(lb_webui *w, webui_conn *c)
     webui_respond_json(c, 200, out);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    return remove(path) < 0 ? -1 : 0;
-}
-
 static void upload_recording(lb_webui *w, webui_conn *c, const char *id);
 
 static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body)
@@ -1739,12 +1733,14 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
             webui_respond_error(c, 404, "no recording '%s'", id);
             return;
         }
-        /* FTW_PHYS: a symlink inside a lesson is removed, never followed. */
-        if (nftw(real_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0) {
-            webui_respond_error(c, 500, "cannot delete '%s': %s", id, strerror(errno));
+        /* renamed away here, removed by the trash thread (trash.c): a
+         * multi-GB folder must not stall the loop */
+        int ret = webui_trash_move(w, real_dir, id);
+        if (ret < 0) {
+            webui_respond_error(c, 500, "cannot delete '%s': %s", id, av_err2str(ret));
             return;
         }
-        LB_LOGI("webui", "%s deleted recording %s", c->who.user, id);
+        LB_LOGI("webui", "%s deleted recording %s (its files are being removed)", c->who.user, id);
         webui_respond(c, 204, "application/json", NULL, 0);
         return;
     }

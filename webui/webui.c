@@ -265,7 +265,7 @@ int lb_webui_start(lb_webui *w, char *err, size_t err_size)
     atomic_store(&w->stop, 0);
     memset(&w->held_sul, 0, sizeof w->held_sul);
     w->nb_held = 0;
-    if ((ret = webui_hasher_start(w)) < 0 ||
+    if ((ret = webui_hasher_start(w)) < 0 || (ret = webui_trash_start(w)) < 0 ||
         (ret = lb_thread_start(&w->thread, "lb-webui", loop, w)) < 0) {
         snprintf(err, err_size, "webui: cannot start its thread");
         lb_webui_stop(w);
@@ -498,6 +498,7 @@ void lb_webui_stop(lb_webui *w)
             LB_LOGE("webui", "the web thread did not stop within %d s; leaving it behind",
                     (int)(w->stop_timeout_us / 1000000));
             webui_hasher_stop(w);
+            webui_trash_stop(w);
             return;
         }
         lb_thread_join(&w->thread);
@@ -510,6 +511,7 @@ void lb_webui_stop(lb_webui *w)
     lws_context_destroy(ctx);
     w->ws_clients = NULL;
     webui_hasher_stop(w);
+    webui_trash_stop(w);
 }
 
 void lb_webui_free(lb_webui **pw)

@@ -30,8 +30,8 @@
 #define WEBUI_MAX_HELD_PER_IP 6
 #define WEBUI_HELD_POLL_US   20000
 /* lb_webui_stop() waits this long for the loop: past the few seconds a
- * legitimate request may take (a DELETE of a multi-GB recording runs nftw()
- * on the loop), well under the service's TimeoutStopSec. */
+ * legitimate request may take (a listing of thousands of lessons parsed
+ * anew), well under the service's TimeoutStopSec. */
 #define WEBUI_STOP_TIMEOUT_US (10 * 1000000)
 #define WEBUI_SESSION_COOKIE "luobo_session"
 #define CRYPT_HASH_SIZE      384           /* crypt.h's CRYPT_OUTPUT_SIZE */

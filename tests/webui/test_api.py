@@ -9,6 +9,8 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from webui_common import (Server, setup_admin, setup_code, check, cookie_of, curl, finish, login, ws_connect,  # noqa: E402
@@ -151,11 +153,29 @@ def main():
         f.write("<!doctype html><title>t</title>")
     with open(os.path.join(live, "program.m3u8"), "w") as f:
         f.write("#EXTM3U\n#EXT-X-TARGETDURATION:2\n")
-    srv = Server(config="[auth]\nlogin_max_failures = 5\n", www=www, live=live)
+    # a delete that a crash cut short: its folder renamed into the trash,
+    # not yet removed (webui/trash.c); a link inside points outside
+    data = os.path.join(scratch, "data")
+    trash = os.path.join(data, ".trash-20250101-080000-crashed-0")
+    os.makedirs(os.path.join(trash, "iso"))
+    for i in range(50):
+        with open(os.path.join(trash, "iso", "part%d.mp4" % i), "wb") as f:
+            f.write(b"x" * 1000)
+    outside = os.path.join(scratch, "outside.txt")
+    with open(outside, "w") as f:
+        f.write("keep me")
+    os.symlink(outside, os.path.join(trash, "escape.mp4"))
+    srv = Server(config="[auth]\nlogin_max_failures = 5\n", www=www, live=live, data=data)
     check(srv.alive(), "webui_testd starts and reports its port")
     if not srv.alive():
         print(srv.log_text())
         finish()
+    for _ in range(600):
+        if not os.path.exists(trash):
+            break
+        time.sleep(0.05)
+    check(not os.path.exists(trash) and os.path.exists(outside),
+          "start-up: the trash a crash left is removed, a link in it not followed")
     base = srv.base
     lid, blob = make_fixture(srv.data)
     jars = os.path.join(srv.tmp, "jars")
@@ -517,9 +537,38 @@ def main():
     # ---- delete (admin) ----
     r = curl(base + "/api/v1/recordings/" + lid, "DELETE", **A)
     check(r.status == 403, "delete without CSRF: 403")
+    # many files, so that the removal has work to do while another client
+    # keeps asking (it runs on the trash thread, not the loop)
+    many = os.path.join(srv.data, lid, "iso", "many")
+    os.makedirs(many)
+    for i in range(1000):
+        with open(os.path.join(many, "f%04d" % i), "wb") as f:
+            f.write(b"y" * 100)
+    answers, stop = [], threading.Event()
+
+    def other_client():
+        while not stop.is_set() or len(answers) < 3:
+            answers.append(curl(base + "/api/v1/status", **A).status)
+
+    other = threading.Thread(target=other_client)
+    other.start()
     r = curl(base + "/api/v1/recordings/" + lid, "DELETE", **AC)
-    check(r.status == 204 and not os.path.exists(os.path.join(srv.data, lid)) and
-          "content-length" not in r.headers, "admin deletes a recording: 204, no body")
+    gone_at_once = not os.path.exists(os.path.join(srv.data, lid))
+    listed = [x["id"] for x in (curl(base + "/api/v1/recordings", **A).json() or {}).get("recordings", [])]
+    for _ in range(1200):
+        if not [n for n in os.listdir(srv.data) if n.startswith(".trash-")]:
+            break
+        time.sleep(0.05)
+    stop.set()
+    other.join()
+    check(r.status == 204 and gone_at_once and "content-length" not in r.headers,
+          "admin deletes a recording: 204, no body, the folder gone at once")
+    check(lid not in listed, "the library no longer lists the deleted recording")
+    check(not [n for n in os.listdir(srv.data) if n.startswith(".trash-")],
+          "the deleted recording's files are removed (trash thread)")
+    check(len(answers) >= 3 and set(answers) == {200},
+          "another client's requests are answered during the delete (%d, statuses %s)"
+          % (len(answers), sorted(set(answers))))
     check(os.path.exists("/etc/passwd"), "the escaping symlink's target survived")
     r = curl(base + "/api/v1/recordings/" + lid, **A)
     check(r.status == 404, "deleted recording: 404")
