@@ -156,6 +156,7 @@ typedef struct recut {
     const char *dir;
     char err[1024];
     cJSON *lesson, *header;
+    int header_line;                /* the header's line in its file */
     lb_director_setup setup;
     char *names[LB_MAX_SOURCES], *mic_names[LB_MAX_MICS];
     lb_config *cfg;
@@ -325,8 +326,10 @@ static int load_log(recut *r, const char *path, int want_records)
             break;
         }
         cJSON *prog = cJSON_GetObjectItemCaseSensitive(o, "program");
-        if (cJSON_IsObject(prog) && !r->header)
+        if (cJSON_IsObject(prog) && !r->header) {
             r->header = cJSON_Duplicate(o, 1);
+            r->header_line = line;
+        }
         if (cJSON_IsObject(prog) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "t0_us")))
             r->t0_us = (int64_t)cJSON_GetObjectItemCaseSensitive(o, "t0_us")->valuedouble;
         if (want_records && r->setup.nb_sources) {
@@ -461,8 +464,13 @@ static int setup_from_header(recut *r, const char *log_path, char **const sets, 
             }
         }
     }
-    int ret = lb_config_load_string(&r->cfg, "director.jsonl's header", ini, r->err, sizeof r->err);
+    /* its error names a line of the INI text made here: the file and the
+     * header's line are what the user can look at */
+    char why[sizeof r->err];
+    int ret = lb_config_load_string(&r->cfg, "the header's settings", ini, why, sizeof why);
     free(ini);
+    if (ret < 0)
+        return fail_msg(r, ret, "%s:%d: %s", log_path, r->header_line, why);
     return ret;
 }
 
