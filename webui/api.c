@@ -563,6 +563,24 @@ static void reset_hashed(lb_webui *w, webui_conn *c, const webui_hash_result *r)
     respond_ok(c);
 }
 
+static void user_hashed(lb_webui *w, webui_conn *c, const webui_hash_result *r)
+{
+    char err[256] = "";
+    int ret = webui_auth_user_add_hashed(w->auth, r->user, r->new_hash, r->role, err, sizeof err);
+    if (ret >= 0)
+        LB_LOGI("webui", "%s added user '%s'", c ? c->who.user : "an admin", r->user);
+    if (!c)
+        return;
+    if (ret < 0) {
+        webui_respond_error(c, status_for_error(ret), "%s", err);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", r->user);
+    cJSON_AddStringToObject(o, "role", webui_role_name(r->role));
+    webui_respond_json(c, 201, o);
+}
+
 static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
 {
     char user[64], password[260], role[16], err[256] = "";
@@ -577,17 +595,20 @@ static void h_users(lb_webui *w, webui_conn *c, const char *arg, cJSON *body)
             take_string(c, body, "password", password, sizeof password) < 0 ||
             take_string(c, body, "role", role, sizeof role) < 0)
             return;
-        ret = webui_auth_user_add(w->auth, user, password, webui_role_from_name(role), err,
-                                  sizeof err);
+        webui_role r = webui_role_from_name(role);
+        ret = webui_auth_user_add_check(w->auth, user, password, r, err, sizeof err);
         if (ret < 0) {
+            explicit_bzero(password, sizeof password);
             webui_respond_error(c, status_for_error(ret), "%s", err);
             return;
         }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "user", user);
-        cJSON_AddStringToObject(o, "role", role);
-        webui_respond_json(c, 201, o);
-        return;
+        /* the hash is made on the hasher's thread, as a reset's */
+        webui_hash_request req = { .user = user, .new_password = password, .role = r, .done = user_hashed };
+        ret = webui_hasher_submit(w, c, &req);
+        explicit_bzero(password, sizeof password);
+        if (ret < 0)
+            guess_refused(c, ret, 1, "password changes at once");
+        return;                      /* else user_hashed() answers */
     }
     /* DELETE /api/v1/users/<name>/sessions: revoke, the account stays. */
     const char *slash = strchr(arg, '/');

@@ -507,12 +507,10 @@ int webui_auth_needs_setup(const webui_auth *a)
     return 1;
 }
 
-int webui_auth_user_add(webui_auth *a, const char *name, const char *password, webui_role role,
-                        char *err, size_t err_size)
+/* What an addition needs besides the hash: 0, or a negative AVERROR with
+ * err (a user of that name may come meanwhile: _hashed checks again). */
+static int user_addable(webui_auth *a, const char *name, webui_role role, char *err, size_t err_size)
 {
-    user *u;
-    int ret;
-
     if (!valid_name(name)) {
         snprintf(err, err_size, "invalid user name (letters, digits, . _ - @; up to 63)");
         return AVERROR(EINVAL);
@@ -521,8 +519,6 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
         snprintf(err, err_size, "role must be admin, operator, teacher or viewer");
         return AVERROR(EINVAL);
     }
-    if (!webui_auth_password_acceptable(password, err, err_size))
-        return AVERROR(EINVAL);
     if (find_user(a, name)) {
         snprintf(err, err_size, "user '%s' exists", name);
         return AVERROR(EEXIST);
@@ -531,14 +527,36 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
         snprintf(err, err_size, "too many users");
         return AVERROR(ENOSPC);
     }
+    return 0;
+}
+
+int webui_auth_user_add_check(webui_auth *a, const char *name, const char *password, webui_role role,
+                              char *err, size_t err_size)
+{
+    int ret = user_addable(a, name, role, err, err_size);
+    if (ret < 0)
+        return ret;
+    if (!webui_auth_password_acceptable(password, err, err_size))
+        return AVERROR(EINVAL);
+    return 0;
+}
+
+int webui_auth_user_add_hashed(webui_auth *a, const char *name, const char *hash, webui_role role,
+                               char *err, size_t err_size)
+{
+    user *u;
+    int ret = user_addable(a, name, role, err, err_size);
+    if (ret < 0)
+        return ret;
+    if (!*hash) {
+        snprintf(err, err_size, "cannot hash the password");
+        return AVERROR(EIO);
+    }
     u = &a->users[a->nb_users];
     memset(u, 0, sizeof *u);
     snprintf(u->name, sizeof u->name, "%s", name);
+    snprintf(u->hash, sizeof u->hash, "%s", hash);
     u->role = role;
-    if ((ret = webui_auth_hash_password(password, u->hash, sizeof u->hash)) < 0) {
-        snprintf(err, err_size, "cannot hash the password");
-        return ret;
-    }
     a->nb_users++;
     if ((ret = save(a, err, err_size)) < 0) {
         a->nb_users--;
@@ -546,6 +564,22 @@ int webui_auth_user_add(webui_auth *a, const char *name, const char *password, w
     }
     LB_LOGI("webui", "user '%s' added with role %s", name, webui_role_name(role));
     return 0;
+}
+
+int webui_auth_user_add(webui_auth *a, const char *name, const char *password, webui_role role,
+                        char *err, size_t err_size)
+{
+    char hash[CRYPT_OUTPUT_SIZE];
+    int ret = webui_auth_user_add_check(a, name, password, role, err, err_size);
+    if (ret < 0)
+        return ret;
+    if ((ret = webui_auth_hash_password(password, hash, sizeof hash)) < 0) {
+        snprintf(err, err_size, "cannot hash the password");
+        return ret;
+    }
+    ret = webui_auth_user_add_hashed(a, name, hash, role, err, err_size);
+    explicit_bzero(hash, sizeof hash);
+    return ret;
 }
 
 /* The first run must prove access to the machine: a one-time code goes to

@@ -121,6 +121,7 @@ int webui_hasher_submit(lb_webui *w, webui_conn *c, const webui_hash_request *re
         return AVERROR(ENOMEM);
     job->conn = c;
     job->done = req->done;
+    job->r.role = req->role;
     snprintf(job->r.user, sizeof job->r.user, "%s", req->user ? req->user : "");
     snprintf(job->r.ip, sizeof job->r.ip, "%s", c->ip);
     if ((job->check = req->password && req->hash)) {

@@ -205,8 +205,17 @@ int webui_auth_user_set_lang(webui_auth *a, const char *user, const char *lang, 
                              size_t err_size);
 /* The role of user; WEBUI_ROLE_NONE when there is no such user. */
 webui_role webui_auth_user_role_of(webui_auth *a, const char *user);
+/* Checks, hashes (here: slow, not for the loop) and adds a user. */
 int webui_auth_user_add(webui_auth *a, const char *user, const char *password, webui_role role,
                         char *err, size_t err_size);
+/* The same in two steps, the hash made between them on the hasher's
+ * thread: what may be refused before hashing (name, role, password, an
+ * existing user, room); then the user added with its hash (checked again:
+ * one of that name may have come meanwhile). */
+int webui_auth_user_add_check(webui_auth *a, const char *user, const char *password, webui_role role,
+                              char *err, size_t err_size);
+int webui_auth_user_add_hashed(webui_auth *a, const char *user, const char *hash, webui_role role,
+                               char *err, size_t err_size);
 /* AVERROR(EBUSY) for the last administrator (also in webui_auth_user_role:
  * a demotion), whom webui_auth_users_json() marks "last_admin". */
 int webui_auth_user_delete(webui_auth *a, const char *user, char *err, size_t err_size);
@@ -559,6 +568,7 @@ typedef struct webui_hash_result {
     char ip[64];                      /* who asked */
     int ok;                           /* the password was right (1 when none checked) */
     char new_hash[CRYPT_HASH_SIZE];   /* the new password's hash, when asked and ok */
+    webui_role role;                  /* the request's, handed through (a new user's) */
 } webui_hash_result;
 /* Runs on the loop thread once the job is done; c is NULL when the client
  * left meanwhile (the attempt must still be counted). */
@@ -567,6 +577,7 @@ typedef struct webui_hash_request {
     const char *user;
     const char *password, *hash;      /* check password against hash (NULL: no check) */
     const char *new_password;         /* then hash this one (NULL: none) */
+    webui_role role;                  /* handed to done() as is */
     webui_hash_done_fn done;
 } webui_hash_request;
 /* Queues the job for c; done() answers later, from webui_hasher_drain().

@@ -349,6 +349,21 @@ def main():
           j.get("params") == {"user": "op1"}, "duplicate user: code user_exists, params {user: op1}: %s" % j)
     r = curl(base + "/api/v1/users", "POST", {"user": "x", "password": PW, "role": "god"}, **AC)
     check(r.status == 400, "bad role: 400")
+    # the hash is made on the hasher's thread: two adds of one name at once
+    # both pass the loop's checks, and the second is refused when its hash
+    # comes back
+    got = []
+    adds = [threading.Thread(target=lambda: got.append(curl(base + "/api/v1/users", "POST", {
+        "user": "race1", "password": PW, "role": "viewer"}, **AC))) for _ in range(2)]
+    for t in adds:
+        t.start()
+    for t in adds:
+        t.join()
+    check(sorted(x.status for x in got) == [201, 409] and
+          [x.json() for x in got if x.status == 201] == [{"user": "race1", "role": "viewer"}] and
+          [(x.json() or {}).get("code") for x in got if x.status == 409] == ["user_exists"],
+          "two adds of one user at once: 201 and 409 user_exists (%s)" % [x.status for x in got])
+    check(curl(base + "/api/v1/users/race1", "DELETE", **AC).status == 204, "race1 deleted")
     r = curl(base + "/api/v1/users", **A)
     check(r.status == 200 and len(r.json()) == 4 and "hash" not in json.dumps(r.json()),
           "users list without hashes")
