@@ -1,6 +1,7 @@
 /* lb_write_file_atomic and the syncer: contents, modes, no temp file left,
  * errors, kicks merged and made durable, rewrites queued (the newest wins),
- * flush, removal while a file is busy; credentials files. */
+ * flush, removal while a file is busy; credentials files; lb_remove_tree
+ * (nested folders gone, links removed and not followed, a missing tree). */
 #include "check.h"
 
 #include <errno.h>
@@ -182,6 +183,24 @@ static void test_credentials(void)
     CHECK_STR_CONTAINS(why, "/nonexistent/cred");
 }
 
+static void test_remove_tree(void)
+{
+    char top[300], path[400], outside[300];
+    snprintf(top, sizeof top, "%s/tree", dir);
+    snprintf(outside, sizeof outside, "%s/outside", dir);
+    snprintf(path, sizeof path, "%s/a/b/c", top);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s/keep' && echo x > '%s/f' && echo y > '%s/a/g' && "
+             "echo z > '%s/keep/k' && ln -s '%s' '%s/a/link-dir' && ln -s '%s/keep/k' '%s/link-file'",
+             path, outside, path, top, outside, outside, top, outside, top);
+    CHECK(system(cmd) == 0);
+    CHECK(lb_remove_tree(top) == 0);
+    CHECK(access(top, F_OK) < 0 && errno == ENOENT);
+    snprintf(path, sizeof path, "%s/keep/k", outside);
+    CHECK(access(path, F_OK) == 0);    /* what the links pointed to is kept */
+    CHECK(lb_remove_tree(top) == AVERROR(ENOENT));
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/lb-test-file-XXXXXX");
@@ -190,6 +209,7 @@ int main(void)
     test_atomic();
     test_syncer();
     test_credentials();
+    test_remove_tree();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (!check_failures && system(cmd) != 0)
