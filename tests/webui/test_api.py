@@ -556,7 +556,7 @@ def main():
     # keeps asking (it runs on the trash thread, not the loop)
     many = os.path.join(srv.data, lid, "iso", "many")
     os.makedirs(many)
-    for i in range(1000):
+    for i in range(300):
         with open(os.path.join(many, "f%04d" % i), "wb") as f:
             f.write(b"y" * 100)
     answers, stop = [], threading.Event()
