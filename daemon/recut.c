@@ -359,6 +359,21 @@ static int load_log(recut *r, const char *path, int want_records)
     return ret;
 }
 
+/* A whole number of the header from 0 to max, else -1: its doubles are
+ * hostile, and a cast of one out of int's range is undefined. */
+static int header_int(const cJSON *o, const char *key, int max)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!n)
+        return 0;
+    if (!cJSON_IsNumber(n) || !(n->valuedouble >= 0 && n->valuedouble <= max))
+        return -1;
+    return (int)n->valuedouble;
+}
+
+#define HEADER_MAX_SIZE 16384
+#define HEADER_MAX_RATE 1000000
+
 /* The header into setup, the config sections into an INI text. */
 static int setup_from_header(recut *r, const char *log_path, char **const sets, int nb_sets)
 {
@@ -369,12 +384,13 @@ static int setup_from_header(recut *r, const char *log_path, char **const sets, 
                         log_path, cJSON_IsNumber(v) ? v->valueint : 0);
 #define NUM(o, k) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, k)) ? \
                    cJSON_GetObjectItemCaseSensitive(o, k)->valuedouble : 0)
-    r->setup.width = (int)NUM(prog, "width");
-    r->setup.height = (int)NUM(prog, "height");
-    r->setup.fps_num = (int)NUM(prog, "fps_num");
-    r->setup.fps_den = (int)NUM(prog, "fps_den");
+    r->setup.width = header_int(prog, "width", HEADER_MAX_SIZE);
+    r->setup.height = header_int(prog, "height", HEADER_MAX_SIZE);
+    r->setup.fps_num = header_int(prog, "fps_num", HEADER_MAX_RATE);
+    r->setup.fps_den = header_int(prog, "fps_den", HEADER_MAX_RATE);
     if (r->setup.width < 16 || r->setup.height < 16 || r->setup.fps_num <= 0 || r->setup.fps_den <= 0)
-        return fail_msg(r, AVERROR(EINVAL), "%s: the header's program size or rate is missing", log_path);
+        return fail_msg(r, AVERROR(EINVAL), "%s: the header's program size or rate is missing or out of range "
+                        "(16 to %d pixels, 1 to %d)", log_path, HEADER_MAX_SIZE, HEADER_MAX_RATE);
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(prog, "sources")) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
@@ -385,8 +401,11 @@ static int setup_from_header(recut *r, const char *log_path, char **const sets, 
             return AVERROR(ENOMEM);
         r->setup.source_names[i] = r->names[i];
         r->setup.source_roles[i] = role_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "role")));
-        r->iso[i].want_w = (int)NUM(s, "width");
-        r->iso[i].want_h = (int)NUM(s, "height");
+        r->iso[i].want_w = header_int(s, "width", HEADER_MAX_SIZE);
+        r->iso[i].want_h = header_int(s, "height", HEADER_MAX_SIZE);
+        if (r->iso[i].want_w < 0 || r->iso[i].want_h < 0)
+            return fail_msg(r, AVERROR(EINVAL), "%s: the header's source %s has a size out of range (0 to %d)",
+                            log_path, name->valuestring, HEADER_MAX_SIZE);
     }
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(prog, "mics")) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
