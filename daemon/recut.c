@@ -121,6 +121,7 @@ char *lb_recut_log_header(const lb_pipeline *p, const lb_config *cfg)
 /* ---- the re-cut ---- */
 
 #define MAX_RECORDS_GROW 1024
+#define LB_RECUT_MAX_T_S 1e8            /* three years: any lesson, and ms fit in int64 */
 
 typedef struct log_record {
     int64_t t_ms;
@@ -245,8 +246,10 @@ static int parse_record(recut *r, const cJSON *o, log_record *rec, const char *p
     const cJSON *shot = cJSON_GetObjectItemCaseSensitive(o, "shot");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(o, "reason");
     memset(rec, 0, sizeof *rec);
-    if (!cJSON_IsNumber(t) || t->valuedouble < 0)
-        return fail_msg(r, AVERROR(EINVAL), "%s:%d: \"t\" must be a number of seconds >= 0", path, line);
+    /* 1e400 parses as infinity: its milliseconds would not be a number */
+    if (!cJSON_IsNumber(t) || !(t->valuedouble >= 0 && t->valuedouble <= LB_RECUT_MAX_T_S))
+        return fail_msg(r, AVERROR(EINVAL), "%s:%d: \"t\" must be a number of seconds from 0 to %.0f", path,
+                        line, LB_RECUT_MAX_T_S);
     rec->t_ms = llround(t->valuedouble * 1000);
     rec->shot.layout = lb_layout_from_name(cJSON_IsString(layout) ? layout->valuestring : NULL);
     if (!rec->shot.layout)

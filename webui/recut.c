@@ -124,7 +124,10 @@ static int parse_log(const char *text, lesson_log *l)
                 break;
         }
         cJSON *o = cJSON_ParseWithLength(s, (size_t)(e - s));
-        if (!cJSON_IsObject(o) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "t"))) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "t");
+        /* as luobo recut reads "t": 1e400 parses as infinity, which the
+         * answer's JSON would print as null */
+        if (!cJSON_IsObject(o) || !cJSON_IsNumber(t) || !(t->valuedouble >= 0 && t->valuedouble <= 1e8)) {
             cJSON_Delete(o);
             continue;
         }
@@ -185,7 +188,7 @@ static int load_lesson(lb_webui *w, webui_conn *c, const char *id, char *dir, si
     const cJSON *dur = cJSON_GetObjectItemCaseSensitive(lj, "duration_s");
     snprintf(path, sizeof path, "%s/.finalising", dir);
     int busy = (cJSON_IsString(st) && !strcmp(st->valuestring, "recording")) || access(path, F_OK) == 0;
-    l->duration_s = cJSON_IsNumber(dur) ? dur->valuedouble : 0;
+    l->duration_s = cJSON_IsNumber(dur) && isfinite(dur->valuedouble) ? dur->valuedouble : 0;
     cJSON_Delete(lj);
     if (busy) {
         webui_respond_coded(c, 409, "recording_busy", p, "'%s' is being recorded", id);
