@@ -464,10 +464,26 @@ static int64_t first_packet_time(const url_source *s)
     return AV_NOPTS_VALUE;
 }
 
-/* Off the air: the decoder is emptied, and from now on sees key frames only. */
+/* Off the air: the decoder is emptied, and from now on sees key frames only.
+ * A decoder's pool of frames grows to the most it ever had out at once (the
+ * references, the frames in the realtime queue: 6-9 1080p frames, 20-30 MB)
+ * and never shrinks; flushed, it would keep them all for the camera's time
+ * off the air.  A new decoder in its place starts empty (opening one costs
+ * little beside a decode), and the old one's frames go back to the
+ * allocator as the queue lets go of them (to the system at the next
+ * malloc_trim(), daemon/overload.c). */
 static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
 {
-    avcodec_flush_buffers(s->u.dec);
+    url_input *u = &s->u;
+    AVCodecContext *fresh = NULL;
+    char err[128];
+    if (open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, &fresh, err, sizeof err) >= 0) {
+        avcodec_free_context(&u->dec);
+        u->dec = fresh;
+    } else {
+        avcodec_free_context(&fresh);
+        avcodec_flush_buffers(u->dec);
+    }
     s->keys_only = 1;
     lb_log(LB_LOG_DEBUG, ctx->name, "off the air: decoding key frames only");
 }
