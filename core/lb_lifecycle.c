@@ -40,7 +40,7 @@ static const row table[] = {
 #undef CLOSING_ROWS
 
     /* a teacher's start and stop */
-    { REST, LB_EV_START, 0, 0, LB_LESSON_STARTING, 0, 0,
+    { REST, LB_EV_START, 0, 0, LB_LESSON_STARTING, 0, LB_LESSON_START_FAILED,
       LB_FX_SET_METADATA | LB_FX_CREATE_LESSON | LB_FX_START_ARCHIVE | LB_FX_PUBLISH, NULL },
     { S(STARTING) | S(RECORDING), LB_EV_START, 0, 0, SAME, 0, 0, 0, "a recording is already running" },
     { S(STOPPING) | S(FINISHING), LB_EV_START, 0, 0, SAME, 0, 0, 0,
@@ -53,7 +53,7 @@ static const row table[] = {
     /* the timetable */
     { ANY, LB_EV_ENTRY_ARMED, 0, 0, SAME, LB_LESSON_ARMED, 0, LB_FX_PUBLISH, NULL },
     { ANY, LB_EV_ENTRY_DISARMED, 0, 0, SAME, 0, LB_LESSON_ARMED, LB_FX_PUBLISH, NULL },
-    { REST, LB_EV_ENTRY_START, 0, 0, LB_LESSON_STARTING, LB_LESSON_ENTRY, 0,
+    { REST, LB_EV_ENTRY_START, 0, 0, LB_LESSON_STARTING, LB_LESSON_ENTRY, LB_LESSON_START_FAILED,
       LB_FX_SET_METADATA | LB_FX_CREATE_LESSON | LB_FX_START_ARCHIVE | LB_FX_PUBLISH, NULL },
     /* a manual recording overtaken by an entry becomes its lesson, no cut */
     { S(STARTING) | S(RECORDING), LB_EV_ENTRY_START, 0, LB_LESSON_ENTRY, SAME, LB_LESSON_ENTRY, 0,
@@ -81,16 +81,22 @@ static const row table[] = {
     { S(RECORDING), LB_EV_EXTENSION_END, LB_LESSON_EXTENDED, 0, LB_LESSON_STOPPING, 0, 0,
       LB_FX_MARK_STOP | LB_FX_PUBLISH, NULL },
     { ANY, LB_EV_EXTENSION_END, 0, 0, SAME, 0, 0, 0, "no extended lesson is recording" },
+    /* the timetable or the feed moved the running entry's end: lesson.json
+     * says the new one (a resume after a crash stops there) */
+    { S(STARTING) | S(RECORDING), LB_EV_ENTRY_MOVED, LB_LESSON_ENTRY, 0, SAME, 0, 0,
+      LB_FX_SET_END | LB_FX_PUBLISH, NULL },
+    { ANY, LB_EV_ENTRY_MOVED, 0, 0, SAME, 0, 0, 0, "no timetable lesson is recording" },
 
     /* resume at start-up: into the interrupted lesson's own folder */
-    { REST, LB_EV_RESUME, 0, 0, LB_LESSON_STARTING, LB_LESSON_RESUMED, 0,
+    { REST, LB_EV_RESUME, 0, 0, LB_LESSON_STARTING, LB_LESSON_RESUMED, LB_LESSON_START_FAILED,
       LB_FX_SET_METADATA | LB_FX_OPEN_LESSON | LB_FX_START_ARCHIVE | LB_FX_PUBLISH, NULL },
     { LESSON, LB_EV_RESUME, 0, 0, SAME, 0, 0, 0, "a recording is already running" },
 
     /* the disk guard */
     { S(RECORDING), LB_EV_DISK_FULL, 0, 0, LB_LESSON_STOPPING, 0, 0,
       LB_FX_MARK_STOP | LB_FX_SET_ERROR | LB_FX_PUBLISH, NULL },
-    { S(STARTING), LB_EV_DISK_FULL, 0, 0, LB_LESSON_IDLE, 0, 0, LB_FX_CANCEL | LB_FX_SET_ERROR | LB_FX_PUBLISH, NULL },
+    { S(STARTING), LB_EV_DISK_FULL, 0, 0, LB_LESSON_IDLE, LB_LESSON_START_FAILED, 0,
+      LB_FX_CANCEL | LB_FX_SET_ERROR | LB_FX_PUBLISH, NULL },
     { REST | S(STOPPING) | S(FINISHING), LB_EV_DISK_FULL, 0, 0, SAME, 0, 0, 0, "no recording to stop" },
 
     /* a reload that needs a restart applies when idle, never cuts a lesson */
@@ -118,7 +124,9 @@ static const row table[] = {
     { S(RECORDING) | S(STOPPING) | S(FINISHING), LB_EV_FIRST_FRAME, 0, 0, SAME, 0, 0, 0, NULL },
     { S(STOPPING), LB_EV_STOP_DONE, 0, 0, LB_LESSON_FINISHING, 0, 0, LB_FX_FINISH, NULL },
     { S(FINISHING), LB_EV_FINISH_DONE, 0, 0, LB_LESSON_IDLE, 0, 0, LB_FX_PUBLISH, NULL },
-    { S(STARTING), LB_EV_FAILURE, 0, 0, LB_LESSON_IDLE, 0, 0, LB_FX_SET_ERROR | LB_FX_PUBLISH, NULL },
+    /* the folder or the archive refused: the start failed (a timetable entry is tried again) */
+    { S(STARTING), LB_EV_FAILURE, 0, 0, LB_LESSON_IDLE, LB_LESSON_START_FAILED, 0,
+      LB_FX_SET_ERROR | LB_FX_PUBLISH, NULL },
     { S(RECORDING), LB_EV_FAILURE, 0, 0, LB_LESSON_STOPPING, 0, 0,
       LB_FX_MARK_STOP | LB_FX_SET_ERROR | LB_FX_PUBLISH, NULL },
     { S(STOPPING), LB_EV_FAILURE, 0, 0, LB_LESSON_FINISHING, 0, 0, LB_FX_FINISH | LB_FX_SET_ERROR, NULL },
@@ -184,6 +192,7 @@ const char *lb_lesson_event_name(lb_lesson_event ev)
         [LB_EV_ENTRY_ARMED] = "entry armed", [LB_EV_ENTRY_DISARMED] = "entry disarmed",
         [LB_EV_ENTRY_START] = "entry start", [LB_EV_ENTRY_END] = "entry end",
         [LB_EV_EXTEND] = "extend", [LB_EV_EXTENSION_END] = "extension end",
+        [LB_EV_ENTRY_MOVED] = "entry moved",
         [LB_EV_RESUME] = "resume", [LB_EV_DISK_FULL] = "disk full", [LB_EV_RELOAD] = "reload",
         [LB_EV_SHUTDOWN] = "shutdown", [LB_EV_SUSPEND] = "suspend", [LB_EV_STARTED] = "started",
         [LB_EV_FIRST_FRAME] = "first frame", [LB_EV_STOP_DONE] = "stop done",
@@ -205,7 +214,7 @@ static void state_text(char *buf, size_t size, lb_lifecycle lc)
         { LB_LESSON_ENTRY, "timetable" }, { LB_LESSON_RESUMED, "resumed" },
         { LB_LESSON_EXTENDED, "extended" }, { LB_LESSON_RELOAD_PENDING, "reload pending" },
         { LB_LESSON_RESTARTING, "restarting" }, { LB_LESSON_SHUTTING_DOWN, "shutting down" },
-        { LB_LESSON_SUSPENDED, "to be resumed" },
+        { LB_LESSON_SUSPENDED, "to be resumed" }, { LB_LESSON_START_FAILED, "start failed" },
     };
     const char *sep = " (";
     for (size_t i = 0; i < sizeof shown / sizeof *shown && n > 0 && (size_t)n < size; i++)

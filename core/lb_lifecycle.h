@@ -63,6 +63,9 @@ enum {
     LB_LESSON_SUSPENDED = 1 << 7,       /* a shutdown (SUSPEND) finished a recording lesson (the
                                          * next start resumes it) or dropped a start: its entry
                                          * is not over */
+    LB_LESSON_START_FAILED = 1 << 8,    /* the last start was not carried out (the folder or
+                                         * the archive refused): the scheduler tries its entry
+                                         * again; cleared by the next start */
 };
 #define LB_LESSON_FLAGS_OF_LESSON (LB_LESSON_ENTRY | LB_LESSON_RESUMED | LB_LESSON_EXTENDED)
 
@@ -78,6 +81,7 @@ typedef enum lb_lesson_event {
     LB_EV_ENTRY_END,
     LB_EV_EXTEND,               /* a teacher keeps the entry's lesson going */
     LB_EV_EXTENSION_END,
+    LB_EV_ENTRY_MOVED,          /* the schedule moved the running entry's end (schedule_end_s) */
     /* start-up */
     LB_EV_RESUME,               /* an interrupted lesson within the resume window */
     /* guards and the process */

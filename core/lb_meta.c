@@ -235,6 +235,14 @@ static int read_member(lb_lesson_meta *m, const cJSON *v, const char *key, char 
         m->schedule_end_s = end_s;
         return 0;
     }
+    if (!strcmp(key, "live")) {
+        if (!cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+            snprintf(err, err_size, "'live' must be true or false");
+            return -1;
+        }
+        m->live = cJSON_IsNull(v) ? LB_LIVE_UNSET : cJSON_IsTrue(v) ? LB_LIVE_YES : LB_LIVE_NO;
+        return 0;
+    }
     /* keywords */
     if (cJSON_IsNull(v)) {
         m->nb_keywords = 0;
@@ -273,7 +281,7 @@ static const struct {
     unsigned bit;
 } other_members[] = {
     { "lesson_type", LB_META_LESSON_TYPE }, { "keywords", LB_META_KEYWORDS },
-    { "schedule_end", LB_META_SCHEDULE_END },
+    { "schedule_end", LB_META_SCHEDULE_END }, { "live", LB_META_LIVE },
 };
 #define NB_OTHER (sizeof other_members / sizeof *other_members)
 
@@ -351,6 +359,12 @@ int lb_meta_to_json(const lb_lesson_meta *m, unsigned mask, cJSON *obj)
         else
             cJSON_DeleteItemFromObjectCaseSensitive(obj, "schedule_end");   /* absent when unset */
     }
+    if (mask & LB_META_LIVE) {
+        if (m->live == LB_LIVE_YES || m->live == LB_LIVE_NO)
+            ret |= set_member(obj, "live", cJSON_CreateBool(m->live == LB_LIVE_YES));
+        else
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, "live");
+    }
     return ret ? -1 : 0;
 }
 
@@ -368,4 +382,6 @@ void lb_meta_copy(lb_lesson_meta *dst, const lb_lesson_meta *src, unsigned mask)
     }
     if (mask & LB_META_SCHEDULE_END)
         dst->schedule_end_s = src->schedule_end_s;
+    if (mask & LB_META_LIVE)
+        dst->live = src->live;
 }

@@ -76,8 +76,8 @@ enum {
     LB_META_SUBJECT = 1u << 3, LB_META_GRADE = 1u << 4, LB_META_CLASS = 1u << 5,
     LB_META_LESSON_TYPE = 1u << 6, LB_META_SCHOOL = 1u << 7, LB_META_HALL = 1u << 8,
     LB_META_DESCRIPTION = 1u << 9, LB_META_KEYWORDS = 1u << 10, LB_META_LANGUAGE = 1u << 11,
-    LB_META_SCHEDULE_UID = 1u << 12, LB_META_SCHEDULE_END = 1u << 13,
-    LB_META_ALL = (1u << 14) - 1,
+    LB_META_SCHEDULE_UID = 1u << 12, LB_META_SCHEDULE_END = 1u << 13, LB_META_LIVE = 1u << 14,
+    LB_META_ALL = (1u << 15) - 1,
 };
 
 /* Flags of lb_meta_from_json(). */
@@ -89,7 +89,8 @@ enum {
  * valid UTF-8 without control characters (description may hold newlines
  * and tabs) and fit their field; lesson_type is a name or a Chinese label
  * of lb_lesson_type_parse; keywords an array of at most
- * LB_META_MAX_KEYWORDS such strings; schedule_end Unix seconds (a
+ * LB_META_MAX_KEYWORDS such strings; live true or false (null: unset,
+ * the outputs as configured); schedule_end Unix seconds (a
  * number) or ISO 8601 with a zone ("2026-12-07T08:45:00+08:00", "...Z").
  * obj is treated as hostile: nothing
  * is copied before it was checked.  Returns the mask of the members read,
@@ -102,7 +103,7 @@ int lb_meta_from_json(lb_lesson_meta *m, const struct cJSON *obj, unsigned flags
 /* Sets the members of mask on obj (replacing what is there): every string
  * (also ""), "lesson_type" as its name or null, "keywords" as an array;
  * "schedule_uid" and "language" are left out when empty, "schedule_end"
- * (Unix seconds) when 0.  0 or -1 (out of
+ * (Unix seconds) when 0, "live" (a boolean) when unset.  0 or -1 (out of
  * memory). */
 int lb_meta_to_json(const lb_lesson_meta *m, unsigned mask, struct cJSON *obj);
 

@@ -1293,3 +1293,20 @@ int lb_schedule_merge(const lb_schedule_occurrence *a, int nb_a,
     *pnb_out = n;
     return 0;
 }
+
+int lb_schedule_next_midnight(const char *tz, int64_t now_s, int64_t *midnight_s, char *err,
+                              size_t err_size)
+{
+    icaltimezone *zone;
+    sched_ical_lock();
+    int ret = sched_zone_find(tz, &zone, err, err_size);
+    if (ret >= 0) {
+        int64_t wall = now_s + sched_zone_offset(zone, now_s);
+        int64_t next_day = sched_floor_div(wall, 86400) + 1;
+        *midnight_s = sched_zone_to_utc(zone, next_day * 86400);
+        if (*midnight_s <= now_s)       /* never "today" behind us, whatever the zone data says */
+            *midnight_s = now_s + 1;
+    }
+    sched_ical_unlock();
+    return ret;
+}

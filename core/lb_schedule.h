@@ -94,4 +94,12 @@ int lb_schedule_merge(const lb_schedule_occurrence *a, int nb_a,
                       lb_schedule_occurrence **out, int *nb_out,
                       char *conflict, size_t conflict_size);
 
+/* The first second of the next day in tz (an IANA name; NULL or "": the
+ * system's) after now_s: the end of "today" where the hall is, whatever
+ * the process's TZ says.  A day that begins in a daylight-saving gap
+ * begins at the first wall time that exists.  0, or AVERROR(EINVAL) with
+ * err naming an unknown zone. */
+int lb_schedule_next_midnight(const char *tz, int64_t now_s, int64_t *midnight_s, char *err,
+                              size_t err_size);
+
 #endif

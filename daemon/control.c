@@ -98,6 +98,15 @@ static cJSON *ctl_status(void *opaque)
     cJSON_AddStringToObject(rec, "class", active ? p->pending_info.class_name : "");
     const char *lt = active ? lb_lesson_type_name(p->pending_info.lesson_type) : NULL;
     cJSON_AddStringToObject(rec, "lesson_type", lt ? lt : "");
+    /* live: the live outputs that follow the schedule carry the program
+     * (false while a lesson started with "live": false, or a timetable
+     * entry that is not live, is asked for or records) */
+    cJSON_AddBoolToObject(rec, "live", !active || p->pending_info.live != LB_LIVE_NO);
+    /* when the schedule stops the lesson (lesson.json's schedule_end) */
+    if (active && p->pending_info.schedule_end_s > 0)
+        cJSON_AddNumberToObject(rec, "schedule_end", (double)p->pending_info.schedule_end_s);
+    else
+        cJSON_AddNullToObject(rec, "schedule_end");
     cJSON_AddNumberToObject(rec, "elapsed_s",
                             p->lc.state == LB_LESSON_RECORDING
                                 ? p->rec_offset_s + (double)p->rec_frames * p->fps_den / p->fps_num : 0);
@@ -577,17 +586,19 @@ static void sched_publish(void *opaque, const char *json)
     lb_webui_publish(p->webui, json);
 }
 
-static void sched_private(void *opaque, int on)
+static void sched_last_error(void *opaque, char *buf, size_t size)
 {
     lb_pipeline *p = opaque;
-    lb_streamer_set_private(p->streamer, on);
+    pthread_mutex_lock(&p->lock);
+    lb_redact_text(buf, size, p->last_error);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err, size_t err_size)
 {
     static const lb_scheduler_ops ops = {
         .event = sched_event, .lifecycle = sched_lifecycle, .publish = sched_publish,
-        .set_private = sched_private,
+        .last_error = sched_last_error,
     };
     return lb_scheduler_create(&p->scheduler, lb_config_find(cfg, "schedule"), p->general.data_dir, &ops,
                                p, err, err_size);

@@ -54,6 +54,7 @@ static const char *const alert_names[LB_ALERT_NB] = {
     [LB_ALERT_DISK_LOW] = "disk_low",
     [LB_ALERT_OVERLOAD] = "overload",
     [LB_ALERT_CLOCK_UNSYNCED] = "clock_unsynced",
+    [LB_ALERT_SCHEDULE_START_FAILED] = "schedule_start_failed",
 };
 
 const char *lb_alert_name(lb_alert_kind kind)
@@ -214,6 +215,14 @@ static void describe(lb_alert *a)
     case LB_ALERT_CLOCK_UNSYNCED:
         snprintf(a->message, sizeof a->message, "the system clock is not synchronised (%s)",
                  a->detail);
+        break;
+    case LB_ALERT_SCHEDULE_START_FAILED:
+        if (*a->label)
+            snprintf(a->message, sizeof a->message, "the timetable's lesson '%s' (%s) could not start: "
+                     "%s; it is tried again while its time lasts", a->label, s, a->detail);
+        else
+            snprintf(a->message, sizeof a->message, "the timetable's lesson %s could not start: %s; "
+                     "it is tried again while its time lasts", s, a->detail);
         break;
     default:
         snprintf(a->message, sizeof a->message, "%s", lb_alert_name(a->kind));
@@ -403,8 +412,19 @@ void lb_health_update(lb_health *h, const lb_health_input *in, lb_health_cb cb, 
               s->clock_maxerror_ms, in->clock_maxerror_ms, detail, cb, opaque);
     }
 
+    /* a timetable entry's start failed: at once (the scheduler retries with
+     * a backoff); it clears when the entry is no longer reported */
+    for (int i = 0; i < in->nb_failed_starts && i < LB_HEALTH_MAX_FAILED_STARTS; i++) {
+        const lb_health_failed_start *fs = &in->failed_starts[i];
+        instance *it = find(h, LB_ALERT_SCHEDULE_START_FAILED, fs->entry);
+        if (it && !it->a.raised)
+            snprintf(it->a.label, sizeof it->a.label, "%s", fs->title ? fs->title : "");
+        judge(h, in, LB_ALERT_SCHEDULE_START_FAILED, fs->entry, BAD, 0, 0, fs->attempts, fs->reason,
+              cb, opaque);
+    }
+
     /* a subject that went away (an output removed, a mic no longer
-     * reported) clears its alerts */
+     * reported, an entry started) clears its alerts */
     for (int i = 0; i < h->nb; i++) {
         instance *it = &h->inst[i];
         if (!it->seen && it->a.raised) {

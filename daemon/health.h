@@ -16,7 +16,9 @@
  *
  * Names (★ DESIGN.md "Alerts"): mic_silent, mic_clipping, mic_lost,
  * camera_lost, camera_black, camera_frozen, substream_lost, av_drift,
- * output_down, upload_failing, disk_low, overload, clock_unsynced. */
+ * output_down, upload_failing, disk_low, overload, clock_unsynced; and
+ * schedule_start_failed (a timetable entry whose lesson could not start,
+ * its subject the entry's schedule_uid). */
 #ifndef LB_HEALTH_H
 #define LB_HEALTH_H
 
@@ -41,6 +43,7 @@ typedef enum lb_alert_kind {
     LB_ALERT_DISK_LOW,
     LB_ALERT_OVERLOAD,
     LB_ALERT_CLOCK_UNSYNCED,
+    LB_ALERT_SCHEDULE_START_FAILED,
     LB_ALERT_NB
 } lb_alert_kind;
 
@@ -98,6 +101,17 @@ typedef struct lb_health_output {
 } lb_health_output;
 
 #define LB_HEALTH_MAX_ITEMS 32
+#define LB_HEALTH_MAX_FAILED_STARTS 8
+
+/* A timetable entry whose start failed and is tried again (the scheduler's
+ * lb_scheduler_failures): raised at once, cleared when it is no longer
+ * reported (started, or its time is over). */
+typedef struct lb_health_failed_start {
+    const char *entry;              /* schedule_uid, at most 63 bytes (the alert's subject) */
+    const char *title;
+    const char *reason;
+    int attempts;
+} lb_health_failed_start;
 
 typedef struct lb_health_input {
     int64_t now_us;                 /* monotonic */
@@ -121,6 +135,8 @@ typedef struct lb_health_input {
     const char *shedding;           /* the overload's last shedding step, or NULL */
     int clock_known, clock_unsynced;
     double clock_maxerror_ms;
+    lb_health_failed_start failed_starts[LB_HEALTH_MAX_FAILED_STARTS];
+    int nb_failed_starts;
 } lb_health_input;
 
 /* Reads what adjtimex(2) returned (state) and filled in (tx) into in's
@@ -137,11 +153,12 @@ typedef struct lb_alert {
     int raised;
     double since_wall_s;            /* when it was raised */
     int64_t since_us;
-    char message[256];              /* plain English */
+    char message[512];              /* plain English */
+    char label[128];                /* the subject's name for people where it has one (a lesson's title) */
     /* for a UI that says it in its own language: the threshold and the
      * measured value, in the units of the kind (s, dBFS, ppm, hours ...) */
     double threshold, value;
-    char detail[128];               /* an output's state or error, ... */
+    char detail[256];               /* an output's state or error, ... */
 } lb_alert;
 
 typedef struct lb_health lb_health;

@@ -43,6 +43,9 @@ struct lb_health_feed {
     uint64_t event_id;              /* of the last alert event */
     double level_max[LB_MAX_MICS], peak_max[LB_MAX_MICS];  /* health thread */
     camera_probe cams[LB_MAX_SOURCES];
+    /* health thread: the timetable entries failing to start, for the input's strings */
+    lb_scheduler_failure failures[LB_HEALTH_MAX_FAILED_STARTS];
+    char failure_subject[LB_HEALTH_MAX_FAILED_STARTS][64];
 };
 
 int lb_health_feed_create(lb_pipeline *p, const lb_config_section *sec,
@@ -84,6 +87,8 @@ static cJSON *alert_json(const lb_alert *a)
     if (isfinite(a->value))
         cJSON_AddNumberToObject(params, "value", round(a->value * 10) / 10);
     cJSON_AddStringToObject(params, "detail", a->detail);
+    if (*a->label)
+        cJSON_AddStringToObject(params, "label", a->label);
     return o;
 }
 
@@ -95,7 +100,7 @@ static void on_alert(void *opaque, const lb_alert *a)
         /* the log limits warnings per format string (5 in 10 s): through
          * "%s" each alert's text is its own site, so a burst of different
          * alerts is never folded into "similar suppressed" */
-        char line[512];
+        char line[768];
         snprintf(line, sizeof line, "alert %s %s raised: %s", lb_alert_name(a->kind), a->subject,
                  a->message);
         LB_LOGW("health", "%s", line);
@@ -224,6 +229,16 @@ static void gather(lb_health_feed *f, lb_health_input *in, lb_output_stats *ost)
     }
     struct timex tx = { 0 };
     lb_health_read_clock(adjtimex(&tx), &tx, in);
+    int nb = lb_scheduler_failures(p->scheduler, f->failures, LB_HEALTH_MAX_FAILED_STARTS);
+    for (int i = 0; i < nb; i++) {
+        lb_health_failed_start *fs = &in->failed_starts[in->nb_failed_starts++];
+        /* the alert's subject holds 63 bytes: the same cut every second */
+        snprintf(f->failure_subject[i], sizeof f->failure_subject[i], "%s", f->failures[i].uid);
+        fs->entry = f->failure_subject[i];
+        fs->title = f->failures[i].title;
+        fs->reason = f->failures[i].reason;
+        fs->attempts = f->failures[i].attempts;
+    }
 }
 
 static void *health_thread(void *arg)

@@ -66,8 +66,9 @@ static int send_locked(lb_pipeline *p, lb_lesson_event ev, const char *why, cons
         }
     }
     if ((fx.fx & LB_FX_SET_END) && info) {
-        /* an extension: lesson.json's schedule_end follows it, so a crash in
-         * it resumes up to the extended end */
+        /* an extension, or the entry's end moved in the schedule:
+         * lesson.json's schedule_end follows it, so a crash resumes up to
+         * the end in force */
         p->pending_info.schedule_end_s = info->schedule_end_s;
         if (p->lesson) {
             lb_lesson_info taken = p->pending_info;
@@ -299,6 +300,12 @@ void lb_lifecycle_tick(lb_pipeline *p, lb_lifecycle_tick_info *tk)
     pthread_mutex_unlock(&p->lock);
 
     tk->start = tk->stop = 0;
+    /* live is a property of the start (the API's "live": false, a
+     * timetable entry's live): a lesson that is not live keeps the live
+     * outputs that follow the schedule paused from its first frame until it
+     * stops (lb_streamer_set_private: an atomic, a no-op when unchanged) */
+    lb_streamer_set_private(p->streamer, (state == LB_LESSON_STARTING || state == LB_LESSON_RECORDING) &&
+                                         info.live == LB_LIVE_NO);
     /* --record at start-up: begin once the cameras are up */
     if ((todo & LB_FX_START_ARCHIVE) &&
         (p->params.offline || tk->t_us >= RECORD_WAIT_US || sources_settled(p))) {

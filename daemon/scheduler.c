@@ -72,6 +72,8 @@ const lb_option lb_schedule_options[] = {
 #define WINDOW_AFTER_S (2 * 86400)      /* ... to the day after tomorrow */
 #define REEXPAND_S 3600                 /* and again when the clock moved this far */
 #define MEMO_KEEP_S (3 * 86400)
+#define RETRY_FIRST_S 2.0               /* a failed start is tried again after this ... */
+#define RETRY_MAX_S 30.0                /* ... doubling up to this, while the entry's time lasts */
 
 /* What the scheduler remembers of an occurrence it acted on. */
 typedef struct memo {
@@ -80,6 +82,9 @@ typedef struct memo {
     int started;                /* ENTRY_START accepted: never sent again */
     int done;                   /* recorded, stopped early or skipped: never started */
     char refused[128];          /* the last refusal, logged once */
+    int failures;               /* starts that failed in a row (START_FAILED): not done, */
+    double retry_at;            /* tried again from this wall time */
+    char reason[256];           /* why the last one failed */
 } memo;
 
 /* An occurrence with when it is recorded. */
@@ -123,12 +128,12 @@ struct lb_scheduler {
     char cur_uid[256];          /* the occurrence whose lesson is recording */
     int64_t cur_stop_at;
     int64_t ext_until;          /* the teacher's extension: 0 none */
-    lb_live cur_live;
+    int64_t cur_told_end;       /* the stop time the lifecycle last got (lesson.json's schedule_end) */
+    int cur_seen;               /* the current entry was in the schedule (gone after: removed) */
     char armed_uid[256];
     /* a timetable lesson resumed at start-up, taken back at the first tick */
     lb_lesson_meta resumed;
     int resumed_pending;
-    int private_on;
     double now_s;               /* the last tick's wall clock */
     double prev_wall_s;
     int64_t prev_mono_us;
@@ -340,6 +345,14 @@ static slot *next_slot(lb_scheduler *s, double now_s)
     return NULL;
 }
 
+/* When the running lesson stops: its entry's end and post-roll, or the
+ * teacher's extension when that is later (an entry moved past it keeps
+ * the lesson to the entry's new end). */
+static int64_t cur_until(const lb_scheduler *s)
+{
+    return s->ext_until > s->cur_stop_at ? s->ext_until : s->cur_stop_at;
+}
+
 /* ---- status ---- */
 
 static void add_time(cJSON *o, const char *key, int64_t wall_s)
@@ -381,16 +394,26 @@ static cJSON *slot_json(lb_scheduler *s, const slot *sl)
     cJSON_AddBoolToObject(o, "record", sl->occ.record);
     cJSON_AddBoolToObject(o, "live", sl->occ.meta.live != LB_LIVE_NO);
     const memo *m = memo_find(s, sl->occ.meta.schedule_uid);
+    /* a start tried again after a failure is start_failed until it
+     * records; one whose time ran out failing stays so */
     const char *state = !sl->occ.record ? "not_recorded"
+                      : m && m->failures ? "start_failed"
                       : !strcmp(s->cur_uid, sl->occ.meta.schedule_uid) ? "recording"
                       : m && (m->started || m->done) ? "done"
                       : sl->stop_at <= s->now_s ? "past" : "waiting";
     cJSON_AddStringToObject(o, "state", state);
     /* the grid tells a lesson the clock stepped over from one recorded */
-    if (m && m->done && !m->started)
+    if (m && m->done && !m->started && !m->failures)
         cJSON_AddBoolToObject(o, "skipped", 1);
     if (m && m->refused[0] && !m->started)
         cJSON_AddStringToObject(o, "refused", m->refused);
+    if (m && m->failures) {
+        /* its start failed: tried again while its time lasts */
+        cJSON_AddStringToObject(o, "start_error", m->reason);
+        cJSON_AddNumberToObject(o, "start_attempts", m->failures);
+        if (!m->done)
+            cJSON_AddNumberToObject(o, "retry_at_s", floor(m->retry_at));
+    }
     return o;
 }
 
@@ -409,7 +432,7 @@ static cJSON *status_locked(lb_scheduler *s)
     slot *cur = s->cur_uid[0] ? slot_of(s, s->cur_uid) : NULL;
     if (cur) {
         cJSON *c = slot_json(s, cur);
-        cJSON_AddNumberToObject(c, "record_until_s", (double)(s->ext_until ? s->ext_until : s->cur_stop_at));
+        cJSON_AddNumberToObject(c, "record_until_s", (double)cur_until(s));
         if (s->ext_until)
             add_time(c, "extended_until", s->ext_until);
         cJSON_AddItemToObject(root, "current", c);
@@ -547,6 +570,70 @@ static void end_current(lb_scheduler *s, const char *how)
     memo_save(s);
 }
 
+/* The lifecycle could not carry the entry's start out (START_FAILED: the
+ * lesson folder or the archive refused).  The entry is not done: it is
+ * tried again after a backoff while its time lasts, and the health checks
+ * raise schedule_start_failed (lb_scheduler_failures) until a start
+ * succeeds or its time is over. */
+static void start_failed(lb_scheduler *s, double now_s)
+{
+    char reason[256] = "";
+    memo *m = memo_find(s, s->cur_uid);
+    if (s->ops.last_error)
+        s->ops.last_error(s->opaque, reason, sizeof reason);
+    if (m) {
+        m->started = 0;
+        m->failures++;
+        double delay = fmin(RETRY_FIRST_S * pow(2, fmin(m->failures - 1, 16)), RETRY_MAX_S);
+        m->retry_at = now_s + delay;
+        snprintf(m->reason, sizeof m->reason, "%s", reason[0] ? reason : "the recording could not start");
+        LB_LOGW("schedule", "%s: its lesson could not start (%s): tried again in %.0f s while its "
+                "time lasts (%d failed)", s->cur_uid, m->reason, delay, m->failures);
+    }
+    s->cur_uid[0] = 0;
+    s->ext_until = 0;
+    s->published[0] = 0;                /* the teacher's page shows it */
+}
+
+/* The running entry as the schedule has it now.  Its end moved (a
+ * timetable edit, a changed feed: expand() moved cur_stop_at): the
+ * lifecycle's ENTRY_MOVED gives the lesson the new stop time (lesson.json's
+ * schedule_end, the status).  Gone from the schedule (removed from the
+ * timetable or the feed: DESIGN's event records from DTSTART to DTEND, and
+ * there is none any more): its lesson stops now, as at its end; an
+ * extended one keeps the teacher's extension.  0, or 1 when it was ended. */
+static int follow_entry(lb_scheduler *s, double now_s)
+{
+    char why[512], err[256];
+    slot *sl = slot_of(s, s->cur_uid);
+    if (sl)
+        s->cur_seen = 1;
+    else if (s->cur_seen && !s->expand_error[0] && !s->ext_until) {
+        snprintf(why, sizeof why, "timetable: %s removed from the schedule", s->cur_uid);
+        if (send_event(s, LB_EV_ENTRY_END, why, NULL, err, sizeof err) >= 0) {
+            end_current(s, "removed from the schedule: recording stops");
+            return 1;
+        }
+        LB_LOGD("schedule", "%s: end refused: %s", s->cur_uid, err);
+        return 0;
+    }
+    int64_t until = cur_until(s);
+    if (until == s->cur_told_end)
+        return 0;
+    lb_lesson_meta end = { .schedule_end_s = until };   /* only its end is read (LB_FX_SET_END) */
+    snprintf(end.schedule_uid, sizeof end.schedule_uid, "%s", s->cur_uid);
+    snprintf(why, sizeof why, "timetable: %s now ends at %+.0f s from now", s->cur_uid, until - now_s);
+    if (send_event(s, LB_EV_ENTRY_MOVED, why, &end, err, sizeof err) < 0) {
+        LB_LOGD("schedule", "%s: the new end refused: %s", s->cur_uid, err);
+        return 0;
+    }
+    LB_LOGI("schedule", "%s: its end moved in the schedule: recording until %+.0f s from now (was %+.0f s)",
+            s->cur_uid, until - now_s, s->cur_told_end - now_s);
+    s->cur_told_end = until;
+    s->published[0] = 0;
+    return 0;
+}
+
 /* The lesson resumed at start-up was a timetable entry's: it becomes the
  * current entry again (the entry start of a recording lesson: no cut, its
  * folder stays), so it stops at its entry's end plus post-roll, or at the
@@ -569,6 +656,8 @@ static void adopt_resumed(lb_scheduler *s, lb_lifecycle lc, double now_s)
         return;
     }
     meta.schedule_end_s = ext ? ext : stop_at;
+    if (sl && meta.live == LB_LIVE_UNSET)
+        meta.live = sl->occ.meta.live;  /* a lesson.json from before "live" was kept */
     snprintf(why, sizeof why, "timetable: %s (%s) resumed", uid, meta.title);
     if (send_event(s, LB_EV_ENTRY_START, why, &meta, err, sizeof err) < 0) {
         LB_LOGW("schedule", "%s: resumed, but not taken back as the timetable's: %s", uid, err);
@@ -582,7 +671,8 @@ static void adopt_resumed(lb_scheduler *s, lb_lifecycle lc, double now_s)
     snprintf(s->cur_uid, sizeof s->cur_uid, "%s", uid);
     s->cur_stop_at = stop_at;
     s->ext_until = ext;
-    s->cur_live = sl ? sl->occ.meta.live : meta.live;
+    s->cur_told_end = meta.schedule_end_s;
+    s->cur_seen = sl != NULL;
     LB_LOGI("schedule", "%s (%s): resumed, recording until %+.0f s from now%s%s", uid, meta.title,
             (double)(ext ? ext : stop_at) - now_s, ext ? " (its extension)" : "", sl ? "" :
             " (its entry is no longer in the schedule: lesson.json's schedule_end)");
@@ -629,13 +719,22 @@ static void tick_locked(lb_scheduler *s, double now_s)
                     "the entry is not done", s->cur_uid);
             s->cur_uid[0] = 0;
             s->ext_until = 0;
+        } else if (!busy && (lc.flags & LB_LESSON_START_FAILED)) {
+            start_failed(s, now_s);
         } else if (!busy || !(lc.flags & LB_LESSON_ENTRY)) {
             end_current(s, lc.state == LB_LESSON_IDLE || lc.state == LB_LESSON_SCHEDULED
                            ? "its lesson ended (stopped early, or failed): it is not started again"
                            : "its lesson is no longer the timetable's");
         } else if (lc.state == LB_LESSON_STARTING || lc.state == LB_LESSON_RECORDING) {
-            int64_t until = s->ext_until ? s->ext_until : s->cur_stop_at;
-            if (now_s >= until) {
+            memo *cm = memo_find(s, s->cur_uid);
+            if (lc.state == LB_LESSON_RECORDING && cm && cm->failures) {
+                LB_LOGI("schedule", "%s: recording, after %d failed start%s", s->cur_uid, cm->failures,
+                        cm->failures == 1 ? "" : "s");
+                cm->failures = 0;
+                cm->reason[0] = 0;
+            }
+            /* removed from the schedule: stopped; else its end, moved or not */
+            if (!follow_entry(s, now_s) && now_s >= cur_until(s)) {
                 int extended = !!(lc.flags & LB_LESSON_EXTENDED);
                 snprintf(why, sizeof why, "timetable: %s %s", s->cur_uid,
                          extended ? "extension ended" : "period ended");
@@ -656,6 +755,15 @@ static void tick_locked(lb_scheduler *s, double now_s)
         if (m && (m->started || m->done))
             continue;
         if (now_s >= sl->stop_at) {
+            if (m && m->failures) {
+                /* its time is over and it never started: done (the alert clears) */
+                m->done = 1;
+                LB_LOGW("schedule", "%s (%s): its time is over: not recorded, the start failed %d "
+                        "time%s (%s)", m->uid, sl->occ.meta.title, m->failures, m->failures == 1 ? "" : "s",
+                        m->reason);
+                memo_save(s);
+                continue;
+            }
             /* a clock step went over its whole time */
             if (stepped_from && sl->stop_at > stepped_from && !m && (m = memo_get(s, &sl->occ))) {
                 m->done = 1;
@@ -665,6 +773,8 @@ static void tick_locked(lb_scheduler *s, double now_s)
             }
             continue;
         }
+        if (m && m->failures && now_s < m->retry_at)
+            continue;                   /* its start failed: backing off */
         if (lc.state == LB_LESSON_STOPPING || lc.state == LB_LESSON_FINISHING)
             break;                      /* the last lesson is being finished: next tick */
         snprintf(why, sizeof why, "timetable: %s (%s)%s", sl->occ.meta.schedule_uid, sl->occ.meta.title,
@@ -685,7 +795,8 @@ static void tick_locked(lb_scheduler *s, double now_s)
         m->started = 1;
         snprintf(s->cur_uid, sizeof s->cur_uid, "%s", m->uid);
         s->cur_stop_at = sl->stop_at;
-        s->cur_live = sl->occ.meta.live;
+        s->cur_told_end = sl->stop_at;
+        s->cur_seen = 1;
         s->ext_until = 0;
         LB_LOGI("schedule", "%s (%s): recording until %+.0f s from now%s", m->uid, sl->occ.meta.title,
                 sl->stop_at - now_s, sl->occ.meta.live == LB_LIVE_NO ? ", not live" : "");
@@ -705,17 +816,7 @@ static void tick_locked(lb_scheduler *s, double now_s)
             snprintf(s->armed_uid, sizeof s->armed_uid, "%s", next_uid);
     }
 
-    /* 4. a lesson that is not live keeps the live outputs that follow the schedule paused */
-    int private_on = s->cur_uid[0] && s->cur_live == LB_LIVE_NO;
-    if (private_on != s->private_on) {
-        s->private_on = private_on;
-        if (s->ops.set_private)
-            s->ops.set_private(s->opaque, private_on);
-        LB_LOGI("schedule", "live outputs %s", private_on ? "paused: the lesson is not live"
-                                                          : "carry the program again");
-    }
-
-    /* 5. what the teacher's page shows changed: tell it */
+    /* 4. what the teacher's page shows changed: tell it */
     char shown[64];
     slot *cur = s->cur_uid[0] ? slot_of(s, s->cur_uid) : NULL;
     snprintf(shown, sizeof shown, "%p/%p/%lld", (void *)cur, (void *)next, (long long)s->ext_until);
@@ -1153,7 +1254,7 @@ int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size
         ret = AVERROR(EBUSY);
         goto out;
     }
-    int64_t base = s->ext_until ? s->ext_until : s->cur_stop_at;
+    int64_t base = cur_until(s);
     int64_t until = base + (int64_t)minutes * 60;
     slot *next = next_slot(s, s->now_s);
     if (next && next->start_at < until) {
@@ -1172,6 +1273,7 @@ int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size
     if ((ret = send_event(s, LB_EV_EXTEND, why, &end, err, err_size)) < 0)
         goto out;
     s->ext_until = until;
+    s->cur_told_end = until;
     LB_LOGI("schedule", "%s: extended by %d min: recording until %+.0f s from now", s->cur_uid,
             minutes, until - s->now_s);
     s->published[0] = 0;
@@ -1197,11 +1299,12 @@ double lb_scheduler_remaining_s(lb_scheduler *s)
         return 0;
     pthread_mutex_lock(&s->lock);
     double total = 0, now = s->now_s;
-    if (s->set.enabled && now > 0) {
-        time_t t = (time_t)now;
-        struct tm tm;
-        localtime_r(&t, &tm);
-        double midnight = now + (86400 - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec));
+    int64_t next_midnight;
+    char err[256];
+    /* the hall's day, in the schedule's zone (not the process's TZ) */
+    if (s->set.enabled && now > 0 &&
+        lb_schedule_next_midnight(zone(s), (int64_t)now, &next_midnight, err, sizeof err) >= 0) {
+        double midnight = (double)next_midnight;
         for (int i = 0; i < s->nb_slots; i++) {
             slot *sl = &s->slots[i];
             int cur = !strcmp(sl->occ.meta.schedule_uid, s->cur_uid) && s->cur_uid[0];
@@ -1209,11 +1312,33 @@ double lb_scheduler_remaining_s(lb_scheduler *s)
             if (!sl->occ.record || (!cur && m && (m->started || m->done)))
                 continue;
             double from = fmax(now, (double)sl->start_at);
-            double to = fmin(midnight, (double)(cur && s->ext_until ? s->ext_until : sl->stop_at));
+            double to = fmin(midnight, (double)(cur ? cur_until(s) : sl->stop_at));
             if (to > from)
                 total += to - from;
         }
     }
     pthread_mutex_unlock(&s->lock);
     return total;
+}
+
+int lb_scheduler_failures(lb_scheduler *s, lb_scheduler_failure *out, int max)
+{
+    int n = 0;
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->nb_memos && n < max; i++) {
+        const memo *m = &s->memos[i];
+        slot *sl = m->failures && !m->done ? slot_of(s, m->uid) : NULL;
+        if (!sl || s->now_s >= sl->stop_at)
+            continue;                   /* recording now, over, or gone from the schedule */
+        lb_scheduler_failure *f = &out[n++];
+        snprintf(f->uid, sizeof f->uid, "%s", m->uid);
+        snprintf(f->title, sizeof f->title, "%s", sl->occ.meta.title);
+        snprintf(f->reason, sizeof f->reason, "%s", m->reason);
+        f->attempts = m->failures;
+        f->retry_in_s = fmax(0, m->retry_at - s->now_s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }

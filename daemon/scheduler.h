@@ -54,10 +54,13 @@ typedef struct lb_scheduler_ops {
     lb_lifecycle (*lifecycle)(void *opaque);
     /* An event for the events socket (a JSON object, copied). */
     void (*publish)(void *opaque, const char *json);
-    /* 1 while a lesson marked live = false is recorded: the live outputs
-     * that follow the schedule pause (see lb_streamer_set_private). */
-    void (*set_private)(void *opaque, int on);
+    /* Why the last start failed (the status' last error), for the alert
+     * and the status of an entry whose start failed.  May be NULL. */
+    void (*last_error)(void *opaque, char *buf, size_t size);
 } lb_scheduler_ops;
+/* live: an entry's live = false goes with its ENTRY_START's metadata; the
+ * lifecycle pauses the live outputs that follow the schedule while such a
+ * lesson records (as for the API's start with "live": false). */
 
 typedef struct lb_scheduler lb_scheduler;
 
@@ -107,8 +110,24 @@ int lb_scheduler_extend(lb_scheduler *s, int minutes, char *err, size_t err_size
  * that is later (an extension before the crash) or the entry is gone.
  * Nothing for a manual lesson (no schedule_uid). */
 void lb_scheduler_resumed(lb_scheduler *s, const lb_lesson_meta *meta);
+/* An entry whose start failed (the lifecycle's START_FAILED: the folder or
+ * the archive refused) and that is tried again while its time lasts. */
+typedef struct lb_scheduler_failure {
+    char uid[256];              /* schedule_uid */
+    char title[128];
+    char reason[256];           /* the last failure's */
+    int attempts;
+    double retry_in_s;          /* from the last tick */
+} lb_scheduler_failure;
+
+/* The entries failing to start now, at most max; returns how many.  For
+ * the health checks' schedule_start_failed alert: raised while an entry
+ * is listed, cleared when its start succeeds or its time is over. */
+int lb_scheduler_failures(lb_scheduler *s, lb_scheduler_failure *out, int max);
+
 /* Seconds of recording the schedule still asks for today (from the last
- * tick's wall clock to the next midnight in the system's zone, rolls
+ * tick's wall clock to the next midnight in the schedule's zone ([schedule]
+ * timezone, else the timetable's, else the system's), rolls
  * included, the running lesson's rest and extension included), for the
  * disk forecast.  0 when disabled. */
 double lb_scheduler_remaining_s(lb_scheduler *s);

@@ -1775,7 +1775,8 @@ static void h_recordings(lb_webui *w, webui_conn *c, const char *id, cJSON *body
         webui_respond_error(c, 400, "%s", err);
         return;
     }
-    mask &= ~(LB_META_SCHEDULE_UID | LB_META_SCHEDULE_END);  /* where it came from is history */
+    /* where it came from and how it went out are history */
+    mask &= ~(LB_META_SCHEDULE_UID | LB_META_SCHEDULE_END | LB_META_LIVE);
     if (!mask) {
         webui_respond_error(c, 400, "nothing to change (title, teacher, course, subject, grade, "
                             "class, lesson_type, school, hall, description, keywords, language)");

@@ -134,8 +134,10 @@ static void test_failures(void)
     SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
     SEND(lc, LB_EV_FAILURE, "pipeline: the archive cannot start", LB_LESSON_IDLE,
          LB_FX_SET_ERROR | LB_FX_PUBLISH);
+    CHECK(lc.flags & LB_LESSON_START_FAILED);           /* the scheduler tries its entry again */
     /* a crash during finishing: back to idle, the lesson left for repair */
     SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    CHECK(!(lc.flags & LB_LESSON_START_FAILED));        /* the next start clears it */
     SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
     SEND(lc, LB_EV_STOP, "api: stop", LB_LESSON_STOPPING, LB_FX_MARK_STOP | LB_FX_PUBLISH);
     SEND(lc, LB_EV_STOP_DONE, "pipeline", LB_LESSON_FINISHING, LB_FX_FINISH);
@@ -152,7 +154,22 @@ static void test_failures(void)
     REFUSE(lc, LB_EV_FAILURE, "not allowed while idle");
     char *log = captured_log();
     CHECK_STR_CONTAINS(log, "lesson " ID ": finishing -> idle (pipeline: the archive failed while finishing)");
+    CHECK_STR_CONTAINS(log, ": starting -> idle (start failed) (pipeline: the archive cannot start)");
     free(log);
+    /* a timetable entry's start refused by the disk guard: failed too */
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_ENTRY_START, "timetable", LB_LESSON_STARTING, START_FX);
+    SEND(lc, LB_EV_DISK_FULL, "disk full", LB_LESSON_IDLE, LB_FX_CANCEL | LB_FX_SET_ERROR | LB_FX_PUBLISH);
+    CHECK(lc.flags & LB_LESSON_START_FAILED);
+    SEND(lc, LB_EV_ENTRY_START, "timetable: again", LB_LESSON_STARTING, START_FX);
+    CHECK(!(lc.flags & LB_LESSON_START_FAILED));
+    /* the entry's end moved in the schedule: the new end into lesson.json */
+    SEND(lc, LB_EV_ENTRY_MOVED, "timetable: moved", LB_LESSON_STARTING, LB_FX_SET_END | LB_FX_PUBLISH);
+    SEND(lc, LB_EV_STARTED, "pipeline", LB_LESSON_RECORDING, LB_FX_PUBLISH);
+    SEND(lc, LB_EV_ENTRY_MOVED, "timetable: moved", LB_LESSON_RECORDING, LB_FX_SET_END | LB_FX_PUBLISH);
+    lc = LB_LIFECYCLE_INIT;
+    SEND(lc, LB_EV_START, "api: start", LB_LESSON_STARTING, START_FX);
+    REFUSE(lc, LB_EV_ENTRY_MOVED, "no timetable lesson is recording");
 }
 
 static void test_timetable_end_during_extension(void)
@@ -424,11 +441,11 @@ static void test_whole_table(void)
     static const lb_lesson_event outside[] = {
         LB_EV_START, LB_EV_STOP, LB_EV_ENTRY_ARMED, LB_EV_ENTRY_DISARMED, LB_EV_ENTRY_START,
         LB_EV_ENTRY_END, LB_EV_EXTEND, LB_EV_EXTENSION_END, LB_EV_RESUME, LB_EV_DISK_FULL,
-        LB_EV_RELOAD, LB_EV_SHUTDOWN, LB_EV_SUSPEND,
+        LB_EV_RELOAD, LB_EV_SHUTDOWN, LB_EV_SUSPEND, LB_EV_ENTRY_MOVED,
     };
     int edges = 0;
     for (int s = LB_LESSON_IDLE; s < LB_LESSON_NB_STATES; s++) {
-        for (unsigned flags = 0; flags < 256; flags++) {
+        for (unsigned flags = 0; flags < 512; flags++) {
             int rest = s == LB_LESSON_IDLE || s == LB_LESSON_SCHEDULED;
             if ((flags & LB_LESSON_SUSPENDED) && !(flags & LB_LESSON_SHUTTING_DOWN))
                 continue;       /* suspended only by a shutdown */

@@ -8,7 +8,11 @@
  * with each start and extension, and a resumed timetable lesson taken
  * back as the current entry (ending with its entry, its extension, or its
  * schedule_end when the entry is gone); the week grid's window of
- * lessons with their states. */
+ * lessons with their states; a start the pipeline could not carry out
+ * (START_FAILED) tried again with a backoff while the entry's time lasts,
+ * listed for the alert until it records or its time is over; the running
+ * entry's end moved or the entry removed by a timetable edit; "today"
+ * ending at midnight in [schedule] timezone, not in TZ's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,8 @@ typedef struct fake {
     int n;
     char title[256];
     long long end_s;            /* the schedule_end of the last SET_METADATA or SET_END */
+    lb_live live;               /* of the last SET_METADATA */
+    int fail_starts;            /* the pipeline fails this many starts (START_FAILED) */
 } fake;
 
 static lb_lifecycle step(lb_lifecycle lc, lb_lesson_event ev)
@@ -50,13 +56,19 @@ static int on_event(void *opaque, lb_lesson_event ev, const char *why, const lb_
     if (f->n < 64)
         snprintf(f->log[f->n++], sizeof f->log[0], "%s%s%s", lb_lesson_event_name(ev),
                  meta ? " " : "", meta ? meta->schedule_uid : "");
-    if (meta && (fx.fx & LB_FX_SET_METADATA))
+    if (meta && (fx.fx & LB_FX_SET_METADATA)) {
         snprintf(f->title, sizeof f->title, "%s", meta->title);
+        f->live = meta->live;
+    }
     if (meta && (fx.fx & (LB_FX_SET_METADATA | LB_FX_SET_END)))
         f->end_s = meta->schedule_end_s;
     /* the pipeline, at once */
-    if (fx.fx & LB_FX_START_ARCHIVE)
+    if ((fx.fx & LB_FX_START_ARCHIVE) && f->fail_starts > 0) {
+        f->fail_starts--;
+        f->lc = step(f->lc, LB_EV_FAILURE);
+    } else if (fx.fx & LB_FX_START_ARCHIVE) {
         f->lc = step(f->lc, LB_EV_STARTED);
+    }
     if (fx.fx & LB_FX_MARK_STOP) {
         f->lc = step(f->lc, LB_EV_STOP_DONE);
         f->lc = step(f->lc, LB_EV_FINISH_DONE);
@@ -69,14 +81,13 @@ static lb_lifecycle on_lifecycle(void *opaque)
     return ((fake *)opaque)->lc;
 }
 
-static int private_on;
-static void on_private(void *opaque, int on)
+static void on_last_error(void *opaque, char *buf, size_t size)
 {
-    private_on = on;
+    snprintf(buf, size, "/data/lessons: cannot create: Not a directory");
 }
 
 static const lb_scheduler_ops ops = { .event = on_event, .lifecycle = on_lifecycle,
-                                      .set_private = on_private };
+                                      .last_error = on_last_error };
 
 /* What the ticks sent since the last call, as one line. */
 static const char *sent(fake *f, char *buf, size_t size)
@@ -140,7 +151,7 @@ int main(void)
     EXPECT(&f, "entry start a@2026-12-07; entry armed");
     CHECK(f.lc.state == LB_LESSON_RECORDING && !strcmp(f.title, "A"));
     CHECK(f.end_s == (long long)AT(8, 46, 0));   /* lesson.json's schedule_end: where it stops */
-    CHECK(private_on);                      /* an ordinary lesson is not live */
+    CHECK(f.live == LB_LIVE_NO);            /* an ordinary lesson is not live: its start says so */
     /* the remaining time today: A's rest and post-roll, B, C, D, E (F is not recorded) */
     double rest = lb_scheduler_remaining_s(s);
     CHECK(rest > 0);
@@ -171,7 +182,7 @@ int main(void)
     CHECK(f.lc.state == LB_LESSON_RECORDING);
     lb_scheduler_tick(s, AT(9, 39, 0));
     EXPECT(&f, "extension end; entry start c@2026-12-07; entry armed");
-    CHECK(!private_on);                     /* an open lesson is live */
+    CHECK(f.live == LB_LIVE_YES);           /* an open lesson is live */
 
     /* a teacher stops C early: it is not started again, also after a step back into it */
     f.lc = step(f.lc, LB_EV_STOP);
@@ -306,6 +317,112 @@ int main(void)
     EXPECT(&mnl, "");
     CHECK(mnl.lc.state == LB_LESSON_RECORDING && !(mnl.lc.flags & LB_LESSON_ENTRY));
     lb_scheduler_free(&s);
+
+    /* the next day: a start the pipeline could not carry out (the lesson
+     * folder refused) leaves the entry not done: tried again after 2 s, then
+     * 4 s, listed for the alert with the reason until it records */
+    fake x = { .lc = LB_LIFECYCLE_INIT, .fail_starts = 2 };
+    lb_scheduler_failure fails[4];
+#define DAY2 "{\"timezone\":\"UTC\",\"entries\":[" \
+    "{\"id\":\"h\",\"date\":\"2026-12-08\",\"start\":\"08:00\",\"end\":\"%s\",\"title\":\"H\"}%s]}"
+#define AT2(h, m, s) AT((h) + 24, m, s)
+    char tt2[1024];
+    const char *entry_i = ",{\"id\":\"i\",\"date\":\"2026-12-08\",\"start\":\"10:00\",\"end\":\"10:40\","
+                          "\"title\":\"I\"},{\"id\":\"j\",\"date\":\"2026-12-08\",\"start\":\"11:00\","
+                          "\"end\":\"11:01\",\"title\":\"J\"}";
+    snprintf(tt2, sizeof tt2, DAY2, "08:45", entry_i);
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg, "schedule"), dir, &ops, &x, err, sizeof err) == 0);
+    CHECK(lb_scheduler_set_timetable(s, tt2, strlen(tt2), err, sizeof err) == 0);
+    lb_scheduler_tick(s, AT2(7, 59, 0));
+    EXPECT(&x, "entry start h@2026-12-08; entry armed");
+    CHECK(x.lc.state == LB_LESSON_SCHEDULED && (x.lc.flags & LB_LESSON_START_FAILED));
+    CHECK(lb_scheduler_failures(s, fails, 4) == 0);     /* not seen yet */
+    lb_scheduler_tick(s, AT2(7, 59, 1));
+    EXPECT(&x, "entry armed");                /* H again: it is not done */
+    CHECK(lb_scheduler_failures(s, fails, 4) == 1);
+    CHECK(!strcmp(fails[0].uid, "h@2026-12-08") && !strcmp(fails[0].title, "H") && fails[0].attempts == 1);
+    CHECK_STR_CONTAINS(fails[0].reason, "Not a directory");
+    cJSON *st2 = lb_scheduler_status(s);
+    char *st2_text = cJSON_PrintUnformatted(st2);
+    CHECK_STR_CONTAINS(st2_text, "\"state\":\"start_failed\",\"start_error\":\"/data/lessons: cannot create");
+    free(st2_text);
+    cJSON_Delete(st2);
+    lb_scheduler_tick(s, AT2(7, 59, 2));
+    EXPECT(&x, "");                           /* backing off: 2 s */
+    lb_scheduler_tick(s, AT2(7, 59, 3));
+    EXPECT(&x, "entry start h@2026-12-08; entry armed");
+    lb_scheduler_tick(s, AT2(7, 59, 4));
+    EXPECT(&x, "entry armed");
+    CHECK(lb_scheduler_failures(s, fails, 4) == 1 && fails[0].attempts == 2);
+    lb_scheduler_tick(s, AT2(7, 59, 7));
+    EXPECT(&x, "");                           /* then 4 s */
+    lb_scheduler_tick(s, AT2(7, 59, 8));
+    EXPECT(&x, "entry start h@2026-12-08; entry armed");
+    CHECK(x.lc.state == LB_LESSON_RECORDING && !(x.lc.flags & LB_LESSON_START_FAILED));
+    CHECK(x.end_s == (long long)AT2(8, 47, 0));
+    lb_scheduler_tick(s, AT2(7, 59, 9));
+    EXPECT(&x, "");
+    CHECK(lb_scheduler_failures(s, fails, 4) == 0);     /* recording: the alert clears */
+
+    /* the timetable moves H's end to 08:30: the lesson is told (lesson.json's
+     * schedule_end), stops there; later moved again is as good */
+    snprintf(tt2, sizeof tt2, DAY2, "08:30", entry_i);
+    CHECK(lb_scheduler_set_timetable(s, tt2, strlen(tt2), err, sizeof err) == 0);
+    lb_scheduler_tick(s, AT2(8, 0, 0));
+    EXPECT(&x, "entry moved h@2026-12-08");
+    CHECK(x.end_s == (long long)AT2(8, 32, 0) && x.lc.state == LB_LESSON_RECORDING);
+    snprintf(tt2, sizeof tt2, DAY2, "08:35", entry_i);
+    CHECK(lb_scheduler_set_timetable(s, tt2, strlen(tt2), err, sizeof err) == 0);
+    lb_scheduler_tick(s, AT2(8, 1, 0));
+    EXPECT(&x, "entry moved h@2026-12-08");
+    CHECK(x.end_s == (long long)AT2(8, 37, 0));
+    lb_scheduler_tick(s, AT2(8, 32, 0));
+    EXPECT(&x, "");
+    lb_scheduler_tick(s, AT2(8, 37, 0));
+    EXPECT(&x, "entry end");
+    /* I starts; removed from the timetable while it records, it stops */
+    lb_scheduler_tick(s, AT2(9, 59, 0));
+    EXPECT(&x, "entry start i@2026-12-08; entry armed");
+    CHECK(x.lc.state == LB_LESSON_RECORDING);
+    snprintf(tt2, sizeof tt2, DAY2, "08:35", ",{\"id\":\"j\",\"date\":\"2026-12-08\",\"start\":\"11:00\","
+             "\"end\":\"11:01\",\"title\":\"J\"}");
+    CHECK(lb_scheduler_set_timetable(s, tt2, strlen(tt2), err, sizeof err) == 0);
+    lb_scheduler_tick(s, AT2(10, 0, 0));
+    EXPECT(&x, "entry end");
+    CHECK(x.lc.state == LB_LESSON_SCHEDULED);
+    /* J fails for its whole time: then it is done, no longer listed */
+    x.fail_starts = 1000;
+    lb_scheduler_tick(s, AT2(10, 59, 0));
+    EXPECT(&x, "entry start j@2026-12-08; entry disarmed");
+    lb_scheduler_tick(s, AT2(10, 59, 1));
+    EXPECT(&x, "entry armed");
+    CHECK(lb_scheduler_failures(s, fails, 4) == 1);
+    lb_scheduler_tick(s, AT2(11, 3, 0));
+    CHECK(lb_scheduler_failures(s, fails, 4) == 0);
+    EXPECT(&x, "entry disarmed");
+    lb_scheduler_tick(s, AT2(11, 2, 0));     /* a step back: never started again */
+    EXPECT(&x, "");
+    lb_scheduler_free(&s);
+
+    /* "today" is the schedule's: [schedule] timezone = Asia/Shanghai with
+     * the process in New York.  At 22:00 in Shanghai on 2026-12-09 (09:00
+     * in New York) the 23:00 lesson counts; the 01:00 one is tomorrow in
+     * Shanghai, though before midnight in New York */
+    setenv("TZ", "America/New_York", 1);
+    tzset();
+    lb_config *cfg_sh = NULL;
+    CHECK(lb_config_load_string(&cfg_sh, "test.ini", "[schedule]\ntimezone = Asia/Shanghai\n", err,
+                                sizeof err) == 0);
+    fake z = { .lc = LB_LIFECYCLE_INIT };
+    const char *tt3 = "{\"entries\":["
+        "{\"id\":\"late\",\"date\":\"2026-12-09\",\"start\":\"23:00\",\"end\":\"23:40\"},"
+        "{\"id\":\"night\",\"date\":\"2026-12-10\",\"start\":\"01:00\",\"end\":\"01:40\"}]}";
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg_sh, "schedule"), dir, &ops, &z, err, sizeof err) == 0);
+    CHECK(lb_scheduler_set_timetable(s, tt3, strlen(tt3), err, sizeof err) == 0);
+    lb_scheduler_tick(s, AT(48 + 22 - 8, 0, 0));     /* 14:00 UTC */
+    CHECK(lb_scheduler_remaining_s(s) == 40 * 60);
+    lb_scheduler_free(&s);
+    lb_config_free(&cfg_sh);
     lb_config_free(&cfg);
 
     snprintf(buf, sizeof buf, "rm -rf %s", dir);

@@ -149,6 +149,7 @@
   function stateOf(o) {
     if (o.state === 'recording') return 'recording';
     if (o.state === 'not_recorded') return 'not_recorded';
+    if (o.state === 'start_failed') return 'failed';    // could not start (start_error); tried again
     if (o.skipped) return 'skipped';
     const rec = week.recs[o.schedule_uid];
     if (o.state === 'done' || o.state === 'past') {
