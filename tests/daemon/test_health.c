@@ -243,6 +243,28 @@ int main(void)
               LB_ALERT_CLOCK_UNSYNCED && strstr(list[lb_health_raised(h, list, 8) - 1].message, "900 ms"));
     }
 
+    /* schedule_start_failed: raised at the first report, naming the entry
+     * and the reason; cleared as soon as the entry is no longer reported */
+    healthy(&in, t++);
+    in.late_frames = late;
+    in.nb_failed_starts = 1;
+    in.failed_starts[0] = (lb_health_failed_start){ .entry = "maths-1@2026-12-07", .title = "Maths 1",
+                                                    .reason = "/data/x: cannot create: Not a directory",
+                                                    .attempts = 1 };
+    lb_health_update(h, &in, on_alert, &s);
+    CHECK(has(&s, "raised schedule_start_failed maths-1@2026-12-07"));
+    {
+        int n = lb_health_raised(h, list, 8);
+        CHECK(n >= 1 && list[n - 1].kind == LB_ALERT_SCHEDULE_START_FAILED &&
+              !strcmp(list[n - 1].label, "Maths 1"));
+        CHECK_STR_CONTAINS(list[n - 1].message, "'Maths 1' (maths-1@2026-12-07) could not start: "
+                           "/data/x: cannot create: Not a directory");
+    }
+    healthy(&in, t++);
+    in.late_frames = late;
+    lb_health_update(h, &in, on_alert, &s);
+    CHECK(has(&s, "cleared schedule_start_failed maths-1@2026-12-07"));
+
     /* av_drift: a clock beyond drift_max_ppm at once, cleared once corrected */
     for (int k = 0; k < 2; k++, t++) {
         healthy(&in, t);

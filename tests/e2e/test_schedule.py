@@ -23,6 +23,18 @@ Times are seconds from "now"; a lesson's length is checked with ffprobe
   timetable      PUT /api/v1/timetable: overlapping entries are a 400 naming
                  both; a good one is stored, exported with
                  Content-Disposition, and its lessons are listed
+  failed_start   a timetable entry whose start fails for real (the data
+                 folder is a file: no lesson folder can be made) is not done
+                 (.schedule-done.json), shows start_failed in the schedule
+                 and raises schedule_start_failed naming it and the reason;
+                 the folder back, the retry records it within its time and
+                 the alert clears; the entry's end moved by a timetable PUT
+                 reaches lesson.json's schedule_end and the status, and the
+                 lesson stops there
+  private_start  POST start with "live": false: the HLS output (follows the
+                 schedule) sends nothing while the archive records, the
+                 status says live false, lesson.json "live": false; a 'live'
+                 that is not a boolean is a 400 naming it
   restart        a service stop (SIGTERM) while an entry records: the lesson
                  ends "ended_by": "shutdown" and the entry is not counted
                  done (.schedule-done.json); luobo back within
@@ -128,6 +140,7 @@ stop_free_mb = 5
 
 [output.live]
 type = hls
+dir = {live}
 
 [health]
 clock_check = false
@@ -137,7 +150,7 @@ ical = http://127.0.0.1:{np}/feed.ics
 allow_http = true
 poll_s = 1
 fetch_timeout_s = 5
-""".format(data=self.data, port=self.port, np=self.nginx_port))
+""".format(data=self.data, port=self.port, np=self.nginx_port, live=os.path.join(d, "live")))
 
     def set_offset(self, s):
         with open(self.offset + ".tmp", "w") as f:
@@ -519,6 +532,108 @@ def restart(h):
     check(j["title"] == "Mid 7" and j["teacher"] == "Sun Li", "its metadata")
 
 
+def today_or_tomorrow(span_s):
+    """A time from which span_s seconds stay within one local day."""
+    t = time.time()
+    if time.localtime(t + span_s).tm_mday != time.localtime(t).tm_mday:
+        time.sleep(span_s + 5)
+        t = time.time()
+    return t
+
+
+def hms(x):
+    return time.strftime("%H:%M:%S", time.localtime(x))
+
+
+def alerts_of(h, kind):
+    return [a for a in h.api("GET", "/api/v1/alerts").json()["alerts"] if a["alert"] == kind]
+
+
+def done_uids(data):
+    path = os.path.join(data, ".schedule-done.json")
+    return [d["uid"] for d in json.load(open(path))] if os.path.exists(path) else []
+
+
+def local_epoch(day, hhmmss):
+    return int(time.mktime(time.strptime(day + " " + hhmmss, "%Y-%m-%d %H:%M:%S")))
+
+
+def failed_start(h):
+    t = today_or_tomorrow(90)
+    day = time.strftime("%Y-%m-%d", time.localtime(t))
+    uid = "retry-9@" + day
+    entry = {"id": "retry-9", "date": day, "start": hms(t + 3), "end": hms(t + 80), "title": "Retry 9",
+             "lesson_type": "open"}
+    end = local_epoch(day, entry["end"])
+    r = h.api("PUT", "/api/v1/timetable", raw=json.dumps({"entries": [entry]}))
+    check(r.status == 200, "the timetable is stored: %d %s" % (r.status, r.body[:300]))
+    # the data folder becomes a file: no lesson folder can be made (as root,
+    # permissions would not stop it)
+    away = h.data + ".away"
+    os.rename(h.data, away)
+    try:
+        open(h.data, "w").close()
+        a = wait_for(lambda: alerts_of(h, "schedule_start_failed"), "the schedule_start_failed alert")[0]
+        print("  alert: " + a["message"])
+        check(a["subject"] == uid and "Retry 9" in a["message"] and "Not a directory" in a["message"],
+              "the alert names the entry and the reason: %s" % a)
+        occ = [o for o in h.schedule()["occurrences"] if o["schedule_uid"] == uid]
+        check(len(occ) == 1 and occ[0]["state"] == "start_failed" and
+              "Not a directory" in occ[0].get("start_error", ""), "the schedule shows the failure: %s" % occ)
+        check(uid not in done_uids(away), "the entry is not counted done")
+        check(h.status()["lesson_state"] in ("idle", "scheduled"), "nothing records")
+    finally:
+        os.remove(h.data)
+        os.rename(away, h.data)
+    st = h.wait_state(("recording",), "the entry retried once the folder is back")
+    check(st["title"] == "Retry 9" and time.time() < end, "its lesson records within its time")
+    wait_for(lambda: not alerts_of(h, "schedule_start_failed"), "the alert cleared")
+    lid = st["id"]
+    check(h.lesson(lid)["schedule_end"] == end and st["schedule_end"] == end,
+          "schedule_end is the entry's end: %s %s" % (h.lesson(lid).get("schedule_end"), st["schedule_end"]))
+    # the timetable moves its end 4 s ahead: lesson.json, the status and the stop follow
+    entry["end"] = hms(time.time() + 4)
+    new_end = local_epoch(day, entry["end"])
+    r = h.api("PUT", "/api/v1/timetable", raw=json.dumps({"entries": [entry]}))
+    check(r.status == 200, "the end moved: %d %s" % (r.status, r.body[:300]))
+    wait_for(lambda: h.lesson(lid)["schedule_end"] == new_end, "lesson.json's schedule_end moved")
+    s = h.status()
+    check(s["lesson_state"] != "recording" or s["schedule_end"] == new_end,
+          "the status' schedule_end moved: %s" % s.get("schedule_end"))
+    j = h.wait_complete(lid)
+    check(time.time() < end - 20, "it stopped at the new end, not the old one")
+    check(j.get("ended_by") == "stop", "ended by its entry's end: %s" % j.get("ended_by"))
+    wait_for(lambda: uid in done_uids(h.data), "the entry done once recorded")
+    check(h.api("DELETE", "/api/v1/timetable").status == 204, "the timetable is removed")
+
+
+def private_start(h):
+    def output(pick):
+        return [o for o in h.api("GET", "/api/v1/status").json()["outputs"] if pick(o)][0]
+
+    def hls():
+        return output(lambda o: o["name"] == "live")
+
+    def archive_bytes():
+        return output(lambda o: o["kind"] == "archive")["bytes"]
+    r = h.api("POST", "/api/v1/recording", {"action": "start", "title": "Private", "live": "no"})
+    check(r.status == 400 and "'live'" in r.json()["error"], "live \"no\": 400 naming it: %d %s"
+          % (r.status, r.body))
+    wait_for(lambda: hls()["state"] == "live", "the live output carries the program")
+    r = h.api("POST", "/api/v1/recording", {"action": "start", "title": "Private", "live": False})
+    check(r.status == 200, "start, not live: %d %s" % (r.status, r.body))
+    st = h.wait_state(("recording",), "the private lesson")
+    check(st["live"] is False, "the status says it is not live: %s" % st.get("live"))
+    wait_for(lambda: hls()["state"] == "paused", "the live output paused")
+    sent, archived = hls()["bytes"], archive_bytes()
+    wait_for(lambda: archive_bytes() > archived + 20000, "the archive records")
+    check(hls()["bytes"] == sent, "nothing is sent live while the lesson that is not live records")
+    check(h.api("POST", "/api/v1/recording", {"action": "stop"}).status == 200, "stop")
+    j = h.wait_complete(st["id"])
+    check(j.get("live") is False, "lesson.json says it was not live: %s" % j.get("live"))
+    wait_for(lambda: hls()["state"] == "live" and h.status()["live"] is True, "live again after the lesson")
+
+
 # docs/schedule.md's timetable format
 def overlapping_timetable():
     return {"entries": [
@@ -549,7 +664,8 @@ def config(h):
               "%s -> exit 2: %s" % (extra.strip(), err))
 
 
-CASES = [config, two_lessons, takeover, clock_steps, bad_feed, timetable, restart]
+CASES = [config, two_lessons, takeover, clock_steps, bad_feed, timetable, failed_start, private_start,
+         restart]
 
 
 def main():
