@@ -18,6 +18,14 @@
  * entirely is logged as skipped.  Steps are noticed by comparing the wall
  * clock with the monotonic one, and logged.
  *
+ * A start the pipeline could not carry out (the lifecycle's START_FAILED)
+ * is no transition: the entry is tried again with a backoff while its time
+ * lasts and reported for the schedule_start_failed alert.  The running
+ * entry follows the schedule: a moved end is sent as ENTRY_MOVED (the
+ * lesson's schedule_end), a removed entry ends its lesson.  Live is not
+ * the scheduler's: the entry start's metadata says it, as the API's start
+ * does.
+ *
  * The feed thread (lb-ical) reads or fetches the iCal feed and swaps the
  * parsed calendar in only when it parsed: a broken feed keeps the last good
  * schedule and shows its error. */

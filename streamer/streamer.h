@@ -407,7 +407,8 @@ void lb_streamer_print_options(FILE *f, lb_options_printer print);
  * removal (lb_streamer_remove_output). */
 const char *lb_streamer_live_dir(const lb_streamer *st);
 
-/* A lesson that is not live (the schedule's live = false) is being
+/* A lesson that is not live (its start's live = false: the API's, or a
+ * timetable entry's; daemon/lifecycle.c sets it each tick) is being
  * recorded: the live outputs with follow_schedule = true (hls, srt; the
  * default) send nothing while on is 1 (stats state "paused", the
  * connection kept), and take the program again at the next video key

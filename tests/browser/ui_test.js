@@ -335,6 +335,7 @@ async function shot(page, name) {
     await page.fill('#rec-grade', '初三');
     await page.fill('#rec-class', '2班');
     await page.selectOption('#rec-lesson_type', 'quality');
+    await page.uncheck('#rec-live');        // recorded only: the start says "live": false
     await page.click('#rec-button');
     await page.waitForFunction(() => document.body.classList.contains('recording'), null, { timeout: 60000 });
     check(true, 'console: recording shows the red banner');
@@ -408,9 +409,10 @@ async function shot(page, name) {
       return JSON.parse(await r.text());
     }, consoleTitle);
     check(status === 'complete' && lesson.title === consoleTitle && (!DAEMON || (lesson.teacher === 'Mr Zhou' &&
-          lesson.subject === '物理' && lesson.grade === '初三' && lesson['class'] === '2班' && lesson.lesson_type === 'quality')),
-      'console: lesson.json has the title and metadata typed in the console (' +
-      [lesson.title, lesson.teacher, lesson.subject, lesson.grade, lesson['class'], lesson.lesson_type].join(', ') + ')');
+          lesson.subject === '物理' && lesson.grade === '初三' && lesson['class'] === '2班' && lesson.lesson_type === 'quality')) &&
+          lesson.live === false,
+      'console: lesson.json has the title and metadata typed in the console, live unticked (' +
+      [lesson.title, lesson.teacher, lesson.subject, lesson.grade, lesson['class'], lesson.lesson_type, lesson.live].join(', ') + ')');
   });
 
   await step('recordings: edit metadata, delete a lesson', async () => {

@@ -311,6 +311,7 @@ const LB = (() => {
       disk_low: 'The disk holds only {v} h more recording; {t} h are needed.',
       overload: 'The recorder is falling behind real time.',
       clock_unsynced: 'The system clock is not synchronised.',
+      schedule_start_failed: 'The timetable lesson “{s}” could not start: {d} — it is tried again while its time lasts.',
     },
     zh: {
       mic_silent: '麦克风“{s}”已经 {t} 秒没有声音——是否已打开？',
@@ -326,6 +327,7 @@ const LB = (() => {
       disk_low: '磁盘只够再录 {v} 小时，需要 {t} 小时。',
       overload: '录播机处理不过来，落后于实时。',
       clock_unsynced: '系统时钟未同步。',
+      schedule_start_failed: '课表中的课程“{s}”无法开始录制：{d}——在其时间内会继续重试。',
     },
   };
   /* A camera's or mic's label (label = 讲台) by its NAME, from the status
@@ -340,7 +342,8 @@ const LB = (() => {
     const tpl = ALERT_TEXT[lang][a.alert];
     if (!tpl) return a.message || a.alert;
     const p = a.params || {};
-    return tpl.replace('{s}', labelOf(a.subject)).replace('{t}', p.threshold !== undefined ? p.threshold : '')
+    return tpl.replace('{s}', p.label || labelOf(a.subject)).replace('{d}', p.detail || '')
+      .replace('{t}', p.threshold !== undefined ? p.threshold : '')
       .replace('{v}', p.value !== undefined ? Number(p.value).toFixed(1) : '?');
   }
 

@@ -9,12 +9,14 @@
   let program = [];
   let recording = false;
   let recTitle = '';
+  let recLive = true;     // the lesson goes to the live outputs (the start's "live")
   let elapsedAt = 0;      // elapsed_s as last reported, and when (performance.now() ms):
   let reportedAt = 0;     // the clock runs on between status events
 
   function tickRecording() {
     const s = elapsedAt + (performance.now() - reportedAt) / 1000;
-    document.getElementById('rec-state').textContent = recording ? recTitle + ' · ' + LB.fmtDuration(s) : t('not_recording');
+    document.getElementById('rec-state').textContent = recording
+      ? recTitle + ' · ' + LB.fmtDuration(s) + (recLive ? '' : ' · ' + t('rec_not_live')) : t('not_recording');
     document.getElementById('rec-time').textContent = recording ? LB.fmtDuration(s) : '';
   }
   setInterval(tickRecording, 250);
@@ -223,6 +225,7 @@
     const rec = s.recording || {};
     recording = !!rec.active;
     recTitle = rec.title || '';
+    recLive = rec.live !== false;
     elapsedAt = Number(rec.elapsed_s) || 0;
     reportedAt = performance.now();
     document.body.classList.toggle('recording', recording);
@@ -272,6 +275,9 @@
     if (recording && !confirm(t('confirm_stop'))) return;
     const body = { action: recording ? 'stop' : 'start' };
     if (!recording) for (const n of recFields) { const v = recInput(n).value.trim(); if (v) body[n] = v; }
+    // unticked: recorded only, the live outputs that follow the schedule pause
+    // (ticked sends nothing: the outputs as configured, as before)
+    if (!recording && !recInput('live').checked) body.live = false;
     const r = await LB.api('/api/v1/recording', { method: 'POST', body });
     const err = document.getElementById('error');
     if (r.status === 200) { err.textContent = ''; render(r.data); }
@@ -283,6 +289,9 @@
       f.disabled = recording;
       if (recording && rec[n] !== undefined) f.value = rec[n] || '';
     }
+    const live = recInput('live');
+    live.disabled = recording;
+    if (recording) live.checked = rec.live !== false;
   }
 
   // Overload: the program fell behind real time (late ticks, skipped

@@ -194,6 +194,9 @@ const LB_STR = {
     tg_why_failed: 'It was to be recorded, and the library has no complete recording of it.',
     // a reload's pipeline restart; the language kept in the user's record
     err_restarting: 'The pipeline is restarting (a reload): try again in a moment.', err_lang_invalid: 'The language must be Chinese or English.',
+    // the console's start: live or recorded only
+    rec_live: 'Live', rec_live_hint: 'Send this lesson to the live outputs too; unticked, it is only recorded',
+    rec_not_live: 'not live', occ_start_failed: 'could not start, tried again',
   },
   zh: {
     brand_sub: '课堂录播',
@@ -373,5 +376,8 @@ const LB_STR = {
     tg_why_failed: '这节课应当录制，但录像库中没有它的完整录像。',
     // a reload's pipeline restart; the language kept in the user's record
     err_restarting: '正在重启流水线（重新加载配置）：请稍后再试。', err_lang_invalid: '语言只能是中文或英文。',
+    // 导播台开始录制：直播或只录制
+    rec_live: '直播', rec_live_hint: '本节课同时推送到直播输出；不勾选则只录制', rec_not_live: '不直播',
+    occ_start_failed: '无法开始，正在重试',
   },
 };
