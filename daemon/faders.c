@@ -1,8 +1,9 @@
 /* The operator's faders (POST /api/v1/mics/<name>: mute, gain_db) belong
  * to the lesson they were set in.  While a lesson records they are kept in
  * its folder, in .faders.json (hidden: not uploaded, not served), rewritten
- * whole at each change; a resumed lesson (after a crash, a kill, a service
- * stop) reads them back, so its second part sounds as the first did.  When
+ * whole after a change by a small writer thread (the newest state of a
+ * burst, off the web UI's thread); a resumed lesson (after a crash, a
+ * kill, a service stop) reads them back, so its second part sounds as the first did.  When
  * a lesson ends they go back to 0 dB, unmuted: the next lesson starts from
  * the mics' configured gain ([mic.NAME] gain_db, capture's), and a fader
  * moved while idle (a sound check) is the next lesson's.
@@ -40,12 +41,15 @@ static int lesson_dir(lb_pipeline *p, char *dir, size_t size)
     return ok;
 }
 
-/* Under faders_lock: the values are read after any change that called
- * here first, so the last file written is the newest state. */
-static void save(lb_pipeline *p, const char *dir)
+/* Under faders_lock: the lesson's .faders.json path and the faders' text
+ * now, into *path and *text (malloc'ed; both NULL when no lesson records).
+ * Cheap (no I/O), so a fader POST on the web UI's thread only does this. */
+static void snapshot(lb_pipeline *p, char **path, char **text)
 {
-    char path[1200];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, FADERS_FILE) >= sizeof path)
+    char dir[1024], file[1200];
+    *path = *text = NULL;
+    if (!p->mixer || !lesson_dir(p, dir, sizeof dir) ||
+        (size_t)snprintf(file, sizeof file, "%s/%s", dir, FADERS_FILE) >= sizeof file)
         return;
     cJSON *root = cJSON_CreateObject(), *mics = root ? cJSON_AddObjectToObject(root, "mics") : NULL;
     for (int m = 0; mics && m < p->nb_mics; m++) {
@@ -58,21 +62,103 @@ static void save(lb_pipeline *p, const char *dir)
             cJSON_AddNumberToObject(o, "gain_db", gain_db);
         }
     }
-    char *text = mics ? cJSON_PrintUnformatted(root) : NULL;
+    *text = mics ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    int ret = text ? lb_write_file_atomic(path, text, strlen(text), 0644) : AVERROR(ENOMEM);
-    if (ret < 0)
-        LB_LOGW("mixer", "%s: cannot keep the faders: %s", path, av_err2str(ret));
-    free(text);
+    *path = strdup(file);
+    if (!*text || !*path)
+        LB_LOGW("mixer", "%s: cannot keep the faders: %s", file, av_err2str(AVERROR(ENOMEM)));
+}
+
+/* Under faders_io_lock (the writes happen in the order their snapshots were
+ * taken, so the last file written is the newest state); frees both. */
+static void write_out(char **path, char **text)
+{
+    if (*path && *text) {
+        int ret = lb_write_file_atomic(*path, *text, strlen(*text), 0644);
+        if (ret < 0)
+            LB_LOGW("mixer", "%s: cannot keep the faders: %s", *path, av_err2str(ret));
+    }
+    free(*path);
+    free(*text);
+    *path = *text = NULL;
+}
+
+/* Under faders_io_lock: the pending state, taken out for writing. */
+static void take_pending(lb_pipeline *p, char **path, char **text)
+{
+    *path = p->faders_pending_path;
+    *text = p->faders_pending_text;
+    p->faders_pending_path = p->faders_pending_text = NULL;
+}
+
+/* The writer: a burst of fader moves costs one write of the newest state,
+ * off the web UI's thread (write, fsync, rename, fsync of the folder on the
+ * disk the archive writes). */
+static void *writer_main(void *arg)
+{
+    lb_pipeline *p = arg;
+    pthread_mutex_lock(&p->faders_io_lock);
+    pthread_mutex_lock(&p->faders_lock);
+    for (;;) {
+        while (!p->faders_pending_path && !p->faders_quit) {
+            pthread_mutex_unlock(&p->faders_io_lock);
+            pthread_cond_wait(&p->faders_cond, &p->faders_lock);
+            /* lock order: faders_io_lock, then faders_lock */
+            pthread_mutex_unlock(&p->faders_lock);
+            pthread_mutex_lock(&p->faders_io_lock);
+            pthread_mutex_lock(&p->faders_lock);
+        }
+        if (!p->faders_pending_path)
+            break;
+        char *path, *text;
+        take_pending(p, &path, &text);
+        pthread_mutex_unlock(&p->faders_lock);
+        write_out(&path, &text);
+        pthread_mutex_lock(&p->faders_lock);
+    }
+    pthread_mutex_unlock(&p->faders_lock);
+    pthread_mutex_unlock(&p->faders_io_lock);
+    return NULL;
 }
 
 void lb_faders_changed(lb_pipeline *p)
 {
-    char dir[1024];
+    char *path, *text;
     pthread_mutex_lock(&p->faders_lock);
-    if (p->mixer && lesson_dir(p, dir, sizeof dir))
-        save(p, dir);
+    snapshot(p, &path, &text);
+    if (path && text && !p->faders_thread_running && !p->faders_quit &&
+        pthread_create(&p->faders_thread, NULL, writer_main, p) == 0)
+        p->faders_thread_running = 1;
+    if (path && text && p->faders_thread_running) {
+        free(p->faders_pending_path);
+        free(p->faders_pending_text);
+        p->faders_pending_path = path;
+        p->faders_pending_text = text;
+        path = text = NULL;
+        pthread_cond_signal(&p->faders_cond);
+    }
     pthread_mutex_unlock(&p->faders_lock);
+    if (path || text) {
+        /* no writer thread (cannot start one): written here, as it has to be */
+        pthread_mutex_lock(&p->faders_io_lock);
+        write_out(&path, &text);
+        pthread_mutex_unlock(&p->faders_io_lock);
+    }
+}
+
+void lb_faders_stop(lb_pipeline *p)
+{
+    pthread_mutex_lock(&p->faders_lock);
+    p->faders_quit = 1;
+    pthread_cond_signal(&p->faders_cond);
+    int running = p->faders_thread_running;
+    p->faders_thread_running = 0;
+    pthread_mutex_unlock(&p->faders_lock);
+    if (running)
+        pthread_join(p->faders_thread, NULL);   /* it writes what is pending first */
+    free(p->faders_pending_path);
+    free(p->faders_pending_text);
+    p->faders_pending_path = p->faders_pending_text = NULL;
 }
 
 /* The file's text, or NULL with why. */
@@ -146,14 +232,22 @@ static void restore(lb_pipeline *p, const char *dir)
 
 void lb_faders_lesson_started(lb_pipeline *p, int resumed)
 {
-    char dir[1024];
+    char dir[1024], *old_path, *old_text, *path = NULL, *text = NULL;
+    /* the program thread: it may wait for one write in flight, never holds
+     * faders_lock across one, and writes a previous lesson's pending state
+     * before this one's */
+    pthread_mutex_lock(&p->faders_io_lock);
     pthread_mutex_lock(&p->faders_lock);
+    take_pending(p, &old_path, &old_text);
     if (p->mixer && lesson_dir(p, dir, sizeof dir)) {
         if (resumed)
             restore(p, dir);
-        save(p, dir);
+        snapshot(p, &path, &text);
     }
     pthread_mutex_unlock(&p->faders_lock);
+    write_out(&old_path, &old_text);
+    write_out(&path, &text);
+    pthread_mutex_unlock(&p->faders_io_lock);
 }
 
 void lb_faders_lesson_ended(lb_pipeline *p)

@@ -126,6 +126,8 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->workers_lock, NULL);
     pthread_mutex_init(&p->faders_lock, NULL);
+    pthread_mutex_init(&p->faders_io_lock, NULL);
+    pthread_cond_init(&p->faders_cond, NULL);
     pthread_cond_init(&p->workers_cond, NULL);
     p->params = *params;
     p->lc = LB_LIFECYCLE_INIT;
@@ -1110,6 +1112,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     lb_pipeline_stop(p);
     if (!p->webui_taken)
         lb_webui_free(&p->webui);
+    lb_faders_stop(p);
     lb_health_feed_free(p);
     lb_scheduler_free(&p->scheduler);
     lb_streamer_free(&p->streamer);
@@ -1127,6 +1130,8 @@ void lb_pipeline_free(lb_pipeline **pp)
     pthread_cond_destroy(&p->workers_cond);
     pthread_mutex_destroy(&p->workers_lock);
     pthread_mutex_destroy(&p->faders_lock);
+    pthread_mutex_destroy(&p->faders_io_lock);
+    pthread_cond_destroy(&p->faders_cond);
     lb_compositor_free(&p->compositor);
     lb_director_free(&p->director);
     free(p->log_header);

@@ -104,7 +104,14 @@ struct lb_pipeline {
     lb_stream_desc streams[MAX_STREAMS];
     int nb_streams;
     lb_mixer *mixer;
-    pthread_mutex_t faders_lock;    /* daemon/faders.c: one writer of .faders.json at a time */
+    /* daemon/faders.c: the newest .faders.json waits in faders_pending_* (under
+     * faders_lock) for the writer thread; faders_io_lock orders the writes */
+    pthread_mutex_t faders_lock;
+    pthread_mutex_t faders_io_lock;
+    pthread_cond_t faders_cond;
+    pthread_t faders_thread;
+    int faders_thread_running, faders_quit;
+    char *faders_pending_path, *faders_pending_text;
     encode_worker workers[MAX_WORKERS];
     int nb_workers;
     copy_worker copiers[LB_MAX_SOURCES];
@@ -249,6 +256,7 @@ int lb_pipeline_scheduler_create(lb_pipeline *p, const lb_config *cfg, char *err
 void lb_faders_changed(lb_pipeline *p);
 void lb_faders_lesson_started(lb_pipeline *p, int resumed);
 void lb_faders_lesson_ended(lb_pipeline *p);
+void lb_faders_stop(lb_pipeline *p);
 
 /* daemon/resume.c: resuming an interrupted lesson.  At start-up, before
  * the repair: finds the lesson (streamer's rules), moves its files aside as

@@ -39,6 +39,21 @@ from webui_common import (Daemon, Server, check, cookie_of, curl, finish,  # noq
 PW = "correct horse 1"
 
 
+def kept_faders(path, want, limit_s=60):
+    """The lesson's .faders.json "mics" once want(mics) holds (a writer
+    thread writes it after the fader's POST has answered), else the last."""
+    end = time.monotonic() + limit_s
+    while True:
+        try:
+            with open(path) as f:
+                kept = json.load(f).get("mics", {})
+        except (OSError, ValueError):
+            kept = None
+        if (kept is not None and want(kept)) or time.monotonic() > end:
+            return kept
+        time.sleep(0.1)
+
+
 def status(srv, jar):
     return (curl(srv.base + "/api/v1/status", jar=jar).json() or {}).get("recording", {})
 
@@ -452,8 +467,8 @@ def main():
         # records, back at 0 dB once it has ended
         r = curl(srv.base + "/api/v1/mics/teacher", "POST", {"mute": True, "gain_db": -6}, **auth)
         check(r.status == 200, "the teacher's mic muted at -6 dB (%d)" % r.status)
-        with open(os.path.join(srv.data, lesson_id, ".faders.json")) as f:
-            kept = json.load(f).get("mics", {})
+        kept = kept_faders(os.path.join(srv.data, lesson_id, ".faders.json"),
+                           lambda k: k.get("teacher") == {"mute": True, "gain_db": -6}) or {}
         check(kept.get("teacher") == {"mute": True, "gain_db": -6} and
               kept.get("students") == {"mute": False, "gain_db": 0}, "the lesson keeps its faders: %s" % kept)
 
