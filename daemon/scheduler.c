@@ -272,6 +272,49 @@ static const char *zone(const lb_scheduler *s)
     return s->timetable && lb_timetable_timezone(s->timetable) ? lb_timetable_timezone(s->timetable) : "";
 }
 
+static const char *origin_name(const lb_schedule_occurrence *o)
+{
+    return o->origin == LB_SCHEDULE_ICAL ? "iCal" : "timetable";
+}
+
+/* The occurrence being recorded (uid) keeps its time: an entry or an event
+ * added over it (the merge would keep the earlier start and drop the later
+ * one, and so stop a running lesson as if removed) is dropped instead, from
+ * both lists, with a note in conflict when the merge has none.  Compacts
+ * a and b in place. */
+static void keep_recording(const char *uid, lb_schedule_occurrence *a, int *nb_a,
+                           lb_schedule_occurrence *b, int *nb_b, char *conflict, size_t conflict_size)
+{
+    const lb_schedule_occurrence *cur = NULL;
+    for (int i = 0; uid[0] && !cur && i < *nb_a; i++)
+        if (!strcmp(a[i].meta.schedule_uid, uid))
+            cur = &a[i];
+    for (int i = 0; uid[0] && !cur && i < *nb_b; i++)
+        if (!strcmp(b[i].meta.schedule_uid, uid))
+            cur = &b[i];
+    if (!cur)
+        return;
+    lb_schedule_occurrence keep = *cur;
+    lb_schedule_occurrence *list[2] = { a, b };
+    int *nb[2] = { nb_a, nb_b };
+    for (int l = 0; l < 2; l++) {
+        int kept = 0;
+        for (int i = 0; i < *nb[l]; i++) {
+            const lb_schedule_occurrence *o = &list[l][i];
+            if (strcmp(o->meta.schedule_uid, keep.meta.schedule_uid) &&
+                o->start_s < keep.end_s && keep.start_s < o->end_s) {
+                if (!conflict[0])
+                    snprintf(conflict, conflict_size, "'%s' (%s %s) overlaps '%s' (%s %s), which is recording: "
+                             "it is not scheduled", o->meta.title, origin_name(o), o->meta.schedule_uid,
+                             keep.meta.title, origin_name(&keep), keep.meta.schedule_uid);
+                continue;
+            }
+            list[l][kept++] = *o;
+        }
+        *nb[l] = kept;
+    }
+}
+
 static void expand(lb_scheduler *s, double now_s)
 {
     lb_schedule_occurrence *a = NULL, *b = NULL, *all = NULL;
@@ -288,11 +331,14 @@ static void expand(lb_scheduler *s, double now_s)
         snprintf(s->expand_error, sizeof s->expand_error, "iCal feed: %s", err);
         nb_b = 0;
     }
-    char conflict[512] = "";
+    char conflict[512] = "", rival[512] = "";
+    keep_recording(s->cur_uid, a, &nb_a, b, &nb_b, rival, sizeof rival);
     if (lb_schedule_merge(a, nb_a, b, nb_b, &all, &nb, conflict, sizeof conflict) < 0) {
         snprintf(s->expand_error, sizeof s->expand_error, "cannot merge the timetable and the feed");
         nb = 0;
     }
+    if (!conflict[0])
+        snprintf(conflict, sizeof conflict, "%s", rival);
     if (strcmp(conflict, s->conflict) && conflict[0])
         LB_LOGW("schedule", "%s", conflict);
     snprintf(s->conflict, sizeof s->conflict, "%s", conflict);
@@ -539,6 +585,7 @@ cJSON *lb_scheduler_window(lb_scheduler *s, int64_t from_s, int64_t to_s, char *
         goto fail;
     if (s->ical && (ret = lb_ical_expand(s->ical, zone(s), from_s, to_s, &b, &nb_b, err, err_size)) < 0)
         goto fail;
+    keep_recording(s->cur_uid, a, &nb_a, b, &nb_b, conflict, sizeof conflict);
     if ((ret = lb_schedule_merge(a, nb_a, b, nb_b, &all, &nb, conflict, sizeof conflict)) < 0) {
         snprintf(err, err_size, "cannot merge the timetable and the feed");
         goto fail;

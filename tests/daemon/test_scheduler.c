@@ -11,12 +11,14 @@
  * lessons with their states; a start the pipeline could not carry out
  * (START_FAILED) tried again with a backoff while the entry's time lasts,
  * listed for the alert until it records or its time is over; the running
- * entry's end moved or the entry removed by a timetable edit; "today"
+ * entry's end moved or the entry removed by a timetable edit, and kept
+ * when an entry added over it starts earlier; "today"
  * ending at midnight in [schedule] timezone, not in TZ's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -403,6 +405,53 @@ int main(void)
     lb_scheduler_tick(s, AT2(11, 2, 0));     /* a step back: never started again */
     EXPECT(&x, "");
     lb_scheduler_free(&s);
+
+    /* a rival added while an entry records: the feed's X (10:00-10:45 on
+     * 2026-12-09) records when the timetable gains Y 09:50-10:10.  The merge
+     * alone keeps the earlier start: Y, and X, gone from the slots, would
+     * stop as if removed (and Y start mid-time).  X keeps its time, Y is not
+     * scheduled, the conflict says so */
+    char cdir[600], feed_path[700], got[4096];
+    snprintf(cdir, sizeof cdir, "%s/conflict", dir);
+    CHECK(mkdir(cdir, 0755) == 0);
+    snprintf(feed_path, sizeof feed_path, "%s/.schedule-feed.ics", cdir);
+    FILE *feed = fopen(feed_path, "w");
+    CHECK(feed != NULL);
+    if (feed) {
+        fputs("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:x\r\n"
+              "DTSTART:20261209T100000Z\r\nDTEND:20261209T104500Z\r\nSUMMARY:X\r\nEND:VEVENT\r\n"
+              "END:VCALENDAR\r\n", feed);
+        fclose(feed);
+    }
+    lb_config *cfg_c = NULL;
+    CHECK(lb_config_load_string(&cfg_c, "test.ini", "[schedule]\nical = /nonexistent/feed.ics\n",
+                                err, sizeof err) == 0);
+    fake c = { .lc = LB_LIFECYCLE_INIT };
+    CHECK(lb_scheduler_create(&s, lb_config_find(cfg_c, "schedule"), cdir, &ops, &c, err, sizeof err) == 0);
+    lb_scheduler_load(s);
+    lb_scheduler_tick(s, AT(48 + 10, 0, 0));
+    CHECK_STR_CONTAINS(sent(&c, got, sizeof got), "entry start x@");
+    CHECK(c.lc.state == LB_LESSON_RECORDING);
+    const char *tt_y = "{\"timezone\":\"UTC\",\"entries\":[{\"id\":\"y\",\"date\":\"2026-12-09\","
+                       "\"start\":\"09:50\",\"end\":\"10:10\",\"title\":\"Y\"}]}";
+    CHECK(lb_scheduler_set_timetable(s, tt_y, strlen(tt_y), err, sizeof err) == 0);
+    lb_scheduler_tick(s, AT(48 + 10, 1, 0));
+    EXPECT(&c, "");
+    lb_scheduler_tick(s, AT(48 + 10, 2, 0));
+    EXPECT(&c, "");
+    CHECK(c.lc.state == LB_LESSON_RECORDING);
+    cJSON *cst = lb_scheduler_status(s);
+    char *cst_text = cJSON_PrintUnformatted(cst);
+    CHECK_STR_CONTAINS(cst_text, "\"conflict\":\"'Y' (timetable y@2026-12-09) overlaps 'X' (iCal "
+                       "x@20261209T100000Z), which is recording: it is not scheduled\"");
+    free(cst_text);
+    cJSON_Delete(cst);
+    lb_scheduler_tick(s, AT(48 + 10, 44, 59));
+    EXPECT(&c, "");
+    lb_scheduler_tick(s, AT(48 + 10, 45, 0));
+    EXPECT(&c, "entry end");
+    lb_scheduler_free(&s);
+    lb_config_free(&cfg_c);
 
     /* "today" is the schedule's: [schedule] timezone = Asia/Shanghai with
      * the process in New York.  At 22:00 in Shanghai on 2026-12-09 (09:00
