@@ -377,6 +377,29 @@ static int header_int(const cJSON *o, const char *key, int max)
 #define HEADER_MAX_SIZE 16384
 #define HEADER_MAX_RATE 1000000
 
+/* A value for the INI text setup_from_header makes: a control character
+ * (a new line) would be a line of its own there, a setting the log never
+ * had. */
+static int has_control_char(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* A key of the header's config sections: an option's name (lowercase
+ * letters, digits, '_'), as the config tables have them. */
+static int valid_key(const char *k)
+{
+    if (!k || !*k || strlen(k) > 64)
+        return 0;
+    for (; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_'))
+            return 0;
+    return 1;
+}
+
 /* The header into setup, the config sections into an INI text. */
 static int setup_from_header(recut *r, const char *log_path, char **const sets, int nb_sets)
 {
@@ -399,6 +422,11 @@ static int setup_from_header(recut *r, const char *log_path, char **const sets, 
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
         if (!cJSON_IsString(name) || r->setup.nb_sources >= LB_MAX_SOURCES)
             return fail_msg(r, AVERROR(EINVAL), "%s: the header's sources are not understood", log_path);
+        /* the names become the rules' reasons and the ISO files' names */
+        if (!lb_config_valid_name(name->valuestring))
+            return fail_msg(r, AVERROR(EINVAL), "%s:%d: the header's source %d has no valid name (1 to 32 "
+                            "letters, digits, '_' or '-', as [source.NAME])", log_path, r->header_line,
+                            r->setup.nb_sources + 1);
         int i = r->setup.nb_sources++;
         if (!(r->names[i] = strdup(name->valuestring)))
             return AVERROR(ENOMEM);
@@ -414,6 +442,10 @@ static int setup_from_header(recut *r, const char *log_path, char **const sets, 
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
         if (!cJSON_IsString(name) || r->setup.nb_mics >= LB_MAX_MICS)
             return fail_msg(r, AVERROR(EINVAL), "%s: the header's mics are not understood", log_path);
+        if (!lb_config_valid_name(name->valuestring))
+            return fail_msg(r, AVERROR(EINVAL), "%s:%d: the header's mic %d has no valid name (1 to 32 "
+                            "letters, digits, '_' or '-', as [mic.NAME])", log_path, r->header_line,
+                            r->setup.nb_mics + 1);
         int m = r->setup.nb_mics++;
         if (!(r->mic_names[m] = strdup(name->valuestring)))
             return AVERROR(ENOMEM);
@@ -427,6 +459,25 @@ static int setup_from_header(recut *r, const char *log_path, char **const sets, 
 #undef NUM
     /* the sections as an INI text, --set applied on top */
     const cJSON *conf = cJSON_GetObjectItemCaseSensitive(prog, "config");
+    if (conf && !cJSON_IsObject(conf))
+        return fail_msg(r, AVERROR(EINVAL), "%s:%d: the header's \"config\" is not an object", log_path,
+                        r->header_line);
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "encoder" : "director";
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(conf, name), *kv;
+        if (sec && !cJSON_IsObject(sec))
+            return fail_msg(r, AVERROR(EINVAL), "%s:%d: the header's config \"%s\" is not an object",
+                            log_path, r->header_line, name);
+        cJSON_ArrayForEach(kv, sec)
+            if (!valid_key(kv->string) || !cJSON_IsString(kv) || has_control_char(kv->valuestring))
+                return fail_msg(r, AVERROR(EINVAL), "%s:%d: the header's config \"%s\" has a setting that is "
+                                "not a key (lowercase letters, digits, '_') with a text value free of control "
+                                "characters", log_path, r->header_line, name);
+    }
+    for (int j = 0; j < nb_sets; j++)
+        if (has_control_char(sets[j]))
+            return fail_msg(r, AVERROR(EINVAL), "--set %d: a control character (a new line?) in a setting",
+                            j + 1);
     size_t size = 1024, n = 0;
     char *ini = malloc(size);
     if (!ini)

@@ -96,6 +96,10 @@ static int propose_students(const lb_director *d, int64_t t_us, lb_candidate *c)
     if (mic)
         n = snprintf(c->reason, sizeof c->reason, LB_REASON_MIC_SPEAKING "%s",
                      d->setup.mic_names[mic_index], mic->level_dbfs, standing ? "; " : "");
+    /* snprintf gives the length it would have written: a long mic name
+     * must not put the second part past the buffer */
+    if (n < 0 || (size_t)n >= sizeof c->reason)
+        n = n < 0 ? 0 : (int)sizeof c->reason - 1;
     if (standing)
         snprintf(c->reason + n, sizeof c->reason - (size_t)n,
                  zone ? (c->crop.w > 0 ? LB_REASON_STUDENT_STANDING_ZONE_CLOSEUP : LB_REASON_STUDENT_STANDING_ZONE)

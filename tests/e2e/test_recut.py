@@ -9,7 +9,9 @@ stream-copied into iso/; then:
   - recut with an edited log (one shot changed): only the frames of that
     shot differ (per-frame PSNR), the rest match;
   - --redirect with another weight: other decisions, the same in two runs;
-  - a missing ISO file, a torn one, bad options: clear errors naming them.
+  - a missing ISO file, a torn one, bad options, a hostile header (bad mic
+    and source names, a config section that is no object, a value or a
+    --set with a new line): clear errors naming them.
 """
 import hashlib
 import json
@@ -242,6 +244,34 @@ def test_recut():
         check("--redirect" in p.stderr, "--set without --redirect: %s" % p.stderr)
         p = recut([lesson, "--redirect", "--set", "director.no_such_key=1"], rc=2)
         check("no_such_key" in p.stderr, "unknown key named: %s" % p.stderr)
+        # a hostile header (director.jsonl's first line): names checked as the
+        # config's, objects where objects belong, no control characters in
+        # values (a new line would be a setting of its own); refused before
+        # any media is read, naming the log and its line
+        with open(os.path.join(lesson, "director.jsonl")) as f:
+            first, rest = f.read().split("\n", 1)
+        badhead = os.path.join(tmp, "badhead")
+        os.mkdir(badhead)
+        shutil.copy(os.path.join(lesson, "lesson.json"), badhead)
+
+        def header_case(edit, args, want):
+            h = json.loads(first)
+            edit(h["program"])
+            with open(os.path.join(badhead, "director.jsonl"), "w") as f:
+                f.write(json.dumps(h) + "\n" + rest)
+            p = recut([badhead] + args, rc=1)
+            check("director.jsonl:1: " in p.stderr and want in p.stderr, "%s: %s" % (want, p.stderr))
+        header_case(lambda pr: pr["mics"][0].update(name="m" * 200), ["--redirect"],
+                    "the header's mic 1 has no valid name")
+        header_case(lambda pr: pr["sources"][0].update(name="teacher\n"), [], "source 1 has no valid name")
+        header_case(lambda pr: pr["config"].update(director=["x"]),
+                    ["--redirect", "--set", "director.weight_idle=1"], "config \"director\" is not an object")
+        header_case(lambda pr: pr["config"]["director"].update(mode="auto\n[general]\nlog_level = debug"), [],
+                    "free of control characters")
+        with open(os.path.join(badhead, "director.jsonl"), "w") as f:
+            f.write(first + "\n" + rest)
+        p = recut([badhead, "--redirect", "--set", "director.weight_idle=1\nmode=manual"], rc=None)
+        check(p.returncode != 0 and "--set 1: a control character" in p.stderr, "--set with a new line: %s" % p.stderr)
         p = recut([os.path.join(tmp, "nowhere")], rc=1)
         check("lesson.json" in p.stderr, "no lesson: %s" % p.stderr)
         check(md5(program) == live_md5, "program.mp4 still untouched")
