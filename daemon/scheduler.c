@@ -109,6 +109,9 @@ struct lb_scheduler {
     const char *offset_file;    /* LUOBO_TEST_WALL_OFFSET_FILE */
 
     pthread_mutex_t lock;
+    /* the week grid expands timetable and ical outside lock holding this for
+     * reading; a swap that frees one holds it for writing (taken before lock) */
+    pthread_rwlock_t objs_lock;
     pthread_cond_t cond;
     atomic_int stop;
     lb_thread thread, feed_thread;
@@ -576,20 +579,32 @@ cJSON *lb_scheduler_window(lb_scheduler *s, int64_t from_s, int64_t to_s, char *
 {
     lb_schedule_occurrence *a = NULL, *b = NULL, *all = NULL;
     int nb_a = 0, nb_b = 0, nb = 0, ret = 0;
-    char conflict[512] = "";
+    char conflict[512] = "", tz[sizeof s->set.timezone + 64], cur_uid[sizeof s->cur_uid];
     cJSON *list = NULL;
 
+    /* up to 15 days of a feed expand without lock (libical's own lock waits
+     * for a feed being parsed): the tick and the status go on meanwhile */
+    pthread_rwlock_rdlock(&s->objs_lock);
     pthread_mutex_lock(&s->lock);
-    if (s->timetable && (ret = lb_timetable_expand(s->timetable, zone(s), from_s, to_s, &a, &nb_a,
-                                                   err, err_size)) < 0)
+    const lb_timetable *tt = s->timetable;
+    const lb_ical *cal = s->ical;
+    snprintf(tz, sizeof tz, "%s", zone(s));
+    snprintf(cur_uid, sizeof cur_uid, "%s", s->cur_uid);
+    pthread_mutex_unlock(&s->lock);
+    if (tt && (ret = lb_timetable_expand(tt, tz, from_s, to_s, &a, &nb_a, err, err_size)) >= 0 && cal)
+        ret = lb_ical_expand(cal, tz, from_s, to_s, &b, &nb_b, err, err_size);
+    else if (!tt && cal)
+        ret = lb_ical_expand(cal, tz, from_s, to_s, &b, &nb_b, err, err_size);
+    pthread_rwlock_unlock(&s->objs_lock);
+    if (ret < 0)
         goto fail;
-    if (s->ical && (ret = lb_ical_expand(s->ical, zone(s), from_s, to_s, &b, &nb_b, err, err_size)) < 0)
-        goto fail;
-    keep_recording(s->cur_uid, a, &nb_a, b, &nb_b, conflict, sizeof conflict);
+    keep_recording(cur_uid, a, &nb_a, b, &nb_b, conflict, sizeof conflict);
     if ((ret = lb_schedule_merge(a, nb_a, b, nb_b, &all, &nb, conflict, sizeof conflict)) < 0) {
         snprintf(err, err_size, "cannot merge the timetable and the feed");
         goto fail;
     }
+    /* the states: the ticking window's, under lock */
+    pthread_mutex_lock(&s->lock);
     list = cJSON_CreateArray();
     for (int i = 0; i < nb; i++) {
         const slot *known = slot_of(s, all[i].meta.schedule_uid);
@@ -597,8 +612,8 @@ cJSON *lb_scheduler_window(lb_scheduler *s, int64_t from_s, int64_t to_s, char *
                      .stop_at = all[i].end_s + s->set.post_roll_s };
         cJSON_AddItemToArray(list, slot_json(s, known ? known : &tmp));
     }
-fail:
     pthread_mutex_unlock(&s->lock);
+fail:
     free(a);
     free(b);
     free(all);
@@ -1034,6 +1049,7 @@ static void poll_feed(lb_scheduler *s)
         if (lb_write_file_atomic(path, text, size, 0600) < 0)
             LB_LOGW("schedule", "%s: cannot keep the feed for the next start", path);
     }
+    pthread_rwlock_wrlock(&s->objs_lock);     /* the old feed may be freed */
     pthread_mutex_lock(&s->lock);
     s->feed_try_wall_us = lb_clock_wall_us();
     if (ret >= 0) {
@@ -1065,6 +1081,7 @@ static void poll_feed(lb_scheduler *s)
             publish_locked(s);
     }
     pthread_mutex_unlock(&s->lock);
+    pthread_rwlock_unlock(&s->objs_lock);
     lb_ical_free(&cal);
     free(text);
 }
@@ -1126,6 +1143,7 @@ int lb_scheduler_create(lb_scheduler **ps, const lb_config_section *sec, const c
     if (!s)
         return AVERROR(ENOMEM);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_rwlock_init(&s->objs_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1244,6 +1262,7 @@ void lb_scheduler_free(lb_scheduler **ps)
     free(s->memos);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
+    pthread_rwlock_destroy(&s->objs_lock);
     free(s);
     *ps = NULL;
 }
@@ -1284,6 +1303,7 @@ int lb_scheduler_set_timetable(lb_scheduler *s, const char *text, size_t size, c
         lb_timetable_free(&tt);
         return ret;
     }
+    pthread_rwlock_wrlock(&s->objs_lock);
     pthread_mutex_lock(&s->lock);
     lb_timetable_free(&s->timetable);
     s->timetable = tt;
@@ -1293,6 +1313,7 @@ int lb_scheduler_set_timetable(lb_scheduler *s, const char *text, size_t size, c
     s->published[0] = 0;                /* the next tick tells the pages */
     publish_locked(s);
     pthread_mutex_unlock(&s->lock);
+    pthread_rwlock_unlock(&s->objs_lock);
     LB_LOGI("schedule", "timetable %s", tt ? "replaced" : "removed");
     return 0;
 }

@@ -446,6 +446,13 @@ int main(void)
                        "x@20261209T100000Z), which is recording: it is not scheduled\"");
     free(cst_text);
     cJSON_Delete(cst);
+    /* the week grid (expanded outside the scheduler's lock) agrees: X, no Y */
+    cJSON *cwin = lb_scheduler_window(s, (int64_t)AT(48, 0, 0), (int64_t)AT(72, 0, 0), err, sizeof err);
+    char *win_text = cJSON_PrintUnformatted(cwin);
+    CHECK(win_text && strstr(win_text, "\"schedule_uid\":\"x@20261209T100000Z\"") &&
+          !strstr(win_text, "y@2026-12-09"));
+    free(win_text);
+    cJSON_Delete(cwin);
     lb_scheduler_tick(s, AT(48 + 10, 44, 59));
     EXPECT(&c, "");
     lb_scheduler_tick(s, AT(48 + 10, 45, 0));
