@@ -1111,6 +1111,11 @@ lb_webui_sessions *webui_auth_save(const webui_auth *a)
     memcpy(s->sessions, a->sessions, sizeof s->sessions);
     memcpy(s->fails, a->fails, sizeof s->fails);
     memcpy(s->accounts, a->accounts, sizeof s->accounts);
+    /* The old web UI's hasher drops its queued guesses without their
+     * verdict: carried, they would lock the account for good.  Like a
+     * verdict that could not be had, they count as never tried. */
+    for (int i = 0; i < MAX_ACCOUNTS; i++)
+        s->accounts[i].pending = 0;
     return s;
 }
 
