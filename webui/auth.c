@@ -1101,6 +1101,7 @@ struct lb_webui_sessions {
     session sessions[MAX_SESSIONS];
     login_failures fails[MAX_FAIL_IPS];
     account_failures accounts[MAX_ACCOUNTS];
+    char hash_sha256[MAX_SESSIONS][65]; /* of each session's user's hash then */
 };
 
 lb_webui_sessions *webui_auth_save(const webui_auth *a)
@@ -1109,6 +1110,15 @@ lb_webui_sessions *webui_auth_save(const webui_auth *a)
     if (!s)
         return NULL;
     memcpy(s->sessions, a->sessions, sizeof s->sessions);
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        const user *u = NULL;
+        s->hash_sha256[i][0] = 0;
+        for (int j = 0; s->sessions[i].id[0] && j < a->nb_users; j++)
+            if (!strcmp(a->users[j].name, s->sessions[i].user))
+                u = &a->users[j];
+        if (u)
+            sha256_hex(u->hash, s->hash_sha256[i]);
+    }
     memcpy(s->fails, a->fails, sizeof s->fails);
     memcpy(s->accounts, a->accounts, sizeof s->accounts);
     /* The old web UI's hasher drops its queued guesses without their
@@ -1132,7 +1142,13 @@ void webui_auth_restore(webui_auth *a, const lb_webui_sessions *s)
         if (!from->id[0] || session_expired(a, from, now))
             continue;
         const user *u = find_user(a, from->user);
-        if (!u || u->role != from->role) {
+        char sha[65] = "";
+        if (u)
+            sha256_hex(u->hash, sha);
+        /* A password changed in the config or the users file: whoever knew
+         * the old one is logged out, as webui_auth_user_set_hash() does. */
+        if (!u || u->role != from->role || !s->hash_sha256[i][0] ||
+            !webui_secret_equal(sha, s->hash_sha256[i])) {
             ended++;
             continue;
         }
@@ -1141,7 +1157,7 @@ void webui_auth_restore(webui_auth *a, const lb_webui_sessions *s)
     }
     if (kept || ended)
         LB_LOGI("webui", "the new web UI keeps %d session(s)%s", kept,
-                ended ? "; those of users gone or with another role end" : "");
+                ended ? "; those of users gone, with another role or password end" : "");
 }
 
 void lb_webui_sessions_free(lb_webui_sessions **s)

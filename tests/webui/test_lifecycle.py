@@ -14,7 +14,8 @@ changes none of its keys: the session cookie and its CSRF token still work
 and the events socket opened before stays open and shows the new program;
 a restart that changes [webui] makes a new web UI that keeps the sessions
 (the same cookie works, the old socket closes, a new one with the cookie
-is let in).
+is let in), but ends that of a user whose hash the users file changed
+(401).
 
 Then the live part of a reload, during one lesson: a director weight and
 an added HLS output apply at once (an operator's manual shot stays) (the output in the status, its playlist
@@ -34,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from webui_common import (Daemon, Server, check, cookie_of, curl, finish,  # noqa: E402
-                          setup_admin, ws_connect, ws_recv)
+                          login, setup_admin, ws_connect, ws_recv)
 
 PW = "correct horse 1"
 
@@ -178,7 +179,20 @@ def test_reload(srv, jar, auth):
           len([d for d in os.listdir(srv.data) if d.endswith("-reload")]) == 1, "one folder for the lesson")
 
     # idle: at once; a [webui] key changes too, so the web UI is made anew
-    # (the old events socket closes) and takes the sessions over
+    # (the old events socket closes) and takes the sessions over, but not
+    # that of a user whose hash the users file changed meanwhile
+    r = curl(srv.base + "/api/v1/users", "POST", {"user": "t1", "password": PW, "role": "teacher"}, **auth)
+    check(r.status == 201, "admin creates t1 (%d)" % r.status)
+    jar_t1 = jar + "-t1"
+    r, _ = login(srv, "t1", PW, jar_t1)
+    check(r.status == 200, "t1 logs in (%d)" % r.status)
+    users_file = os.path.join(srv.data, ".luobo-auth.json")
+    with open(users_file) as f:
+        users = json.load(f)
+    by_name = {u["name"]: u for u in users["users"]}
+    by_name["t1"]["hash"] = by_name["admin"]["hash"]      # another valid hash
+    with open(users_file, "w") as f:
+        json.dump(users, f)
     ws, line = ws_connect(port, cookie=cookie_of(jar), origin=srv.base)
     check(" 101 " in line, "the events socket opens (%s)" % line)
     log_len = len(srv.log_text())
@@ -193,8 +207,11 @@ def test_reload(srv, jar, auth):
     check(after_restart(srv, jar, lambda st: st.get("program", {}).get("width") == 640),
           "a reload while idle applies at once: 640 wide again, the session still works")
     check("the web UI goes on serving" not in srv.log_text()[log_len:] and
-          "the new web UI keeps 1 session(s)" in srv.log_text()[log_len:],
-          "a [webui] change: a new web UI, which keeps the session")
+          "the new web UI keeps 1 session(s); those of users gone, with another role or password end"
+          in srv.log_text()[log_len:],
+          "a [webui] change: a new web UI, which keeps the session of a user whose hash is the same")
+    r = curl(srv.base + "/api/v1/status", jar=jar_t1)
+    check(r.status == 401, "the session of t1, whose hash changed in the users file, ended (%d)" % r.status)
     check(ws_wait(ws, lambda ev: False, 30) is False, "the old web UI's events socket closes")
     ws.close()
     ws, line = ws_connect(port, cookie=cookie_of(jar), origin=srv.base)
