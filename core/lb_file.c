@@ -30,25 +30,37 @@
 /* nftw() passes no user data: the walk's first error, per thread (two
  * threads may remove trees at once). */
 static _Thread_local int remove_first_err;
+static _Thread_local const atomic_int *remove_stop;
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)st;
     (void)type;
     (void)ftw;
+    if (remove_stop && atomic_load(remove_stop))
+        return 1;                   /* nftw() ends the walk, returns 1 */
     if (remove(path) < 0 && !remove_first_err)
         remove_first_err = AVERROR(errno);
     return 0;
 }
 
-int lb_remove_tree(const char *path)
+int lb_remove_tree_until(const char *path, const atomic_int *stop)
 {
     remove_first_err = 0;
+    remove_stop = stop;
     /* FTW_DEPTH: a folder's entries before the folder; FTW_PHYS: links are
      * entries, not followed */
-    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-        return AVERROR(errno);
-    return remove_first_err;
+    int ret = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int err = errno;
+    remove_stop = NULL;
+    if (ret < 0)
+        return AVERROR(err);
+    return ret > 0 ? AVERROR_EXIT : remove_first_err;
+}
+
+int lb_remove_tree(const char *path)
+{
+    return lb_remove_tree_until(path, NULL);
 }
 
 int lb_fsync_dir(const char *dir)

@@ -21,6 +21,7 @@
 #ifndef LB_FILE_H
 #define LB_FILE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ int lb_fsync_parents(const char *path, int levels);
  * blocks on the disk for as long as the tree takes: never on the lws
  * loop. */
 int lb_remove_tree(const char *path);
+/* The same, ending early with AVERROR_EXIT once *stop is non-zero (stop
+ * may be NULL): what is left stays for the caller to remove later. */
+int lb_remove_tree_until(const char *path, const atomic_int *stop);
 
 typedef struct lb_syncer lb_syncer;
 

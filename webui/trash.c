@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@ struct webui_trash {
     lb_thread thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int kicked, stop;             /* under lock */
+    int kicked;                   /* under lock */
+    atomic_int stop;              /* written under lock; read by lb_remove_tree_until */
     char data_dir[PATH_MAX];
 };
 
@@ -49,20 +51,25 @@ static void empty(struct webui_trash *t)
     DIR *d = opendir(t->data_dir);
     struct dirent *e;
     char path[PATH_MAX + 300];
+    int synced = 0;
     if (!d)
         return;
     while ((e = readdir(d))) {
         if (!is_trash(e->d_name))
             continue;
-        pthread_mutex_lock(&t->lock);
-        int stop = t->stop;
-        pthread_mutex_unlock(&t->lock);
-        if (stop)
+        if (atomic_load(&t->stop))
             break;
+        /* The renames into the trash made durable (a deleted lesson must
+         * not come back after a power cut) here, off the loop, and before
+         * anything is removed. */
+        if (!synced++)
+            lb_fsync_dir(t->data_dir);
         snprintf(path, sizeof path, "%s/%s", t->data_dir, e->d_name);
         int64_t t0 = lb_clock_now();
-        int ret = lb_remove_tree(path);
-        if (ret < 0 && ret != AVERROR(ENOENT))
+        int ret = lb_remove_tree_until(path, &t->stop);
+        if (ret == AVERROR_EXIT)
+            LB_LOGI("webui", "%s: removal stopped (the next start goes on)", path);
+        else if (ret < 0 && ret != AVERROR(ENOENT))
             LB_LOGW("webui", "%s: not all removed: %s (the next start tries again)", path, av_err2str(ret));
         else
             LB_LOGI("webui", "removed %s in %.1f s", path, (double)(lb_clock_now() - t0) / 1e6);
@@ -78,7 +85,7 @@ static void *trash_loop(void *arg)
         pthread_mutex_lock(&t->lock);
         while (!t->kicked && !t->stop)
             pthread_cond_wait(&t->cond, &t->lock);
-        int stop = t->stop;
+        int stop = atomic_load(&t->stop);
         t->kicked = 0;
         pthread_mutex_unlock(&t->lock);
         if (stop)
@@ -106,16 +113,27 @@ int webui_trash_start(lb_webui *w)
     return 0;
 }
 
+static void signal_stop(struct webui_trash *t)
+{
+    pthread_mutex_lock(&t->lock);
+    atomic_store(&t->stop, 1);
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void webui_trash_abandon(lb_webui *w)
+{
+    if (w->trash)
+        signal_stop(w->trash);
+}
+
 void webui_trash_stop(lb_webui *w)
 {
     struct webui_trash *t = w->trash;
     if (!t)
         return;
-    pthread_mutex_lock(&t->lock);
-    t->stop = 1;
-    pthread_cond_signal(&t->cond);
-    pthread_mutex_unlock(&t->lock);
-    /* a tree being removed is finished first (unlinks, no network) */
+    signal_stop(t);
+    /* a tree being removed stops between two entries */
     lb_thread_join(&t->thread);
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
@@ -135,14 +153,15 @@ int webui_trash_move(lb_webui *w, const char *dir, const char *id)
         if (renameat2(AT_FDCWD, dir, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
             break;
         /* a file system without RENAME_NOREPLACE: look, then rename */
-        if (errno == EINVAL && access(to, F_OK) < 0 && errno == ENOENT) {
-            if (rename(dir, to) == 0)
+        if (errno == EINVAL) {
+            if (access(to, F_OK) == 0)
+                errno = EEXIST;     /* taken: try the next name */
+            else if (errno == ENOENT && rename(dir, to) == 0)
                 break;
         }
         if (errno != EEXIST || tries == 100)
             return AVERROR(errno);
     }
-    lb_fsync_dir(w->data_dir);      /* the lesson must not come back after a power cut */
     if (!t) {
         /* a web UI that was not started (tests/fuzz/fuzz_http) */
         lb_remove_tree(to);

@@ -498,7 +498,7 @@ void lb_webui_stop(lb_webui *w)
             LB_LOGE("webui", "the web thread did not stop within %d s; leaving it behind",
                     (int)(w->stop_timeout_us / 1000000));
             webui_hasher_stop(w);
-            webui_trash_stop(w);
+            webui_trash_abandon(w);
             return;
         }
         lb_thread_join(&w->thread);

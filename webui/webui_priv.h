@@ -469,8 +469,12 @@ int webui_query_fragment(webui_conn *c, int idx, char *buf, int size);
  * in the trash (a crash between a delete's rename and the end of the
  * removal). */
 int webui_trash_start(lb_webui *w);
-/* Stops it (a removal under way is finished first).  Idempotent. */
+/* Stops it (a removal under way stops between two entries; the next start
+ * goes on with it).  Idempotent. */
 void webui_trash_stop(lb_webui *w);
+/* The web thread left behind still may call webui_trash_move(): the
+ * thread is told to stop, the struct stays (leaked with the web UI). */
+void webui_trash_abandon(lb_webui *w);
 /* Loop thread: renames the lesson folder dir into the trash (one atomic
  * rename in the data folder) and wakes the thread to remove it (without
  * the thread, a web UI never started as in tests/fuzz/fuzz_http, removes

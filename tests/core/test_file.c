@@ -199,6 +199,17 @@ static void test_remove_tree(void)
     snprintf(path, sizeof path, "%s/keep/k", outside);
     CHECK(access(path, F_OK) == 0);    /* what the links pointed to is kept */
     CHECK(lb_remove_tree(top) == AVERROR(ENOENT));
+    /* asked to stop: ends before removing anything, the tree stays */
+    atomic_int stop = 1;
+    snprintf(path, sizeof path, "%s/a/b", top);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && echo x > '%s/f'", path, path);
+    CHECK(system(cmd) == 0);
+    CHECK(lb_remove_tree_until(top, &stop) == AVERROR_EXIT);
+    snprintf(path, sizeof path, "%s/a/b/f", top);
+    CHECK(access(path, F_OK) == 0);
+    atomic_store(&stop, 0);
+    CHECK(lb_remove_tree_until(top, &stop) == 0);
+    CHECK(access(top, F_OK) < 0 && errno == ENOENT);
 }
 
 int main(void)
