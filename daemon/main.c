@@ -277,6 +277,9 @@ int main(int argc, char **argv)
 end:
     lb_shutdown_uninit();               /* no SIGHUP hook runs after it */
     lb_pipeline_free(&pipeline);        /* before the files its outputs came from */
+    /* a web UI kept through a restart SIGTERM cut short serves no edit
+     * past the edit thread's end */
+    lb_webui_free(&reload.webui);
     lb_lesson_edits_stop();             /* a chapter remux or a clip asked for ends whole */
     lb_reload_uninit(&reload);
     lb_service_uninit();

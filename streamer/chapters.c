@@ -960,6 +960,7 @@ static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
 static job *jobs;
 static int nb_jobs, jobs_quit, jobs_started;
+static int jobs_closed;           /* lb_lesson_edits_stop() began: no more work */
 static lb_thread jobs_thread;
 
 #define MAX_JOBS LB_LESSON_EDITS_MAX
@@ -1007,6 +1008,12 @@ static void *jobs_loop(void *arg)
 static int queue(job *j)
 {
     pthread_mutex_lock(&jobs_lock);
+    if (jobs_closed) {
+        /* a web UI that outlived the stop: no second edit thread at exit */
+        pthread_mutex_unlock(&jobs_lock);
+        free(j);
+        return AVERROR(ESHUTDOWN);
+    }
     if (nb_jobs >= MAX_JOBS) {
         pthread_mutex_unlock(&jobs_lock);
         free(j);
@@ -1072,6 +1079,7 @@ void lb_lesson_edits_stop(void)
 {
     pthread_mutex_lock(&jobs_lock);
     jobs_quit = 1;
+    jobs_closed = 1;
     pthread_cond_broadcast(&jobs_cond);
     int started = jobs_started;
     jobs_started = 0;

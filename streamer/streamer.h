@@ -264,7 +264,8 @@ int lb_clip_make(const lb_clip *clip, char *err, size_t err_size);
 int lb_clip_queue(const lb_clip *clip);
 #define LB_LESSON_EDITS_MAX 16
 /* How many edits wait or run (at most LB_LESSON_EDITS_MAX); lb_lesson_edits_stop() finishes them and
- * ends the thread (the daemon, at exit). */
+ * ends the thread (the daemon, at exit): from then on the queues answer
+ * AVERROR(ESHUTDOWN). */
 int lb_lesson_edits_pending(void);
 void lb_lesson_edits_stop(void);
 
