@@ -762,6 +762,7 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
      * like any other */
     int resume = lb_resume_prepare(p);
     int repaired = lb_lesson_repair_each_except(p->general.data_dir, resume ? p->resume_dir : NULL,
+                                                p->webui_adopted ? LB_REPAIR_KEEP_TEMPS : 0,
                                                 queue_repaired, p);
     if (repaired > 0)
         LB_LOGW("pipeline", "repaired %d lesson(s) left unfinished by a crash", repaired);

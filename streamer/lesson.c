@@ -845,7 +845,8 @@ void lb_lesson_cut_torn_files(const char *dir)
 
 /* Repairs one lesson folder; 1 if it was repaired. */
 /* A re-cut's work files, which a crash left: no re-cut runs at a start
- * (the web UI's child is ended with the UI), but `luobo recut` run by hand
+ * (the web UI's child is ended with the UI; a web UI kept through a reload
+ * keeps its child, and then this is not called), but `luobo recut` run by hand
  * may, so its half-written version goes only once it has not grown for a
  * minute.  A re-cut writes to the first free N, which a crash leaves free. */
 static void clear_recut_temps(const char *dir)
@@ -869,24 +870,26 @@ static void clear_recut_temps(const char *dir)
 
 /* A clip a crash cut short: its hidden work folder in the data folder
  * (chapters.c), unless the edit thread may be making it (a reload). */
-static void clear_clip_temp(const char *data_dir, const char *name)
+static void clear_clip_temp(const char *data_dir, const char *name, int keep_temps)
 {
     char path[PATH_MAX];
     size_t len = strlen(name), sl = strlen(LB_CLIP_TEMP_SUFFIX);
     struct stat st;
     if (name[0] != '.' || len <= 1 + sl || strcmp(name + len - sl, LB_CLIP_TEMP_SUFFIX) ||
         (size_t)snprintf(path, sizeof path, "%s/%s", data_dir, name) >= sizeof path ||
-        lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || lb_lesson_edits_pending())
+        lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || keep_temps)
         return;
     lb_remove_flat_dir(path);
     LB_LOGW("lesson", "%s: removed a clip a crash cut short", path);
 }
 
-static int repair_one(const char *dir)
+static int repair_one(const char *dir, int keep_temps)
 {
     char path[PATH_MAX], buf[64];
-    lb_lesson_clear_finalising(dir);
-    clear_recut_temps(dir);
+    if (!keep_temps) {
+        lb_lesson_clear_finalising(dir);
+        clear_recut_temps(dir);
+    }
     cJSON *root = read_json(dir);          /* names what is wrong with it: left alone */
     if (!root)
         return 0;
@@ -1005,26 +1008,28 @@ int lb_lesson_each_shut_down(const char *data_dir, const char *keep_dir,
 
 int lb_lesson_repair_all(const char *data_dir)
 {
-    return lb_lesson_repair_each_except(data_dir, NULL, NULL, NULL);
+    return lb_lesson_repair_each_except(data_dir, NULL, 0, NULL, NULL);
 }
 
 int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, const char *dir),
                           void *opaque)
 {
-    return lb_lesson_repair_each_except(data_dir, NULL, repaired, opaque);
+    return lb_lesson_repair_each_except(data_dir, NULL, 0, repaired, opaque);
 }
 
-int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir,
+int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir, unsigned flags,
                                  void (*repaired)(void *opaque, const char *dir), void *opaque)
 {
     DIR *d = opendir(data_dir);
     int n = 0;
+    /* an edit queued before a reload runs on through it */
+    int keep_temps = (flags & LB_REPAIR_KEEP_TEMPS) || lb_lesson_edits_pending() > 0;
     if (!d)
         return 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') {
-            clear_clip_temp(data_dir, e->d_name);
+            clear_clip_temp(data_dir, e->d_name, keep_temps);
             continue;
         }
         char dir[PATH_MAX];
@@ -1035,7 +1040,7 @@ int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir,
             continue;
         if (keep_dir && !strcmp(dir, keep_dir))
             continue;
-        if (repair_one(dir)) {
+        if (repair_one(dir, keep_temps)) {
             n++;
             if (repaired)
                 repaired(opaque, dir);

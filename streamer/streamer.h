@@ -154,8 +154,13 @@ int lb_lesson_repair_each(const char *data_dir, void (*repaired)(void *opaque, c
 /* The same, leaving the folder keep_dir alone (the lesson being resumed).
  * A resumed lesson's duration is its last outage's end plus its current
  * program.mp4's, and its parts are joined (lb_lesson_join); so are the
- * parts of a lesson whose join was cut short. */
-int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir,
+ * parts of a lesson whose join was cut short.  The work files a crash left
+ * (a fast-start rewrite's marker and temps, a re-cut's, a clip's) are left
+ * alone while an edit waits or runs, and with LB_REPAIR_KEEP_TEMPS (a web
+ * UI kept through a reload: its re-cut child may run): the next start
+ * clears them. */
+#define LB_REPAIR_KEEP_TEMPS 1u
+int lb_lesson_repair_each_except(const char *data_dir, const char *keep_dir, unsigned flags,
                                  void (*repaired)(void *opaque, const char *dir), void *opaque);
 
 /* lesson.json of a lesson folder, read as hostile input (at most
