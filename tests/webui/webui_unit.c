@@ -1,9 +1,13 @@
 /* Unit tests of the webui's pure helpers: Range parsing, path checks,
- * MIME types, roles.  Table driven; prints each failure and exits 1. */
+ * MIME types, roles; the login limits a new web UI takes over.  Table
+ * driven; prints each failure and exits 1. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
 
 #include "webui_priv.h"
 
@@ -166,12 +170,48 @@ static void test_status_views(void)
     cJSON_Delete(full);
 }
 
+/* A reload's new web UI takes the login limits over without the guesses
+ * still at the old one's hasher, which never give their verdict: carried,
+ * they locked the account ("retry in 1 s") for good. */
+static void test_carried_limits(void)
+{
+    char dir[] = "/tmp/webui_unit-XXXXXX", err[256] = "";
+    webui_auth_settings st = { .session_idle_s = 3600, .session_max_s = 3600,
+                               .login_max_failures = 3, .login_window_s = 60,
+                               .login_backoff_max_s = 60 };
+    webui_auth *a = NULL, *b = NULL;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK(webui_auth_hash_password("correct horse 1", st.admin_password_hash,
+                                   sizeof st.admin_password_hash) == 0, "hash");
+    CHECK(webui_auth_create(&a, &st, dir, err, sizeof err) == 0 &&
+          webui_auth_create(&b, &st, dir, err, sizeof err) == 0, "auth: %s", err);
+    if (!a || !b)
+        goto end;
+    for (int i = 0; i < 3; i++)               /* three guesses at the hasher */
+        CHECK(webui_auth_attempt(a, "10.0.0.1", "admin", NULL) == 0, "guess %d let through", i);
+    int retry_s = 0;
+    CHECK(webui_auth_attempt(a, "10.0.0.2", "admin", &retry_s) == AVERROR(EAGAIN),
+          "a fourth waits for their verdicts");
+    lb_webui_sessions *saved = webui_auth_save(a);
+    CHECK(saved != NULL, "save");
+    if (saved)
+        webui_auth_restore(b, saved);
+    lb_webui_sessions_free(&saved);
+    CHECK(webui_auth_attempt(b, "10.0.0.2", "admin", &retry_s) == 0,
+          "the new web UI lets a guess through (retry in %d s)", retry_s);
+end:
+    webui_auth_free(&a);
+    webui_auth_free(&b);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_ranges();
     test_paths();
     test_mime_and_roles();
     test_status_views();
+    test_carried_limits();
     if (failures) {
         printf("%d failure(s)\n", failures);
         return 1;
