@@ -3,6 +3,7 @@
  * lesson.json is read back from the data folder). */
 #include "lb_meta.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <libavutil/error.h>
 
 #include "lb_clock.h"
 
@@ -384,4 +386,14 @@ void lb_meta_copy(lb_lesson_meta *dst, const lb_lesson_meta *src, unsigned mask)
         dst->schedule_end_s = src->schedule_end_s;
     if (mask & LB_META_LIVE)
         dst->live = src->live;
+}
+
+int lb_json_int64(const cJSON *n, int64_t min, int64_t max, int64_t *out)
+{
+    if (!cJSON_IsNumber(n))
+        return AVERROR(EINVAL);
+    if (!(n->valuedouble >= (double)min && n->valuedouble <= (double)max))
+        return AVERROR(ERANGE);
+    *out = (int64_t)n->valuedouble;
+    return 0;
 }

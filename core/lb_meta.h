@@ -8,6 +8,7 @@
 #define LB_META_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum lb_lesson_type {
     LB_LESSON_TYPE_UNSET = 0,
@@ -106,6 +107,18 @@ int lb_meta_from_json(lb_lesson_meta *m, const struct cJSON *obj, unsigned flags
  * (Unix seconds) when 0, "live" (a boolean) when unset.  0 or -1 (out of
  * memory). */
 int lb_meta_to_json(const lb_lesson_meta *m, unsigned mask, struct cJSON *obj);
+
+/* Bounds for times read back from JSON files: milliseconds and seconds
+ * since 1970 up to about the year 5000. */
+#define LB_JSON_WALL_MS_MAX 100000000000000LL
+#define LB_JSON_WALL_S_MAX  100000000000LL
+
+/* A JSON number in [min, max] (|min|, |max| <= 2^62) as an int64 (its
+ * fraction dropped) in *out: 0, or AVERROR(EINVAL) when n is not a number
+ * and AVERROR(ERANGE) when it is out of range, NaN or infinite (converting
+ * those to an integer would be undefined).  For every number a file luobo
+ * wrote and reads back gives. */
+int lb_json_int64(const struct cJSON *n, int64_t min, int64_t max, int64_t *out);
 
 /* Copies the members of mask from src to dst. */
 void lb_meta_copy(lb_lesson_meta *dst, const lb_lesson_meta *src, unsigned mask);

@@ -333,8 +333,14 @@ static int load_log(recut *r, const char *path, int want_records)
             r->header = cJSON_Duplicate(o, 1);
             r->header_line = line;
         }
-        if (cJSON_IsObject(prog) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "t0_us")))
-            r->t0_us = (int64_t)cJSON_GetObjectItemCaseSensitive(o, "t0_us")->valuedouble;
+        const cJSON *t0 = cJSON_GetObjectItemCaseSensitive(o, "t0_us");
+        if (cJSON_IsObject(prog) && cJSON_IsNumber(t0) &&
+            lb_json_int64(t0, 0, LB_JSON_WALL_MS_MAX * 1000, &r->t0_us) < 0) {
+            ret = fail_msg(r, AVERROR_INVALIDDATA, "%s:%d: t0_us must be microseconds since 1970, "
+                           "not %g", path, line, t0->valuedouble);
+            cJSON_Delete(o);
+            break;
+        }
         if (want_records && r->setup.nb_sources) {
             if (r->nb_records == cap) {
                 cap = cap ? cap * 2 : MAX_RECORDS_GROW;

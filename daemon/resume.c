@@ -540,7 +540,8 @@ int lb_resume_join(const char *lesson, const AVDictionary *tags)
     }
     const cJSON *outages = cJSON_GetObjectItemCaseSensitive(root, "outages");
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(root, "started_at_ms");
-    int64_t started_ms = cJSON_IsNumber(ms) ? (int64_t)ms->valuedouble : 0;
+    int64_t started_ms = 0;
+    lb_json_int64(ms, 0, LB_JSON_WALL_MS_MAX, &started_ms);   /* else 0, as when absent */
     /* part n starts at outages[n-2].to, the current files at outages[n_parts-1].to */
     for (int k = 0; k <= nb_parts; k++) {
         seg *s = &segs[k];

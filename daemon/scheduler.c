@@ -255,9 +255,9 @@ static void memo_load(lb_scheduler *s)
     cJSON_ArrayForEach(o, arr) {
         const cJSON *uid = cJSON_GetObjectItemCaseSensitive(o, "uid");
         const cJSON *end = cJSON_GetObjectItemCaseSensitive(o, "end_s");
-        if (!cJSON_IsString(uid) || !cJSON_IsNumber(end))
+        lb_schedule_occurrence occ = { 0 };
+        if (!cJSON_IsString(uid) || lb_json_int64(end, 0, LB_JSON_WALL_S_MAX, &occ.end_s) < 0)
             continue;
-        lb_schedule_occurrence occ = { .end_s = (int64_t)end->valuedouble };
         snprintf(occ.meta.schedule_uid, sizeof occ.meta.schedule_uid, "%s", uid->valuestring);
         memo *m = memo_get(s, &occ);
         if (m)

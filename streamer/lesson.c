@@ -686,12 +686,13 @@ int lb_lesson_open(lb_lesson **pl, const char *dir, const lb_lesson_source *sour
         goto fail;
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(l->kept, "started_at_ms");
     const cJSON *outages = cJSON_GetObjectItemCaseSensitive(l->kept, "outages"), *it;
-    if (strcmp(json_text(l->kept, "status"), "recording") || !cJSON_IsNumber(ms) ||
-        ms->valuedouble <= 0 || cJSON_GetArraySize(outages) < 1) {
+    int64_t started_ms = 0;
+    if (strcmp(json_text(l->kept, "status"), "recording") ||
+        lb_json_int64(ms, 1, LB_JSON_WALL_MS_MAX, &started_ms) < 0 || cJSON_GetArraySize(outages) < 1) {
         snprintf(err, err_size, "%s/lesson.json: not a lesson prepared for resuming", dir);
         goto fail;
     }
-    l->started_wall_us = (int64_t)ms->valuedouble * 1000;
+    l->started_wall_us = started_ms * 1000;
     /* its metadata as lesson.json has it now (a bad member is skipped) */
     lb_meta_from_json(&l->info, l->kept, LB_META_LENIENT, why, sizeof why);
     const cJSON *chapters = cJSON_GetObjectItemCaseSensitive(l->kept, "chapters");

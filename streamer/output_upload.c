@@ -307,7 +307,8 @@ static int64_t read_done_from(const char *dir)
     text[n] = 0;
     root = cJSON_Parse(text);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "done_from_ms");
-    int64_t ms = cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+    int64_t ms = 0;
+    lb_json_int64(v, 0, LB_JSON_WALL_MS_MAX, &ms);         /* else from the start */
     cJSON_Delete(root);
     return ms;
 }

@@ -109,8 +109,9 @@ const char *lb_lesson_not_resumable(const cJSON *root, int window_s, int64_t now
     /* a lesson a shutdown finished: its window runs from the shutdown
      * (its end), the files' times are its finishing's */
     const cJSON *ended = cJSON_GetObjectItemCaseSensitive(root, "ended_at_ms");
-    if (shutdown && cJSON_IsNumber(ended) && ended->valuedouble > 0)
-        written_us = (int64_t)ended->valuedouble * 1000;
+    int64_t ended_ms;
+    if (shutdown && lb_json_int64(ended, 1, LB_JSON_WALL_MS_MAX, &ended_ms) == 0)
+        written_us = ended_ms * 1000;
     int64_t age_s = (now_wall_us - written_us) / 1000000;
     if (age_s >= window_s || age_s < -window_s) {
         snprintf(why, why_size, shutdown
@@ -120,8 +121,11 @@ const char *lb_lesson_not_resumable(const cJSON *root, int window_s, int64_t now
         return why;
     }
     if (end && !cJSON_IsNull(end)) {
-        int64_t end_s = cJSON_IsNumber(end) ? (int64_t)end->valuedouble
-                        : cJSON_IsString(end) ? lb_clock_parse_iso8601(end->valuestring) : -1;
+        int64_t end_s = -1;
+        if (cJSON_IsNumber(end))
+            lb_json_int64(end, 0, LB_JSON_WALL_S_MAX, &end_s);
+        else if (cJSON_IsString(end))
+            end_s = lb_clock_parse_iso8601(end->valuestring);
         if (end_s < 0)
             return "its schedule_end is not a time";
         if (end_s * 1000000 <= now_wall_us) {
