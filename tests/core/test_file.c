@@ -15,6 +15,9 @@
 #include <libavutil/error.h>
 
 #include "lb_file.h"
+#include "lb_meta.h"
+
+#include <cjson/cJSON.h>
 
 static char dir[256];
 
@@ -212,6 +215,30 @@ static void test_remove_tree(void)
     CHECK(access(top, F_OK) < 0 && errno == ENOENT);
 }
 
+/* Numbers read back from luobo's own JSON files: only what fits. */
+static void test_json_int64(void)
+{
+    static const struct { const char *json; int ret; int64_t v; } cases[] = {
+        { "1733390000123", 0, 1733390000123LL },
+        { "0", 0, 0 },
+        { "12.9", 0, 12 },
+        { "-1", AVERROR(ERANGE), -7 },
+        { "6.66667e+54", AVERROR(ERANGE), -7 },     /* fuzz_director's t0_us */
+        { "1e400", AVERROR(ERANGE), -7 },           /* cJSON: infinity */
+        { "\"12\"", AVERROR(EINVAL), -7 },
+        { "null", AVERROR(EINVAL), -7 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *n = cJSON_Parse(cases[i].json);
+        int64_t v = -7;
+        CHECK(n && lb_json_int64(n, 0, LB_JSON_WALL_MS_MAX, &v) == cases[i].ret);
+        CHECK(v == cases[i].v);
+        cJSON_Delete(n);
+    }
+    int64_t v = -7;
+    CHECK(lb_json_int64(NULL, 0, 1, &v) == AVERROR(EINVAL) && v == -7);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/lb-test-file-XXXXXX");
@@ -221,6 +248,7 @@ int main(void)
     test_syncer();
     test_credentials();
     test_remove_tree();
+    test_json_int64();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (!check_failures && system(cmd) != 0)
