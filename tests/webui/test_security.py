@@ -189,19 +189,33 @@ def main():
           "the loop answers while a password check waits for the hasher (pending=%s)" % pending)
     check([raw_status(s) for s in busy] == [401] * 10, "the queued logins: 401 each")
     check(raw_status(change) == 403, "wrong current password: 403 (answered by the hasher)")
-    codes = []
+    codes, sent = [], []
     for _ in range(3):
+        sent.append(time.monotonic())
         r = curl(srv.base + "/api/v1/password", "POST",
                  {"old": "not my password", "password": "new pw 12345"}, **as_(pw_jar, pw_csrf))
         codes.append(r.status)
     check(codes[:2] == [403, 403] and codes[2] == 429,
           "3 wrong current passwords in all, then 429 (%s)" % codes)
+    # The third failure locks the account for 1 s from when the server
+    # counted it, which is after sent[1]: an answer back before sent[1] + 1 s
+    # was given inside the lock.  A busy machine can take longer for the
+    # requests below; their 429 is then not a given, and not checked.
+    def in_lock(what):
+        late = time.monotonic() - sent[1]
+        if late >= 1.0:
+            print("not checked: %s (answered %.1f s after the lock began, which lasts 1 s)" % (what, late))
+        return late < 1.0
     r = curl(srv.base + "/api/v1/password", "POST", {"old": PW, "password": "new pw 12345"},
              **as_(pw_jar, pw_csrf))
-    check(r.status == 429 and r.header("retry-after") and "wait" in (r.json() or {}).get("error", ""),
-          "then even the right one waits: 429 with Retry-After")
+    what = "then even the right one waits: 429 with Retry-After"
+    if r.status != 429 and in_lock(what):
+        check(False, what + " (%d)" % r.status)
+    elif r.status == 429:
+        check(r.header("retry-after") and "wait" in (r.json() or {}).get("error", ""), what)
     r, _, _ = login_from(srv, "pw1", PW, fresh_ip())
-    check(r.status == 429, "password-change guesses lock the account's login too: 429")
+    what = "password-change guesses lock the account's login too: 429"
+    check(r.status == 429 or not in_lock(what), what + " (%d)" % r.status)
     r = curl(srv.base + "/api/v1/password", "POST", {"old": PW, "password": "short"},
              **as_(pw_jar, pw_csrf))
     check(r.status == 400 and "short" in r.json()["error"],
@@ -214,8 +228,12 @@ def main():
     codes = [login_from(srv, "op1", "wrong password", fresh_ip())[0].status for _ in range(3)]
     check(codes == [401] * 3, "3 wrong passwords for op1 from 3 addresses: 401 each")
     seen_429, retry_after = 0, set()
+    last_fail_sent = time.monotonic()
     while len(lock_lines(srv, "op1")) < 3:
+        t_sent = time.monotonic()
         r, _, _ = login_from(srv, "op1", "wrong password", fresh_ip())
+        if r.status == 401:
+            last_fail_sent = t_sent             # the newest lock began after this
         if r.status == 429:
             seen_429 += 1
             retry_after.add(int(r.header("retry-after") or 0))
@@ -228,7 +246,13 @@ def main():
           "attempts while locked were refused (%d x 429, Retry-After %s), from fresh addresses"
           % (seen_429, sorted(retry_after)))
     r, _, _ = login_from(srv, "op1", PW, fresh_ip())
-    check(r.status == 429, "locked: even the right password from a new address waits: 429")
+    late = time.monotonic() - last_fail_sent
+    what = "locked: even the right password from a new address waits: 429"
+    if r.status != 429 and late >= 2.0:
+        # the last lock lasts 2 s: a busy machine answered after it
+        print("not checked: %s (answered %.1f s after the lock began)" % (what, late))
+    else:
+        check(r.status == 429, what + " (%d)" % r.status)
     r, _, _ = login_from(srv, "t1", PW, fresh_ip())
     check(r.status == 200, "another account logs in meanwhile: 200")
     for _ in range(200):
