@@ -79,7 +79,9 @@ static void man8(FILE *f)
                  "listed in lesson.json's versions; program.mp4 is never changed. With the unedited log "
                  "the re-cut has the live program's frames at the same times; the program audio is "
                  "copied from program.mp4 packet for packet. A camera whose ISO file is missing or ends "
-                 "early (interrupted) is an error naming the file. The format of director.jsonl is "
+                 "early (interrupted) is an error naming the file. The log is checked before any media "
+                 "is opened (the header's names, sizes, rates and settings, every decision's time and "
+                 "sources); an error names the log file and its line. The format of director.jsonl is "
                  "described in docs/director-jsonl.md.");
     options(f, lb_recut_options);
     fputs(".SH SIGNALS\n", f);
@@ -88,9 +90,11 @@ static void man8(FILE *f)
                                  "A second signal exits at once with status 1.");
     tagged(f, "SIGHUP", "Reload (systemctl reload luobo, after luobo --check-config accepted the "
                         "file): the configuration file is read again; a bad one is logged with its "
-                        "file and line and ignored; a good one sets the log level at once and "
-                        "restarts the pipeline with it when no lesson is recording (a lesson in "
-                        "progress is never cut). It never ends the process.");
+                        "file and line and ignored; a good one applies at once what can change "
+                        "live (the log level, the director, the login limits, the hls, srt and "
+                        "upload outputs) and restarts the pipeline for the rest when no lesson is "
+                        "recording (a lesson in progress is never cut); the web UI and its logins "
+                        "stay through the restart. It never ends the process.");
     fputs(".SH ENVIRONMENT\n", f);
     tagged(f, "NOTIFY_SOCKET", "Set by systemd for Type=notify: luobo says READY=1 once the web UI "
                                "listens and the sources are created, and STATUS= lines such as "
@@ -102,6 +106,11 @@ static void man8(FILE *f)
                                 "priority and the fields LUOBO_MODULE, LUOBO_SOURCE (a camera or "
                                 "microphone) and LUOBO_LESSON (the lesson being recorded), e.g. "
                                 "journalctl LUOBO_LESSON=20261204-080000-math.");
+    tagged(f, "LUOBO_LATENCY_TRACE", "A diagnostic: a file to which every stage of the live path writes "
+                                     "a line per program frame (capture, tick, composed, x264 in and out, "
+                                     "the SRT send), for bench/lat_stages.py, which joins it with a "
+                                     "receiver's readings to say where the glass-to-glass time goes. "
+                                     "Unset, nothing is written.");
     tagged(f, "LUOBO_TEST_STALL_FILE", "For tests only: while the named file exists, the program thread "
                                        "stops at its heartbeat.");
     tagged(f, "LUOBO_TEST_WALL_OFFSET_FILE", "For tests only: the schedule reads its wall clock moved by "
