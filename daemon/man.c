@@ -91,7 +91,7 @@ static void man8(FILE *f)
     tagged(f, "SIGHUP", "Reload (systemctl reload luobo, after luobo --check-config accepted the "
                         "file): the configuration file is read again; a bad one is logged with its "
                         "file and line and ignored; a good one applies at once what can change "
-                        "live (the log level, the director, the login limits, the hls, srt and "
+                        "live (the log level, the director's mode and weights, the login limits, the hls, srt and "
                         "upload outputs) and restarts the pipeline for the rest when no lesson is "
                         "recording (a lesson in progress is never cut); the web UI and its logins "
                         "stay through the restart. It never ends the process.");
