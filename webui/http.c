@@ -191,9 +191,13 @@ static int lws_expects_body(struct lws *wsi, webui_method m)
 
 /* ---- files: static UI, /live/, /recordings/ ---- */
 
+/* media: a file of a recording or of the live output (ranges allowed).
+ * Those folders hold what luobo wrote, but a lesson folder can be copied
+ * in from elsewhere: whatever it holds is never run as a page of ours. */
 static void serve_file(webui_conn *c, const char *root, const char *rel, const char *cache_control,
-                       int ranges)
+                       int media)
 {
+    const int ranges = media;
     int64_t size = 0, first = 0, last = 0, mtime = 0;
     char last_modified[64] = "";
     int fd;
@@ -246,6 +250,8 @@ static void serve_file(webui_conn *c, const char *root, const char *rel, const c
         webui_add_header(c, "Cache-Control", "%s", cache_control);
     if (last_modified[0])
         webui_add_header(c, "Last-Modified", "%s", last_modified);
+    if (media)
+        webui_add_header(c, "Content-Security-Policy", "default-src 'none'; sandbox");
 }
 
 /* ---- blocking playlist reloads (LL-HLS) ----
@@ -624,6 +630,31 @@ static int answer_early(webui_conn *c, int status, const char *msg)
     return 0;
 }
 
+/* Any page can make a browser post a form here, and login and setup have
+ * no CSRF token yet (a pupil's page could log a teacher's browser into the
+ * pupil's account): a state change from a browser must come from one of
+ * our pages.  Sec-Fetch-Site says so where the browser sends it; else the
+ * Origin, which every browser sends with a POST.  Our pages' no-referrer
+ * policy makes even their own POSTs carry "Origin: null", so null is let
+ * through only when Sec-Fetch-Site cannot tell (an old browser).  API
+ * clients send neither header. */
+static int from_our_page(lb_webui *w, struct lws *wsi, const char *host, char *why,
+                         size_t why_size)
+{
+    char site[32], origin[256];
+    if (lws_hdr_custom_copy(wsi, site, sizeof site, "sec-fetch-site:", 15) < 0)
+        site[0] = 0;
+    if (site[0]) {
+        if (strcmp(site, "same-origin") && strcmp(site, "none")) {
+            snprintf(why, why_size, "foreign origin (Sec-Fetch-Site: %s)", site);
+            return 0;
+        }
+        return 1;
+    }
+    copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    return !strcmp(origin, "null") || webui_origin_allowed(w, origin, host, why, why_size);
+}
+
 static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
 {
     char num[32], host[256], why[320];
@@ -652,6 +683,9 @@ static int on_http(lb_webui *w, webui_conn *c, struct lws *wsi, const char *uri)
     copy_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
     if (!webui_host_allowed(w, host, why, sizeof why))
         return answer_early(c, host[0] ? 421 : 400, why);
+    if (c->method != WEBUI_GET && c->method != WEBUI_HEAD && !from_our_page(w, wsi, host, why,
+                                                                            sizeof why))
+        return answer_early(c, 403, why);
     copy_header(wsi, WSI_TOKEN_HTTP_RANGE, c->range, sizeof c->range);
     copy_header(wsi, WSI_TOKEN_HTTP_IF_MODIFIED_SINCE, c->if_modified_since,
                 sizeof c->if_modified_since);

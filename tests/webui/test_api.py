@@ -458,6 +458,16 @@ def main():
           "HEAD: the length")
     r = curl(base + "/recordings/%s/iso/teacher.mp4" % lid, extra=["-r", "10-19"], **A)
     check(r.status == 206 and r.body == blob[10:20], "Range on an ISO file")
+    # a lesson folder copied in from elsewhere may hold a page or an SVG:
+    # served, it must never run as one of ours
+    page = os.path.join(srv.data, lid, "x.html")
+    with open(page, "w") as f:
+        f.write("<script>fetch('/api/v1/session')</script>")
+    r = curl(base + "/recordings/%s/x.html" % lid, **A)
+    csp = r.header("content-security-policy") or ""
+    check(r.status == 200 and "sandbox" in csp and "default-src 'none'" in csp,
+          "a recording's files are sandboxed (CSP '%s')" % csp)
+    os.unlink(page)
 
     # ---- files: confinement ----
     bad_paths = [

@@ -157,7 +157,7 @@ def main():
     admin = as_(admin_jar, csrf_of(srv, admin_jar))
     for name, role in (("op1", "operator"), ("v1", "viewer"), ("t1", "teacher"),
                        ("x1", "viewer"), ("x2", "operator"), ("x3", "viewer"), ("x4", "viewer"),
-                       ("pw1", "viewer"), ("many", "viewer")):
+                       ("pw1", "viewer"), ("many", "viewer"), ("orig", "viewer")):
         add_user(srv, admin, name, role)
 
     # ---- 6. log injection: one call, one line ----
@@ -169,6 +169,25 @@ def main():
           "the name is logged escaped, on one line (%r)" % hits)
     check(not any(ln.startswith("FAKE LINE") for ln in lines) and "\x1b" not in srv.log_text(),
           "no forged line, no raw ESC in the log")
+
+    # ---- 7. login CSRF: another site's form cannot log a browser in ----
+    # (our own pages' POSTs carry "Origin: null" under their no-referrer
+    # policy, with Sec-Fetch-Site: same-origin)
+    other_port = "http://127.0.0.1:%d" % (srv.port + 1 if srv.port < 65535 else 1)
+    for origin, site, want in (("http://evil.example", None, 403), ("null", "cross-site", 403),
+                               (other_port, None, 403), (srv.base, "same-site", 403),
+                               ("null", "same-origin", 200), (srv.base, None, 200)):
+        jar = os.path.join(srv.tmp, "jar-origin")
+        hdrs = ["Origin: " + origin] + (["Sec-Fetch-Site: " + site] if site else [])
+        r = curl(srv.base + "/api/v1/login", "POST", {"user": "orig", "password": PW},
+                 save_cookies=jar, headers=hdrs, extra=["--interface", fresh_ip()])
+        check(r.status == want and (want == 200 or "foreign origin" in (r.json() or {}).get("error", "")),
+              "a login posted from %s (Sec-Fetch-Site %s): %d (%d, %s)" % (origin, site, want, r.status,
+                                                                          r.body[:120]))
+    r = curl(srv.base + "/api/v1/recording", "POST", {"action": "stop"}, jar=admin["jar"],
+             headers=admin["headers"] + ["Origin: http://evil.example"])
+    check(r.status == 403 and "foreign origin" in (r.json() or {}).get("error", ""),
+          "any state change from a foreign origin, CSRF token or not: 403 (%d)" % r.status)
 
     # ---- 1. password change: off the loop, rate-limited ----
     r, pw_jar, pw_csrf = login_from(srv, "pw1", PW, fresh_ip())
