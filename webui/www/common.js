@@ -342,9 +342,14 @@ const LB = (() => {
     const tpl = ALERT_TEXT[lang][a.alert];
     if (!tpl) return a.message || a.alert;
     const p = a.params || {};
-    return tpl.replace('{s}', p.label || labelOf(a.subject)).replace('{d}', p.detail || '')
-      .replace('{t}', p.threshold !== undefined ? p.threshold : '')
-      .replace('{v}', p.value !== undefined ? Number(p.value).toFixed(1) : '?');
+    // One pass, each value by a function: a title or label holding "{d}"
+    // or "$'" is text, not more of the template.
+    const vals = {
+      s: p.label || labelOf(a.subject), d: p.detail || '',
+      t: p.threshold !== undefined ? p.threshold : '',
+      v: p.value !== undefined ? Number(p.value).toFixed(1) : '?',
+    };
+    return tpl.replace(/\{([sdtv])\}/g, (m, k) => String(vals[k]));
   }
 
   /* The raised alerts, kept from GET /api/v1/alerts and the alert events
