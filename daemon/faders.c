@@ -127,7 +127,7 @@ void lb_faders_changed(lb_pipeline *p)
     pthread_mutex_lock(&p->faders_lock);
     snapshot(p, &path, &text);
     if (path && text && !p->faders_thread_running && !p->faders_quit &&
-        pthread_create(&p->faders_thread, NULL, writer_main, p) == 0)
+        lb_thread_start(&p->faders_thread, "lb-faders", writer_main, p) >= 0)
         p->faders_thread_running = 1;
     if (path && text && p->faders_thread_running) {
         free(p->faders_pending_path);
@@ -155,7 +155,7 @@ void lb_faders_stop(lb_pipeline *p)
     p->faders_thread_running = 0;
     pthread_mutex_unlock(&p->faders_lock);
     if (running)
-        pthread_join(p->faders_thread, NULL);   /* it writes what is pending first */
+        lb_thread_join(&p->faders_thread);     /* it writes what is pending first */
     free(p->faders_pending_path);
     free(p->faders_pending_text);
     p->faders_pending_path = p->faders_pending_text = NULL;

@@ -109,7 +109,7 @@ struct lb_pipeline {
     pthread_mutex_t faders_lock;
     pthread_mutex_t faders_io_lock;
     pthread_cond_t faders_cond;
-    pthread_t faders_thread;
+    lb_thread faders_thread;
     int faders_thread_running, faders_quit;
     char *faders_pending_path, *faders_pending_text;
     encode_worker workers[MAX_WORKERS];
