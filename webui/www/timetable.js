@@ -221,7 +221,8 @@
       x.state ? el('span', { className: 'badge st ' + st }, x.state) : null,
       el('span', { className: 'badge how' + (o.live && o.record !== false ? ' live' : '') }, x.how),
       o.origin === 'ical' ? el('span', { className: 'badge src' }, t('tg_from_feed_short')) : null));
-    b.title = [o.title, x.when, x.who, x.how, x.state, o.refused || (st === 'failed' && !o.refused ? t('tg_why_failed') : ''),
+    b.title = [o.title, x.when, x.who, x.how, x.state,
+      o.refused || o.start_error || (st === 'failed' ? t('tg_why_failed') : ''),
       o.origin === 'ical' ? LB.tf('tg_from_feed', { source: week.feed || '–' }) : ''].filter(Boolean).join('\n');
     return b;
   }
