@@ -57,25 +57,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "webui"))
 from lbtest import (LUOBO, Scratch, check, ffprobe_json, free_port, load_lesson, main,  # noqa: E402
                     write_config)
-from webui_common import cookie_of, curl, setup_code, ws_connect, ws_recv  # noqa: E402
+from webui_common import (cookie_of, curl, kept_faders, setup_code, ws_connect,  # noqa: E402
+                          ws_recv)
 
 W, H, FPS = 320, 180, 30
 PASSWORD = "resume-test-pw-1"
-
-
-def kept_faders(path, want, limit_s=60):
-    """The lesson's .faders.json "mics" once want(mics) holds (a writer
-    thread writes it after the fader's POST has answered), else the last."""
-    end = time.monotonic() + limit_s
-    while True:
-        try:
-            with open(path) as f:
-                kept = json.load(f).get("mics", {})
-        except (OSError, ValueError):
-            kept = None
-        if (kept is not None and want(kept)) or time.monotonic() > end:
-            return kept
-        time.sleep(0.1)
 
 
 def config(data, port, window_s, upload_port):

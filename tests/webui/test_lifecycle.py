@@ -35,24 +35,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from webui_common import (Daemon, Server, check, cookie_of, curl, finish,  # noqa: E402
-                          login, setup_admin, ws_connect, ws_recv)
+                          kept_faders, login, setup_admin, ws_connect, ws_recv)
 
 PW = "correct horse 1"
-
-
-def kept_faders(path, want, limit_s=60):
-    """The lesson's .faders.json "mics" once want(mics) holds (a writer
-    thread writes it after the fader's POST has answered), else the last."""
-    end = time.monotonic() + limit_s
-    while True:
-        try:
-            with open(path) as f:
-                kept = json.load(f).get("mics", {})
-        except (OSError, ValueError):
-            kept = None
-        if (kept is not None and want(kept)) or time.monotonic() > end:
-            return kept
-        time.sleep(0.1)
 
 
 def status(srv, jar):

@@ -184,6 +184,21 @@ def login(server, user, password, jar):
     return r, j.get("csrf")
 
 
+def kept_faders(path, want, limit_s=60):
+    """The lesson's .faders.json "mics" once want(mics) holds (a writer
+    thread writes it after the fader's POST has answered), else the last."""
+    end = time.monotonic() + limit_s
+    while True:
+        try:
+            with open(path) as f:
+                kept = json.load(f).get("mics", {})
+        except (OSError, ValueError):
+            kept = None
+        if (kept is not None and want(kept)) or time.monotonic() > end:
+            return kept
+        time.sleep(0.1)
+
+
 def ws_connect(port, path="/api/v1/events", cookie=None, origin=None, host=None, bearer=None,
                timeout=15):
     """A minimal RFC 6455 client (Host: 127.0.0.1:port unless host says
