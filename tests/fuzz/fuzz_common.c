@@ -40,6 +40,25 @@ char *fuzz_strndup(const uint8_t *data, size_t size)
     return s;
 }
 
+char *fuzz_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    if (!f)
+        return NULL;
+    do {
+        if (len + 4096 + 1 > cap && !(buf = realloc(buf, cap = cap * 2 + 4097)))
+            abort();
+        len += n = fread(buf + len, 1, 4096, f);
+    } while (n);
+    fclose(f);
+    buf[len] = 0;
+    if (size)
+        *size = len;
+    return buf;
+}
+
 void fuzz_write_file(const char *path, const void *data, size_t size)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -11,6 +11,9 @@
 const char *fuzz_scratch_dir(const char *harness);
 /* The input as a NUL-terminated string (cut at its first NUL). */
 char *fuzz_strndup(const uint8_t *data, size_t size);
+/* The whole file at path, NUL-terminated (its length in *size when size
+ * is not NULL), or NULL when it cannot be opened; aborts out of memory. */
+char *fuzz_read_file(const char *path, size_t *size);
 /* Writes size bytes to path (replacing it); aborts on failure. */
 void fuzz_write_file(const char *path, const void *data, size_t size);
 /* Removes path and everything under it. */

@@ -49,23 +49,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    if (!f)
-        return NULL;
-    do {
-        if (len + 4096 + 1 > cap && !(buf = realloc(buf, cap = cap * 2 + 4097)))
-            abort();
-        len += n = fread(buf + len, 1, 4096, f);
-    } while (n);
-    fclose(f);
-    buf[len] = 0;
-    return buf;
-}
-
 static void check_shots(const cJSON *shots)
 {
     char *text = cJSON_PrintUnformatted(shots);
@@ -152,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ret < 0)
             fuzz_fail("the edited log could not be written: %d", ret);
         if (ret == 0) {
-            char *edited = read_all(edited_path);
+            char *edited = fuzz_read_file(edited_path, NULL);
             if (!edited)
                 fuzz_fail("no edited log");
             check_edited(edited, from_s, to_s, times_in_order(text));

@@ -88,24 +88,6 @@ static void make_dir(const char *path)
         fuzz_fail("cannot create %s: %s", path, strerror(errno));
 }
 
-static char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    if (!f)
-        return NULL;
-    do {
-        if (len + 4096 > cap && !(buf = realloc(buf, cap = cap * 2 + 4096)))
-            abort();
-        len += n = fread(buf + len, 1, 4096, f);
-    } while (n);
-    fclose(f);
-    buf[len] = 0;
-    *size = len;
-    return buf;
-}
-
 /* ---- E: episode.xml ---- */
 
 static void silent(void *ctx, const char *msg, ...)
@@ -180,7 +162,7 @@ static void episode_mode(const uint8_t *data, size_t size)
 static void check_repaired(const char *old_text, int repaired)
 {
     size_t len;
-    char *text = read_all(lesson_json, &len);
+    char *text = fuzz_read_file(lesson_json, &len);
     cJSON *old = cJSON_Parse(old_text), *now = text ? cJSON_Parse(text) : NULL;
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(old, "status");
     int was_recording = cJSON_IsObject(old) && cJSON_IsString(status) &&
@@ -204,7 +186,7 @@ static void check_repaired(const char *old_text, int repaired)
         char path[PATH_MAX + 128];
         size_t xlen;
         snprintf(path, sizeof path, "%s/episode.xml", lesson_dir);
-        char *xml = read_all(path, &xlen);
+        char *xml = fuzz_read_file(path, &xlen);
         if (!xml)
             fuzz_fail("the repair wrote no episode.xml");
         check_episode(xml, xlen, NULL);
@@ -335,7 +317,7 @@ static void queue_mode(const uint8_t *data, size_t size)
     free(priv);
 
     size_t len;
-    char *saved = read_all(queue_file, &len), *want = expected_queue(data, size);
+    char *saved = fuzz_read_file(queue_file, &len), *want = expected_queue(data, size);
     if (!saved)
         fuzz_fail("the queue was not saved");
     if (strlen(saved) != len || strcmp(saved, want))
