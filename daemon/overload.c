@@ -144,9 +144,10 @@ static void give_back(lb_pipeline *p)
 }
 
 /* How far behind capture the program runs ([general] sync_delay_auto):
- * far enough that the frames each camera shows and the sound of the whole
+ * far enough that the frames each camera shows and the sound of the last
  * tick have arrived.  A camera's frame stamped t is there lag after t; a
- * tick's sound runs to the next tick, so a mic needs a tick more.  Up at
+ * tick's sound, which runs to the next tick, is read a tick after its
+ * picture (daemon/program_sound.c), so a mic needs only its lag.  Up at
  * once when a source gets slower (a frame that misses its tick shows one
  * tick later); down by SYNC_DOWN_US a tick, so that the ticks it saves
  * come a little early each rather than in a burst.  Nothing measured (the
@@ -164,7 +165,6 @@ static int64_t sync_delay(lb_pipeline *p)
         atomic_store(&p->sync_delay_us, cap);
         return cap;
     }
-    int64_t tick_us = av_rescale(1000000, p->fps_den, p->fps_num);
     int64_t need = INT64_MIN;
     for (int i = 0; i < p->nb_sources; i++) {
         int64_t lag = lb_source_arrival_lag_us(p->sources[i]);
@@ -175,7 +175,7 @@ static int64_t sync_delay(lb_pipeline *p)
         int64_t lag = lb_mic_arrival_lag_us(p->mics[m]);
         lb_clock_trace("lagmic", m, lag);
         if (lag != INT64_MIN)
-            need = FFMAX(need, lag + tick_us);
+            need = FFMAX(need, lag);
     }
     int64_t target = need == INT64_MIN ? cap : av_clip64(need + SYNC_MARGIN_US, 0, cap);
     int64_t next = target >= cur ? target : FFMAX(target, cur - SYNC_DOWN_US);
@@ -210,6 +210,7 @@ int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
     if (now < due)
         lb_clock_sleep_until(due);
     else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2) {
+        LB_LOGD("pipeline", "tick %lld began %.0f ms after its time", (long long)n, (now - due) / 1e3);
         p->frames_late++;
         p->late_since_trim_us = now;
     }

@@ -59,19 +59,6 @@ const lb_option lb_general_options[] = {
     { NULL },
 };
 
-/* An item of the encoder queue: one program frame, the audio of its
- * period, and recording commands that take effect at this frame. */
-typedef struct program_item {
-    int64_t seq;                /* frame number since the program started */
-    AVFrame *video;
-    float *audio;
-    int nb_audio;
-    int64_t audio_pts_us;
-    int start_recording;        /* the archive was started for this frame */
-    int repeat;                 /* video is the last picture again (daemon/overload.c) */
-    int stop_recording;
-} program_item;
-
 typedef struct worker_item {
     AVFrame *frame;             /* NULL: the last picture again, at pts */
     int64_t pts;
@@ -88,14 +75,23 @@ static void free_worker_item(void *opaque)
     }
 }
 
-static void free_item(void *opaque)
+void lb_program_item_free(void *opaque)
 {
-    program_item *it = opaque;
+    lb_program_item *it = opaque;
     if (!it)
         return;
     av_frame_free(&it->video);
     free(it->audio);
     free(it);
+}
+
+int lb_program_item_push(lb_pipeline *p, lb_program_item *it)
+{
+    if (lb_queue_push(p->to_encoder, it, -1) < 0) {
+        lb_program_item_free(it);
+        return AVERROR_EXIT;
+    }
+    return 0;
 }
 
 const lb_general_settings *lb_pipeline_general(const lb_pipeline *p) { return &p->general; }
@@ -307,7 +303,7 @@ static void *encoder_thread(void *arg)
         void *item_ptr;
         if (lb_queue_pop(p->to_encoder, &item_ptr, -1) < 0)
             break;
-        program_item *it = item_ptr;
+        lb_program_item *it = item_ptr;
         int ret = 0;
         if (it->start_recording)
             recording = 1;
@@ -325,7 +321,7 @@ static void *encoder_thread(void *arg)
             lb_lifecycle_finish_at(p, it->seq);
             recording = 0;
         }
-        free_item(it);
+        lb_program_item_free(it);
     }
     /* end of the program: the encoders' last packets belong to the recording */
     lb_video_encoder_encode(p->venc, NULL, 0, program_video_sink, p);
@@ -596,21 +592,15 @@ static void *program_thread(void *arg)
     lb_pipeline *p = arg;
     AVFrame *frames[LB_MAX_SOURCES] = { 0 };
     AVFrame *sub_frames[LB_MAX_SOURCES] = { 0 };
-    float *mic_bufs[LB_MAX_MICS] = { 0 }, *mix = NULL;
-    /* a tick's sound */
-    int64_t max_samples = av_rescale(LB_AUDIO_RATE, p->fps_den, p->fps_num) + 2;
+    lb_program_sound *sound = NULL;
     int64_t duration_us = (int64_t)(p->params.duration_s * 1000000 + 0.5);
     int64_t total_frames = duration_us ? av_rescale(duration_us, p->fps_num, 1000000LL * p->fps_den) : -1;
-    int64_t audio_pos = 0;          /* next sample index of the program audio */
     int64_t next_sent = 0;          /* number of the frame after the last one sent on */
     lb_shot air = { 0 };            /* what the program shows: nothing yet */
     AVFrame *last_out = NULL;       /* the last composed picture (daemon/overload.c) */
 
-    if (!(mix = malloc(sizeof(float) * (size_t)max_samples)))
+    if (lb_program_sound_alloc(p, &sound) < 0)
         goto end;
-    for (int m = 0; m < p->nb_mics; m++)
-        if (!(mic_bufs[m] = malloc(sizeof(float) * (size_t)max_samples)))
-            goto end;
     for (int i = 0; i < p->nb_sources; i++)
         if (!(frames[i] = av_frame_alloc()) || !(sub_frames[i] = av_frame_alloc()))
             goto end;
@@ -620,7 +610,6 @@ static void *program_thread(void *arg)
         if (lb_lifecycle_duration_reached(p, n, total_frames))
             break;
         int64_t t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
-        int64_t t_next = av_rescale(n + 1, 1000000LL * p->fps_den, p->fps_num);
         /* behind real time: the last picture stands for this tick */
         int repeat = !p->params.offline && lb_overload_pace(p, n, last_out != NULL);
         int live_sources = 0;
@@ -638,18 +627,12 @@ static void *program_thread(void *arg)
             break;
         }
 
-        int64_t first = audio_pos;
-        int nb = (int)(av_rescale(t_next, LB_AUDIO_RATE, 1000000) - first);
+        const lb_mixer_levels *mixed = lb_program_sound_read(sound, n);
         double levels[LB_MAX_MICS];
-        lb_mixer_levels mixed = { 0 };
-        for (int m = 0; m < p->nb_mics; m++)
-            lb_mic_read(p->mics[m], first, mic_bufs[m], nb);
-        lb_mixer_process(p->mixer, (const float *const *)mic_bufs, nb, mix, &mixed);
         /* the director hears the mics as they are, whatever the operator's
          * faders do to the mix (its thresholds are set for the room) */
         for (int m = 0; m < p->nb_mics; m++)
-            levels[m] = mixed.raw_dbfs[m];
-        audio_pos += nb;
+            levels[m] = mixed->raw_dbfs[m];
 
         AVFrame *valid[LB_MAX_SOURCES], *seen[LB_MAX_SOURCES], *preview[LB_MAX_SOURCES];
         for (int i = 0; i < p->nb_sources; i++)
@@ -665,10 +648,10 @@ static void *program_thread(void *arg)
         }
 
         AVFrame *out = repeat ? av_frame_clone(last_out) : new_program_frame(p);
-        program_item *it = calloc(1, sizeof *it);
-        if (!out || !it || !(it->audio = malloc(sizeof(float) * (size_t)nb))) {
+        lb_program_item *it = calloc(1, sizeof *it);
+        if (!out || !it) {
             av_frame_free(&out);
-            free_item(it);
+            lb_program_item_free(it);
             LB_LOGE("pipeline", "out of memory");
             break;
         }
@@ -679,42 +662,32 @@ static void *program_thread(void *arg)
         }
         out->pts = t;
         lb_clock_trace("composed", t, 0);
-        memcpy(it->audio, mix, sizeof(float) * (size_t)nb);
-        it->nb_audio = nb;
-        it->audio_pts_us = av_rescale(first, 1000000, LB_AUDIO_RATE);
 
-        share_tick(p, t, &air, &mixed, repeat ? NULL : preview, out);
+        share_tick(p, t, &air, mixed, repeat ? NULL : preview, out);
 
         if (changed)
             lb_status_decision(p, &air, t);     /* the console's tally follows at once */
         lb_lifecycle_tick_info tick = { .t_us = t, .next_sent = next_sent, .shot_changed = changed,
                                         .air = &air, .chapter = has_chapter ? chapter : NULL };
         lb_lifecycle_tick(p, &tick);
-        it->start_recording = tick.start;
-        it->stop_recording = tick.stop;
-
-        feed_workers(p, n, t, repeat ? NULL : out, valid, it->start_recording);
-        lb_mic_archive_push(p, n, mic_bufs, nb, it->audio_pts_us, it->start_recording,
-                            it->stop_recording);
+        feed_workers(p, n, t, repeat ? NULL : out, valid, tick.start);
 
         it->seq = n;
         it->video = out;
         it->repeat = repeat;
-        if (lb_queue_push(p->to_encoder, it, -1) < 0) {
-            free_item(it);
+        if (lb_program_sound_send(sound, n, it, tick.start, tick.stop) < 0)
             break;
-        }
         next_sent = n + 1;
     }
+    if (sound)
+        lb_program_sound_flush(sound);
 end:
     av_frame_free(&last_out);
     for (int i = 0; i < p->nb_sources; i++) {
         av_frame_free(&frames[i]);
         av_frame_free(&sub_frames[i]);
     }
-    for (int m = 0; m < p->nb_mics; m++)
-        free(mic_bufs[m]);
-    free(mix);
+    lb_program_sound_free(&sound);
     lb_lifecycle_shutdown(p, atomic_load(&p->stop), atomic_load(&p->stop) ? "shutdown" : "the program ended");
     lb_queue_close(p->to_encoder);
     atomic_store(&p->finished, 1);
@@ -867,8 +840,9 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
     p->frame_pool_size = (size_t)frame_size + 64;
     if (!(p->frame_pool = av_buffer_pool_init(p->frame_pool_size, NULL)))
         return AVERROR(ENOMEM);
-    lb_queue_params qp = { .name = "program->encoder", .capacity = 4, .policy = LB_QUEUE_BLOCK,
-                           .free_item = free_item };
+    /* 4 ticks: realtime a tick is a picture and, apart, a sound */
+    lb_queue_params qp = { .name = "program->encoder", .capacity = p->params.offline ? 4 : 8,
+                           .policy = LB_QUEUE_BLOCK, .free_item = lb_program_item_free };
     if (!(p->to_encoder = lb_queue_alloc(&qp)))
         return AVERROR(ENOMEM);
     if ((ret = lb_streamer_start_live(p->streamer, p->streams, p->nb_streams)) < 0) {

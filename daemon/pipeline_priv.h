@@ -207,6 +207,39 @@ enum {
 /* What the last step taken shed, or NULL; any thread. */
 const char *lb_overload_shedding(const lb_pipeline *p);
 
+/* An item of the encoder queue (pipeline.c's lb-encode): a program frame
+ * and/or the program's sound of a tick, and recording commands that take
+ * effect at it. */
+typedef struct lb_program_item {
+    int64_t seq;                /* the tick's number since the program started */
+    AVFrame *video;
+    float *audio;
+    int nb_audio;
+    int64_t audio_pts_us;
+    int start_recording;        /* the archive was started for this frame */
+    int repeat;                 /* video is the last picture again (daemon/overload.c) */
+    int stop_recording;         /* the recording ends after this item */
+} lb_program_item;
+void lb_program_item_free(void *item);
+/* Into the encoder queue; freed when the queue is closed (AVERROR_EXIT). */
+int lb_program_item_push(lb_pipeline *p, lb_program_item *it);
+
+/* daemon/program_sound.c: the program's sound, tick by tick (realtime a
+ * tick's sound is read at the next tick, when it has all come) */
+typedef struct lb_program_sound lb_program_sound;
+int lb_program_sound_alloc(lb_pipeline *p, lb_program_sound **snd);
+void lb_program_sound_free(lb_program_sound **snd);
+/* Before tick n is composed: reads the sound due now (offline tick n's,
+ * realtime tick n-1's); its levels are what the director and the meters
+ * hear at this tick. */
+const lb_mixer_levels *lb_program_sound_read(lb_program_sound *snd, int64_t n);
+/* Tick n's picture (it) with its recording commands, and the sound read at
+ * this tick, to the encoder in order and to the mics' files; realtime, a
+ * stop waits for its tick's sound.  Takes it; < 0: the program ends. */
+int lb_program_sound_send(lb_program_sound *snd, int64_t n, lb_program_item *it, int start, int stop);
+/* At the program's end: what is left, once it has come. */
+void lb_program_sound_flush(lb_program_sound *snd);
+
 /* daemon/mic_archive.c */
 int lb_mic_archive_setup(lb_pipeline *p, char *err, size_t err_size);   /* adds the streams */
 int lb_mic_archive_start(lb_pipeline *p);
