@@ -363,8 +363,16 @@ static int64_t program_time(lb_source *s, timeline *tl, int64_t t)
     int64_t offset = (int64_t)s->settings.sync_offset_ms * 1000;
     if (s->live)
         return (t == AV_NOPTS_VALUE ? lb_clock_now() : t) - s->params.epoch_us + offset;
-    if (tl->media_origin == AV_NOPTS_VALUE)
+    if (tl->media_origin == AV_NOPTS_VALUE) {
         tl->media_origin = t;
+        /* realtime, the first frame (or packet) is captured when it comes:
+         * a timeline begun at the connection would stamp every frame of a
+         * source that paces itself (a lavfi graph with realtime) as early as
+         * its first read took, and the program would wait that much longer
+         * for each (its sync delay follows the latest arrival) */
+        if (!s->params.offline)
+            tl->program_origin = FFMAX(tl->program_origin, lb_clock_now() - s->params.epoch_us);
+    }
     return tl->program_origin + t - tl->media_origin + offset;
 }
 
@@ -447,8 +455,6 @@ static void *source_thread(void *arg)
         /* a new connection continues the timeline where the last one stopped */
         timeline tl = { .program_origin = last_pts < 0 ? 0 : last_pts + frame_us,
                         .media_origin = AV_NOPTS_VALUE };
-        if (!s->params.offline && !s->live)
-            tl.program_origin = FFMAX(tl.program_origin, lb_clock_now() - s->params.epoch_us);
         int got_first = 0;
         for (;;) {
             if (atomic_load(&s->stop)) {
@@ -474,6 +480,7 @@ static void *source_thread(void *arg)
                 continue;
             if (ret < 0)
                 break;
+            int64_t media_pts = frame->pts;
             int64_t pts = !s->live && frame->pts == AV_NOPTS_VALUE ? last_pts + frame_us
                                                                    : program_time(s, &tl, frame->pts);
             if (!s->live && !s->params.offline)
@@ -482,6 +489,11 @@ static void *source_thread(void *arg)
                 pts = last_pts + 1;
             last_pts = pts;
             frame->pts = pts;
+            if (lb_clock_trace_on()) {      /* bench/lat_stages.py: which frame is which */
+                char stage[80];
+                snprintf(stage, sizeof stage, "pts:%s", s->name);
+                lb_clock_trace(stage, media_pts, pts);
+            }
             /* only frames decoded in full count: key frames off the air are
              * not shown, and those a decoder catches up with at a cut (older
              * than the switch) say nothing of the steady delay */
