@@ -470,11 +470,13 @@ def section_limit_own(a, res):
         os.unlink(raw)
 
 
-def ffmpeg_job_cmd(a, d, srt_port, realtime=False, fg=None):
+def ffmpeg_job_cmd(a, d, srt_port, realtime=False, fg=None, srt_port2=None):
     srt = "srt://127.0.0.1:%d?mode=caller&latency=120000&pkt_size=1316&linger=5" % srt_port
     tee = ("[f=mp4:movflags=+frag_keyframe+empty_moov]{d}/archive.mp4|"
            "[f=hls:hls_time=2:hls_list_size=6:hls_flags=delete_segments:hls_segment_filename={d}/hls/seg_%05d.ts]{d}/hls/live.m3u8|"
            "[f=mpegts:onfail=ignore]{srt}").format(d=d, srt=srt)
+    if srt_port2:       # the latency section's second receiver (LAT_RECEIVERS)
+        tee += "|[f=mpegts:onfail=ignore]" + srt.replace(":%d?" % srt_port, ":%d?" % srt_port2)
     ins = ffmpeg_inputs(a)
     if realtime:
         ins = [x for i in range(0, len(ins), 2) for x in ("-re", ins[i], ins[i + 1])]
@@ -1086,24 +1088,63 @@ def barcode_graph(movie_name):
             "[a][c]overlay,setpts=N/30/TB,settb=1/30" % movie_name)
 
 
-def lat_receivers(a, d, tag, srt_port, hls_playlist, lat_us):
-    """ffmpeg SRT listener -> barcode strip -> barcode_rx.py; HLS playlist monitor."""
+# The SRT receivers, ffmpeg listeners that decode the stream and hand the
+# barcode strip of every frame to barcode_rx.py, at once: -fps_mode
+# passthrough, as a player shows a frame when it is decoded (ffmpeg's
+# default for rawvideo, constant frame rate, holds each frame until the
+# next one comes: 33 ms of the receiver's, not the stream's).  "frame"
+# decodes each PES as its last byte arrives (-fflags +noparse: luobo
+# writes the PES length, streamer/output_srt.c); "parser" is ffmpeg's
+# default demuxing, whose H.264 parser holds a frame until the next one
+# begins (one frame interval more).
+LAT_RECEIVERS = (("frame", ["-fflags", "+noparse"], "srt.csv"), ("parser", [], "srt-parser.csv"))
+
+
+def lat_receivers(a, d, tag, srt_ports, hls_playlist, lat_us):
+    """One receiver per LAT_RECEIVERS on srt_ports; the HLS playlist monitor."""
     crop = "crop=1408:32:0:0,format=gray"
-    rx = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-threads", "1",
-                           "-flags", "low_delay", "-i", "srt://127.0.0.1:%d?mode=listener&latency=%d" % (srt_port, lat_us),
-                           "-map", "0:v", "-vf", crop, "-f", "rawvideo", "-flush_packets", "1", "pipe:1"],
-                          stdout=subprocess.PIPE, stderr=open(os.path.join(d, "rx_ffmpeg.err"), "wb"))
-    bc = subprocess.Popen([sys.executable, os.path.join(HERE, "barcode_rx.py"), os.path.join(d, "srt.csv"),
-                           "--skip", str(a.lat_skip)], stdin=rx.stdout,
-                          stderr=open(os.path.join(d, "srt_summary.txt"), "wb"))
-    rx.stdout.close()
+    procs = []
+    for (name, flags, csv), port in zip(LAT_RECEIVERS, srt_ports):
+        rx = subprocess.Popen(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-threads", "1",
+                               "-flags", "low_delay"] + flags +
+                              ["-i", "srt://127.0.0.1:%d?mode=listener&latency=%d" % (port, lat_us),
+                               "-map", "0:v", "-vf", crop, "-fps_mode", "passthrough", "-f", "rawvideo",
+                               "-flush_packets", "1", "pipe:1"],
+                              stdout=subprocess.PIPE, stderr=open(os.path.join(d, "rx_ffmpeg-%s.err" % name), "wb"))
+        bc = subprocess.Popen([sys.executable, os.path.join(HERE, "barcode_rx.py"), os.path.join(d, csv),
+                               "--skip", str(a.lat_skip)], stdin=rx.stdout,
+                              stderr=open(os.path.join(d, "srt_summary-%s.txt" % name), "wb"))
+        rx.stdout.close()
+        procs += [rx, bc]
     mon = subprocess.Popen([sys.executable, os.path.join(HERE, "hls_monitor.py"), hls_playlist,
                             os.path.join(d, "hls_copy"), os.path.join(d, "hls_listing.csv")])
-    return rx, bc, mon
+    return procs, mon
 
 
-def lat_collect(d, rx, bc, mon, t_start_wall_ms):
-    for p in (rx, bc):
+def srt_latencies(path):
+    """The steady frames' glass-to-glass ms of one receiver's CSV (the first
+    10 s dropped: connection, start-up)."""
+    lats = []
+    try:
+        for line in list(open(path))[1:]:
+            idx, t_rx, stamp, lat = line.strip().split(",")
+            if lat and abs(float(lat)) < 120000:
+                lats.append((int(idx), float(t_rx), float(lat)))
+    except OSError:
+        pass
+    out = dict(frames_received=len(lats))
+    if lats:
+        t0 = lats[0][1]
+        steady = [l for (i, t, l) in lats if t - t0 >= 10000]
+        if steady:
+            q = statistics.quantiles(steady, n=20) if len(steady) > 1 else [steady[0]] * 19
+            out["ms"] = dict(n=len(steady), median=round(statistics.median(steady), 1),
+                             p5=round(q[0], 1), p95=round(q[-1], 1), max=round(max(steady), 1))
+    return out
+
+
+def lat_collect(d, procs, mon, t_start_wall_ms):
+    for p in procs:
         try:
             p.wait(20)
         except subprocess.TimeoutExpired:
@@ -1112,24 +1153,13 @@ def lat_collect(d, rx, bc, mon, t_start_wall_ms):
     mon.send_signal(signal.SIGTERM)
     mon.wait()
     out = {}
-    lats = []
-    try:
-        for line in list(open(os.path.join(d, "srt.csv")))[1:]:
-            idx, t_rx, stamp, lat = line.strip().split(",")
-            if lat and abs(float(lat)) < 120000:
-                lats.append((int(idx), float(t_rx), float(lat)))
-    except OSError:
-        pass
-    out["srt_frames_received"] = len(lats)
-    steady = [l for (i, _, l) in lats if i >= 0][::1]
-    if lats:
-        # drop the first seconds (connection, start-up)
-        t0 = lats[0][1]
-        steady = [l for (i, t, l) in lats if t - t0 >= 10000]
-    if steady:
-        q = statistics.quantiles(steady, n=20) if len(steady) > 1 else [steady[0]] * 19
-        out["srt_ms"] = dict(n=len(steady), median=round(statistics.median(steady), 1),
-                             p5=round(q[0], 1), p95=round(q[-1], 1), max=round(max(steady), 1))
+    for name, _, csv in LAT_RECEIVERS:
+        r = srt_latencies(os.path.join(d, csv))
+        key = "srt_ms" if name == "frame" else "srt_%s_ms" % name
+        if name == "frame":
+            out["srt_frames_received"] = r["frames_received"]
+        if "ms" in r:
+            out[key] = r["ms"]
     # HLS delay: when a segment is listed vs the capture time of its first frame
     # (decoded from the copied segment's barcode)
     delays = []
@@ -1185,10 +1215,10 @@ def lat_luobo(a, tag, sync_delay_ms=None, sync_delay_auto=None):
     d = os.path.join(a.work, "lat-" + tag)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    srt_port = free_udp_port()
+    srt_ports = [free_udp_port() for _ in LAT_RECEIVERS]
     http_port = free_port()
     hls_dir = os.path.join(d, "hls")
-    rx, bc, mon = lat_receivers(a, d, tag, srt_port, os.path.join(hls_dir, "program.m3u8"), lat_ms * 1000)
+    procs, mon = lat_receivers(a, d, tag, srt_ports, os.path.join(hls_dir, "program.m3u8"), lat_ms * 1000)
     time.sleep(1)
     barcode_src = "\n".join(["[source.screen]", "type = synthetic", "role = screen",
                              "graph = %s" % barcode_graph("s.mp4"), ""])
@@ -1203,7 +1233,8 @@ def lat_luobo(a, tag, sync_delay_ms=None, sync_delay_auto=None):
     if sync_delay_auto is not None and a.sync_auto_ok:
         general += "sync_delay_auto = %s\n" % ("true" if sync_delay_auto else "false")
     cfg = cfg.replace("[general]\n", "[general]\n" + general, 1)
-    cfg += "[output.srt]\ntype = srt\nurl = srt://127.0.0.1:%d?mode=caller&latency=%d\n" % (srt_port, lat_ms)
+    for (name, _, _), port in zip(LAT_RECEIVERS, srt_ports):
+        cfg += "[output.srt-%s]\ntype = srt\nurl = srt://127.0.0.1:%d?mode=caller&latency=%d\n" % (name, port, lat_ms)
     cfgp = write(os.path.join(d, "luobo.ini"), cfg)
     delays = []
 
@@ -1219,7 +1250,7 @@ def lat_luobo(a, tag, sync_delay_ms=None, sync_delay_auto=None):
     r = run_measured([a.luobo, "--config", cfgp, "--record", "--duration", str(a.lat_duration)],
                      "lat-" + tag, a.work, sample=True, hook=hook, cwd=d, timeout=max(120, 3 * a.lat_duration),
                      env=dict(os.environ, LUOBO_LATENCY_TRACE=trace))
-    lr = lat_collect(d, rx, bc, mon, None)
+    lr = lat_collect(d, procs, mon, None)
     if os.path.exists(trace):
         sys.path.insert(0, HERE)
         from lat_stages import stages
@@ -1253,35 +1284,58 @@ def section_latency_luobo(a, res):
     res["latency_luobo"] = dict(luobo=lat_luobo(a, "luobo", **kw), srt_latency_ms=120, general=a.lat_general)
 
 
+def median_run(runs):
+    """The run whose frame receiver's median is the median of the runs',
+    with every run's figures beside it: each connection has its own phase
+    (a frame's wait for its tick, and the receiver's by the SRT time base
+    it settled on, each 0-33 ms), so one run alone says little."""
+    ok = [r for r in runs if r.get("srt_ms")]
+    if not ok:
+        return runs[0]
+    ok.sort(key=lambda r: r["srt_ms"]["median"])
+    out = dict(ok[(len(ok) - 1) // 2])
+    out["runs"] = [dict(srt_ms=(r.get("srt_ms") or {}).get("median"),
+                        srt_parser_ms=(r.get("srt_parser_ms") or {}).get("median"),
+                        luobo_ms=((r.get("stages") or {}).get("luobo: barcode -> last TS bytes to libsrt") or {})
+                        .get("median")) for r in runs]
+    return out
+
+
 def section_latency(a, res):
     out = {}
     lat_ms = 120
-    out["luobo"] = lat_luobo(a, "luobo", sync_delay_auto=True if a.sync_auto_ok else None)
+    out["luobo"] = median_run([lat_luobo(a, "luobo-%d" % i, sync_delay_auto=True if a.sync_auto_ok else None)
+                               for i in range(a.reps)])
     # before issue 17 item 8: the program always ran sync_delay_ms (60)
     # behind capture, however soon the frames and the sound had arrived
     if a.sync_auto_ok:
         out["luobo_fixed60"] = lat_luobo(a, "luobo-fixed60", sync_delay_auto=False)
-    # -- the ffmpeg CLI (as reference-ffmpeg/lat_run.sh): -re inputs, the wall
-    #    clock burned into the composite, tee to archive + HLS + SRT
-    d = os.path.join(a.work, "lat-ffmpeg")
+    out["ffmpeg"] = median_run([lat_ffmpeg(a, i) for i in range(a.reps)])
+    out["srt_latency_ms"] = lat_ms
+    res["latency"] = out
+
+
+def lat_ffmpeg(a, i):
+    """The ffmpeg CLI (as reference-ffmpeg/lat_run.sh): -re inputs, the wall
+    clock burned into the composite, tee to archive + HLS + SRT."""
+    lat_ms = 120
+    d = os.path.join(a.work, "lat-ffmpeg-%d" % i)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, "hls"))
-    srt_port = free_udp_port()
-    rx, bc, mon = lat_receivers(a, d, "ffmpeg", srt_port, os.path.join(d, "hls", "live.m3u8"), lat_ms * 1000)
+    srt_ports = [free_udp_port() for _ in LAT_RECEIVERS]
+    procs, mon = lat_receivers(a, d, "ffmpeg", srt_ports, os.path.join(d, "hls", "live.m3u8"), lat_ms * 1000)
     time.sleep(1)
     fg = write(os.path.join(d, "lat_sender.fg"), open(os.path.join(HERE, "lat_sender.fg")).read())
     save = a.duration
     a.duration = a.lat_duration
-    cmd = ffmpeg_job_cmd(a, d, srt_port, realtime=True, fg=fg)
+    cmd = ffmpeg_job_cmd(a, d, srt_ports[0], realtime=True, fg=fg, srt_port2=srt_ports[1])
     a.duration = save
-    log("latency: ffmpeg CLI, %d s" % a.lat_duration)
-    r = run_measured(cmd, "lat-ffmpeg", a.work, timeout=max(120, 3 * a.lat_duration))
-    fr = lat_collect(d, rx, bc, mon, None)
+    log("latency: ffmpeg CLI, %d s (run %d/%d)" % (a.lat_duration, i + 1, a.reps))
+    r = run_measured(cmd, "lat-ffmpeg-%d" % i, a.work, timeout=max(120, 3 * a.lat_duration))
+    fr = lat_collect(d, procs, mon, None)
     fr.update(cpu_s=r["cpu_s"], wall_s=r["wall_s"], rc=r["rc"],
               cpu_share_of_2_cores=round(r["cpu_s"] / r["wall_s"] / os.cpu_count(), 3))
-    out["ffmpeg"] = fr
-    out["srt_latency_ms"] = lat_ms
-    res["latency"] = out
+    return fr
 
 
 # ---- viewers and the console (issue 17 items 6, 7)

@@ -24,8 +24,9 @@ def q(v):
     return dict(median=round(statistics.median(v), 1), p5=round(qq[0], 1), p95=round(qq[-1], 1), n=len(v))
 
 
-def stages(trace, csv, skip_s=10):
+def stages(trace, csv, skip_s=10, source="screen"):
     off = epoch = None
+    program_pts = {}
     synth = {}                  # media pts -> (lb_clock when the graph gave it, barcode ms)
     first_tick_of = {}          # a source frame's program pts -> the first tick that showed it
     st = collections.defaultdict(dict)
@@ -41,22 +42,19 @@ def stages(trace, csv, skip_s=10):
             synth[a] = (b, c)
         elif f[0] == "src":
             first_tick_of.setdefault(c, a)
+        elif f[0] == "pts:" + source:
+            program_pts[a] = c          # the screen's media pts -> its program pts
         else:
             st[a].setdefault(f[0], b)
     if off is None or epoch is None or not synth:
         return dict(error="no trace or no barcode frames in it")
-    # the screen's media time -> program time: the offset that lines most
-    # frames up with the pts the synchroniser handed out
-    cnt = collections.Counter()
-    ms = sorted(synth)[:60]
-    for c in list(first_tick_of)[:600]:
-        for m in ms:
-            cnt[c - m] += 1
-    origin = cnt.most_common(1)[0][0]
+    if not program_pts:
+        return dict(error="no pts:%s lines in the trace (a luobo older than the trace of each frame's stamp)"
+                    % source)
     by_stamp = {}
     rows = collections.defaultdict(list)
     for m, (got, stamp) in synth.items():
-        p = m + origin
+        p = program_pts.get(m)
         by_stamp[stamp] = p
         t = first_tick_of.get(p)
         if t is None or t < skip_s * 1e6:

@@ -250,12 +250,17 @@ def render(r, rel_json):
     if la and "error" not in la:
         def lrow(name, x):
             s = x.get("srt_ms") or {}
+            sp = x.get("srt_parser_ms") or {}
             h = x.get("hls_ms") or {}
+            st = (x.get("stages") or {}).get("luobo: barcode -> last TS bytes to libsrt") or {}
             return [name, f(s.get("median"), 0), "%s / %s" % (f(s.get("p5"), 0), f(s.get("p95"), 0)), s.get("n", 0),
+                    f(sp.get("median"), 0) if sp else "–", f(st.get("median"), 0) if st else "–",
                     f(h.get("newest_segment_first_frame_median"), 0) if h else
                     ("not yet measurable: no HLS output in luobo" if name.startswith("luobo") and not caps.get("hls_output") else "–"),
                     f(x.get("cpu_s")) + " / " + f(x.get("wall_s"))]
-        out.append(table(["pipeline", "SRT glass-to-glass median ms", "p5 / p95 ms", "frames", "HLS: segment listed − capture of its first frame, median ms",
+        out.append(table(["pipeline", "SRT glass-to-glass median ms", "p5 / p95 ms", "frames",
+                          "the same, receiver's parser (median ms)", "of it in luobo: capture → last TS bytes to libsrt (median ms)",
+                          "HLS: segment listed − capture of its first frame, median ms",
                           "CPU s / wall s"],
                          [lrow("luobo, `sync_delay_auto = true`", la.get("luobo", {}))] +
                          ([lrow("luobo, `sync_delay_ms = 20` (cameras and mics on this machine)", la["luobo_sync20"])]
@@ -263,6 +268,16 @@ def render(r, rel_json):
                          ([lrow("luobo, `sync_delay_auto = false` (always `sync_delay_ms` = 60 behind capture, the default)",
                                 la["luobo_fixed60"])] if la.get("luobo_fixed60") else []) +
                          [lrow("ffmpeg CLI", la.get("ffmpeg", {}))]))
+        for key, name in (("luobo", "luobo"), ("ffmpeg", "the ffmpeg CLI")):
+            runs = (la.get(key) or {}).get("runs")
+            if runs and len(runs) > 1:
+                out.append("\n%s, every run (the row above is the median one), SRT ms with the first receiver / "
+                           "the parser's%s: %s." % (name[0].upper() + name[1:],
+                                                    " / luobo's share" if key == "luobo" else "",
+                                                    "; ".join(" / ".join(f(x.get(k), 0) for k in
+                                                              (("srt_ms", "srt_parser_ms", "luobo_ms") if key == "luobo"
+                                                               else ("srt_ms", "srt_parser_ms")))
+                                                              for x in runs)))
         sd = (la.get("luobo") or {}).get("sync_delay_measured_ms")
         if sd:
             out.append("\nluobo's program ran %s ms behind capture (median of /metrics' "
@@ -270,7 +285,12 @@ def render(r, rel_json):
                        "its mic's sound (`sync_delay_auto`)." % (f(sd["median"], 0), f(sd["min"], 0), f(sd["max"], 0)))
         if la.get("luobo", {}).get("loadavg_end"):
             out.append("Load average (1 min) at the end of luobo's run: %.1f." % la["luobo"]["loadavg_end"][0])
-        out.append("\nTargets: SRT ≤ 250 ms, HLS ≤ 3 s. Receiver: ffmpeg `-flags low_delay -threads 1` listener; "
+        out.append("\nTargets: SRT ≤ 250 ms, HLS ≤ 3 s. Receivers, on the same stream at once: ffmpeg `-flags low_delay "
+                   "-threads 1` listeners that show each frame when decoded (`-fps_mode passthrough`); "
+                   "the first (`-fflags +noparse`) decodes each frame as its PES's last byte arrives (luobo writes the "
+                   "PES length; the CLI does not), the second "
+                   "(\"receiver's parser\") demuxes as ffmpeg does by default, its H.264 parser holding each frame until the "
+                   "next one begins; "
                    "the barcode (44-bit wall-clock ms, as reference-ffmpeg/lat_sender.fg) is burned in when the frame "
                    "is made: for luobo by a synthetic `screen` source whose lavfi graph reads screen.mp4 through "
                    "`realtime` (capture), for ffmpeg after its `overlay` (the frame enters the encoder). "
