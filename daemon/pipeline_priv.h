@@ -125,6 +125,8 @@ struct lb_pipeline {
     size_t frame_pool_size;
     int64_t late_since_trim_us;     /* program thread: the last late tick not yet followed
                                      * by giving memory back (0: none) */
+    int on_time_once;               /* program thread: a tick has waited for its time */
+    int64_t startup_ticks, startup_behind_us;   /* the start-up's catch-up (overload.c) */
     lb_queue *to_encoder;           /* program frames + audio, BLOCK */
     lb_thread program_thread, encoder_thread, status_thread;
     atomic_int stop;
