@@ -146,6 +146,7 @@
   }
   setInterval(refreshProgram, 50);
 
+  let decidedAt = -Infinity;      // program time (s) of the newest decision
   function setTally(names) {
     program = names || [];
     for (const [name, entry] of tiles) entry.tile.classList.toggle('program', program.includes(name));
@@ -218,7 +219,12 @@
         shots.appendChild(b);
       }
     }
-    if (s.director) { renderDirector(s.director); setTally(s.director.sources); }
+    // a status built before the newest decision (its program time says so)
+    // would put the tally back for a moment; a program time far behind it
+    // is a restarted pipeline
+    const at = s.program && typeof s.program.time_s === 'number' ? s.program.time_s : Infinity;
+    if (at < decidedAt - 5) decidedAt = -Infinity;
+    if (s.director && at >= decidedAt) { renderDirector(s.director); setTally(s.director.sources); }
     for (const m of s.mics || []) showMic(m);
     renderTables(s);
     renderOverload(s.program);
@@ -244,8 +250,11 @@
     if (r.status !== 200) { err.textContent = LB.errText(r); return; }
     err.textContent = '';
     if (status) status.director = r.data;
-    renderDirector(r.data);
-    setTally(r.data.sources);
+    // the answer says what is on the air until the next tick composes the
+    // take: the buttons show the take, the tally waits for its decision
+    const taken = body.mode === 'manual' && body.shot;
+    renderDirector(taken ? Object.assign({}, r.data, { shot: body.shot, sources: [body.shot],
+                                                     layout: body.layout || r.data.layout }) : r.data);
   }
 
   const isAuto = () => !!(status && status.director && status.director.mode === 'auto');
@@ -377,6 +386,7 @@
       else for (const [name, db] of Object.entries(mics)) setMeter(name, db);
     } else if (ev.type === 'tally') setTally(ev.program);
     else if (ev.type === 'decision') {
+      if (typeof ev.program_s === 'number') decidedAt = ev.program_s;
       setTally(ev.sources);
       document.getElementById('reason').textContent = LB.reasonText(ev);
     }
