@@ -292,6 +292,7 @@ typedef struct url_source {
     int live;
     int threads;
     struct SwsContext *sws;
+    lb_frame_pool scaled;     /* the pictures sws makes */
     AVFrame *converted;
     int64_t frame_us;
     /* passthrough: par is filled once, by the first connection that carries
@@ -433,10 +434,7 @@ static int output_frame(url_source *s, const lb_source_ctx *ctx, AVFrame *frame)
         const int *coefs = sws_getCoefficients(SWS_CS_ITU709);
         sws_setColorspaceDetails(s->sws, coefs, 1, coefs, 0, 0, 1 << 16, 1 << 16);
     }
-    frame->format = AV_PIX_FMT_YUV420P;
-    frame->width = w;
-    frame->height = h;
-    if ((ret = av_frame_get_buffer(frame, 0)) < 0)
+    if ((ret = lb_frame_pool_get(&s->scaled, frame, w, h)) < 0)
         return ret;
     sws_scale(s->sws, (const uint8_t *const *)d->data, d->linesize, 0, d->height,
               frame->data, frame->linesize);
@@ -664,6 +662,7 @@ static void source_close(void *priv)
     s->keys_only = s->full_only = 0;
     sws_freeContext(s->sws);
     s->sws = NULL;
+    lb_frame_pool_uninit(&s->scaled);
     /* par stays: codecpar() is valid until the source is freed, and the
      * framework frees priv with free() */
 }

@@ -49,6 +49,7 @@
 
 #include "lb_clock.h"
 #include "lb_log.h"
+#include "lb_media.h"
 
 #define NB_BUFFERS 4
 
@@ -86,6 +87,7 @@ typedef struct v4l2_source {
     AVPacket *in;
     struct SwsContext *sws;
     int sws_width, sws_height, sws_format, sws_full;    /* what sws was made for */
+    lb_frame_pool converted;          /* the pictures sws makes */
     AVCodecParameters *par;
     atomic_int par_ready;
     int64_t last_frame_us;
@@ -498,10 +500,7 @@ static int convert(v4l2_source *v, const AVFrame *src, AVFrame *frame)
         v->sws_format = src->format;
         v->sws_full = full;
     }
-    frame->format = AV_PIX_FMT_YUV420P;
-    frame->width = src->width;
-    frame->height = src->height;
-    if ((ret = av_frame_get_buffer(frame, 0)) < 0)
+    if ((ret = lb_frame_pool_get(&v->converted, frame, src->width, src->height)) < 0)
         return ret;
     sws_scale(v->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
               frame->data, frame->linesize);
@@ -635,6 +634,7 @@ static void source_close(void *priv)
     av_packet_free(&v->in);
     sws_freeContext(v->sws);
     v->sws = NULL;
+    lb_frame_pool_uninit(&v->converted);
 }
 
 static const AVCodecParameters *source_codecpar(void *priv)

@@ -60,4 +60,22 @@ typedef enum lb_stream_kind {
     LB_STREAM_ISO_AUDIO,      /* a microphone on its own: resource mode's audio/<mic>.m4a */
 } lb_stream_kind;
 
+/* YUV420P frames of one size from a pool, for a stage that makes a picture
+ * per frame (a scaled or converted one).  The daemon gives blocks of
+ * 256 KiB and more back to the system as soon as they are freed
+ * (daemon/main.c), so an unpooled frame per tick would cost an mmap and a
+ * page fault per 4 KiB of it; a pool keeps the few frames in flight.  A
+ * new size renews the pool (frames out keep the old one alive). */
+struct AVFrame;
+struct AVBufferPool;
+typedef struct lb_frame_pool {
+    struct AVBufferPool *pool;
+    int width, height;
+} lb_frame_pool;
+
+/* Gives frame (allocated, without buffers) a YUV420P picture of that size.
+ * Returns 0 or an AVERROR. */
+int lb_frame_pool_get(lb_frame_pool *fp, struct AVFrame *frame, int width, int height);
+void lb_frame_pool_uninit(lb_frame_pool *fp);
+
 #endif

@@ -3,6 +3,7 @@
  * Exit codes (the command-line contract): 0 ok, 1 runtime failure,
  * 2 bad usage or config. */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,14 @@ int main(int argc, char **argv)
     /* subcommands: luobo recut LESSON_DIR ... (daemon/recut.c) */
     if (argc >= 2 && !strcmp(argv[1], "recut"))
         return lb_recut_main(argc - 1, argv + 1);
+    /* Pictures (3 MB at 1080p) are given back to the system when freed.
+     * glibc's default threshold rises to the largest block freed, after
+     * which pictures come from the thread arenas and stay resident when
+     * freed (a decoder dropped when its camera leaves the air, the burst
+     * of start-up, a realtime queue full while the program was late).
+     * Fixed, blocks of 256 KiB and more are mmapped each: what makes one
+     * per frame takes it from a pool (lb_frame_pool). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:rd:ot:vhV", longopts, NULL)) != -1) {
         switch (opt) {

@@ -338,10 +338,7 @@ static AVFrame *scale_for(encode_worker *w, const AVFrame *src)
     AVFrame *dst = av_frame_alloc();
     if (!dst)
         return NULL;
-    dst->format = AV_PIX_FMT_YUV420P;
-    dst->width = w->width;
-    dst->height = w->height;
-    if (av_frame_get_buffer(dst, 0) < 0)
+    if (lb_frame_pool_get(&w->scaled, dst, w->width, w->height) < 0)
         goto fail;
     int fw = w->width, fh = w->height;
     if ((int64_t)src->width * w->height > (int64_t)src->height * w->width)
@@ -1099,6 +1096,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     for (int i = 0; i < p->nb_workers; i++) {
         lb_video_encoder_close(&p->workers[i].enc);
         sws_freeContext(p->workers[i].sws);
+        lb_frame_pool_uninit(&p->workers[i].scaled);
         lb_queue_free(&p->workers[i].queue);
     }
     lb_iso_copy_free(p);

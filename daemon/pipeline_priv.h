@@ -12,6 +12,7 @@
 #include "director.h"
 #include "encoder.h"
 #include "lb_lifecycle.h"
+#include "lb_media.h"
 #include "lb_queue.h"
 #include "lb_thread.h"
 #include "streamer.h"
@@ -31,6 +32,7 @@ typedef struct encode_worker {
     int width, height;
     lb_video_encoder *enc;
     struct SwsContext *sws;
+    lb_frame_pool scaled;           /* what sws makes (a frame per tick) */
     lb_queue *queue;
     lb_thread thread;
     int64_t done;                   /* number of the next frame to finish, under workers_lock */
