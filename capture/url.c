@@ -17,12 +17,15 @@
  * to 48 kHz mono float by libswresample. */
 #include "capture_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
@@ -40,8 +43,212 @@
  * a camera with longer GOPs is decoded in full */
 #define GOP_MAX 600
 
+/* ---- the video decoders' pictures ----
+ *
+ * libavcodec's own pool of pictures grows to the most a decoder ever had
+ * out at once (its references, plus every frame in the realtime queue and
+ * in the program's hands: 8 more 1080p frames, 25 MB, after the program
+ * was late once) and never shrinks.  A camera's decoders take their
+ * pictures from this pool instead, which frees every PICS_WINDOW_US the
+ * pictures that lay unused through the whole window: after a burst it is
+ * back to what the decoder and the queue hold now, a picture at a time
+ * (glibc gives each back to the system at once: daemon/main.c). */
+#define PICS_WINDOW_US 5000000
+#define PICS_FREE_MAX 64
+/* each picture is one block: a header, then its planes 64-aligned, each
+ * followed by slack for SIMD that reads past a plane's end (as
+ * libavcodec's own pools have) */
+#define PIC_HEADER 64
+#define PLANE_SLACK 128
+
+typedef struct pic_pool {
+    pthread_mutex_t lock;
+    int format, width, height;          /* what the layout is for */
+    int linesize[4];
+    size_t offset[4], size;             /* planes in the block; the block's size */
+    int nb_planes;
+    unsigned generation;                /* a new layout: older pictures are freed */
+    uint8_t *free_list[PICS_FREE_MAX];
+    int nb_free, nb_out;
+    int low_free;                       /* fewest pictures free in this window */
+    int64_t window_start_us;
+    int idle;                           /* keeps no free pictures (see pic_pool_idle) */
+    int closed;                         /* freed with its last picture */
+} pic_pool;
+
+typedef struct pic_header {
+    pic_pool *pool;
+    unsigned generation;
+} pic_header;
+
+static pic_pool *pic_pool_alloc(void)
+{
+    pic_pool *pp = calloc(1, sizeof *pp);
+    if (pp) {
+        pthread_mutex_init(&pp->lock, NULL);
+        pp->format = AV_PIX_FMT_NONE;
+        pp->window_start_us = lb_clock_now();
+    }
+    return pp;
+}
+
+static void pic_pool_drop_free(pic_pool *pp)
+{
+    while (pp->nb_free)
+        av_free(pp->free_list[--pp->nb_free]);
+    pp->low_free = 0;
+}
+
+static void pic_pool_destroy(pic_pool *pp)
+{
+    pic_pool_drop_free(pp);
+    pthread_mutex_destroy(&pp->lock);
+    free(pp);
+}
+
+/* A camera off the air decodes a key frame now and then at most: its pool
+ * keeps no pictures meanwhile (those of its decoding in full are freed as
+ * they come back) and idle = 0 makes it a pool again. */
+static void pic_pool_idle(pic_pool *pp, int idle)
+{
+    pthread_mutex_lock(&pp->lock);
+    pp->idle = idle;
+    if (idle)
+        pic_pool_drop_free(pp);
+    pthread_mutex_unlock(&pp->lock);
+}
+
+/* Closes the pool; it goes with the last picture still out. */
+static void pic_pool_close(pic_pool **ppp)
+{
+    pic_pool *pp = *ppp;
+    if (!pp)
+        return;
+    pthread_mutex_lock(&pp->lock);
+    pp->closed = 1;
+    int last = !pp->nb_out;
+    pthread_mutex_unlock(&pp->lock);
+    if (last)
+        pic_pool_destroy(pp);
+    *ppp = NULL;
+}
+
+static void pic_release(void *opaque, uint8_t *data)
+{
+    uint8_t *block = data - PIC_HEADER;
+    pic_header *h = (pic_header *)block;
+    pic_pool *pp = h->pool;
+    (void)opaque;
+    pthread_mutex_lock(&pp->lock);
+    pp->nb_out--;
+    if (!pp->closed && !pp->idle && h->generation == pp->generation && pp->nb_free < PICS_FREE_MAX) {
+        pp->free_list[pp->nb_free++] = block;
+        block = NULL;
+    }
+    int last = pp->closed && !pp->nb_out;
+    pthread_mutex_unlock(&pp->lock);
+    av_free(block);
+    if (last)
+        pic_pool_destroy(pp);
+}
+
+/* The planes of a picture of f's format and size as this decoder wants
+ * them: libavcodec's own computation (update_frame_pool in decode.c). */
+static int pic_pool_layout(pic_pool *pp, AVCodecContext *c, const AVFrame *f)
+{
+    int w = f->width, h = f->height, align[AV_NUM_DATA_POINTERS] = { 0 };
+    int linesize[4], unaligned, ret;
+    avcodec_align_dimensions2(c, &w, &h, align);
+    do {
+        if ((ret = av_image_fill_linesizes(linesize, f->format, w)) < 0)
+            return ret;
+        w += w & ~(w - 1);
+        unaligned = 0;
+        for (int i = 0; i < 4; i++)
+            unaligned |= align[i] ? linesize[i] % align[i] : 0;
+    } while (unaligned);
+    ptrdiff_t ls[4] = { linesize[0], linesize[1], linesize[2], linesize[3] };
+    size_t sizes[4];
+    if ((ret = av_image_fill_plane_sizes(sizes, f->format, h, ls)) < 0)
+        return ret;
+    size_t off = PIC_HEADER;
+    pp->nb_planes = 0;
+    for (int i = 0; i < 4 && sizes[i]; i++) {
+        pp->offset[i] = off - PIC_HEADER;
+        pp->linesize[i] = linesize[i];
+        off += FFALIGN(sizes[i] + PLANE_SLACK, 64);
+        pp->nb_planes++;
+    }
+    pic_pool_drop_free(pp);
+    pp->generation++;
+    pp->size = off;
+    pp->format = f->format;
+    pp->width = f->width;
+    pp->height = f->height;
+    return 0;
+}
+
+static int pic_pool_get(pic_pool *pp, AVCodecContext *c, AVFrame *f)
+{
+    int ret = 0;
+    uint8_t *block = NULL;
+    int64_t now = lb_clock_now();
+    pthread_mutex_lock(&pp->lock);
+    if (pp->format != f->format || pp->width != f->width || pp->height != f->height)
+        ret = pic_pool_layout(pp, c, f);
+    if (ret >= 0 && now - pp->window_start_us >= PICS_WINDOW_US) {
+        /* pictures that lay free through the whole window go */
+        for (int n = pp->low_free; n > 0 && pp->nb_free; n--)
+            av_free(pp->free_list[--pp->nb_free]);
+        pp->low_free = pp->nb_free;
+        pp->window_start_us = now;
+    }
+    if (ret >= 0) {
+        if (pp->nb_free) {
+            block = pp->free_list[--pp->nb_free];
+            pp->low_free = FFMIN(pp->low_free, pp->nb_free);
+        } else if (!(block = av_mallocz(pp->size))) {
+            ret = AVERROR(ENOMEM);
+        }
+    }
+    if (block) {
+        *(pic_header *)block = (pic_header){ .pool = pp, .generation = pp->generation };
+        pp->nb_out++;
+    }
+    int nb_planes = pp->nb_planes;
+    int linesize[4];
+    size_t offset[4], size = pp->size;
+    memcpy(linesize, pp->linesize, sizeof linesize);
+    memcpy(offset, pp->offset, sizeof offset);
+    pthread_mutex_unlock(&pp->lock);
+    if (ret < 0)
+        return ret;
+    uint8_t *data = block + PIC_HEADER;
+    if (!(f->buf[0] = av_buffer_create(data, size - PIC_HEADER, pic_release, NULL, 0))) {
+        pic_release(NULL, data);
+        return AVERROR(ENOMEM);
+    }
+    for (int i = 0; i < AV_NUM_DATA_POINTERS; i++) {
+        f->data[i] = i < nb_planes ? data + offset[i] : NULL;
+        f->linesize[i] = i < nb_planes ? linesize[i] : 0;
+    }
+    f->extended_data = f->data;
+    return 0;
+}
+
+static int pooled_get_buffer2(AVCodecContext *c, AVFrame *f, int flags)
+{
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
+    /* what this pool does not lay out: libavcodec's own */
+    if (!c->opaque || !desc || c->hw_frames_ctx || !(c->codec->capabilities & AV_CODEC_CAP_DR1) ||
+        (desc->flags & (AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)))
+        return avcodec_default_get_buffer2(c, f, flags);
+    return pic_pool_get(c->opaque, c, f);
+}
+
 /* What a url source and a url mic share: input, decoder, time. */
 typedef struct url_input {
+    pic_pool *pics;           /* video: the decoders' pictures */
     lb_demux *dm;
     AVCodecContext *dec;
     AVPacket *in;
@@ -125,8 +332,9 @@ static int settle(url_input *u, int64_t observe_us, char *err, size_t err_size)
     return ret < 0 && !u->nb_early ? ret : 0;
 }
 
-/* A decoder for the stream, with up to threads frame or slice threads. */
-static int open_decoder(const AVStream *stream, int threads, int analysis_only,
+/* A decoder for the stream, with up to threads frame or slice threads;
+ * pics: where its pictures come from (NULL: libavcodec's own pool). */
+static int open_decoder(const AVStream *stream, int threads, int analysis_only, pic_pool *pics,
                         AVCodecContext **dec, char *err, size_t err_size)
 {
     const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
@@ -142,6 +350,14 @@ static int open_decoder(const AVStream *stream, int threads, int analysis_only,
     (*dec)->pkt_timebase = stream->time_base;
     (*dec)->thread_count = threads;
     (*dec)->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    /* frame threads (a 4K camera) keep libavcodec's pool: with a callback
+     * of ours, libavcodec 59 warns at every open that it may not be
+     * thread-safe (it is: pic_pool has its lock) */
+    if (pics && stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && threads == 1) {
+        (*dec)->opaque = pics;
+        (*dec)->get_buffer2 = pooled_get_buffer2;
+        (*dec)->thread_type = FF_THREAD_SLICE;
+    }
     /* the director shrinks the picture to 160 pixels: block edges do not
      * survive that, and deblocking is a good part of decoding */
     if (analysis_only)
@@ -168,7 +384,7 @@ static int input_open(url_input *u, const lb_source_ctx *ctx, enum AVMediaType t
         return ret;
     /* frame threads add a frame of latency and a frame of memory each;
      * with several cameras one thread each already fills the cores */
-    if ((ret = open_decoder(lb_demux_stream(u->dm), threads, ctx->analysis_only, &u->dec, err, err_size)) < 0)
+    if ((ret = open_decoder(lb_demux_stream(u->dm), threads, ctx->analysis_only, u->pics, &u->dec, err, err_size)) < 0)
         return ret;
     u->live = lb_demux_live(u->dm);
     u->map = (lb_ts_map){ 0 };
@@ -327,7 +543,7 @@ static int source_configure(void *priv, const lb_source_ctx *ctx, const lb_confi
         return ret;
     s->threads = ctx->settings->threads ? ctx->settings->threads : 1;
     if (!(s->par = avcodec_parameters_alloc()) || !(s->last_out = av_frame_alloc()) ||
-        !(s->ready = av_frame_alloc()))
+        !(s->ready = av_frame_alloc()) || !(s->u.pics = pic_pool_alloc()))
         return AVERROR(ENOMEM);
     return 0;
 }
@@ -392,6 +608,7 @@ static int source_open(void *priv, const lb_source_ctx *ctx, char *err, size_t e
     const AVCodecDescriptor *desc = avcodec_descriptor_get(par->codec_id);
     s->can_skip = desc && !(desc->props & AV_CODEC_PROP_INTRA_ONLY);
     s->keys_only = s->full_only = 0;
+    pic_pool_idle(s->u.pics, 0);
     s->last_out_us = s->catch_up_to_us = INT64_MIN;
     if (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) {
         if (!atomic_load(&s->par_ready)) {
@@ -463,19 +680,18 @@ static int64_t first_packet_time(const url_source *s)
 }
 
 /* Off the air: the decoder is emptied, and from now on sees key frames only.
- * A decoder's pool of frames grows to the most it ever had out at once (the
- * references, the frames in the realtime queue: 6-9 1080p frames, 20-30 MB)
- * and never shrinks; flushed, it would keep them all for the camera's time
- * off the air.  A new decoder in its place starts empty (opening one costs
- * little beside a decode), and the old one's frames go back to the
- * allocator as the queue lets go of them (to the system at the next
- * malloc_trim(), daemon/overload.c). */
+ * Its pictures (the references, the frames in the realtime queue: 6-9
+ * 1080p frames, 20-30 MB) are freed as they come back (pic_pool_idle), and
+ * a new decoder takes its place: a flushed one would keep its tables of
+ * each picture (motion vectors, 1 MB a 1080p picture) for the camera's time
+ * off the air, and opening one costs little beside a decode. */
 static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
     AVCodecContext *fresh = NULL;
     char err[128];
-    if (open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, &fresh, err, sizeof err) >= 0) {
+    pic_pool_idle(u->pics, 1);
+    if (open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, u->pics, &fresh, err, sizeof err) >= 0) {
         avcodec_free_context(&u->dec);
         u->dec = fresh;
     } else {
@@ -493,6 +709,7 @@ static void leave_keys_only(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
     avcodec_flush_buffers(u->dec);
+    pic_pool_idle(u->pics, 0);
     s->keys_only = 0;
     s->catch_up_to_us = s->last_out_us;
     for (int i = 0; i < s->nb_gop; i++) {
@@ -522,7 +739,7 @@ static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
     int ret;
     if (!s->key_dec) {
         char err[128];
-        if ((ret = open_decoder(lb_demux_stream(u->dm), 1, 0, &s->key_dec, err, sizeof err)) < 0) {
+        if ((ret = open_decoder(lb_demux_stream(u->dm), 1, 0, u->pics, &s->key_dec, err, sizeof err)) < 0) {
             lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
             avcodec_free_context(&s->key_dec);
             return ret;
@@ -611,6 +828,7 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
         gop_add(s, ctx, u->in);
         if (s->keys_only && (u->in->flags & AV_PKT_FLAG_KEY) && !want_keys) {
             s->keys_only = 0;       /* no packets to catch up from: start here */
+            pic_pool_idle(u->pics, 0);
             s->catch_up_to_us = s->last_out_us;
         }
         if (!s->keys_only)
@@ -684,6 +902,7 @@ static void source_uninit(void *priv)
     avcodec_parameters_free(&s->par);
     av_frame_free(&s->last_out);
     av_frame_free(&s->ready);
+    pic_pool_close(&s->u.pics);
 }
 
 const lb_source_ops lb_source_url = {
