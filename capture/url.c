@@ -63,7 +63,8 @@
 
 typedef struct pic_pool {
     pthread_mutex_t lock;
-    int format, width, height;          /* what the layout is for */
+    int format, width, height;          /* what the layout is for, and */
+    enum AVCodecID codec_id;            /* its codec's alignment (avcodec_align_dimensions2) */
     int linesize[4];
     size_t offset[4], size;             /* planes in the block; the block's size */
     int nb_planes;
@@ -185,6 +186,7 @@ static int pic_pool_layout(pic_pool *pp, AVCodecContext *c, const AVFrame *f)
     pp->format = f->format;
     pp->width = f->width;
     pp->height = f->height;
+    pp->codec_id = c->codec_id;
     return 0;
 }
 
@@ -194,7 +196,8 @@ static int pic_pool_get(pic_pool *pp, AVCodecContext *c, AVFrame *f)
     uint8_t *block = NULL;
     int64_t now = lb_clock_now();
     pthread_mutex_lock(&pp->lock);
-    if (pp->format != f->format || pp->width != f->width || pp->height != f->height)
+    if (pp->format != f->format || pp->width != f->width || pp->height != f->height ||
+        pp->codec_id != c->codec_id)
         ret = pic_pool_layout(pp, c, f);
     if (ret >= 0 && now - pp->window_start_us >= PICS_WINDOW_US) {
         /* pictures that lay free through the whole window go */
@@ -878,6 +881,9 @@ static void source_close(void *priv)
     av_frame_unref(s->last_out);
     av_frame_unref(s->ready);
     s->keys_only = s->full_only = 0;
+    /* disconnected for however long: no pictures kept (open undoes it) */
+    if (s->u.pics)
+        pic_pool_idle(s->u.pics, 1);
     sws_freeContext(s->sws);
     s->sws = NULL;
     lb_frame_pool_uninit(&s->scaled);
