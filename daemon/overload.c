@@ -210,16 +210,18 @@ int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
     if (now < due) {
         if (!p->on_time_once && p->startup_ticks)
             LB_LOGI("pipeline", "the program started %.0f ms behind its time (encoders opening, cameras "
-                    "connecting) and caught up in %lld ticks", p->startup_behind_us / 1e3,
+                    "connecting); %lld ticks began more than two ticks late before it caught up", p->startup_behind_us / 1e3,
                     (long long)p->startup_ticks);
         p->on_time_once = 1;
         lb_clock_sleep_until(due);
+    } else if (now - due <= 1000000 / (p->fps_num / p->fps_den) * 2) {
+        /* within two ticks: on time enough */
     } else if (!p->on_time_once && now - p->capture.epoch_us < SHED_STARTUP_US) {
         /* the pipeline's start (its epoch) to the first tick took this
          * long: not a machine that cannot keep up, so not a late tick */
         p->startup_ticks++;
         p->startup_behind_us = FFMAX(p->startup_behind_us, now - due);
-    } else if (now - due > 1000000 / (p->fps_num / p->fps_den) * 2) {
+    } else {
         LB_LOGD("pipeline", "tick %lld began %.0f ms after its time", (long long)n, (now - due) / 1e3);
         p->frames_late++;
         p->late_since_trim_us = now;

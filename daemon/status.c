@@ -71,7 +71,7 @@ void lb_status_decision(lb_pipeline *p, const lb_shot *air, int64_t t_us)
     char line[LB_LOG_LINE_SIZE], event[LB_LOG_LINE_SIZE + 200];
     if (lb_shot_to_json(air, rel, &p->setup, line, sizeof line) > 0) {
         /* program_s: a console drops a status older than the decision */
-        snprintf(event, sizeof event, "{\"type\":\"decision\",\"program_s\":%.3f, %s", t_us / 1e6, line + 1);
+        snprintf(event, sizeof event, "{\"type\":\"decision\",\"program_s\":%.6f, %s", t_us / 1e6, line + 1);
         lb_webui_publish(p->webui, event);
     }
 }
