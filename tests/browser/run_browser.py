@@ -300,7 +300,10 @@ def check_muted_audio(data, marks_path):
     def window(a, b):
         return rms_dbfs(pcm[int(a * 48000):int(b * 48000)])
     before = window(max(0.3, marks["before_to"] - 2), marks["before_to"])
-    muted = window(marks["muted_from"], marks["muted_to"])
+    # the marks are the pictures' lesson time; a fader acts on the sound
+    # mixed next, which realtime is a tick behind the picture
+    # (daemon/program_sound.c), and AAC spreads a step over its frames
+    muted = window(marks["muted_from"] + 0.1, marks["muted_to"] - 0.1)
     ok = before > -40 and muted < -70
     print(("ok   " if ok else "FAIL ") + "daemon: program.mp4's audio is silent while the mics were muted "
           "(%.1f dBFS in %.1f-%.1f s, %.1f dBFS before)" % (muted, marks["muted_from"], marks["muted_to"], before))
