@@ -42,8 +42,9 @@ def stages(trace, csv, skip_s=10, source="screen"):
             synth[a] = (b, c)
         elif f[0] == "src":
             first_tick_of.setdefault(c, a)
-        elif f[0] == "pts:" + source:
-            program_pts[a] = c          # the screen's media pts -> its program pts
+        elif f[0].startswith("pts:"):   # each camera's stamps; the screen's are the ones joined
+            if f[0] == "pts:" + source:
+                program_pts[a] = c      # media pts -> program pts
         else:
             st[a].setdefault(f[0], b)
     if off is None or epoch is None or not synth:

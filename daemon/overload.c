@@ -192,7 +192,7 @@ static int64_t sync_delay(lb_pipeline *p)
 int lb_overload_pace(lb_pipeline *p, int64_t n, int have_picture)
 {
     int64_t delay_us = sync_delay(p);
-    int64_t due = p->capture.epoch_us + av_rescale(n, 1000000LL * p->fps_den, p->fps_num) + delay_us;
+    int64_t due = p->capture.epoch_us + lb_pipeline_tick_us(p, n) + delay_us;
     int64_t now = lb_clock_now();
     atomic_store(&p->lag_us, now > due ? now - due : 0);
     int take = atomic_exchange(&p->take_pending, 0);

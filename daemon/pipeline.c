@@ -606,7 +606,7 @@ static void *program_thread(void *arg)
         lb_service_heartbeat();
         if (lb_lifecycle_duration_reached(p, n, total_frames))
             break;
-        int64_t t = av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
+        int64_t t = lb_pipeline_tick_us(p, n);
         /* behind real time: the last picture stands for this tick */
         int repeat = !p->params.offline && lb_overload_pace(p, n, last_out != NULL);
         int live_sources = 0;

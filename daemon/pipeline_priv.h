@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include <libavutil/buffer.h>
+#include <libavutil/mathematics.h>
 
 #include "capture.h"
 #include "daemon.h"
@@ -183,6 +184,12 @@ struct lb_pipeline {
     lb_health_feed *health;         /* daemon/health_feed.c */
     struct lb_scheduler *scheduler; /* daemon/scheduler.c */
 };
+
+/* The program time (us) of tick n. */
+static inline int64_t lb_pipeline_tick_us(const lb_pipeline *p, int64_t n)
+{
+    return av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
+}
 
 /* daemon/recut.c */
 /* The keys the first line of a lesson's director.jsonl adds (format 2):

@@ -73,17 +73,12 @@ void lb_program_sound_free(lb_program_sound **psnd)
     *psnd = NULL;
 }
 
-static int64_t tick_time(const lb_pipeline *p, int64_t n)
-{
-    return av_rescale(n, 1000000LL * p->fps_den, p->fps_num);
-}
-
 /* Reads and mixes the sound of tick seq, up to the start of the next. */
 static void read_tick(lb_program_sound *snd, int64_t seq, int start, int stop)
 {
     lb_pipeline *p = snd->p;
     snd->first = snd->pos;
-    snd->nb = (int)FFMIN(av_rescale(tick_time(p, seq + 1), LB_AUDIO_RATE, 1000000) - snd->first,
+    snd->nb = (int)FFMIN(av_rescale(lb_pipeline_tick_us(p, seq + 1), LB_AUDIO_RATE, 1000000) - snd->first,
                          snd->max_samples);
     for (int m = 0; m < p->nb_mics; m++)
         lb_mic_read(p->mics[m], snd->first, snd->bufs[m], snd->nb);
@@ -138,7 +133,7 @@ static int send_read(lb_program_sound *snd)
 static int send_pending_now(lb_program_sound *snd)
 {
     lb_pipeline *p = snd->p;
-    lb_clock_sleep_until(p->capture.epoch_us + tick_time(p, snd->pending + 1) +
+    lb_clock_sleep_until(p->capture.epoch_us + lb_pipeline_tick_us(p, snd->pending + 1) +
                          atomic_load(&p->sync_delay_us));
     lb_program_sound_read(snd, snd->pending + 1);
     return send_read(snd);
