@@ -2,11 +2,13 @@
  *
  * Exit codes (the command-line contract): 0 ok, 1 runtime failure,
  * 2 bad usage or config. */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "capture.h"
 #include "daemon.h"
@@ -161,6 +163,14 @@ int main(int argc, char **argv)
      * Fixed, blocks of 256 KiB and more are mmapped each: what makes one
      * per frame takes it from a pool (lb_frame_pool). */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    /* x264 asks for transparent huge pages for each block of 1.75 MB and
+     * more (its frames, and the output buffers sized for the worst picture,
+     * 8-12 MB at 1080p): a block then takes whole 2 MiB pages where it is
+     * touched, though most of an output buffer never is.  Without them the
+     * six-camera job holds 15-20 MiB less, at the same CPU time
+     * (BENCHMARKS.md, "Issue 17, memory"). */
+    if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+        LB_LOGD("luobo", "transparent huge pages stay on: %s", strerror(errno));
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":c:rd:ot:vhV", longopts, NULL)) != -1) {
         switch (opt) {
