@@ -131,6 +131,9 @@ const lb_option lb_mic_options[] = {
  * program (its queue, a frame in hand, the decoder's delay), so that the
  * switch falls on the same frame in every run. */
 #define ON_AIR_LEAD_FRAMES (QUEUE_DEPTH_OFFLINE + 4)
+/* A sub-stream's time to its first picture, as the pipeline gives the
+ * director (ANALYSIS_START_GRACE_US in daemon/pipeline.c). */
+#define ANALYSIS_GRACE_US 5000000
 
 struct lb_source {
     char name[64];
@@ -159,7 +162,9 @@ struct lb_source {
     lb_source *analysis;
 
     /* consumer side (program thread only) */
-    int analysis_ok;                /* the last analysis frame was a picture */
+    int analysis_ok;                /* the last analysis frame was a picture, or */
+    int analysis_seen;              /* none yet, but the sub-stream is young: */
+    int64_t analysis_asked_us;      /* when the first analysis frame was asked for */
     AVFrame *shown;                 /* newest frame due */
     AVFrame *pending;               /* next frame, not due yet */
     int shown_handed_out;
@@ -271,6 +276,14 @@ static int analysis_create(lb_source *s, const lb_config_section *sec, char *err
     if ((ret = source_setup(a, sec, err, err_size)) < 0)
         return ret;
     a->ctx.analysis_only = 1;
+    /* Trusted from the start (see lb_source_analysis_frame_at), the
+     * sub-stream lets the camera start off the air: decoded in full until
+     * the program's first tick, six 1080p cameras had filled their queues
+     * with some 30 MB of pictures more than the program ever holds. */
+    if (!s->blocking) {
+        s->analysis_ok = 1;
+        atomic_store(&s->full_from_us, INT64_MAX);
+    }
     return 0;
 }
 
@@ -861,9 +874,16 @@ int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     if (!s->analysis)
         return AVERROR(ENOENT);
     int ret = lb_source_frame_at(s->analysis, t_us, dst);
-    s->analysis_ok = (ret >= 0 || (ret == AVERROR_EOF && dst->buf[0])) &&
-                     !(dst->metadata && av_dict_get(dst->metadata, LB_SLATE_METADATA, NULL, 0));
-    if (!s->analysis_ok) {
+    int ok = (ret >= 0 || (ret == AVERROR_EOF && dst->buf[0])) &&
+             !(dst->metadata && av_dict_get(dst->metadata, LB_SLATE_METADATA, NULL, 0));
+    /* a sub-stream still connecting is given ANALYSIS_GRACE_US before its
+     * camera is decoded in full for the director in its place */
+    int64_t now = lb_clock_now();
+    if (!s->analysis_asked_us)
+        s->analysis_asked_us = now;
+    s->analysis_seen |= ok;
+    s->analysis_ok = ok || (!s->analysis_seen && now - s->analysis_asked_us < ANALYSIS_GRACE_US);
+    if (!ok) {
         av_frame_unref(dst);
         return ret == AVERROR_EOF || ret >= 0 ? AVERROR(EAGAIN) : ret;
     }
