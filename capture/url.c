@@ -49,62 +49,30 @@
  * out at once (its references, plus every frame in the realtime queue and
  * in the program's hands: 8 more 1080p frames, 25 MB, after the program
  * was late once) and never shrinks.  A camera's decoders take their
- * pictures from this pool instead, which frees every PICS_WINDOW_US the
- * pictures that lay unused through the whole window: after a burst it is
+ * pictures from a block pool instead (lb_block_pool), which frees the
+ * pictures that lay unused through a whole window: after a burst it is
  * back to what the decoder and the queue hold now, a picture at a time
- * (glibc gives each back to the system at once: daemon/main.c). */
-#define PICS_WINDOW_US 5000000
-#define PICS_FREE_MAX 64
-/* each picture is one block: a header, then its planes 64-aligned, each
- * followed by slack for SIMD that reads past a plane's end (as
- * libavcodec's own pools have) */
-#define PIC_HEADER 64
-#define PLANE_SLACK 128
+ * (glibc gives each back to the system at once: daemon/main.c).  The
+ * layout is libavcodec's; only the source's thread (its decoders) lays
+ * out and takes pictures, any thread may give one back. */
+#define PLANE_SLACK 128     /* SIMD reads past a plane's end */
 
 typedef struct pic_pool {
-    pthread_mutex_t lock;
+    lb_block_pool *blocks;              /* pictures of the layout below */
     int format, width, height;          /* what the layout is for, and */
     enum AVCodecID codec_id;            /* its codec's alignment (avcodec_align_dimensions2) */
     int linesize[4];
-    size_t offset[4], size;             /* planes in the block; the block's size */
+    size_t offset[4];                   /* planes in the block */
     int nb_planes;
-    unsigned generation;                /* a new layout: older pictures are freed */
-    uint8_t *free_list[PICS_FREE_MAX];
-    int nb_free, nb_out;
-    int low_free;                       /* fewest pictures free in this window */
-    int64_t window_start_us;
     int idle;                           /* keeps no free pictures (see pic_pool_idle) */
-    int closed;                         /* freed with its last picture */
 } pic_pool;
-
-typedef struct pic_header {
-    pic_pool *pool;
-    unsigned generation;
-} pic_header;
 
 static pic_pool *pic_pool_alloc(void)
 {
     pic_pool *pp = calloc(1, sizeof *pp);
-    if (pp) {
-        pthread_mutex_init(&pp->lock, NULL);
+    if (pp)
         pp->format = AV_PIX_FMT_NONE;
-        pp->window_start_us = lb_clock_now();
-    }
     return pp;
-}
-
-static void pic_pool_drop_free(pic_pool *pp)
-{
-    while (pp->nb_free)
-        av_free(pp->free_list[--pp->nb_free]);
-    pp->low_free = 0;
-}
-
-static void pic_pool_destroy(pic_pool *pp)
-{
-    pic_pool_drop_free(pp);
-    pthread_mutex_destroy(&pp->lock);
-    free(pp);
 }
 
 /* A camera off the air decodes a key frame now and then at most: its pool
@@ -112,45 +80,20 @@ static void pic_pool_destroy(pic_pool *pp)
  * they come back) and idle = 0 makes it a pool again. */
 static void pic_pool_idle(pic_pool *pp, int idle)
 {
-    pthread_mutex_lock(&pp->lock);
     pp->idle = idle;
-    if (idle)
-        pic_pool_drop_free(pp);
-    pthread_mutex_unlock(&pp->lock);
+    if (pp->blocks)
+        lb_block_pool_set_idle(pp->blocks, idle);
 }
 
-/* Closes the pool; it goes with the last picture still out. */
+/* Pictures still out keep their blocks until they come back. */
 static void pic_pool_close(pic_pool **ppp)
 {
     pic_pool *pp = *ppp;
     if (!pp)
         return;
-    pthread_mutex_lock(&pp->lock);
-    pp->closed = 1;
-    int last = !pp->nb_out;
-    pthread_mutex_unlock(&pp->lock);
-    if (last)
-        pic_pool_destroy(pp);
+    lb_block_pool_close(&pp->blocks);
+    free(pp);
     *ppp = NULL;
-}
-
-static void pic_release(void *opaque, uint8_t *data)
-{
-    uint8_t *block = data - PIC_HEADER;
-    pic_header *h = (pic_header *)block;
-    pic_pool *pp = h->pool;
-    (void)opaque;
-    pthread_mutex_lock(&pp->lock);
-    pp->nb_out--;
-    if (!pp->closed && !pp->idle && h->generation == pp->generation && pp->nb_free < PICS_FREE_MAX) {
-        pp->free_list[pp->nb_free++] = block;
-        block = NULL;
-    }
-    int last = pp->closed && !pp->nb_out;
-    pthread_mutex_unlock(&pp->lock);
-    av_free(block);
-    if (last)
-        pic_pool_destroy(pp);
 }
 
 /* The planes of a picture of f's format and size as this decoder wants
@@ -172,17 +115,21 @@ static int pic_pool_layout(pic_pool *pp, AVCodecContext *c, const AVFrame *f)
     size_t sizes[4];
     if ((ret = av_image_fill_plane_sizes(sizes, f->format, h, ls)) < 0)
         return ret;
-    size_t off = PIC_HEADER;
+    size_t off = 0;
     pp->nb_planes = 0;
     for (int i = 0; i < 4 && sizes[i]; i++) {
-        pp->offset[i] = off - PIC_HEADER;
+        pp->offset[i] = off;
         pp->linesize[i] = linesize[i];
         off += FFALIGN(sizes[i] + PLANE_SLACK, 64);
         pp->nb_planes++;
     }
-    pic_pool_drop_free(pp);
-    pp->generation++;
-    pp->size = off;
+    /* pictures of the old layout go as they come back */
+    lb_block_pool_close(&pp->blocks);
+    if (!(pp->blocks = lb_block_pool_create(off, 1, LB_BLOCK_POOL_WINDOW_US))) {
+        pp->format = AV_PIX_FMT_NONE;
+        return AVERROR(ENOMEM);
+    }
+    lb_block_pool_set_idle(pp->blocks, pp->idle);
     pp->format = f->format;
     pp->width = f->width;
     pp->height = f->height;
@@ -192,48 +139,15 @@ static int pic_pool_layout(pic_pool *pp, AVCodecContext *c, const AVFrame *f)
 
 static int pic_pool_get(pic_pool *pp, AVCodecContext *c, AVFrame *f)
 {
-    int ret = 0;
-    uint8_t *block = NULL;
-    int64_t now = lb_clock_now();
-    pthread_mutex_lock(&pp->lock);
-    if (pp->format != f->format || pp->width != f->width || pp->height != f->height ||
-        pp->codec_id != c->codec_id)
-        ret = pic_pool_layout(pp, c, f);
-    if (ret >= 0 && now - pp->window_start_us >= PICS_WINDOW_US) {
-        /* pictures that lay free through the whole window go */
-        for (int n = pp->low_free; n > 0 && pp->nb_free; n--)
-            av_free(pp->free_list[--pp->nb_free]);
-        pp->low_free = pp->nb_free;
-        pp->window_start_us = now;
-    }
-    if (ret >= 0) {
-        if (pp->nb_free) {
-            block = pp->free_list[--pp->nb_free];
-            pp->low_free = FFMIN(pp->low_free, pp->nb_free);
-        } else if (!(block = av_mallocz(pp->size))) {
-            ret = AVERROR(ENOMEM);
-        }
-    }
-    if (block) {
-        *(pic_header *)block = (pic_header){ .pool = pp, .generation = pp->generation };
-        pp->nb_out++;
-    }
-    int nb_planes = pp->nb_planes;
-    int linesize[4];
-    size_t offset[4], size = pp->size;
-    memcpy(linesize, pp->linesize, sizeof linesize);
-    memcpy(offset, pp->offset, sizeof offset);
-    pthread_mutex_unlock(&pp->lock);
-    if (ret < 0)
+    int ret;
+    if ((pp->format != f->format || pp->width != f->width || pp->height != f->height ||
+         pp->codec_id != c->codec_id) && (ret = pic_pool_layout(pp, c, f)) < 0)
         return ret;
-    uint8_t *data = block + PIC_HEADER;
-    if (!(f->buf[0] = av_buffer_create(data, size - PIC_HEADER, pic_release, NULL, 0))) {
-        pic_release(NULL, data);
+    if (!(f->buf[0] = lb_block_pool_get(pp->blocks)))
         return AVERROR(ENOMEM);
-    }
     for (int i = 0; i < AV_NUM_DATA_POINTERS; i++) {
-        f->data[i] = i < nb_planes ? data + offset[i] : NULL;
-        f->linesize[i] = i < nb_planes ? linesize[i] : 0;
+        f->data[i] = i < pp->nb_planes ? f->buf[0]->data + pp->offset[i] : NULL;
+        f->linesize[i] = i < pp->nb_planes ? pp->linesize[i] : 0;
     }
     f->extended_data = f->data;
     return 0;
@@ -355,7 +269,8 @@ static int open_decoder(const AVStream *stream, int threads, int analysis_only, 
     (*dec)->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     /* frame threads (a 4K camera) keep libavcodec's pool: with a callback
      * of ours, libavcodec 59 warns at every open that it may not be
-     * thread-safe (it is: pic_pool has its lock) */
+     * thread-safe (it is: pictures come back to an lb_block_pool, which has
+     * its lock) */
     if (pics && stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && threads == 1) {
         (*dec)->opaque = pics;
         (*dec)->get_buffer2 = pooled_get_buffer2;
@@ -534,7 +449,6 @@ typedef struct url_source {
     int64_t last_out_us;
     int64_t catch_up_to_us;   /* frames up to here were handed out already */
     AVFrame *ready;           /* a frame made between two decoder calls */
-    AVCodecContext *key_dec;  /* key frames off the air */
 } url_source;
 
 static int source_configure(void *priv, const lb_source_ctx *ctx, const lb_config_section *sec,
@@ -734,23 +648,24 @@ static void leave_keys_only(url_source *s, const lb_source_ctx *ctx)
 
 /* Off the air, a key frame is decoded alone, by a decoder of its own with
  * one thread, drained for each key frame (no reordering or frame-thread
- * delay) and emptied after: the main decoder meanwhile stays flushed, ready
- * to catch up from the last key frame when the camera goes on the air. */
+ * delay) and freed after: a key frame comes every second or few, and an
+ * H.264 decoder's context alone is 0.75 MB, zeroed and so resident, kept
+ * by each of a dozen streams off the air.  The main decoder meanwhile stays
+ * flushed, ready to catch up from the last key frame when the camera goes
+ * on the air. */
 static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
-    int ret;
-    if (!s->key_dec) {
-        char err[128];
-        if ((ret = open_decoder(lb_demux_stream(u->dm), 1, 0, u->pics, &s->key_dec, err, sizeof err)) < 0) {
-            lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
-            avcodec_free_context(&s->key_dec);
-            return ret;
-        }
+    AVCodecContext *key_dec = NULL;
+    char err[128];
+    int ret = open_decoder(lb_demux_stream(u->dm), 1, 0, u->pics, &key_dec, err, sizeof err);
+    if (ret < 0) {
+        lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
+        goto end;
     }
-    avcodec_send_packet(s->key_dec, u->in);
-    avcodec_send_packet(s->key_dec, NULL);
-    while ((ret = avcodec_receive_frame(s->key_dec, u->decoded)) >= 0) {
+    avcodec_send_packet(key_dec, u->in);
+    avcodec_send_packet(key_dec, NULL);
+    while ((ret = avcodec_receive_frame(key_dec, u->decoded)) >= 0) {
         int64_t t = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
         if (s->ready->buf[0] || t == AV_NOPTS_VALUE || t <= s->last_out_us) {
             av_frame_unref(u->decoded);
@@ -761,8 +676,10 @@ static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
             break;
         mark_partial(s->ready);
     }
-    avcodec_flush_buffers(s->key_dec);
-    return ret == AVERROR_EOF || ret == AVERROR(EAGAIN) ? 0 : ret;
+    ret = ret == AVERROR_EOF || ret == AVERROR(EAGAIN) ? 0 : ret;
+end:
+    avcodec_free_context(&key_dec);
+    return ret;
 }
 
 /* Off the air, a packet that is not a key frame shows the last picture
@@ -876,7 +793,6 @@ static void source_close(void *priv)
 {
     url_source *s = priv;
     input_close(&s->u);
-    avcodec_free_context(&s->key_dec);
     gop_reset(s);
     av_frame_unref(s->last_out);
     av_frame_unref(s->ready);

@@ -13,6 +13,7 @@
 #ifndef LB_MEDIA_H
 #define LB_MEDIA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LB_AUDIO_RATE 48000
@@ -60,16 +61,36 @@ typedef enum lb_stream_kind {
     LB_STREAM_ISO_AUDIO,      /* a microphone on its own: resource mode's audio/<mic>.m4a */
 } lb_stream_kind;
 
-/* YUV420P frames of one size from a pool, for a stage that makes a picture
- * per frame (a scaled or converted one).  The daemon gives blocks of
- * 256 KiB and more back to the system as soon as they are freed
- * (daemon/main.c), so an unpooled frame per tick would cost an mmap and a
- * page fault per 4 KiB of it; a pool keeps the few frames in flight.  A
- * new size renews the pool (frames out keep the old one alive). */
+/* Blocks of one size, kept for reuse while they are wanted and given back
+ * to the system once they lay free through a whole window: after a burst
+ * (start-up, a cut, an overload) a pool holds what the steady state uses
+ * again.  The daemon gives blocks of 256 KiB and more back to the system as
+ * soon as they are freed (daemon/main.c), so a stage that made a picture
+ * per tick without a pool would pay an mmap and a page fault per 4 KiB of
+ * it.  Blocks may be given back on any thread; a closed pool goes with its
+ * last block. */
+#define LB_BLOCK_POOL_WINDOW_US 5000000
+struct AVBufferRef;
+typedef struct lb_block_pool lb_block_pool;
+
+/* zeroed: new blocks are cleared (a decoder's pictures, as libavcodec's
+ * own pools have them).  NULL when out of memory. */
+lb_block_pool *lb_block_pool_create(size_t size, int zeroed, int64_t window_us);
+/* A block of the pool's size, or NULL when out of memory. */
+struct AVBufferRef *lb_block_pool_get(lb_block_pool *bp);
+/* Idle, the pool keeps no free block: those out are freed as they come
+ * back (a camera off the air).  Not idle, it pools again. */
+void lb_block_pool_set_idle(lb_block_pool *bp, int idle);
+size_t lb_block_pool_size(const lb_block_pool *bp);
+int lb_block_pool_nb_free(lb_block_pool *bp);
+void lb_block_pool_close(lb_block_pool **bp);
+
+/* YUV420P frames of one size from a block pool, for a stage that makes a
+ * picture per frame (the program's, a scaled or converted one).  A new
+ * size renews the pool (frames out keep the old one alive). */
 struct AVFrame;
-struct AVBufferPool;
 typedef struct lb_frame_pool {
-    struct AVBufferPool *pool;
+    lb_block_pool *blocks;
     int width, height;
 } lb_frame_pool;
 

@@ -133,11 +133,8 @@ const char *lb_overload_shedding(const lb_pipeline *p)
 
 static void give_back(lb_pipeline *p)
 {
-    AVBufferPool *fresh = av_buffer_pool_init(p->frame_pool_size, NULL);
-    if (fresh) {
-        av_buffer_pool_uninit(&p->frame_pool);
-        p->frame_pool = fresh;
-    }
+    /* pictures still out keep the old pool until they come back */
+    lb_frame_pool_uninit(&p->program_frames);
     malloc_trim(0);
     LB_LOGD("pipeline", "on time again for %d s: frame pools renewed, free memory given back",
             p->general.overload_recover_s);

@@ -415,13 +415,10 @@ static void *worker_thread(void *arg)
 static AVFrame *new_program_frame(lb_pipeline *p)
 {
     AVFrame *f = av_frame_alloc();
-    if (!f)
-        return NULL;
-    lb_compositor_frame_setup(f, p->general.width, p->general.height);
-    if (!(f->buf[0] = av_buffer_pool_get(p->frame_pool)) ||
-        av_image_fill_arrays(f->data, f->linesize, f->buf[0]->data, AV_PIX_FMT_YUV420P,
-                             f->width, f->height, 64) < 0)
+    if (f && lb_frame_pool_get(&p->program_frames, f, p->general.width, p->general.height) < 0)
         av_frame_free(&f);
+    if (f)
+        lb_compositor_frame_setup(f, p->general.width, p->general.height);
     return f;
 }
 
@@ -833,10 +830,6 @@ int lb_pipeline_start(lb_pipeline *p, char *err, size_t err_size)
             return AVERROR(ENOMEM);
     }
 
-    int frame_size = av_image_get_buffer_size(AV_PIX_FMT_YUV420P, p->general.width, p->general.height, 64);
-    p->frame_pool_size = (size_t)frame_size + 64;
-    if (!(p->frame_pool = av_buffer_pool_init(p->frame_pool_size, NULL)))
-        return AVERROR(ENOMEM);
     /* 4 ticks: realtime a tick is a picture and, apart, a sound */
     lb_queue_params qp = { .name = "program->encoder", .capacity = p->params.offline ? 4 : 8,
                            .policy = LB_QUEUE_BLOCK, .free_item = lb_program_item_free };
@@ -1115,7 +1108,7 @@ void lb_pipeline_free(lb_pipeline **pp)
     for (int i = 0; i < p->nb_mics; i++)
         lb_mic_free(&p->mics[i]);
     av_frame_free(&p->latest_program);
-    av_buffer_pool_uninit(&p->frame_pool);
+    lb_frame_pool_uninit(&p->program_frames);
     lb_lesson_finish(&p->lesson, 0, 0);
     pthread_mutex_destroy(&p->lock);
     free(p);

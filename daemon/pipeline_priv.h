@@ -124,8 +124,7 @@ struct lb_pipeline {
     pthread_cond_t workers_cond;
     int64_t encoded_frames;         /* program frames the encoder thread finished */
 
-    AVBufferPool *frame_pool;       /* program-size YUV420P buffers (program thread) */
-    size_t frame_pool_size;
+    lb_frame_pool program_frames;   /* the program's pictures (program thread) */
     int64_t late_since_trim_us;     /* program thread: the last late tick not yet followed
                                      * by giving memory back (0: none) */
     int on_time_once;               /* program thread: a tick has waited for its time */

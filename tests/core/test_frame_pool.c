@@ -1,7 +1,14 @@
 /* lb_frame_pool (core/lb_media.h): pictures of the asked size with every
  * plane inside the buffer, a freed picture's buffer handed out again, a new
- * size renewing the pool while pictures of the old size are still out. */
+ * size renewing the pool while pictures of the old size are still out.
+ * lb_block_pool under it: blocks that lay free through a whole window are
+ * given back, an idle pool keeps none, a closed one goes with its last
+ * block (ASan's leak check sees the rest). */
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/buffer.h>
 
 #include <libavutil/frame.h>
 #include <libavutil/imgutils.h>
@@ -25,8 +32,64 @@ static void check_picture(const AVFrame *f, int w, int h)
     CHECK(!f->data[3]);
 }
 
+static void sleep_us(long us)
+{
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void block_pool(void)
+{
+    enum { N = 6 };
+    const int64_t window_us = 20000;
+    lb_block_pool *bp = lb_block_pool_create(4096, 1, window_us);
+    CHECK(bp && lb_block_pool_size(bp) == 4096);
+    AVBufferRef *b[N];
+    for (int i = 0; i < N; i++) {
+        CHECK((b[i] = lb_block_pool_get(bp)) != NULL);
+        CHECK(b[i]->size == 4096 && b[i]->data[0] == 0 && b[i]->data[4095] == 0);
+        memset(b[i]->data, 0xa5, 4096);
+    }
+    for (int i = 0; i < N; i++)
+        av_buffer_unref(&b[i]);
+    CHECK(lb_block_pool_nb_free(bp) == N);
+
+    /* a burst of six, then one in use at a time: once a whole window has
+     * passed with five lying free, they go (time only adds to the sleep,
+     * so this holds however busy the machine) */
+    for (int round = 0; round < 3; round++) {
+        sleep_us(2 * window_us);
+        CHECK((b[0] = lb_block_pool_get(bp)) != NULL);
+        av_buffer_unref(&b[0]);
+    }
+    CHECK(lb_block_pool_nb_free(bp) == 1);
+
+    /* idle: blocks out are freed as they come back, none kept */
+    CHECK((b[0] = lb_block_pool_get(bp)) != NULL);
+    CHECK((b[1] = lb_block_pool_get(bp)) != NULL);
+    lb_block_pool_set_idle(bp, 1);
+    CHECK(lb_block_pool_nb_free(bp) == 0);
+    av_buffer_unref(&b[0]);
+    CHECK(lb_block_pool_nb_free(bp) == 0);
+    lb_block_pool_set_idle(bp, 0);
+    av_buffer_unref(&b[1]);
+    CHECK(lb_block_pool_nb_free(bp) == 1);
+
+    /* closed with a block out: that block stays valid, and the pool goes
+     * with it */
+    CHECK((b[0] = lb_block_pool_get(bp)) != NULL);
+    lb_block_pool_close(&bp);
+    CHECK(!bp);
+    memset(b[0]->data, 0x5a, 4096);
+    av_buffer_unref(&b[0]);
+    lb_block_pool_close(&bp);       /* NULL is harmless */
+}
+
 int main(void)
 {
+    block_pool();
+
     lb_frame_pool fp = { 0 };
     AVFrame *a = av_frame_alloc(), *b = av_frame_alloc(), *c = av_frame_alloc();
     CHECK(a && b && c);
@@ -61,7 +124,7 @@ int main(void)
 
     lb_frame_pool_uninit(&fp);
     lb_frame_pool_uninit(&fp);      /* twice is harmless */
-    CHECK(!fp.pool);
+    CHECK(!fp.blocks);
     av_frame_free(&a);
     av_frame_free(&b);
     av_frame_free(&c);
