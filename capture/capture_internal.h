@@ -210,9 +210,19 @@ int lb_lavfi_read(lb_lavfi *g, AVFrame *frame);
 AVRational lb_lavfi_time_base(const lb_lavfi *g);
 void lb_lavfi_close(lb_lavfi **g);
 
+/* One line of UTF-8 text (at most LB_TEXT_MAX_CHARS characters, the rest
+ * left out) drawn into a YUV420P picture's luma with a FreeType font, centred
+ * across it; its box (as high as its glyphs reach, th) begins
+ * th_offset * th below the picture's middle (negative: above).  luma is
+ * the text's, anti-aliased into the picture's.  0 or an AVERROR (ENOENT:
+ * the font cannot be read). */
+#define LB_TEXT_MAX_CHARS 256
+int lb_text_draw_line(AVFrame *f, const char *utf8, const char *font_file, int px_size,
+                      double th_offset, int luma);
+
 /* A lavfi-drawable text: escapes ' : \ and % for drawtext. */
 void lb_lavfi_escape_text(const char *in, char *out, size_t size);
-/* The font drawtext uses. */
+/* The font of the slates and of drawtext. */
 #define LB_FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 /* [source|mic.NAME] label: printable text (any language). */
 int lb_label_check(const lb_config_section *sec, const char *label, char *err, size_t err_size);

@@ -700,7 +700,8 @@ static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
 
 int lb_label_check(const lb_config_section *sec, const char *label, char *err, size_t err_size)
 {
-    /* drawn by lavfi's drawtext: its quoting has no escape for these */
+    /* drawn by lavfi's drawtext on a synthetic camera's picture: its
+     * quoting has no escape for these */
     for (const unsigned char *p = (const unsigned char *)label; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == '\'' || *p == '\\' || *p == '%') {
             lb_config_error(sec, "label", err, err_size, "must not contain control characters, ' \\ or %%");
@@ -756,35 +757,40 @@ const char *lb_slate_font_for(const char *text)
     return LB_FONT_FILE;
 }
 
+/* The slate's grey 0x303030 and its texts' white and 0xbbbbbb, as BT.709
+ * limited-range luma (grey has no chroma) */
+#define SLATE_LUMA 57
+#define SLATE_TITLE_LUMA 235
+#define SLATE_LINE_LUMA 177
+
 int lb_slate_draw_text(const char *title, const char *line, int width, int height, AVFrame **out)
 {
-    char title_esc[512], line_esc[512];
     *out = NULL;
-    lb_lavfi_escape_text(title, title_esc, sizeof title_esc);
-    lb_lavfi_escape_text(line, line_esc, sizeof line_esc);
-    char desc[2048], err[256];
-    snprintf(desc, sizeof desc,
-             "color=c=0x303030:s=%dx%d:r=1:d=1,"
-             "drawtext=fontfile=%s:fontcolor=white:fontsize=h/12:"
-             "x=(w-tw)/2:y=h/2-th*1.5:text=%s,"
-             "drawtext=fontfile=%s:fontcolor=0xbbbbbb:fontsize=h/20:"
-             "x=(w-tw)/2:y=h/2+th:text=%s",
-             width, height, lb_slate_font_for(title), title_esc, lb_slate_font_for(line), line_esc);
-    lb_lavfi *g = NULL;
     AVFrame *f = av_frame_alloc();
     int ret;
     if (!f)
         return AVERROR(ENOMEM);
-    if ((ret = lb_lavfi_open(&g, desc, 0, err, sizeof err)) < 0 || (ret = lb_lavfi_read(g, f)) < 0) {
-        av_frame_free(&f);
-        lb_lavfi_close(&g);
-        return ret;
-    }
-    lb_lavfi_close(&g);
+    f->format = AV_PIX_FMT_YUV420P;
+    f->width = width;
+    f->height = height;
+    f->sample_aspect_ratio = (AVRational){ 1, 1 };
+    if ((ret = av_frame_get_buffer(f, 0)) < 0)
+        goto fail;
+    for (int pl = 0; pl < 3; pl++)
+        memset(f->data[pl], pl ? 128 : SLATE_LUMA,
+               (size_t)f->linesize[pl] * (size_t)(pl ? (height + 1) / 2 : height));
+    /* the name above the middle, the state below it, in drawtext's layout
+     * of the earlier lavfi slates */
+    if ((ret = lb_text_draw_line(f, title, lb_slate_font_for(title), height / 12, -1.5, SLATE_TITLE_LUMA)) < 0 ||
+        (ret = lb_text_draw_line(f, line, lb_slate_font_for(line), height / 20, 1.0, SLATE_LINE_LUMA)) < 0)
+        goto fail;
     /* tells the director (and anyone else) that this is not a picture */
     av_dict_set(&f->metadata, LB_SLATE_METADATA, "1", 0);
     *out = f;
     return 0;
+fail:
+    av_frame_free(&f);
+    return ret;
 }
 
 /* The consumer's slate, redrawn once a second (the text changes no faster). */

@@ -22,6 +22,10 @@
  *     --onsets         prints the sample index of every onset (a sound
  *                      after at least 100 ms of silence)
  *
+ *   capture_tool slate TITLE LINE WIDTH HEIGHT OUT
+ *     draws the "no signal" card (lb_slate_draw_text) and writes its luma
+ *     plane, WIDTH x HEIGHT bytes, to OUT.
+ *
  * Exit status 0 unless the API failed. */
 #include <math.h>
 #include <stdio.h>
@@ -339,8 +343,31 @@ done:
     return ret;
 }
 
+static int run_slate(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: capture_tool slate TITLE LINE WIDTH HEIGHT OUT\n");
+        return 2;
+    }
+    AVFrame *f = NULL;
+    int w = atoi(argv[4]), h = atoi(argv[5]);
+    int ret = lb_slate_draw_text(argv[2], argv[3], w, h, &f);
+    if (ret < 0) {
+        fprintf(stderr, "capture_tool: slate: %s\n", av_err2str(ret));
+        return 1;
+    }
+    FILE *out = fopen(argv[6], "wb");
+    for (int y = 0; out && y < h; y++)
+        fwrite(f->data[0] + (ptrdiff_t)y * f->linesize[0], 1, (size_t)w, out);
+    ret = !out || !av_dict_get(f->metadata, LB_SLATE_METADATA, NULL, 0) || fclose(out);
+    av_frame_free(&f);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "slate"))
+        return run_slate(argc, argv);
     if (argc < 5) {
         fprintf(stderr, "usage: capture_tool source|mic CONFIG SECTION SECONDS [options]\n");
         return 2;

@@ -291,6 +291,12 @@ def test_preview_sub_streams():
                     code = found[-1]
                     break
             check(code, "the log gives the first-run setup code")
+            # libavfilter and the thirty libraries it needs are loaded for
+            # synthetic sources only (capture/lavfi.c)
+            with open("/proc/%d/maps" % proc.pid) as f:
+                maps = f.read()
+            check("libavfilter" not in maps and "libfreetype" in maps,
+                  "a hall of url cameras does not load libavfilter")
             jar = os.path.join(tmp, "cookies")
             r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-c", jar, "-X", "POST",
                                 "-H", "Content-Type: application/json", "-d",
