@@ -514,12 +514,16 @@ static void *source_thread(void *arg)
                 int64_t now = lb_clock_now();
                 lb_lag_record(&s->lag, now, now - s->params.epoch_us - pts);
             }
+            int partial = frame->metadata && av_dict_get(frame->metadata, LB_PARTIAL_METADATA, NULL, 0);
             pthread_mutex_lock(&s->lock);
             s->stats.frames++;
-            s->stats.partial_frames += frame->metadata &&
-                                       av_dict_get(frame->metadata, LB_PARTIAL_METADATA, NULL, 0);
-            s->stats.width = frame->width;
-            s->stats.height = frame->height;
+            s->stats.partial_frames += partial;
+            /* a picture repeated off the air may be a smaller stand-in
+             * (capture/url.c): the camera's size is its full pictures' */
+            if (!partial || !s->stats.width) {
+                s->stats.width = frame->width;
+                s->stats.height = frame->height;
+            }
             pthread_mutex_unlock(&s->lock);
             AVFrame *out = av_frame_clone(frame);
             av_frame_unref(frame);

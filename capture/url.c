@@ -339,7 +339,8 @@ static int input_read(url_input *u, char *err, size_t err_size)
     ret = lb_demux_read(u->dm, u->in, err, err_size);
     if (ret == AVERROR_EOF) {
         u->draining = 1;
-        avcodec_send_packet(u->dec, NULL);
+        if (u->dec)         /* none off the air */
+            avcodec_send_packet(u->dec, NULL);
         return 1;
     }
     if (ret < 0)
@@ -390,7 +391,8 @@ static int input_rewind(url_input *u, const lb_source_ctx *ctx, char *err, size_
         snprintf(err, err_size, "cannot loop: %s", av_err2str(ret));
         return ret;
     }
-    avcodec_flush_buffers(u->dec);
+    if (u->dec)
+        avcodec_flush_buffers(u->dec);
     if (u->pass_start_us != AV_NOPTS_VALUE)
         u->loop_offset_us += u->pass_end_us - u->pass_start_us;
     u->pass_start_us = AV_NOPTS_VALUE;
@@ -596,44 +598,54 @@ static int64_t first_packet_time(const url_source *s)
     return AV_NOPTS_VALUE;
 }
 
-/* Off the air: the decoder is emptied, and from now on sees key frames only.
- * Its pictures (the references, the frames in the realtime queue: 6-9
- * 1080p frames, 20-30 MB) are freed as they come back (pic_pool_idle), and
- * a new decoder takes its place: a flushed one would keep its tables of
- * each picture (motion vectors, 1 MB a 1080p picture) for the camera's time
- * off the air, and opening one costs little beside a decode. */
+/* Off the air: the decoder goes, and from now on the stream's key frames
+ * are decoded alone (decode_key_alone).  Its pictures (the references, the
+ * frames in the realtime queue: 6-9 1080p frames, 20-30 MB) are freed as
+ * they come back (pic_pool_idle).  Even a new, empty decoder would keep
+ * 0.75 MB of context (H.264), zeroed and so resident, for the camera's time
+ * off the air (a flushed one its tables of each picture too, 1 MB a 1080p
+ * picture): going on the air opens one, which costs little beside the
+ * decoding that follows. */
 static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
-    AVCodecContext *fresh = NULL;
-    char err[128];
     pic_pool_idle(u->pics, 1);
-    if (open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, u->pics, &fresh, err, sizeof err) >= 0) {
-        avcodec_free_context(&u->dec);
-        u->dec = fresh;
-    } else {
-        avcodec_free_context(&fresh);
-        avcodec_flush_buffers(u->dec);
-    }
+    avcodec_free_context(&u->dec);
     s->keys_only = 1;
     lb_log(LB_LOG_DEBUG, ctx->name, "off the air: decoding key frames only");
+}
+
+/* Back to decoding every frame: a new decoder, the pictures pooled again,
+ * and those the source handed out as repeats not handed out again. */
+static int leave_keys_only_at(url_source *s, const lb_source_ctx *ctx, char *err, size_t err_size)
+{
+    url_input *u = &s->u;
+    int ret = open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, u->pics, &u->dec,
+                           err, err_size);
+    if (ret < 0) {
+        avcodec_free_context(&u->dec);
+        return ret;
+    }
+    pic_pool_idle(u->pics, 0);
+    s->keys_only = 0;
+    s->catch_up_to_us = s->last_out_us;
+    return 0;
 }
 
 /* On the air: decodes the packets since the last key frame again (their
  * pictures were handed out as repeats already and are dropped), so that
  * the next packet's frame is exact. */
-static void leave_keys_only(url_source *s, const lb_source_ctx *ctx)
+static int leave_keys_only(url_source *s, const lb_source_ctx *ctx, char *err, size_t err_size)
 {
     url_input *u = &s->u;
-    avcodec_flush_buffers(u->dec);
-    pic_pool_idle(u->pics, 0);
-    s->keys_only = 0;
-    s->catch_up_to_us = s->last_out_us;
+    int ret = leave_keys_only_at(s, ctx, err, err_size);
+    if (ret < 0)
+        return ret;
     for (int i = 0; i < s->nb_gop; i++) {
         /* EAGAIN from send: take output and send again; a receive that
          * gives nothing has still taken the packet in (frame threads) */
         for (;;) {
-            int ret = avcodec_send_packet(u->dec, s->gop[i]);
+            ret = avcodec_send_packet(u->dec, s->gop[i]);
             if (ret != AVERROR(EAGAIN))
                 break;
             ret = avcodec_receive_frame(u->dec, u->decoded);
@@ -644,15 +656,15 @@ static void leave_keys_only(url_source *s, const lb_source_ctx *ctx)
         }
     }
     lb_log(LB_LOG_DEBUG, ctx->name, "on the air: decoding every frame (%d caught up)", s->nb_gop);
+    return 0;
 }
 
 /* Off the air, a key frame is decoded alone, by a decoder of its own with
  * one thread, drained for each key frame (no reordering or frame-thread
  * delay) and freed after: a key frame comes every second or few, and an
  * H.264 decoder's context alone is 0.75 MB, zeroed and so resident, kept
- * by each of a dozen streams off the air.  The main decoder meanwhile stays
- * flushed, ready to catch up from the last key frame when the camera goes
- * on the air. */
+ * by each of a dozen streams off the air.  The main decoder meanwhile is
+ * closed (enter_keys_only). */
 static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
@@ -682,9 +694,48 @@ end:
     return ret;
 }
 
+/* Off the air beside a sub-stream that gives pictures, nothing shows the
+ * main stream's picture: the director, the console's preview and an inset
+ * take the sub-stream's.  The picture repeated then shrinks to a stand-in
+ * STAND_IN_SHRINK times smaller each way (0.2 MB where a 1080p picture is
+ * 3 MB, for each camera off the air) that still says the camera is there:
+ * what a program forced to cut before the camera's catch-up would show, and
+ * the director's picture for the moments between a sub-stream's failure
+ * and the main stream's next key frame.  The camera's size in its stats
+ * stays that of its full pictures (capture/source.c). */
+#define STAND_IN_SHRINK 4
+#define STAND_IN_MIN_WIDTH 640
+#define STAND_IN_METADATA "lb_stand_in"
+
+static void shrink_last(url_source *s, const lb_source_ctx *ctx)
+{
+    AVFrame *f = s->last_out, *small = NULL;
+    struct SwsContext *sws = NULL;
+    if (f->width < STAND_IN_MIN_WIDTH || (f->metadata && av_dict_get(f->metadata, STAND_IN_METADATA, NULL, 0)))
+        return;
+    int w = (f->width / STAND_IN_SHRINK) & ~1, h = (f->height / STAND_IN_SHRINK) & ~1;
+    if (!(small = av_frame_alloc()))
+        return;
+    small->format = AV_PIX_FMT_YUV420P;
+    small->width = w;
+    small->height = h;
+    if (av_frame_get_buffer(small, 0) < 0 || av_frame_copy_props(small, f) < 0 ||
+        !(sws = sws_getContext(f->width, f->height, f->format, w, h, AV_PIX_FMT_YUV420P, SWS_BILINEAR,
+                               NULL, NULL, NULL)))
+        goto end;
+    sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, small->data, small->linesize);
+    av_dict_set(&small->metadata, STAND_IN_METADATA, "1", 0);
+    av_frame_unref(s->last_out);
+    av_frame_move_ref(s->last_out, small);
+    lb_log(LB_LOG_DEBUG, ctx->name, "off the air beside the sub-stream: a %dx%d stand-in repeated", w, h);
+end:
+    sws_freeContext(sws);
+    av_frame_free(&small);
+}
+
 /* Off the air, a packet that is not a key frame shows the last picture
  * again at its time. */
-static int repeat_last(url_source *s)
+static int repeat_last(url_source *s, const lb_source_ctx *ctx)
 {
     /* decode order, one packet per frame interval: with B-frames the
      * presentation times jump ahead and back, and a source repeating at
@@ -693,6 +744,8 @@ static int repeat_last(url_source *s)
     int64_t t = input_time(&s->u, in->dts != AV_NOPTS_VALUE ? in->dts : in->pts, s->frame_us);
     if (!s->last_out->buf[0] || t == AV_NOPTS_VALUE || t <= s->last_out_us)
         return 0;       /* nothing to repeat, or a reordered packet */
+    if (!ctx->want_keys)
+        shrink_last(s, ctx);
     int ret = av_frame_ref(s->ready, s->last_out);
     if (ret < 0)
         return ret;
@@ -714,7 +767,8 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
             handed_out(s, frame);
             return 0;
         }
-        int ret = avcodec_receive_frame(u->dec, u->decoded);
+        /* off the air there is no decoder (enter_keys_only) */
+        int ret = u->dec ? avcodec_receive_frame(u->dec, u->decoded) : AVERROR(EAGAIN);
         if (ret >= 0) {
             int64_t t = input_time(u, u->decoded->best_effort_timestamp, s->frame_us);
             if (t != AV_NOPTS_VALUE && t <= s->catch_up_to_us) {
@@ -737,7 +791,8 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
 
         int want_keys = !ctx->want_full && s->can_skip && !s->full_only;
         if (!want_keys && s->keys_only && s->nb_gop) {
-            leave_keys_only(s, ctx);
+            if ((ret = leave_keys_only(s, ctx, err, err_size)) < 0)
+                return ret;
             continue;       /* take the decoder's output before feeding it more */
         } else if (want_keys && !s->keys_only && !u->draining)
             enter_keys_only(s, ctx);
@@ -746,17 +801,16 @@ static int source_read(void *priv, const lb_source_ctx *ctx, AVFrame *frame, AVP
         if (ret == 1)
             continue;
         gop_add(s, ctx, u->in);
-        if (s->keys_only && (u->in->flags & AV_PKT_FLAG_KEY) && !want_keys) {
-            s->keys_only = 0;       /* no packets to catch up from: start here */
-            pic_pool_idle(u->pics, 0);
-            s->catch_up_to_us = s->last_out_us;
-        }
+        /* no packets to catch up from: start here */
+        if (s->keys_only && (u->in->flags & AV_PKT_FLAG_KEY) && !want_keys &&
+            (ret = leave_keys_only_at(s, ctx, err, err_size)) < 0)
+            return ret;
         if (!s->keys_only)
             input_send(u, ctx, u->in);
         else if ((u->in->flags & AV_PKT_FLAG_KEY) && (ctx->want_keys || !s->last_out->buf[0]))
             ret = decode_key_alone(s, ctx);
         else
-            ret = repeat_last(s);
+            ret = repeat_last(s, ctx);
         if (ret < 0)
             return ret;
         if (s->pass && (!s->need_key || (u->in->flags & AV_PKT_FLAG_KEY))) {
