@@ -152,6 +152,7 @@ const char *lb_slate_font_for(const char *text);
 enum {
     LB_WATCH_DIRECTOR = 1,    /* the automatic director analyses every camera */
     LB_WATCH_PREVIEW = 2,     /* an operator's console shows the camera's preview */
+    LB_WATCH_INSET = 4,       /* the program draws its sub-stream as an inset */
 };
 void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us);
 

@@ -453,16 +453,39 @@ static int is_partial(const AVFrame *f)
  * and the tally say when it went on the air.  Returns 1 when the program
  * changed shot.  Between decisions the director's shot is taken as it is
  * (the virtual camera pans). */
+/* The shot's inset (the second camera of a picture in picture) drawn from
+ * the camera's sub-stream: one that gives pictures at least the inset's
+ * size ([director] pip_sub_stream).  Its main stream need not be decoded
+ * then: a 1080p camera decoded in full holds 8 pictures and their motion
+ * tables (30 MB) and takes a sixth of a core, for a picture a quarter of
+ * the program's width. */
+static int inset_from_sub(const lb_pipeline *p, const lb_shot *shot, AVFrame *const *seen,
+                          AVFrame *const *sub)
+{
+    if (shot->layout != LB_LAYOUT_PIP || shot->nb_sources < 2)
+        return 0;
+    int i = shot->sources[1];
+    return seen[i] && seen[i] == sub[i] &&
+           lb_compositor_inset_fits(p->compositor, shot, p->general.width, p->general.height, sub[i]);
+}
+
+/* The shot shows camera i from its main stream. */
+static int shows_main(const lb_shot *shot, int i, int inset_sub)
+{
+    return shows(shot, i) && !(inset_sub && shot->sources[1] == i);
+}
+
 static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot,
-                     AVFrame *const *valid, lb_shot *air)
+                     AVFrame *const *valid, AVFrame *const *seen, AVFrame *const *sub, lb_shot *air)
 {
     if (decided && !p->shot_waiting) {
         p->shot_waiting = 1;
         p->shot_wait_since_us = t;
     }
+    int shot_sub = inset_from_sub(p, shot, seen, sub);
     int ready = 1;
     for (int k = 0; k < shot->nb_sources; k++)
-        ready &= !is_partial(valid[shot->sources[k]]);
+        ready &= !is_partial((k == 1 && shot_sub ? sub : valid)[shot->sources[k]]);
     int changed = 0;
     if (!p->shot_waiting || ready || t - p->shot_wait_since_us >= ON_AIR_WAIT_MAX_US) {
         changed = p->shot_waiting;
@@ -473,14 +496,18 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
      * automatic director analyses every camera at full rate, a console
      * shows the previews it asked for lately */
     int none_yet = !air->nb_sources && !shot->nb_sources;
+    int air_sub = inset_from_sub(p, air, seen, sub);
     int director = lb_director_get_mode(p->director) == LB_DIRECTOR_AUTO ? LB_WATCH_DIRECTOR : 0;
     int64_t now = lb_clock_now();
-    for (int i = 0; i < p->nb_sources; i++)
-        lb_source_set_on_air(p->sources[i], none_yet || shows(air, i) || shows(shot, i) ||
-                                            p->source_needs_frames[i],
-                             director | (now < atomic_load(&p->preview_until_us[i]) &&
-                                         atomic_load(&p->shed_level) < LB_SHED_PREVIEWS ? LB_WATCH_PREVIEW : 0),
+    for (int i = 0; i < p->nb_sources; i++) {
+        int inset = (air_sub && air->sources[1] == i) || (shot_sub && shot->sources[1] == i);
+        lb_source_set_on_air(p->sources[i], none_yet || shows_main(air, i, air_sub) ||
+                                            shows_main(shot, i, shot_sub) || p->source_needs_frames[i],
+                             director | (inset ? LB_WATCH_INSET : 0) |
+                             (now < atomic_load(&p->preview_until_us[i]) &&
+                              atomic_load(&p->shed_level) < LB_SHED_PREVIEWS ? LB_WATCH_PREVIEW : 0),
                              t);
+    }
     return changed;
 }
 
@@ -637,7 +664,7 @@ static void *program_thread(void *arg)
             analysis_frames(p, t, valid, sub_frames, seen, preview);
             lb_shot shot;
             int decided = lb_director_update(p->director, t, seen, levels, &shot);
-            changed = take_shot(p, t, decided, &shot, valid, &air);
+            changed = take_shot(p, t, decided, &shot, valid, seen, sub_frames, &air);
             has_chapter = lb_director_next_chapter(p->director, chapter, sizeof chapter);
         }
 
@@ -650,7 +677,17 @@ static void *program_thread(void *arg)
             break;
         }
         if (!repeat) {
-            lb_compositor_compose(p->compositor, &air, valid, out);
+            /* the inset from the sub-stream, or while the main stream
+             * catches up from its key frame (a zoom past the sub-stream's
+             * size) */
+            AVFrame *drawn[LB_MAX_SOURCES];
+            memcpy(drawn, valid, sizeof(AVFrame *) * (size_t)p->nb_sources);
+            if (air.layout == LB_LAYOUT_PIP && air.nb_sources > 1) {
+                int i = air.sources[1];
+                if (seen[i] == sub_frames[i] && (inset_from_sub(p, &air, seen, sub_frames) || is_partial(valid[i])))
+                    drawn[i] = sub_frames[i];
+            }
+            lb_compositor_compose(p->compositor, &air, drawn, out);
             av_frame_free(&last_out);
             last_out = av_frame_clone(out);
         }

@@ -34,6 +34,7 @@ typedef struct compositor_settings {
     double pip_margin;
     int pip_border;
     int dissolve_ms;
+    int pip_sub_stream;
 } compositor_settings;
 
 static const lb_option_choice corner_choices[] = {
@@ -49,6 +50,7 @@ const lb_option lb_compositor_options[] = {
     { "pip_margin", LB_OPT_DOUBLE, OFF(pip_margin), 0, "0.02", 0, 0.2, NULL, "inset distance from the edges, share of the width" },
     { "pip_border", LB_OPT_INT, OFF(pip_border), 0, "2", 0, 16, NULL, "white frame around the inset, pixels" },
     { "dissolve_ms", LB_OPT_INT, OFF(dissolve_ms), 0, "0", 0, 2000, NULL, "dissolve between shots (0: cut)" },
+    { "pip_sub_stream", LB_OPT_BOOL, OFF(pip_sub_stream), 0, "true", 0, 0, NULL, "a camera shown only as the inset is drawn from its sub-stream ([source] analysis_url) when that is at least the inset's size, and its main stream is not decoded meanwhile (a 1080p camera's decoding: 30 MB and a sixth of a core)" },
     { NULL },
 };
 
@@ -160,6 +162,21 @@ static void crop_rect(const AVFrame *src, const lb_rectf *crop, int w, int h,
     *ch = hpx;
 }
 
+/* Letterbox: the size cw x ch takes in w x h; within 2 % (a crop's
+ * rounding) it is stretched instead of drawing a thin bar. */
+static void fit(int cw, int ch, int w, int h, int *fw, int *fh)
+{
+    *fw = w;
+    *fh = h;
+    int64_t aw = (int64_t)cw * h, ah = (int64_t)ch * w;
+    if (llabs(aw - ah) * 50 <= ah)
+        ;
+    else if (aw > ah)
+        *fh = (int)((int64_t)w * ch / cw) & ~1;
+    else
+        *fw = (int)((int64_t)h * cw / ch) & ~1;
+}
+
 /* Scales (the crop of) src into the rectangle (x, y, w, h) of dst, all
  * even, letterboxed when the aspect ratios differ. */
 static int place(lb_compositor *c, int slot, const AVFrame *src, const lb_rectf *crop,
@@ -169,19 +186,9 @@ static int place(lb_compositor *c, int slot, const AVFrame *src, const lb_rectf 
         fill_black(dst, x, y, w, h);
         return 0;
     }
-    int cx, cy, cw, ch;
+    int cx, cy, cw, ch, fw, fh;
     crop_rect(src, crop, w, h, &cx, &cy, &cw, &ch);
-
-    /* letterbox: fit cw x ch into w x h; within 2 % (a crop's rounding)
-     * stretch instead of drawing a thin bar */
-    int fw = w, fh = h;
-    int64_t aw = (int64_t)cw * h, ah = (int64_t)ch * w;
-    if (llabs(aw - ah) * 50 <= ah)
-        ;
-    else if (aw > ah)
-        fh = (int)((int64_t)w * ch / cw) & ~1;
-    else
-        fw = (int)((int64_t)h * cw / ch) & ~1;
+    fit(cw, ch, w, h, &fw, &fh);
     if (fw < 2 || fh < 2) {
         fill_black(dst, x, y, w, h);
         return 0;
@@ -217,6 +224,25 @@ static int place(lb_compositor *c, int slot, const AVFrame *src, const lb_rectf 
     return ret < 0 ? ret : 0;
 }
 
+static void inset_size(const lb_compositor *c, int W, int H, int *pw, int *ph)
+{
+    *pw = (int)(W * c->settings.pip_size) & ~1;
+    *ph = (int)((int64_t)*pw * H / W) & ~1;
+}
+
+int lb_compositor_inset_fits(const lb_compositor *c, const lb_shot *shot, int width, int height,
+                             const AVFrame *picture)
+{
+    if (!c->settings.pip_sub_stream || shot->layout != LB_LAYOUT_PIP || shot->nb_sources < 2 ||
+        !picture || picture->width <= 0 || picture->height <= 0)
+        return 0;
+    int pw, ph, cx, cy, cw, ch, fw, fh;
+    inset_size(c, width & ~1, height & ~1, &pw, &ph);
+    crop_rect(picture, &shot->crop[1], pw, ph, &cx, &cy, &cw, &ch);
+    fit(cw, ch, pw, ph, &fw, &fh);
+    return cw >= fw && ch >= fh;
+}
+
 static int compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames, AVFrame *dst)
 {
     int W = dst->width & ~1, H = dst->height & ~1;
@@ -228,7 +254,8 @@ static int compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames
     case LB_LAYOUT_PIP: {
         if ((ret = place(c, 0, a, &shot->crop[0], dst, 0, 0, W, H)) < 0 || shot->nb_sources < 2)
             return ret;
-        int pw = (int)(W * st->pip_size) & ~1, ph = (int)((int64_t)pw * H / W) & ~1;
+        int pw, ph;
+        inset_size(c, W, H, &pw, &ph);
         int m = (int)(W * st->pip_margin) & ~1, bd = (st->pip_border + 1) & ~1;
         int left = st->pip_corner == CORNER_TOP_LEFT || st->pip_corner == CORNER_BOTTOM_LEFT;
         int top = st->pip_corner == CORNER_TOP_LEFT || st->pip_corner == CORNER_TOP_RIGHT;

@@ -43,7 +43,8 @@
  *   chapter_min, chapter_gap_s   which screen changes become chapters
  *   weight_* (0..1), min_shot_s, min_shot_event_s, max_shot_s, cutaway_s, settle_s,
  *   hysteresis, board_*, slide_*, video_*, vad_*, vcam_*
- *   pip_corner, pip_size, pip_margin, pip_border, dissolve_ms (compositor)
+ *   pip_corner, pip_size, pip_margin, pip_border, dissolve_ms, pip_sub_stream
+ *   (compositor)
  *
  * Determinism: decisions depend only on the frames, levels and t_us passed
  * in (analysis ticks are on program time), so offline runs repeat exactly.
@@ -196,6 +197,11 @@ int lb_compositor_create(lb_compositor **c, const lb_director_setup *setup,
  * caller (writable).  Sources missing from frames[] are drawn black. */
 int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames,
                           AVFrame *dst);
+/* 1 if picture, drawn as the shot's inset (the second source of a picture
+ * in picture) in a width x height program, would not be enlarged: a camera's
+ * sub-stream that fits stands for its main stream there (pip_sub_stream). */
+int lb_compositor_inset_fits(const lb_compositor *c, const lb_shot *shot, int width, int height,
+                             const AVFrame *picture);
 /* Describes dst as a program picture (YUV420P, width x height, BT.709
  * limited range: what the encoders are set up for), before its buffer is
  * attached; the live program and the re-cut both use it so their pictures

@@ -1,5 +1,6 @@
 """End-to-end: the demo classroom recorded through the whole pipeline."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -110,33 +111,42 @@ def test_decode_on_demand():
     """[source] decode = auto: compressed cameras are decoded in full while
     the automatic director watches them; with an operator directing
     (mode = manual), a camera off the air is decoded from its key frames
-    only, and the program still decodes with every frame."""
+    only, and the program still decodes with every frame.  A camera shown
+    only as the inset of a picture in picture, with a sub-stream at least the
+    inset's size, is drawn from its sub-stream, live, and its main stream is
+    not decoded meanwhile ([director] pip_sub_stream)."""
     import re
     with Scratch("ondemand") as tmp:
         files = {}
-        for cam, src in (("teacher", "testsrc2"), ("students", "rgbtestsrc")):
+        for cam, src, size in (("teacher", "testsrc2", "640x360"), ("students", "rgbtestsrc", "640x360"),
+                               ("teacher_sub", "testsrc2", "320x180")):
             files[cam] = os.path.join(tmp, cam + ".mp4")
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                            "%s=s=640x360:r=30:d=10" % src, "-c:v", "libx264", "-preset", "ultrafast",
+                            "%s=s=%s:r=30:d=10" % (src, size), "-c:v", "libx264", "-preset", "ultrafast",
                             "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p", files[cam]], check=True)
-        partial, first = {}, {}
-        # manual-students: an operator's shot set in the config ([director] shot)
-        for mode in ("auto", "manual", "manual-students"):
+        partial, first, programs = {}, {}, {}
+        # manual-students: an operator's shot set in the config ([director] shot);
+        # manual-pip: students with the teacher as the inset, from its sub-stream
+        for mode in ("auto", "manual", "manual-students", "manual-pip"):
             data = os.path.join(tmp, "data-" + mode)
             text = "[general]\ndata_dir = %s\nhttp_port = 0\nwidth = 640\nheight = 360\n\n" % data
-            for cam, path in files.items():
-                text += "[source.%s]\ntype = url\nrole = %s\nurl = %s\n\n" % (cam, cam, path)
-            text += "[director]\nmode = %s\n" % mode.replace("-students", "\nshot = students")
+            for cam in ("teacher", "students"):
+                text += "[source.%s]\ntype = url\nrole = %s\nurl = %s\n" % (cam, cam, files[cam])
+                if mode == "manual-pip" and cam == "teacher":
+                    text += "analysis_url = %s\n" % files["teacher_sub"]
+                text += "\n"
+            text += "[director]\nmode = %s\n" % mode.replace("-students", "\nshot = students").replace(
+                "-pip", "\nshot = students\nlayout = pip")
             text += "\n[encoder]\npreset = ultrafast\nbitrate_kbps = 1000\n"
             cfg = write_config(tmp, text, mode + ".ini")
             p = run_luobo(["--config", cfg, "--record", "--offline", "--duration", "8"])
             got = dict((m.group(1), int(m.group(2))) for m in re.finditer(
                 r"source (\w+): \w+, \d+ frames \((\d+) from key frames only\)", p.stderr))
-            check(set(got) == set(files), "%s: summary names every source (%s)" % (mode, got))
+            check(set(got) == {"teacher", "students"}, "%s: summary names every source (%s)" % (mode, got))
             partial[mode] = got
             with open(os.path.join(lessons(data)[0], "director.jsonl")) as f:
                 first[mode] = json.loads(f.readline())
-            program = os.path.join(lessons(data)[0], "program.mp4")
+            program = programs[mode] = os.path.join(lessons(data)[0], "program.mp4")
             check(count_decoded_frames(program) == 8 * FPS, "%s: program has %d frames" % (mode, 8 * FPS))
             check(not decode_errors(program), "%s: program decodes without errors" % mode)
         check(all(n == 0 for n in partial["auto"].values()),
@@ -151,6 +161,40 @@ def test_decode_on_demand():
               partial["manual-students"]["students"] == 0 and partial["manual-students"]["teacher"] >= 6 * FPS,
               "the configured shot (students) is on the air from the start, the teacher off it (%s, %s)"
               % (first["manual-students"], partial["manual-students"]))
+        check(first["manual-pip"]["layout"] == "pip" and first["manual-pip"]["sources"] == ["students", "teacher"] and
+              partial["manual-pip"]["students"] == 0 and partial["manual-pip"]["teacher"] >= 6 * FPS,
+              "the teacher only in the inset, with a sub-stream: its main stream is decoded from key frames "
+              "only (%s, %s)" % (first["manual-pip"], partial["manual-pip"]))
+        # the inset (compositor.c: pip_size 0.28, margin 0.02, border 2,
+        # bottom right) against the sub-stream's own frame of that moment,
+        # at 3 s and 4 s: the same picture, and a moving one
+        W, H = 640, 360
+        pw = int(W * 0.28) & ~1
+        ph = (pw * H // W) & ~1
+        m, bd = int(W * 0.02) & ~1, 2
+        x, y = W - pw - m - bd, H - ph - m - bd
+
+        def luma(args):
+            out = subprocess.run(["ffmpeg", "-v", "error"] + args + ["-frames:v", "1", "-f", "rawvideo",
+                                 "-pix_fmt", "gray", "-"], capture_output=True, timeout=120).stdout
+            return out if len(out) == pw * ph else b""
+        insets, subs = [], []
+        for t in (3, 4):
+            n = t * FPS
+            insets.append(luma(["-i", programs["manual-pip"], "-vf",
+                                "select=eq(n\\,%d),crop=%d:%d:%d:%d" % (n, pw, ph, x, y)]))
+            subs.append(luma(["-i", files["teacher_sub"], "-vf",
+                              "select=eq(n\\,%d),scale=%d:%d:flags=bicubic" % (n, pw, ph)]))
+        if all(insets) and all(subs):
+            mse = [sum((a - b) ** 2 for a, b in zip(i, sb)) / len(i) for i, sb in zip(insets, subs)]
+            psnr = [10 * math.log10(255 ** 2 / e) if e else 99.0 for e in mse]
+            moved = sum(abs(a - b) for a, b in zip(insets[0], insets[1])) / len(insets[0])
+            what = ("the inset is the teacher's sub-stream, live (PSNR %.1f / %.1f dB against it at 3 s and "
+                    "4 s; %.1f mean luma change between them)" % (psnr[0], psnr[1], moved))
+            check(min(psnr) >= 25 and moved > 1, what)
+            print(what)
+        else:
+            check(False, "the inset and the sub-stream's frames decode")
         print("decode on demand: %s" % partial)
 
 
