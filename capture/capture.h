@@ -155,6 +155,10 @@ enum {
     LB_WATCH_INSET = 4,       /* the program draws its sub-stream as an inset */
 };
 void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us);
+/* The program may draw the camera's sub-stream (the inset of a picture in
+ * picture, [director] pip_sub_stream): it is then decoded with its loop
+ * filter, which analysis alone would skip.  Before lb_source_start(). */
+void lb_source_set_sub_stream_drawn(lb_source *s, int drawn);
 
 /* The picture the director analyses: the camera's low-resolution
  * sub-stream ([source] analysis_url, an IP camera's second stream), taken

@@ -86,7 +86,7 @@ int lb_lavfi_open(lb_lavfi **pg, const char *desc, int audio, char *err, size_t 
     pthread_once(&lavfi_once, lavfi_load);
     if (lavfi.error[0]) {
         snprintf(err, err_size, "lavfi graph: %s", lavfi.error);
-        return AVERROR(ENOSYS);
+        return AVERROR(EINVAL);     /* not retried: it will not load later */
     }
     lb_lavfi *g = av_mallocz(sizeof *g);
     if (!g || !(g->graph = lavfi.graph_alloc())) {

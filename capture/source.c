@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libavutil/common.h>
 #include <libavutil/dict.h>
 #include <libavutil/imgutils.h>
 
@@ -629,6 +630,12 @@ void lb_source_get_stats(lb_source *s, lb_source_stats *stats)
     }
 }
 
+void lb_source_set_sub_stream_drawn(lb_source *s, int drawn)
+{
+    if (s->analysis)
+        s->analysis->ctx.analysis_only = !drawn;
+}
+
 void lb_source_set_packet_queue(lb_source *s, lb_queue *q)
 {
     /* returns only when no push to the old queue is under way: the caller
@@ -702,8 +709,23 @@ static AVFrame *draw_slate(lb_source *s, int64_t t_us, int width, int height)
     return f;
 }
 
+static int valid_utf8(const char *text)
+{
+    const uint8_t *p = (const uint8_t *)text;
+    while (*p) {
+        uint32_t cp;
+        GET_UTF8(cp, *p ? *p++ : 0, return 0;)
+        (void)cp;
+    }
+    return 1;
+}
+
 int lb_label_check(const lb_config_section *sec, const char *label, char *err, size_t err_size)
 {
+    if (!valid_utf8(label)) {
+        lb_config_error(sec, "label", err, err_size, "is not UTF-8 text (save the config as UTF-8)");
+        return AVERROR(EINVAL);
+    }
     /* drawn by lavfi's drawtext on a synthetic camera's picture: its
      * quoting has no escape for these */
     for (const unsigned char *p = (const unsigned char *)label; *p; p++)
@@ -892,7 +914,7 @@ int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     if (!s->analysis_asked_us)
         s->analysis_asked_us = now;
     s->analysis_seen |= ok;
-    s->analysis_ok = ok || (!s->analysis_seen && now - s->analysis_asked_us < ANALYSIS_GRACE_US);
+    s->analysis_ok = ok || (!s->blocking && !s->analysis_seen && now - s->analysis_asked_us < ANALYSIS_GRACE_US);
     if (!ok) {
         av_frame_unref(dst);
         return ret == AVERROR_EOF || ret >= 0 ? AVERROR(EAGAIN) : ret;

@@ -41,7 +41,11 @@ static void lay_out(FT_Face face, const char *utf8, text_line *l)
     l->y_min = INT_MAX;
     while (*p && l->nb_glyphs < LB_TEXT_MAX_CHARS) {
         uint32_t cp;
-        GET_UTF8(cp, *p ? *p++ : 0, continue;)
+        /* a byte that is not UTF-8 (a label saved in Latin-1) is drawn as
+         * U+FFFD; GET_UTF8's error statement runs inside its own loop,
+         * hence the goto */
+        GET_UTF8(cp, *p ? *p++ : 0, cp = 0xFFFD; goto decoded;)
+decoded:;
         FT_UInt g = FT_Get_Char_Index(face, cp);     /* 0: the font's "missing" box */
         if (FT_Load_Glyph(face, g, FT_LOAD_DEFAULT))
             continue;
@@ -68,18 +72,21 @@ static void render(FT_Face face, const text_line *l, AVFrame *f, int x0, int top
             continue;
         FT_GlyphSlot s = face->glyph;
         const FT_Bitmap *b = &s->bitmap;
-        if (b->pixel_mode == FT_PIXEL_MODE_GRAY) {
+        int mono = b->pixel_mode == FT_PIXEL_MODE_MONO;  /* a font's embedded bitmaps */
+        if (b->pixel_mode == FT_PIXEL_MODE_GRAY || mono) {
             int gx = pen + s->bitmap_left, gy = top + l->y_max - s->bitmap_top;
             for (unsigned r = 0; r < b->rows; r++) {
                 int y = gy + (int)r;
                 if (y < 0 || y >= f->height)
                     continue;
-                const uint8_t *cov = b->buffer + (ptrdiff_t)r * b->pitch;
+                /* a negative pitch: the rows are stored bottom up */
+                const uint8_t *src = b->pitch >= 0 ? b->buffer + (ptrdiff_t)r * b->pitch
+                                                   : b->buffer + (ptrdiff_t)(b->rows - 1 - r) * -b->pitch;
                 uint8_t *row = f->data[0] + (ptrdiff_t)y * f->linesize[0];
                 for (unsigned c = 0; c < b->width; c++) {
-                    int x = gx + (int)c;
-                    if (x >= 0 && x < f->width && cov[c])
-                        row[x] = (uint8_t)(row[x] + ((luma - row[x]) * cov[c] + 127) / 255);
+                    int x = gx + (int)c, cov = mono ? (src[c >> 3] >> (7 - (c & 7)) & 1) * 255 : src[c];
+                    if (x >= 0 && x < f->width && cov)
+                        row[x] = (uint8_t)(row[x] + ((luma - row[x]) * cov + 127) / 255);
                 }
             }
         }

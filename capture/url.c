@@ -611,6 +611,9 @@ static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
     url_input *u = &s->u;
     pic_pool_idle(u->pics, 1);
     avcodec_free_context(&u->dec);
+    /* scaled pictures (a full-range camera, a set size) are made only on
+     * the air: pictures still out keep the old pool until they come back */
+    lb_frame_pool_uninit(&s->scaled);
     s->keys_only = 1;
     lb_log(LB_LOG_DEBUG, ctx->name, "off the air: decoding key frames only");
 }
@@ -620,9 +623,13 @@ static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
 static int leave_keys_only_at(url_source *s, const lb_source_ctx *ctx, char *err, size_t err_size)
 {
     url_input *u = &s->u;
+    if (err_size)
+        err[0] = 0;
     int ret = open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, u->pics, &u->dec,
                            err, err_size);
     if (ret < 0) {
+        if (!err[0])
+            snprintf(err, err_size, "cannot open a decoder: %s", av_err2str(ret));
         avcodec_free_context(&u->dec);
         return ret;
     }
@@ -669,7 +676,7 @@ static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
     AVCodecContext *key_dec = NULL;
-    char err[128];
+    char err[128] = "";
     int ret = open_decoder(lb_demux_stream(u->dm), 1, 0, u->pics, &key_dec, err, sizeof err);
     if (ret < 0) {
         lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
@@ -744,7 +751,7 @@ static int repeat_last(url_source *s, const lb_source_ctx *ctx)
     int64_t t = input_time(&s->u, in->dts != AV_NOPTS_VALUE ? in->dts : in->pts, s->frame_us);
     if (!s->last_out->buf[0] || t == AV_NOPTS_VALUE || t <= s->last_out_us)
         return 0;       /* nothing to repeat, or a reordered packet */
-    if (!ctx->want_keys)
+    if (!ctx->want_keys && !ctx->want_full)
         shrink_last(s, ctx);
     int ret = av_frame_ref(s->ready, s->last_out);
     if (ret < 0)

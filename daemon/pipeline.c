@@ -241,6 +241,9 @@ int lb_pipeline_create(lb_pipeline **pp, const lb_pipeline_params *params,
     if ((ret = lb_director_create(&p->director, dsec, &p->setup, err, err_size)) < 0 ||
         (ret = lb_compositor_create(&p->compositor, &p->setup, dsec, err, err_size)) < 0)
         goto fail;
+    p->inset_sub_source = -1;
+    for (int i = 0; i < p->nb_sources; i++)
+        lb_source_set_sub_stream_drawn(p->sources[i], lb_compositor_draws_sub_streams(p->compositor));
     p->log_header = lb_recut_log_header(p, cfg);    /* a log without it is still a log */
     if ((ret = lb_streamer_create(&p->streamer, cfg, err, err_size)) < 0)
         goto fail;
@@ -454,25 +457,38 @@ static int is_partial(const AVFrame *f)
  * changed shot.  Between decisions the director's shot is taken as it is
  * (the virtual camera pans). */
 /* The shot's inset (the second camera of a picture in picture) drawn from
- * the camera's sub-stream: one that gives pictures at least the inset's
- * size ([director] pip_sub_stream).  Its main stream need not be decoded
- * then: a 1080p camera decoded in full holds 8 pictures and their motion
- * tables (30 MB) and takes a sixth of a core, for a picture a quarter of
- * the program's width. */
-static int inset_from_sub(const lb_pipeline *p, const lb_shot *shot, AVFrame *const *seen,
-                          AVFrame *const *sub)
+ * the camera's sub-stream: one decoded in full that gives pictures of the
+ * camera's view at least the inset's size ([director] pip_sub_stream).  Its
+ * main stream need not be decoded then: a 1080p camera decoded in full
+ * holds 8 pictures and their motion tables (30 MB) and takes a sixth of a
+ * core, for a picture a quarter of the program's width.  Once drawn from
+ * its sub-stream, an inset stays so until it would be enlarged by more than
+ * a tenth: a virtual camera zooming about the threshold would otherwise
+ * close and reopen the main decoder tick after tick. */
+static int inset_from_sub(const lb_pipeline *p, const lb_shot *shot, AVFrame *const *valid,
+                          AVFrame *const *seen, AVFrame *const *sub)
 {
     if (shot->layout != LB_LAYOUT_PIP || shot->nb_sources < 2)
         return 0;
     int i = shot->sources[1];
-    return seen[i] && seen[i] == sub[i] &&
-           lb_compositor_inset_fits(p->compositor, shot, p->general.width, p->general.height, sub[i]);
+    return seen[i] && seen[i] == sub[i] && !is_partial(sub[i]) &&
+           lb_compositor_inset_fits(p->compositor, shot, p->general.width, p->general.height, sub[i],
+                                    valid[i], p->inset_sub_source == i ? 0.9 : 1.0);
 }
 
 /* The shot shows camera i from its main stream. */
 static int shows_main(const lb_shot *shot, int i, int inset_sub)
 {
     return shows(shot, i) && !(inset_sub && shot->sources[1] == i);
+}
+
+/* Camera i is the shot's inset: its sub-stream is then decoded in full
+ * (LB_WATCH_INSET) whether or not it fits, so that it is ready the moment
+ * it does. */
+static int is_inset(const lb_pipeline *p, const lb_shot *shot, int i)
+{
+    return shot->layout == LB_LAYOUT_PIP && shot->nb_sources > 1 && shot->sources[1] == i &&
+           lb_compositor_draws_sub_streams(p->compositor);
 }
 
 static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot,
@@ -482,7 +498,7 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
         p->shot_waiting = 1;
         p->shot_wait_since_us = t;
     }
-    int shot_sub = inset_from_sub(p, shot, seen, sub);
+    int shot_sub = inset_from_sub(p, shot, valid, seen, sub);
     int ready = 1;
     for (int k = 0; k < shot->nb_sources; k++)
         ready &= !is_partial((k == 1 && shot_sub ? sub : valid)[shot->sources[k]]);
@@ -496,11 +512,11 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
      * automatic director analyses every camera at full rate, a console
      * shows the previews it asked for lately */
     int none_yet = !air->nb_sources && !shot->nb_sources;
-    int air_sub = inset_from_sub(p, air, seen, sub);
+    int air_sub = inset_from_sub(p, air, valid, seen, sub);
     int director = lb_director_get_mode(p->director) == LB_DIRECTOR_AUTO ? LB_WATCH_DIRECTOR : 0;
     int64_t now = lb_clock_now();
     for (int i = 0; i < p->nb_sources; i++) {
-        int inset = (air_sub && air->sources[1] == i) || (shot_sub && shot->sources[1] == i);
+        int inset = is_inset(p, air, i) || is_inset(p, shot, i);
         lb_source_set_on_air(p->sources[i], none_yet || shows_main(air, i, air_sub) ||
                                             shows_main(shot, i, shot_sub) || p->source_needs_frames[i],
                              director | (inset ? LB_WATCH_INSET : 0) |
@@ -682,11 +698,12 @@ static void *program_thread(void *arg)
              * size) */
             AVFrame *drawn[LB_MAX_SOURCES];
             memcpy(drawn, valid, sizeof(AVFrame *) * (size_t)p->nb_sources);
-            if (air.layout == LB_LAYOUT_PIP && air.nb_sources > 1) {
-                int i = air.sources[1];
-                if (seen[i] == sub_frames[i] && (inset_from_sub(p, &air, seen, sub_frames) || is_partial(valid[i])))
-                    drawn[i] = sub_frames[i];
-            }
+            int inset_sub = inset_from_sub(p, &air, valid, seen, sub_frames);
+            if (inset_sub || (is_inset(p, &air, air.sources[1]) && is_partial(valid[air.sources[1]]) &&
+                              seen[air.sources[1]] == sub_frames[air.sources[1]] &&
+                              !is_partial(sub_frames[air.sources[1]])))
+                drawn[air.sources[1]] = sub_frames[air.sources[1]];
+            p->inset_sub_source = inset_sub ? air.sources[1] : -1;
             lb_compositor_compose(p->compositor, &air, drawn, out);
             av_frame_free(&last_out);
             last_out = av_frame_clone(out);

@@ -160,6 +160,7 @@ struct lb_pipeline {
     AVFrame *latest_program;
     lb_shot shot;                   /* on the air */
     int shot_waiting;               /* program thread: a decided shot waits for its cameras */
+    int inset_sub_source;           /* program thread: whose sub-stream the inset was, -1: none */
     int64_t shot_wait_since_us;
     int source_needs_frames[LB_MAX_SOURCES];    /* every frame, always: an ISO encode */
     analysis_watch analysis_watch[LB_MAX_SOURCES];  /* program thread: logs only */

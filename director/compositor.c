@@ -230,17 +230,28 @@ static void inset_size(const lb_compositor *c, int W, int H, int *pw, int *ph)
     *ph = (int)((int64_t)*pw * H / W) & ~1;
 }
 
+int lb_compositor_draws_sub_streams(const lb_compositor *c)
+{
+    return c->settings.pip_sub_stream;
+}
+
 int lb_compositor_inset_fits(const lb_compositor *c, const lb_shot *shot, int width, int height,
-                             const AVFrame *picture)
+                             const AVFrame *picture, const AVFrame *main, double scale)
 {
     if (!c->settings.pip_sub_stream || shot->layout != LB_LAYOUT_PIP || shot->nb_sources < 2 ||
-        !picture || picture->width <= 0 || picture->height <= 0)
+        !picture || picture->width <= 0 || picture->height <= 0 || !main || main->width <= 0 ||
+        main->height <= 0)
+        return 0;
+    /* the same view: a 4:3 sub-stream beside a 16:9 camera (often the same
+     * view squeezed) would change the inset's shape and framing */
+    int64_t a = (int64_t)picture->width * main->height, b = (int64_t)main->width * picture->height;
+    if (llabs(a - b) * 50 > b)
         return 0;
     int pw, ph, cx, cy, cw, ch, fw, fh;
     inset_size(c, width & ~1, height & ~1, &pw, &ph);
     crop_rect(picture, &shot->crop[1], pw, ph, &cx, &cy, &cw, &ch);
     fit(cw, ch, pw, ph, &fw, &fh);
-    return cw >= fw && ch >= fh;
+    return cw >= fw * scale && ch >= fh * scale;
 }
 
 static int compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames, AVFrame *dst)

@@ -197,11 +197,15 @@ int lb_compositor_create(lb_compositor **c, const lb_director_setup *setup,
  * caller (writable).  Sources missing from frames[] are drawn black. */
 int lb_compositor_compose(lb_compositor *c, const lb_shot *shot, AVFrame *const *frames,
                           AVFrame *dst);
-/* 1 if picture, drawn as the shot's inset (the second source of a picture
- * in picture) in a width x height program, would not be enlarged: a camera's
- * sub-stream that fits stands for its main stream there (pip_sub_stream). */
+/* 1 if picture (a camera's sub-stream), drawn as the shot's inset (the
+ * second source of a picture in picture) in a width x height program, shows
+ * the view of main (the same aspect ratio within 2 %) and would be enlarged
+ * by no more than 1 / scale (1: not at all): it may then stand for the main
+ * stream there.  0 always with pip_sub_stream = false. */
 int lb_compositor_inset_fits(const lb_compositor *c, const lb_shot *shot, int width, int height,
-                             const AVFrame *picture);
+                             const AVFrame *picture, const AVFrame *main, double scale);
+/* [director] pip_sub_stream: the program may draw sub-streams. */
+int lb_compositor_draws_sub_streams(const lb_compositor *c);
 /* Describes dst as a program picture (YUV420P, width x height, BT.709
  * limited range: what the encoders are set up for), before its buffer is
  * attached; the live program and the re-cut both use it so their pictures

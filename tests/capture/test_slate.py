@@ -77,6 +77,14 @@ def main():
             compare("讲台  NO SIGNAL", "reconnecting since 01:00:00 (3600 s)", 1280, 720, NOTO_CJK, DEJAVU, tmp)
         else:
             print("SKIP CJK: fonts-noto-cjk is not installed (scripts/setup.sh installs it)")
+        # bytes that are not UTF-8 (a label saved in Latin-1) are drawn as
+        # U+FFFD, the rest as it is: no hang, no crash
+        path = os.path.join(tmp, "latin1.y")
+        r = subprocess.run([os.fsencode(TOOL), b"slate", b"Inform\xe1tica \xc3", b"\xe4\xb8", b"640", b"360",
+                            os.fsencode(path)], capture_output=True, timeout=60)
+        ours = open(path, "rb").read() if r.returncode == 0 else b""
+        check(len(ours) == 640 * 360 and max(ours) >= 230,
+              "a title that is not UTF-8 is drawn (exit %d)" % r.returncode)
         # a title longer than the picture is clipped, not written outside it
         long_title = "W" * 300
         ours = card(long_title, "x", 320, 180, tmp)

@@ -104,6 +104,9 @@ def test_nasty_config():
                     "section [source.teacher] appears twice (first at line %d)" % at)
         # keys without a section
         check_bytes(tmp, ("fps = 30\n" + demo).encode(), "bad.ini:1: key 'fps' outside of any [section]")
+        # a label saved in Latin-1, not UTF-8 (the slate draws labels)
+        check_bytes(tmp, demo.replace("role = teacher", "role = teacher\nlabel = Inform\xe1tica", 1)
+                    .encode("latin-1"), "source.teacher: label: is not UTF-8 text")
         # CRLF files are fine
         path = os.path.join(tmp, "crlf.ini")
         with open(path, "wb") as f:

@@ -118,11 +118,15 @@ def test_decode_on_demand():
     import re
     with Scratch("ondemand") as tmp:
         files = {}
-        for cam, src, size in (("teacher", "testsrc2", "640x360"), ("students", "rgbtestsrc", "640x360"),
-                               ("teacher_sub", "testsrc2", "320x180")):
+        # the sub-stream compressed hard, with x264's loop filter (ultrafast
+        # has none): drawn in the program, it must be decoded with it
+        for cam, src, size, preset in (("teacher", "testsrc2", "640x360", "ultrafast"),
+                                       ("students", "rgbtestsrc", "640x360", "ultrafast"),
+                                       ("teacher_sub", "testsrc2", "320x180", "veryfast")):
             files[cam] = os.path.join(tmp, cam + ".mp4")
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                            "%s=s=%s:r=30:d=10" % (src, size), "-c:v", "libx264", "-preset", "ultrafast",
+                            "%s=s=%s:r=30:d=10" % (src, size), "-c:v", "libx264", "-preset", preset,
+                            "-crf", "36" if cam == "teacher_sub" else "23",
                             "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p", files[cam]], check=True)
         partial, first, programs = {}, {}, {}
         # manual-students: an operator's shot set in the config ([director] shot);
@@ -191,7 +195,9 @@ def test_decode_on_demand():
             moved = sum(abs(a - b) for a, b in zip(insets[0], insets[1])) / len(insets[0])
             what = ("the inset is the teacher's sub-stream, live (PSNR %.1f / %.1f dB against it at 3 s and "
                     "4 s; %.1f mean luma change between them)" % (psnr[0], psnr[1], moved))
-            check(min(psnr) >= 25 and moved > 1, what)
+            # 51-55 dB: the same decode, scaled alike; decoded without its
+            # loop filter (as analysis alone would) it was 43 dB
+            check(min(psnr) >= 47 and moved > 1, what)
             print(what)
         else:
             check(False, "the inset and the sub-stream's frames decode")

@@ -95,8 +95,13 @@ def check_contents(deb):
     check(paths["./usr/bin/luobo"][0] == "-rwxr-xr-x", "the daemon is executable")
     check(not [p for p in paths if "/build/" in p or p.endswith(".o")], "no build leftovers")
     info = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
-    for lib in ("libavformat", "libwebsockets", "libx264", "libsystemd0", "adduser"):
+    for lib in ("libavformat", "libwebsockets", "libx264", "libsystemd0", "libfreetype6", "adduser"):
         check(lib in info, "Depends names %s (from shlibs): %s" % (lib, info.strip()))
+    # loaded with dlopen() (capture/lavfi.c): named by debian/rules
+    avfilter = "libavfilter" + subprocess.run(["pkg-config", "--modversion", "libavfilter"], capture_output=True,
+                                              text=True).stdout.split(".")[0]
+    check(avfilter in [d.strip().split(" ")[0] for d in info.split(",")],
+          "Depends names %s (dlopen'd by synthetic sources): %s" % (avfilter, info.strip()))
     ctrl = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], capture_output=True, text=True).stdout
     check(ctrl.strip() == "/etc/luobo/luobo.ini", "the conffile is /etc/luobo/luobo.ini: %r" % ctrl)
     print("package: %d entries" % len(paths))
