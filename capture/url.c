@@ -250,7 +250,8 @@ static int settle(url_input *u, int64_t observe_us, char *err, size_t err_size)
 }
 
 /* A decoder for the stream, with up to threads frame or slice threads;
- * pics: where its pictures come from (NULL: libavcodec's own pool). */
+ * pics: where its pictures come from (NULL: libavcodec's own pool).  On
+ * failure err says why, and the caller frees *dec. */
 static int open_decoder(const AVStream *stream, int threads, int analysis_only, pic_pool *pics,
                         AVCodecContext **dec, char *err, size_t err_size)
 {
@@ -260,10 +261,15 @@ static int open_decoder(const AVStream *stream, int threads, int analysis_only, 
         snprintf(err, err_size, "no decoder for %s", avcodec_get_name(stream->codecpar->codec_id));
         return AVERROR(EINVAL);
     }
-    if (!(*dec = avcodec_alloc_context3(codec)))
+    if (!(*dec = avcodec_alloc_context3(codec))) {
+        snprintf(err, err_size, "no memory for the %s decoder", codec->name);
         return AVERROR(ENOMEM);
-    if ((ret = avcodec_parameters_to_context(*dec, stream->codecpar)) < 0)
+    }
+    if ((ret = avcodec_parameters_to_context(*dec, stream->codecpar)) < 0) {
+        snprintf(err, err_size, "the %s decoder cannot take the stream's parameters: %s", codec->name,
+                 av_err2str(ret));
         return ret;
+    }
     (*dec)->pkt_timebase = stream->time_base;
     (*dec)->thread_count = threads;
     (*dec)->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
@@ -623,13 +629,9 @@ static void enter_keys_only(url_source *s, const lb_source_ctx *ctx)
 static int leave_keys_only_at(url_source *s, const lb_source_ctx *ctx, char *err, size_t err_size)
 {
     url_input *u = &s->u;
-    if (err_size)
-        err[0] = 0;
     int ret = open_decoder(lb_demux_stream(u->dm), s->threads, ctx->analysis_only, u->pics, &u->dec,
                            err, err_size);
     if (ret < 0) {
-        if (!err[0])
-            snprintf(err, err_size, "cannot open a decoder: %s", av_err2str(ret));
         avcodec_free_context(&u->dec);
         return ret;
     }
@@ -676,7 +678,7 @@ static int decode_key_alone(url_source *s, const lb_source_ctx *ctx)
 {
     url_input *u = &s->u;
     AVCodecContext *key_dec = NULL;
-    char err[128] = "";
+    char err[128];
     int ret = open_decoder(lb_demux_stream(u->dm), 1, 0, u->pics, &key_dec, err, sizeof err);
     if (ret < 0) {
         lb_log(LB_LOG_WARN, ctx->name, "off the air: %s", err);
