@@ -160,6 +160,11 @@ void lb_source_set_on_air(lb_source *s, int on_air, int watchers, int64_t t_us);
  * filter, which analysis alone would skip.  Before lb_source_start(). */
 void lb_source_set_sub_stream_drawn(lb_source *s, int drawn);
 
+/* How long a sub-stream still connecting is trusted to give pictures
+ * before its camera's main stream is decoded in full in its place: by
+ * capture for the decoding, by the consumer for what it analyses. */
+#define LB_SUB_STREAM_GRACE_US 5000000
+
 /* The picture the director analyses: the camera's low-resolution
  * sub-stream ([source] analysis_url, an IP camera's second stream), taken
  * for t_us like lb_source_frame_at() (the consumer calls both every tick).

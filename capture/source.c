@@ -132,9 +132,6 @@ const lb_option lb_mic_options[] = {
  * program (its queue, a frame in hand, the decoder's delay), so that the
  * switch falls on the same frame in every run. */
 #define ON_AIR_LEAD_FRAMES (QUEUE_DEPTH_OFFLINE + 4)
-/* A sub-stream's time to its first picture, as the pipeline gives the
- * director (ANALYSIS_START_GRACE_US in daemon/pipeline.c). */
-#define ANALYSIS_GRACE_US 5000000
 
 struct lb_source {
     char name[64];
@@ -908,13 +905,13 @@ int lb_source_analysis_frame_at(lb_source *s, int64_t t_us, AVFrame *dst)
     int ret = lb_source_frame_at(s->analysis, t_us, dst);
     int ok = (ret >= 0 || (ret == AVERROR_EOF && dst->buf[0])) &&
              !(dst->metadata && av_dict_get(dst->metadata, LB_SLATE_METADATA, NULL, 0));
-    /* a sub-stream still connecting is given ANALYSIS_GRACE_US before its
+    /* a sub-stream still connecting is given LB_SUB_STREAM_GRACE_US before its
      * camera is decoded in full for the director in its place */
     int64_t now = lb_clock_now();
     if (!s->analysis_asked_us)
         s->analysis_asked_us = now;
     s->analysis_seen |= ok;
-    s->analysis_ok = ok || (!s->blocking && !s->analysis_seen && now - s->analysis_asked_us < ANALYSIS_GRACE_US);
+    s->analysis_ok = ok || (!s->blocking && !s->analysis_seen && now - s->analysis_asked_us < LB_SUB_STREAM_GRACE_US);
     if (!ok) {
         av_frame_unref(dst);
         return ret == AVERROR_EOF || ret >= 0 ? AVERROR(EAGAIN) : ret;

@@ -465,13 +465,20 @@ static int is_partial(const AVFrame *f)
  * its sub-stream, an inset stays so until it would be enlarged by more than
  * a tenth: a virtual camera zooming about the threshold would otherwise
  * close and reopen the main decoder tick after tick. */
+/* Camera i's sub-stream picture of this tick, decoded in full, or NULL
+ * (no sub-stream, or one not giving pictures: analysis_frames). */
+static AVFrame *full_sub(int i, AVFrame *const *seen, AVFrame *const *sub)
+{
+    return seen[i] && seen[i] == sub[i] && !is_partial(sub[i]) ? sub[i] : NULL;
+}
+
 static int inset_from_sub(const lb_pipeline *p, const lb_shot *shot, AVFrame *const *valid,
                           AVFrame *const *seen, AVFrame *const *sub)
 {
     if (shot->layout != LB_LAYOUT_PIP || shot->nb_sources < 2)
         return 0;
     int i = shot->sources[1];
-    return seen[i] && seen[i] == sub[i] && !is_partial(sub[i]) &&
+    return full_sub(i, seen, sub) &&
            lb_compositor_inset_fits(p->compositor, shot, p->general.width, p->general.height, sub[i],
                                     valid[i], p->inset_sub_source == i ? 0.9 : 1.0);
 }
@@ -492,7 +499,8 @@ static int is_inset(const lb_pipeline *p, const lb_shot *shot, int i)
 }
 
 static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot,
-                     AVFrame *const *valid, AVFrame *const *seen, AVFrame *const *sub, lb_shot *air)
+                     AVFrame *const *valid, AVFrame *const *seen, AVFrame *const *sub, lb_shot *air,
+                     int *air_inset_sub)
 {
     if (decided && !p->shot_waiting) {
         p->shot_waiting = 1;
@@ -512,7 +520,7 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
      * automatic director analyses every camera at full rate, a console
      * shows the previews it asked for lately */
     int none_yet = !air->nb_sources && !shot->nb_sources;
-    int air_sub = inset_from_sub(p, air, valid, seen, sub);
+    int air_sub = *air_inset_sub = inset_from_sub(p, air, valid, seen, sub);
     int director = lb_director_get_mode(p->director) == LB_DIRECTOR_AUTO ? LB_WATCH_DIRECTOR : 0;
     int64_t now = lb_clock_now();
     for (int i = 0; i < p->nb_sources; i++) {
@@ -526,8 +534,6 @@ static int take_shot(lb_pipeline *p, int64_t t, int decided, const lb_shot *shot
     }
     return changed;
 }
-
-#define ANALYSIS_START_GRACE_US 5000000
 
 static int is_slate(const AVFrame *f)
 {
@@ -557,12 +563,12 @@ static void analysis_frames(lb_pipeline *p, int64_t t, AVFrame *const *valid, AV
             LB_LOGI("pipeline", "source %s: the director analyses its sub-stream again",
                     lb_source_name(p->sources[i]));
         else if (ret < 0 && (*w == ANALYSIS_ON_SUB ||
-                             (*w == ANALYSIS_STARTING && t >= ANALYSIS_START_GRACE_US)))
+                             (*w == ANALYSIS_STARTING && t >= LB_SUB_STREAM_GRACE_US)))
             LB_LOGW("pipeline", "source %s: its sub-stream gives no picture: the director "
                     "analyses the main stream, decoded in full", lb_source_name(p->sources[i]));
         if (ret >= 0)
             *w = ANALYSIS_ON_SUB;
-        else if (*w == ANALYSIS_ON_SUB || t >= ANALYSIS_START_GRACE_US)
+        else if (*w == ANALYSIS_ON_SUB || t >= LB_SUB_STREAM_GRACE_US)
             *w = ANALYSIS_ON_MAIN;
     }
 }
@@ -674,13 +680,13 @@ static void *program_thread(void *arg)
         AVFrame *valid[LB_MAX_SOURCES], *seen[LB_MAX_SOURCES], *preview[LB_MAX_SOURCES];
         for (int i = 0; i < p->nb_sources; i++)
             valid[i] = frames[i]->buf[0] ? frames[i] : NULL;
-        int changed = 0, has_chapter = 0;
+        int changed = 0, has_chapter = 0, inset_sub = 0;
         char chapter[128];
         if (!repeat) {
             analysis_frames(p, t, valid, sub_frames, seen, preview);
             lb_shot shot;
             int decided = lb_director_update(p->director, t, seen, levels, &shot);
-            changed = take_shot(p, t, decided, &shot, valid, seen, sub_frames, &air);
+            changed = take_shot(p, t, decided, &shot, valid, seen, sub_frames, &air, &inset_sub);
             has_chapter = lb_director_next_chapter(p->director, chapter, sizeof chapter);
         }
 
@@ -698,12 +704,11 @@ static void *program_thread(void *arg)
              * size) */
             AVFrame *drawn[LB_MAX_SOURCES];
             memcpy(drawn, valid, sizeof(AVFrame *) * (size_t)p->nb_sources);
-            int inset_sub = inset_from_sub(p, &air, valid, seen, sub_frames);
-            if (inset_sub || (is_inset(p, &air, air.sources[1]) && is_partial(valid[air.sources[1]]) &&
-                              seen[air.sources[1]] == sub_frames[air.sources[1]] &&
-                              !is_partial(sub_frames[air.sources[1]])))
-                drawn[air.sources[1]] = sub_frames[air.sources[1]];
-            p->inset_sub_source = inset_sub ? air.sources[1] : -1;
+            int k = air.sources[1];
+            AVFrame *inset = is_inset(p, &air, k) ? full_sub(k, seen, sub_frames) : NULL;
+            if (inset && (inset_sub || is_partial(valid[k])))
+                drawn[k] = inset;
+            p->inset_sub_source = inset_sub ? k : -1;
             lb_compositor_compose(p->compositor, &air, drawn, out);
             av_frame_free(&last_out);
             last_out = av_frame_clone(out);
